@@ -1,0 +1,1 @@
+"""Guizhou volunteer-service ETL: the Dagster code location and the plain functions under it."""
