@@ -41,6 +41,7 @@ class Settings:
     data_dir: Path = Path("data")
     warehouse_url: str = ""  # empty: a DuckDB file in data_dir
     pii_hash_key: str = DEVELOPMENT_PII_HASH_KEY
+    sandbox_truth_dir: str = ""  # SANDBOX_TRUTH_DIR: a sandbox world's truth/ folder, for quality metadata
 
     def __repr__(self) -> str:  # secrets never reach a log line through repr()
         return (
@@ -76,6 +77,7 @@ class Settings:
             data_dir=data_dir,
             warehouse_url=get("WAREHOUSE_URL", ""),
             pii_hash_key=pii_key,
+            sandbox_truth_dir=get("SANDBOX_TRUTH_DIR", ""),
         )
 
     @property

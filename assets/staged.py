@@ -1,0 +1,230 @@
+"""Staged layer: one asset per canonical table, its Great Expectations checks, and quarantine.
+
+Keys `staged/<table>` (group `staged`), each depending on the raw streams that feed it
+(schemas/mapping/*.yaml). The work is `pipelines.staging.stage_table`; validation is
+`pipelines.quality.gx_runner` over the file just written. Each distinct `meta.check` of the
+table's suite (expectations/<table>.json) is an asset check declared next to the asset:
+blocking ones (key uniqueness, required fields, hours, region) stop everything downstream
+when they fail; warning ones report drift with the observed figure. One more warning check
+per table, `quarantined_rows`, reports the rows quarantined per rule.
+
+`staged/quarantine` stacks the tables' quarantine parts into DATA_DIR/staged/quarantine.parquet
+for the warehouse. Metadata holds counts, codes and masked previews only: never a name,
+certificate number or phone.
+"""
+
+
+import dataclasses
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Optional
+
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    AssetKey,
+    AssetsDefinition,
+    ConfigurableResource,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+)
+
+from pipelines.config import Settings
+from pipelines.quality import gx_runner
+from pipelines.schemas import mappings_for_table, table_names, table_spec
+
+QUARANTINE_KEY = AssetKey(["staged", "quarantine"])
+QUARANTINE_CHECK = "quarantined_rows"
+# Share of a table's rows in quarantine above which the quarantine check warns.
+MAX_QUARANTINE_SHARE = 0.05
+PREVIEW_ROWS = 5
+# Columns never shown in a preview: personal (canonical `pii`), hashes and the parts of
+# numbers that masking keeps, birth dates.
+PREVIEW_HIDDEN_SUFFIXES = ("_hash", "_prefix3", "_prefix4", "_suffix4")
+PREVIEW_HIDDEN = {"birth_date", "skills", "row_id"}
+
+
+class StagingSettings(ConfigurableResource):
+    """Where staging reads and writes. Unset fields come from Settings.from_env() at run time."""
+
+    data_dir: Optional[str] = None
+
+    def settings(self) -> Settings:
+        settings = Settings.from_env()  # warns once when the development PII key is in use
+        if self.data_dir:
+            settings = dataclasses.replace(settings, data_dir=Path(self.data_dir))
+        return settings
+
+
+def staged_key(table: str) -> AssetKey:
+    return AssetKey(["staged", table])
+
+
+def raw_deps(table: str) -> list[AssetKey]:
+    return [AssetKey(["raw", f"{m.source}_{m.stream}"]) for m in mappings_for_table(table)]
+
+
+def _check_specs(table: str) -> list[AssetCheckSpec]:
+    key = staged_key(table)
+    specs = [
+        AssetCheckSpec(
+            info.name,
+            asset=key,
+            blocking=info.blocking,
+            description=f"[{info.severity}] {info.description}".strip(),
+        )
+        for info in gx_runner.check_specs(table)
+    ]
+    specs.append(
+        AssetCheckSpec(
+            QUARANTINE_CHECK,
+            asset=key,
+            blocking=False,
+            description=f"[warning] rows quarantined per rule; warns above {MAX_QUARANTINE_SHARE:.0%} of the table",
+        )
+    )
+    return specs
+
+
+def markdown_table(frame) -> str:
+    """A small frame as a Markdown table (pandas' to_markdown needs `tabulate`)."""
+    if frame is None or len(frame) == 0:
+        return "(empty)"
+
+    def cell(value) -> str:
+        text = "" if value is None or (isinstance(value, float) and value != value) else str(value)
+        return text.replace("|", "\\|").replace("\n", " ")
+
+    lines = ["| " + " | ".join(map(str, frame.columns)) + " |", "|" + "---|" * len(frame.columns)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join(lines)
+
+
+def _preview(table: str, frame) -> str:
+    spec = table_spec(table)
+    hidden = {c.name for c in spec.columns if c.pii} | PREVIEW_HIDDEN
+    columns = [
+        c for c in frame.columns if c not in hidden and not c.endswith(PREVIEW_HIDDEN_SUFFIXES)
+    ][:10]
+    return markdown_table(frame[columns].head(PREVIEW_ROWS))
+
+
+def _check_results(table: str, suite) -> list[AssetCheckResult]:
+    results = []
+    for outcome in suite.checks:
+        results.append(
+            AssetCheckResult(
+                asset_key=staged_key(table),
+                check_name=outcome.name,
+                passed=outcome.passed,
+                severity=AssetCheckSeverity.ERROR if outcome.blocking else AssetCheckSeverity.WARN,
+                metadata={"rows": suite.rows, **outcome.metadata()},
+            )
+        )
+    return results
+
+
+def _quarantine_check(table: str, result) -> AssetCheckResult:
+    total = result.rows + result.quarantined
+    share = result.quarantined / total if total else 0.0
+    return AssetCheckResult(
+        asset_key=staged_key(table),
+        check_name=QUARANTINE_CHECK,
+        passed=share <= MAX_QUARANTINE_SHARE,
+        severity=AssetCheckSeverity.WARN,
+        metadata={
+            "quarantined": result.quarantined,
+            "quarantined_share": round(share, 6),
+            **{f"rule_{rule}": count for rule, count in result.quarantined_per_rule.items()},
+        },
+    )
+
+
+def build_staged_asset(table: str) -> AssetsDefinition:
+    spec = table_spec(table)
+
+    @asset(
+        key=staged_key(table),
+        group_name="staged",
+        deps=raw_deps(table),
+        check_specs=_check_specs(table),
+        required_resource_keys={"staging"},
+        kinds={"python", "parquet"},
+        description=(
+            f"{spec.description or table}: canonical rows of both sources (schemas/canonical.yaml), "
+            f"latest version, deleted rows flagged; DATA_DIR/staged/{table}.parquet. "
+            "Rows that break a rule go to quarantine."
+        ),
+        metadata={"entity": spec.entity, "key": ", ".join(spec.key)},
+    )
+    def staged_table_asset(context: AssetExecutionContext):
+        from pipelines.staging import read_staged, stage_table
+
+        settings = context.resources.staging.settings()
+        as_of = datetime.now(timezone.utc)  # the sync's time: future_date compares with it
+        result = stage_table(table, settings, as_of=as_of)
+        frame = read_staged(settings, table, columns=gx_runner.suite_columns(table))
+        suite = gx_runner.validate(table, frame)
+        preview_frame = read_staged(settings, table).head(PREVIEW_ROWS)
+        context.log.info(
+            f"staged {table}: {result.rows} rows {result.rows_per_source}, "
+            f"{result.quarantined} quarantined {result.quarantined_per_rule}; "
+            f"checks failed: {suite.failed() or 'none'}"
+        )
+        metadata = {
+            "dagster/row_count": result.rows,
+            **{f"rows_{source}": count for source, count in sorted(result.rows_per_source.items())},
+            "deleted_rows": result.deleted_rows,
+            "quarantined": result.quarantined,
+            "quarantined_per_rule": MetadataValue.json(result.quarantined_per_rule),
+            "soft_flags": MetadataValue.json(result.soft_flags),
+            "superseded_duplicate_keys": result.superseded_duplicates,
+            "as_of": as_of.isoformat(timespec="seconds"),
+            "path": MetadataValue.path(str(result.path)),
+            "preview": MetadataValue.md(_preview(table, preview_frame)),
+        }
+        yield MaterializeResult(
+            metadata=metadata,
+            check_results=_check_results(table, suite) + [_quarantine_check(table, result)],
+        )
+
+    return staged_table_asset
+
+
+@asset(
+    key=QUARANTINE_KEY,
+    group_name="staged",
+    deps=[staged_key(table) for table in table_names()],
+    required_resource_keys={"staging"},
+    kinds={"python", "parquet"},
+    description=(
+        "Rejected source rows of every staged table, with the rule each broke, a readable detail "
+        "and the raw row (personal fields masked): DATA_DIR/staged/quarantine.parquet, published "
+        "as the warehouse table `quarantine`. A row fixed at the source leaves at the next sync."
+    ),
+)
+def staged_quarantine(context: AssetExecutionContext) -> MaterializeResult:
+    from pipelines.quality.quarantine import counts_per_entity_rule, counts_per_rule
+    from pipelines.staging import combine_quarantine, quarantine_path
+
+    settings = context.resources.staging.settings()
+    combined = combine_quarantine(settings)
+    preview_columns = ["source", "entity", "source_id", "rule", "detail"]
+    preview = markdown_table(combined[preview_columns].head(10))
+    return MaterializeResult(
+        metadata={
+            "dagster/row_count": len(combined),
+            "per_rule": MetadataValue.json(counts_per_rule(combined)),
+            "per_entity_rule": MetadataValue.json(counts_per_entity_rule(combined)),
+            "path": MetadataValue.path(str(quarantine_path(settings))),
+            "preview": MetadataValue.md(preview),
+        }
+    )
+
+
+assets = [build_staged_asset(table) for table in table_names()] + [staged_quarantine]
+asset_checks: list = []
+resources = {"staging": StagingSettings()}

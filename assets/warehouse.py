@@ -1,0 +1,166 @@
+"""Warehouse layer: publish the contract tables and the statistics marts, as one Dagster asset.
+
+One writer (`["warehouse", "publish"]`, pool `warehouse`: DuckDB takes one writer at a time)
+builds every table and mart from the resolved and staged files and swaps them into the
+warehouse atomically (pipelines/warehouse/publish.py). Its checks read back what was
+published: every table and column of schemas/warehouse.yaml with its type, no clear ID number
+or phone in any text column, and the province's hours adding up. Metadata: rows per table,
+the key figures officials ask for, the warehouse URL (password hidden) and the data
+dictionary. Metadata holds counts and figures only, never a name, number or id.
+"""
+
+
+import dataclasses
+import warnings
+from pathlib import Path
+from typing import Optional
+
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    AssetKey,
+    ConfigurableResource,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+)
+
+from pipelines.config import DevelopmentKeyWarning, Settings
+
+PUBLISH = AssetKey(["warehouse", "publish"])
+UPSTREAM = [
+    AssetKey(["resolved", "volunteers"]),
+    AssetKey(["resolved", "organizations"]),
+    AssetKey(["resolved", "services"]),
+    AssetKey(["staged", "quarantine"]),
+    AssetKey(["staged", "stations"]),
+    AssetKey(["staged", "evaluations"]),
+    AssetKey(["staged", "redemptions"]),
+    AssetKey(["staged", "projects"]),
+]
+CHECK_COLUMNS = "tables_and_columns"
+CHECK_PRIVACY = "no_clear_personal_numbers"
+CHECK_HOURS = "hours_add_up"
+
+
+class WarehouseTarget(ConfigurableResource):
+    """Where the warehouse is published. Unset fields come from Settings.from_env() at run time
+    (WAREHOUSE_URL, DATA_DIR); PII_HASH_KEY is only ever read from the environment."""
+
+    data_dir: Optional[str] = None
+    warehouse_url: Optional[str] = None
+    schema_name: Optional[str] = None  # default: DuckDB main, PostgreSQL public
+
+    def settings(self) -> Settings:
+        with warnings.catch_warnings():
+            # publishing hashes nothing; the guard below refuses the development key where it matters
+            warnings.simplefilter("ignore", DevelopmentKeyWarning)
+            settings = Settings.from_env()
+        changes = {}
+        if self.data_dir:
+            changes["data_dir"] = Path(self.data_dir)
+        if self.warehouse_url:
+            changes["warehouse_url"] = self.warehouse_url
+        return dataclasses.replace(settings, **changes)
+
+
+def _rows_markdown(rows: dict[str, int]) -> str:
+    lines = ["| table | rows |", "| --- | ---: |"]
+    lines += [f"| `{name}` | {count:,} |" for name, count in rows.items()]
+    return "\n".join(lines)
+
+
+def _figure(value):
+    if value is None:
+        return MetadataValue.text("n/a")
+    if isinstance(value, float):
+        return MetadataValue.float(round(value, 4))
+    return MetadataValue.int(int(value))
+
+
+def _check_results(settings: Settings, schema: str) -> list[AssetCheckResult]:
+    import sqlalchemy as sa
+
+    from pipelines.warehouse.privacy_scan import describe_findings, scan_warehouse
+    from pipelines.warehouse.verify import contract_problems, hours_reconciliation
+
+    engine = sa.create_engine(settings.resolved_warehouse_url)
+    try:
+        problems = contract_problems(engine, schema)
+        findings = scan_warehouse(engine, schema)
+        hours = hours_reconciliation(engine, schema)
+    finally:
+        engine.dispose()
+    return [
+        AssetCheckResult(
+            check_name=CHECK_COLUMNS,
+            passed=not problems,
+            severity=AssetCheckSeverity.ERROR,
+            metadata={
+                "problems": MetadataValue.int(len(problems)),
+                "details": MetadataValue.text("; ".join(problems[:50]) or "none"),
+            },
+        ),
+        AssetCheckResult(
+            check_name=CHECK_PRIVACY,
+            passed=not findings,
+            severity=AssetCheckSeverity.ERROR,
+            metadata={
+                "columns_with_findings": MetadataValue.int(len(findings)),
+                "details": MetadataValue.text(describe_findings(findings) or "none"),
+            },
+        ),
+        AssetCheckResult(
+            check_name=CHECK_HOURS,
+            passed=hours["difference"] == 0 and hours["orphaned_hours"] == 0,
+            severity=AssetCheckSeverity.ERROR,
+            metadata={name: MetadataValue.float(float(value)) for name, value in hours.items()},
+        ),
+    ]
+
+
+@asset(
+    key=PUBLISH,
+    group_name="warehouse",
+    pool="warehouse",
+    deps=UPSTREAM,
+    description=(
+        "Every contract table (dim_region, dim_volunteer, volunteer_source_map, "
+        "dim_organization, organization_source_map, fact_service, dim_station, quarantine), "
+        "the organization status history and the statistics marts, published to WAREHOUSE_URL "
+        "in one transaction. See docs/DATA_DICTIONARY.md."
+    ),
+    check_specs=[
+        AssetCheckSpec(CHECK_COLUMNS, asset=PUBLISH, description="every table and column of schemas/warehouse.yaml, with its type"),
+        AssetCheckSpec(CHECK_PRIVACY, asset=PUBLISH, description="no clear resident ID number or phone in any text column"),
+        AssetCheckSpec(CHECK_HOURS, asset=PUBLISH, description="total hours = sum of dim_volunteer.total_hours + unattributed hours"),
+    ],
+)
+def warehouse_publish(context: AssetExecutionContext, warehouse_target: WarehouseTarget) -> MaterializeResult:
+    from pipelines.warehouse.dictionary import render_dictionary
+    from pipelines.warehouse.publish import default_schema_for_url, publish
+
+    settings = warehouse_target.settings()
+    schema = warehouse_target.schema_name or default_schema_for_url(settings.resolved_warehouse_url)
+    result = publish(settings, schema=schema)
+    context.log.info(
+        "published %d tables and marts to %s", len(result.rows), result.warehouse
+    )
+    figures = result.figures
+    metadata = {
+        "warehouse": MetadataValue.text(result.warehouse),
+        "schema": MetadataValue.text(result.schema),
+        "as_of": MetadataValue.text(result.as_of.isoformat()),
+        "tables": MetadataValue.int(len(result.rows)),
+        "rows": MetadataValue.md(_rows_markdown(result.rows)),
+        **{name: _figure(value) for name, value in figures.items()},
+        "data_dictionary": MetadataValue.md(render_dictionary()),
+    }
+    return MaterializeResult(metadata=metadata, check_results=_check_results(settings, schema))
+
+
+assets = [warehouse_publish]
+asset_checks: list = []  # the checks are declared on the asset (check_specs) and run in it
+resources = {"warehouse_target": WarehouseTarget()}

@@ -1,0 +1,342 @@
+"""Raw landing: source pages to Parquet files under DATA_DIR, and per-stream incremental state.
+
+Layout (docs/DESIGN.md, "Raw landing"):
+
+    DATA_DIR/raw/<source>/<stream>/<sync_id>/page-000001.parquet
+    DATA_DIR/state/<source>/<stream>.json
+
+Each page is written as it arrives (so a 5-million-row pull never sits in memory) to a
+temporary name, fsynced, renamed, and only then is the stream's state moved to the last row of
+that page. A sync killed at any point therefore leaves state that never runs ahead of the
+data; the rerun starts from it and may land some rows twice, which the reader below (and
+staging) removes by keeping one version per (id, updated_at). Any sync can be replayed from
+these files without calling the sources.
+
+Page columns: id, updated_at (text as the source wrote it), is_deleted, record (the row as
+received, JSON text), sync_id, fetched_at (UTC), page. Deleted rows are landed like any
+other change. Folders are created 0700 and files 0600: this is the one place where source
+rows are kept as they came, personal numbers included.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pipelines.sources.streams import Checkpoint, SourceClient, Stream, walk
+
+log = logging.getLogger("pipelines.sources")
+
+PAGE_SCHEMA = pa.schema(
+    [
+        ("id", pa.string()),
+        ("updated_at", pa.string()),
+        ("is_deleted", pa.bool_()),
+        ("record", pa.string()),
+        ("sync_id", pa.string()),
+        ("fetched_at", pa.timestamp("us", tz="UTC")),
+        ("page", pa.int64()),
+    ]
+)
+PAGE_GLOB = "page-*.parquet"
+TEMP_SUFFIX = ".tmp"
+
+
+# -- places ------------------------------------------------------------------------------
+
+
+def data_dir_of(settings_or_dir: Any) -> Path:
+    """DATA_DIR from a Settings object (anything with `data_dir`) or a path."""
+    return Path(getattr(settings_or_dir, "data_dir", settings_or_dir))
+
+
+def private_dir(path: Path) -> Path:
+    """Create `path` and missing parents as 0700 folders (the owner alone may read them)."""
+    missing = []
+    probe = path
+    while not probe.exists():
+        missing.append(probe)
+        probe = probe.parent
+    for folder in reversed(missing):
+        folder.mkdir(mode=0o700, exist_ok=True)
+        os.chmod(folder, 0o700)  # mkdir's mode is cut by the umask; say it outright
+    return path
+
+
+def raw_stream_dir(data_dir: Any, source: str, stream: str) -> Path:
+    return data_dir_of(data_dir) / "raw" / source / stream
+
+
+def state_path(data_dir: Any, source: str, stream: str) -> Path:
+    return data_dir_of(data_dir) / "state" / source / f"{stream}.json"
+
+
+def _prepare_roots(data_dir: Path) -> None:
+    private_dir(data_dir)
+    for root in ("raw", "state"):
+        private_dir(data_dir / root)
+        os.chmod(data_dir / root, 0o700)
+
+
+# -- durable writes ----------------------------------------------------------------------
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_atomically(target: Path, write, *, durable_rename: bool = True) -> None:
+    """Write through `write(file)` to a 0600 temp file, fsync, rename over `target`.
+
+    `durable_rename` also fsyncs the folder, so the rename itself survives a crash: needed
+    for page files (the state must never be durable before its page); not for the state,
+    whose rename lost in a crash only means an older checkpoint and a few rows landed twice.
+    """
+    temp = target.with_name(target.name + TEMP_SUFFIX)
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        write(handle)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temp, target)
+    if durable_rename:
+        _fsync_dir(target.parent)
+
+
+def page_table(
+    stream: Stream, rows: list[dict], sync_id: str, fetched_at: datetime, page_no: int
+) -> pa.Table:
+    """One page as an Arrow table of the landing columns."""
+    count = len(rows)
+    return pa.table(
+        {
+            "id": pa.array([stream.row_id(r) for r in rows], pa.string()),
+            "updated_at": pa.array([stream.row_cursor(r) for r in rows], pa.string()),
+            "is_deleted": pa.array([stream.row_deleted(r) for r in rows], pa.bool_()),
+            "record": pa.array(
+                [json.dumps(r, ensure_ascii=False, separators=(",", ":")) for r in rows],
+                pa.string(),
+            ),
+            "sync_id": pa.repeat(pa.scalar(sync_id, pa.string()), count),
+            "fetched_at": pa.repeat(pa.scalar(fetched_at, PAGE_SCHEMA.field("fetched_at").type), count),
+            "page": pa.repeat(pa.scalar(page_no, pa.int64()), count),
+        },
+        schema=PAGE_SCHEMA,
+    )
+
+
+def write_page(sync_dir: Path, page_no: int, table: pa.Table) -> Path:
+    """Write one page file durably; returns its path."""
+    target = sync_dir / f"page-{page_no:06d}.parquet"
+    _write_atomically(target, lambda handle: pq.write_table(table, handle, compression="zstd"))
+    return target
+
+
+def next_page_number(sync_dir: Path) -> int:
+    """1 for a new sync folder; after the last page otherwise (a retried run reuses its id)."""
+    numbers = [int(p.stem.split("-", 1)[1]) for p in sync_dir.glob(PAGE_GLOB)]
+    return max(numbers, default=0) + 1
+
+
+def remove_partial_writes(sync_dir: Path) -> None:
+    """Temp files left by a process killed mid-write hold nothing the state relies on."""
+    for temp in sync_dir.glob(f"*{TEMP_SUFFIX}"):
+        temp.unlink(missing_ok=True)
+
+
+# -- state -------------------------------------------------------------------------------
+
+
+def read_state(data_dir: Any, source: str, stream: str) -> Checkpoint | None:
+    """The checkpoint of the last durably landed page, or None before the first sync."""
+    path = state_path(data_dir, source, stream)
+    if not path.exists():
+        return None
+    return Checkpoint.from_json(json.loads(path.read_text(encoding="utf-8")))
+
+
+def write_state(data_dir: Any, source: str, stream: str, checkpoint: Checkpoint, sync_id: str) -> None:
+    """Commit the checkpoint (call only after the page it covers is written)."""
+    path = state_path(data_dir, source, stream)
+    private_dir(path.parent)
+    payload = dict(checkpoint.to_json(), sync_id=sync_id)
+    body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+    _write_atomically(path, lambda handle: handle.write(body), durable_rename=False)
+
+
+# -- the landing loop --------------------------------------------------------------------
+
+
+@dataclass
+class LandingResult:
+    """What one stream's landing did, for logs and Dagster metadata (no record content)."""
+
+    source: str
+    stream: str
+    sync_id: str
+    full_refresh: bool
+    rows: int = 0
+    deleted_rows: int = 0
+    pages: int = 0
+    requests: int = 0
+    retries: int = 0
+    restarts: int = 0
+    token_fetches: int = 0
+    elapsed_seconds: float = 0.0
+    start: Checkpoint | None = None
+    checkpoint: Checkpoint | None = None
+    files: list[str] = field(default_factory=list)
+
+    def metadata(self) -> dict[str, Any]:
+        """Plain values for MaterializeResult metadata: counts, timings and cursors only."""
+        return {
+            "source": self.source,
+            "stream": self.stream,
+            "sync_id": self.sync_id,
+            "full_refresh": self.full_refresh,
+            "rows": self.rows,
+            "deleted_rows": self.deleted_rows,
+            "pages": self.pages,
+            "requests": self.requests,
+            "retries": self.retries,
+            "cursor_restarts": self.restarts,
+            "elapsed_seconds": round(self.elapsed_seconds, 3),
+            "rows_per_second": round(self.rows / self.elapsed_seconds, 1) if self.elapsed_seconds else 0.0,
+            "start_cursor": self.start.describe() if self.start else "beginning",
+            "cursor_updated_at": self.checkpoint.updated_at if self.checkpoint else "",
+            "cursor_id": self.checkpoint.id if self.checkpoint else "",
+        }
+
+
+def land_stream(
+    client: SourceClient,
+    stream: Stream | str,
+    data_dir: Any,
+    sync_id: str,
+    *,
+    full_refresh: bool = False,
+) -> LandingResult:
+    """Pull one stream from its checkpoint (or from the beginning) and land it page by page.
+
+    Incremental (default): start from the stream's state. Full refresh: ignore the state and
+    walk from the beginning, into this sync's own folder; the state still advances as pages
+    land. Raises `SourceError` when the source cannot be read; pages landed before that stay
+    landed and the state names the last of them.
+    """
+    if isinstance(stream, str):
+        stream = client.streams[stream]  # type: ignore[attr-defined]
+    root = data_dir_of(data_dir)
+    _prepare_roots(root)
+    # created with the first page: a sync that finds nothing new leaves no empty folder
+    sync_dir = raw_stream_dir(root, stream.source, stream.name) / sync_id
+    if sync_dir.exists():  # a retried step of the same run: keep its pages, drop partials
+        remove_partial_writes(sync_dir)
+    page_no = next_page_number(sync_dir)
+
+    start = None if full_refresh else read_state(root, stream.source, stream.name)
+    result = LandingResult(stream.source, stream.name, sync_id, full_refresh, start=start)
+    stats_before = client.stats.snapshot()
+    began = time.monotonic()
+    log.info(
+        "%s %s: landing from %s (sync %s)",
+        stream.source,
+        stream.name,
+        start.describe() if start else "the beginning",
+        sync_id,
+    )
+    try:
+        for page in walk(client, stream, start):
+            table = page_table(stream, page.rows, sync_id, datetime.now(timezone.utc), page_no)
+            private_dir(sync_dir)
+            path = write_page(sync_dir, page_no, table)
+            write_state(root, stream.source, stream.name, page.checkpoint, sync_id)
+            result.rows += table.num_rows
+            result.deleted_rows += sum(1 for r in page.rows if stream.row_deleted(r))
+            result.pages += 1
+            result.files.append(path.name)
+            result.checkpoint = page.checkpoint
+            page_no += 1
+    finally:
+        stats_after = client.stats.snapshot()
+        result.requests = stats_after["requests"] - stats_before["requests"]
+        result.retries = stats_after["retries"] - stats_before["retries"]
+        result.restarts = stats_after["restarts"] - stats_before["restarts"]
+        result.token_fetches = stats_after["token_fetches"] - stats_before["token_fetches"]
+        result.elapsed_seconds = time.monotonic() - began
+    if result.checkpoint is None:
+        result.checkpoint = start
+    log.info(
+        "%s %s: landed %d rows in %d pages (%d retries, %.1fs); cursor %s",
+        stream.source,
+        stream.name,
+        result.rows,
+        result.pages,
+        result.retries,
+        result.elapsed_seconds,
+        result.checkpoint.describe() if result.checkpoint else "none",
+    )
+    return result
+
+
+# -- reading (for staging and tests) -----------------------------------------------------
+
+
+def raw_glob(data_dir: Any, source: str, stream: str) -> str:
+    """The glob of every landed page of a stream, across syncs (for duckdb.read_parquet)."""
+    return str(raw_stream_dir(data_dir, source, stream) / "*" / PAGE_GLOB)
+
+
+def raw_files(data_dir: Any, source: str, stream: str) -> list[Path]:
+    """Every landed page file of a stream, in sync then page order."""
+    return sorted(raw_stream_dir(data_dir, source, stream).glob(f"*/{PAGE_GLOB}"))
+
+
+def has_raw(data_dir: Any, source: str, stream: str) -> bool:
+    """Whether any page of the stream has been landed (read_parquet fails on an empty glob)."""
+    return any(raw_stream_dir(data_dir, source, stream).glob(f"*/{PAGE_GLOB}"))
+
+
+def updated_at_utc_sql(source: str, column: str = "updated_at") -> str:
+    """A DuckDB expression turning the landed updated_at text into a UTC timestamp.
+
+    National text carries its offset; provincial text is Beijing wall-clock time without one.
+    """
+    if source == "national":
+        return f"CAST(CAST({column} AS TIMESTAMPTZ) AT TIME ZONE 'UTC' AS TIMESTAMP)"
+    return f"(strptime({column}, '%Y-%m-%d %H:%M:%S') - INTERVAL 8 HOUR)"
+
+
+def read_raw(data_dir: Any, source: str, stream: str, con=None, *, latest: bool = False):
+    """Landed rows of a stream as a DuckDB relation (None when nothing was landed).
+
+    `latest=False`: every landed row, duplicates from overlapping syncs included.
+    `latest=True`: one row per id, the version with the greatest (updated_at, fetched_at),
+    plus `updated_at_utc`: the current state of each source row as far as landed.
+    """
+    import duckdb
+
+    if not has_raw(data_dir, source, stream):
+        return None
+    con = con or duckdb.connect()
+    glob = raw_glob(data_dir, source, stream).replace("'", "''")
+    scan = f"SELECT *, {updated_at_utc_sql(source)} AS updated_at_utc FROM read_parquet('{glob}')"
+    if not latest:
+        return con.sql(scan)
+    return con.sql(
+        f"SELECT * EXCLUDE (rn) FROM (SELECT *, row_number() OVER ("
+        f"PARTITION BY id ORDER BY updated_at_utc DESC, fetched_at DESC) AS rn FROM ({scan})) "
+        f"WHERE rn = 1"
+    )

@@ -1,0 +1,162 @@
+"""Dates, timestamps and durations of both sources -> dates, UTC timestamps, decimal hours.
+
+* The provincial platform writes dates three ways ("yyyy-MM-dd", "yyyy/MM/dd", "yyyyMMdd",
+  depending on the client app) and timestamps as "yyyy-MM-dd HH:mm:ss" in Beijing time with
+  no offset; the national system writes ISO 8601 with "+08:00".
+* Staged timestamps are time-zone-aware UTC; a "date" is a naive datetime64 at midnight
+  (Parquet date-compatible); the date of a service is its Beijing-time date.
+* Beijing time is the fixed offset UTC+8, not the `Asia/Shanghai` zone: the contract says
+  UTC+8, and the zone database would apply the 1986-1991 daylight saving time.
+* Provincial durations are whole minutes; hours are minutes / 60, unrounded, so sums stay
+  exact to the minute.
+
+Parsing is one regex extraction per column and arithmetic on the parts (no per-row
+`strptime`, no format guessing); anything that is not a real date becomes NaT.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from pipelines.normalize import FULLWIDTH_TO_ASCII, as_text
+
+BEIJING_OFFSET = pd.Timedelta(hours=8)
+BEIJING_TZ = dt.timezone(dt.timedelta(hours=8))
+
+# y-M-d with '-', '/', '.' or 年月日, or 8 digits; then optionally a time and an offset.
+_DATE_PART = (
+    r"(?P<year>[0-9]{4})(?:[-/.](?P<month>[0-9]{1,2})[-/.](?P<day>[0-9]{1,2})"
+    r"|年(?P<month_cn>[0-9]{1,2})月(?P<day_cn>[0-9]{1,2})日?"
+    r"|(?P<month8>[0-9]{2})(?P<day8>[0-9]{2}))"
+)
+_TIME_PART = (
+    r"(?:(?:T|\s+)(?P<hour>[0-9]{1,2}):(?P<minute>[0-9]{2})"
+    r"(?::(?P<second>[0-9]{2})(?:[.,](?P<fraction>[0-9]{1,9}))?)?)?"
+)
+_OFFSET_PART = r"\s*(?P<offset>Z|[+-][0-9]{2}(?::?[0-9]{2})?)?"
+_TIMESTAMP_PATTERN = f"^{_DATE_PART}{_TIME_PART}{_OFFSET_PART}$"
+
+
+def _extract(values) -> pd.DataFrame:
+    """The named parts of each value (NaN where absent or where the value does not match),
+    extracted by Arrow's RE2 in one pass over the column."""
+    text = as_text(values).str.translate(FULLWIDTH_TO_ASCII).str.strip()
+    matches = pc.extract_regex(
+        pa.array(text.to_numpy(dtype=object), type=pa.string(), from_pandas=True),
+        pattern=_TIMESTAMP_PATTERN,
+    )
+    parts = {}
+    for field in matches.type:
+        column = pd.Series(
+            pc.struct_field(matches, field.name).to_numpy(zero_copy_only=False),
+            index=text.index, dtype="str",
+        )
+        parts[field.name] = column.where(column.str.len() > 0)  # RE2 gives "" for no group
+    return pd.DataFrame(parts, index=text.index)
+
+
+def _midnights(parts: pd.DataFrame) -> pd.Series:
+    """The calendar dates of extracted parts, as naive datetime64[us] (NaT if not real)."""
+    month = parts["month"].fillna(parts["month_cn"]).fillna(parts["month8"])
+    day = parts["day"].fillna(parts["day_cn"]).fillna(parts["day8"])
+    iso = parts["year"] + "-" + month.str.zfill(2) + "-" + day.str.zfill(2)
+    return pd.to_datetime(iso, format="%Y-%m-%d", errors="coerce").astype("datetime64[us]")
+
+
+def _clock(parts: pd.DataFrame) -> pd.Series:
+    """Time of day as a timedelta (0 when absent; NaT when out of range)."""
+    hour = pd.to_numeric(parts["hour"], errors="coerce").fillna(0)
+    minute = pd.to_numeric(parts["minute"], errors="coerce").fillna(0)
+    second = pd.to_numeric(parts["second"], errors="coerce").fillna(0)
+    micro = pd.to_numeric(parts["fraction"].str.slice(0, 6).str.ljust(6, "0"), errors="coerce")
+    micro = micro.fillna(0)
+    in_range = (hour < 24) & (minute < 60) & (second < 60)
+    total = ((hour * 3600 + minute * 60 + second) * 1_000_000 + micro).where(in_range)
+    return pd.to_timedelta(total, unit="us")
+
+
+def _offset(parts: pd.DataFrame, default: pd.Timedelta) -> pd.Series:
+    """The written UTC offset of each value, or `default` where none was written."""
+    offset = parts["offset"]
+    sign = np.where(offset.str.startswith("-").fillna(False), -1, 1)
+    digits = offset.str.replace(r"[^0-9]", "", regex=True)
+    hours = pd.to_numeric(digits.str.slice(0, 2), errors="coerce").fillna(0)
+    minutes = pd.to_numeric(digits.str.slice(2, 4), errors="coerce").fillna(0)
+    written = pd.to_timedelta(sign * (hours * 60 + minutes), unit="m")
+    return written.where(offset.notna(), default)
+
+
+def _is_datetime(values) -> bool:
+    return isinstance(values, pd.Series) and pd.api.types.is_datetime64_any_dtype(values.dtype)
+
+
+def parse_date(values) -> pd.Series:
+    """Dates in any of the provincial formats (and ISO date-times, whose date as written is
+    kept) -> naive datetime64[us] at midnight; NaT for anything else."""
+    if _is_datetime(values):
+        naive = values.dt.tz_localize(None) if values.dt.tz is not None else values
+        return naive.dt.normalize().astype("datetime64[us]")
+    parts = _extract(values)
+    dates = _midnights(parts)
+    dates.index = parts.index
+    return dates
+
+
+def _to_utc(values, default_offset: pd.Timedelta) -> pd.Series:
+    if _is_datetime(values):
+        if values.dt.tz is not None:
+            return values.dt.tz_convert("UTC").astype("datetime64[us, UTC]")
+        return (values - default_offset).dt.tz_localize("UTC").astype("datetime64[us, UTC]")
+    parts = _extract(values)
+    naive = _midnights(parts) + _clock(parts) - _offset(parts, default_offset)
+    utc = naive.astype("datetime64[us]").dt.tz_localize("UTC")
+    utc.index = parts.index
+    return utc
+
+
+def beijing_text_to_utc(values) -> pd.Series:
+    """Provincial "yyyy-MM-dd HH:mm:ss" (Beijing time, no offset written; '/' and the other
+    date formats accepted, seconds optional) -> datetime64[us, UTC]. A value that does carry
+    an offset is read with its offset."""
+    return _to_utc(values, BEIJING_OFFSET)
+
+
+def iso_to_utc(values) -> pd.Series:
+    """ISO 8601 with an offset (national "2024-03-01T09:00:00+08:00", 'Z') -> datetime64[us,
+    UTC]; without an offset the value is Beijing time (the contract's rule for both
+    systems)."""
+    return _to_utc(values, BEIJING_OFFSET)
+
+
+def utc_to_beijing_date(values) -> pd.Series:
+    """UTC timestamps (tz-aware; naive ones are taken as UTC; text is parsed as by
+    `iso_to_utc`) -> the Beijing-time calendar date, naive datetime64[us] at midnight."""
+    if _is_datetime(values):
+        utc = values.dt.tz_convert("UTC") if values.dt.tz is not None else values.dt.tz_localize("UTC")
+    else:
+        utc = iso_to_utc(values)
+    beijing = utc.dt.tz_localize(None) + BEIJING_OFFSET
+    return beijing.dt.normalize().astype("datetime64[us]")
+
+
+def minutes_to_hours(values) -> pd.Series:
+    """Whole minutes (numbers or numeric text) -> decimal hours as float64; NaN elsewhere."""
+    if isinstance(values, pd.Series) and pd.api.types.is_numeric_dtype(values.dtype):
+        minutes = values.astype("float64")
+    else:
+        minutes = pd.to_numeric(as_text(values).str.strip(), errors="coerce").astype("float64")
+    return minutes / 60.0
+
+
+def utc_to_beijing_text(ts) -> str:
+    """A UTC instant (Timestamp, datetime, or ISO text; naive = UTC) -> "yyyy-MM-dd HH:mm:ss"
+    in Beijing time, the format of the provincial `modified_after` parameter."""
+    stamp = pd.Timestamp(ts)
+    if stamp.tzinfo is None:
+        stamp = stamp.tz_localize("UTC")
+    return stamp.tz_convert(BEIJING_TZ).strftime("%Y-%m-%d %H:%M:%S")

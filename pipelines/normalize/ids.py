@@ -1,0 +1,328 @@
+"""Certificate numbers: resident ID numbers (GB 11643), other certificates, USCC (GB 32100).
+
+Resident ID numbers as typed: full-width digits, spaces, a lower-case x, 15-digit legacy
+numbers, masked numbers from the national system (`5201**********123X`). The normalized
+number is 18 characters whenever it can be (legacy numbers get "19" and a computed check
+character); it is *valid* when the check character is right and the birth date it holds is
+a real date after 1900 and not in the future.
+
+Why not `stdnum.cn.ric.validate`: it also requires the county code to have existed in the
+birth year, which rejects real numbers of people born before their county got its current
+code. The check character and the birth date are what make a number trustworthy; the
+county part is an old address, not a validity rule.
+
+Everything here is vectorized over the distinct values of a column and never raises.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import re
+
+import numpy as np
+import pandas as pd
+
+from pipelines.normalize import (
+    ASCII_UPPER,
+    FULLWIDTH_TO_ASCII,
+    WHITESPACE_CHARS,
+    as_text,
+    is_missing,
+    map_each_distinct,
+    map_unique,
+)
+
+# GB 11643 weights of the first 17 digits; the check character indexes this string by the
+# weighted sum modulo 11.
+_RESIDENT_ID_WEIGHTS = np.array([7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2])
+_RESIDENT_ID_CHECK = "10X98765432"
+_EARLIEST_BIRTH = pd.Timestamp("1900-01-01")
+
+# After full-width folding (which may yield a lower-case letter or a space): spaces of any
+# kind and the dashes people put between digit groups go, ASCII letters are upper-cased.
+_AFTER_FULLWIDTH = {
+    **{ord(c): None for c in WHITESPACE_CHARS + "-\u2010\u2011\u2012\u2013\u2014"},
+    **ASCII_UPPER,
+}
+
+_LEGACY_15 = re.compile(r"[0-9]{15}")
+_SHAPE_18 = re.compile(r"[0-9]{17}[0-9X]")
+
+CERT_TYPES = ("resident_id", "hk_macao", "taiwan", "passport", "military", "other")
+
+_NATIONAL_CERT_TYPES = {
+    "01": "resident_id", "02": "hk_macao", "03": "hk_macao", "04": "taiwan",
+    "05": "passport", "06": "military", "07": "military", "08": "other", "99": "other",
+}
+_PROVINCIAL_CERT_TYPES = {
+    "身份证": "resident_id", "居民身份证": "resident_id", "内地居民身份证": "resident_id",
+    "港澳居民来往内地通行证": "hk_macao", "港澳居民居住证": "hk_macao",
+    "香港居民身份证": "hk_macao", "澳门居民身份证": "hk_macao",
+    "台湾居民来往大陆通行证": "taiwan", "台湾居民居住证": "taiwan", "台湾居民身份证": "taiwan",
+    "护照": "passport", "军官证": "military", "士兵证": "military", "其他": "other",
+    "其它": "other",
+}
+
+
+# ---------------------------------------------------------------------------------------
+# Resident ID numbers: scalar forms.
+
+
+def resident_id_check_char(first17: str) -> str:
+    """The GB 11643 check character for 17 digits ('0'..'9' or 'X').
+
+    Raises ValueError when `first17` is not 17 ASCII digits: a caller that passes anything
+    else has a bug worth seeing.
+    """
+    if not (isinstance(first17, str) and len(first17) == 17 and first17.isascii()
+            and first17.isdigit()):
+        raise ValueError("resident_id_check_char takes exactly 17 digits")
+    total = sum(int(digit) * weight for digit, weight in zip(first17, _RESIDENT_ID_WEIGHTS))
+    return _RESIDENT_ID_CHECK[total % 11]
+
+
+def _clean_id_text(text: str) -> str:
+    return text.translate(FULLWIDTH_TO_ASCII).translate(_AFTER_FULLWIDTH)
+
+
+def normalize_resident_id_one(value) -> str | None:
+    """One resident ID number normalized (see module docstring); None when empty.
+
+    >>> normalize_resident_id_one("52010219900101123x")
+    '52010219900101123X'
+    >>> normalize_resident_id_one("520102900101123")
+    '520102199001011233'
+    """
+    if is_missing(value):
+        return None
+    text = _clean_id_text(value if isinstance(value, str) else str(as_text([value]).iloc[0]))
+    if not text:
+        return None
+    if _LEGACY_15.fullmatch(text):
+        first17 = text[:6] + "19" + text[6:]
+        return first17 + resident_id_check_char(first17)
+    return text
+
+
+def _birth_date_of(number: str) -> dt.date | None:
+    try:
+        return dt.date(int(number[6:10]), int(number[10:12]), int(number[12:14]))
+    except ValueError:
+        return None
+
+
+def is_valid_resident_id(value, today: dt.date | None = None) -> bool:
+    """True when the normalized number has 18 characters, a right check character and a
+    real birth date from 1900 on and not after `today` (default: the current date)."""
+    number = normalize_resident_id_one(value)
+    if number is None or not _SHAPE_18.fullmatch(number):
+        return False
+    if number[17] != resident_id_check_char(number[:17]):
+        return False
+    birth = _birth_date_of(number)
+    today = today or dt.date.today()
+    return birth is not None and dt.date(1900, 1, 1) <= birth <= today
+
+
+# ---------------------------------------------------------------------------------------
+# Resident ID numbers: vectorized.
+
+
+def _clean_ids(text: pd.Series) -> pd.Series:
+    """Full-width -> ASCII, spaces and dashes out, ASCII upper-case; '' -> NaN."""
+    cleaned = text.str.translate(FULLWIDTH_TO_ASCII).str.translate(_AFTER_FULLWIDTH)
+    return cleaned.where(cleaned.str.len() > 0)
+
+
+def _check_chars(first17: pd.Series) -> np.ndarray:
+    """Check characters for a Series of 17-digit strings (all of them digits)."""
+    if first17.empty:
+        return np.array([], dtype=object)
+    digits = (
+        np.frombuffer("".join(first17.tolist()).encode("ascii"), dtype=np.uint8)
+        .reshape(-1, 17)
+        .astype(np.int64)
+        - ord("0")
+    )
+    remainders = (digits @ _RESIDENT_ID_WEIGHTS) % 11
+    return np.array(list(_RESIDENT_ID_CHECK), dtype=object)[remainders]
+
+
+def _convert_legacy(cleaned: pd.Series) -> pd.Series:
+    legacy = cleaned.str.fullmatch(_LEGACY_15.pattern).fillna(False).astype(bool)
+    if not legacy.any():
+        return cleaned
+    old = cleaned[legacy]
+    first17 = old.str.slice(0, 6) + "19" + old.str.slice(6)
+    converted = cleaned.copy()
+    converted[legacy] = first17 + pd.Series(_check_chars(first17), index=first17.index)
+    return converted
+
+
+def _today_timestamp(today: dt.date | None) -> pd.Timestamp:
+    return pd.Timestamp(today or dt.date.today())
+
+
+def _id_facts(numbers: pd.Series, today: dt.date | None) -> pd.DataFrame:
+    """Validity, birth date and gender of normalized numbers (any index)."""
+    shaped = numbers.str.fullmatch(_SHAPE_18.pattern).fillna(False).astype(bool)
+    valid = pd.Series(False, index=numbers.index)
+    birth = pd.Series(pd.NaT, index=numbers.index, dtype="datetime64[us]")
+    gender = pd.Series(np.nan, index=numbers.index, dtype="str")
+    if shaped.any():
+        candidates = numbers[shaped]
+        check_ok = candidates.str.slice(17, 18).to_numpy(dtype=object) == _check_chars(
+            candidates.str.slice(0, 17)
+        )
+        born = pd.to_datetime(
+            candidates.str.slice(6, 14), format="%Y%m%d", errors="coerce"
+        ).astype("datetime64[us]")
+        plausible = born.notna() & (born >= _EARLIEST_BIRTH) & (born <= _today_timestamp(today))
+        ok = pd.Series(check_ok, index=candidates.index) & plausible
+        valid[ok.index] = ok
+        good = ok[ok].index
+        birth[good] = born[good]
+        gender_digit = candidates[good].str.slice(16, 17).astype(int)
+        gender[good] = np.where(gender_digit % 2 == 1, "M", "F")
+    return pd.DataFrame({"cert_valid": valid, "birth_date": birth, "gender": gender})
+
+
+def normalize_resident_id(values: pd.Series, today: dt.date | None = None) -> pd.DataFrame:
+    """Resident ID numbers -> one row per input row (index kept), columns:
+
+    cert_no (normalized text, NaN when empty), cert_masked (bool), cert_valid (bool),
+    birth_date (datetime64 naive, NaT unless valid), gender ('M'/'F', NaN unless valid),
+    cert_prefix4, cert_suffix4 (text from a clear or masked number, NaN where unknown).
+    """
+    text = as_text(values)
+
+    def distinct_numbers(distinct: pd.Series) -> pd.Series:
+        return _convert_legacy(_clean_ids(distinct))
+
+    cert_no = map_unique(text, distinct_numbers)
+    present = cert_no.dropna()
+    facts = _id_facts(pd.Series(pd.unique(present), dtype="str"), today)
+    facts.index = pd.Index(pd.unique(present), dtype=object)
+    aligned = facts.reindex(cert_no.to_numpy(dtype=object))
+    aligned.index = cert_no.index
+
+    masked = cert_no.str.contains("*", regex=False).fillna(False).astype(bool)
+    prefix4 = cert_no.str.slice(0, 4)
+    suffix4 = cert_no.str.slice(-4)
+    # Masking hides digits with '*': a '*' in the kept parts means they are not known, and a
+    # number shorter than 8 characters has no separate prefix and suffix.
+    long_enough = cert_no.str.len() >= 8
+    prefix4 = prefix4.where(long_enough & ~prefix4.str.contains("*", regex=False).fillna(True))
+    suffix4 = suffix4.where(long_enough & ~suffix4.str.contains("*", regex=False).fillna(True))
+
+    return pd.DataFrame(
+        {
+            "cert_no": cert_no,
+            "cert_masked": masked,
+            "cert_valid": aligned["cert_valid"].fillna(False).astype(bool),
+            "birth_date": aligned["birth_date"].astype("datetime64[us]"),
+            "gender": aligned["gender"].astype("str"),
+            "cert_prefix4": prefix4.astype("str"),
+            "cert_suffix4": suffix4.astype("str"),
+        },
+        index=text.index,
+    )
+
+
+def identity_conflicts(
+    id_gender: pd.Series,
+    id_birth_date: pd.Series,
+    stated_gender: pd.Series,
+    stated_birth_date: pd.Series,
+) -> pd.DataFrame:
+    """Flags where the stated gender / birth date disagree with the ones the ID number holds.
+
+    All four inputs already normalized (gender 'M'/'F', dates datetime64). A conflict needs
+    both sides known; a missing side is no conflict. Returns [gender_conflict, birth_conflict].
+    """
+    gender_conflict = (
+        id_gender.notna() & stated_gender.notna()
+        & (id_gender.astype(object) != stated_gender.astype(object))
+    )
+    id_day = pd.to_datetime(id_birth_date, errors="coerce").dt.normalize()
+    stated_day = pd.to_datetime(stated_birth_date, errors="coerce").dt.normalize()
+    birth_conflict = id_day.notna() & stated_day.notna() & (id_day != stated_day)
+    return pd.DataFrame(
+        {"gender_conflict": gender_conflict.astype(bool), "birth_conflict": birth_conflict.astype(bool)}
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# Certificate types and other certificates.
+
+
+def _cert_type(mapping: dict[str, str], key: str | None) -> str | None:
+    # Unknown but present -> 'other' (a type we cannot read is still a certificate); values
+    # that already are canonical types pass through (idempotent).
+    if not key:
+        return None
+    return mapping.get(key, key if key in CERT_TYPES else "other")
+
+
+@functools.lru_cache(maxsize=1024)
+def _national_cert_type(value: str) -> str | None:
+    code = value.strip()
+    if len(code) == 1 and code in "0123456789":  # "1" -> "01": the code lost its zero
+        code = "0" + code
+    return _cert_type(_NATIONAL_CERT_TYPES, code)
+
+
+@functools.lru_cache(maxsize=1024)
+def _provincial_cert_type(value: str) -> str | None:
+    from pipelines.normalize.names import normalize_name_one
+
+    return _cert_type(_PROVINCIAL_CERT_TYPES, normalize_name_one(value))
+
+
+def cert_type_from_national(values: pd.Series) -> pd.Series:
+    """National albp0004 codes ('01'..'99') -> resident_id, hk_macao, taiwan, passport,
+    military, other. Codes that lost their leading zero (1 -> '01') are read too."""
+    return map_each_distinct(values, _national_cert_type)
+
+
+def cert_type_from_provincial(values: pd.Series) -> pd.Series:
+    """Provincial certType labels (身份证, 护照, ...) -> the same six types."""
+    return map_each_distinct(values, _provincial_cert_type)
+
+
+def normalize_other_cert(values: pd.Series) -> pd.Series:
+    """Passport and permit numbers: full-width -> ASCII, spaces and dashes out, upper-case."""
+    return map_unique(as_text(values), _clean_ids)
+
+
+# ---------------------------------------------------------------------------------------
+# Unified social credit codes (GB 32100).
+
+# Registration authority and entity type (digits, or letters such as Y), six digits of
+# region, nine of organization code, one check character. stdnum's `validate` insists on
+# eight leading digits and would reject codes of authorities lettered A, N or Y.
+_USCC_ALPHABET = "0-9ABCDEFGHJKLMNPQRTUWXY"
+_USCC_SHAPE = re.compile(f"[{_USCC_ALPHABET}]{{2}}[0-9]{{6}}[{_USCC_ALPHABET}]{{10}}")
+
+
+def _uscc_valid_one(code: str) -> bool:
+    from stdnum.cn import uscc
+
+    if not _USCC_SHAPE.fullmatch(code):  # stdnum raises on anything else; decide here
+        return False
+    try:
+        return uscc.calc_check_digit(code[:17]) == code[17]
+    except Exception:  # noqa: BLE001 - a library quirk must not stop a sync
+        return False
+
+
+def normalize_uscc(values: pd.Series) -> pd.DataFrame:
+    """USCC -> [uscc (cleaned: ASCII, upper-case, no spaces or dashes; NaN when empty),
+    uscc_valid (18 characters of the GB 32100 alphabet, digits 3-8 a region, check right)]."""
+    text = as_text(values)
+    cleaned = map_unique(text, _clean_ids)
+    valid = map_unique(cleaned, lambda d: d.map(_uscc_valid_one), dtype=None)
+    return pd.DataFrame(
+        {"uscc": cleaned, "uscc_valid": valid.fillna(False).astype(bool)}, index=text.index
+    )

@@ -1,0 +1,120 @@
+"""Stable keys for golden records (volunteer_key, org_key) and the history of their changes.
+
+Rule (documented in docs/RESOLUTION.md):
+- A cluster whose accounts held keys before takes the key held by the most of its accounts
+  (tie: the smallest key, i.e. the oldest-sorting); each old key goes to one cluster only, the
+  one holding most of its accounts (tie: the cluster whose first account sorts first).
+- A cluster that gets no old key gets a new one: prefix + 12 hex of SHA-256 of its first account's
+  "source:source_id" (so a first load of the same data always yields the same keys); a key ever
+  issued is never issued again.
+- History rows: created, merged_into (an old key whose accounts joined another key's cluster),
+  split_from (a new key made for accounts that left an old key's cluster), retired (an old key
+  none of whose accounts exist any more).
+Keys are opaque: they hash source identifiers, never personal data.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+
+import pandas as pd
+
+HISTORY_COLUMNS = ["synced_at", "key", "event", "related_key", "accounts"]
+
+
+def new_key(prefix: str, first_account: str, issued: set[str]) -> str:
+    """prefix + 12 hex of the hash of the first account; rehashed with a counter on collision."""
+    attempt = 0
+    while True:
+        seed = first_account if attempt == 0 else f"{first_account}#{attempt}"
+        key = prefix + hashlib.sha256(seed.encode("utf-8")).hexdigest()[:12]
+        if key not in issued:
+            return key
+        attempt += 1
+
+
+def _greedy_assignment(votes: pd.DataFrame) -> dict[int, str]:
+    """Old keys to clusters: most accounts first, then smallest key, then first cluster."""
+    ordered = votes.sort_values(["accounts", "old_key", "cluster_first"], ascending=[False, True, True])
+    taken_keys: set[str] = set()
+    assignment: dict[int, str] = {}
+    for cluster, old_key in zip(ordered["cluster"].tolist(), ordered["old_key"].tolist()):
+        if cluster in assignment or old_key in taken_keys:
+            continue
+        assignment[cluster] = old_key
+        taken_keys.add(old_key)
+    return assignment
+
+
+def assign_stable_keys(
+    clusters: pd.DataFrame,
+    previous_map: pd.DataFrame | None,
+    prefix: str,
+    issued_keys: Iterable[str] = (),
+    synced_at: pd.Timestamp | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Give every cluster a key, keeping the keys of the previous sync where identity held.
+
+    clusters: source, source_id, cluster (any integer id of this sync's clustering).
+    previous_map: source, source_id, key (the previous sync's map) or None on a first load.
+    Returns (cluster -> key frame with columns cluster, key) and the history rows of this sync.
+    """
+    synced_at = synced_at if synced_at is not None else pd.Timestamp.now(tz="UTC")
+    accounts = clusters[["source", "source_id", "cluster"]].copy()
+    accounts["account"] = accounts["source"].astype(str) + ":" + accounts["source_id"].astype(str)
+    cluster_first = accounts.groupby("cluster")["account"].min().rename("cluster_first")
+    if previous_map is not None and len(previous_map):
+        accounts = accounts.merge(
+            previous_map[["source", "source_id", "key"]].rename(columns={"key": "old_key"}),
+            on=["source", "source_id"], how="left",
+        )
+    else:
+        accounts["old_key"] = pd.Series(pd.NA, index=accounts.index, dtype="string")
+    votes = (
+        accounts.dropna(subset=["old_key"]).groupby(["cluster", "old_key"]).size().rename("accounts").reset_index()
+    )
+    votes = votes.merge(cluster_first.reset_index(), on="cluster")
+    # the common case, vectorized: a key found in one cluster only, which holds no other key
+    keys_per_cluster = votes.groupby("cluster")["old_key"].transform("size")
+    clusters_per_key = votes.groupby("old_key")["cluster"].transform("size")
+    simple = (keys_per_cluster == 1) & (clusters_per_key == 1)
+    assignment = dict(zip(votes.loc[simple, "cluster"].tolist(), votes.loc[simple, "old_key"].tolist()))
+    assignment.update(_greedy_assignment(votes.loc[~simple]))
+
+    issued = set(issued_keys) | set(votes["old_key"].tolist())
+    history: list[dict] = []
+    unkeyed = cluster_first.loc[~cluster_first.index.isin(list(assignment))]
+    # plurality old key of each unkeyed cluster (it split away from that key)
+    split_source = (
+        votes.loc[~votes["cluster"].isin(list(assignment))]
+        .sort_values(["accounts", "old_key"], ascending=[False, True])
+        .drop_duplicates("cluster")
+        .set_index("cluster")["old_key"]
+    )
+    sizes = accounts.groupby("cluster").size()
+    for cluster, first_account in unkeyed.sort_values().items():
+        key = new_key(prefix, first_account, issued)
+        issued.add(key)
+        assignment[cluster] = key
+        origin = split_source.get(cluster)
+        history.append(
+            {"key": key, "event": "split_from" if origin is not None else "created",
+             "related_key": origin, "accounts": int(sizes[cluster])}
+        )
+    # old keys that no cluster kept: merged into the key of the cluster holding most of their accounts
+    kept = set(assignment.values())
+    lost = votes.loc[~votes["old_key"].isin(kept)].copy()
+    if len(lost):
+        lost["new_key"] = lost["cluster"].map(assignment)
+        lost = lost.sort_values(["accounts", "new_key"], ascending=[False, True]).drop_duplicates("old_key")
+        for old_key, target, count in zip(lost["old_key"], lost["new_key"], lost["accounts"]):
+            history.append({"key": old_key, "event": "merged_into", "related_key": target, "accounts": int(count)})
+    if previous_map is not None and len(previous_map):
+        vanished = set(previous_map["key"].dropna().unique()) - set(votes["old_key"].unique())
+        for old_key in sorted(vanished):
+            history.append({"key": old_key, "event": "retired", "related_key": None, "accounts": 0})
+    keys = pd.DataFrame({"cluster": list(assignment), "key": list(assignment.values())})
+    history_frame = pd.DataFrame(history, columns=HISTORY_COLUMNS[1:])
+    history_frame.insert(0, "synced_at", synced_at)
+    return keys, history_frame[HISTORY_COLUMNS]

@@ -1,0 +1,117 @@
+"""Matching and survivorship rules, loaded from schemas/matching.yaml and schemas/survivorship.yaml.
+
+The rules are data so an analyst can read them in one place and the run metadata can print
+them; this module only loads them and gives them a hash, so state computed under one version
+of the rules is not reused under another.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+SCHEMAS_DIR = Path(__file__).resolve().parents[2] / "schemas"
+MATCHING_PATH = SCHEMAS_DIR / "matching.yaml"
+SURVIVORSHIP_PATH = SCHEMAS_DIR / "survivorship.yaml"
+
+
+@dataclass(frozen=True)
+class Level:
+    """One level of a comparison: the first whose SQL condition holds is the pair's level."""
+
+    label: str
+    sql: str
+    m: float | None
+    u: float | None
+    is_null: bool
+    tf_column: str | None
+
+
+@dataclass(frozen=True)
+class Comparison:
+    name: str
+    levels: tuple[Level, ...]
+
+    def level_index(self, label: str) -> int:
+        return next(i for i, level in enumerate(self.levels) if level.label == label)
+
+
+@dataclass(frozen=True)
+class MatchingRules:
+    raw: dict[str, Any]
+    comparisons: tuple[Comparison, ...]
+    blocking_rules: tuple[tuple[str, tuple[str, ...]], ...]
+    max_block_size: int
+    match_probability: float
+    review_probability: float
+    accounts_per_person: float
+    min_accounts: int
+    estimation: dict[str, Any]
+    full_rescore_share: float
+    fingerprint: str
+
+    def with_overrides(self, **changes: Any) -> "MatchingRules":
+        """A copy with some fields replaced (tests, benchmarks)."""
+        values = {**self.__dict__, **changes}
+        return MatchingRules(**values)
+
+
+def _parse_comparisons(spec: dict[str, Any]) -> tuple[Comparison, ...]:
+    comparisons = []
+    for name, body in spec.items():
+        levels = tuple(
+            Level(
+                label=str(level["label"]),
+                sql=str(level["sql"]),
+                m=level.get("m"),
+                u=level.get("u"),
+                is_null=bool(level.get("is_null", False)),
+                tf_column=level.get("tf"),
+            )
+            for level in body["levels"]
+        )
+        comparisons.append(Comparison(name=name, levels=levels))
+    return tuple(comparisons)
+
+
+def load_matching_rules(path: Path = MATCHING_PATH) -> MatchingRules:
+    """Read schemas/matching.yaml into a MatchingRules."""
+    text = path.read_text(encoding="utf-8")
+    raw = yaml.safe_load(text)
+    return MatchingRules(
+        raw=raw,
+        comparisons=_parse_comparisons(raw["comparisons"]),
+        blocking_rules=tuple((b["name"], tuple(b["keys"])) for b in raw["blocking_rules"]),
+        max_block_size=int(raw.get("max_block_size", 400)),
+        match_probability=float(raw["thresholds"]["match_probability"]),
+        review_probability=float(raw["thresholds"]["review_probability"]),
+        accounts_per_person=float(raw["prior"]["accounts_per_person"]),
+        min_accounts=int(raw["prior"].get("min_accounts", 0)),
+        estimation=dict(raw.get("estimation", {})),
+        full_rescore_share=float(raw.get("incremental", {}).get("full_rescore_above_changed_share", 0.3)),
+        fingerprint=hashlib.sha256(text.encode("utf-8")).hexdigest()[:16],
+    )
+
+
+def load_survivorship(path: Path = SURVIVORSHIP_PATH) -> dict[str, dict[str, dict[str, Any]]]:
+    """Read schemas/survivorship.yaml: {table: {field: rule}}."""
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+def rules_summary(rules: MatchingRules) -> str:
+    """A compact JSON text of the comparisons and thresholds, for run metadata."""
+    return json.dumps(
+        {
+            "blocking": [name for name, _ in rules.blocking_rules],
+            "comparisons": {c.name: [lv.label for lv in c.levels] for c in rules.comparisons},
+            "match_probability": rules.match_probability,
+            "review_probability": rules.review_probability,
+            "rules_version": rules.fingerprint,
+        },
+        ensure_ascii=False,
+    )

@@ -1,0 +1,548 @@
+"""Volunteer entity resolution: which source accounts are one natural person.
+
+Steps, each a pure function over frames (DuckDB does the pair work):
+1. deterministic links: equal valid resident ID numbers; a provincial account carrying the
+   national volunteer number;
+2. candidate pairs by blocking (schemas/matching.yaml), minus pairs the hard constraint forbids
+   (two different valid numbers) and pairs already joined deterministically;
+3. a Fellegi–Sunter score per pair (comparisons.py), m estimated from national-number links,
+   u from random pairs, name agreement weighted by the name's frequency;
+4. clusters by constrained union-find (clustering.py), strongest links first, analysts'
+   decisions honoured; the uncertain band goes to the review table;
+5. stable keys (keys.py) and golden records (survivorship.py).
+
+Incremental: with the previous sync's state, only pairs touching a new or changed account are
+scored again; the other scored pairs are reused, and the model parameters stay frozen.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from pipelines.resolve.clustering import constrained_clusters
+from pipelines.resolve.comparisons import (
+    ModelParameters,
+    add_match_columns,
+    compute_levels,
+    level_weights,
+    match_probability,
+    prior_parameters,
+)
+from pipelines.resolve.evidence import DETERMINISTIC_EXPLANATIONS, level_labels, waterfall_text
+from pipelines.resolve.keys import HISTORY_COLUMNS, assign_stable_keys
+from pipelines.resolve.rules import MatchingRules, load_matching_rules, load_survivorship
+from pipelines.resolve.survivorship import apply_survivorship
+
+log = logging.getLogger(__name__)
+
+ACCOUNT_COLUMNS = [
+    "source", "source_id", "updated_at", "is_deleted", "name", "cert_hash", "cert_valid",
+    "cert_masked", "cert_prefix4", "cert_suffix4", "gender", "birth_date", "phone_hash",
+    "phone_prefix3", "phone_suffix4", "region_code", "registered_on", "status",
+    "national_volunteer_no",
+]
+# what the match of an account depends on: a change here re-scores the account's pairs
+FINGERPRINT_COLUMNS = [
+    "name", "cert_hash", "cert_valid", "cert_prefix4", "cert_suffix4", "gender", "birth_date",
+    "phone_hash", "phone_prefix3", "phone_suffix4", "region_code", "national_volunteer_no",
+]
+METHOD_PRIORITY = ["cert_number", "national_volunteer_no", "review_same", "probabilistic"]
+SOURCE_MAP_COLUMNS = ["source", "source_id", "volunteer_key", "match_method", "match_probability"]
+GOLDEN_COLUMNS = [
+    "volunteer_key", "cert_hash", "cert_prefix4", "cert_suffix4", "name", "gender", "birth_date",
+    "birth_year", "region_code", "registered_on", "in_national", "in_provincial", "status",
+    "account_count",
+]
+PAIR_ID_COLUMNS = ["left_source", "left_source_id", "right_source", "right_source_id"]
+DECISION_COLUMNS = PAIR_ID_COLUMNS + ["decision"]
+
+
+@dataclass
+class VolunteerState:
+    """What one sync hands the next (DATA_DIR/state/resolve/)."""
+
+    source_map: pd.DataFrame  # source, source_id, volunteer_key, ...
+    fingerprints: pd.DataFrame  # source, source_id, fingerprint
+    scored_pairs: pd.DataFrame  # PAIR_ID_COLUMNS + levels, weights, match_weight, blocking_rule
+    params: ModelParameters | None
+    rules_fingerprint: str
+    key_history: pd.DataFrame  # all history rows so far
+
+
+@dataclass
+class VolunteerResolution:
+    source_map: pd.DataFrame
+    golden: pd.DataFrame
+    links: pd.DataFrame
+    review: pd.DataFrame
+    key_history: pd.DataFrame  # this sync's rows
+    state: VolunteerState
+    summary: dict = field(default_factory=dict)
+    scored_pairs: pd.DataFrame | None = None  # every pair scored this sync, with its evidence
+
+
+# ---------------------------------------------------------------- inputs
+
+def prepare_accounts(staged_volunteers: pd.DataFrame) -> pd.DataFrame:
+    """The staged columns matching reads, one row per account, in (source, source_id) order."""
+    frame = staged_volunteers.copy()
+    for column in ACCOUNT_COLUMNS:
+        if column not in frame:
+            frame[column] = pd.NA
+    frame = frame[ACCOUNT_COLUMNS].copy()
+    frame["source_id"] = frame["source_id"].astype(str)
+    frame["is_deleted"] = frame["is_deleted"].fillna(False).astype(bool)
+    frame["cert_valid"] = frame["cert_valid"].fillna(False).astype(bool)
+    for column in ["birth_date", "registered_on"]:
+        frame[column] = pd.to_datetime(frame[column], errors="coerce").dt.normalize()
+    frame["updated_at"] = pd.to_datetime(frame["updated_at"], utc=True, errors="coerce")
+    frame = frame.drop_duplicates(["source", "source_id"], keep="last")
+    return frame.sort_values(["source", "source_id"], kind="stable").reset_index(drop=True)
+
+
+def fingerprints(accounts: pd.DataFrame) -> pd.Series:
+    """A hash of the fields matching reads, per account (detects changed accounts)."""
+    as_text = accounts[FINGERPRINT_COLUMNS].astype(str)
+    return pd.util.hash_pandas_object(as_text, index=False).astype("uint64")
+
+
+def normalize_decisions(decisions: pd.DataFrame | None) -> pd.DataFrame:
+    """Analysts' review decisions, last word per pair, both orientations collapsed."""
+    if decisions is None or not len(decisions):
+        return pd.DataFrame(columns=DECISION_COLUMNS)
+    frame = decisions[DECISION_COLUMNS].astype(str).copy()
+    frame["decision"] = frame["decision"].str.strip().str.lower().str.replace(" ", "_").str.replace("-", "_")
+    frame = frame.loc[frame["decision"].isin(["same", "not_same"])]
+    return frame.drop_duplicates(PAIR_ID_COLUMNS, keep="last")
+
+
+# ---------------------------------------------------------------- deterministic links
+
+def deterministic_links(accounts: pd.DataFrame) -> pd.DataFrame:
+    """Links that need no model: l_idx, r_idx, method."""
+    valid = accounts.dropna(subset=["cert_valid_hash"])
+    group_first = valid.groupby("cert_valid_hash")["idx"].transform("min")
+    by_cert = pd.DataFrame({"l_idx": group_first, "r_idx": valid["idx"]}).loc[lambda f: f.l_idx != f.r_idx]
+    by_cert["method"] = "cert_number"
+    national = accounts.loc[accounts["source"] == "national", ["source_id", "idx"]]
+    provincial = accounts.loc[
+        (accounts["source"] == "provincial") & accounts["national_volunteer_no"].notna(),
+        ["national_volunteer_no", "idx"],
+    ]
+    joined = provincial.merge(national, left_on="national_volunteer_no", right_on="source_id", suffixes=("_p", "_n"))
+    by_number = pd.DataFrame({"l_idx": joined["idx_n"], "r_idx": joined["idx_p"], "method": "national_volunteer_no"})
+    links = pd.concat([by_cert, by_number], ignore_index=True)
+    ordered = links[["l_idx", "r_idx"]].to_numpy()
+    links["l_idx"], links["r_idx"] = ordered.min(axis=1), ordered.max(axis=1)
+    return links.drop_duplicates(["l_idx", "r_idx"]).astype({"l_idx": "int64", "r_idx": "int64"})
+
+
+def _components(account_count: int, links: pd.DataFrame) -> np.ndarray:
+    """Plain connected components (no constraints): which pairs need no scoring."""
+    exclusive = np.full(account_count, -1)
+    cluster, _ = constrained_clusters(account_count, links["l_idx"].to_numpy(), links["r_idx"].to_numpy(), exclusive)
+    return cluster
+
+
+# ---------------------------------------------------------------- candidate pairs
+
+def _register_accounts(con: duckdb.DuckDBPyConnection, accounts: pd.DataFrame, changed: np.ndarray | None) -> None:
+    from pipelines.resolve.comparisons import MATCH_COLUMNS
+
+    table = accounts[MATCH_COLUMNS].copy()
+    table["det_component"] = accounts["det_component"].to_numpy()
+    table["changed"] = True if changed is None else changed
+    con.register("acc_frame", table)
+    con.execute("CREATE OR REPLACE TEMP TABLE acc AS SELECT * FROM acc_frame")
+    con.unregister("acc_frame")
+
+
+def candidate_pairs(con: duckdb.DuckDBPyConnection, rules: MatchingRules, changed_only: bool) -> dict[str, int]:
+    """Create temp table `pairs` (l_idx < r_idx, blocking_rule) from the blocking rules.
+
+    With changed_only, a pair needs at least one changed account (incremental sync). Returns
+    the number of new pairs each rule contributed.
+    """
+    con.execute("CREATE OR REPLACE TEMP TABLE pairs (l_idx BIGINT, r_idx BIGINT, blocking_rule VARCHAR)")
+    contributed: dict[str, int] = {}
+    for rule_name, keys in rules.blocking_rules:
+        key_list = ", ".join(keys)
+        not_null = " AND ".join(f"{k} IS NOT NULL" for k in keys)
+        equal = " AND ".join(f"a.{k} = c.{k}" for k in keys)
+        changed_filter = "WHERE changed" if changed_only else ""
+        # the hard constraint and deterministic components are filtered before scoring
+        sql = f"""
+            WITH blocked AS (
+                SELECT idx, changed, det_component, cert_valid_hash, {key_list}
+                FROM (SELECT *, count(*) OVER (PARTITION BY {key_list}) AS block_size
+                      FROM acc WHERE {not_null})
+                WHERE block_size BETWEEN 2 AND {int(rules.max_block_size)}
+            ),
+            found AS (
+                SELECT least(c.idx, a.idx) AS l_idx, greatest(c.idx, a.idx) AS r_idx
+                FROM (SELECT * FROM blocked {changed_filter}) c
+                JOIN blocked a ON {equal}
+                WHERE c.idx <> a.idx AND (NOT a.changed OR c.idx < a.idx)
+                  AND c.det_component <> a.det_component
+                  AND NOT (c.cert_valid_hash IS NOT NULL AND a.cert_valid_hash IS NOT NULL
+                           AND c.cert_valid_hash <> a.cert_valid_hash)
+            )
+            INSERT INTO pairs
+            SELECT DISTINCT f.l_idx, f.r_idx, '{rule_name}' FROM found f
+            WHERE NOT EXISTS (SELECT 1 FROM pairs p WHERE p.l_idx = f.l_idx AND p.r_idx = f.r_idx)
+        """
+        before = con.execute("SELECT count(*) FROM pairs").fetchone()[0]
+        con.execute(sql)
+        contributed[rule_name] = con.execute("SELECT count(*) FROM pairs").fetchone()[0] - before
+    return contributed
+
+
+# ---------------------------------------------------------------- model
+
+def _level_shares(levels: pd.DataFrame, rules: MatchingRules) -> dict[str, tuple[np.ndarray, int]]:
+    """Per comparison: counts per level among non-null levels, and their total."""
+    shares = {}
+    for comparison in rules.comparisons:
+        codes = levels[f"{comparison.name}_level"].to_numpy()
+        counts = np.bincount(codes, minlength=len(comparison.levels)).astype(float)
+        for i, level in enumerate(comparison.levels):
+            if level.is_null:
+                counts[i] = 0
+        shares[comparison.name] = (counts, int(counts.sum()))
+    return shares
+
+
+def estimate_parameters(
+    con: duckdb.DuckDBPyConnection, accounts: pd.DataFrame, det_links: pd.DataFrame, rules: MatchingRules
+) -> ModelParameters:
+    """m from deterministic links (for the comparisons matching.yaml names), u from random pairs.
+
+    Both are smoothed towards the priors of matching.yaml; a level too rare to measure keeps
+    its prior.
+    """
+    params = prior_parameters(rules, len(accounts))
+    settings = rules.estimation
+    if not settings.get("enabled", False) or len(accounts) < 2:
+        return params
+    pseudo = float(settings.get("pseudo_count", 50))
+    min_pairs = int(settings.get("min_pairs", 200))
+    m_floor = float(settings.get("m_floor", 0.0))
+
+    # deterministic links: for the comparisons in `m_from_links` only (see matching.yaml)
+    m_pairs = det_links[["l_idx", "r_idx"]]
+    estimated = set(settings.get("m_from_links", []))
+    if len(m_pairs) >= min_pairs and estimated:
+        con.register("m_pairs", m_pairs)
+        m_levels = compute_levels(con, "m_pairs", "acc", rules)
+        con.unregister("m_pairs")
+        for name, (counts, total) in _level_shares(m_levels, rules).items():
+            if name not in estimated:
+                continue
+            prior_m = params.m[name]
+            params.m[name] = [
+                None if prior is None else max((counts[i] + pseudo * prior) / (total + pseudo), m_floor)
+                for i, prior in enumerate(prior_m)
+            ]
+        params.estimated_from["m_pairs"] = int(len(m_pairs))
+
+    rng = np.random.default_rng(int(settings.get("seed", 20)))
+    sample = int(settings.get("random_pairs", 400_000))
+    left = rng.integers(0, len(accounts), sample)
+    right = rng.integers(0, len(accounts), sample)
+    keep = left != right
+    u_pairs = pd.DataFrame({"l_idx": np.minimum(left, right)[keep], "r_idx": np.maximum(left, right)[keep]})
+    con.register("u_pairs", u_pairs)
+    u_levels = compute_levels(con, "u_pairs", "acc", rules)
+    con.unregister("u_pairs")
+    for name, (counts, total) in _level_shares(u_levels, rules).items():
+        prior_u = params.u[name]
+        # a level seen fewer than 20 times among random pairs is too rare to measure
+        params.u[name] = [
+            None if prior is None else (counts[i] / total if counts[i] >= 20 and total else prior)
+            for i, prior in enumerate(prior_u)
+        ]
+    params.estimated_from["u_pairs"] = int(len(u_pairs))
+    return params
+
+
+def score_pairs(
+    con: duckdb.DuckDBPyConnection, accounts: pd.DataFrame, rules: MatchingRules, params: ModelParameters
+) -> pd.DataFrame:
+    """Levels, weights, match weight and probability of every pair of temp table `pairs`."""
+    levels = compute_levels(con, "pairs", "acc", rules)
+    rule_of_pair = con.execute("SELECT l_idx, r_idx, blocking_rule FROM pairs").df()
+    levels = levels.merge(rule_of_pair, on=["l_idx", "r_idx"], how="left")
+    weights = level_weights(levels, accounts, rules, params)
+    scored = pd.concat([levels[["l_idx", "r_idx", "blocking_rule"]], level_labels(levels, rules), weights], axis=1)
+    scored["match_weight"] = params.prior_log2_odds + weights.sum(axis=1)
+    scored["match_probability"] = match_probability(scored["match_weight"].to_numpy())
+    return scored
+
+
+# ---------------------------------------------------------------- the whole resolution
+
+def _pairs_to_ids(pairs: pd.DataFrame, accounts: pd.DataFrame) -> pd.DataFrame:
+    frame = pairs.copy()
+    frame.insert(0, "left_source", accounts["source"].to_numpy()[pairs["l_idx"].to_numpy()])
+    frame.insert(1, "left_source_id", accounts["source_id"].to_numpy()[pairs["l_idx"].to_numpy()])
+    frame.insert(2, "right_source", accounts["source"].to_numpy()[pairs["r_idx"].to_numpy()])
+    frame.insert(3, "right_source_id", accounts["source_id"].to_numpy()[pairs["r_idx"].to_numpy()])
+    return frame
+
+
+def _ids_to_idx(frame: pd.DataFrame, accounts: pd.DataFrame) -> pd.DataFrame:
+    """Attach l_idx / r_idx to a frame keyed by PAIR_ID_COLUMNS; drops pairs of vanished accounts."""
+    lookup = accounts[["source", "source_id", "idx"]]
+    out = frame.merge(
+        lookup.rename(columns={"source": "left_source", "source_id": "left_source_id", "idx": "a_idx"}),
+        on=["left_source", "left_source_id"],
+    ).merge(
+        lookup.rename(columns={"source": "right_source", "source_id": "right_source_id", "idx": "b_idx"}),
+        on=["right_source", "right_source_id"],
+    )
+    out["l_idx"] = np.minimum(out["a_idx"], out["b_idx"])
+    out["r_idx"] = np.maximum(out["a_idx"], out["b_idx"])
+    return out.drop(columns=["a_idx", "b_idx"])
+
+
+def _account_methods(accounts: pd.DataFrame, edges: pd.DataFrame, cluster: np.ndarray) -> pd.DataFrame:
+    """match_method / match_probability per account: its strongest accepted link."""
+    accepted = edges.loc[edges["accepted"]]
+    ends = pd.concat(
+        [accepted[["l_idx", "method", "match_probability"]].rename(columns={"l_idx": "idx"}),
+         accepted[["r_idx", "method", "match_probability"]].rename(columns={"r_idx": "idx"})],
+        ignore_index=True,
+    )
+    ends["priority"] = ends["method"].map({m: i for i, m in enumerate(METHOD_PRIORITY)})
+    best = ends.sort_values(["idx", "priority", "match_probability"], ascending=[True, True, False]).drop_duplicates("idx")
+    methods = pd.DataFrame({"idx": accounts["idx"]}).merge(best[["idx", "method", "match_probability"]], on="idx", how="left")
+    cluster_size = pd.Series(cluster).groupby(cluster).transform("size").to_numpy()
+    singleton = cluster_size == 1
+    methods.loc[singleton, "method"] = "singleton"
+    methods.loc[singleton, "match_probability"] = np.nan
+    return methods.rename(columns={"method": "match_method"})
+
+
+def _volunteer_status(accounts: pd.DataFrame, key: str) -> pd.Series:
+    """Contract: deleted only when every account is deleted; else the latest live account's status."""
+    live = accounts.loc[~accounts["is_deleted"]].copy()
+    # the provincial platform has no status field: a live provincial account is active
+    live.loc[live["source"] == "provincial", "status"] = "active"
+    latest = live.sort_values(["updated_at", "source", "source_id"], ascending=[False, True, True]).drop_duplicates(key)
+    status = pd.Series("deleted", index=pd.Index(sorted(accounts[key].unique()), name=key), dtype=object)
+    status.loc[latest[key].to_numpy()] = latest["status"].fillna("active").to_numpy()
+    return status
+
+
+def golden_volunteers(accounts_with_keys: pd.DataFrame) -> pd.DataFrame:
+    """One row per volunteer_key, by schemas/survivorship.yaml."""
+    spec = load_survivorship()["volunteers"]
+    golden = apply_survivorship(
+        accounts_with_keys,
+        "volunteer_key",
+        spec,
+        contract_rules={"status": _volunteer_status},
+        derived_rules={"birth_year": lambda g: pd.to_datetime(g["birth_date"]).dt.year.astype("Int64")},
+    )
+    golden["account_count"] = golden["volunteer_key"].map(accounts_with_keys["volunteer_key"].value_counts()).astype("int64")
+    for column in ["birth_date", "registered_on"]:
+        golden[column] = pd.to_datetime(golden[column]).dt.date
+    return golden[GOLDEN_COLUMNS]
+
+
+def resolve_volunteers(
+    staged_volunteers: pd.DataFrame,
+    rules: MatchingRules | None = None,
+    previous: VolunteerState | None = None,
+    review_decisions: pd.DataFrame | None = None,
+    synced_at: pd.Timestamp | None = None,
+) -> VolunteerResolution:
+    """Resolve staged volunteer accounts into persons; see the module docstring."""
+    rules = rules or load_matching_rules()
+    synced_at = synced_at if synced_at is not None else pd.Timestamp.now(tz="UTC")
+    accounts = add_match_columns(prepare_accounts(staged_volunteers), rules.min_accounts)
+    account_count = len(accounts)
+    accounts["fingerprint"] = fingerprints(accounts) if account_count else pd.Series(dtype="uint64")
+
+    det_links = deterministic_links(accounts)
+    accounts["det_component"] = _components(account_count, det_links)
+
+    # incremental only when the rules are unchanged and the change is small
+    changed = None
+    mode = "full"
+    if previous is not None and previous.params is not None and previous.rules_fingerprint == rules.fingerprint:
+        known = accounts[["source", "source_id", "fingerprint"]].merge(
+            previous.fingerprints.rename(columns={"fingerprint": "old"}), on=["source", "source_id"], how="left"
+        )
+        changed = (known["old"].isna() | (known["old"].astype("float64") != known["fingerprint"].astype("float64"))).to_numpy()
+        if changed.mean() <= rules.full_rescore_share if account_count else True:
+            mode = "incremental"
+        else:
+            changed = None
+
+    con = duckdb.connect()
+    try:
+        _register_accounts(con, accounts, changed)
+        if mode == "incremental":
+            params = previous.params
+        else:
+            params = estimate_parameters(con, accounts, det_links, rules)
+        blocked = candidate_pairs(con, rules, changed_only=mode == "incremental")
+        new_scored = score_pairs(con, accounts, rules, params)
+    finally:
+        con.close()
+
+    scored = new_scored
+    reused = 0
+    if mode == "incremental" and len(previous.scored_pairs):
+        old = _ids_to_idx(previous.scored_pairs, accounts)
+        unchanged = ~changed[old["l_idx"].to_numpy()] & ~changed[old["r_idx"].to_numpy()]
+        same_component = accounts["det_component"].to_numpy()
+        unchanged &= same_component[old["l_idx"].to_numpy()] != same_component[old["r_idx"].to_numpy()]
+        old = old.loc[unchanged, new_scored.columns]
+        reused = len(old)
+        scored = pd.concat([old, new_scored], ignore_index=True)
+    scored = scored.sort_values(["l_idx", "r_idx"]).reset_index(drop=True)
+
+    # analysts' decisions: 'same' forces a link, 'not_same' cuts one and forbids the merge
+    decisions = normalize_decisions(review_decisions)
+    decided = _ids_to_idx(decisions, accounts) if len(decisions) else pd.DataFrame(columns=DECISION_COLUMNS + ["l_idx", "r_idx"])
+    not_same = decided.loc[decided["decision"] == "not_same", ["l_idx", "r_idx"]]
+    same = decided.loc[decided["decision"] == "same", ["l_idx", "r_idx"]]
+    not_same_keys = set(zip(not_same["l_idx"].tolist(), not_same["r_idx"].tolist()))
+    scored_is_cut = pd.Series(
+        [pair in not_same_keys for pair in zip(scored["l_idx"].tolist(), scored["r_idx"].tolist())], dtype=bool
+    ) if not_same_keys else pd.Series(False, index=scored.index)
+
+    probable = scored.loc[(scored["match_probability"] >= rules.match_probability) & ~scored_is_cut]
+    probable = probable.sort_values(["match_weight", "l_idx", "r_idx"], ascending=[False, True, True])
+    det_ordered = det_links.assign(priority=det_links["method"].map({m: i for i, m in enumerate(METHOD_PRIORITY)}))
+    det_ordered = det_ordered.sort_values(["priority", "l_idx", "r_idx"])
+    edges = pd.concat(
+        [
+            det_ordered.assign(match_probability=1.0)[["l_idx", "r_idx", "method", "match_probability"]],
+            same.assign(method="review_same", match_probability=1.0)[["l_idx", "r_idx", "method", "match_probability"]],
+            probable.assign(method="probabilistic")[["l_idx", "r_idx", "method", "match_probability"]],
+        ],
+        ignore_index=True,
+    ).astype({"l_idx": "int64", "r_idx": "int64"})
+    exclusive_codes = pd.factorize(accounts["cert_valid_hash"])[0]
+    cluster, accepted = constrained_clusters(
+        account_count, edges["l_idx"].to_numpy(), edges["r_idx"].to_numpy(), exclusive_codes,
+        cannot_link=not_same_keys,
+    )
+    edges["accepted"] = accepted
+
+    # stable keys
+    accounts["cluster"] = cluster
+    previous_map = None
+    issued: set[str] = set()
+    if previous is not None:
+        previous_map = previous.source_map.rename(columns={"volunteer_key": "key"})
+        issued = set(previous.key_history["key"].dropna()) | set(previous_map["key"].dropna())
+    cluster_keys, history = assign_stable_keys(accounts, previous_map, "V", issued, synced_at)
+    accounts = accounts.merge(cluster_keys.rename(columns={"key": "volunteer_key"}), on="cluster", how="left")
+
+    methods = _account_methods(accounts, edges, cluster)
+    source_map = accounts[["source", "source_id", "volunteer_key"]].copy()
+    source_map["match_method"] = methods["match_method"].to_numpy()
+    source_map["match_probability"] = methods["match_probability"].astype("float64").to_numpy()
+
+    golden = golden_volunteers(accounts)
+
+    # evidence of every link used or refused
+    scored_labelled = _pairs_to_ids(scored, accounts)
+    scored_labelled["evidence"] = waterfall_text(scored_labelled, rules, params.prior_log2_odds)
+    key_of = accounts["volunteer_key"].to_numpy()
+    link_rows = _pairs_to_ids(edges, accounts)
+    link_rows = link_rows.merge(
+        scored_labelled.drop(columns=PAIR_ID_COLUMNS + ["match_probability"]), on=["l_idx", "r_idx"], how="left"
+    )
+    deterministic = link_rows["method"] != "probabilistic"
+    link_rows.loc[deterministic, "evidence"] = link_rows.loc[deterministic, "method"].map(DETERMINISTIC_EXPLANATIONS)
+    link_rows["outcome"] = np.where(link_rows["accepted"], "linked", "refused_conflicting_valid_numbers_or_decision")
+    link_rows["volunteer_key"] = np.where(link_rows["accepted"], key_of[link_rows["l_idx"].to_numpy()], None)
+    link_rows["synced_at"] = synced_at
+
+    # review: the uncertain band between clusters, and strong pairs the constraints refused
+    in_band = (scored["match_probability"] >= rules.review_probability) & (
+        scored["match_probability"] < rules.match_probability
+    )
+    apart = cluster[scored["l_idx"].to_numpy()] != cluster[scored["r_idx"].to_numpy()]
+    review = scored_labelled.loc[(in_band & apart & ~scored_is_cut).to_numpy()].copy()
+    review["reason"] = "uncertain"
+    refused = link_rows.loc[~link_rows["accepted"] & (link_rows["method"] == "probabilistic")]
+    refused_review = scored_labelled.merge(refused[["l_idx", "r_idx"]], on=["l_idx", "r_idx"])
+    refused_review["reason"] = "refused_by_constraint"
+    review = pd.concat([review, refused_review], ignore_index=True)
+    review["left_volunteer_key"] = key_of[review["l_idx"].to_numpy()] if len(review) else []
+    review["right_volunteer_key"] = key_of[review["r_idx"].to_numpy()] if len(review) else []
+    review["decision"] = pd.Series(pd.NA, index=review.index, dtype="string")
+    review["synced_at"] = synced_at
+
+    # state for the next sync: pairs worth keeping (the band and above)
+    keep_pairs = scored_labelled.loc[scored_labelled["match_probability"] >= rules.review_probability]
+    state_pairs = keep_pairs.drop(columns=["l_idx", "r_idx", "evidence"])
+    all_history = pd.concat(
+        [previous.key_history if previous is not None else pd.DataFrame(columns=HISTORY_COLUMNS), history],
+        ignore_index=True,
+    )
+    state = VolunteerState(
+        source_map=source_map,
+        fingerprints=accounts[["source", "source_id", "fingerprint"]].copy(),
+        scored_pairs=state_pairs.reset_index(drop=True),
+        params=params,
+        rules_fingerprint=rules.fingerprint,
+        key_history=all_history,
+    )
+    link_columns = ["volunteer_key"] + PAIR_ID_COLUMNS + [
+        "method", "blocking_rule", "match_probability", "match_weight",
+    ] + [f"{c.name}_level" for c in rules.comparisons] + [f"{c.name}_weight" for c in rules.comparisons] + [
+        "evidence", "accepted", "outcome", "synced_at",
+    ]
+    review_columns = PAIR_ID_COLUMNS + ["left_volunteer_key", "right_volunteer_key", "reason", "blocking_rule",
+                                        "match_probability", "match_weight"] + [
+        f"{c.name}_level" for c in rules.comparisons] + [f"{c.name}_weight" for c in rules.comparisons] + [
+        "evidence", "decision", "synced_at"]
+    key_changes = int(history["event"].isin(["merged_into", "split_from"]).sum())
+    summary = {
+        "mode": mode,
+        "accounts": account_count,
+        "persons": int(golden.shape[0]),
+        "changed_accounts": int(changed.sum()) if changed is not None else account_count,
+        "pairs_scored": int(len(new_scored)),
+        "pairs_reused": int(reused),
+        "pairs_by_blocking_rule": {k: int(v) for k, v in blocked.items()},
+        "accounts_by_method": {k: int(v) for k, v in source_map["match_method"].value_counts().items()},
+        "links_by_method": {k: int(v) for k, v in edges.loc[edges["accepted"], "method"].value_counts().items()},
+        "links_refused": int((~edges["accepted"]).sum()),
+        "review_pairs": int(len(review)),
+        "decisions_applied": int(len(decided)),
+        "key_changes": key_changes,
+        "persons_with_two_valid_numbers": int(
+            (accounts.groupby("volunteer_key")["cert_valid_hash"].nunique() > 1).sum()
+        ),
+        "keys_created": int((history["event"] == "created").sum()),
+        "prior_log2_odds": round(params.prior_log2_odds, 3),
+        "model": {
+            name: [None if (m is None or u is None) else round(math.log2(m / u), 2)
+                   for m, u in zip(params.m[name], params.u[name])]
+            for name in params.m
+        },
+    }
+    return VolunteerResolution(
+        source_map=source_map[SOURCE_MAP_COLUMNS],
+        golden=golden,
+        links=link_rows[link_columns].reset_index(drop=True),
+        review=review[review_columns].reset_index(drop=True),
+        key_history=history,
+        state=state,
+        summary=summary,
+        scored_pairs=scored_labelled.drop(columns=["l_idx", "r_idx"]),
+    )

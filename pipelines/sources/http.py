@@ -1,0 +1,181 @@
+"""Shared HTTP behaviour of the source clients: timeouts, bounded retries, backoff, errors.
+
+Both source systems fail in the same ways (rate limits with a wait to honour, transient
+5xx from a proxy, bodies cut short, connections dropped), but announce them differently:
+the national interface with HTTP status codes and `Retry-After`, the provincial platform with
+envelope codes inside HTTP 200 and `data.retry_after`. Each client turns its own signals into
+a `Transient` (try again, maybe after a delay) or a `SourceError` (give up now); the loop here
+owns everything else, once: how many attempts, how long to wait, and what the final error
+says. The final error names the system, the endpoint and the last cursor landed, and never
+carries a secret or a server message that has not been through `scrub`.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Callable, TypeVar
+
+import requests
+
+from pipelines.logging_privacy import scrub
+
+T = TypeVar("T")
+
+log = logging.getLogger("pipelines.sources")
+
+
+@dataclass(frozen=True)
+class RetrySettings:
+    """How patient a client is with one request."""
+
+    max_attempts: int = 8
+    base_delay: float = 0.5  # seconds before the 2nd attempt; doubles each time
+    max_delay: float = 60.0
+    connect_timeout: float = 5.0
+    read_timeout: float = 60.0
+
+    @property
+    def timeout(self) -> tuple[float, float]:
+        return (self.connect_timeout, self.read_timeout)
+
+
+class Transient(Exception):
+    """A failure worth another attempt (rate limit, 5xx, truncated body, dropped connection)."""
+
+    def __init__(self, reason: str, retry_after: float | None = None):
+        super().__init__(reason)
+        self.reason = reason
+        self.retry_after = retry_after
+
+
+class SourceError(RuntimeError):
+    """A source could not be read. The message says which system, endpoint and cursor."""
+
+    def __init__(self, system: str, endpoint: str, reason: str, cursor: str | None = None):
+        self.system = system
+        self.endpoint = endpoint
+        self.reason = scrub(reason)
+        self.cursor = cursor
+        super().__init__(
+            f"{system} source, endpoint {endpoint}: {self.reason} "
+            f"(last cursor landed: {cursor or 'none, walk from the beginning'})"
+        )
+
+
+class AuthenticationError(SourceError):
+    """The source refused our credentials or signature: retrying will not help."""
+
+
+class CursorExpired(Exception):
+    """The provincial platform expired a paging cursor (40010): walk again from the checkpoint."""
+
+
+@dataclass
+class ClientStats:
+    """Counters a client keeps for run metadata."""
+
+    requests: int = 0
+    retries: int = 0
+    token_fetches: int = 0
+    restarts: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)
+
+    def note_retry(self, reason: str) -> None:
+        self.retries += 1
+        kind = reason.split(":", 1)[0]
+        self.reasons[kind] = self.reasons.get(kind, 0) + 1
+
+    def snapshot(self) -> dict[str, int]:
+        return {
+            "requests": self.requests,
+            "retries": self.retries,
+            "token_fetches": self.token_fetches,
+            "restarts": self.restarts,
+        }
+
+
+def backoff_delay(
+    attempt: int, settings: RetrySettings, retry_after: float | None, rng: random.Random
+) -> float:
+    """Seconds to wait before attempt `attempt + 1`.
+
+    Exponential with jitter (so many workers do not retry in step), never shorter than the
+    server's announced wait, never longer than max_delay unless the server asks for more.
+    """
+    exponential = min(settings.max_delay, settings.base_delay * 2 ** (attempt - 1))
+    jittered = exponential * (0.5 + rng.random())  # 50%..150%
+    if retry_after is None:
+        return min(jittered, settings.max_delay)
+    return max(float(retry_after), min(jittered, settings.max_delay))
+
+
+def parse_retry_after(value: object) -> float | None:
+    """A Retry-After header or data.retry_after value as seconds (None when absent or odd)."""
+    if value is None:
+        return None
+    try:
+        seconds = float(str(value).strip())
+    except ValueError:
+        return None  # an HTTP-date: rare; fall back to our own backoff
+    return max(0.0, seconds)
+
+
+def with_retries(
+    attempt_once: Callable[[], T],
+    *,
+    system: str,
+    endpoint: str,
+    cursor: Callable[[], str | None],
+    settings: RetrySettings,
+    stats: ClientStats,
+    rng: random.Random,
+    sleep: Callable[[float], None] = time.sleep,
+) -> T:
+    """Run `attempt_once` until it returns, retrying `Transient` failures with backoff.
+
+    `attempt_once` builds and sends a fresh request each time (a new nonce and signature,
+    the current token). Network errors from requests count as transient. After
+    `settings.max_attempts` the last reason is raised as a `SourceError`.
+    """
+    last_reason = "no attempt made"
+    for attempt in range(1, settings.max_attempts + 1):
+        try:
+            return attempt_once()
+        except Transient as failure:
+            last_reason, retry_after = failure.reason, failure.retry_after
+        except (requests.ConnectionError, requests.Timeout) as failure:
+            # the exception text holds the URL; only its kind is useful and safe to keep
+            last_reason, retry_after = f"network: {type(failure).__name__}", None
+        except requests.RequestException as failure:
+            last_reason, retry_after = f"transport: {type(failure).__name__}", None
+        if attempt == settings.max_attempts:
+            break
+        stats.note_retry(last_reason)
+        delay = backoff_delay(attempt, settings, retry_after, rng)
+        log.warning(
+            "%s %s: attempt %d/%d failed (%s); retrying in %.2fs",
+            system,
+            endpoint,
+            attempt,
+            settings.max_attempts,
+            scrub(last_reason),
+            delay,
+        )
+        sleep(delay)
+    raise SourceError(
+        system,
+        endpoint,
+        f"gave up after {settings.max_attempts} attempts; last failure: {last_reason}",
+        cursor(),
+    )
+
+
+def decode_json(response: requests.Response) -> object:
+    """The body as JSON, or `Transient` when it is cut short or not JSON at all."""
+    try:
+        return response.json()
+    except ValueError:
+        raise Transient(f"body: truncated or not JSON ({len(response.content)} bytes)") from None

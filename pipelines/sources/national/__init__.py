@@ -1,0 +1,1 @@
+"""The national volunteer service system's exchange interface: client and streams."""

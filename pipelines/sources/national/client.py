@@ -1,0 +1,248 @@
+"""Client of the national volunteer service system's exchange interface (source 1).
+
+OAuth2 client credentials (sent in the form body, as the contract says): the token is cached,
+renewed shortly before `expires_in` runs out, and renewed at once when a request comes back
+401 (the request is then repeated). Listings are walked by keyset (`updated_since` +
+`after_id`, the last row of each page fed back in), never by offset pages: rows updated during
+the walk move to its end instead of shifting an offset window over rows not yet read.
+
+`NationalApi` is a plain class (usable from tests and bench/ without Dagster); the Dagster
+resource wrapping it is `pipelines.sources.resources.NationalClient`.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from typing import Any, Iterator
+from urllib.parse import quote, urlencode
+
+import requests
+
+from pipelines.logging_privacy import forget_secret, register_secret, scrub
+from pipelines.sources.http import (
+    AuthenticationError,
+    ClientStats,
+    RetrySettings,
+    SourceError,
+    Transient,
+    decode_json,
+    parse_retry_after,
+    with_retries,
+)
+from pipelines.sources.national.streams import NATIONAL_PAGE_SIZE, NATIONAL_STREAMS
+from pipelines.sources.streams import Checkpoint, Stream
+
+log = logging.getLogger("pipelines.sources")
+
+TOKEN_PATH = "/oauth/token"
+TRANSIENT_STATUSES = {500, 502, 503, 504}
+
+
+def token_renewal_margin(expires_in: float) -> float:
+    """Seconds before expiry at which a cached token is renewed: 10% of its life, ≤ 30 s."""
+    return min(30.0, 0.1 * max(0.0, expires_in))
+
+
+def keyset_params(
+    region: str, page_size: int, updated_since: str | None, after_id: str | None
+) -> list[tuple[str, str]]:
+    """The query of one keyset request. `updated_since` goes out exactly as the server wrote
+    it (with its +08:00 offset), so no time zone conversion can shift the window."""
+    params = [("region", region)]
+    if updated_since is not None:
+        params.append(("updated_since", updated_since))
+        if after_id is not None:  # after_id alone is a 400 by contract
+            params.append(("after_id", after_id))
+    params.append(("page_size", str(page_size)))
+    return params
+
+
+class NationalApi:
+    """Reads the national interface: token handling, keyset walk, retries."""
+
+    system = "national"
+    streams: dict[str, Stream] = NATIONAL_STREAMS
+
+    def __init__(
+        self,
+        base_url: str,
+        client_id: str,
+        client_secret: str,
+        region: str = "52",
+        *,
+        page_size: int = NATIONAL_PAGE_SIZE,
+        retry: RetrySettings | None = None,
+        session: requests.Session | None = None,
+        rng: random.Random | None = None,
+    ):
+        self.base_url = base_url.rstrip("/")
+        self.client_id = client_id
+        self._client_secret = client_secret
+        register_secret(client_secret)
+        self.region = region
+        self.page_size = min(max(1, page_size), NATIONAL_PAGE_SIZE)
+        self.retry = retry or RetrySettings()
+        self.session = session or requests.Session()
+        self.rng = rng or random.Random()
+        self.stats = ClientStats()
+        self._token: str | None = None
+        self._token_renew_at = 0.0  # time.monotonic() after which we fetch a new one
+
+    def __repr__(self) -> str:  # no secret through repr()
+        return f"NationalApi(base_url={self.base_url!r}, region={self.region!r})"
+
+    def close(self) -> None:
+        self.session.close()
+
+    # -- token -----------------------------------------------------------------------------
+
+    def _fetch_token_once(self) -> tuple[str, float]:
+        self.stats.requests += 1
+        response = self.session.post(
+            self.base_url + TOKEN_PATH,
+            data={
+                "grant_type": "client_credentials",
+                "client_id": self.client_id,
+                "client_secret": self._client_secret,
+            },
+            timeout=self.retry.timeout,
+        )
+        status = response.status_code
+        if status in (400, 401, 403):
+            raise AuthenticationError(
+                self.system,
+                TOKEN_PATH,
+                f"the token endpoint refused the client credentials (HTTP {status})",
+            )
+        self._raise_if_transient(response)
+        if status != 200:
+            raise SourceError(self.system, TOKEN_PATH, f"unexpected HTTP {status}")
+        body = decode_json(response)
+        if not isinstance(body, dict) or not body.get("access_token"):
+            raise Transient("body: token answer without access_token")
+        expires_in = float(body.get("expires_in") or 0)
+        return str(body["access_token"]), expires_in
+
+    def access_token(self) -> str:
+        """A token valid for a while yet: the cached one, or a new one."""
+        if self._token is None or time.monotonic() >= self._token_renew_at:
+            self.renew_token()
+        assert self._token is not None
+        return self._token
+
+    def renew_token(self) -> None:
+        """Fetch a new token now (before expiry, or after a 401)."""
+        token, expires_in = with_retries(
+            self._fetch_token_once,
+            system=self.system,
+            endpoint=TOKEN_PATH,
+            cursor=lambda: None,
+            settings=self.retry,
+            stats=self.stats,
+            rng=self.rng,
+        )
+        self.stats.token_fetches += 1
+        if self._token:
+            forget_secret(self._token)
+        register_secret(token)
+        self._token = token
+        self._token_renew_at = time.monotonic() + expires_in - token_renewal_margin(expires_in)
+
+    # -- pages -----------------------------------------------------------------------------
+
+    def _raise_if_transient(self, response: requests.Response) -> None:
+        status = response.status_code
+        if status == 429:
+            raise Transient(
+                "rate limited: HTTP 429", parse_retry_after(response.headers.get("Retry-After"))
+            )
+        if status in TRANSIENT_STATUSES:
+            raise Transient(
+                f"server: HTTP {status}", parse_retry_after(response.headers.get("Retry-After"))
+            )
+
+    def _get_page_once(self, stream: Stream, url: str, position: str) -> dict[str, Any]:
+        for repeat_after_new_token in (False, True):
+            self.stats.requests += 1
+            response = self.session.get(
+                url,
+                headers={"Authorization": f"Bearer {self.access_token()}", "Accept": "application/json"},
+                timeout=self.retry.timeout,
+            )
+            if response.status_code != 401:
+                break
+            if repeat_after_new_token:
+                raise AuthenticationError(
+                    self.system, stream.path, "HTTP 401 again with a freshly issued token", position
+                )
+            log.info("national %s: token refused (401); fetching a new one", stream.path)
+            self.renew_token()
+        self._raise_if_transient(response)
+        if response.status_code != 200:
+            raise SourceError(
+                self.system,
+                stream.path,
+                f"HTTP {response.status_code}: {self._error_text(response)}",
+                position,
+            )
+        body = decode_json(response)
+        if not isinstance(body, dict) or not isinstance(body.get("items"), list):
+            raise Transient("body: JSON without an items list")
+        return body
+
+    @staticmethod
+    def _error_text(response: requests.Response) -> str:
+        try:
+            body = response.json()
+            text = f"{body.get('error', '')} {body.get('message', '')}".strip()
+        except Exception:  # noqa: BLE001 - an error body that is not JSON
+            text = response.text[:200]
+        return scrub(text[:300])
+
+    def get_page(
+        self, stream: Stream, updated_since: str | None = None, after_id: str | None = None
+    ) -> dict[str, Any]:
+        """One page of `stream` after the key (updated_since, after_id), with retries."""
+        params = keyset_params(self.region, self.page_size, updated_since, after_id)
+        # quote (not quote_plus): the '+' of +08:00 must travel as %2B, never as a space
+        url = f"{self.base_url}{stream.path}?{urlencode(params, quote_via=quote)}"
+        position = (
+            f"updated_since={updated_since}, after_id={after_id}" if updated_since else None
+        )
+        return with_retries(
+            lambda: self._get_page_once(stream, url, position),
+            system=self.system,
+            endpoint=stream.path,
+            cursor=lambda: position,
+            settings=self.retry,
+            stats=self.stats,
+            rng=self.rng,
+        )
+
+    def iter_window(self, stream: Stream, start: Checkpoint | None) -> Iterator[list[dict]]:
+        """Walk `stream` by keyset from `start` to the end, one list of rows per page.
+
+        With a known boundary set the window starts at `updated_since` = the checkpoint's
+        second, inclusive (the walk drops rows it already landed); otherwise strictly after
+        (updated_at, id).
+        """
+        if start is None:
+            updated_since, after_id = None, None
+        elif start.has_boundary:
+            updated_since, after_id = start.updated_at, None
+        else:
+            updated_since, after_id = start.updated_at, start.id
+        while True:
+            body = self.get_page(stream, updated_since, after_id)
+            rows: list[dict] = body["items"]
+            if rows:
+                yield rows
+            total = body.get("total")
+            # `total` counts the rows after the key: trust it when present, since a server
+            # may serve fewer rows than asked without being at the end
+            at_end = total <= len(rows) if isinstance(total, int) else len(rows) < self.page_size
+            if not rows or at_end:
+                return
+            updated_since, after_id = stream.row_cursor(rows[-1]), stream.row_id(rows[-1])

@@ -1,0 +1,327 @@
+"""Build every published table and mart from the resolved and staged files, as Parquet.
+
+The build runs in a private in-memory DuckDB (spilling to disk when the data outgrows
+memory) and writes one Parquet file per table under `DATA_DIR/state/warehouse/build/`, with
+exactly the columns, types and row order of `schemas/warehouse.yaml`. Publishing then only
+loads files (publish.py), the same files into DuckDB or PostgreSQL, so both targets hold the
+same content, and the same inputs always give the same files (idempotent publishing).
+
+Personal data: the one clear field the build reads is the resolved volunteer name, which is
+masked (pipelines.privacy.mask_names) before it meets any other table; certificate numbers
+arrive only as their HMAC (`cert_hash` = `id_hash`) and the 4 + 4 characters masking keeps.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import shutil
+from decimal import Decimal
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pipelines.normalize.regions import guizhou_counties
+from pipelines.warehouse.history import HISTORY_TABLE, build_history
+from pipelines.warehouse.inputs import InputFiles, register_inputs
+from pipelines.warehouse.marts import mart_sql
+from pipelines.warehouse.spec import Table, WarehouseSpec, duckdb_type, load_spec, quote
+
+log = logging.getLogger(__name__)
+
+NAME_MASK_BATCH_ROWS = 200_000
+
+# Per organization, each evaluator type's mean score in the latest period that has any
+# evaluation: dim_organization.evaluation_score and mart_organization_evaluation both use it.
+EVALUATION_TYPE_SCORES_SQL = """
+CREATE OR REPLACE TEMP TABLE evaluation_type_scores AS
+WITH evaluations AS (
+    SELECT m.org_key, e.evaluator, e.score, e.period
+    FROM in_staged_evaluations e
+    JOIN in_organization_source_map m ON m.source = e.source AND m.source_id = e.org_source_id
+    WHERE NOT coalesce(e.is_deleted, false) AND e.score IS NOT NULL AND e.period IS NOT NULL
+), latest AS (
+    SELECT org_key, max(period) AS period FROM evaluations GROUP BY org_key
+)
+SELECT e.org_key, e.period, e.evaluator, avg(e.score) AS type_score, count(*) AS evaluations
+FROM evaluations e JOIN latest l ON l.org_key = e.org_key AND l.period = e.period
+GROUP BY e.org_key, e.period, e.evaluator
+"""
+
+# Each table's draft: a SELECT over the input views and the tables built before it (the
+# order of this dict). finalize() casts it to the declared columns and orders it by key.
+TABLE_SQL: dict[str, str] = {
+    "volunteer_source_map": """
+        SELECT source, source_id, volunteer_key, match_method, match_probability
+        FROM in_volunteer_source_map
+    """,
+    "organization_source_map": """
+        SELECT source, source_id, org_key, match_method FROM in_organization_source_map
+    """,
+    "dim_project": """
+        SELECT k.project_key, p.source, p.source_id, p.name,
+               m.org_key, p.category, p.brand, p.region_code,
+               CAST(timezone('Asia/Shanghai', p.start_at) AS DATE) AS start_on,
+               CAST(timezone('Asia/Shanghai', p.end_at) AS DATE) AS end_on,
+               p.published_on, p.status
+        FROM in_staged_projects p
+        JOIN project_keys k ON k.source = p.source AND k.source_id = p.source_id
+        LEFT JOIN in_organization_source_map m
+               ON m.source = p.source AND m.source_id = p.org_source_id
+        WHERE NOT coalesce(p.is_deleted, false)
+    """,
+    "fact_service": """
+        SELECT s.service_key, s.volunteer_key, s.org_key, s.service_date,
+               CAST(s.hours AS DECIMAL(18,6)) AS hours, s.category, s.source, s.project_key,
+               coalesce(p.region_code, o.region_code, v.region_code) AS region_code,
+               s.national_source_id, s.provincial_source_id
+        FROM in_services s
+        LEFT JOIN dim_project p ON p.project_key = s.project_key
+        LEFT JOIN in_organizations o ON o.org_key = s.org_key
+        LEFT JOIN in_volunteers v ON v.volunteer_key = s.volunteer_key
+    """,
+    "dim_volunteer": """
+        WITH served AS (
+            SELECT volunteer_key, sum(hours) AS total_hours, count(*) AS service_count,
+                   max(service_date) AS last_service_on
+            FROM fact_service WHERE volunteer_key IS NOT NULL GROUP BY volunteer_key
+        ), totals AS (
+            SELECT v.*, n.name_masked,
+                   CAST(coalesce(h.total_hours, 0) AS DECIMAL(18,6)) AS total_hours,
+                   coalesce(h.service_count, 0) AS service_count, h.last_service_on
+            FROM in_volunteers v
+            LEFT JOIN volunteer_name_masks n ON n.volunteer_key = v.volunteer_key
+            LEFT JOIN served h ON h.volunteer_key = v.volunteer_key
+        )
+        SELECT volunteer_key,
+               cert_hash AS id_hash,
+               CASE WHEN cert_prefix4 IS NULL AND cert_suffix4 IS NULL THEN NULL
+                    ELSE coalesce(cert_prefix4, '****') || '**********' || coalesce(cert_suffix4, '****')
+               END AS id_masked,
+               name_masked, gender,
+               coalesce(birth_year, year(birth_date)) AS birth_year,
+               region_code, registered_on, in_national, in_provincial, status,
+               total_hours,
+               CASE WHEN total_hours >= 1500 THEN 5 WHEN total_hours >= 1000 THEN 4
+                    WHEN total_hours >= 600 THEN 3 WHEN total_hours >= 300 THEN 2
+                    WHEN total_hours >= 100 THEN 1 ELSE 0 END AS star_level,
+               service_count, last_service_on
+        FROM totals
+    """,
+    "dim_organization": """
+        WITH composite AS (
+            SELECT org_key, period, avg(type_score) AS evaluation_score
+            FROM evaluation_type_scores GROUP BY org_key, period
+        )
+        SELECT o.org_key, o.uscc, o.name, o.registration_status, o.level, o.is_hub,
+               o.region_code, o.categories, o.founded_on, o.member_count, o.status,
+               o.credit_status, c.evaluation_score, o.in_national, o.in_provincial,
+               c.period AS evaluation_period
+        FROM in_organizations o LEFT JOIN composite c ON c.org_key = o.org_key
+    """,
+    "fact_redemption": """
+        SELECT r.source || ':' || r.source_id AS redemption_key, m.volunteer_key,
+               CAST(timezone('Asia/Shanghai', r.redeemed_at) AS DATE) AS redeemed_on,
+               CAST(r.hours AS DECIMAL(18,6)) AS hours, r.purpose, r.source, r.source_id
+        FROM in_staged_redemptions r
+        LEFT JOIN in_volunteer_source_map m
+               ON m.source = r.source AND m.source_id = r.volunteer_source_id
+        WHERE NOT coalesce(r.is_deleted, false)
+    """,
+    "dim_station": """
+        SELECT s.source || ':' || s.source_id AS station_key, s.name, s.station_type,
+               s.host_type, s.region_code, m.org_key, s.opened_on, s.source, s.source_id
+        FROM in_staged_stations s
+        LEFT JOIN in_organization_source_map m
+               ON m.source = s.source AND m.source_id = s.org_source_id
+        WHERE NOT coalesce(s.is_deleted, false)
+    """,
+    "quarantine": """
+        SELECT source, entity, source_id, rule, detail, record, first_seen_at, last_seen_at
+        FROM in_staged_quarantine
+    """,
+}
+
+
+@dataclass
+class BuiltWarehouse:
+    """The Parquet files of one build, in publishing order, with their row counts."""
+
+    directory: Path
+    files: dict[str, Path]
+    rows: dict[str, int]
+    figures: dict[str, float | int | None] = field(default_factory=dict)
+
+
+def _register_name_masks(con: duckdb.DuckDBPyConnection, volunteers_path: Path) -> None:
+    """Table `volunteer_name_masks(volunteer_key, name_masked)`: the only use of clear names."""
+    from pipelines.privacy import mask_names
+
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE volunteer_name_masks "
+        "(volunteer_key VARCHAR, name_masked VARCHAR)"
+    )
+    parquet = pq.ParquetFile(volunteers_path)
+    if "name" not in parquet.schema_arrow.names:
+        con.execute("INSERT INTO volunteer_name_masks SELECT volunteer_key, NULL FROM in_volunteers")
+        return
+    for batch in parquet.iter_batches(
+        batch_size=NAME_MASK_BATCH_ROWS, columns=["volunteer_key", "name"]
+    ):
+        frame = batch.to_pandas()
+        masked = pa.table(
+            {
+                "volunteer_key": pa.array(frame["volunteer_key"].astype("string"), pa.string()),
+                "name_masked": pa.array(mask_names(frame["name"]), pa.string()),
+            }
+        )
+        con.register("_name_mask_batch", masked)
+        con.execute("INSERT INTO volunteer_name_masks SELECT * FROM _name_mask_batch")
+        con.unregister("_name_mask_batch")
+
+
+def _register_project_keys(con: duckdb.DuckDBPyConnection) -> None:
+    """Table `project_keys(source, source_id, project_key)` with the resolver's own key rule,
+    so that fact_service.project_key (made by pipelines.resolve.services) joins dim_project."""
+    from pipelines.resolve.services import opaque_key
+
+    projects = con.sql(
+        "SELECT DISTINCT source, source_id FROM in_staged_projects ORDER BY source, source_id"
+    ).to_arrow_table()
+    basis = (
+        projects.column("source").to_pandas().astype("string")
+        + ":"
+        + projects.column("source_id").to_pandas().astype("string")
+    )
+    keys = opaque_key("P", basis.astype(str)) if len(basis) else basis
+    con.register(
+        "project_keys",
+        projects.append_column("project_key", pa.array(keys.astype("string"), pa.string())),
+    )
+
+
+def finalize(con: duckdb.DuckDBPyConnection, table: Table, draft_sql: str) -> int:
+    """Create `table` from `draft_sql` with its declared columns, types and row order.
+
+    Raises when the draft lacks a declared column or repeats a key: a broken key must stop
+    the publish, not reach the dashboards.
+    """
+    con.execute(f"CREATE OR REPLACE TEMP VIEW _draft AS {draft_sql}")
+    draft_columns = {row[0] for row in con.execute("DESCRIBE _draft").fetchall()}
+    missing = [c for c in table.column_names if c not in draft_columns]
+    if missing:
+        raise ValueError(f"{table.name}: the build does not produce columns {missing}")
+    select = ", ".join(
+        f"CAST({quote(c.name)} AS {duckdb_type(c)}) AS {quote(c.name)}" for c in table.columns
+    )
+    # key first, then every other column: a total order, so reruns write identical files
+    order = [*table.key, *(c for c in table.column_names if c not in table.key)]
+    order_by = ", ".join(f"{quote(c)} NULLS FIRST" for c in order)
+    con.execute(
+        f"CREATE OR REPLACE TABLE {quote(table.name)} AS "
+        f"SELECT {select} FROM _draft ORDER BY {order_by}"
+    )
+    if table.key:
+        key_list = ", ".join(quote(c) for c in table.key)
+        repeated = con.execute(
+            f"SELECT count(*) FROM (SELECT {key_list} FROM {quote(table.name)} "
+            f"GROUP BY {key_list} HAVING count(*) > 1)"
+        ).fetchall()[0][0]
+        if repeated:
+            raise ValueError(f"{table.name}: {repeated} key values ({key_list}) occur more than once")
+    return con.execute(f"SELECT count(*) FROM {quote(table.name)}").fetchall()[0][0]
+
+
+def _write_parquet(con: duckdb.DuckDBPyConnection, table: str, path: Path) -> None:
+    temp = path.with_suffix(".parquet.tmp")
+    con.execute(
+        f"COPY (SELECT * FROM {quote(table)}) TO '{temp}' (FORMAT parquet, COMPRESSION zstd)"
+    )
+    temp.replace(path)
+
+
+def _key_figures(con: duckdb.DuckDBPyConnection) -> dict[str, float | int | None]:
+    def one(sql: str):
+        value = con.execute(sql).fetchall()[0][0]
+        return float(value) if isinstance(value, Decimal) else value
+
+    return {
+        "volunteers": one("SELECT count(*) FROM dim_volunteer WHERE status <> 'deleted'"),
+        "active_volunteers": one("SELECT count(*) FROM dim_volunteer WHERE status = 'active'"),
+        "organizations": one("SELECT count(*) FROM dim_organization WHERE status <> 'deleted'"),
+        "total_hours": one("SELECT coalesce(sum(hours), 0) FROM fact_service"),
+        "unattributed_hours": one(
+            "SELECT coalesce(sum(hours), 0) FROM fact_service WHERE volunteer_key IS NULL"
+        ),
+        "registration_rate": one(
+            "SELECT registration_rate FROM mart_organization_registration_rate "
+            "WHERE area_level = 'province'"
+        ),
+        "stations": one("SELECT count(*) FROM dim_station"),
+        "counties_without_station": one(
+            "SELECT count(*) FROM mart_station_coverage_by_county WHERE NOT has_station"
+        ),
+        "quarantined_rows": one("SELECT count(*) FROM quarantine"),
+    }
+
+
+def open_build_connection(temp_dir: Path) -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect(":memory:")
+    # UTC session: timestamps keep their instant; Beijing dates are asked for explicitly
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute(f"SET temp_directory = '{temp_dir}'")
+    return con
+
+
+def build_warehouse(
+    inputs: InputFiles,
+    out_dir: Path,
+    *,
+    as_of: dt.date,
+    previous_history: pa.Table | None = None,
+    spec: WarehouseSpec | None = None,
+) -> BuiltWarehouse:
+    """Build every table and mart of `spec` into `out_dir` (replaced); returns the files."""
+    spec = spec or load_spec()
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    out_dir.mkdir(parents=True, mode=0o700)
+    temp_dir = out_dir / "_spill"
+    temp_dir.mkdir(mode=0o700)
+    con = open_build_connection(temp_dir)
+    try:
+        con.execute(f"SET VARIABLE as_of = DATE '{as_of.isoformat()}'")
+        input_rows = register_inputs(con, inputs)
+        log.info("warehouse inputs: %s", input_rows)
+        _register_name_masks(con, inputs.resolved("volunteers"))
+        # the current county list with year ranges, maintained in python-stdnum's loc.dat
+        con.register("_dim_region_arrow", pa.Table.from_pandas(guizhou_counties(), preserve_index=False))
+        con.execute(EVALUATION_TYPE_SCORES_SQL)
+        _register_project_keys(con)
+
+        rows: dict[str, int] = {}
+        drafts = {"dim_region": "SELECT * FROM _dim_region_arrow", **TABLE_SQL}
+        for name, draft_sql in drafts.items():
+            rows[name] = finalize(con, spec[name], draft_sql)
+        history_draft = build_history(con, previous_history, as_of)
+        rows[HISTORY_TABLE] = finalize(con, spec[HISTORY_TABLE], history_draft)
+        for mart in spec.marts:
+            rows[mart.name] = finalize(con, mart, mart_sql(mart.name))
+
+        unbuilt = [t.name for t in spec.tables.values() if t.name not in rows]
+        if unbuilt:
+            raise ValueError(f"schemas/warehouse.yaml declares tables the build does not make: {unbuilt}")
+        files: dict[str, Path] = {}
+        for name in spec.tables:  # publishing order = the order of the spec
+            files[name] = out_dir / f"{name}.parquet"
+            _write_parquet(con, name, files[name])
+        figures = _key_figures(con)
+    finally:
+        con.close()
+        shutil.rmtree(temp_dir, ignore_errors=True)
+    return BuiltWarehouse(
+        directory=out_dir, files=files, rows={n: rows[n] for n in files}, figures=figures
+    )

@@ -1,0 +1,136 @@
+"""Look for clear personal numbers in every text column: of the build before loading, and of
+the published warehouse afterwards.
+
+The contract forbids a clear certificate number or phone anywhere in the warehouse. The build
+only publishes hashed and masked forms, but text typed by people (organization and station
+names, quarantine details) can carry a number. A regular expression finds candidates in the
+database (DuckDB RE2 or PostgreSQL ARE: the patterns are valid in both), then Python confirms
+them: an 18-character number counts only when its check character and birth date are right,
+so a long numeric identifier is not taken for one. Reports name tables and columns with
+counts, never a value.
+
+* `ensure_no_personal_numbers(files)`: before loading; publishing stops on any finding.
+* `scan_warehouse(engine, schema)`: what is actually published (the asset check).
+
+Identifier columns (`*_key`, `source_id`, `*_source_id`, `id_hash`) are exempt from the phone
+pattern: they are opaque ids a source may make 11 digits long; they are still checked for
+resident ID numbers.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Callable
+
+import duckdb
+import sqlalchemy as sa
+
+from pipelines.normalize.ids import is_valid_resident_id
+from pipelines.warehouse.spec import WarehouseSpec, load_spec, quote
+
+# Bounded so that part of a longer identifier or of a hex hash is not a match; group 1 is
+# the number. Full-width digits count: people type them.
+_NOT_ALNUM = "[^0-9A-Za-z０-９]"
+ID_PATTERN = f"(?:^|{_NOT_ALNUM})([0-9０-９]{{17}}[0-9Xx０-９Ｘｘ])(?:$|{_NOT_ALNUM})"
+PHONE_PATTERN = f"(?:^|{_NOT_ALNUM})([1１][3-9３-９][0-9０-９]{{9}})(?:$|{_NOT_ALNUM})"
+MAX_CANDIDATES = 10_000
+
+# (source expression, column, pattern) -> distinct candidate numbers
+CandidateQuery = Callable[[str, str, str], list[str]]
+
+
+class PersonalDataFound(RuntimeError):
+    """A clear resident ID number or phone is in a column about to be published."""
+
+
+def is_identifier_column(name: str) -> bool:
+    return name.endswith("_key") or name.endswith("source_id") or name == "id_hash"
+
+
+def _scan(
+    sources: dict[str, str], candidates: CandidateQuery, spec: WarehouseSpec
+) -> dict[str, dict[str, int]]:
+    findings: dict[str, dict[str, int]] = {}
+    for name, source in sources.items():
+        for column in spec[name].text_columns:
+            ids = [c for c in candidates(source, column, ID_PATTERN) if is_valid_resident_id(c)]
+            phones = [] if is_identifier_column(column) else candidates(source, column, PHONE_PATTERN)
+            if ids or phones:
+                findings[f"{name}.{column}"] = {"id_numbers": len(ids), "phones": len(phones)}
+    return findings
+
+
+def scan_built_files(
+    files: dict[str, Path], spec: WarehouseSpec | None = None
+) -> dict[str, dict[str, int]]:
+    """{"table.column": {"id_numbers": n, "phones": m}} for every column of the built files
+    where something is found (distinct values, up to MAX_CANDIDATES per column and pattern)."""
+    con = duckdb.connect(":memory:")
+
+    def candidates(source: str, column: str, pattern: str) -> list[str]:
+        rows = con.execute(
+            f"SELECT DISTINCT regexp_extract({quote(column)}, ?, 1) FROM {source} "
+            f"WHERE regexp_matches({quote(column)}, ?) LIMIT {MAX_CANDIDATES}",
+            [pattern, pattern],
+        ).fetchall()
+        return [row[0] for row in rows]
+
+    sources = {
+        name: "read_parquet('" + str(path).replace("'", "''") + "')" for name, path in files.items()
+    }
+    try:
+        return _scan(sources, candidates, spec or load_spec())
+    finally:
+        con.close()
+
+
+def scan_warehouse(
+    engine: sa.Engine, schema: str | None = None, spec: WarehouseSpec | None = None
+) -> dict[str, dict[str, int]]:
+    """The same scan over the published tables of `spec` in the warehouse."""
+    spec = spec or load_spec()
+    dialect = engine.dialect.name
+    if dialect in ("duckdb", "postgresql") and schema is None:
+        schema = "main" if dialect == "duckdb" else "public"
+    prefix = f"{quote(schema)}." if schema else ""
+
+    def candidates(source: str, column: str, pattern: str) -> list[str]:
+        col = quote(column)
+        if dialect == "duckdb":
+            sql = (
+                f"SELECT DISTINCT regexp_extract({col}, :p, 1) FROM {source} "
+                f"WHERE regexp_matches({col}, :p) LIMIT {MAX_CANDIDATES}"
+            )
+        elif dialect == "postgresql":
+            sql = (
+                f"SELECT DISTINCT substring({col} from :p) FROM {source} "
+                f"WHERE {col} ~ :p LIMIT {MAX_CANDIDATES}"
+            )
+        else:  # no regular expressions in SQL: look at the values here
+            with engine.connect() as connection:
+                values = connection.execute(sa.text(f"SELECT DISTINCT {col} FROM {source}")).scalars()
+                compiled = re.compile(pattern)
+                return sorted({m.group(1) for v in values if v for m in compiled.finditer(v)})
+        with engine.connect() as connection:
+            return list(connection.execute(sa.text(sql), {"p": pattern}).scalars())
+
+    sources = {table.name: prefix + quote(table.name) for table in spec.tables.values()}
+    return _scan(sources, candidates, spec)
+
+
+def describe_findings(findings: dict[str, dict[str, int]]) -> str:
+    return "; ".join(
+        f"{column}: {found['id_numbers']} ID number(s), {found['phones']} phone(s)"
+        for column, found in sorted(findings.items())
+    )
+
+
+def ensure_no_personal_numbers(files: dict[str, Path], spec: WarehouseSpec | None = None) -> None:
+    """Raise PersonalDataFound (naming columns and counts, never values) when the scan finds any."""
+    findings = scan_built_files(files, spec)
+    if findings:
+        raise PersonalDataFound(
+            f"refusing to publish: clear personal numbers in {describe_findings(findings)}. "
+            "Mask them upstream."
+        )

@@ -1,0 +1,414 @@
+"""Change sets: what happens at the sources between two syncs, with the truth kept right.
+
+`apply_changeset(world_dir, seed, now)` changes a generated world the way a day of use
+does: volunteers change phones, teams are suspended and one exits (provincial 退出, the
+national row 停用), new persons register and serve, existing volunteers log new services,
+services, idle accounts and a station are deleted. Every changed or new row is stamped with
+`now` (Beijing time) in its `updated_at` column and its body, and the truth files are
+rewritten so that they describe the changed world. Runs in one transaction per database,
+so servers reading the world (WAL) see all of a change set or none of it.
+
+`touch_rows` re-stamps a few rows with the current time and changes nothing else (the
+servers' "rows updated during the walk" fault): the truth does not move.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from sandbox import dirt
+from sandbox.clock import DAY, Clock
+from sandbox.generator import generate_chunk, rng_for
+from sandbox.geo import guizhou
+from sandbox.people import IdRegistry, random_phones
+from sandbox.services import ProjectPools, build_services
+from sandbox.truth import WORLD_FILE, Truth, load_truth, person_status, true_hours, write_whole
+from sandbox.world_db import (
+    BEIJING,
+    DELETED_FIELD,
+    NATIONAL,
+    PROVINCIAL,
+    UPDATED_FIELD,
+    Built,
+    Rows,
+    beijing_datetime,
+    beijing_seconds,
+    connect,
+    insert_rows,
+    national_times,
+    provincial_times,
+)
+
+NEW_WINDOW_DAYS = 30  # new persons registered and served within the last month
+
+
+def _stamp(source: str, seconds: int) -> str:
+    formatter = national_times if source == NATIONAL else provincial_times
+    return formatter(np.array([seconds]))[0].as_py()
+
+
+class RowEditor:
+    """Reads and rewrites stored rows by id, keeping the column and the body in step."""
+
+    def __init__(self, conns: dict[str, sqlite3.Connection], now: int) -> None:
+        self.conns = conns
+        self.now = now
+        self.changed: dict[tuple[str, str], int] = {}
+
+    def edit(self, source: str, table: str, row_id, **fields) -> dict:
+        """Set `fields` in the body of one row and stamp it with now; returns the new body."""
+        conn = self.conns[source]
+        key = int(row_id) if source == PROVINCIAL else str(row_id)
+        (text,) = conn.execute(f"SELECT body FROM {table} WHERE id = ?", (key,)).fetchone()
+        body = json.loads(text)
+        body.update(fields)
+        stamp = _stamp(source, self.now)
+        body[UPDATED_FIELD[source]] = stamp
+        conn.execute(
+            f"UPDATE {table} SET updated_at = ?, body = ? WHERE id = ?",
+            (stamp, json.dumps(body, ensure_ascii=False, separators=(",", ":")), key),
+        )
+        self.changed[(source, table)] = self.changed.get((source, table), 0) + 1
+        return body
+
+    def delete(self, source: str, table: str, row_id) -> dict:
+        return self.edit(source, table, row_id, **{DELETED_FIELD[source]: 1 if source == NATIONAL else True})
+
+
+def apply_changeset(world_dir: Path, seed: int = 1, now: datetime | None = None) -> dict:
+    """Apply one change set to the world at `world_dir`; returns counts of what changed."""
+    world_dir = Path(world_dir)
+    world = json.loads((world_dir / WORLD_FILE).read_text(encoding="utf-8"))
+    now_s = beijing_seconds(now or datetime.now(BEIJING))
+    latest = max([beijing_seconds(datetime.fromisoformat(world["as_of"]))] + [
+        beijing_seconds(datetime.fromisoformat(c["now"])) for c in world["changesets"]])
+    if now_s <= latest:
+        raise ValueError(f"a change set must come after the world's last change ({beijing_datetime(latest).isoformat()})")
+    rng = rng_for(seed, "changeset", len(world["changesets"]))
+    truth = load_truth(world_dir)
+    conns = {source: connect(world_dir, source) for source in (NATIONAL, PROVINCIAL)}
+    editor = RowEditor(conns, now_s)
+    scale = max(1, world["persons"] // 500)
+    counts: dict[str, int] = {}
+    try:
+        for conn in conns.values():
+            conn.execute("BEGIN IMMEDIATE")
+        counts["phones_changed"] = _change_phones(rng, truth, editor, 2 * scale)
+        counts["teams_suspended"] = _suspend_teams(rng, truth, editor, max(1, scale // 2))
+        counts["teams_exited"] = _exit_team(rng, truth, editor)
+        next_ids = {k: int(v) for k, v in world["next_ids"].items()}
+        added_persons, added_services = _add_persons(rng, world, truth, conns, now_s, next_ids, 3 * scale)
+        counts["persons_added"] = added_persons
+        counts["services_added"] = added_services + _add_services(rng, truth, conns, now_s, next_ids, 3 * scale)
+        counts["services_deleted"] = _delete_services(rng, truth, editor, 2 * scale)
+        counts["accounts_deleted"] = _delete_idle_accounts(rng, truth, editor, scale)
+        counts["stations_deleted"] = _delete_station(rng, truth, editor)
+        _refresh_truth(truth)
+        for conn in conns.values():
+            conn.commit()
+    except BaseException:
+        for conn in conns.values():
+            conn.rollback()
+        raise
+    finally:
+        for conn in conns.values():
+            conn.close()
+    _write_truth(world_dir, truth)
+    world["next_ids"] = dict(sorted(next_ids.items()))
+    world["row_counts"] = _row_counts(world_dir)
+    world["changesets"].append({"seed": seed, "now": beijing_datetime(now_s).isoformat(), "counts": counts})
+    (world_dir / WORLD_FILE).write_text(json.dumps(world, ensure_ascii=False, indent=2), encoding="utf-8")
+    return counts
+
+
+# --- updates -------------------------------------------------------------------------------
+
+
+def _live(truth: Truth, entity: str, source: str | None = None) -> pd.DataFrame:
+    accounts = truth.accounts
+    mask = (accounts["entity"] == entity) & ~accounts["is_deleted"]
+    if source:
+        mask &= accounts["source"] == source
+    return accounts[mask]
+
+
+def _sample(rng: np.random.Generator, frame: pd.DataFrame, n: int) -> pd.DataFrame:
+    if frame.empty:
+        return frame
+    return frame.iloc[rng.choice(len(frame), size=min(n, len(frame)), replace=False)]
+
+
+def _change_phones(rng: np.random.Generator, truth: Truth, editor: RowEditor, n: int) -> int:
+    """Volunteers who got a new phone; the new one is their true phone from now on."""
+    changed = 0
+    phone_of = truth.persons.set_index("person_id")["phone"]
+    for source in (NATIONAL, PROVINCIAL):
+        picked = _sample(rng, _live(truth, "volunteer", source), n)
+        phones = random_phones(rng, len(picked))
+        for account, phone in zip(picked.itertuples(), phones):
+            if source == NATIONAL:
+                body = json.loads(_read_body(editor, source, "volunteers", account.row_id))
+                shown = phone if body.get("share_consent") else dirt.masked_phone(phone)
+                editor.edit(source, "volunteers", account.row_id, albp0010=shown)
+            else:
+                editor.edit(source, "volunteers", account.row_id, mobile=phone)
+            phone_of[account.true_id] = phone
+            changed += 1
+    truth.persons["phone"] = truth.persons["person_id"].map(phone_of)
+    return changed
+
+
+def _read_body(editor: RowEditor, source: str, table: str, row_id) -> str:
+    key = int(row_id) if source == PROVINCIAL else str(row_id)
+    return editor.conns[source].execute(f"SELECT body FROM {table} WHERE id = ?", (key,)).fetchone()[0]
+
+
+def _org_rows(truth: Truth, org_id: str) -> pd.DataFrame:
+    accounts = truth.accounts
+    return accounts[(accounts["entity"] == "organization") & (accounts["true_id"] == org_id)]
+
+
+def _set_org_status(truth: Truth, editor: RowEditor, org_id: str, national_code: str, provincial_label: str, status: str) -> None:
+    for row in _org_rows(truth, org_id).itertuples():
+        if row.source == NATIONAL:
+            editor.edit(NATIONAL, "teams", row.row_id, albe0026=national_code)
+        else:
+            editor.edit(PROVINCIAL, "teams", row.row_id, status=provincial_label)
+    truth.orgs.loc[truth.orgs["org_id"] == org_id, "status"] = status
+
+
+def _active_orgs(truth: Truth) -> pd.DataFrame:
+    return truth.orgs[truth.orgs["status"] == "active"]
+
+
+def _suspend_teams(rng: np.random.Generator, truth: Truth, editor: RowEditor, n: int) -> int:
+    picked = _sample(rng, _active_orgs(truth), n)
+    for org_id in picked["org_id"]:
+        _set_org_status(truth, editor, org_id, "3", "停用", "suspended")
+    return len(picked)
+
+
+def _exit_team(rng: np.random.Generator, truth: Truth, editor: RowEditor) -> int:
+    """One team leaves by the exit mechanism: provincial 退出, the national row 停用."""
+    candidates = _active_orgs(truth)
+    candidates = candidates[candidates["in_provincial"]]
+    both = candidates[candidates["in_national"]]
+    picked = _sample(rng, both if len(both) else candidates, 1)
+    for org_id in picked["org_id"]:
+        _set_org_status(truth, editor, org_id, "3", "退出", "exited")
+    return len(picked)
+
+
+# --- deletions -----------------------------------------------------------------------------
+
+
+def _delete_services(rng: np.random.Generator, truth: Truth, editor: RowEditor, n: int) -> int:
+    """Effective services withdrawn: every row of the service is deleted, it no longer counts."""
+    services = truth.services
+    picked = _sample(rng, services[services["effective"]], n)
+    for service in picked.itertuples():
+        if isinstance(service.national_source_id, str):
+            editor.delete(NATIONAL, "service_records", service.national_source_id)
+        if isinstance(service.provincial_source_id, str):
+            editor.delete(PROVINCIAL, "service_logs", service.provincial_source_id)
+    _mark_deleted(truth, "service", picked["service_id"], editor.now)
+    services.loc[services["service_id"].isin(picked["service_id"]), "effective"] = False
+    return len(picked)
+
+
+def _delete_idle_accounts(rng: np.random.Generator, truth: Truth, editor: RowEditor, n: int) -> int:
+    """Volunteer accounts with no service row, deleted by their owner."""
+    accounts = truth.accounts
+    serving = set(truth.services["person_id"])
+    idle = _live(truth, "volunteer")
+    idle = idle[~idle["true_id"].isin(serving)]
+    picked = _sample(rng, idle, n)
+    for row in picked.itertuples():
+        editor.delete(row.source, "volunteers", row.row_id)
+    keys = set(zip(picked["source"], picked["row_id"]))
+    hit = (accounts["entity"] == "volunteer") & pd.Series(
+        [(s, r) in keys for s, r in zip(accounts["source"], accounts["row_id"])], index=accounts.index)
+    accounts.loc[hit, "is_deleted"] = True
+    accounts.loc[hit, "updated_at"] = pd.Timestamp(beijing_datetime(editor.now).replace(tzinfo=None))
+    return len(picked)
+
+
+def _delete_station(rng: np.random.Generator, truth: Truth, editor: RowEditor) -> int:
+    picked = _sample(rng, _live(truth, "station"), 1)
+    for row in picked.itertuples():
+        editor.delete(PROVINCIAL, "stations", row.row_id)
+    _mark_deleted(truth, "station", picked["true_id"], editor.now)
+    return len(picked)
+
+
+def _mark_deleted(truth: Truth, entity: str, true_ids, now: int) -> None:
+    accounts = truth.accounts
+    hit = (accounts["entity"] == entity) & accounts["true_id"].isin(set(true_ids))
+    accounts.loc[hit, "is_deleted"] = True
+    accounts.loc[hit, "updated_at"] = pd.Timestamp(beijing_datetime(now).replace(tzinfo=None))
+
+
+# --- new rows ------------------------------------------------------------------------------
+
+
+def _pools(truth: Truth) -> ProjectPools:
+    projects = truth.projects.drop(columns=["category"]).rename(
+        columns={"category_code": "category", "national_source_id": "national_no", "provincial_source_id": "provincial_id"}
+    )
+    return ProjectPools.from_projects(projects)
+
+
+def _registry(truth: Truth) -> IdRegistry:
+    registry = IdRegistry()
+    registry.claim(truth.persons["cert_no"].str[:17].astype(np.int64).to_numpy())
+    return registry
+
+
+def _restamped(built: Built, now: int) -> Built:
+    """New rows all carry `now` as their last update (column and body)."""
+    rows = []
+    for r in built.rows:
+        stamp = _stamp(r.source, now)
+        field = UPDATED_FIELD[r.source]
+        body = pc.replace_substring_regex(r.body, f'"{field}":"[^"]*"', f'"{field}":"{stamp}"')
+        rows.append(Rows(r.source, r.table, r.ids, pa.array([stamp] * len(r.ids)), r.region, body))
+    for frame in built.accounts:
+        frame["updated_at"] = now
+    return Built(rows=rows, accounts=built.accounts, invalid=built.invalid)
+
+
+def _insert(conns: dict[str, sqlite3.Connection], built: Built) -> None:
+    for r in built.rows:
+        if len(r):
+            insert_rows(conns[r.source], r.table, r.ids, r.updated_at, r.region, r.body)
+
+
+def _append_accounts(truth: Truth, built: Built) -> None:
+    frames = [f.assign(updated_at=f["updated_at"].to_numpy().astype("datetime64[s]")) for f in built.accounts if len(f)]
+    columns = truth.accounts.columns
+    truth.accounts = pd.concat([truth.accounts] + [f.reindex(columns=columns) for f in frames], ignore_index=True)
+
+
+def _add_persons(rng, world: dict, truth: Truth, conns, now: int, next_ids: dict[str, int], n: int) -> tuple[int, int]:
+    """New persons who registered and served within the last month."""
+    clock = Clock(as_of=now, start=now - NEW_WINDOW_DAYS * DAY)
+    first = next_ids.get("truth.persons", world["persons"] + 1)
+    next_ids["truth.persons"] = first + n
+    built, persons, services = generate_chunk(
+        rng, n, first, clock, guizhou(), _registry(truth), _pools(truth), next_ids, plant_invalid=False
+    )
+    built = _restamped(built, now)
+    _insert(conns, built)
+    _append_accounts(truth, built)
+    truth.persons = pd.concat([truth.persons, persons], ignore_index=True)
+    truth.services = pd.concat([truth.services, services], ignore_index=True)
+    return len(persons), len(services)
+
+
+def _add_services(rng, truth: Truth, conns, now: int, next_ids: dict[str, int], n: int) -> int:
+    """Existing volunteers who served again since the last change set."""
+    live = _live(truth, "volunteer")
+    people = truth.persons[truth.persons["person_id"].isin(live["true_id"])]
+    people = _sample(rng, people, n).reset_index(drop=True)
+    if people.empty:
+        return 0
+    accounts = live[live["true_id"].isin(people["person_id"])]
+    position = pd.Series(np.arange(len(people)), index=people["person_id"])
+    frame = pd.DataFrame(
+        {
+            "person": accounts["true_id"].map(position).to_numpy(),
+            "source": accounts["source"].to_numpy(),
+            "source_id": accounts["source_id"].to_numpy(),
+            "reg": now - 20 * DAY,
+            "second_account": accounts.duplicated(["true_id", "source"]).to_numpy(),
+        }
+    )
+    has = frame.groupby("person")["source"].agg(set)
+    people["presence"] = [
+        "both" if len(s) == 2 else ("national" if NATIONAL in s else "provincial") for s in has.reindex(range(len(people)))
+    ]
+    people["prefecture"] = people["region_code"].str[:4]
+    clock = Clock(as_of=now, start=now - NEW_WINDOW_DAYS * DAY)
+    output = build_services(rng, people, frame, _pools(truth), clock, next_ids, plant_invalid=False, mean_services=1.5)
+    built = _restamped(output.built, now)
+    _insert(conns, built)
+    _append_accounts(truth, built)
+    truth.services = pd.concat([truth.services, output.truth], ignore_index=True)
+    return len(output.truth)
+
+
+# --- truth ---------------------------------------------------------------------------------
+
+
+def _refresh_truth(truth: Truth) -> None:
+    """Derived truth columns after the change: hours and status per person."""
+    hours = true_hours(truth.services)
+    truth.persons["true_hours"] = truth.persons["person_id"].map(hours).fillna(0.0).round(6)
+    volunteers = truth.accounts[truth.accounts["entity"] == "volunteer"]
+    truth.persons["status"] = truth.persons["person_id"].map(person_status(volunteers))
+
+
+def _write_truth(world_dir: Path, truth: Truth) -> None:
+    accounts = truth.accounts.copy()
+    for name, frame in (("accounts", accounts), ("persons", truth.persons), ("services", truth.services),
+                        ("orgs", truth.orgs), ("projects", truth.projects)):
+        write_whole(world_dir, name, frame)
+
+
+def _row_counts(world_dir: Path) -> dict[str, dict[str, int]]:
+    from sandbox.world_db import STREAMS
+
+    counts = {}
+    for source, tables in STREAMS.items():
+        conn = connect(world_dir, source)
+        counts[source] = {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables}
+        conn.close()
+    return counts
+
+
+# --- touching rows -------------------------------------------------------------------------
+
+
+def touch_rows(world_dir_or_conn, source: str, stream: str, n: int, rng, now: datetime | None = None) -> list:
+    """Re-stamp `n` random rows of a stream with the current time (nothing else changes).
+
+    `world_dir_or_conn` is a world folder or an open connection to that source's database;
+    `rng` a `random.Random` or a numpy Generator. Returns the ids touched (as in the body).
+    """
+    own = not isinstance(world_dir_or_conn, sqlite3.Connection)
+    conn = connect(Path(world_dir_or_conn), source) if own else world_dir_or_conn
+    try:
+        low, high = conn.execute(f"SELECT min(rowid), max(rowid) FROM {stream}").fetchone()
+        if low is None:
+            return []
+        # Row ids are dense (rows are never removed), so a random rowid is a random row.
+        k = min(n, high - low + 1)
+        if hasattr(rng, "integers"):
+            rowids = (low + rng.choice(high - low + 1, size=k, replace=False)).tolist()
+        else:
+            rowids = rng.sample(range(low, high + 1), k)
+        stamp = _stamp(source, beijing_seconds(now or datetime.now(BEIJING)))
+        field = UPDATED_FIELD[source]
+        touched = []
+        for rowid in rowids:
+            found = conn.execute(f"SELECT id, body FROM {stream} WHERE rowid = ?", (int(rowid),)).fetchone()
+            if found is None:
+                continue
+            row_id, text = found
+            body = re.sub(f'"{field}":"[^"]*"', f'"{field}":"{stamp}"', text, count=1)
+            conn.execute(f"UPDATE {stream} SET updated_at = ?, body = ? WHERE rowid = ?", (stamp, body, int(rowid)))
+            touched.append(row_id)
+        conn.commit()
+        return touched
+    finally:
+        if own:
+            conn.close()

@@ -1,0 +1,121 @@
+"""Every row of the world lands, exactly once after dedup, with faults off and all on."""
+
+from __future__ import annotations
+
+import json
+import math
+import stat
+from collections import Counter
+from datetime import datetime
+
+import pyarrow.parquet as pq
+
+from pipelines.landing import PAGE_SCHEMA, raw_files, read_raw, read_state, state_path
+
+from .helpers import ALL_STREAMS, BEIJING, land_all, landed_keys, latest_landed, source_keys
+
+
+def test_every_row_lands_once_with_faults_off(world, servers, apis, data_dir):
+    results = land_all(apis, data_dir, "sync-1")
+
+    for source, stream in ALL_STREAMS:
+        expected = source_keys(world, source, stream)
+        landed = landed_keys(data_dir, source, stream)
+        assert expected, f"the world has no {source} {stream}"
+        assert Counter(landed) == Counter(expected), f"{source} {stream}"  # all, and once each
+        result = results[(source, stream)]
+        assert result.rows == len(expected)
+        page_size = apis[source].page_size
+        assert result.pages == len(raw_files(data_dir, source, stream)) == math.ceil(len(expected) / page_size)
+        assert result.retries == 0
+        state = read_state(data_dir, source, stream)
+        assert (state.id, state.updated_at) == max(expected, key=lambda k: (k[1], _order(source, k[0])))
+
+
+def _order(source: str, row_id: str):
+    return int(row_id) if source == "provincial" else row_id
+
+
+def test_every_row_lands_with_every_fault_on(world, servers, apis, data_dir):
+    from sandbox import Faults
+
+    keys_at_start = {(source, stream): source_keys(world, source, stream) for source, stream in ALL_STREAMS}
+    started = datetime.now(BEIJING).strftime("%Y-%m-%d %H:%M:%S")
+    servers.set_faults(Faults.all_on(retry_after=0))
+    faulty = land_all(apis, data_dir, "sync-faulty")
+    # Rows re-stamped after the last answer a walk got cannot be in that walk; a quiet
+    # incremental sync picks them up, as the next scheduled sync would.
+    servers.set_faults(Faults())
+    land_all(apis, data_dir, "sync-quiet")
+
+    faults_seen = Counter()
+    for system in ("national", "provincial"):
+        faults_seen.update(servers.stats[system]["faults"])
+    for kind in ("rate_limited", "rows_touched"):
+        assert faults_seen[kind] > 0, f"the sandbox injected no {kind}: the test proves nothing"
+    assert sum(n for kind, n in faults_seen.items() if kind.startswith("truncated")) > 0
+    assert sum(r.retries for r in faulty.values()) > 0
+
+    for source, stream in ALL_STREAMS:
+        expected_now = source_keys(world, source, stream)
+        landed = landed_keys(data_dir, source, stream)
+        at_start = keys_at_start[(source, stream)]
+        # no row skipped: every row of the world at the start landed in some version ...
+        assert {i for i, _ in at_start} <= {i for i, _ in landed}, f"{source} {stream}"
+        # ... and its current version, once dedup keeps the newest
+        assert latest_landed(data_dir, source, stream) == expected_now, f"{source} {stream}"
+        # nothing landed that the source never served: versions are the world's at the
+        # start or re-stamps made during the walk (stamped now, Beijing time)
+        unknown = {
+            (i, u) for i, u in set(landed) - at_start
+            if u.replace("T", " ")[:19] < started
+        }
+        assert not unknown, f"{source} {stream}: {sorted(unknown)[:3]}"
+
+
+def test_page_files_hold_the_rows_as_received(world, servers, apis, data_dir):
+    land_all(apis, data_dir, "sync-1")
+
+    for source, stream in [("national", "volunteers"), ("provincial", "service_logs")]:
+        files = raw_files(data_dir, source, stream)
+        table = pq.read_table(files[0])
+        assert table.schema.equals(PAGE_SCHEMA)
+        row = table.slice(0, 1).to_pylist()[0]
+        record = json.loads(row["record"])
+        assert str(record["id"]) == row["id"]
+        cursor_field = "updated_at" if source == "national" else "updateTime"
+        assert record[cursor_field] == row["updated_at"]
+        assert row["sync_id"] == "sync-1" and row["page"] == 1
+        assert row["fetched_at"].tzinfo is not None
+
+    # deletions are landed like any other row, flagged
+    deleted = read_raw(data_dir, "provincial", "volunteers").filter("is_deleted").fetchall()
+    assert deleted, "the world has deleted provincial volunteers; none landed"
+    for row in read_raw(data_dir, "national", "teams").project("is_deleted, record").fetchall():
+        assert row[0] == (json.loads(row[1]).get("isdelete") == 1)
+
+
+def test_landing_zone_is_private(world, servers, apis, data_dir):
+    land_all(apis, data_dir, "sync-1")
+
+    for folder in [data_dir, data_dir / "raw", data_dir / "state", *data_dir.rglob("*")]:
+        mode = stat.S_IMODE(folder.stat().st_mode)
+        if folder.is_dir():
+            assert mode == 0o700, folder
+        else:
+            assert mode == 0o600, folder
+    assert not list(data_dir.rglob("*.tmp"))
+    assert state_path(data_dir, "national", "volunteers").exists()
+
+
+def test_read_raw_latest_keeps_one_version_per_row(world, servers, apis, data_dir):
+    land_all(apis, data_dir, "sync-1")
+    land_all(apis, data_dir, "sync-2", full_refresh=True)  # every row landed twice
+
+    for source, stream in [("national", "teams"), ("provincial", "teams")]:
+        all_rows = read_raw(data_dir, source, stream)
+        latest = read_raw(data_dir, source, stream, latest=True)
+        expected = source_keys(world, source, stream)
+        assert all_rows.count("*").fetchall()[0][0] == 2 * len(expected)
+        assert set(latest.project("id, updated_at").fetchall()) == expected
+        assert read_raw(data_dir, source, "nothing_landed") is None

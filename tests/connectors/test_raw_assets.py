@@ -1,0 +1,83 @@
+"""The raw assets in Dagster: keys, group, pools, retry policy, metadata, full refresh."""
+
+from __future__ import annotations
+
+import json
+
+from dagster import DagsterInstance, materialize
+
+from assets import raw
+from pipelines.sources.resources import NationalClient, ProvincialClient, RawLanding
+
+from .helpers import ALL_STREAMS, landed_keys, source_keys
+
+
+def test_one_raw_asset_per_stream_grouped_pooled_and_retried():
+    keys = {a.key.to_user_string(): a for a in raw.assets}
+    assert set(keys) == {f"raw/{source}_{stream}" for source, stream in ALL_STREAMS}
+    for name, asset in keys.items():
+        source = name.split("/")[1].split("_")[0]
+        assert asset.group_names_by_key[asset.key] == "raw"
+        assert asset.op.pool == source
+        assert asset.op.retry_policy is not None and asset.op.retry_policy.max_retries >= 1
+    assert raw.asset_checks == []
+    assert set(raw.resources) == {"national", "provincial", "raw_landing"}
+
+
+def sandbox_resources(servers, data_dir) -> dict:
+    fast = {"base_delay_seconds": 0.005, "max_delay_seconds": 0.05}
+    return {
+        "national": NationalClient(
+            api_url=servers.national_url,
+            client_id=servers.national_client_id,
+            client_secret=servers.national_client_secret,
+            page_size=150,
+            **fast,
+        ),
+        "provincial": ProvincialClient(
+            api_url=servers.provincial_url,
+            app_key=servers.provincial_app_key,
+            app_secret=servers.provincial_app_secret,
+            page_size=150,
+            **fast,
+        ),
+        "raw_landing": RawLanding(data_dir=str(data_dir)),
+    }
+
+
+def test_materializing_lands_every_stream_with_metadata(world, servers, data_dir):
+    from sandbox import Faults
+
+    servers.set_faults(Faults(rate_limit=0.2, retry_after=0))
+    instance = DagsterInstance.ephemeral()
+    result = materialize(raw.assets, resources=sandbox_resources(servers, data_dir), instance=instance)
+
+    assert result.success
+    events = {e.asset_key.to_user_string(): e for e in result.get_asset_materialization_events()}
+    for source, stream in ALL_STREAMS:
+        metadata = events[f"raw/{source}_{stream}"].materialization.metadata
+        expected = source_keys(world, source, stream)
+        assert metadata["rows"].value == len(expected)
+        assert metadata["pages"].value >= 1
+        assert metadata["elapsed_seconds"].value >= 0
+        assert metadata["sync_id"].value == result.run_id
+        assert set(landed_keys(data_dir, source, stream)) == expected
+        state = json.loads((data_dir / "state" / source / f"{stream}.json").read_text())
+        assert metadata["cursor_updated_at"].value == state["updated_at"]
+        assert metadata["cursor_id"].value == state["id"]
+        assert "record" not in metadata
+    assert sum(e.materialization.metadata["retries"].value for e in events.values()) > 0
+
+    # a second run with full_refresh for one stream lands it all again, the others nothing
+    again = materialize(
+        raw.assets,
+        resources=sandbox_resources(servers, data_dir),
+        instance=instance,
+        run_config={"ops": {"raw__national_teams": {"config": {"full_refresh": True}}}},
+    )
+    rows = {
+        e.asset_key.to_user_string(): e.materialization.metadata["rows"].value
+        for e in again.get_asset_materialization_events()
+    }
+    assert rows.pop("raw/national_teams") == len(source_keys(world, "national", "teams"))
+    assert set(rows.values()) == {0}

@@ -1,0 +1,61 @@
+"""Phones: +86, spaces and dashes removed; mobiles checked; masked numbers kept masked."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from pipelines.normalize.phones import normalize_phone, normalize_phone_one
+
+from .strategies import PROPERTY, any_text, any_value, mobile
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ["13812345678", "+86 138 1234 5678", "138-1234-5678", "+86-138-1234-5678", "(+86)13812345678",
+     "008613812345678", "8613812345678", "１３８１２３４５６７８", " 138 1234 5678 "],
+)
+def test_the_ways_people_type_one_mobile(raw):
+    row = normalize_phone(pd.Series([raw])).iloc[0]
+    assert row["phone"] == "13812345678" and row["phone_valid"] and not row["phone_masked"]
+    assert (row["phone_prefix3"], row["phone_suffix4"]) == ("138", "5678")
+    assert normalize_phone_one(raw) == "13812345678"
+
+
+def test_masked_numbers_are_kept_as_masked_never_guessed():
+    frame = normalize_phone(pd.Series(["138****5678", "+86 138****5678"]))
+    assert frame["phone"].tolist() == ["138****5678", "138****5678"]
+    assert frame["phone_masked"].all() and not frame["phone_valid"].any()
+    assert frame["phone_prefix3"].tolist() == ["138", "138"]
+    assert frame["phone_suffix4"].tolist() == ["5678", "5678"]
+
+
+@pytest.mark.parametrize("raw", ["12345678901", "1381234567", "0851-85551234", "phone", "23812345678"])
+def test_not_a_mobile(raw):
+    row = normalize_phone(pd.Series([raw])).iloc[0]
+    assert not row["phone_valid"] and pd.isna(row["phone_prefix3"]) and pd.isna(row["phone_suffix4"])
+
+
+def test_missing_values_and_index():
+    frame = normalize_phone(pd.Series([None, "", "  ", "13812345678"], index=[3, 3, 1, 0], dtype=object))
+    assert list(frame.index) == [3, 3, 1, 0]
+    assert frame["phone"].isna().tolist() == [True, True, True, False]
+    assert frame["phone_valid"].tolist() == [False, False, False, True]
+
+
+@PROPERTY
+@given(mobile)
+def test_valid_mobiles_round_trip(number):
+    row = normalize_phone(pd.Series([number, "+86 " + number])).iloc[1]
+    assert row["phone"] == number and row["phone_valid"]
+
+
+@PROPERTY
+@given(st.lists(st.one_of(any_value, any_text, mobile), min_size=1, max_size=6))
+def test_never_raises_idempotent_and_vectorized_equals_scalar(values):
+    frame = normalize_phone(pd.Series(values, dtype=object))
+    scalar = [normalize_phone_one(v) for v in values]
+    assert [None if pd.isna(v) else v for v in frame["phone"]] == scalar
+    assert normalize_phone(frame["phone"]).equals(frame)

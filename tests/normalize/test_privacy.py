@@ -1,0 +1,134 @@
+"""Privacy helpers: the contract's hash and masks, records and free text with nothing left
+in clear."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from pipelines.privacy import (
+    COMPOUND_SURNAMES,
+    RedactingFilter,
+    hmac_hex,
+    mask_id,
+    mask_ids,
+    mask_name,
+    mask_names,
+    mask_phone,
+    mask_phones,
+    mask_record,
+    redact,
+)
+
+from .strategies import PROPERTY, any_text, mobile, valid_resident_ids
+
+KEY = "test-key-北京"
+CLEAR_ID = re.compile(r"\d{17}[\dX]|\d{15}")
+CLEAR_MOBILE = re.compile(r"1[3-9]\d{9}")
+
+
+def test_hmac_is_the_contract_hash():
+    expected = hmac.new(KEY.encode("utf-8"), "52010219900101123X".encode("utf-8"), hashlib.sha256).hexdigest()
+    assert hmac_hex("52010219900101123X", KEY) == expected
+    assert re.fullmatch(r"[0-9a-f]{64}", expected)
+    series = hmac_hex(pd.Series(["52010219900101123X", None, np.nan, "52010219900101123X"], dtype=object), KEY)
+    assert series.iloc[0] == expected == series.iloc[3] and series.iloc[1:3].isna().all()
+    assert hmac_hex(None, KEY) is None and hmac_hex(float("nan"), KEY) is None
+    assert hmac_hex("52010219900101123X", "another key") != expected
+
+
+def test_masks_of_the_contract():
+    assert mask_id("52010219900101123X") == "5201**********123X"
+    assert mask_id("5201**********123X") == "5201**********123X"
+    assert mask_phone("13812345678") == "138****5678"
+    assert mask_phone("+86 138-1234-5678") == "138****5678"
+    assert mask_name("张小明") == "张**"
+    assert mask_name("欧阳娜娜") == "欧阳**"
+    assert mask_name("張小明") == "张**"  # applied to the normalized name
+    assert mask_name("欧阳") == "欧*"
+    assert mask_name("李") == "*"
+    assert mask_id(None) is None and mask_phone(np.nan) is None and mask_name(None) is None
+
+
+def test_the_sixteen_compound_surnames():
+    assert COMPOUND_SURNAMES == set("欧阳 司马 上官 诸葛 东方 皇甫 尉迟 公孙 慕容 长孙 宇文 司徒 夏侯 令狐 端木 独孤".split())
+    for surname in COMPOUND_SURNAMES:
+        assert mask_name(surname + "小明") == surname + "**"
+
+
+def test_vectorized_masks():
+    assert mask_ids(pd.Series(["52010219900101123X", None])).tolist()[0] == "5201**********123X"
+    assert mask_phones(pd.Series(["13812345678"])).tolist() == ["138****5678"]
+    assert mask_names(pd.Series(["張小明", "欧阳娜娜", None], index=[3, 3, 1])).tolist()[:2] == ["张**", "欧阳**"]
+    assert mask_names(pd.Series(["张小明"]), normalized=True).tolist() == ["张**"]
+
+
+def test_records_of_both_sources_are_masked():
+    national = {"id": "V000001", "albp0029": "V52000001", "albp0003": "张小明", "albp0004": "01",
+                "albp0005": "52010219900101123x", "albp0010": "13812345678", "albp0020": "520102",
+                "share_consent": True, "albp0089": 12.5, "updated_at": "2024-03-09T08:00:00+08:00"}
+    provincial = {"id": 17, "realName": "歐陽娜娜", "certNo": "520102900101123", "mobile": "+86 139 0000 1111",
+                  "skills": "call 13900001111", "regTime": "2024-03-09 08:00:00",
+                  "team": {"leader": "王五", "leaderMobile": 13700001111}}
+    team = {"albe0001": "T1", "albe0002": "贵州省妇联", "albe0018": "李四", "albe0019": "137-0000-2222"}
+    masked = [mask_record(r) for r in (national, provincial, team)]
+    assert masked[0]["albp0003"] == "张**" and masked[0]["albp0005"] == "5201**********123X"
+    assert masked[0]["albp0010"] == "138****5678" and masked[0]["albp0029"] == "V52000001"
+    assert masked[0]["updated_at"] == national["updated_at"] and masked[0]["albp0089"] == 12.5
+    assert masked[1]["realName"] == "欧阳**" and masked[1]["certNo"] == "5201**********123X"
+    assert masked[1]["team"]["leader"] == "王*" and masked[1]["team"]["leaderMobile"] == "137****1111"
+    assert masked[2]["albe0002"] == "贵州省妇联" and masked[2]["albe0018"] == "李*"
+    text = json.dumps(masked, ensure_ascii=False)
+    assert not CLEAR_ID.search(text) and not CLEAR_MOBILE.search(text)
+    for name in ["张小明", "娜娜", "王五", "李四"]:
+        assert name not in text
+    assert national["albp0003"] == "张小明"  # the input is not modified
+
+
+def test_redact_free_text():
+    text = ("failed for 52010219900101123X / 520102900101123 (phone +86 138 1234 5678, 13900001111) "
+            "id ５２０１０２１９９００１０１１２３Ｘ at 2024-03-09 08:00:00, page 12345")
+    redacted = redact(text)
+    assert not CLEAR_ID.search(redacted) and not CLEAR_MOBILE.search(redacted)
+    assert "１９９００１０１" not in redacted
+    assert "5201**********123X" in redacted and "138****5678" in redacted and "139****1111" in redacted
+    assert "2024-03-09 08:00:00" in redacted and "page 12345" in redacted
+    assert redact(redacted) == redacted
+    assert redact(None) == "" and redact(42) == "42"
+
+
+def test_redacting_filter_on_a_logger(caplog):
+    logger = logging.getLogger("test_privacy_filter")
+    logger.addFilter(RedactingFilter())
+    with caplog.at_level(logging.INFO, logger="test_privacy_filter"):
+        logger.info("volunteer %s phone %s", "52010219900101123X", "13812345678")
+    assert "52010219900101123X" not in caplog.text and "13812345678" not in caplog.text
+    assert "5201**********123X" in caplog.text
+
+
+@PROPERTY
+@given(valid_resident_ids(), mobile, st.text(max_size=20), st.text(max_size=20))
+def test_no_number_survives_redaction(number, phone, before, after):
+    redacted = redact(f"{before} {number} {after} {phone} {number.lower()}")
+    assert number not in redacted and phone not in redacted and number.lower() not in redacted
+
+
+@PROPERTY
+@given(st.one_of(any_text, st.none(), st.integers(), st.floats()))
+def test_masks_never_raise_and_are_idempotent(value):
+    for function in (mask_id, mask_phone, mask_name):
+        once = function(value)
+        assert once is None or isinstance(once, str)
+    once = redact(value)
+    assert redact(once) == once
+    record = mask_record({"albp0003": value, "albp0005": value, "mobile": value, "free": value})
+    assert mask_record(record) == record

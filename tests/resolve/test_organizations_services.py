@@ -1,0 +1,126 @@
+"""Organizations (USCC, national team number, name + county; contract status rules) and the service fact."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pandas as pd
+
+from pipelines.resolve.organizations import resolve_organizations
+from pipelines.resolve.services import resolve_services
+
+
+def team(source, source_id, name, region, uscc=None, uscc_valid=True, national_team_no=None, status="active",
+         registration_status="unregistered", categories=None, updated="2026-01-01", is_deleted=False, **extra):
+    return {"source": source, "source_id": source_id, "name": name, "region_code": region, "uscc": uscc,
+            "uscc_valid": uscc_valid if uscc else False, "national_team_no": national_team_no, "status": status,
+            "registration_status": registration_status, "categories": categories,
+            "updated_at": pd.Timestamp(updated, tz="UTC"), "is_deleted": is_deleted, "founded_on": extra.get("founded_on"),
+            "member_count": extra.get("member_count"), "level": extra.get("level"), "is_hub": extra.get("is_hub"),
+            "credit_status": extra.get("credit_status")}
+
+
+TEAMS = pd.DataFrame([
+    team("national", "T01", "贵阳市青年志愿者协会", "520102", uscc="51520100MJ0000001X", registration_status="registered",
+         categories="社区服务,应急救援", founded_on=pd.Timestamp("2012-05-01"), member_count=120),
+    team("provincial", "901", "贵阳市青年志愿者协会", "520103", uscc="51520100MJ0000001X", status="exited",
+         registration_status="registered", categories="助老助残,社区服务", level="市级", is_hub=True,
+         founded_on=pd.Timestamp("2011-01-01"), credit_status="良好", updated="2026-02-01"),
+    team("national", "T02", "花溪区助残服务队", "520111"),
+    team("provincial", "902", "花溪区助残服务队 分队", "520111", national_team_no="T02", registration_status="filed"),
+    team("national", "T03", "乌当区环保志愿队", "520112", status="suspended"),
+    team("provincial", "903", "乌当区环保志愿队", "520112", status="active", updated="2026-03-01"),
+    team("national", "T04", "红十字救援队", "520302", uscc="51520300MJ0000002Y", status="deleted"),
+    team("provincial", "904", "红十字救援队", "520302"),
+    team("national", "T05", "同名队", "520402", uscc="51520400MJ000000AA"),
+    team("provincial", "905", "同名队", "520402", uscc="51520400MJ000000BB"),
+])
+
+
+def test_organization_links_and_methods():
+    result = resolve_organizations(TEAMS)
+    org = result.source_map.set_index(["source", "source_id"])
+    assert org.loc[("national", "T01"), "org_key"] == org.loc[("provincial", "901"), "org_key"]
+    assert org.loc[("provincial", "901"), "match_method"] == "uscc"
+    assert org.loc[("national", "T02"), "org_key"] == org.loc[("provincial", "902"), "org_key"]
+    assert org.loc[("provincial", "902"), "match_method"] == "national_team_no"
+    assert org.loc[("national", "T03"), "org_key"] == org.loc[("provincial", "903"), "org_key"]
+    assert org.loc[("provincial", "903"), "match_method"] == "name_region"
+    # two different valid credit codes are two organizations, even with one name in one county
+    assert org.loc[("national", "T05"), "org_key"] != org.loc[("provincial", "905"), "org_key"]
+    assert all(k.startswith("O") for k in org["org_key"])
+
+
+def test_organization_golden_follows_the_contract_rules():
+    result = resolve_organizations(TEAMS)
+    org = result.source_map.set_index(["source", "source_id"])["org_key"]
+    golden = result.golden.set_index("org_key")
+    youth = golden.loc[org[("national", "T01")]]
+    assert youth["status"] == "exited"  # exited wins over active
+    assert youth["registration_status"] == "registered"
+    assert youth["categories"] == "社区服务,助老助残,应急救援"  # union, national code order
+    assert youth["region_code"] == "520102" and youth["level"] == "市级" and bool(youth["is_hub"])
+    assert youth["founded_on"] == date(2011, 1, 1)
+    assert bool(youth["in_national"]) and bool(youth["in_provincial"])
+    assert golden.loc[org[("national", "T02")], "registration_status"] == "filed"
+    assert golden.loc[org[("national", "T03")], "status"] == "active"  # the latest live account
+    assert golden.loc[org[("national", "T04")], "status"] == "deleted"  # deleted wins over all
+
+
+def test_organization_keys_survive_a_second_sync():
+    first = resolve_organizations(TEAMS)
+    previous = first.source_map[["source", "source_id", "org_key"]]
+    second = resolve_organizations(TEAMS, previous, set(previous["org_key"]))
+    assert first.source_map.equals(second.source_map)
+
+
+def service(source, source_id, volunteer, hours, day="2026-03-01", org="T01", project=None, effective=True,
+            national_record_id=None, origin_log_id=None):
+    return {"source": source, "source_id": source_id, "volunteer_source_id": volunteer, "hours": hours,
+            "service_date": pd.Timestamp(day), "org_source_id": org, "project_source_id": project,
+            "is_effective": effective, "national_record_id": national_record_id, "origin_log_id": origin_log_id,
+            "is_deleted": False, "updated_at": pd.Timestamp("2026-03-02", tz="UTC")}
+
+
+def test_services_counted_once_with_national_hours_and_duplicates_flagged():
+    volunteer_map = pd.DataFrame([
+        {"source": "national", "source_id": "NV1", "volunteer_key": "Vaaa"},
+        {"source": "provincial", "source_id": "501", "volunteer_key": "Vaaa"},
+    ])
+    org_map = pd.DataFrame([
+        {"source": "national", "source_id": "T01", "org_key": "Oxx"},
+        {"source": "provincial", "source_id": "901", "org_key": "Oxx"},
+    ])
+    projects = pd.DataFrame([
+        {"source": "national", "source_id": "X1", "category": "社区服务"},
+        {"source": "provincial", "source_id": "77", "category": "助老助残"},
+    ])
+    staged = pd.DataFrame([
+        service("national", "R1", "NV1", 2.0, project="X1"),
+        service("provincial", "L1", "501", 2.5, org="901", project="77", national_record_id="R1"),  # pushed up
+        service("national", "R2", "NV1", 3.0, day="2026-03-05", origin_log_id="L2"),
+        service("provincial", "L2", "501", 3.0, day="2026-03-05", org="901"),
+        service("provincial", "L3", "501", 1.5, day="2026-03-09", org="901", project="77"),
+        service("national", "R4", "NV1", 1.5, day="2026-03-09"),  # no reference: flagged, not merged
+        service("provincial", "L5", "501", 4.0, effective=False),
+        service("provincial", "L6", "999", 1.0, org="901"),  # volunteer not resolved
+    ])
+    result = resolve_services(staged, projects, volunteer_map, org_map)
+    facts = result.facts.set_index("provincial_source_id", drop=False)
+    assert len(result.facts) == 5
+    both = facts.loc["L1"]
+    assert both["source"] == "both" and both["hours"] == 2.0 and both["national_source_id"] == "R1"
+    assert both["category"] == "社区服务" and both["org_key"] == "Oxx" and both["volunteer_key"] == "Vaaa"
+    assert facts.loc["L2", "source"] == "both"
+    assert facts.loc["L3", "category"] == "助老助残"
+    assert "L5" not in facts.index
+    assert result.summary["services_without_volunteer"] == 1
+    assert result.summary["total_hours"] == 2.0 + 3.0 + 1.5 + 1.5 + 1.0
+    assert len(result.duplicates) == 1
+    flagged = result.duplicates.iloc[0]
+    assert {flagged["left_source"], flagged["right_source"]} == {"national", "provincial"}
+    assert "same hours (1.50 h)" in flagged["evidence"]
+    assert result.facts["service_key"].is_unique
+    # the key of a pushed-up log does not depend on its national twin
+    again = resolve_services(staged.loc[staged["source_id"] != "R1"], projects, volunteer_map, org_map)
+    assert again.facts.set_index("provincial_source_id").loc["L1", "service_key"] == both["service_key"]

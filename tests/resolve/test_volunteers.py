@@ -1,0 +1,157 @@
+"""Volunteer resolution on hand-made hard cases hidden in a synthetic crowd, and on a whole synthetic world."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pandas as pd
+import pytest
+
+from pipelines.resolve.volunteers import resolve_volunteers
+from tests.resolve.conftest import account, with_background
+from tests.resolve.synthetic import make_cert, make_world, pairwise_confusion
+
+
+def key_of(result, source: str, source_id: str) -> str:
+    row = result.source_map.loc[(result.source_map["source"] == source) & (result.source_map["source_id"] == source_id)]
+    assert len(row) == 1
+    return row["volunteer_key"].iloc[0]
+
+
+def same_person(result, a: tuple[str, str], b: tuple[str, str]) -> bool:
+    return key_of(result, *a) == key_of(result, *b)
+
+
+BIRTH = date(1990, 3, 14)
+CERT_XM = make_cert("520102", BIRTH, 123)
+CERT_TWIN_A = make_cert("520102", date(1985, 7, 1), 11)
+CERT_TWIN_B = make_cert("520102", date(1985, 7, 1), 13)
+
+
+@pytest.fixture(scope="module")
+def hard_cases(background):
+    rows = [
+        # homophone given name, national number masked, provincial in clear
+        account("national", "H1", "张小明", BIRTH, "M", "520102", cert=CERT_XM, cert_masked=True, phone="13800001111", phone_masked=True),
+        account("provincial", "H1p", "张晓明", BIRTH, "M", "520102", cert=CERT_XM, phone="13800001111"),
+        # dropped character, masked number, other phone, moved county
+        account("national", "D1", "欧阳娜娜", date(1979, 11, 2), "F", "520103",
+                cert=make_cert("520103", date(1979, 11, 2), 22), cert_masked=True, phone="13900002222", phone_masked=True),
+        account("provincial", "D1p", "欧阳娜", date(1979, 11, 2), "F", "520281",
+                cert=make_cert("520103", date(1979, 11, 2), 22), phone="13600009999"),
+        # mistyped birth date stated next to a masked number
+        account("national", "B1", "龙飞燕", date(1968, 5, 21), "F", "522601",
+                cert=make_cert("522601", date(1968, 5, 21), 40), cert_masked=True),
+        account("provincial", "B1p", "龙飞燕", date(1968, 5, 27), "F", "522601",
+                cert=make_cert("522601", date(1968, 5, 21), 40)),
+        # 王伟 twins: same birth, same county, valid different numbers; a masked third account
+        # that looks like both must not bridge them
+        account("national", "T1", "王伟", date(1985, 7, 1), "M", "520102", cert=CERT_TWIN_A, phone="13711112222"),
+        account("provincial", "T2", "王伟", date(1985, 7, 1), "M", "520102", cert=CERT_TWIN_B, phone="13711113333"),
+        account("national", "T3", "王伟", date(1985, 7, 1), "M", "520102", cert=CERT_TWIN_A, cert_masked=True),
+        # namesakes born the same day in one county, both masked, different numbers
+        account("national", "N1", "李娟", date(1992, 1, 9), "F", "520111",
+                cert=make_cert("520111", date(1992, 1, 9), 100), cert_masked=True, phone="15000001111", phone_masked=True),
+        account("provincial", "N2", "李娟", date(1992, 1, 9), "F", "520111",
+                cert=make_cert("520111", date(1992, 1, 9), 202), cert_masked=True, phone="15000002222", phone_masked=True),
+        # deterministic: provincial account carrying the national number, nothing else alike
+        account("national", "K1", "赵一", date(1970, 1, 1), "M", "520201"),
+        account("provincial", "K1p", "赵壹", None, None, "520303", national_volunteer_no="K1"),
+        # deterministic: equal valid numbers despite a different name
+        account("national", "C1", "钱多多", date(2000, 2, 2), "F", "520302", cert=make_cert("520302", date(2000, 2, 2), 8)),
+        account("provincial", "C1p", "钱朵朵", date(2000, 2, 2), "F", "520402", cert=make_cert("520302", date(2000, 2, 2), 8)),
+    ]
+    return resolve_volunteers(with_background(background, rows))
+
+
+def test_homophone_given_name_is_one_person(hard_cases):
+    assert same_person(hard_cases, ("national", "H1"), ("provincial", "H1p"))
+
+
+def test_dropped_character_and_moved_county_is_one_person(hard_cases):
+    assert same_person(hard_cases, ("national", "D1"), ("provincial", "D1p"))
+
+
+def test_mistyped_birth_date_behind_masked_number_is_one_person(hard_cases):
+    assert same_person(hard_cases, ("national", "B1"), ("provincial", "B1p"))
+
+
+def test_twins_with_valid_different_numbers_stay_apart_even_through_a_bridge(hard_cases):
+    assert not same_person(hard_cases, ("national", "T1"), ("provincial", "T2"))
+    assert same_person(hard_cases, ("national", "T1"), ("national", "T3"))
+
+
+def test_namesakes_with_masked_different_numbers_are_not_merged(hard_cases):
+    assert not same_person(hard_cases, ("national", "N1"), ("provincial", "N2"))
+
+
+def test_deterministic_links_and_their_methods(hard_cases):
+    source_map = hard_cases.source_map.set_index(["source", "source_id"])
+    assert same_person(hard_cases, ("national", "K1"), ("provincial", "K1p"))
+    assert source_map.loc[("provincial", "K1p"), "match_method"] == "national_volunteer_no"
+    assert same_person(hard_cases, ("national", "C1"), ("provincial", "C1p"))
+    assert source_map.loc[("provincial", "C1p"), "match_method"] == "cert_number"
+    assert source_map.loc[("provincial", "C1p"), "match_probability"] == 1.0
+    assert source_map.loc[("provincial", "H1p"), "match_method"] == "probabilistic"
+    assert source_map.loc[("provincial", "H1p"), "match_probability"] >= 0.99
+
+
+def test_every_cluster_holds_at_most_one_valid_number(hard_cases):
+    assert hard_cases.summary["persons_with_two_valid_numbers"] == 0
+
+
+def test_link_evidence_reads_field_by_field_without_personal_data(hard_cases):
+    links = hard_cases.links
+    row = links.loc[(links["right_source_id"] == "H1p") | (links["left_source_id"] == "H1p")].iloc[0]
+    assert row["name_level"] == "same_pinyin"
+    assert "name same_pinyin" in row["evidence"] and "birth_date exact" in row["evidence"]
+    assert "prior" in row["evidence"] and "=> weight" in row["evidence"]
+    for text in links["evidence"].dropna():
+        assert "张" not in text and "13800001111" not in text
+
+
+def test_golden_record_takes_the_valid_number_and_national_name(hard_cases):
+    golden = hard_cases.golden.set_index("volunteer_key")
+    person = golden.loc[key_of(hard_cases, "national", "H1")]
+    assert person["name"] == "张小明"  # survivorship: national name first
+    assert isinstance(person["cert_hash"], str)  # the provincial clear number is the valid one
+    assert person["birth_year"] == 1990
+    assert bool(person["in_national"]) and bool(person["in_provincial"])
+    twin = golden.loc[key_of(hard_cases, "provincial", "T2")]
+    assert twin["account_count"] == 1
+
+
+def test_common_name_weighs_less_than_a_rare_one(background):
+    rows = [account("national", f"W{i}", "王伟", date(1960 + i % 40, 1 + i % 12, 1 + i % 28), "M", "520102") for i in range(40)]
+    rows += [account("national", "R1", "黎雨轩", date(1990, 1, 1), "M", "520102"),
+             account("provincial", "R1p", "黎雨轩", date(1990, 1, 2), "M", "520103"),
+             account("provincial", "W0p", "王伟", date(1960, 1, 2), "M", "520103")]
+    result = resolve_volunteers(with_background(background, rows))
+    scored = result.scored_pairs
+    rare = scored.loc[(scored["left_source_id"] == "R1") & (scored["right_source_id"] == "R1p"), "name_weight"]
+    common = scored.loc[(scored["left_source_id"] == "W0") & (scored["right_source_id"] == "W0p"), "name_weight"]
+    assert len(rare) == 1 and len(common) == 1
+    assert rare.iloc[0] > common.iloc[0] + 3
+
+
+def test_deleted_everywhere_means_deleted_else_latest_live_status(background):
+    cert = make_cert("520102", date(1995, 5, 5), 55)
+    rows = [
+        account("national", "S1", "周周", date(1995, 5, 5), "F", "520102", cert=cert, status="frozen", updated="2026-01-01"),
+        account("provincial", "S1p", "周周", date(1995, 5, 5), "F", "520102", cert=cert, updated="2026-03-01", is_deleted=True),
+        account("national", "S2", "吴桐", date(1991, 6, 6), "M", "520102", is_deleted=True, status="active"),
+    ]
+    result = resolve_volunteers(with_background(background, rows))
+    golden = result.golden.set_index("volunteer_key")
+    assert golden.loc[key_of(result, "national", "S1"), "status"] == "frozen"
+    assert golden.loc[key_of(result, "national", "S2"), "status"] == "deleted"
+
+
+def test_synthetic_world_meets_the_quality_bar():
+    accounts, _ = make_world(3000, seed=5)
+    result = resolve_volunteers(accounts.drop(columns=["person_id"]))
+    confusion = pairwise_confusion(result.source_map, accounts)
+    precision = confusion["tp"] / (confusion["tp"] + confusion["fp"])
+    recall = confusion["tp"] / (confusion["tp"] + confusion["fn"])
+    assert precision >= 0.995, confusion
+    assert recall >= 0.99, confusion

@@ -1,0 +1,157 @@
+"""Hand-written source rows landed in the raw layout, for the staging tests.
+
+The page files have exactly the landing columns (pipelines/landing.py PAGE_SCHEMA), so the
+staging code reads them as it reads pages the connectors landed.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from datetime import datetime, timezone
+from hashlib import sha256
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from stdnum.cn import ric
+
+from pipelines.config import Settings
+from pipelines.landing import PAGE_SCHEMA
+
+TEST_KEY = "staging-test-key"
+FETCHED = datetime(2026, 7, 1, 2, 0, tzinfo=timezone.utc)
+AS_OF = datetime(2026, 7, 1, 0, 0, tzinfo=timezone.utc)  # 2026-07-01 08:00 Beijing
+
+
+def settings_for(data_dir: Path) -> Settings:
+    return Settings(data_dir=data_dir, pii_hash_key=TEST_KEY)
+
+
+def expected_hash(value: str) -> str:
+    """The contract's id_hash: lowercase hex HMAC-SHA256 under PII_HASH_KEY (UTF-8)."""
+    return hmac.new(TEST_KEY.encode("utf-8"), value.encode("utf-8"), sha256).hexdigest()
+
+
+def resident_id(first17: str) -> str:
+    """A valid 18-character resident ID from its first 17 digits."""
+    # stdnum computes the check character of a full number: give it a placeholder
+    return first17 + ric.calc_check_digit(first17 + "0")
+
+
+def land(
+    data_dir: Path,
+    source: str,
+    stream: str,
+    rows: list[dict],
+    *,
+    sync_id: str = "sync-1",
+    fetched_at: datetime = FETCHED,
+    page: int = 1,
+) -> Path:
+    """Write one raw page of `rows` (source JSON rows) for a stream."""
+    if source == "national":
+        updated = [row["updated_at"] for row in rows]
+        deleted = [bool(row.get("isdelete", 0)) for row in rows]
+    else:
+        updated = [row["updateTime"] for row in rows]
+        deleted = [bool(row.get("isDeleted", False)) for row in rows]
+    table = pa.table(
+        {
+            "id": pa.array([str(row["id"]) for row in rows], pa.string()),
+            "updated_at": pa.array(updated, pa.string()),
+            "is_deleted": pa.array(deleted, pa.bool_()),
+            "record": pa.array([json.dumps(row, ensure_ascii=False) for row in rows], pa.string()),
+            "sync_id": pa.array([sync_id] * len(rows), pa.string()),
+            "fetched_at": pa.array([fetched_at] * len(rows), PAGE_SCHEMA.field("fetched_at").type),
+            "page": pa.array([page] * len(rows), pa.int64()),
+        },
+        schema=PAGE_SCHEMA,
+    )
+    folder = data_dir / "raw" / source / stream / sync_id
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"page-{page:06d}.parquet"
+    pq.write_table(table, path)
+    return path
+
+
+def national_volunteer(row_id: str, number: str, **fields) -> dict:
+    row = {
+        "id": row_id,
+        "albp0029": f"V{row_id}",
+        "albp0003": "张小明",
+        "albp0004": "01",
+        "albp0005": number,
+        "albp0006": "1",
+        "albp0010": "13812345678",
+        "albp0020": "520102",
+        "albp0026": 1,
+        "albp0034": "2020-05-01",
+        "albp0089": 12.5,
+        "albp0090": "1",
+        "albp0093": 1.0,
+        "albp0094": 2.0,
+        "share_consent": True,
+        "updated_at": "2026-06-01T10:00:00+08:00",
+        "isdelete": 0,
+    }
+    row.update(fields)
+    return row
+
+
+def provincial_volunteer(row_id: int, number: str, **fields) -> dict:
+    row = {
+        "id": row_id,
+        "realName": "李 娜",
+        "certType": "身份证",
+        "certNo": number,
+        "sex": "女",
+        "birthday": None,
+        "mobile": "+86 139 0000 1111",
+        "areaCode": "520102001001",
+        "regTime": "2021-03-04 23:30:00",
+        "skills": "急救,摄影",
+        "serviceMinutes": 90,
+        "starLevel": 0,
+        "nationalVolunteerNo": None,
+        "updateTime": "2026-06-01 10:00:00",
+        "isDeleted": False,
+    }
+    row.update(fields)
+    return row
+
+
+def national_service(row_id: str, **fields) -> dict:
+    row = {
+        "id": row_id,
+        "albx0175": "V1",
+        "albx0001": "P1",
+        "albe0001": "T1",
+        "albx0181": "2026-03-02T07:00:00+08:00",
+        "albx0182": "2026-03-02T10:30:00+08:00",
+        "albx0172": 3.5,
+        "albx0173": "1",
+        "albx0174": "2",
+        "origin": None,
+        "updated_at": "2026-06-01T10:00:00+08:00",
+        "isdelete": 0,
+    }
+    row.update(fields)
+    return row
+
+
+def provincial_log(row_id: int, **fields) -> dict:
+    row = {
+        "id": row_id,
+        "userId": 7,
+        "teamId": 3,
+        "activityId": 11,
+        "serviceDate": "2026/03/05",
+        "durationMinutes": 90,
+        "status": "已通过",
+        "nationalRecordId": None,
+        "updateTime": "2026-06-01 10:00:00",
+        "isDeleted": False,
+    }
+    row.update(fields)
+    return row

@@ -1,0 +1,172 @@
+"""Rows that break a rule go to quarantine (and only there), under the right rule."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+
+import pandas as pd
+import pytest
+
+from pipelines.quality.rules import RULE_ORDER
+from pipelines.staging import combine_quarantine, read_quarantine, read_staged, stage_all, stage_table
+
+from .rawpages import (
+    AS_OF,
+    land,
+    national_service,
+    national_volunteer,
+    provincial_log,
+    provincial_volunteer,
+    resident_id,
+    settings_for,
+)
+
+NUMBER = resident_id("52010219900307123")
+
+
+@pytest.fixture
+def settings(tmp_path):
+    return settings_for(tmp_path / "data")
+
+
+def quarantined(settings) -> dict[tuple[str, str, str], str]:
+    frame = read_quarantine(settings)
+    return {(row.source, row.entity, row.source_id): row.rule for row in frame.itertuples()}
+
+
+def test_each_rule_sends_its_row_to_quarantine_and_clean_rows_stay(settings):
+    data = settings.data_dir
+    land(data, "national", "volunteers", [
+        national_volunteer("0001", NUMBER),
+        national_volunteer("0002", NUMBER, albp0003="  "),  # no name
+        national_volunteer("0003", NUMBER, albp0020="110101"),  # Beijing
+        national_volunteer("0004", NUMBER, albp0034="2027-01-01"),  # registered after the sync
+    ])
+    land(data, "provincial", "volunteers", [
+        provincial_volunteer(1, NUMBER),
+        provincial_volunteer(2, NUMBER, areaCode="330102001001"),  # Hangzhou, 12 digits
+    ])
+    land(data, "national", "service_records", [
+        national_service("R1"),
+        national_service("R2", albx0181="2026-03-02T10:00:00+08:00", albx0182="2026-03-02T08:00:00+08:00"),
+        national_service("R3", albx0172=30),
+        national_service("R4", albx0172=0),
+        national_service("R5", albx0175=None),
+        national_service("R6", albx0181="2026-08-01T09:00:00+08:00", albx0182="2026-08-01T10:00:00+08:00"),
+        national_service("R7", albx0181="not a time"),
+    ])
+    land(data, "provincial", "service_logs", [
+        provincial_log(1),
+        provincial_log(2, durationMinutes=-30),
+        provincial_log(3, durationMinutes=25 * 60),
+        provincial_log(4, serviceDate="2026-12-31"),
+        provincial_log(5, userId=None),
+    ])
+    land(data, "provincial", "teams", [{
+        "id": 1, "teamName": None, "regStatus": "未登记", "areaCode": "520102", "status": "正常",
+        "updateTime": "2026-06-01 10:00:00", "isDeleted": False,
+    }])
+    results = stage_all(settings, as_of=AS_OF)
+
+    assert quarantined(settings) == {
+        ("national", "volunteer", "V0002"): "missing_required",
+        ("national", "volunteer", "V0003"): "region_outside_province",
+        ("national", "volunteer", "V0004"): "future_date",
+        ("provincial", "volunteer", "2"): "region_outside_province",
+        ("national", "service", "R2"): "end_before_start",
+        ("national", "service", "R3"): "hours_out_of_range",
+        ("national", "service", "R4"): "hours_out_of_range",
+        ("national", "service", "R5"): "missing_required",
+        ("national", "service", "R6"): "future_date",
+        ("national", "service", "R7"): "unparseable_date",
+        ("provincial", "service", "2"): "hours_out_of_range",
+        ("provincial", "service", "3"): "hours_out_of_range",
+        ("provincial", "service", "4"): "future_date",
+        ("provincial", "service", "5"): "missing_required",
+        ("provincial", "organization", "1"): "missing_required",
+    }
+    # a quarantined row is absent from its staged table; the clean ones are there
+    volunteers = read_staged(settings, "volunteers")
+    assert set(zip(volunteers["source"], volunteers["source_id"])) == {("national", "V0001"), ("provincial", "1")}
+    services = read_staged(settings, "services")
+    assert set(zip(services["source"], services["source_id"])) == {("national", "R1"), ("provincial", "1")}
+    assert results["services"].quarantined_per_rule == {
+        "end_before_start": 1, "future_date": 2, "hours_out_of_range": 4, "missing_required": 2, "unparseable_date": 1,
+    }
+    assert len(read_staged(settings, "organizations")) == 0
+
+
+def test_detail_is_readable_and_the_record_masked(settings):
+    land(settings.data_dir, "national", "volunteers", [national_volunteer("0009", NUMBER, albp0020="110101")])
+    stage_table("volunteers", settings, as_of=AS_OF)
+    row = combine_quarantine(settings).iloc[0]
+    assert row["detail"] == "region 110101 is outside Guizhou (does not start with 52)"
+    record = json.loads(row["record"])
+    assert record["albp0029"] == "V0009" and record["albp0020"] == "110101"
+    for clear in (NUMBER, "13812345678", "张小明"):
+        assert clear not in row["record"] and clear not in row["detail"]
+    assert record["albp0005"].startswith(NUMBER[:4]) and record["albp0005"].endswith(NUMBER[-4:])
+    assert record["albp0003"].startswith("张")
+
+
+def test_a_row_breaking_several_rules_gets_the_first_in_order_and_names_the_rest(settings):
+    # outside the province, ends before it starts, and 30 hours: one primary rule
+    land(settings.data_dir, "national", "service_records", [national_service(
+        "R1", albx0172=30, albx0181="2026-03-02T10:00:00+08:00", albx0182="2026-03-02T08:00:00+08:00",
+    )])
+    stage_table("services", settings, as_of=AS_OF)
+    row = combine_quarantine(settings).iloc[0]
+    assert RULE_ORDER.index("end_before_start") < RULE_ORDER.index("hours_out_of_range")
+    assert row["rule"] == "end_before_start"
+    assert "also broke: hours_out_of_range (30.0 hours" in row["detail"]
+
+
+def test_deleted_rows_are_not_quarantined_for_their_content(settings):
+    land(settings.data_dir, "national", "service_records", [national_service("R1", albx0172=30, isdelete=1)])
+    result = stage_table("services", settings, as_of=AS_OF)
+    assert result.quarantined == 0
+    staged = read_staged(settings, "services")
+    assert staged["source_id"].tolist() == ["R1"] and bool(staged.loc[0, "is_deleted"])
+    assert not bool(staged.loc[0, "is_effective"])
+
+
+def test_invalid_id_and_gender_conflict_are_soft(settings):
+    typo = NUMBER[:-2] + str((int(NUMBER[-2]) + 1) % 10) + NUMBER[-1]
+    land(settings.data_dir, "provincial", "volunteers", [provincial_volunteer(1, typo), provincial_volunteer(2, NUMBER, sex="女")])
+    result = stage_table("volunteers", settings, as_of=AS_OF)
+    assert result.quarantined == 0 and result.rows == 2
+    assert result.soft_flags["cert_invalid"] == 1 and result.soft_flags["gender_conflict"] == 1
+
+
+def test_first_seen_is_kept_and_a_row_fixed_at_the_source_leaves(settings):
+    data = settings.data_dir
+    first_fetch = datetime(2026, 6, 2, tzinfo=timezone.utc)
+    land(data, "national", "service_records", [national_service("R1", albx0172=30), national_service("R2", albx0172=40)],
+         sync_id="s1", fetched_at=first_fetch)
+    stage_table("services", settings, as_of=AS_OF)
+    combine_quarantine(settings)
+    before = read_quarantine(settings).set_index("source_id")
+    assert before.loc["R1", "first_seen_at"] == pd.Timestamp(first_fetch)
+
+    # next sync: R1 fixed at the source, R2 changed but still broken
+    second_fetch = first_fetch + timedelta(days=1)
+    land(data, "national", "service_records", [
+        national_service("R1", albx0172=3, updated_at="2026-06-02T12:00:00+08:00"),
+        national_service("R2", albx0172=50, updated_at="2026-06-02T12:00:00+08:00"),
+    ], sync_id="s2", fetched_at=second_fetch)
+    stage_table("services", settings, as_of=AS_OF)
+    after = combine_quarantine(settings).set_index("source_id")
+    assert list(after.index) == ["R2"]
+    assert after.loc["R2", "first_seen_at"] == pd.Timestamp(first_fetch)
+    assert after.loc["R2", "last_seen_at"] == pd.Timestamp(second_fetch)
+    assert "50.0 hours" in after.loc["R2", "detail"]
+    assert "R1" in set(read_staged(settings, "services")["source_id"])
+
+
+def test_restaging_without_change_writes_the_same_quarantine(settings):
+    land(settings.data_dir, "national", "service_records", [national_service("R1", albx0172=30)])
+    stage_all(settings, as_of=AS_OF)
+    first = read_quarantine(settings)
+    stage_all(settings, as_of=AS_OF + timedelta(hours=5))
+    pd.testing.assert_frame_equal(first, read_quarantine(settings))

@@ -1,0 +1,144 @@
+"""The contract's sync command, end to end, as an operator runs it.
+
+`dagster job execute -m pipelines.definitions -j sync_all` against both sandbox servers over
+real HTTP, into a real DuckDB file and into PostgreSQL; then again with no change (nothing
+in the warehouse may change), then after a change set. Figures are checked against the
+sandbox's truth: a person in both systems counts once, an hour pushed up counts once.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from datetime import datetime
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from sandbox import Faults, SandboxServers, generate_world, load_truth
+
+ROOT = Path(__file__).resolve().parent.parent
+AS_OF = datetime(2026, 11, 1, 12, 0, 0)
+
+CONTRACT_COLUMNS = {
+    "dim_region": ["region_code", "region_name", "prefecture_code", "prefecture_name"],
+    "dim_volunteer": ["volunteer_key", "id_hash", "id_masked", "name_masked", "gender",
+                      "birth_year", "region_code", "registered_on", "in_national",
+                      "in_provincial", "status", "total_hours", "star_level"],
+    "volunteer_source_map": ["source", "source_id", "volunteer_key", "match_method",
+                             "match_probability"],
+    "dim_organization": ["org_key", "uscc", "name", "registration_status", "level", "is_hub",
+                         "region_code", "categories", "founded_on", "member_count", "status",
+                         "credit_status", "evaluation_score", "in_national", "in_provincial"],
+    "organization_source_map": ["source", "source_id", "org_key", "match_method"],
+    "fact_service": ["service_key", "volunteer_key", "org_key", "service_date", "hours",
+                     "category", "source"],
+    "dim_station": ["station_key", "name", "station_type", "host_type", "region_code", "org_key"],
+    "quarantine": ["source", "entity", "source_id", "rule", "detail", "record",
+                   "first_seen_at", "last_seen_at"],
+}
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory) -> Path:
+    return generate_world(tmp_path_factory.mktemp("world"), persons=600, seed=11, as_of=AS_OF)
+
+
+def run_sync(servers: SandboxServers, data_dir: Path, warehouse_url: str, dagster_home: Path):
+    env = {
+        **os.environ,
+        **servers.env(),
+        "DATA_DIR": str(data_dir),
+        "WAREHOUSE_URL": warehouse_url,
+        "DAGSTER_HOME": str(dagster_home),
+    }
+    dagster_home.mkdir(parents=True, exist_ok=True)
+    (dagster_home / "dagster.yaml").write_text((ROOT / "dagster.yaml").read_text())
+    result = subprocess.run(
+        [sys.executable, "-m", "dagster", "job", "execute",
+         "-m", "pipelines.definitions", "-j", "sync_all"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=900,
+    )
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    return result
+
+
+def snapshot(engine: sa.Engine) -> dict[str, pd.DataFrame]:
+    """Every contract table's content, sorted, for before/after comparisons."""
+    tables = {}
+    with engine.connect() as con:
+        for table, columns in CONTRACT_COLUMNS.items():
+            frame = pd.read_sql(sa.text(f'select * from "{table}"'), con)
+            tables[table] = frame.sort_values(list(frame.columns)).reset_index(drop=True)
+    return tables
+
+
+def check_against_truth(tables: dict[str, pd.DataFrame], world: Path) -> None:
+    truth = load_truth(world)
+    for table, columns in CONTRACT_COLUMNS.items():
+        assert set(columns) <= set(tables[table].columns), table
+
+    # Every planted invalid row is in quarantine under its rule.
+    planted = truth.invalid_rows[["source", "entity", "source_id", "rule"]]
+    quarantined = tables["quarantine"][["source", "entity", "source_id", "rule"]]
+    missing = planted.merge(quarantined, how="left", indicator=True)
+    assert (missing["_merge"] == "both").all(), missing[missing["_merge"] != "both"]
+
+    # The province's hours: every effective service counted once.
+    province_hours = tables["fact_service"]["hours"].astype(float).sum()
+    assert province_hours == pytest.approx(truth.persons["true_hours"].sum(), abs=0.01)
+    # One volunteer per natural person who has a live account.
+    assert tables["dim_volunteer"]["volunteer_key"].is_unique
+    assert tables["dim_volunteer"]["total_hours"].astype(float).sum() == pytest.approx(
+        province_hours, abs=0.01)
+
+
+def test_sync_all_into_duckdb_is_right_and_idempotent(world, tmp_path):
+    warehouse_url = f"duckdb:///{tmp_path / 'warehouse.duckdb'}"
+    with SandboxServers(world, faults=Faults(retry_after=0)) as servers:
+        run_sync(servers, tmp_path / "data", warehouse_url, tmp_path / "home")
+        engine = sa.create_engine(warehouse_url)
+        first = snapshot(engine)
+        engine.dispose()
+        check_against_truth(first, world)
+
+        run_sync(servers, tmp_path / "data", warehouse_url, tmp_path / "home")
+        engine = sa.create_engine(warehouse_url)
+        second = snapshot(engine)
+        engine.dispose()
+    for table in CONTRACT_COLUMNS:
+        pd.testing.assert_frame_equal(first[table], second[table], check_dtype=False)
+
+
+def test_sync_all_into_postgresql_with_faults_then_a_change_set(world, tmp_path):
+    database = f"sync_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine("postgresql+psycopg://postgres@127.0.0.1:5432/test",
+                             isolation_level="AUTOCOMMIT")
+    with admin.connect() as con:
+        con.execute(sa.text(f'create database "{database}"'))
+    warehouse_url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{database}"
+    try:
+        with SandboxServers(world, faults=Faults.all_on()) as servers:
+            run_sync(servers, tmp_path / "data", warehouse_url, tmp_path / "home")
+            engine = sa.create_engine(warehouse_url)
+            check_against_truth(snapshot(engine), world)
+            keys_before = snapshot(engine)["volunteer_source_map"]
+
+            servers.apply_changeset(seed=3)
+            run_sync(servers, tmp_path / "data", warehouse_url, tmp_path / "home")
+            after = snapshot(engine)
+            engine.dispose()
+        check_against_truth(after, world)
+        # A person whose accounts did not change keeps their key.
+        merged = keys_before.merge(after["volunteer_source_map"],
+                                   on=["source", "source_id"], suffixes=("_before", "_after"))
+        kept = (merged["volunteer_key_before"] == merged["volunteer_key_after"]).mean()
+        assert kept > 0.98
+    finally:
+        with admin.connect() as con:
+            con.execute(sa.text(f'drop database if exists "{database}" with (force)'))
+        admin.dispose()

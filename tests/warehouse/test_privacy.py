@@ -1,0 +1,126 @@
+"""No clear ID number, phone or full name anywhere in the warehouse (志愿服务条例 art. 20).
+
+The scans look for the world's own clear values in every text column the database reports
+(not only the columns our spec declares), in the log records of a publish, and in the
+refusal to publish to a shared warehouse with the development key.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+import sqlalchemy as sa
+
+from pipelines.config import DEVELOPMENT_PII_HASH_KEY
+from pipelines.warehouse.privacy_scan import PersonalDataFound, scan_warehouse
+from pipelines.warehouse.publish import DevelopmentKeyRefused, is_local_warehouse, publish
+from tests.warehouse.conftest import AS_OF, settings_for
+from tests.warehouse.helpers import all_text_values, scalar, text_columns
+from tests.warehouse.world import make_world
+
+
+def leaked(values: list[str], world) -> dict[str, int]:
+    """How many published text values contain a clear ID number, phone or full name."""
+    found = {"id_numbers": 0, "phones": 0, "names": 0}
+    for value in values:
+        found["id_numbers"] += any(number in value for number in world.id_numbers)
+        found["phones"] += any(phone in value for phone in world.phones)
+        found["names"] += any(name in value for name in world.names if len(name) >= 2)
+    return found
+
+
+def test_no_text_column_holds_a_clear_number_phone_or_full_name(world, published):
+    engine, result = published
+    columns = text_columns(engine, result.schema)
+    assert set(columns) >= set(result.rows)  # every published table was scanned
+    values = all_text_values(engine, columns)
+    assert len(values) > 1000  # the scan looked at real content
+    assert leaked(values, world) == {"id_numbers": 0, "phones": 0, "names": 0}
+    # the masked forms are there instead
+    assert any(v.endswith("**") for v in values)
+    assert any("**********" in v for v in values)
+
+
+def test_the_scan_itself_finds_what_it_looks_for(world, published):
+    engine, _ = published
+    values = [f"联系人电话{world.phones[3]}", f"证件 {world.id_numbers[4]} 已核验", f"{world.names[5]}志愿服务队"]
+    assert leaked(values, world) == {"id_numbers": 1, "phones": 1, "names": 1}
+    assert scan_warehouse(engine) == {}
+
+
+def test_logs_of_a_publish_hold_no_personal_data(tmp_path, caplog):
+    world = make_world(tmp_path, persons=120, services=500)
+    with caplog.at_level(logging.DEBUG):
+        publish(settings_for(tmp_path), as_of=AS_OF)
+    text = "\n".join(record.getMessage() for record in caplog.records)
+    assert "published" in text
+    assert leaked([text], world) == {"id_numbers": 0, "phones": 0, "names": 0}
+
+
+def test_a_phone_typed_into_a_station_name_stops_the_publish(tmp_path):
+    world = make_world(tmp_path, persons=120, services=500)
+    settings = settings_for(tmp_path)
+    publish(settings, as_of=AS_OF)
+    stations_path = tmp_path / "staged" / "stations.parquet"
+    stations = world.frames["staged/stations"].copy()
+    stations.loc[0, "name"] = f"社区服务站(联系{world.phones[0]})"
+    stations.loc[1, "name"] = f"服务点 {world.id_numbers[1]}"
+    stations.to_parquet(stations_path, index=False)
+    with pytest.raises(PersonalDataFound) as refused:
+        publish(settings, as_of=AS_OF)
+    message = str(refused.value)
+    assert "dim_station.name" in message
+    assert world.phones[0] not in message and world.id_numbers[1] not in message
+    engine = sa.create_engine(settings.resolved_warehouse_url)
+    assert scalar(engine, "SELECT count(*) FROM dim_station WHERE name LIKE '%联系%'") == 0
+    engine.dispose()
+
+
+def test_the_warehouse_scan_finds_a_number_written_by_someone_else(tmp_path, pg_databases):
+    world = make_world(tmp_path, persons=120, services=500)
+    url = pg_databases.new()
+    publish(settings_for(tmp_path, url), as_of=AS_OF)
+    engine = sa.create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(
+            sa.text("UPDATE dim_organization SET name = :name WHERE org_key = 'O00003'"),
+            {"name": f"热线{world.phones[2]}"},
+        )
+        connection.execute(
+            sa.text("UPDATE quarantine SET detail = :detail WHERE source_id = '40000'"),
+            {"detail": f"certNo {world.id_numbers[0]}"},
+        )
+    findings = scan_warehouse(engine)
+    engine.dispose()
+    assert findings == {
+        "dim_organization.name": {"id_numbers": 0, "phones": 1},
+        "quarantine.detail": {"id_numbers": 1, "phones": 0},
+    }
+
+
+def test_publishing_to_a_shared_warehouse_with_the_development_key_is_refused(tmp_path):
+    make_world(tmp_path, persons=50, services=100)
+    remote = "postgresql+psycopg://etl:s3cr3t-pw@warehouse.gz.example:5432/volunteer"
+    with pytest.raises(DevelopmentKeyRefused) as refused:
+        publish(settings_for(tmp_path, remote, key=DEVELOPMENT_PII_HASH_KEY), as_of=AS_OF)
+    assert "s3cr3t-pw" not in str(refused.value) and "PII_HASH_KEY" in str(refused.value)
+    # a local DuckDB file is fine with the development key
+    publish(settings_for(tmp_path, key=DEVELOPMENT_PII_HASH_KEY), as_of=AS_OF)
+
+
+@pytest.mark.parametrize(
+    "url, local",
+    [
+        ("duckdb:////tmp/w.duckdb", True),
+        ("duckdb:///md:volunteers", False),
+        ("sqlite:///w.db", True),
+        ("postgresql+psycopg://postgres@127.0.0.1:5432/test", True),
+        ("postgresql+psycopg://postgres@localhost/test", True),
+        ("postgresql+psycopg:///test?host=/var/run/postgresql", True),
+        ("postgresql+psycopg://etl@10.2.3.4:5432/volunteer", False),
+        ("postgresql+psycopg://etl@db.example.cn/volunteer", False),
+    ],
+)
+def test_what_counts_as_a_local_warehouse(url, local):
+    assert is_local_warehouse(url) is local

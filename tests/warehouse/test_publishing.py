@@ -1,0 +1,206 @@
+"""Publishing is atomic (a reader sees one sync or the next, never a mix) and idempotent."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from pathlib import Path
+
+import pandas as pd
+import psycopg
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import sqlalchemy as sa
+
+from pipelines.warehouse.build import build_warehouse
+from pipelines.warehouse.inputs import InputFiles
+from pipelines.warehouse.publish import load_files, publish
+from tests.warehouse.conftest import AS_OF, settings_for
+from tests.warehouse.helpers import rows, scalar, table_rows
+from tests.warehouse.world import make_world
+
+
+def snapshot(engine: sa.Engine, tables) -> dict[str, list[tuple]]:
+    return {table: table_rows(engine, table) for table in tables}
+
+
+@pytest.fixture
+def pg_url(pg_databases):
+    return pg_databases.new()
+
+
+@pytest.mark.parametrize("target", ["duckdb", "postgresql"])
+def test_a_rerun_with_no_change_leaves_every_table_identical(tmp_path, target, pg_databases):
+    make_world(tmp_path, persons=150, services=800)
+    url = pg_databases.new() if target == "postgresql" else ""
+    settings = settings_for(tmp_path, url)
+    first = publish(settings, as_of=AS_OF)
+    engine = sa.create_engine(settings.resolved_warehouse_url)
+    try:
+        before = snapshot(engine, first.rows)
+        engine.dispose()
+        second = publish(settings, as_of=AS_OF)
+        after = snapshot(engine, second.rows)
+    finally:
+        engine.dispose()
+    assert first.rows == second.rows
+    assert before == after
+    # the build files are byte-for-byte the same too: nothing depends on when it ran
+    assert all(len(rows_) > 0 for name, rows_ in before.items() if name != "mart_star_level_comparison")
+
+
+def _version_two(tmp_path: Path) -> None:
+    """The same world with more persons and services: every table changes."""
+    make_world(tmp_path, persons=200, services=1200, seed=8)
+
+
+def _bad_files(tmp_path: Path, built_files: dict[str, Path]) -> dict[str, Path]:
+    """v2's files with the last table replaced by one whose dates are not dates."""
+    files = dict(built_files)
+    last = list(files)[-1]
+    broken = tmp_path / "broken.parquet"
+    table = pq.read_table(files[last])
+    columns = {name: pa.array(["not a number"] * table.num_rows) for name in table.column_names}
+    pq.write_table(pa.table(columns), broken)
+    files[last] = broken
+    return files
+
+
+@pytest.mark.parametrize("target", ["duckdb", "postgresql"])
+def test_a_publish_that_fails_midway_leaves_the_previous_version_whole(tmp_path, target, pg_databases):
+    make_world(tmp_path, persons=150, services=800)
+    url = pg_databases.new() if target == "postgresql" else ""
+    settings = settings_for(tmp_path, url)
+    v1 = publish(settings, as_of=AS_OF)
+    engine = sa.create_engine(settings.resolved_warehouse_url)
+    v1_content = snapshot(engine, v1.rows)
+    engine.dispose()
+
+    _version_two(tmp_path)
+    built = build_warehouse(
+        InputFiles(settings.resolved_dir, settings.staged_dir), tmp_path / "v2build", as_of=AS_OF
+    )
+    assert built.rows["dim_volunteer"] == 200  # v2 differs from v1
+    with pytest.raises(Exception):
+        load_files(engine, _bad_files(tmp_path, built.files))
+    engine.dispose()
+    assert snapshot(engine, v1.rows) == v1_content
+    if target == "postgresql":  # the staging schema is gone too
+        assert scalar(engine, "SELECT count(*) FROM pg_namespace WHERE nspname LIKE '\\_staging\\_%'") == 0
+    engine.dispose()
+
+
+def test_duckdb_readers_see_the_previous_version_until_the_commit(tmp_path):
+    make_world(tmp_path, persons=150, services=800)
+    settings = settings_for(tmp_path)
+    publish(settings, as_of=AS_OF)
+    reader = sa.create_engine(settings.resolved_warehouse_url)
+    seen: dict[str, tuple] = {}
+
+    def look() -> tuple:
+        with reader.connect() as connection:
+            return (
+                connection.execute(sa.text("SELECT count(*) FROM dim_volunteer")).scalar_one(),
+                connection.execute(sa.text("SELECT sum(total_hours) FROM dim_volunteer")).scalar_one(),
+                connection.execute(sa.text("SELECT sum(hours) FROM fact_service")).scalar_one(),
+                connection.execute(sa.text("SELECT sum(volunteers) FROM mart_volunteers_by_county")).scalar_one(),
+            )
+
+    seen["v1"] = look()
+    _version_two(tmp_path)
+    publish(settings, as_of=AS_OF, before_commit=lambda: seen.setdefault("during", look()))
+    seen["v2"] = look()
+    reader.dispose()
+    assert seen["during"] == seen["v1"]
+    assert seen["v2"] != seen["v1"] and seen["v2"][0] == 200
+    # v2 is consistent with itself: every person's hours add up to the facts
+    assert seen["v2"][1] <= seen["v2"][2]
+
+
+def test_postgresql_readers_see_one_version_whole(tmp_path, pg_url):
+    make_world(tmp_path, persons=150, services=800)
+    settings = settings_for(tmp_path, pg_url)
+    publish(settings, as_of=AS_OF)
+    dsn = pg_url.replace("postgresql+psycopg://", "postgresql://")
+    seen: dict[str, object] = {}
+
+    def look(connection) -> tuple:
+        with connection.transaction():
+            return connection.execute(
+                "SELECT (SELECT count(*) FROM dim_volunteer), (SELECT sum(hours) FROM fact_service)"
+            ).fetchone()
+
+    with psycopg.connect(dsn) as before:
+        seen["v1"] = look(before)
+
+    def read_during_swap(ready: threading.Event) -> None:
+        with psycopg.connect(dsn) as connection:
+            ready.set()
+            seen["during"] = look(connection)  # waits for the swap to commit
+
+    def before_commit() -> None:
+        # the reader starts while the old tables are dropped in the open swap transaction
+        ready = threading.Event()
+        seen["thread"] = threading.Thread(target=read_during_swap, args=(ready,))
+        seen["thread"].start()
+        ready.wait()
+        with psycopg.connect(dsn, autocommit=True) as monitor:
+            for _ in range(500):  # until the reader is blocked on the swap's locks
+                waiting = monitor.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"
+                ).fetchone()[0]
+                if waiting:
+                    break
+                threading.Event().wait(0.01)
+        seen["blocked"] = bool(waiting)
+
+    _version_two(tmp_path)
+    publish(settings, as_of=AS_OF, before_commit=before_commit)
+    seen["thread"].join()
+    with psycopg.connect(dsn) as after:
+        seen["v2"] = look(after)
+    assert seen["blocked"], "the reader never waited on the swap"
+    assert seen["during"] == seen["v2"] != seen["v1"]
+    assert seen["v2"][0] == 200
+
+
+def test_organization_history_records_changes_across_syncs(tmp_path):
+    make_world(tmp_path, persons=100, services=400)
+    settings = settings_for(tmp_path)
+    publish(settings, as_of=dt.date(2026, 1, 10))
+    # sync 2: O00001 (filed) gets registered on 2026-02-01; O00002 is listed as dishonest
+    changed_at = {
+        1: {"registration_status": "registered", "updated_at": pd.Timestamp("2026-02-01 03:00", tz="UTC")},
+        2: {"credit_status": "失信", "updated_at": pd.Timestamp("2026-02-15 17:00", tz="UTC")},
+    }
+    make_world(tmp_path, persons=100, services=400, org_overrides=changed_at)
+    publish(settings, as_of=dt.date(2026, 3, 1))
+    engine = sa.create_engine(settings.resolved_warehouse_url)
+    history = rows(
+        engine,
+        "SELECT org_key, registration_status, credit_status, valid_from, valid_to, is_current "
+        "FROM organization_status_history WHERE org_key IN ('O00001', 'O00002') ORDER BY org_key, valid_from",
+    )
+    founded_1, founded_2 = dt.date(2013, 2, 1), dt.date(2014, 3, 1)
+    assert history == [
+        ("O00001", "filed", "良好", founded_1, dt.date(2026, 2, 1), False),
+        ("O00001", "registered", "良好", dt.date(2026, 2, 1), None, True),
+        ("O00002", "unregistered", "警示", founded_2, dt.date(2026, 2, 16), False),  # Beijing date
+        ("O00002", "unregistered", "失信", dt.date(2026, 2, 16), None, True),
+    ]
+    # one open row per organization, and the question the history is for
+    assert scalar(engine, "SELECT count(*) FROM organization_status_history WHERE is_current") == 40
+    registered_at = (
+        "SELECT count(DISTINCT org_key) FROM organization_status_history "
+        "WHERE registration_status = 'registered' AND valid_from <= :day AND (valid_to IS NULL OR valid_to > :day)"
+    )
+    end_2025 = scalar(engine, registered_at, day=dt.date(2025, 12, 31))
+    assert scalar(engine, registered_at, day=dt.date(2026, 2, 28)) == end_2025 + 1
+    events = dict(rows(engine, "SELECT year, sum(newly_registered) FROM mart_organization_events_by_year GROUP BY year"))
+    assert events[2026] == 1
+    before_rerun = table_rows(engine, "organization_status_history")
+    engine.dispose()
+    publish(settings, as_of=dt.date(2026, 3, 2))  # no change: nothing new
+    assert table_rows(engine, "organization_status_history") == before_rerun
+    engine.dispose()

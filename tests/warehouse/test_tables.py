@@ -1,0 +1,133 @@
+"""What the published tables hold, checked against the world they were built from."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pandas as pd
+
+from tests.warehouse.helpers import rows, scalar, table_rows
+
+STAR_THRESHOLDS = [(1500, 5), (1000, 4), (600, 3), (300, 2), (100, 1)]
+
+
+def expected_star(hours: float) -> int:
+    return next((stars for floor, stars in STAR_THRESHOLDS if hours >= floor), 0)
+
+
+def hours_decimal(value: float) -> Decimal:
+    return Decimal(str(value)).quantize(Decimal("0.000001"))
+
+
+def test_dim_region_lists_every_current_county_with_its_prefecture(published):
+    engine, _ = published
+    regions = rows(engine, "SELECT region_code, region_name, prefecture_code, prefecture_name FROM dim_region")
+    codes = {r[0] for r in regions}
+    assert len(regions) == 88
+    assert {r[2] for r in regions} == {"5201", "5202", "5203", "5204", "5205", "5206", "5223", "5226", "5227"}
+    assert all(code.startswith(prefecture) and len(code) == 6 for code, _, prefecture, _ in regions)
+    # successors in, retired codes out (the contract's four renames)
+    assert {"520115", "520204", "520281", "520581"} <= codes
+    assert not codes & {"520114", "520221", "520222", "520522"}
+    names = {r[0]: (r[1], r[3]) for r in regions}
+    assert names["520115"] == ("观山湖区", "贵阳市")
+    assert names["522732"] == ("三都水族自治县", "黔南布依族苗族自治州")
+
+
+def test_volunteer_totals_are_the_sum_of_their_services_and_stars_follow_the_thresholds(world, published):
+    engine, _ = published
+    services = world.frames["resolved/services"]
+    expected_totals = services.dropna(subset=["volunteer_key"]).groupby("volunteer_key")["hours"].apply(
+        lambda hours: sum(hours_decimal(h) for h in hours)
+    )
+    published_rows = {
+        key: (total, stars)
+        for key, total, stars in rows(engine, "SELECT volunteer_key, total_hours, star_level FROM dim_volunteer")
+    }
+    assert len(published_rows) == len(world.frames["resolved/volunteers"])
+    for key, (total, stars) in published_rows.items():
+        assert total == expected_totals.get(key, Decimal(0)), key
+        assert stars == expected_star(float(total)), key
+    # the world puts persons 1..5 at 5, 4, 3, 2 and 0 stars (99.5 h of extra service is not enough)
+    assert published_rows["V000001"][1] == 5 and published_rows["V000002"][1] >= 4
+    assert {stars for _, stars in published_rows.values()} >= {0, 2, 3, 4, 5}
+
+
+def test_identity_columns_are_hashed_and_masked_as_the_contract_says(world, published):
+    engine, _ = published
+    volunteers = world.frames["resolved/volunteers"].set_index("volunteer_key")
+    for key, id_hash, id_masked, name_masked in rows(
+        engine, "SELECT volunteer_key, id_hash, id_masked, name_masked FROM dim_volunteer"
+    ):
+        source = volunteers.loc[key]
+        index = int(key[1:])
+        assert id_hash == (None if pd.isna(source["cert_hash"]) else source["cert_hash"])
+        assert id_hash is None or (len(id_hash) == 64 and id_hash == id_hash.lower())
+        number = world.id_numbers[index]
+        assert id_masked == number[:4] + "*" * 10 + number[-4:]
+        name = world.names[index]
+        family = 2 if name[:2] in {"欧阳", "司马", "诸葛", "上官"} else 1
+        assert name_masked == name[:family] + "*" * (len(name) - family), key
+
+
+def test_each_service_is_published_once_with_its_hours(world, published):
+    engine, _ = published
+    services = world.frames["resolved/services"]
+    assert scalar(engine, "SELECT count(*) FROM fact_service") == len(services)
+    assert scalar(engine, "SELECT count(DISTINCT service_key) FROM fact_service") == len(services)
+    assert scalar(engine, "SELECT sum(hours) FROM fact_service") == sum(hours_decimal(h) for h in services["hours"])
+    by_source = dict(rows(engine, "SELECT source, count(*) FROM fact_service GROUP BY source"))
+    assert by_source == services["source"].value_counts().to_dict()
+
+
+def test_organizations_carry_the_composite_evaluation_score(world, published):
+    engine, _ = published
+    evaluations = world.frames["staged/evaluations"]
+    # team T52000004 is org O00004: its latest period is 2024
+    latest = evaluations[(evaluations["org_source_id"] == "T52000004") & (evaluations["period"] == "2024")]
+    expected = latest.groupby("evaluator")["score"].mean().mean()
+    score, period = rows(engine, "SELECT evaluation_score, evaluation_period FROM dim_organization WHERE org_key = 'O00004'")[0]
+    assert period == "2024"
+    assert abs(float(score) - expected) < 1e-6
+    # provincial-only organizations have no evaluations
+    assert scalar(engine, "SELECT evaluation_score FROM dim_organization WHERE org_key = 'O00001'") is None
+    assert scalar(engine, "SELECT count(*) FROM dim_organization") == len(world.frames["resolved/organizations"])
+
+
+def test_only_live_stations_are_published_and_linked_to_their_organization(world, published):
+    engine, _ = published
+    stations = world.frames["staged/stations"]
+    live = stations[~stations["is_deleted"]]
+    assert scalar(engine, "SELECT count(*) FROM dim_station") == len(live)
+    published_keys = {r[0] for r in rows(engine, "SELECT station_key FROM dim_station")}
+    assert published_keys == {f"provincial:{i}" for i in live["source_id"]}
+    linked = rows(engine, "SELECT count(*) FROM dim_station WHERE org_key IS NOT NULL")[0][0]
+    assert linked == live["org_source_id"].notna().sum()
+
+
+def test_quarantine_and_source_maps_are_published_as_staged(world, published):
+    engine, _ = published
+    assert scalar(engine, "SELECT count(*) FROM quarantine") == len(world.frames["staged/quarantine"])
+    assert scalar(engine, "SELECT count(*) FROM quarantine WHERE rule = 'region_outside_province'") == 12
+    vmap = world.frames["resolved/volunteer_source_map"]
+    assert scalar(engine, "SELECT count(*) FROM volunteer_source_map") == len(vmap)
+    assert scalar(engine, "SELECT count(*) FROM organization_source_map") == len(world.frames["resolved/organization_source_map"])
+
+
+def test_duckdb_and_postgresql_hold_the_same_content(duckdb_published, pg_published):
+    duck, duck_result = duckdb_published
+    pg, pg_result = pg_published
+    assert duck_result.rows == pg_result.rows
+    for table in duck_result.rows:
+        assert table_rows(duck, table) == table_rows(pg, table), table
+
+
+def test_table_and_column_descriptions_are_in_the_database(duckdb_published, pg_published):
+    duck, _ = duckdb_published
+    pg, _ = pg_published
+    duck_comment = scalar(duck, "SELECT comment FROM duckdb_tables() WHERE table_name = 'mart_brand_programmes'")
+    pg_comment = scalar(pg, "SELECT obj_description('public.mart_brand_programmes'::regclass)")
+    assert duck_comment == pg_comment and "Question:" in pg_comment
+    assert "hours" in scalar(
+        pg, "SELECT col_description('public.dim_volunteer'::regclass, 12)"
+    )
