@@ -8,12 +8,12 @@ pages already there. The work is `pipelines.landing.land_stream`; the asset only
 resources and reports metadata (counts, timings, cursors: never record content).
 """
 
-
 from dagster import (
     AssetExecutionContext,
     AssetsDefinition,
     Backoff,
     Config,
+    Failure,
     Jitter,
     MaterializeResult,
     RetryPolicy,
@@ -21,6 +21,7 @@ from dagster import (
 )
 
 from pipelines.landing import land_stream
+from pipelines.sources.http import AuthenticationError
 from pipelines.sources.national.streams import NATIONAL_STREAMS
 from pipelines.sources.provincial.streams import PROVINCIAL_STREAMS
 from pipelines.sources.resources import NationalClient, ProvincialClient, RawLanding
@@ -60,7 +61,9 @@ def build_raw_asset(stream: Stream) -> AssetsDefinition:
         ),
         metadata={"source": stream.source, "path": stream.path, "page_size": stream.page_size},
     )
-    def raw_stream_asset(context: AssetExecutionContext, config: RawSyncConfig) -> MaterializeResult:
+    def raw_stream_asset(
+        context: AssetExecutionContext, config: RawSyncConfig
+    ) -> MaterializeResult:
         client_resource = getattr(context.resources, client_key)
         landing: RawLanding = context.resources.raw_landing
         api = client_resource.api()
@@ -72,6 +75,9 @@ def build_raw_asset(stream: Stream) -> AssetsDefinition:
                 sync_id=context.run.run_id,
                 full_refresh=config.full_refresh,
             )
+        except AuthenticationError as refused:
+            # wrong credentials or clock: waiting and retrying the step cannot help
+            raise Failure(description=str(refused), allow_retries=False) from None
         finally:
             api.close()
         context.log.info(

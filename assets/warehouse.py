@@ -51,7 +51,7 @@ class WarehouseTarget(ConfigurableResource):
 
     data_dir: Optional[str] = None
     warehouse_url: Optional[str] = None
-    schema_name: Optional[str] = None  # default: DuckDB main, PostgreSQL public
+    schema_name: Optional[str] = None  # default: DuckDB main, PostgreSQL the current schema
 
     def settings(self) -> Settings:
         with warnings.catch_warnings():
@@ -140,11 +140,10 @@ def _check_results(settings: Settings, schema: str) -> list[AssetCheckResult]:
 )
 def warehouse_publish(context: AssetExecutionContext, warehouse_target: WarehouseTarget) -> MaterializeResult:
     from pipelines.warehouse.dictionary import render_dictionary
-    from pipelines.warehouse.publish import default_schema_for_url, publish
+    from pipelines.warehouse.publish import publish
 
     settings = warehouse_target.settings()
-    schema = warehouse_target.schema_name or default_schema_for_url(settings.resolved_warehouse_url)
-    result = publish(settings, schema=schema)
+    result = publish(settings, schema=warehouse_target.schema_name)
     context.log.info(
         "published %d tables and marts to %s", len(result.rows), result.warehouse
     )
@@ -158,7 +157,7 @@ def warehouse_publish(context: AssetExecutionContext, warehouse_target: Warehous
         **{name: _figure(value) for name, value in figures.items()},
         "data_dictionary": MetadataValue.md(render_dictionary()),
     }
-    return MaterializeResult(metadata=metadata, check_results=_check_results(settings, schema))
+    return MaterializeResult(metadata=metadata, check_results=_check_results(settings, result.schema))
 
 
 assets = [warehouse_publish]

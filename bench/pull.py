@@ -62,7 +62,9 @@ def run_pass(mode: str, national_url: str, provincial_url: str, data_dir: str) -
 
     settings = Settings()  # sandbox credentials
     apis = [
-        NationalApi(national_url, settings.national_client_id, settings.national_client_secret, "52"),
+        NationalApi(
+            national_url, settings.national_client_id, settings.national_client_secret, "52"
+        ),
         ProvincialApi(provincial_url, settings.provincial_app_key, settings.provincial_app_secret),
     ]
     rows = 0
@@ -77,12 +79,15 @@ def run_pass(mode: str, national_url: str, provincial_url: str, data_dir: str) -
             per_stream[f"{api.system}.{name}"] = count
             rows += count
     seconds = time.perf_counter() - began
+    usage = resource.getrusage(resource.RUSAGE_SELF)
     return {
         "mode": mode,
         "rows": rows,
         "seconds": round(seconds, 2),
         "rows_per_second": round(rows / seconds),
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        # CPU of this process alone: steadier than wall time on a shared machine
+        "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 2),
+        "peak_rss_mb": round(usage.ru_maxrss / 1024),
         "streams": per_stream,
     }
 
@@ -96,9 +101,20 @@ def ensure_world(persons: int, seed: int) -> Path:
         shutil.rmtree(world, ignore_errors=True)
         began = time.perf_counter()
         subprocess.run(
-            [sys.executable, "-m", "sandbox", "generate", "--persons", str(persons),
-             "--seed", str(seed), "--out", str(world)],
-            cwd=ROOT, check=True,
+            [
+                sys.executable,
+                "-m",
+                "sandbox",
+                "generate",
+                "--persons",
+                str(persons),
+                "--seed",
+                str(seed),
+                "--out",
+                str(world),
+            ],
+            cwd=ROOT,
+            check=True,
         )
         print(f"generated {persons} persons in {time.perf_counter() - began:.0f}s", flush=True)
     return world
@@ -108,10 +124,24 @@ def bench_world(persons: int, seed: int) -> list[dict]:
     world = ensure_world(persons, seed)
     national_port, provincial_port = free_port(), free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "sandbox", "serve", "--world", str(world), "--persons", str(persons),
-         "--national-port", str(national_port), "--provincial-port", str(provincial_port),
-         "--faults", "none"],
-        cwd=ROOT, stdout=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "sandbox",
+            "serve",
+            "--world",
+            str(world),
+            "--persons",
+            str(persons),
+            "--national-port",
+            str(national_port),
+            "--provincial-port",
+            str(provincial_port),
+            "--faults",
+            "none",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
     )
     results = []
     try:
@@ -123,7 +153,10 @@ def bench_world(persons: int, seed: int) -> list[dict]:
             try:
                 child = subprocess.run(
                     [sys.executable, __file__, "--child", mode, *urls, data_dir],
-                    cwd=ROOT, check=True, capture_output=True, text=True,
+                    cwd=ROOT,
+                    check=True,
+                    capture_output=True,
+                    text=True,
                 )
             finally:
                 shutil.rmtree(data_dir, ignore_errors=True)
@@ -142,17 +175,20 @@ def bench_world(persons: int, seed: int) -> list[dict]:
 
 def table(results: list[dict]) -> str:
     lines = [
-        "| persons | rows pulled | bare reader rows/s | landing rows/s | landing / bare | peak RSS bare | peak RSS landing |",
-        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| persons | rows pulled | bare reader rows/s | landing rows/s | landing / bare "
+        "| client CPU s bare / landing | peak RSS bare | peak RSS landing |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     by_size: dict[int, dict[str, dict]] = {}
     for outcome in results:
         by_size.setdefault(outcome["persons"], {})[outcome["mode"]] = outcome
     for persons, modes in sorted(by_size.items()):
         bare, land = modes["bare"], modes["land"]
+        ratio = land["rows_per_second"] / bare["rows_per_second"]
         lines.append(
             f"| {persons:,} | {land['rows']:,} | {bare['rows_per_second']:,} | "
-            f"{land['rows_per_second']:,} | {land['rows_per_second'] / bare['rows_per_second']:.0%} | "
+            f"{land['rows_per_second']:,} | {ratio:.0%} | "
+            f"{bare['cpu_seconds']} / {land['cpu_seconds']} | "
             f"{bare['peak_rss_mb']} MB | {land['peak_rss_mb']} MB |"
         )
     return "\n".join(lines)
@@ -162,7 +198,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--persons", type=int, action="append", help="world size (repeatable)")
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--child", nargs=4, metavar=("MODE", "NATIONAL_URL", "PROVINCIAL_URL", "DATA_DIR"))
+    parser.add_argument(
+        "--child", nargs=4, metavar=("MODE", "NATIONAL_URL", "PROVINCIAL_URL", "DATA_DIR")
+    )
     args = parser.parse_args()
     if args.child:
         mode, national_url, provincial_url, data_dir = args.child

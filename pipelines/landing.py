@@ -23,6 +23,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+import queue
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -32,7 +34,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipelines.sources.streams import Checkpoint, SourceClient, Stream, walk
+from pipelines.sources.http import record_text
+from pipelines.sources.streams import Checkpoint, Page, SourceClient, Stream, walk
 
 log = logging.getLogger("pipelines.sources")
 
@@ -126,12 +129,11 @@ def page_table(
             "id": pa.array([stream.row_id(r) for r in rows], pa.string()),
             "updated_at": pa.array([stream.row_cursor(r) for r in rows], pa.string()),
             "is_deleted": pa.array([stream.row_deleted(r) for r in rows], pa.bool_()),
-            "record": pa.array(
-                [json.dumps(r, ensure_ascii=False, separators=(",", ":")) for r in rows],
-                pa.string(),
-            ),
+            "record": pa.array([record_text(r) for r in rows], pa.string()),
             "sync_id": pa.repeat(pa.scalar(sync_id, pa.string()), count),
-            "fetched_at": pa.repeat(pa.scalar(fetched_at, PAGE_SCHEMA.field("fetched_at").type), count),
+            "fetched_at": pa.repeat(
+                pa.scalar(fetched_at, PAGE_SCHEMA.field("fetched_at").type), count
+            ),
             "page": pa.repeat(pa.scalar(page_no, pa.int64()), count),
         },
         schema=PAGE_SCHEMA,
@@ -168,7 +170,9 @@ def read_state(data_dir: Any, source: str, stream: str) -> Checkpoint | None:
     return Checkpoint.from_json(json.loads(path.read_text(encoding="utf-8")))
 
 
-def write_state(data_dir: Any, source: str, stream: str, checkpoint: Checkpoint, sync_id: str) -> None:
+def write_state(
+    data_dir: Any, source: str, stream: str, checkpoint: Checkpoint, sync_id: str
+) -> None:
     """Commit the checkpoint (call only after the page it covers is written)."""
     path = state_path(data_dir, source, stream)
     private_dir(path.parent)
@@ -214,11 +218,77 @@ class LandingResult:
             "retries": self.retries,
             "cursor_restarts": self.restarts,
             "elapsed_seconds": round(self.elapsed_seconds, 3),
-            "rows_per_second": round(self.rows / self.elapsed_seconds, 1) if self.elapsed_seconds else 0.0,
+            "rows_per_second": round(self.rows / self.elapsed_seconds, 1)
+            if self.elapsed_seconds
+            else 0.0,
             "start_cursor": self.start.describe() if self.start else "beginning",
             "cursor_updated_at": self.checkpoint.updated_at if self.checkpoint else "",
             "cursor_id": self.checkpoint.id if self.checkpoint else "",
         }
+
+
+class _PageWriter:
+    """Lands pages in order on a thread of its own, so that writing and fsyncing one page
+    overlaps fetching the next. Per page: the Parquet file (durable), then the state.
+
+    The queue is short (a couple of pages), so memory stays bounded by the page size. A page
+    handed over is landed even if fetching fails later: it is complete, and the state then
+    names it. A failure while writing stops the landing and is raised to the caller.
+    """
+
+    def __init__(
+        self,
+        root: Path,
+        stream: Stream,
+        sync_dir: Path,
+        sync_id: str,
+        page_no: int,
+        result: LandingResult,
+        depth: int = 2,
+    ):
+        self.root, self.stream, self.sync_dir, self.sync_id = root, stream, sync_dir, sync_id
+        self.page_no = page_no
+        self.result = result
+        self.error: BaseException | None = None
+        self._queue: queue.Queue[Page | None] = queue.Queue(maxsize=depth)
+        self._thread = threading.Thread(
+            target=self._run, name=f"land-{stream.source}-{stream.name}", daemon=True
+        )
+        self._thread.start()
+
+    def submit(self, page: Page) -> None:
+        if self.error is not None:
+            raise self.error
+        self._queue.put(page)
+
+    def close(self) -> None:
+        """Land every page submitted so far, then stop the thread."""
+        self._queue.put(None)
+        self._thread.join()
+
+    def _run(self) -> None:
+        while (page := self._queue.get()) is not None:
+            if self.error is not None:
+                continue  # drain, so that submit() never blocks on a dead writer
+            try:
+                self._land(page)
+            except BaseException as failure:  # noqa: BLE001 - handed to the caller's thread
+                self.error = failure
+
+    def _land(self, page: Page) -> None:
+        stream, result = self.stream, self.result
+        table = page_table(
+            stream, page.rows, self.sync_id, datetime.now(timezone.utc), self.page_no
+        )
+        private_dir(self.sync_dir)
+        path = write_page(self.sync_dir, self.page_no, table)
+        write_state(self.root, stream.source, stream.name, page.checkpoint, self.sync_id)
+        result.rows += table.num_rows
+        result.deleted_rows += sum(1 for r in page.rows if stream.row_deleted(r))
+        result.pages += 1
+        result.files.append(path.name)
+        result.checkpoint = page.checkpoint
+        self.page_no += 1
 
 
 def land_stream(
@@ -244,7 +314,6 @@ def land_stream(
     sync_dir = raw_stream_dir(root, stream.source, stream.name) / sync_id
     if sync_dir.exists():  # a retried step of the same run: keep its pages, drop partials
         remove_partial_writes(sync_dir)
-    page_no = next_page_number(sync_dir)
 
     start = None if full_refresh else read_state(root, stream.source, stream.name)
     result = LandingResult(stream.source, stream.name, sync_id, full_refresh, start=start)
@@ -257,25 +326,20 @@ def land_stream(
         start.describe() if start else "the beginning",
         sync_id,
     )
+    writer = _PageWriter(root, stream, sync_dir, sync_id, next_page_number(sync_dir), result)
     try:
         for page in walk(client, stream, start):
-            table = page_table(stream, page.rows, sync_id, datetime.now(timezone.utc), page_no)
-            private_dir(sync_dir)
-            path = write_page(sync_dir, page_no, table)
-            write_state(root, stream.source, stream.name, page.checkpoint, sync_id)
-            result.rows += table.num_rows
-            result.deleted_rows += sum(1 for r in page.rows if stream.row_deleted(r))
-            result.pages += 1
-            result.files.append(path.name)
-            result.checkpoint = page.checkpoint
-            page_no += 1
+            writer.submit(page)
     finally:
+        writer.close()
         stats_after = client.stats.snapshot()
         result.requests = stats_after["requests"] - stats_before["requests"]
         result.retries = stats_after["retries"] - stats_before["retries"]
         result.restarts = stats_after["restarts"] - stats_before["restarts"]
         result.token_fetches = stats_after["token_fetches"] - stats_before["token_fetches"]
         result.elapsed_seconds = time.monotonic() - began
+    if writer.error is not None:
+        raise writer.error
     if result.checkpoint is None:
         result.checkpoint = start
     log.info(

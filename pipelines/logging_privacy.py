@@ -42,7 +42,9 @@ def forget_secret(value: str | None) -> None:
 
 
 def _fallback_redact(text: str) -> str:
-    text = _ID_LIKE.sub(lambda m: m.group(0)[:4] + "*" * (len(m.group(0)) - 8) + m.group(0)[-4:], text)
+    text = _ID_LIKE.sub(
+        lambda m: m.group(0)[:4] + "*" * (len(m.group(0)) - 8) + m.group(0)[-4:], text
+    )
     return _PHONE_LIKE.sub("***********", text)
 
 

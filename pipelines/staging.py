@@ -35,6 +35,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipelines.config import Settings
+from pipelines.landing import has_raw, private_dir, raw_glob, updated_at_utc_sql
 from pipelines.quality import quarantine as quarantine_rows
 from pipelines.quality.rules import RuleInputs, default_as_of, evaluate, soft_flags
 from pipelines.schemas import StreamMapping, arrow_schema, mappings_for_table, table_names, table_spec
@@ -107,15 +108,9 @@ def read_quarantine(settings: Settings) -> pd.DataFrame:
     return pq.read_table(path).to_pandas()
 
 
-def _private_dir(path: Path) -> Path:
-    from pipelines.landing import private_dir
-
-    return private_dir(path)
-
-
 def _write_private_parquet(target: Path, schema: pa.Schema, tables: Iterator[pa.Table]) -> int:
     """Stream tables into `target` atomically (0600 temp file, fsync, rename). Returns rows."""
-    _private_dir(target.parent)
+    private_dir(target.parent)
     temp = target.with_name(target.name + TEMP_SUFFIX)
     rows = 0
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -156,8 +151,6 @@ def extract_sql(mapping: StreamMapping, glob: str) -> str:
     then one column per mapped JSON key: text, or DOUBLE for fields only read as numbers
     (one JSON parse per row, no text round trip in pandas), or a list for `list: true`.
     """
-    from pipelines.landing import updated_at_utc_sql
-
     scalar_fields = [name for name, kind in mapping.raw_fields.items() if kind in ("text", "number")]
     list_fields = [name for name, kind in mapping.raw_fields.items() if kind == "list"]
     paths = ", ".join(_sql_text(_json_path(name)) for name in scalar_fields)
@@ -177,7 +170,8 @@ def extract_sql(mapping: StreamMapping, glob: str) -> str:
 WITH versions AS (
     SELECT id, updated_at, record, fetched_at,
            COALESCE(is_deleted, {deleted_text} IN ('1', 'true')) AS deleted,
-           {updated_at_utc_sql(mapping.source)} AS updated_utc
+           -- try(): one unreadable timestamp makes a missing_required row, not a failed step
+           try({updated_at_utc_sql(mapping.source)}) AS updated_utc
     FROM read_parquet({_sql_text(glob)}, union_by_name = true)
 ), latest_per_row AS (
     SELECT *, COALESCE(NULLIF(trim({source_key}), ''), '#' || id) AS source_key
@@ -205,8 +199,6 @@ def raw_batches(mapping: StreamMapping, settings: Settings, chunk_rows: int) -> 
     """The stream's latest rows with mapped fields, as pandas chunks (none if nothing landed)."""
     import duckdb
 
-    from pipelines.landing import has_raw, raw_glob
-
     if not has_raw(settings, mapping.source, mapping.stream):
         return
     con = duckdb.connect()
@@ -214,7 +206,7 @@ def raw_batches(mapping: StreamMapping, settings: Settings, chunk_rows: int) -> 
         con.execute("SET TimeZone = 'UTC'")
         # The dedup sorts every landed version: let DuckDB spill to a private folder next to
         # the staged files rather than hold 5M rows in memory (or spill into the cwd).
-        spill = _private_dir(settings.staged_dir / ".duckdb_spill")
+        spill = private_dir(settings.staged_dir / ".duckdb_spill")
         con.execute(f"SET temp_directory = {_sql_text(str(spill))}")
         con.execute(f"SET memory_limit = {_sql_text(DUCKDB_MEMORY_LIMIT)}")
         relation = con.sql(extract_sql(mapping, raw_glob(settings, mapping.source, mapping.stream)))

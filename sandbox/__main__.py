@@ -41,7 +41,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if not world_exists(world_dir):
         from sandbox.generator import generate_world
 
-        print(f"generating a world of {args.persons} persons (seed {args.seed}) in {world_dir} ...", flush=True)
+        print(f"generating {args.persons} persons (seed {args.seed}) in {world_dir}", flush=True)
         generate_world(world_dir, persons=args.persons, seed=args.seed)
     faults = Faults.all_on() if args.faults == "all" else Faults()
     servers = SandboxServers(

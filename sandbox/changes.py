@@ -37,6 +37,7 @@ from sandbox.world_db import (
     DELETED_FIELD,
     NATIONAL,
     PROVINCIAL,
+    STREAMS,
     UPDATED_FIELD,
     Built,
     Rows,
@@ -81,7 +82,9 @@ class RowEditor:
         return body
 
     def delete(self, source: str, table: str, row_id) -> dict:
-        return self.edit(source, table, row_id, **{DELETED_FIELD[source]: 1 if source == NATIONAL else True})
+        return self.edit(
+            source, table, row_id, **{DELETED_FIELD[source]: 1 if source == NATIONAL else True}
+        )
 
 
 def apply_changeset(world_dir: Path, seed: int = 1, now: datetime | None = None) -> dict:
@@ -89,10 +92,14 @@ def apply_changeset(world_dir: Path, seed: int = 1, now: datetime | None = None)
     world_dir = Path(world_dir)
     world = json.loads((world_dir / WORLD_FILE).read_text(encoding="utf-8"))
     now_s = beijing_seconds(now or datetime.now(BEIJING))
-    latest = max([beijing_seconds(datetime.fromisoformat(world["as_of"]))] + [
-        beijing_seconds(datetime.fromisoformat(c["now"])) for c in world["changesets"]])
+    latest = max(
+        [beijing_seconds(datetime.fromisoformat(world["as_of"]))]
+        + [beijing_seconds(datetime.fromisoformat(c["now"])) for c in world["changesets"]]
+    )
     if now_s <= latest:
-        raise ValueError(f"a change set must come after the world's last change ({beijing_datetime(latest).isoformat()})")
+        raise ValueError(
+            f"a change set must come after the world's last change ({beijing_datetime(latest).isoformat()})"
+        )
     rng = rng_for(seed, "changeset", len(world["changesets"]))
     truth = load_truth(world_dir)
     conns = {source: connect(world_dir, source) for source in (NATIONAL, PROVINCIAL)}
@@ -106,9 +113,13 @@ def apply_changeset(world_dir: Path, seed: int = 1, now: datetime | None = None)
         counts["teams_suspended"] = _suspend_teams(rng, truth, editor, max(1, scale // 2))
         counts["teams_exited"] = _exit_team(rng, truth, editor)
         next_ids = {k: int(v) for k, v in world["next_ids"].items()}
-        added_persons, added_services = _add_persons(rng, world, truth, conns, now_s, next_ids, 3 * scale)
+        added_persons, added_services = _add_persons(
+            rng, world, truth, conns, now_s, next_ids, 3 * scale
+        )
         counts["persons_added"] = added_persons
-        counts["services_added"] = added_services + _add_services(rng, truth, conns, now_s, next_ids, 3 * scale)
+        counts["services_added"] = added_services + _add_services(
+            rng, truth, conns, now_s, next_ids, 3 * scale
+        )
         counts["services_deleted"] = _delete_services(rng, truth, editor, 2 * scale)
         counts["accounts_deleted"] = _delete_idle_accounts(rng, truth, editor, scale)
         counts["stations_deleted"] = _delete_station(rng, truth, editor)
@@ -125,8 +136,12 @@ def apply_changeset(world_dir: Path, seed: int = 1, now: datetime | None = None)
     _write_truth(world_dir, truth)
     world["next_ids"] = dict(sorted(next_ids.items()))
     world["row_counts"] = _row_counts(world_dir)
-    world["changesets"].append({"seed": seed, "now": beijing_datetime(now_s).isoformat(), "counts": counts})
-    (world_dir / WORLD_FILE).write_text(json.dumps(world, ensure_ascii=False, indent=2), encoding="utf-8")
+    world["changesets"].append(
+        {"seed": seed, "now": beijing_datetime(now_s).isoformat(), "counts": counts}
+    )
+    (world_dir / WORLD_FILE).write_text(
+        json.dumps(world, ensure_ascii=False, indent=2), encoding="utf-8"
+    )
     return counts
 
 
@@ -169,7 +184,9 @@ def _change_phones(rng: np.random.Generator, truth: Truth, editor: RowEditor, n:
 
 def _read_body(editor: RowEditor, source: str, table: str, row_id) -> str:
     key = int(row_id) if source == PROVINCIAL else str(row_id)
-    return editor.conns[source].execute(f"SELECT body FROM {table} WHERE id = ?", (key,)).fetchone()[0]
+    return (
+        editor.conns[source].execute(f"SELECT body FROM {table} WHERE id = ?", (key,)).fetchone()[0]
+    )
 
 
 def _org_rows(truth: Truth, org_id: str) -> pd.DataFrame:
@@ -177,7 +194,14 @@ def _org_rows(truth: Truth, org_id: str) -> pd.DataFrame:
     return accounts[(accounts["entity"] == "organization") & (accounts["true_id"] == org_id)]
 
 
-def _set_org_status(truth: Truth, editor: RowEditor, org_id: str, national_code: str, provincial_label: str, status: str) -> None:
+def _set_org_status(
+    truth: Truth,
+    editor: RowEditor,
+    org_id: str,
+    national_code: str,
+    provincial_label: str,
+    status: str,
+) -> None:
     for row in _org_rows(truth, org_id).itertuples():
         if row.source == NATIONAL:
             editor.edit(NATIONAL, "teams", row.row_id, albe0026=national_code)
@@ -234,11 +258,17 @@ def _delete_idle_accounts(rng: np.random.Generator, truth: Truth, editor: RowEdi
     picked = _sample(rng, idle, n)
     for row in picked.itertuples():
         editor.delete(row.source, "volunteers", row.row_id)
-    keys = set(zip(picked["source"], picked["row_id"]))
-    hit = (accounts["entity"] == "volunteer") & pd.Series(
-        [(s, r) in keys for s, r in zip(accounts["source"], accounts["row_id"])], index=accounts.index)
+    hit = pd.Series(False, index=accounts.index)
+    for source, rows in picked.groupby("source"):
+        hit |= (
+            (accounts["source"] == source)
+            & (accounts["stream"] == "volunteers")
+            & accounts["row_id"].isin(rows["row_id"])
+        )
     accounts.loc[hit, "is_deleted"] = True
-    accounts.loc[hit, "updated_at"] = pd.Timestamp(beijing_datetime(editor.now).replace(tzinfo=None))
+    accounts.loc[hit, "updated_at"] = pd.Timestamp(
+        beijing_datetime(editor.now).replace(tzinfo=None)
+    )
     return len(picked)
 
 
@@ -262,7 +292,11 @@ def _mark_deleted(truth: Truth, entity: str, true_ids, now: int) -> None:
 
 def _pools(truth: Truth) -> ProjectPools:
     projects = truth.projects.drop(columns=["category"]).rename(
-        columns={"category_code": "category", "national_source_id": "national_no", "provincial_source_id": "provincial_id"}
+        columns={
+            "category_code": "category",
+            "national_source_id": "national_no",
+            "provincial_source_id": "provincial_id",
+        }
     )
     return ProjectPools.from_projects(projects)
 
@@ -293,18 +327,34 @@ def _insert(conns: dict[str, sqlite3.Connection], built: Built) -> None:
 
 
 def _append_accounts(truth: Truth, built: Built) -> None:
-    frames = [f.assign(updated_at=f["updated_at"].to_numpy().astype("datetime64[s]")) for f in built.accounts if len(f)]
+    frames = [
+        f.assign(updated_at=f["updated_at"].to_numpy().astype("datetime64[s]"))
+        for f in built.accounts
+        if len(f)
+    ]
     columns = truth.accounts.columns
-    truth.accounts = pd.concat([truth.accounts] + [f.reindex(columns=columns) for f in frames], ignore_index=True)
+    truth.accounts = pd.concat(
+        [truth.accounts] + [f.reindex(columns=columns) for f in frames], ignore_index=True
+    )
 
 
-def _add_persons(rng, world: dict, truth: Truth, conns, now: int, next_ids: dict[str, int], n: int) -> tuple[int, int]:
+def _add_persons(
+    rng, world: dict, truth: Truth, conns, now: int, next_ids: dict[str, int], n: int
+) -> tuple[int, int]:
     """New persons who registered and served within the last month."""
     clock = Clock(as_of=now, start=now - NEW_WINDOW_DAYS * DAY)
     first = next_ids.get("truth.persons", world["persons"] + 1)
     next_ids["truth.persons"] = first + n
     built, persons, services = generate_chunk(
-        rng, n, first, clock, guizhou(), _registry(truth), _pools(truth), next_ids, plant_invalid=False
+        rng,
+        n,
+        first,
+        clock,
+        guizhou(),
+        _registry(truth),
+        _pools(truth),
+        next_ids,
+        plant_invalid=False,
     )
     built = _restamped(built, now)
     _insert(conns, built)
@@ -334,11 +384,14 @@ def _add_services(rng, truth: Truth, conns, now: int, next_ids: dict[str, int], 
     )
     has = frame.groupby("person")["source"].agg(set)
     people["presence"] = [
-        "both" if len(s) == 2 else ("national" if NATIONAL in s else "provincial") for s in has.reindex(range(len(people)))
+        "both" if len(s) == 2 else ("national" if NATIONAL in s else "provincial")
+        for s in has.reindex(range(len(people)))
     ]
     people["prefecture"] = people["region_code"].str[:4]
     clock = Clock(as_of=now, start=now - NEW_WINDOW_DAYS * DAY)
-    output = build_services(rng, people, frame, _pools(truth), clock, next_ids, plant_invalid=False, mean_services=1.5)
+    output = build_services(
+        rng, people, frame, _pools(truth), clock, next_ids, plant_invalid=False, mean_services=1.5
+    )
     built = _restamped(output.built, now)
     _insert(conns, built)
     _append_accounts(truth, built)
@@ -359,18 +412,23 @@ def _refresh_truth(truth: Truth) -> None:
 
 def _write_truth(world_dir: Path, truth: Truth) -> None:
     accounts = truth.accounts.copy()
-    for name, frame in (("accounts", accounts), ("persons", truth.persons), ("services", truth.services),
-                        ("orgs", truth.orgs), ("projects", truth.projects)):
+    for name, frame in (
+        ("accounts", accounts),
+        ("persons", truth.persons),
+        ("services", truth.services),
+        ("orgs", truth.orgs),
+        ("projects", truth.projects),
+    ):
         write_whole(world_dir, name, frame)
 
 
 def _row_counts(world_dir: Path) -> dict[str, dict[str, int]]:
-    from sandbox.world_db import STREAMS
-
     counts = {}
     for source, tables in STREAMS.items():
         conn = connect(world_dir, source)
-        counts[source] = {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables}
+        counts[source] = {
+            t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables
+        }
         conn.close()
     return counts
 
@@ -378,7 +436,9 @@ def _row_counts(world_dir: Path) -> dict[str, dict[str, int]]:
 # --- touching rows -------------------------------------------------------------------------
 
 
-def touch_rows(world_dir_or_conn, source: str, stream: str, n: int, rng, now: datetime | None = None) -> list:
+def touch_rows(
+    world_dir_or_conn, source: str, stream: str, n: int, rng, now: datetime | None = None
+) -> list:
     """Re-stamp `n` random rows of a stream with the current time (nothing else changes).
 
     `world_dir_or_conn` is a world folder or an open connection to that source's database;
@@ -400,12 +460,17 @@ def touch_rows(world_dir_or_conn, source: str, stream: str, n: int, rng, now: da
         field = UPDATED_FIELD[source]
         touched = []
         for rowid in rowids:
-            found = conn.execute(f"SELECT id, body FROM {stream} WHERE rowid = ?", (int(rowid),)).fetchone()
+            found = conn.execute(
+                f"SELECT id, body FROM {stream} WHERE rowid = ?", (int(rowid),)
+            ).fetchone()
             if found is None:
                 continue
             row_id, text = found
             body = re.sub(f'"{field}":"[^"]*"', f'"{field}":"{stamp}"', text, count=1)
-            conn.execute(f"UPDATE {stream} SET updated_at = ?, body = ? WHERE rowid = ?", (stamp, body, int(rowid)))
+            conn.execute(
+                f"UPDATE {stream} SET updated_at = ?, body = ? WHERE rowid = ?",
+                (stamp, body, int(rowid)),
+            )
             touched.append(row_id)
         conn.commit()
         return touched

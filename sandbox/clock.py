@@ -23,7 +23,7 @@ class Clock:
     start: int  # the start of the world's history
 
     @classmethod
-    def ending_at(cls, as_of: int) -> "Clock":
+    def ending_at(cls, as_of: int) -> Clock:
         return cls(as_of=as_of, start=as_of - HISTORY_YEARS * YEAR)
 
     def between(self, rng: np.random.Generator, low, high, skew: float = 1.0) -> np.ndarray:
@@ -45,7 +45,9 @@ class Clock:
         redrawn = self.between(rng, np.minimum(low, cap), cap)
         return np.where(value > cap, redrawn, value)
 
-    def updated_after(self, rng: np.random.Generator, created, mean_delay_days: float = 30.0) -> np.ndarray:
+    def updated_after(
+        self, rng: np.random.Generator, created, mean_delay_days: float = 30.0
+    ) -> np.ndarray:
         """When rows created at `created` were last changed: an exponential delay, ≤ as_of."""
         created = np.asarray(created, dtype=np.int64)
         delay = rng.exponential(mean_delay_days * DAY, size=created.shape).astype(np.int64)
@@ -55,7 +57,9 @@ class Clock:
         """Instants of bulk jobs (imports, migrations) that stamp many rows with one second."""
         return np.sort(self.between(rng, np.full(count, self.as_of - 2 * YEAR), self.as_of - DAY))
 
-    def with_batch_stamps(self, rng: np.random.Generator, created, updated, share: float = 0.02) -> np.ndarray:
+    def with_batch_stamps(
+        self, rng: np.random.Generator, created, updated, share: float = 0.02
+    ) -> np.ndarray:
         """`updated`, with a share of rows re-stamped by a bulk job run after they were created.
 
         Many rows then share one updated_at second: keyset paging must break ties by id.

@@ -60,13 +60,14 @@ class Faults:
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> "Faults":
         """Build from a JSON object (the admin endpoint); unknown names are an error."""
-        known = {field.name: field.type for field in dataclasses.fields(cls)}
-        unknown = set(values) - set(known)
+        known = {field.name for field in dataclasses.fields(cls)}
+        unknown = set(values) - known
         if unknown:
             raise ValueError(f"unknown fault settings: {sorted(unknown)}")
         converted = {}
         for name, value in values.items():
-            converted[name] = int(value) if name in ("token_ttl", "cursor_ttl", "retry_after") else float(value)
+            is_seconds = name in ("token_ttl", "cursor_ttl", "retry_after")
+            converted[name] = int(value) if is_seconds else float(value)
         return cls(**converted)
 
     def __post_init__(self) -> None:

@@ -12,7 +12,6 @@ files: every random draw comes from a generator seeded by (seed, phase, chunk).
 from __future__ import annotations
 
 import json
-import time
 import zlib
 from collections import defaultdict
 from datetime import datetime
@@ -41,7 +40,7 @@ from sandbox.people import (
     provincial_volunteers,
 )
 from sandbox.services import ProjectPools, build_redemptions, build_services
-from sandbox.truth import WORLD_FILE, TruthWriter, person_status, write_whole
+from sandbox.truth import WORLD_FILE, TruthWriter, person_status, true_hours, write_whole
 from sandbox.world_db import (
     BEIJING,
     DB_FILES,
@@ -82,13 +81,22 @@ class WorldWriter:
         self.partial = {s: world_dir / (DB_FILES[s] + ".partial") for s in (NATIONAL, PROVINCIAL)}
         self.conns = {s: create_database(path, s) for s, path in self.partial.items()}
         self.truth = TruthWriter(world_dir)
-        self.row_counts: dict[str, dict[str, int]] = {s: {t: 0 for t in STREAMS[s]} for s in STREAMS}
+        self.row_counts: dict[str, dict[str, int]] = {
+            s: {t: 0 for t in STREAMS[s]} for s in STREAMS
+        }
         self.invalid_counts: dict[str, int] = defaultdict(int)
 
     def add(self, built: Built) -> None:
         for rows in built.rows:
             if len(rows):
-                insert_rows(self.conns[rows.source], rows.table, rows.ids, rows.updated_at, rows.region, rows.body)
+                insert_rows(
+                    self.conns[rows.source],
+                    rows.table,
+                    rows.ids,
+                    rows.updated_at,
+                    rows.region,
+                    rows.body,
+                )
                 self.row_counts[rows.source][rows.table] += len(rows)
         for frame in built.accounts:
             self.truth.append("accounts", frame)
@@ -106,13 +114,14 @@ class WorldWriter:
             self.partial[source].replace(self.world_dir / DB_FILES[source])
 
 
-def generate_world(out_dir: Path, persons: int, seed: int = 7, as_of: datetime | None = None) -> Path:
+def generate_world(
+    out_dir: Path, persons: int, seed: int = 7, as_of: datetime | None = None
+) -> Path:
     """Generate a world of `persons` persons into `out_dir`; returns the folder.
 
     `as_of` (default: now, truncated to the hour) is when the world stands: no row is
     updated after it. A naive `as_of` is Beijing time.
     """
-    started = time.perf_counter()
     world_dir = Path(out_dir)
     world_dir.mkdir(parents=True, exist_ok=True)
     (world_dir / WORLD_FILE).unlink(missing_ok=True)
@@ -149,8 +158,9 @@ def generate_world(out_dir: Path, persons: int, seed: int = 7, as_of: datetime |
         "next_ids": dict(sorted(next_ids.items())),
         "changesets": [],
     }
-    (world_dir / WORLD_FILE).write_text(json.dumps(world, ensure_ascii=False, indent=2), encoding="utf-8")
-    _ = time.perf_counter() - started  # timing is measured by bench/, not stored (determinism)
+    (world_dir / WORLD_FILE).write_text(
+        json.dumps(world, ensure_ascii=False, indent=2), encoding="utf-8"
+    )
     return world_dir
 
 
@@ -170,46 +180,82 @@ def build_organizations(seed: int, persons: int, clock: Clock, geo: Geography, w
 
 
 def generate_chunk(
-    rng: np.random.Generator, n: int, first_seq: int, clock: Clock, geo: Geography, registry: IdRegistry,
-    pools: ProjectPools, next_ids: dict[str, int], plant_invalid: bool = True,
+    rng: np.random.Generator,
+    n: int,
+    first_seq: int,
+    clock: Clock,
+    geo: Geography,
+    registry: IdRegistry,
+    pools: ProjectPools,
+    next_ids: dict[str, int],
+    plant_invalid: bool = True,
 ) -> tuple[Built, pd.DataFrame, pd.DataFrame]:
     """`n` persons with their accounts, services and redemptions: rows and truth."""
     persons = build_persons(rng, n, first_seq, clock, geo, registry)
     accounts = allocate_accounts(rng, persons, next_ids, clock)
-    services = build_services(rng, persons, accounts, pools, clock, next_ids, plant_invalid=plant_invalid)
+    services = build_services(
+        rng, persons, accounts, pools, clock, next_ids, plant_invalid=plant_invalid
+    )
     built = services.built
     deleted = ~services.has_services & (rng.random(len(accounts)) < 0.03)
     national = (accounts["source"] == NATIONAL).to_numpy()
     built.extend(
-        national_volunteers(rng, persons, accounts[national], clock, deleted[national], services.national_hours[national],
-                            services.last_update[national])
+        national_volunteers(
+            rng,
+            persons,
+            accounts[national],
+            clock,
+            deleted[national],
+            services.national_hours[national],
+            services.last_update[national],
+        )
     )
     built.extend(
-        provincial_volunteers(rng, persons, accounts[~national], clock, geo, deleted[~national],
-                              services.provincial_minutes[~national], services.last_update[~national],
-                              linked_numbers(rng, persons, accounts)[~national])
+        provincial_volunteers(
+            rng,
+            persons,
+            accounts[~national],
+            clock,
+            geo,
+            deleted[~national],
+            services.provincial_minutes[~national],
+            services.last_update[~national],
+            linked_numbers(rng, persons, accounts)[~national],
+        )
     )
-    built.extend(build_redemptions(rng, accounts, services.provincial_minutes, services.last_update, clock, next_ids))
+    built.extend(
+        build_redemptions(
+            rng, accounts, services.provincial_minutes, services.last_update, clock, next_ids
+        )
+    )
     if plant_invalid:
         built.extend(invalid_volunteers(rng, clock, geo, registry, next_ids, len(accounts)))
     return built, persons_truth(persons, accounts, built, services.truth), services.truth
 
 
-def linked_numbers(rng: np.random.Generator, persons: pd.DataFrame, accounts: pd.DataFrame) -> np.ndarray:
+def linked_numbers(
+    rng: np.random.Generator, persons: pd.DataFrame, accounts: pd.DataFrame
+) -> np.ndarray:
     """nationalVolunteerNo per account: the national number, on 40% of linked persons'
     provincial accounts (None elsewhere)."""
     national = accounts[accounts["source"] == NATIONAL]
-    number_of_person = pd.Series(national["source_id"].to_numpy(), index=national["person"].to_numpy())
+    number_of_person = pd.Series(
+        national["source_id"].to_numpy(), index=national["person"].to_numpy()
+    )
     numbers = accounts["person"].map(number_of_person).to_numpy(dtype=object)
     linked = (accounts["source"].to_numpy() == PROVINCIAL) & (rng.random(len(accounts)) < 0.4)
     return np.where(linked & pd.notna(numbers), numbers, None)
 
 
-def persons_truth(persons: pd.DataFrame, accounts: pd.DataFrame, built: Built, services: pd.DataFrame) -> pd.DataFrame:
+def persons_truth(
+    persons: pd.DataFrame, accounts: pd.DataFrame, built: Built, services: pd.DataFrame
+) -> pd.DataFrame:
     """The truth rows of a chunk's persons."""
-    volunteer_rows = pd.concat([a for a in built.accounts if (a["entity"] == "volunteer").all()], ignore_index=True)
+    volunteer_rows = pd.concat(
+        [a for a in built.accounts if (a["entity"] == "volunteer").all()], ignore_index=True
+    )
     status = person_status(volunteer_rows)
-    hours = services.loc[services["effective"]].groupby("person_id")["hours"].sum()
+    hours = true_hours(services)
     registered = accounts.groupby("person")["reg"].min()
     ids = persons["person_id"]
     return pd.DataFrame(
@@ -223,7 +269,9 @@ def persons_truth(persons: pd.DataFrame, accounts: pd.DataFrame, built: Built, s
             "phone": persons["phone"],
             "in_national": persons["presence"].isin(["both", "national"]),
             "in_provincial": persons["presence"].isin(["both", "provincial"]),
-            "registered_on": (registered.reindex(range(len(persons))).to_numpy() // DAY).astype("datetime64[D]"),
+            "registered_on": (registered.reindex(range(len(persons))).to_numpy() // DAY).astype(
+                "datetime64[D]"
+            ),
             "status": ids.map(status),
             "true_hours": ids.map(hours).fillna(0.0).round(6),
             "namesake_of": persons["namesake_of"],
@@ -243,8 +291,14 @@ def orgs_truth(orgs: pd.DataFrame, writer: WorldWriter) -> pd.DataFrame:
             "registration_status": orgs["registration_status"],
             "level": orgs["level"].where(orgs["in_provincial"], None),
             "is_hub": orgs["is_hub"].where(orgs["in_provincial"], None),
-            "categories": [",".join(CATEGORY_LABELS[c] for c in sorted(cs, key=order.get)) for cs in orgs["categories"]],
-            "founded_on": orgs["founded"].to_numpy().astype("datetime64[s]").astype("datetime64[D]"),
+            "categories": [
+                ",".join(CATEGORY_LABELS[c] for c in sorted(cs, key=order.get))
+                for cs in orgs["categories"]
+            ],
+            "founded_on": orgs["founded"]
+            .to_numpy()
+            .astype("datetime64[s]")
+            .astype("datetime64[D]"),
             "member_count": orgs["member_count"],
             "credit_status": orgs["credit_status"].where(orgs["in_provincial"], None),
             "status": orgs["status"],
@@ -252,7 +306,10 @@ def orgs_truth(orgs: pd.DataFrame, writer: WorldWriter) -> pd.DataFrame:
             "in_national": orgs["in_national"],
             "in_provincial": orgs["in_provincial"],
             "national_source_id": orgs["national_no"],
-            "provincial_source_id": orgs["provincial_id"].where(orgs["provincial_id"] > 0).astype("Int64").astype("str"),
+            "provincial_source_id": orgs["provincial_id"]
+            .where(orgs["provincial_id"] > 0)
+            .astype("Int64")
+            .astype("str"),
         }
     )
 

@@ -21,7 +21,12 @@ PROVINCE_PREFIX = "52"
 
 # The retired county codes the contract maps onto their successors; the only stale codes the
 # sources carry in a row's region (older rows keep the code they were entered with).
-RETIRED_TO_CURRENT = {"520114": "520115", "520221": "520204", "520222": "520281", "520522": "520581"}
+RETIRED_TO_CURRENT = {
+    "520114": "520115",
+    "520221": "520204",
+    "520222": "520281",
+    "520522": "520581",
+}
 CURRENT_TO_RETIRED = {new: old for old, new in RETIRED_TO_CURRENT.items()}
 
 # Counties of neighbouring provinces, for rows planted outside Guizhou.
@@ -142,7 +147,9 @@ def shown_county_codes(
     return np.where(stale, retired, counties), stale
 
 
-def area_codes(rng: np.random.Generator, counties: np.ndarray, twelve_digit: np.ndarray) -> np.ndarray:
+def area_codes(
+    rng: np.random.Generator, counties: np.ndarray, twelve_digit: np.ndarray
+) -> np.ndarray:
     """Provincial areaCode values: 12-digit (county + town + village) or the bare county code."""
     counties = np.asarray(counties, dtype="<U6")
     if len(counties) == 0:

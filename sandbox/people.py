@@ -45,6 +45,7 @@ from sandbox.world_db import (
     j_bool,
     j_num,
     j_str,
+    join_tags,
     json_bodies,
     national_times,
     objects,
@@ -125,11 +126,17 @@ class IdRegistry:
 
 def _sequences(rng: np.random.Generator, male: np.ndarray) -> np.ndarray:
     """The 3-digit order code: odd for men, even for women."""
-    return np.where(male, rng.integers(0, 500, len(male)) * 2 + 1, rng.integers(1, 500, len(male)) * 2)
+    return np.where(
+        male, rng.integers(0, 500, len(male)) * 2 + 1, rng.integers(1, 500, len(male)) * 2
+    )
 
 
 def issue_numbers(
-    rng: np.random.Generator, registry: IdRegistry, birth_county: np.ndarray, birth_ymd: np.ndarray, male: np.ndarray
+    rng: np.random.Generator,
+    registry: IdRegistry,
+    birth_county: np.ndarray,
+    birth_ymd: np.ndarray,
+    male: np.ndarray,
 ) -> np.ndarray:
     """Unique 18-character resident ID numbers; clashes get a new order code."""
     sequence = _sequences(rng, male)
@@ -151,7 +158,9 @@ def _birth_days(rng: np.random.Generator, n: int, clock: Clock) -> np.ndarray:
     """Days since 1970 of birth dates: many students, most of working age, some retired."""
     age_group = rng.random(n)
     age_years = np.where(
-        age_group < 0.35, rng.uniform(16, 25, n), np.where(age_group < 0.8, rng.uniform(25, 55, n), rng.uniform(55, 75, n))
+        age_group < 0.35,
+        rng.uniform(16, 25, n),
+        np.where(age_group < 0.8, rng.uniform(25, 55, n), rng.uniform(55, 75, n)),
     )
     return (clock.as_of // DAY - (age_years * 365.25).astype(np.int64)).astype(np.int64)
 
@@ -161,7 +170,9 @@ def _ymd(days: np.ndarray) -> np.ndarray:
     return np.strings.replace(text, "-", "").astype(np.int64)
 
 
-def _birth_counties(rng: np.random.Generator, geo: Geography, home: np.ndarray, birth_ymd: np.ndarray) -> np.ndarray:
+def _birth_counties(
+    rng: np.random.Generator, geo: Geography, home: np.ndarray, birth_ymd: np.ndarray
+) -> np.ndarray:
     """Birth-place codes in force in each birth year; most were born in their home county."""
     years = birth_ymd // 10_000
     out = np.empty(len(home), dtype="<U6")
@@ -178,7 +189,9 @@ def _plant_namesakes(rng: np.random.Generator, frame: pd.DataFrame) -> None:
     """Distinct people with one of the commonest names and the same birth date (some in the
     same county): their valid, different ID numbers are what tells them apart."""
     n = len(frame)
-    pairs = int(round(n * 0.006)) if n >= 150 else 1
+    pairs = round(n * 0.006) if n >= 150 else min(1, n // 2)
+    if pairs == 0:
+        return
     picked = rng.choice(n, size=2 * pairs, replace=False)
     targets, twins = picked[:pairs], picked[pairs:]
     male = frame["gender"].to_numpy()[targets] == "M"
@@ -198,7 +211,12 @@ def _plant_namesakes(rng: np.random.Generator, frame: pd.DataFrame) -> None:
 
 
 def build_persons(
-    rng: np.random.Generator, n: int, first_seq: int, clock: Clock, geo: Geography, registry: IdRegistry
+    rng: np.random.Generator,
+    n: int,
+    first_seq: int,
+    clock: Clock,
+    geo: Geography,
+    registry: IdRegistry,
 ) -> pd.DataFrame:
     """`n` true persons with person ids P<first_seq>…, certificate numbers issued in `registry`."""
     counties = geo.county_codes
@@ -224,7 +242,11 @@ def build_persons(
     frame["cert_no"] = objects(issue_numbers(rng, registry, birth_county, birth_ymd, male))
     frame["phone"] = objects(random_phones(rng, n))
     frame["prefecture"] = objects(frame["county"].to_numpy().astype("<U4"))
-    frame["presence"] = objects(np.array(["both", "national", "provincial"])[weighted_choice(rng, (0, 1, 2), (45, 30, 25), n)])
+    frame["presence"] = objects(
+        np.array(["both", "national", "provincial"])[
+            weighted_choice(rng, (0, 1, 2), (45, 30, 25), n)
+        ]
+    )
     earliest = np.maximum(clock.start, (frame["birth_day"].to_numpy() + 14 * 365) * DAY)
     frame["national_reg"] = clock.between(rng, earliest, clock.as_of - 3 * DAY, skew=0.7)
     frame["provincial_reg"] = clock.between(rng, earliest, clock.as_of - 3 * DAY, skew=0.7)
@@ -264,10 +286,23 @@ def allocate_accounts(
             "person": np.concatenate([national, prov_people]),
             "source": objects([NATIONAL] * len(national) + [PROVINCIAL] * len(prov_people)),
             "seq": np.concatenate([nat_seq, prov_seq]),
-            "row_id": objects(np.concatenate([fixed_width_ids(0, nat_seq).to_numpy(zero_copy_only=False), prov_ids.astype(str)])),
-            "source_id": objects(np.concatenate([np.array([f"52{k:012d}" for k in nat_seq], dtype=object), prov_ids.astype(str)])),
+            "row_id": objects(
+                np.concatenate(
+                    [
+                        fixed_width_ids(0, nat_seq).to_numpy(zero_copy_only=False),
+                        prov_ids.astype(str),
+                    ]
+                )
+            ),
+            "source_id": objects(
+                np.concatenate(
+                    [np.array([f"52{k:012d}" for k in nat_seq], dtype=object), prov_ids.astype(str)]
+                )
+            ),
             "reg": np.minimum(reg, clock.as_of - 3 * DAY),
-            "second_account": np.concatenate([np.zeros(len(national) + len(provincial), bool), np.ones(len(second), bool)]),
+            "second_account": np.concatenate(
+                [np.zeros(len(national) + len(provincial), bool), np.ones(len(second), bool)]
+            ),
         }
     )
 
@@ -277,7 +312,9 @@ def star_levels(hours: np.ndarray) -> np.ndarray:
     return np.searchsorted(STAR_THRESHOLDS, hours, side="right")
 
 
-def _volunteer_updates(rng, clock: Clock, reg: np.ndarray, last_service_update: np.ndarray, deleted: np.ndarray):
+def _volunteer_updates(
+    rng, clock: Clock, reg: np.ndarray, last_service_update: np.ndarray, deleted: np.ndarray
+):
     updated = np.maximum(clock.updated_after(rng, reg, 120), last_service_update)
     updated = clock.with_batch_stamps(rng, reg, updated)
     deleted_at = clock.between(rng, updated, clock.as_of)
@@ -285,8 +322,13 @@ def _volunteer_updates(rng, clock: Clock, reg: np.ndarray, last_service_update: 
 
 
 def national_volunteers(
-    rng: np.random.Generator, persons: pd.DataFrame, accounts: pd.DataFrame, clock: Clock, deleted: np.ndarray,
-    hours: np.ndarray, last_service_update: np.ndarray,
+    rng: np.random.Generator,
+    persons: pd.DataFrame,
+    accounts: pd.DataFrame,
+    clock: Clock,
+    deleted: np.ndarray,
+    hours: np.ndarray,
+    last_service_update: np.ndarray,
 ) -> Built:
     """National volunteer rows (albp*): codes, masked numbers for those without consent."""
     people = persons.iloc[accounts["person"].to_numpy()]
@@ -307,8 +349,7 @@ def national_volunteers(
     names[spaces] = [dirt.stray_spaces(x, rng) for x in names[spaces]]
     tags[spaces] = "name_spaces"
     region, stale = shown_county_codes(rng, people["county"].to_numpy(), 0.3)
-    tags = np.where(stale, np.strings.add(tags.astype(str), np.where(tags == "", "region_retired", ",region_retired")), tags)
-    tags = np.where(~consent, np.strings.add(tags.astype(str), np.where(tags == "", "masked", ",masked")), tags)
+    tags = join_tags(tags, np.where(stale, "region_retired", ""), np.where(consent, "", "masked"))
     gender = np.where(people["gender"].to_numpy() == "M", "1", "2")
     gender = np.where(rng.random(n) < 0.02, None, gender)
     status = np.array(["1", "2", "3"])[weighted_choice(rng, (0, 1, 2), (94, 4, 2), n)]
@@ -340,21 +381,40 @@ def national_volunteers(
     )
     words = np.array(["active", "deregistered", "frozen"])[status.astype(int) - 1]
     return Built(
-        rows=[Rows(NATIONAL, "volunteers", row_ids, national_times(updated), pa.array(region), body)],
+        rows=[
+            Rows(NATIONAL, "volunteers", row_ids, national_times(updated), pa.array(region), body)
+        ],
         accounts=[
-            account_frame(NATIONAL, "volunteer", "volunteers", accounts["source_id"], people["person_id"], row_ids.to_pylist(),
-                          updated, deleted, status=words, dirt=tags)
+            account_frame(
+                NATIONAL,
+                "volunteer",
+                "volunteers",
+                accounts["source_id"],
+                people["person_id"],
+                row_ids.to_pylist(),
+                updated,
+                deleted,
+                status=words,
+                dirt=tags,
+            )
         ],
     )
 
 
 # Shares of provincial accounts spoiled each way (the rest is typed cleanly).
-CERT_DIRT = (("cert_fullwidth", 0.03), ("cert_spaces", 0.03), ("cert_15", 0.03), ("cert_mistyped", 0.02),
-             ("cert_missing", 0.01))
+CERT_DIRT = (
+    ("cert_fullwidth", 0.03),
+    ("cert_spaces", 0.03),
+    ("cert_15", 0.03),
+    ("cert_mistyped", 0.02),
+    ("cert_missing", 0.01),
+)
 NAME_DIRT = (("name_traditional", 0.04), ("name_spaces", 0.03), ("name_romanised", 0.01))
 
 
-def _pick_kinds(rng: np.random.Generator, n: int, kinds: tuple[tuple[str, float], ...]) -> np.ndarray:
+def _pick_kinds(
+    rng: np.random.Generator, n: int, kinds: tuple[tuple[str, float], ...]
+) -> np.ndarray:
     """Which dirt each row gets ('' for none), drawn once for all rows."""
     edges = np.cumsum([share for _, share in kinds])
     index = np.searchsorted(edges, rng.random(n), side="right")
@@ -373,7 +433,9 @@ def _spoiled_cert(rng: np.random.Generator, cert: str, kind: str) -> str:
     return ""
 
 
-def _spoiled_name(rng: np.random.Generator, name: str, surname_length: int, kind: str) -> str | None:
+def _spoiled_name(
+    rng: np.random.Generator, name: str, surname_length: int, kind: str
+) -> str | None:
     if kind == "name_traditional":
         return dirt.traditional(name)
     if kind == "name_spaces":
@@ -392,10 +454,16 @@ def _typed_certs(rng, certs: np.ndarray, birth_ymd: np.ndarray, bad_birth: np.nd
     kinds[(kinds == "cert_15") & (birth_ymd >= 20000000)] = ""  # only people born in 19xx had one
     lower = np.array([c.endswith("X") for c in certs]) & (rng.random(n) < 0.5) & (kinds == "")
     kinds[lower] = "cert_lower_x"
-    kinds[bad_birth] = np.where(rng.random(int(bad_birth.sum())) < 0.5, "cert_missing", "cert_mistyped")
+    kinds[bad_birth] = np.where(
+        rng.random(int(bad_birth.sum())) < 0.5, "cert_missing", "cert_mistyped"
+    )
     typed = certs.copy()
     for i in np.flatnonzero(kinds != ""):
-        typed[i] = certs[i][:-1] + "x" if kinds[i] == "cert_lower_x" else _spoiled_cert(rng, certs[i], kinds[i])
+        typed[i] = (
+            certs[i][:-1] + "x"
+            if kinds[i] == "cert_lower_x"
+            else _spoiled_cert(rng, certs[i], kinds[i])
+        )
     birthdays = birth_ymd.copy()
     for i in np.flatnonzero(bad_birth):
         birthdays[i] = int(dirt.mistyped_date(str(birth_ymd[i]), rng))
@@ -405,7 +473,9 @@ def _typed_certs(rng, certs: np.ndarray, birth_ymd: np.ndarray, bad_birth: np.nd
 def _typed_names(rng, names: np.ndarray, surname_length: np.ndarray, hard: np.ndarray):
     """Names as typed and their dirt tags; `hard` rows get a homophone or a dropped character."""
     kinds = _pick_kinds(rng, len(names), NAME_DIRT)
-    kinds[hard] = np.where(rng.random(int(hard.sum())) < 0.75, "name_homophone", "name_dropped_char")
+    kinds[hard] = np.where(
+        rng.random(int(hard.sum())) < 0.75, "name_homophone", "name_dropped_char"
+    )
     typed = names.copy()
     for i in np.flatnonzero(kinds != ""):
         spoiled = _spoiled_name(rng, names[i], int(surname_length[i]), kinds[i])
@@ -417,8 +487,15 @@ def _typed_names(rng, names: np.ndarray, surname_length: np.ndarray, hard: np.nd
 
 
 def provincial_volunteers(
-    rng: np.random.Generator, persons: pd.DataFrame, accounts: pd.DataFrame, clock: Clock, geo: Geography,
-    deleted: np.ndarray, minutes: np.ndarray, last_service_update: np.ndarray, national_no: np.ndarray,
+    rng: np.random.Generator,
+    persons: pd.DataFrame,
+    accounts: pd.DataFrame,
+    clock: Clock,
+    geo: Geography,
+    deleted: np.ndarray,
+    minutes: np.ndarray,
+    last_service_update: np.ndarray,
+    national_no: np.ndarray,
 ) -> Built:
     """Provincial volunteer rows: labels, typed numbers and phones, the matching-hard cases."""
     people = persons.iloc[accounts["person"].to_numpy()]
@@ -428,14 +505,18 @@ def provincial_volunteers(
     bad_birth = both & (rng.random(n) < 0.02)  # birth date mistyped, number missing or mistyped
     new_phone = both & (rng.random(n) < 0.05)
     moved = both & (rng.random(n) < 0.03)
-    names, name_kinds = _typed_names(rng, people["name"].to_numpy(), people["surname_length"].to_numpy(), hard)
-    certs, cert_kinds, birthdays_ymd = _typed_certs(rng, people["cert_no"].to_numpy(), people["birth_ymd"].to_numpy(), bad_birth)
-    tags = [[a, b] for a, b in zip(name_kinds, cert_kinds)]
-    for i in np.flatnonzero(bad_birth):
-        tags[i].append("birth_mistyped")
+    names, name_kinds = _typed_names(
+        rng, people["name"].to_numpy(), people["surname_length"].to_numpy(), hard
+    )
+    certs, cert_kinds, birthdays_ymd = _typed_certs(
+        rng, people["cert_no"].to_numpy(), people["birth_ymd"].to_numpy(), bad_birth
+    )
     phone = people["phone"].to_numpy().copy()
     phone[new_phone] = random_phones(rng, int(new_phone.sum()))
-    typed_phone = np.array([dirt.phone_as_typed(p, rng) if r < 0.35 else p for p, r in zip(phone, rng.random(n))], dtype=object)
+    typed_phone = np.array(
+        [dirt.phone_as_typed(p, rng) if r < 0.35 else p for p, r in zip(phone, rng.random(n))],
+        dtype=object,
+    )
     typed_phone[rng.random(n) < 0.05] = None
     county = people["county"].to_numpy().astype("<U6")
     codes = geo.county_codes
@@ -446,14 +527,27 @@ def provincial_volunteers(
     old = reg < clock.as_of - 3 * YEAR
     twelve = rng.random(n) < np.where(old, 0.4, 0.95)
     area = area_codes(rng, shown, twelve)
-    birth_days = (pd.to_datetime(pd.Series(birthdays_ymd).astype(str), format="%Y%m%d").to_numpy().astype("datetime64[s]").astype(np.int64))
+    birth_days = (
+        pd.to_datetime(pd.Series(birthdays_ymd).astype(str), format="%Y%m%d")
+        .to_numpy()
+        .astype("datetime64[s]")
+        .astype(np.int64)
+    )
     birthday = provincial_dates(birth_days, rng.integers(0, 3, n))
-    birthday = pa.array([None if m else v for v, m in zip(birthday.to_pylist(), (rng.random(n) < 0.2) & ~bad_birth)], pa.string())
+    birthday = pa.array(
+        [
+            None if m else v
+            for v, m in zip(birthday.to_pylist(), (rng.random(n) < 0.2) & ~bad_birth)
+        ],
+        pa.string(),
+    )
     sex = np.where(people["gender"].to_numpy() == "M", "男", "女")
     flip = rng.random(n) < 0.003
     sex[flip] = np.where(sex[flip] == "男", "女", "男")
     sex = np.where(rng.random(n) < 0.03, None, sex)
-    counter = np.round(minutes + np.where(rng.random(n) < 0.1, rng.uniform(0, 2400, n), 0)).astype(np.int64)
+    counter = np.round(minutes + np.where(rng.random(n) < 0.1, rng.uniform(0, 2400, n), 0)).astype(
+        np.int64
+    )
     star = np.where(rng.random(n) < 0.2, None, star_levels(counter / 60).astype(object))
     first_skill = np.array(SKILLS, dtype=object)[rng.integers(0, len(SKILLS), n)]
     other_skill = np.array(SKILLS, dtype=object)[rng.integers(0, len(SKILLS), n)]
@@ -480,20 +574,40 @@ def provincial_volunteers(
             ("isDeleted", j_bool(deleted)),
         ]
     )
-    for i in np.flatnonzero(new_phone):
-        tags[i].append("phone_changed")
-    for i in np.flatnonzero(moved):
-        tags[i].append("moved_county")
-    for i in np.flatnonzero(stale):
-        tags[i].append("region_retired")
-    for i in np.flatnonzero(~twelve):
-        tags[i].append("area_6")
-    joined = [",".join(t for t in row if t) for row in tags]
+    joined = join_tags(
+        name_kinds,
+        cert_kinds,
+        np.where(bad_birth, "birth_mistyped", ""),
+        np.where(new_phone, "phone_changed", ""),
+        np.where(moved, "moved_county", ""),
+        np.where(stale, "region_retired", ""),
+        np.where(twelve, "", "area_6"),
+    )
+
     return Built(
-        rows=[Rows(PROVINCIAL, "volunteers", pa.array(row_ids.astype(np.int64)), provincial_times(updated), pa.array(area), body)],
+        rows=[
+            Rows(
+                PROVINCIAL,
+                "volunteers",
+                pa.array(row_ids.astype(np.int64)),
+                provincial_times(updated),
+                pa.array(area),
+                body,
+            )
+        ],
         accounts=[
-            account_frame(PROVINCIAL, "volunteer", "volunteers", accounts["source_id"], people["person_id"], row_ids, updated,
-                          deleted, status=np.full(n, "active"), dirt=joined)
+            account_frame(
+                PROVINCIAL,
+                "volunteer",
+                "volunteers",
+                accounts["source_id"],
+                people["person_id"],
+                row_ids,
+                updated,
+                deleted,
+                status=np.full(n, "active"),
+                dirt=joined,
+            )
         ],
     )
 
@@ -502,7 +616,12 @@ def provincial_volunteers(
 
 
 def invalid_volunteers(
-    rng: np.random.Generator, clock: Clock, geo: Geography, registry: IdRegistry, next_ids: dict[str, int], accounts: int
+    rng: np.random.Generator,
+    clock: Clock,
+    geo: Geography,
+    registry: IdRegistry,
+    next_ids: dict[str, int],
+    accounts: int,
 ) -> Built:
     """Accounts of people outside the world that a pipeline must quarantine: no name
     (either system), or registered in another province (provincial only)."""
@@ -541,15 +660,35 @@ def invalid_volunteers(
             ("isdelete", j_num(np.zeros(nat_count, dtype=int))),
         ]
     )
-    built.rows.append(Rows(NATIONAL, "volunteers", row_ids, national_times(updated[:nat_count]), pa.array(g["county"].to_numpy()), body))
-    built.invalid.append(invalid_frame(NATIONAL, "volunteer", "volunteers", numbers, row_ids.to_pylist(), ["missing_required"] * nat_count))
+    built.rows.append(
+        Rows(
+            NATIONAL,
+            "volunteers",
+            row_ids,
+            national_times(updated[:nat_count]),
+            pa.array(g["county"].to_numpy()),
+            body,
+        )
+    )
+    built.invalid.append(
+        invalid_frame(
+            NATIONAL,
+            "volunteer",
+            "volunteers",
+            numbers,
+            row_ids.to_pylist(),
+            ["missing_required"] * nat_count,
+        )
+    )
     # provincial: no name, or outside Guizhou
     p = ghosts.iloc[nat_count:]
     count = len(p)
     ids = PROVINCIAL_VOLUNTEER_BASE + next_ids["provincial.volunteers"] + np.arange(count)
     next_ids["provincial.volunteers"] += count
     outside = np.arange(count) >= prov_no_name
-    counties = np.where(outside, rng.choice(OUTSIDE_PROVINCE_COUNTIES, count), p["county"].to_numpy())
+    counties = np.where(
+        outside, rng.choice(OUTSIDE_PROVINCE_COUNTIES, count), p["county"].to_numpy()
+    )
     area = area_codes(rng, counties, np.ones(count, dtype=bool))
     names = np.where(outside, p["name"].to_numpy(), np.where(rng.random(count) < 0.5, "", "\u3000"))
     up = updated[nat_count:]
@@ -573,8 +712,19 @@ def invalid_volunteers(
         ]
     )
     built.rows.append(
-        Rows(PROVINCIAL, "volunteers", pa.array(ids), provincial_times(np.maximum(up, p["provincial_reg"].to_numpy())), pa.array(area), body)
+        Rows(
+            PROVINCIAL,
+            "volunteers",
+            pa.array(ids),
+            provincial_times(np.maximum(up, p["provincial_reg"].to_numpy())),
+            pa.array(area),
+            body,
+        )
     )
     rules = np.where(outside, "region_outside_province", "missing_required")
-    built.invalid.append(invalid_frame(PROVINCIAL, "volunteer", "volunteers", ids.astype(str), ids.astype(str), rules))
+    built.invalid.append(
+        invalid_frame(
+            PROVINCIAL, "volunteer", "volunteers", ids.astype(str), ids.astype(str), rules
+        )
+    )
     return built

@@ -38,8 +38,10 @@ from sandbox.world_db import (
 
 SERVICE_LOG_BASE = 10_000_000
 REDEMPTION_BASE = 500_000
-MEAN_SERVICES = 3.5  # true services per person: ~4 stored records with the pushed copies
+MEAN_SERVICES = 2.6  # true services per ordinary person: ~4 stored records a person in all
 DISPERSION = 0.6  # negative binomial shape: most give a little, a few give a lot
+MAX_SERVICES = 400
+DEDICATED_SHARE = 0.004
 INVALID_SERVICE_SHARE = 0.0012
 NATIONAL_EFFECTIVE = "2"
 PROVINCIAL_EFFECTIVE = "已通过"
@@ -55,7 +57,7 @@ class ProjectPools:
     by_channel: dict[str, np.ndarray]
 
     @classmethod
-    def from_projects(cls, projects: pd.DataFrame) -> "ProjectPools":
+    def from_projects(cls, projects: pd.DataFrame) -> ProjectPools:
         live = ~projects["deleted"].to_numpy()
         masks = {
             "N": live & projects["in_national"].to_numpy(),
@@ -70,7 +72,9 @@ class ProjectPools:
                 by_prefecture[(channel, p)] = rows[prefecture[rows] == p]
         return cls(projects.reset_index(drop=True), by_prefecture, by_channel)
 
-    def pick(self, rng: np.random.Generator, channel: np.ndarray, prefecture: np.ndarray) -> np.ndarray:
+    def pick(
+        self, rng: np.random.Generator, channel: np.ndarray, prefecture: np.ndarray
+    ) -> np.ndarray:
         out = np.empty(len(channel), dtype=np.int64)
         local = rng.random(len(channel)) < 0.8
         for c in ("N", "P", "B"):
@@ -88,7 +92,9 @@ class ProjectPools:
 def _channels(rng: np.random.Generator, presence: np.ndarray, pools: ProjectPools) -> np.ndarray:
     channel = np.where(presence == "national", "N", "P").astype("<U1")
     both = presence == "both"
-    channel[both] = np.array(["N", "P", "B"])[weighted_choice(rng, (0, 1, 2), (35, 35, 30), int(both.sum()))]
+    channel[both] = np.array(["N", "P", "B"])[
+        weighted_choice(rng, (0, 1, 2), (35, 35, 30), int(both.sum()))
+    ]
     if not len(pools.by_channel["B"]):
         channel[channel == "B"] = "N"
     return channel
@@ -98,10 +104,22 @@ def _minutes(rng: np.random.Generator, n: int) -> np.ndarray:
     """Minutes of service: mostly half-hour multiples of a few hours, a few long duties,
     and some at exactly 24 hours (valid: the rule is more than 24)."""
     kind = rng.random(n)
-    halves = rng.choice(np.arange(1, 17), size=n, p=np.array([4, 10, 8, 12, 6, 10, 4, 8, 2, 4, 1, 3, 1, 2, 1, 2]) / 78) * 30
+    halves = (
+        rng.choice(
+            np.arange(1, 17),
+            size=n,
+            p=np.array([4, 10, 8, 12, 6, 10, 4, 8, 2, 4, 1, 3, 1, 2, 1, 2]) / 78,
+        )
+        * 30
+    )
     return np.where(
-        kind < 0.6, halves,
-        np.where(kind < 0.985, rng.integers(10, 601, n), np.where(kind < 0.997, rng.integers(600, 1201, n), 1440)),
+        kind < 0.6,
+        halves,
+        np.where(
+            kind < 0.985,
+            rng.integers(10, 601, n),
+            np.where(kind < 0.997, rng.integers(600, 1201, n), 1440),
+        ),
     ).astype(np.int64)
 
 
@@ -116,8 +134,14 @@ class ServiceOutput:
 
 
 def build_services(
-    rng: np.random.Generator, persons: pd.DataFrame, accounts: pd.DataFrame, pools: ProjectPools,
-    clock: Clock, next_ids: dict[str, int], plant_invalid: bool = True, mean_services: float = MEAN_SERVICES,
+    rng: np.random.Generator,
+    persons: pd.DataFrame,
+    accounts: pd.DataFrame,
+    pools: ProjectPools,
+    clock: Clock,
+    next_ids: dict[str, int],
+    plant_invalid: bool = True,
+    mean_services: float = MEAN_SERVICES,
 ) -> ServiceOutput:
     """The true services of `persons`, recorded on their `accounts`."""
     n_accounts = len(accounts)
@@ -133,7 +157,10 @@ def build_services(
     reg = accounts["reg"].to_numpy()
 
     p = DISPERSION / (DISPERSION + mean_services)
-    counts = np.minimum(rng.negative_binomial(DISPERSION, p, len(persons)), 400)
+    counts = np.minimum(rng.negative_binomial(DISPERSION, p, len(persons)), MAX_SERVICES)
+    # A few dedicated volunteers serve every week for years: the star levels need them.
+    dedicated = rng.random(len(persons)) < DEDICATED_SHARE
+    counts[dedicated] = rng.integers(80, MAX_SERVICES + 1, int(dedicated.sum()))
     person = np.repeat(np.arange(len(persons)), counts)
     n = len(person)
     channel = _channels(rng, persons["presence"].to_numpy()[person], pools)
@@ -148,12 +175,17 @@ def build_services(
 
     proj = pools.projects
     low = np.maximum.reduce(
-        [proj["publish"].to_numpy()[project], np.where(nat_acct >= 0, reg[nat_acct], 0), np.where(prov_acct >= 0, reg[prov_acct], 0)]
+        [
+            proj["publish"].to_numpy()[project],
+            np.where(nat_acct >= 0, reg[nat_acct], 0),
+            np.where(prov_acct >= 0, reg[prov_acct], 0),
+        ]
     )
     high = clock.as_of - 3 * DAY
     start = day_start(clock.between(rng, low, high)) + 7 * HOUR + rng.integers(0, 12 * 60, n) * 60
     start = np.maximum(start, low)
     minutes = _minutes(rng, n)
+    minutes = np.where(dedicated[person], np.maximum(minutes, rng.integers(6, 17, n) * 30), minutes)
     end = start + minutes * 60 + rng.integers(0, 46, n) * 60
     hours = np.round(minutes / 60, 2)
 
@@ -172,25 +204,57 @@ def build_services(
     log_id[prov_rows] = log_ids
 
     prov_updated = clock.capped(rng, end, end + rng.exponential(2 * DAY, n).astype(np.int64))
-    nat_updated = np.where(pushed, clock.capped(rng, prov_updated, prov_updated + rng.exponential(DAY, n).astype(np.int64)),
-                           clock.capped(rng, end, end + rng.exponential(3 * DAY, n).astype(np.int64)))
+    nat_updated = np.where(
+        pushed,
+        clock.capped(rng, prov_updated, prov_updated + rng.exponential(DAY, n).astype(np.int64)),
+        clock.capped(rng, end, end + rng.exponential(3 * DAY, n).astype(np.int64)),
+    )
     deleted_at = clock.between(rng, np.maximum(nat_updated, prov_updated), clock.as_of)
     nat_updated = clock.with_batch_stamps(rng, end, np.where(deleted, deleted_at, nat_updated))
     prov_updated = clock.with_batch_stamps(rng, end, np.where(deleted, deleted_at, prov_updated))
 
     link = np.array(["both", "record", "origin"])[weighted_choice(rng, (0, 1, 2), (60, 25, 15), n)]
     built = Built()
-    built.rows.append(_national_records(rng, nat_rows, locals_for_national(
-        national_id, accounts, nat_acct, proj, project, start, end, hours, effective, deleted, nat_updated, pushed, link, log_id)))
-    built.rows.append(_provincial_logs(rng, prov_rows, accounts, prov_acct, proj, project, start, minutes, effective, deleted,
-                                       prov_updated, pushed, link, national_id, log_id))
+    recorded = {
+        "accounts": accounts,
+        "project": project,
+        "projects": proj,
+        "start": start,
+        "end": end,
+        "hours": hours,
+        "minutes": minutes,
+        "effective": effective,
+        "deleted": deleted,
+        "pushed": pushed,
+        "link": link,
+        "national_id": national_id,
+        "log_id": log_id,
+    }
+    built.rows.append(_national_records(rng, nat_rows, nat_acct, nat_updated, recorded))
+    built.rows.append(_provincial_logs(rng, prov_rows, prov_acct, prov_updated, recorded))
     built.accounts.append(
-        account_frame(NATIONAL, "service", "service_records", national_id[nat_rows], [None] * len(nat_rows),
-                      national_id[nat_rows], nat_updated[nat_rows], deleted[nat_rows])
+        account_frame(
+            NATIONAL,
+            "service",
+            "service_records",
+            national_id[nat_rows],
+            [None] * len(nat_rows),
+            national_id[nat_rows],
+            nat_updated[nat_rows],
+            deleted[nat_rows],
+        )
     )
     built.accounts.append(
-        account_frame(PROVINCIAL, "service", "service_logs", log_id[prov_rows].astype(str), [None] * len(prov_rows),
-                      log_id[prov_rows].astype(str), prov_updated[prov_rows], deleted[prov_rows])
+        account_frame(
+            PROVINCIAL,
+            "service",
+            "service_logs",
+            log_id[prov_rows].astype(str),
+            [None] * len(prov_rows),
+            log_id[prov_rows].astype(str),
+            prov_updated[prov_rows],
+            deleted[prov_rows],
+        )
     )
     service_seq = next_ids["truth.services"] + np.arange(n)
     next_ids["truth.services"] += n
@@ -205,15 +269,21 @@ def build_services(
             "hours": np.where(nat_acct >= 0, hours, minutes / 60),
             "effective": counted,
             "national_source_id": pd.array(national_id, dtype="str"),
-            "provincial_source_id": pd.array(np.where(log_id >= 0, log_id.astype(str), None), dtype="str"),
+            "provincial_source_id": pd.array(
+                np.where(log_id >= 0, log_id.astype(str), None), dtype="str"
+            ),
             "service_date": day_start(start).astype("datetime64[s]").astype("datetime64[D]"),
             "org_id": proj["org_id"].to_numpy()[project],
             "project_id": proj["project_id"].to_numpy()[project],
             "category": [CATEGORY_LABELS[c] for c in proj["category"].to_numpy()[project]],
         }
     )
-    national_hours = np.bincount(nat_acct[nat_rows], weights=np.where(counted, hours, 0)[nat_rows], minlength=n_accounts)
-    provincial_minutes = np.bincount(prov_acct[prov_rows], weights=np.where(counted, minutes, 0)[prov_rows], minlength=n_accounts)
+    national_hours = np.bincount(
+        nat_acct[nat_rows], weights=np.where(counted, hours, 0)[nat_rows], minlength=n_accounts
+    )
+    provincial_minutes = np.bincount(
+        prov_acct[prov_rows], weights=np.where(counted, minutes, 0)[prov_rows], minlength=n_accounts
+    )
     last_update = np.zeros(n_accounts, dtype=np.int64)
     np.maximum.at(last_update, nat_acct[nat_rows], nat_updated[nat_rows])
     np.maximum.at(last_update, prov_acct[prov_rows], prov_updated[prov_rows])
@@ -221,77 +291,116 @@ def build_services(
     has_services[nat_acct[nat_rows]] = True
     has_services[prov_acct[prov_rows]] = True
     if plant_invalid and n:
-        built.extend(_invalid_services(rng, accounts, pools, clock, next_ids, len(nat_rows), len(prov_rows)))
-    return ServiceOutput(built, truth, national_hours, provincial_minutes.astype(np.int64), last_update, has_services)
+        built.extend(
+            _invalid_services(rng, accounts, pools, clock, next_ids, len(nat_rows), len(prov_rows))
+        )
+    return ServiceOutput(
+        built, truth, national_hours, provincial_minutes.astype(np.int64), last_update, has_services
+    )
 
 
-def locals_for_national(national_id, accounts, nat_acct, proj, project, start, end, hours, effective, deleted, updated, pushed, link, log_id):
-    return dict(national_id=national_id, accounts=accounts, nat_acct=nat_acct, proj=proj, project=project, start=start, end=end,
-                hours=hours, effective=effective, deleted=deleted, updated=updated, pushed=pushed, link=link, log_id=log_id)
-
-
-def _national_records(rng: np.random.Generator, rows: np.ndarray, v: dict) -> Rows:
+def _national_records(
+    rng, rows: np.ndarray, account: np.ndarray, updated: np.ndarray, v: dict
+) -> Rows:
+    """National service record rows (albx*) for the services at `rows`."""
     n = len(rows)
     pushed = v["pushed"][rows]
     status = np.where(
-        v["effective"][rows], NATIONAL_EFFECTIVE,
-        np.where(pushed, "3", np.array(["0", "1", "3", "4", "5"])[weighted_choice(rng, range(5), (3, 3, 2, 4, 2), n)]),
+        v["effective"][rows],
+        NATIONAL_EFFECTIVE,
+        np.where(
+            pushed,
+            "3",
+            np.array(["0", "1", "3", "4", "5"])[weighted_choice(rng, range(5), (3, 3, 2, 4, 2), n)],
+        ),
     )
-    entry = np.where(pushed, "1", np.array(["0", "1", "2", "3", "4"])[weighted_choice(rng, range(5), (5, 40, 25, 15, 15), n)])
-    origin = np.where(pushed & (v["link"][rows] != "record"), np.char.add("provincial:", v["log_id"][rows].astype(str)), None)
+    entry = np.where(
+        pushed,
+        "1",
+        np.array(["0", "1", "2", "3", "4"])[weighted_choice(rng, range(5), (5, 40, 25, 15, 15), n)],
+    )
+    origin = np.where(
+        pushed & (v["link"][rows] != "record"),
+        np.char.add("provincial:", v["log_id"][rows].astype(str)),
+        None,
+    )
     project = v["project"][rows]
-    proj = v["proj"]
-    region = proj["national_region"].to_numpy()[project]
+    projects = v["projects"]
+    region = projects["national_region"].to_numpy()[project]
     row_ids = pa.array(v["national_id"][rows].astype(str))
     body = json_bodies(
         [
             ("id", j_str(row_ids)),
-            ("albx0175", j_str(v["accounts"]["source_id"].to_numpy()[v["nat_acct"][rows]])),
-            ("albx0001", j_str(proj["national_no"].to_numpy()[project])),
-            ("albe0001", j_str(proj["national_team_no"].to_numpy()[project])),
+            ("albx0175", j_str(v["accounts"]["source_id"].to_numpy()[account[rows]])),
+            ("albx0001", j_str(projects["national_no"].to_numpy()[project])),
+            ("albe0001", j_str(projects["national_team_no"].to_numpy()[project])),
             ("albx0181", j_str(national_times(v["start"][rows]))),
             ("albx0182", j_str(national_times(v["end"][rows]))),
             ("albx0172", j_num(v["hours"][rows])),
             ("albx0173", j_str(entry)),
             ("albx0174", j_str(status)),
             ("origin", j_str(origin)),
-            ("updated_at", j_str(national_times(v["updated"][rows]))),
+            ("updated_at", j_str(national_times(updated[rows]))),
             ("isdelete", j_num(v["deleted"][rows].astype(int))),
         ]
     )
-    return Rows(NATIONAL, "service_records", row_ids, national_times(v["updated"][rows]), pa.array(region), body)
-
-
-def _provincial_logs(rng, rows, accounts, prov_acct, proj, project, start, minutes, effective, deleted, updated, pushed,
-                     link, national_id, log_id) -> Rows:
-    n = len(rows)
-    p = pushed[rows]
-    status = np.where(
-        effective[rows], PROVINCIAL_EFFECTIVE,
-        np.where(p, "已撤销", np.array(["待审核", "已驳回", "已撤销"])[weighted_choice(rng, range(3), (6, 5, 3), n)]),
+    return Rows(
+        NATIONAL, "service_records", row_ids, national_times(updated[rows]), pa.array(region), body
     )
-    record_id = np.where(p & (link[rows] != "origin"), national_id[rows], None)
-    ids = log_id[rows]
+
+
+def _provincial_logs(
+    rng, rows: np.ndarray, account: np.ndarray, updated: np.ndarray, v: dict
+) -> Rows:
+    """Provincial service log rows for the services at `rows` (minutes, labels, link ids)."""
+    n = len(rows)
+    pushed = v["pushed"][rows]
+    status = np.where(
+        v["effective"][rows],
+        PROVINCIAL_EFFECTIVE,
+        np.where(
+            pushed,
+            "已撤销",
+            np.array(["待审核", "已驳回", "已撤销"])[weighted_choice(rng, range(3), (6, 5, 3), n)],
+        ),
+    )
+    record_id = np.where(pushed & (v["link"][rows] != "origin"), v["national_id"][rows], None)
+    ids = v["log_id"][rows]
+    project = v["project"][rows]
+    projects = v["projects"]
     body = json_bodies(
         [
             ("id", j_num(ids)),
-            ("userId", j_num(accounts["source_id"].to_numpy()[prov_acct[rows]])),
-            ("teamId", j_num(proj["provincial_team_id"].to_numpy()[project[rows]])),
-            ("activityId", j_num(proj["provincial_id"].to_numpy()[project[rows]])),
-            ("serviceDate", j_str(provincial_dates(start[rows], rng.integers(0, 3, n)))),
-            ("durationMinutes", j_num(minutes[rows])),
+            ("userId", j_num(v["accounts"]["source_id"].to_numpy()[account[rows]])),
+            ("teamId", j_num(projects["provincial_team_id"].to_numpy()[project])),
+            ("activityId", j_num(projects["provincial_id"].to_numpy()[project])),
+            ("serviceDate", j_str(provincial_dates(v["start"][rows], rng.integers(0, 3, n)))),
+            ("durationMinutes", j_num(v["minutes"][rows])),
             ("status", j_str(status)),
             ("nationalRecordId", j_str(record_id)),
             ("updateTime", j_str(provincial_times(updated[rows]))),
-            ("isDeleted", j_bool(deleted[rows])),
+            ("isDeleted", j_bool(v["deleted"][rows])),
         ]
     )
-    area = pa.array(np.full(n, ""))
-    return Rows(PROVINCIAL, "service_logs", pa.array(ids), provincial_times(updated[rows]), area, body)
+    return Rows(
+        PROVINCIAL,
+        "service_logs",
+        pa.array(ids),
+        provincial_times(updated[rows]),
+        pa.array(np.full(n, "")),
+        body,
+    )
 
 
-def _invalid_services(rng, accounts: pd.DataFrame, pools: ProjectPools, clock: Clock, next_ids: dict[str, int],
-                      national_records: int, provincial_logs: int) -> Built:
+def _invalid_services(
+    rng,
+    accounts: pd.DataFrame,
+    pools: ProjectPools,
+    clock: Clock,
+    next_ids: dict[str, int],
+    national_records: int,
+    provincial_logs: int,
+) -> Built:
     """Service rows that each break one quarantine rule, on real accounts and projects."""
     built = Built()
     proj = pools.projects
@@ -299,22 +408,36 @@ def _invalid_services(rng, accounts: pd.DataFrame, pools: ProjectPools, clock: C
     prov_accounts = np.flatnonzero(accounts["source"].to_numpy() == PROVINCIAL)
     if len(nat_accounts) and len(pools.by_channel["N"]):
         kinds = ["end_before_start", "hours_out_of_range", "future_date", "missing_required"]
-        rules = np.repeat(kinds, [invalid_count(rng, national_records, INVALID_SERVICE_SHARE) for _ in kinds])
+        rules = np.repeat(
+            kinds, [invalid_count(rng, national_records, INVALID_SERVICE_SHARE) for _ in kinds]
+        )
         n = len(rules)
         acct = nat_accounts[rng.integers(0, len(nat_accounts), n)]
         project = pools.by_channel["N"][rng.integers(0, len(pools.by_channel["N"]), n)]
         low = np.maximum(proj["publish"].to_numpy()[project], accounts["reg"].to_numpy()[acct])
         start = day_start(clock.between(rng, low, clock.as_of - 3 * DAY)) + 9 * HOUR
-        start = np.where(rules == "future_date", day_start(clock.as_of + rng.integers(200, 401, n) * DAY) + 9 * HOUR, start)
+        start = np.where(
+            rules == "future_date",
+            day_start(clock.as_of + rng.integers(200, 401, n) * DAY) + 9 * HOUR,
+            start,
+        )
         hours = np.where(rules == "hours_out_of_range", rng.choice([30.0, 0.0, -2.5, 25.5], n), 3.0)
-        end = np.where(rules == "end_before_start", start - rng.integers(1, 6, n) * HOUR,
-                       start + np.where(hours > 0, 10, 1) * HOUR)
-        updated = np.where(rules == "future_date", clock.as_of - rng.integers(0, 30 * DAY, n),
-                           clock.capped(rng, np.maximum(start, end), np.maximum(start, end) + DAY))
+        end = np.where(
+            rules == "end_before_start",
+            start - rng.integers(1, 6, n) * HOUR,
+            start + np.where(hours > 0, 10, 1) * HOUR,
+        )
+        updated = np.where(
+            rules == "future_date",
+            clock.as_of - rng.integers(0, 30 * DAY, n),
+            clock.capped(rng, np.maximum(start, end), np.maximum(start, end) + DAY),
+        )
         seq = next_ids["national.service_records"] + np.arange(n)
         next_ids["national.service_records"] += n
         row_ids = fixed_width_ids(0, seq)
-        volunteer = np.where(rules == "missing_required", "", accounts["source_id"].to_numpy()[acct])
+        volunteer = np.where(
+            rules == "missing_required", "", accounts["source_id"].to_numpy()[acct]
+        )
         region = proj["national_region"].to_numpy()[project]
         body = json_bodies(
             [
@@ -332,11 +455,31 @@ def _invalid_services(rng, accounts: pd.DataFrame, pools: ProjectPools, clock: C
                 ("isdelete", j_num(np.zeros(n, dtype=int))),
             ]
         )
-        built.rows.append(Rows(NATIONAL, "service_records", row_ids, national_times(updated), pa.array(region), body))
-        built.invalid.append(invalid_frame(NATIONAL, "service", "service_records", row_ids.to_pylist(), row_ids.to_pylist(), rules))
+        built.rows.append(
+            Rows(
+                NATIONAL,
+                "service_records",
+                row_ids,
+                national_times(updated),
+                pa.array(region),
+                body,
+            )
+        )
+        built.invalid.append(
+            invalid_frame(
+                NATIONAL,
+                "service",
+                "service_records",
+                row_ids.to_pylist(),
+                row_ids.to_pylist(),
+                rules,
+            )
+        )
     if len(prov_accounts) and len(pools.by_channel["P"]):
         kinds = ["hours_out_of_range", "future_date"]
-        rules = np.repeat(kinds, [invalid_count(rng, provincial_logs, INVALID_SERVICE_SHARE * 2) for _ in kinds])
+        rules = np.repeat(
+            kinds, [invalid_count(rng, provincial_logs, INVALID_SERVICE_SHARE * 2) for _ in kinds]
+        )
         n = len(rules)
         acct = prov_accounts[rng.integers(0, len(prov_accounts), n)]
         project = pools.by_channel["P"][rng.integers(0, len(pools.by_channel["P"]), n)]
@@ -344,7 +487,11 @@ def _invalid_services(rng, accounts: pd.DataFrame, pools: ProjectPools, clock: C
         date = clock.between(rng, low, clock.as_of - 3 * DAY)
         date = np.where(rules == "future_date", clock.as_of + rng.integers(200, 401, n) * DAY, date)
         minutes = np.where(rules == "hours_out_of_range", rng.choice([1800, 0, -60, 1500], n), 120)
-        updated = np.where(rules == "future_date", clock.as_of - rng.integers(0, 30 * DAY, n), clock.capped(rng, date, date + DAY))
+        updated = np.where(
+            rules == "future_date",
+            clock.as_of - rng.integers(0, 30 * DAY, n),
+            clock.capped(rng, date, date + DAY),
+        )
         seq = next_ids["provincial.service_logs"] + np.arange(n)
         next_ids["provincial.service_logs"] += n
         ids = SERVICE_LOG_BASE + seq
@@ -362,28 +509,57 @@ def _invalid_services(rng, accounts: pd.DataFrame, pools: ProjectPools, clock: C
                 ("isDeleted", j_bool(np.zeros(n, dtype=bool))),
             ]
         )
-        built.rows.append(Rows(PROVINCIAL, "service_logs", pa.array(ids), provincial_times(updated), pa.array(np.full(n, "")), body))
-        built.invalid.append(invalid_frame(PROVINCIAL, "service", "service_logs", ids.astype(str), ids.astype(str), rules))
+        built.rows.append(
+            Rows(
+                PROVINCIAL,
+                "service_logs",
+                pa.array(ids),
+                provincial_times(updated),
+                pa.array(np.full(n, "")),
+                body,
+            )
+        )
+        built.invalid.append(
+            invalid_frame(
+                PROVINCIAL, "service", "service_logs", ids.astype(str), ids.astype(str), rules
+            )
+        )
     return built
 
 
 def build_redemptions(
-    rng: np.random.Generator, accounts: pd.DataFrame, minutes: np.ndarray, last_update: np.ndarray, clock: Clock,
+    rng: np.random.Generator,
+    accounts: pd.DataFrame,
+    minutes: np.ndarray,
+    last_update: np.ndarray,
+    clock: Clock,
     next_ids: dict[str, int],
 ) -> Built:
     """Time-bank redemptions of provincial accounts that have banked some hours."""
-    eligible = np.flatnonzero((accounts["source"].to_numpy() == PROVINCIAL) & (minutes >= 120) & (rng.random(len(accounts)) < 0.1))
+    eligible = np.flatnonzero(
+        (accounts["source"].to_numpy() == PROVINCIAL)
+        & (minutes >= 120)
+        & (rng.random(len(accounts)) < 0.1)
+    )
     times = rng.integers(1, 4, len(eligible))
     acct = np.repeat(eligible, times)
     n = len(acct)
-    spent = np.maximum(30, (rng.uniform(0.05, 0.5, n) * minutes[acct] / np.repeat(times, times) // 30 * 30)).astype(np.int64)
+    spent = np.maximum(
+        30, (rng.uniform(0.05, 0.5, n) * minutes[acct] / np.repeat(times, times) // 30 * 30)
+    ).astype(np.int64)
     redeemed = clock.between(rng, accounts["reg"].to_numpy()[acct], clock.as_of - HOUR)
-    updated = clock.with_batch_stamps(rng, redeemed, clock.capped(rng, redeemed, redeemed + rng.integers(0, 3 * DAY, n)))
+    updated = clock.with_batch_stamps(
+        rng, redeemed, clock.capped(rng, redeemed, redeemed + rng.integers(0, 3 * DAY, n))
+    )
     deleted = rng.random(n) < 0.02
     seq = next_ids["provincial.redemptions"] + np.arange(n)
     next_ids["provincial.redemptions"] += n
     ids = REDEMPTION_BASE + seq
-    purpose = np.where(rng.random(n) < 0.15, None, np.array(REDEMPTION_PURPOSES)[rng.integers(0, len(REDEMPTION_PURPOSES), n)])
+    purpose = np.where(
+        rng.random(n) < 0.15,
+        None,
+        np.array(REDEMPTION_PURPOSES)[rng.integers(0, len(REDEMPTION_PURPOSES), n)],
+    )
     body = json_bodies(
         [
             ("id", j_num(ids)),
@@ -398,7 +574,26 @@ def build_redemptions(
     true_seq = next_ids["truth.redemptions"] + np.arange(n)
     next_ids["truth.redemptions"] += n
     return Built(
-        rows=[Rows(PROVINCIAL, "redemptions", pa.array(ids), provincial_times(updated), pa.array(np.full(n, "")), body)],
-        accounts=[account_frame(PROVINCIAL, "redemption", "redemptions", ids.astype(str), [f"R{k:09d}" for k in true_seq],
-                                ids.astype(str), updated, deleted)],
+        rows=[
+            Rows(
+                PROVINCIAL,
+                "redemptions",
+                pa.array(ids),
+                provincial_times(updated),
+                pa.array(np.full(n, "")),
+                body,
+            )
+        ],
+        accounts=[
+            account_frame(
+                PROVINCIAL,
+                "redemption",
+                "redemptions",
+                ids.astype(str),
+                [f"R{k:09d}" for k in true_seq],
+                ids.astype(str),
+                updated,
+                deleted,
+            )
+        ],
     )

@@ -58,7 +58,11 @@ def json_response(status: int, payload: Any, headers: dict[str, str] | None = No
 def proxy_error(status: int) -> Response:
     """What a reverse proxy in front of the system answers: HTML, not the API's JSON."""
     reason = {502: "Bad Gateway", 503: "Service Temporarily Unavailable", 504: "Gateway Time-out"}
-    text = f"<html><head><title>{status} {reason[status]}</title></head><body><center><h1>{status} {reason[status]}</h1></center><hr><center>nginx</center></body></html>\n"
+    title = f"{status} {reason[status]}"
+    text = (
+        f"<html><head><title>{title}</title></head><body><center><h1>{title}</h1></center>"
+        "<hr><center>nginx</center></body></html>\n"
+    )
     return Response(status=status, body=text.encode(), content_type="text/html")
 
 

@@ -31,30 +31,57 @@ WORLD_FILE = "world.json"
 SCHEMAS = {
     "accounts": pa.schema(
         [
-            ("source", pa.string()), ("entity", pa.string()), ("stream", pa.string()), ("source_id", pa.string()),
-            ("true_id", pa.string()), ("row_id", pa.string()), ("updated_at", pa.timestamp("s")),
-            ("is_deleted", pa.bool_()), ("status", pa.string()), ("dirt", pa.string()),
+            ("source", pa.string()),
+            ("entity", pa.string()),
+            ("stream", pa.string()),
+            ("source_id", pa.string()),
+            ("true_id", pa.string()),
+            ("row_id", pa.string()),
+            ("updated_at", pa.timestamp("s")),
+            ("is_deleted", pa.bool_()),
+            ("status", pa.string()),
+            ("dirt", pa.string()),
         ]
     ),
     "persons": pa.schema(
         [
-            ("person_id", pa.string()), ("name", pa.string()), ("gender", pa.string()), ("birth_date", pa.date32()),
-            ("region_code", pa.string()), ("cert_no", pa.string()), ("phone", pa.string()),
-            ("in_national", pa.bool_()), ("in_provincial", pa.bool_()), ("registered_on", pa.date32()),
-            ("status", pa.string()), ("true_hours", pa.float64()), ("namesake_of", pa.string()),
+            ("person_id", pa.string()),
+            ("name", pa.string()),
+            ("gender", pa.string()),
+            ("birth_date", pa.date32()),
+            ("region_code", pa.string()),
+            ("cert_no", pa.string()),
+            ("phone", pa.string()),
+            ("in_national", pa.bool_()),
+            ("in_provincial", pa.bool_()),
+            ("registered_on", pa.date32()),
+            ("status", pa.string()),
+            ("true_hours", pa.float64()),
+            ("namesake_of", pa.string()),
         ]
     ),
     "services": pa.schema(
         [
-            ("service_id", pa.string()), ("person_id", pa.string()), ("hours", pa.float64()), ("effective", pa.bool_()),
-            ("national_source_id", pa.string()), ("provincial_source_id", pa.string()), ("service_date", pa.date32()),
-            ("org_id", pa.string()), ("project_id", pa.string()), ("category", pa.string()),
+            ("service_id", pa.string()),
+            ("person_id", pa.string()),
+            ("hours", pa.float64()),
+            ("effective", pa.bool_()),
+            ("national_source_id", pa.string()),
+            ("provincial_source_id", pa.string()),
+            ("service_date", pa.date32()),
+            ("org_id", pa.string()),
+            ("project_id", pa.string()),
+            ("category", pa.string()),
         ]
     ),
     "invalid_rows": pa.schema(
         [
-            ("source", pa.string()), ("entity", pa.string()), ("stream", pa.string()), ("source_id", pa.string()),
-            ("row_id", pa.string()), ("rule", pa.string()),
+            ("source", pa.string()),
+            ("entity", pa.string()),
+            ("stream", pa.string()),
+            ("source_id", pa.string()),
+            ("row_id", pa.string()),
+            ("rule", pa.string()),
         ]
     ),
 }
@@ -76,8 +103,10 @@ class Truth:
 def load_truth(world_dir: Path) -> Truth:
     """Read a world's truth files."""
     folder = Path(world_dir) / TRUTH_DIR
-    frames = {name: pd.read_parquet(folder / f"{name}.parquet") for name in (
-        "accounts", "persons", "services", "orgs", "projects", "invalid_rows")}
+    frames = {
+        name: pd.read_parquet(folder / f"{name}.parquet")
+        for name in ("accounts", "persons", "services", "orgs", "projects", "invalid_rows")
+    }
     world = json.loads((Path(world_dir) / WORLD_FILE).read_text(encoding="utf-8"))
     return Truth(world=world, **frames)
 
@@ -103,7 +132,10 @@ class TruthWriter:
     def __init__(self, world_dir: Path) -> None:
         self.folder = Path(world_dir) / TRUTH_DIR
         self.folder.mkdir(parents=True, exist_ok=True)
-        self.writers = {name: pq.ParquetWriter(self.folder / f"{name}.parquet", schema) for name, schema in SCHEMAS.items()}
+        self.writers = {
+            name: pq.ParquetWriter(self.folder / f"{name}.parquet", schema)
+            for name, schema in SCHEMAS.items()
+        }
 
     def append(self, name: str, frame: pd.DataFrame) -> None:
         if len(frame):
@@ -118,7 +150,11 @@ def write_whole(world_dir: Path, name: str, frame: pd.DataFrame) -> None:
     """Write a small truth file in one go (orgs, projects), or rewrite one after a change."""
     folder = Path(world_dir) / TRUTH_DIR
     folder.mkdir(parents=True, exist_ok=True)
-    table = conform(frame, name) if name in SCHEMAS else pa.Table.from_pandas(frame, preserve_index=False)
+    table = (
+        conform(frame, name)
+        if name in SCHEMAS
+        else pa.Table.from_pandas(frame, preserve_index=False)
+    )
     temporary = folder / f".{name}.parquet.tmp"
     pq.write_table(table, temporary)
     temporary.replace(folder / f"{name}.parquet")
@@ -129,7 +165,9 @@ def person_status(volunteer_accounts: pd.DataFrame) -> pd.Series:
     is deleted, else the status of the most recently updated live account."""
     live = volunteer_accounts[~volunteer_accounts["is_deleted"]]
     latest = live.sort_values(["updated_at", "source"]).groupby("true_id")["status"].last()
-    everyone = pd.Series("deleted", index=pd.Index(volunteer_accounts["true_id"].unique(), name="true_id"))
+    everyone = pd.Series(
+        "deleted", index=pd.Index(volunteer_accounts["true_id"].unique(), name="true_id")
+    )
     everyone.loc[latest.index] = latest
     return everyone
 

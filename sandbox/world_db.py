@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import numpy as np
@@ -66,7 +66,9 @@ def provincial_times(seconds: np.ndarray) -> pa.Array:
 
 def national_times(seconds: np.ndarray) -> pa.Array:
     """ISO 8601 with the +08:00 offset, as the national interface writes timestamps."""
-    return pc.binary_join_element_wise(pc.utf8_replace_slice(provincial_times(seconds), 10, 11, "T"), "+08:00", "")
+    return pc.binary_join_element_wise(
+        pc.utf8_replace_slice(provincial_times(seconds), 10, 11, "T"), "+08:00", ""
+    )
 
 
 def iso_dates(seconds: np.ndarray) -> pa.Array:
@@ -80,12 +82,16 @@ PROVINCIAL_DATE_FORMATS = ("yyyy-MM-dd", "yyyy/MM/dd", "yyyyMMdd")
 def provincial_dates(seconds: np.ndarray, format_index: np.ndarray) -> pa.Array:
     """Dates in whichever of the platform's three formats each row's client app used."""
     dashed = iso_dates(seconds)
-    rendered = [dashed, pc.replace_substring(dashed, "-", "/"), pc.replace_substring(dashed, "-", "")]
+    rendered = [
+        dashed,
+        pc.replace_substring(dashed, "-", "/"),
+        pc.replace_substring(dashed, "-", ""),
+    ]
     return pc.choose(pa.array(np.asarray(format_index, dtype="int8")), *rendered)
 
 
 def beijing_now_seconds() -> int:
-    return beijing_seconds(datetime.now(timezone.utc))
+    return beijing_seconds(datetime.now(UTC))
 
 
 # --- JSON literals, column-wise -------------------------------------------------------------
@@ -185,7 +191,9 @@ def insert_rows(
         cells[:, column] = _as_array(values).to_pylist()
     whole = n - n % _ROWS_PER_STATEMENT
     if whole:
-        statement = f"INSERT INTO {table} VALUES " + ",".join(["(?, ?, ?, ?)"] * _ROWS_PER_STATEMENT)
+        statement = f"INSERT INTO {table} VALUES " + ",".join(
+            ["(?, ?, ?, ?)"] * _ROWS_PER_STATEMENT
+        )
         batches = cells[:whole].reshape(-1, 4 * _ROWS_PER_STATEMENT)
         conn.executemany(statement, (batch.tolist() for batch in batches))
     conn.executemany(f"INSERT INTO {table} VALUES (?, ?, ?, ?)", cells[whole:].tolist())
@@ -194,7 +202,9 @@ def insert_rows(
 
 def fixed_width_ids(base: int, counter: np.ndarray) -> pa.Array:
     """National row ids: 16-digit decimal text, so text order is numeric order."""
-    return pc.cast(pa.array(np.int64(10**15 + base) + np.asarray(counter, dtype="int64")), pa.string())
+    return pc.cast(
+        pa.array(np.int64(10**15 + base) + np.asarray(counter, dtype="int64")), pa.string()
+    )
 
 
 # --- what the builders hand the writer ------------------------------------------------------
@@ -226,7 +236,7 @@ class Built:
     accounts: list[pd.DataFrame] = field(default_factory=list)
     invalid: list[pd.DataFrame] = field(default_factory=list)
 
-    def extend(self, other: "Built") -> None:
+    def extend(self, other: Built) -> None:
         self.rows += other.rows
         self.accounts += other.accounts
         self.invalid += other.invalid
@@ -239,7 +249,9 @@ def objects(values) -> pd.Series:
     return pd.Series(np.asarray(values, dtype=object), dtype=object)
 
 
-def account_frame(source, entity, stream, source_ids, true_ids, row_ids, updated, deleted, **extra) -> pd.DataFrame:
+def account_frame(
+    source, entity, stream, source_ids, true_ids, row_ids, updated, deleted, **extra
+) -> pd.DataFrame:
     """Truth rows mapping stored rows to the true entity they are."""
     frame = pd.DataFrame(
         {
@@ -276,3 +288,6 @@ def invalid_count(rng: np.random.Generator, rows: int, share: float = INVALID_SH
     return max(1, int(rng.binomial(rows, share)))
 
 
+def join_tags(*columns) -> list[str]:
+    """Per row, the non-empty dirt tags of each column, joined by ','."""
+    return [",".join(tag for tag in row if tag) for row in zip(*columns)]

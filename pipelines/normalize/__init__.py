@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 # Full-width ASCII variants (U+FF01..U+FF5E) and the ideographic space map one to one onto
 # ASCII. A translation table (not NFKC) because it is character for character, so it can
@@ -89,22 +91,109 @@ def is_missing(value: Any) -> bool:
     return isinstance(value, (float, np.floating)) and bool(np.isnan(value))
 
 
+def _factorized(text: pd.Series) -> tuple[np.ndarray, pd.Series]:
+    """(codes, distinct values): codes index into the distinct values, missing -> last."""
+    codes, distinct = pd.factorize(text)
+    codes = np.where(codes < 0, len(distinct), codes)
+    return codes, pd.Series(np.asarray(distinct, dtype=object), dtype=text.dtype)
+
+
 def map_unique(
     text: pd.Series, transform: Callable[[pd.Series], pd.Series], dtype: str | None = "str"
 ) -> pd.Series:
     """Apply a vectorized `transform` to the distinct non-missing values only, map back.
 
     Source columns repeat a lot (the same team name, the same label on thousands of rows):
-    transforming each distinct value once is what makes the expensive normalizers cheap.
+    transforming each distinct value once is what makes the expensive normalizers cheap,
+    and mapping back is a positional take (no second hash lookup).
     """
-    present = text.dropna()
-    if present.empty:
+    if text.empty or text.isna().all():
         return pd.Series(np.nan, index=text.index, dtype=dtype or object)
-    distinct = pd.Series(pd.unique(present), dtype=text.dtype)
-    transformed = transform(distinct.reset_index(drop=True))
-    lookup = pd.Series(transformed.to_numpy(), index=distinct.to_numpy())
-    mapped = text.map(lookup)
-    return mapped.astype(dtype) if dtype else mapped
+    codes, distinct = _factorized(text)
+    transformed = transform(distinct)
+    if dtype:
+        transformed = transformed.astype(dtype)
+    transformed = transformed.reset_index(drop=True)
+    # one missing value of the transform's own dtype (NaN for str, NaT for datetimes)
+    with_missing = transformed.reindex(range(len(transformed) + 1))
+    mapped = with_missing.take(codes)
+    mapped.index = text.index
+    return mapped
+
+
+def map_unique_frame(text: pd.Series, compute: Callable[[pd.Series], pd.DataFrame]) -> pd.DataFrame:
+    """Like `map_unique` for a transform that returns several columns: `compute` gets the
+    distinct values plus one missing value (last), and must handle it."""
+    codes, distinct = _factorized(text)
+    with_missing = pd.concat([distinct, pd.Series([np.nan], dtype=distinct.dtype)], ignore_index=True)
+    computed = compute(with_missing).reset_index(drop=True)
+    mapped = computed.take(codes)
+    mapped.index = text.index
+    return mapped
+
+
+# ---------------------------------------------------------------------------------------
+# Arrow helpers: RE2 regexes and ASCII-only operations over a whole column, in C++.
+
+
+def to_arrow(text: pd.Series) -> pa.Array:
+    array = pa.array(text, from_pandas=True)
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    return array
+
+
+def from_arrow(array: pa.Array | pa.ChunkedArray, index: pd.Index) -> pd.Series:
+    """A string Arrow array as a pandas str Series (NaN for null) on `index`."""
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    if not pa.types.is_large_string(array.type):
+        array = array.cast(pa.large_string())
+    return pd.Series(pd.arrays.ArrowStringArray(array), index=index, dtype="str")
+
+
+def arrow_replace(text: pd.Series, pattern: str, replacement: str) -> pd.Series:
+    """Regex replace (RE2 syntax, `\\1` for groups) over a str Series, in Arrow."""
+    replaced = pc.replace_substring_regex(to_arrow(text), pattern=pattern, replacement=replacement)
+    return from_arrow(replaced, text.index)
+
+
+def arrow_ascii_upper(text: pd.Series) -> pd.Series:
+    """Upper-case ASCII letters only (see ASCII_UPPER), in Arrow."""
+    return from_arrow(pc.ascii_upper(to_arrow(text)), text.index)
+
+
+def fold_fullwidth(text: pd.Series) -> pd.Series:
+    """Full-width -> ASCII (FULLWIDTH_TO_ASCII); only non-ASCII strings pay for the Python
+    translation, the (usual) all-ASCII ones are left as they are."""
+    ascii_only = pc.string_is_ascii(to_arrow(text)).to_numpy(zero_copy_only=False)
+    ascii_only = np.asarray(ascii_only, dtype=object)
+    needs_folding = ~pd.Series(ascii_only, index=text.index).fillna(True).astype(bool)
+    if not needs_folding.any():
+        return text
+    folded = text.copy()
+    folded[needs_folding] = text[needs_folding].str.translate(FULLWIDTH_TO_ASCII)
+    return folded
+
+
+def char_class(ranges: list[tuple[int, int]], extra: str = "") -> str:
+    """A regex character class of code-point ranges, written so that Python's `re` and RE2
+    read it the same way (controls as \\xhh, specials escaped, the rest literal)."""
+
+    def render(code: int) -> str:
+        char = chr(code)
+        if code < 0x20 or 0x7F <= code <= 0xA0:
+            return f"\\x{code:02x}"
+        if char in "\\]^-[":
+            return "\\" + char
+        return char
+
+    parts = [render(a) if a == b else f"{render(a)}-{render(b)}" for a, b in ranges]
+    parts.extend(render(ord(c)) for c in extra)
+    return "[" + "".join(parts) + "]"
+
+
+WHITESPACE_CLASS = char_class([(ord(c), ord(c)) for c in WHITESPACE_CHARS])
 
 
 def map_each_distinct(values: Any, function: Callable[[str], str | None]) -> pd.Series:

@@ -23,7 +23,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipelines.normalize import FULLWIDTH_TO_ASCII, as_text
+from pipelines.normalize import as_text, fold_fullwidth, map_unique
 
 BEIJING_OFFSET = pd.Timedelta(hours=8)
 BEIJING_TZ = dt.timezone(dt.timedelta(hours=8))
@@ -45,7 +45,7 @@ _TIMESTAMP_PATTERN = f"^{_DATE_PART}{_TIME_PART}{_OFFSET_PART}$"
 def _extract(values) -> pd.DataFrame:
     """The named parts of each value (NaN where absent or where the value does not match),
     extracted by Arrow's RE2 in one pass over the column."""
-    text = as_text(values).str.translate(FULLWIDTH_TO_ASCII).str.strip()
+    text = fold_fullwidth(as_text(values)).str.strip()
     matches = pc.extract_regex(
         pa.array(text.to_numpy(dtype=object), type=pa.string(), from_pandas=True),
         pattern=_TIMESTAMP_PATTERN,
@@ -101,10 +101,16 @@ def parse_date(values) -> pd.Series:
     if _is_datetime(values):
         naive = values.dt.tz_localize(None) if values.dt.tz is not None else values
         return naive.dt.normalize().astype("datetime64[us]")
-    parts = _extract(values)
-    dates = _midnights(parts)
-    dates.index = parts.index
-    return dates
+    # Dates repeat (birthdays, service days): each distinct text is parsed once.
+    dates = map_unique(as_text(values), lambda distinct: _midnights(_extract(distinct)), dtype=None)
+    return dates.astype("datetime64[us]")
+
+
+# The forms the two sources actually send, parsed by pandas' compiled strptime first; only
+# what they miss (other date formats, offsets like "Z", missing seconds) goes through the
+# regex path. Both read a value the same way where both accept it.
+_COMMON_NAIVE = "%Y-%m-%d %H:%M:%S"  # provincial, Beijing time
+_WRITTEN_OFFSET = r"[0-9](?:Z|[+-][0-9]{2}:?[0-9]{2})$"  # national: ISO 8601 with an offset
 
 
 def _to_utc(values, default_offset: pd.Timedelta) -> pd.Series:
@@ -112,10 +118,21 @@ def _to_utc(values, default_offset: pd.Timedelta) -> pd.Series:
         if values.dt.tz is not None:
             return values.dt.tz_convert("UTC").astype("datetime64[us, UTC]")
         return (values - default_offset).dt.tz_localize("UTC").astype("datetime64[us, UTC]")
-    parts = _extract(values)
-    naive = _midnights(parts) + _clock(parts) - _offset(parts, default_offset)
-    utc = naive.astype("datetime64[us]").dt.tz_localize("UTC")
-    utc.index = parts.index
+    text = fold_fullwidth(as_text(values)).str.strip()
+    utc = pd.Series(pd.NaT, index=text.index, dtype="datetime64[us, UTC]")
+    with_offset = text.str.contains(_WRITTEN_OFFSET, regex=True).fillna(False).astype(bool)
+    without_offset = text.notna() & ~with_offset
+    if without_offset.any():
+        naive = pd.to_datetime(text[without_offset], format=_COMMON_NAIVE, errors="coerce")
+        utc[without_offset] = (naive.astype("datetime64[us]") - default_offset).dt.tz_localize("UTC")
+    if with_offset.any():
+        aware = pd.to_datetime(text[with_offset], format="ISO8601", errors="coerce", utc=True)
+        utc[with_offset] = aware.astype("datetime64[us, UTC]")
+    rest = utc.isna() & text.notna()
+    if rest.any():
+        parts = _extract(text[rest])
+        parsed = _midnights(parts) + _clock(parts) - _offset(parts, default_offset)
+        utc[rest] = parsed.astype("datetime64[us]").dt.tz_localize("UTC")
     return utc
 
 

@@ -27,17 +27,21 @@ from pipelines.normalize import (
     ASCII_UPPER,
     FULLWIDTH_TO_ASCII,
     WHITESPACE_CHARS,
+    WHITESPACE_CLASS,
+    arrow_ascii_upper,
+    arrow_replace,
     as_text,
+    fold_fullwidth,
     is_missing,
     map_each_distinct,
     map_unique,
+    map_unique_frame,
 )
 
 # GB 11643 weights of the first 17 digits; the check character indexes this string by the
 # weighted sum modulo 11.
 _RESIDENT_ID_WEIGHTS = np.array([7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2])
 _RESIDENT_ID_CHECK = "10X98765432"
-_EARLIEST_BIRTH = pd.Timestamp("1900-01-01")
 
 # After full-width folding (which may yield a lower-case letter or a space): spaces of any
 # kind and the dashes people put between digit groups go, ASCII letters are upper-cased.
@@ -129,23 +133,27 @@ def is_valid_resident_id(value, today: dt.date | None = None) -> bool:
 # Resident ID numbers: vectorized.
 
 
+_SEPARATORS_RE = WHITESPACE_CLASS[:-1] + "\\-\u2010\u2011\u2012\u2013\u2014]"
+
+
 def _clean_ids(text: pd.Series) -> pd.Series:
-    """Full-width -> ASCII, spaces and dashes out, ASCII upper-case; '' -> NaN."""
-    cleaned = text.str.translate(FULLWIDTH_TO_ASCII).str.translate(_AFTER_FULLWIDTH)
+    """Full-width -> ASCII, spaces and dashes out, ASCII upper-case; '' -> NaN (vectorized
+    `_clean_id_text`)."""
+    cleaned = arrow_ascii_upper(arrow_replace(fold_fullwidth(text), _SEPARATORS_RE, ""))
     return cleaned.where(cleaned.str.len() > 0)
+
+
+def _digit_matrix(first17: pd.Series) -> np.ndarray:
+    """A (rows, 17) int matrix of the digits of 17-digit ASCII strings."""
+    if first17.empty:
+        return np.zeros((0, 17), dtype=np.int64)
+    raw = np.frombuffer("".join(first17.tolist()).encode("ascii"), dtype=np.uint8)
+    return raw.reshape(-1, 17).astype(np.int64) - ord("0")
 
 
 def _check_chars(first17: pd.Series) -> np.ndarray:
     """Check characters for a Series of 17-digit strings (all of them digits)."""
-    if first17.empty:
-        return np.array([], dtype=object)
-    digits = (
-        np.frombuffer("".join(first17.tolist()).encode("ascii"), dtype=np.uint8)
-        .reshape(-1, 17)
-        .astype(np.int64)
-        - ord("0")
-    )
-    remainders = (digits @ _RESIDENT_ID_WEIGHTS) % 11
+    remainders = (_digit_matrix(first17) @ _RESIDENT_ID_WEIGHTS) % 11
     return np.array(list(_RESIDENT_ID_CHECK), dtype=object)[remainders]
 
 
@@ -165,27 +173,63 @@ def _today_timestamp(today: dt.date | None) -> pd.Timestamp:
 
 
 def _id_facts(numbers: pd.Series, today: dt.date | None) -> pd.DataFrame:
-    """Validity, birth date and gender of normalized numbers (any index)."""
-    shaped = numbers.str.fullmatch(_SHAPE_18.pattern).fillna(False).astype(bool)
-    valid = pd.Series(False, index=numbers.index)
-    birth = pd.Series(pd.NaT, index=numbers.index, dtype="datetime64[us]")
-    gender = pd.Series(np.nan, index=numbers.index, dtype="str")
+    """Validity, birth date and gender of normalized numbers (positional, numpy masks)."""
+    count = len(numbers)
+    valid = np.zeros(count, dtype=bool)
+    birth = np.full(count, np.datetime64("NaT"), dtype="datetime64[us]")
+    gender = np.full(count, np.nan, dtype=object)
+    shaped = numbers.str.fullmatch(_SHAPE_18.pattern).fillna(False).to_numpy(dtype=bool)
     if shaped.any():
         candidates = numbers[shaped]
-        check_ok = candidates.str.slice(17, 18).to_numpy(dtype=object) == _check_chars(
-            candidates.str.slice(0, 17)
-        )
+        digits = _digit_matrix(candidates.str.slice(0, 17))
+        expected = np.array(list(_RESIDENT_ID_CHECK), dtype=object)[
+            (digits @ _RESIDENT_ID_WEIGHTS) % 11
+        ]
+        check_ok = candidates.str.slice(17, 18).to_numpy(dtype=object) == expected
         born = pd.to_datetime(
             candidates.str.slice(6, 14), format="%Y%m%d", errors="coerce"
-        ).astype("datetime64[us]")
-        plausible = born.notna() & (born >= _EARLIEST_BIRTH) & (born <= _today_timestamp(today))
-        ok = pd.Series(check_ok, index=candidates.index) & plausible
-        valid[ok.index] = ok
-        good = ok[ok].index
-        birth[good] = born[good]
-        gender_digit = candidates[good].str.slice(16, 17).astype(int)
-        gender[good] = np.where(gender_digit % 2 == 1, "M", "F")
-    return pd.DataFrame({"cert_valid": valid, "birth_date": birth, "gender": gender})
+        ).to_numpy(dtype="datetime64[us]")
+        latest = np.datetime64(_today_timestamp(today).date(), "us")
+        plausible = ~np.isnat(born) & (born >= np.datetime64("1900-01-01", "us")) & (born <= latest)
+        ok = check_ok & plausible
+        positions = np.flatnonzero(shaped)[ok]
+        valid[positions] = True
+        birth[positions] = born[ok]
+        gender[positions] = np.where(digits[ok, 16] % 2 == 1, "M", "F")
+    return pd.DataFrame(
+        {
+            "cert_valid": valid,
+            "birth_date": birth,
+            "gender": pd.Series(gender, dtype="str").to_numpy(dtype=object),
+        },
+        index=numbers.index,
+    )
+
+
+def _resident_id_columns(distinct: pd.Series, today: dt.date | None) -> pd.DataFrame:
+    """Every output column for distinct raw values (any index)."""
+    cert_no = _convert_legacy(_clean_ids(distinct))
+    facts = _id_facts(cert_no.fillna(""), today)
+    masked = cert_no.str.contains("*", regex=False).fillna(False).astype(bool)
+    # Masking hides digits with '*': a '*' in the kept parts means they are not known, and a
+    # number shorter than 8 characters has no separate prefix and suffix.
+    long_enough = (cert_no.str.len() >= 8).fillna(False).astype(bool)
+    prefix4 = cert_no.str.slice(0, 4)
+    suffix4 = cert_no.str.slice(-4)
+    prefix4 = prefix4.where(long_enough & ~prefix4.str.contains("*", regex=False).fillna(True))
+    suffix4 = suffix4.where(long_enough & ~suffix4.str.contains("*", regex=False).fillna(True))
+    return pd.DataFrame(
+        {
+            "cert_no": cert_no.astype("str"),
+            "cert_masked": masked,
+            "cert_valid": facts["cert_valid"].astype(bool),
+            "birth_date": facts["birth_date"].astype("datetime64[us]"),
+            "gender": facts["gender"].astype("str"),
+            "cert_prefix4": prefix4.astype("str"),
+            "cert_suffix4": suffix4.astype("str"),
+        },
+        index=distinct.index,
+    )
 
 
 def normalize_resident_id(values: pd.Series, today: dt.date | None = None) -> pd.DataFrame:
@@ -194,40 +238,9 @@ def normalize_resident_id(values: pd.Series, today: dt.date | None = None) -> pd
     cert_no (normalized text, NaN when empty), cert_masked (bool), cert_valid (bool),
     birth_date (datetime64 naive, NaT unless valid), gender ('M'/'F', NaN unless valid),
     cert_prefix4, cert_suffix4 (text from a clear or masked number, NaN where unknown).
+    Each distinct raw value is worked out once.
     """
-    text = as_text(values)
-
-    def distinct_numbers(distinct: pd.Series) -> pd.Series:
-        return _convert_legacy(_clean_ids(distinct))
-
-    cert_no = map_unique(text, distinct_numbers)
-    present = cert_no.dropna()
-    facts = _id_facts(pd.Series(pd.unique(present), dtype="str"), today)
-    facts.index = pd.Index(pd.unique(present), dtype=object)
-    aligned = facts.reindex(cert_no.to_numpy(dtype=object))
-    aligned.index = cert_no.index
-
-    masked = cert_no.str.contains("*", regex=False).fillna(False).astype(bool)
-    prefix4 = cert_no.str.slice(0, 4)
-    suffix4 = cert_no.str.slice(-4)
-    # Masking hides digits with '*': a '*' in the kept parts means they are not known, and a
-    # number shorter than 8 characters has no separate prefix and suffix.
-    long_enough = cert_no.str.len() >= 8
-    prefix4 = prefix4.where(long_enough & ~prefix4.str.contains("*", regex=False).fillna(True))
-    suffix4 = suffix4.where(long_enough & ~suffix4.str.contains("*", regex=False).fillna(True))
-
-    return pd.DataFrame(
-        {
-            "cert_no": cert_no,
-            "cert_masked": masked,
-            "cert_valid": aligned["cert_valid"].fillna(False).astype(bool),
-            "birth_date": aligned["birth_date"].astype("datetime64[us]"),
-            "gender": aligned["gender"].astype("str"),
-            "cert_prefix4": prefix4.astype("str"),
-            "cert_suffix4": suffix4.astype("str"),
-        },
-        index=text.index,
-    )
+    return map_unique_frame(as_text(values), lambda distinct: _resident_id_columns(distinct, today))
 
 
 def identity_conflicts(

@@ -25,7 +25,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipelines.normalize import WHITESPACE_CHARS, as_text, fixed_point, map_unique
+from pipelines.normalize import WHITESPACE_CHARS, as_text, char_class, fixed_point, map_unique
 
 # ---------------------------------------------------------------------------------------
 # Character classes, as (first, last) code-point ranges rendered for both regex engines.
@@ -43,31 +43,10 @@ _INVISIBLE = [(0xAD, 0xAD), (0x200B, 0x200F), (0x202A, 0x202E), (0x2060, 0x206F)
 _DOT_VARIANTS = [(0x2022, 0x2022), (0x2027, 0x2027), (0x2219, 0x2219), (0x22C5, 0x22C5),
                  (0x30FB, 0x30FB), (0xFF65, 0xFF65), (0x2E31, 0x2E31)]
 
-_CLASS_SPECIALS = set("\\]^-[")
-
-
-def _render_char(code: int) -> str:
-    char = chr(code)
-    if code < 0x20 or 0x7F <= code <= 0xA0:
-        return f"\\x{code:02x}"  # both engines read \xhh; a raw control byte is fragile
-    if char in _CLASS_SPECIALS:
-        return "\\" + char
-    return char
-
-
-def _char_class(ranges: list[tuple[int, int]], extra: str = "") -> str:
-    parts = []
-    for first, last in ranges:
-        parts.append(_render_char(first) if first == last
-                     else f"{_render_char(first)}-{_render_char(last)}")
-    parts.extend(_render_char(ord(c)) for c in extra)
-    return "[" + "".join(parts) + "]"
-
-
-CJK = _char_class(_CJK_IDEOGRAPHS)
-_WIDE = _char_class(_CJK_IDEOGRAPHS + _WIDE_PUNCTUATION)
-_WIDE_OR_OPENING = _char_class(_CJK_IDEOGRAPHS + _WIDE_PUNCTUATION, "([")
-_WIDE_OR_CLOSING = _char_class(_CJK_IDEOGRAPHS + _WIDE_PUNCTUATION, ",;:!?)]")
+CJK = char_class(_CJK_IDEOGRAPHS)
+_WIDE = char_class(_CJK_IDEOGRAPHS + _WIDE_PUNCTUATION)
+_WIDE_OR_OPENING = char_class(_CJK_IDEOGRAPHS + _WIDE_PUNCTUATION, "([")
+_WIDE_OR_CLOSING = char_class(_CJK_IDEOGRAPHS + _WIDE_PUNCTUATION, ",;:!?)]")
 # Separating punctuation after NFKC (，；：！？ have become ASCII). '.' is left out on
 # purpose: "Co., Ltd." is not a doubled mark.
 _SEPARATORS = "[,、。;:!?]"
@@ -103,9 +82,9 @@ _BRACKETED_ROMANISATION = rf"(?:\( ?{_ROMANISATION} ?\)|\[ ?{_ROMANISATION} ?\])
 # The pattern strings, shared by both implementations (RE2 has no look-behind, so the
 # character before a match is captured and written back).
 
-_CONTROL_RE = _char_class(_CONTROL)
-_INVISIBLE_RE = _char_class(_INVISIBLE)
-_DOT_RE = _char_class(_DOT_VARIANTS)
+_CONTROL_RE = char_class(_CONTROL)
+_INVISIBLE_RE = char_class(_INVISIBLE)
+_DOT_RE = char_class(_DOT_VARIANTS)
 _ROMANISATION_RE = f"({CJK}) ?{_BRACKETED_ROMANISATION}"
 _MULTISPACE_RE = " {2,}"
 _SPACE_AFTER_RE = f"({_WIDE_OR_OPENING}) "

@@ -23,7 +23,14 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from pipelines.normalize import FULLWIDTH_TO_ASCII, as_text, is_missing, map_unique
+from pipelines.normalize import (
+    FULLWIDTH_TO_ASCII,
+    arrow_replace,
+    as_text,
+    fold_fullwidth,
+    is_missing,
+    map_unique,
+)
 
 GUIZHOU = "52"
 
@@ -209,11 +216,14 @@ def normalize_region_one(value) -> str | None:
 
 
 def _normalize_distinct(distinct: pd.Series) -> pd.Series:
-    digits = distinct.str.translate(FULLWIDTH_TO_ASCII).str.replace(r"[^0-9]", "", regex=True)
-    cut = digits.str.len().isin([9, 12])
-    digits = digits.where(~cut, digits.str.slice(0, 6))
+    """Vectorized `normalize_region_one` (Arrow RE2; successors by a small lookup)."""
+    digits = arrow_replace(fold_fullwidth(distinct), "[^0-9]", "")
+    digits = arrow_replace(digits, "^([0-9]{6})(?:[0-9]{3}|[0-9]{6})$", r"\1")
     successors = _successors()
-    digits = digits.map(lambda code: successors.get(code, code)).astype("str")
+    retired = digits.isin(list(successors)).to_numpy(dtype=bool)
+    if retired.any():
+        digits = digits.copy()
+        digits[retired] = digits[retired].map(successors)
     return digits.where(digits.str.len() > 0)
 
 

@@ -115,18 +115,18 @@ def _false(frame: pd.DataFrame) -> pd.Series:
     return pd.Series(False, index=frame.index)
 
 
-def _empty_detail(frame: pd.DataFrame) -> pd.Series:
-    return pd.Series("", index=frame.index, dtype=object)
+# Each check returns (broken, detail): `broken` is a bool Series over the whole frame, `detail`
+# a text Series over the broken rows only, so no string is built for the clean millions.
+NO_DETAIL = pd.Series([], dtype=object)
 
 
-def _join_details(parts: list[pd.Series], index: pd.Index) -> pd.Series:
-    """Join per-column detail fragments with '; ', skipping empty ones (vectorized)."""
-    joined = pd.Series("", index=index, dtype=object)
-    for part in parts:
-        has = part.astype(bool)
-        separator = np.where(joined.astype(bool) & has, "; ", "")
-        joined = joined + separator + part.where(has, "")
-    return joined
+def _join_details(parts: list[pd.Series]) -> pd.Series:
+    """Join detail fragments of the same row with '; ' (each part covers its rows only)."""
+    parts = [part for part in parts if len(part)]
+    if not parts:
+        return NO_DETAIL
+    stacked = pd.concat(parts)
+    return stacked.groupby(level=0, sort=False).agg("; ".join)
 
 
 def _as_naive_date(values: pd.Series) -> pd.Series:
@@ -138,14 +138,7 @@ def _as_naive_date(values: pd.Series) -> pd.Series:
 
 
 def _as_utc(values: pd.Series) -> pd.Series:
-    converted = pd.to_datetime(values, errors="coerce", utc=True)
-    return converted
-
-
-def _format_value(column: str, values: pd.Series) -> pd.Series:
-    if column in UNQUOTED_COLUMNS:
-        return pd.Series("", index=values.index, dtype=object)
-    return " " + values.astype(str)
+    return pd.to_datetime(values, errors="coerce", utc=True)
 
 
 def check_missing_required(frame: pd.DataFrame, inputs: RuleInputs) -> tuple[pd.Series, pd.Series]:
@@ -154,17 +147,20 @@ def check_missing_required(frame: pd.DataFrame, inputs: RuleInputs) -> tuple[pd.
     broken = _false(frame)
     parts = []
     for column in required:
-        unreadable = inputs.unparseable.get(column, _false(frame)).reindex(frame.index, fill_value=False)
-        unknown = inputs.unknown_codes.get(column, _false(frame)).reindex(frame.index, fill_value=False)
-        # an unreadable date is the more precise unparseable_date, not a missing value
-        missing = frame[column].isna() & ~unreadable
-        if frame[column].dtype == object or pd.api.types.is_string_dtype(frame[column]):
-            missing |= frame[column].astype("string").str.strip().eq("").fillna(False)
+        values = frame[column]
+        missing = values.isna()
+        if values.dtype == object or pd.api.types.is_string_dtype(values):
+            missing |= values.astype("string").str.strip().eq("").fillna(False)
+        unreadable = inputs.unparseable.get(column)
+        if unreadable is not None:  # an unreadable date is the more precise unparseable_date
+            missing &= ~unreadable.reindex(frame.index, fill_value=False)
+        if not missing.any():
+            continue
         broken |= missing
-        text = np.where(unknown, f"{column} (unknown source code)", column)
-        parts.append(pd.Series(np.where(missing, text, ""), index=frame.index, dtype=object))
-    detail = _join_details(parts, frame.index)
-    return broken, ("missing " + detail).where(broken, "")
+        unknown = inputs.unknown_codes.get(column, _false(frame)).reindex(frame.index, fill_value=False)
+        rows = missing[missing].index
+        parts.append(pd.Series(np.where(unknown[rows], f"{column} (unknown source code)", column), index=rows, dtype=object))
+    return broken, "missing " + _join_details(parts)
 
 
 def check_unparseable_date(frame: pd.DataFrame, inputs: RuleInputs) -> tuple[pd.Series, pd.Series]:
@@ -174,10 +170,11 @@ def check_unparseable_date(frame: pd.DataFrame, inputs: RuleInputs) -> tuple[pd.
         unreadable = inputs.unparseable.get(column)
         if unreadable is None:
             continue
-        unreadable = unreadable.reindex(frame.index, fill_value=False)
-        broken |= unreadable
-        parts.append(pd.Series(np.where(unreadable, f"{column} is not a readable date", ""), index=frame.index, dtype=object))
-    return broken, _join_details(parts, frame.index)
+        unreadable = unreadable.reindex(frame.index, fill_value=False).astype(bool)
+        if unreadable.any():
+            broken |= unreadable
+            parts.append(pd.Series(f"{column} is not a readable date", index=unreadable[unreadable].index, dtype=object))
+    return broken, _join_details(parts)
 
 
 def _region_text(frame: pd.DataFrame) -> pd.Series | None:
@@ -189,53 +186,52 @@ def _region_text(frame: pd.DataFrame) -> pd.Series | None:
 def check_invalid_region(frame: pd.DataFrame, inputs: RuleInputs) -> tuple[pd.Series, pd.Series]:
     region = _region_text(frame)
     if region is None:
-        return _false(frame), _empty_detail(frame)
+        return _false(frame), NO_DETAIL
     present = region.notna() & region.ne("")
     in_province_prefix = region.str.startswith("52").fillna(False)
     all_digits = region.str.fullmatch(r"\d+").fillna(False)
     well_formed = region.str.fullmatch(REGION_CODE_PATTERN).fillna(False)
     # digits that do not start with 52 are region_outside_province, not malformed
-    broken = (present & ~well_formed & (in_province_prefix | ~all_digits)).astype(bool)
-    detail = ("region " + region.fillna("") + " is not a 6-digit division code").where(broken, "")
-    return broken, detail.astype(object)
+    broken = (present & ~well_formed & (in_province_prefix | ~all_digits)).fillna(False).astype(bool)
+    detail = ("region " + region[broken] + " is not a 6-digit division code").astype(object)
+    return broken, detail
 
 
 def check_region_outside_province(frame: pd.DataFrame, inputs: RuleInputs) -> tuple[pd.Series, pd.Series]:
     region = _region_text(frame)
     if region is None:
-        return _false(frame), _empty_detail(frame)
+        return _false(frame), NO_DETAIL
     all_digits = region.str.fullmatch(r"\d+").fillna(False)
-    broken = (all_digits & ~region.str.startswith("52").fillna(False)).astype(bool)
-    detail = ("region " + region.fillna("") + " is outside Guizhou (does not start with 52)").where(broken, "")
-    return broken, detail.astype(object)
+    broken = (all_digits & ~region.str.startswith("52").fillna(False)).fillna(False).astype(bool)
+    detail = ("region " + region[broken] + " is outside Guizhou (does not start with 52)").astype(object)
+    return broken, detail
+
+
+def _beijing_clock(stamps: pd.Series) -> pd.Series:
+    return (stamps + BEIJING_OFFSET).dt.strftime("%Y-%m-%d %H:%M")
 
 
 def check_end_before_start(frame: pd.DataFrame, inputs: RuleInputs) -> tuple[pd.Series, pd.Series]:
     if "start_at" not in frame or "end_at" not in frame:
-        return _false(frame), _empty_detail(frame)
+        return _false(frame), NO_DETAIL
     start, end = _as_utc(frame["start_at"]), _as_utc(frame["end_at"])
     broken = (end < start).fillna(False).astype(bool)
-    to_beijing = lambda values: (values + BEIJING_OFFSET).dt.strftime("%Y-%m-%d %H:%M")  # noqa: E731
-    detail = pd.Series("", index=frame.index, dtype=object)
-    if broken.any():
-        detail[broken] = (
-            "ends " + to_beijing(end[broken]) + " before it starts " + to_beijing(start[broken]) + " (Beijing time)"
-        )
+    detail = (
+        "ends " + _beijing_clock(end[broken]) + " before it starts " + _beijing_clock(start[broken]) + " (Beijing time)"
+    ).astype(object)
     return broken, detail
 
 
 def check_hours_out_of_range(frame: pd.DataFrame, inputs: RuleInputs) -> tuple[pd.Series, pd.Series]:
     if "hours" not in frame or inputs.table not in ("services", "redemptions"):
-        return _false(frame), _empty_detail(frame)
+        return _false(frame), NO_DETAIL
     hours = pd.to_numeric(frame["hours"], errors="coerce")
     too_low = hours <= 0
     # a redemption exchanges banked hours: many at once is normal, so only services have a cap
     too_high = (hours > MAX_SERVICE_HOURS) if inputs.table == "services" else pd.Series(False, index=frame.index)
     broken = (too_low | too_high).fillna(False).astype(bool)
     allowed = "more than 0, at most 24" if inputs.table == "services" else "more than 0"
-    detail = pd.Series("", index=frame.index, dtype=object)
-    if broken.any():
-        detail[broken] = hours[broken].round(2).astype(str) + f" hours (allowed: {allowed})"
+    detail = (hours[broken].round(2).astype(str) + f" hours (allowed: {allowed})").astype(object)
     return broken, detail
 
 
@@ -252,27 +248,27 @@ def check_future_date(frame: pd.DataFrame, inputs: RuleInputs) -> tuple[pd.Serie
         if spec.column(column).type == "timestamp":
             stamps = _as_utc(frame[column])
             future = (stamps > inputs.as_of_utc).fillna(False).astype(bool)
-            shown = (stamps + BEIJING_OFFSET).dt.strftime("%Y-%m-%d %H:%M")
+            shown = _beijing_clock(stamps[future])
             after = f" is after the sync ({as_of_clock} Beijing time)"
         else:
             dates = _as_naive_date(frame[column])
             future = (dates > as_of_date).fillna(False).astype(bool)
-            shown = dates.dt.strftime("%Y-%m-%d")
+            shown = dates[future].dt.strftime("%Y-%m-%d")
             after = f" is after the sync date {as_of_text}"
+        if not future.any():
+            continue
         broken |= future
-        text = pd.Series("", index=frame.index, dtype=object)
-        if future.any():
-            text[future] = f"{column}" + _format_value(column, shown[future]) + after
-        parts.append(text)
+        if column in UNQUOTED_COLUMNS:  # a birth date is personal data: name the column only
+            parts.append(pd.Series(column + after, index=shown.index, dtype=object))
+        else:
+            parts.append(column + " " + shown.astype(str) + after)
     if inputs.table == "evaluations" and "period" in frame:
         year = pd.to_numeric(frame["period"].astype("string").str.slice(0, 4), errors="coerce")
         future = (year > as_of_date.year).fillna(False).astype(bool)
-        broken |= future
-        text = pd.Series("", index=frame.index, dtype=object)
         if future.any():
-            text[future] = "period " + frame["period"][future].astype(str) + f" is after the sync year {as_of_date.year}"
-        parts.append(text)
-    return broken, _join_details(parts, frame.index)
+            broken |= future
+            parts.append("period " + frame["period"][future].astype(str) + f" is after the sync year {as_of_date.year}")
+    return broken, _join_details([part.astype(object) for part in parts])
 
 
 CHECKS = {
@@ -293,22 +289,26 @@ def evaluate(frame: pd.DataFrame, inputs: RuleInputs) -> pd.DataFrame:
     """
     live = ~frame["is_deleted"].fillna(False).astype(bool)
     primary = pd.Series(np.nan, index=frame.index, dtype=object)
-    primary_detail = pd.Series("", index=frame.index, dtype=object)
-    others = pd.Series("", index=frame.index, dtype=object)
+    primary_detail: dict = {}
+    others: dict = {}
     for rule in RULE_ORDER:
         broken, detail = CHECKS[rule](frame, inputs)
         broken = broken & live
         if not broken.any():
             continue
         first = broken & primary.isna()
-        later = broken & ~first
         primary[first] = rule
-        primary_detail[first] = detail[first]
-        addition = rule + " (" + detail[later].astype(str) + ")"
-        others[later] = np.where(others[later].astype(bool), others[later] + "; " + addition, addition)
-    has_others = others.astype(bool)
-    full_detail = primary_detail.where(~has_others, primary_detail + "; also broke: " + others)
-    return pd.DataFrame({"rule": primary, "detail": full_detail.where(primary.notna(), np.nan)})
+        for row in broken[broken].index:
+            text = detail.get(row, "")
+            if first[row]:
+                primary_detail[row] = text
+            else:
+                others.setdefault(row, []).append(f"{rule} ({text})")
+    # rows that break a rule are few: composing their detail row by row is cheap
+    details = pd.Series(np.nan, index=frame.index, dtype=object)
+    for row, text in primary_detail.items():
+        details[row] = text + ("; also broke: " + "; ".join(others[row]) if row in others else "")
+    return pd.DataFrame({"rule": primary, "detail": details})
 
 
 def soft_flags(frame: pd.DataFrame, inputs: RuleInputs, known_counties: set[str] | None = None) -> dict[str, int]:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 
+import numpy as np
 import pandas as pd
 
 HISTORY_COLUMNS = ["synced_at", "key", "event", "related_key", "accounts"]
@@ -83,7 +84,7 @@ def assign_stable_keys(
     assignment.update(_greedy_assignment(votes.loc[~simple]))
 
     issued = set(issued_keys) | set(votes["old_key"].tolist())
-    history: list[dict] = []
+    history: list[pd.DataFrame] = []
     unkeyed = cluster_first.loc[~cluster_first.index.isin(list(assignment))]
     # plurality old key of each unkeyed cluster (it split away from that key)
     split_source = (
@@ -93,28 +94,37 @@ def assign_stable_keys(
         .set_index("cluster")["old_key"]
     )
     sizes = accounts.groupby("cluster").size()
-    for cluster, first_account in unkeyed.sort_values().items():
-        key = new_key(prefix, first_account, issued)
+    unkeyed = unkeyed.sort_values()
+    candidate = [prefix + hashlib.sha256(a.encode("utf-8")).hexdigest()[:12] for a in unkeyed.tolist()]
+    fresh = []
+    for first_account, key in zip(unkeyed.tolist(), candidate):
+        if key in issued:  # rare: a key issued before (or twice now) gets rehashed
+            key = new_key(prefix, first_account, issued)
         issued.add(key)
-        assignment[cluster] = key
-        origin = split_source.get(cluster)
-        history.append(
-            {"key": key, "event": "split_from" if origin is not None else "created",
-             "related_key": origin, "accounts": int(sizes[cluster])}
-        )
+        fresh.append(key)
+    assignment.update(zip(unkeyed.index.tolist(), fresh))
+    origin = split_source.reindex(unkeyed.index)
+    history.append(pd.DataFrame({
+        "key": fresh,
+        "event": np.where(origin.notna().to_numpy(), "split_from", "created"),
+        "related_key": origin.to_numpy(dtype=object),
+        "accounts": sizes.reindex(unkeyed.index).to_numpy(dtype="int64"),
+    }))
     # old keys that no cluster kept: merged into the key of the cluster holding most of their accounts
     kept = set(assignment.values())
     lost = votes.loc[~votes["old_key"].isin(kept)].copy()
     if len(lost):
         lost["new_key"] = lost["cluster"].map(assignment)
         lost = lost.sort_values(["accounts", "new_key"], ascending=[False, True]).drop_duplicates("old_key")
-        for old_key, target, count in zip(lost["old_key"], lost["new_key"], lost["accounts"]):
-            history.append({"key": old_key, "event": "merged_into", "related_key": target, "accounts": int(count)})
+        history.append(pd.DataFrame({"key": lost["old_key"].to_numpy(dtype=object), "event": "merged_into",
+                                     "related_key": lost["new_key"].to_numpy(dtype=object),
+                                     "accounts": lost["accounts"].to_numpy(dtype="int64")}))
     if previous_map is not None and len(previous_map):
         vanished = set(previous_map["key"].dropna().unique()) - set(votes["old_key"].unique())
-        for old_key in sorted(vanished):
-            history.append({"key": old_key, "event": "retired", "related_key": None, "accounts": 0})
+        history.append(pd.DataFrame({"key": sorted(vanished), "event": "retired", "related_key": None, "accounts": 0}))
     keys = pd.DataFrame({"cluster": list(assignment), "key": list(assignment.values())})
-    history_frame = pd.DataFrame(history, columns=HISTORY_COLUMNS[1:])
+    history_frame = pd.concat(
+        [h for h in history if len(h)] or [pd.DataFrame(columns=HISTORY_COLUMNS[1:])], ignore_index=True
+    )
     history_frame.insert(0, "synced_at", synced_at)
     return keys, history_frame[HISTORY_COLUMNS]

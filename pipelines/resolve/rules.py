@@ -54,6 +54,8 @@ class MatchingRules:
     estimation: dict[str, Any]
     full_rescore_share: float
     fingerprint: str
+    common_name_share: float = 1.0
+    identifier_levels: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     def with_overrides(self, **changes: Any) -> "MatchingRules":
         """A copy with some fields replaced (tests, benchmarks)."""
@@ -95,6 +97,10 @@ def load_matching_rules(path: Path = MATCHING_PATH) -> MatchingRules:
         estimation=dict(raw.get("estimation", {})),
         full_rescore_share=float(raw.get("incremental", {}).get("full_rescore_above_changed_share", 0.3)),
         fingerprint=hashlib.sha256(text.encode("utf-8")).hexdigest()[:16],
+        common_name_share=float(raw.get("namesake_guard", {}).get("common_name_share", 1.0)),
+        identifier_levels=tuple(
+            (name, tuple(levels)) for name, levels in raw.get("namesake_guard", {}).get("identifier_levels", {}).items()
+        ),
     )
 
 

@@ -1,9 +1,10 @@
 """Golden-record survivorship: one value per field from a cluster's accounts, by declared rule.
 
 The rules are declared in schemas/survivorship.yaml, field by field; this module applies them
-to a frame of accounts that already carries its cluster key, vectorized (sort, then the first
-non-null value per key). Live accounts always come before deleted ones. Rules fixed by the
-contract (status, registration_status) are passed in as functions by the caller.
+to a frame of accounts that already carries its cluster key. Vectorized with numpy: each rule
+is an ordering of the accounts (live before deleted, then source preference, validity, most
+recent first), computed once; a field takes, per key, the first non-null value in that order.
+Rules fixed by the contract (status, registration_status) are passed in by the caller.
 """
 
 from __future__ import annotations
@@ -11,26 +12,60 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 ContractRule = Callable[[pd.DataFrame, str], pd.Series]
 
 
-def first_non_null(accounts: pd.DataFrame, key: str, column: str, sort_by: list[tuple[str, bool]]) -> pd.Series:
-    """Per key, the first non-null `column` after sorting by `sort_by` [(column, ascending)]."""
-    columns = [c for c, _ in sort_by]
-    ordered = accounts.sort_values(columns + ["source", "source_id"], ascending=[a for _, a in sort_by] + [True, True],
-                                   kind="stable")
-    return ordered.groupby(key, sort=False)[column].first()
+class Ranking:
+    """Integer key codes and the sort keys of the accounts, shared by every field."""
 
+    def __init__(self, accounts: pd.DataFrame, key: str) -> None:
+        self.accounts = accounts.reset_index(drop=True)
+        self.codes, self.keys = pd.factorize(self.accounts[key], sort=True)
+        self.deleted = self.accounts["is_deleted"].fillna(False).to_numpy(dtype=bool)
+        updated = pd.to_datetime(self.accounts["updated_at"], utc=True)
+        # most recent first; unknown times last
+        self.recency = -updated.astype("int64").to_numpy() if updated.notna().all() else -np.nan_to_num(
+            updated.astype("float64").to_numpy(), nan=-np.inf)
+        self.position = np.arange(len(self.accounts))  # accounts arrive sorted by (source, source_id)
+        self._orders: dict[tuple, np.ndarray] = {}
 
-def _with_ranks(accounts: pd.DataFrame, source_order: list[str] | None = None) -> pd.DataFrame:
-    frame = accounts.copy()
-    frame["_deleted"] = frame["is_deleted"].fillna(False).astype(bool)
-    if source_order:
-        rank = {source: i for i, source in enumerate(source_order)}
-        frame["_source_rank"] = frame["source"].map(rank).fillna(len(rank)).astype(int)
-    return frame
+    def order(self, source_order: tuple[str, ...] = (), valid_column: str | None = None) -> np.ndarray:
+        """Positions sorted by key, live first, source preference, valid first, most recent first."""
+        cache_key = (source_order, valid_column)
+        if cache_key not in self._orders:
+            sort_keys = [self.position, self.recency]  # np.lexsort: the last key is the primary one
+            if valid_column:
+                sort_keys.append(~self.accounts[valid_column].fillna(False).to_numpy(dtype=bool))
+            if source_order:
+                rank = {source: i for i, source in enumerate(source_order)}
+                sort_keys.append(self.accounts["source"].map(rank).fillna(len(rank)).to_numpy(dtype=int))
+            sort_keys += [self.deleted, self.codes]
+            self._orders[cache_key] = np.lexsort(sort_keys)
+        return self._orders[cache_key]
+
+    def first_non_null(self, column: str, order: np.ndarray, allowed: np.ndarray | None = None) -> pd.Series:
+        """Per key, the first non-null value of `column` in `order` (null where there is none)."""
+        values = self.accounts[column]
+        usable = values.notna().to_numpy().copy()
+        if allowed is not None:
+            usable &= allowed
+        chosen = order[usable[order]]
+        codes, first = np.unique(self.codes[chosen], return_index=True)
+        picked = np.full(len(self.keys), None, dtype=object)
+        picked[codes] = values.to_numpy(dtype=object)[chosen[first]]
+        result = pd.Series(picked, index=pd.Index(self.keys, name="key"))
+        try:  # keep the column's type where its missing value allows (not for plain bools)
+            return result.astype(values.dtype)
+        except (TypeError, ValueError):
+            return result
+
+    def per_key(self, values: np.ndarray, how: str) -> pd.Series:
+        grouped = pd.Series(values).groupby(self.codes)
+        result = getattr(grouped, how)()
+        return pd.Series(result.to_numpy(), index=pd.Index(self.keys[result.index], name="key"))
 
 
 def apply_survivorship(
@@ -43,36 +78,36 @@ def apply_survivorship(
     """One golden row per `key`, each field by its rule in `spec` (a table of survivorship.yaml)."""
     contract_rules = contract_rules or {}
     derived_rules = derived_rules or {}
-    golden = pd.DataFrame(index=pd.Index(sorted(accounts[key].unique()), name=key))
-    recent = [("_deleted", True), ("updated_at", False)]
-    base = _with_ranks(accounts)
+    ranking = Ranking(accounts, key)
+    golden = pd.DataFrame(index=pd.Index(ranking.keys, name=key))
+
+    def put(field: str, values: pd.Series) -> None:
+        golden[field] = values.reindex(golden.index).to_numpy() if not values.index.equals(golden.index) else values.to_numpy()
+
     for field, rule_spec in spec.items():
         rule = rule_spec["rule"]
         if rule == "derived":
             continue
         if rule == "contract":
-            golden[field] = contract_rules[field](accounts, key)
+            put(field, contract_rules[field](ranking.accounts, key))
         elif rule == "most_recent":
-            golden[field] = first_non_null(base, key, field, recent)
+            put(field, ranking.first_non_null(field, ranking.order()))
         elif rule == "prefer_source":
-            ranked = _with_ranks(accounts, rule_spec["order"])
-            golden[field] = first_non_null(ranked, key, field, [("_deleted", True), ("_source_rank", True), ("updated_at", False)])
+            put(field, ranking.first_non_null(field, ranking.order(tuple(rule_spec["order"]))))
         elif rule == "valid_first":
-            valid = base[rule_spec.get("valid_column", "cert_valid")].fillna(False).astype(bool)
-            ranked = base.assign(_valid=valid)
+            valid_column = rule_spec.get("valid_column", "cert_valid")
+            allowed = None
             if rule_spec.get("then", "most_recent") == "none":
-                ranked = ranked.loc[valid]
-            golden[field] = first_non_null(ranked, key, field, [("_valid", False)] + recent)
-        elif rule == "earliest":
-            golden[field] = base.groupby(key)[field].min()
-        elif rule == "latest":
-            golden[field] = base.groupby(key)[field].max()
+                allowed = ranking.accounts[valid_column].fillna(False).to_numpy(dtype=bool)
+            put(field, ranking.first_non_null(field, ranking.order(valid_column=valid_column), allowed))
+        elif rule in ("earliest", "latest"):
+            put(field, ranking.per_key(ranking.accounts[field].to_numpy(), "min" if rule == "earliest" else "max"))
         elif rule == "any":
-            golden[field] = base[field].fillna(False).astype(bool).groupby(base[key]).any()
+            put(field, ranking.per_key(ranking.accounts[field].fillna(False).to_numpy(dtype=bool), "any"))
         elif rule == "has_source":
-            golden[field] = (base["source"] == rule_spec["source"]).groupby(base[key]).any()
+            put(field, ranking.per_key((ranking.accounts["source"] == rule_spec["source"]).to_numpy(), "any"))
         elif rule == "union_categories":
-            golden[field] = derived_rules[field](base)
+            put(field, derived_rules[field](ranking.accounts))
         else:
             raise ValueError(f"unknown survivorship rule {rule!r} for {field}")
     for field, rule_spec in spec.items():

@@ -282,7 +282,17 @@ def score_pairs(
     scored = pd.concat([levels[["l_idx", "r_idx", "blocking_rule"]], level_labels(levels, rules), weights], axis=1)
     scored["match_weight"] = params.prior_log2_odds + weights.sum(axis=1)
     scored["match_probability"] = match_probability(scored["match_weight"].to_numpy())
+    scored["namesake_guard"] = namesake_guard(scored, accounts, rules)
     return scored
+
+
+def namesake_guard(scored: pd.DataFrame, accounts: pd.DataFrame, rules: MatchingRules) -> np.ndarray:
+    """Pairs with a common name and no agreeing identifier: never linked without an analyst."""
+    common = accounts["name_tf"].to_numpy()[scored["l_idx"].to_numpy()] >= rules.common_name_share
+    identified = np.zeros(len(scored), dtype=bool)
+    for comparison, labels in rules.identifier_levels:
+        identified |= scored[f"{comparison}_level"].isin(labels).to_numpy()
+    return common & (scored["name_level"] == "exact").to_numpy() & ~identified
 
 
 # ---------------------------------------------------------------- the whole resolution
@@ -331,13 +341,18 @@ def _account_methods(accounts: pd.DataFrame, edges: pd.DataFrame, cluster: np.nd
 
 def _volunteer_status(accounts: pd.DataFrame, key: str) -> pd.Series:
     """Contract: deleted only when every account is deleted; else the latest live account's status."""
-    live = accounts.loc[~accounts["is_deleted"]].copy()
+    codes, keys = pd.factorize(accounts[key], sort=True)
+    live = ~accounts["is_deleted"].to_numpy(dtype=bool)
     # the provincial platform has no status field: a live provincial account is active
-    live.loc[live["source"] == "provincial", "status"] = "active"
-    latest = live.sort_values(["updated_at", "source", "source_id"], ascending=[False, True, True]).drop_duplicates(key)
-    status = pd.Series("deleted", index=pd.Index(sorted(accounts[key].unique()), name=key), dtype=object)
-    status.loc[latest[key].to_numpy()] = latest["status"].fillna("active").to_numpy()
-    return status
+    status = np.where(accounts["source"].to_numpy() == "provincial", "active",
+                      accounts["status"].fillna("active").to_numpy(dtype=object))
+    recency = -pd.to_datetime(accounts["updated_at"], utc=True).astype("int64").to_numpy()
+    order = np.lexsort([np.arange(len(accounts)), recency, codes])  # by key, most recent first
+    order = order[live[order]]
+    found, first = np.unique(codes[order], return_index=True)
+    result = np.full(len(keys), "deleted", dtype=object)
+    result[found] = status[order[first]]
+    return pd.Series(result, index=pd.Index(keys, name=key))
 
 
 def golden_volunteers(accounts_with_keys: pd.DataFrame) -> pd.DataFrame:
@@ -420,7 +435,9 @@ def resolve_volunteers(
         [pair in not_same_keys for pair in zip(scored["l_idx"].tolist(), scored["r_idx"].tolist())], dtype=bool
     ) if not_same_keys else pd.Series(False, index=scored.index)
 
-    probable = scored.loc[(scored["match_probability"] >= rules.match_probability) & ~scored_is_cut]
+    probable = scored.loc[
+        (scored["match_probability"] >= rules.match_probability) & ~scored_is_cut & ~scored["namesake_guard"]
+    ]
     probable = probable.sort_values(["match_weight", "l_idx", "r_idx"], ascending=[False, True, True])
     det_ordered = det_links.assign(priority=det_links["method"].map({m: i for i, m in enumerate(METHOD_PRIORITY)}))
     det_ordered = det_ordered.sort_values(["priority", "l_idx", "r_idx"])
@@ -475,8 +492,9 @@ def resolve_volunteers(
         scored["match_probability"] < rules.match_probability
     )
     apart = cluster[scored["l_idx"].to_numpy()] != cluster[scored["r_idx"].to_numpy()]
-    review = scored_labelled.loc[(in_band & apart & ~scored_is_cut).to_numpy()].copy()
-    review["reason"] = "uncertain"
+    guarded = (scored["match_probability"] >= rules.match_probability) & scored["namesake_guard"]
+    review = scored_labelled.loc[((in_band | guarded) & apart & ~scored_is_cut).to_numpy()].copy()
+    review["reason"] = np.where(guarded.to_numpy()[review.index], "common_name_without_identifier", "uncertain")
     refused = link_rows.loc[~link_rows["accepted"] & (link_rows["method"] == "probabilistic")]
     refused_review = scored_labelled.merge(refused[["l_idx", "r_idx"]], on=["l_idx", "r_idx"])
     refused_review["reason"] = "refused_by_constraint"

@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, TypeVar
 
+import orjson
 import requests
 
 from pipelines.logging_privacy import scrub
@@ -174,8 +175,18 @@ def with_retries(
 
 
 def decode_json(response: requests.Response) -> object:
-    """The body as JSON, or `Transient` when it is cut short or not JSON at all."""
+    """The body as JSON, or `Transient` when it is cut short or not JSON at all.
+
+    Decoded from the bytes with orjson (UTF-8, as both interfaces send): several times
+    faster than `response.json()`, which matters at a few million rows.
+    """
+    body = response.content
     try:
-        return response.json()
-    except ValueError:
-        raise Transient(f"body: truncated or not JSON ({len(response.content)} bytes)") from None
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise Transient(f"body: truncated or not JSON ({len(body)} bytes)") from None
+
+
+def record_text(row: object) -> str:
+    """A row as compact JSON text, non-ASCII characters kept as they are (for landing)."""
+    return orjson.dumps(row).decode("utf-8")

@@ -28,6 +28,7 @@ import sqlalchemy as sa
 
 from pipelines.normalize.ids import is_valid_resident_id
 from pipelines.warehouse.spec import WarehouseSpec, load_spec, quote
+from pipelines.warehouse.verify import default_schema
 
 # Bounded so that part of a longer identifier or of a hex hash is not a match; group 1 is
 # the number. Full-width digits count: people type them.
@@ -91,8 +92,7 @@ def scan_warehouse(
     """The same scan over the published tables of `spec` in the warehouse."""
     spec = spec or load_spec()
     dialect = engine.dialect.name
-    if dialect in ("duckdb", "postgresql") and schema is None:
-        schema = "main" if dialect == "duckdb" else "public"
+    schema = schema or default_schema(engine)
     prefix = f"{quote(schema)}." if schema else ""
 
     def candidates(source: str, column: str, pattern: str) -> list[str]:

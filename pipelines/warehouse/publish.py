@@ -9,6 +9,9 @@ Readers never see half a sync:
   `_staging_<token>`, invisible to readers; then one short transaction drops the old tables
   and moves the new ones in (`ALTER TABLE ... SET SCHEMA`). Readers hold the old tables until
   the swap commits; a failure anywhere leaves the old tables and drops the staging schema.
+  Tables are replaced, not emptied: grants to reader roles belong in
+  `ALTER DEFAULT PRIVILEGES`, and an analyst's view on a published table makes the swap fail
+  (no CASCADE: the publish stops rather than drop somebody's view).
 * Any other SQLAlchemy target (SQLite ...): drop, create and insert in batches, in one
   transaction.
 
@@ -40,7 +43,7 @@ from pipelines.warehouse.build import BuiltWarehouse, build_warehouse
 from pipelines.warehouse.history import HISTORY_TABLE
 from pipelines.warehouse.inputs import InputFiles
 from pipelines.warehouse.privacy_scan import ensure_no_personal_numbers
-from pipelines.warehouse.verify import published_columns
+from pipelines.warehouse.verify import default_schema, published_columns
 from pipelines.warehouse.spec import (
     Table,
     WarehouseSpec,
@@ -104,16 +107,6 @@ def ensure_publishable(settings: Settings) -> None:
             "PII_HASH_KEY: set PII_HASH_KEY to the production secret (id_hash values made "
             "with the public key are not pseudonymous)."
         )
-
-
-def default_schema_for_url(url: str | URL) -> str | None:
-    """The schema tables go to when none is named: DuckDB `main`, PostgreSQL `public`, else
-    the connection's default (None)."""
-    return {"duckdb": "main", "postgresql": "public"}.get(make_url(url).get_backend_name())
-
-
-def default_schema(engine: sa.Engine) -> str | None:
-    return default_schema_for_url(engine.url)
 
 
 # --- loaders ------------------------------------------------------------------------------
@@ -294,15 +287,15 @@ def read_previous_history(engine: sa.Engine, schema: str | None = None) -> pa.Ta
     if published is None:
         return None
     spec = load_spec()[HISTORY_TABLE]
-    wanted = [c.name for c in spec.columns if c.name in published]
-    prefix = f"{quote(schema)}." if schema else ""
+    wanted = [c for c in spec.columns if c.name in published]
+    # typed columns: the driver's values come back as dates and booleans on every target
+    query = sa.select(*(sa.column(c.name, sqlalchemy_type(c)) for c in wanted)).select_from(
+        sa.table(HISTORY_TABLE, schema=schema)
+    )
     with engine.connect() as connection:
-        rows = connection.execute(
-            sa.text(f"SELECT {', '.join(quote(c) for c in wanted)} FROM {prefix}{quote(HISTORY_TABLE)}")
-        ).all()
+        rows = connection.execute(query).mappings().all()
     columns = {
-        c.name: [row[wanted.index(c.name)] if c.name in wanted else None for row in rows]
-        for c in spec.columns
+        c.name: [row[c.name] if c.name in published else None for row in rows] for c in spec.columns
     }
     return pa.table(columns, schema=arrow_schema(spec))
 

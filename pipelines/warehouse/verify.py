@@ -17,6 +17,18 @@ import sqlalchemy as sa
 from pipelines.warehouse.spec import WarehouseSpec, load_spec, quote
 
 
+def default_schema(engine: sa.Engine) -> str | None:
+    """The schema tables go to when none is named: DuckDB `main`; PostgreSQL the connection's
+    current schema (the first of its search_path that exists, `public` unless the URL or the
+    role says otherwise); other targets their default (None)."""
+    if engine.dialect.name == "duckdb":
+        return "main"
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as connection:
+            return connection.execute(sa.text("SELECT current_schema()")).scalar_one() or "public"
+    return None
+
+
 def published_columns(engine: sa.Engine, schema: str | None = None) -> dict[str, dict[str, str]]:
     """{table: {column: declared type, lower case}} as the target reports it.
 
@@ -25,7 +37,7 @@ def published_columns(engine: sa.Engine, schema: str | None = None) -> dict[str,
     """
     columns: dict[str, dict[str, str]] = {}
     if engine.dialect.name in ("duckdb", "postgresql"):
-        schema = schema or ("main" if engine.dialect.name == "duckdb" else "public")
+        schema = schema or default_schema(engine)
         with engine.connect() as connection:
             rows = connection.execute(
                 sa.text(
@@ -95,6 +107,7 @@ def contract_problems(
 
 def hours_reconciliation(engine: sa.Engine, schema: str | None = None) -> dict[str, Decimal]:
     """Total hours of fact_service against dim_volunteer.total_hours + unattributed hours."""
+    schema = schema or default_schema(engine)
     prefix = f"{quote(schema)}." if schema else ""
     with engine.connect() as connection:
         total, unattributed = connection.execute(

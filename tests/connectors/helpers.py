@@ -51,7 +51,9 @@ def provincial_api(servers, page_size: int = PROVINCIAL_TEST_PAGE, **kwargs) -> 
     )
 
 
-def land_all(apis: dict, data_dir: Path, sync_id: str, **kwargs) -> dict[tuple[str, str], LandingResult]:
+def land_all(
+    apis: dict, data_dir: Path, sync_id: str, **kwargs
+) -> dict[tuple[str, str], LandingResult]:
     return {
         (source, stream): land_stream(apis[source], stream, data_dir, sync_id, **kwargs)
         for source, stream in ALL_STREAMS

@@ -32,7 +32,9 @@ def test_boundary_request_asks_from_the_last_second_landed(world, servers, apis,
     as the platform wrote it); the boundary rows come back and are not landed twice."""
     land_stream(apis["provincial"], "teams", data_dir, "sync-1")
     state = read_state(data_dir, "provincial", "teams")
-    boundary = {(i, u) for i, u in source_keys(world, "provincial", "teams") if u == state.updated_at}
+    boundary = {
+        (i, u) for i, u in source_keys(world, "provincial", "teams") if u == state.updated_at
+    }
     assert state.boundary_ids == frozenset(i for i, _ in boundary)
 
     page = apis["provincial"].get_page(apis["provincial"].streams["teams"], state.updated_at)
@@ -53,13 +55,13 @@ def test_change_set_is_pulled_exactly(world, servers, apis, data_dir):
     for key in ALL_STREAMS:
         changes = source_keys(world, *key) - before[key]
         changed_rows += len(changes)
-        in_sync_2 = {
-            (i, u) for i, u in _keys_of_sync(data_dir, *key, "sync-2")
-        }
+        in_sync_2 = {(i, u) for i, u in _keys_of_sync(data_dir, *key, "sync-2")}
         assert in_sync_2 == changes, key
         assert second[key].rows == len(changes), key
         for _, updated_at in changes:  # stamped now, in Beijing time, without a zone for provincial
-            stamped = datetime.fromisoformat(updated_at.replace(" ", "T")[:19]).replace(tzinfo=BEIJING)
+            stamped = datetime.fromisoformat(updated_at.replace(" ", "T")[:19]).replace(
+                tzinfo=BEIJING
+            )
             assert now_beijing - stamped < timedelta(hours=1)
     assert changed_rows > 0
     deleted_in_changes = sum(r.deleted_rows for r in second.values())
@@ -102,7 +104,9 @@ def test_national_window_sends_the_offset_as_received(world, servers, apis, data
 
     land_stream(apis["national"], "projects", data_dir, "sync-2")
 
-    assert latest_landed(data_dir, "national", "projects") == source_keys(world, "national", "projects")
+    assert latest_landed(data_dir, "national", "projects") == source_keys(
+        world, "national", "projects"
+    )
     state = json.loads((data_dir / "state" / "national" / "projects.json").read_text())
     assert state["updated_at"].endswith("+08:00")
 
@@ -114,4 +118,6 @@ def test_full_refresh_ignores_the_state_and_lands_everything_again(world, server
     expected = source_keys(world, "national", "teams")
     assert result.rows == len(expected) and result.start is None
     assert set(_keys_of_sync(data_dir, "national", "teams", "sync-2")) == expected
-    assert read_state(data_dir, "national", "teams").id == max(expected, key=lambda k: (k[1], k[0]))[0]
+    assert (
+        read_state(data_dir, "national", "teams").id == max(expected, key=lambda k: (k[1], k[0]))[0]
+    )

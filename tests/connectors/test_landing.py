@@ -26,10 +26,16 @@ def test_every_row_lands_once_with_faults_off(world, servers, apis, data_dir):
         result = results[(source, stream)]
         assert result.rows == len(expected)
         page_size = apis[source].page_size
-        assert result.pages == len(raw_files(data_dir, source, stream)) == math.ceil(len(expected) / page_size)
+        assert (
+            result.pages
+            == len(raw_files(data_dir, source, stream))
+            == math.ceil(len(expected) / page_size)
+        )
         assert result.retries == 0
         state = read_state(data_dir, source, stream)
-        assert (state.id, state.updated_at) == max(expected, key=lambda k: (k[1], _order(source, k[0])))
+        assert (state.id, state.updated_at) == max(
+            expected, key=lambda k: (k[1], _order(source, k[0]))
+        )
 
 
 def _order(source: str, row_id: str):
@@ -39,7 +45,9 @@ def _order(source: str, row_id: str):
 def test_every_row_lands_with_every_fault_on(world, servers, apis, data_dir):
     from sandbox import Faults
 
-    keys_at_start = {(source, stream): source_keys(world, source, stream) for source, stream in ALL_STREAMS}
+    keys_at_start = {
+        (source, stream): source_keys(world, source, stream) for source, stream in ALL_STREAMS
+    }
     started = datetime.now(BEIJING).strftime("%Y-%m-%d %H:%M:%S")
     servers.set_faults(Faults.all_on(retry_after=0))
     faulty = land_all(apis, data_dir, "sync-faulty")
@@ -66,10 +74,7 @@ def test_every_row_lands_with_every_fault_on(world, servers, apis, data_dir):
         assert latest_landed(data_dir, source, stream) == expected_now, f"{source} {stream}"
         # nothing landed that the source never served: versions are the world's at the
         # start or re-stamps made during the walk (stamped now, Beijing time)
-        unknown = {
-            (i, u) for i, u in set(landed) - at_start
-            if u.replace("T", " ")[:19] < started
-        }
+        unknown = {(i, u) for i, u in set(landed) - at_start if u.replace("T", " ")[:19] < started}
         assert not unknown, f"{source} {stream}: {sorted(unknown)[:3]}"
 
 

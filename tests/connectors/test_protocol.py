@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import hmac
+import json
 import random
 from urllib.parse import urlsplit
 
@@ -19,7 +19,11 @@ from .helpers import FAST_RETRY, landed_keys, national_api, provincial_api, sour
 
 
 def test_canonical_query_follows_the_contract():
-    params = [("modified_after", "2024-05-01 08:00:00"), ("limit", "500"), ("cursor", "a+b/c~d_e.f-g")]
+    params = [
+        ("modified_after", "2024-05-01 08:00:00"),
+        ("limit", "500"),
+        ("cursor", "a+b/c~d_e.f-g"),
+    ]
     assert canonical_query(params) == (
         "cursor=a%2Bb%2Fc~d_e.f-g&limit=500&modified_after=2024-05-01%2008%3A00%3A00"
     )
@@ -30,15 +34,28 @@ def test_canonical_query_follows_the_contract():
 
 def test_signature_covers_the_path_prefix_and_is_sent_as_signed():
     api = ProvincialApi("https://gateway.example/zygz/api/", "key", "secret-value-123")
-    url, headers = api.signed_request("/open/v2/teams", [("modified_after", "2024-05-01 08:00:00"), ("limit", "5")])
+    url, headers = api.signed_request(
+        "/open/v2/teams", [("modified_after", "2024-05-01 08:00:00"), ("limit", "5")]
+    )
 
     parts = urlsplit(url)
     assert parts.path == "/zygz/api/open/v2/teams"
     assert parts.query == "limit=5&modified_after=2024-05-01%2008%3A00%3A00"  # %20, never +
-    message = "\n".join(["GET", parts.path, parts.query, headers["X-Timestamp"], headers["X-Nonce"]])
+    message = "\n".join(
+        ["GET", parts.path, parts.query, headers["X-Timestamp"], headers["X-Nonce"]]
+    )
     expected = hmac.new(b"secret-value-123", message.encode(), hashlib.sha256).hexdigest()
-    assert headers["X-Signature"] == expected == sign(
-        "secret-value-123", "GET", parts.path, parts.query, headers["X-Timestamp"], headers["X-Nonce"]
+    assert (
+        headers["X-Signature"]
+        == expected
+        == sign(
+            "secret-value-123",
+            "GET",
+            parts.path,
+            parts.query,
+            headers["X-Timestamp"],
+            headers["X-Nonce"],
+        )
     )
     _, again = api.signed_request("/open/v2/teams", [("limit", "5")])
     assert again["X-Nonce"] != headers["X-Nonce"]
@@ -63,7 +80,9 @@ def test_signed_requests_with_a_space_in_a_value_are_accepted(world, servers):
 
 
 def test_wrong_app_secret_fails_at_once_naming_system_and_endpoint(world, servers, data_dir):
-    api = ProvincialApi(servers.provincial_url, servers.provincial_app_key, "not-the-secret-xyz", retry=FAST_RETRY)
+    api = ProvincialApi(
+        servers.provincial_url, servers.provincial_app_key, "not-the-secret-xyz", retry=FAST_RETRY
+    )
     with pytest.raises(AuthenticationError) as failure:
         land_stream(api, "teams", data_dir, "sync-1")
     message = str(failure.value)

@@ -50,7 +50,9 @@ def test_materializing_lands_every_stream_with_metadata(world, servers, data_dir
 
     servers.set_faults(Faults(rate_limit=0.2, retry_after=0))
     instance = DagsterInstance.ephemeral()
-    result = materialize(raw.assets, resources=sandbox_resources(servers, data_dir), instance=instance)
+    result = materialize(
+        raw.assets, resources=sandbox_resources(servers, data_dir), instance=instance
+    )
 
     assert result.success
     events = {e.asset_key.to_user_string(): e for e in result.get_asset_materialization_events()}
@@ -81,3 +83,28 @@ def test_materializing_lands_every_stream_with_metadata(world, servers, data_dir
     }
     assert rows.pop("raw/national_teams") == len(source_keys(world, "national", "teams"))
     assert set(rows.values()) == {0}
+
+
+def test_refused_credentials_fail_the_step_without_retries(world, servers, data_dir):
+    resources = sandbox_resources(servers, data_dir)
+    resources["national"] = NationalClient(
+        api_url=servers.national_url,
+        client_id=servers.national_client_id,
+        client_secret="not-the-national-secret",
+    )
+    national_volunteers = next(a for a in raw.assets if a.key.path[-1] == "national_volunteers")
+
+    result = materialize(
+        [national_volunteers],
+        resources=resources,
+        instance=DagsterInstance.ephemeral(),
+        raise_on_error=False,
+    )
+
+    assert not result.success
+    kinds = [event.event_type_value for event in result.all_events]
+    assert "STEP_UP_FOR_RETRY" not in kinds
+    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    message = str(failure.event_specific_data.error)
+    assert "national" in message and "/oauth/token" in message
+    assert "not-the-national-secret" not in message

@@ -57,7 +57,9 @@ def test_token_is_renewed_before_it_expires(world, servers, data_dir):
     land_stream(hooked, "teams", data_dir, "sync-1")
 
     assert api.stats.token_fetches >= 2
-    assert set(landed_keys(data_dir, "national", "teams")) == source_keys(world, "national", "teams")
+    assert set(landed_keys(data_dir, "national", "teams")) == source_keys(
+        world, "national", "teams"
+    )
 
 
 def test_forced_cursor_expiry_restarts_from_the_last_row_landed(world, servers, data_dir):
@@ -122,7 +124,9 @@ def test_offset_paging_would_have_skipped_rows(world, servers):
     assert ids_at_start - seen, "offset paging lost nothing: the keyset test above proves little"
 
 
-@pytest.mark.parametrize("source,stream", [("national", "service_records"), ("provincial", "service_logs")])
+@pytest.mark.parametrize(
+    "source,stream", [("national", "service_records"), ("provincial", "service_logs")]
+)
 def test_killed_mid_stream_then_rerun_loses_nothing(world, servers, data_dir, source, stream):
     make = national_api if source == "national" else provincial_api
 
@@ -192,8 +196,15 @@ print("finished", flush=True)
 
 def test_sync_process_killed_then_rerun_loses_nothing(world, servers, data_dir):
     process = subprocess.Popen(
-        [sys.executable, "-c", KILLABLE_SYNC, servers.provincial_url, servers.provincial_app_key,
-         servers.provincial_app_secret, str(data_dir)],
+        [
+            sys.executable,
+            "-c",
+            KILLABLE_SYNC,
+            servers.provincial_url,
+            servers.provincial_app_key,
+            servers.provincial_app_secret,
+            str(data_dir),
+        ],
         cwd=PROJECT_ROOT,
         stdout=subprocess.PIPE,
         text=True,

@@ -261,10 +261,17 @@ def test_national_answers_conform_to_the_contract(servers, world, national_contr
             assert response.status_code == status
             national_contract.validate(path, "get", status, response.json(), response.headers)
 
+    grant = client.session.post(servers.national_url + TOKEN_PATH, data={
+        "grant_type": "password", "client_id": client.client_id, "client_secret": client.client_secret})
+    assert grant.status_code == 400
+    national_contract.validate(TOKEN_PATH, "post", 400, grant.json())
+
     servers.set_faults(Faults(rate_limit=1.0, retry_after=0))
-    limited = client.raw_get("/api/v1/teams", {"region": "52"})
-    assert limited.status_code == 429 and limited.headers["Retry-After"] == "0"
-    national_contract.validate("/api/v1/teams", "get", 429, limited.json(), limited.headers)
+    for path in NATIONAL_ROUTES:
+        servers.national.dice.served_clean()  # the cap on faults in a row is not under test here
+        limited = client.raw_get(path, {"region": "52"})
+        assert limited.status_code == 429 and limited.headers["Retry-After"] == "0"
+        national_contract.validate(path, "get", 429, limited.json(), limited.headers)
 
 
 def test_provincial_answers_conform_to_the_contract(servers, world, provincial_contract):
@@ -400,7 +407,8 @@ def test_provincial_signature_checks(servers):
         return response.json()["code"]
 
     assert code(client.raw_get(path, {"limit": 5})) == 0
-    assert code(client.raw_get(path, {"limit": 5}, headers=client.signed_headers(path, {"limit": 6}))) == 40101
+    signed_for_other_query = client.signed_headers(path, {"limit": 6})
+    assert code(client.raw_get(path, {"limit": 5}, headers=signed_for_other_query)) == 40101
     assert code(client.raw_get(path, {}, headers=client.signed_headers(path, {}, secret="x"))) == 40101
     unsigned = {"X-App-Key": client.app_key}
     assert code(client.raw_get(path, {}, headers=unsigned)) == 40101
@@ -484,7 +492,8 @@ def test_total_counts_the_rows_after_the_key(servers, world, monkeypatch):
         last = page["items"][-1]
         if pages % 3 == 1:  # rows move to the end between pages: counts follow
             servers.touch("national", table, 4)
-        params = {"region": "52", "page_size": 37, "updated_since": last["updated_at"], "after_id": last["id"]}
+        params = {"region": "52", "page_size": 37,
+                  "updated_since": last["updated_at"], "after_id": last["id"]}
         page = client.get(path, params)
         assert page["total"] == remaining_count(world, table, (last["updated_at"], last["id"]))
         offset_page = client.get(path, {**params, "page": 2})  # the offset applies after the key

@@ -170,3 +170,14 @@ def test_restaging_without_change_writes_the_same_quarantine(settings):
     first = read_quarantine(settings)
     stage_all(settings, as_of=AS_OF + timedelta(hours=5))
     pd.testing.assert_frame_equal(first, read_quarantine(settings))
+
+
+def test_an_unreadable_change_time_quarantines_the_row_and_nothing_else(settings):
+    land(settings.data_dir, "provincial", "service_logs", [
+        provincial_log(1), provincial_log(2, updateTime="yesterday"),
+    ])
+    result = stage_table("services", settings, as_of=AS_OF)
+    assert result.rows == 1
+    frame = result.quarantine
+    assert frame[["source_id", "rule"]].values.tolist() == [["2", "missing_required"]]
+    assert frame["detail"].iloc[0] == "missing updated_at"

@@ -1,7 +1,7 @@
 """Fixtures for the warehouse tests: a small world, and it published to DuckDB and PostgreSQL.
 
-PostgreSQL is the server on 127.0.0.1:5432 (trust auth, user postgres): each test session
-creates its own databases and drops them at the end, so runs never see each other.
+PostgreSQL is the server on 127.0.0.1:5432 (trust auth, database test, user postgres): each
+warehouse is a schema of its own, dropped at the end, so runs never see each other.
 """
 
 from __future__ import annotations
@@ -23,12 +23,14 @@ TEST_KEY = "test-pii-key"
 AS_OF = dt.date(2026, 3, 1)
 
 
-def pg_url(database: str) -> str:
-    return f"postgresql+psycopg://postgres@127.0.0.1:5432/{database}"
+def pg_url(schema: str) -> str:
+    """A URL whose connections work in `schema` (search_path), in the server's `test` database."""
+    return f"postgresql+psycopg://postgres@127.0.0.1:5432/test?options=-csearch_path%3D{schema}"
 
 
 class PostgresDatabases:
-    """Creates throwaway databases on the test server and drops them all at the end."""
+    """Throwaway warehouses on the test server: one schema each in database `test`, dropped
+    at the end (schemas, not databases: dropping a database forces a checkpoint)."""
 
     def __init__(self) -> None:
         self.created: list[str] = []
@@ -36,14 +38,14 @@ class PostgresDatabases:
     def new(self) -> str:
         name = f"wh_test_{uuid.uuid4().hex[:10]}"
         with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
-            admin.execute(f'CREATE DATABASE "{name}"')
+            admin.execute(f'CREATE SCHEMA "{name}"')
         self.created.append(name)
         return pg_url(name)
 
     def drop_all(self) -> None:
         with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
             for name in self.created:
-                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                admin.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
 
 
 @pytest.fixture(scope="session")

@@ -126,8 +126,8 @@ def test_table_and_column_descriptions_are_in_the_database(duckdb_published, pg_
     duck, _ = duckdb_published
     pg, _ = pg_published
     duck_comment = scalar(duck, "SELECT comment FROM duckdb_tables() WHERE table_name = 'mart_brand_programmes'")
-    pg_comment = scalar(pg, "SELECT obj_description('public.mart_brand_programmes'::regclass)")
+    pg_comment = scalar(pg, "SELECT obj_description('mart_brand_programmes'::regclass)")
     assert duck_comment == pg_comment and "Question:" in pg_comment
     assert "hours" in scalar(
-        pg, "SELECT col_description('public.dim_volunteer'::regclass, 12)"
+        pg, "SELECT col_description('dim_volunteer'::regclass, 12)"
     )

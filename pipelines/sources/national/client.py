@@ -168,7 +168,10 @@ class NationalApi:
             self.stats.requests += 1
             response = self.session.get(
                 url,
-                headers={"Authorization": f"Bearer {self.access_token()}", "Accept": "application/json"},
+                headers={
+                    "Authorization": f"Bearer {self.access_token()}",
+                    "Accept": "application/json",
+                },
                 timeout=self.retry.timeout,
             )
             if response.status_code != 401:
@@ -208,9 +211,7 @@ class NationalApi:
         params = keyset_params(self.region, self.page_size, updated_since, after_id)
         # quote (not quote_plus): the '+' of +08:00 must travel as %2B, never as a space
         url = f"{self.base_url}{stream.path}?{urlencode(params, quote_via=quote)}"
-        position = (
-            f"updated_since={updated_since}, after_id={after_id}" if updated_since else None
-        )
+        position = f"updated_since={updated_since}, after_id={after_id}" if updated_since else None
         return with_retries(
             lambda: self._get_page_once(stream, url, position),
             system=self.system,

@@ -115,7 +115,9 @@ class ProvincialApi:
     def close(self) -> None:
         self.session.close()
 
-    def signed_request(self, path: str, params: list[tuple[str, str]]) -> tuple[str, dict[str, str]]:
+    def signed_request(
+        self, path: str, params: list[tuple[str, str]]
+    ) -> tuple[str, dict[str, str]]:
         """The URL (carrying exactly the canonical query) and headers of one signed GET."""
         query = canonical_query(params)
         full_path = self._path_prefix + path
@@ -152,8 +154,11 @@ class ProvincialApi:
         code = envelope["code"]
         data = envelope.get("data") if isinstance(envelope.get("data"), dict) else {}
         if code == CODE_OK:
-            if not isinstance(data.get("list"), list):
-                raise Transient("body: envelope without a list")
+            rows = data.get("list")
+            if rows is None:  # an empty answer may leave the list out
+                return {"list": [], "has_more": False, "next_cursor": None}
+            if not isinstance(rows, list):
+                raise Transient("body: envelope with a malformed list")
             return data
         message = scrub(str(envelope.get("msg", ""))[:200])
         if code == CODE_RATE_LIMITED:

@@ -1,0 +1,33 @@
+"""The data dictionary is generated from schemas/warehouse.yaml and is up to date in the repo."""
+
+from __future__ import annotations
+
+from pipelines.warehouse.dictionary import DICTIONARY_PATH, render_dictionary
+from pipelines.warehouse.spec import load_spec
+
+
+def test_the_committed_dictionary_is_what_the_spec_generates():
+    assert DICTIONARY_PATH.read_text(encoding="utf-8") == render_dictionary(), (
+        "docs/DATA_DICTIONARY.md is stale: run `python -m pipelines.warehouse.dictionary`"
+    )
+
+
+def test_every_table_and_column_has_its_meaning_in_the_dictionary():
+    text = render_dictionary()
+    spec = load_spec()
+    for table in spec.tables.values():
+        assert f"### `{table.name}`" in text
+        for column in table.columns:
+            assert column.description
+            assert f"| `{column.name}`" in text, f"{table.name}.{column.name}"
+    for mart in spec.marts:
+        assert f"**Question:** {mart.question}" in text
+    assert text.count("```sql") == 10
+
+
+def test_hours_and_counts_say_their_unit():
+    spec = load_spec()
+    for table in spec.tables.values():
+        for column in table.columns:
+            if column.decimal or column.type == "bigint":
+                assert column.unit, f"{table.name}.{column.name} has no unit"
