@@ -6,11 +6,12 @@ Layout (docs/DESIGN.md, "Raw landing"):
     DATA_DIR/state/<source>/<stream>.json
 
 Each page is written as it arrives (so a 5-million-row pull never sits in memory) to a
-temporary name, fsynced, renamed, and only then is the stream's state moved to the last row of
-that page. A sync killed at any point therefore leaves state that never runs ahead of the
-data; the rerun starts from it and may land some rows twice, which the reader below (and
-staging) removes by keeping one version per (id, updated_at). Any sync can be replayed from
-these files without calling the sources.
+temporary name, fsynced and renamed, by a writer thread while the next page is fetched. The
+stream's state moves to the last row written only after the folder is fsynced too (at least
+once a second, and whenever the writer has caught up). A sync killed at any point therefore
+leaves state that never runs ahead of the data; the rerun starts from it and may land some
+rows twice, which the reader below (and staging) removes by keeping one version per
+(id, updated_at). Any sync can be replayed from these files without calling the sources.
 
 Page columns: id, updated_at (text as the source wrote it), is_deleted, record (the row as
 received, JSON text), sync_id, fetched_at (UTC), page. Deleted rows are landed like any
@@ -32,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pipelines.sources.http import record_text
@@ -140,10 +142,20 @@ def page_table(
     )
 
 
-def write_page(sync_dir: Path, page_no: int, table: pa.Table) -> Path:
-    """Write one page file durably; returns its path."""
+def write_page(
+    sync_dir: Path, page_no: int, table: pa.Table, *, durable_rename: bool = True
+) -> Path:
+    """Write one page file (content fsynced); returns its path.
+
+    With `durable_rename=False` the caller must fsync `sync_dir` before it commits a state
+    that covers this page (the page writer does so once per commit, not once per page).
+    """
     target = sync_dir / f"page-{page_no:06d}.parquet"
-    _write_atomically(target, lambda handle: pq.write_table(table, handle, compression="zstd"))
+    _write_atomically(
+        target,
+        lambda handle: pq.write_table(table, handle, compression="zstd"),
+        durable_rename=durable_rename,
+    )
     return target
 
 
@@ -227,13 +239,22 @@ class LandingResult:
         }
 
 
+# While pages arrive faster than they are written, the state is committed at most this
+# often (and always when the writer catches up, and at the end): each commit costs two
+# fsyncs, a page one. A state that lags costs nothing but a few rows landed twice on a rerun.
+COMMIT_INTERVAL_SECONDS = 1.0
+
+
 class _PageWriter:
     """Lands pages in order on a thread of its own, so that writing and fsyncing one page
-    overlaps fetching the next. Per page: the Parquet file (durable), then the state.
+    overlaps fetching the next.
 
-    The queue is short (a couple of pages), so memory stays bounded by the page size. A page
-    handed over is landed even if fetching fails later: it is complete, and the state then
-    names it. A failure while writing stops the landing and is raised to the caller.
+    Per page: the Parquet file, its content fsynced. Per commit: the folder fsynced (the
+    renames are durable), then the state moved to the last page written. So the state never
+    names a row that is not durably on disk. The queue is short (a couple of pages), so memory
+    stays bounded by the page size. A page handed over is landed even if fetching fails
+    later: it is complete, and the final commit names it. A failure while writing stops the
+    landing and is raised to the caller.
     """
 
     def __init__(
@@ -250,6 +271,8 @@ class _PageWriter:
         self.page_no = page_no
         self.result = result
         self.error: BaseException | None = None
+        self._uncommitted: Checkpoint | None = None
+        self._last_commit = time.monotonic()
         self._queue: queue.Queue[Page | None] = queue.Queue(maxsize=depth)
         self._thread = threading.Thread(
             target=self._run, name=f"land-{stream.source}-{stream.name}", daemon=True
@@ -262,7 +285,7 @@ class _PageWriter:
         self._queue.put(page)
 
     def close(self) -> None:
-        """Land every page submitted so far, then stop the thread."""
+        """Land and commit every page submitted so far, then stop the thread."""
         self._queue.put(None)
         self._thread.join()
 
@@ -271,24 +294,40 @@ class _PageWriter:
             if self.error is not None:
                 continue  # drain, so that submit() never blocks on a dead writer
             try:
-                self._land(page)
+                self._write(page)
+                caught_up = self._queue.empty()
+                if caught_up or time.monotonic() - self._last_commit >= COMMIT_INTERVAL_SECONDS:
+                    self._commit()
             except BaseException as failure:  # noqa: BLE001 - handed to the caller's thread
                 self.error = failure
+        if self.error is None:
+            try:
+                self._commit()
+            except BaseException as failure:  # noqa: BLE001
+                self.error = failure
 
-    def _land(self, page: Page) -> None:
-        stream, result = self.stream, self.result
+    def _write(self, page: Page) -> None:
         table = page_table(
-            stream, page.rows, self.sync_id, datetime.now(timezone.utc), self.page_no
+            self.stream, page.rows, self.sync_id, datetime.now(timezone.utc), self.page_no
         )
         private_dir(self.sync_dir)
-        path = write_page(self.sync_dir, self.page_no, table)
-        write_state(self.root, stream.source, stream.name, page.checkpoint, self.sync_id)
-        result.rows += table.num_rows
-        result.deleted_rows += sum(1 for r in page.rows if stream.row_deleted(r))
-        result.pages += 1
-        result.files.append(path.name)
-        result.checkpoint = page.checkpoint
+        path = write_page(self.sync_dir, self.page_no, table, durable_rename=False)
+        self._uncommitted = page.checkpoint
+        self.result.rows += table.num_rows
+        self.result.deleted_rows += pc.sum(table["is_deleted"]).as_py() or 0
+        self.result.pages += 1
+        self.result.files.append(path.name)
         self.page_no += 1
+
+    def _commit(self) -> None:
+        if self._uncommitted is None:
+            return
+        _fsync_dir(self.sync_dir)  # every page rename so far survives a crash ...
+        stream = self.stream
+        # ... before the state that covers them is written
+        write_state(self.root, stream.source, stream.name, self._uncommitted, self.sync_id)
+        self.result.checkpoint, self._uncommitted = self._uncommitted, None
+        self._last_commit = time.monotonic()
 
 
 def land_stream(

@@ -10,7 +10,7 @@ table so every writer produces the same column types (dates as date32, timestamp
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -75,7 +75,6 @@ class StreamMapping:
     source: str
     stream: str
     table: str
-    updated_at_format: str  # "iso" (with offset) or "beijing" (no offset, UTC+8)
     deleted_field: str
     source_id_field: str
     columns: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -122,7 +121,7 @@ def _flatten(columns: list[Any]) -> list[dict[str, Any]]:
     return flat
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_canonical(path: Path = CANONICAL_PATH) -> dict[str, TableSpec]:
     """All canonical tables by name, in the order of the YAML file."""
     document = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -172,7 +171,7 @@ def arrow_schema(table: str) -> pa.Schema:
     )
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_mapping(source: str, mapping_dir: Path = MAPPING_DIR) -> dict[str, StreamMapping]:
     """One source's stream mappings by stream name."""
     document = yaml.safe_load((mapping_dir / f"{source}.yaml").read_text(encoding="utf-8"))
@@ -185,7 +184,6 @@ def load_mapping(source: str, mapping_dir: Path = MAPPING_DIR) -> dict[str, Stre
             source=source,
             stream=stream_name,
             table=stream["table"],
-            updated_at_format=document["updated_at_format"],
             deleted_field=document["deleted_field"],
             source_id_field=stream["source_id"],
             columns=dict(stream.get("columns") or {}),

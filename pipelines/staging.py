@@ -24,10 +24,11 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -36,9 +37,26 @@ import pyarrow.parquet as pq
 
 from pipelines.config import Settings
 from pipelines.landing import has_raw, private_dir, raw_glob, updated_at_utc_sql
+from pipelines.normalize import as_text as normalize_text
+from pipelines.normalize import categories, ids, names, phones, regions, statuses
+from pipelines.normalize.dates import (
+    BEIJING_OFFSET,
+    beijing_text_to_utc,
+    iso_to_utc,
+    minutes_to_hours,
+    parse_date,
+    utc_to_beijing_date,
+)
+from pipelines.privacy import hmac_hex
 from pipelines.quality import quarantine as quarantine_rows
 from pipelines.quality.rules import RuleInputs, default_as_of, evaluate, soft_flags
-from pipelines.schemas import StreamMapping, arrow_schema, mappings_for_table, table_names, table_spec
+from pipelines.schemas import (
+    StreamMapping,
+    arrow_schema,
+    mappings_for_table,
+    table_names,
+    table_spec,
+)
 
 log = logging.getLogger("pipelines.staging")
 
@@ -71,7 +89,7 @@ class StagedResult:
 
     @property
     def quarantined(self) -> int:
-        return int(len(self.quarantine))
+        return len(self.quarantine)
 
     def read(self, columns: list[str] | None = None) -> pd.DataFrame:
         """The staged table as written (all rows: live and deleted)."""
@@ -151,7 +169,9 @@ def extract_sql(mapping: StreamMapping, glob: str) -> str:
     then one column per mapped JSON key: text, or DOUBLE for fields only read as numbers
     (one JSON parse per row, no text round trip in pandas), or a list for `list: true`.
     """
-    scalar_fields = [name for name, kind in mapping.raw_fields.items() if kind in ("text", "number")]
+    scalar_fields = [
+        name for name, kind in mapping.raw_fields.items() if kind in ("text", "number")
+    ]
     list_fields = [name for name, kind in mapping.raw_fields.items() if kind == "list"]
     paths = ", ".join(_sql_text(_json_path(name)) for name in scalar_fields)
     extracted = [
@@ -164,7 +184,9 @@ def extract_sql(mapping: StreamMapping, glob: str) -> str:
         f'TRY_CAST(json_extract(__record, {_sql_text(_json_path(name))}) AS VARCHAR[]) AS "{name}"'
         for name in list_fields
     ]
-    deleted_text = f"lower(json_extract_string(record, {_sql_text(_json_path(mapping.deleted_field))}))"
+    deleted_text = (
+        f"lower(json_extract_string(record, {_sql_text(_json_path(mapping.deleted_field))}))"
+    )
     source_key = f"json_extract_string(record, {_sql_text(_json_path(mapping.source_id_field))})"
     return f"""
 WITH versions AS (
@@ -190,12 +212,17 @@ SELECT id AS __id, updated_at AS __updated_at, updated_utc AS __updated_utc,
        deleted AS __is_deleted, record AS __record,
        fetched_at AS __fetched_at, key_versions AS __key_versions,
        {", ".join(extracted) if extracted else "NULL AS __nothing"}
-FROM (SELECT *, record AS __record, json_extract_string(record, [{paths}]) AS __f FROM latest_per_key)
+FROM (
+    SELECT *, record AS __record, json_extract_string(record, [{paths}]) AS __f
+    FROM latest_per_key
+)
 ORDER BY id
 """
 
 
-def raw_batches(mapping: StreamMapping, settings: Settings, chunk_rows: int) -> Iterator[pd.DataFrame]:
+def raw_batches(
+    mapping: StreamMapping, settings: Settings, chunk_rows: int
+) -> Iterator[pd.DataFrame]:
     """The stream's latest rows with mapped fields, as pandas chunks (none if nothing landed)."""
     import duckdb
 
@@ -241,8 +268,8 @@ class ChunkContext:
 
 
 def as_text(values: pd.Series) -> pd.Series:
-    """Stripped text (str dtype), NaN for missing or empty."""
-    text = pd.Series(values, dtype="str").str.strip()
+    """Stripped text (str dtype), NaN for missing or empty: a blank field is a missing one."""
+    text = normalize_text(values).str.strip()
     return text.where(text.str.len() > 0)
 
 
@@ -250,17 +277,22 @@ def _present(values: pd.Series) -> pd.Series:
     return as_text(values).notna()
 
 
-def _track_unparseable(column: str, raw: pd.Series, parsed: pd.Series, ctx: ChunkContext) -> pd.Series:
-    ctx.unparseable[column] = (_present(raw) & pd.Series(parsed, index=raw.index).isna()).astype(bool)
+def _track_unparseable(
+    column: str, raw: pd.Series, parsed: pd.Series, ctx: ChunkContext
+) -> pd.Series:
+    ctx.unparseable[column] = (_present(raw) & pd.Series(parsed, index=raw.index).isna()).astype(
+        bool
+    )
     return parsed
 
 
 def _vocabulary(column: str, raw: pd.Series, spec: dict, ctx: ChunkContext) -> pd.Series:
     """A source code or label -> the staged word (schemas/vocabularies.yaml, one place)."""
-    from pipelines.normalize.statuses import map_vocabulary
 
     text = as_text(raw)
-    mapped = as_text(pd.Series(map_vocabulary(text, spec["kind"], ctx.mapping.source), index=raw.index))
+    mapped = as_text(
+        pd.Series(statuses.map_vocabulary(text, spec["kind"], ctx.mapping.source), index=raw.index)
+    )
     ctx.unknown_codes[column] = (text.notna() & mapped.isna()).astype(bool)
     return mapped
 
@@ -283,21 +315,21 @@ def _int(raw: pd.Series) -> pd.Series:
 
 
 def _hmac(values: pd.Series, ctx: ChunkContext) -> pd.Series:
-    from pipelines.privacy import hmac_hex
-
     present = values.notna()
     hashed = pd.Series(np.nan, index=values.index, dtype="str")
     if present.any():
-        hashed[present] = pd.Series(hmac_hex(values[present], ctx.settings.pii_hash_key), index=values[present].index).to_numpy()
+        hashed[present] = pd.Series(
+            hmac_hex(values[present], ctx.settings.pii_hash_key), index=values[present].index
+        ).to_numpy()
     return hashed
 
 
 def _phone_hash(column: str, raw: pd.Series, spec: dict, ctx: ChunkContext) -> pd.Series:
-    from pipelines.normalize.phones import normalize_phone
-
-    phones = normalize_phone(raw)
-    usable = phones["phone_valid"].fillna(False).astype(bool) & ~phones["phone_masked"].fillna(False).astype(bool)
-    return _hmac(phones["phone"].where(usable), ctx)
+    cleaned = phones.normalize_phone(raw)
+    usable = cleaned["phone_valid"].fillna(False).astype(bool) & ~cleaned["phone_masked"].fillna(
+        False
+    ).astype(bool)
+    return _hmac(cleaned["phone"].where(usable), ctx)
 
 
 KNOWN_BRANDS = ("三关爱", "暖冬行动", "西部计划", "青清河", "夜校")
@@ -305,9 +337,7 @@ KNOWN_BRANDS = ("三关爱", "暖冬行动", "西部计划", "青清河", "夜�
 
 def _brand(column: str, raw: pd.Series, spec: dict, ctx: ChunkContext) -> pd.Series:
     """Brand programmes as one label each (脱贫攻坚夜校 -> 夜校), else the cleaned text."""
-    from pipelines.normalize.names import normalize_name
-
-    cleaned = normalize_name(raw)
+    cleaned = names.normalize_name(raw)
     branded = pd.Series(np.nan, index=raw.index, dtype="str")
     for brand in KNOWN_BRANDS:
         hit = cleaned.str.contains(brand, regex=False).fillna(False) & branded.isna()
@@ -315,7 +345,14 @@ def _brand(column: str, raw: pd.Series, spec: dict, ctx: ChunkContext) -> pd.Ser
     return branded.fillna(cleaned)
 
 
-def _with_fast_path(raw: pd.Series, strict_format: str, parse: Callable, *, utc: bool, shift: pd.Timedelta | None = None) -> pd.Series:
+def _with_fast_path(
+    raw: pd.Series,
+    strict_format: str,
+    parse: Callable,
+    *,
+    utc: bool,
+    shift: pd.Timedelta | None = None,
+) -> pd.Series:
     """`parse` (the normalize function: every format the sources write) over the values
     that a strict `pd.to_datetime` of the common format does not read.
 
@@ -338,41 +375,39 @@ def _with_fast_path(raw: pd.Series, strict_format: str, parse: Callable, *, utc:
 
 
 def _date(column: str, raw: pd.Series, spec: dict, ctx: ChunkContext) -> pd.Series:
-    from pipelines.normalize.dates import parse_date
-
-    return _track_unparseable(column, raw, _with_fast_path(raw, "%Y-%m-%d", parse_date, utc=False), ctx)
+    return _track_unparseable(
+        column, raw, _with_fast_path(raw, "%Y-%m-%d", parse_date, utc=False), ctx
+    )
 
 
 def _iso_timestamp(column: str, raw: pd.Series, spec: dict, ctx: ChunkContext) -> pd.Series:
-    from pipelines.normalize.dates import iso_to_utc
-
     parsed = _with_fast_path(raw, "%Y-%m-%dT%H:%M:%S%z", iso_to_utc, utc=True)
     return _track_unparseable(column, raw, parsed, ctx)
 
 
 def _beijing_timestamp(column: str, raw: pd.Series, spec: dict, ctx: ChunkContext) -> pd.Series:
-    from pipelines.normalize.dates import BEIJING_OFFSET, beijing_text_to_utc
-
-    parsed = _with_fast_path(raw, "%Y-%m-%d %H:%M:%S", beijing_text_to_utc, utc=True, shift=BEIJING_OFFSET)
+    parsed = _with_fast_path(
+        raw, "%Y-%m-%d %H:%M:%S", beijing_text_to_utc, utc=True, shift=BEIJING_OFFSET
+    )
     return _track_unparseable(column, raw, parsed, ctx)
 
 
 def _beijing_date_of_text(column: str, raw: pd.Series, spec: dict, ctx: ChunkContext) -> pd.Series:
     """A Beijing-time timestamp's calendar date; a bare date in any known format as is."""
-    from pipelines.normalize.dates import BEIJING_OFFSET, beijing_text_to_utc, parse_date, utc_to_beijing_date
-
-    stamps = _with_fast_path(raw, "%Y-%m-%d %H:%M:%S", beijing_text_to_utc, utc=True, shift=BEIJING_OFFSET)
+    stamps = _with_fast_path(
+        raw, "%Y-%m-%d %H:%M:%S", beijing_text_to_utc, utc=True, shift=BEIJING_OFFSET
+    )
     dates = pd.Series(utc_to_beijing_date(stamps), index=raw.index)
     missing = dates.isna()
     if missing.any():
         dates = dates.astype(object)
-        dates[missing] = pd.Series(parse_date(raw[missing]), index=raw[missing].index).astype(object)
+        dates[missing] = pd.Series(parse_date(raw[missing]), index=raw[missing].index).astype(
+            object
+        )
     return _track_unparseable(column, raw, dates, ctx)
 
 
 def _beijing_date(column: str, values: pd.Series, spec: dict, ctx: ChunkContext) -> pd.Series:
-    from pipelines.normalize.dates import utc_to_beijing_date
-
     dates = utc_to_beijing_date(values)
     # the date is as readable as the timestamp it comes from
     source_column = spec.get("column")
@@ -382,35 +417,25 @@ def _beijing_date(column: str, values: pd.Series, spec: dict, ctx: ChunkContext)
 
 
 def _minutes_to_hours(column: str, raw: pd.Series, spec: dict, ctx: ChunkContext) -> pd.Series:
-    from pipelines.normalize.dates import minutes_to_hours
-
     return pd.Series(minutes_to_hours(_float(raw)), index=raw.index, dtype="float64")
 
 
 def _name(column: str, raw: pd.Series, spec: dict, ctx: ChunkContext) -> pd.Series:
-    from pipelines.normalize.names import normalize_name
-
-    return normalize_name(raw)
+    return names.normalize_name(raw)
 
 
 def _region(column: str, raw: pd.Series, spec: dict, ctx: ChunkContext) -> pd.Series:
-    from pipelines.normalize.regions import normalize_region
-
-    return as_text(normalize_region(as_text(raw)))
+    return as_text(regions.normalize_region(as_text(raw)))
 
 
 def _national_category(column: str, raw: pd.Series, spec: dict, ctx: ChunkContext) -> pd.Series:
-    from pipelines.normalize.categories import national_code_to_label
-
-    labels = as_text(pd.Series(national_code_to_label(as_text(raw)), index=raw.index))
+    labels = as_text(pd.Series(categories.national_code_to_label(as_text(raw)), index=raw.index))
     ctx.add_soft("unmapped_category", _present(raw) & labels.isna())
     return labels
 
 
 def _first_category(column: str, raw: pd.Series, spec: dict, ctx: ChunkContext) -> pd.Series:
-    from pipelines.normalize.categories import first_category
-
-    labels = as_text(pd.Series(first_category(as_text(raw)), index=raw.index))
+    labels = as_text(pd.Series(categories.first_category(as_text(raw)), index=raw.index))
     ctx.add_soft("unmapped_category", _present(raw) & labels.isna())
     return labels
 
@@ -440,7 +465,9 @@ TRANSFORMS: dict[str, Callable[[str, pd.Series, dict, ChunkContext], pd.Series]]
     "bool": lambda column, raw, spec, ctx: _bool(raw),
     "minutes_to_hours": _minutes_to_hours,
     "vocabulary": _vocabulary,
-    "const": lambda column, raw, spec, ctx: pd.Series(spec["value"], index=ctx.raw.index, dtype="str"),
+    "const": lambda column, raw, spec, ctx: pd.Series(
+        spec["value"], index=ctx.raw.index, dtype="str"
+    ),
     "equals_live": _equals_live,
     "strip_prefix": _strip_prefix,
     "phone_hash": _phone_hash,
@@ -453,7 +480,9 @@ TRANSFORMS: dict[str, Callable[[str, pd.Series, dict, ChunkContext], pd.Series]]
 # -- derived transforms: several columns at once ------------------------------------------
 
 
-def _frame_column(frame: pd.DataFrame, name: str, index: pd.Index, dtype: str | None = None) -> pd.Series:
+def _frame_column(
+    frame: pd.DataFrame, name: str, index: pd.Index, dtype: str | None = None
+) -> pd.Series:
     if name in frame:
         return pd.Series(frame[name].to_numpy(), index=index)
     return pd.Series(np.nan, index=index, dtype=dtype or object)
@@ -465,8 +494,6 @@ def _person_identity(fields: pd.DataFrame, spec: dict, ctx: ChunkContext) -> pd.
     Clear numbers are normalized, hashed and dropped here; what is kept is what masking
     keeps (first/last characters) and what a valid resident ID says (birth date, gender).
     """
-    from pipelines.normalize import ids, phones, statuses
-    from pipelines.normalize.dates import parse_date
 
     index = fields.index
     if spec["cert_types"] == "national":
@@ -491,15 +518,21 @@ def _person_identity(fields: pd.DataFrame, spec: dict, ctx: ChunkContext) -> pd.
         resident = ids.normalize_resident_id(raw_number[is_resident])
         resident.index = raw_number[is_resident].index
         number[is_resident] = resident["cert_no"].astype(object).to_numpy()
-        out.loc[is_resident, "cert_masked"] = resident["cert_masked"].fillna(False).astype(bool).to_numpy()
-        out.loc[is_resident, "cert_valid"] = resident["cert_valid"].fillna(False).astype(bool).to_numpy()
+        out.loc[is_resident, "cert_masked"] = (
+            resident["cert_masked"].fillna(False).astype(bool).to_numpy()
+        )
+        out.loc[is_resident, "cert_valid"] = (
+            resident["cert_valid"].fillna(False).astype(bool).to_numpy()
+        )
         out.loc[is_resident, "cert_prefix4"] = resident["cert_prefix4"].astype(object).to_numpy()
         out.loc[is_resident, "cert_suffix4"] = resident["cert_suffix4"].astype(object).to_numpy()
         id_gender[is_resident] = resident["gender"].astype(object).to_numpy()
         id_birth[is_resident] = pd.to_datetime(resident["birth_date"], errors="coerce").to_numpy()
     other = ~is_resident & raw_number.notna()
     if other.any():
-        other_numbers = as_text(pd.Series(ids.normalize_other_cert(raw_number[other]), index=raw_number[other].index))
+        other_numbers = as_text(
+            pd.Series(ids.normalize_other_cert(raw_number[other]), index=raw_number[other].index)
+        )
         masked = raw_number[other].str.contains("*", regex=False).fillna(False)
         number[other] = other_numbers.where(~masked).astype(object).to_numpy()
         out.loc[other, "cert_masked"] = masked.to_numpy()
@@ -510,12 +543,19 @@ def _person_identity(fields: pd.DataFrame, spec: dict, ctx: ChunkContext) -> pd.
     out["cert_hash"] = _hmac(as_text(clear), ctx)
 
     stated_gender = as_text(
-        pd.Series(statuses.gender_from_code(as_text(fields.get("gender", pd.Series(np.nan, index=index)))), index=index)
+        pd.Series(
+            statuses.gender_from_code(
+                as_text(fields.get("gender", pd.Series(np.nan, index=index)))
+            ),
+            index=index,
+        )
     )
     if "birth_date" in fields:
         stated_birth_raw = fields["birth_date"]
         stated_birth = _with_fast_path(stated_birth_raw, "%Y-%m-%d", parse_date, utc=False)
-        ctx.unparseable["birth_date"] = (_present(stated_birth_raw) & stated_birth.isna()).astype(bool)
+        ctx.unparseable["birth_date"] = (_present(stated_birth_raw) & stated_birth.isna()).astype(
+            bool
+        )
     else:
         stated_birth = pd.Series(pd.NaT, index=index, dtype="datetime64[s]")
     id_birth = pd.to_datetime(id_birth, errors="coerce")
@@ -543,10 +583,8 @@ def _person_identity(fields: pd.DataFrame, spec: dict, ctx: ChunkContext) -> pd.
 
 
 def _uscc(fields: pd.DataFrame, spec: dict, ctx: ChunkContext) -> pd.DataFrame:
-    from pipelines.normalize.ids import normalize_uscc
-
     raw = as_text(fields["uscc"])
-    result = normalize_uscc(raw)
+    result = ids.normalize_uscc(raw)
     result.index = fields.index
     out = pd.DataFrame(index=fields.index)
     out["uscc"] = as_text(result["uscc"])
@@ -563,16 +601,16 @@ def _categories_frame(result: pd.DataFrame, index: pd.Index, ctx: ChunkContext) 
 
 
 def _national_categories(fields: pd.DataFrame, spec: dict, ctx: ChunkContext) -> pd.DataFrame:
-    from pipelines.normalize.categories import national_codes_to_categories
-
-    codes = fields["codes"].map(lambda value: list(value) if isinstance(value, (list, np.ndarray)) else [])
-    return _categories_frame(national_codes_to_categories(codes), fields.index, ctx)
+    codes = fields["codes"].map(
+        lambda value: list(value) if isinstance(value, (list, np.ndarray)) else []
+    )
+    return _categories_frame(categories.national_codes_to_categories(codes), fields.index, ctx)
 
 
 def _provincial_categories(fields: pd.DataFrame, spec: dict, ctx: ChunkContext) -> pd.DataFrame:
-    from pipelines.normalize.categories import provincial_labels_to_categories
-
-    return _categories_frame(provincial_labels_to_categories(as_text(fields["labels"])), fields.index, ctx)
+    return _categories_frame(
+        categories.provincial_labels_to_categories(as_text(fields["labels"])), fields.index, ctx
+    )
 
 
 DERIVED: dict[str, Callable[[pd.DataFrame, dict, ChunkContext], pd.DataFrame]] = {
@@ -591,13 +629,17 @@ def _updated_at_utc(raw: pd.DataFrame) -> pd.Series:
     return pd.to_datetime(raw["__updated_utc"], errors="coerce").dt.tz_localize("UTC")
 
 
-def map_chunk(raw: pd.DataFrame, mapping: StreamMapping, settings: Settings) -> tuple[pd.DataFrame, ChunkContext]:
+def map_chunk(
+    raw: pd.DataFrame, mapping: StreamMapping, settings: Settings
+) -> tuple[pd.DataFrame, ChunkContext]:
     """One chunk of extracted raw fields -> canonical columns (canonical order), plus context."""
     spec = table_spec(mapping.table)
     index = raw.index
     is_deleted = raw["__is_deleted"].fillna(False).astype(bool)
     canonical = pd.DataFrame(index=index)
-    ctx = ChunkContext(mapping=mapping, settings=settings, raw=raw, is_deleted=is_deleted, canonical=canonical)
+    ctx = ChunkContext(
+        mapping=mapping, settings=settings, raw=raw, is_deleted=is_deleted, canonical=canonical
+    )
     canonical["source"] = mapping.source
     canonical["source_id"] = as_text(raw[mapping.source_id_field])
     canonical["updated_at"] = _updated_at_utc(raw)
@@ -610,9 +652,13 @@ def map_chunk(raw: pd.DataFrame, mapping: StreamMapping, settings: Settings) -> 
             values = raw[column_spec["field"]]
         else:
             values = pd.Series(np.nan, index=index, dtype="str")
-        canonical[column] = pd.Series(TRANSFORMS[via](column, values, column_spec, ctx), index=index)
+        canonical[column] = pd.Series(
+            TRANSFORMS[via](column, values, column_spec, ctx), index=index
+        )
     for derived_spec in mapping.derived:
-        fields = pd.DataFrame({role: raw[name] for role, name in derived_spec["fields"].items() if name}, index=index)
+        fields = pd.DataFrame(
+            {role: raw[name] for role, name in derived_spec["fields"].items() if name}, index=index
+        )
         produced = DERIVED[derived_spec["via"]](fields, derived_spec, ctx)
         for column in derived_spec["into"]:
             canonical[column] = produced[column]
@@ -627,21 +673,35 @@ def _column_to_arrow(values: pd.Series, arrow_type: pa.DataType) -> pa.Array:
         stamps = pd.to_datetime(values, errors="coerce")
         if isinstance(stamps.dtype, pd.DatetimeTZDtype):
             stamps = stamps.dt.tz_convert("UTC").dt.tz_localize(None)
-        return pa.array(stamps.dt.normalize(), from_pandas=True).cast(pa.timestamp("us")).cast(arrow_type)
+        return (
+            pa.array(stamps.dt.normalize(), from_pandas=True)
+            .cast(pa.timestamp("us"))
+            .cast(arrow_type)
+        )
     if pa.types.is_timestamp(arrow_type):
         stamps = pd.to_datetime(values, errors="coerce", utc=True)
         return pa.array(stamps, from_pandas=True).cast(arrow_type)
     if pa.types.is_boolean(arrow_type):
         return pa.array(values.astype("boolean"), from_pandas=True, type=arrow_type)
     if pa.types.is_integer(arrow_type):
-        return pa.array(pd.to_numeric(values, errors="coerce").astype("Int64"), from_pandas=True, type=arrow_type)
+        return pa.array(
+            pd.to_numeric(values, errors="coerce").astype("Int64"),
+            from_pandas=True,
+            type=arrow_type,
+        )
     if pa.types.is_floating(arrow_type):
-        return pa.array(pd.to_numeric(values, errors="coerce").astype("float64"), from_pandas=True, type=arrow_type)
+        return pa.array(
+            pd.to_numeric(values, errors="coerce").astype("float64"),
+            from_pandas=True,
+            type=arrow_type,
+        )
     if pa.types.is_string(arrow_type):
         if pd.api.types.is_string_dtype(values.dtype) and values.dtype != object:
             return pa.array(values, from_pandas=True, type=arrow_type)
         text = values.astype(object).where(values.notna(), None)
-        return pa.array(text.map(lambda v: v if v is None or isinstance(v, str) else str(v)), type=arrow_type)
+        return pa.array(
+            text.map(lambda v: v if v is None or isinstance(v, str) else str(v)), type=arrow_type
+        )
     return pa.array(values, from_pandas=True, type=arrow_type)
 
 
@@ -649,7 +709,10 @@ def frame_to_arrow(frame: pd.DataFrame, table: str) -> pa.Table:
     """A canonical frame as an Arrow table of exactly the canonical schema."""
     schema = arrow_schema(table)
     arrays = [
-        _column_to_arrow(frame[field_.name] if field_.name in frame else pd.Series(np.nan, index=frame.index), field_.type)
+        _column_to_arrow(
+            frame[field_.name] if field_.name in frame else pd.Series(np.nan, index=frame.index),
+            field_.type,
+        )
         for field_ in schema
     ]
     return pa.Table.from_arrays(arrays, schema=schema)
@@ -688,7 +751,9 @@ def stage_table(
     """
     spec = table_spec(table)
     as_of = as_of or default_as_of()
-    result = StagedResult(table=table, entity=spec.entity, path=staged_path(settings, table), as_of=as_of)
+    result = StagedResult(
+        table=table, entity=spec.entity, path=staged_path(settings, table), as_of=as_of
+    )
     known_counties = _known_counties()
     quarantine_parts: list[pd.DataFrame] = []
 
@@ -697,7 +762,10 @@ def stage_table(
             for raw in raw_batches(mapping, settings, chunk_rows):
                 canonical, ctx = map_chunk(raw, mapping, settings)
                 inputs = RuleInputs(
-                    table=table, as_of=as_of, unparseable=ctx.unparseable, unknown_codes=ctx.unknown_codes
+                    table=table,
+                    as_of=as_of,
+                    unparseable=ctx.unparseable,
+                    unknown_codes=ctx.unknown_codes,
                 )
                 verdict = evaluate(canonical, inputs)
                 rejected = verdict["rule"].notna()
@@ -705,7 +773,9 @@ def stage_table(
                 keyless_deleted = canonical["source_id"].isna() & canonical["is_deleted"]
                 kept = ~rejected & ~keyless_deleted
                 if rejected.any():
-                    source_ids = canonical.loc[rejected, "source_id"].fillna(raw.loc[rejected, "__id"])
+                    source_ids = canonical.loc[rejected, "source_id"].fillna(
+                        raw.loc[rejected, "__id"]
+                    )
                     quarantine_parts.append(
                         quarantine_rows.build_rows(
                             source=mapping.source,
@@ -723,7 +793,9 @@ def stage_table(
                     _add_counts(result.soft_flags, {name: int((mask & kept).sum())})
                 _add_counts(result.soft_flags, {"deleted_without_key": int(keyless_deleted.sum())})
                 result.superseded_duplicates += int((raw.loc[kept, "__key_versions"] > 1).sum())
-                result.rows_per_source[mapping.source] = result.rows_per_source.get(mapping.source, 0) + int(kept.sum())
+                result.rows_per_source[mapping.source] = result.rows_per_source.get(
+                    mapping.source, 0
+                ) + int(kept.sum())
                 result.deleted_rows += int(kept_frame["is_deleted"].sum())
                 yield frame_to_arrow(kept_frame, table)
 
@@ -733,12 +805,18 @@ def stage_table(
         result.rows_per_source.setdefault(source, 0)
 
     current = (
-        pd.concat(quarantine_parts, ignore_index=True) if quarantine_parts else quarantine_rows.empty_quarantine()
+        pd.concat(quarantine_parts, ignore_index=True)
+        if quarantine_parts
+        else quarantine_rows.empty_quarantine()
     )
-    current = quarantine_rows.carry_first_seen(current, _previous_quarantine(settings, table, spec.entity))
+    current = quarantine_rows.carry_first_seen(
+        current, _previous_quarantine(settings, table, spec.entity)
+    )
     current = quarantine_rows.sort_rows(current)
     _write_private_parquet(
-        quarantine_part_path(settings, table), quarantine_rows.QUARANTINE_SCHEMA, iter([quarantine_rows.to_arrow(current)])
+        quarantine_part_path(settings, table),
+        quarantine_rows.QUARANTINE_SCHEMA,
+        iter([quarantine_rows.to_arrow(current)]),
     )
     result.quarantine = current
     result.quarantined_per_rule = quarantine_rows.counts_per_rule(current)
@@ -756,9 +834,7 @@ def stage_table(
 
 
 def _known_counties() -> set[str] | None:
-    from pipelines.normalize.regions import guizhou_counties
-
-    counties = guizhou_counties()
+    counties = regions.guizhou_counties()
     if isinstance(counties, pd.DataFrame):
         column = "region_code" if "region_code" in counties else counties.columns[0]
         return set(counties[column].astype(str))
@@ -777,12 +853,16 @@ def combine_quarantine(settings: Settings, tables: list[str] | None = None) -> p
     combined = pd.concat(parts, ignore_index=True) if parts else quarantine_rows.empty_quarantine()
     combined = quarantine_rows.sort_rows(combined)
     _write_private_parquet(
-        quarantine_path(settings), quarantine_rows.QUARANTINE_SCHEMA, iter([quarantine_rows.to_arrow(combined)])
+        quarantine_path(settings),
+        quarantine_rows.QUARANTINE_SCHEMA,
+        iter([quarantine_rows.to_arrow(combined)]),
     )
     return combined
 
 
-def stage_all(settings: Settings, as_of: datetime | None = None, **options: Any) -> dict[str, StagedResult]:
+def stage_all(
+    settings: Settings, as_of: datetime | None = None, **options: Any
+) -> dict[str, StagedResult]:
     """Stage every canonical table with one `as_of`, then combine the quarantine."""
     as_of = as_of or default_as_of()
     results = {table: stage_table(table, settings, as_of, **options) for table in table_names()}

@@ -63,7 +63,7 @@ class RowEditor:
     def __init__(self, conns: dict[str, sqlite3.Connection], now: int) -> None:
         self.conns = conns
         self.now = now
-        self.changed: dict[tuple[str, str], int] = {}
+        self.edited: set[tuple[str, str, str]] = set()  # (source, stream, row id)
 
     def edit(self, source: str, table: str, row_id, **fields) -> dict:
         """Set `fields` in the body of one row and stamp it with now; returns the new body."""
@@ -78,7 +78,7 @@ class RowEditor:
             f"UPDATE {table} SET updated_at = ?, body = ? WHERE id = ?",
             (stamp, json.dumps(body, ensure_ascii=False, separators=(",", ":")), key),
         )
-        self.changed[(source, table)] = self.changed.get((source, table), 0) + 1
+        self.edited.add((source, table, str(row_id)))
         return body
 
     def delete(self, source: str, table: str, row_id) -> dict:
@@ -91,15 +91,18 @@ def apply_changeset(world_dir: Path, seed: int = 1, now: datetime | None = None)
     """Apply one change set to the world at `world_dir`; returns counts of what changed."""
     world_dir = Path(world_dir)
     world = json.loads((world_dir / WORLD_FILE).read_text(encoding="utf-8"))
-    now_s = beijing_seconds(now or datetime.now(BEIJING))
     latest = max(
         [beijing_seconds(datetime.fromisoformat(world["as_of"]))]
         + [beijing_seconds(datetime.fromisoformat(c["now"])) for c in world["changesets"]]
     )
-    if now_s <= latest:
-        raise ValueError(
-            f"a change set must come after the world's last change ({beijing_datetime(latest).isoformat()})"
-        )
+    if now is None:  # the real clock: two change sets within one second still come in order
+        now_s = max(beijing_seconds(datetime.now(BEIJING)), latest + 1)
+    else:
+        now_s = beijing_seconds(now)
+        if now_s <= latest:
+            raise ValueError(
+                f"a change set must come after the world's last change ({beijing_datetime(latest).isoformat()})"
+            )
     rng = rng_for(seed, "changeset", len(world["changesets"]))
     truth = load_truth(world_dir)
     conns = {source: connect(world_dir, source) for source in (NATIONAL, PROVINCIAL)}
@@ -123,6 +126,7 @@ def apply_changeset(world_dir: Path, seed: int = 1, now: datetime | None = None)
         counts["services_deleted"] = _delete_services(rng, truth, editor, 2 * scale)
         counts["accounts_deleted"] = _delete_idle_accounts(rng, truth, editor, scale)
         counts["stations_deleted"] = _delete_station(rng, truth, editor)
+        _restamp_truth(truth, editor)
         _refresh_truth(truth)
         for conn in conns.values():
             conn.commit()
@@ -354,7 +358,7 @@ def _add_persons(
         _registry(truth),
         _pools(truth),
         next_ids,
-        plant_invalid=False,
+        newcomers=True,
     )
     built = _restamped(built, now)
     _insert(conns, built)
@@ -402,6 +406,17 @@ def _add_services(rng, truth: Truth, conns, now: int, next_ids: dict[str, int], 
 # --- truth ---------------------------------------------------------------------------------
 
 
+def _restamp_truth(truth: Truth, editor: RowEditor) -> None:
+    """Edited rows' last update is now in the truth too (it decides a person's status)."""
+    accounts = truth.accounts
+    keys = pd.Series(
+        list(zip(accounts["source"], accounts["stream"], accounts["row_id"])), index=accounts.index
+    )
+    accounts.loc[keys.isin(editor.edited), "updated_at"] = pd.Timestamp(
+        beijing_datetime(editor.now).replace(tzinfo=None)
+    )
+
+
 def _refresh_truth(truth: Truth) -> None:
     """Derived truth columns after the change: hours and status per person."""
     hours = true_hours(truth.services)
@@ -411,15 +426,9 @@ def _refresh_truth(truth: Truth) -> None:
 
 
 def _write_truth(world_dir: Path, truth: Truth) -> None:
-    accounts = truth.accounts.copy()
-    for name, frame in (
-        ("accounts", accounts),
-        ("persons", truth.persons),
-        ("services", truth.services),
-        ("orgs", truth.orgs),
-        ("projects", truth.projects),
-    ):
-        write_whole(world_dir, name, frame)
+    """Rewrite the truth files a change set touches (invalid rows never change)."""
+    for name in ("accounts", "persons", "services", "orgs", "projects"):
+        write_whole(world_dir, name, getattr(truth, name))
 
 
 def _row_counts(world_dir: Path) -> dict[str, dict[str, int]]:

@@ -124,7 +124,11 @@ def generate_world(
     """
     world_dir = Path(out_dir)
     world_dir.mkdir(parents=True, exist_ok=True)
-    (world_dir / WORLD_FILE).unlink(missing_ok=True)
+    databases = [
+        world_dir / (name + suffix) for name in DB_FILES.values() for suffix in ("", "-wal", "-shm")
+    ]
+    for stale in [world_dir / WORLD_FILE, *databases]:
+        stale.unlink(missing_ok=True)
     as_of = as_of or default_as_of()
     clock = Clock.ending_at(beijing_seconds(as_of))
     geo = guizhou()
@@ -141,9 +145,7 @@ def generate_world(
         writer.add(built)
         writer.truth.append("persons", persons_truth)
         writer.truth.append("services", services_truth)
-    writer.finish()
-
-    write_whole(world_dir, "orgs", orgs_truth(orgs, writer))
+    write_whole(world_dir, "orgs", orgs_truth(orgs))
     write_whole(world_dir, "projects", projects_truth(projects))
     world = {
         "seed": seed,
@@ -161,6 +163,7 @@ def generate_world(
     (world_dir / WORLD_FILE).write_text(
         json.dumps(world, ensure_ascii=False, indent=2), encoding="utf-8"
     )
+    writer.finish()  # the databases get their final names last: a world that has them is whole
     return world_dir
 
 
@@ -188,16 +191,20 @@ def generate_chunk(
     registry: IdRegistry,
     pools: ProjectPools,
     next_ids: dict[str, int],
-    plant_invalid: bool = True,
+    newcomers: bool = False,
 ) -> tuple[Built, pd.DataFrame, pd.DataFrame]:
-    """`n` persons with their accounts, services and redemptions: rows and truth."""
+    """`n` persons with their accounts, services and redemptions: rows and truth.
+
+    `newcomers` (a change set's new registrations): every account live and active, and no
+    planted invalid rows — all their rows carry one stamp, so no status may hang on order.
+    """
     persons = build_persons(rng, n, first_seq, clock, geo, registry)
     accounts = allocate_accounts(rng, persons, next_ids, clock)
     services = build_services(
-        rng, persons, accounts, pools, clock, next_ids, plant_invalid=plant_invalid
+        rng, persons, accounts, pools, clock, next_ids, plant_invalid=not newcomers
     )
     built = services.built
-    deleted = ~services.has_services & (rng.random(len(accounts)) < 0.03)
+    deleted = ~services.has_services & (rng.random(len(accounts)) < 0.03) & (not newcomers)
     national = (accounts["source"] == NATIONAL).to_numpy()
     built.extend(
         national_volunteers(
@@ -208,6 +215,7 @@ def generate_chunk(
             deleted[national],
             services.national_hours[national],
             services.last_update[national],
+            all_active=newcomers,
         )
     )
     built.extend(
@@ -228,7 +236,7 @@ def generate_chunk(
             rng, accounts, services.provincial_minutes, services.last_update, clock, next_ids
         )
     )
-    if plant_invalid:
+    if not newcomers:
         built.extend(invalid_volunteers(rng, clock, geo, registry, next_ids, len(accounts)))
     return built, persons_truth(persons, accounts, built, services.truth), services.truth
 
@@ -279,7 +287,7 @@ def persons_truth(
     )
 
 
-def orgs_truth(orgs: pd.DataFrame, writer: WorldWriter) -> pd.DataFrame:
+def orgs_truth(orgs: pd.DataFrame) -> pd.DataFrame:
     """The truth rows of the organizations (categories as labels in national code order)."""
     order = {code: i for i, code in enumerate(CATEGORY_CODES)}
     return pd.DataFrame(
@@ -290,15 +298,12 @@ def orgs_truth(orgs: pd.DataFrame, writer: WorldWriter) -> pd.DataFrame:
             "region_code": orgs["county"],
             "registration_status": orgs["registration_status"],
             "level": orgs["level"].where(orgs["in_provincial"], None),
-            "is_hub": orgs["is_hub"].where(orgs["in_provincial"], None),
+            "is_hub": orgs["is_hub"].astype("boolean").where(orgs["in_provincial"]),
             "categories": [
                 ",".join(CATEGORY_LABELS[c] for c in sorted(cs, key=order.get))
                 for cs in orgs["categories"]
             ],
-            "founded_on": orgs["founded"]
-            .to_numpy()
-            .astype("datetime64[s]")
-            .astype("datetime64[D]"),
+            "founded_on": pd.to_datetime(orgs["founded"], unit="s").dt.date,
             "member_count": orgs["member_count"],
             "credit_status": orgs["credit_status"].where(orgs["in_provincial"], None),
             "status": orgs["status"],
@@ -306,12 +311,14 @@ def orgs_truth(orgs: pd.DataFrame, writer: WorldWriter) -> pd.DataFrame:
             "in_national": orgs["in_national"],
             "in_provincial": orgs["in_provincial"],
             "national_source_id": orgs["national_no"],
-            "provincial_source_id": orgs["provincial_id"]
-            .where(orgs["provincial_id"] > 0)
-            .astype("Int64")
-            .astype("str"),
+            "provincial_source_id": _present(orgs["provincial_id"]).astype("str"),
         }
     )
+
+
+def _present(ids: pd.Series) -> pd.Series:
+    """Provincial ids with the -1 of "not on the platform" as null."""
+    return ids.where(ids > 0).astype("Int64")
 
 
 def projects_truth(projects: pd.DataFrame) -> pd.DataFrame:
@@ -326,14 +333,14 @@ def projects_truth(projects: pd.DataFrame) -> pd.DataFrame:
             "brand": projects["brand"],
             "region_code": projects["county"],
             "prefecture": projects["prefecture"],
-            "publish": projects["publish"],
+            "publish": projects["publish"],  # Beijing wall-clock seconds
             "deleted": projects["deleted"],
             "in_national": projects["in_national"],
             "in_provincial": projects["in_provincial"],
             "national_source_id": projects["national_no"],
             "national_team_no": projects["national_team_no"],
             "national_region": projects["national_region"],
-            "provincial_source_id": projects["provincial_id"],
-            "provincial_team_id": projects["provincial_team_id"],
+            "provincial_source_id": _present(projects["provincial_id"]),
+            "provincial_team_id": _present(projects["provincial_team_id"]),
         }
     )

@@ -10,8 +10,6 @@ organization code's own check (GB 11714) and the overall check character from
 from __future__ import annotations
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
 from stdnum.cn import uscc
 
 # Weights 2^(17-i) mod 11 for the 17 body digits, and the check character for sum mod 11.
@@ -33,40 +31,6 @@ def ric_check_chars(body: np.ndarray) -> np.ndarray:
     """The GB 11643 check character of each 17-digit body."""
     digits = (body[:, None] // _POW10[None, :]) % 10
     return _RIC_CHECK_CHARS[(digits * _RIC_WEIGHTS[None, :]).sum(axis=1) % 11]
-
-
-def ric_check_char(body17: str) -> str:
-    """The check character of one 17-digit body given as text."""
-    total = sum(int(d) * int(w) for d, w in zip(body17, _RIC_WEIGHTS))
-    return str(_RIC_CHECK_CHARS[total % 11])
-
-
-def ric_numbers(body: np.ndarray) -> pa.Array:
-    """Full 18-character numbers (body + check character) as an Arrow string array."""
-    return pc.binary_join_element_wise(
-        pc.cast(pa.array(body), pa.string()), pa.array(ric_check_chars(body)), ""
-    )
-
-
-def is_valid_ric(number: str) -> bool:
-    """An 18-character number whose check character is right (birth date not checked)."""
-    return (
-        len(number) == 18
-        and number[:17].isdigit()
-        and number[17] in "0123456789X"
-        and ric_check_char(number[:17]) == number[17]
-    )
-
-
-def legacy_15(number18: str) -> str:
-    """The 15-digit first-generation number of someone born in 19xx: no '19', no check."""
-    return number18[:6] + number18[8:17]
-
-
-def upgrade_15(number15: str) -> str:
-    """The 18-digit number a 15-digit one became (the contract's normalization)."""
-    body = number15[:6] + "19" + number15[6:]
-    return body + ric_check_char(body)
 
 
 # GB 11714 organization code: 8 characters, then a check over weights 3 7 9 10 5 8 4 2.

@@ -329,6 +329,7 @@ def national_volunteers(
     deleted: np.ndarray,
     hours: np.ndarray,
     last_service_update: np.ndarray,
+    all_active: bool = False,
 ) -> Built:
     """National volunteer rows (albp*): codes, masked numbers for those without consent."""
     people = persons.iloc[accounts["person"].to_numpy()]
@@ -353,6 +354,8 @@ def national_volunteers(
     gender = np.where(people["gender"].to_numpy() == "M", "1", "2")
     gender = np.where(rng.random(n) < 0.02, None, gender)
     status = np.array(["1", "2", "3"])[weighted_choice(rng, (0, 1, 2), (94, 4, 2), n)]
+    if all_active:
+        status[:] = "1"
     counter = np.round(hours + np.where(rng.random(n) < 0.1, rng.uniform(0, 40, n), 0), 2)
     redeemed = np.round(np.where(rng.random(n) < 0.1, counter * rng.uniform(0, 0.3, n), 0), 2)
     reg = accounts["reg"].to_numpy()

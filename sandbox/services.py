@@ -32,6 +32,7 @@ from sandbox.world_db import (
     j_str,
     json_bodies,
     national_times,
+    objects,
     provincial_dates,
     provincial_times,
 )
@@ -52,12 +53,21 @@ class ProjectPools:
     """Projects a service can belong to, by channel (N national, P provincial, B both) and
     prefecture: most people serve near home."""
 
-    projects: pd.DataFrame
+    projects: pd.DataFrame  # text columns as Python objects: read per chunk, never converted
     by_prefecture: dict[tuple[str, str], np.ndarray]
     by_channel: dict[str, np.ndarray]
+    category_labels: np.ndarray  # each project's national category label
 
     @classmethod
     def from_projects(cls, projects: pd.DataFrame) -> ProjectPools:
+        projects = projects.reset_index(drop=True)
+        projects = projects.assign(
+            **{
+                c: objects(projects[c])
+                for c in projects.columns
+                if isinstance(projects[c].dtype, pd.StringDtype)
+            }
+        )
         live = ~projects["deleted"].to_numpy()
         masks = {
             "N": live & projects["in_national"].to_numpy(),
@@ -70,7 +80,8 @@ class ProjectPools:
         for channel, rows in by_channel.items():
             for p in np.unique(prefecture[rows]):
                 by_prefecture[(channel, p)] = rows[prefecture[rows] == p]
-        return cls(projects.reset_index(drop=True), by_prefecture, by_channel)
+        labels = np.array([CATEGORY_LABELS[c] for c in projects["category"]], dtype=object)
+        return cls(projects, by_prefecture, by_channel, labels)
 
     def pick(
         self, rng: np.random.Generator, channel: np.ndarray, prefecture: np.ndarray
@@ -258,7 +269,9 @@ def build_services(
     )
     service_seq = next_ids["truth.services"] + np.arange(n)
     next_ids["truth.services"] += n
-    service_ids = np.array([f"S{k:011d}" for k in service_seq], dtype=object)
+    service_ids = np.strings.add("S", np.strings.zfill(service_seq.astype("<U11"), 11)).astype(
+        object
+    )
     built.accounts[-2]["true_id"] = service_ids[nat_rows]
     built.accounts[-1]["true_id"] = service_ids[prov_rows]
     counted = effective & ~deleted
@@ -268,14 +281,12 @@ def build_services(
             "person_id": persons["person_id"].to_numpy()[person],
             "hours": np.where(nat_acct >= 0, hours, minutes / 60),
             "effective": counted,
-            "national_source_id": pd.array(national_id, dtype="str"),
-            "provincial_source_id": pd.array(
-                np.where(log_id >= 0, log_id.astype(str), None), dtype="str"
-            ),
+            "national_source_id": objects(national_id),
+            "provincial_source_id": objects(np.where(log_id >= 0, log_id.astype(str), None)),
             "service_date": day_start(start).astype("datetime64[s]").astype("datetime64[D]"),
             "org_id": proj["org_id"].to_numpy()[project],
             "project_id": proj["project_id"].to_numpy()[project],
-            "category": [CATEGORY_LABELS[c] for c in proj["category"].to_numpy()[project]],
+            "category": objects(pools.category_labels[project]),
         }
     )
     national_hours = np.bincount(

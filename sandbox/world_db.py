@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import numpy as np
@@ -76,9 +76,6 @@ def iso_dates(seconds: np.ndarray) -> pa.Array:
     return pc.cast(pc.cast(_timestamps(seconds), pa.date32()), pa.string())
 
 
-PROVINCIAL_DATE_FORMATS = ("yyyy-MM-dd", "yyyy/MM/dd", "yyyyMMdd")
-
-
 def provincial_dates(seconds: np.ndarray, format_index: np.ndarray) -> pa.Array:
     """Dates in whichever of the platform's three formats each row's client app used."""
     dashed = iso_dates(seconds)
@@ -88,10 +85,6 @@ def provincial_dates(seconds: np.ndarray, format_index: np.ndarray) -> pa.Array:
         pc.replace_substring(dashed, "-", ""),
     ]
     return pc.choose(pa.array(np.asarray(format_index, dtype="int8")), *rendered)
-
-
-def beijing_now_seconds() -> int:
-    return beijing_seconds(datetime.now(UTC))
 
 
 # --- JSON literals, column-wise -------------------------------------------------------------

@@ -22,6 +22,7 @@ import re
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from pipelines.normalize import (
     ASCII_UPPER,
@@ -36,6 +37,7 @@ from pipelines.normalize import (
     map_each_distinct,
     map_unique,
     map_unique_frame,
+    to_arrow,
 )
 
 # GB 11643 weights of the first 17 digits; the check character indexes this string by the
@@ -143,18 +145,35 @@ def _clean_ids(text: pd.Series) -> pd.Series:
     return cleaned.where(cleaned.str.len() > 0)
 
 
+def _byte_matrix(text: pd.Series, width: int) -> np.ndarray:
+    """A (rows, width) uint8 view of ASCII strings that all have exactly `width` characters:
+    the Arrow string buffer already is that matrix, so no Python string is made."""
+    if text.empty:
+        return np.zeros((0, width), dtype=np.uint8)
+    array = to_arrow(text).cast(pa.large_string())
+    offsets = np.frombuffer(array.buffers()[1], dtype=np.int64)[array.offset : array.offset + len(array) + 1]
+    data = np.frombuffer(array.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[-1]]
+    if array.null_count or data.size != len(array) * width:  # not fixed-width: take the slow road
+        data = np.frombuffer("".join(text.tolist()).encode("ascii"), dtype=np.uint8)
+    return data.reshape(-1, width)
+
+
 def _digit_matrix(first17: pd.Series) -> np.ndarray:
-    """A (rows, 17) int matrix of the digits of 17-digit ASCII strings."""
-    if first17.empty:
-        return np.zeros((0, 17), dtype=np.int64)
-    raw = np.frombuffer("".join(first17.tolist()).encode("ascii"), dtype=np.uint8)
-    return raw.reshape(-1, 17).astype(np.int64) - ord("0")
+    """A (rows, 17) uint8 matrix of the digits of 17-digit ASCII strings."""
+    return _byte_matrix(first17, 17) - np.uint8(ord("0"))
+
+
+def _check_remainders(digits: np.ndarray) -> np.ndarray:
+    """Weighted digit sums modulo 11, a column at a time (no wide intermediate matrix)."""
+    total = np.zeros(len(digits), dtype=np.int32)
+    for column, weight in enumerate(_RESIDENT_ID_WEIGHTS):
+        total += digits[:, column].astype(np.int32) * int(weight)
+    return total % 11
 
 
 def _check_chars(first17: pd.Series) -> np.ndarray:
     """Check characters for a Series of 17-digit strings (all of them digits)."""
-    remainders = (_digit_matrix(first17) @ _RESIDENT_ID_WEIGHTS) % 11
-    return np.array(list(_RESIDENT_ID_CHECK), dtype=object)[remainders]
+    return np.array(list(_RESIDENT_ID_CHECK), dtype=object)[_check_remainders(_digit_matrix(first17))]
 
 
 def _convert_legacy(cleaned: pd.Series) -> pd.Series:
@@ -177,15 +196,16 @@ def _id_facts(numbers: pd.Series, today: dt.date | None) -> pd.DataFrame:
     count = len(numbers)
     valid = np.zeros(count, dtype=bool)
     birth = np.full(count, np.datetime64("NaT"), dtype="datetime64[us]")
-    gender = np.full(count, np.nan, dtype=object)
+    gender_code = np.zeros(count, dtype=np.int8)  # 0 unknown, 1 M, 2 F
     shaped = numbers.str.fullmatch(_SHAPE_18.pattern).fillna(False).to_numpy(dtype=bool)
     if shaped.any():
         candidates = numbers[shaped]
-        digits = _digit_matrix(candidates.str.slice(0, 17))
-        expected = np.array(list(_RESIDENT_ID_CHECK), dtype=object)[
-            (digits @ _RESIDENT_ID_WEIGHTS) % 11
+        characters = _byte_matrix(candidates, 18)
+        digits = characters[:, :17] - np.uint8(ord("0"))
+        expected = np.frombuffer(_RESIDENT_ID_CHECK.encode("ascii"), dtype=np.uint8)[
+            _check_remainders(digits)
         ]
-        check_ok = candidates.str.slice(17, 18).to_numpy(dtype=object) == expected
+        check_ok = characters[:, 17] == expected
         born = pd.to_datetime(
             candidates.str.slice(6, 14), format="%Y%m%d", errors="coerce"
         ).to_numpy(dtype="datetime64[us]")
@@ -195,12 +215,14 @@ def _id_facts(numbers: pd.Series, today: dt.date | None) -> pd.DataFrame:
         positions = np.flatnonzero(shaped)[ok]
         valid[positions] = True
         birth[positions] = born[ok]
-        gender[positions] = np.where(digits[ok, 16] % 2 == 1, "M", "F")
+        gender_code[positions] = np.where(digits[ok, 16] % 2 == 1, 1, 2)
     return pd.DataFrame(
         {
             "cert_valid": valid,
             "birth_date": birth,
-            "gender": pd.Series(gender, dtype="str").to_numpy(dtype=object),
+            "gender": pd.Series(
+                np.array([np.nan, "M", "F"], dtype=object)[gender_code], dtype="str"
+            ).to_numpy(),
         },
         index=numbers.index,
     )

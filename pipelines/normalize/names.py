@@ -44,7 +44,6 @@ _DOT_VARIANTS = [(0x2022, 0x2022), (0x2027, 0x2027), (0x2219, 0x2219), (0x22C5, 
                  (0x30FB, 0x30FB), (0xFF65, 0xFF65), (0x2E31, 0x2E31)]
 
 CJK = char_class(_CJK_IDEOGRAPHS)
-_WIDE = char_class(_CJK_IDEOGRAPHS + _WIDE_PUNCTUATION)
 _WIDE_OR_OPENING = char_class(_CJK_IDEOGRAPHS + _WIDE_PUNCTUATION, "([")
 _WIDE_OR_CLOSING = char_class(_CJK_IDEOGRAPHS + _WIDE_PUNCTUATION, ",;:!?)]")
 # Separating punctuation after NFKC (，；：！？ have become ASCII). '.' is left out on

@@ -23,7 +23,7 @@ import os
 import re
 import threading
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -90,13 +90,19 @@ class CheckOutcome:
         figures: dict[str, float | int | str] = {"expectations": len(self.expectations)}
         failed = [outcome.label() for outcome in self.expectations if not outcome.success]
         figures["failed_expectations"] = ", ".join(failed) if failed else "none"
+        seen: set[str] = set()
         for outcome in self.expectations:
             label = outcome.column or outcome.expectation_type
+            if label in seen:  # two expectations on one column: tell them apart
+                label = f"{label}:{outcome.expectation_type.removeprefix('expect_')}"
+            seen.add(label)
+            # a warning always shows its figure (drift); a blocking check when it has one
+            show = not self.blocking or not outcome.success or bool(outcome.unexpected_count)
             if outcome.observed_value is not None:
                 figures[f"observed_{label}"] = round(float(outcome.observed_value), 6)
-            if outcome.unexpected_count is not None and (outcome.unexpected_count or not outcome.success):
+            if outcome.unexpected_count is not None and show:
                 figures[f"unexpected_{label}"] = int(outcome.unexpected_count)
-            if outcome.unexpected_percent is not None and not outcome.success:
+            if outcome.unexpected_percent is not None and show:
                 figures[f"unexpected_percent_{label}"] = round(float(outcome.unexpected_percent), 4)
             if outcome.exception:
                 figures[f"error_{label}"] = outcome.exception[:300]
@@ -121,7 +127,11 @@ class SuiteResult:
         raise KeyError(name)
 
     def failed(self, severity: str | None = None) -> list[str]:
-        return [c.name for c in self.checks if not c.passed and (severity is None or c.severity == severity)]
+        return [
+            c.name
+            for c in self.checks
+            if not c.passed and (severity is None or c.severity == severity)
+        ]
 
 
 # -- the suite files ----------------------------------------------------------------------
@@ -131,7 +141,7 @@ def suite_path(table: str, directory: Path = EXPECTATIONS_DIR) -> Path:
     return directory / f"{table}.json"
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_suite_json(table: str, directory: Path = EXPECTATIONS_DIR) -> dict[str, Any]:
     document = json.loads(suite_path(table, directory).read_text(encoding="utf-8"))
     for position, expectation in enumerate(document.get("expectations", [])):
@@ -160,7 +170,10 @@ def check_specs(table: str, directory: Path = EXPECTATIONS_DIR) -> list[CheckSpe
         elif severity[name] != meta["severity"]:
             raise ValueError(f"check {table}.{name} mixes blocking and warning expectations")
         counts[name] = counts.get(name, 0) + 1
-    return [CheckSpecInfo(name, severity[name], descriptions.get(name, ""), counts[name]) for name in order]
+    return [
+        CheckSpecInfo(name, severity[name], descriptions.get(name, ""), counts[name])
+        for name in order
+    ]
 
 
 # -- GX -----------------------------------------------------------------------------------
@@ -182,7 +195,9 @@ def _get_context():
 
         context = gx.get_context(mode="ephemeral")
         # tqdm bars per validation would fill the Dagster logs
-        context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
+        context.variables.progress_bars = ProgressBarsConfig(
+            globally=False, metric_calculations=False
+        )
         _context = context
     return _context
 
@@ -216,7 +231,9 @@ def _validation_definition(table: str, directory: Path = EXPECTATIONS_DIR):
                 "expectations (a malformed entry was dropped)"
             )
         name = f"staged_{table}_{len(_validation_definitions)}"
-        suite = context.suites.add(gx.ExpectationSuite(name=name, expectations=suite.expectations, meta=suite.meta))
+        suite = context.suites.add(
+            gx.ExpectationSuite(name=name, expectations=suite.expectations, meta=suite.meta)
+        )
         batch_definition = (
             context.data_sources.add_pandas(name)
             .add_dataframe_asset(name)
@@ -252,7 +269,9 @@ def _prepare(frame: pd.DataFrame) -> pd.DataFrame:
 def validate(table: str, frame: pd.DataFrame, directory: Path = EXPECTATIONS_DIR) -> SuiteResult:
     """Run the table's suite over a staged frame."""
     infos = {info.name: info for info in check_specs(table, directory)}
-    outcomes = {name: CheckOutcome(name, info.severity, info.description) for name, info in infos.items()}
+    outcomes = {
+        name: CheckOutcome(name, info.severity, info.description) for name, info in infos.items()
+    }
     if frame.empty:
         # Nothing landed yet: every expectation holds vacuously (GX would fail the mean ones).
         for expectation in load_suite_json(table, directory)["expectations"]:
@@ -279,14 +298,22 @@ def validate(table: str, frame: pd.DataFrame, directory: Path = EXPECTATIONS_DIR
         exception = None
         info = getattr(result, "exception_info", None) or {}
         if isinstance(info, dict) and info.get("raised_exception"):
-            exception = str(info.get("exception_message") or "exception")
+            # an exception text may quote a value: redact numbers and phones before it is shown
+            from pipelines.privacy import redact
+
+            exception = redact(str(info.get("exception_message") or "exception"))
         observed = details.get("observed_value")
         outcome = ExpectationOutcome(
             check=meta["check"],
             severity=meta["severity"],
             expectation_type=config.type,
-            column=config.kwargs.get("column") or ",".join(config.kwargs.get("column_list", []) or [])
-            or (f"{config.kwargs.get('column_A')}>{config.kwargs.get('column_B')}" if config.kwargs.get("column_A") else None),
+            column=config.kwargs.get("column")
+            or ",".join(config.kwargs.get("column_list", []) or [])
+            or (
+                f"{config.kwargs.get('column_A')}>{config.kwargs.get('column_B')}"
+                if config.kwargs.get("column_A")
+                else None
+            ),
             success=bool(result.success),
             element_count=details.get("element_count"),
             unexpected_count=details.get("unexpected_count"),
@@ -295,7 +322,7 @@ def validate(table: str, frame: pd.DataFrame, directory: Path = EXPECTATIONS_DIR
             exception=exception,
         )
         outcomes[outcome.check].expectations.append(outcome)
-    return SuiteResult(table, int(len(frame)), list(outcomes.values()))
+    return SuiteResult(table, len(frame), list(outcomes.values()))
 
 
 def suite_columns(table: str, directory: Path = EXPECTATIONS_DIR) -> list[str]:

@@ -109,7 +109,8 @@ def carry_first_seen(current: pd.DataFrame, previous: pd.DataFrame | None) -> pd
     merged = current.merge(earlier, on=QUARANTINE_KEY, how="left")
     current_first = pd.to_datetime(merged["first_seen_at"], utc=True)
     merged["first_seen_at"] = merged["previous_first_seen_at"].where(
-        merged["previous_first_seen_at"].notna() & (merged["previous_first_seen_at"] <= current_first),
+        merged["previous_first_seen_at"].notna()
+        & (merged["previous_first_seen_at"] <= current_first),
         current_first,
     )
     return merged.drop(columns=["previous_first_seen_at"])[list(QUARANTINE_COLUMNS)]
@@ -117,13 +118,17 @@ def carry_first_seen(current: pd.DataFrame, previous: pd.DataFrame | None) -> pd
 
 def sort_rows(frame: pd.DataFrame) -> pd.DataFrame:
     """A stable order, so an unchanged quarantine is an unchanged file."""
-    return frame.sort_values(["source", "entity", "source_id", "rule"], kind="stable").reset_index(drop=True)
+    return frame.sort_values(["source", "entity", "source_id", "rule"], kind="stable").reset_index(
+        drop=True
+    )
 
 
 def to_arrow(frame: pd.DataFrame) -> pa.Table:
     columns = {}
     for arrow_field in QUARANTINE_SCHEMA:
-        values = frame[arrow_field.name] if arrow_field.name in frame else pd.Series([None] * len(frame))
+        values = (
+            frame[arrow_field.name] if arrow_field.name in frame else pd.Series([None] * len(frame))
+        )
         if pa.types.is_timestamp(arrow_field.type):
             values = pd.to_datetime(values, utc=True)
             columns[arrow_field.name] = pa.array(values, from_pandas=True).cast(arrow_field.type)
@@ -137,7 +142,9 @@ def to_arrow(frame: pd.DataFrame) -> pa.Table:
 def counts_per_rule(frame: pd.DataFrame) -> dict[str, int]:
     if frame is None or frame.empty:
         return {}
-    return {str(rule): int(count) for rule, count in frame["rule"].value_counts().sort_index().items()}
+    return {
+        str(rule): int(count) for rule, count in frame["rule"].value_counts().sort_index().items()
+    }
 
 
 def counts_per_entity_rule(frame: pd.DataFrame) -> dict[str, int]:

@@ -2,17 +2,23 @@
 
 A row that breaks a rule cannot be loaded: it goes to quarantine (and nowhere else) under
 one primary rule, the first it breaks in `RULE_ORDER`; the other rules it breaks are named
-in its detail. The contract fixes five rules; three are our own:
+in its detail. The contract fixes five rules; two are our own (marked).
 
-| rule | the live row |
-| --- | --- |
-| `missing_required` | lacks a column `schemas/canonical.yaml` marks `required` (name, region, a service's volunteer, date and hours, ...) or its source key |
-| `unparseable_date` | carries a date the service, project or redemption cannot do without (service date, start, end, redemption time) that no known format reads |
-| `invalid_region` | carries a region that is not a 6-digit division code even after normalization (`52`, `5201x`); a 6-digit 52xxxx code that is not a current county is only flagged |
-| `region_outside_province` | has a region code that does not start with 52 |
-| `end_before_start` | ends before it starts |
-| `hours_out_of_range` | a service of zero, negative or more than 24 hours; a redemption of zero or fewer hours |
-| `future_date` | is dated after the sync (`as_of`): a service date or start, a registration, birth, founding, publication or opening date, a redemption, an evaluation period |
+In order (the live row...):
+- `missing_required`: lacks a column `schemas/canonical.yaml` marks `required` (a name, a
+  region, a service's volunteer, date and hours, ...) or its source key;
+- `unparseable_date` (ours): carries a date the service, project or redemption cannot do
+  without (service date, start, end, redemption time) that no known format reads;
+- `invalid_region` (ours): carries a region that is not a 6-digit division code even after
+  normalization (`52`, `5201x`); a 6-digit 52xxxx code that is no current county is only
+  flagged (`unknown_county`);
+- `region_outside_province`: has a region code that does not start with 52;
+- `end_before_start`: ends before it starts;
+- `hours_out_of_range`: a service of zero, negative or more than 24 hours; a redemption
+  (ours) of zero or fewer hours;
+- `future_date`: is dated after the sync (`as_of`): a service date or start, a
+  registration, birth, founding, publication or opening date, a redemption, an evaluation
+  period.
 
 Why this order: a row without its required fields or with an unreadable date cannot be
 judged by the later rules (their inputs are missing), and region problems are about where
@@ -28,13 +34,15 @@ number, a stated gender or birth date that contradicts the ID, an invalid phone 
 52xxxx code that is no current county, an unmapped category label, an unreadable optional
 date, an unknown source code.
 
-Details name columns, codes, dates and hours only, never a name, number or phone.
+Details name columns, codes, dates and hours only, never a name, number or phone, and never
+the sync's own time: an unchanged row keeps an unchanged detail, so a sync with no change at
+the sources rewrites the same quarantine.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 import pandas as pd
@@ -52,7 +60,13 @@ RULE_ORDER: tuple[str, ...] = (
 )
 
 CONTRACT_RULES = frozenset(
-    {"region_outside_province", "end_before_start", "hours_out_of_range", "future_date", "missing_required"}
+    {
+        "region_outside_province",
+        "end_before_start",
+        "hours_out_of_range",
+        "future_date",
+        "missing_required",
+    }
 )
 
 # Columns always filled by staging itself (never from a source field): not "required" inputs.
@@ -108,7 +122,7 @@ class RuleInputs:
 
 
 def default_as_of() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def _false(frame: pd.DataFrame) -> pd.Series:
@@ -157,9 +171,17 @@ def check_missing_required(frame: pd.DataFrame, inputs: RuleInputs) -> tuple[pd.
         if not missing.any():
             continue
         broken |= missing
-        unknown = inputs.unknown_codes.get(column, _false(frame)).reindex(frame.index, fill_value=False)
+        unknown = inputs.unknown_codes.get(column, _false(frame)).reindex(
+            frame.index, fill_value=False
+        )
         rows = missing[missing].index
-        parts.append(pd.Series(np.where(unknown[rows], f"{column} (unknown source code)", column), index=rows, dtype=object))
+        parts.append(
+            pd.Series(
+                np.where(unknown[rows], f"{column} (unknown source code)", column),
+                index=rows,
+                dtype=object,
+            )
+        )
     return broken, "missing " + _join_details(parts)
 
 
@@ -173,7 +195,13 @@ def check_unparseable_date(frame: pd.DataFrame, inputs: RuleInputs) -> tuple[pd.
         unreadable = unreadable.reindex(frame.index, fill_value=False).astype(bool)
         if unreadable.any():
             broken |= unreadable
-            parts.append(pd.Series(f"{column} is not a readable date", index=unreadable[unreadable].index, dtype=object))
+            parts.append(
+                pd.Series(
+                    f"{column} is not a readable date",
+                    index=unreadable[unreadable].index,
+                    dtype=object,
+                )
+            )
     return broken, _join_details(parts)
 
 
@@ -192,18 +220,24 @@ def check_invalid_region(frame: pd.DataFrame, inputs: RuleInputs) -> tuple[pd.Se
     all_digits = region.str.fullmatch(r"\d+").fillna(False)
     well_formed = region.str.fullmatch(REGION_CODE_PATTERN).fillna(False)
     # digits that do not start with 52 are region_outside_province, not malformed
-    broken = (present & ~well_formed & (in_province_prefix | ~all_digits)).fillna(False).astype(bool)
+    broken = (
+        (present & ~well_formed & (in_province_prefix | ~all_digits)).fillna(False).astype(bool)
+    )
     detail = ("region " + region[broken] + " is not a 6-digit division code").astype(object)
     return broken, detail
 
 
-def check_region_outside_province(frame: pd.DataFrame, inputs: RuleInputs) -> tuple[pd.Series, pd.Series]:
+def check_region_outside_province(
+    frame: pd.DataFrame, inputs: RuleInputs
+) -> tuple[pd.Series, pd.Series]:
     region = _region_text(frame)
     if region is None:
         return _false(frame), NO_DETAIL
     all_digits = region.str.fullmatch(r"\d+").fillna(False)
     broken = (all_digits & ~region.str.startswith("52").fillna(False)).fillna(False).astype(bool)
-    detail = ("region " + region[broken] + " is outside Guizhou (does not start with 52)").astype(object)
+    detail = ("region " + region[broken] + " is outside Guizhou (does not start with 52)").astype(
+        object
+    )
     return broken, detail
 
 
@@ -217,18 +251,28 @@ def check_end_before_start(frame: pd.DataFrame, inputs: RuleInputs) -> tuple[pd.
     start, end = _as_utc(frame["start_at"]), _as_utc(frame["end_at"])
     broken = (end < start).fillna(False).astype(bool)
     detail = (
-        "ends " + _beijing_clock(end[broken]) + " before it starts " + _beijing_clock(start[broken]) + " (Beijing time)"
+        "ends "
+        + _beijing_clock(end[broken])
+        + " before it starts "
+        + _beijing_clock(start[broken])
+        + " (Beijing time)"
     ).astype(object)
     return broken, detail
 
 
-def check_hours_out_of_range(frame: pd.DataFrame, inputs: RuleInputs) -> tuple[pd.Series, pd.Series]:
+def check_hours_out_of_range(
+    frame: pd.DataFrame, inputs: RuleInputs
+) -> tuple[pd.Series, pd.Series]:
     if "hours" not in frame or inputs.table not in ("services", "redemptions"):
         return _false(frame), NO_DETAIL
     hours = pd.to_numeric(frame["hours"], errors="coerce")
     too_low = hours <= 0
     # a redemption exchanges banked hours: many at once is normal, so only services have a cap
-    too_high = (hours > MAX_SERVICE_HOURS) if inputs.table == "services" else pd.Series(False, index=frame.index)
+    too_high = (
+        (hours > MAX_SERVICE_HOURS)
+        if inputs.table == "services"
+        else pd.Series(False, index=frame.index)
+    )
     broken = (too_low | too_high).fillna(False).astype(bool)
     allowed = "more than 0, at most 24" if inputs.table == "services" else "more than 0"
     detail = (hours[broken].round(2).astype(str) + f" hours (allowed: {allowed})").astype(object)
@@ -239,8 +283,6 @@ def check_future_date(frame: pd.DataFrame, inputs: RuleInputs) -> tuple[pd.Serie
     broken = _false(frame)
     parts = []
     as_of_date = inputs.as_of_beijing_date
-    as_of_text = as_of_date.strftime("%Y-%m-%d")
-    as_of_clock = (inputs.as_of_utc + BEIJING_OFFSET).strftime("%Y-%m-%d %H:%M")
     spec = table_spec(inputs.table)
     for column in FUTURE_COLUMNS.get(inputs.table, ()):
         if column not in frame:
@@ -249,12 +291,12 @@ def check_future_date(frame: pd.DataFrame, inputs: RuleInputs) -> tuple[pd.Serie
             stamps = _as_utc(frame[column])
             future = (stamps > inputs.as_of_utc).fillna(False).astype(bool)
             shown = _beijing_clock(stamps[future])
-            after = f" is after the sync ({as_of_clock} Beijing time)"
+            after = " (Beijing time) is after the sync"
         else:
             dates = _as_naive_date(frame[column])
             future = (dates > as_of_date).fillna(False).astype(bool)
             shown = dates[future].dt.strftime("%Y-%m-%d")
-            after = f" is after the sync date {as_of_text}"
+            after = " is after the sync date"
         if not future.any():
             continue
         broken |= future
@@ -267,7 +309,9 @@ def check_future_date(frame: pd.DataFrame, inputs: RuleInputs) -> tuple[pd.Serie
         future = (year > as_of_date.year).fillna(False).astype(bool)
         if future.any():
             broken |= future
-            parts.append("period " + frame["period"][future].astype(str) + f" is after the sync year {as_of_date.year}")
+            parts.append(
+                "period " + frame["period"][future].astype(str) + " is after the sync year"
+            )
     return broken, _join_details([part.astype(object) for part in parts])
 
 
@@ -311,7 +355,9 @@ def evaluate(frame: pd.DataFrame, inputs: RuleInputs) -> pd.DataFrame:
     return pd.DataFrame({"rule": primary, "detail": details})
 
 
-def soft_flags(frame: pd.DataFrame, inputs: RuleInputs, known_counties: set[str] | None = None) -> dict[str, int]:
+def soft_flags(
+    frame: pd.DataFrame, inputs: RuleInputs, known_counties: set[str] | None = None
+) -> dict[str, int]:
     """Counts of soft problems among the rows that are kept (live and deleted)."""
     counts: dict[str, int] = {}
 
@@ -321,8 +367,15 @@ def soft_flags(frame: pd.DataFrame, inputs: RuleInputs, known_counties: set[str]
             counts[name] = counts.get(name, 0) + count
 
     if {"cert_type", "cert_valid", "cert_masked", "cert_hash"} <= set(frame):
-        clear_resident = (frame["cert_type"] == "resident_id") & ~frame["cert_masked"].fillna(False).astype(bool)
-        add("cert_invalid", clear_resident & frame["cert_hash"].notna() & ~frame["cert_valid"].fillna(False).astype(bool))
+        clear_resident = (frame["cert_type"] == "resident_id") & ~frame["cert_masked"].fillna(
+            False
+        ).astype(bool)
+        add(
+            "cert_invalid",
+            clear_resident
+            & frame["cert_hash"].notna()
+            & ~frame["cert_valid"].fillna(False).astype(bool),
+        )
         add("cert_masked", frame["cert_masked"])
     for column in ("gender_conflict", "birth_conflict"):
         if column in frame:
@@ -330,7 +383,11 @@ def soft_flags(frame: pd.DataFrame, inputs: RuleInputs, known_counties: set[str]
     if "uscc_valid" in frame and "uscc" in frame:
         add("uscc_invalid", frame["uscc"].notna() & ~frame["uscc_valid"].fillna(False).astype(bool))
     if "unmapped_categories" in frame:
-        add("unmapped_category", frame["unmapped_categories"].notna() & frame["unmapped_categories"].astype("string").ne(""))
+        add(
+            "unmapped_category",
+            frame["unmapped_categories"].notna()
+            & frame["unmapped_categories"].astype("string").ne(""),
+        )
     if known_counties is not None and "region_code" in frame:
         region = frame["region_code"].astype("string")
         well_formed = region.str.fullmatch(REGION_CODE_PATTERN).fillna(False)

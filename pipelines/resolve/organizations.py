@@ -31,6 +31,9 @@ ORG_COLUMNS = [
     "member_count", "status", "credit_status", "national_team_no",
 ]
 LINK_ORDER = ["uscc", "national_team_no", "name_region"]
+# The name + county rule compares names without punctuation or spaces: typed names carry stray
+# and doubled punctuation (贵州省,青年志愿者协会) that normalization may leave behind.
+NAME_NOISE = r"[\s,，.。、;；:：!！?？'\"“”‘’()（）\[\]【】<>《》\-_—–·•/\\|]+"
 ORG_MAP_COLUMNS = ["source", "source_id", "org_key", "match_method"]
 ORG_GOLDEN_COLUMNS = [
     "org_key", "uscc", "name", "registration_status", "level", "is_hub", "region_code", "categories",
@@ -78,7 +81,8 @@ def organization_links(teams: pd.DataFrame) -> pd.DataFrame:
     carrying = teams.loc[(teams["source"] == "provincial") & teams["national_team_no"].notna(), ["national_team_no", "idx"]]
     joined = carrying.merge(national, left_on="national_team_no", right_on="source_id", suffixes=("_p", "_n"))
     by_number = pd.DataFrame({"l_idx": joined["idx_n"], "r_idx": joined["idx_p"], "method": "national_team_no"})
-    by_name = _star_links(teams, ["name", "region_code"], "name_region")
+    keyed = teams.assign(name_key=teams["name"].str.replace(NAME_NOISE, "", regex=True))
+    by_name = _star_links(keyed, ["name_key", "region_code"], "name_region")
     links = pd.concat([by_uscc, by_number, by_name], ignore_index=True)
     ordered = links[["l_idx", "r_idx"]].to_numpy()
     if len(links):

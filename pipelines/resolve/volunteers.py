@@ -17,7 +17,6 @@ scored again; the other scored pairs are reused, and the model parameters stay f
 
 from __future__ import annotations
 
-import logging
 import math
 from dataclasses import dataclass, field
 
@@ -38,8 +37,6 @@ from pipelines.resolve.evidence import DETERMINISTIC_EXPLANATIONS, level_labels,
 from pipelines.resolve.keys import HISTORY_COLUMNS, assign_stable_keys
 from pipelines.resolve.rules import MatchingRules, load_matching_rules, load_survivorship
 from pipelines.resolve.survivorship import apply_survivorship
-
-log = logging.getLogger(__name__)
 
 ACCOUNT_COLUMNS = [
     "source", "source_id", "updated_at", "is_deleted", "name", "cert_hash", "cert_valid",

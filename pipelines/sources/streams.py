@@ -131,7 +131,11 @@ def advance(stream: Stream, checkpoint: Checkpoint | None, rows: list[dict]) -> 
     """The checkpoint after landing `rows` (non-empty, in source order) on top of `checkpoint`."""
     last = rows[-1]
     last_cursor, last_id = stream.row_cursor(last), stream.row_id(last)
-    same_second = {stream.row_id(r) for r in rows if stream.row_cursor(r) == last_cursor}
+    same_second = set()
+    for row in reversed(rows):  # rows come in cursor order: the last second is at the end
+        if stream.row_cursor(row) != last_cursor:
+            break
+        same_second.add(stream.row_id(row))
     if checkpoint is not None and checkpoint.updated_at == last_cursor:
         same_second |= checkpoint.boundary_ids
     if len(same_second) > MAX_BOUNDARY_IDS:

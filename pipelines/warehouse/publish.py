@@ -43,7 +43,6 @@ from pipelines.warehouse.build import BuiltWarehouse, build_warehouse
 from pipelines.warehouse.history import HISTORY_TABLE
 from pipelines.warehouse.inputs import InputFiles
 from pipelines.warehouse.privacy_scan import ensure_no_personal_numbers
-from pipelines.warehouse.verify import default_schema, published_columns
 from pipelines.warehouse.spec import (
     Table,
     WarehouseSpec,
@@ -54,6 +53,7 @@ from pipelines.warehouse.spec import (
     quote,
     sqlalchemy_type,
 )
+from pipelines.warehouse.verify import default_schema, published_columns
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ class DevelopmentKeyRefused(RuntimeError):
 @dataclass(frozen=True)
 class PublishResult:
     warehouse: str  # URL with the password hidden
-    schema: str
+    schema: str | None  # None: the target's default (targets other than DuckDB / PostgreSQL)
     rows: dict[str, int]
     figures: dict[str, float | int | None]
     as_of: dt.date
@@ -322,7 +322,7 @@ def publish(
 
     `as_of` is the publishing date (Beijing), used for age bands and for closing the history
     of organizations that no longer exist; `schema` defaults to the target's own (DuckDB
-    `main`, PostgreSQL `public`).
+    `main`, PostgreSQL the connection's current schema, normally `public`).
     """
     ensure_publishable(settings)
     as_of = as_of or beijing_today()

@@ -145,31 +145,52 @@ def test_killed_mid_stream_then_rerun_loses_nothing(world, servers, data_dir, so
     assert set(landed) == source_keys(world, source, stream)
 
 
-def test_crash_between_page_and_state_loses_nothing(world, servers, data_dir, monkeypatch):
-    """The page file is written, the state is not: the rerun lands that page again."""
+@pytest.mark.parametrize("commit_interval", [0.0, 3600.0])
+def test_state_never_runs_ahead_of_the_pages(
+    world, servers, data_dir, monkeypatch, commit_interval
+):
+    """Every state commit names a row already in a page file on disk; a crash at the third
+    commit (pages written, state not moved) then a rerun loses nothing."""
     real_write_state = landing.write_state
-    calls = {"n": 0}
+    commits = []
 
-    def write_state_then_die(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 3:
+    def checked_write_state(root, source, stream, checkpoint, sync_id):
+        on_disk = set(landed_keys(root, source, stream))
+        assert (checkpoint.id, checkpoint.updated_at) in on_disk, "state ahead of the data"
+        commits.append(checkpoint)
+        if len(commits) == 3:
             raise Killed()
-        real_write_state(*args, **kwargs)
+        real_write_state(root, source, stream, checkpoint, sync_id)
 
-    monkeypatch.setattr(landing, "write_state", write_state_then_die)
+    # 0: commit after every page; 3600: commit only when the writer catches up with the fetch
+    monkeypatch.setattr(landing, "COMMIT_INTERVAL_SECONDS", commit_interval)
+    monkeypatch.setattr(landing, "write_state", checked_write_state)
+    api = PageHook(provincial_api(servers), after_pages=0, hook=lambda: None)
+    api.iter_window = _slow_every_fifth_page(api.api)  # let the writer catch up now and then
     with pytest.raises(Killed):
-        land_stream(provincial_api(servers), "service_logs", data_dir, "sync-1")
+        land_stream(api, "service_logs", data_dir, "sync-1")
     monkeypatch.setattr(landing, "write_state", real_write_state)
-    assert len(raw_files(data_dir, "provincial", "service_logs")) == 3  # page 3 ahead of state
+    state = read_state(data_dir, "provincial", "service_logs")
+    assert (state.id, state.updated_at) in set(landed_keys(data_dir, "provincial", "service_logs"))
 
     land_stream(provincial_api(servers), "service_logs", data_dir, "sync-1")  # a retried step
 
     landed = landed_keys(data_dir, "provincial", "service_logs")
     expected = source_keys(world, "provincial", "service_logs")
     assert set(landed) == expected
-    assert len(landed) > len(expected)  # page 3 came twice; dedup downstream removes it
+    assert len(landed) > len(expected)  # pages after the state came twice; dedup removes them
     names = [p.name for p in raw_files(data_dir, "provincial", "service_logs")]
     assert len(names) == len(set(names))  # the retried step appended, overwrote nothing
+
+
+def _slow_every_fifth_page(api):
+    def iter_window(stream, start):
+        for number, rows in enumerate(api.iter_window(stream, start), 1):
+            if number % 5 == 0:
+                time.sleep(0.1)
+            yield rows
+
+    return iter_window
 
 
 KILLABLE_SYNC = """

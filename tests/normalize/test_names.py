@@ -25,7 +25,7 @@ from .strategies import (
     simplified_name,
 )
 
-SEED = Path("/work/shared/seed/000_73db248eb4fd99e9.txt")
+SEED = Path(__file__).resolve().parents[3] / "shared" / "seed" / "000_73db248eb4fd99e9.txt"
 ROMANISATION_IN_BRACKETS = re.compile(r"[\(\[（［]\s*[a-zA-Zāáǎàēéěèīíǐìōóǒòūúǔùǖǘǚǜü'\s]+\d?\s*[\)\]）］]")
 DOUBLED_PUNCTUATION = re.compile(r"[,，、。;；:：!！?？]\s*[,，、。;；:：!！?？]")
 

@@ -10,7 +10,6 @@ import pytest
 from pipelines.quality import gx_runner
 from pipelines.schemas import table_names, table_spec
 from pipelines.staging import read_staged, stage_all
-
 from tests.staging.rawpages import (
     AS_OF,
     land,
@@ -53,7 +52,11 @@ def test_suites_name_only_canonical_columns_and_declare_blocking_basics(table):
         named = [kwargs.get(k) for k in ("column", "column_A", "column_B") if kwargs.get(k)]
         named += kwargs.get("column_list") or []
         assert set(named) <= columns, expectation
-        words = set(re.findall(r"[A-Za-z_]+", kwargs.get("row_condition", ""))) - {"notna", "resident_id", "False"}
+        words = set(re.findall(r"[A-Za-z_]+", kwargs.get("row_condition", ""))) - {
+            "notna",
+            "resident_id",
+            "False",
+        }
         assert words <= columns, expectation
     checks = {spec.name: spec for spec in gx_runner.check_specs(table)}
     assert checks["key_unique"].blocking and checks["required_fields"].blocking
@@ -65,12 +68,22 @@ def test_suites_name_only_canonical_columns_and_declare_blocking_basics(table):
 
 def test_a_malformed_entry_is_noticed(tmp_path):
     document = gx_runner.load_suite_json("redemptions")
-    broken = dict(document, expectations=document["expectations"] + [
-        {"type": "expect_column_values_to_be_bogus", "kwargs": {"column": "hours"},
-         "meta": {"severity": "blocking", "check": "hours_in_range"}},
-    ])
+    broken = dict(
+        document,
+        expectations=document["expectations"]
+        + [
+            {
+                "type": "expect_column_values_to_be_bogus",
+                "kwargs": {"column": "hours"},
+                "meta": {"severity": "blocking", "check": "hours_in_range"},
+            },
+        ],
+    )
     (tmp_path / "redemptions.json").write_text(json.dumps(broken), encoding="utf-8")
-    assert len(gx_runner.build_suite("redemptions", tmp_path).expectations) == EXPECTED_COUNTS["redemptions"]
+    assert (
+        len(gx_runner.build_suite("redemptions", tmp_path).expectations)
+        == EXPECTED_COUNTS["redemptions"]
+    )
     with pytest.raises(ValueError, match="dropped"):
         gx_runner.validate("redemptions", read_staged_frame_for_redemptions(), tmp_path)
 
@@ -85,9 +98,24 @@ def read_staged_frame_for_redemptions():
 def staged(tmp_path_factory):
     settings = settings_for(tmp_path_factory.mktemp("suites") / "data")
     number = resident_id("52010219900307123")
-    land(settings.data_dir, "national", "volunteers", [national_volunteer(f"{i:04d}", number) for i in range(1, 6)])
-    land(settings.data_dir, "provincial", "volunteers", [provincial_volunteer(i, number, sex="男") for i in range(1, 6)])
-    land(settings.data_dir, "national", "service_records", [national_service(f"R{i}") for i in range(1, 6)])
+    land(
+        settings.data_dir,
+        "national",
+        "volunteers",
+        [national_volunteer(f"{i:04d}", number) for i in range(1, 6)],
+    )
+    land(
+        settings.data_dir,
+        "provincial",
+        "volunteers",
+        [provincial_volunteer(i, number, sex="男") for i in range(1, 6)],
+    )
+    land(
+        settings.data_dir,
+        "national",
+        "service_records",
+        [national_service(f"R{i}") for i in range(1, 6)],
+    )
     land(settings.data_dir, "provincial", "service_logs", [provincial_log(i) for i in range(1, 6)])
     stage_all(settings, as_of=AS_OF)
     return {table: read_staged(settings, table) for table in ("volunteers", "services")}

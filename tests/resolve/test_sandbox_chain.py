@@ -108,3 +108,11 @@ def test_a_later_sync_is_incremental_and_keeps_unchanged_persons_keys(second_syn
     after = chain["second_map"].merge(before, on=["source", "source_id"], suffixes=("", "_before"))
     kept = after.loc[after["volunteer_key"] != after["volunteer_key_before"]]
     assert len(kept) <= after.shape[0] * 0.002, kept[["match_method", "match_method_before"]].value_counts()
+
+
+def test_organizations_match_the_truth_field_by_field(chain):
+    organizations = chain["first"]["quality"]["organizations"]
+    assert organizations["organizations_unmapped"] == 0
+    assert organizations["organizations_split"] == 0
+    assert organizations["golden_rows_merging_organizations"] == 0
+    assert organizations["field_mismatches"] and not any(organizations["field_mismatches"].values()), organizations

@@ -563,9 +563,16 @@ def assert_truth_matches_store(world: Path) -> None:
     assert sorted(described + invalid) == sorted(every)
     rows = {(s, t, i): r for (s, t), f in tables.items() for i, r in zip(f["row_id"], f["row"])}
     accounts = truth.accounts.set_index(["source", "stream", "row_id"])
-    for key, is_deleted in zip(accounts.index, accounts["is_deleted"]):
-        deleted = rows[key]["isdelete" if key[0] == "national" else "isDeleted"]
+    for key, is_deleted, updated_at in zip(
+        accounts.index, accounts["is_deleted"], accounts["updated_at"]
+    ):
+        row = rows[key]
+        deleted = row["isdelete" if key[0] == "national" else "isDeleted"]
         assert bool(deleted) == is_deleted, key
+        stamp = (
+            row["updated_at"][:19].replace("T", " ") if key[0] == "national" else row["updateTime"]
+        )
+        assert stamp == updated_at.strftime("%Y-%m-%d %H:%M:%S"), key
     # services: hours, effectiveness and the volunteer behind each row
     volunteers = truth.accounts[truth.accounts["entity"] == "volunteer"]
     person_of = dict(zip(zip(volunteers["source"], volunteers["source_id"]), volunteers["true_id"]))

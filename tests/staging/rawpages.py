@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hmac
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from hashlib import sha256
 from pathlib import Path
 
@@ -20,8 +20,8 @@ from pipelines.config import Settings
 from pipelines.landing import PAGE_SCHEMA
 
 TEST_KEY = "staging-test-key"
-FETCHED = datetime(2026, 7, 1, 2, 0, tzinfo=timezone.utc)
-AS_OF = datetime(2026, 7, 1, 0, 0, tzinfo=timezone.utc)  # 2026-07-01 08:00 Beijing
+FETCHED = datetime(2026, 7, 1, 2, 0, tzinfo=UTC)
+AS_OF = datetime(2026, 7, 1, 0, 0, tzinfo=UTC)  # 2026-07-01 08:00 Beijing
 
 
 def settings_for(data_dir: Path) -> Settings:

@@ -35,7 +35,12 @@ def settings(tmp_path):
 
 
 def test_national_volunteer_is_mapped_hashed_and_never_clear(settings):
-    land(settings.data_dir, "national", "volunteers", [national_volunteer("0001", MALE_ID, albp0020="520114")])
+    land(
+        settings.data_dir,
+        "national",
+        "volunteers",
+        [national_volunteer("0001", MALE_ID, albp0020="520114")],
+    )
     result = stage_table("volunteers", settings, as_of=AS_OF)
 
     staged = read_staged(settings, "volunteers")
@@ -77,8 +82,12 @@ def test_staged_files_have_the_canonical_schema_and_private_permissions(settings
 
 
 def test_latest_version_of_a_row_wins_whatever_the_landing_order(settings):
-    newer = national_volunteer("0001", MALE_ID, albp0003="张大明", updated_at="2026-06-02T09:00:00+08:00")
-    older = national_volunteer("0001", MALE_ID, albp0003="张小明", updated_at="2026-06-01T09:00:00+08:00")
+    newer = national_volunteer(
+        "0001", MALE_ID, albp0003="张大明", updated_at="2026-06-02T09:00:00+08:00"
+    )
+    older = national_volunteer(
+        "0001", MALE_ID, albp0003="张小明", updated_at="2026-06-01T09:00:00+08:00"
+    )
     land(settings.data_dir, "national", "volunteers", [newer], sync_id="a")
     # an overlapping later sync landed the older version again (e.g. a replayed window)
     land(settings.data_dir, "national", "volunteers", [older], sync_id="b", fetched_at=AS_OF)
@@ -93,7 +102,9 @@ def test_provincial_volunteer_legacy_fullwidth_number_and_stated_conflict(settin
     rows = [
         provincial_volunteer(1, legacy15, sex="女"),  # stated 女 but the ID says male
         provincial_volunteer(2, fullwidth, birthday="19851111"),
-        provincial_volunteer(3, "5201**********123X", sex="男", birthday="1990/01/02", mobile="139****1111"),
+        provincial_volunteer(
+            3, "5201**********123X", sex="男", birthday="1990/01/02", mobile="139****1111"
+        ),
     ]
     land(settings.data_dir, "provincial", "volunteers", rows)
     result = stage_table("volunteers", settings, as_of=AS_OF)
@@ -106,7 +117,11 @@ def test_provincial_volunteer_legacy_fullwidth_number_and_stated_conflict(settin
     assert staged.loc["2", "birth_date"] == dt.date(1985, 11, 11)
     assert not bool(staged.loc["2", "birth_conflict"])
     masked = staged.loc["3"]
-    assert pd.isna(masked["cert_hash"]) and bool(masked["cert_masked"]) and not bool(masked["cert_valid"])
+    assert (
+        pd.isna(masked["cert_hash"])
+        and bool(masked["cert_masked"])
+        and not bool(masked["cert_valid"])
+    )
     assert (masked["cert_prefix4"], masked["cert_suffix4"]) == ("5201", "123X")
     assert masked["gender"] == "M" and masked["birth_date"] == dt.date(1990, 1, 2)  # as stated
     assert pd.isna(masked["phone_hash"]) and bool(masked["phone_masked"])
@@ -124,7 +139,9 @@ def test_invalid_id_is_kept_flagged_and_counted_not_quarantined(settings):
     result = stage_table("volunteers", settings, as_of=AS_OF)
     staged = read_staged(settings, "volunteers")
     assert result.quarantined == 0 and len(staged) == 1
-    assert not bool(staged.loc[0, "cert_valid"]) and staged.loc[0, "cert_hash"] == expected_hash(typo)
+    assert not bool(staged.loc[0, "cert_valid"]) and staged.loc[0, "cert_hash"] == expected_hash(
+        typo
+    )
     assert result.soft_flags["cert_invalid"] == 1
 
 
@@ -135,7 +152,9 @@ def test_services_of_both_sources(settings):
         "service_records",
         [
             national_service("R1", origin="provincial:55"),
-            national_service("R2", albx0174="2", isdelete=1, updated_at="2026-06-03T10:00:00+08:00"),
+            national_service(
+                "R2", albx0174="2", isdelete=1, updated_at="2026-06-03T10:00:00+08:00"
+            ),
             national_service("R3", albx0174="0"),
         ],
     )
@@ -143,14 +162,21 @@ def test_services_of_both_sources(settings):
         settings.data_dir,
         "provincial",
         "service_logs",
-        [provincial_log(55, nationalRecordId="R1"), provincial_log(56, status="待审核", serviceDate="20260306")],
+        [
+            provincial_log(55, nationalRecordId="R1"),
+            provincial_log(56, status="待审核", serviceDate="20260306"),
+        ],
     )
     result = stage_table("services", settings, as_of=AS_OF)
     staged = read_staged(settings, "services").set_index(["source", "source_id"])
     assert result.rows_per_source == {"national": 3, "provincial": 2}
 
     r1 = staged.loc[("national", "R1")]
-    assert r1["volunteer_source_id"] == "V1" and r1["project_source_id"] == "P1" and r1["org_source_id"] == "T1"
+    assert (
+        r1["volunteer_source_id"] == "V1"
+        and r1["project_source_id"] == "P1"
+        and r1["org_source_id"] == "T1"
+    )
     assert r1["start_at"] == pd.Timestamp("2026-03-01T23:00:00Z")
     assert r1["service_date"] == dt.date(2026, 3, 2)  # the Beijing date the service started
     assert r1["hours"] == 3.5 and bool(r1["is_effective"]) and r1["status"] == "effective"
@@ -161,7 +187,11 @@ def test_services_of_both_sources(settings):
 
     p55 = staged.loc[("provincial", "55")]
     assert p55["hours"] == 1.5 and p55["service_date"] == dt.date(2026, 3, 5)
-    assert p55["volunteer_source_id"] == "7" and p55["national_record_id"] == "R1" and bool(p55["is_effective"])
+    assert (
+        p55["volunteer_source_id"] == "7"
+        and p55["national_record_id"] == "R1"
+        and bool(p55["is_effective"])
+    )
     p56 = staged.loc[("provincial", "56")]
     assert p56["status"] == "pending" and not bool(p56["is_effective"])
     assert p56["service_date"] == dt.date(2026, 3, 6)
@@ -169,36 +199,128 @@ def test_services_of_both_sources(settings):
 
 def test_organizations_projects_stations_and_redemptions(settings):
     data = settings.data_dir
-    land(data, "national", "teams", [{
-        "id": "1", "albe0001": "T1", "albe0002": "贵阳市志愿者协会", "albe0003": "2",
-        "albe0008": "51520100MJ0000000X", "albe0012": "520102", "albe0014": ["0010", "0001", "9999"],
-        "albe0019": "13800000000", "albe0026": "1", "albe0046": "2015-01-01", "albe0056": 40,
-        "updated_at": "2026-06-01T10:00:00+08:00", "isdelete": 0,
-    }])
-    land(data, "provincial", "teams", [{
-        "id": 9, "teamName": "貴州省婦聯(lián)", "creditCode": None, "regStatus": "已备案", "level": "省级",
-        "hub": True, "areaCode": "520102", "serviceTypes": "助残,应急,未知类", "foundDate": "2016/02/03",
-        "leader": "王五", "leaderMobile": "138-0000-0000", "memberCount": 12, "nationalTeamNo": "T1",
-        "creditStatus": "良好", "status": "退出", "updateTime": "2026-06-01 10:00:00", "isDeleted": False,
-    }])
-    land(data, "national", "projects", [{
-        "id": "1", "albx0001": "P1", "albx0002": "关爱留守儿童", "albe0001": "T1", "albx0009": "0003",
-        "albx0015": "2", "albx0021": "520102", "albx0031": "2026-01-02", "albx0040": "脱贫攻坚夜校",
-        "updated_at": "2026-06-01T10:00:00+08:00", "isdelete": 0,
-    }])
-    land(data, "provincial", "activities", [{
-        "id": 11, "teamId": 9, "title": "暖冬行动", "serviceType": "扶贫,助老", "startTime": "2026-01-05 09:00:00",
-        "endTime": "2026-01-05 12:00:00", "areaCode": "520102", "brandProject": "暖冬行动", "stationId": 4,
-        "updateTime": "2026-06-01 10:00:00", "isDeleted": False,
-    }])
-    land(data, "provincial", "stations", [{
-        "id": 4, "name": "云岩区志愿服务站", "stationType": "站", "hostType": "社区", "areaCode": "520103",
-        "teamId": 9, "openedOn": "20200101", "updateTime": "2026-06-01 10:00:00", "isDeleted": False,
-    }])
-    land(data, "provincial", "redemptions", [{
-        "id": 1, "userId": 7, "minutes": 120, "purpose": "养老服务", "redeemedAt": "2026-05-01 08:00:00",
-        "updateTime": "2026-06-01 10:00:00", "isDeleted": False,
-    }])
+    land(
+        data,
+        "national",
+        "teams",
+        [
+            {
+                "id": "1",
+                "albe0001": "T1",
+                "albe0002": "贵阳市志愿者协会",
+                "albe0003": "2",
+                "albe0008": "51520100MJ0000000X",
+                "albe0012": "520102",
+                "albe0014": ["0010", "0001", "9999"],
+                "albe0019": "13800000000",
+                "albe0026": "1",
+                "albe0046": "2015-01-01",
+                "albe0056": 40,
+                "updated_at": "2026-06-01T10:00:00+08:00",
+                "isdelete": 0,
+            }
+        ],
+    )
+    land(
+        data,
+        "provincial",
+        "teams",
+        [
+            {
+                "id": 9,
+                "teamName": "貴州省婦聯(lián)",
+                "creditCode": None,
+                "regStatus": "已备案",
+                "level": "省级",
+                "hub": True,
+                "areaCode": "520102",
+                "serviceTypes": "助残,应急,未知类",
+                "foundDate": "2016/02/03",
+                "leader": "王五",
+                "leaderMobile": "138-0000-0000",
+                "memberCount": 12,
+                "nationalTeamNo": "T1",
+                "creditStatus": "良好",
+                "status": "退出",
+                "updateTime": "2026-06-01 10:00:00",
+                "isDeleted": False,
+            }
+        ],
+    )
+    land(
+        data,
+        "national",
+        "projects",
+        [
+            {
+                "id": "1",
+                "albx0001": "P1",
+                "albx0002": "关爱留守儿童",
+                "albe0001": "T1",
+                "albx0009": "0003",
+                "albx0015": "2",
+                "albx0021": "520102",
+                "albx0031": "2026-01-02",
+                "albx0040": "脱贫攻坚夜校",
+                "updated_at": "2026-06-01T10:00:00+08:00",
+                "isdelete": 0,
+            }
+        ],
+    )
+    land(
+        data,
+        "provincial",
+        "activities",
+        [
+            {
+                "id": 11,
+                "teamId": 9,
+                "title": "暖冬行动",
+                "serviceType": "扶贫,助老",
+                "startTime": "2026-01-05 09:00:00",
+                "endTime": "2026-01-05 12:00:00",
+                "areaCode": "520102",
+                "brandProject": "暖冬行动",
+                "stationId": 4,
+                "updateTime": "2026-06-01 10:00:00",
+                "isDeleted": False,
+            }
+        ],
+    )
+    land(
+        data,
+        "provincial",
+        "stations",
+        [
+            {
+                "id": 4,
+                "name": "云岩区志愿服务站",
+                "stationType": "站",
+                "hostType": "社区",
+                "areaCode": "520103",
+                "teamId": 9,
+                "openedOn": "20200101",
+                "updateTime": "2026-06-01 10:00:00",
+                "isDeleted": False,
+            }
+        ],
+    )
+    land(
+        data,
+        "provincial",
+        "redemptions",
+        [
+            {
+                "id": 1,
+                "userId": 7,
+                "minutes": 120,
+                "purpose": "养老服务",
+                "redeemedAt": "2026-05-01 08:00:00",
+                "updateTime": "2026-06-01 10:00:00",
+                "isDeleted": False,
+            }
+        ],
+    )
     results = stage_all(settings, as_of=AS_OF)
     assert all(result.quarantined == 0 for result in results.values())
 
@@ -212,19 +334,41 @@ def test_organizations_projects_stations_and_redemptions(settings):
     provincial = orgs.loc["provincial"]
     assert provincial["name"] == "贵州省妇联"
     assert provincial["registration_status"] == "filed" and provincial["status"] == "exited"
-    assert provincial["categories"] == "助老助残,应急救援" and provincial["unmapped_categories"] == "未知类"
-    assert bool(provincial["is_hub"]) and provincial["level"] == "省级" and provincial["national_team_no"] == "T1"
+    assert (
+        provincial["categories"] == "助老助残,应急救援"
+        and provincial["unmapped_categories"] == "未知类"
+    )
+    assert (
+        bool(provincial["is_hub"])
+        and provincial["level"] == "省级"
+        and provincial["national_team_no"] == "T1"
+    )
     assert provincial["founded_on"] == dt.date(2016, 2, 3)
     assert results["organizations"].soft_flags["unmapped_category"] == 2
 
     projects = read_staged(settings, "projects").set_index("source")
-    assert projects.loc["national", "category"] == "支教助学" and projects.loc["national", "brand"] == "夜校"
-    assert projects.loc["national", "org_source_id"] == "T1" and projects.loc["national", "status"] == "ongoing"
-    assert projects.loc["provincial", "category"] == "扶贫减贫" and projects.loc["provincial", "brand"] == "暖冬行动"
+    assert (
+        projects.loc["national", "category"] == "支教助学"
+        and projects.loc["national", "brand"] == "夜校"
+    )
+    assert (
+        projects.loc["national", "org_source_id"] == "T1"
+        and projects.loc["national", "status"] == "ongoing"
+    )
+    assert (
+        projects.loc["provincial", "category"] == "扶贫减贫"
+        and projects.loc["provincial", "brand"] == "暖冬行动"
+    )
     assert projects.loc["provincial", "start_at"] == pd.Timestamp("2026-01-05T01:00:00Z")
     assert projects.loc["provincial", "station_source_id"] == "4"
 
     station = read_staged(settings, "stations").iloc[0]
-    assert (station["station_type"], station["org_source_id"], station["opened_on"]) == ("站", "9", dt.date(2020, 1, 1))
+    assert (station["station_type"], station["org_source_id"], station["opened_on"]) == (
+        "站",
+        "9",
+        dt.date(2020, 1, 1),
+    )
     redemption = read_staged(settings, "redemptions").iloc[0]
-    assert redemption["hours"] == 2.0 and redemption["redeemed_at"] == pd.Timestamp("2026-05-01T00:00:00Z")
+    assert redemption["hours"] == 2.0 and redemption["redeemed_at"] == pd.Timestamp(
+        "2026-05-01T00:00:00Z"
+    )

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 import pytest
 
 from pipelines.quality.rules import RULE_ORDER
-from pipelines.staging import combine_quarantine, read_quarantine, read_staged, stage_all, stage_table
+from pipelines.staging import (
+    combine_quarantine,
+    read_quarantine,
+    read_staged,
+    stage_all,
+    stage_table,
+)
 
 from .rawpages import (
     AS_OF,
@@ -37,36 +43,72 @@ def quarantined(settings) -> dict[tuple[str, str, str], str]:
 
 def test_each_rule_sends_its_row_to_quarantine_and_clean_rows_stay(settings):
     data = settings.data_dir
-    land(data, "national", "volunteers", [
-        national_volunteer("0001", NUMBER),
-        national_volunteer("0002", NUMBER, albp0003="  "),  # no name
-        national_volunteer("0003", NUMBER, albp0020="110101"),  # Beijing
-        national_volunteer("0004", NUMBER, albp0034="2027-01-01"),  # registered after the sync
-    ])
-    land(data, "provincial", "volunteers", [
-        provincial_volunteer(1, NUMBER),
-        provincial_volunteer(2, NUMBER, areaCode="330102001001"),  # Hangzhou, 12 digits
-    ])
-    land(data, "national", "service_records", [
-        national_service("R1"),
-        national_service("R2", albx0181="2026-03-02T10:00:00+08:00", albx0182="2026-03-02T08:00:00+08:00"),
-        national_service("R3", albx0172=30),
-        national_service("R4", albx0172=0),
-        national_service("R5", albx0175=None),
-        national_service("R6", albx0181="2026-08-01T09:00:00+08:00", albx0182="2026-08-01T10:00:00+08:00"),
-        national_service("R7", albx0181="not a time"),
-    ])
-    land(data, "provincial", "service_logs", [
-        provincial_log(1),
-        provincial_log(2, durationMinutes=-30),
-        provincial_log(3, durationMinutes=25 * 60),
-        provincial_log(4, serviceDate="2026-12-31"),
-        provincial_log(5, userId=None),
-    ])
-    land(data, "provincial", "teams", [{
-        "id": 1, "teamName": None, "regStatus": "未登记", "areaCode": "520102", "status": "正常",
-        "updateTime": "2026-06-01 10:00:00", "isDeleted": False,
-    }])
+    land(
+        data,
+        "national",
+        "volunteers",
+        [
+            national_volunteer("0001", NUMBER),
+            national_volunteer("0002", NUMBER, albp0003="  "),  # no name
+            national_volunteer("0003", NUMBER, albp0020="110101"),  # Beijing
+            national_volunteer("0004", NUMBER, albp0034="2027-01-01"),  # registered after the sync
+        ],
+    )
+    land(
+        data,
+        "provincial",
+        "volunteers",
+        [
+            provincial_volunteer(1, NUMBER),
+            provincial_volunteer(2, NUMBER, areaCode="330102001001"),  # Hangzhou, 12 digits
+        ],
+    )
+    land(
+        data,
+        "national",
+        "service_records",
+        [
+            national_service("R1"),
+            national_service(
+                "R2", albx0181="2026-03-02T10:00:00+08:00", albx0182="2026-03-02T08:00:00+08:00"
+            ),
+            national_service("R3", albx0172=30),
+            national_service("R4", albx0172=0),
+            national_service("R5", albx0175=None),
+            national_service(
+                "R6", albx0181="2026-08-01T09:00:00+08:00", albx0182="2026-08-01T10:00:00+08:00"
+            ),
+            national_service("R7", albx0181="not a time"),
+        ],
+    )
+    land(
+        data,
+        "provincial",
+        "service_logs",
+        [
+            provincial_log(1),
+            provincial_log(2, durationMinutes=-30),
+            provincial_log(3, durationMinutes=25 * 60),
+            provincial_log(4, serviceDate="2026-12-31"),
+            provincial_log(5, userId=None),
+        ],
+    )
+    land(
+        data,
+        "provincial",
+        "teams",
+        [
+            {
+                "id": 1,
+                "teamName": None,
+                "regStatus": "未登记",
+                "areaCode": "520102",
+                "status": "正常",
+                "updateTime": "2026-06-01 10:00:00",
+                "isDeleted": False,
+            }
+        ],
+    )
     results = stage_all(settings, as_of=AS_OF)
 
     assert quarantined(settings) == {
@@ -88,17 +130,32 @@ def test_each_rule_sends_its_row_to_quarantine_and_clean_rows_stay(settings):
     }
     # a quarantined row is absent from its staged table; the clean ones are there
     volunteers = read_staged(settings, "volunteers")
-    assert set(zip(volunteers["source"], volunteers["source_id"])) == {("national", "V0001"), ("provincial", "1")}
+    assert set(zip(volunteers["source"], volunteers["source_id"])) == {
+        ("national", "V0001"),
+        ("provincial", "1"),
+    }
     services = read_staged(settings, "services")
-    assert set(zip(services["source"], services["source_id"])) == {("national", "R1"), ("provincial", "1")}
+    assert set(zip(services["source"], services["source_id"])) == {
+        ("national", "R1"),
+        ("provincial", "1"),
+    }
     assert results["services"].quarantined_per_rule == {
-        "end_before_start": 1, "future_date": 2, "hours_out_of_range": 4, "missing_required": 2, "unparseable_date": 1,
+        "end_before_start": 1,
+        "future_date": 2,
+        "hours_out_of_range": 4,
+        "missing_required": 2,
+        "unparseable_date": 1,
     }
     assert len(read_staged(settings, "organizations")) == 0
 
 
 def test_detail_is_readable_and_the_record_masked(settings):
-    land(settings.data_dir, "national", "volunteers", [national_volunteer("0009", NUMBER, albp0020="110101")])
+    land(
+        settings.data_dir,
+        "national",
+        "volunteers",
+        [national_volunteer("0009", NUMBER, albp0020="110101")],
+    )
     stage_table("volunteers", settings, as_of=AS_OF)
     row = combine_quarantine(settings).iloc[0]
     assert row["detail"] == "region 110101 is outside Guizhou (does not start with 52)"
@@ -112,9 +169,19 @@ def test_detail_is_readable_and_the_record_masked(settings):
 
 def test_a_row_breaking_several_rules_gets_the_first_in_order_and_names_the_rest(settings):
     # outside the province, ends before it starts, and 30 hours: one primary rule
-    land(settings.data_dir, "national", "service_records", [national_service(
-        "R1", albx0172=30, albx0181="2026-03-02T10:00:00+08:00", albx0182="2026-03-02T08:00:00+08:00",
-    )])
+    land(
+        settings.data_dir,
+        "national",
+        "service_records",
+        [
+            national_service(
+                "R1",
+                albx0172=30,
+                albx0181="2026-03-02T10:00:00+08:00",
+                albx0182="2026-03-02T08:00:00+08:00",
+            )
+        ],
+    )
     stage_table("services", settings, as_of=AS_OF)
     row = combine_quarantine(settings).iloc[0]
     assert RULE_ORDER.index("end_before_start") < RULE_ORDER.index("hours_out_of_range")
@@ -123,7 +190,12 @@ def test_a_row_breaking_several_rules_gets_the_first_in_order_and_names_the_rest
 
 
 def test_deleted_rows_are_not_quarantined_for_their_content(settings):
-    land(settings.data_dir, "national", "service_records", [national_service("R1", albx0172=30, isdelete=1)])
+    land(
+        settings.data_dir,
+        "national",
+        "service_records",
+        [national_service("R1", albx0172=30, isdelete=1)],
+    )
     result = stage_table("services", settings, as_of=AS_OF)
     assert result.quarantined == 0
     staged = read_staged(settings, "services")
@@ -133,7 +205,12 @@ def test_deleted_rows_are_not_quarantined_for_their_content(settings):
 
 def test_invalid_id_and_gender_conflict_are_soft(settings):
     typo = NUMBER[:-2] + str((int(NUMBER[-2]) + 1) % 10) + NUMBER[-1]
-    land(settings.data_dir, "provincial", "volunteers", [provincial_volunteer(1, typo), provincial_volunteer(2, NUMBER, sex="女")])
+    land(
+        settings.data_dir,
+        "provincial",
+        "volunteers",
+        [provincial_volunteer(1, typo), provincial_volunteer(2, NUMBER, sex="女")],
+    )
     result = stage_table("volunteers", settings, as_of=AS_OF)
     assert result.quarantined == 0 and result.rows == 2
     assert result.soft_flags["cert_invalid"] == 1 and result.soft_flags["gender_conflict"] == 1
@@ -141,9 +218,15 @@ def test_invalid_id_and_gender_conflict_are_soft(settings):
 
 def test_first_seen_is_kept_and_a_row_fixed_at_the_source_leaves(settings):
     data = settings.data_dir
-    first_fetch = datetime(2026, 6, 2, tzinfo=timezone.utc)
-    land(data, "national", "service_records", [national_service("R1", albx0172=30), national_service("R2", albx0172=40)],
-         sync_id="s1", fetched_at=first_fetch)
+    first_fetch = datetime(2026, 6, 2, tzinfo=UTC)
+    land(
+        data,
+        "national",
+        "service_records",
+        [national_service("R1", albx0172=30), national_service("R2", albx0172=40)],
+        sync_id="s1",
+        fetched_at=first_fetch,
+    )
     stage_table("services", settings, as_of=AS_OF)
     combine_quarantine(settings)
     before = read_quarantine(settings).set_index("source_id")
@@ -151,10 +234,17 @@ def test_first_seen_is_kept_and_a_row_fixed_at_the_source_leaves(settings):
 
     # next sync: R1 fixed at the source, R2 changed but still broken
     second_fetch = first_fetch + timedelta(days=1)
-    land(data, "national", "service_records", [
-        national_service("R1", albx0172=3, updated_at="2026-06-02T12:00:00+08:00"),
-        national_service("R2", albx0172=50, updated_at="2026-06-02T12:00:00+08:00"),
-    ], sync_id="s2", fetched_at=second_fetch)
+    land(
+        data,
+        "national",
+        "service_records",
+        [
+            national_service("R1", albx0172=3, updated_at="2026-06-02T12:00:00+08:00"),
+            national_service("R2", albx0172=50, updated_at="2026-06-02T12:00:00+08:00"),
+        ],
+        sync_id="s2",
+        fetched_at=second_fetch,
+    )
     stage_table("services", settings, as_of=AS_OF)
     after = combine_quarantine(settings).set_index("source_id")
     assert list(after.index) == ["R2"]
@@ -165,17 +255,35 @@ def test_first_seen_is_kept_and_a_row_fixed_at_the_source_leaves(settings):
 
 
 def test_restaging_without_change_writes_the_same_quarantine(settings):
-    land(settings.data_dir, "national", "service_records", [national_service("R1", albx0172=30)])
+    land(
+        settings.data_dir,
+        "national",
+        "service_records",
+        [
+            national_service("R1", albx0172=30),
+            national_service(
+                "R2", albx0181="2026-08-01T09:00:00+08:00", albx0182="2026-08-01T10:00:00+08:00"
+            ),
+        ],
+    )
     stage_all(settings, as_of=AS_OF)
     first = read_quarantine(settings)
-    stage_all(settings, as_of=AS_OF + timedelta(hours=5))
+    # a day later, nothing changed at the source: the same rows, rules, details and times
+    stage_all(settings, as_of=AS_OF + timedelta(days=1))
     pd.testing.assert_frame_equal(first, read_quarantine(settings))
+    assert first["rule"].tolist() == ["hours_out_of_range", "future_date"]
 
 
 def test_an_unreadable_change_time_quarantines_the_row_and_nothing_else(settings):
-    land(settings.data_dir, "provincial", "service_logs", [
-        provincial_log(1), provincial_log(2, updateTime="yesterday"),
-    ])
+    land(
+        settings.data_dir,
+        "provincial",
+        "service_logs",
+        [
+            provincial_log(1),
+            provincial_log(2, updateTime="yesterday"),
+        ],
+    )
     result = stage_table("services", settings, as_of=AS_OF)
     assert result.rows == 1
     frame = result.quarantine

@@ -35,22 +35,27 @@ def _world_as_of(truth) -> datetime:
 
 def _sync(world: Path, data_dir: Path, sync_id: str) -> None:
     """Land every stream of both sources over HTTP (incremental from the stored state)."""
-    from sandbox import SandboxServers
-
     from pipelines.landing import land_stream
     from pipelines.sources import NATIONAL_STREAMS, PROVINCIAL_STREAMS, NationalApi, ProvincialApi
+    from sandbox import SandboxServers
 
     with SandboxServers(world) as servers:
         apis = {
             "national": NationalApi(
-                servers.national_url, servers.national_client_id, servers.national_client_secret, "52"
+                servers.national_url,
+                servers.national_client_id,
+                servers.national_client_secret,
+                "52",
             ),
             "provincial": ProvincialApi(
                 servers.provincial_url, servers.provincial_app_key, servers.provincial_app_secret
             ),
         }
         try:
-            for source, streams in (("national", NATIONAL_STREAMS), ("provincial", PROVINCIAL_STREAMS)):
+            for source, streams in (
+                ("national", NATIONAL_STREAMS),
+                ("provincial", PROVINCIAL_STREAMS),
+            ):
                 for stream in streams:
                     land_stream(apis[source], stream, data_dir, sync_id=sync_id)
         finally:
@@ -87,7 +92,11 @@ def test_every_planted_invalid_row_is_quarantined_under_its_rule_and_no_valid_ro
     assert planted, "the world planted no invalid rows"
     found = _keys(read_quarantine(settings))
     missing = {key: rule for key, rule in planted.items() if key not in found}
-    wrong_rule = {key: (rule, found[key]) for key, rule in planted.items() if key in found and found[key] != rule}
+    wrong_rule = {
+        key: (rule, found[key])
+        for key, rule in planted.items()
+        if key in found and found[key] != rule
+    }
     unexpected = {key: rule for key, rule in found.items() if key not in planted}
     assert missing == {}
     assert wrong_rule == {}
@@ -128,7 +137,11 @@ def test_staged_files_hold_no_clear_number_or_phone(synced):
     assert secrets, "the truth names no numbers to look for"
     for table in table_names():
         frame = read_staged(settings, table)
-        text_columns = [c for c in frame.columns if frame[c].dtype == object or pd.api.types.is_string_dtype(frame[c])]
+        text_columns = [
+            c
+            for c in frame.columns
+            if frame[c].dtype == object or pd.api.types.is_string_dtype(frame[c])
+        ]
         values = set()
         for column in text_columns:
             values |= set(frame[column].dropna().astype(str))
@@ -139,12 +152,16 @@ def _fix_a_nameless_provincial_volunteer(world: Path, truth, now: datetime) -> s
     """Give one planted nameless provincial account a name at the source, stamped `now`."""
     planted = truth.invalid_rows
     nameless = planted[
-        (planted["source"] == "provincial") & (planted["entity"] == "volunteer") & (planted["rule"] == "missing_required")
+        (planted["source"] == "provincial")
+        & (planted["entity"] == "volunteer")
+        & (planted["rule"] == "missing_required")
     ]
     source_id = str(nameless["source_id"].iloc[0])
     stamp = pd.Timestamp(now).tz_convert("Asia/Shanghai").strftime("%Y-%m-%d %H:%M:%S")
     with sqlite3.connect(world / "provincial.sqlite") as conn:
-        (body,) = conn.execute("SELECT body FROM volunteers WHERE id = ?", (int(source_id),)).fetchone()
+        (body,) = conn.execute(
+            "SELECT body FROM volunteers WHERE id = ?", (int(source_id),)
+        ).fetchone()
         row = json.loads(body)
         row.update(realName="王芳", updateTime=stamp)
         conn.execute(
@@ -161,7 +178,9 @@ def test_next_sync_keeps_first_seen_and_a_row_fixed_at_the_source_leaves(synced,
     first = read_quarantine(settings).set_index(["source", "entity", "source_id"])
     # a private copy of the world and of the data folder (state included): the next sync
     world_copy = Path(shutil.copytree(world, tmp_path / "world"))
-    next_settings = dataclasses.replace(settings, data_dir=Path(shutil.copytree(settings.data_dir, tmp_path / "data")))
+    next_settings = dataclasses.replace(
+        settings, data_dir=Path(shutil.copytree(settings.data_dir, tmp_path / "data"))
+    )
     now = _world_as_of(truth) + timedelta(hours=1)
     apply_changeset(world_copy, seed=3, now=now)
     fixed = _fix_a_nameless_provincial_volunteer(world_copy, truth, now)
@@ -180,4 +199,7 @@ def test_next_sync_keeps_first_seen_and_a_row_fixed_at_the_source_leaves(synced,
     pd.testing.assert_series_equal(kept["first_seen_at"], first.loc[kept.index, "first_seen_at"])
     # the change set's deletions are staged as deleted rows, not lost
     deleted = read_staged(next_settings, "services", columns=["is_deleted"])["is_deleted"]
-    assert deleted.sum() > read_staged(settings, "services", columns=["is_deleted"])["is_deleted"].sum()
+    assert (
+        deleted.sum()
+        > read_staged(settings, "services", columns=["is_deleted"])["is_deleted"].sum()
+    )

@@ -8,6 +8,7 @@ import dagster as dg
 import pytest
 
 from assets import staged as staged_assets
+from pipelines.schemas import table_names
 from pipelines.staging import read_quarantine
 
 from .rawpages import (
@@ -27,28 +28,57 @@ NUMBER = resident_id("52010219900307123")
 def data_dir(tmp_path, monkeypatch):
     monkeypatch.setenv("PII_HASH_KEY", TEST_KEY)
     data = tmp_path / "data"
-    land(data, "national", "volunteers", [
-        national_volunteer("0001", NUMBER),
-        national_volunteer("0002", NUMBER, albp0020="110101"),
-    ])
+    land(
+        data,
+        "national",
+        "volunteers",
+        [
+            national_volunteer("0001", NUMBER),
+            national_volunteer("0002", NUMBER, albp0020="110101"),
+        ],
+    )
     land(data, "provincial", "volunteers", [provincial_volunteer(1, NUMBER, sex="男")])
-    land(data, "national", "service_records", [national_service("R1"), national_service("R2", albx0172=30)])
+    land(
+        data,
+        "national",
+        "service_records",
+        [national_service("R1"), national_service("R2", albx0172=30)],
+    )
     land(data, "provincial", "service_logs", [provincial_log(1)])
     return data
 
 
 def test_every_table_has_an_asset_with_checks_and_raw_deps():
-    by_key = {a.key: a for a in staged_assets.assets}
-    volunteers = by_key[dg.AssetKey(["staged", "volunteers"])]
-    assert {dg.AssetKey(["raw", "national_volunteers"]), dg.AssetKey(["raw", "provincial_volunteers"])} <= set(
-        volunteers.asset_deps[volunteers.key]
+    (definition,) = staged_assets.assets
+    keys = {key.to_user_string() for key in definition.keys}
+    assert keys == {f"staged/{table}" for table in table_names()} | {"staged/quarantine"}
+    volunteers = dg.AssetKey(["staged", "volunteers"])
+    assert definition.asset_deps[volunteers] == {
+        dg.AssetKey(["raw", "national_volunteers"]),
+        dg.AssetKey(["raw", "provincial_volunteers"]),
+    }
+    checks = {(spec.asset_key.to_user_string(), spec.name): spec for spec in definition.check_specs}
+    assert checks[("staged/volunteers", "key_unique")].blocking
+    assert checks[("staged/volunteers", "region_in_guizhou")].blocking
+    assert not checks[("staged/volunteers", "valid_id_share")].blocking
+    assert not checks[("staged/volunteers", "quarantined_rows")].blocking
+    assert checks[("staged/services", "hours_in_range")].blocking
+    assert checks[("staged/services", "required_fields")].blocking
+
+
+def test_one_table_can_be_staged_alone(data_dir):
+    result = dg.materialize(
+        staged_assets.assets,
+        selection=["staged/services"],
+        resources={"staging": staged_assets.StagingSettings(data_dir=str(data_dir))},
     )
-    checks = {spec.name: spec for spec in volunteers.check_specs}
-    assert checks["key_unique"].blocking and checks["region_in_guizhou"].blocking
-    assert not checks["valid_id_share"].blocking and not checks["quarantined_rows"].blocking
-    services = by_key[dg.AssetKey(["staged", "services"])]
-    assert {spec.name for spec in services.check_specs if spec.blocking} >= {"hours_in_range", "required_fields"}
-    assert dg.AssetKey(["staged", "quarantine"]) in by_key
+    assert result.success
+    assert [m.asset_key.to_user_string() for m in result.get_asset_materialization_events()] == [
+        "staged/services"
+    ]
+    assert {e.asset_key.to_user_string() for e in result.get_asset_check_evaluations()} == {
+        "staged/services"
+    }
 
 
 def test_materializing_stages_validates_and_reports(data_dir):
@@ -60,7 +90,10 @@ def test_materializing_stages_validates_and_reports(data_dir):
     evaluations = result.get_asset_check_evaluations()
     failed = [(e.asset_key.to_user_string(), e.check_name) for e in evaluations if not e.passed]
     # one row in three is quarantined: above the warning share; nothing blocking fails
-    assert sorted(failed) == [("staged/services", "quarantined_rows"), ("staged/volunteers", "quarantined_rows")]
+    assert sorted(failed) == [
+        ("staged/services", "quarantined_rows"),
+        ("staged/volunteers", "quarantined_rows"),
+    ]
     assert all(e.passed for e in evaluations if e.check_name != "quarantined_rows")
 
     materializations = {
@@ -71,11 +104,16 @@ def test_materializing_stages_validates_and_reports(data_dir):
     assert volunteers["quarantined_per_rule"].value == {"region_outside_province": 1}
     quarantine = materializations["staged/quarantine"].materialization.metadata
     assert quarantine["per_rule"].value == {"hours_out_of_range": 1, "region_outside_province": 1}
-    assert len(read_quarantine(staged_assets.StagingSettings(data_dir=str(data_dir)).settings())) == 2
+    assert (
+        len(read_quarantine(staged_assets.StagingSettings(data_dir=str(data_dir)).settings())) == 2
+    )
 
     # no clear number, phone or full name anywhere in the run's metadata
     shown = json.dumps(
-        [{k: str(v.value) for k, v in m.materialization.metadata.items()} for m in materializations.values()]
+        [
+            {k: str(v.value) for k, v in m.materialization.metadata.items()}
+            for m in materializations.values()
+        ]
         + [{k: str(v.value) for k, v in e.metadata.items()} for e in evaluations],
         ensure_ascii=False,
     )

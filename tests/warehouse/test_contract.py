@@ -16,7 +16,7 @@ from pipelines.warehouse.spec import load_spec
 from pipelines.warehouse.verify import contract_problems, published_columns, type_family
 
 REPO = Path(__file__).resolve().parents[2]
-CONTRACT_CANDIDATES = [REPO.parent / "shared" / "contracts" / "README.md", Path("/work/shared/contracts/README.md")]
+CONTRACT_CANDIDATES = [REPO.parent / "shared" / "contracts" / "README.md"]
 
 
 def contract_tables() -> dict[str, list[str]]:

@@ -197,15 +197,17 @@ def make_world(
         )
     projects = pd.DataFrame(project_rows)
     project_org = dict(zip(zip(org_sources["source"], org_sources["source_id"]), org_sources["org_key"]))
+    # the resolver's key rule, once per project
+    project_keys = opaque_key("P", projects["source"] + ":" + projects["source_id"]).tolist()
 
     # --- services -------------------------------------------------------------------------
     service_rows = []
     active_keys = [row["volunteer_key"] for row in volunteer_rows]
     for s in range(services):
-        project = project_rows[int(rng.integers(0, 59))]
+        project_index = int(rng.integers(0, 59))
+        project = project_rows[project_index]
         source = ["national", "provincial", "both"][s % 3]
         project_source = project["source"]
-        basis = f"{project_source}:{project['source_id']}"
         # a few heavy volunteers reach the star thresholds
         heavy = s % 50 == 0
         hours = float(rng.integers(1, 16)) / 2 if not heavy else 24.0
@@ -214,7 +216,7 @@ def make_world(
                 "service_key": f"S{s:07d}",
                 "volunteer_key": None if s % 97 == 0 else active_keys[(s * 13) % 40 if heavy else int(rng.integers(0, persons))],
                 "org_key": project_org[(project_source, project["org_source_id"])],
-                "project_key": opaque_key("P", pd.Series([basis])).iloc[0],
+                "project_key": project_keys[project_index],
                 "project_source": project_source,
                 "project_source_id": project["source_id"],
                 "service_date": dt.date(2023, 1, 1) + dt.timedelta(days=int(rng.integers(0, 1000))),

@@ -1,0 +1,76 @@
+"""Properties of constrained clustering and stable keys, on random graphs (hypothesis)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pipelines.resolve.clustering import constrained_clusters
+from pipelines.resolve.keys import assign_stable_keys
+
+graphs = st.integers(min_value=1, max_value=40).flatmap(
+    lambda n: st.tuples(
+        st.just(n),
+        st.lists(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1)), max_size=80),
+        st.lists(st.integers(-1, 3), min_size=n, max_size=n),
+    )
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(graphs)
+def test_no_cluster_ever_holds_two_different_valid_numbers(graph):
+    n, edges, codes = graph
+    left = np.array([a for a, _ in edges], dtype=np.int64)
+    right = np.array([b for _, b in edges], dtype=np.int64)
+    cluster, accepted = constrained_clusters(n, left, right, np.array(codes))
+    frame = pd.DataFrame({"cluster": cluster, "code": codes})
+    distinct = frame.loc[frame["code"] >= 0].groupby("cluster")["code"].nunique()
+    assert (distinct <= 1).all()
+    # every accepted link joins its two ends; the cluster id is the smallest member
+    assert all(cluster[a] == cluster[b] for a, b, ok in zip(left, right, accepted) if ok)
+    assert all(cluster[i] <= i for i in range(n))
+
+
+@settings(max_examples=40, deadline=None)
+@given(graphs)
+def test_without_constraints_clusters_are_the_connected_components(graph):
+    n, edges, _ = graph
+    left = np.array([a for a, _ in edges], dtype=np.int64)
+    right = np.array([b for _, b in edges], dtype=np.int64)
+    cluster, accepted = constrained_clusters(n, left, right, np.full(n, -1))
+    assert accepted.all()
+    # reference: repeated relaxation to the smallest reachable index
+    label = list(range(n))
+    changed = True
+    while changed:
+        changed = False
+        for a, b in edges:
+            low = min(label[a], label[b])
+            if label[a] != low or label[b] != low:
+                label[a] = label[b] = low
+                changed = True
+    assert list(cluster) == label
+
+
+def test_cannot_link_holds_through_third_accounts():
+    # 0-1 and 1-2 are links, but 0 and 2 must stay apart: the second link is refused
+    cluster, accepted = constrained_clusters(3, np.array([0, 1]), np.array([1, 2]), np.full(3, -1), cannot_link=[(0, 2)])
+    assert cluster[0] != cluster[2]
+    assert accepted.tolist() == [True, False]
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.integers(0, 6), min_size=1, max_size=30))
+def test_keys_are_unchanged_by_a_second_identical_sync(assignment):
+    clusters = pd.DataFrame({"source": "national", "source_id": [f"A{i}" for i in range(len(assignment))],
+                             "cluster": assignment})
+    keys, _ = assign_stable_keys(clusters, None, "V")
+    keyed = clusters.merge(keys, on="cluster")
+    previous = keyed[["source", "source_id", "key"]]
+    again, history = assign_stable_keys(clusters, previous, "V", set(keys["key"]))
+    rekeyed = clusters.merge(again, on="cluster")
+    assert rekeyed.set_index("source_id")["key"].equals(keyed.set_index("source_id")["key"])
+    assert history.empty
