@@ -41,6 +41,7 @@ class Stream:
     source: str  # "national" / "provincial"
     name: str  # snake_case stream name, also the landing folder
     path: str  # path under the API base URL
+    paging: str = "keyset"  # "keyset" (updated_since + after_id) or "cursor" (opaque next_cursor)
     id_field: str = "id"
     cursor_field: str = "updated_at"
     deleted_field: str = "isdelete"

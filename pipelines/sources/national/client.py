@@ -229,6 +229,8 @@ class NationalApi:
         second, inclusive (the walk drops rows it already landed); otherwise strictly after
         (updated_at, id).
         """
+        if stream.paging != "keyset":
+            raise ValueError(f"the national interface pages by keyset, not {stream.paging}")
         if start is None:
             updated_since, after_id = None, None
         elif start.has_boundary:

@@ -17,6 +17,7 @@ def _stream(name: str, path: str) -> Stream:
         source="national",
         name=name,
         path=path,
+        paging="keyset",
         id_field="id",
         cursor_field="updated_at",
         deleted_field="isdelete",

@@ -207,6 +207,8 @@ class ProvincialApi:
     def iter_window(self, stream: Stream, start: Checkpoint | None) -> Iterator[list[dict]]:
         """Walk `stream` from `modified_after` = the checkpoint's updateTime (inclusive) to
         the end, following `next_cursor`. A 40010 surfaces as `CursorExpired`."""
+        if stream.paging != "cursor":
+            raise ValueError(f"the provincial interface pages by cursor, not {stream.paging}")
         modified_after = start.updated_at if start is not None else None
         cursor: str | None = None
         while True:

@@ -18,6 +18,7 @@ def _stream(name: str, path: str) -> Stream:
         source="provincial",
         name=name,
         path=path,
+        paging="cursor",
         id_field="id",
         cursor_field="updateTime",
         deleted_field="isDeleted",
