@@ -13,7 +13,8 @@ two passes over every stream of both sources, each in a fresh child process:
 
 Each child reports rows, seconds and its peak resident memory (ru_maxrss). The landing pass
 runs first, so the bare reader gets the warmer caches: the gap shown is an upper bound.
-Results go to bench/out/pull.md (a Markdown table) and stdout.
+Results go to <out>/pull.md (a Markdown table; --out, default bench/out/) and stdout;
+progress goes to stderr, so stdout is the Markdown table alone (bench/run_all.py collects it).
 """
 
 from __future__ import annotations
@@ -95,8 +96,8 @@ def run_pass(mode: str, national_url: str, provincial_url: str, data_dir: str) -
 # -- parent: worlds, servers, passes -----------------------------------------------------
 
 
-def ensure_world(persons: int, seed: int) -> Path:
-    world = OUT / f"world-p{persons}-s{seed}"
+def ensure_world(persons: int, seed: int, out: Path = OUT) -> Path:
+    world = out / f"world-p{persons}-s{seed}"
     if not (world / "world.json").exists():
         shutil.rmtree(world, ignore_errors=True)
         began = time.perf_counter()
@@ -115,13 +116,14 @@ def ensure_world(persons: int, seed: int) -> Path:
             ],
             cwd=ROOT,
             check=True,
+            stdout=sys.stderr,
         )
-        print(f"generated {persons} persons in {time.perf_counter() - began:.0f}s", flush=True)
+        print(f"generated {persons} persons in {time.perf_counter() - began:.0f}s", file=sys.stderr, flush=True)
     return world
 
 
-def bench_world(persons: int, seed: int) -> list[dict]:
-    world = ensure_world(persons, seed)
+def bench_world(persons: int, seed: int, out: Path = OUT) -> list[dict]:
+    world = ensure_world(persons, seed, out)
     national_port, provincial_port = free_port(), free_port()
     server = subprocess.Popen(
         [
@@ -149,7 +151,7 @@ def bench_world(persons: int, seed: int) -> list[dict]:
         wait_for_port(provincial_port)
         urls = (f"http://127.0.0.1:{national_port}", f"http://127.0.0.1:{provincial_port}")
         for mode in ("land", "bare"):
-            data_dir = tempfile.mkdtemp(prefix=f"pull-{mode}-", dir=OUT)
+            data_dir = tempfile.mkdtemp(prefix=f"pull-{mode}-", dir=out)
             try:
                 child = subprocess.run(
                     [sys.executable, __file__, "--child", mode, *urls, data_dir],
@@ -162,7 +164,7 @@ def bench_world(persons: int, seed: int) -> list[dict]:
                 shutil.rmtree(data_dir, ignore_errors=True)
             outcome = json.loads(child.stdout.strip().splitlines()[-1])
             outcome["persons"] = persons
-            print(json.dumps(outcome), flush=True)
+            print(json.dumps(outcome), file=sys.stderr, flush=True)
             results.append(outcome)
     finally:
         server.send_signal(signal.SIGTERM)
@@ -198,6 +200,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--persons", type=int, action="append", help="world size (repeatable)")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--out", type=Path, default=OUT, help="worlds and results (default bench/out/)")
     parser.add_argument(
         "--child", nargs=4, metavar=("MODE", "NATIONAL_URL", "PROVINCIAL_URL", "DATA_DIR")
     )
@@ -206,13 +209,14 @@ def main() -> int:
         mode, national_url, provincial_url, data_dir = args.child
         print(json.dumps(run_pass(mode, national_url, provincial_url, data_dir)))
         return 0
-    OUT.mkdir(parents=True, exist_ok=True)
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
     results = []
     for persons in args.persons or [100_000, 1_000_000]:
-        results.extend(bench_world(persons, args.seed))
+        results.extend(bench_world(persons, args.seed, out))
     markdown = table(results)
-    (OUT / "pull.md").write_text(markdown + "\n", encoding="utf-8")
-    (OUT / "pull.json").write_text(json.dumps(results, indent=2), encoding="utf-8")
+    (out / "pull.md").write_text(markdown + "\n", encoding="utf-8")
+    (out / "pull.json").write_text(json.dumps(results, indent=2), encoding="utf-8")
     print(markdown)
     return 0
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dagster as dg
 
 from assets import raw, resolved, staged, warehouse
-from pipelines.log_privacy import install_log_redaction
+from pipelines.logging_privacy import install_log_redaction
 
 install_log_redaction()
 

@@ -7,7 +7,7 @@ exception messages or Dagster metadata. This module is the one place that knows 
   (first 4 + last 4 of a certificate, first 3 + last 4 of a phone, the family name);
 * `mask_record`: a source row with its personal fields masked, for the quarantine table;
 * `redact`: free text with anything shaped like an ID number or a mobile masked, for log
-  lines and error messages; `RedactingFilter` applies it to a logger.
+  lines and error messages (`pipelines.logging_privacy` applies it to every log record).
 
 No Dagster here; the key is passed in by the caller (it comes from `Settings`).
 """
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import logging
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -226,17 +225,3 @@ def mask_record(record: Mapping[str, Any]) -> dict[str, Any]:
     if not isinstance(record, Mapping):
         return record  # type: ignore[return-value]
     return {key: _mask_value(key, value) for key, value in record.items()}
-
-
-class RedactingFilter(logging.Filter):
-    """A logging filter that redacts each record's message (ID numbers, mobiles)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            message = record.getMessage()
-        except Exception:  # noqa: BLE001 - a bad %-format is the handler's to report
-            return True
-        redacted = redact(message)
-        if redacted != message:
-            record.msg, record.args = redacted, None
-        return True

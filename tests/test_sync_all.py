@@ -8,15 +8,20 @@ sandbox's truth: a person in both systems counts once, an hour pushed up counts 
 
 from __future__ import annotations
 
+import json
 import os
+import socket
 import subprocess
 import sys
+import time
 import uuid
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
 import pytest
+import requests
 import sqlalchemy as sa
 
 from sandbox import Faults, SandboxServers, generate_world, load_truth
@@ -52,6 +57,8 @@ def run_sync(servers: SandboxServers, data_dir: Path, warehouse_url: str, dagste
     env = {
         **os.environ,
         **servers.env(),
+        # The resolved assets then show precision and recall against the sandbox's truth.
+        "SANDBOX_TRUTH_DIR": str(Path(servers.world_dir) / "truth"),
         "DATA_DIR": str(data_dir),
         "WAREHOUSE_URL": warehouse_url,
         "DAGSTER_HOME": str(dagster_home),
@@ -97,6 +104,85 @@ def check_against_truth(tables: dict[str, pd.DataFrame], world: Path) -> None:
         province_hours, abs=0.01)
 
 
+@contextmanager
+def dagster_webserver(dagster_home: Path):
+    """The real Dagster webserver over the runs recorded in `dagster_home`."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "dagster_webserver", "-w", "workspace.yaml",
+         "-h", "127.0.0.1", "-p", str(port)],
+        cwd=ROOT, env={**os.environ, "DAGSTER_HOME": str(dagster_home)},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                if requests.get(f"{url}/server_info", timeout=2).ok:
+                    break
+            except requests.ConnectionError:
+                time.sleep(0.5)
+        else:
+            raise AssertionError("the Dagster webserver did not come up")
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+DASHBOARD_QUERY = """
+{
+  runsOrError(filter: {pipelineName: "sync_all"}) {
+    ... on Runs { results { runId status } }
+  }
+  assetNodes {
+    assetKey { path }
+    assetMaterializations(limit: 1) { metadataEntries { label __typename
+      ... on TextMetadataEntry { text } ... on MarkdownMetadataEntry { mdStr }
+      ... on JsonMetadataEntry { jsonString } ... on IntMetadataEntry { intValue }
+      ... on FloatMetadataEntry { floatValue } } }
+    assetChecksOrError { ... on AssetChecks { checks { name blocking
+      executionForLatestMaterialization { status } } } }
+  }
+}
+"""
+
+
+def check_dashboard(dagster_home: Path, world: Path) -> None:
+    """What an official sees: the runs, every asset's checks and figures, and no clear
+    personal data anywhere in what the webserver serves."""
+    with dagster_webserver(dagster_home) as url:
+        response = requests.post(f"{url}/graphql", json={"query": DASHBOARD_QUERY}, timeout=120)
+    response.raise_for_status()
+    data = response.json()["data"]
+    statuses = [run["status"] for run in data["runsOrError"]["results"]]
+    assert statuses == ["SUCCESS", "SUCCESS"]
+
+    nodes = {"/".join(n["assetKey"]["path"]): n for n in data["assetNodes"]}
+    assert {"raw/national_volunteers", "staged/volunteers", "resolved/volunteers",
+            "warehouse/publish"} <= set(nodes)
+    for key, node in nodes.items():
+        assert node["assetMaterializations"], f"{key} was never materialized"
+        for check in node["assetChecksOrError"].get("checks", []):
+            status = check["executionForLatestMaterialization"]["status"]
+            # Blocking checks must pass; warnings may report drift but must have run.
+            allowed = {"SUCCEEDED"} if check["blocking"] else {"SUCCEEDED", "FAILED"}
+            assert status in allowed, (key, check["name"], status)
+    figures = {e["label"]: e for e in nodes["resolved/volunteers"]["assetMaterializations"][0]["metadataEntries"]}
+    assert figures["precision"]["floatValue"] >= 0.99 and figures["recall"]["floatValue"] >= 0.98
+
+    served = json.dumps(data, ensure_ascii=False)
+    persons = load_truth(world).persons
+    for column in ("cert_no", "phone"):
+        clear = [v for v in persons[column].dropna() if "*" not in v]
+        assert clear and not any(v in served for v in clear), column
+    full_names = [n for n in persons["name"].dropna() if len(n) >= 3]
+    assert not any(n in served for n in full_names)
+
+
 def test_sync_all_into_duckdb_is_right_and_idempotent(world, tmp_path):
     warehouse_url = f"duckdb:///{tmp_path / 'warehouse.duckdb'}"
     with SandboxServers(world, faults=Faults(retry_after=0)) as servers:
@@ -112,6 +198,7 @@ def test_sync_all_into_duckdb_is_right_and_idempotent(world, tmp_path):
         engine.dispose()
     for table in CONTRACT_COLUMNS:
         pd.testing.assert_frame_equal(first[table], second[table], check_dtype=False)
+    check_dashboard(tmp_path / "home", world)
 
 
 def test_sync_all_into_postgresql_with_faults_then_a_change_set(world, tmp_path):

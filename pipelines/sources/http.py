@@ -21,14 +21,14 @@ from typing import Callable, TypeVar
 import orjson
 import requests
 
-from pipelines.logging_privacy import install_filter, scrub
+from pipelines.logging_privacy import install_log_redaction, scrub
 
 T = TypeVar("T")
 
 # One logger for all connector code, scrubbed as a second line of defence: messages are
 # built from endpoints, counts and cursors only, but a server's error text may echo anything.
 log = logging.getLogger("pipelines.sources")
-install_filter("pipelines.sources")
+install_log_redaction()
 
 
 @dataclass(frozen=True)

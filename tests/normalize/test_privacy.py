@@ -17,7 +17,6 @@ from hypothesis import strategies as st
 
 from pipelines.privacy import (
     COMPOUND_SURNAMES,
-    RedactingFilter,
     hmac_hex,
     mask_id,
     mask_ids,
@@ -106,9 +105,11 @@ def test_redact_free_text():
     assert redact(None) == "" and redact(42) == "42"
 
 
-def test_redacting_filter_on_a_logger(caplog):
+def test_every_log_record_is_scrubbed_once_redaction_is_installed(caplog):
+    from pipelines.logging_privacy import install_log_redaction
+
+    install_log_redaction()
     logger = logging.getLogger("test_privacy_filter")
-    logger.addFilter(RedactingFilter())
     with caplog.at_level(logging.INFO, logger="test_privacy_filter"):
         logger.info("volunteer %s phone %s", "52010219900101123X", "13812345678")
     assert "52010219900101123X" not in caplog.text and "13812345678" not in caplog.text
