@@ -1,4 +1,4 @@
-"""Benchmark: normalizing 1M volunteer rows, vectorized against a row-by-row baseline.
+"""Benchmark: normalizing and validating 1M volunteer rows, vectorized against row-by-row.
 
 Generates raw volunteer-like values in memory with numpy (names with traditional characters,
 romanisation, stray spaces and full-width letters; ID numbers with lower-case x, spaces,
@@ -6,6 +6,14 @@ full-width digits, 15-digit legacy and masked forms; phones with +86 and dashes;
 12-digit region codes, some retired; dates in the three provincial formats; Beijing-time
 registration timestamps), then times each vectorized normalizer on all rows and the
 row-by-row baseline (a Python loop over the scalar forms) on the same values.
+
+Then the validating half (bench/validation.py): the rows, with a little dirt for the
+quarantine rules, go through staging's own `map_chunk` into the canonical volunteers frame;
+the project's quarantine rules (`pipelines.quality.rules.evaluate`) judge all of it, and the
+project's Great Expectations suite (`gx_runner.validate("volunteers", ...)`) runs over the
+kept rows in their staged (Parquet-read) shape. Their row-by-row baselines apply the same
+expectations and rules to one record at a time, and are checked to reach the same answer
+on their sample.
 
 Each measurement runs in a forked child so its peak memory can be read on its own: the
 figure is the child's peak resident set minus the resident set at the fork (the input data
@@ -15,9 +23,8 @@ is shared with the parent and not counted).
     .venv/bin/python bench/normalize.py --rows 200000 --baseline-rows 200000
 
 The baseline is timed on --baseline-rows and extrapolated linearly to --rows (marked in
-the table); it does per row what the vectorized form does per column. The validation half
-of the issue's benchmark (Great Expectations over the staged frame) is the staging
-engineer's and plugs in after `normalize_volunteers`.
+the table); it does per row what the vectorized form does per column. The output is
+Markdown on stdout (bench/run_all.py collects it); progress goes to stderr.
 """
 
 from __future__ import annotations
@@ -37,6 +44,8 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench import validation  # noqa: E402
 
 from pipelines.normalize.dates import beijing_text_to_utc, parse_date  # noqa: E402
 from pipelines.normalize.ids import (  # noqa: E402
@@ -283,40 +292,99 @@ def _mib(n_bytes: int) -> str:
     return f"{n_bytes / 2**20:,.0f} MiB"
 
 
+def _row(label: str, vector: tuple[float, int], baseline: tuple[float, int], note: str) -> str:
+    (vector_seconds, vector_peak), (row_seconds, row_peak) = vector, baseline
+    return (f"| {label} | {vector_seconds:.2f} s | {_mib(vector_peak)} | {row_seconds:.2f} s{note} | "
+            f"{_mib(row_peak)} | {row_seconds / vector_seconds:.1f}× |")
+
+
+def _scaled_note(full_rows: int, sample_rows: int) -> tuple[float, str]:
+    scale = full_rows / sample_rows
+    return scale, "" if scale == 1 else f" (timed on {sample_rows:,}, ×{scale:.3g})"
+
+
+def _progress(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
 def run(rows: int, baseline_rows: int, seed: int) -> str:
     started = time.perf_counter()
     frame = generate_raw_volunteers(rows, seed)
     generated_in = time.perf_counter() - started
     sample = frame.iloc[:baseline_rows]
-    scale = rows / len(sample)
-    note = "" if scale == 1 else f" (timed on {len(sample):,}, ×{scale:g})"
+    scale, note = _scaled_note(rows, len(sample))
 
     lines = [
-        f"Normalizing {rows:,} synthetic volunteer rows (generated in {generated_in:.1f} s; "
+        f"Normalizing and validating {rows:,} synthetic volunteer rows (generated in {generated_in:.1f} s; "
         f"{frame['realName'].nunique():,} distinct names). Python {sys.version.split()[0]}, "
         f"pandas {pd.__version__}, {os.cpu_count()} CPUs.",
         "",
-        "| normalizer | vectorized | peak memory | row-by-row baseline | peak memory | speed-up |",
+        "| step | vectorized | peak memory | row-by-row baseline | peak memory | speed-up |",
         "| --- | ---: | ---: | ---: | ---: | ---: |",
     ]
     total_vector = total_row = 0.0
     for label, _column, vectorized, row_by_row in STEPS:
-        vector_seconds, vector_peak = measure(vectorized, frame)
+        _progress(f"normalizing: {label}")
+        vector = measure(vectorized, frame)
         row_seconds, row_peak = measure(row_by_row, sample)
-        row_seconds *= scale
-        total_vector += vector_seconds
-        total_row += row_seconds
-        lines.append(
-            f"| {label} | {vector_seconds:.2f} s | {_mib(vector_peak)} | {row_seconds:.2f} s{note} | "
-            f"{_mib(row_peak)} | {row_seconds / vector_seconds:.1f}× |"
-        )
+        total_row += row_seconds * scale
+        lines.append(_row(label, vector, (row_seconds * scale, row_peak), note))
     all_seconds, all_peak = measure(normalize_volunteers, frame)
     lines.append(
-        f"| **all of them, one frame** | **{all_seconds:.2f} s** | {_mib(all_peak)} | "
+        f"| **normalizing: all of them, one frame** | **{all_seconds:.2f} s** | {_mib(all_peak)} | "
         f"{total_row:.2f} s (sum) | | {total_row / all_seconds:.1f}× |"
     )
-    lines += ["", f"Process peak resident set: {_mib(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)} "
-              "(the generated input included)."]
+
+    # -- the validating half: staging's canonical frame, the quarantine rules, the GX suite
+    _progress("validating: building the canonical and staged frames (staging's map_chunk)")
+    extract = validation.provincial_extract(frame, seed)
+    volunteers = validation.staged_volunteers(extract)
+    del extract
+    canonical, staged, inputs = volunteers.canonical, volunteers.staged, volunteers.inputs
+    canonical_sample = canonical.iloc[:baseline_rows]
+    staged_sample = staged.iloc[:baseline_rows]
+    validation.gx_runner.validate(validation.TABLE, staged_sample.iloc[:1000])  # GX context built once, untimed
+
+    _progress("validating: quarantine rules")
+    rules_scale, rules_note = _scaled_note(len(canonical), len(canonical_sample))
+    rules = measure(lambda f: validation.evaluate(f, inputs), canonical)
+    rules_row = measure(lambda f: validation.rules_row_by_row(f, validation.sample_inputs(inputs, f.index)),
+                        canonical_sample)
+    rules_row = (rules_row[0] * rules_scale, rules_row[1])
+    lines.append(_row(f"quarantine rules (`rules.evaluate`, {len(canonical):,} rows)", rules, rules_row, rules_note))
+
+    _progress("validating: Great Expectations suite")
+    gx_scale, gx_note = _scaled_note(len(staged), len(staged_sample))
+    suite_size = len(validation.gx_runner.load_suite_json(validation.TABLE)["expectations"])
+    gx = measure(lambda f: validation.gx_runner.validate(validation.TABLE, f), staged)
+    gx_row = measure(validation.gx_row_by_row, staged_sample)
+    gx_row = (gx_row[0] * gx_scale, gx_row[1])
+    lines.append(_row(f"GX suite `volunteers` ({suite_size} expectations, {len(staged):,} kept rows)",
+                      gx, gx_row, gx_note))
+    validate_seconds, validate_row = rules[0] + gx[0], rules_row[0] + gx_row[0]
+    lines.append(
+        f"| **validating: rules + GX** | **{validate_seconds:.2f} s** | {_mib(max(rules[1], gx[1]))} | "
+        f"{validate_row:.2f} s (sum) | | {validate_row / validate_seconds:.1f}× |"
+    )
+    both, both_row = all_seconds + validate_seconds, total_row + validate_row
+    lines.append(
+        f"| **normalizing and validating** | **{both:.2f} s** | {_mib(max(all_peak, rules[1], gx[1]))} | "
+        f"{both_row:.2f} s (sum) | | {both_row / both:.1f}× |"
+    )
+
+    _progress("validating: checking the baselines against the project's validators")
+    problems = validation.baseline_agrees(staged_sample, canonical_sample, inputs)
+    quarantined = ", ".join(f"{rule} {count:,}" for rule, count in sorted(volunteers.rule_counts.items()))
+    lines += [
+        "",
+        f"Process peak resident set: {_mib(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)} "
+        "(the generated input and the canonical frames included). Validation input: staging's "
+        f"`map_chunk` built the canonical frame in {volunteers.map_seconds:.1f} s; quarantined: "
+        f"{quarantined or 'none'}; GX ran on the {len(staged):,} kept rows.",
+        "",
+        "Row-by-row baselines agree with the project's validators on their "
+        f"{len(canonical_sample):,}-row sample: " + ("yes" if not problems else "NO: " + "; ".join(problems)),
+    ]
     return "\n".join(lines)
 
 

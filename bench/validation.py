@@ -260,6 +260,8 @@ def rules_row_by_row(canonical: pd.DataFrame, inputs: RuleInputs) -> list[tuple[
     required = [c for c in table_spec(TABLE).required_columns if c not in COMPUTED_COLUMNS and c in canonical]
     unreadable = {c: set(m.index[m.to_numpy(dtype=bool)]) for c, m in inputs.unparseable.items()}
     as_of_date = inputs.as_of_beijing_date
+    # "its day is after the sync's day" == "at or after the next midnight": no normalize() per row
+    next_midnight = as_of_date + pd.Timedelta(days=1)
     future_columns = FUTURE_COLUMNS[TABLE]
     verdicts = []
     for label, row in zip(canonical.index, canonical.to_dict("records")):
@@ -278,9 +280,9 @@ def rules_row_by_row(canonical: pd.DataFrame, inputs: RuleInputs) -> list[tuple[
             value = row.get(column)
             if _missing(value):
                 continue
-            day = pd.Timestamp(value).normalize()
-            if day > as_of_date:
-                shown = "" if column in UNQUOTED_COLUMNS else " " + day.strftime("%Y-%m-%d")
+            stamp = value if isinstance(value, pd.Timestamp) else pd.Timestamp(value)
+            if stamp >= next_midnight:
+                shown = "" if column in UNQUOTED_COLUMNS else " " + stamp.strftime("%Y-%m-%d")
                 future.append(f"{column}{shown} is after the sync date")
         if future:
             broken.append(("future_date", "; ".join(future)))

@@ -71,7 +71,7 @@ def main() -> None:
     args = parser.parse_args()
 
     data_dir = ROOT / "data"
-    world_dir = data_dir / "sandbox" / f"world-{args.persons}-{args.seed}"
+    world_dir = data_dir / "sandbox" / f"world-p{args.persons}-s{args.seed}"
     dagster_home = ROOT / ".dagster_home"
     dagster_home.mkdir(exist_ok=True)
     shutil.copy(ROOT / "dagster.yaml", dagster_home / "dagster.yaml")
