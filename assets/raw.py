@@ -24,7 +24,8 @@ from pipelines.landing import land_stream
 from pipelines.sources.http import AuthenticationError
 from pipelines.sources.national.streams import NATIONAL_STREAMS
 from pipelines.sources.provincial.streams import PROVINCIAL_STREAMS
-from pipelines.sources.resources import NationalClient, ProvincialClient, RawLanding
+from pipelines.resources import PipelineSettings
+from pipelines.sources.resources import NationalClient, ProvincialClient
 from pipelines.sources.streams import Stream
 
 # A failed step (source down longer than the client's own retries) is tried again later;
@@ -53,7 +54,7 @@ def build_raw_asset(stream: Stream) -> AssetsDefinition:
         group_name="raw",
         pool=stream.source,
         retry_policy=RAW_RETRY_POLICY,
-        required_resource_keys={client_key, "raw_landing"},
+        required_resource_keys={client_key, "pipeline_settings"},
         kinds={"python", "parquet"},
         description=(
             f"{stream.source} {stream.path}: pages landed as Parquet under "
@@ -65,13 +66,13 @@ def build_raw_asset(stream: Stream) -> AssetsDefinition:
         context: AssetExecutionContext, config: RawSyncConfig
     ) -> MaterializeResult:
         client_resource = getattr(context.resources, client_key)
-        landing: RawLanding = context.resources.raw_landing
+        pipeline_settings: PipelineSettings = context.resources.pipeline_settings
         api = client_resource.api()
         try:
             result = land_stream(
                 api,
                 stream,
-                landing.path(),
+                pipeline_settings.settings().data_dir,
                 sync_id=context.run.run_id,
                 full_refresh=config.full_refresh,
             )
@@ -96,5 +97,5 @@ asset_checks: list = []
 resources = {
     "national": NationalClient(),
     "provincial": ProvincialClient(),
-    "raw_landing": RawLanding(),
+    "pipeline_settings": PipelineSettings(),
 }

@@ -9,10 +9,7 @@ confusion counts. Metadata holds counts only, never a name, number or id.
 """
 
 
-import dataclasses
 import json
-import warnings
-from typing import Optional
 
 from dagster import (
     AssetCheckResult,
@@ -21,13 +18,12 @@ from dagster import (
     AssetExecutionContext,
     AssetKey,
     AssetSpec,
-    ConfigurableResource,
     MaterializeResult,
     MetadataValue,
     multi_asset,
 )
 
-from pipelines.config import DevelopmentKeyWarning, Settings
+from pipelines.resources import PipelineSettings
 
 STAGED_DEPS = [AssetKey(["staged", t]) for t in ("volunteers", "organizations", "services", "projects")]
 VOLUNTEERS = AssetKey(["resolved", "volunteers"])
@@ -36,26 +32,6 @@ SERVICES = AssetKey(["resolved", "services"])
 # the contract's quality bar, measured where a sandbox truth is configured
 MIN_PRECISION = 0.995
 MIN_RECALL = 0.99
-
-
-class ResolutionSettings(ConfigurableResource):
-    """Where resolution reads and writes. Unset fields come from Settings.from_env() at run time."""
-
-    data_dir: Optional[str] = None
-    sandbox_truth_dir: Optional[str] = None
-
-    def settings(self) -> Settings:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DevelopmentKeyWarning)  # resolution hashes nothing
-            settings = Settings.from_env()
-        changes = {}
-        if self.data_dir:
-            from pathlib import Path
-
-            changes["data_dir"] = Path(self.data_dir)
-        if self.sandbox_truth_dir is not None:
-            changes["sandbox_truth_dir"] = self.sandbox_truth_dir
-        return dataclasses.replace(settings, **changes)
 
 
 def _json(value: dict) -> MetadataValue:
@@ -134,13 +110,13 @@ def service_metadata(summary: dict) -> dict:
                        description="Every person's hours and the province's total equal the truth within 0.01 h "
                                    "(skipped without SANDBOX_TRUTH_DIR)."),
     ],
-    required_resource_keys={"resolution"},
+    required_resource_keys={"pipeline_settings"},
     name="resolved_entities",
 )
 def resolved_entities(context: AssetExecutionContext):
     from pipelines.resolve.store import resolve_all
 
-    settings = context.resources.resolution.settings()
+    settings = context.resources.pipeline_settings.settings()
     summary = resolve_all(settings)
     context.log.info(
         f"resolved {summary['volunteers']['accounts']} accounts into {summary['volunteers']['persons']} persons "
@@ -185,4 +161,4 @@ def resolved_entities(context: AssetExecutionContext):
 
 assets = [resolved_entities]
 asset_checks: list = []
-resources = {"resolution": ResolutionSettings()}
+resources = {"pipeline_settings": PipelineSettings()}

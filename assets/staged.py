@@ -14,10 +14,8 @@ for the warehouse. Metadata holds counts, codes and masked previews only: never 
 certificate number or phone.
 """
 
-import dataclasses
 import math
 from datetime import UTC, datetime
-from pathlib import Path
 
 from dagster import (
     AssetCheckKey,
@@ -27,13 +25,13 @@ from dagster import (
     AssetExecutionContext,
     AssetKey,
     AssetSpec,
-    ConfigurableResource,
     MaterializeResult,
     MetadataValue,
     multi_asset,
 )
 
 from pipelines.config import Settings
+from pipelines.resources import PipelineSettings
 from pipelines.quality import gx_runner
 from pipelines.schemas import mappings_for_table, table_names, table_spec
 
@@ -46,18 +44,6 @@ PREVIEW_ROWS = 5
 # numbers that masking keeps, birth dates.
 PREVIEW_HIDDEN_SUFFIXES = ("_hash", "_prefix3", "_prefix4", "_suffix4")
 PREVIEW_HIDDEN = {"birth_date", "skills", "row_id"}
-
-
-class StagingSettings(ConfigurableResource):
-    """Where staging reads and writes. Unset fields come from Settings.from_env() at run time."""
-
-    data_dir: str | None = None
-
-    def settings(self) -> Settings:
-        settings = Settings.from_env()  # warns once when the development PII key is in use
-        if self.data_dir:
-            settings = dataclasses.replace(settings, data_dir=Path(self.data_dir))
-        return settings
 
 
 def staged_key(table: str) -> AssetKey:
@@ -243,10 +229,10 @@ QUARANTINE_SPEC = AssetSpec(
     specs=[_table_spec_of(table) for table in table_names()] + [QUARANTINE_SPEC],
     check_specs=[spec for table in table_names() for spec in _check_specs(table)],
     can_subset=True,
-    required_resource_keys={"staging"},
+    required_resource_keys={"pipeline_settings"},
 )
 def staged_tables(context: AssetExecutionContext):
-    settings = context.resources.staging.settings()
+    settings = context.resources.pipeline_settings.settings()
     as_of = datetime.now(UTC)  # the sync's time: future_date compares with it
     selected = context.selected_asset_keys
     for table in table_names():
@@ -258,4 +244,4 @@ def staged_tables(context: AssetExecutionContext):
 
 assets = [staged_tables]
 asset_checks: list = []
-resources = {"staging": StagingSettings()}
+resources = {"pipeline_settings": PipelineSettings()}

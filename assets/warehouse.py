@@ -10,10 +10,6 @@ dictionary. Metadata holds counts and figures only, never a name, number or id.
 """
 
 
-import dataclasses
-import warnings
-from pathlib import Path
-from typing import Optional
 
 from dagster import (
     AssetCheckResult,
@@ -21,13 +17,13 @@ from dagster import (
     AssetCheckSpec,
     AssetExecutionContext,
     AssetKey,
-    ConfigurableResource,
     MaterializeResult,
     MetadataValue,
     asset,
 )
 
-from pipelines.config import DevelopmentKeyWarning, Settings
+from pipelines.config import Settings
+from pipelines.resources import PipelineSettings
 
 PUBLISH = AssetKey(["warehouse", "publish"])
 UPSTREAM = [
@@ -43,27 +39,6 @@ UPSTREAM = [
 CHECK_COLUMNS = "tables_and_columns"
 CHECK_PRIVACY = "no_clear_personal_numbers"
 CHECK_HOURS = "hours_add_up"
-
-
-class WarehouseTarget(ConfigurableResource):
-    """Where the warehouse is published. Unset fields come from Settings.from_env() at run time
-    (WAREHOUSE_URL, DATA_DIR); PII_HASH_KEY is only ever read from the environment."""
-
-    data_dir: Optional[str] = None
-    warehouse_url: Optional[str] = None
-    schema_name: Optional[str] = None  # default: DuckDB main, PostgreSQL the current schema
-
-    def settings(self) -> Settings:
-        with warnings.catch_warnings():
-            # publishing hashes nothing; the guard below refuses the development key where it matters
-            warnings.simplefilter("ignore", DevelopmentKeyWarning)
-            settings = Settings.from_env()
-        changes = {}
-        if self.data_dir:
-            changes["data_dir"] = Path(self.data_dir)
-        if self.warehouse_url:
-            changes["warehouse_url"] = self.warehouse_url
-        return dataclasses.replace(settings, **changes)
 
 
 def _rows_markdown(rows: dict[str, int]) -> str:
@@ -138,12 +113,12 @@ def _check_results(settings: Settings, schema: str) -> list[AssetCheckResult]:
         AssetCheckSpec(CHECK_HOURS, asset=PUBLISH, description="total hours = sum of dim_volunteer.total_hours + unattributed hours"),
     ],
 )
-def warehouse_publish(context: AssetExecutionContext, warehouse_target: WarehouseTarget) -> MaterializeResult:
+def warehouse_publish(context: AssetExecutionContext, pipeline_settings: PipelineSettings) -> MaterializeResult:
     from pipelines.warehouse.dictionary import render_dictionary
     from pipelines.warehouse.publish import publish
 
-    settings = warehouse_target.settings()
-    result = publish(settings, schema=warehouse_target.schema_name)
+    settings = pipeline_settings.settings()
+    result = publish(settings, schema=pipeline_settings.warehouse_schema)
     context.log.info(
         "published %d tables and marts to %s", len(result.rows), result.warehouse
     )
@@ -162,4 +137,4 @@ def warehouse_publish(context: AssetExecutionContext, warehouse_target: Warehous
 
 assets = [warehouse_publish]
 asset_checks: list = []  # the checks are declared on the asset (check_specs) and run in it
-resources = {"warehouse_target": WarehouseTarget()}
+resources = {"pipeline_settings": PipelineSettings()}

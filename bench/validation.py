@@ -264,7 +264,9 @@ def rules_row_by_row(canonical: pd.DataFrame, inputs: RuleInputs) -> list[tuple[
     next_midnight = as_of_date + pd.Timedelta(days=1)
     future_columns = FUTURE_COLUMNS[TABLE]
     verdicts = []
-    for label, row in zip(canonical.index, canonical.to_dict("records")):
+    # only the columns the rules read become record fields (a fair loop does not box the rest)
+    read = list(dict.fromkeys(["is_deleted", "region_code", *required, *future_columns]))
+    for label, row in zip(canonical.index, canonical[read].to_dict("records")):
         if row["is_deleted"] is True or row["is_deleted"] == 1:
             verdicts.append((None, None))
             continue

@@ -9,7 +9,6 @@ benchmarks either set the fields or use the plain classes directly.
 from __future__ import annotations
 
 import warnings
-from pathlib import Path
 from typing import Optional
 
 from dagster import ConfigurableResource
@@ -85,12 +84,3 @@ class ProvincialClient(ConfigurableResource):
                 read_timeout=self.read_timeout_seconds,
             ),
         )
-
-
-class RawLanding(ConfigurableResource):
-    """Where raw pages and incremental state go: DATA_DIR unless `data_dir` is set."""
-
-    data_dir: Optional[str] = None
-
-    def path(self) -> Path:
-        return Path(self.data_dir) if self.data_dir else _settings().data_dir

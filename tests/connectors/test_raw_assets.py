@@ -7,7 +7,8 @@ import json
 from dagster import DagsterInstance, materialize
 
 from assets import raw
-from pipelines.sources.resources import NationalClient, ProvincialClient, RawLanding
+from pipelines.resources import PipelineSettings
+from pipelines.sources.resources import NationalClient, ProvincialClient
 
 from .helpers import ALL_STREAMS, landed_keys, source_keys
 
@@ -21,7 +22,7 @@ def test_one_raw_asset_per_stream_grouped_pooled_and_retried():
         assert asset.op.pool == source
         assert asset.op.retry_policy is not None and asset.op.retry_policy.max_retries >= 1
     assert raw.asset_checks == []
-    assert set(raw.resources) == {"national", "provincial", "raw_landing"}
+    assert set(raw.resources) == {"national", "provincial", "pipeline_settings"}
 
 
 def sandbox_resources(servers, data_dir) -> dict:
@@ -41,7 +42,7 @@ def sandbox_resources(servers, data_dir) -> dict:
             page_size=150,
             **fast,
         ),
-        "raw_landing": RawLanding(data_dir=str(data_dir)),
+        "pipeline_settings": PipelineSettings(data_dir=str(data_dir)),
     }
 
 

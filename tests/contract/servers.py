@@ -284,8 +284,8 @@ def beijing_time(text: str) -> datetime:
 class ProvincialContractServer:
     rows: dict[str, list[dict]]
     max_page: int = 4
-    # path -> list of faults, one per request: ("http", 502) / ("code", 42900) / ("expire", 0)
-    # "expire" applies to the next request that carries a cursor on that path
+    # path -> list of faults, one per request: ("http", 502) / ("code", 42900) /
+    # ("cursor_code", 40010): the latter applies to the next request that carries a cursor
     faults: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
     requests: list[Seen] = field(default_factory=list)
 
@@ -351,9 +351,9 @@ class ProvincialContractServer:
             if kind == "code":
                 pending.pop(0)
                 return self._envelope(code, "fault", {"retry_after": 1} if code == 42900 else None)
-            if kind == "expire" and "cursor" in values:
+            if kind == "cursor_code" and "cursor" in values:
                 pending.pop(0)
-                return self._envelope(40010, "cursor expired")
+                return self._envelope(code, "cursor fault")
         stream = PROVINCIAL_PATHS[route]
         try:
             limit = int(values.get("limit", "100"))

@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 from dagster import materialize
 
-from assets.resolved import ResolutionSettings, resolved_entities
+from assets.resolved import resolved_entities
+from pipelines.resources import PipelineSettings
 from pipelines.config import Settings
 from pipelines.resolve.store import resolve_all
 from tests.resolve.synthetic import make_world
@@ -50,7 +51,7 @@ def test_materialize_reports_quality_and_writes_every_file(tmp_path):
     write_staged_world(tmp_path)
     result = materialize(
         [resolved_entities],
-        resources={"resolution": ResolutionSettings(data_dir=str(tmp_path), sandbox_truth_dir=str(tmp_path / "truth"))},
+        resources={"pipeline_settings": PipelineSettings(data_dir=str(tmp_path), sandbox_truth_dir=str(tmp_path / "truth"))},
     )
     assert result.success
     materializations = {

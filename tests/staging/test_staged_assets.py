@@ -8,6 +8,7 @@ import dagster as dg
 import pytest
 
 from assets import staged as staged_assets
+from pipelines.resources import PipelineSettings
 from pipelines.schemas import table_names
 from pipelines.staging import read_quarantine
 
@@ -70,7 +71,7 @@ def test_one_table_can_be_staged_alone(data_dir):
     result = dg.materialize(
         staged_assets.assets,
         selection=["staged/services"],
-        resources={"staging": staged_assets.StagingSettings(data_dir=str(data_dir))},
+        resources={"pipeline_settings": PipelineSettings(data_dir=str(data_dir))},
     )
     assert result.success
     assert [m.asset_key.to_user_string() for m in result.get_asset_materialization_events()] == [
@@ -84,7 +85,7 @@ def test_one_table_can_be_staged_alone(data_dir):
 def test_materializing_stages_validates_and_reports(data_dir):
     result = dg.materialize(
         staged_assets.assets,
-        resources={"staging": staged_assets.StagingSettings(data_dir=str(data_dir))},
+        resources={"pipeline_settings": PipelineSettings(data_dir=str(data_dir))},
     )
     assert result.success
     evaluations = result.get_asset_check_evaluations()
@@ -105,7 +106,7 @@ def test_materializing_stages_validates_and_reports(data_dir):
     quarantine = materializations["staged/quarantine"].materialization.metadata
     assert quarantine["per_rule"].value == {"hours_out_of_range": 1, "region_outside_province": 1}
     assert (
-        len(read_quarantine(staged_assets.StagingSettings(data_dir=str(data_dir)).settings())) == 2
+        len(read_quarantine(PipelineSettings(data_dir=str(data_dir)).settings())) == 2
     )
 
     # no clear number, phone or full name anywhere in the run's metadata

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import dagster as dg
 
-from assets.warehouse import WarehouseTarget, asset_checks, assets, warehouse_publish
+from assets.warehouse import asset_checks, assets, warehouse_publish
+from pipelines.resources import PipelineSettings
 from tests.warehouse.conftest import TEST_KEY
 from tests.warehouse.world import make_world
 
@@ -14,7 +15,7 @@ def test_the_publish_asset_reports_figures_checks_and_the_dictionary(tmp_path, m
     monkeypatch.setenv("PII_HASH_KEY", TEST_KEY)
     result = dg.materialize(
         [warehouse_publish],
-        resources={"warehouse_target": WarehouseTarget(data_dir=str(tmp_path))},
+        resources={"pipeline_settings": PipelineSettings(data_dir=str(tmp_path))},
     )
     assert result.success
     metadata = result.asset_materializations_for_node("warehouse__publish")[0].metadata
