@@ -45,18 +45,17 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import validation  # noqa: E402
-
-from pipelines.normalize.dates import beijing_text_to_utc, parse_date  # noqa: E402
-from pipelines.normalize.ids import (  # noqa: E402
+from bench import validation
+from pipelines.normalize.dates import beijing_text_to_utc, parse_date
+from pipelines.normalize.ids import (
     is_valid_resident_id,
     normalize_resident_id,
     normalize_resident_id_one,
     resident_id_check_char,
 )
-from pipelines.normalize.names import normalize_name, normalize_name_one  # noqa: E402
-from pipelines.normalize.phones import MOBILE, normalize_phone, normalize_phone_one  # noqa: E402
-from pipelines.normalize.regions import (  # noqa: E402
+from pipelines.normalize.names import normalize_name, normalize_name_one
+from pipelines.normalize.phones import MOBILE, normalize_phone, normalize_phone_one
+from pipelines.normalize.regions import (
     guizhou_counties,
     normalize_region,
     normalize_region_one,
@@ -229,7 +228,7 @@ def _date_row(value):
 
 def _beijing_row(value):
     try:
-        return dt.datetime.strptime(value, "%Y-%m-%d %H:%M:%S").replace(tzinfo=_BEIJING).astimezone(dt.timezone.utc)
+        return dt.datetime.strptime(value, "%Y-%m-%d %H:%M:%S").replace(tzinfo=_BEIJING).astimezone(dt.UTC)
     except (TypeError, ValueError):
         return None
 
@@ -315,14 +314,16 @@ def run(rows: int, baseline_rows: int, seed: int) -> str:
     scale, note = _scaled_note(rows, len(sample))
 
     lines = [
-        f"Normalizing and validating {rows:,} synthetic volunteer rows (generated in {generated_in:.1f} s; "
-        f"{frame['realName'].nunique():,} distinct names). Python {sys.version.split()[0]}, "
-        f"pandas {pd.__version__}, {os.cpu_count()} CPUs.",
+        (
+            f"Normalizing and validating {rows:,} synthetic volunteer rows (generated in "
+            f"{generated_in:.1f} s; {frame['realName'].nunique():,} distinct names). Python "
+            f"{sys.version.split()[0]}, pandas {pd.__version__}, {os.cpu_count()} CPUs."
+        ),
         "",
         "| step | vectorized | peak memory | row-by-row baseline | peak memory | speed-up |",
         "| --- | ---: | ---: | ---: | ---: | ---: |",
     ]
-    total_vector = total_row = 0.0
+    total_row = 0.0
     for label, _column, vectorized, row_by_row in STEPS:
         _progress(f"normalizing: {label}")
         vector = measure(vectorized, frame)
@@ -377,10 +378,12 @@ def run(rows: int, baseline_rows: int, seed: int) -> str:
     quarantined = ", ".join(f"{rule} {count:,}" for rule, count in sorted(volunteers.rule_counts.items()))
     lines += [
         "",
-        f"Process peak resident set: {_mib(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)} "
-        "(the generated input and the canonical frames included). Validation input: staging's "
-        f"`map_chunk` built the canonical frame in {volunteers.map_seconds:.1f} s; quarantined: "
-        f"{quarantined or 'none'}; GX ran on the {len(staged):,} kept rows.",
+        (
+            f"Process peak resident set: {_mib(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)} "
+            "(the generated input and the canonical frames included). Validation input: staging's "
+            f"`map_chunk` built the canonical frame in {volunteers.map_seconds:.1f} s; quarantined: "
+            f"{quarantined or 'none'}; GX ran on the {len(staged):,} kept rows."
+        ),
         "",
         "Row-by-row baselines agree with the project's validators on their "
         f"{len(canonical_sample):,}-row sample: " + ("yes" if not problems else "NO: " + "; ".join(problems)),

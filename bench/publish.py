@@ -25,12 +25,12 @@ import sqlalchemy as sa
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pipelines.config import Settings  # noqa: E402
-from pipelines.warehouse.build import build_warehouse  # noqa: E402
-from pipelines.warehouse.inputs import InputFiles  # noqa: E402
-from pipelines.warehouse.privacy_scan import ensure_no_personal_numbers  # noqa: E402
-from pipelines.warehouse.publish import load_files, publish  # noqa: E402
-from tests.warehouse.world import make_world  # noqa: E402
+from pipelines.config import Settings
+from pipelines.warehouse.build import build_warehouse
+from pipelines.warehouse.inputs import InputFiles
+from pipelines.warehouse.privacy_scan import ensure_no_personal_numbers
+from pipelines.warehouse.publish import load_files, publish
+from tests.warehouse.world import make_world
 
 AS_OF = dt.date(2026, 3, 1)
 KEY = "bench-pii-key"

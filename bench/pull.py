@@ -177,8 +177,10 @@ def bench_world(persons: int, seed: int, out: Path = OUT) -> list[dict]:
 
 def table(results: list[dict]) -> str:
     lines = [
-        "| persons | rows pulled | bare reader rows/s | landing rows/s | landing / bare "
-        "| client CPU s bare / landing | peak RSS bare | peak RSS landing |",
+        (
+            "| persons | rows pulled | bare reader rows/s | landing rows/s | landing / bare "
+            "| client CPU s bare / landing | peak RSS bare | peak RSS landing |"
+        ),
         "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     by_size: dict[int, dict[str, dict]] = {}

@@ -34,7 +34,7 @@ import sqlite3
 import subprocess
 import sys
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pandas as pd
@@ -80,10 +80,10 @@ def land_from_sqlite(world: Path, data_dir: Path, page_rows: int = 200_000) -> N
     The HTTP walk of a million-person world takes longer than the resolution being measured;
     the rows and their bodies are exactly what the servers would serve (national: region 52).
     """
-    from pipelines.landing import private_dir, page_table, raw_stream_dir, write_page
+    from pipelines.landing import page_table, private_dir, raw_stream_dir, write_page
     from pipelines.sources import NATIONAL_STREAMS, PROVINCIAL_STREAMS
 
-    fetched_at = datetime.now(timezone.utc)
+    fetched_at = datetime.now(UTC)
     for source, streams in (("national", NATIONAL_STREAMS), ("provincial", PROVINCIAL_STREAMS)):
         con = sqlite3.connect(world / f"{source}.sqlite")
         for name, stream in streams.items():
@@ -238,7 +238,7 @@ def engine_main(engine: str, staged_path: Path, truth_path: Path, out: Path) -> 
     truth = pd.read_parquet(truth_path)
     metrics = pairwise_confusion(result, truth, "cluster", "true_id")
     metrics.update({
-        "engine": engine, "accounts": int(len(staged)), "seconds": round(seconds, 1),
+        "engine": engine, "accounts": len(staged), "seconds": round(seconds, 1),
         "peak_rss_mb": peak_rss_mb(),
     })
     out.write_text(json.dumps(metrics))
@@ -249,7 +249,7 @@ def engine_main(engine: str, staged_path: Path, truth_path: Path, out: Path) -> 
 def run_engine(engine: str, work: Path) -> dict:
     out = work / f"engine-{engine}.json"
     command = [sys.executable, __file__, "--engine", engine, "--work", str(work)]
-    completed = subprocess.run(command, capture_output=True, text=True)
+    completed = subprocess.run(command, capture_output=True, text=True, check=False)
     if completed.returncode != 0:
         return {"engine": engine, "error": completed.stderr[-2000:]}
     return json.loads(out.read_text())
@@ -299,7 +299,7 @@ def main() -> None:
     (work / "results.json").write_text(json.dumps(report, ensure_ascii=False, indent=1, default=str))
     print(f"Resolving the volunteer accounts of a {args.persons:,}-person sandbox world (seed {args.seed}, "
           f"landed via {args.land}, staged by pipelines.staging); scores against the sandbox truth.\n")
-    print(f"| engine | accounts | time (s) | peak RSS (MB) | precision | recall | F1 | TP | FP | FN |")
+    print("| engine | accounts | time (s) | peak RSS (MB) | precision | recall | F1 | TP | FP | FN |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for r in results:
         if "error" in r:

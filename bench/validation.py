@@ -59,6 +59,7 @@ DELETED, SEX_CONFLICT = 0.02, 0.01
 # ---------------------------------------------------------------------------------------
 # The input: the provincial volunteers extract, then staging's canonical and staged frames.
 
+
 def provincial_extract(raw: pd.DataFrame, seed: int) -> pd.DataFrame:
     """`generate_raw_volunteers` rows as staging's DuckDB extract of the provincial volunteers."""
     rng = np.random.default_rng(seed + 1)
@@ -85,31 +86,36 @@ def provincial_extract(raw: pd.DataFrame, seed: int) -> pd.DataFrame:
     cert_type = np.where(rng.random(n) < 0.98, "身份证", "护照").astype(object)
 
     row_ids = (10_000_000 + np.arange(n)).astype(str).astype(object)
-    updated = pd.Timestamp("2026-01-01") + pd.to_timedelta(rng.integers(0, 86400 * 150, n), unit="s")
-    return pd.DataFrame({
-        "__id": pd.array(row_ids, dtype="str"),
-        "__updated_at": pd.array(updated.strftime("%Y-%m-%d %H:%M:%S"), dtype="str"),
-        "__updated_utc": updated - pd.Timedelta(hours=8),  # Beijing wall time -> naive UTC
-        "__is_deleted": deleted,
-        "__record": "{}",  # only quarantined rows carry their record on; not timed here
-        "__fetched_at": pd.Timestamp("2026-06-30 10:00:00", tz="UTC"),
-        "__key_versions": 1,
-        "id": pd.array(row_ids, dtype="str"),
-        "isDeleted": np.where(deleted, "true", "false"),
-        "realName": pd.array(name, dtype="str"),
-        "areaCode": pd.array(area, dtype="str"),
-        "regTime": pd.array(registered, dtype="str"),
-        "serviceMinutes": rng.integers(0, 60_000, n).astype("float64"),
-        "starLevel": rng.integers(0, 6, n).astype("float64"),
-        "nationalVolunteerNo": pd.array(
-            np.where(rng.random(n) < 0.4, "GZ" + row_ids, None), dtype="str"),
-        "skills": pd.array(np.where(rng.random(n) < 0.3, "急救,外语", None), dtype="str"),
-        "certType": pd.array(cert_type, dtype="str"),
-        "certNo": raw["certNo"],
-        "sex": pd.array(sex, dtype="str"),
-        "birthday": raw["birthday"],
-        "mobile": raw["mobile"],
-    })
+    updated = pd.Timestamp("2026-01-01") + pd.to_timedelta(
+        rng.integers(0, 86400 * 150, n), unit="s"
+    )
+    return pd.DataFrame(
+        {
+            "__id": pd.array(row_ids, dtype="str"),
+            "__updated_at": pd.array(updated.strftime("%Y-%m-%d %H:%M:%S"), dtype="str"),
+            "__updated_utc": updated - pd.Timedelta(hours=8),  # Beijing wall time -> naive UTC
+            "__is_deleted": deleted,
+            "__record": "{}",  # only quarantined rows carry their record on; not timed here
+            "__fetched_at": pd.Timestamp("2026-06-30 10:00:00", tz="UTC"),
+            "__key_versions": 1,
+            "id": pd.array(row_ids, dtype="str"),
+            "isDeleted": np.where(deleted, "true", "false"),
+            "realName": pd.array(name, dtype="str"),
+            "areaCode": pd.array(area, dtype="str"),
+            "regTime": pd.array(registered, dtype="str"),
+            "serviceMinutes": rng.integers(0, 60_000, n).astype("float64"),
+            "starLevel": rng.integers(0, 6, n).astype("float64"),
+            "nationalVolunteerNo": pd.array(
+                np.where(rng.random(n) < 0.4, "GZ" + row_ids, None), dtype="str"
+            ),
+            "skills": pd.array(np.where(rng.random(n) < 0.3, "急救,外语", None), dtype="str"),
+            "certType": pd.array(cert_type, dtype="str"),
+            "certNo": raw["certNo"],
+            "sex": pd.array(sex, dtype="str"),
+            "birthday": raw["birthday"],
+            "mobile": raw["mobile"],
+        }
+    )
 
 
 @dataclass
@@ -130,40 +136,56 @@ def staged_volunteers(extract: pd.DataFrame) -> StagedVolunteers:
     started = time.perf_counter()
     frames, unparseable = [], {}
     for start in range(0, len(extract), DEFAULT_CHUNK_ROWS):
-        canonical, ctx = map_chunk(extract.iloc[start:start + DEFAULT_CHUNK_ROWS], mapping, settings)
+        canonical, ctx = map_chunk(
+            extract.iloc[start : start + DEFAULT_CHUNK_ROWS], mapping, settings
+        )
         frames.append(canonical)
         for column, mask in ctx.unparseable.items():
             unparseable.setdefault(column, []).append(mask)
     canonical = pd.concat(frames)
     map_seconds = time.perf_counter() - started
-    inputs = RuleInputs(table=TABLE, as_of=AS_OF,
-                        unparseable={c: pd.concat(masks) for c, masks in unparseable.items()})
+    inputs = RuleInputs(
+        table=TABLE,
+        as_of=AS_OF,
+        unparseable={c: pd.concat(masks) for c, masks in unparseable.items()},
+    )
     verdict = evaluate(canonical, inputs)
     kept = canonical[verdict["rule"].isna()]
     staged = frame_to_arrow(kept, TABLE).to_pandas()[gx_runner.suite_columns(TABLE)]
-    return StagedVolunteers(canonical, inputs, staged, map_seconds,
-                            verdict["rule"].value_counts().to_dict())
+    return StagedVolunteers(
+        canonical, inputs, staged, map_seconds, verdict["rule"].value_counts().to_dict()
+    )
 
 
 def sample_inputs(inputs: RuleInputs, index: pd.Index) -> RuleInputs:
     """The rules' inputs restricted to a sample's rows."""
-    return RuleInputs(table=inputs.table, as_of=inputs.as_of,
-                      unparseable={c: m.loc[index] for c, m in inputs.unparseable.items()},
-                      unknown_codes={c: m.loc[index] for c, m in inputs.unknown_codes.items()})
+    return RuleInputs(
+        table=inputs.table,
+        as_of=inputs.as_of,
+        unparseable={c: m.loc[index] for c, m in inputs.unparseable.items()},
+        unknown_codes={c: m.loc[index] for c, m in inputs.unknown_codes.items()},
+    )
 
 
 # ---------------------------------------------------------------------------------------
 # Row-by-row baselines: the same expectations and rules, one record at a time.
 
+
 def _missing(value) -> bool:
-    return value is None or value is pd.NaT or value is pd.NA or (isinstance(value, float) and math.isnan(value))
+    return (
+        value is None
+        or value is pd.NaT
+        or value is pd.NA
+        or (isinstance(value, float) and math.isnan(value))
+    )
 
 
 # The suite's row conditions (pandas query syntax in the JSON) as per-record predicates.
 ROW_CONDITIONS: dict[str, Callable[[dict], bool]] = {
-    "is_deleted==False": lambda row: row["is_deleted"] == False,  # noqa: E712 (1.0/0.0 too)
+    "is_deleted==False": lambda row: row["is_deleted"] == False,
     'cert_type=="resident_id" & cert_masked==False & cert_hash.notna()': lambda row: (
-        row["cert_type"] == "resident_id" and row["cert_masked"] == False  # noqa: E712
+        row["cert_type"] == "resident_id"
+        and row["cert_masked"] == False
         and not _missing(row["cert_hash"])
     ),
 }
@@ -210,9 +232,8 @@ def gx_row_by_row(staged: pd.DataFrame) -> dict[int, float]:
         else:
             check, unexpected = _row_check(expectation), 0
             for row in records:
-                if condition is None or condition(row):
-                    if check(row) is False:
-                        unexpected += 1
+                if (condition is None or condition(row)) and check(row) is False:
+                    unexpected += 1
             figures[position] = unexpected
     return figures
 
@@ -224,12 +245,22 @@ def gx_vectorized_figures(staged: pd.DataFrame) -> dict[int, float]:
     outcomes = [o for check in result.checks for o in check.expectations]
     figures: dict[int, float] = {}
     for position, expectation in enumerate(expectations):
-        label_column = expectation["kwargs"].get("column") or ",".join(expectation["kwargs"].get("column_list", []))
-        match = next(o for o in outcomes if o.expectation_type == expectation["type"]
-                     and o.column == label_column and o.check == expectation["meta"]["check"])
+        label_column = expectation["kwargs"].get("column") or ",".join(
+            expectation["kwargs"].get("column_list", [])
+        )
+        match = next(
+            o
+            for o in outcomes
+            if o.expectation_type == expectation["type"]
+            and o.column == label_column
+            and o.check == expectation["meta"]["check"]
+        )
         outcomes.remove(match)
-        figures[position] = (match.observed_value if expectation["type"] == "expect_column_mean_to_be_between"
-                             else match.unexpected_count)
+        figures[position] = (
+            match.observed_value
+            if expectation["type"] == "expect_column_mean_to_be_between"
+            else match.unexpected_count
+        )
     return figures
 
 
@@ -247,17 +278,28 @@ def _region_rules(row: dict) -> list[tuple[str, str]]:
     if region and not _REGION.fullmatch(region) and (region.startswith("52") or not digits):
         broken.append(("invalid_region", f"region {region} is not a 6-digit division code"))
     if digits and not region.startswith("52"):
-        broken.append(("region_outside_province", f"region {region} is outside Guizhou (does not start with 52)"))
+        broken.append(
+            (
+                "region_outside_province",
+                f"region {region} is outside Guizhou (does not start with 52)",
+            )
+        )
     return broken
 
 
-def rules_row_by_row(canonical: pd.DataFrame, inputs: RuleInputs) -> list[tuple[str | None, str | None]]:
+def rules_row_by_row(
+    canonical: pd.DataFrame, inputs: RuleInputs
+) -> list[tuple[str | None, str | None]]:
     """The quarantine rules of a volunteers frame record by record: (rule, detail) per row.
 
     Volunteers have no hard dates, services' end/start or hours, so the rules that apply are
     missing_required, invalid_region, region_outside_province and future_date, in that order.
     """
-    required = [c for c in table_spec(TABLE).required_columns if c not in COMPUTED_COLUMNS and c in canonical]
+    required = [
+        c
+        for c in table_spec(TABLE).required_columns
+        if c not in COMPUTED_COLUMNS and c in canonical
+    ]
     unreadable = {c: set(m.index[m.to_numpy(dtype=bool)]) for c, m in inputs.unparseable.items()}
     as_of_date = inputs.as_of_beijing_date
     # "its day is after the sync's day" == "at or after the next midnight": no normalize() per row
@@ -271,9 +313,12 @@ def rules_row_by_row(canonical: pd.DataFrame, inputs: RuleInputs) -> list[tuple[
             verdicts.append((None, None))
             continue
         broken: list[tuple[str, str]] = []
-        missing = [c for c in required
-                   if (_missing(row[c]) or (isinstance(row[c], str) and not row[c].strip()))
-                   and label not in unreadable.get(c, ())]
+        missing = [
+            c
+            for c in required
+            if (_missing(row[c]) or (isinstance(row[c], str) and not row[c].strip()))
+            and label not in unreadable.get(c, ())
+        ]
         if missing:
             broken.append(("missing_required", "missing " + "; ".join(missing)))
         broken += _region_rules(row)
@@ -298,17 +343,22 @@ def rules_row_by_row(canonical: pd.DataFrame, inputs: RuleInputs) -> list[tuple[
     return verdicts
 
 
-def baseline_agrees(sample_staged: pd.DataFrame, sample_canonical: pd.DataFrame,
-                    inputs: RuleInputs) -> list[str]:
+def baseline_agrees(
+    sample_staged: pd.DataFrame, sample_canonical: pd.DataFrame, inputs: RuleInputs
+) -> list[str]:
     """Where the row-by-row baselines and the project's validators disagree (empty = nowhere)."""
     problems = []
     looped, gx = gx_row_by_row(sample_staged), gx_vectorized_figures(sample_staged)
     expectations = gx_runner.load_suite_json(TABLE)["expectations"]
     for position, figure in looped.items():
         other = gx[position]
-        if other is None or not math.isclose(float(figure), float(other), rel_tol=1e-9, abs_tol=1e-9):
-            problems.append(f"GX {expectations[position]['type']}({expectations[position]['kwargs'].get('column')}): "
-                            f"row-by-row {figure} vs GX {other}")
+        if other is None or not math.isclose(
+            float(figure), float(other), rel_tol=1e-9, abs_tol=1e-9
+        ):
+            problems.append(
+                f"GX {expectations[position]['type']}({expectations[position]['kwargs'].get('column')}): "
+                f"row-by-row {figure} vs GX {other}"
+            )
     verdict = evaluate(sample_canonical, sample_inputs(inputs, sample_canonical.index))
     rows = rules_row_by_row(sample_canonical, sample_inputs(inputs, sample_canonical.index))
     rule = pd.Series([r for r, _ in rows], index=sample_canonical.index, dtype=object)

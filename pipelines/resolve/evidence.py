@@ -37,6 +37,8 @@ def waterfall_text(scored: pd.DataFrame, rules: MatchingRules, prior_log2_odds: 
 
     `scored` holds `<comparison>_level` labels, `<comparison>_weight`, match_weight, match_probability.
     """
+    if scored.empty:  # no candidate pair (a small world): `.map` on an empty float column
+        return pd.Series([], index=scored.index, dtype=object)  # stays float and '+' fails
     text = pd.Series(f"prior {prior_log2_odds:+.1f}", index=scored.index, dtype=object)
     for comparison in rules.comparisons:
         label = scored[f"{comparison.name}_level"].astype(str)

@@ -87,6 +87,16 @@ def _lookup(frame: pd.DataFrame, source: str, id_column: str, source_map: pd.Dat
     return frame[id_column].map(mapping)
 
 
+def _project_lookup(staged_projects: pd.DataFrame, source: str, project_ids: pd.Series, column: str) -> pd.Series:
+    """`column` of the `source` project each id names, aligned on project_ids' index."""
+    if not len(staged_projects):
+        return pd.Series(np.nan, index=project_ids.index, dtype=object)
+    projects = staged_projects.loc[staged_projects["source"] == source]
+    value_of = projects.assign(source_id=projects["source_id"].astype(str)).drop_duplicates(
+        "source_id", keep="last").set_index("source_id")[column]
+    return project_ids.astype("string").map(value_of)
+
+
 def resolve_services(
     staged_services: pd.DataFrame,
     staged_projects: pd.DataFrame,
@@ -133,18 +143,20 @@ def resolve_services(
     org_provincial = _lookup(rows, "provincial", "p_org_source_id", organization_map, "org_key")
     rows["org_key"] = org_national.where(org_national.notna(), org_provincial)
 
-    projects = staged_projects.assign(source_id=staged_projects["source_id"].astype(str)) if len(staged_projects) else staged_projects
-    category_of = (
-        projects.drop_duplicates(["source", "source_id"], keep="last").set_index(["source", "source_id"])["category"]
-        if len(projects) else pd.Series(dtype=object)
-    )
-    national_category = pd.Series(
-        list(zip(["national"] * len(rows), rows["n_project_source_id"].fillna(""))), index=rows.index
-    ).map(category_of) if len(rows) else pd.Series(dtype=object)
-    provincial_category = pd.Series(
-        list(zip(["provincial"] * len(rows), rows["p_project_source_id"].fillna(""))), index=rows.index
-    ).map(category_of) if len(rows) else pd.Series(dtype=object)
-    rows["category"] = national_category.where(national_category.notna(), provincial_category)
+    def from_projects(column: str, source_map: pd.DataFrame | None = None) -> pd.Series:
+        """A value of the row's project: the national project first, else the activity."""
+        found = []
+        for source in ("national", "provincial"):
+            values = _project_lookup(staged_projects, source, rows[f"{source[0]}_project_source_id"], column)
+            if source_map is not None:
+                keys = source_map.loc[source_map["source"] == source].drop_duplicates("source_id")
+                values = values.map(keys.set_index("source_id")["org_key"])
+            found.append(values)
+        return found[0].where(found[0].notna(), found[1])
+
+    rows["category"] = from_projects("category")
+    # a record that names no team of its own was given for its project's team
+    rows["org_key"] = rows["org_key"].where(rows["org_key"].notna(), from_projects("org_source_id", organization_map))
 
     # keyed by the provincial log when there is one: logs exist before they are pushed up
     key_basis = ("provincial:" + rows["provincial_source_id"].astype("string")).where(

@@ -25,7 +25,8 @@ from stdnum.cn import ric, uscc
 
 
 def resident_id(body17: str) -> str:
-    return body17 + ric.calc_check_digit(body17)
+    # stdnum's calc_check_digit expects the number with a check character in place
+    return body17 + ric.calc_check_digit(body17 + "0")
 
 
 def full_width(text: str) -> str:
@@ -37,19 +38,23 @@ def id_hash(key: str, number: str) -> str:
 
 
 CERT_A = resident_id("52010219900307001")
-CERT_B = "52010319950507122X"
-assert ric.calc_check_digit(CERT_B[:17]) == "X"
+CERT_B = "52010319950508122X"
+assert resident_id(CERT_B[:17]) == CERT_B
 CERT_C_15 = "520102800101003"  # legacy: 520102 + 800101 + 003 -> 520102 19800101 003 + check
 CERT_C = resident_id("52010219800101003")
 CERT_D = resident_id("52010119851111002")
 CERT_E = resident_id("52030219700101005")
 CERT_F = resident_id("52040219880808004")
+_H_VALID = resident_id("52010319870612002")
+CERT_H_INVALID = _H_VALID[:17] + ("0" if _H_VALID[17] != "0" else "1")  # wrong check character
 USCC_1 = "51520102MJ" + "0012345"
 USCC_1 = USCC_1 + uscc.calc_check_digit(USCC_1)
 PHONE_A = "13812345678"
 PHONE_C = "13987654321"
-FULL_NAMES = ["张小明", "張小明", "欧阳娜娜", "司马光明", "赵六", "王五", "钱七", "孙八", "周九"]
-CLEAR_NUMBERS = [CERT_A, CERT_B, CERT_C, CERT_C_15, CERT_D, CERT_E, CERT_F, PHONE_A, PHONE_C]
+FULL_NAMES = ["张小明", "張小明", "欧阳娜娜", "司马光明", "赵六", "王五", "钱七", "孙八", "周九", "吴志强",
+              "郑秀英"]
+CLEAR_NUMBERS = [CERT_A, CERT_B, CERT_C, CERT_C_15, CERT_D, CERT_E, CERT_F, CERT_H_INVALID,
+                 PHONE_A, PHONE_C]
 
 T0 = "2026-10-01T10:00:00+08:00"
 
@@ -94,6 +99,9 @@ NATIONAL_VOLUNTEERS = [
     # F: deleted national account, more recent than the live provincial one
     nv("000006", "V5200000006", "钱七", CERT_F, status="3", deleted=1, region="520402",
        updated="2026-10-04T10:00:00+08:00"),
+    # G: national only, number masked: no id_hash, the contract's masked form kept
+    nv("000011", "V5200000011", "吴志强", "5201**********123X", consent=False, region="520103",
+       updated="2026-10-01T10:00:00+08:00"),
     # missing_required: no name
     nv("000008", "V5200000008", "", resident_id("52010219920202002"),
        updated="2026-10-01T10:00:00+08:00"),
@@ -119,6 +127,9 @@ PROVINCIAL_VOLUNTEERS = [
     pv(104, "赵六", CERT_D, deleted=True, updated="2026-10-01 11:00:00"),
     # F: live provincial account
     pv(106, "钱七", CERT_F, area="520402001001", updated="2026-09-20 10:00:00"),
+    # H: provincial only, a number whose check character is wrong: no id_hash
+    pv(109, "郑秀英", CERT_H_INVALID, sex="女",
+       area="520103001001", updated="2026-10-01 10:00:00"),
     # region_outside_province (12-digit code of Yunnan)
     pv(108, "周九", resident_id("53010219940404014"), area="530102001001",
        updated="2026-10-01 10:00:00"),
@@ -352,6 +363,7 @@ PERSON_OF = {
     ("national", "V5200000004"): "D", ("provincial", "104"): "D",
     ("national", "V5200000005"): "E",
     ("national", "V5200000006"): "F", ("provincial", "106"): "F",
+    ("national", "V5200000011"): "G", ("provincial", "109"): "H",
 }
 
 EXPECTED_PERSONS = {
@@ -369,6 +381,8 @@ EXPECTED_PERSONS = {
     "D": dict(status="deleted"),
     "E": dict(status="deregistered", name_masked="王*", region_code="520302"),
     "F": dict(status="active"),
+    "G": dict(id_hash=None, id_masked="5201**********123X", name_masked="吴**", status="active"),
+    "H": dict(id_hash=None, name_masked="郑**", status="active"),
 }
 
 # organization_source_map source_id -> organization

@@ -92,8 +92,8 @@ def test_services_counted_once_with_national_hours_and_duplicates_flagged():
         {"source": "provincial", "source_id": "901", "org_key": "Oxx"},
     ])
     projects = pd.DataFrame([
-        {"source": "national", "source_id": "X1", "category": "社区服务"},
-        {"source": "provincial", "source_id": "77", "category": "助老助残"},
+        {"source": "national", "source_id": "X1", "category": "社区服务", "org_source_id": "T01"},
+        {"source": "provincial", "source_id": "77", "category": "助老助残", "org_source_id": "901"},
     ])
     staged = pd.DataFrame([
         service("national", "R1", "NV1", 2.0, project="X1"),
@@ -124,3 +124,23 @@ def test_services_counted_once_with_national_hours_and_duplicates_flagged():
     # the key of a pushed-up log does not depend on its national twin
     again = resolve_services(staged.loc[staged["source_id"] != "R1"], projects, volunteer_map, org_map)
     assert again.facts.set_index("provincial_source_id").loc["L1", "service_key"] == both["service_key"]
+
+
+def test_a_record_that_names_no_team_belongs_to_its_projects_team():
+    volunteer_map = pd.DataFrame([{"source": "national", "source_id": "NV1", "volunteer_key": "Vaaa"}])
+    org_map = pd.DataFrame([
+        {"source": "national", "source_id": "T01", "org_key": "Oxx"},
+        {"source": "national", "source_id": "T02", "org_key": "Oyy"},
+    ])
+    projects = pd.DataFrame([
+        {"source": "national", "source_id": "X1", "category": "社区服务", "org_source_id": "T01"},
+    ])
+    staged = pd.DataFrame([
+        service("national", "R1", "NV1", 2.0, org=None, project="X1"),
+        service("national", "R2", "NV1", 2.0, org="T02", project="X1"),  # its own team wins
+        service("national", "R3", "NV1", 2.0, org=None, project=None),
+    ])
+    facts = resolve_services(staged, projects, volunteer_map, org_map).facts.set_index("national_source_id")
+    assert facts.loc["R1", "org_key"] == "Oxx"
+    assert facts.loc["R2", "org_key"] == "Oyy"
+    assert pd.isna(facts.loc["R3", "org_key"])

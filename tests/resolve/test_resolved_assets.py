@@ -32,7 +32,7 @@ def write_staged_world(data_dir, persons: int = 400, seed: int = 9):
                      "updated_at": pd.Timestamp("2026-04-02", tz="UTC")})
     services = pd.DataFrame(rows)
     services.drop(columns=["person_id"]).to_parquet(staged / "services.parquet")
-    pd.DataFrame([{"source": "national", "source_id": "X1", "category": "社区服务", "name": "p",
+    pd.DataFrame([{"source": "national", "source_id": "X1", "category": "社区服务", "name": "p", "org_source_id": "T1",
                    "updated_at": pd.Timestamp("2026-01-01", tz="UTC"), "is_deleted": False}]).to_parquet(staged / "projects.parquet")
     pd.DataFrame([{"source": "national", "source_id": "T1", "name": "队", "region_code": "520102", "status": "active",
                    "updated_at": pd.Timestamp("2026-01-01", tz="UTC"), "is_deleted": False,

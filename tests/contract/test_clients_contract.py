@@ -1,0 +1,122 @@
+"""The connectors and staging against the contract servers, without Dagster (fast).
+
+Each test names the clause of shared/contracts/ it holds the code to.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from pipelines.config import Settings
+from pipelines.landing import land_stream
+from pipelines.resolve.evidence import waterfall_text
+from pipelines.resolve.rules import load_matching_rules
+from pipelines.sources.http import AuthenticationError, RetrySettings
+from pipelines.sources.national.client import NationalApi
+from pipelines.sources.provincial.client import ProvincialApi
+from pipelines.staging import stage_table
+from tests.contract import world as w
+from tests.contract.servers import (
+    NATIONAL_CLIENT_ID,
+    NATIONAL_CLIENT_SECRET,
+    PROVINCIAL_APP_KEY,
+    PROVINCIAL_APP_SECRET,
+    NationalContractServer,
+    ProvincialContractServer,
+)
+
+FAST = RetrySettings(max_attempts=4, base_delay=0.01, max_delay=0.05)
+
+
+def _national(server, region="52") -> NationalApi:
+    return NationalApi(server.url, NATIONAL_CLIENT_ID, NATIONAL_CLIENT_SECRET, region, retry=FAST)
+
+
+def _provincial(server, secret=PROVINCIAL_APP_SECRET) -> ProvincialApi:
+    return ProvincialApi(server.url, PROVINCIAL_APP_KEY, secret, retry=FAST)
+
+
+def test_national_region_narrows_the_listing():
+    """NATIONAL_REGION is the region prefix sent; the server filters by it."""
+    with NationalContractServer(w.national_rows()) as server:
+        api = _national(server, region="5203")
+        stream = api.streams["volunteers"]
+        landed = [row for rows in api.iter_window(stream, None) for row in rows]
+        assert {r["albp0029"] for r in landed} == {"V5200000005"}
+        assert {dict(r.params)["region"] for r in server.requests if r.path.startswith("/api/")} == {
+            "5203"
+        }
+        assert Settings.from_env({"NATIONAL_REGION": "5203"}).national_region == "5203"
+
+
+def test_national_walk_reads_every_row_when_the_server_serves_fewer_than_asked():
+    """Keyset walk over rows sharing one updated_at second, 3 rows a page for 1000 asked."""
+    with NationalContractServer(w.national_rows(), max_page=3) as server:
+        api = _national(server)
+        stream = api.streams["service_records"]
+        landed = [row["id"] for rows in api.iter_window(stream, None) for row in rows]
+        assert landed == sorted(r["id"] for r in w.NATIONAL_SERVICES)
+
+
+def test_national_bad_credentials_fail_clearly_without_retrying():
+    with NationalContractServer(w.national_rows()) as server:
+        api = NationalApi(server.url, NATIONAL_CLIENT_ID, "wrong-secret", "52", retry=FAST)
+        with pytest.raises(AuthenticationError) as refused:
+            api.get_page(api.streams["teams"])
+        assert "wrong-secret" not in str(refused.value)
+        assert len(server.requests) == 1
+
+
+def test_provincial_signature_covers_the_path_prefix_and_encoded_cursor():
+    """PATH includes the prefix of PROVINCIAL_API_URL; cursors with '+/=' are signed as sent."""
+    with ProvincialContractServer(w.provincial_rows(), max_page=2) as server:
+        api = _provincial(server)
+        stream = api.streams["service_logs"]
+        landed = [row["id"] for rows in api.iter_window(stream, None) for row in rows]
+        assert landed == sorted(r["id"] for r in w.PROVINCIAL_SERVICE_LOGS)
+        first = api.get_page(stream, modified_after="2026-10-06 12:00:00")
+        assert len(first["list"]) == 2  # inclusive: rows stamped exactly then
+        assert all(r.path.startswith("/gateway/open/v2/") for r in server.requests)
+        assert all('"code": 0' in r.answer for r in server.requests)
+
+
+def test_provincial_refusal_fails_clearly_without_retrying():
+    """401xx: fail at once with a clear error (no secret in it)."""
+    with ProvincialContractServer(w.provincial_rows()) as server:
+        api = _provincial(server, secret="not-the-secret")
+        with pytest.raises(AuthenticationError) as refused:
+            api.get_page(api.streams["teams"])
+        assert "40101" in str(refused.value)
+        assert "not-the-secret" not in str(refused.value)
+        assert len(server.requests) == 1
+
+
+def test_a_row_fixed_at_the_source_leaves_quarantine(tmp_path):
+    """Quarantine: a row fixed at the source leaves quarantine at the next sync."""
+    rows = w.national_rows()
+    settings = Settings(data_dir=tmp_path, pii_hash_key="k")
+    with NationalContractServer(rows) as server:
+        api = _national(server)
+        land_stream(api, "volunteers", tmp_path, "sync-1")
+        first = stage_table("volunteers", settings).quarantine
+        assert ("V5200000008", "missing_required") in set(zip(first["source_id"], first["rule"]))
+        fixed = next(r for r in rows["volunteers"] if r["albp0029"] == "V5200000008")
+        fixed.update(albp0003="冯十", updated_at="2026-10-20T10:00:00+08:00")
+        land_stream(api, "volunteers", tmp_path, "sync-2")
+        second = stage_table("volunteers", settings)
+    assert "V5200000008" not in set(second.quarantine["source_id"])
+    staged = second.read(["source_id", "name"])
+    assert "V5200000008" in set(staged["source_id"])
+
+
+def test_evidence_of_no_pair_is_empty():
+    """A world with no candidate pair must resolve (the waterfall of nothing is nothing)."""
+    rules = load_matching_rules()
+    columns = {f"{c.name}_{part}": pd.Series(dtype="float64")
+               for c in rules.comparisons for part in ("level", "weight")}
+    empty = pd.DataFrame(
+        {**columns, "match_weight": pd.Series(dtype="float64"),
+         "match_probability": pd.Series(dtype="float64")}
+    )
+    assert waterfall_text(empty, rules, -10.0).empty
