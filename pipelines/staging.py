@@ -480,14 +480,6 @@ TRANSFORMS: dict[str, Callable[[str, pd.Series, dict, ChunkContext], pd.Series]]
 # -- derived transforms: several columns at once ------------------------------------------
 
 
-def _frame_column(
-    frame: pd.DataFrame, name: str, index: pd.Index, dtype: str | None = None
-) -> pd.Series:
-    if name in frame:
-        return pd.Series(frame[name].to_numpy(), index=index)
-    return pd.Series(np.nan, index=index, dtype=dtype or object)
-
-
 def _person_identity(fields: pd.DataFrame, spec: dict, ctx: ChunkContext) -> pd.DataFrame:
     """Certificate, gender, birth date and phone of a volunteer account.
 

@@ -47,6 +47,7 @@ from datetime import UTC, datetime
 import numpy as np
 import pandas as pd
 
+from pipelines.normalize.dates import BEIJING_OFFSET
 from pipelines.schemas import table_spec
 
 RULE_ORDER: tuple[str, ...] = (
@@ -95,7 +96,6 @@ FUTURE_COLUMNS: dict[str, tuple[str, ...]] = {
 UNQUOTED_COLUMNS = frozenset({"birth_date", "name"})
 
 MAX_SERVICE_HOURS = 24.0
-BEIJING_OFFSET = pd.Timedelta(hours=8)
 REGION_CODE_PATTERN = r"^52\d{4}$"
 
 

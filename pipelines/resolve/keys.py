@@ -24,12 +24,18 @@ import pandas as pd
 HISTORY_COLUMNS = ["synced_at", "key", "event", "related_key", "accounts"]
 
 
+def hashed_key(prefix: str, text: str) -> str:
+    """prefix + the first 12 hex digits of SHA-256 of `text`: stable, and opaque (no source
+    number can be read back from it)."""
+    return prefix + hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
+
+
 def new_key(prefix: str, first_account: str, issued: set[str]) -> str:
     """prefix + 12 hex of the hash of the first account; rehashed with a counter on collision."""
     attempt = 0
     while True:
         seed = first_account if attempt == 0 else f"{first_account}#{attempt}"
-        key = prefix + hashlib.sha256(seed.encode("utf-8")).hexdigest()[:12]
+        key = hashed_key(prefix, seed)
         if key not in issued:
             return key
         attempt += 1
@@ -95,7 +101,7 @@ def assign_stable_keys(
     )
     sizes = accounts.groupby("cluster").size()
     unkeyed = unkeyed.sort_values()
-    candidate = [prefix + hashlib.sha256(a.encode("utf-8")).hexdigest()[:12] for a in unkeyed.tolist()]
+    candidate = [hashed_key(prefix, a) for a in unkeyed.tolist()]
     fresh = []
     for first_account, key in zip(unkeyed.tolist(), candidate):
         if key in issued:  # rare: a key issued before (or twice now) gets rehashed

@@ -8,7 +8,6 @@ of the rules is not reused under another.
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -108,16 +107,3 @@ def load_survivorship(path: Path = SURVIVORSHIP_PATH) -> dict[str, dict[str, dic
     """Read schemas/survivorship.yaml: {table: {field: rule}}."""
     return yaml.safe_load(path.read_text(encoding="utf-8"))
 
-
-def rules_summary(rules: MatchingRules) -> str:
-    """A compact JSON text of the comparisons and thresholds, for run metadata."""
-    return json.dumps(
-        {
-            "blocking": [name for name, _ in rules.blocking_rules],
-            "comparisons": {c.name: [lv.label for lv in c.levels] for c in rules.comparisons},
-            "match_probability": rules.match_probability,
-            "review_probability": rules.review_probability,
-            "rules_version": rules.fingerprint,
-        },
-        ensure_ascii=False,
-    )

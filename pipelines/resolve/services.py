@@ -10,11 +10,12 @@ team, same hours) are flagged in service_duplicate_candidates with their evidenc
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+
+from pipelines.resolve.keys import hashed_key
 
 SERVICE_COLUMNS = [
     "source", "source_id", "updated_at", "is_deleted", "volunteer_source_id", "project_source_id",
@@ -40,7 +41,7 @@ class ServiceResolution:
 
 def opaque_key(prefix: str, values: pd.Series) -> pd.Series:
     """prefix + 12 hex of SHA-256 of each value (service and project keys)."""
-    return values.map(lambda v: prefix + hashlib.sha256(v.encode("utf-8")).hexdigest()[:12])
+    return values.map(lambda v: hashed_key(prefix, v))
 
 
 def _prepare(staged_services: pd.DataFrame) -> pd.DataFrame:

@@ -28,7 +28,24 @@ def _settings() -> Settings:
         return Settings.from_env()
 
 
-class NationalClient(ConfigurableResource):
+class _RetryingClient(ConfigurableResource):
+    """The retry fields both source resources share (see `RetrySettings`)."""
+
+    max_attempts: int = 8
+    base_delay_seconds: float = 0.5
+    max_delay_seconds: float = 60.0
+    read_timeout_seconds: float = 60.0
+
+    def retry_settings(self) -> RetrySettings:
+        return RetrySettings(
+            max_attempts=self.max_attempts,
+            base_delay=self.base_delay_seconds,
+            max_delay=self.max_delay_seconds,
+            read_timeout=self.read_timeout_seconds,
+        )
+
+
+class NationalClient(_RetryingClient):
     """The national interface (OAuth2, keyset paging). Unset fields come from Settings."""
 
     api_url: Optional[str] = None
@@ -36,10 +53,6 @@ class NationalClient(ConfigurableResource):
     client_secret: Optional[str] = None
     region: Optional[str] = None
     page_size: int = NATIONAL_PAGE_SIZE
-    max_attempts: int = 8
-    base_delay_seconds: float = 0.5
-    max_delay_seconds: float = 60.0
-    read_timeout_seconds: float = 60.0
 
     def api(self) -> NationalApi:
         settings = _settings()
@@ -49,26 +62,17 @@ class NationalClient(ConfigurableResource):
             self.client_secret or settings.national_client_secret,
             self.region or settings.national_region,
             page_size=self.page_size,
-            retry=RetrySettings(
-                max_attempts=self.max_attempts,
-                base_delay=self.base_delay_seconds,
-                max_delay=self.max_delay_seconds,
-                read_timeout=self.read_timeout_seconds,
-            ),
+            retry=self.retry_settings(),
         )
 
 
-class ProvincialClient(ConfigurableResource):
+class ProvincialClient(_RetryingClient):
     """The 志愿贵州 interface (signed requests, cursors). Unset fields come from Settings."""
 
     api_url: Optional[str] = None
     app_key: Optional[str] = None
     app_secret: Optional[str] = None
     page_size: int = PROVINCIAL_PAGE_SIZE
-    max_attempts: int = 8
-    base_delay_seconds: float = 0.5
-    max_delay_seconds: float = 60.0
-    read_timeout_seconds: float = 60.0
 
     def api(self) -> ProvincialApi:
         settings = _settings()
@@ -77,10 +81,5 @@ class ProvincialClient(ConfigurableResource):
             self.app_key or settings.provincial_app_key,
             self.app_secret or settings.provincial_app_secret,
             page_size=self.page_size,
-            retry=RetrySettings(
-                max_attempts=self.max_attempts,
-                base_delay=self.base_delay_seconds,
-                max_delay=self.max_delay_seconds,
-                read_timeout=self.read_timeout_seconds,
-            ),
+            retry=self.retry_settings(),
         )

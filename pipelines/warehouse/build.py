@@ -16,8 +16,8 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import shutil
-from decimal import Decimal
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 
 import duckdb

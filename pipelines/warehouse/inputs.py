@@ -17,6 +17,7 @@ from pathlib import Path
 import duckdb
 
 from pipelines.schemas import load_canonical
+from pipelines.warehouse.spec import literal
 
 log = logging.getLogger(__name__)
 
@@ -133,10 +134,6 @@ def staged_columns(table: str) -> dict[str, str]:
     return {column.name: _CANONICAL_TO_DUCKDB[column.type] for column in spec.columns}
 
 
-def _sql_literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
 def _select_expression(name: str, wanted_type: str, actual_type: str | None) -> str:
     quoted = f'"{name}"'
     if actual_type is None:
@@ -165,7 +162,7 @@ def register_view(
         select = ", ".join(f'CAST(NULL AS {t}) AS "{c}"' for c, t in columns.items())
         con.execute(f'CREATE OR REPLACE VIEW "{view}" AS SELECT {select} WHERE false')
         return 0
-    source = f"read_parquet({_sql_literal(str(path))})"
+    source = f"read_parquet({literal(str(path))})"
     actual = {
         row[0]: row[1] for row in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()
     }

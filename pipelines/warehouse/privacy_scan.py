@@ -27,7 +27,7 @@ import duckdb
 import sqlalchemy as sa
 
 from pipelines.normalize.ids import is_valid_resident_id
-from pipelines.warehouse.spec import WarehouseSpec, load_spec, quote
+from pipelines.warehouse.spec import WarehouseSpec, literal, load_spec, quote
 from pipelines.warehouse.verify import default_schema
 
 # Bounded so that part of a longer identifier or of a hex hash is not a match; group 1 is
@@ -78,7 +78,7 @@ def scan_built_files(
         return [row[0] for row in rows]
 
     sources = {
-        name: "read_parquet('" + str(path).replace("'", "''") + "')" for name, path in files.items()
+        name: f"read_parquet({literal(str(path))})" for name, path in files.items()
     }
     try:
         return _scan(sources, candidates, spec or load_spec())

@@ -30,7 +30,6 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
-from zoneinfo import ZoneInfo
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -39,6 +38,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import URL, make_url
 
 from pipelines.config import Settings
+from pipelines.normalize.dates import BEIJING_TZ
 from pipelines.warehouse.build import BuiltWarehouse, build_warehouse
 from pipelines.warehouse.history import HISTORY_TABLE
 from pipelines.warehouse.inputs import InputFiles
@@ -48,6 +48,7 @@ from pipelines.warehouse.spec import (
     WarehouseSpec,
     arrow_schema,
     duckdb_type,
+    literal,
     load_spec,
     postgres_type,
     quote,
@@ -57,7 +58,6 @@ from pipelines.warehouse.verify import default_schema, published_columns
 
 log = logging.getLogger(__name__)
 
-BEIJING = ZoneInfo("Asia/Shanghai")
 COPY_BATCH_ROWS = 50_000
 LOCAL_HOSTS = {"", "localhost", "127.0.0.1", "::1"}
 
@@ -112,10 +112,6 @@ def ensure_publishable(settings: Settings) -> None:
 # --- loaders ------------------------------------------------------------------------------
 
 
-def _comment_literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
 def _table_comment(table: Table) -> str:
     text = table.description
     if table.question:
@@ -129,9 +125,9 @@ def _column_comment(column) -> str:
 
 def _comment_statements(schema: str, table: Table) -> list[str]:
     target = f"{quote(schema)}.{quote(table.name)}"
-    statements = [f"COMMENT ON TABLE {target} IS {_comment_literal(_table_comment(table))}"]
+    statements = [f"COMMENT ON TABLE {target} IS {literal(_table_comment(table))}"]
     statements += [
-        f"COMMENT ON COLUMN {target}.{quote(c.name)} IS {_comment_literal(_column_comment(c))}"
+        f"COMMENT ON COLUMN {target}.{quote(c.name)} IS {literal(_column_comment(c))}"
         for c in table.columns
     ]
     return statements
@@ -160,10 +156,9 @@ def _publish_duckdb(
                 con.execute(f"DROP TABLE IF EXISTS {target}")
                 con.execute(_create_statement(schema, table, duckdb_type))
                 column_list = ", ".join(quote(c) for c in table.column_names)
-                path = str(files[table.name]).replace("'", "''")
                 con.execute(
                     f"INSERT INTO {target} ({column_list}) "
-                    f"SELECT {column_list} FROM read_parquet('{path}')"
+                    f"SELECT {column_list} FROM read_parquet({literal(str(files[table.name]))})"
                 )
                 for statement in _comment_statements(schema, table):
                     con.execute(statement)
@@ -308,7 +303,7 @@ def build_dir(settings: Settings) -> Path:
 
 
 def beijing_today() -> dt.date:
-    return dt.datetime.now(BEIJING).date()
+    return dt.datetime.now(BEIJING_TZ).date()
 
 
 def publish(

@@ -200,3 +200,8 @@ def arrow_schema(table: Table) -> pa.Schema:
 def quote(identifier: str) -> str:
     """A double-quoted SQL identifier (DuckDB, PostgreSQL and standard SQL agree)."""
     return '"' + identifier.replace('"', '""') + '"'
+
+
+def literal(text: str) -> str:
+    """A single-quoted SQL string literal (paths, comments): quotes inside are doubled."""
+    return "'" + text.replace("'", "''") + "'"

@@ -18,7 +18,7 @@ from pipelines.normalize.categories import (
     provincial_labels_to_categories,
 )
 
-from .strategies import PROPERTY, PROPERTY_SEVERAL, any_text, any_value
+from .strategies import PROPERTY_SEVERAL, any_text, any_value
 
 CONTRACT_SYNONYMS = {
     "卫健": "卫生健康", "扶贫": "扶贫减贫", "乡村振兴": "扶贫减贫", "助残": "助老助残", "助老": "助老助残",

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from pipelines.normalize import statuses
 
-from .strategies import PROPERTY, PROPERTY_SEVERAL, any_text, any_value
+from .strategies import PROPERTY_SEVERAL, any_text, any_value
 
 CASES = [
     (statuses.volunteer_status_from_national, ["1", "2", "3", 1, "1.0"], ["active", "deregistered", "frozen", "active", "active"]),

@@ -24,13 +24,14 @@ import logging
 import random
 import secrets
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from typing import Any, Iterator
 from urllib.parse import quote, urlsplit
 
 import requests
 
 from pipelines.logging_privacy import register_secret, scrub
+from pipelines.normalize.dates import utc_to_beijing_text
 from pipelines.sources.http import (
     AuthenticationError,
     ClientStats,
@@ -47,7 +48,6 @@ from pipelines.sources.streams import Checkpoint, Stream
 
 log = logging.getLogger("pipelines.sources")
 
-BEIJING = timezone(timedelta(hours=8), "Asia/Shanghai")
 TRANSIENT_STATUSES = {500, 502, 503, 504}
 CODE_OK = 0
 CODE_BAD_PARAMETER = 40000
@@ -61,7 +61,7 @@ def beijing_text(moment: datetime) -> str:
     """An aware datetime as the platform writes time: Beijing wall clock, no offset."""
     if moment.tzinfo is None:
         raise ValueError("a naive datetime is ambiguous here: give it a time zone")
-    return moment.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M:%S")
+    return utc_to_beijing_text(moment)
 
 
 def rfc3986(text: str) -> str:
