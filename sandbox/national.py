@@ -17,12 +17,12 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Callable
 
-from sandbox.faults import Faults, FaultDice
+from sandbox.faults import Faults
 from sandbox.serving import (
     JSON_TYPE,
+    App,
     Request,
     Response,
-    Stats,
     json_response,
     parse_query,
     proxy_error,
@@ -77,7 +77,7 @@ def positive_int(text: str | None, name: str, default: int, maximum: int | None 
     return value
 
 
-class NationalApp:
+class NationalApp(App):
     """Request handling of the national interface over one world's national.sqlite."""
 
     def __init__(
@@ -88,19 +88,13 @@ class NationalApp:
         faults: Faults | None = None,
         seed: int = 1,
     ) -> None:
-        self.store = WorldStore(db_path, NATIONAL_LAYOUT)
+        super().__init__(WorldStore(db_path, NATIONAL_LAYOUT), faults, seed)
         self.client_id = client_id
         self.client_secret = client_secret
-        self.faults = faults or Faults()
-        self.dice = FaultDice(seed)
-        self.stats = Stats()
         self._tokens: dict[str, float] = {}  # token -> expiry (monotonic seconds)
         self._tokens_lock = threading.Lock()
 
     # -- control -------------------------------------------------------------------------
-
-    def set_faults(self, faults: Faults) -> None:
-        self.faults = faults
 
     def expire_tokens(self) -> int:
         """Every token issued so far answers 401 from now on; returns how many."""
@@ -109,23 +103,8 @@ class NationalApp:
             self._tokens.clear()
         return count
 
-    def touch(self, stream: str, n: int) -> list:
-        """Re-stamp n random rows of a stream (national stream name) as updated now."""
-        ids = self.store.touch_random_rows(stream, n, self.dice.randint)
-        self.stats.fault("rows_touched", len(ids))
-        return ids
-
     def admin_actions(self) -> dict[str, Callable[[dict], Any]]:
-        return {
-            "expire-tokens": lambda payload: self.expire_tokens(),
-            "touch": lambda payload: self.touch(str(payload["stream"]), int(payload.get("n", 1))),
-        }
-
-    def release_thread_resources(self) -> None:
-        self.store.release_reader()
-
-    def close(self) -> None:
-        self.store.close()
+        return {**super().admin_actions(), "expire-tokens": lambda payload: self.expire_tokens()}
 
     # -- requests ------------------------------------------------------------------------
 

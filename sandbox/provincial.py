@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import quote
 
-from sandbox.faults import Faults, FaultDice
-from sandbox.serving import JSON_TYPE, Request, Response, Stats, json_response, proxy_error
+from sandbox.faults import Faults
+from sandbox.serving import JSON_TYPE, App, Request, Response, json_response, proxy_error
 from sandbox.store import PROVINCIAL_LAYOUT, WorldStore
 
 ROUTES = {
@@ -168,7 +168,7 @@ class NonceLedger:
         return previous is not None and now - previous < NONCE_MEMORY_S
 
 
-class ProvincialApp:
+class ProvincialApp(App):
     """Request handling of the provincial interface over one world's provincial.sqlite."""
 
     def __init__(
@@ -179,42 +179,21 @@ class ProvincialApp:
         faults: Faults | None = None,
         seed: int = 2,
     ) -> None:
-        self.store = WorldStore(db_path, PROVINCIAL_LAYOUT)
+        super().__init__(WorldStore(db_path, PROVINCIAL_LAYOUT), faults, seed)
         self.app_key = app_key
         self.app_secret = app_secret
-        self.faults = faults or Faults()
-        self.dice = FaultDice(seed)
-        self.stats = Stats()
         self.nonces = NonceLedger()
         # Derived from the secret, so cursors survive a restart of the sandbox.
         self.cursors = CursorCodec(hashlib.sha256(b"cursor:" + app_secret.encode()).digest())
 
     # -- control -------------------------------------------------------------------------
 
-    def set_faults(self, faults: Faults) -> None:
-        self.faults = faults
-
     def expire_cursors(self) -> None:
         """Every cursor issued so far answers 40010 from now on."""
         self.cursors.expire_all()
 
-    def touch(self, stream: str, n: int) -> list:
-        """Re-stamp n random rows of a stream (provincial stream name) as updated now."""
-        ids = self.store.touch_random_rows(stream, n, self.dice.randint)
-        self.stats.fault("rows_touched", len(ids))
-        return ids
-
     def admin_actions(self) -> dict[str, Callable[[dict], Any]]:
-        return {
-            "expire-cursors": lambda payload: self.expire_cursors(),
-            "touch": lambda payload: self.touch(str(payload["stream"]), int(payload.get("n", 1))),
-        }
-
-    def release_thread_resources(self) -> None:
-        self.store.release_reader()
-
-    def close(self) -> None:
-        self.store.close()
+        return {**super().admin_actions(), "expire-cursors": lambda payload: self.expire_cursors()}
 
     # -- requests ------------------------------------------------------------------------
 

@@ -14,10 +14,10 @@ import threading
 from collections import Counter
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable, Protocol
+from typing import Any, Callable
 from urllib.parse import parse_qsl
 
-from sandbox.faults import Faults
+from sandbox.faults import FaultDice, Faults
 
 JSON_TYPE = "application/json; charset=utf-8"
 ADMIN_PREFIX = "/_sandbox/"
@@ -94,15 +94,38 @@ class Stats:
             return {"requests": dict(self.requests), "faults": dict(self.faults)}
 
 
-class App(Protocol):
-    faults: Faults
-    stats: Stats
+class App:
+    """What both interfaces share: a world store, faults, seeded dice, counters, and the
+    sandbox's own hooks. Subclasses add `handle` (the contract) and their own admin actions."""
 
-    def handle(self, request: Request) -> Response: ...
+    def __init__(self, store: Any, faults: Faults | None, seed: int) -> None:
+        self.store = store
+        self.faults = faults or Faults()
+        self.dice = FaultDice(seed)
+        self.stats = Stats()
 
-    def admin_actions(self) -> dict[str, Callable[[dict], Any]]: ...
+    def handle(self, request: Request) -> Response:
+        raise NotImplementedError
 
-    def set_faults(self, faults: Faults) -> None: ...
+    def set_faults(self, faults: Faults) -> None:
+        self.faults = faults
+
+    def touch(self, stream: str, n: int) -> list:
+        """Re-stamp n random rows of a stream as updated now (the offset-paging trap)."""
+        ids = self.store.touch_random_rows(stream, n, self.dice.randint)
+        self.stats.fault("rows_touched", len(ids))
+        return ids
+
+    def admin_actions(self) -> dict[str, Callable[[dict], Any]]:
+        return {
+            "touch": lambda payload: self.touch(str(payload["stream"]), int(payload.get("n", 1))),
+        }
+
+    def release_thread_resources(self) -> None:
+        self.store.release_reader()
+
+    def close(self) -> None:
+        self.store.close()
 
 
 def handle_admin(app: App, request: Request) -> Response:

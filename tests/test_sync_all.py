@@ -25,27 +25,11 @@ import requests
 import sqlalchemy as sa
 
 from sandbox import Faults, SandboxServers, generate_world, load_truth
+from tests.contract.tables import CONTRACT_TABLES
 
 ROOT = Path(__file__).resolve().parent.parent
 AS_OF = datetime(2026, 11, 1, 12, 0, 0)
 
-CONTRACT_COLUMNS = {
-    "dim_region": ["region_code", "region_name", "prefecture_code", "prefecture_name"],
-    "dim_volunteer": ["volunteer_key", "id_hash", "id_masked", "name_masked", "gender",
-                      "birth_year", "region_code", "registered_on", "in_national",
-                      "in_provincial", "status", "total_hours", "star_level"],
-    "volunteer_source_map": ["source", "source_id", "volunteer_key", "match_method",
-                             "match_probability"],
-    "dim_organization": ["org_key", "uscc", "name", "registration_status", "level", "is_hub",
-                         "region_code", "categories", "founded_on", "member_count", "status",
-                         "credit_status", "evaluation_score", "in_national", "in_provincial"],
-    "organization_source_map": ["source", "source_id", "org_key", "match_method"],
-    "fact_service": ["service_key", "volunteer_key", "org_key", "service_date", "hours",
-                     "category", "source"],
-    "dim_station": ["station_key", "name", "station_type", "host_type", "region_code", "org_key"],
-    "quarantine": ["source", "entity", "source_id", "rule", "detail", "record",
-                   "first_seen_at", "last_seen_at"],
-}
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +62,7 @@ def snapshot(engine: sa.Engine) -> dict[str, pd.DataFrame]:
     """Every contract table's content, sorted, for before/after comparisons."""
     tables = {}
     with engine.connect() as con:
-        for table, columns in CONTRACT_COLUMNS.items():
+        for table, columns in CONTRACT_TABLES.items():
             frame = pd.read_sql(sa.text(f'select * from "{table}"'), con)
             tables[table] = frame.sort_values(list(frame.columns)).reset_index(drop=True)
     return tables
@@ -86,7 +70,7 @@ def snapshot(engine: sa.Engine) -> dict[str, pd.DataFrame]:
 
 def check_against_truth(tables: dict[str, pd.DataFrame], world: Path) -> None:
     truth = load_truth(world)
-    for table, columns in CONTRACT_COLUMNS.items():
+    for table, columns in CONTRACT_TABLES.items():
         assert set(columns) <= set(tables[table].columns), table
 
     # Every planted invalid row is in quarantine under its rule.
@@ -196,7 +180,7 @@ def test_sync_all_into_duckdb_is_right_and_idempotent(world, tmp_path):
         engine = sa.create_engine(warehouse_url)
         second = snapshot(engine)
         engine.dispose()
-    for table in CONTRACT_COLUMNS:
+    for table in CONTRACT_TABLES:
         pd.testing.assert_frame_equal(first[table], second[table], check_dtype=False)
     check_dashboard(tmp_path / "home", world)
 

@@ -27,6 +27,7 @@ import duckdb
 import pytest
 
 from tests.contract import world as w
+from tests.contract.tables import CONTRACT_TABLES
 from tests.contract.servers import (
     NATIONAL_CLIENT_ID,
     NATIONAL_CLIENT_SECRET,
@@ -39,24 +40,6 @@ from tests.contract.servers import (
 ROOT = Path(__file__).resolve().parents[2]
 PII_HASH_KEY = "contract-key-密钥-2026"
 
-CONTRACT_TABLES = {
-    "dim_region": ["region_code", "region_name", "prefecture_code", "prefecture_name"],
-    "dim_volunteer": ["volunteer_key", "id_hash", "id_masked", "name_masked", "gender",
-                      "birth_year", "region_code", "registered_on", "in_national",
-                      "in_provincial", "status", "total_hours", "star_level"],
-    "volunteer_source_map": ["source", "source_id", "volunteer_key", "match_method",
-                             "match_probability"],
-    "dim_organization": ["org_key", "uscc", "name", "registration_status", "level", "is_hub",
-                         "region_code", "categories", "founded_on", "member_count", "status",
-                         "credit_status", "evaluation_score", "in_national", "in_provincial"],
-    "organization_source_map": ["source", "source_id", "org_key", "match_method"],
-    "fact_service": ["service_key", "volunteer_key", "org_key", "service_date", "hours",
-                     "category", "source"],
-    "dim_station": ["station_key", "name", "station_type", "host_type", "region_code",
-                    "org_key"],
-    "quarantine": ["source", "entity", "source_id", "rule", "detail", "record",
-                   "first_seen_at", "last_seen_at"],
-}
 TEXT_COLUMNS = {
     "dim_region": ["region_code", "prefecture_code"],
     "dim_volunteer": ["volunteer_key", "id_hash", "region_code", "status"],
