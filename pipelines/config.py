@@ -1,6 +1,6 @@
 """Every setting of the pipeline, read from the environment here and nowhere else.
 
-The names are fixed by `shared/contracts/README.md`; each has a default that points at the
+The names are fixed by `docs/CONTRACT.md`; each has a default that points at the
 bundled sandbox, so a fresh clone runs end to end with nothing set. Reading happens when
 `Settings.from_env()` is called (at run time), never at import, so the Dagster code location
 loads without touching the environment or the network.

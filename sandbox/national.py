@@ -1,6 +1,6 @@
 """The simulated national volunteer service information system (source 1).
 
-Serves a world's `national.sqlite` exactly as `shared/contracts/national.openapi.yaml`
+Serves a world's `national.sqlite` exactly as `schemas/sources/national.openapi.yaml`
 describes: OAuth2 client credentials in the form body, Bearer tokens that expire,
 listing endpoints filtered by region prefix, keyset paging (`updated_since` + `after_id`)
 and offset paging (`page`, `page_size`, `total` = rows after the key), errors as

@@ -1,6 +1,6 @@
 """The simulated 志愿贵州 provincial platform (source 2).
 
-Serves a world's `provincial.sqlite` exactly as `shared/contracts/provincial.openapi.yaml`
+Serves a world's `provincial.sqlite` exactly as `schemas/sources/provincial.openapi.yaml`
 describes: every request signed (HMAC-SHA256 over method, path, canonical query,
 timestamp and nonce), every platform answer HTTP 200 with an envelope `{code, msg, data}`,
 opaque cursors that expire, `modified_after` in Beijing time without an offset.

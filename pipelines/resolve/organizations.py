@@ -1,6 +1,6 @@
 """Organization resolution: which source teams are one organization, and their golden record.
 
-Contract rules (shared/contracts/README.md): teams are one organization when their normalized
+Contract rules (docs/CONTRACT.md): teams are one organization when their normalized
 USCC is equal, when the provincial team carries the national team number, or when normalized
 name and county agree. All three are deterministic; links are taken in that order through the
 same constrained union-find as volunteers, so a cluster never holds two different valid USCCs

@@ -90,7 +90,7 @@ def render_dictionary(
         "",
         "Every table and mart the pipeline publishes to the warehouse (`WAREHOUSE_URL`: DuckDB "
         "by default, PostgreSQL in production), with each column's type, unit and meaning. "
-        "Tables marked *contract* are fixed by `shared/contracts/README.md`; their columns "
+        "Tables marked *contract* are fixed by `docs/CONTRACT.md`; their columns "
         "marked ✱ are required there and are never renamed or dropped. Types: `text`, "
         "`integer`, `bigint`, `double`, `boolean`, `date`, `timestamp` (with time zone), "
         "`decimal(p,s)`. Hours are decimal hours; dates are Beijing dates.",

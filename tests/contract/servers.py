@@ -1,4 +1,4 @@
-"""Two minimal source servers written from shared/contracts/*.openapi.yaml alone.
+"""Two minimal source servers written from schemas/sources/*.openapi.yaml alone.
 
 They serve a fixed list of rows and are strict where the contracts are strict, so that the
 pipeline is tested against the interface as written, not against the project's own sandbox:

@@ -1,5 +1,5 @@
 """The published tables of the warehouse contract and their required columns
-(shared/contracts/README.md, "Published warehouse tables"), for the end-to-end tests."""
+(docs/CONTRACT.md, "Published warehouse tables"), for the end-to-end tests."""
 
 CONTRACT_TABLES = {
     "dim_region": ["region_code", "region_name", "prefecture_code", "prefecture_name"],

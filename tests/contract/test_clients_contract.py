@@ -1,6 +1,6 @@
 """The connectors and staging against the contract servers, without Dagster (fast).
 
-Each test names the clause of shared/contracts/ it holds the code to.
+Each test names the clause of docs/CONTRACT.md it holds the code to.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The contract's sync command against two servers written from the contracts alone.
 
 `dagster job execute -m pipelines.definitions -j sync_all`, run as an operator runs it, with
-every variable of shared/contracts/README.md set to non-default values (a provincial URL
+every variable of docs/CONTRACT.md set to non-default values (a provincial URL
 with a path prefix, a PII_HASH_KEY with non-ASCII characters, a DATA_DIR and a WAREHOUSE_URL
 of our own). Three runs share one DATA_DIR and warehouse:
 

@@ -1,5 +1,5 @@
 """A small hand-written world in the exact shapes of the two contracts, with its expected
-warehouse. Every row is here to test one clause of shared/contracts/README.md; the comment
+warehouse. Every row is here to test one clause of docs/CONTRACT.md; the comment
 next to it says which.
 
 Persons:

@@ -28,7 +28,7 @@ CONTRACT_SYNONYMS = {
 
 
 def test_national_list_matches_the_national_contract():
-    spec = yaml.safe_load(open(Path(__file__).resolve().parents[3] / "shared" / "contracts" / "national.openapi.yaml", encoding="utf-8"))
+    spec = yaml.safe_load(open(Path(__file__).resolve().parents[2] / "schemas" / "sources" / "national.openapi.yaml", encoding="utf-8"))
     labels = spec["components"]["schemas"]["ServiceCategory"]["x-labels"]
     assert NATIONAL_CATEGORIES == {str(k): v for k, v in labels.items()}
     assert list(NATIONAL_CATEGORIES) == sorted(NATIONAL_CATEGORIES)  # code order

@@ -15,7 +15,7 @@ from referencing.jsonschema import DRAFT202012
 
 from sandbox import SandboxServers, generate_world
 
-CONTRACTS_DIR = Path(__file__).resolve().parents[3] / "shared" / "contracts"
+CONTRACTS_DIR = Path(__file__).resolve().parents[2] / "schemas" / "sources"
 WORLD_PERSONS = 300
 
 

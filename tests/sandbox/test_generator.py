@@ -36,7 +36,7 @@ NATIONAL_TABLES = ("volunteers", "teams", "projects", "service_records", "evalua
 PROVINCIAL_TABLES = ("teams", "volunteers", "activities", "service_logs", "stations", "redemptions")
 T2S = OpenCC("t2s")
 ROMANISED = re.compile(r"[\u4e00-\u9fff]\([a-zāáǎàēéěèīíǐìōóǒòūúǔùüǖǘǚǜ]+\)")
-CONTRACTS = Path(__file__).resolve().parents[3] / "shared" / "contracts"
+CONTRACTS = Path(__file__).resolve().parents[2] / "schemas" / "sources"
 SCHEMA_OF = {
     ("national", "volunteers"): "Volunteer",
     ("national", "teams"): "Team",

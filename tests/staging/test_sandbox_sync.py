@@ -65,10 +65,7 @@ def _sync(world: Path, data_dir: Path, sync_id: str) -> None:
 
 @pytest.fixture(scope="module")
 def synced(tmp_path_factory):
-    try:
-        from sandbox import generate_world, load_truth
-    except ImportError as missing:  # the sandbox is written alongside; say so instead of failing
-        pytest.skip(f"the sandbox is not importable yet: {missing}")
+    from sandbox import generate_world, load_truth
 
     root = tmp_path_factory.mktemp("sandbox-sync")
     world = Path(generate_world(root / "world", persons=PERSONS, seed=SEED))
