@@ -1,25 +1,33 @@
 # The two commands of the README:
 #   make demo   set up, start both sandbox servers, run sync_all into the default DuckDB warehouse
 #   make test   set up and run the whole test suite
-# Everything installs from this repository's own files into .venv.
+# Everything installs from this repository's own files into .venv: the locked, hashed
+# versions of requirements/ (see requirements/README.md), then the project itself.
 
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+BENCH_STAMP := $(VENV)/.installed-bench
 
 DEMO_PERSONS ?= 5000
 DEMO_SEED    ?= 7
 
-.PHONY: setup demo test bench dev clean
+.PHONY: setup demo test bench dev lock clean
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml requirements/test.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test,bench]'
+	$(PY) -m pip install --quiet --require-hashes -r requirements/test.lock
+	$(PY) -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
+
+# The benchmark-only packages (Splink) join the test environment, never the runtime one.
+$(BENCH_STAMP): $(STAMP) requirements/bench.lock
+	$(PY) -m pip install --quiet --require-hashes -r requirements/bench.lock
+	touch $(BENCH_STAMP)
 
 demo: setup
 	$(PY) scripts/demo.py --persons $(DEMO_PERSONS) --seed $(DEMO_SEED)
@@ -27,11 +35,20 @@ demo: setup
 test: setup
 	$(PY) -m pytest -q -p no:cacheprovider
 
-bench: setup
+bench: $(BENCH_STAMP)
 	$(PY) bench/run_all.py
 
 dev: setup
 	DAGSTER_HOME=$(CURDIR)/.dagster_home $(VENV)/bin/dagster dev -w workspace.yaml
+
+# Re-resolve the three lock files from pyproject.toml's ranges (needs uv on the PATH).
+lock:
+	for set in runtime test bench; do \
+	  case $$set in runtime) extras="";; test) extras="--extra test";; \
+	                bench) extras="--extra test --extra bench";; esac; \
+	  uv pip compile pyproject.toml $$extras --generate-hashes --python-version 3.11 \
+	    --python-platform x86_64-manylinux_2_28 --no-header --quiet -o requirements/$$set.lock; \
+	done
 
 clean:
 	rm -rf data .dagster_home .tmp_dagster_home_*

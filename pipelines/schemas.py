@@ -11,15 +11,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cache
-from pathlib import Path
+from importlib.resources.abc import Traversable
 from typing import Any
 
 import pyarrow as pa
 import yaml
 
-SCHEMAS_DIR = Path(__file__).resolve().parents[1] / "schemas"
-CANONICAL_PATH = SCHEMAS_DIR / "canonical.yaml"
-MAPPING_DIR = SCHEMAS_DIR / "mapping"
+from schemas import schema_file
+
+CANONICAL_PATH = schema_file("canonical.yaml")
+MAPPING_DIR = schema_file("mapping")
 SOURCES = ("national", "provincial")
 # Mapping transforms that read a number: their fields are extracted as DOUBLE by DuckDB.
 NUMERIC_TRANSFORMS = frozenset({"float", "int", "minutes_to_hours"})
@@ -122,7 +123,7 @@ def _flatten(columns: list[Any]) -> list[dict[str, Any]]:
 
 
 @cache
-def load_canonical(path: Path = CANONICAL_PATH) -> dict[str, TableSpec]:
+def load_canonical(path: Traversable = CANONICAL_PATH) -> dict[str, TableSpec]:
     """All canonical tables by name, in the order of the YAML file."""
     document = yaml.safe_load(path.read_text(encoding="utf-8"))
     tables: dict[str, TableSpec] = {}
@@ -172,7 +173,7 @@ def arrow_schema(table: str) -> pa.Schema:
 
 
 @cache
-def load_mapping(source: str, mapping_dir: Path = MAPPING_DIR) -> dict[str, StreamMapping]:
+def load_mapping(source: str, mapping_dir: Traversable = MAPPING_DIR) -> dict[str, StreamMapping]:
     """One source's stream mappings by stream name."""
     document = yaml.safe_load((mapping_dir / f"{source}.yaml").read_text(encoding="utf-8"))
     if document.get("source") != source:

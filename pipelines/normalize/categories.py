@@ -14,15 +14,16 @@ from __future__ import annotations
 import functools
 import json
 import re
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from schemas import schema_file
 import yaml
 
 from pipelines.normalize import as_text, is_missing, map_each_distinct
 
-CATEGORIES_FILE = Path(__file__).resolve().parents[2] / "schemas" / "categories.yaml"
+CATEGORIES_FILE = schema_file("categories.yaml")
 
 # Provincial labels are separated by commas (either width), enumeration commas, semicolons,
 # slashes or spaces, depending on who typed them.

@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import functools
 import re
-from pathlib import Path
 
 import pandas as pd
 import yaml
 
 from pipelines.normalize import map_each_distinct
+from schemas import schema_file
 
-VOCABULARIES_FILE = Path(__file__).resolve().parents[2] / "schemas" / "vocabularies.yaml"
+VOCABULARIES_FILE = schema_file("vocabularies.yaml")
 
 
 @functools.lru_cache(maxsize=1)

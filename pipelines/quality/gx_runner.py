@@ -24,14 +24,15 @@ import re
 import threading
 from dataclasses import dataclass, field
 from functools import cache
-from pathlib import Path
+from importlib.resources import files
+from importlib.resources.abc import Traversable
 from typing import Any
 
 import pandas as pd
 
 from pipelines.schemas import table_spec
 
-EXPECTATIONS_DIR = Path(__file__).resolve().parents[2] / "expectations"
+EXPECTATIONS_DIR = files("expectations")  # a package: found wherever it was installed
 SEVERITIES = ("blocking", "warning")
 
 _lock = threading.Lock()
@@ -137,12 +138,12 @@ class SuiteResult:
 # -- the suite files ----------------------------------------------------------------------
 
 
-def suite_path(table: str, directory: Path = EXPECTATIONS_DIR) -> Path:
+def suite_path(table: str, directory: Traversable = EXPECTATIONS_DIR) -> Traversable:
     return directory / f"{table}.json"
 
 
 @cache
-def load_suite_json(table: str, directory: Path = EXPECTATIONS_DIR) -> dict[str, Any]:
+def load_suite_json(table: str, directory: Traversable = EXPECTATIONS_DIR) -> dict[str, Any]:
     document = json.loads(suite_path(table, directory).read_text(encoding="utf-8"))
     for position, expectation in enumerate(document.get("expectations", [])):
         meta = expectation.get("meta") or {}
@@ -154,7 +155,7 @@ def load_suite_json(table: str, directory: Path = EXPECTATIONS_DIR) -> dict[str,
     return document
 
 
-def check_specs(table: str, directory: Path = EXPECTATIONS_DIR) -> list[CheckSpecInfo]:
+def check_specs(table: str, directory: Traversable = EXPECTATIONS_DIR) -> list[CheckSpecInfo]:
     """The checks a table's suite defines, in file order (for Dagster AssetCheckSpecs)."""
     document = load_suite_json(table, directory)
     descriptions = (document.get("meta") or {}).get("checks", {})
@@ -202,7 +203,7 @@ def _get_context():
     return _context
 
 
-def build_suite(table: str, directory: Path = EXPECTATIONS_DIR):
+def build_suite(table: str, directory: Traversable = EXPECTATIONS_DIR):
     """The GX ExpectationSuite of a table (entries GX cannot parse are dropped: count them)."""
     _quiet_gx()
     import great_expectations as gx
@@ -215,7 +216,7 @@ def build_suite(table: str, directory: Path = EXPECTATIONS_DIR):
     )
 
 
-def _validation_definition(table: str, directory: Path = EXPECTATIONS_DIR):
+def _validation_definition(table: str, directory: Traversable = EXPECTATIONS_DIR):
     key = f"{directory}:{table}"
     with _lock:
         if key in _validation_definitions:
@@ -266,7 +267,7 @@ def _prepare(frame: pd.DataFrame) -> pd.DataFrame:
     return prepared
 
 
-def validate(table: str, frame: pd.DataFrame, directory: Path = EXPECTATIONS_DIR) -> SuiteResult:
+def validate(table: str, frame: pd.DataFrame, directory: Traversable = EXPECTATIONS_DIR) -> SuiteResult:
     """Run the table's suite over a staged frame."""
     infos = {info.name: info for info in check_specs(table, directory)}
     outcomes = {
@@ -325,7 +326,7 @@ def validate(table: str, frame: pd.DataFrame, directory: Path = EXPECTATIONS_DIR
     return SuiteResult(table, len(frame), list(outcomes.values()))
 
 
-def suite_columns(table: str, directory: Path = EXPECTATIONS_DIR) -> list[str]:
+def suite_columns(table: str, directory: Traversable = EXPECTATIONS_DIR) -> list[str]:
     """Columns the suite reads (to load only those from a large staged file)."""
     columns: list[str] = []
     for expectation in load_suite_json(table, directory)["expectations"]:

@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from pathlib import Path
+from importlib.resources.abc import Traversable
 from typing import Any
 
 import yaml
 
-SCHEMAS_DIR = Path(__file__).resolve().parents[2] / "schemas"
-MATCHING_PATH = SCHEMAS_DIR / "matching.yaml"
-SURVIVORSHIP_PATH = SCHEMAS_DIR / "survivorship.yaml"
+from schemas import schema_file
+
+MATCHING_PATH = schema_file("matching.yaml")
+SURVIVORSHIP_PATH = schema_file("survivorship.yaml")
 
 
 @dataclass(frozen=True)
@@ -80,7 +81,7 @@ def _parse_comparisons(spec: dict[str, Any]) -> tuple[Comparison, ...]:
     return tuple(comparisons)
 
 
-def load_matching_rules(path: Path = MATCHING_PATH) -> MatchingRules:
+def load_matching_rules(path: Traversable = MATCHING_PATH) -> MatchingRules:
     """Read schemas/matching.yaml into a MatchingRules."""
     text = path.read_text(encoding="utf-8")
     raw = yaml.safe_load(text)
@@ -103,7 +104,7 @@ def load_matching_rules(path: Path = MATCHING_PATH) -> MatchingRules:
     )
 
 
-def load_survivorship(path: Path = SURVIVORSHIP_PATH) -> dict[str, dict[str, dict[str, Any]]]:
+def load_survivorship(path: Traversable = SURVIVORSHIP_PATH) -> dict[str, dict[str, dict[str, Any]]]:
     """Read schemas/survivorship.yaml: {table: {field: rule}}."""
     return yaml.safe_load(path.read_text(encoding="utf-8"))
 

@@ -1,10 +1,10 @@
-"""The data dictionary: Markdown generated from schemas/warehouse.yaml and docs/queries/.
+"""The data dictionary: Markdown generated from schemas/warehouse.yaml and pipelines/warehouse/queries/.
 
 `render_dictionary()` gives the text (also shown in the Dagster UI as the publishing asset's
 metadata); `python -m pipelines.warehouse.dictionary` writes docs/DATA_DICTIONARY.md. The
 file is never edited by hand: a test regenerates it and compares.
 
-Example queries are the `docs/queries/*.sql` files; each starts with `-- Question: ...` and
+Example queries are the `pipelines/warehouse/queries/*.sql` files; each starts with `-- Question: ...` and
 optional `-- ...` lines that the dictionary shows above the SQL.
 """
 
@@ -16,9 +16,10 @@ from pathlib import Path
 
 from pipelines.warehouse.spec import Table, WarehouseSpec, load_spec
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-DICTIONARY_PATH = PROJECT_ROOT / "docs" / "DATA_DICTIONARY.md"
-QUERIES_DIR = PROJECT_ROOT / "docs" / "queries"
+# The queries ship with the package (the dictionary is shown in the Dagster UI); the Markdown
+# file is written into a source checkout, for readers of the repository.
+QUERIES_DIR = Path(__file__).resolve().parent / "queries"
+DICTIONARY_PATH = Path(__file__).resolve().parents[2] / "docs" / "DATA_DICTIONARY.md"
 
 
 @dataclass(frozen=True)
@@ -85,7 +86,7 @@ def render_dictionary(
     lines = [
         f"# Data dictionary · {spec.title}",
         "",
-        "<!-- Generated from schemas/warehouse.yaml and docs/queries/*.sql by "
+        "<!-- Generated from schemas/warehouse.yaml and pipelines/warehouse/queries/*.sql by "
         "`python -m pipelines.warehouse.dictionary`. Do not edit by hand. -->",
         "",
         "Every table and mart the pipeline publishes to the warehouse (`WAREHOUSE_URL`: DuckDB "
@@ -126,7 +127,7 @@ def render_dictionary(
     lines += [
         "## Example queries",
         "",
-        "Standard SQL that runs unchanged on DuckDB and PostgreSQL (files in `docs/queries/`; "
+        "Standard SQL that runs unchanged on DuckDB and PostgreSQL (files in `pipelines/warehouse/queries/`; "
         "the test suite runs each against a published warehouse).",
         "",
     ]
@@ -134,7 +135,7 @@ def render_dictionary(
         lines += [f"### {number}. {query.question}", ""]
         if query.notes:
             lines += [" ".join(query.notes), ""]
-        lines += [f"`docs/queries/{query.name}.sql`", "", "```sql", query.sql, "```", ""]
+        lines += [f"`pipelines/warehouse/queries/{query.name}.sql`", "", "```sql", query.sql, "```", ""]
     return "\n".join(lines).rstrip() + "\n"
 
 

@@ -11,12 +11,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
+from importlib.resources.abc import Traversable
 
 import pyarrow as pa
 import yaml
 
-WAREHOUSE_SPEC_PATH = Path(__file__).resolve().parents[2] / "schemas" / "warehouse.yaml"
+from schemas import schema_file
+
+WAREHOUSE_SPEC_PATH = schema_file("warehouse.yaml")
 
 _DECIMAL = re.compile(r"^decimal\((\d+),(\d+)\)$")
 _SIMPLE_TYPES = {"text", "integer", "bigint", "double", "boolean", "date", "timestamp"}
@@ -121,7 +123,7 @@ def _table(name: str, body: dict, kind: str) -> Table:
 
 
 @lru_cache(maxsize=None)
-def load_spec(path: Path = WAREHOUSE_SPEC_PATH) -> WarehouseSpec:
+def load_spec(path: Traversable = WAREHOUSE_SPEC_PATH) -> WarehouseSpec:
     document = yaml.safe_load(path.read_text(encoding="utf-8"))
     tables = {name: _table(name, body, "table") for name, body in document["tables"].items()}
     for name, body in document.get("marts", {}).items():
