@@ -1,5 +1,5 @@
 """Dagster asset definitions, one module per layer: raw, staged, resolved, warehouse.
 
-Each module exports `assets` and `asset_checks` (and `resources` where it needs any);
+Each module exports `assets` (and `warehouse` its freshness `asset_checks`);
 `pipelines/definitions.py` assembles them. The work itself lives in `pipelines/`.
 """

@@ -1,14 +1,26 @@
 """Raw layer: one asset per source stream, landing its pages under DATA_DIR/raw.
 
-Keys are `raw/<source>_<stream>` (e.g. `raw/national_volunteers`), group `raw`. Each
-source system has its own concurrency pool (`national`, `provincial`) so that steps of one
-system never hammer it in parallel while the other system's streams proceed. The sync id
-is the Dagster run id: a step retried within the run writes into the same folder, after the
-pages already there. The work is `pipelines.landing.land_stream`; the asset only wires
-resources and reports metadata (counts, timings, cursors: never record content).
+Keys are `raw/<source>_<stream>` (e.g. `raw/national_volunteers`), group `raw`, pool and
+concurrency tag `<source>` (definitions.py holds each source to one step at a time, so
+steps of one system never hammer it in parallel while the other system's streams proceed).
+The sync id is the Dagster run id: a step retried within the run writes into the same
+folder, after the pages already there. The work is `pipelines.landing.land_stream`; the
+asset wires resources and reports metadata (counts, timings, cursors: never record content)
+and two warning checks that need no sandbox to mean something:
+
+* `newest_update_age`: the age of the newest change landed from the stream, against the
+  run's instant: a source that stops changing (a stuck export, credentials that now see
+  only old data) shows here before anyone misses a figure;
+* `schema_drift`: fields the source sent that the mapping neither reads nor ignores on
+  purpose, and fields the mapping reads that no row carried (schemas/mapping/*.yaml).
 """
 
+from datetime import timedelta
+
 from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
     AssetExecutionContext,
     AssetsDefinition,
     Backoff,
@@ -20,12 +32,13 @@ from dagster import (
     asset,
 )
 
-from pipelines.landing import land_stream
+from assets.run import run_as_of
+from pipelines.clock import AsOf
+from pipelines.landing import LandingResult, land_stream
+from pipelines.resources import PipelineSettings, SourceApis
+from pipelines.schemas import load_mapping
+from pipelines.sources import STREAMS
 from pipelines.sources.http import AuthenticationError
-from pipelines.sources.national.streams import NATIONAL_STREAMS
-from pipelines.sources.provincial.streams import PROVINCIAL_STREAMS
-from pipelines.resources import PipelineSettings
-from pipelines.sources.resources import NationalClient, ProvincialClient
 from pipelines.sources.streams import Stream
 
 # A failed step (source down longer than the client's own retries) is tried again later;
@@ -33,6 +46,16 @@ from pipelines.sources.streams import Stream
 RAW_RETRY_POLICY = RetryPolicy(
     max_retries=3, delay=30, backoff=Backoff.EXPONENTIAL, jitter=Jitter.PLUS_MINUS
 )
+# Across a province every stream changes every day; three days without a single change is
+# worth a look. Evaluations come once a year per organization and period.
+STALE_AFTER = {"evaluations": timedelta(days=400)}
+DEFAULT_STALE_AFTER = timedelta(days=3)
+
+
+def stale_after(stream: Stream) -> timedelta:
+    return STALE_AFTER.get(stream.name, DEFAULT_STALE_AFTER)
+CHECK_AGE = "newest_update_age"
+CHECK_DRIFT = "schema_drift"
 
 
 class RawSyncConfig(Config):
@@ -45,29 +68,88 @@ def raw_asset_key(source: str, stream: str) -> list[str]:
     return ["raw", f"{source}_{stream}"]
 
 
+def newest_update_check(stream: Stream, result: LandingResult, as_of: AsOf) -> AssetCheckResult:
+    """How old the newest change landed from `stream` is, at the run's instant."""
+    cursor = result.checkpoint.updated_at if result.checkpoint else None
+    if cursor is None:
+        return AssetCheckResult(
+            check_name=CHECK_AGE, passed=False, severity=AssetCheckSeverity.WARN,
+            metadata={"newest_update": "none: nothing landed from this stream yet"},
+        )
+    try:
+        newest = AsOf.parse(cursor)  # national: ISO with offset; provincial: Beijing time
+    except ValueError:
+        return AssetCheckResult(
+            check_name=CHECK_AGE, passed=False, severity=AssetCheckSeverity.WARN,
+            metadata={"newest_update": "unreadable cursor time"},
+        )
+    age = as_of.instant - newest.instant
+    return AssetCheckResult(
+        check_name=CHECK_AGE,
+        passed=age <= stale_after(stream),
+        severity=AssetCheckSeverity.WARN,
+        metadata={
+            "newest_update": newest.isoformat(),
+            "as_of": as_of.isoformat(),
+            "age_hours": round(age.total_seconds() / 3600, 1),
+            "stale_after_hours": stale_after(stream).total_seconds() / 3600,
+        },
+    )
+
+
+def schema_drift_check(stream: Stream, result: LandingResult) -> AssetCheckResult:
+    """Fields of this sync's rows against the mapping of the stream."""
+    if not result.rows:
+        return AssetCheckResult(
+            check_name=CHECK_DRIFT, passed=True, severity=AssetCheckSeverity.WARN,
+            metadata={"rows_examined": 0},
+        )
+    mapping = load_mapping(stream.source)[stream.name]
+    unknown, missing = mapping.drift(
+        result.fields_seen, (stream.id_field, stream.cursor_field, stream.deleted_field)
+    )
+    return AssetCheckResult(
+        check_name=CHECK_DRIFT,
+        passed=not unknown and not missing,
+        severity=AssetCheckSeverity.WARN,
+        metadata={
+            "rows_examined": result.rows,
+            "unknown_fields": ", ".join(unknown) or "none",
+            "missing_fields": ", ".join(missing) or "none",
+        },
+    )
+
+
 def build_raw_asset(stream: Stream) -> AssetsDefinition:
-    """The asset that lands one stream; the client resource is chosen by its source."""
-    client_key = stream.source  # "national" / "provincial": the resource keys below
+    """The asset that lands one stream."""
+    key = raw_asset_key(stream.source, stream.name)
 
     @asset(
-        key=raw_asset_key(stream.source, stream.name),
+        key=key,
         group_name="raw",
         pool=stream.source,
+        op_tags={"source": stream.source},
         retry_policy=RAW_RETRY_POLICY,
-        required_resource_keys={client_key, "pipeline_settings"},
         kinds={"python", "parquet"},
         description=(
             f"{stream.source} {stream.path}: pages landed as Parquet under "
             f"DATA_DIR/raw/{stream.source}/{stream.name}/<run id>/"
         ),
         metadata={"source": stream.source, "path": stream.path, "page_size": stream.page_size},
+        check_specs=[
+            AssetCheckSpec(CHECK_AGE, asset=key, description=(
+                f"[warning] the newest change landed is at most {stale_after(stream).days} days old")),
+            AssetCheckSpec(CHECK_DRIFT, asset=key, description=(
+                "[warning] no field the mapping does not know, none it reads gone missing")),
+        ],
     )
     def raw_stream_asset(
-        context: AssetExecutionContext, config: RawSyncConfig
+        context: AssetExecutionContext,
+        config: RawSyncConfig,
+        pipeline_settings: PipelineSettings,
+        sources: SourceApis,
     ) -> MaterializeResult:
-        client_resource = getattr(context.resources, client_key)
-        pipeline_settings: PipelineSettings = context.resources.pipeline_settings
-        api = client_resource.api()
+        api = sources.api(stream.source)
         try:
             result = land_stream(
                 api,
@@ -85,17 +167,15 @@ def build_raw_asset(stream: Stream) -> AssetsDefinition:
             f"{stream.source} {stream.name}: {result.rows} rows in {result.pages} pages, "
             f"{result.retries} retries, {result.elapsed_seconds:.1f}s"
         )
-        return MaterializeResult(metadata=result.metadata())
+        return MaterializeResult(
+            metadata=result.metadata(),
+            check_results=[
+                newest_update_check(stream, result, run_as_of(context)),
+                schema_drift_check(stream, result),
+            ],
+        )
 
     return raw_stream_asset
 
 
-assets = [build_raw_asset(s) for s in NATIONAL_STREAMS.values()] + [
-    build_raw_asset(s) for s in PROVINCIAL_STREAMS.values()
-]
-asset_checks: list = []
-resources = {
-    "national": NationalClient(),
-    "provincial": ProvincialClient(),
-    "pipeline_settings": PipelineSettings(),
-}
+assets = [build_raw_asset(stream) for source in STREAMS.values() for stream in source.values()]

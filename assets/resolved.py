@@ -6,6 +6,11 @@ work and its files are in pipelines/resolve/; here only wiring and metadata: cou
 method, review pairs, key changes, service counts by source, flagged duplicates, total hours
 and, when SANDBOX_TRUTH_DIR names a sandbox world's truth, precision / recall / F1 with the
 confusion counts. Metadata holds counts only, never a name, number or id.
+
+Its checks hold in production, where no truth exists (pipelines/resolve/invariants.py): no
+person with two valid ID numbers, every account exactly one key, keys stable but for logged
+merges, splits and moves, every effective service counted once. The blocking ones stop the
+publish.
 """
 
 
@@ -23,15 +28,13 @@ from dagster import (
     multi_asset,
 )
 
+from assets.run import run_as_of
 from pipelines.resources import PipelineSettings
 
 STAGED_DEPS = [AssetKey(["staged", t]) for t in ("volunteers", "organizations", "services", "projects")]
 VOLUNTEERS = AssetKey(["resolved", "volunteers"])
 ORGANIZATIONS = AssetKey(["resolved", "organizations"])
 SERVICES = AssetKey(["resolved", "services"])
-# the contract's quality bar, measured where a sandbox truth is configured
-MIN_PRECISION = 0.995
-MIN_RECALL = 0.99
 
 
 def _json(value: dict) -> MetadataValue:
@@ -90,6 +93,52 @@ def service_metadata(summary: dict) -> dict:
     return metadata
 
 
+def _check(asset_key: AssetKey, name: str, figures: dict, failing: list[str], blocking: bool) -> AssetCheckResult:
+    """A check that passes when every count named in `failing` is zero."""
+    return AssetCheckResult(
+        asset_key=asset_key,
+        check_name=name,
+        passed=all(figures[count] == 0 for count in failing),
+        severity=AssetCheckSeverity.ERROR if blocking else AssetCheckSeverity.WARN,
+        metadata={count: figures[count] for count in failing},
+    )
+
+
+KEY_COUNTS = ["accounts_without_key", "accounts_with_several_keys", "mapped_accounts_not_staged",
+              "keys_without_golden_record", "golden_records_without_account"]
+SERVICE_COUNTS = ["facts_naming_unknown_national_records", "facts_naming_unknown_provincial_records",
+                  "national_records_counted_twice", "provincial_records_counted_twice",
+                  "effective_national_records_not_counted", "effective_provincial_records_not_counted",
+                  "facts_with_other_hours"]
+def invariant_checks(invariants: dict) -> list[AssetCheckResult]:
+    """The check results of one resolution's invariant counts (resolve_all's summary)."""
+    people, teams = invariants["volunteers"], invariants["organizations"]
+    return [
+        _check(VOLUNTEERS, "one_valid_number_per_person", people, ["persons_with_two_valid_numbers"], True),
+        _check(VOLUNTEERS, "every_account_one_key", people, KEY_COUNTS, True),
+        _check(VOLUNTEERS, "keys_stable", people, ["unexplained_key_changes"], False),
+        _check(ORGANIZATIONS, "every_account_one_key", teams, KEY_COUNTS, True),
+        _check(ORGANIZATIONS, "keys_stable", teams, ["unexplained_key_changes"], False),
+        _check(SERVICES, "counted_once", invariants["services"], SERVICE_COUNTS, True),
+    ]
+
+
+CHECK_SPECS = [
+    AssetCheckSpec("one_valid_number_per_person", asset=VOLUNTEERS, blocking=True,
+                   description="No person holds two different valid resident ID numbers (the contract's hard rule)."),
+    AssetCheckSpec("every_account_one_key", asset=VOLUNTEERS, blocking=True,
+                   description="Every staged account has exactly one volunteer_key, every key a golden record."),
+    AssetCheckSpec("keys_stable", asset=VOLUNTEERS,
+                   description="[warning] Every account whose key changed since the last sync is a logged merge, split or move."),
+    AssetCheckSpec("every_account_one_key", asset=ORGANIZATIONS, blocking=True,
+                   description="Every staged team has exactly one org_key, every key a golden record."),
+    AssetCheckSpec("keys_stable", asset=ORGANIZATIONS,
+                   description="[warning] Every team whose key changed since the last sync is a logged merge, split or move."),
+    AssetCheckSpec("counted_once", asset=SERVICES, blocking=True,
+                   description="Every effective service record counted exactly once, with its own hours; every fact from staged records."),
+]
+
+
 @multi_asset(
     specs=[
         AssetSpec(VOLUNTEERS, deps=STAGED_DEPS, group_name="resolved", kinds={"python", "parquet"},
@@ -100,24 +149,13 @@ def service_metadata(summary: dict) -> dict:
         AssetSpec(SERVICES, deps=STAGED_DEPS, group_name="resolved", kinds={"python", "parquet"},
                   description="Service records counted once (fact) and flagged likely duplicates."),
     ],
-    check_specs=[
-        AssetCheckSpec("one_valid_number_per_person", asset=VOLUNTEERS,
-                       description="No person holds two different valid resident ID numbers."),
-        AssetCheckSpec("matches_sandbox_truth", asset=VOLUNTEERS,
-                       description=f"Pairwise precision >= {MIN_PRECISION} and recall >= {MIN_RECALL} "
-                                   "against the sandbox truth (skipped without SANDBOX_TRUTH_DIR)."),
-        AssetCheckSpec("hours_match_sandbox_truth", asset=SERVICES,
-                       description="Every person's hours and the province's total equal the truth within 0.01 h "
-                                   "(skipped without SANDBOX_TRUTH_DIR)."),
-    ],
-    required_resource_keys={"pipeline_settings"},
+    check_specs=CHECK_SPECS,
     name="resolved_entities",
 )
-def resolved_entities(context: AssetExecutionContext):
+def resolved_entities(context: AssetExecutionContext, pipeline_settings: PipelineSettings):
     from pipelines.resolve.store import resolve_all
 
-    settings = context.resources.pipeline_settings.settings()
-    summary = resolve_all(settings)
+    summary = resolve_all(pipeline_settings.settings(), run_as_of(context))
     context.log.info(
         f"resolved {summary['volunteers']['accounts']} accounts into {summary['volunteers']['persons']} persons "
         f"({summary['volunteers']['mode']}), {summary['services']['services']} services"
@@ -133,32 +171,7 @@ def resolved_entities(context: AssetExecutionContext):
     )
     yield MaterializeResult(asset_key=SERVICES, metadata=service_metadata(summary))
 
-    conflicting = summary["volunteers"]["persons_with_two_valid_numbers"]
-    yield AssetCheckResult(
-        asset_key=VOLUNTEERS, check_name="one_valid_number_per_person", passed=conflicting == 0,
-        severity=AssetCheckSeverity.ERROR, metadata={"persons_with_two_valid_numbers": conflicting},
-    )
-    quality = summary.get("quality")
-    if quality:
-        pairs, hours = quality["volunteers"], quality["hours"]
-        yield AssetCheckResult(
-            asset_key=VOLUNTEERS, check_name="matches_sandbox_truth",
-            passed=pairs["precision"] >= MIN_PRECISION and pairs["recall"] >= MIN_RECALL,
-            severity=AssetCheckSeverity.WARN,
-            metadata={k: v for k, v in pairs.items()},
-        )
-        yield AssetCheckResult(
-            asset_key=SERVICES, check_name="hours_match_sandbox_truth",
-            passed=hours["persons_hours_wrong"] == 0 and bool(hours["province_hours_match"]),
-            severity=AssetCheckSeverity.WARN,
-            metadata={k: (float(v) if isinstance(v, float) else v) for k, v in hours.items()},
-        )
-    else:
-        for asset_key, name in [(VOLUNTEERS, "matches_sandbox_truth"), (SERVICES, "hours_match_sandbox_truth")]:
-            yield AssetCheckResult(asset_key=asset_key, check_name=name, passed=True,
-                                   metadata={"skipped": "no SANDBOX_TRUTH_DIR"})
+    yield from invariant_checks(summary["invariants"])
 
 
 assets = [resolved_entities]
-asset_checks: list = []
-resources = {"pipeline_settings": PipelineSettings()}

@@ -15,7 +15,6 @@ certificate number or phone.
 """
 
 import math
-from datetime import UTC, datetime
 
 from dagster import (
     AssetCheckKey,
@@ -30,9 +29,11 @@ from dagster import (
     multi_asset,
 )
 
+from assets.run import run_as_of
+from pipelines.clock import AsOf
 from pipelines.config import Settings
-from pipelines.resources import PipelineSettings
 from pipelines.quality import gx_runner
+from pipelines.resources import PipelineSettings
 from pipelines.schemas import mappings_for_table, table_names, table_spec
 
 QUARANTINE_KEY = AssetKey(["staged", "quarantine"])
@@ -138,7 +139,7 @@ def _quarantine_check(table: str, result) -> AssetCheckResult:
 
 
 def _stage_one(
-    context: AssetExecutionContext, table: str, settings: Settings, as_of: datetime
+    context: AssetExecutionContext, table: str, settings: Settings, as_of: AsOf
 ) -> MaterializeResult:
     from pipelines.staging import read_staged, stage_table
 
@@ -159,7 +160,7 @@ def _stage_one(
         "quarantined_per_rule": MetadataValue.json(result.quarantined_per_rule),
         "soft_flags": MetadataValue.json(result.soft_flags),
         "superseded_duplicate_keys": result.superseded_duplicates,
-        "as_of": as_of.isoformat(timespec="seconds"),
+        "as_of": as_of.isoformat(),
         "path": MetadataValue.path(str(result.path)),
         "preview": MetadataValue.md(_preview(table, preview_frame)),
     }
@@ -229,11 +230,10 @@ QUARANTINE_SPEC = AssetSpec(
     specs=[_table_spec_of(table) for table in table_names()] + [QUARANTINE_SPEC],
     check_specs=[spec for table in table_names() for spec in _check_specs(table)],
     can_subset=True,
-    required_resource_keys={"pipeline_settings"},
 )
-def staged_tables(context: AssetExecutionContext):
-    settings = context.resources.pipeline_settings.settings()
-    as_of = datetime.now(UTC)  # the sync's time: future_date compares with it
+def staged_tables(context: AssetExecutionContext, pipeline_settings: PipelineSettings):
+    settings = pipeline_settings.settings()
+    as_of = run_as_of(context)  # future_date compares with it
     selected = context.selected_asset_keys
     for table in table_names():
         if staged_key(table) in selected:
@@ -243,5 +243,3 @@ def staged_tables(context: AssetExecutionContext):
 
 
 assets = [staged_tables]
-asset_checks: list = []
-resources = {"pipeline_settings": PipelineSettings()}

@@ -121,7 +121,7 @@ def truth_of(world: Path) -> pd.DataFrame:
 def run_ours(staged: pd.DataFrame) -> pd.DataFrame:
     from pipelines.resolve.volunteers import resolve_volunteers
 
-    result = resolve_volunteers(staged)
+    result = resolve_volunteers(staged, synced_at=pd.Timestamp(AS_OF))
     return result.source_map.rename(columns={"volunteer_key": "cluster"})
 
 
@@ -292,7 +292,7 @@ def main() -> None:
     from pipelines.resolve.store import resolve_all
 
     started = time.perf_counter()
-    summary = resolve_all(Settings(data_dir=data_dir, sandbox_truth_dir=str(world / "truth")))
+    summary = resolve_all(Settings(data_dir=data_dir, sandbox_truth_dir=str(world / "truth")), AS_OF)
     timings["resolve_all_s"] = round(time.perf_counter() - started, 1)
     report = {"persons": args.persons, "seed": args.seed, "land": args.land, "timings": timings,
               "engines": results, "resolve_all": summary}

@@ -31,6 +31,7 @@ from datetime import datetime, timedelta, timezone
 import numpy as np
 import pandas as pd
 
+from pipelines.clock import AsOf
 from pipelines.config import Settings
 from pipelines.normalize.ids import normalize_resident_id
 from pipelines.quality import gx_runner
@@ -137,7 +138,7 @@ def staged_volunteers(extract: pd.DataFrame) -> StagedVolunteers:
     frames, unparseable = [], {}
     for start in range(0, len(extract), DEFAULT_CHUNK_ROWS):
         canonical, ctx = map_chunk(
-            extract.iloc[start : start + DEFAULT_CHUNK_ROWS], mapping, settings
+            extract.iloc[start : start + DEFAULT_CHUNK_ROWS], mapping, settings, AsOf.of(AS_OF)
         )
         frames.append(canonical)
         for column, mask in ctx.unparseable.items():

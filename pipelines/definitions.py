@@ -1,30 +1,42 @@
-"""The Dagster code location: every asset, check, resource, job and schedule, assembled once.
+"""The Dagster code location: every asset, check, resource, job, schedule and sensor,
+assembled once.
 
-Cross-cutting policy lives here, not on each asset: the `sync_all` job and its executor,
-the schedules, the privacy filter on log output. Loading this module must stay cheap (no
-network, no Great Expectations, no data): the webserver, the daemon and every run step
-import it.
+Cross-cutting policy lives here, not on each asset: the resources (pipelines/resources.py),
+the executor and its concurrency limits, the jobs, the schedules and sensors, the privacy
+filter on log output. Loading this module must stay cheap (no network, no Great
+Expectations, no data): the webserver, the daemon and every run step import it.
 """
 
 from __future__ import annotations
+
+import warnings
 
 import dagster as dg
 
 from assets import raw, resolved, staged, warehouse
 from pipelines.logging_privacy import install_log_redaction
+from pipelines.resources import RESOURCES
 
 install_log_redaction()
 
 LAYERS = (raw, staged, resolved, warehouse)
 
 all_assets = [asset for layer in LAYERS for asset in layer.assets]
-all_checks = [check for layer in LAYERS for check in layer.asset_checks]
-all_resources = {name: res for layer in LAYERS for name, res in getattr(layer, "resources", {}).items()}
+freshness_checks = warehouse.asset_checks
 
 # Two cores: the two source pulls run side by side, everything else one step at a time.
 # Steps hand each other files under DATA_DIR, never pickled frames, so the executor's
-# process boundary costs only the import of this module.
-sync_executor = dg.multiprocess_executor.configured({"max_concurrent": 2})
+# process boundary costs only the import of this module. The limits live in the job's own
+# executor, so they hold in every instance, with or without a dagster.yaml: one step per
+# source system at a time (never two walks against one system's rate limit).
+sync_executor = dg.multiprocess_executor.configured(
+    {
+        "max_concurrent": 2,
+        "tag_concurrency_limits": [
+            {"key": "source", "value": source, "limit": 1} for source in ("national", "provincial")
+        ],
+    }
+)
 
 sync_all = dg.define_asset_job(
     name="sync_all",
@@ -61,10 +73,22 @@ hourly_pull = dg.ScheduleDefinition(
     description="Keep the raw landing zone fresh during office hours; publishing waits for the night.",
 )
 
+# Evaluates the marts' freshness check every 30 minutes, whether or not a sync ran (the
+# check, not a FreshnessPolicy: see assets/warehouse.py).
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", dg.SupersessionWarning)
+    freshness_sensor = dg.build_sensor_for_freshness_checks(
+        freshness_checks=freshness_checks,
+        minimum_interval_seconds=1800,
+        name="marts_freshness",
+        default_status=dg.DefaultSensorStatus.STOPPED,
+    )
+
 defs = dg.Definitions(
     assets=all_assets,
-    asset_checks=all_checks,
-    resources=all_resources,
+    asset_checks=freshness_checks,
+    resources=RESOURCES,
     jobs=[sync_all, pull_raw],
     schedules=[nightly_sync, hourly_pull],
+    sensors=[freshness_sensor],
 )

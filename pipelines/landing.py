@@ -34,8 +34,8 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
+from pipelines.files import fsync_dir, private_dir, remove_partial_writes, write_parquet, write_text
 from pipelines.sources.http import record_text
 from pipelines.sources.streams import Checkpoint, Page, SourceClient, Stream, walk
 
@@ -53,7 +53,6 @@ PAGE_SCHEMA = pa.schema(
     ]
 )
 PAGE_GLOB = "page-*.parquet"
-TEMP_SUFFIX = ".tmp"
 
 
 # -- places ------------------------------------------------------------------------------
@@ -62,19 +61,6 @@ TEMP_SUFFIX = ".tmp"
 def data_dir_of(settings_or_dir: Any) -> Path:
     """DATA_DIR from a Settings object (anything with `data_dir`) or a path."""
     return Path(getattr(settings_or_dir, "data_dir", settings_or_dir))
-
-
-def private_dir(path: Path) -> Path:
-    """Create `path` and missing parents as 0700 folders (the owner alone may read them)."""
-    missing = []
-    probe = path
-    while not probe.exists():
-        missing.append(probe)
-        probe = probe.parent
-    for folder in reversed(missing):
-        folder.mkdir(mode=0o700, exist_ok=True)
-        os.chmod(folder, 0o700)  # mkdir's mode is cut by the umask; say it outright
-    return path
 
 
 def raw_stream_dir(data_dir: Any, source: str, stream: str) -> Path:
@@ -92,33 +78,7 @@ def _prepare_roots(data_dir: Path) -> None:
         os.chmod(data_dir / root, 0o700)
 
 
-# -- durable writes ----------------------------------------------------------------------
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _write_atomically(target: Path, write, *, durable_rename: bool = True) -> None:
-    """Write through `write(file)` to a 0600 temp file, fsync, rename over `target`.
-
-    `durable_rename` also fsyncs the folder, so the rename itself survives a crash: needed
-    for page files (the state must never be durable before its page); not for the state,
-    whose rename lost in a crash only means an older checkpoint and a few rows landed twice.
-    """
-    temp = target.with_name(target.name + TEMP_SUFFIX)
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        write(handle)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temp, target)
-    if durable_rename:
-        _fsync_dir(target.parent)
+# -- pages -------------------------------------------------------------------------------
 
 
 def page_table(
@@ -151,11 +111,7 @@ def write_page(
     that covers this page (the page writer does so once per commit, not once per page).
     """
     target = sync_dir / f"page-{page_no:06d}.parquet"
-    _write_atomically(
-        target,
-        lambda handle: pq.write_table(table, handle, compression="zstd"),
-        durable_rename=durable_rename,
-    )
+    write_parquet(target, table, durable=durable_rename)
     return target
 
 
@@ -163,12 +119,6 @@ def next_page_number(sync_dir: Path) -> int:
     """1 for a new sync folder; after the last page otherwise (a retried run reuses its id)."""
     numbers = [int(p.stem.split("-", 1)[1]) for p in sync_dir.glob(PAGE_GLOB)]
     return max(numbers, default=0) + 1
-
-
-def remove_partial_writes(sync_dir: Path) -> None:
-    """Temp files left by a process killed mid-write hold nothing the state relies on."""
-    for temp in sync_dir.glob(f"*{TEMP_SUFFIX}"):
-        temp.unlink(missing_ok=True)
 
 
 # -- state -------------------------------------------------------------------------------
@@ -189,8 +139,9 @@ def write_state(
     path = state_path(data_dir, source, stream)
     private_dir(path.parent)
     payload = dict(checkpoint.to_json(), sync_id=sync_id)
-    body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
-    _write_atomically(path, lambda handle: handle.write(body), durable_rename=False)
+    # no folder fsync: a rename lost in a crash only means an older checkpoint and a few
+    # rows landed twice
+    write_text(path, json.dumps(payload, ensure_ascii=False), durable=False)
 
 
 # -- the landing loop --------------------------------------------------------------------
@@ -215,6 +166,7 @@ class LandingResult:
     start: Checkpoint | None = None
     checkpoint: Checkpoint | None = None
     files: list[str] = field(default_factory=list)
+    fields_seen: set[str] = field(default_factory=set)  # top-level keys of the rows landed
 
     def metadata(self) -> dict[str, Any]:
         """Plain values for MaterializeResult metadata: counts, timings and cursors only."""
@@ -313,6 +265,7 @@ class _PageWriter:
         private_dir(self.sync_dir)
         path = write_page(self.sync_dir, self.page_no, table, durable_rename=False)
         self._uncommitted = page.checkpoint
+        self.result.fields_seen.update(*(row.keys() for row in page.rows if isinstance(row, dict)))
         self.result.rows += table.num_rows
         self.result.deleted_rows += pc.sum(table["is_deleted"]).as_py() or 0
         self.result.pages += 1
@@ -322,7 +275,7 @@ class _PageWriter:
     def _commit(self) -> None:
         if self._uncommitted is None:
             return
-        _fsync_dir(self.sync_dir)  # every page rename so far survives a crash ...
+        fsync_dir(self.sync_dir)  # every page rename so far survives a crash ...
         stream = self.stream
         # ... before the state that covers them is written
         write_state(self.root, stream.source, stream.name, self._uncommitted, self.sync_id)
@@ -394,7 +347,7 @@ def land_stream(
     return result
 
 
-# -- reading (for staging and tests) -----------------------------------------------------
+# -- reading (staging keeps the latest version of each row: pipelines/staging.py) -----------------------------------------------------
 
 
 def raw_glob(data_dir: Any, source: str, stream: str) -> str:
@@ -420,26 +373,3 @@ def updated_at_utc_sql(source: str, column: str = "updated_at") -> str:
     if source == "national":
         return f"CAST(CAST({column} AS TIMESTAMPTZ) AT TIME ZONE 'UTC' AS TIMESTAMP)"
     return f"(strptime({column}, '%Y-%m-%d %H:%M:%S') - INTERVAL 8 HOUR)"
-
-
-def read_raw(data_dir: Any, source: str, stream: str, con=None, *, latest: bool = False):
-    """Landed rows of a stream as a DuckDB relation (None when nothing was landed).
-
-    `latest=False`: every landed row, duplicates from overlapping syncs included.
-    `latest=True`: one row per id, the version with the greatest (updated_at, fetched_at),
-    plus `updated_at_utc`: the current state of each source row as far as landed.
-    """
-    import duckdb
-
-    if not has_raw(data_dir, source, stream):
-        return None
-    con = con or duckdb.connect()
-    glob = raw_glob(data_dir, source, stream).replace("'", "''")
-    scan = f"SELECT *, {updated_at_utc_sql(source)} AS updated_at_utc FROM read_parquet('{glob}')"
-    if not latest:
-        return con.sql(scan)
-    return con.sql(
-        f"SELECT * EXCLUDE (rn) FROM (SELECT *, row_number() OVER ("
-        f"PARTITION BY id ORDER BY updated_at_utc DESC, fetched_at DESC) AS rn FROM ({scan})) "
-        f"WHERE rn = 1"
-    )

@@ -1,19 +1,31 @@
-"""The one Dagster resource that tells every layer where it works.
+"""The Dagster resources of the pipeline, declared once, typed, and assembled once in
+`pipelines/definitions.py` (`RESOURCES`).
+
+* `PipelineSettings`: where a run works (DATA_DIR, the warehouse), for every layer;
+* `SourceApis`: the clients of both source systems, one nested resource per source, with the
+  retry policy declared once (`SourceResource`).
 
 Every field defaults to None, meaning "as the environment says" (`Settings.from_env()`, read
-at run time, never at import). Tests and one-off runs override a field instead of patching
-the environment: `PipelineSettings(data_dir=str(tmp_path))`.
+at run time, never at import). Tests and one-off runs set a field instead of patching the
+environment: `PipelineSettings(data_dir=str(tmp_path))`,
+`SourceApis(national=NationalSource(api_url=...), provincial=ProvincialSource(...))`.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from pathlib import Path
 from typing import Optional
 
 from dagster import ConfigurableResource
 
-from pipelines.config import Settings
+from pipelines.config import DevelopmentKeyWarning, Settings
+from pipelines.sources.http import ApiClient, RetrySettings
+from pipelines.sources.national.client import NationalApi
+from pipelines.sources.national.streams import NATIONAL_PAGE_SIZE
+from pipelines.sources.provincial.client import ProvincialApi
+from pipelines.sources.provincial.streams import PROVINCIAL_PAGE_SIZE
 
 
 class PipelineSettings(ConfigurableResource):
@@ -33,3 +45,87 @@ class PipelineSettings(ConfigurableResource):
         return dataclasses.replace(
             Settings.from_env(), **{k: v for k, v in overrides.items() if v is not None}
         )
+
+
+def _environment() -> Settings:
+    with warnings.catch_warnings():
+        # the connectors hash nothing: the PII key warning belongs to the steps that do
+        warnings.simplefilter("ignore", DevelopmentKeyWarning)
+        return Settings.from_env()
+
+
+class SourceResource(ConfigurableResource):
+    """What both source resources share: how patient a client is (see `RetrySettings`)."""
+
+    max_attempts: int = 8
+    base_delay_seconds: float = 0.5
+    max_delay_seconds: float = 60.0
+    read_timeout_seconds: float = 60.0
+
+    def retry_settings(self) -> RetrySettings:
+        return RetrySettings(
+            max_attempts=self.max_attempts,
+            base_delay=self.base_delay_seconds,
+            max_delay=self.max_delay_seconds,
+            read_timeout=self.read_timeout_seconds,
+        )
+
+    def api(self) -> ApiClient:
+        raise NotImplementedError
+
+
+class NationalSource(SourceResource):
+    """The national interface (OAuth2, keyset paging). Unset fields come from Settings."""
+
+    api_url: Optional[str] = None
+    client_id: Optional[str] = None
+    client_secret: Optional[str] = None
+    region: Optional[str] = None
+    page_size: int = NATIONAL_PAGE_SIZE
+
+    def api(self) -> NationalApi:
+        env = _environment()
+        return NationalApi(
+            self.api_url or env.national_api_url,
+            self.client_id or env.national_client_id,
+            self.client_secret or env.national_client_secret,
+            self.region or env.national_region,
+            page_size=self.page_size,
+            retry=self.retry_settings(),
+        )
+
+
+class ProvincialSource(SourceResource):
+    """The 志愿贵州 interface (signed requests, cursors). Unset fields come from Settings."""
+
+    api_url: Optional[str] = None
+    app_key: Optional[str] = None
+    app_secret: Optional[str] = None
+    page_size: int = PROVINCIAL_PAGE_SIZE
+
+    def api(self) -> ProvincialApi:
+        env = _environment()
+        return ProvincialApi(
+            self.api_url or env.provincial_api_url,
+            self.app_key or env.provincial_app_key,
+            self.app_secret or env.provincial_app_secret,
+            page_size=self.page_size,
+            retry=self.retry_settings(),
+        )
+
+
+class SourceApis(ConfigurableResource):
+    """Both source systems; a raw asset asks for the client of its stream's source."""
+
+    national: NationalSource
+    provincial: ProvincialSource
+
+    def api(self, source: str) -> ApiClient:
+        resource = {"national": self.national, "provincial": self.provincial}[source]
+        return resource.api()
+
+
+RESOURCES = {
+    "pipeline_settings": PipelineSettings(),
+    "sources": SourceApis(national=NationalSource(), provincial=ProvincialSource()),
+}

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cache
 from importlib.resources.abc import Traversable
-from typing import Any
+from typing import Any, Iterable
 
 import pyarrow as pa
 import yaml
@@ -80,6 +80,15 @@ class StreamMapping:
     source_id_field: str
     columns: dict[str, dict[str, Any]] = field(default_factory=dict)
     derived: tuple[dict[str, Any], ...] = ()
+    ignored_fields: frozenset[str] = frozenset()  # fields of the interface deliberately not read
+
+    def drift(self, fields_seen: Iterable[str], bookkeeping: Iterable[str]) -> tuple[list[str], list[str]]:
+        """Schema drift in rows the source sent: (fields this mapping neither reads nor
+        ignores on purpose, fields it reads that no row carried). `bookkeeping` are the
+        fields the landing itself reads (row id, cursor, deletion flag)."""
+        seen = set(fields_seen)
+        known = set(self.raw_fields) | self.ignored_fields | set(bookkeeping)
+        return sorted(seen - known), sorted(set(self.raw_fields) - seen)
 
     @property
     def raw_fields(self) -> dict[str, str]:
@@ -189,6 +198,7 @@ def load_mapping(source: str, mapping_dir: Traversable = MAPPING_DIR) -> dict[st
             source_id_field=stream["source_id"],
             columns=dict(stream.get("columns") or {}),
             derived=tuple(stream.get("derived") or ()),
+            ignored_fields=frozenset(stream.get("ignored") or ()),
         )
         if mapping.table not in canonical:
             raise ValueError(f"{source}.{stream_name} maps to unknown table {mapping.table!r}")

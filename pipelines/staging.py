@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -35,8 +34,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from pipelines.clock import AsOf
 from pipelines.config import Settings
-from pipelines.landing import has_raw, private_dir, raw_glob, updated_at_utc_sql
+from pipelines.files import private_dir, write_parquet
+from pipelines.landing import has_raw, raw_glob, updated_at_utc_sql
 from pipelines.normalize import as_text as normalize_text
 from pipelines.normalize import categories, ids, names, phones, regions, statuses
 from pipelines.normalize.dates import (
@@ -49,7 +50,7 @@ from pipelines.normalize.dates import (
 )
 from pipelines.privacy import hmac_hex
 from pipelines.quality import quarantine as quarantine_rows
-from pipelines.quality.rules import RuleInputs, default_as_of, evaluate, soft_flags
+from pipelines.quality.rules import RuleInputs, evaluate, soft_flags
 from pipelines.schemas import (
     StreamMapping,
     arrow_schema,
@@ -57,6 +58,7 @@ from pipelines.schemas import (
     table_names,
     table_spec,
 )
+from pipelines.sql import literal
 
 log = logging.getLogger("pipelines.staging")
 
@@ -64,7 +66,6 @@ DEFAULT_CHUNK_ROWS = 200_000
 DUCKDB_MEMORY_LIMIT = "1GB"
 QUARANTINE_FILE = "quarantine.parquet"
 QUARANTINE_PARTS_DIR = "quarantine"
-TEMP_SUFFIX = ".tmp"
 
 
 # -- results ------------------------------------------------------------------------------
@@ -84,7 +85,7 @@ class StagedResult:
     quarantined_per_rule: dict[str, int] = field(default_factory=dict)
     soft_flags: dict[str, int] = field(default_factory=dict)
     superseded_duplicates: int = 0
-    as_of: datetime | None = None
+    as_of: AsOf | None = None
     frame: pd.DataFrame | None = None
 
     @property
@@ -126,34 +127,7 @@ def read_quarantine(settings: Settings) -> pd.DataFrame:
     return pq.read_table(path).to_pandas()
 
 
-def _write_private_parquet(target: Path, schema: pa.Schema, tables: Iterator[pa.Table]) -> int:
-    """Stream tables into `target` atomically (0600 temp file, fsync, rename). Returns rows."""
-    private_dir(target.parent)
-    temp = target.with_name(target.name + TEMP_SUFFIX)
-    rows = 0
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            with pq.ParquetWriter(handle, schema, compression="zstd") as writer:
-                for table in tables:
-                    if table.num_rows:
-                        writer.write_table(table)
-                        rows += table.num_rows
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temp, 0o600)
-        os.replace(temp, target)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
-    return rows
-
-
 # -- reading raw --------------------------------------------------------------------------
-
-
-def _sql_text(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 def _json_path(key: str) -> str:
@@ -173,7 +147,7 @@ def extract_sql(mapping: StreamMapping, glob: str) -> str:
         name for name, kind in mapping.raw_fields.items() if kind in ("text", "number")
     ]
     list_fields = [name for name, kind in mapping.raw_fields.items() if kind == "list"]
-    paths = ", ".join(_sql_text(_json_path(name)) for name in scalar_fields)
+    paths = ", ".join(literal(_json_path(name)) for name in scalar_fields)
     extracted = [
         f'TRY_CAST(__f[{position}] AS DOUBLE) AS "{name}"'
         if mapping.raw_fields[name] == "number"
@@ -181,20 +155,20 @@ def extract_sql(mapping: StreamMapping, glob: str) -> str:
         for position, name in enumerate(scalar_fields, start=1)
     ]
     extracted += [
-        f'TRY_CAST(json_extract(__record, {_sql_text(_json_path(name))}) AS VARCHAR[]) AS "{name}"'
+        f'TRY_CAST(json_extract(__record, {literal(_json_path(name))}) AS VARCHAR[]) AS "{name}"'
         for name in list_fields
     ]
     deleted_text = (
-        f"lower(json_extract_string(record, {_sql_text(_json_path(mapping.deleted_field))}))"
+        f"lower(json_extract_string(record, {literal(_json_path(mapping.deleted_field))}))"
     )
-    source_key = f"json_extract_string(record, {_sql_text(_json_path(mapping.source_id_field))})"
+    source_key = f"json_extract_string(record, {literal(_json_path(mapping.source_id_field))})"
     return f"""
 WITH versions AS (
     SELECT id, updated_at, record, fetched_at,
            COALESCE(is_deleted, {deleted_text} IN ('1', 'true')) AS deleted,
            -- try(): one unreadable timestamp makes a missing_required row, not a failed step
            try({updated_at_utc_sql(mapping.source)}) AS updated_utc
-    FROM read_parquet({_sql_text(glob)}, union_by_name = true)
+    FROM read_parquet({literal(glob)}, union_by_name = true)
 ), latest_per_row AS (
     SELECT *, COALESCE(NULLIF(trim({source_key}), ''), '#' || id) AS source_key
     FROM versions
@@ -234,8 +208,8 @@ def raw_batches(
         # The dedup sorts every landed version: let DuckDB spill to a private folder next to
         # the staged files rather than hold 5M rows in memory (or spill into the cwd).
         spill = private_dir(settings.staged_dir / ".duckdb_spill")
-        con.execute(f"SET temp_directory = {_sql_text(str(spill))}")
-        con.execute(f"SET memory_limit = {_sql_text(DUCKDB_MEMORY_LIMIT)}")
+        con.execute(f"SET temp_directory = {literal(str(spill))}")
+        con.execute(f"SET memory_limit = {literal(DUCKDB_MEMORY_LIMIT)}")
         relation = con.sql(extract_sql(mapping, raw_glob(settings, mapping.source, mapping.stream)))
         reader = relation.to_arrow_reader(chunk_rows)
         for batch in reader:
@@ -254,6 +228,7 @@ class ChunkContext:
 
     mapping: StreamMapping
     settings: Settings
+    as_of: AsOf
     raw: pd.DataFrame
     is_deleted: pd.Series
     canonical: pd.DataFrame
@@ -507,7 +482,7 @@ def _person_identity(fields: pd.DataFrame, spec: dict, ctx: ChunkContext) -> pd.
     id_birth = pd.Series(pd.NaT, index=index, dtype="datetime64[s]")
 
     if is_resident.any():
-        resident = ids.normalize_resident_id(raw_number[is_resident])
+        resident = ids.normalize_resident_id(raw_number[is_resident], today=ctx.as_of.date)
         resident.index = raw_number[is_resident].index
         number[is_resident] = resident["cert_no"].astype(object).to_numpy()
         out.loc[is_resident, "cert_masked"] = (
@@ -622,7 +597,7 @@ def _updated_at_utc(raw: pd.DataFrame) -> pd.Series:
 
 
 def map_chunk(
-    raw: pd.DataFrame, mapping: StreamMapping, settings: Settings
+    raw: pd.DataFrame, mapping: StreamMapping, settings: Settings, as_of: AsOf
 ) -> tuple[pd.DataFrame, ChunkContext]:
     """One chunk of extracted raw fields -> canonical columns (canonical order), plus context."""
     spec = table_spec(mapping.table)
@@ -630,7 +605,8 @@ def map_chunk(
     is_deleted = raw["__is_deleted"].fillna(False).astype(bool)
     canonical = pd.DataFrame(index=index)
     ctx = ChunkContext(
-        mapping=mapping, settings=settings, raw=raw, is_deleted=is_deleted, canonical=canonical
+        mapping=mapping, settings=settings, as_of=as_of, raw=raw, is_deleted=is_deleted,
+        canonical=canonical,
     )
     canonical["source"] = mapping.source
     canonical["source_id"] = as_text(raw[mapping.source_id_field])
@@ -732,17 +708,18 @@ def _add_counts(total: dict[str, int], more: dict[str, int]) -> None:
 def stage_table(
     table: str,
     settings: Settings,
-    as_of: datetime | None = None,
+    as_of: AsOf | datetime,
     *,
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
     return_frame: bool = False,
 ) -> StagedResult:
     """Build `DATA_DIR/staged/<table>.parquet` and this table's quarantine part from raw.
 
-    `as_of` is the sync's time (future_date compares with it); default now.
+    `as_of` is the run's instant: a date after it is a `future_date`, a birth date after it
+    is not real.
     """
     spec = table_spec(table)
-    as_of = as_of or default_as_of()
+    as_of = AsOf.of(as_of)
     result = StagedResult(
         table=table, entity=spec.entity, path=staged_path(settings, table), as_of=as_of
     )
@@ -752,10 +729,10 @@ def stage_table(
     def staged_tables() -> Iterator[pa.Table]:
         for mapping in mappings_for_table(table):
             for raw in raw_batches(mapping, settings, chunk_rows):
-                canonical, ctx = map_chunk(raw, mapping, settings)
+                canonical, ctx = map_chunk(raw, mapping, settings, as_of)
                 inputs = RuleInputs(
                     table=table,
-                    as_of=as_of,
+                    as_of=as_of.utc,
                     unparseable=ctx.unparseable,
                     unknown_codes=ctx.unknown_codes,
                 )
@@ -791,7 +768,7 @@ def stage_table(
                 result.deleted_rows += int(kept_frame["is_deleted"].sum())
                 yield frame_to_arrow(kept_frame, table)
 
-    result.rows = _write_private_parquet(result.path, arrow_schema(table), staged_tables())
+    result.rows = write_parquet(result.path, staged_tables(), arrow_schema(table))
     result.soft_flags = {name: count for name, count in sorted(result.soft_flags.items()) if count}
     for source in {mapping.source for mapping in mappings_for_table(table)}:
         result.rows_per_source.setdefault(source, 0)
@@ -805,11 +782,7 @@ def stage_table(
         current, _previous_quarantine(settings, table, spec.entity)
     )
     current = quarantine_rows.sort_rows(current)
-    _write_private_parquet(
-        quarantine_part_path(settings, table),
-        quarantine_rows.QUARANTINE_SCHEMA,
-        iter([quarantine_rows.to_arrow(current)]),
-    )
+    write_parquet(quarantine_part_path(settings, table), quarantine_rows.to_arrow(current))
     result.quarantine = current
     result.quarantined_per_rule = quarantine_rows.counts_per_rule(current)
     if return_frame:
@@ -844,19 +817,14 @@ def combine_quarantine(settings: Settings, tables: list[str] | None = None) -> p
             parts.append(pq.read_table(part).to_pandas())
     combined = pd.concat(parts, ignore_index=True) if parts else quarantine_rows.empty_quarantine()
     combined = quarantine_rows.sort_rows(combined)
-    _write_private_parquet(
-        quarantine_path(settings),
-        quarantine_rows.QUARANTINE_SCHEMA,
-        iter([quarantine_rows.to_arrow(combined)]),
-    )
+    write_parquet(quarantine_path(settings), quarantine_rows.to_arrow(combined))
     return combined
 
 
 def stage_all(
-    settings: Settings, as_of: datetime | None = None, **options: Any
+    settings: Settings, as_of: AsOf | datetime, **options: Any
 ) -> dict[str, StagedResult]:
     """Stage every canonical table with one `as_of`, then combine the quarantine."""
-    as_of = as_of or default_as_of()
     results = {table: stage_table(table, settings, as_of, **options) for table in table_names()}
     combine_quarantine(settings)
     return results

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -42,8 +43,12 @@ def installed(tmp_path_factory) -> Path:
     ).stdout.strip())
     dependencies = sysconfig.get_paths()["purelib"]
     (site / "test_environment.pth").write_text(dependencies + "\n")
+    # built from a copy: pip builds a local project in place, and the checkout stays clean
+    source = tmp_path_factory.mktemp("source") / "project"
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
+        ".git", ".venv", "data", "build", "*.egg-info", "__pycache__", ".tmp_dagster_home_*", ".dagster_home"))
     completed = subprocess.run(
-        [sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet", "--no-deps", str(ROOT)],
+        [sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet", "--no-deps", str(source)],
         capture_output=True, text=True, timeout=600,
     )
     assert completed.returncode == 0, completed.stderr[-3000:]

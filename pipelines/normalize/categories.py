@@ -17,11 +17,10 @@ import re
 
 import numpy as np
 import pandas as pd
-
-from schemas import schema_file
 import yaml
 
 from pipelines.normalize import as_text, is_missing, map_each_distinct
+from schemas import schema_file
 
 CATEGORIES_FILE = schema_file("categories.yaml")
 

@@ -5,8 +5,7 @@
   no offset; the national system writes ISO 8601 with "+08:00".
 * Staged timestamps are time-zone-aware UTC; a "date" is a naive datetime64 at midnight
   (Parquet date-compatible); the date of a service is its Beijing-time date.
-* Beijing time is the fixed offset UTC+8, not the `Asia/Shanghai` zone: the contract says
-  UTC+8, and the zone database would apply the 1986-1991 daylight saving time.
+* Beijing time is the fixed offset UTC+8 of `pipelines/clock.py` (the contract's rule).
 * Provincial durations are whole minutes; hours are minutes / 60, unrounded, so sums stay
   exact to the minute.
 
@@ -16,17 +15,15 @@ Parsing is one regex extraction per column and arithmetic on the parts (no per-r
 
 from __future__ import annotations
 
-import datetime as dt
-
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from pipelines import clock
 from pipelines.normalize import as_text, fold_fullwidth, map_unique
 
-BEIJING_OFFSET = pd.Timedelta(hours=8)
-BEIJING_TZ = dt.timezone(dt.timedelta(hours=8))
+BEIJING_OFFSET = pd.Timedelta(clock.BEIJING_OFFSET)
 
 # y-M-d with '-', '/', '.' or 年月日, or 8 digits; then optionally a time and an offset.
 _DATE_PART = (
@@ -176,4 +173,4 @@ def utc_to_beijing_text(ts) -> str:
     stamp = pd.Timestamp(ts)
     if stamp.tzinfo is None:
         stamp = stamp.tz_localize("UTC")
-    return stamp.tz_convert(BEIJING_TZ).strftime("%Y-%m-%d %H:%M:%S")
+    return stamp.tz_convert(clock.BEIJING).strftime("%Y-%m-%d %H:%M:%S")

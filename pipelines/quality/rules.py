@@ -42,7 +42,7 @@ the sources rewrites the same quarantine.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
 import numpy as np
 import pandas as pd
@@ -119,10 +119,6 @@ class RuleInputs:
     def as_of_beijing_date(self) -> pd.Timestamp:
         """Midnight of the sync's Beijing calendar day, as a naive timestamp."""
         return (self.as_of_utc + BEIJING_OFFSET).tz_localize(None).normalize()
-
-
-def default_as_of() -> datetime:
-    return datetime.now(UTC)
 
 
 def _false(frame: pd.DataFrame) -> pd.Series:

@@ -7,9 +7,11 @@ Rule (documented in docs/RESOLUTION.md):
 - A cluster that gets no old key gets a new one: prefix + 12 hex of SHA-256 of its first account's
   "source:source_id" (so a first load of the same data always yields the same keys); a key ever
   issued is never issued again.
-- History rows: created, merged_into (an old key whose accounts joined another key's cluster),
-  split_from (a new key made for accounts that left an old key's cluster), retired (an old key
-  none of whose accounts exist any more).
+- History rows: created, merged_into (an old key no cluster kept, whose accounts joined
+  another key's cluster), split_from (a new key made for accounts that left an old key's
+  cluster), moved_to (accounts of an old key that joined another old key's cluster while
+  their own key lived on), retired (an old key none of whose accounts exist any more). Every
+  account whose key changed is covered by one of them.
 Keys are opaque: they hash source identifiers, never personal data.
 """
 
@@ -59,7 +61,8 @@ def assign_stable_keys(
     previous_map: pd.DataFrame | None,
     prefix: str,
     issued_keys: Iterable[str] = (),
-    synced_at: pd.Timestamp | None = None,
+    *,
+    synced_at: pd.Timestamp,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Give every cluster a key, keeping the keys of the previous sync where identity held.
 
@@ -67,7 +70,6 @@ def assign_stable_keys(
     previous_map: source, source_id, key (the previous sync's map) or None on a first load.
     Returns (cluster -> key frame with columns cluster, key) and the history rows of this sync.
     """
-    synced_at = synced_at if synced_at is not None else pd.Timestamp.now(tz="UTC")
     accounts = clusters[["source", "source_id", "cluster"]].copy()
     accounts["account"] = accounts["source"].astype(str) + ":" + accounts["source_id"].astype(str)
     cluster_first = accounts.groupby("cluster")["account"].min().rename("cluster_first")
@@ -125,6 +127,18 @@ def assign_stable_keys(
         history.append(pd.DataFrame({"key": lost["old_key"].to_numpy(dtype=object), "event": "merged_into",
                                      "related_key": lost["new_key"].to_numpy(dtype=object),
                                      "accounts": lost["accounts"].to_numpy(dtype="int64")}))
+    # every other move of accounts from one key to another (part of a cluster joining
+    # another that kept its key): logged too, so every key change of an account is explained
+    moves = votes.assign(new_key=votes["cluster"].map(assignment))
+    moves = moves.loc[moves["new_key"] != moves["old_key"]]
+    logged = {(old, new) for old, new in zip(origin.to_numpy(dtype=object), fresh)}
+    if len(lost):
+        logged |= set(zip(lost["old_key"], lost["new_key"]))
+    unlogged = moves.loc[[pair not in logged for pair in zip(moves["old_key"], moves["new_key"])]]
+    if len(unlogged):
+        history.append(pd.DataFrame({"key": unlogged["old_key"].to_numpy(dtype=object), "event": "moved_to",
+                                     "related_key": unlogged["new_key"].to_numpy(dtype=object),
+                                     "accounts": unlogged["accounts"].to_numpy(dtype="int64")}))
     if previous_map is not None and len(previous_map):
         vanished = set(previous_map["key"].dropna().unique()) - set(votes["old_key"].unique())
         history.append(pd.DataFrame({"key": sorted(vanished), "event": "retired", "related_key": None, "accounts": 0}))

@@ -145,10 +145,10 @@ def resolve_organizations(
     staged_organizations: pd.DataFrame,
     previous_map: pd.DataFrame | None = None,
     issued_keys: set[str] | None = None,
-    synced_at: pd.Timestamp | None = None,
+    *,
+    synced_at: pd.Timestamp,
 ) -> OrganizationResolution:
     """Cluster teams, keep their keys stable (previous_map: source, source_id, org_key), build golden rows."""
-    synced_at = synced_at if synced_at is not None else pd.Timestamp.now(tz="UTC")
     teams = prepare_teams(staged_organizations)
     links = organization_links(teams)
     valid_uscc = teams["uscc"].where(teams["uscc_valid"])
@@ -158,7 +158,7 @@ def resolve_organizations(
     links["accepted"] = accepted
     teams["cluster"] = cluster
     previous = previous_map.rename(columns={"org_key": "key"}) if previous_map is not None else None
-    cluster_keys, history = assign_stable_keys(teams, previous, "O", issued_keys or set(), synced_at)
+    cluster_keys, history = assign_stable_keys(teams, previous, "O", issued_keys or set(), synced_at=synced_at)
     teams = teams.merge(cluster_keys.rename(columns={"key": "org_key"}), on="cluster", how="left")
 
     accepted_links = links.loc[links["accepted"]]

@@ -14,60 +14,33 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
+from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
 
+from pipelines.clock import AsOf
 from pipelines.config import Settings
+from pipelines.files import private_dir, write_parquet, write_text
 from pipelines.resolve.comparisons import ModelParameters
+from pipelines.resolve.invariants import (
+    account_key_problems,
+    service_count_problems,
+    unexplained_key_changes,
+)
 from pipelines.resolve.keys import HISTORY_COLUMNS
 from pipelines.resolve.organizations import resolve_organizations
 from pipelines.resolve.quality import evaluate_against_truth, organization_check
 from pipelines.resolve.rules import load_matching_rules
 from pipelines.resolve.services import resolve_services
 from pipelines.resolve.volunteers import DECISION_COLUMNS, VolunteerState, resolve_volunteers
+from pipelines.staging import read_staged, staged_path
 
 log = logging.getLogger(__name__)
 
 STAGED_TABLES = ["volunteers", "organizations", "services", "projects"]
 DECISIONS_FILE = "review_decisions.csv"
-
-
-def _ensure_dir(path: Path) -> Path:
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    os.chmod(path, 0o700)
-    return path
-
-
-def write_parquet(frame: pd.DataFrame, path: Path) -> None:
-    """Write atomically: a temp file in the same folder, fsynced, then renamed over the target."""
-    _ensure_dir(path.parent)
-    temp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    frame.to_parquet(temp, index=False)
-    with open(temp, "rb") as handle:
-        os.fsync(handle.fileno())
-    os.chmod(temp, 0o600)
-    os.replace(temp, path)
-
-
-def _write_text(text: str, path: Path) -> None:
-    _ensure_dir(path.parent)
-    temp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    temp.write_text(text, encoding="utf-8")
-    os.chmod(temp, 0o600)
-    os.replace(temp, path)
-
-
-def read_staged(staged_dir: Path, table: str) -> pd.DataFrame:
-    path = staged_dir / f"{table}.parquet"
-    if not path.exists():
-        if table == "volunteers":
-            raise FileNotFoundError(f"staged table missing: {path} (run the staging step first)")
-        log.warning("staged table %s is missing: resolving without it", table)
-        return pd.DataFrame({"source": pd.Series(dtype="string"), "source_id": pd.Series(dtype="string")})
-    return pd.read_parquet(path)
 
 
 def _read_optional(path: Path) -> pd.DataFrame | None:
@@ -78,7 +51,7 @@ def read_decisions(state_dir: Path) -> pd.DataFrame:
     """The analysts' decisions file; created empty (header only) when absent."""
     path = state_dir / DECISIONS_FILE
     if not path.exists():
-        _write_text(",".join(DECISION_COLUMNS + ["decided_by", "decided_at", "note"]) + "\n", path)
+        write_text(path, ",".join(DECISION_COLUMNS + ["decided_by", "decided_at", "note"]) + "\n")
     return pd.read_csv(path, dtype=str)
 
 
@@ -100,25 +73,29 @@ def load_volunteer_state(state_dir: Path) -> VolunteerState | None:
 
 
 def save_volunteer_state(state: VolunteerState, state_dir: Path) -> None:
-    write_parquet(state.source_map, state_dir / "volunteer_source_map.parquet")
-    write_parquet(state.fingerprints, state_dir / "volunteer_fingerprints.parquet")
-    write_parquet(state.scored_pairs, state_dir / "volunteer_scored_pairs.parquet")
-    write_parquet(state.key_history, state_dir / "volunteer_key_history.parquet")
+    write_parquet(state_dir / "volunteer_source_map.parquet", state.source_map)
+    write_parquet(state_dir / "volunteer_fingerprints.parquet", state.fingerprints)
+    write_parquet(state_dir / "volunteer_scored_pairs.parquet", state.scored_pairs)
+    write_parquet(state_dir / "volunteer_key_history.parquet", state.key_history)
     model = {"params": state.params.to_json(), "rules_fingerprint": state.rules_fingerprint}
-    _write_text(json.dumps(model, indent=1), state_dir / "volunteer_model.json")
+    write_text(state_dir / "volunteer_model.json", json.dumps(model, indent=1))
 
 
-def resolve_all(settings: Settings, synced_at: pd.Timestamp | None = None) -> dict:
-    """Resolve the staged tables into DATA_DIR/resolved/; returns a summary (counts only, no personal data)."""
-    synced_at = synced_at if synced_at is not None else pd.Timestamp.now(tz="UTC")
+def resolve_all(settings: Settings, as_of: AsOf | datetime) -> dict:
+    """Resolve the staged tables into DATA_DIR/resolved/; returns a summary (counts only, no
+    personal data). `as_of` is the run's instant, stamped on the key history."""
+    synced_at = pd.Timestamp(AsOf.of(as_of).utc)
     started = time.perf_counter()
-    staged = {table: read_staged(settings.staged_dir, table) for table in STAGED_TABLES}
-    state_dir = _ensure_dir(settings.state_dir / "resolve")
-    resolved_dir = _ensure_dir(settings.resolved_dir)
+    if not staged_path(settings, "volunteers").exists():
+        raise FileNotFoundError("no staged volunteers: run the staging step first")
+    staged = {table: read_staged(settings, table) for table in STAGED_TABLES}
+    state_dir = private_dir(settings.state_dir / "resolve")
+    resolved_dir = private_dir(settings.resolved_dir)
 
     volunteer_state = load_volunteer_state(state_dir)
     volunteers = resolve_volunteers(
-        staged["volunteers"], load_matching_rules(), volunteer_state, read_decisions(state_dir), synced_at
+        staged["volunteers"], load_matching_rules(), volunteer_state, read_decisions(state_dir),
+        synced_at=synced_at,
     )
 
     org_map_previous = _read_optional(state_dir / "organization_source_map.parquet")
@@ -128,7 +105,9 @@ def resolve_all(settings: Settings, synced_at: pd.Timestamp | None = None) -> di
         issued_org_keys |= set(org_history_previous["key"].dropna())
     if org_map_previous is not None:
         issued_org_keys |= set(org_map_previous["org_key"].dropna())
-    organizations = resolve_organizations(staged["organizations"], org_map_previous, issued_org_keys, synced_at)
+    organizations = resolve_organizations(
+        staged["organizations"], org_map_previous, issued_org_keys, synced_at=synced_at
+    )
     services = resolve_services(
         staged["services"], staged["projects"], volunteers.source_map, organizations.source_map
     )
@@ -151,16 +130,39 @@ def resolve_all(settings: Settings, synced_at: pd.Timestamp | None = None) -> di
         "service_duplicate_candidates": services.duplicates,
     }
     for name, frame in outputs.items():
-        write_parquet(frame, resolved_dir / f"{name}.parquet")
+        write_parquet(resolved_dir / f"{name}.parquet", frame)
     # state last: only once every output is durably written
     save_volunteer_state(volunteers.state, state_dir)
-    write_parquet(organizations.source_map, state_dir / "organization_source_map.parquet")
-    write_parquet(org_history, state_dir / "organization_key_history.parquet")
+    write_parquet(state_dir / "organization_source_map.parquet", organizations.source_map)
+    write_parquet(state_dir / "organization_key_history.parquet", org_history)
 
+    previous_volunteer_map = volunteer_state.source_map if volunteer_state is not None else None
     summary = {
         "volunteers": volunteers.summary,
         "organizations": organizations.summary,
         "services": services.summary,
+        "invariants": {
+            "volunteers": {
+                **account_key_problems(
+                    staged["volunteers"], volunteers.source_map, "volunteer_key",
+                    volunteers.golden["volunteer_key"],
+                ),
+                **unexplained_key_changes(
+                    previous_volunteer_map, volunteers.source_map, "volunteer_key", volunteers.key_history
+                ),
+                "persons_with_two_valid_numbers": volunteers.summary["persons_with_two_valid_numbers"],
+            },
+            "organizations": {
+                **account_key_problems(
+                    staged["organizations"], organizations.source_map, "org_key",
+                    organizations.golden["org_key"],
+                ),
+                **unexplained_key_changes(
+                    org_map_previous, organizations.source_map, "org_key", organizations.key_history
+                ),
+            },
+            "services": service_count_problems(staged["services"], services.facts),
+        },
         "seconds": round(time.perf_counter() - started, 2),
     }
     if settings.sandbox_truth_dir:
@@ -170,5 +172,5 @@ def resolve_all(settings: Settings, synced_at: pd.Timestamp | None = None) -> di
         summary["quality"]["organizations"] = organization_check(
             Path(settings.sandbox_truth_dir), organizations.source_map, organizations.golden
         )
-    _write_text(json.dumps(summary, ensure_ascii=False, indent=1, default=str), resolved_dir / "summary.json")
+    write_text(resolved_dir / "summary.json", json.dumps(summary, ensure_ascii=False, indent=1, default=str))
     return summary

@@ -373,11 +373,12 @@ def resolve_volunteers(
     rules: MatchingRules | None = None,
     previous: VolunteerState | None = None,
     review_decisions: pd.DataFrame | None = None,
-    synced_at: pd.Timestamp | None = None,
+    *,
+    synced_at: pd.Timestamp,
 ) -> VolunteerResolution:
-    """Resolve staged volunteer accounts into persons; see the module docstring."""
+    """Resolve staged volunteer accounts into persons; see the module docstring.
+    `synced_at` is the run's instant (pipelines/clock.py), stamped on history and evidence."""
     rules = rules or load_matching_rules()
-    synced_at = synced_at if synced_at is not None else pd.Timestamp.now(tz="UTC")
     accounts = add_match_columns(prepare_accounts(staged_volunteers), rules.min_accounts)
     account_count = len(accounts)
     accounts["fingerprint"] = fingerprints(accounts) if account_count else pd.Series(dtype="uint64")
@@ -460,7 +461,7 @@ def resolve_volunteers(
     if previous is not None:
         previous_map = previous.source_map.rename(columns={"volunteer_key": "key"})
         issued = set(previous.key_history["key"].dropna()) | set(previous_map["key"].dropna())
-    cluster_keys, history = assign_stable_keys(accounts, previous_map, "V", issued, synced_at)
+    cluster_keys, history = assign_stable_keys(accounts, previous_map, "V", issued, synced_at=synced_at)
     accounts = accounts.merge(cluster_keys.rename(columns={"key": "volunteer_key"}), on="cluster", how="left")
 
     methods = _account_methods(accounts, edges, cluster)

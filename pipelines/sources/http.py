@@ -177,6 +177,59 @@ def with_retries(
     )
 
 
+TRANSIENT_STATUSES = frozenset({500, 502, 503, 504})
+
+
+def raise_if_transient(response: requests.Response) -> None:
+    """HTTP 429 and 5xx (a proxy in front of either system) as `Transient`, honouring the
+    `Retry-After` header either of them may send."""
+    status = response.status_code
+    if status == 429 or status in TRANSIENT_STATUSES:
+        kind = "rate limited" if status == 429 else "server"
+        raise Transient(
+            f"{kind}: HTTP {status}", parse_retry_after(response.headers.get("Retry-After"))
+        )
+
+
+class ApiClient:
+    """What both source clients share: a session, retry settings, counters, and the one way
+    a request is retried (`with_retries`). Subclasses say how to talk to their system."""
+
+    system: str = ""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        retry: RetrySettings | None = None,
+        session: requests.Session | None = None,
+        rng: random.Random | None = None,
+    ):
+        self.base_url = base_url.rstrip("/")
+        self.retry = retry or RetrySettings()
+        self.session = session or requests.Session()
+        self.rng = rng or random.Random()
+        self.stats = ClientStats()
+
+    def __repr__(self) -> str:  # no secret through repr()
+        return f"{type(self).__name__}(base_url={self.base_url!r})"
+
+    def close(self) -> None:
+        self.session.close()
+
+    def retrying(self, attempt_once: Callable[[], T], endpoint: str, position: str | None) -> T:
+        """`attempt_once` under this client's retry policy; failures name `position`."""
+        return with_retries(
+            attempt_once,
+            system=self.system,
+            endpoint=endpoint,
+            cursor=lambda: position,
+            settings=self.retry,
+            stats=self.stats,
+            rng=self.rng,
+        )
+
+
 def decode_json(response: requests.Response) -> object:
     """The body as JSON, or `Transient` when it is cut short or not JSON at all.
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any, Iterator, Mapping, Protocol
 
 from pipelines.sources.http import ClientStats, CursorExpired, SourceError
@@ -34,6 +35,13 @@ log = logging.getLogger("pipelines.sources")
 MAX_BOUNDARY_IDS = 20_000
 
 
+class Paging(Enum):
+    """How a source pages through a listing."""
+
+    KEYSET = "keyset"  # national: updated_since + after_id, the last row fed back in
+    CURSOR = "cursor"  # provincial: an opaque next_cursor, from modified_after
+
+
 @dataclass(frozen=True)
 class Stream:
     """One listing endpoint of a source system, declared once."""
@@ -41,11 +49,11 @@ class Stream:
     source: str  # "national" / "provincial"
     name: str  # snake_case stream name, also the landing folder
     path: str  # path under the API base URL
-    paging: str = "keyset"  # "keyset" (updated_since + after_id) or "cursor" (opaque next_cursor)
-    id_field: str = "id"
-    cursor_field: str = "updated_at"
-    deleted_field: str = "isdelete"
-    page_size: int = 100
+    paging: Paging
+    id_field: str
+    cursor_field: str
+    deleted_field: str
+    page_size: int
 
     def row_id(self, row: Mapping[str, Any]) -> str:
         return str(row[self.id_field])
@@ -57,6 +65,24 @@ class Stream:
         # national: 0/1; provincial: true/false; a missing flag means a live row
         flag = row.get(self.deleted_field)
         return flag is True or flag == 1 or flag == "1" or flag == "true"
+
+
+def declare_streams(
+    source: str,
+    paths: Mapping[str, str],
+    *,
+    paging: Paging,
+    id_field: str,
+    cursor_field: str,
+    deleted_field: str,
+    page_size: int,
+) -> dict[str, Stream]:
+    """The streams of one source by name: every listing of a source pages, keys and flags
+    deletion the same way, so only the name and the path differ."""
+    return {
+        name: Stream(source, name, path, paging, id_field, cursor_field, deleted_field, page_size)
+        for name, path in paths.items()
+    }
 
 
 @dataclass(frozen=True)

@@ -24,11 +24,14 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from pipelines.clock import BEIJING_SQL_ZONE
+from pipelines.files import atomic_path
 from pipelines.normalize.regions import guizhou_counties
+from pipelines.sql import literal, quote
 from pipelines.warehouse.history import HISTORY_TABLE, build_history
 from pipelines.warehouse.inputs import InputFiles, register_inputs
 from pipelines.warehouse.marts import mart_sql
-from pipelines.warehouse.spec import Table, WarehouseSpec, duckdb_type, load_spec, quote
+from pipelines.warehouse.spec import Table, WarehouseSpec, duckdb_type, load_spec
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +67,8 @@ TABLE_SQL: dict[str, str] = {
     "dim_project": """
         SELECT k.project_key, p.source, p.source_id, p.name,
                m.org_key, p.category, p.brand, p.region_code,
-               CAST(timezone('Asia/Shanghai', p.start_at) AS DATE) AS start_on,
-               CAST(timezone('Asia/Shanghai', p.end_at) AS DATE) AS end_on,
+               beijing_date(p.start_at) AS start_on,
+               beijing_date(p.end_at) AS end_on,
                p.published_on, p.status
         FROM in_staged_projects p
         JOIN project_keys k ON k.source = p.source AND k.source_id = p.source_id
@@ -124,7 +127,7 @@ TABLE_SQL: dict[str, str] = {
     """,
     "fact_redemption": """
         SELECT r.source || ':' || r.source_id AS redemption_key, m.volunteer_key,
-               CAST(timezone('Asia/Shanghai', r.redeemed_at) AS DATE) AS redeemed_on,
+               beijing_date(r.redeemed_at) AS redeemed_on,
                CAST(r.hours AS DECIMAL(18,6)) AS hours, r.purpose, r.source, r.source_id
         FROM in_staged_redemptions r
         LEFT JOIN in_volunteer_source_map m
@@ -236,11 +239,11 @@ def finalize(con: duckdb.DuckDBPyConnection, table: Table, draft_sql: str) -> in
 
 
 def _write_parquet(con: duckdb.DuckDBPyConnection, table: str, path: Path) -> None:
-    temp = path.with_suffix(".parquet.tmp")
-    con.execute(
-        f"COPY (SELECT * FROM {quote(table)}) TO '{temp}' (FORMAT parquet, COMPRESSION zstd)"
-    )
-    temp.replace(path)
+    with atomic_path(path) as temp:
+        con.execute(
+            f"COPY (SELECT * FROM {quote(table)}) TO {literal(str(temp))} "
+            "(FORMAT parquet, COMPRESSION zstd)"
+        )
 
 
 def _key_figures(con: duckdb.DuckDBPyConnection) -> dict[str, float | int | None]:
@@ -270,9 +273,13 @@ def _key_figures(con: duckdb.DuckDBPyConnection) -> dict[str, float | int | None
 
 def open_build_connection(temp_dir: Path) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect(":memory:")
-    # UTC session: timestamps keep their instant; Beijing dates are asked for explicitly
+    # UTC session: timestamps keep their instant; Beijing dates are asked for explicitly,
+    # with the one Beijing offset of pipelines/clock.py
     con.execute("SET TimeZone = 'UTC'")
-    con.execute(f"SET temp_directory = '{temp_dir}'")
+    con.execute(
+        f"CREATE MACRO beijing_date(ts) AS CAST(timezone({literal(BEIJING_SQL_ZONE)}, ts) AS DATE)"
+    )
+    con.execute(f"SET temp_directory = {literal(str(temp_dir))}")
     return con
 
 

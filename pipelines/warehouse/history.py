@@ -33,7 +33,7 @@ SELECT o.org_key, o.status, o.registration_status, o.credit_status, o.founded_on
 FROM dim_organization o
 LEFT JOIN (
     SELECT m.org_key,
-           CAST(timezone('Asia/Shanghai', max(s.updated_at)) AS DATE) AS changed_on
+           beijing_date(max(s.updated_at)) AS changed_on
     FROM in_staged_organizations s
     JOIN in_organization_source_map m ON m.source = s.source AND m.source_id = s.source_id
     GROUP BY m.org_key

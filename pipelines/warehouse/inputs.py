@@ -17,7 +17,7 @@ from pathlib import Path
 import duckdb
 
 from pipelines.schemas import load_canonical
-from pipelines.warehouse.spec import literal
+from pipelines.sql import literal
 
 log = logging.getLogger(__name__)
 

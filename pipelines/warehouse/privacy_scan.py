@@ -27,8 +27,9 @@ import duckdb
 import sqlalchemy as sa
 
 from pipelines.normalize.ids import is_valid_resident_id
-from pipelines.warehouse.spec import WarehouseSpec, literal, load_spec, quote
-from pipelines.warehouse.verify import default_schema
+from pipelines.sql import literal, quote
+from pipelines.warehouse.spec import WarehouseSpec, load_spec
+from pipelines.warehouse.verify import default_schema, published_columns, type_family
 
 # Bounded so that part of a longer identifier or of a hex hash is not a match; group 1 is
 # the number. Full-width digits count: people type them.
@@ -50,11 +51,12 @@ def is_identifier_column(name: str) -> bool:
 
 
 def _scan(
-    sources: dict[str, str], candidates: CandidateQuery, spec: WarehouseSpec
+    sources: dict[str, tuple[str, list[str]]], candidates: CandidateQuery
 ) -> dict[str, dict[str, int]]:
+    """`sources`: table name -> (the SQL that reads it, its text columns)."""
     findings: dict[str, dict[str, int]] = {}
-    for name, source in sources.items():
-        for column in spec[name].text_columns:
+    for name, (source, text_columns) in sources.items():
+        for column in text_columns:
             ids = [c for c in candidates(source, column, ID_PATTERN) if is_valid_resident_id(c)]
             phones = [] if is_identifier_column(column) else candidates(source, column, PHONE_PATTERN)
             if ids or phones:
@@ -77,20 +79,19 @@ def scan_built_files(
         ).fetchall()
         return [row[0] for row in rows]
 
+    spec = spec or load_spec()
     sources = {
-        name: f"read_parquet({literal(str(path))})" for name, path in files.items()
+        name: (f"read_parquet({literal(str(path))})", spec[name].text_columns)
+        for name, path in files.items()
     }
     try:
-        return _scan(sources, candidates, spec or load_spec())
+        return _scan(sources, candidates)
     finally:
         con.close()
 
 
-def scan_warehouse(
-    engine: sa.Engine, schema: str | None = None, spec: WarehouseSpec | None = None
-) -> dict[str, dict[str, int]]:
-    """The same scan over the published tables of `spec` in the warehouse."""
-    spec = spec or load_spec()
+def scan_warehouse(engine: sa.Engine, schema: str | None = None) -> dict[str, dict[str, int]]:
+    """The same scan over every table of the warehouse schema."""
     dialect = engine.dialect.name
     schema = schema or default_schema(engine)
     prefix = f"{quote(schema)}." if schema else ""
@@ -115,8 +116,13 @@ def scan_warehouse(
         with engine.connect() as connection:
             return list(connection.execute(sa.text(sql), {"p": pattern}).scalars())
 
-    sources = {table.name: prefix + quote(table.name) for table in spec.tables.values()}
-    return _scan(sources, candidates, spec)
+    # every text column of every table as published, not as the spec says: a column the
+    # spec does not know (added by hand, or by an older build) is scanned too
+    sources = {
+        table: (prefix + quote(table), [c for c, kind in columns.items() if type_family(kind) == "text"])
+        for table, columns in published_columns(engine, schema).items()
+    }
+    return _scan(sources, candidates)
 
 
 def describe_findings(findings: dict[str, dict[str, int]]) -> str:

@@ -37,8 +37,9 @@ import pyarrow.parquet as pq
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, make_url
 
+from pipelines.clock import AsOf
 from pipelines.config import Settings
-from pipelines.normalize.dates import BEIJING_TZ
+from pipelines.sql import literal, quote
 from pipelines.warehouse.build import BuiltWarehouse, build_warehouse
 from pipelines.warehouse.history import HISTORY_TABLE
 from pipelines.warehouse.inputs import InputFiles
@@ -48,10 +49,8 @@ from pipelines.warehouse.spec import (
     WarehouseSpec,
     arrow_schema,
     duckdb_type,
-    literal,
     load_spec,
     postgres_type,
-    quote,
     sqlalchemy_type,
 )
 from pipelines.warehouse.verify import default_schema, published_columns
@@ -76,7 +75,7 @@ class PublishResult:
     schema: str | None  # None: the target's default (targets other than DuckDB / PostgreSQL)
     rows: dict[str, int]
     figures: dict[str, float | int | None]
-    as_of: dt.date
+    as_of: AsOf
 
 
 # --- where the warehouse is -------------------------------------------------------------------
@@ -302,25 +301,21 @@ def build_dir(settings: Settings) -> Path:
     return settings.state_dir / "warehouse" / "build"
 
 
-def beijing_today() -> dt.date:
-    return dt.datetime.now(BEIJING_TZ).date()
-
-
 def publish(
     settings: Settings,
     *,
-    as_of: dt.date | None = None,
+    as_of: AsOf | dt.date | dt.datetime,
     schema: str | None = None,
     before_commit: BeforeCommit | None = None,
 ) -> PublishResult:
     """Build every table and mart from DATA_DIR and publish them to the warehouse at once.
 
-    `as_of` is the publishing date (Beijing), used for age bands and for closing the history
-    of organizations that no longer exist; `schema` defaults to the target's own (DuckDB
+    `as_of` is the run's instant; its Beijing date dates the age bands and closes the history
+    of organizations that no longer exist. `schema` defaults to the target's own (DuckDB
     `main`, PostgreSQL the connection's current schema, normally `public`).
     """
     ensure_publishable(settings)
-    as_of = as_of or beijing_today()
+    as_of = AsOf.of(as_of)
     engine = sa.create_engine(settings.resolved_warehouse_url)
     try:
         if engine.dialect.name == "duckdb":
@@ -330,7 +325,7 @@ def publish(
         built: BuiltWarehouse = build_warehouse(
             InputFiles(settings.resolved_dir, settings.staged_dir),
             build_dir(settings),
-            as_of=as_of,
+            as_of=as_of.date,
             previous_history=previous,
         )
         # the last line of defence: nothing shaped like a clear ID number or phone goes out

@@ -198,12 +198,3 @@ def sqlalchemy_type(column: Column):
 def arrow_schema(table: Table) -> pa.Schema:
     return pa.schema([pa.field(column.name, arrow_type(column)) for column in table.columns])
 
-
-def quote(identifier: str) -> str:
-    """A double-quoted SQL identifier (DuckDB, PostgreSQL and standard SQL agree)."""
-    return '"' + identifier.replace('"', '""') + '"'
-
-
-def literal(text: str) -> str:
-    """A single-quoted SQL string literal (paths, comments): quotes inside are doubled."""
-    return "'" + text.replace("'", "''") + "'"

@@ -14,7 +14,8 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 
-from pipelines.warehouse.spec import WarehouseSpec, load_spec, quote
+from pipelines.sql import quote
+from pipelines.warehouse.spec import WarehouseSpec, load_spec
 
 
 def default_schema(engine: sa.Engine) -> str | None:

@@ -7,8 +7,7 @@ import json
 from dagster import DagsterInstance, materialize
 
 from assets import raw
-from pipelines.resources import PipelineSettings
-from pipelines.sources.resources import NationalClient, ProvincialClient
+from pipelines.resources import NationalSource, PipelineSettings, ProvincialSource, SourceApis
 
 from .helpers import ALL_STREAMS, landed_keys, source_keys
 
@@ -20,27 +19,29 @@ def test_one_raw_asset_per_stream_grouped_pooled_and_retried():
         source = name.split("/")[1].split("_")[0]
         assert asset.group_names_by_key[asset.key] == "raw"
         assert asset.op.pool == source
+        assert asset.op.tags["source"] == source  # the executor's one-step-per-source limit
         assert asset.op.retry_policy is not None and asset.op.retry_policy.max_retries >= 1
-    assert raw.asset_checks == []
-    assert set(raw.resources) == {"national", "provincial", "pipeline_settings"}
+        assert {spec.name for spec in asset.check_specs} == {"newest_update_age", "schema_drift"}
 
 
 def sandbox_resources(servers, data_dir) -> dict:
     fast = {"base_delay_seconds": 0.005, "max_delay_seconds": 0.05}
     return {
-        "national": NationalClient(
-            api_url=servers.national_url,
-            client_id=servers.national_client_id,
-            client_secret=servers.national_client_secret,
-            page_size=150,
-            **fast,
-        ),
-        "provincial": ProvincialClient(
-            api_url=servers.provincial_url,
-            app_key=servers.provincial_app_key,
-            app_secret=servers.provincial_app_secret,
-            page_size=150,
-            **fast,
+        "sources": SourceApis(
+            national=NationalSource(
+                api_url=servers.national_url,
+                client_id=servers.national_client_id,
+                client_secret=servers.national_client_secret,
+                page_size=150,
+                **fast,
+            ),
+            provincial=ProvincialSource(
+                api_url=servers.provincial_url,
+                app_key=servers.provincial_app_key,
+                app_secret=servers.provincial_app_secret,
+                page_size=150,
+                **fast,
+            ),
         ),
         "pipeline_settings": PipelineSettings(data_dir=str(data_dir)),
     }
@@ -88,10 +89,13 @@ def test_materializing_lands_every_stream_with_metadata(world, servers, data_dir
 
 def test_refused_credentials_fail_the_step_without_retries(world, servers, data_dir):
     resources = sandbox_resources(servers, data_dir)
-    resources["national"] = NationalClient(
-        api_url=servers.national_url,
-        client_id=servers.national_client_id,
-        client_secret="not-the-national-secret",
+    resources["sources"] = SourceApis(
+        national=NationalSource(
+            api_url=servers.national_url,
+            client_id=servers.national_client_id,
+            client_secret="not-the-national-secret",
+        ),
+        provincial=ProvincialSource(),
     )
     national_volunteers = next(a for a in raw.assets if a.key.path[-1] == "national_volunteers")
 

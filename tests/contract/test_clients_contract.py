@@ -8,6 +8,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from pipelines.clock import AsOf
 from pipelines.config import Settings
 from pipelines.landing import land_stream
 from pipelines.resolve.evidence import waterfall_text
@@ -27,6 +28,8 @@ from tests.contract.servers import (
 )
 
 FAST = RetrySettings(max_attempts=4, base_delay=0.01, max_delay=0.05)
+
+AS_OF = AsOf.parse("2026-11-01T12:00:00+08:00")  # after every row of the contract world
 
 
 def _national(server, region="52") -> NationalApi:
@@ -99,12 +102,12 @@ def test_a_row_fixed_at_the_source_leaves_quarantine(tmp_path):
     with NationalContractServer(rows) as server:
         api = _national(server)
         land_stream(api, "volunteers", tmp_path, "sync-1")
-        first = stage_table("volunteers", settings).quarantine
+        first = stage_table("volunteers", settings, as_of=AS_OF).quarantine
         assert ("V5200000008", "missing_required") in set(zip(first["source_id"], first["rule"]))
         fixed = next(r for r in rows["volunteers"] if r["albp0029"] == "V5200000008")
         fixed.update(albp0003="冯十", updated_at="2026-10-20T10:00:00+08:00")
         land_stream(api, "volunteers", tmp_path, "sync-2")
-        second = stage_table("volunteers", settings)
+        second = stage_table("volunteers", settings, as_of=AS_OF)
     assert "V5200000008" not in set(second.quarantine["source_id"])
     staged = second.read(["source_id", "name"])
     assert "V5200000008" in set(staged["source_id"])

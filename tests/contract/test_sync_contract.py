@@ -27,7 +27,6 @@ import duckdb
 import pytest
 
 from tests.contract import world as w
-from tests.contract.tables import CONTRACT_TABLES
 from tests.contract.servers import (
     NATIONAL_CLIENT_ID,
     NATIONAL_CLIENT_SECRET,
@@ -36,6 +35,7 @@ from tests.contract.servers import (
     NationalContractServer,
     ProvincialContractServer,
 )
+from tests.contract.tables import CONTRACT_TABLES
 
 ROOT = Path(__file__).resolve().parents[2]
 PII_HASH_KEY = "contract-key-密钥-2026"

@@ -10,6 +10,9 @@ from hypothesis import strategies as st
 from pipelines.resolve.clustering import constrained_clusters
 from pipelines.resolve.keys import assign_stable_keys
 
+# the run's instant stamped on key history and evidence (pipelines/clock.py)
+SYNCED_AT = pd.Timestamp("2026-06-30T10:00:00Z")
+
 graphs = st.integers(min_value=1, max_value=40).flatmap(
     lambda n: st.tuples(
         st.just(n),
@@ -67,10 +70,10 @@ def test_cannot_link_holds_through_third_accounts():
 def test_keys_are_unchanged_by_a_second_identical_sync(assignment):
     clusters = pd.DataFrame({"source": "national", "source_id": [f"A{i}" for i in range(len(assignment))],
                              "cluster": assignment})
-    keys, _ = assign_stable_keys(clusters, None, "V")
+    keys, _ = assign_stable_keys(clusters, None, "V", synced_at=SYNCED_AT)
     keyed = clusters.merge(keys, on="cluster")
     previous = keyed[["source", "source_id", "key"]]
-    again, history = assign_stable_keys(clusters, previous, "V", set(keys["key"]))
+    again, history = assign_stable_keys(clusters, previous, "V", set(keys["key"]), synced_at=SYNCED_AT)
     rekeyed = clusters.merge(again, on="cluster")
     assert rekeyed.set_index("source_id")["key"].equals(keyed.set_index("source_id")["key"])
     assert history.empty

@@ -9,6 +9,9 @@ import pandas as pd
 from pipelines.resolve.organizations import resolve_organizations
 from pipelines.resolve.services import resolve_services
 
+# the run's instant stamped on key history and evidence (pipelines/clock.py)
+SYNCED_AT = pd.Timestamp("2026-06-30T10:00:00Z")
+
 
 def team(source, source_id, name, region, uscc=None, uscc_valid=True, national_team_no=None, status="active",
          registration_status="unregistered", categories=None, updated="2026-01-01", is_deleted=False, **extra):
@@ -38,7 +41,7 @@ TEAMS = pd.DataFrame([
 
 
 def test_organization_links_and_methods():
-    result = resolve_organizations(TEAMS)
+    result = resolve_organizations(TEAMS, synced_at=SYNCED_AT)
     org = result.source_map.set_index(["source", "source_id"])
     assert org.loc[("national", "T01"), "org_key"] == org.loc[("provincial", "901"), "org_key"]
     assert org.loc[("provincial", "901"), "match_method"] == "uscc"
@@ -52,7 +55,7 @@ def test_organization_links_and_methods():
 
 
 def test_organization_golden_follows_the_contract_rules():
-    result = resolve_organizations(TEAMS)
+    result = resolve_organizations(TEAMS, synced_at=SYNCED_AT)
     org = result.source_map.set_index(["source", "source_id"])["org_key"]
     golden = result.golden.set_index("org_key")
     youth = golden.loc[org[("national", "T01")]]
@@ -68,9 +71,9 @@ def test_organization_golden_follows_the_contract_rules():
 
 
 def test_organization_keys_survive_a_second_sync():
-    first = resolve_organizations(TEAMS)
+    first = resolve_organizations(TEAMS, synced_at=SYNCED_AT)
     previous = first.source_map[["source", "source_id", "org_key"]]
-    second = resolve_organizations(TEAMS, previous, set(previous["org_key"]))
+    second = resolve_organizations(TEAMS, previous, set(previous["org_key"]), synced_at=SYNCED_AT)
     assert first.source_map.equals(second.source_map)
 
 

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 
 import numpy as np
 import pandas as pd
 from dagster import materialize
 
 from assets.resolved import resolved_entities
-from pipelines.resources import PipelineSettings
+from pipelines.clock import BEIJING
 from pipelines.config import Settings
 from pipelines.resolve.store import resolve_all
+from pipelines.resources import PipelineSettings
 from tests.resolve.synthetic import make_world
+
+AS_OF = datetime(2026, 6, 30, 18, 0, tzinfo=BEIJING)
 
 
 def write_staged_world(data_dir, persons: int = 400, seed: int = 9):
@@ -64,8 +68,15 @@ def test_materialize_reports_quality_and_writes_every_file(tmp_path):
     services = materializations["services"]
     assert services["persons_hours_wrong"].value <= 1
     assert services["total_hours"].value == services["province_hours_truth"].value
-    checks = {c.check_name: c.passed for c in result.get_asset_check_evaluations()}
-    assert checks["one_valid_number_per_person"] and checks["hours_match_sandbox_truth"]
+    checks = {(c.asset_key.path[-1], c.check_name): c.passed for c in result.get_asset_check_evaluations()}
+    assert checks == {
+        ("volunteers", "one_valid_number_per_person"): True,
+        ("volunteers", "every_account_one_key"): True,
+        ("volunteers", "keys_stable"): True,
+        ("organizations", "every_account_one_key"): True,
+        ("organizations", "keys_stable"): True,
+        ("services", "counted_once"): True,
+    }
     resolved = tmp_path / "resolved"
     for name in ["volunteer_source_map", "volunteers", "volunteer_links", "volunteer_match_review", "volunteer_key_history",
                  "organization_source_map", "organizations", "services", "service_duplicate_candidates"]:
@@ -80,10 +91,10 @@ def test_materialize_reports_quality_and_writes_every_file(tmp_path):
 def test_second_sync_with_no_change_changes_nothing(tmp_path):
     write_staged_world(tmp_path, persons=200, seed=4)
     settings = Settings(data_dir=tmp_path)
-    first = resolve_all(settings)
+    first = resolve_all(settings, AS_OF)
     first_map = pd.read_parquet(tmp_path / "resolved" / "volunteer_source_map.parquet")
     first_services = pd.read_parquet(tmp_path / "resolved" / "services.parquet")
-    second = resolve_all(settings)
+    second = resolve_all(settings, AS_OF)
     assert second["volunteers"]["mode"] == "incremental" and second["volunteers"]["key_changes"] == 0
     pd.testing.assert_frame_equal(first_map, pd.read_parquet(tmp_path / "resolved" / "volunteer_source_map.parquet"))
     pd.testing.assert_frame_equal(first_services, pd.read_parquet(tmp_path / "resolved" / "services.parquet"))

@@ -53,7 +53,7 @@ def chain(served):
     world, settings, servers = served
     land_everything(servers, settings.data_dir, "sync-1")
     stage_all(settings, as_of=AS_OF)
-    first = resolve_all(settings)
+    first = resolve_all(settings, AS_OF)
     return {"world": world, "settings": settings, "first": first,
             "first_map": pd.read_parquet(settings.resolved_dir / "volunteer_source_map.parquet"),
             "truth_before": pd.read_parquet(world / "truth" / "accounts.parquet")}
@@ -62,10 +62,10 @@ def chain(served):
 @pytest.fixture(scope="module")
 def second_sync(served, chain):
     world, settings, servers = served
-    servers.apply_changeset(seed=3)
+    servers.apply_changeset(seed=3, now=AS_OF + timedelta(hours=1))
     land_everything(servers, settings.data_dir, "sync-2")
-    stage_all(settings)
-    second = resolve_all(settings)
+    stage_all(settings, as_of=AS_OF + timedelta(hours=2))
+    second = resolve_all(settings, AS_OF + timedelta(hours=2))
     return {**chain, "second": second,
             "second_map": pd.read_parquet(settings.resolved_dir / "volunteer_source_map.parquet")}
 

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from datetime import date
 
+import pandas as pd
 import pytest
 
 from pipelines.resolve.volunteers import resolve_volunteers
 from tests.resolve.conftest import _hash, account, with_background
 from tests.resolve.synthetic import make_cert, make_world, pairwise_confusion
+
+# the run's instant stamped on key history and evidence (pipelines/clock.py)
+SYNCED_AT = pd.Timestamp("2026-06-30T10:00:00Z")
 
 
 def key_of(result, source: str, source_id: str) -> str:
@@ -60,7 +64,7 @@ def hard_cases(background):
         account("national", "C1", "钱多多", date(2000, 2, 2), "F", "520302", cert=make_cert("520302", date(2000, 2, 2), 8)),
         account("provincial", "C1p", "钱朵朵", date(2000, 2, 2), "F", "520402", cert=make_cert("520302", date(2000, 2, 2), 8)),
     ]
-    return resolve_volunteers(with_background(background, rows))
+    return resolve_volunteers(with_background(background, rows), synced_at=SYNCED_AT)
 
 
 def test_homophone_given_name_is_one_person(hard_cases):
@@ -126,7 +130,7 @@ def test_common_name_weighs_less_than_a_rare_one(background):
     rows += [account("national", "R1", "黎雨轩", date(1990, 1, 1), "M", "520102"),
              account("provincial", "R1p", "黎雨轩", date(1990, 1, 2), "M", "520103"),
              account("provincial", "W0p", "王伟", date(1960, 1, 2), "M", "520103")]
-    result = resolve_volunteers(with_background(background, rows))
+    result = resolve_volunteers(with_background(background, rows), synced_at=SYNCED_AT)
     scored = result.scored_pairs
     rare = scored.loc[(scored["left_source_id"] == "R1") & (scored["right_source_id"] == "R1p"), "name_weight"]
     common = scored.loc[(scored["left_source_id"] == "W0") & (scored["right_source_id"] == "W0p"), "name_weight"]
@@ -141,7 +145,7 @@ def test_deleted_everywhere_means_deleted_else_latest_live_status(background):
         account("provincial", "S1p", "周周", date(1995, 5, 5), "F", "520102", cert=cert, updated="2026-03-01", is_deleted=True),
         account("national", "S2", "吴桐", date(1991, 6, 6), "M", "520102", is_deleted=True, status="active"),
     ]
-    result = resolve_volunteers(with_background(background, rows))
+    result = resolve_volunteers(with_background(background, rows), synced_at=SYNCED_AT)
     golden = result.golden.set_index("volunteer_key")
     assert golden.loc[key_of(result, "national", "S1"), "status"] == "frozen"
     assert golden.loc[key_of(result, "national", "S2"), "status"] == "deleted"
@@ -149,7 +153,7 @@ def test_deleted_everywhere_means_deleted_else_latest_live_status(background):
 
 def test_synthetic_world_meets_the_quality_bar():
     accounts, _ = make_world(3000, seed=5)
-    result = resolve_volunteers(accounts.drop(columns=["person_id"]))
+    result = resolve_volunteers(accounts.drop(columns=["person_id"]), synced_at=SYNCED_AT)
     confusion = pairwise_confusion(result.source_map, accounts)
     precision = confusion["tp"] / (confusion["tp"] + confusion["fp"])
     recall = confusion["tp"] / (confusion["tp"] + confusion["fn"])

@@ -38,7 +38,10 @@ def test_the_publish_asset_reports_figures_checks_and_the_dictionary(tmp_path, m
 def test_the_module_exports_what_definitions_assembles():
     keys = {key for a in assets for key in a.keys}
     assert keys == {dg.AssetKey(["warehouse", "publish"])}
-    assert asset_checks == []
+    # the freshness check of the marts' publish time is evaluated apart from the asset
+    assert [key for checks in asset_checks for key in checks.check_keys] == [
+        dg.AssetCheckKey(dg.AssetKey(["warehouse", "publish"]), "freshness_check")
+    ]
     spec = warehouse_publish.specs_by_key[dg.AssetKey(["warehouse", "publish"])]
     assert spec.group_name == "warehouse"
     assert warehouse_publish.op.pool == "warehouse"

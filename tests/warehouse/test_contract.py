@@ -10,8 +10,6 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import pytest
-
 from pipelines.warehouse.spec import load_spec
 from pipelines.warehouse.verify import contract_problems, published_columns, type_family
 

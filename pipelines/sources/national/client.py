@@ -13,7 +13,6 @@ resource wrapping it is `pipelines.sources.resources.NationalClient`.
 from __future__ import annotations
 
 import logging
-import random
 import time
 from typing import Any, Iterator
 from urllib.parse import quote, urlencode
@@ -22,22 +21,19 @@ import requests
 
 from pipelines.logging_privacy import forget_secret, register_secret, scrub
 from pipelines.sources.http import (
+    ApiClient,
     AuthenticationError,
-    ClientStats,
-    RetrySettings,
     SourceError,
     Transient,
     decode_json,
-    parse_retry_after,
-    with_retries,
+    raise_if_transient,
 )
 from pipelines.sources.national.streams import NATIONAL_PAGE_SIZE, NATIONAL_STREAMS
-from pipelines.sources.streams import Checkpoint, Stream
+from pipelines.sources.streams import Checkpoint, Paging, Stream
 
 log = logging.getLogger("pipelines.sources")
 
 TOKEN_PATH = "/oauth/token"
-TRANSIENT_STATUSES = {500, 502, 503, 504}
 
 
 def token_renewal_margin(expires_in: float) -> float:
@@ -59,7 +55,7 @@ def keyset_params(
     return params
 
 
-class NationalApi:
+class NationalApi(ApiClient):
     """Reads the national interface: token handling, keyset walk, retries."""
 
     system = "national"
@@ -73,28 +69,16 @@ class NationalApi:
         region: str = "52",
         *,
         page_size: int = NATIONAL_PAGE_SIZE,
-        retry: RetrySettings | None = None,
-        session: requests.Session | None = None,
-        rng: random.Random | None = None,
+        **client_options: Any,
     ):
-        self.base_url = base_url.rstrip("/")
+        super().__init__(base_url, **client_options)
         self.client_id = client_id
         self._client_secret = client_secret
         register_secret(client_secret)
         self.region = region
         self.page_size = min(max(1, page_size), NATIONAL_PAGE_SIZE)
-        self.retry = retry or RetrySettings()
-        self.session = session or requests.Session()
-        self.rng = rng or random.Random()
-        self.stats = ClientStats()
         self._token: str | None = None
         self._token_renew_at = 0.0  # time.monotonic() after which we fetch a new one
-
-    def __repr__(self) -> str:  # no secret through repr()
-        return f"NationalApi(base_url={self.base_url!r}, region={self.region!r})"
-
-    def close(self) -> None:
-        self.session.close()
 
     # -- token -----------------------------------------------------------------------------
 
@@ -116,7 +100,7 @@ class NationalApi:
                 TOKEN_PATH,
                 f"the token endpoint refused the client credentials (HTTP {status})",
             )
-        self._raise_if_transient(response)
+        raise_if_transient(response)
         if status != 200:
             raise SourceError(self.system, TOKEN_PATH, f"unexpected HTTP {status}")
         body = decode_json(response)
@@ -134,15 +118,7 @@ class NationalApi:
 
     def renew_token(self) -> None:
         """Fetch a new token now (before expiry, or after a 401)."""
-        token, expires_in = with_retries(
-            self._fetch_token_once,
-            system=self.system,
-            endpoint=TOKEN_PATH,
-            cursor=lambda: None,
-            settings=self.retry,
-            stats=self.stats,
-            rng=self.rng,
-        )
+        token, expires_in = self.retrying(self._fetch_token_once, TOKEN_PATH, None)
         self.stats.token_fetches += 1
         if self._token:
             forget_secret(self._token)
@@ -151,17 +127,6 @@ class NationalApi:
         self._token_renew_at = time.monotonic() + expires_in - token_renewal_margin(expires_in)
 
     # -- pages -----------------------------------------------------------------------------
-
-    def _raise_if_transient(self, response: requests.Response) -> None:
-        status = response.status_code
-        if status == 429:
-            raise Transient(
-                "rate limited: HTTP 429", parse_retry_after(response.headers.get("Retry-After"))
-            )
-        if status in TRANSIENT_STATUSES:
-            raise Transient(
-                f"server: HTTP {status}", parse_retry_after(response.headers.get("Retry-After"))
-            )
 
     def _get_page_once(self, stream: Stream, url: str, position: str) -> dict[str, Any]:
         for repeat_after_new_token in (False, True):
@@ -182,7 +147,7 @@ class NationalApi:
                 )
             log.info("national %s: token refused (401); fetching a new one", stream.path)
             self.renew_token()
-        self._raise_if_transient(response)
+        raise_if_transient(response)
         if response.status_code != 200:
             raise SourceError(
                 self.system,
@@ -212,15 +177,7 @@ class NationalApi:
         # quote (not quote_plus): the '+' of +08:00 must travel as %2B, never as a space
         url = f"{self.base_url}{stream.path}?{urlencode(params, quote_via=quote)}"
         position = f"updated_since={updated_since}, after_id={after_id}" if updated_since else None
-        return with_retries(
-            lambda: self._get_page_once(stream, url, position),
-            system=self.system,
-            endpoint=stream.path,
-            cursor=lambda: position,
-            settings=self.retry,
-            stats=self.stats,
-            rng=self.rng,
-        )
+        return self.retrying(lambda: self._get_page_once(stream, url, position), stream.path, position)
 
     def iter_window(self, stream: Stream, start: Checkpoint | None) -> Iterator[list[dict]]:
         """Walk `stream` by keyset from `start` to the end, one list of rows per page.
@@ -229,7 +186,7 @@ class NationalApi:
         second, inclusive (the walk drops rows it already landed); otherwise strictly after
         (updated_at, id).
         """
-        if stream.paging != "keyset":
+        if stream.paging is not Paging.KEYSET:
             raise ValueError(f"the national interface pages by keyset, not {stream.paging}")
         if start is None:
             updated_since, after_id = None, None

@@ -1,4 +1,4 @@
-"""The five listing endpoints of the national interface, declared once each.
+"""The five listing endpoints of the national interface, declared once.
 
 All share the keyset paging of the contract (ordered by (updated_at, id), `updated_since` +
 `after_id`), `id` as row id, `updated_at` as cursor and `isdelete` (0/1) as the deletion flag.
@@ -7,31 +7,22 @@ The page size is the interface's maximum, 1000.
 
 from __future__ import annotations
 
-from pipelines.sources.streams import Stream
+from pipelines.sources.streams import Paging, declare_streams
 
 NATIONAL_PAGE_SIZE = 1000
 
-
-def _stream(name: str, path: str) -> Stream:
-    return Stream(
-        source="national",
-        name=name,
-        path=path,
-        paging="keyset",
-        id_field="id",
-        cursor_field="updated_at",
-        deleted_field="isdelete",
-        page_size=NATIONAL_PAGE_SIZE,
-    )
-
-
-NATIONAL_STREAMS: dict[str, Stream] = {
-    stream.name: stream
-    for stream in (
-        _stream("volunteers", "/api/v1/volunteers"),
-        _stream("teams", "/api/v1/teams"),
-        _stream("projects", "/api/v1/projects"),
-        _stream("service_records", "/api/v1/service-records"),
-        _stream("evaluations", "/api/v1/evaluations"),
-    )
-}
+NATIONAL_STREAMS = declare_streams(
+    "national",
+    {
+        "volunteers": "/api/v1/volunteers",
+        "teams": "/api/v1/teams",
+        "projects": "/api/v1/projects",
+        "service_records": "/api/v1/service-records",
+        "evaluations": "/api/v1/evaluations",
+    },
+    paging=Paging.KEYSET,
+    id_field="id",
+    cursor_field="updated_at",
+    deleted_field="isdelete",
+    page_size=NATIONAL_PAGE_SIZE,
+)

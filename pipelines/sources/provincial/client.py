@@ -21,34 +21,29 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-import random
 import secrets
 import time
 from datetime import datetime
 from typing import Any, Iterator
 from urllib.parse import quote, urlsplit
 
-import requests
-
 from pipelines.logging_privacy import register_secret, scrub
 from pipelines.normalize.dates import utc_to_beijing_text
 from pipelines.sources.http import (
+    ApiClient,
     AuthenticationError,
-    ClientStats,
     CursorExpired,
-    RetrySettings,
     SourceError,
     Transient,
     decode_json,
     parse_retry_after,
-    with_retries,
+    raise_if_transient,
 )
 from pipelines.sources.provincial.streams import PROVINCIAL_PAGE_SIZE, PROVINCIAL_STREAMS
-from pipelines.sources.streams import Checkpoint, Stream
+from pipelines.sources.streams import Checkpoint, Paging, Stream
 
 log = logging.getLogger("pipelines.sources")
 
-TRANSIENT_STATUSES = {500, 502, 503, 504}
 CODE_OK = 0
 CODE_BAD_PARAMETER = 40000
 CODE_CURSOR_EXPIRED = 40010
@@ -80,7 +75,7 @@ def sign(app_secret: str, method: str, path: str, query: str, timestamp: str, no
     return hmac.new(app_secret.encode(), message.encode(), hashlib.sha256).hexdigest()
 
 
-class ProvincialApi:
+class ProvincialApi(ApiClient):
     """Reads the provincial platform: signing, envelope codes, opaque cursors, retries."""
 
     system = "provincial"
@@ -93,27 +88,15 @@ class ProvincialApi:
         app_secret: str,
         *,
         page_size: int = PROVINCIAL_PAGE_SIZE,
-        retry: RetrySettings | None = None,
-        session: requests.Session | None = None,
-        rng: random.Random | None = None,
+        **client_options: Any,
     ):
-        self.base_url = base_url.rstrip("/")
+        super().__init__(base_url, **client_options)
         # PATH in the signature is the URL path as sent, prefix of the base URL included
         self._path_prefix = urlsplit(self.base_url).path
         self.app_key = app_key
         self._app_secret = app_secret
         register_secret(app_secret)
         self.page_size = min(max(1, page_size), PROVINCIAL_PAGE_SIZE)
-        self.retry = retry or RetrySettings()
-        self.session = session or requests.Session()
-        self.rng = rng or random.Random()
-        self.stats = ClientStats()
-
-    def __repr__(self) -> str:  # no secret through repr()
-        return f"ProvincialApi(base_url={self.base_url!r})"
-
-    def close(self) -> None:
-        self.session.close()
 
     def signed_request(
         self, path: str, params: list[tuple[str, str]]
@@ -139,13 +122,8 @@ class ProvincialApi:
         url, headers = self.signed_request(stream.path, params)  # new nonce every attempt
         self.stats.requests += 1
         response = self.session.get(url, headers=headers, timeout=self.retry.timeout)
+        raise_if_transient(response)  # a proxy's 429 / 5xx, Retry-After honoured
         status = response.status_code
-        if status == 429:
-            raise Transient(
-                "rate limited: HTTP 429", parse_retry_after(response.headers.get("Retry-After"))
-            )
-        if status in TRANSIENT_STATUSES:
-            raise Transient(f"server: HTTP {status}")
         if status != 200:
             raise SourceError(self.system, stream.path, f"unexpected HTTP {status}", position)
         envelope = decode_json(response)
@@ -194,20 +172,14 @@ class ProvincialApi:
             params.append(("modified_after", modified_after))
         # the opaque cursor is not ours to print; the checkpoint time is what a person needs
         position = f"modified_after={modified_after}" if modified_after else None
-        return with_retries(
-            lambda: self._get_page_once(stream, params, position),
-            system=self.system,
-            endpoint=stream.path,
-            cursor=lambda: position,
-            settings=self.retry,
-            stats=self.stats,
-            rng=self.rng,
+        return self.retrying(
+            lambda: self._get_page_once(stream, params, position), stream.path, position
         )
 
     def iter_window(self, stream: Stream, start: Checkpoint | None) -> Iterator[list[dict]]:
         """Walk `stream` from `modified_after` = the checkpoint's updateTime (inclusive) to
         the end, following `next_cursor`. A 40010 surfaces as `CursorExpired`."""
-        if stream.paging != "cursor":
+        if stream.paging is not Paging.CURSOR:
             raise ValueError(f"the provincial interface pages by cursor, not {stream.paging}")
         modified_after = start.updated_at if start is not None else None
         cursor: str | None = None

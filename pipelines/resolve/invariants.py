@@ -1,0 +1,110 @@
+"""What must hold after every resolution, with or without a sandbox truth to compare with.
+
+The resolved assets' checks (assets/resolved.py) are these functions' counts; each is zero
+when resolution is sound:
+
+* `account_key_problems`: every staged account has exactly one key, every key a golden
+  record, every golden record an account;
+* `unexplained_key_changes`: an account whose key changed since the previous sync is
+  explained by a merge or a split logged in this sync's key history;
+* `service_count_problems`: every effective service record is counted exactly once, with
+  its own hours (a record in both systems once, with the national hours), and every fact
+  goes back to staged records.
+
+Counts only: nothing here returns a name, a number or an id.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+ACCOUNT = ["source", "source_id"]
+
+
+def _accounts(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame[ACCOUNT].astype("string")
+
+
+def account_key_problems(
+    staged: pd.DataFrame, source_map: pd.DataFrame, key: str, golden_keys: pd.Series
+) -> dict[str, int]:
+    """Accounts without a key or with several, map rows of no staged account, keys without a
+    golden record and golden records without an account."""
+    accounts = _accounts(staged).drop_duplicates()
+    mapped = source_map.assign(**_accounts(source_map))
+    per_account = accounts.merge(mapped[ACCOUNT + [key]], on=ACCOUNT, how="left")
+    keys_per_account = per_account.groupby(ACCOUNT, dropna=False)[key].agg(["count", "size"])
+    stray = mapped.merge(accounts, on=ACCOUNT, how="left", indicator=True)
+    map_keys = set(mapped[key].dropna())
+    golden = set(golden_keys.dropna())
+    return {
+        "accounts_without_key": int((keys_per_account["count"] == 0).sum()),
+        "accounts_with_several_keys": int((keys_per_account["size"] > 1).sum()),
+        "mapped_accounts_not_staged": int((stray["_merge"] == "left_only").sum()),
+        "keys_without_golden_record": len(map_keys - golden),
+        "golden_records_without_account": len(golden - map_keys),
+    }
+
+
+def unexplained_key_changes(
+    previous_map: pd.DataFrame | None, current_map: pd.DataFrame, key: str, history: pd.DataFrame
+) -> dict[str, int]:
+    """Accounts whose key moved since the previous sync, and those of them no event of this
+    sync's `history` (key, event, related_key) explains: `merged_into` and `moved_to` name
+    (old key, new key), `split_from` names (new key, old key)."""
+    if previous_map is None or not len(previous_map):
+        return {"accounts_with_new_key": 0, "unexplained_key_changes": 0}
+    before = previous_map.assign(**_accounts(previous_map))[ACCOUNT + [key]]
+    after = current_map.assign(**_accounts(current_map))[ACCOUNT + [key]]
+    moved = before.merge(after, on=ACCOUNT, suffixes=("_before", "_after"))
+    moved = moved.loc[moved[f"{key}_before"] != moved[f"{key}_after"]]
+    forward = history["event"].isin(["merged_into", "moved_to"])
+    backward = history["event"] == "split_from"
+    logged = set(zip(history.loc[forward, "key"], history.loc[forward, "related_key"])) | set(
+        zip(history.loc[backward, "related_key"], history.loc[backward, "key"])
+    )
+    explained = sum(
+        (old, new) in logged for old, new in zip(moved[f"{key}_before"], moved[f"{key}_after"])
+    )
+    return {
+        "accounts_with_new_key": int(len(moved)),
+        "unexplained_key_changes": int(len(moved) - explained),
+    }
+
+
+def service_count_problems(staged_services: pd.DataFrame, facts: pd.DataFrame) -> dict[str, int | float]:
+    """Each effective staged record counted exactly once, with its own hours."""
+    live = staged_services.loc[~staged_services["is_deleted"].fillna(False).astype(bool)]
+    effective = live["is_effective"].fillna(False).astype(bool)
+    ids = {source: live.loc[live["source"] == source] for source in ("national", "provincial")}
+    problems: dict[str, int | float] = {}
+    counted = {}
+    for source in ("national", "provincial"):
+        column = f"{source}_source_id"
+        named = facts[column].dropna().astype("string")
+        known = set(ids[source]["source_id"].astype("string"))
+        problems[f"facts_naming_unknown_{source}_records"] = int((~named.isin(known)).sum())
+        problems[f"{source}_records_counted_twice"] = int(named.duplicated().sum())
+        counted[source] = set(named)
+    national_effective = set(ids["national"].loc[effective.loc[ids["national"].index], "source_id"].astype("string"))
+    problems["effective_national_records_not_counted"] = len(national_effective - counted["national"])
+    # a provincial record counts on its own only where no national copy decides for it
+    provincial = ids["provincial"].assign(source_id=ids["provincial"]["source_id"].astype("string"))
+    provincial_effective = provincial.loc[effective.loc[provincial.index]]
+    paired_by_reference = provincial_effective["national_record_id"].astype("string").isin(
+        set(ids["national"]["source_id"].astype("string"))
+    ) | provincial_effective["source_id"].isin(set(ids["national"]["origin_log_id"].dropna().astype("string")))
+    alone = set(provincial_effective.loc[~paired_by_reference, "source_id"])
+    problems["effective_provincial_records_not_counted"] = len(alone - counted["provincial"])
+
+    hours_of = {
+        source: ids[source].assign(source_id=ids[source]["source_id"].astype("string"))
+        .drop_duplicates("source_id").set_index("source_id")["hours"].astype("float64")
+        for source in ("national", "provincial")
+    }
+    from_national = facts["national_source_id"].notna()
+    own_hours = facts["national_source_id"].astype("string").map(hours_of["national"]).where(
+        from_national, facts["provincial_source_id"].astype("string").map(hours_of["provincial"])
+    )
+    problems["facts_with_other_hours"] = int(((facts["hours"] - own_hours).abs() > 1e-9).sum())
+    return problems

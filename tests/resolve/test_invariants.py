@@ -1,0 +1,173 @@
+"""The resolution invariants that hold in production (no sandbox truth needed), and the
+resolved assets' checks built from them: each passes on a sound resolution and fails, with
+the count that says what broke, on a broken one."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from assets.resolved import invariant_checks
+from pipelines.resolve.invariants import (
+    account_key_problems,
+    service_count_problems,
+    unexplained_key_changes,
+)
+from pipelines.resolve.keys import assign_stable_keys
+
+SYNCED_AT = pd.Timestamp("2026-06-30T10:00:00Z")
+
+
+def accounts(*pairs: tuple[str, str]) -> pd.DataFrame:
+    return pd.DataFrame(pairs, columns=["source", "source_id"])
+
+
+def source_map(*rows: tuple[str, str, str]) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=["source", "source_id", "volunteer_key"])
+
+
+STAGED = accounts(("national", "N1"), ("national", "N2"), ("provincial", "1"))
+SOUND_MAP = source_map(("national", "N1", "Va"), ("national", "N2", "Vb"), ("provincial", "1", "Va"))
+
+
+def test_a_sound_map_has_no_key_problem():
+    problems = account_key_problems(STAGED, SOUND_MAP, "volunteer_key", pd.Series(["Va", "Vb"]))
+    assert set(problems.values()) == {0}
+
+
+@pytest.mark.parametrize(
+    "broken_map, golden, problem",
+    [
+        (SOUND_MAP.iloc[:2], ["Va", "Vb"], "accounts_without_key"),
+        (pd.concat([SOUND_MAP, source_map(("national", "N2", "Vc"))]), ["Va", "Vb", "Vc"], "accounts_with_several_keys"),
+        (pd.concat([SOUND_MAP, source_map(("national", "N9", "Va"))]), ["Va", "Vb"], "mapped_accounts_not_staged"),
+        (SOUND_MAP, ["Va"], "keys_without_golden_record"),
+        (SOUND_MAP, ["Va", "Vb", "Vz"], "golden_records_without_account"),
+    ],
+)
+def test_each_key_problem_is_counted(broken_map, golden, problem):
+    problems = account_key_problems(STAGED, broken_map, "volunteer_key", pd.Series(golden))
+    assert problems[problem] == 1
+    assert {name for name, count in problems.items() if count} == {problem}
+
+
+def clusters(*groups: list[str]) -> pd.DataFrame:
+    return pd.DataFrame(
+        [("national", account, number) for number, group in enumerate(groups) for account in group],
+        columns=["source", "source_id", "cluster"],
+    )
+
+
+def keyed_map(frame: pd.DataFrame, keys: pd.DataFrame) -> pd.DataFrame:
+    return frame.merge(keys, on="cluster")[["source", "source_id", "key"]].rename(columns={"key": "volunteer_key"})
+
+
+@pytest.mark.parametrize(
+    "before, after, moved",
+    [
+        ([["a", "b"], ["c"]], [["a", "b", "c"]], 1),  # a merge: c takes the key of a and b
+        ([["a", "b", "c"]], [["a", "b"], ["c"]], 1),  # a split: c gets a new key
+        ([["a", "b", "c"], ["d", "e"]], [["a", "b"], ["c", "d", "e"]], 1),  # c moves to d's key
+        ([["a"], ["b"]], [["a"], ["b"]], 0),  # nothing changes
+    ],
+)
+def test_every_key_change_the_key_rule_makes_is_logged(before, after, moved):
+    first_keys, _ = assign_stable_keys(clusters(*before), None, "V", synced_at=SYNCED_AT)
+    previous = keyed_map(clusters(*before), first_keys)
+    later_keys, history = assign_stable_keys(
+        clusters(*after), previous.rename(columns={"volunteer_key": "key"}), "V",
+        set(first_keys["key"]), synced_at=SYNCED_AT,
+    )
+    current = keyed_map(clusters(*after), later_keys)
+    found = unexplained_key_changes(previous, current, "volunteer_key", history)
+    assert found == {"accounts_with_new_key": moved, "unexplained_key_changes": 0}
+
+
+def test_a_key_change_nobody_logged_is_unexplained():
+    previous = source_map(("national", "N1", "Va"), ("national", "N2", "Vb"))
+    current = source_map(("national", "N1", "Va"), ("national", "N2", "Va"))
+    history = pd.DataFrame(columns=["synced_at", "key", "event", "related_key", "accounts"])
+    assert unexplained_key_changes(previous, current, "volunteer_key", history) == {
+        "accounts_with_new_key": 1, "unexplained_key_changes": 1,
+    }
+    logged = pd.DataFrame([{"key": "Vb", "event": "merged_into", "related_key": "Va"}])
+    assert unexplained_key_changes(previous, current, "volunteer_key", logged)["unexplained_key_changes"] == 0
+
+
+def services(*rows: tuple) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=["source", "source_id", "is_deleted", "is_effective", "hours",
+                                       "national_record_id", "origin_log_id"])
+
+
+STAGED_SERVICES = services(
+    ("national", "R1", False, True, 2.0, None, None),
+    ("national", "R2", False, True, 3.0, None, "7"),     # pushed up from provincial log 7
+    ("national", "R3", False, False, 1.0, None, None),   # not effective: not counted
+    ("provincial", "7", False, True, 2.5, None, None),   # the same service as R2
+    ("provincial", "8", False, True, 1.5, None, None),
+    ("provincial", "9", True, True, 4.0, None, None),    # deleted
+)
+
+
+def facts(*rows: tuple) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=["national_source_id", "provincial_source_id", "hours"])
+
+
+SOUND_FACTS = facts(("R1", None, 2.0), ("R2", "7", 3.0), (None, "8", 1.5))
+
+
+def test_sound_facts_count_each_effective_record_once():
+    assert set(service_count_problems(STAGED_SERVICES, SOUND_FACTS).values()) == {0}
+
+
+@pytest.mark.parametrize(
+    "broken, problem",
+    [
+        (SOUND_FACTS.iloc[1:], "effective_national_records_not_counted"),
+        (SOUND_FACTS.iloc[:2], "effective_provincial_records_not_counted"),
+        (pd.concat([SOUND_FACTS, facts(("R1", None, 2.0))]), "national_records_counted_twice"),
+        (pd.concat([SOUND_FACTS, facts((None, "8", 1.5))]), "provincial_records_counted_twice"),
+        (facts(("R1", None, 2.0), ("R2", "7", 2.5), (None, "8", 1.5)), "facts_with_other_hours"),
+        (pd.concat([SOUND_FACTS, facts(("R404", None, 1.0))]), "facts_naming_unknown_national_records"),
+        (pd.concat([SOUND_FACTS, facts((None, "404", 1.0))]), "facts_naming_unknown_provincial_records"),
+    ],
+)
+def test_each_service_counting_problem_is_counted(broken, problem):
+    problems = service_count_problems(STAGED_SERVICES, broken)
+    assert problems[problem] == 1
+    assert {name for name, count in problems.items() if count} == {problem}
+
+
+def sound_invariants() -> dict:
+    keys = account_key_problems(STAGED, SOUND_MAP, "volunteer_key", pd.Series(["Va", "Vb"]))
+    stable = {"accounts_with_new_key": 0, "unexplained_key_changes": 0}
+    return {
+        "volunteers": {**keys, **stable, "persons_with_two_valid_numbers": 0},
+        "organizations": {**keys, **stable},
+        "services": service_count_problems(STAGED_SERVICES, SOUND_FACTS),
+    }
+
+
+def test_the_resolved_checks_pass_on_sound_counts():
+    results = invariant_checks(sound_invariants())
+    assert len(results) == 6 and all(result.passed for result in results)
+
+
+@pytest.mark.parametrize(
+    "entity, count, check, blocking",
+    [
+        ("volunteers", "persons_with_two_valid_numbers", "one_valid_number_per_person", True),
+        ("volunteers", "accounts_without_key", "every_account_one_key", True),
+        ("volunteers", "unexplained_key_changes", "keys_stable", False),
+        ("organizations", "keys_without_golden_record", "every_account_one_key", True),
+        ("organizations", "unexplained_key_changes", "keys_stable", False),
+        ("services", "national_records_counted_twice", "counted_once", True),
+    ],
+)
+def test_each_resolved_check_fails_on_its_count(entity, count, check, blocking):
+    invariants = sound_invariants()
+    invariants[entity][count] = 3
+    failed = [r for r in invariant_checks(invariants) if not r.passed]
+    assert [(r.asset_key.path[-1], r.check_name) for r in failed] == [(entity, check)]
+    assert failed[0].metadata[count].value == 3
+    assert (failed[0].severity.value == "ERROR") == blocking
