@@ -217,12 +217,7 @@ def load_mapping(source: str, mapping_dir: Traversable = MAPPING_DIR) -> dict[st
 
 def mappings_for_table(table: str) -> list[StreamMapping]:
     """Every (source, stream) that feeds a canonical table, national first."""
-    return [
-        mapping
-        for source in SOURCES
-        for mapping in load_mapping(source).values()
-        if mapping.table == table
-    ]
+    return [mapping for mapping in all_stream_mappings() if mapping.table == table]
 
 
 def all_stream_mappings() -> list[StreamMapping]:

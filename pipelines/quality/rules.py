@@ -60,16 +60,6 @@ RULE_ORDER: tuple[str, ...] = (
     "future_date",
 )
 
-CONTRACT_RULES = frozenset(
-    {
-        "region_outside_province",
-        "end_before_start",
-        "hours_out_of_range",
-        "future_date",
-        "missing_required",
-    }
-)
-
 # Columns always filled by staging itself (never from a source field): not "required" inputs.
 COMPUTED_COLUMNS = frozenset({"source", "is_deleted", "is_effective"})
 

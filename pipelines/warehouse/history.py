@@ -24,7 +24,6 @@ import duckdb
 import pyarrow as pa
 
 HISTORY_TABLE = "organization_status_history"
-TRACKED = ("status", "registration_status", "credit_status")
 
 _HISTORY_SQL = """
 CREATE OR REPLACE TEMP TABLE _history_current AS

@@ -45,7 +45,6 @@ from pipelines.sources.streams import Checkpoint, Paging, Stream
 log = logging.getLogger("pipelines.sources")
 
 CODE_OK = 0
-CODE_BAD_PARAMETER = 40000
 CODE_CURSOR_EXPIRED = 40010
 CODE_RATE_LIMITED = 42900
 CODE_INTERNAL = 50000
