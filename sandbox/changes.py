@@ -31,7 +31,15 @@ from sandbox.generator import generate_chunk, rng_for
 from sandbox.geo import guizhou
 from sandbox.people import IdRegistry, random_phones
 from sandbox.services import ProjectPools, build_services
-from sandbox.truth import WORLD_FILE, Truth, load_truth, person_status, true_hours, write_whole
+from sandbox.truth import (
+    Truth,
+    load_truth,
+    person_status,
+    read_world,
+    true_hours,
+    write_whole,
+    write_world,
+)
 from sandbox.world_db import (
     BEIJING,
     DELETED_FIELD,
@@ -45,16 +53,24 @@ from sandbox.world_db import (
     beijing_seconds,
     connect,
     insert_rows,
-    national_times,
-    provincial_times,
+    source_times,
 )
 
 NEW_WINDOW_DAYS = 30  # new persons registered and served within the last month
 
 
 def _stamp(source: str, seconds: int) -> str:
-    formatter = national_times if source == NATIONAL else provincial_times
-    return formatter(np.array([seconds]))[0].as_py()
+    return source_times(source, np.array([seconds]))[0].as_py()
+
+
+def _truth_time(seconds: int) -> pd.Timestamp:
+    """A world instant as the truth files hold it (naive Beijing time)."""
+    return pd.Timestamp(beijing_datetime(seconds).replace(tzinfo=None))
+
+
+def _key(source: str, row_id):
+    """A row id as its table stores it: provincial ids are integers, national ids text."""
+    return int(row_id) if source == PROVINCIAL else str(row_id)
 
 
 class RowEditor:
@@ -65,18 +81,22 @@ class RowEditor:
         self.now = now
         self.edited: set[tuple[str, str, str]] = set()  # (source, stream, row id)
 
+    def body(self, source: str, table: str, row_id) -> dict:
+        """The stored body of one row."""
+        query = f"SELECT body FROM {table} WHERE id = ?"
+        (text,) = self.conns[source].execute(query, (_key(source, row_id),)).fetchone()
+        return json.loads(text)
+
     def edit(self, source: str, table: str, row_id, **fields) -> dict:
         """Set `fields` in the body of one row and stamp it with now; returns the new body."""
-        conn = self.conns[source]
-        key = int(row_id) if source == PROVINCIAL else str(row_id)
-        (text,) = conn.execute(f"SELECT body FROM {table} WHERE id = ?", (key,)).fetchone()
-        body = json.loads(text)
+        body = self.body(source, table, row_id)
         body.update(fields)
         stamp = _stamp(source, self.now)
         body[UPDATED_FIELD[source]] = stamp
-        conn.execute(
+        text = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+        self.conns[source].execute(
             f"UPDATE {table} SET updated_at = ?, body = ? WHERE id = ?",
-            (stamp, json.dumps(body, ensure_ascii=False, separators=(",", ":")), key),
+            (stamp, text, _key(source, row_id)),
         )
         self.edited.add((source, table, str(row_id)))
         return body
@@ -90,7 +110,7 @@ class RowEditor:
 def apply_changeset(world_dir: Path, seed: int = 1, now: datetime | None = None) -> dict:
     """Apply one change set to the world at `world_dir`; returns counts of what changed."""
     world_dir = Path(world_dir)
-    world = json.loads((world_dir / WORLD_FILE).read_text(encoding="utf-8"))
+    world = read_world(world_dir)
     latest = max(
         [beijing_seconds(datetime.fromisoformat(world["as_of"]))]
         + [beijing_seconds(datetime.fromisoformat(c["now"])) for c in world["changesets"]]
@@ -143,9 +163,7 @@ def apply_changeset(world_dir: Path, seed: int = 1, now: datetime | None = None)
     world["changesets"].append(
         {"seed": seed, "now": beijing_datetime(now_s).isoformat(), "counts": counts}
     )
-    (world_dir / WORLD_FILE).write_text(
-        json.dumps(world, ensure_ascii=False, indent=2), encoding="utf-8"
-    )
+    write_world(world_dir, world)
     return counts
 
 
@@ -175,7 +193,7 @@ def _change_phones(rng: np.random.Generator, truth: Truth, editor: RowEditor, n:
         phones = random_phones(rng, len(picked))
         for account, phone in zip(picked.itertuples(), phones):
             if source == NATIONAL:
-                body = json.loads(_read_body(editor, source, "volunteers", account.row_id))
+                body = editor.body(source, "volunteers", account.row_id)
                 shown = phone if body.get("share_consent") else dirt.masked_phone(phone)
                 editor.edit(source, "volunteers", account.row_id, albp0010=shown)
             else:
@@ -184,13 +202,6 @@ def _change_phones(rng: np.random.Generator, truth: Truth, editor: RowEditor, n:
             changed += 1
     truth.persons["phone"] = truth.persons["person_id"].map(phone_of)
     return changed
-
-
-def _read_body(editor: RowEditor, source: str, table: str, row_id) -> str:
-    key = int(row_id) if source == PROVINCIAL else str(row_id)
-    return (
-        editor.conns[source].execute(f"SELECT body FROM {table} WHERE id = ?", (key,)).fetchone()[0]
-    )
 
 
 def _org_rows(truth: Truth, org_id: str) -> pd.DataFrame:
@@ -270,9 +281,7 @@ def _delete_idle_accounts(rng: np.random.Generator, truth: Truth, editor: RowEdi
             & accounts["row_id"].isin(rows["row_id"])
         )
     accounts.loc[hit, "is_deleted"] = True
-    accounts.loc[hit, "updated_at"] = pd.Timestamp(
-        beijing_datetime(editor.now).replace(tzinfo=None)
-    )
+    accounts.loc[hit, "updated_at"] = _truth_time(editor.now)
     return len(picked)
 
 
@@ -288,7 +297,7 @@ def _mark_deleted(truth: Truth, entity: str, true_ids, now: int) -> None:
     accounts = truth.accounts
     hit = (accounts["entity"] == entity) & accounts["true_id"].isin(set(true_ids))
     accounts.loc[hit, "is_deleted"] = True
-    accounts.loc[hit, "updated_at"] = pd.Timestamp(beijing_datetime(now).replace(tzinfo=None))
+    accounts.loc[hit, "updated_at"] = _truth_time(now)
 
 
 # --- new rows ------------------------------------------------------------------------------
@@ -311,6 +320,11 @@ def _registry(truth: Truth) -> IdRegistry:
     return registry
 
 
+def _recent(now: int) -> Clock:
+    """The clock of a change set's new rows: they all happened in the last month."""
+    return Clock(as_of=now, start=now - NEW_WINDOW_DAYS * DAY)
+
+
 def _restamped(built: Built, now: int) -> Built:
     """New rows all carry `now` as their last update (column and body)."""
     rows = []
@@ -325,9 +339,9 @@ def _restamped(built: Built, now: int) -> Built:
 
 
 def _insert(conns: dict[str, sqlite3.Connection], built: Built) -> None:
-    for r in built.rows:
-        if len(r):
-            insert_rows(conns[r.source], r.table, r.ids, r.updated_at, r.region, r.body)
+    for rows in built.rows:
+        if len(rows):
+            insert_rows(conns, rows)
 
 
 def _append_accounts(truth: Truth, built: Built) -> None:
@@ -346,7 +360,7 @@ def _add_persons(
     rng, world: dict, truth: Truth, conns, now: int, next_ids: dict[str, int], n: int
 ) -> tuple[int, int]:
     """New persons who registered and served within the last month."""
-    clock = Clock(as_of=now, start=now - NEW_WINDOW_DAYS * DAY)
+    clock = _recent(now)
     first = next_ids.get("truth.persons", world["persons"] + 1)
     next_ids["truth.persons"] = first + n
     built, persons, services = generate_chunk(
@@ -392,7 +406,7 @@ def _add_services(rng, truth: Truth, conns, now: int, next_ids: dict[str, int], 
         for s in has.reindex(range(len(people)))
     ]
     people["prefecture"] = people["region_code"].str[:4]
-    clock = Clock(as_of=now, start=now - NEW_WINDOW_DAYS * DAY)
+    clock = _recent(now)
     output = build_services(
         rng, people, frame, _pools(truth), clock, next_ids, plant_invalid=False, mean_services=1.5
     )
@@ -412,9 +426,7 @@ def _restamp_truth(truth: Truth, editor: RowEditor) -> None:
     keys = pd.Series(
         list(zip(accounts["source"], accounts["stream"], accounts["row_id"])), index=accounts.index
     )
-    accounts.loc[keys.isin(editor.edited), "updated_at"] = pd.Timestamp(
-        beijing_datetime(editor.now).replace(tzinfo=None)
-    )
+    accounts.loc[keys.isin(editor.edited), "updated_at"] = _truth_time(editor.now)
 
 
 def _refresh_truth(truth: Truth) -> None:

@@ -53,6 +53,18 @@ class Clock:
         delay = rng.exponential(mean_delay_days * DAY, size=created.shape).astype(np.int64)
         return self.capped(rng, created, created + delay)
 
+    def last_updated(
+        self, rng: np.random.Generator, created, mean_delay_days: float
+    ) -> np.ndarray:
+        """When rows created at `created` were last changed, some of them by a bulk job."""
+        updated = self.updated_after(rng, created, mean_delay_days)
+        return self.with_batch_stamps(rng, created, updated)
+
+    def with_deletions(self, rng: np.random.Generator, updated, deleted) -> np.ndarray:
+        """`updated`, with the deleted rows stamped when they were deleted: after their last
+        change, before as_of (a deletion is an update the servers must deliver)."""
+        return np.where(deleted, self.between(rng, updated, self.as_of), updated)
+
     def batch_stamps(self, rng: np.random.Generator, count: int = 4) -> np.ndarray:
         """Instants of bulk jobs (imports, migrations) that stamp many rows with one second."""
         return np.sort(self.between(rng, np.full(count, self.as_of - 2 * YEAR), self.as_of - DAY))

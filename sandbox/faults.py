@@ -50,10 +50,6 @@ class Faults:
         )
         return dataclasses.replace(noisy, **overrides)
 
-    @classmethod
-    def none(cls) -> "Faults":
-        return cls()
-
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
@@ -119,7 +115,3 @@ class FaultDice:
     def randint(self, low: int, high: int) -> int:
         with self._lock:
             return self._rng.randint(low, high)
-
-    def random(self) -> float:
-        with self._lock:
-            return self._rng.random()

@@ -3,15 +3,16 @@
 `generate_world(out_dir, persons, seed, as_of)` writes `national.sqlite`,
 `provincial.sqlite` (the rows the servers serve, in the storage format of
 `sandbox/world_db.py`), `truth/*.parquet` (what each row really is) and `world.json`.
-Organizations, projects and stations (~15% of rows) are built in memory first; persons and
-their accounts, services and redemptions are then streamed in chunks of 20,000 persons, so
-memory stays bounded whatever the size. The same (persons, seed, as_of) gives the same
-files: every random draw comes from a generator seeded by (seed, phase, chunk).
+Organizations, stations, projects and evaluations (~15% of rows; sandbox/teams.py,
+stations.py, projects.py, evaluations.py) are built in memory first; persons and their
+accounts, services and redemptions (people.py, services.py, redemptions.py) are then
+streamed in chunks of 20,000 persons, so memory stays bounded whatever the size. The same
+(persons, seed, as_of) gives the same files: every random draw comes from a generator
+seeded by (seed, phase, chunk).
 """
 
 from __future__ import annotations
 
-import json
 import zlib
 from collections import defaultdict
 from datetime import datetime
@@ -21,16 +22,15 @@ import numpy as np
 import pandas as pd
 
 from sandbox.clock import DAY, Clock
+from sandbox.evaluations import build_evaluations
 from sandbox.geo import Geography, guizhou
-from sandbox.names import CATEGORY_CODES, CATEGORY_LABELS
-from sandbox.orgs import (
-    build_evaluations,
-    build_orgs,
-    build_projects,
-    build_stations,
-    project_orgs,
-    project_projects,
+from sandbox.harness import (
+    NATIONAL_CLIENT_ID,
+    NATIONAL_CLIENT_SECRET,
+    PROVINCIAL_APP_KEY,
+    PROVINCIAL_APP_SECRET,
 )
+from sandbox.names import CATEGORY_CODES, CATEGORY_LABELS
 from sandbox.people import (
     IdRegistry,
     allocate_accounts,
@@ -39,8 +39,19 @@ from sandbox.people import (
     national_volunteers,
     provincial_volunteers,
 )
-from sandbox.services import ProjectPools, build_redemptions, build_services
-from sandbox.truth import WORLD_FILE, TruthWriter, person_status, true_hours, write_whole
+from sandbox.projects import build_projects, project_projects
+from sandbox.redemptions import build_redemptions
+from sandbox.services import ProjectPools, build_services
+from sandbox.stations import build_stations
+from sandbox.teams import build_orgs, project_orgs
+from sandbox.truth import (
+    WORLD_FILE,
+    TruthWriter,
+    person_status,
+    true_hours,
+    write_whole,
+    write_world,
+)
 from sandbox.world_db import (
     BEIJING,
     DB_FILES,
@@ -53,13 +64,14 @@ from sandbox.world_db import (
     create_database,
     finish_database,
     insert_rows,
+    remove_database,
 )
 
 CHUNK_PERSONS = 20_000
 GENERATOR_VERSION = 1
-CREDENTIALS = {
-    "national": {"client_id": "guizhou-etl", "client_secret": "sandbox-national-secret"},
-    "provincial": {"app_key": "guizhou-etl", "app_secret": "sandbox-provincial-secret"},
+CREDENTIALS = {  # what world.json declares: the servers' defaults
+    "national": {"client_id": NATIONAL_CLIENT_ID, "client_secret": NATIONAL_CLIENT_SECRET},
+    "provincial": {"app_key": PROVINCIAL_APP_KEY, "app_secret": PROVINCIAL_APP_SECRET},
 }
 
 
@@ -89,14 +101,7 @@ class WorldWriter:
     def add(self, built: Built) -> None:
         for rows in built.rows:
             if len(rows):
-                insert_rows(
-                    self.conns[rows.source],
-                    rows.table,
-                    rows.ids,
-                    rows.updated_at,
-                    rows.region,
-                    rows.body,
-                )
+                insert_rows(self.conns, rows)
                 self.row_counts[rows.source][rows.table] += len(rows)
         for frame in built.accounts:
             self.truth.append("accounts", frame)
@@ -124,11 +129,9 @@ def generate_world(
     """
     world_dir = Path(out_dir)
     world_dir.mkdir(parents=True, exist_ok=True)
-    databases = [
-        world_dir / (name + suffix) for name in DB_FILES.values() for suffix in ("", "-wal", "-shm")
-    ]
-    for stale in [world_dir / WORLD_FILE, *databases]:
-        stale.unlink(missing_ok=True)
+    (world_dir / WORLD_FILE).unlink(missing_ok=True)
+    for name in DB_FILES.values():
+        remove_database(world_dir / name)
     as_of = as_of or default_as_of()
     clock = Clock.ending_at(beijing_seconds(as_of))
     geo = guizhou()
@@ -160,9 +163,7 @@ def generate_world(
         "next_ids": dict(sorted(next_ids.items())),
         "changesets": [],
     }
-    (world_dir / WORLD_FILE).write_text(
-        json.dumps(world, ensure_ascii=False, indent=2), encoding="utf-8"
-    )
+    write_world(world_dir, world)
     writer.finish()  # the databases get their final names last: a world that has them is whole
     return world_dir
 
@@ -171,7 +172,7 @@ def build_organizations(seed: int, persons: int, clock: Clock, geo: Geography, w
     """Teams, stations, projects and evaluations; written, and returned for the persons phase."""
     rng = rng_for(seed, "organizations")
     orgs = build_orgs(rng, max(30, persons // 50), clock, geo)
-    writer.add(project_orgs(rng, orgs, clock, geo))
+    writer.add(project_orgs(rng, orgs, clock))
     stations_built, stations = build_stations(rng, max(10, persons // 100), orgs, clock, geo)
     writer.add(stations_built)
     projects = build_projects(rng, max(60, persons // 10), orgs, clock, geo)
@@ -228,22 +229,16 @@ def generate_chunk(
             deleted[~national],
             services.provincial_minutes[~national],
             services.last_update[~national],
-            linked_numbers(rng, persons, accounts)[~national],
+            linked_numbers(rng, accounts)[~national],
         )
     )
-    built.extend(
-        build_redemptions(
-            rng, accounts, services.provincial_minutes, services.last_update, clock, next_ids
-        )
-    )
+    built.extend(build_redemptions(rng, accounts, services.provincial_minutes, clock, next_ids))
     if not newcomers:
         built.extend(invalid_volunteers(rng, clock, geo, registry, next_ids, len(accounts)))
     return built, persons_truth(persons, accounts, built, services.truth), services.truth
 
 
-def linked_numbers(
-    rng: np.random.Generator, persons: pd.DataFrame, accounts: pd.DataFrame
-) -> np.ndarray:
+def linked_numbers(rng: np.random.Generator, accounts: pd.DataFrame) -> np.ndarray:
     """nationalVolunteerNo per account: the national number, on 40% of linked persons'
     provincial accounts (None elsewhere)."""
     national = accounts[accounts["source"] == NATIONAL]

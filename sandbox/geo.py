@@ -15,7 +15,10 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import stdnum.cn
+
+from sandbox.clock import YEAR
 
 PROVINCE_PREFIX = "52"
 
@@ -28,6 +31,7 @@ RETIRED_TO_CURRENT = {
     "520522": "520581",
 }
 CURRENT_TO_RETIRED = {new: old for old, new in RETIRED_TO_CURRENT.items()}
+RETIRED_SHARE = 0.3  # rows of a successor county that still show the retired code
 
 # Counties of neighbouring provinces, for rows planted outside Guizhou.
 OUTSIDE_PROVINCE_COUNTIES = ("500103", "500112", "510104", "510107", "530102", "450102", "430102")
@@ -135,7 +139,7 @@ def prefecture_label(prefecture_code: str) -> str:
 
 
 def shown_county_codes(
-    rng: np.random.Generator, counties: np.ndarray, retired_share: float
+    rng: np.random.Generator, counties: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """County codes as rows show them: a share of successor counties under their retired code.
 
@@ -143,7 +147,7 @@ def shown_county_codes(
     """
     counties = np.asarray(counties, dtype="<U6")
     retired = np.array([CURRENT_TO_RETIRED.get(c, "") for c in counties], dtype="<U6")
-    stale = (retired != "") & (rng.random(len(counties)) < retired_share)
+    stale = (retired != "") & (rng.random(len(counties)) < RETIRED_SHARE)
     return np.where(stale, retired, counties), stale
 
 
@@ -161,3 +165,18 @@ def area_codes(
         np.strings.zfill(village.astype("<U3"), 3),
     )
     return np.where(np.asarray(twelve_digit, dtype=bool), long_codes, counties)
+
+
+def dated_area_codes(
+    rng: np.random.Generator, counties: np.ndarray, created: np.ndarray, as_of: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """areaCode values of rows created at `created`: 12-digit on most rows, but on only 40% of
+    rows older than three years. Returns the codes and the mask of the 12-digit ones."""
+    old = np.asarray(created) < as_of - 3 * YEAR
+    twelve = rng.random(len(old)) < np.where(old, 0.4, 0.95)
+    return area_codes(rng, counties, twelve), twelve
+
+
+def ids_by_county(frame: pd.DataFrame, id_column: str) -> dict[str, np.ndarray]:
+    """The ids of a frame's rows grouped by their `county`."""
+    return frame.groupby("county")[id_column].apply(lambda ids: ids.to_numpy()).to_dict()

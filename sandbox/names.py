@@ -3,7 +3,9 @@
 Frequencies follow the shape of China's name statistics (public rankings of family names
 and of full names such as 张伟, 王伟, 王芳, 李娜): a handful of family names cover a third of
 the people, and a few given names recur so often that distinct people share a full name and
-even a birth date. Weights are relative, not percentages.
+even a birth date. Weights are relative, not percentages. At the end, the draws every
+builder makes from these lists: weighted picks, and category labels as the provincial
+platform spells them.
 """
 
 from __future__ import annotations
@@ -121,27 +123,6 @@ SURNAMES: tuple[tuple[str, float], ...] = (
     ("东方", 0.01),
     ("皇甫", 0.01),
     ("慕容", 0.01),
-)
-
-COMPOUND_SURNAMES = frozenset(
-    [
-        "欧阳",
-        "司马",
-        "上官",
-        "诸葛",
-        "东方",
-        "皇甫",
-        "尉迟",
-        "公孙",
-        "慕容",
-        "长孙",
-        "宇文",
-        "司徒",
-        "夏侯",
-        "令狐",
-        "端木",
-        "独孤",
-    ]
 )
 
 # Whole given names that recur across the country, with relative weights (伟 and 娜 lead).
@@ -521,7 +502,6 @@ PROVINCIAL_TEAMS = (
     "贵州省应急救援志愿服务总队",
     "贵州省科协科普志愿服务总队",
 )
-REGISTRATION_AUTHORITY_SUFFIX = "民政局"
 SUPERVISING_UNITS = (
     "团委",
     "妇联",
@@ -617,3 +597,22 @@ def weighted_choice(
     probabilities = np.asarray(weights, dtype=float)
     probabilities = probabilities / probabilities.sum()
     return rng.choice(len(items), size=size, p=probabilities)
+
+
+def weighted_labels(
+    rng: np.random.Generator, labels: tuple, weights: tuple[float, ...], size: int
+) -> np.ndarray:
+    """`size` of `labels`, drawn with the given relative weights."""
+    return np.array(labels)[weighted_choice(rng, labels, weights, size)]
+
+
+def provincial_labels(rng: np.random.Generator, codes: list[str]) -> str:
+    """Category codes as the provincial platform writes them: labels, some older synonyms."""
+    labels = []
+    for code in codes:
+        synonyms = CATEGORY_SYNONYMS.get(code)
+        if synonyms and rng.random() < 0.4:
+            labels.append(str(rng.choice(synonyms)))
+        else:
+            labels.append(CATEGORY_LABELS[code])
+    return ",".join(labels)

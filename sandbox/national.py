@@ -18,15 +18,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from sandbox.faults import Faults
-from sandbox.serving import (
-    JSON_TYPE,
-    App,
-    Request,
-    Response,
-    json_response,
-    parse_query,
-    proxy_error,
-)
+from sandbox.serving import JSON_TYPE, App, Request, Response, json_response, parse_query
 from sandbox.store import BEIJING, NATIONAL_LAYOUT, WorldStore
 
 ROUTES = {
@@ -40,6 +32,7 @@ TOKEN_PATH = "/oauth/token"
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
 REGION_PATTERN = re.compile(r"^[0-9]{2,6}$")
+PROXY_STATUSES = (502, 503, 504)  # what the proxy in front answers when the system fails
 
 
 class BadRequest(ValueError):
@@ -124,10 +117,9 @@ class NationalApp(App):
         if request.method != "GET":
             return error(405, "method_not_allowed", "use GET", {"Allow": "GET"})
         faults = self.faults
-        if self.dice.roll(faults.server_error):
-            status = self.dice.choice((502, 503, 504))
-            self.stats.fault(f"http_{status}")
-            return proxy_error(status)
+        failure = self.proxy_failure(faults.server_error, PROXY_STATUSES)
+        if failure is not None:
+            return failure
         denied = self._check_token(request)
         if denied is not None:
             return denied
@@ -137,26 +129,17 @@ class NationalApp(App):
                 429, "rate_limited", "too many requests",
                 {"Retry-After": str(faults.retry_after)},
             )
-        if self.dice.chance(faults.updates_during_walk):
-            # Before the page is read: the moved rows are then met later in this walk
-            # (or in this very page when it is the last one), never lost between walks.
-            self.touch(stream, self.dice.randint(1, 3))
+        self.touch_during_walk(stream, faults)
         try:
             response = self._list(stream, request)
         except BadRequest as problem:
             return error(400, "invalid_request", str(problem))
-        if self.dice.roll(faults.truncated):
-            response.truncate = self.dice.choice(("short", "close"))
-            self.stats.fault(f"truncated_{response.truncate}")
-        else:
-            self.dice.served_clean()
-        return response
+        return self.deliver(response, faults)
 
     def _token(self, request: Request) -> Response:
-        if self.dice.roll(self.faults.server_error):
-            status = self.dice.choice((502, 503, 504))
-            self.stats.fault(f"http_{status}")
-            return proxy_error(status)
+        failure = self.proxy_failure(self.faults.server_error, PROXY_STATUSES)
+        if failure is not None:
+            return failure
         try:
             form = dict(parse_query(request.body.decode("utf-8")))
         except (ValueError, UnicodeDecodeError):

@@ -17,8 +17,14 @@ import pandas as pd
 import pyarrow as pa
 
 from sandbox import dirt
-from sandbox.clock import DAY, YEAR, Clock
-from sandbox.geo import OUTSIDE_PROVINCE_COUNTIES, Geography, area_codes, shown_county_codes
+from sandbox.clock import DAY, Clock
+from sandbox.geo import (
+    OUTSIDE_PROVINCE_COUNTIES,
+    Geography,
+    area_codes,
+    dated_area_codes,
+    shown_county_codes,
+)
 from sandbox.idnumbers import ric_body, ric_check_chars
 from sandbox.names import (
     COMMON_FULL_NAMES_FEMALE,
@@ -30,13 +36,12 @@ from sandbox.names import (
     POPULAR_GIVEN_MALE,
     SKILLS,
     SURNAMES,
-    weighted_choice,
+    weighted_labels,
 )
 from sandbox.world_db import (
     NATIONAL,
     PROVINCIAL,
     Built,
-    Rows,
     account_frame,
     fixed_width_ids,
     invalid_count,
@@ -46,20 +51,22 @@ from sandbox.world_db import (
     j_num,
     j_str,
     join_tags,
-    json_bodies,
-    national_times,
+    nulls_where,
     objects,
     provincial_dates,
     provincial_times,
+    stored_rows,
+    take_ids,
 )
 
 PROVINCIAL_VOLUNTEER_BASE = 1_000_000
+VOLUNTEER_NUMBER = "52{:012d}"  # the national volunteer number (albp0029) of a counter
 STAR_THRESHOLDS = np.array([100, 300, 600, 1000, 1500])
 
 # --- names, phones, ID numbers -------------------------------------------------------------
 
-_SURNAME_TEXT = np.array([s for s, _ in SURNAMES])
-_SURNAME_WEIGHTS = np.array([w for _, w in SURNAMES])
+_SURNAME_TEXT = tuple(s for s, _ in SURNAMES)
+_SURNAME_WEIGHTS = tuple(w for _, w in SURNAMES)
 
 
 def _given_names(rng: np.random.Generator, male: np.ndarray) -> np.ndarray:
@@ -70,9 +77,9 @@ def _given_names(rng: np.random.Generator, male: np.ndarray) -> np.ndarray:
         (False, POPULAR_GIVEN_FEMALE, GIVEN_CHARS_FEMALE),
     ):
         rows = np.flatnonzero(male == is_male)
-        names = np.array([g for g, _ in popular])[
-            weighted_choice(rng, popular, [w for _, w in popular], len(rows))
-        ]
+        names = weighted_labels(
+            rng, tuple(g for g, _ in popular), tuple(w for _, w in popular), len(rows)
+        )
         first = np.array(list(chars[0]))[rng.integers(0, len(chars[0]), len(rows))]
         second = np.array(list(chars[1]))[rng.integers(0, len(chars[1]), len(rows))]
         composed = np.strings.add(first, second)
@@ -86,7 +93,7 @@ def random_names(rng: np.random.Generator, n: int, male: np.ndarray | None = Non
     """Full names and the length of their family name (2 for compound ones like 欧阳)."""
     if male is None:
         male = rng.random(n) < 0.5
-    surnames = _SURNAME_TEXT[weighted_choice(rng, _SURNAME_TEXT, _SURNAME_WEIGHTS, n)]
+    surnames = weighted_labels(rng, _SURNAME_TEXT, _SURNAME_WEIGHTS, n)
     names = np.strings.add(surnames, _given_names(rng, np.asarray(male)))
     return names.astype(object), np.strings.str_len(surnames)
 
@@ -243,9 +250,7 @@ def build_persons(
     frame["phone"] = objects(random_phones(rng, n))
     frame["prefecture"] = objects(frame["county"].to_numpy().astype("<U4"))
     frame["presence"] = objects(
-        np.array(["both", "national", "provincial"])[
-            weighted_choice(rng, (0, 1, 2), (45, 30, 25), n)
-        ]
+        weighted_labels(rng, ("both", "national", "provincial"), (45, 30, 25), n)
     )
     earliest = np.maximum(clock.start, (frame["birth_day"].to_numpy() + 14 * 365) * DAY)
     frame["national_reg"] = clock.between(rng, earliest, clock.as_of - 3 * DAY, skew=0.7)
@@ -268,11 +273,9 @@ def allocate_accounts(
     national = np.flatnonzero(np.isin(presence, ["both", "national"]))
     provincial = np.flatnonzero(np.isin(presence, ["both", "provincial"]))
     second = provincial[rng.random(len(provincial)) < 0.01]  # registered twice on the platform
-    nat_seq = next_ids["national.volunteers"] + np.arange(len(national))
-    next_ids["national.volunteers"] += len(national)
+    nat_seq = take_ids(next_ids, "national.volunteers", len(national))
     prov_people = np.concatenate([provincial, second])
-    prov_seq = next_ids["provincial.volunteers"] + np.arange(len(prov_people))
-    next_ids["provincial.volunteers"] += len(prov_people)
+    prov_seq = take_ids(next_ids, "provincial.volunteers", len(prov_people))
     prov_ids = PROVINCIAL_VOLUNTEER_BASE + prov_seq
     reg = np.concatenate(
         [
@@ -285,18 +288,20 @@ def allocate_accounts(
         {
             "person": np.concatenate([national, prov_people]),
             "source": objects([NATIONAL] * len(national) + [PROVINCIAL] * len(prov_people)),
-            "seq": np.concatenate([nat_seq, prov_seq]),
             "row_id": objects(
                 np.concatenate(
                     [
-                        fixed_width_ids(0, nat_seq).to_numpy(zero_copy_only=False),
+                        fixed_width_ids(nat_seq).to_numpy(zero_copy_only=False),
                         prov_ids.astype(str),
                     ]
                 )
             ),
             "source_id": objects(
                 np.concatenate(
-                    [np.array([f"52{k:012d}" for k in nat_seq], dtype=object), prov_ids.astype(str)]
+                    [
+                        np.array([VOLUNTEER_NUMBER.format(k) for k in nat_seq], dtype=object),
+                        prov_ids.astype(str),
+                    ]
                 )
             ),
             "reg": np.minimum(reg, clock.as_of - 3 * DAY),
@@ -317,8 +322,7 @@ def _volunteer_updates(
 ):
     updated = np.maximum(clock.updated_after(rng, reg, 120), last_service_update)
     updated = clock.with_batch_stamps(rng, reg, updated)
-    deleted_at = clock.between(rng, updated, clock.as_of)
-    return np.where(deleted, deleted_at, updated)
+    return clock.with_deletions(rng, updated, deleted)
 
 
 def national_volunteers(
@@ -349,59 +353,47 @@ def national_volunteers(
     spaces = (roll >= 0.01) & (roll < 0.02)
     names[spaces] = [dirt.stray_spaces(x, rng) for x in names[spaces]]
     tags[spaces] = "name_spaces"
-    region, stale = shown_county_codes(rng, people["county"].to_numpy(), 0.3)
+    region, stale = shown_county_codes(rng, people["county"].to_numpy())
     tags = join_tags(tags, np.where(stale, "region_retired", ""), np.where(consent, "", "masked"))
     gender = np.where(people["gender"].to_numpy() == "M", "1", "2")
     gender = np.where(rng.random(n) < 0.02, None, gender)
-    status = np.array(["1", "2", "3"])[weighted_choice(rng, (0, 1, 2), (94, 4, 2), n)]
+    status = weighted_labels(rng, ("1", "2", "3"), (94, 4, 2), n)
     if all_active:
         status[:] = "1"
     counter = np.round(hours + np.where(rng.random(n) < 0.1, rng.uniform(0, 40, n), 0), 2)
     redeemed = np.round(np.where(rng.random(n) < 0.1, counter * rng.uniform(0, 0.3, n), 0), 2)
     reg = accounts["reg"].to_numpy()
     updated = _volunteer_updates(rng, clock, reg, last_service_update, deleted)
+    fields = [
+        ("albp0029", j_str(accounts["source_id"].to_numpy(dtype=str))),
+        ("albp0003", j_str(names)),
+        ("albp0004", j_str(np.full(n, "01"))),
+        ("albp0005", j_str(shown_cert)),
+        ("albp0006", j_str(gender)),
+        ("albp0010", j_str(shown_phone)),
+        ("albp0020", j_str(region)),
+        ("albp0026", j_num(star_levels(counter))),
+        ("albp0034", j_str(iso_dates(reg))),
+        ("albp0089", j_num(counter)),
+        ("albp0090", j_str(status)),
+        ("albp0093", j_num(redeemed)),
+        ("albp0094", j_num(np.round(counter - redeemed, 2))),
+        ("share_consent", j_bool(consent)),
+    ]
     row_ids = pa.array(accounts["row_id"].to_numpy(dtype=str))
-    body = json_bodies(
-        [
-            ("id", j_str(row_ids)),
-            ("albp0029", j_str(accounts["source_id"].to_numpy(dtype=str))),
-            ("albp0003", j_str(names)),
-            ("albp0004", j_str(np.full(n, "01"))),
-            ("albp0005", j_str(shown_cert)),
-            ("albp0006", j_str(gender)),
-            ("albp0010", j_str(shown_phone)),
-            ("albp0020", j_str(region)),
-            ("albp0026", j_num(star_levels(counter))),
-            ("albp0034", j_str(iso_dates(reg))),
-            ("albp0089", j_num(counter)),
-            ("albp0090", j_str(status)),
-            ("albp0093", j_num(redeemed)),
-            ("albp0094", j_num(np.round(counter - redeemed, 2))),
-            ("share_consent", j_bool(consent)),
-            ("updated_at", j_str(national_times(updated))),
-            ("isdelete", j_num(deleted.astype(int))),
-        ]
-    )
+    rows = stored_rows(NATIONAL, "volunteers", row_ids, fields, updated, deleted, region)
     words = np.array(["active", "deregistered", "frozen"])[status.astype(int) - 1]
-    return Built(
-        rows=[
-            Rows(NATIONAL, "volunteers", row_ids, national_times(updated), pa.array(region), body)
-        ],
-        accounts=[
-            account_frame(
-                NATIONAL,
-                "volunteer",
-                "volunteers",
-                accounts["source_id"],
-                people["person_id"],
-                row_ids.to_pylist(),
-                updated,
-                deleted,
-                status=words,
-                dirt=tags,
-            )
-        ],
+    truth = account_frame(
+        rows,
+        "volunteer",
+        people["person_id"],
+        updated,
+        deleted,
+        source_ids=accounts["source_id"],
+        status=words,
+        dirt=tags,
     )
+    return Built(rows=[rows], accounts=[truth])
 
 
 # Shares of provincial accounts spoiled each way (the rest is typed cleanly).
@@ -525,25 +517,16 @@ def provincial_volunteers(
     codes = geo.county_codes
     home_index = np.searchsorted(codes, county[moved])  # codes are sorted
     county[moved] = codes[(home_index + rng.integers(1, len(codes), int(moved.sum()))) % len(codes)]
-    shown, stale = shown_county_codes(rng, county, 0.3)
+    shown, stale = shown_county_codes(rng, county)
     reg = accounts["reg"].to_numpy()
-    old = reg < clock.as_of - 3 * YEAR
-    twelve = rng.random(n) < np.where(old, 0.4, 0.95)
-    area = area_codes(rng, shown, twelve)
+    area, twelve = dated_area_codes(rng, shown, reg, clock.as_of)
     birth_days = (
         pd.to_datetime(pd.Series(birthdays_ymd).astype(str), format="%Y%m%d")
         .to_numpy()
         .astype("datetime64[s]")
         .astype(np.int64)
     )
-    birthday = provincial_dates(birth_days, rng.integers(0, 3, n))
-    birthday = pa.array(
-        [
-            None if m else v
-            for v, m in zip(birthday.to_pylist(), (rng.random(n) < 0.2) & ~bad_birth)
-        ],
-        pa.string(),
-    )
+    birthday = nulls_where(provincial_dates(birth_days, rng), (rng.random(n) < 0.2) & ~bad_birth)
     sex = np.where(people["gender"].to_numpy() == "M", "男", "女")
     flip = rng.random(n) < 0.003
     sex[flip] = np.where(sex[flip] == "男", "女", "男")
@@ -557,26 +540,22 @@ def provincial_volunteers(
     skills = np.where(rng.random(n) < 0.5, first_skill, first_skill + "," + other_skill)
     skills = np.where((rng.random(n) < 0.6) | (first_skill == other_skill), None, skills)
     updated = _volunteer_updates(rng, clock, reg, last_service_update, deleted)
-    row_ids = accounts["row_id"].to_numpy(dtype=str)
-    body = json_bodies(
-        [
-            ("id", j_num(row_ids)),
-            ("realName", j_str(names)),
-            ("certType", j_str(np.full(n, "身份证"))),
-            ("certNo", j_str(certs)),
-            ("sex", j_str(sex)),
-            ("birthday", j_str(birthday)),
-            ("mobile", j_str(typed_phone)),
-            ("areaCode", j_str(area)),
-            ("regTime", j_str(provincial_times(reg))),
-            ("skills", j_str(skills)),
-            ("serviceMinutes", j_num(counter)),
-            ("starLevel", j_num(pa.array(star.tolist(), pa.int64()))),
-            ("nationalVolunteerNo", j_str(national_no)),
-            ("updateTime", j_str(provincial_times(updated))),
-            ("isDeleted", j_bool(deleted)),
-        ]
-    )
+    fields = [
+        ("realName", j_str(names)),
+        ("certType", j_str(np.full(n, "身份证"))),
+        ("certNo", j_str(certs)),
+        ("sex", j_str(sex)),
+        ("birthday", j_str(birthday)),
+        ("mobile", j_str(typed_phone)),
+        ("areaCode", j_str(area)),
+        ("regTime", j_str(provincial_times(reg))),
+        ("skills", j_str(skills)),
+        ("serviceMinutes", j_num(counter)),
+        ("starLevel", j_num(pa.array(star.tolist(), pa.int64()))),
+        ("nationalVolunteerNo", j_str(national_no)),
+    ]
+    row_ids = accounts["row_id"].to_numpy(dtype=str).astype(np.int64)
+    rows = stored_rows(PROVINCIAL, "volunteers", row_ids, fields, updated, deleted, area)
     joined = join_tags(
         name_kinds,
         cert_kinds,
@@ -586,33 +565,16 @@ def provincial_volunteers(
         np.where(stale, "region_retired", ""),
         np.where(twelve, "", "area_6"),
     )
-
-    return Built(
-        rows=[
-            Rows(
-                PROVINCIAL,
-                "volunteers",
-                pa.array(row_ids.astype(np.int64)),
-                provincial_times(updated),
-                pa.array(area),
-                body,
-            )
-        ],
-        accounts=[
-            account_frame(
-                PROVINCIAL,
-                "volunteer",
-                "volunteers",
-                accounts["source_id"],
-                people["person_id"],
-                row_ids,
-                updated,
-                deleted,
-                status=np.full(n, "active"),
-                dirt=joined,
-            )
-        ],
+    truth = account_frame(
+        rows,
+        "volunteer",
+        people["person_id"],
+        updated,
+        deleted,
+        status=np.full(n, "active"),
+        dirt=joined,
     )
+    return Built(rows=[rows], accounts=[truth])
 
 
 # --- invalid volunteer rows ----------------------------------------------------------------
@@ -633,101 +595,95 @@ def invalid_volunteers(
     prov_outside = invalid_count(rng, accounts)
     total = nat_count + prov_no_name + prov_outside
     ghosts = build_persons(rng, max(total, 2), 0, clock, geo, registry).iloc[:total]
-    reg = ghosts["national_reg"].to_numpy()
-    updated = clock.updated_after(rng, reg, 60)
-    built = Built()
-    # national: no name
-    seqs = next_ids["national.volunteers"] + np.arange(nat_count)
-    next_ids["national.volunteers"] += nat_count
-    row_ids = fixed_width_ids(0, seqs)
-    numbers = np.array([f"52{k:012d}" for k in seqs])
-    g = ghosts.iloc[:nat_count]
-    body = json_bodies(
-        [
-            ("id", j_str(row_ids)),
-            ("albp0029", j_str(numbers)),
-            ("albp0003", j_str(np.where(rng.random(nat_count) < 0.5, "", "  "))),
-            ("albp0004", j_str(np.full(nat_count, "01"))),
-            ("albp0005", j_str(g["cert_no"].to_numpy())),
-            ("albp0006", j_str(np.where(g["gender"].to_numpy() == "M", "1", "2"))),
-            ("albp0010", j_str(g["phone"].to_numpy())),
-            ("albp0020", j_str(g["county"].to_numpy())),
-            ("albp0026", j_num(np.zeros(nat_count, dtype=int))),
-            ("albp0034", j_str(iso_dates(reg[:nat_count]))),
-            ("albp0089", j_num(np.zeros(nat_count, dtype=int))),
-            ("albp0090", j_str(np.full(nat_count, "1"))),
-            ("albp0093", j_num(np.zeros(nat_count, dtype=int))),
-            ("albp0094", j_num(np.zeros(nat_count, dtype=int))),
-            ("share_consent", j_bool(np.ones(nat_count, dtype=bool))),
-            ("updated_at", j_str(national_times(updated[:nat_count]))),
-            ("isdelete", j_num(np.zeros(nat_count, dtype=int))),
-        ]
+    updated = clock.updated_after(rng, ghosts["national_reg"].to_numpy(), 60)
+    built = _nameless_national_volunteers(
+        rng, ghosts.iloc[:nat_count], updated[:nat_count], next_ids
     )
-    built.rows.append(
-        Rows(
-            NATIONAL,
-            "volunteers",
-            row_ids,
-            national_times(updated[:nat_count]),
-            pa.array(g["county"].to_numpy()),
-            body,
-        )
-    )
-    built.invalid.append(
-        invalid_frame(
-            NATIONAL,
-            "volunteer",
-            "volunteers",
-            numbers,
-            row_ids.to_pylist(),
-            ["missing_required"] * nat_count,
-        )
-    )
-    # provincial: no name, or outside Guizhou
-    p = ghosts.iloc[nat_count:]
-    count = len(p)
-    ids = PROVINCIAL_VOLUNTEER_BASE + next_ids["provincial.volunteers"] + np.arange(count)
-    next_ids["provincial.volunteers"] += count
-    outside = np.arange(count) >= prov_no_name
-    counties = np.where(
-        outside, rng.choice(OUTSIDE_PROVINCE_COUNTIES, count), p["county"].to_numpy()
-    )
-    area = area_codes(rng, counties, np.ones(count, dtype=bool))
-    names = np.where(outside, p["name"].to_numpy(), np.where(rng.random(count) < 0.5, "", "\u3000"))
-    up = updated[nat_count:]
-    body = json_bodies(
-        [
-            ("id", j_num(ids)),
-            ("realName", j_str(names)),
-            ("certType", j_str(np.full(count, "身份证"))),
-            ("certNo", j_str(p["cert_no"].to_numpy())),
-            ("sex", j_str(np.where(p["gender"].to_numpy() == "M", "男", "女"))),
-            ("birthday", j_str([None] * count)),
-            ("mobile", j_str(p["phone"].to_numpy())),
-            ("areaCode", j_str(area)),
-            ("regTime", j_str(provincial_times(p["provincial_reg"].to_numpy()))),
-            ("skills", j_str([None] * count)),
-            ("serviceMinutes", j_num(np.zeros(count, dtype=int))),
-            ("starLevel", j_num(np.zeros(count, dtype=int))),
-            ("nationalVolunteerNo", j_str([None] * count)),
-            ("updateTime", j_str(provincial_times(np.maximum(up, p["provincial_reg"].to_numpy())))),
-            ("isDeleted", j_bool(np.zeros(count, dtype=bool))),
-        ]
-    )
-    built.rows.append(
-        Rows(
-            PROVINCIAL,
-            "volunteers",
-            pa.array(ids),
-            provincial_times(np.maximum(up, p["provincial_reg"].to_numpy())),
-            pa.array(area),
-            body,
-        )
-    )
-    rules = np.where(outside, "region_outside_province", "missing_required")
-    built.invalid.append(
-        invalid_frame(
-            PROVINCIAL, "volunteer", "volunteers", ids.astype(str), ids.astype(str), rules
+    built.extend(
+        _invalid_provincial_volunteers(
+            rng, ghosts.iloc[nat_count:], updated[nat_count:], prov_no_name, next_ids
         )
     )
     return built
+
+
+def _nameless_national_volunteers(
+    rng: np.random.Generator, ghosts: pd.DataFrame, updated: np.ndarray, next_ids: dict[str, int]
+) -> Built:
+    """National accounts of the ghosts with an empty or blank name (missing_required)."""
+    count = len(ghosts)
+    seqs = take_ids(next_ids, "national.volunteers", count)
+    numbers = np.array([VOLUNTEER_NUMBER.format(k) for k in seqs])
+    zeros = np.zeros(count, dtype=int)
+    fields = [
+        ("albp0029", j_str(numbers)),
+        ("albp0003", j_str(np.where(rng.random(count) < 0.5, "", "  "))),
+        ("albp0004", j_str(np.full(count, "01"))),
+        ("albp0005", j_str(ghosts["cert_no"].to_numpy())),
+        ("albp0006", j_str(np.where(ghosts["gender"].to_numpy() == "M", "1", "2"))),
+        ("albp0010", j_str(ghosts["phone"].to_numpy())),
+        ("albp0020", j_str(ghosts["county"].to_numpy())),
+        ("albp0026", j_num(zeros)),
+        ("albp0034", j_str(iso_dates(ghosts["national_reg"].to_numpy()))),
+        ("albp0089", j_num(zeros)),
+        ("albp0090", j_str(np.full(count, "1"))),
+        ("albp0093", j_num(zeros)),
+        ("albp0094", j_num(zeros)),
+        ("share_consent", j_bool(np.ones(count, dtype=bool))),
+    ]
+    rows = stored_rows(
+        NATIONAL,
+        "volunteers",
+        fixed_width_ids(seqs),
+        fields,
+        updated,
+        np.zeros(count, dtype=bool),
+        ghosts["county"].to_numpy(),
+    )
+    rules = ["missing_required"] * count
+    return Built(rows=[rows], invalid=[invalid_frame(rows, "volunteer", rules, source_ids=numbers)])
+
+
+def _invalid_provincial_volunteers(
+    rng: np.random.Generator,
+    ghosts: pd.DataFrame,
+    updated: np.ndarray,
+    no_name: int,
+    next_ids: dict[str, int],
+) -> Built:
+    """The first `no_name` ghosts registered without a name, the others outside Guizhou."""
+    count = len(ghosts)
+    ids = PROVINCIAL_VOLUNTEER_BASE + take_ids(next_ids, "provincial.volunteers", count)
+    outside = np.arange(count) >= no_name
+    counties = np.where(
+        outside, rng.choice(OUTSIDE_PROVINCE_COUNTIES, count), ghosts["county"].to_numpy()
+    )
+    area = area_codes(rng, counties, np.ones(count, dtype=bool))
+    blank = np.where(rng.random(count) < 0.5, "", "\u3000")
+    names = np.where(outside, ghosts["name"].to_numpy(), blank)
+    registered = ghosts["provincial_reg"].to_numpy()
+    fields = [
+        ("realName", j_str(names)),
+        ("certType", j_str(np.full(count, "身份证"))),
+        ("certNo", j_str(ghosts["cert_no"].to_numpy())),
+        ("sex", j_str(np.where(ghosts["gender"].to_numpy() == "M", "男", "女"))),
+        ("birthday", j_str([None] * count)),
+        ("mobile", j_str(ghosts["phone"].to_numpy())),
+        ("areaCode", j_str(area)),
+        ("regTime", j_str(provincial_times(registered))),
+        ("skills", j_str([None] * count)),
+        ("serviceMinutes", j_num(np.zeros(count, dtype=int))),
+        ("starLevel", j_num(np.zeros(count, dtype=int))),
+        ("nationalVolunteerNo", j_str([None] * count)),
+    ]
+    rows = stored_rows(
+        PROVINCIAL,
+        "volunteers",
+        ids,
+        fields,
+        np.maximum(updated, registered),
+        np.zeros(count, dtype=bool),
+        area,
+    )
+    rules = np.where(outside, "region_outside_province", "missing_required")
+    return Built(rows=[rows], invalid=[invalid_frame(rows, "volunteer", rules)])

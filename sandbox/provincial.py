@@ -26,7 +26,7 @@ from typing import Any, Callable
 from urllib.parse import quote
 
 from sandbox.faults import Faults
-from sandbox.serving import JSON_TYPE, App, Request, Response, json_response, proxy_error
+from sandbox.serving import JSON_TYPE, App, Request, Response, json_response
 from sandbox.store import PROVINCIAL_LAYOUT, WorldStore
 
 ROUTES = {
@@ -210,10 +210,9 @@ class ProvincialApp(App):
         faults = self.faults
         # Half of the transient errors come from the proxy, before the platform (and its
         # nonce ledger) sees the request; the other half is the platform's own 50000.
-        if self.dice.roll(faults.server_error / 2):
-            status = self.dice.choice((502, 503))
-            self.stats.fault(f"http_{status}")
-            return proxy_error(status)
+        failure = self.proxy_failure(faults.server_error / 2, (502, 503))
+        if failure is not None:
+            return failure
         try:
             self._authenticate(request)
             if self.dice.roll(faults.rate_limit):
@@ -222,21 +221,13 @@ class ProvincialApp(App):
             if self.dice.roll(faults.server_error / 2):
                 self.stats.fault("code_50000")
                 raise EnvelopeError(INTERNAL_ERROR)
-            if self.dice.chance(faults.updates_during_walk):
-                # Before the page is read: the moved rows are met later in this walk (or
-                # in this very page when it is the last one).
-                self.touch(stream, self.dice.randint(1, 3))
+            self.touch_during_walk(stream, faults)
             response = self._list(stream, request)
         except EnvelopeError as refusal:
             if refusal.code == CURSOR_EXPIRED:
                 self.stats.fault("cursor_expired")
             return envelope(refusal.code, refusal.data, refusal.detail)
-        if self.dice.roll(faults.truncated):
-            response.truncate = self.dice.choice(("short", "close"))
-            self.stats.fault(f"truncated_{response.truncate}")
-        else:
-            self.dice.served_clean()
-        return response
+        return self.deliver(response, faults)
 
     def _authenticate(self, request: Request) -> None:
         headers = request.headers

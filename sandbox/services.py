@@ -5,7 +5,7 @@ pushed up to the national system (then both rows exist, linked by the log's
 `nationalRecordId` and/or the record's `origin`, and the national hours are the true ones).
 Valid services have 0 < hours ≤ 24, start ≤ end, a date before `as_of` and a Guizhou
 project; the planted invalid rows break exactly one quarantine rule each and are not part
-of the truth. Time-bank redemptions draw on the provincial minutes.
+of the truth.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import pandas as pd
 import pyarrow as pa
 
 from sandbox.clock import DAY, HOUR, Clock, day_start
-from sandbox.names import CATEGORY_LABELS, REDEMPTION_PURPOSES, weighted_choice
+from sandbox.names import CATEGORY_LABELS, weighted_labels
 from sandbox.world_db import (
     NATIONAL,
     PROVINCIAL,
@@ -27,18 +27,16 @@ from sandbox.world_db import (
     fixed_width_ids,
     invalid_count,
     invalid_frame,
-    j_bool,
     j_num,
     j_str,
-    json_bodies,
     national_times,
     objects,
     provincial_dates,
-    provincial_times,
+    stored_rows,
+    take_ids,
 )
 
 SERVICE_LOG_BASE = 10_000_000
-REDEMPTION_BASE = 500_000
 MEAN_SERVICES = 2.6  # true services per ordinary person: ~4 stored records a person in all
 DISPERSION = 0.6  # negative binomial shape: most give a little, a few give a lot
 MAX_SERVICES = 400
@@ -103,9 +101,7 @@ class ProjectPools:
 def _channels(rng: np.random.Generator, presence: np.ndarray, pools: ProjectPools) -> np.ndarray:
     channel = np.where(presence == "national", "N", "P").astype("<U1")
     both = presence == "both"
-    channel[both] = np.array(["N", "P", "B"])[
-        weighted_choice(rng, (0, 1, 2), (35, 35, 30), int(both.sum()))
-    ]
+    channel[both] = weighted_labels(rng, ("N", "P", "B"), (35, 35, 30), int(both.sum()))
     if not len(pools.by_channel["B"]):
         channel[channel == "B"] = "N"
     return channel
@@ -205,14 +201,13 @@ def build_services(
     deleted = rng.random(n) < 0.015
     nat_rows = np.flatnonzero(nat_acct >= 0)
     prov_rows = np.flatnonzero(prov_acct >= 0)
-    nat_seq = next_ids["national.service_records"] + np.arange(len(nat_rows))
-    next_ids["national.service_records"] += len(nat_rows)
-    log_ids = SERVICE_LOG_BASE + next_ids["provincial.service_logs"] + np.arange(len(prov_rows))
-    next_ids["provincial.service_logs"] += len(prov_rows)
+    nat_seq = take_ids(next_ids, "national.service_records", len(nat_rows))
     national_id = np.full(n, None, dtype=object)
-    national_id[nat_rows] = fixed_width_ids(0, nat_seq).to_numpy(zero_copy_only=False)
+    national_id[nat_rows] = fixed_width_ids(nat_seq).to_numpy(zero_copy_only=False)
     log_id = np.full(n, -1, dtype=np.int64)
-    log_id[prov_rows] = log_ids
+    log_id[prov_rows] = SERVICE_LOG_BASE + take_ids(
+        next_ids, "provincial.service_logs", len(prov_rows)
+    )
 
     prov_updated = clock.capped(rng, end, end + rng.exponential(2 * DAY, n).astype(np.int64))
     nat_updated = np.where(
@@ -220,12 +215,12 @@ def build_services(
         clock.capped(rng, prov_updated, prov_updated + rng.exponential(DAY, n).astype(np.int64)),
         clock.capped(rng, end, end + rng.exponential(3 * DAY, n).astype(np.int64)),
     )
+    # A withdrawn service's rows are deleted together: both carry one deletion stamp.
     deleted_at = clock.between(rng, np.maximum(nat_updated, prov_updated), clock.as_of)
     nat_updated = clock.with_batch_stamps(rng, end, np.where(deleted, deleted_at, nat_updated))
     prov_updated = clock.with_batch_stamps(rng, end, np.where(deleted, deleted_at, prov_updated))
 
-    link = np.array(["both", "record", "origin"])[weighted_choice(rng, (0, 1, 2), (60, 25, 15), n)]
-    built = Built()
+    link = weighted_labels(rng, ("both", "record", "origin"), (60, 25, 15), n)
     recorded = {
         "accounts": accounts,
         "project": project,
@@ -241,39 +236,19 @@ def build_services(
         "national_id": national_id,
         "log_id": log_id,
     }
-    built.rows.append(_national_records(rng, nat_rows, nat_acct, nat_updated, recorded))
-    built.rows.append(_provincial_logs(rng, prov_rows, prov_acct, prov_updated, recorded))
-    built.accounts.append(
-        account_frame(
-            NATIONAL,
-            "service",
-            "service_records",
-            national_id[nat_rows],
-            [None] * len(nat_rows),
-            national_id[nat_rows],
-            nat_updated[nat_rows],
-            deleted[nat_rows],
-        )
-    )
-    built.accounts.append(
-        account_frame(
-            PROVINCIAL,
-            "service",
-            "service_logs",
-            log_id[prov_rows].astype(str),
-            [None] * len(prov_rows),
-            log_id[prov_rows].astype(str),
-            prov_updated[prov_rows],
-            deleted[prov_rows],
-        )
-    )
-    service_seq = next_ids["truth.services"] + np.arange(n)
-    next_ids["truth.services"] += n
+    records = _national_records(rng, nat_rows, nat_acct, nat_updated, recorded)
+    logs = _provincial_logs(rng, prov_rows, prov_acct, prov_updated, recorded)
+    service_seq = take_ids(next_ids, "truth.services", n)
     service_ids = np.strings.add("S", np.strings.zfill(service_seq.astype("<U11"), 11)).astype(
         object
     )
-    built.accounts[-2]["true_id"] = service_ids[nat_rows]
-    built.accounts[-1]["true_id"] = service_ids[prov_rows]
+    record_truth = account_frame(
+        records, "service", service_ids[nat_rows], nat_updated[nat_rows], deleted[nat_rows]
+    )
+    log_truth = account_frame(
+        logs, "service", service_ids[prov_rows], prov_updated[prov_rows], deleted[prov_rows]
+    )
+    built = Built(rows=[records, logs], accounts=[record_truth, log_truth])
     counted = effective & ~deleted
     truth = pd.DataFrame(
         {
@@ -310,25 +285,24 @@ def build_services(
     )
 
 
+def _status(rng, rows: np.ndarray, v: dict, effective: str, withdrawn: str, others, weights):
+    """A stored service row's status: `effective` for an effective service; `withdrawn` for a
+    pushed one that is not (both of its rows show it withdrawn); else one of `others`."""
+    drawn = weighted_labels(rng, others, weights, len(rows))
+    return np.where(v["effective"][rows], effective, np.where(v["pushed"][rows], withdrawn, drawn))
+
+
 def _national_records(
     rng, rows: np.ndarray, account: np.ndarray, updated: np.ndarray, v: dict
 ) -> Rows:
     """National service record rows (albx*) for the services at `rows`."""
     n = len(rows)
     pushed = v["pushed"][rows]
-    status = np.where(
-        v["effective"][rows],
-        NATIONAL_EFFECTIVE,
-        np.where(
-            pushed,
-            "3",
-            np.array(["0", "1", "3", "4", "5"])[weighted_choice(rng, range(5), (3, 3, 2, 4, 2), n)],
-        ),
+    status = _status(
+        rng, rows, v, NATIONAL_EFFECTIVE, "3", ("0", "1", "3", "4", "5"), (3, 3, 2, 4, 2)
     )
     entry = np.where(
-        pushed,
-        "1",
-        np.array(["0", "1", "2", "3", "4"])[weighted_choice(rng, range(5), (5, 40, 25, 15, 15), n)],
+        pushed, "1", weighted_labels(rng, ("0", "1", "2", "3", "4"), (5, 40, 25, 15, 15), n)
     )
     origin = np.where(
         pushed & (v["link"][rows] != "record"),
@@ -337,26 +311,25 @@ def _national_records(
     )
     project = v["project"][rows]
     projects = v["projects"]
-    region = projects["national_region"].to_numpy()[project]
-    row_ids = pa.array(v["national_id"][rows].astype(str))
-    body = json_bodies(
-        [
-            ("id", j_str(row_ids)),
-            ("albx0175", j_str(v["accounts"]["source_id"].to_numpy()[account[rows]])),
-            ("albx0001", j_str(projects["national_no"].to_numpy()[project])),
-            ("albe0001", j_str(projects["national_team_no"].to_numpy()[project])),
-            ("albx0181", j_str(national_times(v["start"][rows]))),
-            ("albx0182", j_str(national_times(v["end"][rows]))),
-            ("albx0172", j_num(v["hours"][rows])),
-            ("albx0173", j_str(entry)),
-            ("albx0174", j_str(status)),
-            ("origin", j_str(origin)),
-            ("updated_at", j_str(national_times(updated[rows]))),
-            ("isdelete", j_num(v["deleted"][rows].astype(int))),
-        ]
-    )
-    return Rows(
-        NATIONAL, "service_records", row_ids, national_times(updated[rows]), pa.array(region), body
+    fields = [
+        ("albx0175", j_str(v["accounts"]["source_id"].to_numpy()[account[rows]])),
+        ("albx0001", j_str(projects["national_no"].to_numpy()[project])),
+        ("albe0001", j_str(projects["national_team_no"].to_numpy()[project])),
+        ("albx0181", j_str(national_times(v["start"][rows]))),
+        ("albx0182", j_str(national_times(v["end"][rows]))),
+        ("albx0172", j_num(v["hours"][rows])),
+        ("albx0173", j_str(entry)),
+        ("albx0174", j_str(status)),
+        ("origin", j_str(origin)),
+    ]
+    return stored_rows(
+        NATIONAL,
+        "service_records",
+        pa.array(v["national_id"][rows].astype(str)),
+        fields,
+        updated[rows],
+        v["deleted"][rows],
+        projects["national_region"].to_numpy()[project],
     )
 
 
@@ -366,41 +339,33 @@ def _provincial_logs(
     """Provincial service log rows for the services at `rows` (minutes, labels, link ids)."""
     n = len(rows)
     pushed = v["pushed"][rows]
-    status = np.where(
-        v["effective"][rows],
-        PROVINCIAL_EFFECTIVE,
-        np.where(
-            pushed,
-            "已撤销",
-            np.array(["待审核", "已驳回", "已撤销"])[weighted_choice(rng, range(3), (6, 5, 3), n)],
-        ),
+    status = _status(
+        rng, rows, v, PROVINCIAL_EFFECTIVE, "已撤销", ("待审核", "已驳回", "已撤销"), (6, 5, 3)
     )
     record_id = np.where(pushed & (v["link"][rows] != "origin"), v["national_id"][rows], None)
-    ids = v["log_id"][rows]
     project = v["project"][rows]
     projects = v["projects"]
-    body = json_bodies(
-        [
-            ("id", j_num(ids)),
-            ("userId", j_num(v["accounts"]["source_id"].to_numpy()[account[rows]])),
-            ("teamId", j_num(projects["provincial_team_id"].to_numpy()[project])),
-            ("activityId", j_num(projects["provincial_id"].to_numpy()[project])),
-            ("serviceDate", j_str(provincial_dates(v["start"][rows], rng.integers(0, 3, n)))),
-            ("durationMinutes", j_num(v["minutes"][rows])),
-            ("status", j_str(status)),
-            ("nationalRecordId", j_str(record_id)),
-            ("updateTime", j_str(provincial_times(updated[rows]))),
-            ("isDeleted", j_bool(v["deleted"][rows])),
-        ]
-    )
-    return Rows(
+    fields = [
+        ("userId", j_num(v["accounts"]["source_id"].to_numpy()[account[rows]])),
+        ("teamId", j_num(projects["provincial_team_id"].to_numpy()[project])),
+        ("activityId", j_num(projects["provincial_id"].to_numpy()[project])),
+        ("serviceDate", j_str(provincial_dates(v["start"][rows], rng))),
+        ("durationMinutes", j_num(v["minutes"][rows])),
+        ("status", j_str(status)),
+        ("nationalRecordId", j_str(record_id)),
+    ]
+    return stored_rows(
         PROVINCIAL,
         "service_logs",
-        pa.array(ids),
-        provincial_times(updated[rows]),
-        pa.array(np.full(n, "")),
-        body,
+        v["log_id"][rows],
+        fields,
+        updated[rows],
+        v["deleted"][rows],
+        np.full(n, ""),
     )
+
+
+# --- planted invalid service rows ----------------------------------------------------------
 
 
 def _invalid_services(
@@ -414,197 +379,119 @@ def _invalid_services(
 ) -> Built:
     """Service rows that each break one quarantine rule, on real accounts and projects."""
     built = Built()
-    proj = pools.projects
-    nat_accounts = np.flatnonzero(accounts["source"].to_numpy() == NATIONAL)
-    prov_accounts = np.flatnonzero(accounts["source"].to_numpy() == PROVINCIAL)
+    source = accounts["source"].to_numpy()
+    nat_accounts = np.flatnonzero(source == NATIONAL)
+    prov_accounts = np.flatnonzero(source == PROVINCIAL)
     if len(nat_accounts) and len(pools.by_channel["N"]):
-        kinds = ["end_before_start", "hours_out_of_range", "future_date", "missing_required"]
-        rules = np.repeat(
-            kinds, [invalid_count(rng, national_records, INVALID_SERVICE_SHARE) for _ in kinds]
-        )
-        n = len(rules)
-        acct = nat_accounts[rng.integers(0, len(nat_accounts), n)]
-        project = pools.by_channel["N"][rng.integers(0, len(pools.by_channel["N"]), n)]
-        low = np.maximum(proj["publish"].to_numpy()[project], accounts["reg"].to_numpy()[acct])
-        start = day_start(clock.between(rng, low, clock.as_of - 3 * DAY)) + 9 * HOUR
-        start = np.where(
-            rules == "future_date",
-            day_start(clock.as_of + rng.integers(200, 401, n) * DAY) + 9 * HOUR,
-            start,
-        )
-        hours = np.where(rules == "hours_out_of_range", rng.choice([30.0, 0.0, -2.5, 25.5], n), 3.0)
-        end = np.where(
-            rules == "end_before_start",
-            start - rng.integers(1, 6, n) * HOUR,
-            start + np.where(hours > 0, 10, 1) * HOUR,
-        )
-        updated = np.where(
-            rules == "future_date",
-            clock.as_of - rng.integers(0, 30 * DAY, n),
-            clock.capped(rng, np.maximum(start, end), np.maximum(start, end) + DAY),
-        )
-        seq = next_ids["national.service_records"] + np.arange(n)
-        next_ids["national.service_records"] += n
-        row_ids = fixed_width_ids(0, seq)
-        volunteer = np.where(
-            rules == "missing_required", "", accounts["source_id"].to_numpy()[acct]
-        )
-        region = proj["national_region"].to_numpy()[project]
-        body = json_bodies(
-            [
-                ("id", j_str(row_ids)),
-                ("albx0175", j_str(volunteer)),
-                ("albx0001", j_str(proj["national_no"].to_numpy()[project])),
-                ("albe0001", j_str(proj["national_team_no"].to_numpy()[project])),
-                ("albx0181", j_str(national_times(start))),
-                ("albx0182", j_str(national_times(end))),
-                ("albx0172", j_num(hours)),
-                ("albx0173", j_str(np.full(n, "2"))),
-                ("albx0174", j_str(np.full(n, NATIONAL_EFFECTIVE))),
-                ("origin", j_str([None] * n)),
-                ("updated_at", j_str(national_times(updated))),
-                ("isdelete", j_num(np.zeros(n, dtype=int))),
-            ]
-        )
-        built.rows.append(
-            Rows(
-                NATIONAL,
-                "service_records",
-                row_ids,
-                national_times(updated),
-                pa.array(region),
-                body,
-            )
-        )
-        built.invalid.append(
-            invalid_frame(
-                NATIONAL,
-                "service",
-                "service_records",
-                row_ids.to_pylist(),
-                row_ids.to_pylist(),
-                rules,
-            )
+        built.extend(
+            _invalid_records(rng, accounts, nat_accounts, pools, clock, next_ids, national_records)
         )
     if len(prov_accounts) and len(pools.by_channel["P"]):
-        kinds = ["hours_out_of_range", "future_date"]
-        rules = np.repeat(
-            kinds, [invalid_count(rng, provincial_logs, INVALID_SERVICE_SHARE * 2) for _ in kinds]
-        )
-        n = len(rules)
-        acct = prov_accounts[rng.integers(0, len(prov_accounts), n)]
-        project = pools.by_channel["P"][rng.integers(0, len(pools.by_channel["P"]), n)]
-        low = np.maximum(proj["publish"].to_numpy()[project], accounts["reg"].to_numpy()[acct])
-        date = clock.between(rng, low, clock.as_of - 3 * DAY)
-        date = np.where(rules == "future_date", clock.as_of + rng.integers(200, 401, n) * DAY, date)
-        minutes = np.where(rules == "hours_out_of_range", rng.choice([1800, 0, -60, 1500], n), 120)
-        updated = np.where(
-            rules == "future_date",
-            clock.as_of - rng.integers(0, 30 * DAY, n),
-            clock.capped(rng, date, date + DAY),
-        )
-        seq = next_ids["provincial.service_logs"] + np.arange(n)
-        next_ids["provincial.service_logs"] += n
-        ids = SERVICE_LOG_BASE + seq
-        body = json_bodies(
-            [
-                ("id", j_num(ids)),
-                ("userId", j_num(accounts["source_id"].to_numpy()[acct])),
-                ("teamId", j_num(proj["provincial_team_id"].to_numpy()[project])),
-                ("activityId", j_num(proj["provincial_id"].to_numpy()[project])),
-                ("serviceDate", j_str(provincial_dates(date, rng.integers(0, 3, n)))),
-                ("durationMinutes", j_num(minutes)),
-                ("status", j_str(np.full(n, PROVINCIAL_EFFECTIVE))),
-                ("nationalRecordId", j_str([None] * n)),
-                ("updateTime", j_str(provincial_times(updated))),
-                ("isDeleted", j_bool(np.zeros(n, dtype=bool))),
-            ]
-        )
-        built.rows.append(
-            Rows(
-                PROVINCIAL,
-                "service_logs",
-                pa.array(ids),
-                provincial_times(updated),
-                pa.array(np.full(n, "")),
-                body,
-            )
-        )
-        built.invalid.append(
-            invalid_frame(
-                PROVINCIAL, "service", "service_logs", ids.astype(str), ids.astype(str), rules
-            )
+        built.extend(
+            _invalid_logs(rng, accounts, prov_accounts, pools, clock, next_ids, provincial_logs)
         )
     return built
 
 
-def build_redemptions(
-    rng: np.random.Generator,
-    accounts: pd.DataFrame,
-    minutes: np.ndarray,
-    last_update: np.ndarray,
-    clock: Clock,
-    next_ids: dict[str, int],
-) -> Built:
-    """Time-bank redemptions of provincial accounts that have banked some hours."""
-    eligible = np.flatnonzero(
-        (accounts["source"].to_numpy() == PROVINCIAL)
-        & (minutes >= 120)
-        & (rng.random(len(accounts)) < 0.1)
+def _planted_rules(rng, kinds: list[str], stored: int, share: float) -> np.ndarray:
+    """The rule each planted row breaks: per kind a share of the `stored` rows, at least one."""
+    return np.repeat(kinds, [invalid_count(rng, stored, share) for _ in kinds])
+
+
+def _planted_on(rng, n: int, candidates: np.ndarray, channel: str, pools, accounts):
+    """For `n` planted rows: a real account among `candidates`, a project of the channel, and
+    the earliest instant both allow."""
+    pool = pools.by_channel[channel]
+    acct = candidates[rng.integers(0, len(candidates), n)]
+    project = pool[rng.integers(0, len(pool), n)]
+    low = np.maximum(
+        pools.projects["publish"].to_numpy()[project], accounts["reg"].to_numpy()[acct]
     )
-    times = rng.integers(1, 4, len(eligible))
-    acct = np.repeat(eligible, times)
-    n = len(acct)
-    spent = np.maximum(
-        30, (rng.uniform(0.05, 0.5, n) * minutes[acct] / np.repeat(times, times) // 30 * 30)
-    ).astype(np.int64)
-    redeemed = clock.between(rng, accounts["reg"].to_numpy()[acct], clock.as_of - HOUR)
-    updated = clock.with_batch_stamps(
-        rng, redeemed, clock.capped(rng, redeemed, redeemed + rng.integers(0, 3 * DAY, n))
+    return acct, project, low
+
+
+def _planted_updates(rng, clock: Clock, rules: np.ndarray, finished: np.ndarray) -> np.ndarray:
+    """When planted rows were last stamped: a future-dated one within the month before as_of
+    (entered ahead of time), any other within a day after its service `finished`."""
+    return np.where(
+        rules == "future_date",
+        clock.as_of - rng.integers(0, 30 * DAY, len(rules)),
+        clock.capped(rng, finished, finished + DAY),
     )
-    deleted = rng.random(n) < 0.02
-    seq = next_ids["provincial.redemptions"] + np.arange(n)
-    next_ids["provincial.redemptions"] += n
-    ids = REDEMPTION_BASE + seq
-    purpose = np.where(
-        rng.random(n) < 0.15,
-        None,
-        np.array(REDEMPTION_PURPOSES)[rng.integers(0, len(REDEMPTION_PURPOSES), n)],
+
+
+def _invalid_records(rng, accounts, candidates, pools, clock, next_ids, stored: int) -> Built:
+    """National service records dated in the future, ending before they start, with hours
+    out of range, or naming no volunteer."""
+    kinds = ["end_before_start", "hours_out_of_range", "future_date", "missing_required"]
+    rules = _planted_rules(rng, kinds, stored, INVALID_SERVICE_SHARE)
+    n = len(rules)
+    acct, project, low = _planted_on(rng, n, candidates, "N", pools, accounts)
+    start = day_start(clock.between(rng, low, clock.as_of - 3 * DAY)) + 9 * HOUR
+    start = np.where(
+        rules == "future_date",
+        day_start(clock.as_of + rng.integers(200, 401, n) * DAY) + 9 * HOUR,
+        start,
     )
-    body = json_bodies(
-        [
-            ("id", j_num(ids)),
-            ("userId", j_num(accounts["source_id"].to_numpy()[acct])),
-            ("minutes", j_num(spent)),
-            ("purpose", j_str(purpose)),
-            ("redeemedAt", j_str(provincial_times(redeemed))),
-            ("updateTime", j_str(provincial_times(updated))),
-            ("isDeleted", j_bool(deleted)),
-        ]
+    hours = np.where(rules == "hours_out_of_range", rng.choice([30.0, 0.0, -2.5, 25.5], n), 3.0)
+    end = np.where(
+        rules == "end_before_start",
+        start - rng.integers(1, 6, n) * HOUR,
+        start + np.where(hours > 0, 10, 1) * HOUR,
     )
-    true_seq = next_ids["truth.redemptions"] + np.arange(n)
-    next_ids["truth.redemptions"] += n
-    return Built(
-        rows=[
-            Rows(
-                PROVINCIAL,
-                "redemptions",
-                pa.array(ids),
-                provincial_times(updated),
-                pa.array(np.full(n, "")),
-                body,
-            )
-        ],
-        accounts=[
-            account_frame(
-                PROVINCIAL,
-                "redemption",
-                "redemptions",
-                ids.astype(str),
-                [f"R{k:09d}" for k in true_seq],
-                ids.astype(str),
-                updated,
-                deleted,
-            )
-        ],
+    updated = _planted_updates(rng, clock, rules, np.maximum(start, end))
+    proj = pools.projects
+    volunteer = np.where(rules == "missing_required", "", accounts["source_id"].to_numpy()[acct])
+    fields = [
+        ("albx0175", j_str(volunteer)),
+        ("albx0001", j_str(proj["national_no"].to_numpy()[project])),
+        ("albe0001", j_str(proj["national_team_no"].to_numpy()[project])),
+        ("albx0181", j_str(national_times(start))),
+        ("albx0182", j_str(national_times(end))),
+        ("albx0172", j_num(hours)),
+        ("albx0173", j_str(np.full(n, "2"))),
+        ("albx0174", j_str(np.full(n, NATIONAL_EFFECTIVE))),
+        ("origin", j_str([None] * n)),
+    ]
+    rows = stored_rows(
+        NATIONAL,
+        "service_records",
+        fixed_width_ids(take_ids(next_ids, "national.service_records", n)),
+        fields,
+        updated,
+        np.zeros(n, dtype=bool),
+        proj["national_region"].to_numpy()[project],
     )
+    return Built(rows=[rows], invalid=[invalid_frame(rows, "service", rules)])
+
+
+def _invalid_logs(rng, accounts, candidates, pools, clock, next_ids, stored: int) -> Built:
+    """Provincial service logs dated in the future or with minutes out of range."""
+    kinds = ["hours_out_of_range", "future_date"]
+    rules = _planted_rules(rng, kinds, stored, INVALID_SERVICE_SHARE * 2)
+    n = len(rules)
+    acct, project, low = _planted_on(rng, n, candidates, "P", pools, accounts)
+    date = clock.between(rng, low, clock.as_of - 3 * DAY)
+    date = np.where(rules == "future_date", clock.as_of + rng.integers(200, 401, n) * DAY, date)
+    minutes = np.where(rules == "hours_out_of_range", rng.choice([1800, 0, -60, 1500], n), 120)
+    updated = _planted_updates(rng, clock, rules, date)
+    proj = pools.projects
+    fields = [
+        ("userId", j_num(accounts["source_id"].to_numpy()[acct])),
+        ("teamId", j_num(proj["provincial_team_id"].to_numpy()[project])),
+        ("activityId", j_num(proj["provincial_id"].to_numpy()[project])),
+        ("serviceDate", j_str(provincial_dates(date, rng))),
+        ("durationMinutes", j_num(minutes)),
+        ("status", j_str(np.full(n, PROVINCIAL_EFFECTIVE))),
+        ("nationalRecordId", j_str([None] * n)),
+    ]
+    rows = stored_rows(
+        PROVINCIAL,
+        "service_logs",
+        SERVICE_LOG_BASE + take_ids(next_ids, "provincial.service_logs", n),
+        fields,
+        updated,
+        np.zeros(n, dtype=bool),
+        np.full(n, ""),
+    )
+    return Built(rows=[rows], invalid=[invalid_frame(rows, "service", rules)])

@@ -116,6 +116,34 @@ class App:
         self.stats.fault("rows_touched", len(ids))
         return ids
 
+    # -- faults of a request, in the order each interface meets them ----------------------
+
+    def proxy_failure(self, probability: float, statuses: tuple[int, ...]) -> Response | None:
+        """With `probability`, the reverse proxy's HTML error in place of an answer."""
+        if not self.dice.roll(probability):
+            return None
+        status = self.dice.choice(statuses)
+        self.stats.fault(f"http_{status}")
+        return proxy_error(status)
+
+    def touch_during_walk(self, stream: str, faults: Faults) -> None:
+        """With `faults.updates_during_walk`, 1-3 rows of the stream re-stamped now.
+
+        Done before the page is read: the moved rows are met later in this walk (or in this
+        very page when it is the last one), never lost between walks.
+        """
+        if self.dice.chance(faults.updates_during_walk):
+            self.touch(stream, self.dice.randint(1, 3))
+
+    def deliver(self, response: Response, faults: Faults) -> Response:
+        """A page as sent: cut short with `faults.truncated`, else the run of faults ends."""
+        if self.dice.roll(faults.truncated):
+            response.truncate = self.dice.choice(("short", "close"))
+            self.stats.fault(f"truncated_{response.truncate}")
+        else:
+            self.dice.served_clean()
+        return response
+
     def admin_actions(self) -> dict[str, Callable[[dict], Any]]:
         return {
             "touch": lambda payload: self.touch(str(payload["stream"]), int(payload.get("n", 1))),

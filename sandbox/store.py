@@ -60,6 +60,7 @@ class StoreLayout:
         return datetime.strptime(text, self.time_format).replace(tzinfo=BEIJING)
 
 
+# The one list of each source's tables: the generator writes them (sandbox/world_db.py).
 NATIONAL_LAYOUT = StoreLayout(
     tables=("volunteers", "teams", "projects", "service_records", "evaluations"),
     integer_ids=False,

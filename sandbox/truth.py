@@ -12,6 +12,9 @@
 - `orgs.parquet`, `projects.parquet`: the true organizations and projects.
 - `invalid_rows.parquet`: the planted rows a pipeline must quarantine, with the rule.
 Planted invalid rows appear only in `invalid_rows.parquet`, never in `accounts.parquet`.
+
+`world.json`, beside `truth/`, says how the world was made and what changed it since
+(`read_world`, `write_world`).
 """
 
 from __future__ import annotations
@@ -100,6 +103,18 @@ class Truth:
     world: dict
 
 
+def read_world(world_dir: Path) -> dict:
+    """A world's world.json."""
+    return json.loads((Path(world_dir) / WORLD_FILE).read_text(encoding="utf-8"))
+
+
+def write_world(world_dir: Path, world: dict) -> None:
+    """Write (or rewrite after a change set) a world's world.json."""
+    (Path(world_dir) / WORLD_FILE).write_text(
+        json.dumps(world, ensure_ascii=False, indent=2), encoding="utf-8"
+    )
+
+
 def load_truth(world_dir: Path) -> Truth:
     """Read a world's truth files."""
     folder = Path(world_dir) / TRUTH_DIR
@@ -107,8 +122,7 @@ def load_truth(world_dir: Path) -> Truth:
         name: pd.read_parquet(folder / f"{name}.parquet")
         for name in ("accounts", "persons", "services", "orgs", "projects", "invalid_rows")
     }
-    world = json.loads((Path(world_dir) / WORLD_FILE).read_text(encoding="utf-8"))
-    return Truth(world=world, **frames)
+    return Truth(world=read_world(world_dir), **frames)
 
 
 def conform(frame: pd.DataFrame, name: str) -> pa.Table:

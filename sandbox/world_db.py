@@ -11,6 +11,11 @@ applied while the servers read.
 Bodies are assembled column-wise with Arrow (each field rendered as a JSON literal, then
 joined), which is what keeps a million persons within a minute. Generated text never holds
 a quote, backslash or control character, so quoting a string is wrapping it in quotes.
+
+The builders (sandbox/teams.py, people.py, …) hand the writer `Built` values: `stored_rows`
+frames every body the way its source does (`id` first, the update stamp and the deletion
+flag last, the stamp also in the `updated_at` column), `account_frame` and `invalid_frame`
+say what those rows are in the truth.
 """
 
 from __future__ import annotations
@@ -25,14 +30,17 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from sandbox.store import NATIONAL_LAYOUT, PROVINCIAL_LAYOUT
+
 NATIONAL = "national"
 PROVINCIAL = "provincial"
-STREAMS = {
-    NATIONAL: ("volunteers", "teams", "projects", "service_records", "evaluations"),
-    PROVINCIAL: ("teams", "volunteers", "activities", "service_logs", "stations", "redemptions"),
+# Tables and the body's copy of updated_at as the servers read them (sandbox/store.py).
+STREAMS = {NATIONAL: NATIONAL_LAYOUT.tables, PROVINCIAL: PROVINCIAL_LAYOUT.tables}
+UPDATED_FIELD = {
+    NATIONAL: NATIONAL_LAYOUT.body_time_field,
+    PROVINCIAL: PROVINCIAL_LAYOUT.body_time_field,
 }
 DB_FILES = {NATIONAL: "national.sqlite", PROVINCIAL: "provincial.sqlite"}
-UPDATED_FIELD = {NATIONAL: "updated_at", PROVINCIAL: "updateTime"}
 DELETED_FIELD = {NATIONAL: "isdelete", PROVINCIAL: "isDeleted"}
 
 BEIJING = timezone(timedelta(hours=8))
@@ -71,13 +79,19 @@ def national_times(seconds: np.ndarray) -> pa.Array:
     )
 
 
+def source_times(source: str, seconds: np.ndarray) -> pa.Array:
+    """Timestamps as `source` writes them."""
+    return national_times(seconds) if source == NATIONAL else provincial_times(seconds)
+
+
 def iso_dates(seconds: np.ndarray) -> pa.Array:
     """YYYY-MM-DD dates of world instants."""
     return pc.cast(pc.cast(_timestamps(seconds), pa.date32()), pa.string())
 
 
-def provincial_dates(seconds: np.ndarray, format_index: np.ndarray) -> pa.Array:
+def provincial_dates(seconds: np.ndarray, rng: np.random.Generator) -> pa.Array:
     """Dates in whichever of the platform's three formats each row's client app used."""
+    format_index = rng.integers(0, 3, len(seconds))
     dashed = iso_dates(seconds)
     rendered = [
         dashed,
@@ -122,6 +136,13 @@ def j_list(rows: list[list[str] | None]) -> pa.Array:
     )
 
 
+def nulls_where(values, mask) -> pa.Array:
+    """Text values with null where `mask`: a field some rows leave empty."""
+    return pa.array(
+        [None if m else v for v, m in zip(_as_array(values).to_pylist(), mask)], pa.string()
+    )
+
+
 def json_bodies(fields: list[tuple[str, pa.Array]]) -> pa.Array:
     """One compact JSON object per row from (key, JSON literal column) pairs, keys in order."""
     parts: list = []
@@ -139,10 +160,15 @@ def db_path(world_dir: Path, source: str) -> Path:
     return Path(world_dir) / DB_FILES[source]
 
 
-def create_database(path: Path, source: str) -> sqlite3.Connection:
-    """A fresh database for one source at `path`, tuned for a bulk load (indexes come last)."""
+def remove_database(path: Path) -> None:
+    """Delete a database file and its WAL companions, where they exist."""
     for stale in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
         stale.unlink(missing_ok=True)
+
+
+def create_database(path: Path, source: str) -> sqlite3.Connection:
+    """A fresh database for one source at `path`, tuned for a bulk load (indexes come last)."""
+    remove_database(path)
     conn = sqlite3.connect(path)
     conn.execute("PRAGMA journal_mode=OFF")
     conn.execute("PRAGMA synchronous=OFF")
@@ -174,14 +200,13 @@ def connect(world_dir: Path, source: str) -> sqlite3.Connection:
 _ROWS_PER_STATEMENT = 100  # multi-row VALUES: half the per-row cost of executemany
 
 
-def insert_rows(
-    conn: sqlite3.Connection, table: str, ids, updated_at, region, bodies: pa.Array
-) -> int:
-    """Insert rows given column-wise; returns how many."""
-    n = len(ids)
+def insert_rows(conns: dict[str, sqlite3.Connection], rows: Rows) -> int:
+    """Insert built rows into their source's database; returns how many."""
+    n = len(rows)
     cells = np.empty((n, 4), dtype=object)
-    for column, values in enumerate((ids, updated_at, region, bodies)):
+    for column, values in enumerate((rows.ids, rows.updated_at, rows.region, rows.body)):
         cells[:, column] = _as_array(values).to_pylist()
+    conn, table = conns[rows.source], rows.table
     whole = n - n % _ROWS_PER_STATEMENT
     if whole:
         statement = f"INSERT INTO {table} VALUES " + ",".join(
@@ -193,11 +218,40 @@ def insert_rows(
     return n
 
 
-def fixed_width_ids(base: int, counter: np.ndarray) -> pa.Array:
+# --- ids ------------------------------------------------------------------------------------
+
+
+def take_ids(next_ids: dict[str, int], counter: str, count: int) -> np.ndarray:
+    """The next `count` numbers of one id counter (world.json's `next_ids`), advancing it."""
+    first = next_ids[counter]
+    next_ids[counter] = first + count
+    return first + np.arange(count)
+
+
+def number_entities(
+    entities: pd.DataFrame, national_number: str, provincial_base: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Give true entities their ids in each system they appear in, in frame order.
+
+    Adds `national_row` (the counter of the national row id), `national_no`
+    (`national_number` formatted with that counter) and `provincial_id` (`provincial_base`
+    plus a counter), -1 or null where the entity is absent. Returns the index labels of the
+    entities in the national system and on the provincial platform.
+    """
+    nat = entities.index[entities["in_national"]].to_numpy()
+    prov = entities.index[entities["in_provincial"]].to_numpy()
+    entities["national_row"] = -1
+    entities.loc[nat, "national_row"] = np.arange(1, len(nat) + 1)
+    entities["national_no"] = pd.array([None] * len(entities), dtype="str")
+    entities.loc[nat, "national_no"] = [national_number.format(k) for k in range(1, len(nat) + 1)]
+    entities["provincial_id"] = -1
+    entities.loc[prov, "provincial_id"] = provincial_base + np.arange(1, len(prov) + 1)
+    return nat, prov
+
+
+def fixed_width_ids(counter: np.ndarray) -> pa.Array:
     """National row ids: 16-digit decimal text, so text order is numeric order."""
-    return pc.cast(
-        pa.array(np.int64(10**15 + base) + np.asarray(counter, dtype="int64")), pa.string()
-    )
+    return pc.cast(pa.array(np.int64(10**15) + np.asarray(counter, dtype="int64")), pa.string())
 
 
 # --- what the builders hand the writer ------------------------------------------------------
@@ -216,6 +270,44 @@ class Rows:
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    def __getitem__(self, rows: slice) -> Rows:
+        """A run of these rows (e.g. the planted invalid ones, stored after the valid ones)."""
+        return Rows(
+            self.source,
+            self.table,
+            self.ids[rows],
+            self.updated_at[rows],
+            self.region[rows],
+            self.body[rows],
+        )
+
+    def text_ids(self) -> list[str]:
+        """The stored ids as text, as the truth files hold them."""
+        return pc.cast(self.ids, pa.string()).to_pylist()
+
+
+def stored_rows(source, table, ids, fields, updated, deleted, region) -> Rows:
+    """Rows of one table with bodies as `source` writes them: `id`, then `fields`, then the
+    last-update stamp and the deletion flag.
+
+    The updated_at column holds the body's own stamp: the servers page on the column and
+    serve the body, so the two must never disagree.
+    """
+    times = source_times(source, updated)
+    if source == NATIONAL:
+        id_literal, deleted_literal = j_str(ids), j_num(np.asarray(deleted).astype(int))
+    else:
+        id_literal, deleted_literal = j_num(ids), j_bool(deleted)
+    body = json_bodies(
+        [
+            ("id", id_literal),
+            *fields,
+            (UPDATED_FIELD[source], j_str(times)),
+            (DELETED_FIELD[source], deleted_literal),
+        ]
+    )
+    return Rows(source, table, _as_array(ids), times, _as_array(region), body)
 
 
 INVALID_SHARE = 0.0015
@@ -243,15 +335,20 @@ def objects(values) -> pd.Series:
 
 
 def account_frame(
-    source, entity, stream, source_ids, true_ids, row_ids, updated, deleted, **extra
+    rows: Rows, entity, true_ids, updated, deleted, source_ids=None, **extra
 ) -> pd.DataFrame:
-    """Truth rows mapping stored rows to the true entity they are."""
+    """Truth rows mapping stored rows to the true entity they are.
+
+    `source_ids`: the id the contract's source maps use (albp0029, albe0001, albx0001), when
+    it is not the stored id itself.
+    """
+    row_ids = rows.text_ids()
     frame = pd.DataFrame(
         {
-            "source": source,
+            "source": rows.source,
             "entity": entity,
-            "stream": stream,
-            "source_id": objects(source_ids),
+            "stream": rows.table,
+            "source_id": objects(row_ids if source_ids is None else source_ids),
             "true_id": objects(true_ids),
             "row_id": objects(row_ids),
             "updated_at": np.asarray(updated, dtype=np.int64),
@@ -263,13 +360,15 @@ def account_frame(
     return frame
 
 
-def invalid_frame(source, entity, stream, source_ids, row_ids, rules) -> pd.DataFrame:
+def invalid_frame(rows: Rows, entity, rules, source_ids=None) -> pd.DataFrame:
+    """Truth rows naming the quarantine rule each planted row breaks."""
+    row_ids = rows.text_ids()
     return pd.DataFrame(
         {
-            "source": source,
+            "source": rows.source,
             "entity": entity,
-            "stream": stream,
-            "source_id": objects(source_ids),
+            "stream": rows.table,
+            "source_id": objects(row_ids if source_ids is None else source_ids),
             "row_id": objects(row_ids),
             "rule": objects(rules),
         }
