@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from stdnum.cn import ric
+from stdnum.cn import ric, uscc
 
 from pipelines.config import Settings
 from pipelines.landing import PAGE_SCHEMA
@@ -150,6 +150,143 @@ def provincial_log(row_id: int, **fields) -> dict:
         "durationMinutes": 90,
         "status": "已通过",
         "nationalRecordId": None,
+        "updateTime": "2026-06-01 10:00:00",
+        "isDeleted": False,
+    }
+    row.update(fields)
+    return row
+
+
+def uscc_code(first17: str) -> str:
+    """A valid 18-character unified social credit code (GB 32100) from its first 17."""
+    return first17 + uscc.calc_check_digit(first17)
+
+
+# The other streams, one builder each, with the field names of the two interfaces
+# (schemas/sources/national.openapi.yaml Team, Project, Evaluation; provincial.openapi.yaml
+# Team, Activity, Station, Redemption). Defaults are a live, clean row.
+
+
+def national_team(row_id: str, **fields) -> dict:
+    row = {
+        "id": row_id,
+        "albe0001": f"T{row_id}",
+        "albe0002": "贵阳市助老志愿服务协会",
+        "albe0003": "2",
+        "albe0008": None,
+        "albe0009": "贵阳市民政局",
+        "albe0011": None,
+        "albe0012": "520102",
+        "albe0014": ["0010", "0001"],
+        "albe0018": "刘一",
+        "albe0019": "13600001111",
+        "albe0026": "1",
+        "albe0046": "2015-03-01",
+        "albe0056": 30,
+        "updated_at": "2026-06-01T10:00:00+08:00",
+        "isdelete": 0,
+    }
+    row.update(fields)
+    return row
+
+
+def provincial_team(row_id: int, **fields) -> dict:
+    row = {
+        "id": row_id,
+        "teamName": "南明区红十字志愿服务队",
+        "creditCode": None,
+        "regStatus": "已登记",
+        "level": "县级",
+        "hub": False,
+        "areaCode": "520102001001",
+        "serviceTypes": "助残,应急",
+        "foundDate": "2018/05/06",
+        "leader": "王五",
+        "leaderMobile": "136-0000-1111",
+        "memberCount": 12,
+        "nationalTeamNo": None,
+        "creditStatus": "良好",
+        "status": "正常",
+        "updateTime": "2026-06-01 10:00:00",
+        "isDeleted": False,
+    }
+    row.update(fields)
+    return row
+
+
+def national_project(row_id: str, **fields) -> dict:
+    row = {
+        "id": row_id,
+        "albx0001": f"P{row_id}",
+        "albx0002": "社区健康义诊",
+        "albe0001": "T1",
+        "albx0009": "0004",
+        "albx0015": "2",
+        "albx0021": "520102",
+        "albx0031": "2026-01-02",
+        "albx0040": "三关爱",
+        "updated_at": "2026-06-01T10:00:00+08:00",
+        "isdelete": 0,
+    }
+    row.update(fields)
+    return row
+
+
+def provincial_activity(row_id: int, **fields) -> dict:
+    row = {
+        "id": row_id,
+        "teamId": 3,
+        "title": "乡村支教",
+        "serviceType": "支教,助老",
+        "startTime": "2026-05-01 08:00:00",
+        "endTime": "2026-05-01 12:00:00",
+        "areaCode": "520102001001",
+        "brandProject": "西部计划",
+        "stationId": None,
+        "updateTime": "2026-06-01 10:00:00",
+        "isDeleted": False,
+    }
+    row.update(fields)
+    return row
+
+
+def national_evaluation(row_id: str, **fields) -> dict:
+    row = {
+        "id": row_id,
+        "albe0001": "T1",
+        "evaluator": "registration_authority",
+        "score": 90,
+        "period": "2025",
+        "updated_at": "2026-06-01T10:00:00+08:00",
+        "isdelete": 0,
+    }
+    row.update(fields)
+    return row
+
+
+def provincial_station(row_id: int, **fields) -> dict:
+    row = {
+        "id": row_id,
+        "name": "南明区新华路志愿服务站",
+        "stationType": "站",
+        "hostType": "社区",
+        "areaCode": "520102001001",
+        "teamId": 3,
+        "openedOn": "2020-01-01",
+        "updateTime": "2026-06-01 10:00:00",
+        "isDeleted": False,
+    }
+    row.update(fields)
+    return row
+
+
+def provincial_redemption(row_id: int, **fields) -> dict:
+    row = {
+        "id": row_id,
+        "userId": 7,
+        "minutes": 120,
+        "purpose": "家政服务",
+        "redeemedAt": "2026-05-01 10:00:00",
         "updateTime": "2026-06-01 10:00:00",
         "isDeleted": False,
     }
