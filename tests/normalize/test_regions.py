@@ -1,5 +1,8 @@
 """Region codes: the county list of Guizhou derived from stdnum's table, retired codes mapped
-to their successors, 12-digit statistical codes cut to 6."""
+to their successors, 12-digit statistical codes cut to 6.
+
+The expected county list is the one typed in tests/reference.py from GB/T 2260, not the
+module's own derivation."""
 
 from __future__ import annotations
 
@@ -16,13 +19,9 @@ from pipelines.normalize.regions import (
     retired_code_successors,
 )
 
-from .strategies import PROPERTY, any_text, any_value
+from tests.reference import CONTRACT_RENAMES, GUIZHOU_COUNTIES, GUIZHOU_PREFECTURES
 
-PREFECTURES = {
-    "5201": "贵阳市", "5202": "六盘水市", "5203": "遵义市", "5204": "安顺市", "5205": "毕节市",
-    "5206": "铜仁市", "5223": "黔西南布依族苗族自治州", "5226": "黔东南苗族侗族自治州",
-    "5227": "黔南布依族苗族自治州",
-}
+from .strategies import PROPERTY, any_text, any_value
 
 
 def test_county_list_is_the_current_one():
@@ -30,8 +29,10 @@ def test_county_list_is_the_current_one():
     assert list(counties.columns) == ["region_code", "region_name", "prefecture_code", "prefecture_name"]
     assert len(counties) == 88
     assert counties["region_code"].is_unique
-    assert counties["region_code"].str.fullmatch(r"52[0-9]{4}").all()
-    assert dict(counties[["prefecture_code", "prefecture_name"]].drop_duplicates().values) == PREFECTURES
+    # every current county with its name, and its prefecture: the published list
+    assert dict(counties[["region_code", "region_name"]].values) == GUIZHOU_COUNTIES
+    assert (counties["prefecture_code"] == counties["region_code"].str.slice(0, 4)).all()
+    assert dict(counties[["prefecture_code", "prefecture_name"]].drop_duplicates().values) == GUIZHOU_PREFECTURES
     assert not counties["region_name"].eq("市辖区").any()
     assert not counties["region_code"].str.endswith("00").any()
     names = dict(counties[["region_code", "region_name"]].values)
@@ -47,12 +48,15 @@ def test_county_list_is_the_current_one():
 def test_contract_retired_codes_map_to_their_successors():
     assert normalize_region(pd.Series(["520114", "520221", "520222", "520522"])).tolist() == [
         "520115", "520204", "520281", "520581"]
+    for retired, successor in CONTRACT_RENAMES.items():
+        assert normalize_region_one(retired) == successor
+        assert normalize_region_one(retired + "003002") == successor
 
 
 def test_derived_successors_are_current_and_skip_uncertain_splits():
     successors = retired_code_successors()
-    current = set(guizhou_counties()["region_code"])
-    assert set(successors.values()) <= current
+    assert set(successors.values()) <= set(GUIZHOU_COUNTIES)
+    assert not set(successors) & set(GUIZHOU_COUNTIES)  # a current code is nobody's predecessor
     assert successors["522423"] == "520581"  # 黔西县 of 毕节地区 -> 黔西市
     assert successors["520321"] == "520304"  # 遵义县 -> 播州区
     assert successors["522230"] == "520603"  # 万山特区 -> 万山区
@@ -76,10 +80,11 @@ def test_is_guizhou_and_names():
 
 
 @PROPERTY
-@given(st.sampled_from(sorted(set(guizhou_counties()["region_code"]))), st.text(alphabet="0123456789", min_size=6, max_size=6))
+@given(st.sampled_from(sorted(GUIZHOU_COUNTIES)), st.text(alphabet="0123456789", min_size=6, max_size=6))
 def test_current_codes_round_trip_and_12_digit_forms_cut(code, town_village):
     assert normalize_region_one(code) == code
     assert normalize_region(pd.Series([code, code + town_village])).tolist() == [code, code]
+    assert region_name(code) == GUIZHOU_COUNTIES[code]
 
 
 @PROPERTY

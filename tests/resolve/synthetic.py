@@ -13,7 +13,8 @@ from datetime import date, timedelta
 
 import numpy as np
 import pandas as pd
-from stdnum.cn import ric
+
+from tests.reference import pair_confusion, resident_id
 
 SURNAMES = list("王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史黎贺顾毛郝龚邵万钱覃武戴孔")
 GIVEN = list("伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华玉萍红鹏飞辉斌波宇浩凯健俊帆帅旭宁龙林欣佳彤雪琳晨阳子涵梓萱一诺思源雨轩浩然文博志强建国海燕春梅金凤德福永福立新卫东振华国庆晓光小兵")
@@ -29,8 +30,8 @@ def _hash(text: str) -> str:
 
 
 def make_cert(region: str, birth: date, sequence: int) -> str:
-    body = f"{region}{birth:%Y%m%d}{sequence:03d}"
-    return body + ric.calc_check_digit(body)
+    """A valid resident ID number (GB 11643 check character from tests/reference.py)."""
+    return resident_id(f"{region}{birth:%Y%m%d}{sequence:03d}")
 
 
 def _cert_columns(number: str | None, masked: bool, valid: bool) -> dict:
@@ -164,15 +165,8 @@ def make_world(persons: int = 2000, seed: int = 3) -> tuple[pd.DataFrame, pd.Dat
     return make_accounts(people, seed), people
 
 
-def pairwise_confusion(source_map: pd.DataFrame, truth: pd.DataFrame) -> dict[str, int]:
-    """True/false positive and false negative same-person account pairs."""
-    joined = source_map.merge(truth[["source", "source_id", "person_id"]], on=["source", "source_id"])
-
-    def pairs(group_column: str) -> int:
-        sizes = joined.groupby(group_column).size()
-        return int((sizes * (sizes - 1) // 2).sum())
-
-    both = joined.groupby(["volunteer_key", "person_id"]).size()
-    true_positive = int((both * (both - 1) // 2).sum())
-    predicted, actual = pairs("volunteer_key"), pairs("person_id")
-    return {"tp": true_positive, "fp": predicted - true_positive, "fn": actual - true_positive}
+def pairwise_confusion(source_map: pd.DataFrame, truth: pd.DataFrame, true_key: str = "person_id") -> dict[str, int]:
+    """True/false positive and false negative same-person account pairs (tests/reference.py)."""
+    predicted = dict(zip(zip(source_map["source"], source_map["source_id"].astype(str)), source_map["volunteer_key"]))
+    actual = dict(zip(zip(truth["source"], truth["source_id"].astype(str)), truth[true_key]))
+    return pair_confusion(predicted, actual)

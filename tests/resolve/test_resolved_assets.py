@@ -7,6 +7,7 @@ from datetime import datetime
 
 import numpy as np
 import pandas as pd
+import pytest
 from dagster import materialize
 
 from assets.resolved import resolved_entities
@@ -14,7 +15,7 @@ from pipelines.clock import BEIJING
 from pipelines.config import Settings
 from pipelines.resolve.store import resolve_all
 from pipelines.resources import PipelineSettings
-from tests.resolve.synthetic import make_world
+from tests.resolve.synthetic import make_world, pairwise_confusion
 
 AS_OF = datetime(2026, 6, 30, 18, 0, tzinfo=BEIJING)
 
@@ -52,7 +53,7 @@ def write_staged_world(data_dir, persons: int = 400, seed: int = 9):
 
 
 def test_materialize_reports_quality_and_writes_every_file(tmp_path):
-    write_staged_world(tmp_path)
+    accounts = write_staged_world(tmp_path)
     result = materialize(
         [resolved_entities],
         resources={"pipeline_settings": PipelineSettings(data_dir=str(tmp_path), sandbox_truth_dir=str(tmp_path / "truth"))},
@@ -63,10 +64,18 @@ def test_materialize_reports_quality_and_writes_every_file(tmp_path):
         for event in result.get_asset_materialization_events()
     }
     volunteers = materializations["volunteers"]
-    assert volunteers["precision"].value >= 0.995 and volunteers["recall"].value >= 0.99
+    # recounted here from the resolved map and the world's truth; the metadata must say the same
+    counts = pairwise_confusion(pd.read_parquet(tmp_path / "resolved" / "volunteer_source_map.parquet"), accounts)
+    precision = counts["tp"] / (counts["tp"] + counts["fp"])
+    recall = counts["tp"] / (counts["tp"] + counts["fn"])
+    assert precision >= 0.995 and recall >= 0.99, counts
+    assert volunteers["precision"].value == pytest.approx(precision, abs=1e-6)
+    assert volunteers["recall"].value == pytest.approx(recall, abs=1e-6)
     assert volunteers["persons"].value > 0 and "false_positive_pairs" in volunteers
     services = materializations["services"]
     assert services["persons_hours_wrong"].value <= 1
+    truth_total = pd.read_parquet(tmp_path / "truth" / "persons.parquet")["true_hours"].sum()
+    assert services["total_hours"].value == pytest.approx(truth_total, abs=0.01)
     assert services["total_hours"].value == services["province_hours_truth"].value
     checks = {(c.asset_key.path[-1], c.check_name): c.passed for c in result.get_asset_check_evaluations()}
     assert checks == {

@@ -2,11 +2,15 @@
 without faults, the authentication and paging traps of the contracts.
 
 The clients here are deliberately minimal retry loops (the real connectors live in
-pipelines/sources/ and are tested there); what is checked is what the servers promise.
+pipelines/sources/ and are tested there); what is checked is what the servers promise. The
+test client signs its requests as docs/CONTRACT.md and the provincial interface describe,
+with stdlib hmac (not with the sandbox's own signing code, which is what is under test).
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import os
 import signal
@@ -25,7 +29,19 @@ import requests
 from sandbox import Faults, SandboxServers
 from sandbox.national import ROUTES as NATIONAL_ROUTES
 from sandbox.provincial import ROUTES as PROVINCIAL_ROUTES
-from sandbox.provincial import canonical_query, signature
+
+
+def canonical_query(params: list[tuple[str, str]]) -> str:
+    """The contract's canonical query: names and values percent-encoded (RFC 3986: unreserved
+    characters as they are, upper-case hex), sorted by name then value, joined by '&'."""
+    return "&".join(f"{quote(name, safe='-_.~')}={quote(value, safe='-_.~')}" for name, value in sorted(params))
+
+
+def signature(app_secret: str, method: str, path: str, query: str, timestamp: str, nonce: str) -> str:
+    """Lower-case hex HMAC-SHA256 of METHOD, PATH, canonical query, timestamp and nonce, one a line."""
+    message = "\n".join([method, path, query, timestamp, nonce])
+    return hmac.new(app_secret.encode("utf-8"), message.encode("utf-8"), hashlib.sha256).hexdigest()
+
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 TOKEN_PATH = "/oauth/token"

@@ -8,6 +8,11 @@ from decimal import Decimal
 import sqlalchemy as sa
 
 
+def hours_decimal(value: float) -> Decimal:
+    """An hour figure as the warehouse's DECIMAL(18,6) holds it."""
+    return Decimal(str(value)).quantize(Decimal("0.000001"))
+
+
 def _normal(value):
     """One comparable form across DuckDB and PostgreSQL drivers."""
     if isinstance(value, Decimal):

@@ -6,6 +6,7 @@ import dagster as dg
 
 from assets.warehouse import asset_checks, assets, warehouse_publish
 from pipelines.resources import PipelineSettings
+from tests.reference import GUIZHOU_COUNTIES
 from tests.warehouse.conftest import TEST_KEY
 from tests.warehouse.world import make_world
 
@@ -24,7 +25,9 @@ def test_the_publish_asset_reports_figures_checks_and_the_dictionary(tmp_path, m
     assert metadata["organizations"].value == 39
     assert metadata["stations"].value == 27
     assert 0 < metadata["registration_rate"].value < 1
-    assert metadata["counties_without_station"].value > 0
+    stations = world.frames["staged/stations"]
+    with_station = set(stations.loc[~stations["is_deleted"], "region_code"])
+    assert metadata["counties_without_station"].value == len(set(GUIZHOU_COUNTIES) - with_station)
     assert metadata["total_hours"].value > 0
     assert metadata["warehouse"].value.startswith("duckdb:///")
     assert "dim_volunteer" in metadata["data_dictionary"].value

@@ -1,4 +1,8 @@
-"""What the published tables hold, checked against the world they were built from."""
+"""What the published tables hold, checked against the world they were built from.
+
+Expected values come from the world's frames (its inputs), from literal facts (the county
+list, the star thresholds) and from the contract's hash computed with stdlib hmac
+(tests/reference.py), never from the code that builds the warehouse."""
 
 from __future__ import annotations
 
@@ -6,17 +10,15 @@ from decimal import Decimal
 
 import pandas as pd
 
-from tests.warehouse.helpers import rows, scalar, table_rows
+from tests.reference import GUIZHOU_COUNTIES, GUIZHOU_PREFECTURES, id_hash
+from tests.warehouse.conftest import TEST_KEY
+from tests.warehouse.helpers import hours_decimal, rows, scalar, table_rows
 
 STAR_THRESHOLDS = [(1500, 5), (1000, 4), (600, 3), (300, 2), (100, 1)]
 
 
 def expected_star(hours: float) -> int:
     return next((stars for floor, stars in STAR_THRESHOLDS if hours >= floor), 0)
-
-
-def hours_decimal(value: float) -> Decimal:
-    return Decimal(str(value)).quantize(Decimal("0.000001"))
 
 
 def test_dim_region_lists_every_current_county_with_its_prefecture(published):
@@ -32,6 +34,10 @@ def test_dim_region_lists_every_current_county_with_its_prefecture(published):
     names = {r[0]: (r[1], r[3]) for r in regions}
     assert names["520115"] == ("观山湖区", "贵阳市")
     assert names["522732"] == ("三都水族自治县", "黔南布依族苗族自治州")
+    # and the whole published list, row by row
+    assert {code: (name, prefecture, prefecture_name) for code, name, prefecture, prefecture_name in regions} == {
+        code: (name, code[:4], GUIZHOU_PREFECTURES[code[:4]]) for code, name in GUIZHOU_COUNTIES.items()
+    }
 
 
 def test_volunteer_totals_are_the_sum_of_their_services_and_stars_follow_the_thresholds(world, published):
@@ -56,18 +62,21 @@ def test_volunteer_totals_are_the_sum_of_their_services_and_stars_follow_the_thr
 def test_identity_columns_are_hashed_and_masked_as_the_contract_says(world, published):
     engine, _ = published
     volunteers = world.frames["resolved/volunteers"].set_index("volunteer_key")
-    for key, id_hash, id_masked, name_masked in rows(
-        engine, "SELECT volunteer_key, id_hash, id_masked, name_masked FROM dim_volunteer"
-    ):
+    published = rows(engine, "SELECT volunteer_key, id_hash, id_masked, name_masked FROM dim_volunteer")
+    for key, published_hash, id_masked, name_masked in published:
         source = volunteers.loc[key]
         index = int(key[1:])
-        assert id_hash == (None if pd.isna(source["cert_hash"]) else source["cert_hash"])
-        assert id_hash is None or (len(id_hash) == 64 and id_hash == id_hash.lower())
         number = world.id_numbers[index]
+        # the contract's hash of the clear number (stdlib HMAC-SHA256 under the test key);
+        # null for the persons whose number only came masked
+        masked_only = pd.isna(source["cert_hash"])
+        assert published_hash == (None if masked_only else id_hash(number, TEST_KEY)), key
         assert id_masked == number[:4] + "*" * 10 + number[-4:]
         name = world.names[index]
         family = 2 if name[:2] in {"欧阳", "司马", "诸葛", "上官"} else 1
         assert name_masked == name[:family] + "*" * (len(name) - family), key
+    # the world's rule: every tenth person came with a masked number only
+    assert sum(h is None for _, h, _, _ in published) == len(published) // 10
 
 
 def test_each_service_is_published_once_with_its_hours(world, published):
@@ -78,6 +87,25 @@ def test_each_service_is_published_once_with_its_hours(world, published):
     assert scalar(engine, "SELECT sum(hours) FROM fact_service") == sum(hours_decimal(h) for h in services["hours"])
     by_source = dict(rows(engine, "SELECT source, count(*) FROM fact_service GROUP BY source"))
     assert by_source == services["source"].value_counts().to_dict()
+
+
+def test_projects_are_keyed_by_the_documented_rule_and_join_the_facts(world, published):
+    engine, _ = published
+    projects = world.frames["staged/projects"]
+    assert scalar(engine, "SELECT count(*) FROM dim_project") == (~projects["is_deleted"]).sum()
+    # P + 12 hex of SHA-256 of 'source:source_id' (docs/DATA_DICTIONARY.md), worked out with
+    # coreutils' sha256sum: echo -n national:X00000 | sha256sum -> 9deb24af0f32...
+    key_sql = "SELECT project_key FROM dim_project WHERE source = :source AND source_id = :source_id"
+    assert scalar(engine, key_sql, source="national", source_id="X00000") == "P9deb24af0f32"
+    assert scalar(engine, key_sql, source="provincial", source_id="9001") == "P9f5ed97d0cb4"
+    # every service that names a project finds it in dim_project
+    services = world.frames["resolved/services"]
+    assert scalar(engine, "SELECT count(*) FROM fact_service WHERE project_key IS NOT NULL") == services["project_key"].notna().sum()
+    assert scalar(
+        engine,
+        "SELECT count(*) FROM fact_service f WHERE f.project_key IS NOT NULL "
+        "AND NOT EXISTS (SELECT 1 FROM dim_project p WHERE p.project_key = f.project_key)",
+    ) == 0
 
 
 def test_organizations_carry_the_composite_evaluation_score(world, published):

@@ -5,6 +5,13 @@ persons with clear names and valid resident ID numbers (hashed the way staging d
 source accounts, organizations, projects (some in brand programmes), services, evaluations,
 stations (some deleted), redemptions and quarantined rows. `World` keeps the clear values so
 the privacy tests can look for them in the warehouse.
+
+Nothing here is computed with the code under test: ID numbers get their GB 11643 check
+character, `cert_hash` the contract's HMAC and projects the documented key from
+tests/reference.py (stdlib hmac/hashlib, weights typed from the standard), and the counties
+are the literal GB/T 2260 list there. The project key is a join key between two inputs (the
+resolver writes it into services, the warehouse derives it from staged projects); the tests
+assert the join, not values derived from it.
 """
 
 from __future__ import annotations
@@ -17,10 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipelines.privacy import hmac_hex
-from pipelines.resolve.services import opaque_key
-from pipelines.normalize.ids import resident_id_check_char
-from pipelines.normalize.regions import guizhou_counties
+from tests.reference import GUIZHOU_COUNTIES, documented_project_key, id_hash, resident_id
 
 FAMILY = ["张", "王", "李", "赵", "刘", "陈", "杨", "黄", "吴", "周", "欧阳", "司马", "诸葛", "上官"]
 GIVEN = ["伟", "芳", "娜", "敏", "静", "丽", "强", "磊", "军", "洋", "勇", "艳", "杰", "娟", "涛", "明", "超", "秀英", "小明", "建华", "晓燕", "志强"]
@@ -40,8 +44,7 @@ class World:
 
 
 def _resident_id(region: str, birth: dt.date, sequence: int) -> str:
-    body = f"{region}{birth:%Y%m%d}{sequence:03d}"
-    return body + resident_id_check_char(body)
+    return resident_id(f"{region}{birth:%Y%m%d}{sequence:03d}")
 
 
 def _utc(day: dt.date, hour: int = 2) -> pd.Timestamp:
@@ -64,7 +67,7 @@ def make_world(
     files, to simulate a change between two syncs.
     """
     rng = np.random.default_rng(seed)
-    counties = guizhou_counties()["region_code"].tolist()
+    counties = list(GUIZHOU_COUNTIES)  # the 88 current counties, in code order
     # leave a few counties without people, organizations or stations
     used_counties = counties[: len(counties) - 8]
     world = World(data_dir=data_dir)
@@ -91,7 +94,7 @@ def make_world(
         volunteer_rows.append(
             {
                 "volunteer_key": key_v,
-                "cert_hash": None if masked_only else hmac_hex(cert, key),
+                "cert_hash": None if masked_only else id_hash(cert, key),
                 "cert_prefix4": cert[:4],
                 "cert_suffix4": cert[-4:],
                 "name": name,
@@ -125,7 +128,7 @@ def make_world(
                     "updated_at": _utc(registered),
                     "is_deleted": status == "deleted",
                     "name": name,
-                    "cert_hash": None if masked_only else hmac_hex(cert, key),
+                    "cert_hash": None if masked_only else id_hash(cert, key),
                     "region_code": region,
                     "status": "active",
                     "source_star_level": int(rng.integers(0, 3)),
@@ -197,8 +200,8 @@ def make_world(
         )
     projects = pd.DataFrame(project_rows)
     project_org = dict(zip(zip(org_sources["source"], org_sources["source_id"]), org_sources["org_key"]))
-    # the resolver's key rule, once per project
-    project_keys = opaque_key("P", projects["source"] + ":" + projects["source_id"]).tolist()
+    # the documented key rule (what the resolver writes into services), once per project
+    project_keys = [documented_project_key(s, i) for s, i in zip(projects["source"], projects["source_id"])]
 
     # --- services -------------------------------------------------------------------------
     service_rows = []
