@@ -78,6 +78,9 @@ TRADITIONAL = {"张": "張", "刘": "劉", "陈": "陳", "杨": "楊", "黄": "�
 PINYIN = {"张": "zhāng", "刘": "liú", "陈": "chén", "伟": "wěi", "华": "huá", "国": "guó",
           "军": "jūn", "强": "qiáng", "丽": "lì", "杰": "jié"}
 
+# the run's date that birth dates are judged against (the world's generation day)
+TODAY = dt.date(2026, 6, 30)
+
 
 def _pick(rng: np.random.Generator, items: list[str], n: int) -> np.ndarray:
     return np.asarray(items, dtype=object)[rng.integers(0, len(items), n)]
@@ -182,7 +185,7 @@ def generate_raw_volunteers(n: int, seed: int = 20261129) -> pd.DataFrame:
 
 def normalize_volunteers(raw: pd.DataFrame) -> pd.DataFrame:
     """All normalizers over a raw frame, vectorized (what staging does for these fields)."""
-    ids = normalize_resident_id(raw["certNo"])
+    ids = normalize_resident_id(raw["certNo"], today=TODAY)
     phones = normalize_phone(raw["mobile"])
     return pd.concat(
         [
@@ -204,7 +207,7 @@ _BEIJING = dt.timezone(dt.timedelta(hours=8))
 
 def _id_row(value):
     number = normalize_resident_id_one(value)
-    valid = number is not None and is_valid_resident_id(number)
+    valid = number is not None and is_valid_resident_id(number, today=TODAY)
     birth = dt.date(int(number[6:10]), int(number[10:12]), int(number[12:14])) if valid else None
     gender = ("M" if int(number[16]) % 2 else "F") if valid else None
     return number, valid, birth, gender
@@ -239,7 +242,7 @@ def _loop(function: Callable, values: pd.Series) -> list:
 
 STEPS: list[tuple[str, str, Callable[[pd.DataFrame], object], Callable[[pd.DataFrame], object]]] = [
     ("names", "realName", lambda f: normalize_name(f["realName"]), lambda f: _loop(normalize_name_one, f["realName"])),
-    ("resident ID numbers", "certNo", lambda f: normalize_resident_id(f["certNo"]), lambda f: _loop(_id_row, f["certNo"])),
+    ("resident ID numbers", "certNo", lambda f: normalize_resident_id(f["certNo"], today=TODAY), lambda f: _loop(_id_row, f["certNo"])),
     ("phones", "mobile", lambda f: normalize_phone(f["mobile"]), lambda f: _loop(_phone_row, f["mobile"])),
     ("region codes", "areaCode", lambda f: normalize_region(f["areaCode"]), lambda f: _loop(normalize_region_one, f["areaCode"])),
     ("dates (3 formats)", "birthday", lambda f: parse_date(f["birthday"]), lambda f: _loop(_date_row, f["birthday"])),

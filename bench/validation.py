@@ -79,7 +79,7 @@ def provincial_extract(raw: pd.DataFrame, seed: int) -> pd.DataFrame:
     deleted = rng.random(n) < DELETED
 
     # the stated sex agrees with the ID number, except for a few (a soft conflict flag)
-    id_gender = normalize_resident_id(raw["certNo"])["gender"].to_numpy(dtype=object)
+    id_gender = normalize_resident_id(raw["certNo"], today=AS_OF.date())["gender"].to_numpy(dtype=object)
     random_sex = np.where(rng.random(n) < 0.5, "男", "女")
     sex = np.where(id_gender == "M", "男", np.where(id_gender == "F", "女", random_sex))
     flip = rng.random(n) < SEX_CONFLICT

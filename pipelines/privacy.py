@@ -133,11 +133,6 @@ def mask_ids(values: pd.Series) -> pd.Series:
     return map_unique(as_text(values), lambda d: d.map(mask_id).astype("str"))
 
 
-def mask_phones(values: pd.Series) -> pd.Series:
-    """`mask_phone` over a column (str, NaN where missing)."""
-    return map_unique(as_text(values), lambda d: d.map(mask_phone).astype("str"))
-
-
 def mask_names(values: pd.Series, normalized: bool = False) -> pd.Series:
     """`mask_name` over a column (str, NaN where missing); names are normalized first
     (vectorized) unless `normalized=True`."""

@@ -723,7 +723,6 @@ def stage_table(
     result = StagedResult(
         table=table, entity=spec.entity, path=staged_path(settings, table), as_of=as_of
     )
-    known_counties = _known_counties()
     quarantine_parts: list[pd.DataFrame] = []
 
     def staged_tables() -> Iterator[pa.Table]:
@@ -757,7 +756,7 @@ def stage_table(
                         )
                     )
                 kept_frame = canonical[kept]
-                _add_counts(result.soft_flags, soft_flags(kept_frame, inputs, known_counties))
+                _add_counts(result.soft_flags, soft_flags(kept_frame, inputs))
                 for name, mask in ctx.soft_masks.items():
                     _add_counts(result.soft_flags, {name: int((mask & kept).sum())})
                 _add_counts(result.soft_flags, {"deleted_without_key": int(keyless_deleted.sum())})
@@ -796,16 +795,6 @@ def stage_table(
         result.quarantined_per_rule,
     )
     return result
-
-
-def _known_counties() -> set[str] | None:
-    counties = regions.guizhou_counties()
-    if isinstance(counties, pd.DataFrame):
-        column = "region_code" if "region_code" in counties else counties.columns[0]
-        return set(counties[column].astype(str))
-    if isinstance(counties, dict):
-        return set(map(str, counties))
-    return set(map(str, counties))
 
 
 def combine_quarantine(settings: Settings, tables: list[str] | None = None) -> pd.DataFrame:

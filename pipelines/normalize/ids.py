@@ -98,7 +98,7 @@ def normalize_resident_id_one(value) -> str | None:
     >>> normalize_resident_id_one("52010219900101123x")
     '52010219900101123X'
     >>> normalize_resident_id_one("520102900101123")
-    '520102199001011233'
+    '52010219900101123X'
     """
     if is_missing(value):
         return None
@@ -118,16 +118,15 @@ def _birth_date_of(number: str) -> dt.date | None:
         return None
 
 
-def is_valid_resident_id(value, today: dt.date | None = None) -> bool:
+def is_valid_resident_id(value, *, today: dt.date) -> bool:
     """True when the normalized number has 18 characters, a right check character and a
-    real birth date from 1900 on and not after `today` (default: the current date)."""
+    real birth date from 1900 on and not after `today` (the run's date: pipelines/clock.py)."""
     number = normalize_resident_id_one(value)
     if number is None or not _SHAPE_18.fullmatch(number):
         return False
     if number[17] != resident_id_check_char(number[:17]):
         return False
     birth = _birth_date_of(number)
-    today = today or dt.date.today()
     return birth is not None and dt.date(1900, 1, 1) <= birth <= today
 
 
@@ -187,11 +186,7 @@ def _convert_legacy(cleaned: pd.Series) -> pd.Series:
     return converted
 
 
-def _today_timestamp(today: dt.date | None) -> pd.Timestamp:
-    return pd.Timestamp(today or dt.date.today())
-
-
-def _id_facts(numbers: pd.Series, today: dt.date | None) -> pd.DataFrame:
+def _id_facts(numbers: pd.Series, today: dt.date) -> pd.DataFrame:
     """Validity, birth date and gender of normalized numbers (positional, numpy masks)."""
     count = len(numbers)
     valid = np.zeros(count, dtype=bool)
@@ -209,7 +204,7 @@ def _id_facts(numbers: pd.Series, today: dt.date | None) -> pd.DataFrame:
         born = pd.to_datetime(
             candidates.str.slice(6, 14), format="%Y%m%d", errors="coerce"
         ).to_numpy(dtype="datetime64[us]")
-        latest = np.datetime64(_today_timestamp(today).date(), "us")
+        latest = np.datetime64(pd.Timestamp(today).date(), "us")
         plausible = ~np.isnat(born) & (born >= np.datetime64("1900-01-01", "us")) & (born <= latest)
         ok = check_ok & plausible
         positions = np.flatnonzero(shaped)[ok]
@@ -228,7 +223,7 @@ def _id_facts(numbers: pd.Series, today: dt.date | None) -> pd.DataFrame:
     )
 
 
-def _resident_id_columns(distinct: pd.Series, today: dt.date | None) -> pd.DataFrame:
+def _resident_id_columns(distinct: pd.Series, today: dt.date) -> pd.DataFrame:
     """Every output column for distinct raw values (any index)."""
     cert_no = _convert_legacy(_clean_ids(distinct))
     facts = _id_facts(cert_no.fillna(""), today)
@@ -254,7 +249,7 @@ def _resident_id_columns(distinct: pd.Series, today: dt.date | None) -> pd.DataF
     )
 
 
-def normalize_resident_id(values: pd.Series, today: dt.date | None = None) -> pd.DataFrame:
+def normalize_resident_id(values: pd.Series, *, today: dt.date) -> pd.DataFrame:
     """Resident ID numbers -> one row per input row (index kept), columns:
 
     cert_no (normalized text, NaN when empty), cert_masked (bool), cert_valid (bool),

@@ -164,11 +164,6 @@ def _successors() -> dict[str, str]:
     return resolved
 
 
-def retired_code_successors() -> dict[str, str]:
-    """A copy of the retired -> current code map (for the data dictionary and tests)."""
-    return dict(_successors())
-
-
 @functools.lru_cache(maxsize=1)
 def _counties_frame() -> pd.DataFrame:
     divisions = _divisions()
@@ -237,14 +232,3 @@ def is_guizhou(values: pd.Series) -> pd.Series:
     """True where the value is (or normalizes to) a current county code of Guizhou."""
     codes = normalize_region(values)
     return codes.isin(_current_codes()).astype(bool)
-
-
-def region_name(code) -> str | None:
-    """The current name of a Guizhou county or prefecture code (after normalizing), or None."""
-    normalized = normalize_region_one(code)
-    if normalized is None:
-        return None
-    division = _divisions().get(normalized)
-    if division is None and len(normalized) == 4:
-        division = _divisions().get(normalized + "00")
-    return division.name if division is not None and division.current else None

@@ -77,58 +77,6 @@ def map_vocabulary(values: pd.Series, kind: str, side: str) -> pd.Series:
     return map_each_distinct(values, functools.partial(_translate, kind, side))
 
 
-def volunteer_status_from_national(values: pd.Series) -> pd.Series:
-    """albp0090 1/2/3 -> active/deregistered/frozen."""
-    return map_vocabulary(values, "volunteer_status", "national")
-
-
-def organization_status_from_national(values: pd.Series) -> pd.Series:
-    """albe0026 1,2 -> active; 0,3,5 -> suspended; 4 -> deleted."""
-    return map_vocabulary(values, "organization_status", "national")
-
-
-def organization_status_from_provincial(values: pd.Series) -> pd.Series:
-    """正常/停用/退出 -> active/suspended/exited."""
-    return map_vocabulary(values, "organization_status", "provincial")
-
-
-def registration_status_from_national(values: pd.Series) -> pd.Series:
-    """albe0003 2,3 -> registered; 1 -> unregistered."""
-    return map_vocabulary(values, "registration_status", "national")
-
-
-def registration_status_from_provincial(values: pd.Series) -> pd.Series:
-    """已登记/已备案/未登记 -> registered/filed/unregistered."""
-    return map_vocabulary(values, "registration_status", "provincial")
-
-
-def service_status_from_national(values: pd.Series) -> pd.Series:
-    """albx0174 0..5 -> pending, unsigned, effective, deleted, rejected, failed."""
-    return map_vocabulary(values, "service_status", "national")
-
-
-def service_status_from_provincial(values: pd.Series) -> pd.Series:
-    """待审核/已通过/已驳回/已撤销 -> pending/effective/rejected/revoked."""
-    return map_vocabulary(values, "service_status", "provincial")
-
-
-def project_status_from_national(values: pd.Series) -> pd.Series:
-    """albx0015 1..5 -> recruiting, ongoing, closed, backfilled, void."""
-    return map_vocabulary(values, "project_status", "national")
-
-
-def entry_method_from_national(values: pd.Series) -> pd.Series:
-    """albx0173 0..4 -> forced_sign_out, team_entry, personal_application, face_recognition,
-    quick_check_in."""
-    return map_vocabulary(values, "entry_method", "national")
-
-
 def gender_from_code(values: pd.Series) -> pd.Series:
     """1/2 (national), 男/女 (provincial), M/F -> 'M'/'F'."""
     return map_vocabulary(values, "gender", "national")
-
-
-def evaluator_type(values: pd.Series) -> pd.Series:
-    """Evaluator types (the national English words, or their Chinese labels) -> one of
-    registration_authority, funder, beneficiary, self, third_party."""
-    return map_vocabulary(values, "evaluator", "provincial")

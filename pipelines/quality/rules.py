@@ -48,6 +48,7 @@ import numpy as np
 import pandas as pd
 
 from pipelines.normalize.dates import BEIJING_OFFSET
+from pipelines.normalize.regions import is_guizhou
 from pipelines.schemas import table_spec
 
 RULE_ORDER: tuple[str, ...] = (
@@ -342,7 +343,7 @@ def evaluate(frame: pd.DataFrame, inputs: RuleInputs) -> pd.DataFrame:
 
 
 def soft_flags(
-    frame: pd.DataFrame, inputs: RuleInputs, known_counties: set[str] | None = None
+    frame: pd.DataFrame, inputs: RuleInputs
 ) -> dict[str, int]:
     """Counts of soft problems among the rows that are kept (live and deleted)."""
     counts: dict[str, int] = {}
@@ -374,10 +375,10 @@ def soft_flags(
             frame["unmapped_categories"].notna()
             & frame["unmapped_categories"].astype("string").ne(""),
         )
-    if known_counties is not None and "region_code" in frame:
+    if "region_code" in frame:
         region = frame["region_code"].astype("string")
         well_formed = region.str.fullmatch(REGION_CODE_PATTERN).fillna(False)
-        add("unknown_county", well_formed & ~region.isin(known_counties))
+        add("unknown_county", well_formed & ~is_guizhou(region))
     for column, unreadable in inputs.unparseable.items():
         if column not in HARD_DATE_COLUMNS.get(inputs.table, ()):
             add(f"unreadable_{column}", unreadable.reindex(frame.index, fill_value=False))

@@ -19,6 +19,7 @@ resident ID numbers.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from pathlib import Path
 from typing import Callable
@@ -37,6 +38,8 @@ _NOT_ALNUM = "[^0-9A-Za-z０-９]"
 ID_PATTERN = f"(?:^|{_NOT_ALNUM})([0-9０-９]{{17}}[0-9Xx０-９Ｘｘ])(?:$|{_NOT_ALNUM})"
 PHONE_PATTERN = f"(?:^|{_NOT_ALNUM})([1１][3-9３-９][0-9０-９]{{9}})(?:$|{_NOT_ALNUM})"
 MAX_CANDIDATES = 10_000
+# A scan errs on the side of finding: any real birth date counts, however late.
+ANY_DAY = dt.date.max
 
 # (source expression, column, pattern) -> distinct candidate numbers
 CandidateQuery = Callable[[str, str, str], list[str]]
@@ -57,7 +60,7 @@ def _scan(
     findings: dict[str, dict[str, int]] = {}
     for name, (source, text_columns) in sources.items():
         for column in text_columns:
-            ids = [c for c in candidates(source, column, ID_PATTERN) if is_valid_resident_id(c)]
+            ids = [c for c in candidates(source, column, ID_PATTERN) if is_valid_resident_id(c, today=ANY_DAY)]
             phones = [] if is_identifier_column(column) else candidates(source, column, PHONE_PATTERN)
             if ids or phones:
                 findings[f"{name}.{column}"] = {"id_numbers": len(ids), "phones": len(phones)}

@@ -15,8 +15,6 @@ from pipelines.normalize.regions import (
     is_guizhou,
     normalize_region,
     normalize_region_one,
-    region_name,
-    retired_code_successors,
 )
 
 from tests.reference import CONTRACT_RENAMES, GUIZHOU_COUNTIES, GUIZHOU_PREFECTURES
@@ -53,14 +51,11 @@ def test_contract_retired_codes_map_to_their_successors():
         assert normalize_region_one(retired + "003002") == successor
 
 
-def test_derived_successors_are_current_and_skip_uncertain_splits():
-    successors = retired_code_successors()
-    assert set(successors.values()) <= set(GUIZHOU_COUNTIES)
-    assert not set(successors) & set(GUIZHOU_COUNTIES)  # a current code is nobody's predecessor
-    assert successors["522423"] == "520581"  # 黔西县 of 毕节地区 -> 黔西市
-    assert successors["520321"] == "520304"  # 遵义县 -> 播州区
-    assert successors["522230"] == "520603"  # 万山特区 -> 万山区
-    assert "522101" not in successors  # county-level 遵义市 was split: no certain successor
+def test_retired_codes_take_their_successor_and_uncertain_splits_none():
+    assert normalize_region_one("522423") == "520581"  # 黔西县 of 毕节地区 -> 黔西市
+    assert normalize_region_one("520321") == "520304"  # 遵义县 -> 播州区
+    assert normalize_region_one("522230") == "520603"  # 万山特区 -> 万山区
+    assert normalize_region_one("522101") == "522101"  # county-level 遵义市 was split: kept as given
 
 
 def test_statistical_codes_are_cut_and_cleaned():
@@ -72,11 +67,9 @@ def test_statistical_codes_are_cut_and_cleaned():
     assert pd.isna(tail[0]) and pd.isna(tail[1]) and tail[2:] == ["52", "110101"]
 
 
-def test_is_guizhou_and_names():
+def test_is_guizhou():
     flags = is_guizhou(pd.Series(["520102001001", "520114", "520100", "110101", None, "5201"]))
     assert flags.tolist() == [True, True, False, False, False, False]
-    assert region_name("520115") == "观山湖区" and region_name("520114") == "观山湖区"
-    assert region_name("5201") == "贵阳市" and region_name("110101") is None and region_name(None) is None
 
 
 @PROPERTY
@@ -84,7 +77,6 @@ def test_is_guizhou_and_names():
 def test_current_codes_round_trip_and_12_digit_forms_cut(code, town_village):
     assert normalize_region_one(code) == code
     assert normalize_region(pd.Series([code, code + town_village])).tolist() == [code, code]
-    assert region_name(code) == GUIZHOU_COUNTIES[code]
 
 
 @PROPERTY

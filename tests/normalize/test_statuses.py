@@ -12,40 +12,47 @@ from pipelines.normalize import statuses
 from .strategies import PROPERTY_SEVERAL, any_text, any_value
 
 CASES = [
-    (statuses.volunteer_status_from_national, ["1", "2", "3", 1, "1.0"], ["active", "deregistered", "frozen", "active", "active"]),
-    (statuses.organization_status_from_national, ["0", "1", "2", "3", "4", "5"],
+    (("volunteer_status", "national"), ["1", "2", "3", 1, "1.0"], ["active", "deregistered", "frozen", "active", "active"]),
+    (("organization_status", "national"), ["0", "1", "2", "3", "4", "5"],
      ["suspended", "active", "active", "suspended", "deleted", "suspended"]),
-    (statuses.organization_status_from_provincial, ["正常", "停用", "退出", " 停用 "], ["active", "suspended", "exited", "suspended"]),
-    (statuses.registration_status_from_national, ["1", "2", "3"], ["unregistered", "registered", "registered"]),
-    (statuses.registration_status_from_provincial, ["已登记", "已备案", "未登记", "已登記"], ["registered", "filed", "unregistered", "registered"]),
-    (statuses.service_status_from_national, ["0", "1", "2", "3", "4", "5"],
+    (("organization_status", "provincial"), ["正常", "停用", "退出", " 停用 "], ["active", "suspended", "exited", "suspended"]),
+    (("registration_status", "national"), ["1", "2", "3"], ["unregistered", "registered", "registered"]),
+    (("registration_status", "provincial"), ["已登记", "已备案", "未登记", "已登記"], ["registered", "filed", "unregistered", "registered"]),
+    (("service_status", "national"), ["0", "1", "2", "3", "4", "5"],
      ["pending", "unsigned", "effective", "deleted", "rejected", "failed"]),
-    (statuses.service_status_from_provincial, ["待审核", "已通过", "已驳回", "已撤销"], ["pending", "effective", "rejected", "revoked"]),
-    (statuses.gender_from_code, ["1", "2", "男", "女", "M", "f", 1.0], ["M", "F", "M", "F", "M", "F", "M"]),
-    (statuses.evaluator_type, ["registration_authority", "funder", "beneficiary", "self", "third_party", "第三方"],
+    (("service_status", "provincial"), ["待审核", "已通过", "已驳回", "已撤销"], ["pending", "effective", "rejected", "revoked"]),
+    (("gender", "national"), ["1", "2", "男", "女", "M", "f", 1.0], ["M", "F", "M", "F", "M", "F", "M"]),
+    (("evaluator", "provincial"), ["registration_authority", "funder", "beneficiary", "self", "third_party", "第三方"],
      ["registration_authority", "funder", "beneficiary", "self", "third_party", "third_party"]),
-    (statuses.project_status_from_national, ["1", "5"], ["recruiting", "void"]),
+    (("project_status", "national"), ["1", "5"], ["recruiting", "void"]),
 ]
 
 
-@pytest.mark.parametrize("function, raw, expected", CASES, ids=[c[0].__name__ for c in CASES])
-def test_source_values_map_onto_the_vocabulary(function, raw, expected):
-    result = function(pd.Series(raw, dtype=object))
+def translate(vocabulary: tuple[str, str], values: pd.Series) -> pd.Series:
+    kind, side = vocabulary
+    return statuses.map_vocabulary(values, kind, side)
+
+
+def case_id(vocabulary: tuple[str, str]) -> str:
+    return "-".join(vocabulary)
+
+
+@pytest.mark.parametrize("vocabulary, raw, expected", CASES, ids=[case_id(c[0]) for c in CASES])
+def test_source_values_map_onto_the_vocabulary(vocabulary, raw, expected):
+    result = translate(vocabulary, pd.Series(raw, dtype=object))
     assert result.tolist() == expected
-    assert function(result).tolist() == expected  # idempotent
+    assert translate(vocabulary, result).tolist() == expected  # idempotent
 
 
-@pytest.mark.parametrize("function", [c[0] for c in CASES], ids=[c[0].__name__ for c in CASES])
-def test_unknown_and_missing_values_are_missing(function):
-    assert function(pd.Series(["9", "", None, "unknown"], dtype=object)).isna().all()
+@pytest.mark.parametrize("vocabulary", [c[0] for c in CASES], ids=[case_id(c[0]) for c in CASES])
+def test_unknown_and_missing_values_are_missing(vocabulary):
+    assert translate(vocabulary, pd.Series(["9", "", None, "unknown"], dtype=object)).isna().all()
 
 
 @PROPERTY_SEVERAL
 @given(st.lists(st.one_of(any_value, any_text), min_size=1, max_size=5))
 def test_never_raises_and_only_vocabulary_words_come_out(values):
-    for function, _, expected in CASES:
-        result = function(pd.Series(values, dtype=object))
-        words = set(statuses.vocabularies()[next(
-            kind for kind, spec in statuses.vocabularies().items() if set(expected) <= set(spec["words"]))]["words"])
-        assert set(result.dropna()) <= words
-        assert function(result).equals(result)
+    for vocabulary, _, _ in CASES:
+        result = translate(vocabulary, pd.Series(values, dtype=object))
+        assert set(result.dropna()) <= set(statuses.vocabularies()[vocabulary[0]]["words"])
+        assert translate(vocabulary, result).equals(result)
