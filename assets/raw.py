@@ -32,7 +32,7 @@ from dagster import (
     asset,
 )
 
-from assets.run import run_as_of
+from assets.run import errors_scrubbed, run_as_of, safe_metadata
 from pipelines.clock import AsOf
 from pipelines.landing import LandingResult, land_stream
 from pipelines.resources import PipelineSettings, SourceApis
@@ -112,12 +112,18 @@ def schema_drift_check(stream: Stream, result: LandingResult) -> AssetCheckResul
         check_name=CHECK_DRIFT,
         passed=not unknown and not missing,
         severity=AssetCheckSeverity.WARN,
-        metadata={
+        # field names are the source's text too: shown redacted, and a few at most
+        metadata=safe_metadata({
             "rows_examined": result.rows,
-            "unknown_fields": ", ".join(unknown) or "none",
-            "missing_fields": ", ".join(missing) or "none",
-        },
+            "unknown_fields": _named(unknown),
+            "missing_fields": _named(missing),
+        }),
     )
+
+
+def _named(fields: list[str], most: int = 20) -> str:
+    shown = ", ".join(fields[:most]) or "none"
+    return shown + (f" (+{len(fields) - most} more)" if len(fields) > most else "")
 
 
 def build_raw_asset(stream: Stream) -> AssetsDefinition:
@@ -150,25 +156,26 @@ def build_raw_asset(stream: Stream) -> AssetsDefinition:
         sources: SourceApis,
     ) -> MaterializeResult:
         api = sources.api(stream.source)
-        try:
-            result = land_stream(
-                api,
-                stream,
-                pipeline_settings.settings().data_dir,
-                sync_id=context.run.run_id,
-                full_refresh=config.full_refresh,
-            )
-        except AuthenticationError as refused:
-            # wrong credentials or clock: waiting and retrying the step cannot help
-            raise Failure(description=str(refused), allow_retries=False) from None
-        finally:
-            api.close()
+        with errors_scrubbed():
+            try:
+                result = land_stream(
+                    api,
+                    stream,
+                    pipeline_settings.settings().data_dir,
+                    sync_id=context.run.run_id,
+                    full_refresh=config.full_refresh,
+                )
+            except AuthenticationError as refused:
+                # wrong credentials or clock: waiting and retrying the step cannot help
+                raise Failure(description=str(refused), allow_retries=False) from None
+            finally:
+                api.close()
         context.log.info(
             f"{stream.source} {stream.name}: {result.rows} rows in {result.pages} pages, "
             f"{result.retries} retries, {result.elapsed_seconds:.1f}s"
         )
         return MaterializeResult(
-            metadata=result.metadata(),
+            metadata=safe_metadata(result.metadata()),
             check_results=[
                 newest_update_check(stream, result, run_as_of(context)),
                 schema_drift_check(stream, result),

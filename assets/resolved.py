@@ -28,7 +28,7 @@ from dagster import (
     multi_asset,
 )
 
-from assets.run import run_as_of
+from assets.run import errors_scrubbed, run_as_of, safe_metadata
 from pipelines.resources import PipelineSettings
 
 STAGED_DEPS = [AssetKey(["staged", t]) for t in ("volunteers", "organizations", "services", "projects")]
@@ -155,12 +155,13 @@ CHECK_SPECS = [
 def resolved_entities(context: AssetExecutionContext, pipeline_settings: PipelineSettings):
     from pipelines.resolve.store import resolve_all
 
-    summary = resolve_all(pipeline_settings.settings(), run_as_of(context))
+    with errors_scrubbed():
+        summary = resolve_all(pipeline_settings.settings(), run_as_of(context))
     context.log.info(
         f"resolved {summary['volunteers']['accounts']} accounts into {summary['volunteers']['persons']} persons "
         f"({summary['volunteers']['mode']}), {summary['services']['services']} services"
     )
-    yield MaterializeResult(asset_key=VOLUNTEERS, metadata=volunteer_metadata(summary))
+    yield MaterializeResult(asset_key=VOLUNTEERS, metadata=safe_metadata(volunteer_metadata(summary)))
     organizations = summary["organizations"]
     yield MaterializeResult(
         asset_key=ORGANIZATIONS,
@@ -169,7 +170,7 @@ def resolved_entities(context: AssetExecutionContext, pipeline_settings: Pipelin
             "teams_by_method": _json(organizations["teams_by_method"]), "key_changes": organizations["key_changes"],
         },
     )
-    yield MaterializeResult(asset_key=SERVICES, metadata=service_metadata(summary))
+    yield MaterializeResult(asset_key=SERVICES, metadata=safe_metadata(service_metadata(summary)))
 
     yield from invariant_checks(summary["invariants"])
 

@@ -29,7 +29,7 @@ from dagster import (
     multi_asset,
 )
 
-from assets.run import run_as_of
+from assets.run import errors_scrubbed, run_as_of, safe_metadata
 from pipelines.clock import AsOf
 from pipelines.config import Settings
 from pipelines.quality import gx_runner
@@ -38,6 +38,7 @@ from pipelines.schemas import mappings_for_table, table_names, table_spec
 
 QUARANTINE_KEY = AssetKey(["staged", "quarantine"])
 QUARANTINE_CHECK = "quarantined_rows"
+ACCOUNTED_CHECK = "every_row_accounted"
 # Share of a table's rows in quarantine above which the quarantine check warns.
 MAX_QUARANTINE_SHARE = 0.05
 PREVIEW_ROWS = 5
@@ -74,6 +75,17 @@ def _check_specs(table: str) -> list[AssetCheckSpec]:
             description=(
                 f"[warning] rows quarantined per rule; warns above {MAX_QUARANTINE_SHARE:.0%} "
                 "of the table"
+            ),
+        )
+    )
+    specs.append(
+        AssetCheckSpec(
+            ACCOUNTED_CHECK,
+            asset=key,
+            blocking=True,
+            description=(
+                "[blocking] every row landed, per stream and sync, is staged, quarantined or "
+                "superseded by a newer version: nothing dropped"
             ),
         )
     )
@@ -138,6 +150,25 @@ def _quarantine_check(table: str, result) -> AssetCheckResult:
     )
 
 
+def _accounted_check(table: str, result, sync_id: str) -> AssetCheckResult:
+    """Landed = staged + quarantined + superseded, for every stream and sync; the figures of
+    this run's sync shown (the rows it landed and where each went)."""
+    this_sync = {stream: syncs.get(sync_id, {}) for stream, syncs in result.accounting.items()}
+    return AssetCheckResult(
+        asset_key=staged_key(table),
+        check_name=ACCOUNTED_CHECK,
+        passed=result.balanced(),
+        severity=AssetCheckSeverity.ERROR,
+        metadata={
+            "this_sync": MetadataValue.json({s: counts for s, counts in this_sync.items() if counts}),
+            "all_syncs": MetadataValue.json({
+                stream: {k: sum(c[k] for c in syncs.values()) for k in ("landed", "staged", "quarantined", "superseded")}
+                for stream, syncs in result.accounting.items()
+            }),
+        },
+    )
+
+
 def _stage_one(
     context: AssetExecutionContext, table: str, settings: Settings, as_of: AsOf
 ) -> MaterializeResult:
@@ -167,10 +198,11 @@ def _stage_one(
     selected_checks = context.selected_asset_check_keys
     checks = [
         check
-        for check in _check_results(table, suite) + [_quarantine_check(table, result)]
+        for check in _check_results(table, suite)
+        + [_quarantine_check(table, result), _accounted_check(table, result, context.run_id)]
         if AssetCheckKey(staged_key(table), check.check_name) in selected_checks
     ]
-    return MaterializeResult(asset_key=staged_key(table), metadata=metadata, check_results=checks)
+    return MaterializeResult(asset_key=staged_key(table), metadata=safe_metadata(metadata), check_results=checks)
 
 
 def _combine_quarantine(settings: Settings) -> MaterializeResult:
@@ -181,13 +213,13 @@ def _combine_quarantine(settings: Settings) -> MaterializeResult:
     preview_columns = ["source", "entity", "source_id", "rule", "detail"]
     return MaterializeResult(
         asset_key=QUARANTINE_KEY,
-        metadata={
+        metadata=safe_metadata({
             "dagster/row_count": len(combined),
             "per_rule": MetadataValue.json(counts_per_rule(combined)),
             "per_entity_rule": MetadataValue.json(counts_per_entity_rule(combined)),
             "path": MetadataValue.path(str(quarantine_path(settings))),
             "preview": MetadataValue.md(markdown_table(combined[preview_columns].head(10))),
-        },
+        }),
     )
 
 
@@ -235,11 +267,12 @@ def staged_tables(context: AssetExecutionContext, pipeline_settings: PipelineSet
     settings = pipeline_settings.settings()
     as_of = run_as_of(context)  # future_date compares with it
     selected = context.selected_asset_keys
-    for table in table_names():
-        if staged_key(table) in selected:
-            yield _stage_one(context, table, settings, as_of)
-    if QUARANTINE_KEY in selected:
-        yield _combine_quarantine(settings)
+    with errors_scrubbed():
+        for table in table_names():
+            if staged_key(table) in selected:
+                yield _stage_one(context, table, settings, as_of)
+        if QUARANTINE_KEY in selected:
+            yield _combine_quarantine(settings)
 
 
 assets = [staged_tables]

@@ -27,7 +27,7 @@ from dagster import (
     build_last_update_freshness_checks,
 )
 
-from assets.run import run_as_of
+from assets.run import errors_scrubbed, run_as_of, safe_metadata
 from pipelines.config import Settings
 from pipelines.resources import PipelineSettings
 
@@ -125,7 +125,9 @@ def warehouse_publish(context: AssetExecutionContext, pipeline_settings: Pipelin
     from pipelines.warehouse.publish import publish
 
     settings = pipeline_settings.settings()
-    result = publish(settings, as_of=run_as_of(context), schema=pipeline_settings.warehouse_schema)
+    with errors_scrubbed():
+        result = publish(settings, as_of=run_as_of(context), schema=pipeline_settings.warehouse_schema)
+        checks = warehouse_checks(settings, result.schema)
     context.log.info(
         "published %d tables and marts to %s", len(result.rows), result.warehouse
     )
@@ -139,7 +141,7 @@ def warehouse_publish(context: AssetExecutionContext, pipeline_settings: Pipelin
         **{name: _figure(value) for name, value in figures.items()},
         "data_dictionary": MetadataValue.md(render_dictionary()),
     }
-    return MaterializeResult(metadata=metadata, check_results=warehouse_checks(settings, result.schema))
+    return MaterializeResult(metadata=safe_metadata(metadata), check_results=checks)
 
 
 # The marts' publish time, checked on its own (by the sensor definitions.py declares): the

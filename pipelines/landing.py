@@ -50,9 +50,12 @@ PAGE_SCHEMA = pa.schema(
         ("sync_id", pa.string()),
         ("fetched_at", pa.timestamp("us", tz="UTC")),
         ("page", pa.int64()),
+        ("problem", pa.string()),  # what makes the row unusable as a whole (Stream.row_problem)
     ]
 )
 PAGE_GLOB = "page-*.parquet"
+# The schema drift check names fields; beyond this many a source is not drifting, it is broken.
+MAX_FIELDS_SEEN = 500
 
 
 # -- places ------------------------------------------------------------------------------
@@ -84,19 +87,30 @@ def _prepare_roots(data_dir: Path) -> None:
 def page_table(
     stream: Stream, rows: list[dict], sync_id: str, fetched_at: datetime, page_no: int
 ) -> pa.Table:
-    """One page as an Arrow table of the landing columns."""
+    """One page as an Arrow table of the landing columns.
+
+    Every row lands, whatever it is: a row that is no object, has no id or no readable change
+    time lands with its `problem` (staging quarantines it); text that is not valid Unicode
+    lands with the bad characters replaced and the problem `bad_text`.
+    """
     count = len(rows)
+    records = [record_text(r) for r in rows]
+    problems = [
+        "bad_text" if replaced else stream.row_problem(row)
+        for row, (_, replaced) in zip(rows, records)
+    ]
     return pa.table(
         {
             "id": pa.array([stream.row_id(r) for r in rows], pa.string()),
             "updated_at": pa.array([stream.row_cursor(r) for r in rows], pa.string()),
             "is_deleted": pa.array([stream.row_deleted(r) for r in rows], pa.bool_()),
-            "record": pa.array([record_text(r) for r in rows], pa.string()),
+            "record": pa.array([text for text, _ in records], pa.string()),
             "sync_id": pa.repeat(pa.scalar(sync_id, pa.string()), count),
             "fetched_at": pa.repeat(
                 pa.scalar(fetched_at, PAGE_SCHEMA.field("fetched_at").type), count
             ),
             "page": pa.repeat(pa.scalar(page_no, pa.int64()), count),
+            "problem": pa.array(problems, pa.string()),
         },
         schema=PAGE_SCHEMA,
     )
@@ -265,7 +279,8 @@ class _PageWriter:
         private_dir(self.sync_dir)
         path = write_page(self.sync_dir, self.page_no, table, durable_rename=False)
         self._uncommitted = page.checkpoint
-        self.result.fields_seen.update(*(row.keys() for row in page.rows if isinstance(row, dict)))
+        if len(self.result.fields_seen) < MAX_FIELDS_SEEN:  # a source inventing keys per row
+            self.result.fields_seen.update(*(row.keys() for row in page.rows if isinstance(row, dict)))
         self.result.rows += table.num_rows
         self.result.deleted_rows += pc.sum(table["is_deleted"]).as_py() or 0
         self.result.pages += 1
@@ -347,7 +362,7 @@ def land_stream(
     return result
 
 
-# -- reading (staging keeps the latest version of each row: pipelines/staging.py) -----------------------------------------------------
+# -- reading (staging keeps the latest version of each row: pipelines/staging/extract.py) ---
 
 
 def raw_glob(data_dir: Any, source: str, stream: str) -> str:
@@ -362,7 +377,7 @@ def raw_files(data_dir: Any, source: str, stream: str) -> list[Path]:
 
 def has_raw(data_dir: Any, source: str, stream: str) -> bool:
     """Whether any page of the stream has been landed (read_parquet fails on an empty glob)."""
-    return any(raw_stream_dir(data_dir, source, stream).glob(f"*/{PAGE_GLOB}"))
+    return bool(raw_files(data_dir, source, stream))
 
 
 def updated_at_utc_sql(source: str, column: str = "updated_at") -> str:

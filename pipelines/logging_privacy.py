@@ -9,13 +9,14 @@ clients registered (client secret, app secret, access tokens) and, through
 
 `install_log_redaction` is the second line of defence: it wraps the process-wide log record
 factory, so every record made by Dagster's log manager, by `requests` and by our own loggers
-carries a scrubbed message.
+carries a scrubbed message, and a scrubbed traceback when it has one.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import traceback
 
 from pipelines.privacy import redact
 
@@ -59,6 +60,9 @@ def install_log_redaction() -> None:
 
     def scrubbing_factory(*args, **kwargs) -> logging.LogRecord:
         record = base_factory(*args, **kwargs)
+        if record.exc_info and record.exc_info[0] is not None:
+            # formatters reuse exc_text when it is set: the traceback goes out scrubbed
+            record.exc_text = scrub("".join(traceback.format_exception(*record.exc_info)).rstrip())
         try:
             message = record.getMessage()
         except Exception:  # noqa: BLE001 - a malformed %-format is the handler's to report

@@ -1,45 +1,61 @@
 """Privacy helpers: pseudonymise and mask personal data (志愿服务条例 art. 20, the contract).
 
 No certificate number, phone or full name may appear in clear in the warehouse, the logs,
-exception messages or Dagster metadata. This module is the one place that knows how:
+exception messages or Dagster metadata, wherever the value stands (an ID number typed into
+an area-code box is still an ID number). This module is the one place that knows how:
 * `hmac_hex`: the keyed hash that stands for a number (HMAC-SHA256 under PII_HASH_KEY);
-* `mask_id` / `mask_phone` / `mask_name` (and vectorized `mask_ids`, ...): what may be shown
-  (first 4 + last 4 of a certificate, first 3 + last 4 of a phone, the family name);
-* `mask_record`: a source row with its personal fields masked, for the quarantine table;
-* `redact`: free text with anything shaped like an ID number or a mobile masked, for log
-  lines and error messages (`pipelines.logging_privacy` applies it to every log record).
+* `mask_id` / `mask_phone` / `mask_name` (and vectorized `mask_ids`, `mask_names`): what
+  may be shown. One masking function serves every certificate type and never shows more
+  than half of a number (an 18-character resident ID keeps its first and last 4);
+* `find_personal_numbers`: ID-shaped and phone-shaped runs in any form people write them
+  (groups, dots, brackets, zero-width characters, full-width digits);
+* `redact`: free text with every such run masked (log lines, error messages);
+* `mask_record`: a source row with every value masked by what it looks like (ID-shaped,
+  phone-shaped, name-shaped) in whichever field it stands, for the quarantine table.
 
 No Dagster here; the key is passed in by the caller (it comes from `Settings`).
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
+import yaml
 
 from pipelines.normalize import as_text, is_missing, map_unique
+from schemas import schema_file
+
+
+@functools.lru_cache(maxsize=1)
+def _surnames() -> dict[str, frozenset[str]]:
+    document = yaml.safe_load(schema_file("surnames.yaml").read_text(encoding="utf-8"))
+    return {kind: frozenset(document[kind]) for kind in ("compound", "common")}
+
 
 # The contract's list: a two-character family name counts as one where it is one of these.
-COMPOUND_SURNAMES: frozenset[str] = frozenset(
-    "欧阳 司马 上官 诸葛 东方 皇甫 尉迟 公孙 慕容 长孙 宇文 司徒 夏侯 令狐 端木 独孤".split()
-)
+COMPOUND_SURNAMES: frozenset[str] = _surnames()["compound"]
 
-# Field names of either source that hold personal data.
+# Field names of either source that hold personal data: masked whatever they hold.
 NAME_FIELDS = frozenset({"albp0003", "realName", "albe0018", "leader"})
 CERT_FIELDS = frozenset({"albp0005", "certNo"})
 PHONE_FIELDS = frozenset({"albp0010", "mobile", "albe0019", "leaderMobile"})
-# Record identifiers (row ids, volunteer / team / project numbers, cross-system links):
-# never personal, and needed in clear to find the row again, so the free-text scan skips
-# them even if a source made them 15 or 18 digits long.
+# Record identifiers (row ids, volunteer / team / project numbers, cross-system links): kept
+# in clear to find the row again, unless what they hold is a real resident ID number.
 IDENTIFIER_FIELDS = frozenset({
     "id", "albp0029", "albe0001", "albx0001", "albx0175", "userId", "teamId", "activityId",
     "stationId", "nationalVolunteerNo", "nationalTeamNo", "nationalRecordId", "origin",
 })
+# A quarantined record keeps this much of a long text (a 300-character paste is evidence
+# enough at 200) and this much nesting.
+MAX_TEXT = 200
+MAX_DEPTH = 8
 
 
 # ---------------------------------------------------------------------------------------
@@ -72,16 +88,23 @@ def hmac_hex(values: pd.Series | str | None, key: str):
 # Masking, scalar.
 
 
+def visible_ends(number: str) -> tuple[str, str]:
+    """The first and last characters masking may show of a certificate number: 4 and 4 of
+    an 18-character resident ID (the contract), never more than a quarter each of a shorter
+    one (an 8-character permit shows 2 and 2), nothing of 3 characters or fewer."""
+    keep = min(4, len(number) // 4)
+    return (number[:keep], number[len(number) - keep:]) if keep else ("", "")
+
+
 def mask_id(value) -> str | None:
-    """A certificate number with all but the first 4 and the last 4 characters as '*'
-    (5201**********123X); numbers of 8 characters or fewer are masked whole. An already
+    """A certificate number of any type with all but `visible_ends` as '*'
+    (52010219900101123X -> 5201**********123X; a passport E12345678 -> E1*****78). An already
     masked number comes back unchanged. Give it the normalized number."""
     if is_missing(value):
         return None
     text = value if isinstance(value, str) else str(value)
-    if len(text) <= 8:
-        return "*" * len(text)
-    return text[:4] + "*" * (len(text) - 8) + text[-4:]
+    head, tail = visible_ends(text)
+    return head + "*" * (len(text) - len(head) - len(tail)) + tail
 
 
 def mask_phone(value) -> str | None:
@@ -143,80 +166,156 @@ def mask_names(values: pd.Series, normalized: bool = False) -> pd.Series:
 
 
 # ---------------------------------------------------------------------------------------
-# Free text and whole records.
+# Personal numbers in free text, in any form people write them.
 
-# ID-number shapes: 17 digits + check character, or 15 digits, optionally in groups split
-# by a space or a dash (how people write them in messages). Python's \d also matches
-# full-width digits, which is what is wanted here. Bounded so that part of a longer digit
-# string is not taken for a number.
-_ID_LIKE = re.compile(
-    r"(?<![0-9A-Za-z０-９])"
-    r"(?:\d(?:[ -]?\d){16}[ -]?[\dXxＸｘ]|\d(?:[ -]?\d){14})"
-    r"(?![0-9A-Za-z０-９])"
+_DIGIT = "[0-9０-９]"
+_CHECK = "[0-9０-９XxＸｘ]"
+# What people put between the digits of a number: spaces of any width, dashes, dots,
+# brackets, slashes, and invisible format characters (zero-width space, joiners, BOM).
+_GAP = r"[\s\-‐‑‒–—_.·()（）/\\\u200b-\u200f\u2060\ufeff]{0,2}"
+_EDGE_BEFORE = r"(?<![0-9０-９A-Za-zＡ-Ｚａ-ｚ])"
+_EDGE_AFTER = r"(?![0-9０-９A-Za-zＡ-Ｚａ-ｚ])"
+# Resident ID numbers: 17 digits and a check character, or 15 digits (before 1999).
+_ID_SHAPED = re.compile(
+    f"{_EDGE_BEFORE}(?:{_DIGIT}(?:{_GAP}{_DIGIT}){{16}}{_GAP}{_CHECK}|{_DIGIT}(?:{_GAP}{_DIGIT}){{14}}){_EDGE_AFTER}"
 )
-# Mainland mobiles, with or without +86 and separators.
-_MOBILE_LIKE = re.compile(
-    r"(?<![0-9０-９])(?:(?:\+|00)?86[ -]?)?[1１][3-9３-９]\d[ -]?\d{4}[ -]?\d{4}(?![0-9０-９])"
+# Mainland mobiles, with or without +86 / 0086, in any grouping: 138.1234.5678, (138)12345678.
+_PHONE_SHAPED = re.compile(
+    f"{_EDGE_BEFORE}(?:(?:\\+|00)?86{_GAP})?[(（]?[1１]{_GAP}[3-9３-９]{_GAP}{_DIGIT}[)）]?"
+    f"(?:{_GAP}{_DIGIT}){{8}}{_EDGE_AFTER}"
 )
+_FULLWIDTH = str.maketrans("０１２３４５６７８９ＸｘＹｙ", "0123456789XxYy")
+_NOT_ID_CHARACTER = re.compile(r"[^0-9Xx]")
 
 
-_ANY_DIGIT = re.compile(r"\d")
+@dataclass(frozen=True)
+class PersonalNumber:
+    kind: str  # "id" or "phone"
+    start: int
+    end: int
+    digits: str  # the number as plain ASCII, separators removed
+
+    def masked(self) -> str:
+        return mask_id(self.digits.upper()) if self.kind == "id" else mask_phone(self.digits) or ""
 
 
-def _mask_id_match(match: re.Match) -> str:
-    from pipelines.normalize.ids import normalize_resident_id_one
-
-    return mask_id(normalize_resident_id_one(match.group(0))) or ""
+def _plain(text: str) -> str:
+    return _NOT_ID_CHARACTER.sub("", text.translate(_FULLWIDTH))
 
 
-def _mask_mobile_match(match: re.Match) -> str:
-    return mask_phone(match.group(0)) or ""
+def find_personal_numbers(text: str) -> list[PersonalNumber]:
+    """Every ID-shaped and phone-shaped run in `text`, in order, not overlapping. Shape only:
+    no check character is verified (a mistyped number is still somebody's number)."""
+    found: list[PersonalNumber] = []
+    for kind, pattern in (("id", _ID_SHAPED), ("phone", _PHONE_SHAPED)):
+        for match in pattern.finditer(text):
+            if any(match.start() < other.end and other.start < match.end() for other in found):
+                continue
+            digits = _plain(match.group(0))
+            if kind == "phone":
+                digits = digits[-11:]
+            found.append(PersonalNumber(kind, match.start(), match.end(), digits))
+    return sorted(found, key=lambda number: number.start)
+
+
+_ANY_DIGIT = re.compile("[0-9０-９]")
 
 
 def redact(text) -> str:
-    """`text` with every ID-number-like (15 or 18 characters) or mobile-like substring
-    replaced by its masked form. For log lines and error messages; never raises."""
+    """`text` with every ID-number-like or mobile-like run masked, whatever separators or
+    invisible characters sit between its digits. For log lines, error messages, metadata;
+    never raises."""
     if text is None:
         return ""
     if not isinstance(text, str):
         text = str(text)
     if not _ANY_DIGIT.search(text):  # the common case: nothing to look for
         return text
-    text = _ID_LIKE.sub(_mask_id_match, text)
-    return _MOBILE_LIKE.sub(_mask_mobile_match, text)
+    pieces, position = [], 0
+    for number in find_personal_numbers(text):
+        pieces += [text[position:number.start], number.masked()]
+        position = number.end
+    return "".join(pieces) + text[position:]
 
 
-def _mask_value(field: str | None, value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return mask_record(value)
-    if isinstance(value, (list, tuple)):
-        return [_mask_value(field, item) for item in value]
-    if not isinstance(value, str):
-        # a number could be a phone or an ID that lost its quotes
-        if field in CERT_FIELDS | PHONE_FIELDS | NAME_FIELDS and not is_missing(value):
-            value = str(value)
-        elif isinstance(value, int) and not isinstance(value, bool) and field not in IDENTIFIER_FIELDS:
-            redacted = redact(str(value))
-            return value if redacted == str(value) else redacted
-        else:
-            return value
-    if field in NAME_FIELDS:
-        return mask_name(value)
+def _may_hold_a_number(values: pd.Series) -> pd.Series:
+    """Rows with at least 11 digits: the only ones a personal number can hide in (cheap)."""
+    return (values.astype("string").str.count("[0-9０-９]") >= 11).fillna(False).astype(bool)
+
+
+def redact_values(values: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """`redact` over a text column: (the redacted column, rows where something was masked)."""
+    text = as_text(values)
+    suspects = _may_hold_a_number(text)
+    if not suspects.any():
+        return text, pd.Series(False, index=values.index)
+    redacted = text.copy()
+    redacted[suspects] = map_unique(text[suspects], lambda d: d.map(redact).astype("str"))
+    return redacted, (suspects & redacted.ne(text)).fillna(False).astype(bool)
+
+
+def shaped_like_a_personal_number(values: pd.Series) -> pd.Series:
+    """Rows whose value holds an ID-shaped or phone-shaped run (an identifier a person
+    typed a number into)."""
+    return redact_values(values)[1]
+
+
+# ---------------------------------------------------------------------------------------
+# Whole records.
+
+_HAN = re.compile(r"^[\u3400-\u4dbf\u4e00-\u9fff·]{2,4}$")
+
+
+def looks_like_a_name(text: str) -> bool:
+    """Two to four Han characters that start with a family name: a person's name, as far as
+    masking is concerned (the safe mistake is masking a short place name)."""
+    compact = re.sub(r"\s", "", text)
+    if not _HAN.match(compact):
+        return False
+    surnames = _surnames()
+    return compact[:2] in surnames["compound"] or compact[0] in surnames["common"]
+
+
+def _mask_text(field: str | None, text: str) -> str:
+    if "*" in text:
+        return redact(text)  # already masked (a second pass, or masked at the source)
     if field in CERT_FIELDS:
         from pipelines.normalize.ids import normalize_resident_id_one
 
-        return mask_id(normalize_resident_id_one(value))
+        return mask_id(normalize_resident_id_one(text)) or ""
     if field in PHONE_FIELDS:
-        return mask_phone(value)
-    if field in IDENTIFIER_FIELDS:
+        return mask_phone(text) or ""
+    if find_personal_numbers(text):
+        return redact(text)  # a number, wherever it stands (a name field included)
+    if field in NAME_FIELDS or looks_like_a_name(text):
+        return mask_name(text) or ""
+    if len(text) > MAX_TEXT:
+        text = f"{text[:MAX_TEXT]}…({len(text)} characters)"
+    return redact(text)
+
+
+def _mask_value(field: str | None, value: Any, depth: int) -> Any:
+    if depth > MAX_DEPTH:
+        return "…(nested too deep)"
+    if isinstance(value, Mapping):
+        return {_mask_text(None, str(key)): _mask_value(str(key), item, depth + 1) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_mask_value(field, item, depth + 1) for item in value]
+    if isinstance(value, bool) or value is None or is_missing(value):
         return value
-    return redact(value)
+    if isinstance(value, (int, float)) and field in IDENTIFIER_FIELDS:
+        return value if redact(str(value)) == str(value) else redact(str(value))
+    if isinstance(value, (int, float)):
+        # a number can be an ID number or a phone that lost its quotes
+        text = str(value) if not isinstance(value, float) or not value.is_integer() else str(int(value))
+        masked = _mask_text(field, text) if field in CERT_FIELDS | PHONE_FIELDS else redact(text)
+        return value if masked == text else masked
+    return _mask_text(field, str(value))
 
 
-def mask_record(record: Mapping[str, Any]) -> dict[str, Any]:
-    """A copy of a source row (national or provincial, any entity) with personal fields
-    masked by field name (names, certificate numbers, phones, contacts) and any other value
-    that looks like an ID number or a mobile redacted. Nested objects and lists included."""
-    if not isinstance(record, Mapping):
-        return record  # type: ignore[return-value]
-    return {key: _mask_value(key, value) for key, value in record.items()}
+def mask_record(record: Any) -> Any:
+    """A copy of a source row (national or provincial, any entity, or whatever stood in its
+    place) with every value masked by where it stands and by what it looks like: names,
+    certificate numbers and phones in their fields; ID-shaped and phone-shaped runs and
+    name-shaped values anywhere, nested objects and lists included; long texts cut."""
+    return _mask_value(None, record, 0)

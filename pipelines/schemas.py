@@ -22,6 +22,8 @@ from schemas import schema_file
 CANONICAL_PATH = schema_file("canonical.yaml")
 MAPPING_DIR = schema_file("mapping")
 SOURCES = ("national", "provincial")
+# What a mapping may do with a value that is there but unusable (pipelines/staging/adapter.py).
+ON_ERROR = ("quarantine", "flag")
 # Mapping transforms that read a number: their fields are extracted as DOUBLE by DuckDB.
 NUMERIC_TRANSFORMS = frozenset({"float", "int", "minutes_to_hours"})
 
@@ -211,6 +213,13 @@ def load_mapping(source: str, mapping_dir: Traversable = MAPPING_DIR) -> dict[st
                 f"{source}.{stream_name} maps to columns {sorted(declared - known)} "
                 f"that {mapping.table} does not have"
             )
+        undecided = [
+            name for name, spec in [*mapping.columns.items(), *((s["via"], s) for s in mapping.derived)]
+            if _fields_of(spec) + ([spec["column"]] if "column" in spec else [])
+            and spec.get("on_error") not in ON_ERROR
+        ]
+        if undecided:  # what to do with an unusable value is a decision the file must state
+            raise ValueError(f"{source}.{stream_name}: {undecided} need on_error: quarantine or flag")
         mappings[stream_name] = mapping
     return mappings
 

@@ -40,6 +40,13 @@ def _load() -> tuple[dict[str, str], dict[str, str]]:
     return national, synonyms
 
 
+@functools.lru_cache(maxsize=1)
+def brand_programmes() -> tuple[str, ...]:
+    """The brand programmes of schemas/categories.yaml, in their order."""
+    data = yaml.safe_load(CATEGORIES_FILE.read_text(encoding="utf-8"))
+    return tuple(str(brand) for brand in data.get("brand_programmes") or ())
+
+
 NATIONAL_CATEGORIES: dict[str, str] = dict(_load()[0])
 """National code -> label, in the national order ("0001" 社区服务 ... "0099" 其他)."""
 

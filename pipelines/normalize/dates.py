@@ -24,6 +24,9 @@ from pipelines import clock
 from pipelines.normalize import as_text, fold_fullwidth, map_unique
 
 BEIJING_OFFSET = pd.Timedelta(clock.BEIJING_OFFSET)
+# Dates outside these years are typing accidents (0001, 9999), not records of people.
+EARLIEST_YEAR, LATEST_YEAR = 1900, 2100
+MAX_OFFSET_HOURS = 14  # the widest offset any zone uses (UTC+14)
 
 # y-M-d with '-', '/', '.' or 年月日, or 8 digits; then optionally a time and an offset.
 _DATE_PART = (
@@ -58,11 +61,14 @@ def _extract(values) -> pd.DataFrame:
 
 
 def _midnights(parts: pd.DataFrame) -> pd.Series:
-    """The calendar dates of extracted parts, as naive datetime64[us] (NaT if not real)."""
+    """The calendar dates of extracted parts, as naive datetime64[us]: NaT if not real, out
+    of the years people and records live in, or written with an offset no zone has."""
     month = parts["month"].fillna(parts["month_cn"]).fillna(parts["month8"])
     day = parts["day"].fillna(parts["day_cn"]).fillna(parts["day8"])
     iso = parts["year"] + "-" + month.str.zfill(2) + "-" + day.str.zfill(2)
-    return pd.to_datetime(iso, format="%Y-%m-%d", errors="coerce").astype("datetime64[us]")
+    dates = pd.to_datetime(iso, format="%Y-%m-%d", errors="coerce").astype("datetime64[us]")
+    plausible = dates.dt.year.between(EARLIEST_YEAR, LATEST_YEAR) & _offset(parts, pd.Timedelta(0)).notna()
+    return dates.where(plausible)
 
 
 def _clock(parts: pd.DataFrame) -> pd.Series:
@@ -78,13 +84,15 @@ def _clock(parts: pd.DataFrame) -> pd.Series:
 
 
 def _offset(parts: pd.DataFrame, default: pd.Timedelta) -> pd.Series:
-    """The written UTC offset of each value, or `default` where none was written."""
+    """The written UTC offset of each value, `default` where none was written, NaT where the
+    written one is no offset any zone uses (+99:99)."""
     offset = parts["offset"]
     sign = np.where(offset.str.startswith("-").fillna(False), -1, 1)
     digits = offset.str.replace(r"[^0-9]", "", regex=True)
     hours = pd.to_numeric(digits.str.slice(0, 2), errors="coerce").fillna(0)
     minutes = pd.to_numeric(digits.str.slice(2, 4), errors="coerce").fillna(0)
-    written = pd.to_timedelta(sign * (hours * 60 + minutes), unit="m")
+    real = (hours <= MAX_OFFSET_HOURS) & (minutes < 60)
+    written = pd.to_timedelta((sign * (hours * 60 + minutes)).where(real), unit="m")
     return written.where(offset.notna(), default)
 
 
@@ -100,7 +108,7 @@ def parse_date(values) -> pd.Series:
         return naive.dt.normalize().astype("datetime64[us]")
     # Dates repeat (birthdays, service days): each distinct text is parsed once.
     dates = map_unique(as_text(values), lambda distinct: _midnights(_extract(distinct)), dtype=None)
-    return dates.astype("datetime64[us]")
+    return plausible(dates.astype("datetime64[us]"))
 
 
 # The forms the two sources actually send, parsed by pandas' compiled strptime first; only
@@ -130,7 +138,13 @@ def _to_utc(values, default_offset: pd.Timedelta) -> pd.Series:
         parts = _extract(text[rest])
         parsed = _midnights(parts) + _clock(parts) - _offset(parts, default_offset)
         utc[rest] = parsed.astype("datetime64[us]").dt.tz_localize("UTC")
-    return utc
+    return plausible(utc)
+
+
+def plausible(moments: pd.Series) -> pd.Series:
+    """Dates or times within the years records live in (EARLIEST_YEAR..LATEST_YEAR), NaT
+    elsewhere: whichever parser read them, the year 0001 is no date of ours."""
+    return moments.where(moments.dt.year.between(EARLIEST_YEAR, LATEST_YEAR))
 
 
 def beijing_text_to_utc(values) -> pd.Series:

@@ -228,9 +228,10 @@ def _resident_id_columns(distinct: pd.Series, today: dt.date) -> pd.DataFrame:
     cert_no = _convert_legacy(_clean_ids(distinct))
     facts = _id_facts(cert_no.fillna(""), today)
     masked = cert_no.str.contains("*", regex=False).fillna(False).astype(bool)
-    # Masking hides digits with '*': a '*' in the kept parts means they are not known, and a
-    # number shorter than 8 characters has no separate prefix and suffix.
-    long_enough = (cert_no.str.len() >= 8).fillna(False).astype(bool)
+    # Masking hides digits with '*': a '*' in the kept parts means they are not known. A
+    # number shorter than 16 characters (a mistyped one) keeps no ends: 4 and 4 of it would
+    # show more than half (pipelines.privacy.visible_ends).
+    long_enough = (cert_no.str.len() >= 16).fillna(False).astype(bool)
     prefix4 = cert_no.str.slice(0, 4)
     suffix4 = cert_no.str.slice(-4)
     prefix4 = prefix4.where(long_enough & ~prefix4.str.contains("*", regex=False).fillna(True))

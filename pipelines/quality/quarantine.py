@@ -1,9 +1,12 @@
 """Quarantine rows: the rejected source rows, as the warehouse contract's `quarantine` table.
 
 Columns: `source, entity, source_id, rule, detail, record, first_seen_at, last_seen_at`.
-`record` is the raw source row as JSON with its personal fields masked
-(`privacy.mask_record`, then `privacy.redact` over the text as a second net), so the table can
-be published and shown. Pure frame functions; staging does the file I/O.
+`record` is the raw source row as JSON with every value masked by where it stands and what it
+looks like (`privacy.mask_record`: names, ID numbers and phones in any field, nested or not),
+then `privacy.redact` over the text as a second net; `source_id` is redacted too (a key a
+person typed a number into). So the table can be published and shown. `detail` names rules
+and fields, never values (pipelines/quality/rules.py). Pure frame functions; staging does
+the file I/O.
 
 Timestamps, chosen so that a sync with no change at the sources changes nothing:
 - `last_seen_at` is when the pipeline last received the row from its source (the raw
@@ -51,20 +54,17 @@ def empty_quarantine() -> pd.DataFrame:
 
 
 def mask_record_json(record_text: str | None) -> str | None:
-    """The raw row JSON with personal fields masked; unreadable JSON is redacted text."""
+    """The raw row JSON with every personal value masked; unreadable JSON is redacted text."""
     from pipelines.privacy import mask_record, redact
 
     if record_text is None or (isinstance(record_text, float) and pd.isna(record_text)):
         return None
     try:
         parsed = json.loads(record_text)
-    except (TypeError, ValueError):
-        return redact(str(record_text))
-    if isinstance(parsed, dict):
-        parsed = mask_record(parsed)
-    masked = json.dumps(parsed, ensure_ascii=False, sort_keys=True, default=str)
-    # mask_record knows the personal fields by name; redact catches a number typed elsewhere
-    return redact(masked)
+    except (TypeError, ValueError, RecursionError):
+        return redact(str(record_text)[:1000])
+    masked = json.dumps(mask_record(parsed), ensure_ascii=False, sort_keys=True, default=str)
+    return redact(masked)  # a second net over the whole text
 
 
 def build_rows(
@@ -78,6 +78,8 @@ def build_rows(
     seen_at: pd.Series,
 ) -> pd.DataFrame:
     """Quarantine rows for one chunk of one source stream (records masked here)."""
+    from pipelines.privacy import redact
+
     if len(source_ids) == 0:
         return empty_quarantine()
     seen = pd.to_datetime(pd.Series(seen_at.to_numpy(), dtype=object), utc=True)
@@ -85,7 +87,7 @@ def build_rows(
         {
             "source": source,
             "entity": entity,
-            "source_id": source_ids.astype("string").to_numpy(),
+            "source_id": source_ids.astype("string").map(redact, na_action="ignore").to_numpy(),
             "rule": rules.astype("string").to_numpy(),
             "detail": details.astype("string").to_numpy(),
             "record": [mask_record_json(text) for text in records.tolist()],

@@ -2,16 +2,19 @@
 
 A row that breaks a rule cannot be loaded: it goes to quarantine (and nowhere else) under
 one primary rule, the first it breaks in `RULE_ORDER`; the other rules it breaks are named
-in its detail. The contract fixes five rules; two are our own (marked).
+in its detail. The contract fixes five rules; the others are ours (marked).
 
-In order (the live row...):
+Two kinds of input: the problems the adapter found in the row's source values
+(pipelines/staging/adapter.py: what the mapping says to quarantine) and the canonical
+values the contract's rules judge here. In order (the live row...):
+- `unreadable_row` (ours): is not a JSON object, or holds text that is not valid Unicode;
 - `missing_required`: lacks a column `schemas/canonical.yaml` marks `required` (a name, a
-  region, a service's volunteer, date and hours, ...) or its source key;
-- `unparseable_date` (ours): carries a date the service, project or redemption cannot do
-  without (service date, start, end, redemption time) that no known format reads;
-- `invalid_region` (ours): carries a region that is not a 6-digit division code even after
-  normalization (`52`, `5201x`); a 6-digit 52xxxx code that is no current county is only
-  flagged (`unknown_county`);
+  region, a service's volunteer, date and hours, ...), its source key, or its change time;
+- `invalid_value` (ours): a value the row cannot do without is there but unusable (a list
+  where a name belongs, a number where an ID number belongs, a star level of 1e30);
+- `unparseable_date` (ours): a date the row cannot do without that no known format reads;
+- `invalid_region` (ours): a region that is no 6-digit division code even after
+  normalization (`52`, `5201x`, an ID number or a phone typed into the region box);
 - `region_outside_province`: has a region code that does not start with 52;
 - `end_before_start`: ends before it starts;
 - `hours_out_of_range`: a service of zero, negative or more than 24 hours; a redemption
@@ -20,9 +23,9 @@ In order (the live row...):
   registration, birth, founding, publication or opening date, a redemption, an evaluation
   period.
 
-Why this order: a row without its required fields or with an unreadable date cannot be
-judged by the later rules (their inputs are missing), and region problems are about where
-the row belongs at all; time and amount rules come after.
+Why this order: a row that cannot be read, or lacks what identifies it, cannot be judged by
+the later rules; region problems are about where the row belongs at all; time and amount
+rules come after.
 
 Deleted rows (`is_deleted`) are never quarantined for their content: they leave the
 published tables anyway, and the resolver needs them to know an account is gone. They stay
@@ -31,12 +34,12 @@ rows only.
 
 Soft problems are kept, flagged and counted (`soft_flags`): an invalid resident ID
 number, a stated gender or birth date that contradicts the ID, an invalid phone or USCC, a
-52xxxx code that is no current county, an unmapped category label, an unreadable optional
-date, an unknown source code.
+52xxxx code that is no current county, an unmapped category label, an unusable optional
+value (the adapter's `invalid_<column>` flags).
 
-Details name columns, codes, dates and hours only, never a name, number or phone, and never
-the sync's own time: an unchanged row keeps an unchanged detail, so a sync with no change at
-the sources rewrites the same quarantine.
+Details name the rule's column and source field, never a value: a value may be anything a
+person typed (an ID number in the region box), and an unchanged row keeps an unchanged
+detail, so a sync with no change at the sources rewrites the same quarantine.
 """
 
 from __future__ import annotations
@@ -52,7 +55,9 @@ from pipelines.normalize.regions import is_guizhou
 from pipelines.schemas import table_spec
 
 RULE_ORDER: tuple[str, ...] = (
+    "unreadable_row",
     "missing_required",
+    "invalid_value",
     "unparseable_date",
     "invalid_region",
     "region_outside_province",
@@ -63,14 +68,6 @@ RULE_ORDER: tuple[str, ...] = (
 
 # Columns always filled by staging itself (never from a source field): not "required" inputs.
 COMPUTED_COLUMNS = frozenset({"source", "is_deleted", "is_effective"})
-
-# Dates and timestamps whose unreadable text quarantines the row (they carry a rule or a
-# required fact); any other unreadable date is kept as null and counted as a soft flag.
-HARD_DATE_COLUMNS: dict[str, tuple[str, ...]] = {
-    "services": ("service_date", "start_at", "end_at"),
-    "projects": ("start_at", "end_at"),
-    "redemptions": ("redeemed_at",),
-}
 
 # Columns checked by future_date. Project and activity starts are not: a project recruits
 # before it starts, so a future start is normal.
@@ -83,11 +80,9 @@ FUTURE_COLUMNS: dict[str, tuple[str, ...]] = {
     "redemptions": ("redeemed_at",),
 }
 
-# Values not to quote in a detail (personal data, even if not a number or phone).
-UNQUOTED_COLUMNS = frozenset({"birth_date", "name"})
-
 MAX_SERVICE_HOURS = 24.0
 REGION_CODE_PATTERN = r"^52\d{4}$"
+NO_PROBLEMS = pd.DataFrame({"rule": pd.Series(dtype=object), "detail": pd.Series(dtype=object)})
 
 
 @dataclass
@@ -96,10 +91,12 @@ class RuleInputs:
 
     table: str
     as_of: datetime
-    # canonical column -> rows whose source text was present but could not be read
-    unparseable: dict[str, pd.Series] = field(default_factory=dict)
-    # canonical column -> rows whose source code is not in the mapping's value list
-    unknown_codes: dict[str, pd.Series] = field(default_factory=dict)
+    # canonical column -> rows whose source value was unusable (the adapter judged them)
+    failed: dict[str, pd.Series] = field(default_factory=dict)
+    # the adapter's problems: one row per problem (rule, detail), indexed like the frame
+    problems: pd.DataFrame = field(default_factory=NO_PROBLEMS.copy)
+    # canonical column -> the source field it comes from, for details
+    fields: dict[str, str] = field(default_factory=dict)
 
     @property
     def as_of_utc(self) -> pd.Timestamp:
@@ -111,23 +108,27 @@ class RuleInputs:
         """Midnight of the sync's Beijing calendar day, as a naive timestamp."""
         return (self.as_of_utc + BEIJING_OFFSET).tz_localize(None).normalize()
 
+    def named(self, column: str) -> str:
+        """A column as a detail names it: with its source field where it has one."""
+        source = self.fields.get(column)
+        return f"{column} ({source})" if source and source != column else column
+
 
 def _false(frame: pd.DataFrame) -> pd.Series:
     return pd.Series(False, index=frame.index)
 
 
-# Each check returns (broken, detail): `broken` is a bool Series over the whole frame, `detail`
-# a text Series over the broken rows only, so no string is built for the clean millions.
-NO_DETAIL = pd.Series([], dtype=object)
+def _flagged(frame: pd.DataFrame, mask: pd.Series, detail: str) -> tuple[pd.Series, pd.Series]:
+    broken = mask.reindex(frame.index, fill_value=False).fillna(False).astype(bool)
+    return broken, pd.Series(detail, index=broken[broken].index, dtype=object)
 
 
 def _join_details(parts: list[pd.Series]) -> pd.Series:
     """Join detail fragments of the same row with '; ' (each part covers its rows only)."""
     parts = [part for part in parts if len(part)]
     if not parts:
-        return NO_DETAIL
-    stacked = pd.concat(parts)
-    return stacked.groupby(level=0, sort=False).agg("; ".join)
+        return pd.Series([], dtype=object)
+    return pd.concat(parts).groupby(level=0, sort=False).agg("; ".join)
 
 
 def _as_naive_date(values: pd.Series) -> pd.Series:
@@ -152,43 +153,12 @@ def check_missing_required(frame: pd.DataFrame, inputs: RuleInputs) -> tuple[pd.
         missing = values.isna()
         if values.dtype == object or pd.api.types.is_string_dtype(values):
             missing |= values.astype("string").str.strip().eq("").fillna(False)
-        unreadable = inputs.unparseable.get(column)
-        if unreadable is not None:  # an unreadable date is the more precise unparseable_date
-            missing &= ~unreadable.reindex(frame.index, fill_value=False)
-        if not missing.any():
-            continue
-        broken |= missing
-        unknown = inputs.unknown_codes.get(column, _false(frame)).reindex(
-            frame.index, fill_value=False
-        )
-        rows = missing[missing].index
-        parts.append(
-            pd.Series(
-                np.where(unknown[rows], f"{column} (unknown source code)", column),
-                index=rows,
-                dtype=object,
-            )
-        )
-    return broken, "missing " + _join_details(parts)
-
-
-def check_unparseable_date(frame: pd.DataFrame, inputs: RuleInputs) -> tuple[pd.Series, pd.Series]:
-    broken = _false(frame)
-    parts = []
-    for column in HARD_DATE_COLUMNS.get(inputs.table, ()):
-        unreadable = inputs.unparseable.get(column)
-        if unreadable is None:
-            continue
-        unreadable = unreadable.reindex(frame.index, fill_value=False).astype(bool)
-        if unreadable.any():
-            broken |= unreadable
-            parts.append(
-                pd.Series(
-                    f"{column} is not a readable date",
-                    index=unreadable[unreadable].index,
-                    dtype=object,
-                )
-            )
+        unusable = inputs.failed.get(column)
+        if unusable is not None:  # a value that was there but unusable is the adapter's to name
+            missing &= ~unusable.reindex(frame.index, fill_value=False)
+        if missing.any():
+            broken |= missing
+            parts.append(pd.Series(f"missing {inputs.named(column)}", index=missing[missing].index, dtype=object))
     return broken, _join_details(parts)
 
 
@@ -198,72 +168,29 @@ def _region_text(frame: pd.DataFrame) -> pd.Series | None:
     return frame["region_code"].astype("string").str.strip()
 
 
-def check_invalid_region(frame: pd.DataFrame, inputs: RuleInputs) -> tuple[pd.Series, pd.Series]:
+def check_region_outside_province(frame: pd.DataFrame, inputs: RuleInputs) -> tuple[pd.Series, pd.Series]:
     region = _region_text(frame)
     if region is None:
-        return _false(frame), NO_DETAIL
-    present = region.notna() & region.ne("")
-    in_province_prefix = region.str.startswith("52").fillna(False)
-    all_digits = region.str.fullmatch(r"\d+").fillna(False)
-    well_formed = region.str.fullmatch(REGION_CODE_PATTERN).fillna(False)
-    # digits that do not start with 52 are region_outside_province, not malformed
-    broken = (
-        (present & ~well_formed & (in_province_prefix | ~all_digits)).fillna(False).astype(bool)
-    )
-    detail = ("region " + region[broken] + " is not a 6-digit division code").astype(object)
-    return broken, detail
-
-
-def check_region_outside_province(
-    frame: pd.DataFrame, inputs: RuleInputs
-) -> tuple[pd.Series, pd.Series]:
-    region = _region_text(frame)
-    if region is None:
-        return _false(frame), NO_DETAIL
-    all_digits = region.str.fullmatch(r"\d+").fillna(False)
-    broken = (all_digits & ~region.str.startswith("52").fillna(False)).fillna(False).astype(bool)
-    detail = ("region " + region[broken] + " is outside Guizhou (does not start with 52)").astype(
-        object
-    )
-    return broken, detail
-
-
-def _beijing_clock(stamps: pd.Series) -> pd.Series:
-    return (stamps + BEIJING_OFFSET).dt.strftime("%Y-%m-%d %H:%M")
+        return _false(frame), pd.Series([], dtype=object)
+    outside = region.str.fullmatch(r"\d+").fillna(False) & ~region.str.startswith("52").fillna(False)
+    return _flagged(frame, outside, f"{inputs.named('region_code')} is outside Guizhou (does not start with 52)")
 
 
 def check_end_before_start(frame: pd.DataFrame, inputs: RuleInputs) -> tuple[pd.Series, pd.Series]:
     if "start_at" not in frame or "end_at" not in frame:
-        return _false(frame), NO_DETAIL
-    start, end = _as_utc(frame["start_at"]), _as_utc(frame["end_at"])
-    broken = (end < start).fillna(False).astype(bool)
-    detail = (
-        "ends "
-        + _beijing_clock(end[broken])
-        + " before it starts "
-        + _beijing_clock(start[broken])
-        + " (Beijing time)"
-    ).astype(object)
-    return broken, detail
+        return _false(frame), pd.Series([], dtype=object)
+    backwards = _as_utc(frame["end_at"]) < _as_utc(frame["start_at"])
+    return _flagged(frame, backwards, f"{inputs.named('end_at')} is before {inputs.named('start_at')}")
 
 
-def check_hours_out_of_range(
-    frame: pd.DataFrame, inputs: RuleInputs
-) -> tuple[pd.Series, pd.Series]:
+def check_hours_out_of_range(frame: pd.DataFrame, inputs: RuleInputs) -> tuple[pd.Series, pd.Series]:
     if "hours" not in frame or inputs.table not in ("services", "redemptions"):
-        return _false(frame), NO_DETAIL
+        return _false(frame), pd.Series([], dtype=object)
     hours = pd.to_numeric(frame["hours"], errors="coerce")
-    too_low = hours <= 0
     # a redemption exchanges banked hours: many at once is normal, so only services have a cap
-    too_high = (
-        (hours > MAX_SERVICE_HOURS)
-        if inputs.table == "services"
-        else pd.Series(False, index=frame.index)
-    )
-    broken = (too_low | too_high).fillna(False).astype(bool)
+    too_high = hours > MAX_SERVICE_HOURS if inputs.table == "services" else _false(frame)
     allowed = "more than 0, at most 24" if inputs.table == "services" else "more than 0"
-    detail = (hours[broken].round(2).astype(str) + f" hours (allowed: {allowed})").astype(object)
-    return broken, detail
+    return _flagged(frame, (hours <= 0) | too_high, f"{inputs.named('hours')} out of range (allowed: {allowed} hours)")
 
 
 def check_future_date(frame: pd.DataFrame, inputs: RuleInputs) -> tuple[pd.Series, pd.Series]:
@@ -275,37 +202,22 @@ def check_future_date(frame: pd.DataFrame, inputs: RuleInputs) -> tuple[pd.Serie
         if column not in frame:
             continue
         if spec.column(column).type == "timestamp":
-            stamps = _as_utc(frame[column])
-            future = (stamps > inputs.as_of_utc).fillna(False).astype(bool)
-            shown = _beijing_clock(stamps[future])
-            after = " (Beijing time) is after the sync"
+            future = _as_utc(frame[column]) > inputs.as_of_utc
         else:
-            dates = _as_naive_date(frame[column])
-            future = (dates > as_of_date).fillna(False).astype(bool)
-            shown = dates[future].dt.strftime("%Y-%m-%d")
-            after = " is after the sync date"
-        if not future.any():
-            continue
+            future = _as_naive_date(frame[column]) > as_of_date
+        future, detail = _flagged(frame, future, f"{inputs.named(column)} is after the sync")
         broken |= future
-        if column in UNQUOTED_COLUMNS:  # a birth date is personal data: name the column only
-            parts.append(pd.Series(column + after, index=shown.index, dtype=object))
-        else:
-            parts.append(column + " " + shown.astype(str) + after)
+        parts.append(detail)
     if inputs.table == "evaluations" and "period" in frame:
         year = pd.to_numeric(frame["period"].astype("string").str.slice(0, 4), errors="coerce")
-        future = (year > as_of_date.year).fillna(False).astype(bool)
-        if future.any():
-            broken |= future
-            parts.append(
-                "period " + frame["period"][future].astype(str) + " is after the sync year"
-            )
-    return broken, _join_details([part.astype(object) for part in parts])
+        future, detail = _flagged(frame, year > as_of_date.year, f"{inputs.named('period')} is after the sync year")
+        broken |= future
+        parts.append(detail)
+    return broken, _join_details(parts)
 
 
 CHECKS = {
     "missing_required": check_missing_required,
-    "unparseable_date": check_unparseable_date,
-    "invalid_region": check_invalid_region,
     "region_outside_province": check_region_outside_province,
     "end_before_start": check_end_before_start,
     "hours_out_of_range": check_hours_out_of_range,
@@ -313,18 +225,33 @@ CHECKS = {
 }
 
 
+def _reported(frame: pd.DataFrame, inputs: RuleInputs, rule: str) -> tuple[pd.Series, pd.Series]:
+    """The adapter's problems of one rule, as (broken, detail)."""
+    mine = inputs.problems.loc[inputs.problems["rule"] == rule, "detail"]
+    if not len(mine):
+        return _false(frame), pd.Series([], dtype=object)
+    detail = mine.astype(str).groupby(level=0, sort=False).agg("; ".join)
+    return _false(frame) | pd.Series(True, index=detail.index).reindex(frame.index, fill_value=False), detail
+
+
 def evaluate(frame: pd.DataFrame, inputs: RuleInputs) -> pd.DataFrame:
     """Per row: `rule` (the primary rule broken, NaN when none) and `detail` (readable).
 
-    Only live rows are judged (see the module docstring for deleted rows).
+    Only live rows are judged (see the module docstring for deleted rows), except for the
+    problems that make a row unreadable whatever it says.
     """
     live = ~frame["is_deleted"].fillna(False).astype(bool)
     primary = pd.Series(np.nan, index=frame.index, dtype=object)
     primary_detail: dict = {}
     others: dict = {}
     for rule in RULE_ORDER:
-        broken, detail = CHECKS[rule](frame, inputs)
-        broken = broken & live
+        reported, reported_detail = _reported(frame, inputs, rule)
+        if rule in CHECKS:
+            checked, checked_detail = CHECKS[rule](frame, inputs)
+            broken = reported | (checked & live)
+            detail = _join_details([reported_detail, checked_detail[checked_detail.index.isin(live[live].index)]])
+        else:
+            broken, detail = reported, reported_detail
         if not broken.any():
             continue
         first = broken & primary.isna()
@@ -379,9 +306,4 @@ def soft_flags(
         region = frame["region_code"].astype("string")
         well_formed = region.str.fullmatch(REGION_CODE_PATTERN).fillna(False)
         add("unknown_county", well_formed & ~is_guizhou(region))
-    for column, unreadable in inputs.unparseable.items():
-        if column not in HARD_DATE_COLUMNS.get(inputs.table, ()):
-            add(f"unreadable_{column}", unreadable.reindex(frame.index, fill_value=False))
-    for column, unknown in inputs.unknown_codes.items():
-        add(f"unknown_code_{column}", unknown.reindex(frame.index, fill_value=False))
     return counts

@@ -22,9 +22,11 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from enum import Enum
 from typing import Any, Iterator, Mapping, Protocol
 
+from pipelines.clock import BEIJING
 from pipelines.sources.http import ClientStats, CursorExpired, SourceError
 
 log = logging.getLogger("pipelines.sources")
@@ -55,16 +57,39 @@ class Stream:
     deleted_field: str
     page_size: int
 
-    def row_id(self, row: Mapping[str, Any]) -> str:
-        return str(row[self.id_field])
+    # Rows are what a source sent: anything at all. None means "not usable", never an error.
 
-    def row_cursor(self, row: Mapping[str, Any]) -> str:
-        return str(row[self.cursor_field])
+    def row_id(self, row: Any) -> str | None:
+        """The row's id as text, None when the row has no usable one."""
+        value = row.get(self.id_field) if isinstance(row, Mapping) else None
+        if isinstance(value, bool) or not isinstance(value, (str, int)):
+            return None
+        text = str(value).strip()
+        return text or None
 
-    def row_deleted(self, row: Mapping[str, Any]) -> bool:
+    def row_cursor(self, row: Any) -> str | None:
+        """The row's change time as the source wrote it, None unless it is a plausible time
+        (it then moves the checkpoint, so a garbage value must never pass)."""
+        value = row.get(self.cursor_field) if isinstance(row, Mapping) else None
+        return value if isinstance(value, str) and change_time(value) is not None else None
+
+    def row_deleted(self, row: Any) -> bool:
         # national: 0/1; provincial: true/false; a missing flag means a live row
-        flag = row.get(self.deleted_field)
+        flag = row.get(self.deleted_field) if isinstance(row, Mapping) else None
         return flag is True or flag == 1 or flag == "1" or flag == "true"
+
+    def row_problem(self, row: Any) -> str | None:
+        """What makes a row unusable as a whole, as `kind` or `kind:field` (staging turns it
+        into a quarantine rule), or None."""
+        if not isinstance(row, Mapping):
+            return "not_an_object"
+        if self.row_id(row) is None:
+            return f"no_id:{self.id_field}"
+        if row.get(self.cursor_field) is None:
+            return f"no_cursor:{self.cursor_field}"
+        if self.row_cursor(row) is None:
+            return f"bad_cursor:{self.cursor_field}"
+        return None
 
 
 def declare_streams(
@@ -83,6 +108,26 @@ def declare_streams(
         name: Stream(source, name, path, paging, id_field, cursor_field, deleted_field, page_size)
         for name, path in paths.items()
     }
+
+
+# A change time outside these bounds is no change time (a year 0001, a clock a century
+# ahead): letting it through would move the checkpoint where no row will ever be again.
+EARLIEST_CHANGE = datetime(1990, 1, 1, tzinfo=BEIJING)
+CLOCK_SKEW = timedelta(days=1)
+
+
+def change_time(text: str) -> datetime | None:
+    """A source's change time as an aware instant (national ISO with its offset; provincial
+    Beijing time without one), or None when the text is no plausible time."""
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except (ValueError, TypeError, AttributeError):
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=BEIJING)
+    if not EARLIEST_CHANGE <= moment <= datetime.now(timezone.utc) + CLOCK_SKEW:
+        return None
+    return moment
 
 
 @dataclass(frozen=True)
@@ -122,8 +167,8 @@ class Checkpoint:
 class Page:
     """New rows from one source page, and the checkpoint once they are landed."""
 
-    rows: list[dict[str, Any]]
-    checkpoint: Checkpoint
+    rows: list[Any]  # as the source sent them: objects, or whatever stood in their place
+    checkpoint: Checkpoint | None  # None: no row so far could place the walk
 
 
 class SourceClient(Protocol):
@@ -154,12 +199,24 @@ def fresh_rows(stream: Stream, rows: list[dict], checkpoint: Checkpoint | None) 
     ]
 
 
-def advance(stream: Stream, checkpoint: Checkpoint | None, rows: list[dict]) -> Checkpoint:
-    """The checkpoint after landing `rows` (non-empty, in source order) on top of `checkpoint`."""
-    last = rows[-1]
+def usable_rows(stream: Stream, rows: list[Any]) -> list[dict]:
+    """The rows that can place a walk: an object with a usable id and change time."""
+    return [row for row in rows if stream.row_id(row) is not None and stream.row_cursor(row) is not None]
+
+
+def advance(stream: Stream, checkpoint: Checkpoint | None, rows: list[Any]) -> Checkpoint | None:
+    """The checkpoint after landing `rows` (in source order) on top of `checkpoint`: the last
+    row with a usable id and change time, never earlier than `checkpoint`. A row without
+    them is landed (and quarantined by staging) but moves nothing."""
+    usable = usable_rows(stream, rows)
+    if not usable:
+        return checkpoint
+    last = usable[-1]
     last_cursor, last_id = stream.row_cursor(last), stream.row_id(last)
+    if checkpoint is not None and change_time(last_cursor) < change_time(checkpoint.updated_at):
+        return checkpoint  # a row dated before where the walk stands moves nothing back
     same_second = set()
-    for row in reversed(rows):  # rows come in cursor order: the last second is at the end
+    for row in reversed(usable):  # rows come in cursor order: the last second is at the end
         if stream.row_cursor(row) != last_cursor:
             break
         same_second.add(stream.row_id(row))
@@ -170,15 +227,17 @@ def advance(stream: Stream, checkpoint: Checkpoint | None, rows: list[dict]) -> 
     return Checkpoint(last_cursor, last_id, frozenset(same_second))
 
 
-def count_progress(stream: Stream, rows: list[dict], pass_start: Checkpoint | None) -> int:
+def count_progress(stream: Stream, rows: list[Any], pass_start: Checkpoint | None) -> int:
     """How many of `rows` are news to this pass (decides whether another pass is needed).
 
     Without a boundary set (too many rows in one second) an inclusive source hands the
-    boundary rows back on every pass; they must not count, or the walk would never end.
+    boundary rows back on every pass; they must not count, or the walk would never end. Nor
+    do rows without a usable change time: the source hands them back on every pass too.
     """
+    usable = usable_rows(stream, rows)
     if pass_start is None or pass_start.boundary_ids:
-        return len(rows)
-    return sum(1 for row in rows if stream.row_cursor(row) != pass_start.updated_at)
+        return len(usable)
+    return sum(1 for row in usable if stream.row_cursor(row) != pass_start.updated_at)
 
 
 def walk(

@@ -26,6 +26,7 @@ import pyarrow.parquet as pq
 
 from pipelines.clock import BEIJING_SQL_ZONE
 from pipelines.files import atomic_path
+from pipelines.normalize.categories import brand_programmes
 from pipelines.normalize.regions import guizhou_counties
 from pipelines.sql import literal, quote
 from pipelines.warehouse.history import HISTORY_TABLE, build_history
@@ -306,6 +307,9 @@ def build_warehouse(
         _register_name_masks(con, inputs.resolved("volunteers"))
         # the current county list with year ranges, maintained in python-stdnum's loc.dat
         con.register("_dim_region_arrow", pa.Table.from_pandas(guizhou_counties(), preserve_index=False))
+        programmes = brand_programmes()
+        con.register("in_brand_programmes", pa.table(
+            {"brand": list(programmes), "position": list(range(1, len(programmes) + 1))}))
         con.execute(EVALUATION_TYPE_SCORES_SQL)
         _register_project_keys(con)
 

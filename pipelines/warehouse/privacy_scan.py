@@ -1,26 +1,28 @@
-"""Look for clear personal numbers in every text column: of the build before loading, and of
-the published warehouse afterwards.
+"""Look for clear personal numbers in every text column of every table: of the build before
+loading, and of the published warehouse afterwards.
 
 The contract forbids a clear certificate number or phone anywhere in the warehouse. The build
 only publishes hashed and masked forms, but text typed by people (organization and station
-names, quarantine details) can carry a number. A regular expression finds candidates in the
-database (DuckDB RE2 or PostgreSQL ARE: the patterns are valid in both), then Python confirms
-them: an 18-character number counts only when its check character and birth date are right,
-so a long numeric identifier is not taken for one. Reports name tables and columns with
-counts, never a value.
+names, quarantine records) can carry a number, in any form people write one: in groups, with
+dots or brackets, zero-width characters between the digits, full-width digits.
 
-* `ensure_no_personal_numbers(files)`: before loading; publishing stops on any finding.
-* `scan_warehouse(engine, schema)`: what is actually published (the asset check).
+1. The database picks the values that could hold one (a run of 11 or more digits with at most
+   two separator characters between them: `LOOSE_PATTERN`, valid in DuckDB's RE2 and in
+   PostgreSQL's ARE), with their row's key;
+2. Python judges them with `pipelines.privacy.find_personal_numbers` (ID-shaped and
+   phone-shaped runs). In identifier columns (`*_key`, `*source_id`, `uscc`), which a source
+   may make long and numeric, only a real resident ID number counts (check character and
+   birth date right). `id_hash` holds hashes only: anything else in it is a finding.
 
-Identifier columns (`*_key`, `source_id`, `*_source_id`, `id_hash`) are exempt from the phone
-pattern: they are opaque ids a source may make 11 digits long; they are still checked for
-resident ID numbers.
+A finding names the table, the column, what was found and the row's key, masked; never a
+value. `ensure_no_personal_numbers(files)` runs before loading (publishing stops on any
+finding); `scan_warehouse(engine, schema)` on what is published (the asset check).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -28,63 +30,110 @@ import duckdb
 import sqlalchemy as sa
 
 from pipelines.normalize.ids import is_valid_resident_id
+from pipelines.privacy import find_personal_numbers, mask_id
 from pipelines.sql import literal, quote
 from pipelines.warehouse.spec import WarehouseSpec, load_spec
 from pipelines.warehouse.verify import default_schema, published_columns, type_family
 
-# Bounded so that part of a longer identifier or of a hex hash is not a match; group 1 is
-# the number. Full-width digits count: people type them.
-_NOT_ALNUM = "[^0-9A-Za-z０-９]"
-ID_PATTERN = f"(?:^|{_NOT_ALNUM})([0-9０-９]{{17}}[0-9Xx０-９Ｘｘ])(?:$|{_NOT_ALNUM})"
-PHONE_PATTERN = f"(?:^|{_NOT_ALNUM})([1１][3-9３-９][0-9０-９]{{9}})(?:$|{_NOT_ALNUM})"
+_DIGIT = "[0-9０-９]"
+_SEPARATOR = "[ \t\u3000._/()（）·\u200b-\u200f\u2060\ufeff-]"
+LOOSE_PATTERN = f"{_DIGIT}(?:{_SEPARATOR}{{0,2}}{_DIGIT}){{10,}}"
+HASH_PATTERN = "^[0-9a-f]{64}$"
+HASH_COLUMNS = frozenset({"id_hash"})
 MAX_CANDIDATES = 10_000
+MAX_ROWS_NAMED = 3
 # A scan errs on the side of finding: any real birth date counts, however late.
 ANY_DAY = dt.date.max
 
-# (source expression, column, pattern) -> distinct candidate numbers
-CandidateQuery = Callable[[str, str, str], list[str]]
+# (source expression, key expression, column, pattern, match) -> [(key, value)]; `match`
+# False asks for the values that do NOT match (a hash column holding something else)
+CandidateQuery = Callable[[str, str, str, str, bool], list[tuple[str, str]]]
 
 
 class PersonalDataFound(RuntimeError):
     """A clear resident ID number or phone is in a column about to be published."""
 
 
+@dataclass
+class Finding:
+    """What one column holds that it must not: counts, and the (masked) keys of some rows."""
+
+    id_numbers: int = 0
+    phones: int = 0
+    not_hashes: int = 0
+    rows: tuple[str, ...] = ()
+
+    def describe(self, where: str) -> str:
+        parts = [f"{count} {what}" for count, what in (
+            (self.id_numbers, "ID number(s)"), (self.phones, "phone(s)"), (self.not_hashes, "value(s) that are no hash"),
+        ) if count]
+        return f"{where}: {', '.join(parts)} (rows {', '.join(self.rows)})"
+
+
 def is_identifier_column(name: str) -> bool:
-    return name.endswith("_key") or name.endswith("source_id") or name == "id_hash"
+    return name.endswith("_key") or name.endswith("source_id") or name == "uscc"
+
+
+def _masked_key(key: object) -> str:
+    return mask_id(str(key)) if key is not None else "?"
+
+
+def _judge(column: str, candidates: list[tuple[str, str]]) -> Finding | None:
+    finding = Finding()
+    rows: list[str] = []
+    for key, value in candidates:
+        numbers = find_personal_numbers(str(value))
+        if is_identifier_column(column):
+            numbers = [n for n in numbers if n.kind == "id" and is_valid_resident_id(n.digits.upper(), today=ANY_DAY)]
+        if numbers:
+            finding.id_numbers += sum(n.kind == "id" for n in numbers)
+            finding.phones += sum(n.kind == "phone" for n in numbers)
+            rows.append(_masked_key(key))
+    finding.rows = tuple(rows[:MAX_ROWS_NAMED])
+    return finding if rows else None
 
 
 def _scan(
-    sources: dict[str, tuple[str, list[str]]], candidates: CandidateQuery
-) -> dict[str, dict[str, int]]:
-    """`sources`: table name -> (the SQL that reads it, its text columns)."""
-    findings: dict[str, dict[str, int]] = {}
-    for name, (source, text_columns) in sources.items():
+    sources: dict[str, tuple[str, str, list[str]]], candidates: CandidateQuery
+) -> dict[str, Finding]:
+    """`sources`: table -> (the SQL that reads it, its key expression, its text columns)."""
+    findings: dict[str, Finding] = {}
+    for name, (source, key, text_columns) in sources.items():
         for column in text_columns:
-            ids = [c for c in candidates(source, column, ID_PATTERN) if is_valid_resident_id(c, today=ANY_DAY)]
-            phones = [] if is_identifier_column(column) else candidates(source, column, PHONE_PATTERN)
-            if ids or phones:
-                findings[f"{name}.{column}"] = {"id_numbers": len(ids), "phones": len(phones)}
+            if column in HASH_COLUMNS:
+                others = candidates(source, key, column, HASH_PATTERN, False)
+                if others:
+                    findings[f"{name}.{column}"] = Finding(
+                        not_hashes=len(others), rows=tuple(_masked_key(k) for k, _ in others[:MAX_ROWS_NAMED]))
+                continue
+            found = _judge(column, candidates(source, key, column, LOOSE_PATTERN, True))
+            if found:
+                findings[f"{name}.{column}"] = found
     return findings
 
 
-def scan_built_files(
-    files: dict[str, Path], spec: WarehouseSpec | None = None
-) -> dict[str, dict[str, int]]:
-    """{"table.column": {"id_numbers": n, "phones": m}} for every column of the built files
-    where something is found (distinct values, up to MAX_CANDIDATES per column and pattern)."""
+def _key_expression(columns: list[str], key: tuple[str, ...]) -> str:
+    """The row key a finding names: the table's key columns joined, else its first column."""
+    parts = [c for c in key if c in columns] or columns[:1]
+    return " || '/' || ".join(f"CAST({quote(c)} AS VARCHAR)" for c in parts) if parts else "''"
+
+
+def scan_built_files(files: dict[str, Path], spec: WarehouseSpec | None = None) -> dict[str, Finding]:
+    """{"table.column": Finding} for every text column of the built files where something
+    is found."""
+    spec = spec or load_spec()
     con = duckdb.connect(":memory:")
 
-    def candidates(source: str, column: str, pattern: str) -> list[str]:
-        rows = con.execute(
-            f"SELECT DISTINCT regexp_extract({quote(column)}, ?, 1) FROM {source} "
-            f"WHERE regexp_matches({quote(column)}, ?) LIMIT {MAX_CANDIDATES}",
-            [pattern, pattern],
+    def candidates(source: str, key: str, column: str, pattern: str, match: bool) -> list[tuple[str, str]]:
+        test = f"regexp_matches({quote(column)}, ?)"
+        condition = test if match else f"{quote(column)} IS NOT NULL AND NOT {test}"
+        return con.execute(
+            f"SELECT {key}, {quote(column)} FROM {source} WHERE {condition} LIMIT {MAX_CANDIDATES}", [pattern]
         ).fetchall()
-        return [row[0] for row in rows]
 
-    spec = spec or load_spec()
     sources = {
-        name: (f"read_parquet({literal(str(path))})", spec[name].text_columns)
+        name: (f"read_parquet({literal(str(path))})", _key_expression(spec[name].column_names, spec[name].key),
+               spec[name].text_columns)
         for name, path in files.items()
     }
     try:
@@ -93,50 +142,47 @@ def scan_built_files(
         con.close()
 
 
-def scan_warehouse(engine: sa.Engine, schema: str | None = None) -> dict[str, dict[str, int]]:
-    """The same scan over every table of the warehouse schema."""
+def scan_warehouse(engine: sa.Engine, schema: str | None = None) -> dict[str, Finding]:
+    """The same scan over every table of the warehouse schema, as published (a column the
+    spec does not know, added by hand or by an older build, is scanned too)."""
     dialect = engine.dialect.name
     schema = schema or default_schema(engine)
     prefix = f"{quote(schema)}." if schema else ""
+    spec = load_spec()
 
-    def candidates(source: str, column: str, pattern: str) -> list[str]:
+    def candidates(source: str, key: str, column: str, pattern: str, match: bool) -> list[tuple[str, str]]:
         col = quote(column)
-        if dialect == "duckdb":
-            sql = (
-                f"SELECT DISTINCT regexp_extract({col}, :p, 1) FROM {source} "
-                f"WHERE regexp_matches({col}, :p) LIMIT {MAX_CANDIDATES}"
-            )
-        elif dialect == "postgresql":
-            sql = (
-                f"SELECT DISTINCT substring({col} from :p) FROM {source} "
-                f"WHERE {col} ~ :p LIMIT {MAX_CANDIDATES}"
-            )
-        else:  # no regular expressions in SQL: look at the values here
+        if dialect in ("duckdb", "postgresql"):
+            test = f"regexp_matches({col}, :p)" if dialect == "duckdb" else f"{col} ~ :p"
+            condition = test if match else f"{col} IS NOT NULL AND NOT {test}"
+            sql = f"SELECT {key}, {col} FROM {source} WHERE {condition} LIMIT {MAX_CANDIDATES}"
             with engine.connect() as connection:
-                values = connection.execute(sa.text(f"SELECT DISTINCT {col} FROM {source}")).scalars()
-                compiled = re.compile(pattern)
-                return sorted({m.group(1) for v in values if v for m in compiled.finditer(v)})
-        with engine.connect() as connection:
-            return list(connection.execute(sa.text(sql), {"p": pattern}).scalars())
+                return [tuple(row) for row in connection.execute(sa.text(sql), {"p": pattern})]
+        import re  # no regular expressions in SQL: look at the values here
 
-    # every text column of every table as published, not as the spec says: a column the
-    # spec does not know (added by hand, or by an older build) is scanned too
-    sources = {
-        table: (prefix + quote(table), [c for c, kind in columns.items() if type_family(kind) == "text"])
-        for table, columns in published_columns(engine, schema).items()
-    }
+        compiled = re.compile(pattern)
+        with engine.connect() as connection:
+            rows = connection.execute(sa.text(f"SELECT {key}, {col} FROM {source} WHERE {col} IS NOT NULL"))
+            return [(k, v) for k, v in rows if bool(compiled.search(v)) == match][:MAX_CANDIDATES]
+
+    sources = {}
+    for table, columns in published_columns(engine, schema).items():
+        key = spec[table].key if table in spec.tables else ()
+        sources[table] = (
+            prefix + quote(table),
+            _key_expression(list(columns), key),
+            [c for c, kind in columns.items() if type_family(kind) == "text"],
+        )
     return _scan(sources, candidates)
 
 
-def describe_findings(findings: dict[str, dict[str, int]]) -> str:
-    return "; ".join(
-        f"{column}: {found['id_numbers']} ID number(s), {found['phones']} phone(s)"
-        for column, found in sorted(findings.items())
-    )
+def describe_findings(findings: dict[str, Finding]) -> str:
+    return "; ".join(finding.describe(where) for where, finding in sorted(findings.items()))
 
 
 def ensure_no_personal_numbers(files: dict[str, Path], spec: WarehouseSpec | None = None) -> None:
-    """Raise PersonalDataFound (naming columns and counts, never values) when the scan finds any."""
+    """Raise PersonalDataFound (naming tables, columns, counts and masked row keys, never
+    values) when the scan of the built files finds any."""
     findings = scan_built_files(files, spec)
     if findings:
         raise PersonalDataFound(

@@ -27,17 +27,21 @@ def rules_of(table: str, data: pd.DataFrame, **inputs) -> list:
     return [None if pd.isna(rule) else rule for rule in verdict["rule"]]
 
 
+def problems(rows: dict[int, tuple[str, str]]) -> pd.DataFrame:
+    """The adapter's problems, as it reports them: (rule, detail) per row."""
+    return pd.DataFrame([{"rule": rule, "detail": detail} for rule, detail in rows.values()], index=list(rows))
+
+
 def test_region_rules_tell_malformed_from_outside():
-    stations = frame(
-        name=["站"] * 5,
-        region_code=["520102", "52", "5201ab", "110101", "abc"],
-    )
-    assert rules_of("stations", stations) == [
-        None,
-        "invalid_region",
-        "invalid_region",
-        "region_outside_province",
-        "invalid_region",
+    # the region normalizer judged rows 1 and 2 (malformed); the rules judge the codes
+    stations = frame(name=["站"] * 4, region_code=["520102", None, None, "110101"])
+    malformed = ("invalid_region", "region_code (areaCode): expected a 6-digit division code")
+    inputs = {
+        "problems": problems({1: malformed, 2: malformed}),
+        "failed": {"region_code": pd.Series([False, True, True, False])},
+    }
+    assert rules_of("stations", stations, **inputs) == [
+        None, "invalid_region", "invalid_region", "region_outside_province",
     ]
 
 
@@ -87,8 +91,11 @@ def test_a_future_birth_date_is_named_but_not_shown():
 
 def test_an_unreadable_required_date_is_unparseable_not_missing():
     services = frame(volunteer_source_id=["1"], hours=[1.0], service_date=[pd.NaT])
-    unreadable = {"service_date": pd.Series([True])}
-    assert rules_of("services", services, unparseable=unreadable) == ["unparseable_date"]
+    unreadable = {
+        "problems": problems({0: ("unparseable_date", "service_date (serviceDate): expected a date")}),
+        "failed": {"service_date": pd.Series([True])},
+    }
+    assert rules_of("services", services, **unreadable) == ["unparseable_date"]
     assert rules_of("services", services) == ["missing_required"]
 
 
@@ -100,7 +107,7 @@ def test_deleted_rows_are_not_judged_and_the_order_is_fixed():
     assert verdict["rule"].tolist()[0] == "missing_required"
     assert "also broke: hours_out_of_range" in verdict.loc[0, "detail"]
     assert pd.isna(verdict.loc[1, "rule"])
-    assert RULE_ORDER[0] == "missing_required" and RULE_ORDER[-1] == "future_date"
+    assert RULE_ORDER[:2] == ("unreadable_row", "missing_required") and RULE_ORDER[-1] == "future_date"
 
 
 def test_soft_flags_count_without_quarantining():

@@ -7,17 +7,15 @@ staging code reads them as it reads pages the connectors landed.
 from __future__ import annotations
 
 import hmac
-import json
 from datetime import UTC, datetime
 from hashlib import sha256
 from pathlib import Path
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 from stdnum.cn import ric, uscc
 
 from pipelines.config import Settings
-from pipelines.landing import PAGE_SCHEMA
+from pipelines.landing import page_table, write_page
+from pipelines.sources import STREAMS
 
 TEST_KEY = "staging-test-key"
 FETCHED = datetime(2026, 7, 1, 2, 0, tzinfo=UTC)
@@ -49,30 +47,10 @@ def land(
     fetched_at: datetime = FETCHED,
     page: int = 1,
 ) -> Path:
-    """Write one raw page of `rows` (source JSON rows) for a stream."""
-    if source == "national":
-        updated = [row["updated_at"] for row in rows]
-        deleted = [bool(row.get("isdelete", 0)) for row in rows]
-    else:
-        updated = [row["updateTime"] for row in rows]
-        deleted = [bool(row.get("isDeleted", False)) for row in rows]
-    table = pa.table(
-        {
-            "id": pa.array([str(row["id"]) for row in rows], pa.string()),
-            "updated_at": pa.array(updated, pa.string()),
-            "is_deleted": pa.array(deleted, pa.bool_()),
-            "record": pa.array([json.dumps(row, ensure_ascii=False) for row in rows], pa.string()),
-            "sync_id": pa.array([sync_id] * len(rows), pa.string()),
-            "fetched_at": pa.array([fetched_at] * len(rows), PAGE_SCHEMA.field("fetched_at").type),
-            "page": pa.array([page] * len(rows), pa.int64()),
-        },
-        schema=PAGE_SCHEMA,
-    )
-    folder = data_dir / "raw" / source / stream / sync_id
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"page-{page:06d}.parquet"
-    pq.write_table(table, path)
-    return path
+    """Land one raw page of `rows` (source JSON rows) for a stream, the way the landing
+    writes a page (pipelines.landing.page_table: ids, change times and problems judged)."""
+    table = page_table(STREAMS[source][stream], rows, sync_id, fetched_at, page)
+    return write_page(data_dir / "raw" / source / stream / sync_id, page, table)
 
 
 def national_volunteer(row_id: str, number: str, **fields) -> dict:

@@ -7,7 +7,8 @@ import pyarrow as pa
 from pipelines.normalize.statuses import vocabularies
 from pipelines.schemas import all_stream_mappings, arrow_schema, table_names, table_spec
 from pipelines.sources import NATIONAL_STREAMS, PROVINCIAL_STREAMS
-from pipelines.staging import DERIVED, TRANSFORMS
+from pipelines.staging.derived import DERIVED
+from pipelines.staging.transforms import TRANSFORMS
 
 
 def test_every_landed_stream_is_mapped_to_one_table():

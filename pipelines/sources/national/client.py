@@ -29,7 +29,7 @@ from pipelines.sources.http import (
     raise_if_transient,
 )
 from pipelines.sources.national.streams import NATIONAL_PAGE_SIZE, NATIONAL_STREAMS
-from pipelines.sources.streams import Checkpoint, Paging, Stream
+from pipelines.sources.streams import Checkpoint, Paging, Stream, usable_rows
 
 log = logging.getLogger("pipelines.sources")
 
@@ -205,4 +205,12 @@ class NationalApi(ApiClient):
             at_end = total <= len(rows) if isinstance(total, int) else len(rows) < self.page_size
             if not rows or at_end:
                 return
-            updated_since, after_id = stream.row_cursor(rows[-1]), stream.row_id(rows[-1])
+            # the next key is the last row that has one; a page with none cannot be paged on
+            usable = usable_rows(stream, rows)
+            if not usable:
+                raise SourceError(
+                    self.system, stream.path,
+                    "a whole page without a row that has a readable id and change time",
+                    f"updated_since={updated_since}, after_id={after_id}" if updated_since else None,
+                )
+            updated_since, after_id = stream.row_cursor(usable[-1]), stream.row_id(usable[-1])

@@ -1,17 +1,14 @@
 -- The province's brand programmes: projects, persons, services and hours. A project belongs
--- to a programme when its brand names it (脱贫攻坚夜校 is 夜校); other brand texts are 其他.
+-- to the first programme its brand names (脱贫攻坚夜校 is 夜校); other brand texts are 其他.
+-- The programmes and their order: in_brand_programmes (schemas/categories.yaml).
 WITH brands(brand, position) AS (
-    VALUES ('三关爱', 1), ('暖冬行动', 2), ('西部计划', 3), ('青清河', 4), ('夜校', 5), ('其他', 6)
+    SELECT brand, position FROM in_brand_programmes
+    UNION ALL SELECT '其他', (SELECT count(*) + 1 FROM in_brand_programmes)
 ), branded AS (
-    SELECT project_key,
-           CASE WHEN brand LIKE '%三关爱%' THEN '三关爱'
-                WHEN brand LIKE '%暖冬行动%' THEN '暖冬行动'
-                WHEN brand LIKE '%西部计划%' THEN '西部计划'
-                WHEN brand LIKE '%青清河%' THEN '青清河'
-                WHEN brand LIKE '%夜校%' THEN '夜校'
-                ELSE '其他' END AS brand
-    FROM dim_project
-    WHERE brand IS NOT NULL AND trim(brand) <> ''
+    SELECT p.project_key, coalesce(min_by(b.brand, b.position), '其他') AS brand
+    FROM dim_project p LEFT JOIN in_brand_programmes b ON contains(p.brand, b.brand)
+    WHERE p.brand IS NOT NULL AND trim(p.brand) <> ''
+    GROUP BY p.project_key
 ), served AS (
     SELECT b.brand, f.volunteer_key, f.hours
     FROM fact_service f JOIN branded b ON b.project_key = f.project_key

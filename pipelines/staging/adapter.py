@@ -1,0 +1,201 @@
+"""A source's rows onto the canonical model, as its mapping file declares (schemas/mapping/).
+
+One `map_chunk` serves every stream of both sources: what differs between them is data,
+the stream's mapping. For each canonical column the mapping names the source field, the
+normalizer (`via:`, pipelines/staging/transforms.py) and what happens when the value is
+there but unusable (`on_error:`):
+
+* `quarantine`: the row cannot be loaded; it goes to quarantine under the normalizer's rule
+  (`invalid_value`, `unparseable_date`, `invalid_region`) with a detail that names the
+  column and the source field and what was expected, never the value;
+* `flag`: the column is left empty and the row kept, counted under a soft flag
+  (`flag:`, default `invalid_<column>`).
+
+A value of a JSON kind the normalizer does not accept (a list where a name belongs, a number
+where an ID number belongs) is unusable before any normalizer sees it. What the landing
+found wrong with a row as a whole (not an object, no id, an unreadable change time, text
+that is not valid Unicode) is a problem of the row, whatever its mapping.
+
+Nothing here raises on a value: every landed row ends as a canonical row or as problems.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from pipelines.clock import AsOf
+from pipelines.config import Settings
+from pipelines.schemas import StreamMapping, table_spec
+from pipelines.staging.derived import DERIVED
+from pipelines.staging.extract import type_column
+from pipelines.staging.transforms import TEXT_OR_NUMBER, TRANSFORMS, Context, as_text
+
+# What the landing writes into a page's `problem` column (pipelines/landing.py), as rules.
+LANDING_PROBLEMS = {
+    "not_an_object": ("unreadable_row", "the row is not a JSON object"),
+    "bad_text": ("unreadable_row", "text that is not valid Unicode (an unpaired surrogate or invalid UTF-8)"),
+    "no_id": ("missing_required", "no row id"),
+    "no_cursor": ("missing_required", "no change time"),
+    "bad_cursor": ("invalid_value", "not a readable change time"),
+}
+PROBLEM_COLUMNS = ["rule", "detail"]
+KIND_NAMES = {"list": "a list", "object": "an object", "number": "a number", "text": "text",
+              "bool": "true/false"}
+
+
+@dataclass
+class MappedChunk:
+    """One chunk in canonical form, with what was wrong with its rows."""
+
+    canonical: pd.DataFrame
+    # one row per problem, indexed like `canonical` (a row may have several)
+    problems: pd.DataFrame
+    # canonical column -> rows whose source value was unusable (whichever the policy)
+    failed: dict[str, pd.Series] = field(default_factory=dict)
+    soft_flags: dict[str, pd.Series] = field(default_factory=dict)
+
+
+def no_problems() -> pd.DataFrame:
+    return pd.DataFrame({"rule": pd.Series(dtype=object), "detail": pd.Series(dtype=object)})
+
+
+def _problems(rows: pd.Index, rule: str, detail: str) -> pd.DataFrame:
+    return pd.DataFrame({"rule": rule, "detail": detail}, index=rows)
+
+
+def _landing_problems(raw: pd.DataFrame) -> pd.DataFrame:
+    """`kind` or `kind:field` as landing noted it -> the rule and a detail."""
+    if "__problem" not in raw:
+        return no_problems()
+    noted = raw["__problem"].dropna().astype(str)
+    parts = []
+    for text, rows in noted.groupby(noted).groups.items():
+        kind, _, where = text.partition(":")
+        rule, why = LANDING_PROBLEMS.get(kind, ("unreadable_row", kind))
+        parts.append(_problems(rows, rule, f"{where}: {why}" if where else why))
+    return _stack(parts)
+
+
+def _stack(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    parts = [part for part in parts if len(part)]
+    return pd.concat(parts) if parts else no_problems()
+
+
+def _kinds(raw: pd.DataFrame, field_name: str) -> pd.Series:
+    column = type_column(field_name)
+    return raw[column] if column in raw else pd.Series(np.nan, index=raw.index, dtype=object)
+
+
+def wrong_kind(raw: pd.DataFrame, field_name: str, accepts: frozenset[str]) -> pd.Series:
+    """Rows whose value is of a JSON kind the normalizer does not accept (null is absence)."""
+    kinds = _kinds(raw, field_name)
+    return (kinds.notna() & kinds.ne("null") & ~kinds.isin(list(accepts))).fillna(False).astype(bool)
+
+
+class Adapter:
+    """One chunk of one stream at a time, through its mapping."""
+
+    def __init__(self, raw: pd.DataFrame, mapping: StreamMapping, settings: Settings, as_of: AsOf):
+        self.raw = raw
+        self.mapping = mapping
+        self.index = raw.index
+        self.live = ~raw["__is_deleted"].fillna(False).astype(bool)
+        self.context = Context(mapping, settings, as_of, raw.index, ~self.live)
+        self.parts: list[pd.DataFrame] = [_landing_problems(raw)]
+        self.failed: dict[str, pd.Series] = {}
+
+    def unusable(self, failed: pd.Series, spec: dict, column: str, field_name: str,
+                 rule: str, why: str) -> None:
+        """Apply the mapping's `on_error` to the rows where `column`'s value was unusable."""
+        failed = failed.reindex(self.index, fill_value=False).fillna(False).astype(bool)
+        self.failed[column] = self.failed.get(column, failed) | failed
+        if not failed.any():
+            return
+        if spec["on_error"] == "quarantine":
+            rows = failed & self.live  # deleted rows are never judged on their content
+            if rows.any():
+                self.parts.append(_problems(rows[rows].index, rule, f"{column} ({field_name}): {why}"))
+        else:
+            self.context.flag(spec.get("flag", f"invalid_{column}"), failed)
+
+    def column(self, canonical: pd.DataFrame, column: str, spec: dict) -> pd.Series:
+        transform = TRANSFORMS[spec.get("via", "text")]
+        field_name = spec.get("field")
+        if "column" in spec:
+            values = canonical[spec["column"]]
+        elif field_name:
+            values = self.raw[field_name]
+        else:
+            values = pd.Series(np.nan, index=self.index, dtype="str")
+        source = field_name or spec.get("column", column)
+        wrong = self.wrong_kinds(spec, column, field_name, transform.accepts, transform.expected)
+        normalized = transform.normalize(values.where(~wrong), {**spec, "column_name": column}, self.context)
+        self.unusable(normalized.failed, spec, column, source, transform.rule, f"expected {transform.expected}")
+        if "column" in spec:  # unusable where the column it is made from was (already judged)
+            self.failed[column] |= self.failed.get(spec["column"], False)
+        result = pd.Series(normalized.values, index=self.index)
+        if spec.get("on_error") == "flag":
+            result = result.where(~self.failed[column])
+        return result
+
+    def wrong_kinds(self, spec: dict, column: str, field_name: str | None,
+                    accepts: frozenset[str], expected: str) -> pd.Series:
+        """Rows whose `field_name` value is of a kind the normalizer cannot take, judged."""
+        if not field_name:
+            return pd.Series(False, index=self.index)
+        wrong = wrong_kind(self.raw, field_name, accepts)
+        kinds = _kinds(self.raw, field_name)
+        for kind in kinds[wrong].unique():
+            self.unusable(wrong & kinds.eq(kind), spec, column, field_name, "invalid_value",
+                          f"{KIND_NAMES.get(kind, kind)} where {expected} belongs")
+        return wrong
+
+    def derived(self, canonical: pd.DataFrame, spec: dict) -> None:
+        transform = DERIVED[spec["via"]]
+        roles = {role: name for role, name in spec["fields"].items() if name}
+        fields = pd.DataFrame({role: self.raw[name] for role, name in roles.items()}, index=self.index)
+        for role, name in roles.items():
+            wrong = self.wrong_kinds(spec, role, name, transform.accepts[role], transform.expected[role])
+            fields[role] = fields[role].where(~wrong)
+        produced = transform.make(fields, spec, self.context)
+        for role, failed in produced.failed.items():
+            self.unusable(failed, spec, role, roles[role], "invalid_value",
+                          f"expected {transform.expected[role]}")
+        for column in spec["into"]:
+            canonical[column] = produced.columns[column]
+
+    def map(self) -> MappedChunk:
+        spec = table_spec(self.mapping.table)
+        mapping = self.mapping
+        canonical = pd.DataFrame(index=self.index)
+        canonical["source"] = mapping.source
+        # the key the dedup kept one row for: unique by construction (GX key_unique); a key
+        # shaped like a personal number would be published in clear in a source map
+        key_spec = {"on_error": "quarantine"}
+        key_ok = ~self.wrong_kinds(key_spec, "source_id", mapping.source_id_field, TEXT_OR_NUMBER, "an identifier")
+        key = TRANSFORMS["id"].normalize(as_text(self.raw["__source_key"]).where(key_ok), key_spec, self.context)
+        self.unusable(key.failed, key_spec, "source_id", mapping.source_id_field, "invalid_value",
+                      "expected an identifier, not a personal number")
+        canonical["source_id"] = key.values
+        canonical["updated_at"] = pd.to_datetime(self.raw["__updated_utc"], errors="coerce").dt.tz_localize("UTC")
+        # a change time the landing could not read is its problem, not a missing value
+        noted = self.raw["__problem"].astype("string") if "__problem" in self.raw else pd.Series(pd.NA, index=self.index)
+        self.failed["updated_at"] = noted.str.contains("cursor", regex=False).fillna(False).astype(bool)
+        canonical["is_deleted"] = ~self.live
+        for column, column_spec in mapping.columns.items():
+            canonical[column] = self.column(canonical, column, column_spec)
+        for derived_spec in mapping.derived:
+            self.derived(canonical, derived_spec)
+        for column in spec.column_names:
+            if column not in canonical:
+                canonical[column] = np.nan
+        problems = _stack(self.parts)[PROBLEM_COLUMNS]
+        return MappedChunk(canonical[spec.column_names], problems, self.failed, self.context.soft_flags)
+
+
+def map_chunk(raw: pd.DataFrame, mapping: StreamMapping, settings: Settings, as_of: AsOf) -> MappedChunk:
+    """One chunk of extracted raw fields -> canonical columns (canonical order) and problems."""
+    return Adapter(raw, mapping, settings, as_of).map()

@@ -1,0 +1,158 @@
+"""Transforms that make several canonical columns at once from several source fields.
+
+* `person_identity`: a volunteer's certificate, gender, birth date and phone. Clear numbers
+  are normalized, hashed and dropped here; what is kept is what masking keeps and what a
+  valid resident ID says (birth date, gender).
+* `uscc`: an organization's unified social credit code and whether it is valid.
+* `national_categories` / `provincial_categories`: service category codes or labels onto
+  the national list.
+
+Each returns a `Derived`: the columns, and per source field (by its role in the mapping)
+the rows whose value was there but unusable, for the mapping's `on_error` to decide.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from pipelines.normalize import categories, ids, phones, statuses
+from pipelines.normalize.dates import parse_date
+from pipelines.privacy import visible_ends
+from pipelines.staging.transforms import TEXT, TEXT_OR_NUMBER, Context, _with_fast_path, as_text, hashed, present
+
+
+@dataclass
+class Derived:
+    columns: pd.DataFrame
+    failed: dict[str, pd.Series] = field(default_factory=dict)  # role -> rows unusable
+
+
+@dataclass(frozen=True)
+class DerivedTransform:
+    make: Callable[[pd.DataFrame, dict, Context], Derived]
+    accepts: dict[str, frozenset[str]]  # role -> the JSON kinds of a usable value
+    expected: dict[str, str]  # role -> what a valid value is
+
+
+def _field(fields: pd.DataFrame, role: str) -> pd.Series:
+    return as_text(fields[role]) if role in fields else pd.Series(np.nan, index=fields.index, dtype="str")
+
+
+def _certificate(fields: pd.DataFrame, spec: dict, ctx: Context, out: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+    """Certificate columns into `out`; returns the gender and birth date a valid resident ID
+    number says (NaN where none)."""
+    index = fields.index
+    from_code = ids.cert_type_from_national if spec["cert_types"] == "national" else ids.cert_type_from_provincial
+    cert_type = as_text(pd.Series(from_code(_field(fields, "cert_type")), index=index))
+    raw_number = _field(fields, "cert_no")
+    is_resident = cert_type.eq("resident_id").fillna(False)
+    out["cert_type"] = cert_type
+    number = pd.Series(np.nan, index=index, dtype=object)
+    out["cert_masked"] = pd.Series(False, index=index, dtype="boolean")
+    out["cert_valid"] = pd.Series(False, index=index, dtype="boolean")
+    out["cert_prefix4"] = pd.Series(np.nan, index=index, dtype="str")
+    out["cert_suffix4"] = pd.Series(np.nan, index=index, dtype="str")
+    id_gender = pd.Series(np.nan, index=index, dtype="str")
+    id_birth = pd.Series(pd.NaT, index=index, dtype="datetime64[s]")
+    if is_resident.any():
+        resident = ids.normalize_resident_id(raw_number[is_resident], today=ctx.as_of.date)
+        resident.index = raw_number[is_resident].index
+        number[is_resident] = resident["cert_no"].astype(object).to_numpy()
+        out.loc[is_resident, "cert_masked"] = resident["cert_masked"].fillna(False).astype(bool).to_numpy()
+        out.loc[is_resident, "cert_valid"] = resident["cert_valid"].fillna(False).astype(bool).to_numpy()
+        out.loc[is_resident, "cert_prefix4"] = resident["cert_prefix4"].astype(object).to_numpy()
+        out.loc[is_resident, "cert_suffix4"] = resident["cert_suffix4"].astype(object).to_numpy()
+        id_gender[is_resident] = resident["gender"].astype(object).to_numpy()
+        id_birth[is_resident] = pd.to_datetime(resident["birth_date"], errors="coerce").to_numpy()
+    other = ~is_resident & raw_number.notna()
+    if other.any():
+        cleaned = as_text(pd.Series(ids.normalize_other_cert(raw_number[other]), index=raw_number[other].index))
+        masked = raw_number[other].str.contains("*", regex=False).fillna(False)
+        number[other] = cleaned.where(~masked).astype(object).to_numpy()
+        out.loc[other, "cert_masked"] = masked.to_numpy()
+        # a passport or permit is short: its ends show no more than masking would (half at most)
+        shown = cleaned.fillna(raw_number[other]).map(visible_ends)
+        out.loc[other, "cert_prefix4"] = shown.str[0].to_numpy()
+        out.loc[other, "cert_suffix4"] = shown.str[1].to_numpy()
+    clear = pd.Series(number, index=index).where(~out["cert_masked"].fillna(False).astype(bool))
+    out["cert_hash"] = hashed(as_text(clear), ctx)
+    return id_gender, pd.to_datetime(id_birth, errors="coerce")
+
+
+def _person_identity(fields: pd.DataFrame, spec: dict, ctx: Context) -> Derived:
+    index = fields.index
+    out = pd.DataFrame(index=index)
+    id_gender, id_birth = _certificate(fields, spec, ctx, out)
+    stated_gender = as_text(pd.Series(statuses.gender_from_code(_field(fields, "gender")), index=index))
+    failed: dict[str, pd.Series] = {}
+    if "birth_date" in fields:
+        stated_birth = _with_fast_path(fields["birth_date"], "%Y-%m-%d", parse_date, utc=False)
+        failed["birth_date"] = (present(fields["birth_date"]) & stated_birth.isna()).astype(bool)
+    else:
+        stated_birth = pd.Series(pd.NaT, index=index, dtype="datetime64[s]")
+    trusted = out["cert_valid"].fillna(False).astype(bool)
+    out["gender"] = id_gender.where(trusted & id_gender.notna(), stated_gender)
+    out["birth_date"] = id_birth.where(trusted & id_birth.notna(), stated_birth)
+    # only a valid number's gender and birth date can contradict what was stated
+    conflicts = ids.identity_conflicts(id_gender.where(trusted), id_birth.where(trusted), stated_gender, stated_birth)
+    out["gender_conflict"] = conflicts["gender_conflict"].to_numpy()
+    out["birth_conflict"] = conflicts["birth_conflict"].to_numpy()
+
+    raw_phone = _field(fields, "phone")
+    phone = phones.normalize_phone(raw_phone)
+    phone.index = index
+    phone_masked = phone["phone_masked"].fillna(False).astype(bool)
+    phone_valid = phone["phone_valid"].fillna(False).astype(bool)
+    out["phone_hash"] = hashed(as_text(phone["phone"]).where(phone_valid & ~phone_masked), ctx)
+    out["phone_masked"] = phone_masked
+    out["phone_prefix3"] = as_text(phone["phone_prefix3"]).where(phone_valid | phone_masked)
+    out["phone_suffix4"] = as_text(phone["phone_suffix4"]).where(phone_valid | phone_masked)
+    ctx.flag("phone_invalid", raw_phone.notna() & ~phone_masked & ~phone_valid)
+    return Derived(out, failed)
+
+
+def _uscc(fields: pd.DataFrame, spec: dict, ctx: Context) -> Derived:
+    result = ids.normalize_uscc(_field(fields, "uscc"))
+    result.index = fields.index
+    out = pd.DataFrame(index=fields.index)
+    out["uscc"] = as_text(result["uscc"])
+    out["uscc_valid"] = result["uscc_valid"].fillna(False).astype(bool)
+    return Derived(out)
+
+
+def _categories_frame(result: pd.DataFrame, index: pd.Index) -> Derived:
+    result.index = index
+    out = pd.DataFrame(index=index)
+    out["categories"] = as_text(result["categories"])
+    out["unmapped_categories"] = as_text(result["unmapped_categories"])
+    return Derived(out)
+
+
+def _national_categories(fields: pd.DataFrame, spec: dict, ctx: Context) -> Derived:
+    codes = fields["codes"].map(lambda value: list(value) if isinstance(value, (list, np.ndarray)) else [])
+    return _categories_frame(categories.national_codes_to_categories(codes), fields.index)
+
+
+def _provincial_categories(fields: pd.DataFrame, spec: dict, ctx: Context) -> Derived:
+    return _categories_frame(categories.provincial_labels_to_categories(_field(fields, "labels")), fields.index)
+
+
+DERIVED: dict[str, DerivedTransform] = {
+    "person_identity": DerivedTransform(
+        _person_identity,
+        # an ID number must come as text: a JSON number may have lost digits to a float
+        {"cert_type": TEXT_OR_NUMBER, "cert_no": TEXT, "gender": TEXT_OR_NUMBER,
+         "birth_date": TEXT, "phone": TEXT_OR_NUMBER},
+        {"cert_no": "a certificate number as text", "birth_date": "a real calendar date",
+         "cert_type": "a certificate type code", "gender": "a gender code", "phone": "a phone number"},
+    ),
+    "uscc": DerivedTransform(_uscc, {"uscc": TEXT}, {"uscc": "a credit code as text"}),
+    "national_categories": DerivedTransform(
+        _national_categories, {"codes": frozenset({"list"})}, {"codes": "a list of category codes"}),
+    "provincial_categories": DerivedTransform(
+        _provincial_categories, {"labels": TEXT}, {"labels": "comma-separated category labels"}),
+}

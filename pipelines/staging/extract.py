@@ -1,0 +1,173 @@
+"""Landed pages -> the latest version of each source row, its mapped fields extracted.
+
+The one path from raw pages to "each source row as the source last sent it": staging, the
+tests and the benchmarks all read through `raw_batches`.
+
+1. Versions: every landed row of the stream, across syncs. The latest version of a row id
+   is the one fetched last (a source never sends a row back in time; a re-landed row is the
+   same version or a newer one). A row landed without a usable id (not an object, no id
+   field) is identified by the hash of its text, so it is counted and quarantined once.
+2. One row per source key (the id the contract's source maps use, e.g. `albp0029`): a row
+   re-created at the source under a new row id keeps one staged row, a live one if any.
+3. Fields: one JSON parse per row extracts every field the mapping reads, each with its JSON
+   type, so a list where a name belongs or a number where an ID number belongs is seen for
+   what it is (a hostile value is judged by the adapter, never coerced here).
+
+Output columns: `__id`, `__updated_at` (text as landed), `__updated_utc` (naive UTC),
+`__is_deleted`, `__record` (the row as landed, JSON text), `__fetched_at`, `__sync_id`,
+`__problem` (what landing found wrong with the row, or null), `__key_versions`,
+`__source_key` (the key the dedup used: the staged `source_id`, so it is unique), then per
+mapped field `<field>` (text; DOUBLE for fields only read as numbers; a list for list
+fields) and `__type__<field>` (`text`, `number`, `bool`, `list`, `object`, `null`, or null
+when the field is absent).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import duckdb
+import pandas as pd
+
+from pipelines.config import Settings
+from pipelines.files import private_dir
+from pipelines.landing import has_raw, raw_glob, updated_at_utc_sql
+from pipelines.schemas import StreamMapping
+from pipelines.sql import literal
+
+DUCKDB_MEMORY_LIMIT = "1GB"
+TYPE_PREFIX = "__type__"
+# DuckDB's json_type names -> the kinds a transform accepts
+JSON_KINDS = {
+    "VARCHAR": "text", "BIGINT": "number", "UBIGINT": "number", "DOUBLE": "number",
+    "BOOLEAN": "bool", "ARRAY": "list", "OBJECT": "object", "NULL": "null",
+}
+
+
+def type_column(field: str) -> str:
+    return TYPE_PREFIX + field
+
+
+def _json_path(key: str) -> str:
+    return "$." + json.dumps(key)  # "$.\"albp0029\"": quoting copes with any key
+
+
+def _kind_sql(expression: str) -> str:
+    cases = " ".join(f"WHEN {literal(name)} THEN {literal(kind)}" for name, kind in JSON_KINDS.items())
+    return f"CASE json_type({expression}) {cases} END"
+
+
+def _latest_versions(mapping: StreamMapping, glob: str, has_problem_column: bool) -> str:
+    """The CTEs `versions` (every landed row) and `latest_per_key` (the rows staged)."""
+    deleted_text = f"lower(json_extract_string(record, {literal(_json_path(mapping.deleted_field))}))"
+    source_key = f"json_extract_string(record, {literal(_json_path(mapping.source_id_field))})"
+    problem = "problem" if has_problem_column else "CAST(NULL AS VARCHAR)"
+    return f"""
+WITH versions AS (
+    SELECT coalesce(id, '#' || md5(record)) AS id, updated_at, record, fetched_at, sync_id,
+           filename, file_row_number, {problem} AS problem,
+           COALESCE(is_deleted, try({deleted_text}) IN ('1', 'true')) AS deleted,
+           -- try(): an unreadable timestamp makes a quarantined row, not a failed step
+           try({updated_at_utc_sql(mapping.source)}) AS updated_utc
+    FROM read_parquet({literal(glob)}, union_by_name = true, filename = true, file_row_number = true)
+), latest_per_row AS (
+    SELECT *, COALESCE(NULLIF(trim(CAST(try({source_key}) AS VARCHAR)), ''), '#' || id) AS source_key
+    FROM versions
+    -- the version fetched last; within a page (a source that repeats an id) the later one
+    QUALIFY row_number() OVER (
+        PARTITION BY id ORDER BY fetched_at DESC, filename DESC, file_row_number DESC) = 1
+), latest_per_key AS (
+    -- two row ids with one source key (an account re-created at the source): the staged
+    -- table holds one row per key, a live one if any, else the latest
+    SELECT *, count(*) OVER (PARTITION BY source_key) AS key_versions
+    FROM latest_per_row
+    QUALIFY row_number() OVER (
+        PARTITION BY source_key ORDER BY deleted ASC, fetched_at DESC, id DESC) = 1
+)"""
+
+
+def extract_sql(mapping: StreamMapping, glob: str, *, has_problem_column: bool = True) -> str:
+    """DuckDB SQL: the latest version of each source row, mapped fields extracted (see the
+    module docstring for the columns)."""
+    fields = list(mapping.raw_fields)
+    paths = ", ".join(literal(_json_path(name)) for name in fields)
+    extracted = []
+    for position, name in enumerate(fields, start=1):
+        value = f"__j[{position}]"
+        kind = mapping.raw_fields[name]
+        if kind == "number":
+            column = f"TRY_CAST({value} ->> '$' AS DOUBLE)"
+        elif kind == "list":
+            column = f"TRY_CAST({value} AS VARCHAR[])"
+        else:
+            column = f"{value} ->> '$'"
+        extracted += [f'{column} AS "{name}"', f'{_kind_sql(value)} AS "{type_column(name)}"']
+    return f"""{_latest_versions(mapping, glob, has_problem_column)}
+SELECT id AS __id, updated_at AS __updated_at, updated_utc AS __updated_utc,
+       deleted AS __is_deleted, record AS __record, fetched_at AS __fetched_at,
+       sync_id AS __sync_id, problem AS __problem, key_versions AS __key_versions,
+       CASE WHEN source_key NOT LIKE '#%' THEN source_key END AS __source_key,
+       {", ".join(extracted) if extracted else "NULL AS __nothing"}
+FROM (
+    SELECT *, json_extract(CASE WHEN json_valid(record) THEN record END, [{paths}]) AS __j
+    FROM latest_per_key
+)
+ORDER BY id
+"""
+
+
+def versions_per_sync_sql(mapping: StreamMapping, glob: str, *, has_problem_column: bool = True) -> str:
+    """Per sync id: rows landed, and how many of them are the version staging reads."""
+    return f"""{_latest_versions(mapping, glob, has_problem_column)}
+SELECT v.sync_id, count(*) AS landed, count(l.id) AS latest
+FROM versions v
+LEFT JOIN latest_per_key l ON l.filename = v.filename AND l.file_row_number = v.file_row_number
+GROUP BY v.sync_id
+"""
+
+
+def _connect(settings: Settings) -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    # The dedup sorts every landed version: let DuckDB spill to a private folder next to
+    # the staged files rather than hold 5M rows in memory (or spill into the cwd).
+    spill = private_dir(settings.staged_dir / ".duckdb_spill")
+    con.execute(f"SET temp_directory = {literal(str(spill))}")
+    con.execute(f"SET memory_limit = {literal(DUCKDB_MEMORY_LIMIT)}")
+    return con
+
+
+def _has_problem_column(con: duckdb.DuckDBPyConnection, glob: str) -> bool:
+    """Pages landed before the `problem` column existed lack it."""
+    described = con.execute(f"DESCRIBE SELECT * FROM read_parquet({literal(glob)}, union_by_name = true)").fetchall()
+    return any(row[0] == "problem" for row in described)
+
+
+def raw_batches(mapping: StreamMapping, settings: Settings, chunk_rows: int) -> Iterator[pd.DataFrame]:
+    """The stream's latest rows with mapped fields, as pandas chunks (none if nothing landed)."""
+    if not has_raw(settings, mapping.source, mapping.stream):
+        return
+    glob = raw_glob(settings, mapping.source, mapping.stream)
+    con = _connect(settings)
+    try:
+        sql = extract_sql(mapping, glob, has_problem_column=_has_problem_column(con, glob))
+        for batch in con.sql(sql).to_arrow_reader(chunk_rows):
+            if batch.num_rows:
+                yield batch.to_pandas()
+    finally:
+        con.close()
+
+
+def versions_per_sync(mapping: StreamMapping, settings: Settings) -> dict[str, tuple[int, int]]:
+    """{sync id: (rows landed, rows staging reads)} of the stream (empty if nothing landed)."""
+    if not has_raw(settings, mapping.source, mapping.stream):
+        return {}
+    glob = raw_glob(settings, mapping.source, mapping.stream)
+    con = _connect(settings)
+    try:
+        sql = versions_per_sync_sql(mapping, glob, has_problem_column=_has_problem_column(con, glob))
+        rows = con.execute(sql).fetchall()
+    finally:
+        con.close()
+    return {str(sync_id): (int(landed), int(latest)) for sync_id, landed, latest in rows}

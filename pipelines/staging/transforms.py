@@ -1,0 +1,305 @@
+"""The normalizers a mapping names (`via:`), one per kind of source value, that never raise.
+
+Each takes the extracted source values of one field (a Series) and returns a `Normalized`:
+the canonical values and `failed`, the rows where a value was there but could not be made
+canonical (an unreadable date, a region that is no division code, a star level of 1e30).
+What happens to a failed row is the mapping's decision, not the transform's
+(`on_error: quarantine` or `on_error: null`, see `pipelines/staging/adapter.py`).
+
+A `Transform` also says which JSON kinds it accepts (a name must be text; a region code may
+come as a number; an ID number must never come as a number, whose digits a float may have
+rounded) and, for details, what a valid value is. The adapter rejects a value of another
+kind before the normalizer sees it, so a list where a name belongs fails here instead of
+becoming the text `["张", "三"]`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from pipelines.clock import AsOf
+from pipelines.config import Settings
+from pipelines.normalize import as_text as normalize_text
+from pipelines.normalize import categories, names, phones, regions, statuses
+from pipelines.normalize.dates import (
+    BEIJING_OFFSET,
+    beijing_text_to_utc,
+    iso_to_utc,
+    minutes_to_hours,
+    parse_date,
+    plausible,
+    utc_to_beijing_date,
+)
+from pipelines.privacy import hmac_hex, redact_values, shaped_like_a_personal_number
+from pipelines.schemas import StreamMapping
+
+TEXT = frozenset({"text"})
+TEXT_OR_NUMBER = frozenset({"text", "number"})
+NUMBER_OR_TEXT = frozenset({"number", "text"})
+ANY_SCALAR = frozenset({"text", "number", "bool"})
+LIST = frozenset({"list"})
+# The range a whole number must fit in to stay exact through float64 (JSON numbers arrive
+# as doubles): beyond it, digits have been lost on the way.
+EXACT_INTEGERS = 2.0**53
+
+
+@dataclass
+class Context:
+    """What the transforms of one chunk share, and the soft flags they raise."""
+
+    mapping: StreamMapping
+    settings: Settings
+    as_of: AsOf
+    index: pd.Index
+    is_deleted: pd.Series
+    soft_flags: dict[str, pd.Series] = field(default_factory=dict)
+
+    def flag(self, name: str, mask: pd.Series) -> None:
+        """Count `mask` rows under soft flag `name` (kept, not quarantined)."""
+        mask = mask.reindex(self.index, fill_value=False).fillna(False).astype(bool)
+        previous = self.soft_flags.get(name)
+        self.soft_flags[name] = mask if previous is None else (previous | mask)
+
+
+@dataclass
+class Normalized:
+    values: pd.Series
+    failed: pd.Series  # bool: a value was there but could not be made canonical
+
+
+@dataclass(frozen=True)
+class Transform:
+    normalize: Callable[[pd.Series, dict, Context], Normalized]
+    accepts: frozenset[str]  # the JSON kinds of a usable source value
+    expected: str  # what a valid value is, for quarantine details and flags
+    rule: str = "invalid_value"  # the quarantine rule when the mapping says quarantine
+
+
+def as_text(values: pd.Series) -> pd.Series:
+    """Stripped text (str dtype), NaN for missing or empty: a blank field is a missing one."""
+    text = normalize_text(values).str.strip()
+    return text.where(text.str.len() > 0)
+
+
+def present(values: pd.Series) -> pd.Series:
+    return as_text(values).notna()
+
+
+def _none(index: pd.Index) -> pd.Series:
+    return pd.Series(False, index=index)
+
+
+def judged(raw: pd.Series, values: pd.Series) -> Normalized:
+    """Failed where the source had a value and the normalizer made nothing of it."""
+    values = pd.Series(values, index=raw.index)
+    return Normalized(values, (present(raw) & values.isna()).astype(bool))
+
+
+def _finite_numbers(raw: pd.Series) -> pd.Series:
+    """Numbers (NaN where absent, unreadable or not finite: 'Infinity' is no quantity)."""
+    if pd.api.types.is_numeric_dtype(raw.dtype):
+        numbers = raw.astype("float64")
+    else:
+        numbers = pd.to_numeric(as_text(raw), errors="coerce").astype("float64")
+    return numbers.where(np.isfinite(numbers))
+
+
+def _number(raw: pd.Series, spec: dict, ctx: Context) -> Normalized:
+    numbers = _finite_numbers(raw)
+    low, high = spec.get("range", (-np.inf, np.inf))
+    in_range = numbers.between(low, high)
+    return Normalized(numbers.where(in_range), (raw.notna() & ~in_range).astype(bool))
+
+
+def _whole_number(raw: pd.Series, spec: dict, ctx: Context) -> Normalized:
+    number = _number(raw, spec, ctx)
+    exact = (number.values.round() == number.values) & (number.values.abs() < EXACT_INTEGERS)
+    whole = number.values.where(exact)
+    return Normalized(whole.astype("Int64"), (number.failed | (number.values.notna() & ~exact)).astype(bool))
+
+
+def _minutes_to_hours(raw: pd.Series, spec: dict, ctx: Context) -> Normalized:
+    minutes = _number(raw, spec, ctx)
+    return Normalized(pd.Series(minutes_to_hours(minutes.values), index=raw.index, dtype="float64"), minutes.failed)
+
+
+def _bool(raw: pd.Series, spec: dict, ctx: Context) -> Normalized:
+    text = as_text(raw).str.lower()
+    return judged(raw, text.map({"true": True, "1": True, "1.0": True, "false": False, "0": False, "0.0": False}).astype("boolean"))
+
+
+def _with_fast_path(raw: pd.Series, strict_format: str, parse: Callable, *, utc: bool, shift=None) -> pd.Series:
+    """`parse` (the normalize function: every format the sources write) over the values a
+    strict `pd.to_datetime` of the common format does not read.
+
+    Why: the general parser is a regex extraction per value; at millions of rows the one
+    format nearly every value has is read ten times faster by pandas' own parser, and what
+    it reads it reads the same way (same format, same offset rule).
+    """
+    text = as_text(raw)
+    if utc and shift is None:
+        quick = pd.to_datetime(text, format=strict_format, errors="coerce", utc=True)
+    else:
+        quick = pd.to_datetime(text, format=strict_format, errors="coerce")
+        if shift is not None:  # Beijing wall-clock time without an offset -> UTC
+            quick = (quick - shift).dt.tz_localize("UTC")
+    quick = quick.astype("datetime64[us, UTC]" if utc else "datetime64[us]")
+    slow = text.notna() & quick.isna()
+    if slow.any():
+        quick[slow] = pd.Series(parse(text[slow]), index=text[slow].index).astype(quick.dtype)
+    return plausible(quick)
+
+
+def _date(raw: pd.Series, spec: dict, ctx: Context) -> Normalized:
+    return judged(raw, _with_fast_path(raw, "%Y-%m-%d", parse_date, utc=False))
+
+
+def _iso_timestamp(raw: pd.Series, spec: dict, ctx: Context) -> Normalized:
+    return judged(raw, _with_fast_path(raw, "%Y-%m-%dT%H:%M:%S%z", iso_to_utc, utc=True))
+
+
+def _beijing_timestamp(raw: pd.Series, spec: dict, ctx: Context) -> Normalized:
+    return judged(raw, beijing_timestamps(raw))
+
+
+def beijing_timestamps(raw: pd.Series) -> pd.Series:
+    return _with_fast_path(raw, "%Y-%m-%d %H:%M:%S", beijing_text_to_utc, utc=True, shift=BEIJING_OFFSET)
+
+
+def _beijing_date_of_text(raw: pd.Series, spec: dict, ctx: Context) -> Normalized:
+    """A Beijing-time timestamp's calendar date; a bare date in any known format as is."""
+    dates = pd.Series(utc_to_beijing_date(beijing_timestamps(raw)), index=raw.index)
+    missing = dates.isna()
+    if missing.any():
+        dates = dates.astype(object)
+        dates[missing] = pd.Series(parse_date(raw[missing]), index=raw[missing].index).astype(object)
+    return judged(raw, dates)
+
+
+def _beijing_date(values: pd.Series, spec: dict, ctx: Context) -> Normalized:
+    """The Beijing date of a canonical timestamp column (its failures are the column's)."""
+    return Normalized(utc_to_beijing_date(values), _none(values.index))
+
+
+def masked_personal_numbers(values: pd.Series, column: str, ctx: Context) -> pd.Series:
+    """Free text with any ID or phone number in it masked, the rows counted under the flag
+    `personal_number_in_<column>`: a team called 青年志愿者协会13812345678 keeps its name,
+    never the number."""
+    redacted, changed = redact_values(values)
+    ctx.flag(f"personal_number_in_{column}", changed)
+    return redacted.where(values.notna())
+
+
+def _text(raw: pd.Series, spec: dict, ctx: Context) -> Normalized:
+    return Normalized(masked_personal_numbers(as_text(raw), spec["column_name"], ctx), _none(raw.index))
+
+
+def _identifier(raw: pd.Series, spec: dict, ctx: Context) -> Normalized:
+    """A key or a reference to one: kept as text, unusable when it is shaped like a personal
+    number (it would be published in clear in a source map)."""
+    text = as_text(raw)
+    personal = shaped_like_a_personal_number(text)
+    return Normalized(text.where(~personal), personal)
+
+
+def _name(raw: pd.Series, spec: dict, ctx: Context) -> Normalized:
+    normalized = names.normalize_name(raw)
+    return judged(raw, masked_personal_numbers(normalized, spec["column_name"], ctx))
+
+
+def _region(raw: pd.Series, spec: dict, ctx: Context) -> Normalized:
+    """A current 6-digit county code; anything else (`52`, an ID number, a phone) fails."""
+    codes = as_text(regions.normalize_region(as_text(raw)))
+    well_formed = codes.str.fullmatch(r"\d{6}").fillna(False).astype(bool)
+    return Normalized(codes.where(well_formed), (codes.notna() & ~well_formed).astype(bool))
+
+
+def _vocabulary(raw: pd.Series, spec: dict, ctx: Context) -> Normalized:
+    """A source code or label -> the staged word (schemas/vocabularies.yaml, one place)."""
+    words = statuses.map_vocabulary(as_text(raw), spec["kind"], ctx.mapping.source)
+    return judged(raw, as_text(pd.Series(words, index=raw.index)))
+
+
+def _const(raw: pd.Series, spec: dict, ctx: Context) -> Normalized:
+    return Normalized(pd.Series(spec["value"], index=ctx.index, dtype="str"), _none(ctx.index))
+
+
+def _equals_live(raw: pd.Series, spec: dict, ctx: Context) -> Normalized:
+    counts = (as_text(raw).eq(str(spec["value"])).fillna(False) & ~ctx.is_deleted).astype(bool)
+    return Normalized(counts, _none(raw.index))
+
+
+def _strip_prefix(raw: pd.Series, spec: dict, ctx: Context) -> Normalized:
+    """An identifier after a known prefix (`provincial:<logId>` -> the log id)."""
+    text = as_text(raw)
+    prefix = spec["prefix"]
+    stripped = text.where(~text.str.startswith(prefix).fillna(False), text.str.slice(len(prefix)))
+    return _identifier(stripped, spec, ctx)
+
+
+def hashed(values: pd.Series, ctx: Context) -> pd.Series:
+    """The keyed hash of each present value (PII_HASH_KEY): the only form a number is kept in."""
+    present_values = values.notna()
+    result = pd.Series(np.nan, index=values.index, dtype="str")
+    if present_values.any():
+        result[present_values] = pd.Series(
+            hmac_hex(values[present_values], ctx.settings.pii_hash_key), index=values[present_values].index
+        ).to_numpy()
+    return result
+
+
+def _phone_hash(raw: pd.Series, spec: dict, ctx: Context) -> Normalized:
+    """A contact phone as its keyed hash; a phone that is no clear mobile fails."""
+    cleaned = phones.normalize_phone(as_text(raw))
+    cleaned.index = raw.index
+    usable = cleaned["phone_valid"].fillna(False).astype(bool) & ~cleaned["phone_masked"].fillna(False).astype(bool)
+    failed = present(raw) & ~usable & ~cleaned["phone_masked"].fillna(False).astype(bool)
+    return Normalized(hashed(cleaned["phone"].where(usable), ctx), failed.astype(bool))
+
+
+def _brand(raw: pd.Series, spec: dict, ctx: Context) -> Normalized:
+    """Brand programmes as one label each (脱贫攻坚夜校 -> 夜校), else the cleaned text."""
+    cleaned = masked_personal_numbers(names.normalize_name(raw), spec["column_name"], ctx)
+    branded = pd.Series(np.nan, index=raw.index, dtype="str")
+    for brand in categories.brand_programmes():
+        hit = cleaned.str.contains(brand, regex=False).fillna(False) & branded.isna()
+        branded[hit] = brand
+    return judged(raw, branded.fillna(cleaned))
+
+
+def _national_category(raw: pd.Series, spec: dict, ctx: Context) -> Normalized:
+    return judged(raw, as_text(pd.Series(categories.national_code_to_label(as_text(raw)), index=raw.index)))
+
+
+def _first_category(raw: pd.Series, spec: dict, ctx: Context) -> Normalized:
+    return judged(raw, as_text(pd.Series(categories.first_category(as_text(raw)), index=raw.index)))
+
+
+DATE_EXPECTED = "a real calendar date in a known format"
+TRANSFORMS: dict[str, Transform] = {
+    "text": Transform(_text, TEXT_OR_NUMBER, "text or a number"),
+    "id": Transform(_identifier, TEXT_OR_NUMBER, "an identifier, not a personal number"),
+    "name": Transform(_name, TEXT, "a name"),
+    "region": Transform(_region, TEXT_OR_NUMBER, "a 6-digit division code", "invalid_region"),
+    "date": Transform(_date, TEXT, DATE_EXPECTED, "unparseable_date"),
+    "iso_timestamp": Transform(_iso_timestamp, TEXT, "an ISO 8601 time", "unparseable_date"),
+    "beijing_timestamp": Transform(_beijing_timestamp, TEXT, "a Beijing time", "unparseable_date"),
+    "beijing_date_of_text": Transform(_beijing_date_of_text, TEXT, DATE_EXPECTED, "unparseable_date"),
+    "beijing_date": Transform(_beijing_date, frozenset(), "a time"),
+    "float": Transform(_number, NUMBER_OR_TEXT, "a finite number in range"),
+    "int": Transform(_whole_number, NUMBER_OR_TEXT, "a whole number in range"),
+    "bool": Transform(_bool, ANY_SCALAR, "true or false"),
+    "minutes_to_hours": Transform(_minutes_to_hours, NUMBER_OR_TEXT, "a number of minutes"),
+    "vocabulary": Transform(_vocabulary, ANY_SCALAR, "a code of its list"),
+    "const": Transform(_const, frozenset(), "nothing"),
+    "equals_live": Transform(_equals_live, ANY_SCALAR, "a code"),
+    "strip_prefix": Transform(_strip_prefix, TEXT, "text"),
+    "brand": Transform(_brand, TEXT, "a programme name"),
+    "phone_hash": Transform(_phone_hash, TEXT_OR_NUMBER, "a mainland mobile number"),
+    "national_category": Transform(_national_category, TEXT_OR_NUMBER, "a service category code"),
+    "first_category": Transform(_first_category, TEXT, "a service category label"),
+}

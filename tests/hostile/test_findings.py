@@ -1,0 +1,254 @@
+"""What a skeptical engineer found, one hostile row each: every finding is a test here.
+
+Each row goes the way a real one does: a body as a source would send it, decoded by the
+clients' decoder, landed by the landing, staged by the staging. Leaks, stops and wrong
+values, in the order the finding lists them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import timedelta
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from pipelines.landing import page_table, raw_files, write_page
+from pipelines.privacy import mask_id, mask_record, redact
+from pipelines.sources import STREAMS
+from pipelines.sources.http import decode_body
+from pipelines.sources.streams import Checkpoint, advance
+from pipelines.staging import read_staged, stage_table
+from tests.staging.rawpages import (
+    AS_OF,
+    FETCHED,
+    national_volunteer,
+    provincial_team,
+    provincial_volunteer,
+    resident_id,
+    settings_for,
+)
+
+ID_NUMBER = resident_id("52010219900101123")  # a real-shaped number a person typed
+OTHER_ID = resident_id("52262219851212004")
+PHONE = "13812345678"
+
+
+@pytest.fixture
+def settings(tmp_path):
+    return settings_for(tmp_path / "data")
+
+
+def land_body(settings, source: str, stream: str, body: bytes, page: int = 1) -> None:
+    """A body as the source sent it, through the clients' decoder and the landing."""
+    decoded = decode_body(body)
+    rows = decoded["items"] if source == "national" else decoded["data"]["list"]
+    table = page_table(STREAMS[source][stream], rows, "sync-1", FETCHED, page)
+    write_page(settings.data_dir / "raw" / source / stream / "sync-1", page, table)
+
+
+def land_rows(settings, source: str, stream: str, rows: list) -> None:
+    body = {"items": rows} if source == "national" else {"code": 0, "msg": "ok", "data": {"list": rows}}
+    land_body(settings, source, stream, json.dumps(body, ensure_ascii=False).encode("utf-8"))
+
+
+def all_text(frame: pd.DataFrame) -> str:
+    return " ".join(frame.astype(str).to_numpy().ravel())
+
+
+def digits_of(text: str) -> str:
+    return "".join(ch for ch in text if ch.isdigit() or ch in "Xx")
+
+
+# -- leaks ---------------------------------------------------------------------------------
+
+
+def test_an_id_number_in_the_area_code_is_quarantined_without_showing_it(settings):
+    land_rows(settings, "provincial", "volunteers", [
+        provincial_volunteer(1, OTHER_ID),
+        provincial_volunteer(2, OTHER_ID, areaCode=ID_NUMBER),
+    ])
+    result = stage_table("volunteers", settings, as_of=AS_OF)
+    (row,) = result.quarantine.itertuples()
+    assert row.rule == "invalid_region"
+    assert row.detail == "region_code (areaCode): expected a 6-digit division code"
+    shown = row.detail + row.record + row.source_id
+    assert ID_NUMBER not in shown and ID_NUMBER[:16] not in digits_of(shown)
+    assert json.loads(row.record)["areaCode"] == mask_id(ID_NUMBER)
+
+
+@pytest.mark.parametrize("number", ["12345678", "E12345678", "GA1234567", "H0123456789"])
+def test_a_short_certificate_never_shows_more_than_half(number):
+    masked = mask_id(number)
+    shown = [ch for ch in masked if ch != "*"]
+    assert len(masked) == len(number) and len(shown) <= len(number) // 2
+
+
+def test_a_short_resident_number_keeps_no_ends_in_the_staged_table(settings):
+    land_rows(settings, "provincial", "volunteers", [provincial_volunteer(1, "12345678")])
+    staged = stage_table("volunteers", settings, as_of=AS_OF).read()
+    assert staged["cert_prefix4"].isna().all() and staged["cert_suffix4"].isna().all()
+
+
+@pytest.mark.parametrize("written", [
+    "138.1234.5678", "(138)12345678", "138 1234 5678", "+86 138-1234-5678", "１３８１２３４５６７８",
+    "138\u200b1234\u200b5678", "1\u200b3\u200b8\u200b1\u200b2\u200b3\u200b4\u200b5\u200b6\u200b7\u200b8",
+])
+def test_phones_are_redacted_in_any_form(written):
+    text = redact(f"call {written} tonight")
+    assert digits_of(text.translate(str.maketrans("０１２３４５６７８９", "0123456789"))).count("1234") == 0
+    assert "****" in text
+
+
+@pytest.mark.parametrize("written", [
+    ID_NUMBER, " ".join([ID_NUMBER[:6], ID_NUMBER[6:14], ID_NUMBER[14:]]), "\u200b".join(ID_NUMBER),
+    ID_NUMBER.translate(str.maketrans("0123456789", "０１２３４５６７８９")),
+])
+def test_id_numbers_are_redacted_in_any_form(written):
+    assert ID_NUMBER[6:14] not in digits_of(redact(f"ID {written}.").translate(
+        str.maketrans("０１２３４５６７８９", "0123456789")))
+
+
+def test_names_in_unknown_nested_fields_are_masked():
+    record = {"id": 9, "teamName": "贵阳青年志愿者协会",
+              "contact": {"name": "王小明", "mobile": PHONE, "idNo": ID_NUMBER, "notes": [{"who": "欧阳娜娜"}]}}
+    masked = json.dumps(mask_record(record), ensure_ascii=False)
+    for clear in ("王小明", "欧阳娜娜", PHONE, ID_NUMBER):
+        assert clear not in masked
+    assert "王**" in masked and "欧阳**" in masked and "贵阳青年志愿者协会" in masked
+
+
+def test_tracebacks_are_scrubbed_in_log_records(caplog):
+    from pipelines.logging_privacy import install_log_redaction
+
+    install_log_redaction()
+    logger = logging.getLogger("pipelines.test")
+    try:
+        raise ValueError(f"row with {ID_NUMBER} and {PHONE}")
+    except ValueError:
+        with caplog.at_level(logging.ERROR, logger="pipelines.test"):
+            logger.exception("staging failed")
+    text = caplog.text
+    assert "ValueError" in text and "staging failed" in text
+    assert ID_NUMBER not in text and PHONE not in text
+
+
+# -- stops ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("star", [1e30, "Infinity", "1e30", -5, 3.7])
+def test_an_absurd_star_level_does_not_stop_staging(settings, star):
+    land_rows(settings, "provincial", "volunteers", [provincial_volunteer(1, ID_NUMBER, starLevel=star)])
+    result = stage_table("volunteers", settings, as_of=AS_OF)
+    staged = result.read()
+    assert len(staged) == 1 and result.quarantined == 0  # kept, the star level emptied
+    assert pd.isna(staged["source_star_level"].iloc[0])
+    assert result.soft_flags["invalid_source_star_level"] == 1
+
+
+def test_rows_without_a_change_time_or_with_lists_land_and_go_to_quarantine(settings):
+    stream = STREAMS["provincial"]["volunteers"]
+    rows = [
+        provincial_volunteer(1, ID_NUMBER, updateTime="2026-06-01 09:00:00"),
+        {k: v for k, v in provincial_volunteer(2, OTHER_ID).items() if k != "updateTime"},
+        provincial_volunteer(3, OTHER_ID, updateTime=None),
+        provincial_volunteer(4, OTHER_ID, updateTime=["2026-06-01 10:00:00"]),
+        provincial_volunteer(5, OTHER_ID, realName=["张", "三"], updateTime="2026-06-01 10:00:00"),
+    ]
+    checkpoint = advance(stream, None, rows)  # the last row with a usable id and time
+    assert checkpoint == Checkpoint("2026-06-01 10:00:00", "5", frozenset({"5"}))
+    # a later page of garbage never moves the checkpoint to nothing, nor back
+    assert advance(stream, checkpoint, rows[1:4]) == checkpoint
+    older = [provincial_volunteer(6, OTHER_ID, updateTime="2026-06-01 09:30:00")]
+    assert advance(stream, checkpoint, older) == checkpoint
+
+    land_rows(settings, "provincial", "volunteers", rows)
+    result = stage_table("volunteers", settings, as_of=AS_OF)
+    rules = dict(zip(result.quarantine["source_id"], zip(result.quarantine["rule"], result.quarantine["detail"])))
+    assert rules == {
+        "2": ("missing_required", "updateTime: no change time"),
+        "3": ("missing_required", "updateTime: no change time"),
+        "4": ("invalid_value", "updateTime: not a readable change time"),
+        "5": ("invalid_value", "name (realName): a list where a name belongs"),
+    }
+    assert result.rows == 1 and result.balanced()
+
+
+def test_a_lone_surrogate_costs_its_row_not_the_page(settings):
+    rows = [provincial_volunteer(1, ID_NUMBER), provincial_volunteer(2, OTHER_ID, realName="王\ud800芳")]
+    body = json.dumps({"code": 0, "msg": "ok", "data": {"list": rows}}).encode("ascii")  # "\ud800" escaped
+    land_body(settings, "provincial", "volunteers", body)
+    result = stage_table("volunteers", settings, as_of=AS_OF)
+    assert result.rows == 1
+    (row,) = result.quarantine.itertuples()
+    assert (row.source_id, row.rule) == ("2", "unreadable_row")
+
+
+def test_invalid_utf8_and_control_characters_cost_their_row_only(settings):
+    good = json.dumps(provincial_volunteer(1, ID_NUMBER), ensure_ascii=False)
+    bad = json.dumps(provincial_volunteer(2, OTHER_ID, realName="NAME"), ensure_ascii=False)
+    body = ('{"code":0,"msg":"ok","data":{"list":[' + good + "," + bad + "]}}").encode("utf-8")
+    body = body.replace(b"NAME", b"\xff\xfe\x01\x07")  # invalid UTF-8 and raw control characters
+    land_body(settings, "provincial", "volunteers", body)
+    result = stage_table("volunteers", settings, as_of=AS_OF)
+    assert result.rows == 1 and list(result.quarantine["rule"]) == ["unreadable_row"]
+
+
+def test_a_phone_in_the_area_code_or_a_team_name_publishes_nothing_in_clear(settings):
+    from pipelines.warehouse.privacy_scan import scan_built_files
+
+    land_rows(settings, "provincial", "volunteers", [provincial_volunteer(1, ID_NUMBER, areaCode=PHONE)])
+    land_rows(settings, "provincial", "teams", [provincial_team(1, teamName=f"青年志愿者协会(联系{PHONE})")])
+    volunteers = stage_table("volunteers", settings, as_of=AS_OF)
+    teams = stage_table("organizations", settings, as_of=AS_OF)
+    assert list(volunteers.quarantine["rule"]) == ["invalid_region"]
+    assert PHONE not in all_text(volunteers.quarantine)
+    staged_team = teams.read()
+    assert staged_team["name"].iloc[0] == "青年志愿者协会(联系138****5678)"
+    assert teams.soft_flags["personal_number_in_name"] == 1
+    files = {"quarantine": settings.staged_dir / "quarantine" / "volunteers.parquet"}
+    assert scan_built_files(files) == {}
+
+
+# -- wrong ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("sent", [520102199001011234, 5.2e17])
+def test_an_id_number_sent_as_a_json_number_is_rejected_not_hashed(settings, sent):
+    land_rows(settings, "national", "volunteers", [national_volunteer("0001", ID_NUMBER, albp0005=sent)])
+    result = stage_table("volunteers", settings, as_of=AS_OF)
+    staged = result.read()
+    assert len(staged) == 1 and staged["cert_hash"].isna().all()
+    assert result.soft_flags["invalid_cert_no"] == 1
+
+
+@pytest.mark.parametrize("stamp", ["2026-06-01T10:00:00+99:99", "0001-06-01T10:00:00+08:00", "2999-01-01T00:00:00+08:00"])
+def test_impossible_change_times_are_not_accepted(settings, stamp):
+    stream = STREAMS["national"]["volunteers"]
+    assert stream.row_cursor({"updated_at": stamp}) is None
+    land_rows(settings, "national", "volunteers", [national_volunteer("0001", ID_NUMBER, updated_at=stamp)])
+    result = stage_table("volunteers", settings, as_of=AS_OF)
+    assert list(result.quarantine["rule"]) == ["invalid_value"]
+
+
+@pytest.mark.parametrize("date", ["0001-01-01", "2026-02-30", "昨天", "2026-06-01T10:00:00+99:99"])
+def test_impossible_dates_are_not_accepted(settings, date):
+    land_rows(settings, "provincial", "volunteers", [provincial_volunteer(1, OTHER_ID, birthday=date)])
+    result = stage_table("volunteers", settings, as_of=AS_OF)
+    staged = result.read()
+    assert len(staged) == 1  # a birth date is not worth the row: emptied and counted
+    if date != "0001-01-01":
+        assert result.soft_flags.get("invalid_birth_date") == 1
+    assert staged["birth_date"].isna().all() or staged["birth_date"].iloc[0].year > 1900
+
+
+def test_nothing_landed_is_lost_between_landing_and_staging(settings):
+    rows = [provincial_volunteer(i, OTHER_ID) for i in range(1, 4)] + ["not a row", 17, None]
+    land_rows(settings, "provincial", "volunteers", rows)
+    assert sum(pq.read_metadata(path).num_rows for path in raw_files(settings.data_dir, "provincial", "volunteers")) == 6
+    result = stage_table("volunteers", settings, as_of=AS_OF + timedelta(days=1))
+    assert result.rows == 3 and result.quarantined == 3 and result.balanced()
+    assert set(result.quarantine["rule"]) == {"unreadable_row"}
+    assert read_staged(settings, "volunteers")["source_id"].tolist() == ["1", "2", "3"]
