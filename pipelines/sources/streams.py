@@ -65,7 +65,7 @@ class Stream:
         if isinstance(value, bool) or not isinstance(value, (str, int)):
             return None
         text = str(value).strip()
-        return text or None
+        return text if text and text.isprintable() and _encodable(text) else None
 
     def row_cursor(self, row: Any) -> str | None:
         """The row's change time as the source wrote it, None unless it is a plausible time
@@ -114,6 +114,15 @@ def declare_streams(
 # ahead): letting it through would move the checkpoint where no row will ever be again.
 EARLIEST_CHANGE = datetime(1990, 1, 1, tzinfo=BEIJING)
 CLOCK_SKEW = timedelta(days=1)
+
+
+def _encodable(text: str) -> bool:
+    """Whether `text` is valid Unicode (an unpaired surrogate is not, and cannot be written)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def change_time(text: str) -> datetime | None:

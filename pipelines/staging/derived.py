@@ -21,8 +21,17 @@ import pandas as pd
 
 from pipelines.normalize import categories, ids, phones, statuses
 from pipelines.normalize.dates import parse_date
-from pipelines.privacy import visible_ends
-from pipelines.staging.transforms import TEXT, TEXT_OR_NUMBER, Context, _with_fast_path, as_text, hashed, present
+from pipelines.privacy import shaped_like_a_personal_number, visible_ends
+from pipelines.staging.transforms import (
+    TEXT,
+    TEXT_OR_NUMBER,
+    Context,
+    _with_fast_path,
+    as_text,
+    hashed,
+    masked_personal_numbers,
+    present,
+)
 
 
 @dataclass
@@ -116,29 +125,37 @@ def _person_identity(fields: pd.DataFrame, spec: dict, ctx: Context) -> Derived:
 
 
 def _uscc(fields: pd.DataFrame, spec: dict, ctx: Context) -> Derived:
+    """A credit code is public and published; an ID number or phone typed into its box is
+    not: emptied, and counted."""
     result = ids.normalize_uscc(_field(fields, "uscc"))
     result.index = fields.index
+    code = as_text(result["uscc"])
+    valid = result["uscc_valid"].fillna(False).astype(bool)
+    personal = shaped_like_a_personal_number(code) & ~valid
     out = pd.DataFrame(index=fields.index)
-    out["uscc"] = as_text(result["uscc"])
-    out["uscc_valid"] = result["uscc_valid"].fillna(False).astype(bool)
-    return Derived(out)
+    out["uscc"] = code.where(~personal)
+    out["uscc_valid"] = valid
+    return Derived(out, {"uscc": personal})
 
 
-def _categories_frame(result: pd.DataFrame, index: pd.Index) -> Derived:
+def _categories_frame(result: pd.DataFrame, index: pd.Index, ctx: Context) -> Derived:
     result.index = index
     out = pd.DataFrame(index=index)
     out["categories"] = as_text(result["categories"])
-    out["unmapped_categories"] = as_text(result["unmapped_categories"])
+    # what did not map is kept for a person to read: as typed, but never a number in clear
+    out["unmapped_categories"] = masked_personal_numbers(
+        as_text(result["unmapped_categories"]), "unmapped_categories", ctx)
     return Derived(out)
 
 
 def _national_categories(fields: pd.DataFrame, spec: dict, ctx: Context) -> Derived:
     codes = fields["codes"].map(lambda value: list(value) if isinstance(value, (list, np.ndarray)) else [])
-    return _categories_frame(categories.national_codes_to_categories(codes), fields.index)
+    return _categories_frame(categories.national_codes_to_categories(codes), fields.index, ctx)
 
 
 def _provincial_categories(fields: pd.DataFrame, spec: dict, ctx: Context) -> Derived:
-    return _categories_frame(categories.provincial_labels_to_categories(_field(fields, "labels")), fields.index)
+    return _categories_frame(
+        categories.provincial_labels_to_categories(_field(fields, "labels")), fields.index, ctx)
 
 
 DERIVED: dict[str, DerivedTransform] = {

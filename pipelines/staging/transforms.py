@@ -42,6 +42,7 @@ TEXT_OR_NUMBER = frozenset({"text", "number"})
 NUMBER_OR_TEXT = frozenset({"number", "text"})
 ANY_SCALAR = frozenset({"text", "number", "bool"})
 LIST = frozenset({"list"})
+ANY_KIND = frozenset({"text", "number", "bool", "list", "object"})
 # The range a whole number must fit in to stay exact through float64 (JSON numbers arrive
 # as doubles): beyond it, digits have been lost on the way.
 EXACT_INTEGERS = 2.0**53
@@ -296,7 +297,8 @@ TRANSFORMS: dict[str, Transform] = {
     "minutes_to_hours": Transform(_minutes_to_hours, NUMBER_OR_TEXT, "a number of minutes"),
     "vocabulary": Transform(_vocabulary, ANY_SCALAR, "a code of its list"),
     "const": Transform(_const, frozenset(), "nothing"),
-    "equals_live": Transform(_equals_live, ANY_SCALAR, "a code"),
+    # whether a row counts: anything but the one code is "no", never "unknown"
+    "equals_live": Transform(_equals_live, ANY_KIND, "a code"),
     "strip_prefix": Transform(_strip_prefix, TEXT, "text"),
     "brand": Transform(_brand, TEXT, "a programme name"),
     "phone_hash": Transform(_phone_hash, TEXT_OR_NUMBER, "a mainland mobile number"),

@@ -1,0 +1,201 @@
+"""Hostile rows for every stream of both sources, and the checks a skeptical engineer runs on
+what the pipeline makes of them. Shared by the property test (tests/hostile/test_fuzz.py)
+and the fuzz run of `bench/hostile.py` (the README's table).
+
+A hostile row is a realistic row of its stream (tests/staging/rawpages.py) with some fields
+replaced by what thousands of operators type: wrong types, missing and extra fields, huge
+strings, control characters, emoji, lone surrogates, SQL metacharacters, numbers where
+strings belong, absurd dates and durations, and ID numbers and phones in every form and in
+any field. The numbers planted are known, so every output can be searched for them by an
+independent reader (`leaks`), not by the pipeline's own detector.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.parquet as pq
+
+from pipelines.landing import page_table, write_page
+from pipelines.schemas import all_stream_mappings
+from pipelines.sources import STREAMS
+from pipelines.sources.http import decode_body
+from tests.reference import resident_id_check_char
+from tests.staging import rawpages
+
+FETCHED = rawpages.FETCHED
+BASE_ID = rawpages.resident_id("52010219900307123")
+BASE_PHONES = ("13812345678", "13900001111")  # the builders' own phones
+
+ROW_BUILDERS: dict[tuple[str, str], Callable[[int], dict]] = {
+    ("national", "volunteers"): lambda i: rawpages.national_volunteer(f"{i:04d}", BASE_ID),
+    ("provincial", "volunteers"): lambda i: rawpages.provincial_volunteer(i, BASE_ID),
+    ("national", "teams"): lambda i: rawpages.national_team(f"T{i:04d}"),
+    ("provincial", "teams"): lambda i: rawpages.provincial_team(i),
+    ("national", "projects"): lambda i: rawpages.national_project(f"P{i:04d}"),
+    ("provincial", "activities"): lambda i: rawpages.provincial_activity(i),
+    ("national", "service_records"): lambda i: rawpages.national_service(f"R{i:04d}"),
+    ("provincial", "service_logs"): lambda i: rawpages.provincial_log(i),
+    ("national", "evaluations"): lambda i: rawpages.national_evaluation(f"E{i:04d}"),
+    ("provincial", "stations"): lambda i: rawpages.provincial_station(i),
+    ("provincial", "redemptions"): lambda i: rawpages.provincial_redemption(i),
+}
+STREAM_KEYS = sorted(ROW_BUILDERS)
+
+
+def an_id_number(rng: random.Random) -> str:
+    first17 = f"52{rng.randint(0, 9999):04d}{rng.randint(1950, 2005)}{rng.randint(1, 12):02d}{rng.randint(1, 28):02d}{rng.randint(0, 999):03d}"
+    return first17 + resident_id_check_char(first17)
+
+
+def a_phone(rng: random.Random) -> str:
+    return f"1{rng.choice('3456789')}{rng.randint(0, 999_999_999):09d}"
+
+
+FULL_WIDTH = str.maketrans("0123456789X", "０１２３４５６７８９Ｘ")
+
+
+def written_forms(number: str, rng: random.Random) -> str:
+    """A number as somebody might write it."""
+    forms = [
+        lambda n: n,
+        lambda n: " ".join([n[:3], n[3:7], n[7:]]),
+        lambda n: ".".join([n[:3], n[3:7], n[7:]]),
+        lambda n: f"({n[:3]}){n[3:]}",
+        lambda n: "\u200b".join(n),
+        lambda n: n.translate(FULL_WIDTH),
+        lambda n: f"+86 {n}" if len(n) == 11 else n.lower(),
+        lambda n: f"联系人{n}请回电",
+    ]
+    return rng.choice(forms)(number)
+
+
+@dataclass
+class Hostility:
+    """One batch of hostile rows of one stream, and what was planted in it."""
+
+    source: str
+    stream: str
+    rows: list
+    planted: set[str] = field(default_factory=set)  # the numbers, as plain ASCII
+    kinds: list[str] = field(default_factory=list)  # the kinds of hostility used
+
+
+def hostile_value(rng: random.Random, planted: set[str]) -> tuple[str, object]:
+    """(kind, value) of one hostile value."""
+    number = an_id_number(rng) if rng.random() < 0.5 else a_phone(rng)
+    person = {"name": "王小明", "mobile": a_phone(rng), "idNo": an_id_number(rng)}
+    choices = [
+        ("personal_number", lambda: (planted.add(number), written_forms(number, rng))[1]),
+        ("nested_person", lambda: (planted.update({person["mobile"], person["idNo"]}), {"contact": person})[1]),
+        ("null", lambda: None),
+        ("list", lambda: ["张", "三", rng.randint(0, 9)]),
+        ("object", lambda: {"k": [1, {"deep": "x"}]}),
+        ("bool", lambda: rng.choice([True, False])),
+        ("huge_number", lambda: rng.choice([1e30, -1e30, 10**30, 5.2e17, 2**63])),
+        ("negative", lambda: rng.choice([-5, -30, -0.5])),
+        ("number_for_text", lambda: rng.randint(0, 10**12)),
+        ("huge_text", lambda: "长" * rng.randint(300, 3000)),
+        ("control_characters", lambda: "a\u0000b\u0007c\u001bd"),
+        ("emoji", lambda: "志愿者🎉👍🏽🇨🇳"),
+        ("lone_surrogate", lambda: rng.choice(["王\ud800芳", "\udcff", "a\udbff"])),
+        ("sql", lambda: rng.choice(["'; DROP TABLE dim_volunteer; --", '" OR 1=1 --', "\\'\\\\", "%_%"])),
+        ("absurd_date", lambda: rng.choice(["0001-01-01", "9999-12-31 23:59:59", "2026-02-30",
+                                            "2026-06-01T10:00:00+99:99", "昨天", "2999-01-01"])),
+        ("absurd_duration", lambda: rng.choice([-30, 10**9, "abc", "NaN", "Infinity", "1e30"])),
+        ("empty", lambda: rng.choice(["", "   ", "\u3000"])),
+    ]
+    kind, make = rng.choice(choices)
+    return kind, make()
+
+
+def hostile_batch(source: str, stream: str, rows: int, seed: int) -> Hostility:
+    """`rows` rows of a stream, most of them hostile in one to three fields, some not even
+    objects, some without fields, some with fields nobody asked for."""
+    rng = random.Random(seed)
+    batch = Hostility(source, stream, [], planted={BASE_ID, *BASE_PHONES})
+    for index in range(1, rows + 1):
+        row = ROW_BUILDERS[(source, stream)](index)
+        roll = rng.random()
+        if roll < 0.05:
+            kind, value = hostile_value(rng, batch.planted)
+            batch.rows.append(value if not isinstance(value, dict) else [value])  # not an object
+            batch.kinds.append("not_an_object")
+            continue
+        for _ in range(rng.randint(1, 3)):
+            field_name = rng.choice(list(row))
+            if rng.random() < 0.15:
+                row.pop(field_name, None)
+                batch.kinds.append("missing_field")
+            else:
+                kind, row[field_name] = hostile_value(rng, batch.planted)
+                batch.kinds.append(kind)
+        if rng.random() < 0.2:
+            kind, row[f"extra_{rng.randint(0, 99)}"] = hostile_value(rng, batch.planted)
+            batch.kinds.append("extra_field")
+        batch.rows.append(row)
+    return batch
+
+
+def body_of(batch: Hostility) -> bytes:
+    """The batch as a page body of its source, escaped the way a JSON server writes
+    non-ASCII text (`\\ud800` for a lone surrogate, which strict parsers reject)."""
+    if batch.source == "national":
+        payload = {"items": batch.rows, "page": 1, "page_size": len(batch.rows), "total": len(batch.rows)}
+    else:
+        payload = {"code": 0, "msg": "ok", "data": {"list": batch.rows, "has_more": False, "next_cursor": None}}
+    return json.dumps(payload, ensure_ascii=True).encode("ascii")
+
+
+def land_batch(batch: Hostility, data_dir: Path) -> int:
+    """Decode the body as the clients do and land it as the landing does; rows landed."""
+    decoded = decode_body(body_of(batch))
+    rows = decoded["items"] if batch.source == "national" else decoded["data"]["list"]
+    table = page_table(STREAMS[batch.source][batch.stream], rows, "fuzz-sync", FETCHED, 1)
+    write_page(data_dir / "raw" / batch.source / batch.stream / "fuzz-sync", 1, table)
+    return table.num_rows
+
+
+def table_of(source: str, stream: str) -> str:
+    return next(m.table for m in all_stream_mappings() if (m.source, m.stream) == (source, stream))
+
+
+# A number as people write it: digits (full-width too) with spaces, dots, dashes, brackets,
+# slashes or invisible characters between them. An independent reader of the outputs.
+_NUMBER_RUN = re.compile(
+    r"[0-9０-９XxＸｘ](?:[\s\-.·_()（）/\\\u200b-\u200f\u2060\ufeff+]{0,3}[0-9０-９XxＸｘ])*"
+)
+_PLAIN = str.maketrans("０１２３４５６７８９ＸｘXx", "0123456789XXXX")
+
+
+def leaks(texts: list[str], planted: set[str]) -> set[str]:
+    """The planted numbers (plain ASCII) that any text shows whole, in whatever form."""
+    found = set()
+    for text in texts:
+        for run in _NUMBER_RUN.findall(text):
+            plain = re.sub(r"[^0-9X]", "", run.translate(_PLAIN))
+            found |= {number for number in planted if number.upper() in plain}
+    return found
+
+
+def output_texts(data_dir: Path) -> list[str]:
+    """Every cell of every staged and quarantine file, as text."""
+    texts = []
+    for path in sorted((data_dir / "staged").rglob("*.parquet")):
+        frame = pq.read_table(path).to_pandas()
+        texts += [str(value) for value in frame.astype(str).to_numpy().ravel()]
+    return texts
+
+
+def planted_plain(planted: set[str]) -> set[str]:
+    return {number.upper() for number in planted}
+
+
+def staged_rows(data_dir: Path, table: str) -> pd.DataFrame:
+    return pq.read_table(data_dir / "staged" / f"{table}.parquet").to_pandas()
