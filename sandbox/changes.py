@@ -15,7 +15,6 @@ servers' "rows updated during the walk" fault): the truth does not move.
 from __future__ import annotations
 
 import json
-import re
 import sqlite3
 from datetime import datetime
 from pathlib import Path
@@ -31,6 +30,7 @@ from sandbox.generator import generate_chunk, rng_for
 from sandbox.geo import guizhou
 from sandbox.people import IdRegistry, random_phones
 from sandbox.services import ProjectPools, build_services
+from sandbox.store import restamp_body
 from sandbox.truth import (
     Truth,
     load_truth,
@@ -53,14 +53,10 @@ from sandbox.world_db import (
     beijing_seconds,
     connect,
     insert_rows,
-    source_times,
+    source_time,
 )
 
 NEW_WINDOW_DAYS = 30  # new persons registered and served within the last month
-
-
-def _stamp(source: str, seconds: int) -> str:
-    return source_times(source, np.array([seconds]))[0].as_py()
 
 
 def _truth_time(seconds: int) -> pd.Timestamp:
@@ -91,7 +87,7 @@ class RowEditor:
         """Set `fields` in the body of one row and stamp it with now; returns the new body."""
         body = self.body(source, table, row_id)
         body.update(fields)
-        stamp = _stamp(source, self.now)
+        stamp = source_time(source, self.now)
         body[UPDATED_FIELD[source]] = stamp
         text = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
         self.conns[source].execute(
@@ -329,7 +325,7 @@ def _restamped(built: Built, now: int) -> Built:
     """New rows all carry `now` as their last update (column and body)."""
     rows = []
     for r in built.rows:
-        stamp = _stamp(r.source, now)
+        stamp = source_time(r.source, now)
         field = UPDATED_FIELD[r.source]
         body = pc.replace_substring_regex(r.body, f'"{field}":"[^"]*"', f'"{field}":"{stamp}"')
         rows.append(Rows(r.source, r.table, r.ids, pa.array([stamp] * len(r.ids)), r.region, body))
@@ -477,7 +473,7 @@ def touch_rows(
             rowids = (low + rng.choice(high - low + 1, size=k, replace=False)).tolist()
         else:
             rowids = rng.sample(range(low, high + 1), k)
-        stamp = _stamp(source, beijing_seconds(now or datetime.now(BEIJING)))
+        stamp = source_time(source, beijing_seconds(now or datetime.now(BEIJING)))
         field = UPDATED_FIELD[source]
         touched = []
         for rowid in rowids:
@@ -487,7 +483,7 @@ def touch_rows(
             if found is None:
                 continue
             row_id, text = found
-            body = re.sub(f'"{field}":"[^"]*"', f'"{field}":"{stamp}"', text, count=1)
+            body = restamp_body(text, field, stamp)
             conn.execute(
                 f"UPDATE {stream} SET updated_at = ?, body = ? WHERE rowid = ?",
                 (stamp, body, int(rowid)),

@@ -30,6 +30,7 @@ from sandbox.harness import (
     PROVINCIAL_APP_KEY,
     PROVINCIAL_APP_SECRET,
 )
+from sandbox.hostile import plant_hostile_rows
 from sandbox.names import CATEGORY_CODES, CATEGORY_LABELS
 from sandbox.people import (
     IdRegistry,
@@ -120,12 +121,17 @@ class WorldWriter:
 
 
 def generate_world(
-    out_dir: Path, persons: int, seed: int = 7, as_of: datetime | None = None
+    out_dir: Path,
+    persons: int,
+    seed: int = 7,
+    as_of: datetime | None = None,
+    hostile: bool = False,
 ) -> Path:
     """Generate a world of `persons` persons into `out_dir`; returns the folder.
 
     `as_of` (default: now, truncated to the hour) is when the world stands: no row is
-    updated after it. A naive `as_of` is Beijing time.
+    updated after it. A naive `as_of` is Beijing time. `hostile` adds the garbage rows of
+    sandbox/hostile.py to every stream, after (and without changing) everything else.
     """
     world_dir = Path(out_dir)
     world_dir.mkdir(parents=True, exist_ok=True)
@@ -150,6 +156,10 @@ def generate_world(
         writer.truth.append("services", services_truth)
     write_whole(world_dir, "orgs", orgs_truth(orgs))
     write_whole(world_dir, "projects", projects_truth(projects))
+    # Last, from a random stream of their own: the normal rows stay exactly as without them.
+    hostile_summary = (
+        plant_hostile_rows(writer, rng_for(seed, "hostile"), clock, geo) if hostile else None
+    )
     world = {
         "seed": seed,
         "persons": persons,
@@ -163,6 +173,8 @@ def generate_world(
         "next_ids": dict(sorted(next_ids.items())),
         "changesets": [],
     }
+    if hostile_summary is not None:
+        world["hostile"] = hostile_summary
     write_world(world_dir, world)
     writer.finish()  # the databases get their final names last: a world that has them is whole
     return world_dir

@@ -11,7 +11,10 @@
 - `services.parquet`: the true services, a pushed one once with its national hours.
 - `orgs.parquet`, `projects.parquet`: the true organizations and projects.
 - `invalid_rows.parquet`: the planted rows a pipeline must quarantine, with the rule.
-Planted invalid rows appear only in `invalid_rows.parquet`, never in `accounts.parquet`.
+- `hostile_rows.parquet` (worlds generated with `hostile=True` only): the garbage rows of
+  sandbox/hostile.py, their kind, the field spoiled, the personal values planted, and
+  whether a careful pipeline quarantines them or stages them flagged.
+Planted invalid and hostile rows appear only in their own file, never in `accounts.parquet`.
 
 `world.json`, beside `truth/`, says how the world was made and what changed it since
 (`read_world`, `write_world`).
@@ -30,6 +33,15 @@ import pyarrow.parquet as pq
 
 TRUTH_DIR = "truth"
 WORLD_FILE = "world.json"
+
+# Where a planted row is: the first columns of invalid_rows and hostile_rows.
+_PLANTED_ROW = [
+    ("source", pa.string()),
+    ("entity", pa.string()),
+    ("stream", pa.string()),
+    ("source_id", pa.string()),
+    ("row_id", pa.string()),
+]
 
 SCHEMAS = {
     "accounts": pa.schema(
@@ -77,14 +89,22 @@ SCHEMAS = {
             ("category", pa.string()),
         ]
     ),
-    "invalid_rows": pa.schema(
+    "invalid_rows": pa.schema([*_PLANTED_ROW, ("rule", pa.string())]),
+}
+
+
+# Truth files only some worlds have (written whole): hostile rows (sandbox/hostile.py), one
+# row per planted row. `personal` lists every clear personal value the row carries.
+OPTIONAL_SCHEMAS = {
+    "hostile_rows": pa.schema(
         [
-            ("source", pa.string()),
-            ("entity", pa.string()),
-            ("stream", pa.string()),
-            ("source_id", pa.string()),
-            ("row_id", pa.string()),
-            ("rule", pa.string()),
+            *_PLANTED_ROW,
+            ("kind", pa.string()),
+            ("expected", pa.string()),
+            ("field", pa.string()),
+            ("planted", pa.string()),
+            ("personal", pa.list_(pa.string())),
+            ("updated_at", pa.timestamp("s")),
         ]
     ),
 }
@@ -101,6 +121,7 @@ class Truth:
     projects: pd.DataFrame
     invalid_rows: pd.DataFrame
     world: dict
+    hostile_rows: pd.DataFrame  # empty for a world generated without hostile rows
 
 
 def read_world(world_dir: Path) -> dict:
@@ -122,12 +143,15 @@ def load_truth(world_dir: Path) -> Truth:
         name: pd.read_parquet(folder / f"{name}.parquet")
         for name in ("accounts", "persons", "services", "orgs", "projects", "invalid_rows")
     }
+    for name, schema in OPTIONAL_SCHEMAS.items():
+        path = folder / f"{name}.parquet"
+        frames[name] = pd.read_parquet(path) if path.exists() else schema.empty_table().to_pandas()
     return Truth(world=read_world(world_dir), **frames)
 
 
 def conform(frame: pd.DataFrame, name: str) -> pa.Table:
     """A frame as the truth file's fixed schema (missing columns null, extra ones dropped)."""
-    schema = SCHEMAS[name]
+    schema = SCHEMAS[name] if name in SCHEMAS else OPTIONAL_SCHEMAS[name]
     columns = {}
     for f in schema:
         if f.name in frame:
@@ -166,7 +190,7 @@ def write_whole(world_dir: Path, name: str, frame: pd.DataFrame) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     table = (
         conform(frame, name)
-        if name in SCHEMAS
+        if name in SCHEMAS or name in OPTIONAL_SCHEMAS
         else pa.Table.from_pandas(frame, preserve_index=False)
     )
     temporary = folder / f".{name}.parquet.tmp"

@@ -10,7 +10,8 @@ applied while the servers read.
 
 Bodies are assembled column-wise with Arrow (each field rendered as a JSON literal, then
 joined), which is what keeps a million persons within a minute. Generated text never holds
-a quote, backslash or control character, so quoting a string is wrapping it in quotes.
+a quote, backslash or control character, so quoting a string is wrapping it in quotes (the
+hostile rows of sandbox/hostile.py, which do hold them, are encoded there and stored as bytes).
 
 The builders (sandbox/teams.py, people.py, …) hand the writer `Built` values: `stored_rows`
 frames every body the way its source does (`id` first, the update stamp and the deletion
@@ -82,6 +83,11 @@ def national_times(seconds: np.ndarray) -> pa.Array:
 def source_times(source: str, seconds: np.ndarray) -> pa.Array:
     """Timestamps as `source` writes them."""
     return national_times(seconds) if source == NATIONAL else provincial_times(seconds)
+
+
+def source_time(source: str, seconds: int) -> str:
+    """One timestamp as `source` writes it."""
+    return source_times(source, np.array([seconds]))[0].as_py()
 
 
 def iso_dates(seconds: np.ndarray) -> pa.Array:
