@@ -266,14 +266,38 @@ def shaped_like_a_personal_number(values: pd.Series) -> pd.Series:
 _HAN = re.compile(r"^[\u3400-\u4dbf\u4e00-\u9fff·]{2,4}$")
 
 
+@functools.lru_cache(maxsize=1)
+def _known_words() -> frozenset[str]:
+    """Words of the sources' own vocabularies (应急, 助老, 良好...): never a person."""
+    from pipelines.normalize import categories, statuses
+
+    words = set(categories.NATIONAL_LABELS) | set(categories.category_words())
+    for spec in statuses.vocabularies().values():
+        words |= {str(label) for label in (spec.get("provincial") or {})}
+    return frozenset(words)
+
+
 def looks_like_a_name(text: str) -> bool:
-    """Two to four Han characters that start with a family name: a person's name, as far as
-    masking is concerned (the safe mistake is masking a short place name)."""
+    """Two to four Han characters that start with a family name and are no word of the
+    sources' vocabularies: a person's name, as far as masking is concerned (the safe
+    mistake is masking a short place name)."""
     compact = re.sub(r"\s", "", text)
-    if not _HAN.match(compact):
+    if not _HAN.match(compact) or compact in _known_words():
         return False
     surnames = _surnames()
     return compact[:2] in surnames["compound"] or compact[0] in surnames["common"]
+
+
+_TOKEN_SEPARATORS = re.compile(r"([\s,，、;；:：/|()（）\[\]【】<>《》\"'“”‘’]+)")
+
+
+def mask_names_in(text: str) -> str:
+    """`text` with every word that looks like a person's name masked (`looks_like_a_name`),
+    words being what separators (spaces, commas, colons, brackets...) set apart."""
+    return "".join(
+        (mask_name(piece) or piece) if looks_like_a_name(piece) else piece
+        for piece in _TOKEN_SEPARATORS.split(text)
+    )
 
 
 def _mask_text(field: str | None, text: str) -> str:
@@ -285,13 +309,13 @@ def _mask_text(field: str | None, text: str) -> str:
         return mask_id(normalize_resident_id_one(text)) or ""
     if field in PHONE_FIELDS:
         return mask_phone(text) or ""
-    if find_personal_numbers(text):
-        return redact(text)  # a number, wherever it stands (a name field included)
-    if field in NAME_FIELDS or looks_like_a_name(text):
-        return mask_name(text) or ""
+    numbers = find_personal_numbers(text)
+    if field in NAME_FIELDS or looks_like_a_name(text) and not numbers:
+        return mask_name(redact(text)) or ""
     if len(text) > MAX_TEXT:
         text = f"{text[:MAX_TEXT]}…({len(text)} characters)"
-    return redact(text)
+    # a number wherever it stands, and the names written around one
+    return mask_names_in(redact(text)) if numbers else text
 
 
 def _mask_value(field: str | None, value: Any, depth: int) -> Any:

@@ -83,6 +83,7 @@ class StreamMapping:
     columns: dict[str, dict[str, Any]] = field(default_factory=dict)
     derived: tuple[dict[str, Any], ...] = ()
     ignored_fields: frozenset[str] = frozenset()  # fields of the interface deliberately not read
+    identifier_kinds: frozenset[str] = frozenset({"text", "number"})  # JSON kinds of ids
 
     def drift(self, fields_seen: Iterable[str], bookkeeping: Iterable[str]) -> tuple[list[str], list[str]]:
         """Schema drift in rows the source sent: (fields this mapping neither reads nor
@@ -201,6 +202,7 @@ def load_mapping(source: str, mapping_dir: Traversable = MAPPING_DIR) -> dict[st
             columns=dict(stream.get("columns") or {}),
             derived=tuple(stream.get("derived") or ()),
             ignored_fields=frozenset(stream.get("ignored") or ()),
+            identifier_kinds=frozenset(document.get("identifier_kinds") or ("text", "number")),
         )
         if mapping.table not in canonical:
             raise ValueError(f"{source}.{stream_name} maps to unknown table {mapping.table!r}")

@@ -396,8 +396,11 @@ KINDS = (
     Kind("star_fraction", "star", _value(3.7)),
     Kind("lone_surrogate", "name", _splice(b"\\ud800")),
     Kind("invalid_utf8", "name", _splice(b"\xc3\x28\xff\xed\xa0\x80")),
-    Kind("control_escapes", "name", _edit(lambda old: old[:1] + "\u0000\u0007" + old[1:])),
-    Kind("raw_control_chars", "name", _splice(b"\x00\x07\x1b")),
+    # control characters are typing debris around a good name: a careful pipeline removes
+    # them with the rest of the name's normalization and keeps the row
+    Kind("control_escapes", "name", _edit(lambda old: old[:1] + "\u0000\u0007" + old[1:]),
+         outcome=STAGE_FLAGGED),
+    Kind("raw_control_chars", "name", _splice(b"\x00\x07\x1b"), outcome=STAGE_FLAGGED),
     Kind("emoji", "name", _append("\U0001f600\U0001f468\u200d\U0001f469\u200d\U0001f467"),
          outcome=STAGE_FLAGGED),
     Kind("cursor_missing", "cursor", _drop, outcome=QUARANTINE),

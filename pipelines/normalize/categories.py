@@ -54,6 +54,12 @@ NATIONAL_LABELS: tuple[str, ...] = tuple(NATIONAL_CATEGORIES.values())
 _LABEL_RANK = {label: rank for rank, label in enumerate(NATIONAL_LABELS)}
 
 
+def category_words() -> frozenset[str]:
+    """Every label and synonym the sources write for a category."""
+    national, synonyms = _load()
+    return frozenset(synonyms) | frozenset(national.values())
+
+
 @functools.lru_cache(maxsize=1)
 def _token_lookup() -> dict[str, str]:
     """Every accepted token (code, national label, synonym) -> national label."""

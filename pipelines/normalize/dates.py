@@ -24,8 +24,9 @@ from pipelines import clock
 from pipelines.normalize import as_text, fold_fullwidth, map_unique
 
 BEIJING_OFFSET = pd.Timedelta(clock.BEIJING_OFFSET)
-# Dates outside these years are typing accidents (0001, 9999), not records of people.
-EARLIEST_YEAR, LATEST_YEAR = 1900, 2100
+# Dates before this year are typing accidents (0001), not records of people. A date far in
+# the future is read as written: the contract's future_date rule judges it.
+EARLIEST_YEAR = 1900
 MAX_OFFSET_HOURS = 14  # the widest offset any zone uses (UTC+14)
 
 # y-M-d with '-', '/', '.' or 年月日, or 8 digits; then optionally a time and an offset.
@@ -67,7 +68,7 @@ def _midnights(parts: pd.DataFrame) -> pd.Series:
     day = parts["day"].fillna(parts["day_cn"]).fillna(parts["day8"])
     iso = parts["year"] + "-" + month.str.zfill(2) + "-" + day.str.zfill(2)
     dates = pd.to_datetime(iso, format="%Y-%m-%d", errors="coerce").astype("datetime64[us]")
-    plausible = dates.dt.year.between(EARLIEST_YEAR, LATEST_YEAR) & _offset(parts, pd.Timedelta(0)).notna()
+    plausible = (dates.dt.year >= EARLIEST_YEAR) & _offset(parts, pd.Timedelta(0)).notna()
     return dates.where(plausible)
 
 
@@ -142,9 +143,9 @@ def _to_utc(values, default_offset: pd.Timedelta) -> pd.Series:
 
 
 def plausible(moments: pd.Series) -> pd.Series:
-    """Dates or times within the years records live in (EARLIEST_YEAR..LATEST_YEAR), NaT
-    elsewhere: whichever parser read them, the year 0001 is no date of ours."""
-    return moments.where(moments.dt.year.between(EARLIEST_YEAR, LATEST_YEAR))
+    """Dates or times from EARLIEST_YEAR on, NaT before: whichever parser read them, the
+    year 0001 is no date of ours."""
+    return moments.where(moments.dt.year >= EARLIEST_YEAR)
 
 
 def beijing_text_to_utc(values) -> pd.Series:

@@ -83,12 +83,12 @@ class Stream:
         into a quarantine rule), or None."""
         if not isinstance(row, Mapping):
             return "not_an_object"
-        if self.row_id(row) is None:
-            return f"no_id:{self.id_field}"
         if row.get(self.cursor_field) is None:
             return f"no_cursor:{self.cursor_field}"
         if self.row_cursor(row) is None:
             return f"bad_cursor:{self.cursor_field}"
+        if self.row_id(row) is None:
+            return f"no_id:{self.id_field}"
         return None
 
 

@@ -31,7 +31,7 @@ from pipelines.config import Settings
 from pipelines.schemas import StreamMapping, table_spec
 from pipelines.staging.derived import DERIVED
 from pipelines.staging.extract import type_column
-from pipelines.staging.transforms import TEXT_OR_NUMBER, TRANSFORMS, Context, as_text
+from pipelines.staging.transforms import TRANSFORMS, Context, as_text
 
 # What the landing writes into a page's `problem` column (pipelines/landing.py), as rules.
 LANDING_PROBLEMS = {
@@ -66,14 +66,17 @@ def _problems(rows: pd.Index, rule: str, detail: str) -> pd.DataFrame:
     return pd.DataFrame({"rule": rule, "detail": detail}, index=rows)
 
 
-def _landing_problems(raw: pd.DataFrame) -> pd.DataFrame:
-    """`kind` or `kind:field` as landing noted it -> the rule and a detail."""
+def _landing_problems(raw: pd.DataFrame, key_field: str) -> pd.DataFrame:
+    """`kind` or `kind:field` as landing noted it -> the rule and a detail. A row without its
+    row id is still a row where the stream's key is another field (albp0029): it stages."""
     if "__problem" not in raw:
         return no_problems()
     noted = raw["__problem"].dropna().astype(str)
     parts = []
     for text, rows in noted.groupby(noted).groups.items():
         kind, _, where = text.partition(":")
+        if kind == "no_id" and where != key_field:
+            continue
         rule, why = LANDING_PROBLEMS.get(kind, ("unreadable_row", kind))
         parts.append(_problems(rows, rule, f"{where}: {why}" if where else why))
     return _stack(parts)
@@ -104,7 +107,7 @@ class Adapter:
         self.index = raw.index
         self.live = ~raw["__is_deleted"].fillna(False).astype(bool)
         self.context = Context(mapping, settings, as_of, raw.index, ~self.live)
-        self.parts: list[pd.DataFrame] = [_landing_problems(raw)]
+        self.parts: list[pd.DataFrame] = [_landing_problems(raw, mapping.source_id_field)]
         self.failed: dict[str, pd.Series] = {}
 
     def unusable(self, failed: pd.Series, spec: dict, column: str, field_name: str,
@@ -131,7 +134,8 @@ class Adapter:
         else:
             values = pd.Series(np.nan, index=self.index, dtype="str")
         source = field_name or spec.get("column", column)
-        wrong = self.wrong_kinds(spec, column, field_name, transform.accepts, transform.expected)
+        accepts = self.mapping.identifier_kinds if spec.get("via") == "id" else transform.accepts
+        wrong = self.wrong_kinds(spec, column, field_name, accepts, transform.expected)
         normalized = transform.normalize(values.where(~wrong), {**spec, "column_name": column}, self.context)
         self.unusable(normalized.failed, spec, column, source, transform.rule, f"expected {transform.expected}")
         if "column" in spec:  # unusable where the column it is made from was (already judged)
@@ -175,7 +179,7 @@ class Adapter:
         # the key the dedup kept one row for: unique by construction (GX key_unique); a key
         # shaped like a personal number would be published in clear in a source map
         key_spec = {"on_error": "quarantine"}
-        key_ok = ~self.wrong_kinds(key_spec, "source_id", mapping.source_id_field, TEXT_OR_NUMBER, "an identifier")
+        key_ok = ~self.wrong_kinds(key_spec, "source_id", mapping.source_id_field, mapping.identifier_kinds, "an identifier")
         key = TRANSFORMS["id"].normalize(as_text(self.raw["__source_key"]).where(key_ok), key_spec, self.context)
         self.unusable(key.failed, key_spec, "source_id", mapping.source_id_field, "invalid_value",
                       "expected an identifier, not a personal number")

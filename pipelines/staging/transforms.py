@@ -34,7 +34,7 @@ from pipelines.normalize.dates import (
     plausible,
     utc_to_beijing_date,
 )
-from pipelines.privacy import hmac_hex, redact_values, shaped_like_a_personal_number
+from pipelines.privacy import hmac_hex, mask_names_in, redact_values, shaped_like_a_personal_number
 from pipelines.schemas import StreamMapping
 
 TEXT = frozenset({"text"})
@@ -187,11 +187,13 @@ def _beijing_date(values: pd.Series, spec: dict, ctx: Context) -> Normalized:
 
 
 def masked_personal_numbers(values: pd.Series, column: str, ctx: Context) -> pd.Series:
-    """Free text with any ID or phone number in it masked, the rows counted under the flag
-    `personal_number_in_<column>`: a team called 青年志愿者协会13812345678 keeps its name,
-    never the number."""
+    """Free text with any ID or phone number in it masked, and any person's name standing
+    next to one, the rows counted under the flag `personal_number_in_<column>`: a skill
+    written 急救,王芳 13812345678 keeps 急救, never the number or the name."""
     redacted, changed = redact_values(values)
     ctx.flag(f"personal_number_in_{column}", changed)
+    if changed.any():
+        redacted[changed] = redacted[changed].map(mask_names_in)
     return redacted.where(values.notna())
 
 
@@ -208,8 +210,11 @@ def _identifier(raw: pd.Series, spec: dict, ctx: Context) -> Normalized:
 
 
 def _name(raw: pd.Series, spec: dict, ctx: Context) -> Normalized:
+    """A name; one that carries an ID number or a phone (a contact pasted into the name box)
+    is no name: unusable, for the mapping's `on_error` to decide."""
     normalized = names.normalize_name(raw)
-    return judged(raw, masked_personal_numbers(normalized, spec["column_name"], ctx))
+    carries_a_number = shaped_like_a_personal_number(normalized)
+    return Normalized(normalized.where(~carries_a_number), (present(raw) & (normalized.isna() | carries_a_number)).astype(bool))
 
 
 def _region(raw: pd.Series, spec: dict, ctx: Context) -> Normalized:

@@ -199,15 +199,22 @@ def test_invalid_utf8_and_control_characters_cost_their_row_only(settings):
 def test_a_phone_in_the_area_code_or_a_team_name_publishes_nothing_in_clear(settings):
     from pipelines.warehouse.privacy_scan import scan_built_files
 
-    land_rows(settings, "provincial", "volunteers", [provincial_volunteer(1, ID_NUMBER, areaCode=PHONE)])
-    land_rows(settings, "provincial", "teams", [provincial_team(1, teamName=f"青年志愿者协会(联系{PHONE})")])
+    land_rows(settings, "provincial", "volunteers", [
+        provincial_volunteer(1, ID_NUMBER, areaCode=PHONE),
+        provincial_volunteer(2, OTHER_ID, skills=f"急救,王芳 {PHONE}"),
+    ])
+    land_rows(settings, "provincial", "teams", [provincial_team(1, teamName=f"青年志愿者协会(联系人:王芳 {PHONE})")])
     volunteers = stage_table("volunteers", settings, as_of=AS_OF)
     teams = stage_table("organizations", settings, as_of=AS_OF)
+    # a region or a name that carries a number is no region or name: the row waits in quarantine
     assert list(volunteers.quarantine["rule"]) == ["invalid_region"]
-    assert PHONE not in all_text(volunteers.quarantine)
-    staged_team = teams.read()
-    assert staged_team["name"].iloc[0] == "青年志愿者协会(联系138****5678)"
-    assert teams.soft_flags["personal_number_in_name"] == 1
+    assert list(teams.quarantine["rule"]) == ["invalid_value"]
+    assert teams.quarantine["detail"].iloc[0] == "name (teamName): expected a name"
+    # free text keeps its words, never the number or the name beside it
+    assert volunteers.read()["skills"].tolist() == ["急救,王* 138****5678"]
+    assert volunteers.soft_flags["personal_number_in_skills"] == 1
+    for result in (volunteers, teams):
+        assert PHONE not in all_text(result.quarantine) and "王芳" not in all_text(result.quarantine)
     files = {"quarantine": settings.staged_dir / "quarantine" / "volunteers.parquet"}
     assert scan_built_files(files) == {}
 
