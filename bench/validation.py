@@ -38,13 +38,14 @@ from pipelines.quality import gx_runner
 from pipelines.quality.rules import (
     COMPUTED_COLUMNS,
     FUTURE_COLUMNS,
-    REGION_CODE_PATTERN,
-    UNQUOTED_COLUMNS,
+    RULE_ORDER,
     RuleInputs,
     evaluate,
 )
 from pipelines.schemas import mappings_for_table, table_spec
 from pipelines.staging import DEFAULT_CHUNK_ROWS, frame_to_arrow, map_chunk
+from pipelines.staging.extract import type_column
+from pipelines.staging.tables import _source_fields
 
 TABLE = "volunteers"
 BEIJING = timezone(timedelta(hours=8))
@@ -90,16 +91,8 @@ def provincial_extract(raw: pd.DataFrame, seed: int) -> pd.DataFrame:
     updated = pd.Timestamp("2026-01-01") + pd.to_timedelta(
         rng.integers(0, 86400 * 150, n), unit="s"
     )
-    return pd.DataFrame(
-        {
-            "__id": pd.array(row_ids, dtype="str"),
-            "__updated_at": pd.array(updated.strftime("%Y-%m-%d %H:%M:%S"), dtype="str"),
-            "__updated_utc": updated - pd.Timedelta(hours=8),  # Beijing wall time -> naive UTC
-            "__is_deleted": deleted,
-            "__record": "{}",  # only quarantined rows carry their record on; not timed here
-            "__fetched_at": pd.Timestamp("2026-06-30 10:00:00", tz="UTC"),
-            "__key_versions": 1,
-            "id": pd.array(row_ids, dtype="str"),
+    fields = {
+        "id": pd.array(row_ids, dtype="str"),
             "isDeleted": np.where(deleted, "true", "false"),
             "realName": pd.array(name, dtype="str"),
             "areaCode": pd.array(area, dtype="str"),
@@ -115,6 +108,27 @@ def provincial_extract(raw: pd.DataFrame, seed: int) -> pd.DataFrame:
             "sex": pd.array(sex, dtype="str"),
             "birthday": raw["birthday"],
             "mobile": raw["mobile"],
+    }
+    # what extract_sql says of each field's JSON kind: numbers for the numeric ones
+    kinds = {
+        type_column(name): np.where(pd.Series(values).isna(), None,
+                                    "number" if name in ("serviceMinutes", "starLevel") else "text")
+        for name, values in fields.items()
+    }
+    return pd.DataFrame(
+        {
+            "__id": pd.array(row_ids, dtype="str"),
+            "__updated_at": pd.array(updated.strftime("%Y-%m-%d %H:%M:%S"), dtype="str"),
+            "__updated_utc": updated - pd.Timedelta(hours=8),  # Beijing wall time -> naive UTC
+            "__is_deleted": deleted,
+            "__record": "{}",  # only quarantined rows carry their record on; not timed here
+            "__fetched_at": pd.Timestamp("2026-06-30 10:00:00", tz="UTC"),
+            "__sync_id": "bench",
+            "__problem": pd.array([None] * n, dtype="str"),
+            "__key_versions": 1,
+            "__source_key": pd.array(row_ids, dtype="str"),
+            **fields,
+            **kinds,
         }
     )
 
@@ -135,20 +149,22 @@ def staged_volunteers(extract: pd.DataFrame) -> StagedVolunteers:
     mapping = next(m for m in mappings_for_table(TABLE) if m.source == "provincial")
     settings = Settings(pii_hash_key=BENCH_KEY)
     started = time.perf_counter()
-    frames, unparseable = [], {}
-    for start in range(0, len(extract), DEFAULT_CHUNK_ROWS):
-        canonical, ctx = map_chunk(
-            extract.iloc[start : start + DEFAULT_CHUNK_ROWS], mapping, settings, AsOf.of(AS_OF)
-        )
-        frames.append(canonical)
-        for column, mask in ctx.unparseable.items():
-            unparseable.setdefault(column, []).append(mask)
-    canonical = pd.concat(frames)
+    chunks = [
+        map_chunk(extract.iloc[start : start + DEFAULT_CHUNK_ROWS], mapping, settings, AsOf.of(AS_OF))
+        for start in range(0, len(extract), DEFAULT_CHUNK_ROWS)
+    ]
+    canonical = pd.concat([chunk.canonical for chunk in chunks])
     map_seconds = time.perf_counter() - started
+    failed: dict[str, list[pd.Series]] = {}
+    for chunk in chunks:
+        for column, mask in chunk.failed.items():
+            failed.setdefault(column, []).append(mask)
     inputs = RuleInputs(
         table=TABLE,
         as_of=AS_OF,
-        unparseable={c: pd.concat(masks) for c, masks in unparseable.items()},
+        failed={column: pd.concat(masks) for column, masks in failed.items()},
+        problems=pd.concat([chunk.problems for chunk in chunks]),
+        fields=_source_fields(mapping),
     )
     verdict = evaluate(canonical, inputs)
     kept = canonical[verdict["rule"].isna()]
@@ -163,8 +179,9 @@ def sample_inputs(inputs: RuleInputs, index: pd.Index) -> RuleInputs:
     return RuleInputs(
         table=inputs.table,
         as_of=inputs.as_of,
-        unparseable={c: m.loc[index] for c, m in inputs.unparseable.items()},
-        unknown_codes={c: m.loc[index] for c, m in inputs.unknown_codes.items()},
+        failed={c: m.loc[index] for c, m in inputs.failed.items()},
+        problems=inputs.problems[inputs.problems.index.isin(index)],
+        fields=inputs.fields,
     )
 
 
@@ -265,27 +282,17 @@ def gx_vectorized_figures(staged: pd.DataFrame) -> dict[int, float]:
     return figures
 
 
-_REGION = re.compile(REGION_CODE_PATTERN)
 _DIGITS = re.compile(r"\d+")
 
 
-def _region_rules(row: dict) -> list[tuple[str, str]]:
+def _region_outside(row: dict, inputs: RuleInputs) -> list[tuple[str, str]]:
     region = row.get("region_code")
     if _missing(region):
         return []
     region = str(region).strip()
-    digits = _DIGITS.fullmatch(region) is not None
-    broken = []
-    if region and not _REGION.fullmatch(region) and (region.startswith("52") or not digits):
-        broken.append(("invalid_region", f"region {region} is not a 6-digit division code"))
-    if digits and not region.startswith("52"):
-        broken.append(
-            (
-                "region_outside_province",
-                f"region {region} is outside Guizhou (does not start with 52)",
-            )
-        )
-    return broken
+    if _DIGITS.fullmatch(region) is not None and not region.startswith("52"):
+        return [("region_outside_province", f"{inputs.named('region_code')} is outside Guizhou (does not start with 52)")]
+    return []
 
 
 def rules_row_by_row(
@@ -293,15 +300,19 @@ def rules_row_by_row(
 ) -> list[tuple[str | None, str | None]]:
     """The quarantine rules of a volunteers frame record by record: (rule, detail) per row.
 
-    Volunteers have no hard dates, services' end/start or hours, so the rules that apply are
-    missing_required, invalid_region, region_outside_province and future_date, in that order.
+    Volunteers have no services' end/start or hours: the rules that apply are the adapter's
+    problems (given, as to `evaluate`), missing_required, region_outside_province and
+    future_date, in RULE_ORDER.
     """
     required = [
         c
         for c in table_spec(TABLE).required_columns
         if c not in COMPUTED_COLUMNS and c in canonical
     ]
-    unreadable = {c: set(m.index[m.to_numpy(dtype=bool)]) for c, m in inputs.unparseable.items()}
+    unusable = {c: set(m.index[m.to_numpy(dtype=bool)]) for c, m in inputs.failed.items()}
+    reported: dict = {}
+    for label, rule, detail in zip(inputs.problems.index, inputs.problems["rule"], inputs.problems["detail"]):
+        reported.setdefault(label, {}).setdefault(rule, []).append(detail)
     as_of_date = inputs.as_of_beijing_date
     # "its day is after the sync's day" == "at or after the next midnight": no normalize() per row
     next_midnight = as_of_date + pd.Timedelta(days=1)
@@ -310,19 +321,20 @@ def rules_row_by_row(
     # only the columns the rules read become record fields (a fair loop does not box the rest)
     read = list(dict.fromkeys(["is_deleted", "region_code", *required, *future_columns]))
     for label, row in zip(canonical.index, canonical[read].to_dict("records")):
+        found: dict[str, str] = {rule: "; ".join(details) for rule, details in reported.get(label, {}).items()}
         if row["is_deleted"] is True or row["is_deleted"] == 1:
-            verdicts.append((None, None))
+            found = {rule: detail for rule, detail in found.items() if rule == "unreadable_row"}
+            verdicts.append(next(iter(found.items())) if found else (None, None))
             continue
-        broken: list[tuple[str, str]] = []
         missing = [
-            c
+            f"missing {inputs.named(c)}"
             for c in required
             if (_missing(row[c]) or (isinstance(row[c], str) and not row[c].strip()))
-            and label not in unreadable.get(c, ())
+            and label not in unusable.get(c, ())
         ]
         if missing:
-            broken.append(("missing_required", "missing " + "; ".join(missing)))
-        broken += _region_rules(row)
+            found["missing_required"] = "; ".join(missing)
+        found.update(_region_outside(row, inputs))
         future = []
         for column in future_columns:
             value = row.get(column)
@@ -330,10 +342,10 @@ def rules_row_by_row(
                 continue
             stamp = value if isinstance(value, pd.Timestamp) else pd.Timestamp(value)
             if stamp >= next_midnight:
-                shown = "" if column in UNQUOTED_COLUMNS else " " + stamp.strftime("%Y-%m-%d")
-                future.append(f"{column}{shown} is after the sync date")
+                future.append(f"{inputs.named(column)} is after the sync")
         if future:
-            broken.append(("future_date", "; ".join(future)))
+            found["future_date"] = "; ".join(future)
+        broken = [(rule, found[rule]) for rule in RULE_ORDER if rule in found]
         if not broken:
             verdicts.append((None, None))
             continue

@@ -61,7 +61,12 @@ def _kind_sql(expression: str) -> str:
 def _latest_versions(mapping: StreamMapping, glob: str, has_problem_column: bool) -> str:
     """The CTEs `versions` (every landed row) and `latest_per_key` (the rows staged)."""
     deleted_text = f"lower(json_extract_string(record, {literal(_json_path(mapping.deleted_field))}))"
-    source_key = f"json_extract_string(record, {literal(_json_path(mapping.source_id_field))})"
+    key_path = literal(_json_path(mapping.source_id_field))
+    # only text or a number is a key: rows whose key is a list, an object or true stay apart
+    source_key = (
+        f"CASE WHEN json_type(record, {key_path}) IN ('VARCHAR', 'BIGINT', 'UBIGINT', 'DOUBLE') "
+        f"THEN json_extract_string(record, {key_path}) END"
+    )
     problem = "problem" if has_problem_column else "CAST(NULL AS VARCHAR)"
     return f"""
 WITH versions AS (

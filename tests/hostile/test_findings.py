@@ -259,3 +259,17 @@ def test_nothing_landed_is_lost_between_landing_and_staging(settings):
     assert result.rows == 3 and result.quarantined == 3 and result.balanced()
     assert set(result.quarantine["rule"]) == {"unreadable_row"}
     assert read_staged(settings, "volunteers")["source_id"].tolist() == ["1", "2", "3"]
+
+
+def test_the_accounting_check_fails_when_a_landed_row_went_nowhere(settings):
+    from assets.staged import _accounted_check
+
+    land_rows(settings, "provincial", "volunteers", [provincial_volunteer(i, OTHER_ID) for i in (1, 2)])
+    result = stage_table("volunteers", settings, as_of=AS_OF)
+    assert _accounted_check("volunteers", result, "sync-1").passed
+    assert result.accounting["provincial/volunteers"]["sync-1"] == {
+        "landed": 2, "staged": 2, "quarantined": 0, "superseded": 0}
+    result.accounting["provincial/volunteers"]["sync-1"]["staged"] = 1  # a row lost on the way
+    check = _accounted_check("volunteers", result, "sync-1")
+    assert not check.passed and check.severity.value == "ERROR"
+    assert check.metadata["this_sync"].value["provincial/volunteers"]["landed"] == 2
