@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import os
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
+from urllib.parse import urlsplit, urlunsplit
 
 # The sandbox's endpoints and credentials (see sandbox/README.md). They are not secrets:
 # the sandbox is a local simulation; production sets the variables.
@@ -23,10 +24,55 @@ SANDBOX_PROVINCIAL_URL = "http://127.0.0.1:8602"
 SANDBOX_PROVINCIAL_APP_KEY = "guizhou-etl"
 SANDBOX_PROVINCIAL_APP_SECRET = "sandbox-provincial-secret"
 DEVELOPMENT_PII_HASH_KEY = "development-only-pii-hash-key"
+# An HMAC key shorter than its hash's block of entropy is guessable offline: a set key must
+# be at least 32 bytes (UTF-8), as HMAC-SHA256's own output is.
+MIN_PII_HASH_KEY_BYTES = 32
+# The libpq variables that can send a PostgreSQL connection elsewhere (pipelines/guard.py).
+LIBPQ_DESTINATION_VARIABLES = ("PGHOST", "PGHOSTADDR", "PGSERVICE")
+# Warehouse URL options shown as they are in logs and metadata; any other option's value is
+# hidden (password=, sslpassword=, motherduck_token= ... carry secrets).
+SHOWN_URL_OPTIONS = frozenset(
+    {"host", "hostaddr", "port", "service", "sslmode", "application_name", "connect_timeout",
+     "target_session_attrs", "access_mode", "threads", "memory_limit"}
+)
+TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
 
 
 class DevelopmentKeyWarning(UserWarning):
     """PII_HASH_KEY is unset: hashes are made with the public development key."""
+
+
+class ConfigurationError(ValueError):
+    """A setting that cannot be used as given. The message names the variable, never its value."""
+
+
+def display_url(url: str) -> str:
+    """An http(s) URL for logs: scheme, host, port and path; user, password, query dropped."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return "<unreadable URL>"
+    if ":" in host:
+        host = f"[{host}]"
+    return urlunsplit((parts.scheme, host + port, parts.path, "", ""))
+
+
+def display_warehouse_url(url: str) -> str:
+    """A SQLAlchemy URL for logs: password hidden, and every option not known to be
+    harmless shown as `***`."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError, TypeError):
+        return "<unreadable WAREHOUSE_URL>"
+    hidden = {
+        key: value if key.lower() in SHOWN_URL_OPTIONS else "***" for key, value in parsed.query.items()
+    }
+    return parsed.set(query=hidden).render_as_string(hide_password=True)
 
 
 @dataclass(frozen=True)
@@ -42,13 +88,22 @@ class Settings:
     warehouse_url: str = ""  # empty: a DuckDB file in data_dir
     pii_hash_key: str = DEVELOPMENT_PII_HASH_KEY
     sandbox_truth_dir: str = ""  # SANDBOX_TRUTH_DIR: a sandbox world's truth/ folder, for quality metadata
+    # SOURCES_CA_BUNDLE: a PEM file of the CAs the sources' TLS certificates chain to (empty:
+    # the system's); SOURCES_ALLOW_PLAIN_HTTP: plain http:// to a host other than loopback
+    sources_ca_bundle: str = ""
+    allow_plain_http: bool = False
+    # PGHOST, PGHOSTADDR, PGSERVICE as found: libpq reads them, so the guard must too
+    libpq_environment: Mapping[str, str] = field(default_factory=dict)
 
     def __repr__(self) -> str:  # secrets never reach a log line through repr()
         return (
-            f"Settings(national_api_url={self.national_api_url!r}, "
-            f"provincial_api_url={self.provincial_api_url!r}, data_dir={str(self.data_dir)!r}, "
-            f"warehouse={self.warehouse_display!r})"
+            f"Settings(national_api_url={display_url(self.national_api_url)!r}, "
+            f"provincial_api_url={display_url(self.provincial_api_url)!r}, "
+            f"data_dir={str(self.data_dir)!r}, warehouse={self.warehouse_display!r}, "
+            f"development_key={self.uses_development_key})"
         )
+
+    __str__ = __repr__
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
@@ -60,6 +115,13 @@ class Settings:
 
         data_dir = Path(get("DATA_DIR", "data")).expanduser()
         pii_key = get("PII_HASH_KEY", DEVELOPMENT_PII_HASH_KEY)
+        if "PII_HASH_KEY" in env and env["PII_HASH_KEY"].strip():
+            key_bytes = len(pii_key.encode("utf-8", "surrogatepass"))
+            if key_bytes < MIN_PII_HASH_KEY_BYTES:
+                raise ConfigurationError(
+                    f"PII_HASH_KEY is {key_bytes} bytes long; it must be at least "
+                    f"{MIN_PII_HASH_KEY_BYTES} (a random secret, e.g. `openssl rand -hex 32`)"
+                )
         if pii_key == DEVELOPMENT_PII_HASH_KEY:
             warnings.warn(
                 "PII_HASH_KEY is not set: using the development key. Set it in production.",
@@ -78,6 +140,11 @@ class Settings:
             warehouse_url=get("WAREHOUSE_URL", ""),
             pii_hash_key=pii_key,
             sandbox_truth_dir=get("SANDBOX_TRUTH_DIR", ""),
+            sources_ca_bundle=get("SOURCES_CA_BUNDLE", ""),
+            allow_plain_http=get("SOURCES_ALLOW_PLAIN_HTTP", "").lower() in TRUE_WORDS,
+            libpq_environment={
+                name: env[name] for name in LIBPQ_DESTINATION_VARIABLES if env.get(name, "").strip()
+            },
         )
 
     @property
@@ -85,14 +152,16 @@ class Settings:
         """The SQLAlchemy URL of the warehouse; the default is a DuckDB file in DATA_DIR."""
         if self.warehouse_url:
             return self.warehouse_url
-        return f"duckdb:///{(self.data_dir / 'warehouse.duckdb').resolve()}"
+        from sqlalchemy.engine import URL
+
+        # built, not pasted: a DATA_DIR holding '?', '#' or '%' stays one path
+        database = str((self.data_dir / "warehouse.duckdb").resolve())
+        return URL.create("duckdb", database=database).render_as_string(hide_password=False)
 
     @property
     def warehouse_display(self) -> str:
-        """The warehouse URL with any password hidden, for logs and metadata."""
-        from sqlalchemy.engine import make_url
-
-        return make_url(self.resolved_warehouse_url).render_as_string(hide_password=True)
+        """The warehouse URL with any password or secret option hidden, for logs and metadata."""
+        return display_warehouse_url(self.resolved_warehouse_url)
 
     @property
     def uses_development_key(self) -> bool:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Optional
 
 from dagster import ConfigurableResource
+from pydantic import Field
 
 from pipelines.config import DevelopmentKeyWarning, Settings
 from pipelines.sources.http import ApiClient, RetrySettings
@@ -32,7 +33,8 @@ class PipelineSettings(ConfigurableResource):
     """Settings for a run: the environment, with any field set here taking precedence."""
 
     data_dir: Optional[str] = None
-    warehouse_url: Optional[str] = None
+    # may hold a password: never in a repr (WAREHOUSE_URL in the environment is better still)
+    warehouse_url: Optional[str] = Field(default=None, repr=False)
     warehouse_schema: Optional[str] = None  # default: DuckDB main, PostgreSQL the current schema
     sandbox_truth_dir: Optional[str] = None
 
@@ -61,6 +63,9 @@ class SourceResource(ConfigurableResource):
     base_delay_seconds: float = 0.5
     max_delay_seconds: float = 60.0
     read_timeout_seconds: float = 60.0
+    max_retry_after_seconds: float = 600.0
+    stream_deadline_seconds: float = 4 * 3600.0
+    max_body_bytes: int = 64 * 1024 * 1024
 
     def retry_settings(self) -> RetrySettings:
         return RetrySettings(
@@ -68,7 +73,14 @@ class SourceResource(ConfigurableResource):
             base_delay=self.base_delay_seconds,
             max_delay=self.max_delay_seconds,
             read_timeout=self.read_timeout_seconds,
+            max_retry_after=self.max_retry_after_seconds,
+            stream_deadline=self.stream_deadline_seconds,
+            max_body_bytes=self.max_body_bytes,
         )
+
+    def transport(self, env: Settings) -> dict:
+        """TLS options of the client: SOURCES_CA_BUNDLE, SOURCES_ALLOW_PLAIN_HTTP."""
+        return {"ca_bundle": env.sources_ca_bundle or None, "allow_plain_http": env.allow_plain_http}
 
     def api(self) -> ApiClient:
         raise NotImplementedError
@@ -77,9 +89,9 @@ class SourceResource(ConfigurableResource):
 class NationalSource(SourceResource):
     """The national interface (OAuth2, keyset paging). Unset fields come from Settings."""
 
-    api_url: Optional[str] = None
+    api_url: Optional[str] = Field(default=None, repr=False)  # may carry user:password@
     client_id: Optional[str] = None
-    client_secret: Optional[str] = None
+    client_secret: Optional[str] = Field(default=None, repr=False)
     region: Optional[str] = None
     page_size: int = NATIONAL_PAGE_SIZE
 
@@ -92,15 +104,16 @@ class NationalSource(SourceResource):
             self.region or env.national_region,
             page_size=self.page_size,
             retry=self.retry_settings(),
+            **self.transport(env),
         )
 
 
 class ProvincialSource(SourceResource):
     """The 志愿贵州 interface (signed requests, cursors). Unset fields come from Settings."""
 
-    api_url: Optional[str] = None
+    api_url: Optional[str] = Field(default=None, repr=False)
     app_key: Optional[str] = None
-    app_secret: Optional[str] = None
+    app_secret: Optional[str] = Field(default=None, repr=False)
     page_size: int = PROVINCIAL_PAGE_SIZE
 
     def api(self) -> ProvincialApi:
@@ -111,6 +124,7 @@ class ProvincialSource(SourceResource):
             self.app_secret or env.provincial_app_secret,
             page_size=self.page_size,
             retry=self.retry_settings(),
+            **self.transport(env),
         )
 
 

@@ -27,7 +27,7 @@ def test_every_contract_variable_is_read():
         "PROVINCIAL_APP_KEY": "ak",
         "PROVINCIAL_APP_SECRET": "asecret",
         "WAREHOUSE_URL": "postgresql+psycopg://etl:pw@db.example/wh",
-        "PII_HASH_KEY": "production-key",
+        "PII_HASH_KEY": "production-key-of-at-least-32-bytes",
         "DATA_DIR": "/srv/etl",
     }
     with warnings.catch_warnings():
@@ -38,7 +38,7 @@ def test_every_contract_variable_is_read():
     assert settings.national_region == "5201"
     assert settings.provincial_api_url == "https://prov.example/gw"
     assert (settings.provincial_app_key, settings.provincial_app_secret) == ("ak", "asecret")
-    assert settings.pii_hash_key == "production-key" and not settings.uses_development_key
+    assert settings.pii_hash_key == "production-key-of-at-least-32-bytes" and not settings.uses_development_key
     assert str(settings.raw_dir) == "/srv/etl/raw"
     assert settings.resolved_warehouse_url == env["WAREHOUSE_URL"]
 
@@ -47,7 +47,7 @@ def test_no_secret_in_repr_or_display():
     settings = Settings.from_env({
         "NATIONAL_CLIENT_SECRET": "csecret-123",
         "PROVINCIAL_APP_SECRET": "asecret-456",
-        "PII_HASH_KEY": "hash-key-789",
+        "PII_HASH_KEY": "hash-key-789-long-enough-to-be-accepted",
         "WAREHOUSE_URL": "postgresql+psycopg://etl:pw-000@db.example/wh",
     })
     shown = repr(settings) + settings.warehouse_display

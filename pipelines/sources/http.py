@@ -8,22 +8,37 @@ a `Transient` (try again, maybe after a delay) or a `SourceError` (give up now);
 owns everything else, once: how many attempts, how long to wait, and what the final error
 says. The final error names the system, the endpoint and the last cursor landed, and never
 carries a secret or a server message that has not been through `scrub`.
+
+A source is a server on the other side of a network, so nothing it says is trusted to be
+sane: an announced wait is capped (`max_retry_after`: `Retry-After: 1e9` or `inf` waits ten
+minutes, not forever), a stream has an overall deadline (`stream_deadline`), a body has a
+size limit (`max_body_bytes`, counted after decompression) and a time limit, redirects are
+not followed (a 307 would carry the token request's form body, secret included, elsewhere),
+and plain `http://` is refused unless the host is loopback (the sandbox) or
+`SOURCES_ALLOW_PLAIN_HTTP` says so. `SOURCES_CA_BUNDLE` names the CAs to trust.
 """
 
 from __future__ import annotations
 
+import email.utils
 import json
 import logging
 import math
 import random
 import re
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Callable, TypeVar
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Mapping, TypeVar
+from urllib.parse import urlsplit
 
 import orjson
 import requests
 
+from pipelines.config import ConfigurationError, display_url
+from pipelines.guard import is_loopback_host
 from pipelines.logging_privacy import install_log_redaction, scrub
 
 T = TypeVar("T")
@@ -42,7 +57,11 @@ class RetrySettings:
     base_delay: float = 0.5  # seconds before the 2nd attempt; doubles each time
     max_delay: float = 60.0
     connect_timeout: float = 5.0
-    read_timeout: float = 60.0
+    read_timeout: float = 60.0  # between two bytes of an answer
+    max_retry_after: float = 600.0  # the longest wait a server may ask for (Retry-After)
+    request_deadline: float = 600.0  # one answer, headers to last byte (a trickling body)
+    stream_deadline: float = 4 * 3600.0  # one stream's walk; a rerun resumes from the checkpoint
+    max_body_bytes: int = 64 * 1024 * 1024  # one answer, decompressed (a page is ~1-2 MB)
 
     @property
     def timeout(self) -> tuple[float, float]:
@@ -110,24 +129,42 @@ def backoff_delay(
     """Seconds to wait before attempt `attempt + 1`.
 
     Exponential with jitter (so many workers do not retry in step), never shorter than the
-    server's announced wait, never longer than max_delay unless the server asks for more.
+    server's announced wait, never longer than max_delay unless the server asks for more,
+    and never longer than max_retry_after whatever it asks for.
     """
-    exponential = min(settings.max_delay, settings.base_delay * 2 ** (attempt - 1))
-    jittered = exponential * (0.5 + rng.random())  # 50%..150%
-    if retry_after is None:
-        return min(jittered, settings.max_delay)
-    return max(float(retry_after), min(jittered, settings.max_delay))
+    exponential = min(settings.max_delay, settings.base_delay * 2 ** min(attempt - 1, 64))
+    jittered = min(exponential * (0.5 + rng.random()), settings.max_delay)  # 50%..150%
+    if retry_after is None or math.isnan(retry_after):
+        return jittered
+    return max(min(float(retry_after), settings.max_retry_after), jittered)
 
 
-def parse_retry_after(value: object) -> float | None:
-    """A Retry-After header or data.retry_after value as seconds (None when absent or odd)."""
-    if value is None:
+def parse_retry_after(value: object, now: datetime | None = None) -> float | None:
+    """A Retry-After header or data.retry_after value as seconds (None when absent or odd).
+
+    Seconds or an HTTP-date; negative is 0, `inf` stays inf (backoff_delay caps it), `nan`
+    and anything unreadable are None (our own backoff).
+    """
+    if value is None or isinstance(value, bool):
         return None
+    text = str(value).strip()[:100]
     try:
-        seconds = float(str(value).strip())
+        seconds = float(text)
     except ValueError:
-        return None  # an HTTP-date: rare; fall back to our own backoff
+        try:
+            when = email.utils.parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=timezone.utc)
+        seconds = (when - (now or datetime.now(timezone.utc))).total_seconds()
+    if math.isnan(seconds):
+        return None
     return max(0.0, seconds)
+
+
+class DeadlineReached(Exception):
+    """The stream's overall deadline passed (or the next wait would pass it)."""
 
 
 def with_retries(
@@ -140,15 +177,27 @@ def with_retries(
     stats: ClientStats,
     rng: random.Random,
     sleep: Callable[[float], None] = time.sleep,
+    deadline: float | None = None,
 ) -> T:
     """Run `attempt_once` until it returns, retrying `Transient` failures with backoff.
 
     `attempt_once` builds and sends a fresh request each time (a new nonce and signature,
     the current token). Network errors from requests count as transient. After
-    `settings.max_attempts` the last reason is raised as a `SourceError`.
+    `settings.max_attempts` the last reason is raised as a `SourceError`; so it is at once
+    when `deadline` (time.monotonic()) has passed or the next wait would pass it.
     """
     last_reason = "no attempt made"
+
+    def out_of_time(reason: str) -> SourceError:
+        return SourceError(
+            system, endpoint,
+            f"stream deadline of {settings.stream_deadline:.0f}s reached ({reason}); "
+            "the next sync resumes from the checkpoint", cursor(),
+        )
+
     for attempt in range(1, settings.max_attempts + 1):
+        if deadline is not None and time.monotonic() >= deadline:
+            raise out_of_time(f"last failure: {last_reason}" if attempt > 1 else "before a request")
         try:
             return attempt_once()
         except Transient as failure:
@@ -162,6 +211,8 @@ def with_retries(
             break
         stats.note_retry(last_reason)
         delay = backoff_delay(attempt, settings, retry_after, rng)
+        if deadline is not None and time.monotonic() + delay > deadline:
+            raise out_of_time(f"a wait of {delay:.0f}s asked; last failure: {last_reason}")
         log.warning(
             "%s %s: attempt %d/%d failed (%s); retrying in %.2fs",
             system,
@@ -183,7 +234,37 @@ def with_retries(
 TRANSIENT_STATUSES = frozenset({500, 502, 503, 504})
 
 
-def raise_if_transient(response: requests.Response) -> None:
+@dataclass(frozen=True)
+class Answer:
+    """One HTTP answer read whole, within the limits: status, headers, body bytes."""
+
+    status_code: int
+    headers: Mapping[str, str]
+    content: bytes
+
+
+def check_base_url(system: str, base_url: str, allow_plain_http: bool) -> None:
+    """Refuse a base URL that would send credentials where they could be read or spoofed:
+    not http(s), or plain http to a host other than loopback unless explicitly allowed."""
+    try:
+        parts = urlsplit(base_url)
+        host = parts.hostname or ""
+        parts.port  # noqa: B018 - raises on a malformed port
+    except ValueError:
+        raise ConfigurationError(f"{system} API URL is not a URL") from None
+    if parts.scheme not in ("http", "https") or not host:
+        raise ConfigurationError(
+            f"{system} API URL {display_url(base_url)!r} must be https:// (or http:// to loopback)"
+        )
+    if parts.scheme == "http" and not is_loopback_host(host) and not allow_plain_http:
+        raise ConfigurationError(
+            f"{system} API URL {display_url(base_url)!r} is plain http:// to a host that is not "
+            "loopback: credentials and personal data would cross the network in clear. Use "
+            "https://, or set SOURCES_ALLOW_PLAIN_HTTP=1 if the network is trusted."
+        )
+
+
+def raise_if_transient(response: requests.Response | Answer) -> None:
     """HTTP 429 and 5xx (a proxy in front of either system) as `Transient`, honouring the
     `Retry-After` header either of them may send."""
     status = response.status_code
@@ -207,18 +288,41 @@ class ApiClient:
         retry: RetrySettings | None = None,
         session: requests.Session | None = None,
         rng: random.Random | None = None,
+        ca_bundle: str | None = None,
+        allow_plain_http: bool = False,
+        sleep: Callable[[float], None] = time.sleep,
     ):
         self.base_url = base_url.rstrip("/")
+        check_base_url(self.system, self.base_url, allow_plain_http)
+        if ca_bundle and not Path(ca_bundle).is_file():
+            raise ConfigurationError("SOURCES_CA_BUNDLE names no readable file")
+        # explicit on every request, so that REQUESTS_CA_BUNDLE cannot replace a bundle we set
+        self.verify: bool | str = ca_bundle or True
         self.retry = retry or RetrySettings()
         self.session = session or requests.Session()
         self.rng = rng or random.Random()
+        self.sleep = sleep
         self.stats = ClientStats()
+        self._stream_deadlines: dict[str, float] = {}
+        self._deadline: float | None = None
 
     def __repr__(self) -> str:  # no secret through repr()
-        return f"{type(self).__name__}(base_url={self.base_url!r})"
+        return f"{type(self).__name__}(base_url={display_url(self.base_url)!r})"
 
     def close(self) -> None:
         self.session.close()
+
+    def iter_window(self, stream: Any, start: Any) -> Iterator[list[dict]]:
+        """The subclass's `window_pages`, under the stream's overall deadline: it starts at
+        the first walk of the stream by this client and holds across restarts (cursor
+        expiry), so a stream cannot run for ever, however the server behaves."""
+        self._deadline = self._stream_deadlines.setdefault(
+            stream.name, time.monotonic() + self.retry.stream_deadline
+        )
+        yield from self.window_pages(stream, start)
+
+    def window_pages(self, stream: Any, start: Any) -> Iterator[list[dict]]:
+        raise NotImplementedError
 
     def retrying(self, attempt_once: Callable[[], T], endpoint: str, position: str | None) -> T:
         """`attempt_once` under this client's retry policy; failures name `position`."""
@@ -230,10 +334,45 @@ class ApiClient:
             settings=self.retry,
             stats=self.stats,
             rng=self.rng,
+            sleep=self.sleep,
+            deadline=self._deadline,
         )
 
+    def send(self, method: str, url: str, **options: Any) -> Answer:
+        """One request, its answer read whole within the body's size and time limits.
 
-def decode_json(response: requests.Response) -> object:
+        Redirects are not followed; the timeouts and the CA bundle are this client's.
+        A body over `max_body_bytes` (announced or counted, after decompression) is a
+        `SourceError`: the same page would be as large again. A body that trickles past
+        `request_deadline` is `Transient`.
+        """
+        self.stats.requests += 1
+        began = time.monotonic()
+        response = self.session.request(
+            method, url, timeout=self.retry.timeout, allow_redirects=False, stream=True,
+            verify=self.verify, **options,
+        )
+        limit = self.retry.max_body_bytes
+        endpoint = urlsplit(url).path
+        try:
+            announced = response.headers.get("Content-Length", "")
+            if announced.strip().isdigit() and int(announced) > limit:
+                raise SourceError(self.system, endpoint, f"answer of {int(announced)} bytes announced, over the limit of {limit}")
+            chunks: list[bytes] = []
+            size = 0
+            for chunk in response.iter_content(chunk_size=256 * 1024):
+                size += len(chunk)
+                if size > limit:
+                    raise SourceError(self.system, endpoint, f"answer over the limit of {limit} bytes")
+                if time.monotonic() - began > self.retry.request_deadline:
+                    raise Transient(f"network: answer slower than {self.retry.request_deadline:.0f}s")
+                chunks.append(chunk)
+            return Answer(response.status_code, response.headers, b"".join(chunks))
+        finally:
+            response.close()
+
+
+def decode_json(response: requests.Response | Answer) -> object:
     """A response's body as JSON (`decode_body`)."""
     return decode_body(response.content)
 

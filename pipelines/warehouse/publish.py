@@ -35,10 +35,10 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import sqlalchemy as sa
-from sqlalchemy.engine import URL, make_url
 
 from pipelines.clock import AsOf
 from pipelines.config import Settings
+from pipelines.guard import DevelopmentKeyRefused, ensure_publishable, is_local_warehouse  # noqa: F401
 from pipelines.sql import literal, quote
 from pipelines.warehouse.build import BuiltWarehouse, build_warehouse
 from pipelines.warehouse.history import HISTORY_TABLE
@@ -58,15 +58,10 @@ from pipelines.warehouse.verify import default_schema, published_columns
 log = logging.getLogger(__name__)
 
 COPY_BATCH_ROWS = 50_000
-LOCAL_HOSTS = {"", "localhost", "127.0.0.1", "::1"}
 
 # Called inside the publishing transaction, just before it commits (tests check what other
 # connections see at that moment).
 BeforeCommit = Callable[[], None]
-
-
-class DevelopmentKeyRefused(RuntimeError):
-    """Publishing to a shared warehouse with the public development PII_HASH_KEY."""
 
 
 @dataclass(frozen=True)
@@ -76,36 +71,6 @@ class PublishResult:
     rows: dict[str, int]
     figures: dict[str, float | int | None]
     as_of: AsOf
-
-
-# --- where the warehouse is -------------------------------------------------------------------
-
-
-def is_local_warehouse(url: str | URL) -> bool:
-    """A file on this machine (DuckDB, SQLite) or a server on localhost / a Unix socket."""
-    parsed = make_url(url)
-    backend = parsed.get_backend_name()
-    database = parsed.database or ""
-    if backend == "duckdb":
-        # MotherDuck (md:, motherduck:) is somebody else's machine
-        return not database.startswith(("md:", "motherduck:"))
-    if backend == "sqlite":
-        return True
-    host = parsed.host or parsed.query.get("host", "")
-    if isinstance(host, tuple):
-        host = host[0] if host else ""
-    return host in LOCAL_HOSTS or host.startswith("/")
-
-
-def ensure_publishable(settings: Settings) -> None:
-    """Refuse a non-local warehouse with the development key: its hashes would be reversible
-    by anyone who has the (public) development key and a list of candidate numbers."""
-    if settings.uses_development_key and not is_local_warehouse(settings.resolved_warehouse_url):
-        raise DevelopmentKeyRefused(
-            f"refusing to publish to {settings.warehouse_display} with the development "
-            "PII_HASH_KEY: set PII_HASH_KEY to the production secret (id_hash values made "
-            "with the public key are not pseudonymous)."
-        )
 
 
 # --- loaders ------------------------------------------------------------------------------

@@ -38,7 +38,7 @@ from tests.contract.servers import (
 from tests.contract.tables import CONTRACT_TABLES
 
 ROOT = Path(__file__).resolve().parents[2]
-PII_HASH_KEY = "contract-key-密钥-2026"
+PII_HASH_KEY = "contract-key-密钥-2026-of-32-bytes+"
 
 TEXT_COLUMNS = {
     "dim_region": ["region_code", "prefecture_code"],

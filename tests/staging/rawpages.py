@@ -17,7 +17,7 @@ from pipelines.config import Settings
 from pipelines.landing import page_table, write_page
 from pipelines.sources import STREAMS
 
-TEST_KEY = "staging-test-key"
+TEST_KEY = "staging-test-key-of-at-least-32-bytes"
 FETCHED = datetime(2026, 7, 1, 2, 0, tzinfo=UTC)
 AS_OF = datetime(2026, 7, 1, 0, 0, tzinfo=UTC)  # 2026-07-01 08:00 Beijing
 

@@ -24,7 +24,7 @@ from pipelines.staging import read_quarantine, read_staged, stage_all
 
 PERSONS = 500
 SEED = 11
-KEY = "sandbox-sync-test-key"
+KEY = "sandbox-sync-test-key-of-32-bytes-or-more"
 ENTITY_TABLES = {table_spec(t).entity: t for t in table_names()}
 
 

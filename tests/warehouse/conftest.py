@@ -19,7 +19,7 @@ from pipelines.warehouse.publish import PublishResult, publish
 from tests.warehouse.world import World, make_world
 
 PG_ADMIN = "host=127.0.0.1 port=5432 dbname=test user=postgres"
-TEST_KEY = "test-pii-key"
+TEST_KEY = "test-pii-key-of-at-least-32-bytes-long"
 AS_OF = dt.date(2026, 3, 1)
 
 

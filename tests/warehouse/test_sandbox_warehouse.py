@@ -24,7 +24,7 @@ from tests.warehouse.helpers import all_text_values, rows, scalar, text_columns
 PERSONS = 400
 SEED = 5
 AS_OF = dt.datetime(2026, 6, 30, 18, 0)
-TEST_KEY = "sandbox-e2e-pii-key"
+TEST_KEY = "sandbox-e2e-pii-key-of-at-least-32-bytes"
 
 
 @pytest.fixture(scope="module")

@@ -17,14 +17,14 @@ import time
 from typing import Any, Iterator
 from urllib.parse import quote, urlencode
 
-import requests
-
 from pipelines.logging_privacy import forget_secret, register_secret, scrub
 from pipelines.sources.http import (
+    Answer,
     ApiClient,
     AuthenticationError,
     SourceError,
     Transient,
+    decode_body,
     decode_json,
     raise_if_transient,
 )
@@ -83,15 +83,14 @@ class NationalApi(ApiClient):
     # -- token -----------------------------------------------------------------------------
 
     def _fetch_token_once(self) -> tuple[str, float]:
-        self.stats.requests += 1
-        response = self.session.post(
+        response = self.send(
+            "POST",
             self.base_url + TOKEN_PATH,
             data={
                 "grant_type": "client_credentials",
                 "client_id": self.client_id,
                 "client_secret": self._client_secret,
             },
-            timeout=self.retry.timeout,
         )
         status = response.status_code
         if status in (400, 401, 403):
@@ -130,14 +129,13 @@ class NationalApi(ApiClient):
 
     def _get_page_once(self, stream: Stream, url: str, position: str) -> dict[str, Any]:
         for repeat_after_new_token in (False, True):
-            self.stats.requests += 1
-            response = self.session.get(
+            response = self.send(
+                "GET",
                 url,
                 headers={
                     "Authorization": f"Bearer {self.access_token()}",
                     "Accept": "application/json",
                 },
-                timeout=self.retry.timeout,
             )
             if response.status_code != 401:
                 break
@@ -161,12 +159,12 @@ class NationalApi(ApiClient):
         return body
 
     @staticmethod
-    def _error_text(response: requests.Response) -> str:
+    def _error_text(response: Answer) -> str:
         try:
-            body = response.json()
+            body = decode_body(response.content)
             text = f"{body.get('error', '')} {body.get('message', '')}".strip()
-        except Exception:  # noqa: BLE001 - an error body that is not JSON
-            text = response.text[:200]
+        except Exception:  # noqa: BLE001 - an error body that is not JSON (or not an object)
+            text = response.content[:200].decode("utf-8", "replace")
         return scrub(text[:300])
 
     def get_page(
@@ -179,7 +177,7 @@ class NationalApi(ApiClient):
         position = f"updated_since={updated_since}, after_id={after_id}" if updated_since else None
         return self.retrying(lambda: self._get_page_once(stream, url, position), stream.path, position)
 
-    def iter_window(self, stream: Stream, start: Checkpoint | None) -> Iterator[list[dict]]:
+    def window_pages(self, stream: Stream, start: Checkpoint | None) -> Iterator[list[dict]]:
         """Walk `stream` by keyset from `start` to the end, one list of rows per page.
 
         With a known boundary set the window starts at `updated_since` = the checkpoint's

@@ -119,8 +119,7 @@ class ProvincialApi(ApiClient):
         self, stream: Stream, params: list[tuple[str, str]], position: str | None
     ) -> dict[str, Any]:
         url, headers = self.signed_request(stream.path, params)  # new nonce every attempt
-        self.stats.requests += 1
-        response = self.session.get(url, headers=headers, timeout=self.retry.timeout)
+        response = self.send("GET", url, headers=headers)
         raise_if_transient(response)  # a proxy's 429 / 5xx, Retry-After honoured
         status = response.status_code
         if status != 200:
@@ -140,8 +139,8 @@ class ProvincialApi(ApiClient):
         message = scrub(str(envelope.get("msg", ""))[:200])
         if code == CODE_RATE_LIMITED:
             raise Transient("rate limited: code 42900", parse_retry_after(data.get("retry_after")))
-        if code == CODE_INTERNAL:
-            raise Transient("server: code 50000")
+        if code == CODE_INTERNAL:  # a wait it announces is honoured too (capped like any)
+            raise Transient("server: code 50000", parse_retry_after(data.get("retry_after")))
         if code == CODE_CURSOR_EXPIRED:
             raise CursorExpired(stream.path)
         if code in AUTH_CODES:
@@ -175,7 +174,7 @@ class ProvincialApi(ApiClient):
             lambda: self._get_page_once(stream, params, position), stream.path, position
         )
 
-    def iter_window(self, stream: Stream, start: Checkpoint | None) -> Iterator[list[dict]]:
+    def window_pages(self, stream: Stream, start: Checkpoint | None) -> Iterator[list[dict]]:
         """Walk `stream` from `modified_after` = the checkpoint's updateTime (inclusive) to
         the end, following `next_cursor`. A 40010 surfaces as `CursorExpired`."""
         if stream.paging is not Paging.CURSOR:
