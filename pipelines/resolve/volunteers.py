@@ -191,11 +191,11 @@ def candidate_pairs(con: duckdb.DuckDBPyConnection, rules: MatchingRules, change
                            AND c.cert_valid_hash <> a.cert_valid_hash)
             )
             INSERT INTO pairs
-            SELECT DISTINCT f.l_idx, f.r_idx, '{rule_name}' FROM found f
+            SELECT DISTINCT f.l_idx, f.r_idx, CAST($rule AS VARCHAR) FROM found f
             WHERE NOT EXISTS (SELECT 1 FROM pairs p WHERE p.l_idx = f.l_idx AND p.r_idx = f.r_idx)
         """
         before = con.execute("SELECT count(*) FROM pairs").fetchone()[0]
-        con.execute(sql)
+        con.execute(sql, {"rule": rule_name})
         contributed[rule_name] = con.execute("SELECT count(*) FROM pairs").fetchone()[0] - before
     return contributed
 

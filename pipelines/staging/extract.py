@@ -32,7 +32,7 @@ import pandas as pd
 
 from pipelines.config import Settings
 from pipelines.files import private_dir
-from pipelines.landing import has_raw, raw_glob, updated_at_utc_sql
+from pipelines.landing import raw_files, updated_at_utc_sql
 from pipelines.schemas import StreamMapping
 from pipelines.sql import literal
 
@@ -58,8 +58,11 @@ def _kind_sql(expression: str) -> str:
     return f"CASE json_type({expression}) {cases} END"
 
 
-def _latest_versions(mapping: StreamMapping, glob: str, has_problem_column: bool) -> str:
-    """The CTEs `versions` (every landed row) and `latest_per_key` (the rows staged)."""
+def _latest_versions(mapping: StreamMapping, has_problem_column: bool) -> str:
+    """The CTEs `versions` (every landed row) and `latest_per_key` (the rows staged).
+
+    The page files are the parameter `$files` (a list of paths, never a glob: a DATA_DIR
+    holding `[`, `*` or a quote is read as the folder it is)."""
     deleted_text = f"lower(json_extract_string(record, {literal(_json_path(mapping.deleted_field))}))"
     key_path = literal(_json_path(mapping.source_id_field))
     # only text or a number is a key: rows whose key is a list, an object or true stay apart
@@ -75,7 +78,7 @@ WITH versions AS (
            COALESCE(is_deleted, try({deleted_text}) IN ('1', 'true')) AS deleted,
            -- try(): an unreadable timestamp makes a quarantined row, not a failed step
            try({updated_at_utc_sql(mapping.source)}) AS updated_utc
-    FROM read_parquet({literal(glob)}, union_by_name = true, filename = true, file_row_number = true)
+    FROM read_parquet($files, union_by_name = true, filename = true, file_row_number = true)
 ), latest_per_row AS (
     SELECT *, COALESCE(NULLIF(trim(CAST(try({source_key}) AS VARCHAR)), ''), '#' || id) AS source_key
     FROM versions
@@ -92,9 +95,9 @@ WITH versions AS (
 )"""
 
 
-def extract_sql(mapping: StreamMapping, glob: str, *, has_problem_column: bool = True) -> str:
+def extract_sql(mapping: StreamMapping, *, has_problem_column: bool = True) -> str:
     """DuckDB SQL: the latest version of each source row, mapped fields extracted (see the
-    module docstring for the columns)."""
+    module docstring for the columns), over the page files given as `$files`."""
     fields = list(mapping.raw_fields)
     paths = ", ".join(literal(_json_path(name)) for name in fields)
     extracted = []
@@ -108,7 +111,7 @@ def extract_sql(mapping: StreamMapping, glob: str, *, has_problem_column: bool =
         else:
             column = f"{value} ->> '$'"
         extracted += [f'{column} AS "{name}"', f'{_kind_sql(value)} AS "{type_column(name)}"']
-    return f"""{_latest_versions(mapping, glob, has_problem_column)}
+    return f"""{_latest_versions(mapping, has_problem_column)}
 SELECT id AS __id, updated_at AS __updated_at, updated_utc AS __updated_utc,
        deleted AS __is_deleted, record AS __record, fetched_at AS __fetched_at,
        sync_id AS __sync_id, problem AS __problem, key_versions AS __key_versions,
@@ -122,9 +125,10 @@ ORDER BY id
 """
 
 
-def versions_per_sync_sql(mapping: StreamMapping, glob: str, *, has_problem_column: bool = True) -> str:
-    """Per sync id: rows landed, and how many of them are the version staging reads."""
-    return f"""{_latest_versions(mapping, glob, has_problem_column)}
+def versions_per_sync_sql(mapping: StreamMapping, *, has_problem_column: bool = True) -> str:
+    """Per sync id: rows landed, and how many of them are the version staging reads
+    (page files as `$files`)."""
+    return f"""{_latest_versions(mapping, has_problem_column)}
 SELECT v.sync_id, count(*) AS landed, count(l.id) AS latest
 FROM versions v
 LEFT JOIN latest_per_key l ON l.filename = v.filename AND l.file_row_number = v.file_row_number
@@ -138,26 +142,32 @@ def _connect(settings: Settings) -> duckdb.DuckDBPyConnection:
     # The dedup sorts every landed version: let DuckDB spill to a private folder next to
     # the staged files rather than hold 5M rows in memory (or spill into the cwd).
     spill = private_dir(settings.staged_dir / ".duckdb_spill")
-    con.execute(f"SET temp_directory = {literal(str(spill))}")
-    con.execute(f"SET memory_limit = {literal(DUCKDB_MEMORY_LIMIT)}")
+    con.execute("SET temp_directory = ?", [str(spill)])
+    con.execute("SET memory_limit = ?", [DUCKDB_MEMORY_LIMIT])
     return con
 
 
-def _has_problem_column(con: duckdb.DuckDBPyConnection, glob: str) -> bool:
+def _page_files(mapping: StreamMapping, settings: Settings) -> list[str]:
+    return [str(path) for path in raw_files(settings, mapping.source, mapping.stream)]
+
+
+def _has_problem_column(con: duckdb.DuckDBPyConnection, files: list[str]) -> bool:
     """Pages landed before the `problem` column existed lack it."""
-    described = con.execute(f"DESCRIBE SELECT * FROM read_parquet({literal(glob)}, union_by_name = true)").fetchall()
+    described = con.execute(
+        "DESCRIBE SELECT * FROM read_parquet($files, union_by_name = true)", {"files": files}
+    ).fetchall()
     return any(row[0] == "problem" for row in described)
 
 
 def raw_batches(mapping: StreamMapping, settings: Settings, chunk_rows: int) -> Iterator[pd.DataFrame]:
     """The stream's latest rows with mapped fields, as pandas chunks (none if nothing landed)."""
-    if not has_raw(settings, mapping.source, mapping.stream):
+    files = _page_files(mapping, settings)
+    if not files:  # read_parquet fails on an empty list
         return
-    glob = raw_glob(settings, mapping.source, mapping.stream)
     con = _connect(settings)
     try:
-        sql = extract_sql(mapping, glob, has_problem_column=_has_problem_column(con, glob))
-        for batch in con.sql(sql).to_arrow_reader(chunk_rows):
+        sql = extract_sql(mapping, has_problem_column=_has_problem_column(con, files))
+        for batch in con.sql(sql, params={"files": files}).to_arrow_reader(chunk_rows):
             if batch.num_rows:
                 yield batch.to_pandas()
     finally:
@@ -166,13 +176,13 @@ def raw_batches(mapping: StreamMapping, settings: Settings, chunk_rows: int) -> 
 
 def versions_per_sync(mapping: StreamMapping, settings: Settings) -> dict[str, tuple[int, int]]:
     """{sync id: (rows landed, rows staging reads)} of the stream (empty if nothing landed)."""
-    if not has_raw(settings, mapping.source, mapping.stream):
+    files = _page_files(mapping, settings)
+    if not files:
         return {}
-    glob = raw_glob(settings, mapping.source, mapping.stream)
     con = _connect(settings)
     try:
-        sql = versions_per_sync_sql(mapping, glob, has_problem_column=_has_problem_column(con, glob))
-        rows = con.execute(sql).fetchall()
+        sql = versions_per_sync_sql(mapping, has_problem_column=_has_problem_column(con, files))
+        rows = con.execute(sql, {"files": files}).fetchall()
     finally:
         con.close()
     return {str(sync_id): (int(landed), int(latest)) for sync_id, landed, latest in rows}

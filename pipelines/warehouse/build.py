@@ -242,8 +242,8 @@ def finalize(con: duckdb.DuckDBPyConnection, table: Table, draft_sql: str) -> in
 def _write_parquet(con: duckdb.DuckDBPyConnection, table: str, path: Path) -> None:
     with atomic_path(path) as temp:
         con.execute(
-            f"COPY (SELECT * FROM {quote(table)}) TO {literal(str(temp))} "
-            "(FORMAT parquet, COMPRESSION zstd)"
+            f"COPY (SELECT * FROM {quote(table)}) TO ? (FORMAT parquet, COMPRESSION zstd)",
+            [str(temp)],
         )
 
 
@@ -280,7 +280,7 @@ def open_build_connection(temp_dir: Path) -> duckdb.DuckDBPyConnection:
     con.execute(
         f"CREATE MACRO beijing_date(ts) AS CAST(timezone({literal(BEIJING_SQL_ZONE)}, ts) AS DATE)"
     )
-    con.execute(f"SET temp_directory = {literal(str(temp_dir))}")
+    con.execute("SET temp_directory = ?", [str(temp_dir)])
     return con
 
 
@@ -301,7 +301,7 @@ def build_warehouse(
     temp_dir.mkdir(mode=0o700)
     con = open_build_connection(temp_dir)
     try:
-        con.execute(f"SET VARIABLE as_of = DATE '{as_of.isoformat()}'")
+        con.execute("SET VARIABLE as_of = ?", [as_of])  # a date parameter: a DATE variable
         input_rows = register_inputs(con, inputs)
         log.info("warehouse inputs: %s", input_rows)
         _register_name_masks(con, inputs.resolved("volunteers"))

@@ -17,7 +17,7 @@ from pathlib import Path
 import duckdb
 
 from pipelines.schemas import load_canonical
-from pipelines.sql import literal
+from pipelines.sql import quote
 
 log = logging.getLogger(__name__)
 
@@ -162,15 +162,15 @@ def register_view(
         select = ", ".join(f'CAST(NULL AS {t}) AS "{c}"' for c, t in columns.items())
         con.execute(f'CREATE OR REPLACE VIEW "{view}" AS SELECT {select} WHERE false')
         return 0
-    source = f"read_parquet({literal(str(path))})"
-    actual = {
-        row[0]: row[1] for row in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()
-    }
+    # a relation, not SQL text: a view cannot take its path as a parameter, and the path is
+    # a list (never a glob), so any DATA_DIR is read as the folder it is
+    source = con.read_parquet([str(path)])
+    actual = dict(zip(source.columns, (str(kind) for kind in source.types)))
     select = ", ".join(
         _select_expression(name, wanted, actual.get(name)) for name, wanted in columns.items()
     )
-    con.execute(f'CREATE OR REPLACE VIEW "{view}" AS SELECT {select} FROM {source}')
-    return con.execute(f'SELECT count(*) FROM "{view}"').fetchall()[0][0]
+    source.project(select).create_view(view, replace=True)
+    return con.execute(f"SELECT count(*) FROM {quote(view)}").fetchall()[0][0]
 
 
 def register_inputs(con: duckdb.DuckDBPyConnection, files: InputFiles) -> dict[str, int]:

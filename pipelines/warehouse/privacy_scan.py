@@ -31,7 +31,7 @@ import sqlalchemy as sa
 
 from pipelines.normalize.ids import is_valid_resident_id
 from pipelines.privacy import find_personal_numbers, mask_id
-from pipelines.sql import literal, quote
+from pipelines.sql import quote
 from pipelines.warehouse.spec import WarehouseSpec, load_spec
 from pipelines.warehouse.verify import default_schema, published_columns, type_family
 
@@ -131,11 +131,12 @@ def scan_built_files(files: dict[str, Path], spec: WarehouseSpec | None = None) 
             f"SELECT {key}, {quote(column)} FROM {source} WHERE {condition} LIMIT {MAX_CANDIDATES}", [pattern]
         ).fetchall()
 
-    sources = {
-        name: (f"read_parquet({literal(str(path))})", _key_expression(spec[name].column_names, spec[name].key),
-               spec[name].text_columns)
-        for name, path in files.items()
-    }
+    sources = {}
+    for name, path in files.items():
+        view = f"_scan_{name}"
+        con.read_parquet([str(path)]).create_view(view, replace=True)  # the path as data, not SQL
+        sources[name] = (quote(view), _key_expression(spec[name].column_names, spec[name].key),
+                         spec[name].text_columns)
     try:
         return _scan(sources, candidates)
     finally:

@@ -122,7 +122,8 @@ def _publish_duckdb(
                 column_list = ", ".join(quote(c) for c in table.column_names)
                 con.execute(
                     f"INSERT INTO {target} ({column_list}) "
-                    f"SELECT {column_list} FROM read_parquet({literal(str(files[table.name]))})"
+                    f"SELECT {column_list} FROM read_parquet(?)",
+                    [str(files[table.name])],
                 )
                 for statement in _comment_statements(schema, table):
                     con.execute(statement)
