@@ -36,6 +36,7 @@ from urllib.parse import urlsplit
 
 import orjson
 import requests
+import urllib3
 
 from pipelines.config import ConfigurationError, display_url
 from pipelines.guard import is_loopback_host
@@ -360,12 +361,20 @@ class ApiClient:
                 raise SourceError(self.system, endpoint, f"answer of {int(announced)} bytes announced, over the limit of {limit}")
             chunks: list[bytes] = []
             size = 0
-            for chunk in response.iter_content(chunk_size=256 * 1024):
+            while True:
+                # read1: whatever has arrived (decompressed, at most 256 KiB), so a body that
+                # trickles a byte at a time is looked at between bytes, not after all of them
+                try:
+                    chunk = response.raw.read1(256 * 1024, decode_content=True)
+                except (urllib3.exceptions.HTTPError, OSError) as failure:
+                    raise Transient(f"network: {type(failure).__name__}") from None
+                if not chunk:
+                    break
                 size += len(chunk)
                 if size > limit:
                     raise SourceError(self.system, endpoint, f"answer over the limit of {limit} bytes")
                 if time.monotonic() - began > self.retry.request_deadline:
-                    raise Transient(f"network: answer slower than {self.retry.request_deadline:.0f}s")
+                    raise Transient(f"network: answer slower than {self.retry.request_deadline:g}s")
                 chunks.append(chunk)
             return Answer(response.status_code, response.headers, b"".join(chunks))
         finally:

@@ -3,7 +3,9 @@
 `dagster job execute -m pipelines.definitions -j sync_all`, run as an operator runs it, with
 every variable of docs/CONTRACT.md set to non-default values (a provincial URL
 with a path prefix, a PII_HASH_KEY with non-ASCII characters, a DATA_DIR and a WAREHOUSE_URL
-of our own). Three runs share one DATA_DIR and warehouse:
+of our own; the DATA_DIR's name holds a quote, a double quote, spaces, brackets and Chinese
+characters, which every SQL statement must take as a parameter). Three runs share one
+DATA_DIR and warehouse:
 
 1. the provincial service-log walk fails part-way (40101 after the first page: the client
    must fail clearly, not retry): the run fails;
@@ -39,6 +41,7 @@ from tests.contract.tables import CONTRACT_TABLES
 
 ROOT = Path(__file__).resolve().parents[2]
 PII_HASH_KEY = "contract-key-密钥-2026-of-32-bytes+"
+DATA_FOLDER = "data it's \"quoted\" [1] 数据 *"  # SQL quotes, a glob, spaces, Chinese
 
 TEXT_COLUMNS = {
     "dim_region": ["region_code", "prefecture_code"],
@@ -77,7 +80,7 @@ def _env(national, provincial, base: Path) -> dict[str, str]:
         PROVINCIAL_APP_SECRET=PROVINCIAL_APP_SECRET,
         WAREHOUSE_URL=f"duckdb:///{base / 'elsewhere' / 'contract.duckdb'}",
         PII_HASH_KEY=PII_HASH_KEY,
-        DATA_DIR=str(base / "data"),
+        DATA_DIR=str(base / DATA_FOLDER),
         DAGSTER_HOME=str(base / "home"),
     )
     return env
@@ -177,8 +180,8 @@ def test_a_second_sync_without_change_changes_nothing(synced):
 def test_settings_are_honoured(synced):
     base = synced["base"]
     assert synced["warehouse"].exists()  # WAREHOUSE_URL
-    assert not (base / "data" / "warehouse.duckdb").exists()
-    raw = base / "data" / "raw"
+    assert not (base / DATA_FOLDER / "warehouse.duckdb").exists()
+    raw = base / DATA_FOLDER / "raw"
     assert any(raw.rglob("*.parquet"))  # DATA_DIR
     # raw landing is readable by its owner only
     for path in [raw, *raw.rglob("*")]:
