@@ -154,8 +154,10 @@ class Settings:
             return self.warehouse_url
         from sqlalchemy.engine import URL
 
-        # built, not pasted: a DATA_DIR holding '?', '#' or '%' stays one path
+        # built, not pasted: a DATA_DIR holding '#' or '%' stays one path
         database = str((self.data_dir / "warehouse.duckdb").resolve())
+        if "?" in database:  # DuckDB itself reads '?' in a file name as the start of options
+            raise ConfigurationError("DATA_DIR holds a '?': DuckDB cannot keep the default warehouse there")
         return URL.create("duckdb", database=database).render_as_string(hide_password=False)
 
     @property

@@ -100,7 +100,7 @@ def test_what_is_provably_local_stays_allowed(url, environment):
     assert is_local_warehouse(url, environment)
 
 
-def test_with_a_real_key_every_bypass_is_a_normal_warehouse(tmp_path):
+def test_with_a_real_key_the_guard_stays_out_of_the_way(tmp_path):
     """The guard is about the development key only: a production key publishes anywhere."""
     from pipelines.guard import development_key_refusal
 
