@@ -34,6 +34,7 @@ from dagster import (
 
 from assets.run import errors_scrubbed, run_as_of, safe_metadata
 from pipelines.clock import AsOf
+from pipelines.config import ConfigurationError
 from pipelines.landing import LandingResult, land_stream
 from pipelines.resources import PipelineSettings, SourceApis
 from pipelines.schemas import load_mapping
@@ -155,7 +156,11 @@ def build_raw_asset(stream: Stream) -> AssetsDefinition:
         pipeline_settings: PipelineSettings,
         sources: SourceApis,
     ) -> MaterializeResult:
-        api = sources.api(stream.source)
+        try:
+            api = sources.api(stream.source)
+        except ConfigurationError as misconfigured:
+            # plain http, no CA bundle file: the same settings fail the same way on a retry
+            raise Failure(description=str(misconfigured), allow_retries=False) from None
         with errors_scrubbed():
             try:
                 result = land_stream(

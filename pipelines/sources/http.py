@@ -376,7 +376,12 @@ class ApiClient:
                 if time.monotonic() - began > self.retry.request_deadline:
                     raise Transient(f"network: answer slower than {self.retry.request_deadline:g}s")
                 chunks.append(chunk)
-            return Answer(response.status_code, response.headers, b"".join(chunks))
+            # nothing left to read: a session hook may have read the body already (requests
+            # then keeps it on the response); it is held to the same size limit
+            body = b"".join(chunks) if chunks else (response.content or b"")
+            if len(body) > limit:
+                raise SourceError(self.system, endpoint, f"answer over the limit of {limit} bytes")
+            return Answer(response.status_code, response.headers, body)
         finally:
             response.close()
 
