@@ -23,6 +23,8 @@ SANDBOX_PROVINCIAL_URL = "http://127.0.0.1:8602"
 SANDBOX_PROVINCIAL_APP_KEY = "guizhou-etl"
 SANDBOX_PROVINCIAL_APP_SECRET = "sandbox-provincial-secret"
 DEVELOPMENT_PII_HASH_KEY = "development-only-pii-hash-key"
+# Key of the service record certificates' verification codes (pipelines/certificates/).
+DEVELOPMENT_CERTIFICATE_KEY = "development-only-certificate-key"
 
 
 class DevelopmentKeyWarning(UserWarning):
@@ -41,6 +43,7 @@ class Settings:
     data_dir: Path = Path("data")
     warehouse_url: str = ""  # empty: a DuckDB file in data_dir
     pii_hash_key: str = DEVELOPMENT_PII_HASH_KEY
+    certificate_key: str = DEVELOPMENT_CERTIFICATE_KEY  # CERTIFICATE_KEY: signs certificates
     sandbox_truth_dir: str = ""  # SANDBOX_TRUTH_DIR: a sandbox world's truth/ folder, for quality metadata
 
     def __repr__(self) -> str:  # secrets never reach a log line through repr()
@@ -78,6 +81,7 @@ class Settings:
             warehouse_url=get("WAREHOUSE_URL", ""),
             pii_hash_key=pii_key,
             sandbox_truth_dir=get("SANDBOX_TRUTH_DIR", ""),
+            certificate_key=get("CERTIFICATE_KEY", DEVELOPMENT_CERTIFICATE_KEY),
         )
 
     @property
@@ -114,3 +118,11 @@ class Settings:
     @property
     def resolved_dir(self) -> Path:
         return self.data_dir / "resolved"
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.data_dir / "reports"
+
+    @property
+    def certificates_dir(self) -> Path:
+        return self.data_dir / "certificates"

@@ -13,13 +13,13 @@ import warnings
 
 import dagster as dg
 
-from assets import raw, resolved, staged, warehouse
+from assets import raw, reports, resolved, staged, warehouse
 from pipelines.logging_privacy import install_log_redaction
 from pipelines.resources import RESOURCES
 
 install_log_redaction()
 
-LAYERS = (raw, staged, resolved, warehouse)
+LAYERS = (raw, staged, resolved, warehouse, reports)
 
 all_assets = [asset for layer in LAYERS for asset in layer.assets]
 freshness_checks = warehouse.asset_checks
