@@ -6,7 +6,6 @@ the warehouse was published) and links the file in its metadata, so officials op
 the asset's page in the UI. Metadata holds the path and figures only, never a name or number.
 """
 
-from __future__ import annotations
 
 import datetime as dt
 
@@ -26,12 +25,14 @@ STATISTICS_REPORT = AssetKey(["reports", "statistics"])
 
 
 def latest_check_outcomes(context: AssetExecutionContext) -> list:
-    """The latest result of every asset check of the code location (None: never ran)."""
+    """The latest result of every asset check the run's job knows (None: never ran)."""
     from dagster import AssetCheckSeverity
 
     from pipelines.reports.quality import CheckOutcome
 
-    graph = context.repository_def.asset_graph
+    # the job's asset graph: a run launched from the UI, and a test's execute_in_process,
+    # both have it (the repository is not set on an in-process run's context)
+    graph = context.job_def.asset_layer.asset_graph
     keys = sorted(graph.asset_check_keys, key=lambda k: (k.asset_key.to_user_string(), k.name))
     latest = context.instance.event_log_storage.get_latest_asset_check_execution_by_key(keys)
     outcomes = []
