@@ -150,7 +150,7 @@ def render_html(certificate: Certificate) -> str:
         "</div>",
         f'<p>验证码：<span class="code">{_e(certificate.code)}</span></p>',
         '<p class="note">本证明依据《志愿服务记录与证明出具办法》免费出具，内容以贵州志愿服务数据平台的记录为准。'
-        "可凭证明编号和验证码向出具组织或平台核验真伪。</p>",
+        "分项时长分别四舍五入至0.01小时。可凭证明编号和验证码向出具组织或平台核验真伪。</p>",
     ]
     data = canonical_json({"contents": c, "code": certificate.code}).replace("</", "<\\/")
     return (

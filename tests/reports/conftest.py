@@ -19,7 +19,7 @@ from pipelines.reports import REPORT_PREFIX
 from pipelines.warehouse.reader import read_only_engine
 from sandbox import Faults, SandboxServers, Truth, generate_world, load_truth
 
-PERSONS = 250
+PERSONS = 100
 SEED = 13
 AS_OF = dt.datetime(2026, 6, 30, 18, 0)  # Beijing
 PII_KEY = "reports-test-pii-key"
