@@ -85,7 +85,10 @@ def statistics_report(context: AssetExecutionContext, pipeline_settings: Pipelin
     context.log.info("statistics report written: %d charts", written.charts)
     path = str(written.path.resolve())
     metadata = {
+        # a link that opens where the UI's browser sees DATA_DIR (make dev), and the path for
+        # whoever fetches the file from the server; the headline figures show in the UI itself
         "report": MetadataValue.url(written.path.resolve().as_uri()),
+        "figures": MetadataValue.md(written.summary_markdown),
         "path": MetadataValue.path(path),
         "charts": MetadataValue.int(written.charts),
         "size_bytes": MetadataValue.int(written.path.stat().st_size),

@@ -24,6 +24,7 @@ class WrittenReport:
     path: Path
     charts: int
     key_figures: dict[str, float | int | None]
+    summary_markdown: str  # the headline figures, labelled in Chinese
 
 
 def report_path(settings: Settings, as_of: AsOf, run_id: str) -> Path:
@@ -43,7 +44,7 @@ def write_report(
 ) -> WrittenReport:
     """Read the warehouse, render the report and write it (atomically) under DATA_DIR/reports."""
     from pipelines.reports.figures import read_figures
-    from pipelines.reports.render import render_report
+    from pipelines.reports.render import key_figures_markdown, render_report
     from pipelines.warehouse.reader import read_only_engine
 
     engine = read_only_engine(settings.resolved_warehouse_url)
@@ -56,4 +57,7 @@ def write_report(
     path = report_path(settings, as_of, run_id)
     with atomic_path(path) as temp:
         temp.write_text(page, encoding="utf-8")
-    return WrittenReport(path=path, charts=page.count('class="chart"'), key_figures=figures.key_figures())
+    return WrittenReport(
+        path=path, charts=page.count('<figure class="chart">'), key_figures=figures.key_figures(),
+        summary_markdown=key_figures_markdown(figures),
+    )

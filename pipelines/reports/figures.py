@@ -22,6 +22,11 @@ QUERIES: dict[str, str] = {
         SELECT prefecture_code, prefecture_name, volunteers, active, in_both_systems,
                star_0, star_1, star_2, star_3, star_4, star_5
         FROM {mart_volunteers_by_prefecture} ORDER BY prefecture_code""",
+    # the province's totals, persons whose county is unknown included (no county mart has them)
+    "volunteer_totals": """
+        SELECT count(*) AS volunteers,
+               sum(CASE WHEN status = 'active' THEN 1 ELSE 0 END) AS active
+        FROM {dim_volunteer} WHERE status <> 'deleted'""",
     "volunteers_by_county": """
         SELECT prefecture_name, region_code, region_name, volunteers, active
         FROM {mart_volunteers_by_county} ORDER BY region_code""",
@@ -100,14 +105,14 @@ class ReportFigures:
 
     def key_figures(self) -> dict[str, float | int | None]:
         """The figures at the top of the report."""
-        prefectures = self["volunteers_by_prefecture"]
         province = self["organizations_by_registration"]
         province = province[province["area_level"] == "province"]
         coverage = self["station_coverage_by_prefecture"]
+        totals = self["volunteer_totals"].iloc[0]
         return {
-            "volunteers": int(prefectures["volunteers"].sum()),
-            "active_volunteers": int(prefectures["active"].sum()),
-            "in_both_systems": int(prefectures["in_both_systems"].sum()),
+            "volunteers": int(totals["volunteers"] or 0),
+            "active_volunteers": int(totals["active"] or 0),
+            "in_both_systems": int(self["volunteers_by_prefecture"]["in_both_systems"].sum()),
             "service_hours": float(self["hours_by_month"]["hours"].sum()),
             "services": int(self["hours_by_month"]["services"].sum()),
             "organizations": int(province["organizations"].sum()),

@@ -42,8 +42,10 @@ def label(labels: dict[str, str], code) -> str:
 
 
 def count(value) -> str:
-    """A count as the report writes it: 12,345."""
-    return f"{int(value or 0):,}"
+    """A count as the report writes it: 12,345 (— where there is none to give)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    return f"{int(value):,}"
 
 
 def hours(value) -> str:

@@ -159,12 +159,13 @@ def _line(x, ys: dict[str, list]):
     return figure
 
 
-def _key_figures(report: Report, figures: ReportFigures) -> None:
+def key_figure_boxes(figures: ReportFigures) -> list[tuple[str, str]]:
+    """The report's headline figures, labelled and written as the report writes them."""
     key = figures.key_figures()
-    boxes = [
+    return [
         ("注册志愿者（人）", L.count(key["volunteers"])),
         ("在册活跃志愿者（人）", L.count(key["active_volunteers"])),
-        ("两个系统均有账号（人）", L.count(key["in_both_systems"])),
+        ("两个系统均有在用账号（人）", L.count(key["in_both_systems"])),
         ("志愿服务时长（小时）", L.hours(key["service_hours"])),
         ("服务记录（条，去重后）", L.count(key["services"])),
         ("志愿服务组织（个）", L.count(key["organizations"])),
@@ -172,6 +173,16 @@ def _key_figures(report: Report, figures: ReportFigures) -> None:
         ("服务站点（个）", L.count(key["stations"])),
         ("无站点的县（市、区）", L.count(key["counties_without_station"])),
     ]
+
+
+def key_figures_markdown(figures: ReportFigures) -> str:
+    """The headline figures as a Markdown table (the asset's metadata in the Dagster UI)."""
+    lines = ["| 指标 | 数值 |", "| --- | ---: |"]
+    return "\n".join(lines + [f"| {name} | {value} |" for name, value in key_figure_boxes(figures)])
+
+
+def _key_figures(report: Report, figures: ReportFigures) -> None:
+    boxes = key_figure_boxes(figures)
     cells = "".join(f"<div><b>{value}</b><span>{html.escape(name)}</span></div>" for name, value in boxes)
     report.parts.append(f'<section class="key-figures" id="key-figures">{cells}</section>')
 
@@ -183,9 +194,17 @@ def _volunteers(report: Report, figures: ReportFigures) -> None:
         _bar(prefectures["prefecture_name"], {"注册志愿者": prefectures["volunteers"], "活跃志愿者": prefectures["active"]}),
         "各市（州）注册志愿者与活跃志愿者",
     )
-    report.table(prefectures, [
+    # persons whose county is unknown are in no county mart: one row says how many
+    totals = figures["volunteer_totals"].iloc[0]
+    unplaced = {
+        "prefecture_name": "地区不详",
+        **{column: int(totals[column] or 0) - int(prefectures[column].sum()) for column in ("volunteers", "active")},
+        "in_both_systems": None,
+    }
+    rows = pd.concat([prefectures, pd.DataFrame([unplaced])], ignore_index=True) if unplaced["volunteers"] else prefectures
+    report.table(rows, [
         Column("市（州）", "prefecture_name"), Column("注册志愿者", "volunteers", "count"),
-        Column("活跃志愿者", "active", "count"), Column("两个系统均有账号", "in_both_systems", "count"),
+        Column("活跃志愿者", "active", "count"), Column("两个系统均有在用账号", "in_both_systems", "count"),
     ], "volunteers-by-prefecture")
     months = figures["registrations_by_month"]
     report.chart(_line(months["month"], {"新注册志愿者": months["new_volunteers"]}), "每月新注册志愿者")
@@ -350,12 +369,13 @@ def _quality(report: Report, figures: ReportFigures, quality: DataQuality, as_of
     report.heading("九、数据质量")
     newest = figures["newest_service"]["newest_service_date"].iloc[0] if len(figures["newest_service"]) else None
     published = _beijing(quality.published_at) if quality.published_at else "未知"
+    # the age is counted from the report's instant; a replay "as of" an earlier day has none
     age = (
-        f"{(as_of.utc - quality.published_at).total_seconds() / 3600:.1f} 小时前"
-        if quality.published_at else "未知"
+        f"，距本报告 {(as_of.utc - quality.published_at).total_seconds() / 3600:.1f} 小时"
+        if quality.published_at and as_of.utc >= quality.published_at else ""
     )
     report.note(
-        f"数据仓库发布时间：{published}（北京时间，{age}）；最近一次服务日期：{_text(newest)}；"
+        f"数据仓库发布时间：{published}（北京时间{age}）；最近一次服务日期：{_text(newest)}；"
         f"待人工复核的疑似同一人账号对：{'未知' if quality.review_queue is None else L.count(quality.review_queue)}。"
     )
     report.heading("各来源落地行数", 3)

@@ -85,6 +85,9 @@ def test_one_report_per_sync_linked_from_the_asset(synced, report):
     assert parsed.references == []
     assert page.count("<script") == page.count("<script>") + page.count('<script type="')
     assert materialization.metadata["charts"].value >= 15
+    headline = materialization.metadata["figures"].value
+    volunteers = sql_rows(synced, "SELECT count(*) FROM dim_volunteer WHERE status <> 'deleted'")[0][0]
+    assert f"| 注册志愿者（人） | {volunteers:,} |" in headline
 
 
 def test_figures_equal_the_warehouse(synced, report):
