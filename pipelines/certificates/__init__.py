@@ -35,6 +35,21 @@ from pipelines.config import Settings
 from pipelines.files import atomic_path
 
 
+def ensure_signing_key(settings: Settings) -> None:
+    """Refuse to sign with the public development CERTIFICATE_KEY for a warehouse that is not
+    on this machine: anyone could then make a valid code for any contents."""
+    from pipelines.config import DEVELOPMENT_CERTIFICATE_KEY
+    from pipelines.warehouse.publish import is_local_warehouse
+
+    if settings.certificate_key == DEVELOPMENT_CERTIFICATE_KEY and not is_local_warehouse(
+        settings.resolved_warehouse_url
+    ):
+        raise CertificateError(
+            "refusing to issue certificates with the development CERTIFICATE_KEY: set "
+            "CERTIFICATE_KEY to the production secret (codes made with the public key prove nothing)"
+        )
+
+
 @dataclass(frozen=True)
 class IssuedCertificate:
     certificate: Certificate
@@ -57,6 +72,7 @@ def issue(
     that day). The issuer defaults to the organization they served most hours with."""
     from pipelines.warehouse.reader import read_only_engine
 
+    ensure_signing_key(settings)
     id_hash = check_id_hash(id_hash)
     engine = read_only_engine(settings.resolved_warehouse_url)
     try:

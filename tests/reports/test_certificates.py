@@ -173,3 +173,15 @@ def test_a_number_not_in_the_warehouse_is_refused_without_echoing_it(synced):
     invalid = same_command(synced, "hash", stdin=wrong_check)
     assert invalid.returncode == 1 and wrong_check not in invalid.stdout + invalid.stderr
 
+
+
+def test_the_public_development_key_signs_nothing_for_a_remote_warehouse():
+    from pipelines.certificates import ensure_signing_key
+    from pipelines.certificates.record import CertificateError
+    from pipelines.config import Settings
+
+    remote = Settings(warehouse_url="postgresql+psycopg://etl@warehouse.gov.internal/warehouse")
+    with pytest.raises(CertificateError, match="CERTIFICATE_KEY"):
+        ensure_signing_key(remote)
+    ensure_signing_key(Settings(warehouse_url=remote.warehouse_url, certificate_key="a-production-secret"))
+    ensure_signing_key(Settings())  # a DuckDB file on this machine: the development key will do
