@@ -152,7 +152,8 @@ def render_html(certificate: Certificate) -> str:
         '<p class="note">本证明依据《志愿服务记录与证明出具办法》免费出具，内容以贵州志愿服务数据平台的记录为准。'
         "分项时长分别四舍五入至0.01小时。可凭证明编号和验证码向出具组织或平台核验真伪。</p>",
     ]
-    data = canonical_json({"contents": c, "code": certificate.code}).replace("</", "<\\/")
+    # no "<" at all inside the data block (JSON's \u003c): no text can end it or open a tag
+    data = canonical_json({"contents": c, "code": certificate.code}).replace("<", "\\u003c")
     return (
         '<!DOCTYPE html>\n<html lang="zh-CN"><head><meta charset="utf-8">'
         f"<title>{TITLE} {_e(c['serial'])}</title><style>{STYLE}</style>"
@@ -177,7 +178,7 @@ def read_certificate_page(page: str) -> Certificate:
     if not match:
         raise UnreadableCertificate("no certificate data in the page")
     try:
-        data = json.loads(match.group(1).replace("<\\/", "</"))
+        data = json.loads(match.group(1))
         return Certificate(contents=data["contents"], code=str(data["code"]))
     except (ValueError, KeyError, TypeError) as error:
         raise UnreadableCertificate(f"certificate data unreadable: {type(error).__name__}") from None
