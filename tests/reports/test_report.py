@@ -204,4 +204,5 @@ def test_every_chart_draws_offline_in_chromium(synced, report):
     latin_words = len(re.findall(r"[A-Za-z]{3,}", body_text))
     assert han > 500 and han > 5 * latin_words
     assert "贵州省志愿服务统计报告" in body_text and "数据质量" in body_text
-    assert pdf.startswith(b"%PDF") and len(pdf) > 50_000  # it prints (A4, backgrounds on)
+    assert pdf.startswith(b"%PDF") and len(pdf) > 50_000  # it prints, on A4 pages
+    assert re.search(rb"/MediaBox \[0 0 59[56](?:\.\d+)? 84[12](?:\.\d+)?\]", pdf)  # 210 x 297 mm
