@@ -78,8 +78,7 @@ def table_html(frame: pd.DataFrame, columns: list[Column], table_id: str) -> str
         for column in columns:
             value = record.get(column.field)
             if column.kind == "text":
-                text = L.label(column.labels, value) if column.labels else _text(value)
-                cells.append(f"<td>{html.escape(text) if column.labels else text}</td>")
+                cells.append(f"<td>{_text(L.label(column.labels, value) if column.labels else value)}</td>")
             else:
                 cells.append(f'<td class="n">{formats[column.kind](value)}</td>')
         body.append("<tr>" + "".join(cells) + "</tr>")
