@@ -36,6 +36,8 @@ SHOWN_URL_OPTIONS = frozenset(
      "target_session_attrs", "access_mode", "threads", "memory_limit"}
 )
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
+# Key of the service record certificates' verification codes (pipelines/certificates/).
+DEVELOPMENT_CERTIFICATE_KEY = "development-only-certificate-key"
 
 
 class DevelopmentKeyWarning(UserWarning):
@@ -87,6 +89,7 @@ class Settings:
     data_dir: Path = Path("data")
     warehouse_url: str = ""  # empty: a DuckDB file in data_dir
     pii_hash_key: str = DEVELOPMENT_PII_HASH_KEY
+    certificate_key: str = DEVELOPMENT_CERTIFICATE_KEY  # CERTIFICATE_KEY: signs certificates
     sandbox_truth_dir: str = ""  # SANDBOX_TRUTH_DIR: a sandbox world's truth/ folder, for quality metadata
     # SOURCES_CA_BUNDLE: a PEM file of the CAs the sources' TLS certificates chain to (empty:
     # the system's); SOURCES_ALLOW_PLAIN_HTTP: plain http:// to a host other than loopback
@@ -114,14 +117,17 @@ class Settings:
             return value or default
 
         data_dir = Path(get("DATA_DIR", "data")).expanduser()
-        pii_key = get("PII_HASH_KEY", DEVELOPMENT_PII_HASH_KEY)
-        if "PII_HASH_KEY" in env and env["PII_HASH_KEY"].strip():
-            key_bytes = len(pii_key.encode("utf-8", "surrogatepass"))
-            if key_bytes < MIN_PII_HASH_KEY_BYTES:
+        def secret_key(name: str, development_key: str) -> str:
+            key = get(name, development_key)
+            key_bytes = len(key.encode("utf-8", "surrogatepass"))
+            if env.get(name, "").strip() and key_bytes < MIN_PII_HASH_KEY_BYTES:  # set by hand
                 raise ConfigurationError(
-                    f"PII_HASH_KEY is {key_bytes} bytes long; it must be at least "
+                    f"{name} is {key_bytes} bytes long; it must be at least "
                     f"{MIN_PII_HASH_KEY_BYTES} (a random secret, e.g. `openssl rand -hex 32`)"
                 )
+            return key
+
+        pii_key = secret_key("PII_HASH_KEY", DEVELOPMENT_PII_HASH_KEY)
         if pii_key == DEVELOPMENT_PII_HASH_KEY:
             warnings.warn(
                 "PII_HASH_KEY is not set: using the development key. Set it in production.",
@@ -145,6 +151,7 @@ class Settings:
             libpq_environment={
                 name: env[name] for name in LIBPQ_DESTINATION_VARIABLES if env.get(name, "").strip()
             },
+            certificate_key=secret_key("CERTIFICATE_KEY", DEVELOPMENT_CERTIFICATE_KEY),
         )
 
     @property
@@ -185,3 +192,11 @@ class Settings:
     @property
     def resolved_dir(self) -> Path:
         return self.data_dir / "resolved"
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.data_dir / "reports"
+
+    @property
+    def certificates_dir(self) -> Path:
+        return self.data_dir / "certificates"

@@ -13,13 +13,13 @@ import warnings
 
 import dagster as dg
 
-from assets import raw, resolved, staged, warehouse
+from assets import certificates, raw, reports, resolved, staged, warehouse
 from pipelines.logging_privacy import install_log_redaction
 from pipelines.resources import RESOURCES
 
 install_log_redaction()
 
-LAYERS = (raw, staged, resolved, warehouse)
+LAYERS = (raw, staged, resolved, warehouse, reports)
 
 all_assets = [asset for layer in LAYERS for asset in layer.assets]
 freshness_checks = warehouse.asset_checks
@@ -88,7 +88,7 @@ defs = dg.Definitions(
     assets=all_assets,
     asset_checks=freshness_checks,
     resources=RESOURCES,
-    jobs=[sync_all, pull_raw],
+    jobs=[sync_all, pull_raw, *certificates.jobs],
     schedules=[nightly_sync, hourly_pull],
     sensors=[freshness_sensor],
 )

@@ -113,6 +113,9 @@ def main() -> None:
     print(f"\nwarehouse: {warehouse}")
     for table, n in warehouse_rows(warehouse):
         print(f"  {table:<40} {n:>9,}")
+    reports = sorted((data_dir / "reports").glob("statistics-*.html"))
+    if reports:
+        print(f"\nthe officials' report (open in a browser, no network needed): {reports[-1]}")
     print("\nthe dashboard: make dev, then open http://127.0.0.1:3000 (runs, checks, figures)")
     print(f"query the warehouse: .venv/bin/python -c \"import duckdb; "
           f"print(duckdb.connect('{warehouse}', read_only=True).sql('from dim_region limit 5'))\"")

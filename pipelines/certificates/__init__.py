@@ -1,0 +1,130 @@
+"""Service record certificates (志愿服务记录证明): issued free from the warehouse for one
+volunteer, checked by anyone with the verification command.
+
+`issue` looks the person up by `id_hash` (the clear number is hashed before anything else,
+`pipelines.certificates.record.lookup_hash`), reads their hours counted once, signs the
+contents with CERTIFICATE_KEY and writes the page (and a PDF) under
+`DATA_DIR/certificates/<serial>.html`; `verify_page` checks a page. The command line is
+`python -m pipelines.certificates hash|issue|verify`; the Dagster job `issue_certificate`
+(assets/certificates.py) runs `issue` with run config.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipelines.certificates.certificate import (
+    Certificate,
+    Verification,
+    contents,
+    read_certificate_page,
+    render_html,
+    sign,
+    verify_contents,
+)
+from pipelines.certificates.record import (
+    CertificateError,
+    check_id_hash,
+    find_volunteer,
+    organization_name,
+    read_service_record,
+)
+from pipelines.config import Settings
+from pipelines.files import atomic_path
+
+
+def ensure_signing_key(settings: Settings) -> None:
+    """Refuse to sign with the public development CERTIFICATE_KEY for a warehouse that is not
+    on this machine: anyone could then make a valid code for any contents."""
+    from pipelines.config import DEVELOPMENT_CERTIFICATE_KEY
+    from pipelines.warehouse.publish import is_local_warehouse
+
+    if settings.certificate_key == DEVELOPMENT_CERTIFICATE_KEY and not is_local_warehouse(
+        settings.resolved_warehouse_url
+    ):
+        raise CertificateError(
+            "refusing to issue certificates with the development CERTIFICATE_KEY: set "
+            "CERTIFICATE_KEY to the production secret (codes made with the public key prove nothing)"
+        )
+
+
+@dataclass(frozen=True)
+class IssuedCertificate:
+    certificate: Certificate
+    html_path: Path
+    pdf_path: Path | None
+
+
+def issue(
+    settings: Settings,
+    *,
+    id_hash: str,
+    issued_on: dt.date,
+    cert_type: str = "resident_id",
+    issuer_org_key: str | None = None,
+    schema: str | None = None,
+    pdf: bool = False,
+    out_dir: Path | None = None,
+) -> IssuedCertificate:
+    """Issue the certificate of the person with `id_hash`, dated `issued_on` (their hours up to
+    that day). The issuer defaults to the organization they served most hours with."""
+    from pipelines.warehouse.reader import read_only_engine
+
+    ensure_signing_key(settings)
+    id_hash = check_id_hash(id_hash)
+    engine = read_only_engine(settings.resolved_warehouse_url)
+    try:
+        volunteer_key = find_volunteer(engine, id_hash, schema)
+        if volunteer_key is None:
+            raise CertificateError("no volunteer with this certificate number in the warehouse")
+        record = read_service_record(engine, volunteer_key, issued_on, schema)
+        issuer = issuer_org_key or record.top_organization()
+        if issuer is None:
+            raise CertificateError("the volunteer has no service with any organization: name the issuer")
+        issuer_name = organization_name(engine, issuer, schema)
+        if issuer_name is None:
+            raise CertificateError("the issuing organization is not in the warehouse")
+    finally:
+        engine.dispose()
+    certificate = sign(
+        contents(record, cert_type=cert_type, issuer_org_key=issuer, issuer_name=issuer_name, issued_on=issued_on),
+        settings.certificate_key,
+    )
+    folder = out_dir or settings.certificates_dir
+    html_path = folder / f"{certificate.serial}.html"
+    with atomic_path(html_path) as temp:
+        temp.write_text(render_html(certificate), encoding="utf-8")
+    pdf_path = None
+    if pdf:
+        from pipelines.certificates.pdf import print_pdf
+
+        pdf_path = print_pdf(html_path, html_path.with_suffix(".pdf"))
+    return IssuedCertificate(certificate, html_path, pdf_path)
+
+
+def verify_page(settings: Settings, page: str, *, schema: str | None = None,
+                against_warehouse: bool = True) -> Verification:
+    """Verify a certificate page: its code, its text, and (by default) the warehouse."""
+    certificate = read_certificate_page(page)
+    current = None
+    if against_warehouse:
+        from pipelines.warehouse.reader import read_only_engine
+
+        record = certificate.contents.get("record") or {}
+        engine = read_only_engine(settings.resolved_warehouse_url)
+        try:
+            current = read_service_record(
+                engine, str(record.get("volunteer_key")),
+                dt.date.fromisoformat(certificate.contents["records_through"]), schema,
+            )
+        except (CertificateError, KeyError, ValueError):
+            current = None
+        finally:
+            engine.dispose()
+        if current is None:
+            verification = verify_contents(certificate, settings.certificate_key, page)
+            return Verification(verification.code_valid, verification.page_matches, False,
+                                verification.problems + ("数据仓库中没有该志愿者",))
+    return verify_contents(certificate, settings.certificate_key, page, current)

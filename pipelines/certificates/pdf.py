@@ -1,0 +1,46 @@
+"""PDF of a certificate page, printed by headless Chromium (Debian's `chromium`).
+
+The browser is started with the network off (every host resolves nowhere, every request goes
+to a closed proxy port): a certificate page needs nothing from outside, and printing it must
+not reach anything either. Chinese text needs a CJK font on the machine (`fonts-noto-cjk`).
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+BROWSERS = ("chromium", "chromium-browser", "google-chrome")
+OFFLINE_FLAGS = ("--proxy-server=127.0.0.1:9", "--host-resolver-rules=MAP * ~NOTFOUND")
+
+
+class NoBrowser(RuntimeError):
+    """No headless Chromium on this machine: the PDF cannot be printed (the HTML is kept)."""
+
+
+def find_browser() -> str:
+    for name in BROWSERS:
+        found = shutil.which(name)
+        if found:
+            return found
+    raise NoBrowser("no Chromium found (install Debian's chromium) to print the PDF")
+
+
+def print_pdf(page: Path, target: Path, *, timeout: float = 120) -> Path:
+    """Print the HTML file `page` to the PDF `target` (A4, as the page's @page says)."""
+    browser = find_browser()
+    with tempfile.TemporaryDirectory(prefix="certificate-browser-") as profile:
+        temp = target.with_name(target.name + ".tmp.pdf")
+        subprocess.run(
+            [browser, "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
+             f"--user-data-dir={profile}", *OFFLINE_FLAGS, "--no-pdf-header-footer",
+             f"--print-to-pdf={temp}", page.resolve().as_uri()],
+            check=True, capture_output=True, timeout=timeout,
+        )
+        if not temp.exists() or temp.stat().st_size == 0:
+            raise RuntimeError("Chromium printed no PDF")
+        temp.chmod(0o600)
+        temp.replace(target)
+    return target

@@ -1,0 +1,448 @@
+"""The officials' statistics report as one self-contained HTML file.
+
+Officials open it on a government intranet with no internet: plotly.js is inlined once in
+the page (plotly ships it; never a CDN link), and so is the style sheet. Every chart sits
+above the table of the figures it draws, so the page reads, prints and copies without
+scripts; the charts are plotly's interactive ones, sized for an A4 page (@page A4, 680 px
+wide) and kept whole across page breaks. Every text that comes from the warehouse passes
+`pipelines.privacy.redact` (a brand or a county name typed with a number in it still shows
+no number). No Dagster here; plotly is imported when a report is rendered, not at import.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import json
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from pipelines.clock import BEIJING, AsOf
+from pipelines.privacy import redact
+from pipelines.reports import labels as L
+from pipelines.reports.figures import ReportFigures
+from pipelines.reports.quality import DataQuality
+
+TITLE = "贵州省志愿服务统计报告"
+CHART_WIDTH = 680  # px: the printable width of A4 with 15 mm margins
+CHART_HEIGHT = 320
+FONTS = '"Noto Sans CJK SC", "Source Han Sans SC", "Microsoft YaHei", "PingFang SC", "SimHei", sans-serif'
+PALETTE = ["#c0392b", "#2c7fb8", "#e69f00", "#009e73", "#6a51a3", "#8c6d31", "#d95f02", "#7f7f7f"]
+
+STYLE = """
+@page { size: A4; margin: 15mm; }
+* { box-sizing: border-box; }
+body { font-family: %(fonts)s; color: #222; margin: 0 auto; max-width: 720px; padding: 12px; line-height: 1.5; }
+h1 { font-size: 22px; border-bottom: 3px solid #c0392b; padding-bottom: 6px; }
+h2 { font-size: 18px; color: #c0392b; margin-top: 28px; }
+h3 { font-size: 15px; margin: 16px 0 6px; }
+.meta { color: #555; font-size: 13px; }
+.key-figures { display: grid; grid-template-columns: repeat(3, 1fr); gap: 8px; }
+.key-figures div { border: 1px solid #ddd; border-radius: 4px; padding: 6px 8px; }
+.key-figures b { display: block; font-size: 20px; }
+.key-figures span { color: #555; font-size: 12px; }
+figure.chart { margin: 8px 0; break-inside: avoid; page-break-inside: avoid; }
+table { border-collapse: collapse; width: 100%%; font-size: 12px; margin: 6px 0 12px; }
+th, td { border: 1px solid #ccc; padding: 3px 6px; text-align: left; }
+td.n { text-align: right; font-variant-numeric: tabular-nums; }
+thead { display: table-header-group; }
+tr { break-inside: avoid; page-break-inside: avoid; }
+.fail { color: #c0392b; font-weight: bold; }
+.note { color: #555; font-size: 12px; }
+@media print { body { max-width: none; padding: 0; } h2 { break-after: avoid; } }
+""" % {"fonts": FONTS}
+
+
+def _text(value) -> str:
+    """A value from the warehouse, safe to write into the page."""
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return L.UNKNOWN
+    return html.escape(redact(str(value)))
+
+
+@dataclass
+class Column:
+    header: str
+    field: str
+    kind: str = "text"  # text, count, hours, score, share
+    labels: dict[str, str] | None = None
+
+
+def table_html(frame: pd.DataFrame, columns: list[Column], table_id: str) -> str:
+    formats = {"count": L.count, "hours": L.hours, "score": L.score, "share": L.share}
+    head = "".join(f"<th>{html.escape(c.header)}</th>" for c in columns)
+    body = []
+    for record in frame.to_dict("records"):
+        cells = []
+        for column in columns:
+            value = record.get(column.field)
+            if column.kind == "text":
+                cells.append(f"<td>{_text(L.label(column.labels, value) if column.labels else value)}</td>")
+            else:
+                cells.append(f'<td class="n">{formats[column.kind](value)}</td>')
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    return (
+        f'<table id="{table_id}"><thead><tr>{head}</tr></thead>'
+        f"<tbody>{''.join(body)}</tbody></table>"
+    )
+
+
+@dataclass
+class Report:
+    """The page being written: sections of headings, charts and tables, in order."""
+
+    parts: list[str] = field(default_factory=list)
+    charts: int = 0
+
+    def heading(self, text: str, level: int = 2) -> None:
+        self.parts.append(f"<h{level}>{html.escape(text)}</h{level}>")
+
+    def note(self, text: str) -> None:
+        self.parts.append(f'<p class="note">{html.escape(text)}</p>')
+
+    def chart(self, figure, caption: str) -> None:
+        import plotly.io as pio
+
+        self.charts += 1
+        figure.update_layout(
+            title={"text": caption, "font": {"size": 14}},
+            width=CHART_WIDTH, height=CHART_HEIGHT,
+            margin={"l": 60, "r": 20, "t": 40, "b": 60},
+            font={"family": FONTS, "size": 11},
+            colorway=PALETTE, plot_bgcolor="#fff", paper_bgcolor="#fff",
+            legend={"orientation": "h", "y": -0.2},
+        )
+        figure.update_xaxes(gridcolor="#eee")
+        figure.update_yaxes(gridcolor="#eee", separatethousands=True)
+        div = pio.to_html(
+            figure, full_html=False, include_plotlyjs=False, div_id=f"chart-{self.charts}",
+            # no mode bar: its buttons are English and officials print the page
+            config={"displayModeBar": False, "responsive": False},
+        )
+        self.parts.append(f'<figure class="chart">{div}</figure>')
+
+    def table(self, frame: pd.DataFrame, columns: list[Column], table_id: str) -> None:
+        self.parts.append(table_html(frame, columns, table_id))
+
+
+def _bar(x, ys: dict[str, list], *, stacked: bool = False, horizontal: bool = False):
+    import plotly.graph_objects as go
+
+    figure = go.Figure()
+    for name, values in ys.items():
+        if horizontal:
+            figure.add_bar(y=list(x), x=list(values), name=name, orientation="h")
+        else:
+            figure.add_bar(x=list(x), y=list(values), name=name)
+    figure.update_layout(barmode="stack" if stacked else "group", showlegend=len(ys) > 1)
+    if horizontal:
+        figure.update_yaxes(autorange="reversed")
+    return figure
+
+
+def _pie(names, values):
+    import plotly.graph_objects as go
+
+    return go.Figure(go.Pie(labels=list(names), values=list(values), hole=0.4, sort=False))
+
+
+def _line(x, ys: dict[str, list]):
+    import plotly.graph_objects as go
+
+    figure = go.Figure()
+    for name, values in ys.items():
+        figure.add_scatter(x=list(x), y=list(values), name=name, mode="lines+markers")
+    figure.update_layout(showlegend=len(ys) > 1)
+    figure.update_xaxes(type="category")
+    return figure
+
+
+def key_figure_boxes(figures: ReportFigures) -> list[tuple[str, str]]:
+    """The report's headline figures, labelled and written as the report writes them."""
+    key = figures.key_figures()
+    return [
+        ("注册志愿者（人）", L.count(key["volunteers"])),
+        ("在册活跃志愿者（人）", L.count(key["active_volunteers"])),
+        ("两个系统均有在用账号（人）", L.count(key["in_both_systems"])),
+        ("志愿服务时长（小时）", L.hours(key["service_hours"])),
+        ("服务记录（条，去重后）", L.count(key["services"])),
+        ("志愿服务组织（个）", L.count(key["organizations"])),
+        ("组织登记率", L.share(key["registration_rate"])),
+        ("服务站点（个）", L.count(key["stations"])),
+        ("无站点的县（市、区）", L.count(key["counties_without_station"])),
+    ]
+
+
+def key_figures_markdown(figures: ReportFigures) -> str:
+    """The headline figures as a Markdown table (the asset's metadata in the Dagster UI)."""
+    lines = ["| 指标 | 数值 |", "| --- | ---: |"]
+    return "\n".join(lines + [f"| {name} | {value} |" for name, value in key_figure_boxes(figures)])
+
+
+def _key_figures(report: Report, figures: ReportFigures) -> None:
+    boxes = key_figure_boxes(figures)
+    cells = "".join(f"<div><b>{value}</b><span>{html.escape(name)}</span></div>" for name, value in boxes)
+    report.parts.append(f'<section class="key-figures" id="key-figures">{cells}</section>')
+
+
+def _volunteers(report: Report, figures: ReportFigures) -> None:
+    report.heading("一、志愿者")
+    prefectures = figures["volunteers_by_prefecture"]
+    report.chart(
+        _bar(prefectures["prefecture_name"], {"注册志愿者": prefectures["volunteers"], "活跃志愿者": prefectures["active"]}),
+        "各市（州）注册志愿者与活跃志愿者",
+    )
+    # persons whose county is unknown are in no county mart: one row says how many
+    totals = figures["volunteer_totals"].iloc[0]
+    unplaced = {
+        "prefecture_name": "地区不详",
+        **{column: int(totals[column] or 0) - int(prefectures[column].sum()) for column in ("volunteers", "active")},
+        "in_both_systems": None,
+    }
+    rows = pd.concat([prefectures, pd.DataFrame([unplaced])], ignore_index=True) if unplaced["volunteers"] else prefectures
+    report.table(rows, [
+        Column("市（州）", "prefecture_name"), Column("注册志愿者", "volunteers", "count"),
+        Column("活跃志愿者", "active", "count"), Column("两个系统均有在用账号", "in_both_systems", "count"),
+    ], "volunteers-by-prefecture")
+    months = figures["registrations_by_month"]
+    report.chart(_line(months["month"], {"新注册志愿者": months["new_volunteers"]}), "每月新注册志愿者")
+    report.heading("各县（市、区）志愿者", 3)
+    report.table(figures["volunteers_by_county"], [
+        Column("市（州）", "prefecture_name"), Column("县（市、区）", "region_name"),
+        Column("注册志愿者", "volunteers", "count"), Column("活跃志愿者", "active", "count"),
+    ], "volunteers-by-county")
+    report.heading("星级分布", 3)
+    stars = [int(prefectures[f"star_{level}"].sum()) for level in range(6)]
+    report.chart(_bar(L.STARS, {"志愿者": stars}), "志愿者星级分布（按去重后服务时长）")
+    report.table(pd.DataFrame({"star": L.STARS, "volunteers": stars}), [
+        Column("星级", "star"), Column("志愿者", "volunteers", "count"),
+    ], "star-distribution")
+
+
+def _service_hours(report: Report, figures: ReportFigures) -> None:
+    report.heading("二、志愿服务时长")
+    months = figures["hours_by_month"]
+    report.chart(_bar(months["month"], {"服务时长（小时）": months["hours"]}), "每月志愿服务时长（小时）")
+    report.table(months, [
+        Column("月份", "month"), Column("服务记录", "services", "count"),
+        Column("服务时长（小时）", "hours", "hours"),
+    ], "hours-by-month")
+    categories = figures["hours_by_category"]
+    report.chart(_bar(categories["category"], {"服务时长（小时）": categories["hours"]}, horizontal=True), "各服务类别志愿服务时长（小时）")
+    report.table(categories, [
+        Column("服务类别", "category"), Column("服务记录", "services", "count"),
+        Column("服务时长（小时）", "hours", "hours"),
+    ], "hours-by-category")
+
+
+def _organizations(report: Report, figures: ReportFigures) -> None:
+    report.heading("三、志愿服务组织")
+    areas = figures["organizations_by_registration"]
+    province = areas[areas["area_level"] == "province"]
+    statuses = ["registered", "filed", "unregistered"]
+    values = [int(province[s].sum()) for s in statuses]
+    report.chart(_pie([L.REGISTRATION[s] for s in statuses], values), "组织登记状态（不含已注销、已退出）")
+    report.table(areas.assign(area_name=areas["area_name"].fillna(L.UNKNOWN)), [
+        Column("地区", "area_name"), Column("组织", "organizations", "count"),
+        Column("已登记", "registered", "count"), Column("已备案", "filed", "count"),
+        Column("未登记", "unregistered", "count"), Column("枢纽型", "hubs", "count"),
+        Column("登记率", "registration_rate", "share"),
+    ], "organizations-by-registration")
+    levels = figures["organizations_by_level"]
+    order = ["省级", "市级", "县级", "乡镇", "社区", "单位"]
+    levels = levels.assign(_order=levels["level"].map(lambda v: order.index(v) if v in order else len(order)))
+    levels = levels.sort_values(["_order", "level"])
+    report.chart(_bar(levels["level"], {"组织": levels["organizations"]}), "各管理层级组织数（不含已注销）")
+    report.table(levels, [Column("层级", "level"), Column("组织", "organizations", "count")], "organizations-by-level")
+    categories = figures["organizations_by_category"]
+    report.chart(
+        _bar(categories["category"], {"组织": categories["organizations"], "其中已登记": categories["registered"]}, horizontal=True),
+        "各专业领域（服务类别）组织数",
+    )
+    report.table(categories, [
+        Column("服务类别", "category"), Column("组织", "organizations", "count"),
+        Column("其中已登记", "registered", "count"),
+    ], "organizations-by-category")
+
+
+def _evaluations(report: Report, figures: ReportFigures) -> None:
+    report.heading("四、组织评估")
+    evaluations = figures["evaluations_by_evaluator"]
+    evaluators = list(L.EVALUATORS)
+    ys = {}
+    for period, rows in evaluations.groupby("period", sort=True):
+        by_evaluator = dict(zip(rows["evaluator"], rows["evaluations"]))
+        ys[f"{period}年"] = [int(by_evaluator.get(e, 0)) for e in evaluators]
+    report.chart(_bar([L.EVALUATORS[e] for e in evaluators], ys), "五类评估主体的评估次数")
+    report.table(evaluations.assign(period=evaluations["period"].map(lambda p: f"{p}年")), [
+        Column("评估期", "period"), Column("评估主体", "evaluator", labels=L.EVALUATORS),
+        Column("评估次数", "evaluations", "count"), Column("被评估组织", "organizations", "count"),
+        Column("平均得分", "mean_score", "score"),
+    ], "evaluations-by-evaluator")
+
+
+def _integrity(report: Report, figures: ReportFigures) -> None:
+    report.heading("五、诚信与退出")
+    integrity = figures["integrity"]
+    order = ["良好", "警示", "失信", L.UNKNOWN]
+    integrity = integrity.assign(_order=integrity["credit_status"].map(lambda v: order.index(v) if v in order else len(order)))
+    integrity = integrity.sort_values(["_order", "credit_status"])
+    report.chart(
+        _bar(integrity["credit_status"], {"正常": integrity["active"], "暂停": integrity["suspended"], "已退出": integrity["exited"]}, stacked=True),
+        "各诚信状态组织数",
+    )
+    report.table(integrity, [
+        Column("诚信状态", "credit_status"), Column("组织", "organizations", "count"),
+        Column("正常", "active", "count"), Column("暂停", "suspended", "count"),
+        Column("已退出", "exited", "count"),
+    ], "integrity")
+    events = figures["organization_events_by_year"]
+    years = events["year"].map(lambda y: f"{int(y)}年")
+    report.chart(_bar(years, {"新登记": events["newly_registered"], "退出": events["exited"]}), "每年新登记与退出的组织")
+    report.table(events.assign(year=years), [
+        Column("年份", "year"), Column("新登记", "newly_registered", "count"), Column("退出", "exited", "count"),
+    ], "organization-events-by-year")
+
+
+def _stations(report: Report, figures: ReportFigures) -> None:
+    report.heading("六、志愿服务站点")
+    hosts = figures["stations_by_host_type"]
+    types = ["站", "点", "岗"]
+    pivot = hosts.pivot_table(index="host_type", columns="station_type", values="stations", aggfunc="sum", fill_value=0)
+    pivot = pivot.reindex(columns=sorted(set(pivot.columns) | set(types), key=lambda t: (t not in types, t)), fill_value=0)
+    report.chart(
+        _bar(pivot.index, {f"服务{t}": pivot[t] for t in pivot.columns}, stacked=True),
+        "各依托类型的服务站、点、岗",
+    )
+    report.table(hosts, [
+        Column("依托类型", "host_type"), Column("类型", "station_type"), Column("站点数", "stations", "count"),
+    ], "stations-by-host-type")
+    coverage = figures["station_coverage_by_prefecture"]
+    report.chart(
+        _bar(coverage["prefecture_name"], {"有站点的县": coverage["counties_with_station"],
+                                            "无站点的县": coverage["counties"] - coverage["counties_with_station"]}, stacked=True),
+        "各市（州）县级站点覆盖",
+    )
+    report.table(coverage, [
+        Column("市（州）", "prefecture_name"), Column("县（市、区）", "counties", "count"),
+        Column("有站点", "counties_with_station", "count"), Column("站点数", "stations", "count"),
+    ], "station-coverage")
+    without = figures["counties_without_station"]
+    report.heading("尚无站点的县（市、区）", 3)
+    if len(without):
+        report.table(without, [Column("市（州）", "prefecture_name"), Column("县（市、区）", "region_name")], "counties-without-station")
+    else:
+        report.note("每个县（市、区）都有站点。")
+
+
+def _timebank(report: Report, figures: ReportFigures) -> None:
+    report.heading("七、时间银行")
+    bank = figures["timebank_by_prefecture"]
+    report.chart(
+        _bar(bank["prefecture_name"], {"存入": bank["deposited_hours"], "兑换": bank["redeemed_hours"], "结余": bank["available_hours"]}),
+        "各市（州）时间银行（小时）",
+    )
+    report.table(bank, [
+        Column("市（州）", "prefecture_name"), Column("志愿者", "volunteers", "count"),
+        Column("兑换人数", "redeeming_volunteers", "count"), Column("存入（小时）", "deposited_hours", "hours"),
+        Column("兑换（小时）", "redeemed_hours", "hours"), Column("结余（小时）", "available_hours", "hours"),
+    ], "timebank-by-prefecture")
+
+
+def _brands(report: Report, figures: ReportFigures) -> None:
+    report.heading("八、品牌项目")
+    brands = figures["brand_programmes"]
+    report.chart(_bar(brands["brand"].map(lambda b: redact(str(b))), {"服务时长（小时）": brands["hours"]}), "品牌项目志愿服务时长（小时）")
+    report.table(brands, [
+        Column("品牌项目", "brand"), Column("项目", "projects", "count"), Column("志愿者", "volunteers", "count"),
+        Column("服务记录", "services", "count"), Column("服务时长（小时）", "hours", "hours"),
+    ], "brand-programmes")
+
+
+def _beijing(moment: dt.datetime) -> str:
+    return moment.astimezone(BEIJING).strftime("%Y年%m月%d日 %H:%M")
+
+
+def _quality(report: Report, figures: ReportFigures, quality: DataQuality, as_of: AsOf) -> None:
+    report.heading("九、数据质量")
+    newest = figures["newest_service"]["newest_service_date"].iloc[0] if len(figures["newest_service"]) else None
+    published = _beijing(quality.published_at) if quality.published_at else "未知"
+    # the age is counted from the report's instant; a replay "as of" an earlier day has none
+    age = (
+        f"，距本报告 {(as_of.utc - quality.published_at).total_seconds() / 3600:.1f} 小时"
+        if quality.published_at and as_of.utc >= quality.published_at else ""
+    )
+    report.note(
+        f"数据仓库发布时间：{published}（北京时间{age}）；最近一次服务日期：{_text(newest)}；"
+        f"待人工复核的疑似同一人账号对：{'未知' if quality.review_queue is None else L.count(quality.review_queue)}。"
+    )
+    report.heading("各来源落地行数", 3)
+    landed = quality.landed_rows
+    if len(landed):
+        by_source = landed.groupby("source", sort=True)["row_count"].sum()
+        report.chart(_bar([L.label(L.SOURCES, s) for s in by_source.index], {"落地行数": by_source.values}), "各来源系统累计落地行数")
+    report.table(landed, [
+        Column("来源系统", "source", labels=L.SOURCES), Column("数据流", "stream", labels=L.STREAMS),
+        Column("同步次数", "syncs", "count"), Column("落地行数", "row_count", "count"),
+    ], "landed-rows")
+    report.heading("隔离行（按规则）", 3)
+    quarantine = figures["quarantine_by_rule"]
+    if len(quarantine):
+        by_rule = quarantine.groupby("rule", sort=True)["row_count"].sum()
+        report.chart(_bar([L.label(L.RULES, r) for r in by_rule.index], {"隔离行数": by_rule.values}, horizontal=True), "各规则隔离行数")
+    report.table(quarantine, [
+        Column("来源系统", "source", labels=L.SOURCES), Column("对象", "entity", labels=L.ENTITIES),
+        Column("规则", "rule", labels=L.RULES), Column("行数", "row_count", "count"),
+    ], "quarantine-by-rule")
+    report.heading("账号匹配", 3)
+    methods = figures["match_methods"]
+    totals = methods.groupby("source")["accounts"].transform("sum")
+    methods = methods.assign(rate=methods["accounts"] / totals.where(totals > 0))
+    report.table(methods, [
+        Column("来源系统", "source", labels=L.SOURCES), Column("匹配方式", "match_method", labels=L.MATCH_METHODS),
+        Column("账号数", "accounts", "count"), Column("占该系统账号", "rate", "share"),
+    ], "match-methods")
+    report.heading("数据检查", 3)
+    checks = quality.checks
+    failed = quality.checks_failed()
+    not_run = [c for c in checks if c.passed is None]
+    report.note(
+        f"检查项 {len(checks)} 项：通过 {len(checks) - len(failed) - len(not_run)} 项，"
+        f"未通过 {len(failed)} 项，未运行 {len(not_run)} 项。"
+    )
+    rows = pd.DataFrame(
+        [{"asset": c.asset, "check": c.check, "kind": "阻断" if c.blocking else "警告",
+          "result": "未运行" if c.passed is None else ("通过" if c.passed else "未通过")}
+         for c in sorted(checks, key=lambda c: (c.passed is not False, c.asset, c.check))],
+        columns=["asset", "check", "kind", "result"],
+    )
+    report.table(rows, [
+        Column("资产", "asset"), Column("检查", "check"), Column("级别", "kind"), Column("结果", "result"),
+    ], "checks")
+
+
+def render_report(figures: ReportFigures, quality: DataQuality, *, as_of: AsOf) -> str:
+    """The whole report as one HTML document (plotly.js and the style inlined)."""
+    from plotly.offline import get_plotlyjs
+
+    report = Report()
+    report.parts.append(f"<h1>{TITLE}</h1>")
+    report.parts.append(
+        f'<p class="meta">数据截至 {_beijing(as_of.utc)}（北京时间）。全部数字取自数据仓库统计表；'
+        "同一志愿者、同一服务在两个系统中只计一次。</p>"
+    )
+    _key_figures(report, figures)
+    for section in (_volunteers, _service_hours, _organizations, _evaluations, _integrity,
+                    _stations, _timebank, _brands):
+        section(report, figures)
+    _quality(report, figures, quality, as_of)
+    summary = json.dumps({"charts": report.charts}, ensure_ascii=False)
+    return (
+        '<!DOCTYPE html>\n<html lang="zh-CN"><head><meta charset="utf-8">'
+        f"<title>{TITLE}</title><style>{STYLE}</style>"
+        f'<script type="application/json" id="report-summary">{summary}</script>'
+        f"<script>{get_plotlyjs()}</script></head><body>"
+        + "\n".join(report.parts)
+        + "</body></html>\n"
+    )

@@ -1,0 +1,112 @@
+"""The small pure parts of the report and the certificates, tested directly: the lookup hash
+is the contract's `id_hash`, the code changes with any content, hostile texts stay text,
+numbers are written one way."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+import pytest
+
+from pipelines.certificates.certificate import (
+    Certificate,
+    read_certificate_page,
+    render_html,
+    sign,
+    verification_code,
+    verify_contents,
+)
+from pipelines.certificates.record import CertificateError, ServiceRecord, check_id_hash, lookup_hash
+from pipelines.reports import labels
+from pipelines.reports.render import Column, table_html
+from tests.reference import id_hash, resident_id
+
+KEY = "unit-test-key"
+TODAY = dt.date(2026, 6, 30)
+NUMBER = resident_id("52010219900101123")
+
+
+def test_lookup_hash_is_the_contracts_id_hash_of_the_normalized_number():
+    assert lookup_hash("resident_id", NUMBER, KEY, today=TODAY) == id_hash(NUMBER, KEY)
+    written = " " + NUMBER[:6] + " " + NUMBER[6:].lower().replace("x", "ｘ") + " "
+    assert lookup_hash("resident_id", written, KEY, today=TODAY) == id_hash(NUMBER, KEY)
+    legacy = "520102900101123"  # 15 digits: 19 inserted, check character computed
+    assert lookup_hash("resident_id", legacy, KEY, today=TODAY) == id_hash(resident_id("52010219900101123"), KEY)
+
+
+@pytest.mark.parametrize("cert_type, number", [
+    ("resident_id", NUMBER[:17] + ("1" if NUMBER[17] != "1" else "2")),  # check character wrong
+    ("resident_id", resident_id("52010230000101123")),  # born in the future
+    ("passport", "E12345678"),  # not hashed in the warehouse
+    ("driving_licence", NUMBER),
+])
+def test_numbers_that_cannot_be_looked_up_are_refused_without_being_echoed(cert_type, number):
+    with pytest.raises(CertificateError) as refused:
+        lookup_hash(cert_type, number, KEY, today=TODAY)
+    assert number not in str(refused.value)
+    with pytest.raises(CertificateError) as not_a_hash:
+        check_id_hash(NUMBER)
+    assert NUMBER not in str(not_a_hash.value)
+
+
+def _record(**changes) -> ServiceRecord:
+    record = ServiceRecord(
+        volunteer_key="V1", name_masked="张**", id_masked="5201**********123X", registered_on="2020-01-02",
+        total_hours="12.50", services=3, services_in_both_systems=1,
+        by_organization=[{"org_key": "O1", "name": "贵阳市志愿服务队</script><script>alert(1)</script>",
+                          "services": 3, "hours": "12.50"}],
+        by_project=[{"project_key": "P1", "name": "暖冬行动 & <b>", "organization": "贵阳市志愿服务队",
+                     "services": 3, "hours": "12.50"}],
+        by_year=[{"year": 2025, "services": 3, "hours": "12.50"}],
+    )
+    for name, value in changes.items():
+        setattr(record, name, value)
+    return record
+
+
+def _contents(record: ServiceRecord) -> dict:
+    from pipelines.certificates.certificate import contents
+
+    return contents(record, cert_type="resident_id", issuer_org_key="O1", issuer_name="贵阳市志愿服务队",
+                    issued_on=TODAY)
+
+
+def test_the_code_depends_on_every_content_and_the_key_not_on_key_order():
+    base = _contents(_record())
+    code = verification_code(base, KEY)
+    assert code == verification_code(dict(reversed(list(base.items()))), KEY)
+    assert code != verification_code(base, KEY + "x")
+    for changed in (_record(total_hours="12.51"), _record(name_masked="李**"), _record(services=4)):
+        assert verification_code(_contents(changed), KEY) != code
+    assert len(code) == 23 and code.count("-") == 3
+
+
+def test_a_page_with_hostile_names_reads_back_as_issued_and_runs_nothing():
+    certificate = sign(_contents(_record()), KEY)
+    page = render_html(certificate)
+    assert "<script>alert" not in page and "&lt;/script&gt;" in page
+    assert page.count("<script") == 1  # the certificate data, which no browser runs
+    back = read_certificate_page(page)
+    assert back == certificate
+    assert verify_contents(back, KEY, page).authentic
+    assert not verify_contents(Certificate(back.contents, "00000-00000-00000-00000"), KEY, page).authentic
+
+
+def test_report_tables_escape_and_redact_what_the_warehouse_holds():
+    frame = pd.DataFrame({"brand": [f"夜校（联系 {NUMBER}）", "<img src=x onerror=alert(1)>", None],
+                          "hours": [1234.56, 0.04, None], "projects": [1200, 3, None]})
+    page = table_html(frame, [Column("品牌", "brand"), Column("时长", "hours", "hours"),
+                              Column("项目", "projects", "count")], "t")
+    assert NUMBER not in page and "5201" in page
+    assert "<img" not in page and "&lt;img" in page
+    assert "<td>未知</td>" in page
+    assert "1,234.6" in page and "1,200" in page and "—" in page
+
+
+def test_numbers_are_written_one_way():
+    assert (labels.count(12345), labels.hours(1234.56), labels.share(0.4523), labels.score(87.25)) == (
+        "12,345", "1,234.6", "45.2%", "87.2")
+    assert labels.share(None) == labels.count(None) == labels.score(float("nan")) == "—"
+    assert labels.label(labels.RULES, "future_date") == "日期晚于同步时间"
+    assert labels.label(labels.RULES, "a_new_rule") == "a_new_rule"
