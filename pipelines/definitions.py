@@ -38,10 +38,15 @@ sync_executor = dg.multiprocess_executor.configured(
     }
 )
 
+# Runs that write the warehouse carry this tag; the production instance (deploy/dagster.yaml)
+# queues them one at a time, so a scheduled night and a re-run by hand never overlap.
+SYNC_RUN_TAGS = {"run_queue": "sync"}
+
 sync_all = dg.define_asset_job(
     name="sync_all",
     selection=dg.AssetSelection.all(),
     executor_def=sync_executor,
+    tags=SYNC_RUN_TAGS,
     description=(
         "One complete sync: pull both sources incrementally, stage and validate, resolve "
         "volunteers, organizations and services, publish the warehouse and its marts."
@@ -55,6 +60,7 @@ full_reconciliation = dg.define_asset_job(
     name="full_reconciliation",
     selection=dg.AssetSelection.all(),
     executor_def=sync_executor,
+    tags=SYNC_RUN_TAGS,
     config={"ops": raw.full_refresh_run_config()},
     description=(
         "sync_all with every source stream re-pulled from the start (full_refresh on every "
