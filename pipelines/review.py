@@ -121,6 +121,16 @@ def review_rows(review: pd.DataFrame, staged_volunteers: pd.DataFrame) -> pd.Dat
     return rows.fillna("")
 
 
+def _cell_text(value):
+    """A value a workbook cell can hold: control characters (which a source may send and
+    .xlsx cannot store) become U+FFFD, so one hostile id never stops the export."""
+    if not isinstance(value, str):
+        return value
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+
+    return ILLEGAL_CHARACTERS_RE.sub("\ufffd", value)
+
+
 def workbook_bytes(rows: pd.DataFrame) -> bytes:
     """The review workbook: a `review` sheet (pairs, evidence side by side, a drop-down
     `decision` column), frozen header, and a `how to` sheet."""
@@ -134,7 +144,11 @@ def workbook_bytes(rows: pd.DataFrame) -> bytes:
     sheet.title = SHEET
     sheet.append(list(rows.columns))
     for values in rows.itertuples(index=False):
-        sheet.append([value if not isinstance(value, str) else value for value in values])
+        sheet.append([_cell_text(value) for value in values])
+    for row in sheet.iter_rows(min_row=2):
+        for cell in row:
+            if cell.data_type == "f":  # a source's text that starts with '=' is text, not a formula
+                cell.data_type = "s"
     bold = Font(bold=True)
     decision_fill = PatternFill("solid", fgColor="FFF2CC")
     for cell in sheet[1]:

@@ -163,3 +163,19 @@ def test_a_file_that_is_no_workbook_gets_a_clear_message(tmp_path):
     junk.write_text("same,different\n", encoding="utf-8")
     [error] = read_workbook(junk).errors
     assert error.startswith("the file cannot be read as an .xlsx workbook")
+
+
+def test_hostile_source_text_is_kept_as_text_and_never_stops_the_export(tmp_path):
+    from pipelines.review import review_rows, workbook_bytes
+
+    review = pd.DataFrame([{
+        "left_source": "national", "left_source_id": "=HYPERLINK(\"http://x\",\"id\")",
+        "right_source": "provincial", "right_source_id": "77\x01\x1b", "match_probability": 0.7,
+        "reason": "uncertain", "evidence": "prior -17.8 | name exact +7.0 => weight +1.0, p 0.7"}])
+    staged = pd.DataFrame([account("national", "=HYPERLINK(\"http://x\",\"id\")", "司马光", None, "M", "520102")])
+    workbook = tmp_path / "review.xlsx"
+    workbook.write_bytes(workbook_bytes(review_rows(review, staged)))
+    row = read_sheet(workbook).iloc[0]
+    assert row["left_source_id"] == "=HYPERLINK(\"http://x\",\"id\")"  # text, not a formula
+    assert row["right_source_id"] == "77\ufffd\ufffd"
+    assert row["left_name"] == "司马*"  # a compound family name kept whole
