@@ -40,6 +40,7 @@ mutation($params: ExecutionParams!) {
 }
 """
 RUN_STATUS = "query($id: ID!) { runOrError(runId: $id) { ... on Run { status jobName } } }"
+RUN_TIMES = "query($id: ID!) { runOrError(runId: $id) { ... on Run { startTime endTime } } }"
 WORKSPACE = """
 {
   workspaceOrError { ... on Workspace { locationEntries {
@@ -164,6 +165,8 @@ def test_a_launched_sync_completes_on_the_postgresql_instance(site, runs, tmp_pa
         ticks = con.execute(sa.text("select count(*) from job_ticks")).scalar()
     engine.dispose()
     assert stored[runs["sync"]] == "SUCCESS" and stored[runs["failing"]] == "FAILURE"
+    times = {name: site.graphql(RUN_TIMES, {"id": run_id})["runOrError"] for name, run_id in runs.items()}
+    assert times["sync"]["startTime"] >= times["failing"]["endTime"]  # the queue: one sync at a time
     assert events > 100 and ticks > 0
     assert not list(site.dagster_home.glob("history/runs/*.db"))  # nothing in local SQLite
     # and the sync did its work: a warehouse, the stewards' workbook
@@ -177,4 +180,6 @@ def test_a_launched_sync_completes_on_the_postgresql_instance(site, runs, tmp_pa
     run_page = screenshot(f"{site.url}/runs/{runs['sync']}", ARTIFACTS / "finished_run.png", tmp_path / "profile")
     for picture in (graph, run_page):
         assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and picture.stat().st_size > 20_000
+    # the production instance shows no sign-up dialog over the pictures (nux: enabled: false)
+    assert site.graphql("{ shouldShowNux }")["shouldShowNux"] is False
     print(f"sync completed {time.monotonic() - started:.0f}s after the alert test")
