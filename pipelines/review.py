@@ -36,7 +36,10 @@ from pipelines.resolve.volunteers import PAIR_ID_COLUMNS
 
 WORKBOOK_NAME = "volunteer_match_review.xlsx"
 SHEET = "review"
-DECISIONS = {"same": "same", "different": "not_same"}  # workbook word -> decisions file word
+# workbook word -> decisions file word; the drop-down offers the English words, a steward
+# who types Chinese is understood too
+DECISIONS = {"same": "same", "different": "not_same",
+             "相同": "same", "同一人": "same", "不同": "not_same", "不是同一人": "not_same"}
 EVIDENCE_FIELDS = [  # (column suffix, header) shown for each account, side by side
     ("name", "name (masked)"),
     ("id", "ID number (masked)"),
@@ -233,9 +236,13 @@ def read_workbook(path: Path) -> WorkbookDecisions:
         position = {name: header.index(name) for name in header if name}
         records, errors, rows_read = [], [], 0
         for row_number, values in enumerate(lines, start=2):
-            cell = lambda name: values[position[name]] if name in position and position[name] < len(values) else None  # noqa: E731
             if all(_text(v).strip() == "" for v in values):
                 continue
+
+            def cell(name: str, values=values):
+                index = position.get(name)
+                return values[index] if index is not None and index < len(values) else None
+
             rows_read += 1
             word = _text(cell("decision")).strip().lower()
             if not word:
@@ -275,7 +282,8 @@ def unknown_pair_errors(decisions: pd.DataFrame, known_pairs: set[str]) -> list[
         return []
     keys = pair_keys(decisions)
     return [
-        f"row {row}: the pair {key} is not under review (do not edit the first four columns)"
+        f"row {row}: the pair {key} is not under review (do not edit the first four columns; "
+        "a pair the last sync no longer finds uncertain has left the list)"
         for row, key in zip(decisions["row"], keys) if key not in known_pairs
     ]
 

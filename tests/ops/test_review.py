@@ -118,7 +118,7 @@ def read_sheet(workbook: Path) -> pd.DataFrame:
 def test_decisions_in_a_dropped_workbook_are_honoured_by_the_next_sync(data_dir):
     before = keys(data_dir)
     assert before["RV0"] != before["RV0p"] and before["RV1"] != before["RV1p"]
-    dropped = fill(export(data_dir), {"RV0": "same", "RV1": "Different "}, inbox_dir(data_dir))
+    dropped = fill(export(data_dir), {"RV0": "相同", "RV1": "Different "}, inbox_dir(data_dir))
 
     message = take(data_dir)
     assert "2 decision(s) recorded" in message
