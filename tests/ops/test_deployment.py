@@ -24,6 +24,10 @@ import sqlalchemy as sa
 from sandbox import generate_world
 from tests.ops.deployment import ROBOT_KEY, Deployment, deployment, wait_until
 
+# A whole sync through the daemon, on a machine shared with other jobs, can outlast the
+# suite's default per-test timeout (600 s); the waits below have their own limits.
+pytestmark = pytest.mark.timeout(1800)
+
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "tests" / "artifacts"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
