@@ -126,12 +126,14 @@ def review_rows(review: pd.DataFrame, staged_volunteers: pd.DataFrame) -> pd.Dat
 
 def _cell_text(value):
     """A value a workbook cell can hold: control characters (which a source may send and
-    .xlsx cannot store) become U+FFFD, so one hostile id never stops the export."""
+    .xlsx cannot store) become U+FFFD, so one hostile id never stops the export; anything
+    shaped like a personal number is masked (the last line of defence: staging already
+    refuses ids and names that carry one)."""
     if not isinstance(value, str):
         return value
     from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
-    return ILLEGAL_CHARACTERS_RE.sub("\ufffd", value)
+    return ILLEGAL_CHARACTERS_RE.sub("\ufffd", redact(value))
 
 
 def workbook_bytes(rows: pd.DataFrame) -> bytes:

@@ -171,11 +171,16 @@ def test_hostile_source_text_is_kept_as_text_and_never_stops_the_export(tmp_path
     review = pd.DataFrame([{
         "left_source": "national", "left_source_id": "=HYPERLINK(\"http://x\",\"id\")",
         "right_source": "provincial", "right_source_id": "77\x01\x1b", "match_probability": 0.7,
-        "reason": "uncertain", "evidence": "prior -17.8 | name exact +7.0 => weight +1.0, p 0.7"}])
+        "reason": "uncertain", "evidence": "prior -17.8 | name exact +7.0 => weight +1.0, p 0.7"},
+        {"left_source": "national", "left_source_id": "13812345678", "right_source": "provincial",
+         "right_source_id": "9", "match_probability": 0.6, "reason": "uncertain", "evidence": ""}])
     staged = pd.DataFrame([account("national", "=HYPERLINK(\"http://x\",\"id\")", "司马光", None, "M", "520102")])
     workbook = tmp_path / "review.xlsx"
     workbook.write_bytes(workbook_bytes(review_rows(review, staged)))
-    row = read_sheet(workbook).iloc[0]
+    sheet = read_sheet(workbook)
+    assert "13812345678" not in sheet.to_string() and "138****5678" in set(sheet["left_source_id"])
+    row = sheet.iloc[0]
     assert row["left_source_id"] == "=HYPERLINK(\"http://x\",\"id\")"  # text, not a formula
     assert row["right_source_id"] == "77\ufffd\ufffd"
     assert row["left_name"] == "司马*"  # a compound family name kept whole
+    assert row["levels"] == "name exact"
