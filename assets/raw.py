@@ -65,6 +65,19 @@ class RawSyncConfig(Config):
     full_refresh: bool = False  # ignore the stored cursor and pull the stream from the start
 
 
+def raw_op_name(source: str, stream: str) -> str:
+    """The op (step) name Dagster gives the asset `raw/<source>_<stream>`."""
+    return "__".join(raw_asset_key(source, stream))
+
+
+def full_refresh_run_config() -> dict:
+    """The `ops` run config that re-pulls every stream from its start."""
+    return {
+        raw_op_name(source, name): {"config": {"full_refresh": True}}
+        for source, streams in STREAMS.items() for name in streams
+    }
+
+
 def raw_asset_key(source: str, stream: str) -> list[str]:
     return ["raw", f"{source}_{stream}"]
 

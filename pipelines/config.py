@@ -40,6 +40,34 @@ TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
 DEVELOPMENT_CERTIFICATE_KEY = "development-only-certificate-key"
 
 
+@dataclass(frozen=True)
+class AlertSettings:
+    """Where run-failure alerts go (pipelines/alerts.py): a WeCom or DingTalk group robot.
+
+    `ALERT_WEBHOOK_URL` unset: no alert is sent. `ALERT_WEBHOOK_KIND` (`wecom` / `dingtalk`)
+    overrides the guess from the URL's host; `ALERT_WEBHOOK_SECRET` is a DingTalk robot's
+    signing secret (加签); `DAGSTER_UI_URL` the address of the Dagster UI, for a link to the run.
+    """
+
+    webhook_url: str = ""
+    webhook_kind: str = ""
+    webhook_secret: str = ""
+    dagster_ui_url: str = ""
+
+    def __repr__(self) -> str:  # the webhook URL carries the robot's key
+        return f"AlertSettings(configured={bool(self.webhook_url)}, kind={self.webhook_kind!r})"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> "AlertSettings":
+        env = os.environ if environ is None else environ
+        return cls(
+            webhook_url=env.get("ALERT_WEBHOOK_URL", "").strip(),
+            webhook_kind=env.get("ALERT_WEBHOOK_KIND", "").strip(),
+            webhook_secret=env.get("ALERT_WEBHOOK_SECRET", "").strip(),
+            dagster_ui_url=env.get("DAGSTER_UI_URL", "").strip().rstrip("/"),
+        )
+
+
 class DevelopmentKeyWarning(UserWarning):
     """PII_HASH_KEY is unset: hashes are made with the public development key."""
 

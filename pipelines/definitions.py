@@ -13,13 +13,13 @@ import warnings
 
 import dagster as dg
 
-from assets import certificates, raw, reports, resolved, staged, warehouse
+from assets import alerts, certificates, raw, reports, resolved, review, staged, warehouse
 from pipelines.logging_privacy import install_log_redaction
 from pipelines.resources import RESOURCES
 
 install_log_redaction()
 
-LAYERS = (raw, staged, resolved, warehouse, reports)
+LAYERS = (raw, staged, resolved, warehouse, review, reports)
 
 all_assets = [asset for layer in LAYERS for asset in layer.assets]
 freshness_checks = warehouse.asset_checks
@@ -38,13 +38,33 @@ sync_executor = dg.multiprocess_executor.configured(
     }
 )
 
+# Runs that write the warehouse carry this tag; the production instance (deploy/dagster.yaml)
+# queues them one at a time, so a scheduled night and a re-run by hand never overlap.
+SYNC_RUN_TAGS = {"run_queue": "sync"}
+
 sync_all = dg.define_asset_job(
     name="sync_all",
     selection=dg.AssetSelection.all(),
     executor_def=sync_executor,
+    tags=SYNC_RUN_TAGS,
     description=(
         "One complete sync: pull both sources incrementally, stage and validate, resolve "
         "volunteers, organizations and services, publish the warehouse and its marts."
+    ),
+)
+
+# The weekly full reconciliation: the same sync, every raw stream walked again from its
+# start under a new sync id (deletions and edits the incremental cursors cannot see come
+# back); staging keeps the newest version of each row, resolution and publishing as nightly.
+full_reconciliation = dg.define_asset_job(
+    name="full_reconciliation",
+    selection=dg.AssetSelection.all(),
+    executor_def=sync_executor,
+    tags=SYNC_RUN_TAGS,
+    config={"ops": raw.full_refresh_run_config()},
+    description=(
+        "sync_all with every source stream re-pulled from the start (full_refresh on every "
+        "raw asset): the weekly reconciliation against the sources."
     ),
 )
 
@@ -62,6 +82,15 @@ nightly_sync = dg.ScheduleDefinition(
     execution_timezone="Asia/Shanghai",
     default_status=dg.DefaultScheduleStatus.STOPPED,
     description="The nightly complete sync, at 02:00 Beijing time.",
+)
+
+weekly_full_reconciliation = dg.ScheduleDefinition(
+    name="weekly_full_reconciliation",
+    job=full_reconciliation,
+    cron_schedule="0 3 * * 0",
+    execution_timezone="Asia/Shanghai",
+    default_status=dg.DefaultScheduleStatus.STOPPED,
+    description="The weekly full reconciliation, Sundays at 03:00 Beijing time (after the nightly sync).",
 )
 
 hourly_pull = dg.ScheduleDefinition(
@@ -88,7 +117,7 @@ defs = dg.Definitions(
     assets=all_assets,
     asset_checks=freshness_checks,
     resources=RESOURCES,
-    jobs=[sync_all, pull_raw, *certificates.jobs],
-    schedules=[nightly_sync, hourly_pull],
-    sensors=[freshness_sensor],
+    jobs=[sync_all, pull_raw, full_reconciliation, *certificates.jobs],
+    schedules=[nightly_sync, hourly_pull, weekly_full_reconciliation],
+    sensors=[freshness_sensor, *alerts.sensors, *review.sensors],
 )

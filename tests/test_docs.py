@@ -12,10 +12,10 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = sorted([ROOT / "README.md", *ROOT.glob("docs/*.md"), *ROOT.glob("*/README.md")])
 TOP_FOLDERS = ("pipelines", "assets", "schemas", "expectations", "tests", "sandbox", "bench",
-               "docs", "scripts", "requirements", ".ci")
+               "docs", "scripts", "requirements", ".ci", "deploy")
 CODE = re.compile(r"`([^`\n]+)`")
 PATH = re.compile(rf"^(?:{'|'.join(re.escape(f) for f in TOP_FOLDERS)})/[\w./-]*$")
-OUTPUT_FOLDERS = ("bench/out",)  # written by the benchmarks, not kept in git
+OUTPUT_FOLDERS = ("bench/out", "tests/artifacts")  # written by benchmarks and tests, not kept in git
 DOTTED = re.compile(r"^(?:pipelines|assets|sandbox)(?:\.\w+)+$")
 
 

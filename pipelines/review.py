@@ -1,0 +1,377 @@
+"""The stewards' review of uncertain volunteer matches, as a spreadsheet (no Dagster here).
+
+Every sync writes the pairs resolution could not decide (`resolved/volunteer_match_review`)
+into a workbook, `DATA_DIR/review/outbox/volunteer_match_review.xlsx`: one row per pair, the
+two accounts' masked evidence side by side (family name, the visible ends of the ID number
+and phone, gender, birth date, county, registration date, the comparison levels), and a
+`decision` column to fill with `same` or `different` (a drop-down list).
+
+A steward saves the filled workbook into `DATA_DIR/review/inbox/`; the `review_workbooks`
+sensor (assets/review.py) calls `take_workbook`, which validates it whole: a pair that is not
+under review (an edited id), a decision other than same / different, one pair decided both
+ways, a sheet without its columns. A workbook with any error is refused entirely, moved to
+`inbox/rejected/` with a `<name>.errors.txt` that says, row by row, what to fix; a valid one
+is appended to `state/resolve/review_decisions.csv` (`different` is the file's `not_same`)
+and moved to `inbox/accepted/`. The next sync honours the decisions as it always did
+(pipelines/resolve/volunteers.py): `same` forces a link, `different` forbids one.
+
+Privacy: the workbook holds no clear certificate number, phone or full name (they are not
+even in the staged files); what a steward typed is redacted before it is echoed in a message.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import shutil
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import pandas as pd
+
+from pipelines.files import private_dir, write_bytes, write_text
+from pipelines.privacy import mask_name, redact
+from pipelines.resolve.volunteers import PAIR_ID_COLUMNS
+
+WORKBOOK_NAME = "volunteer_match_review.xlsx"
+SHEET = "review"
+# workbook word -> decisions file word; the drop-down offers the English words, a steward
+# who types Chinese is understood too
+DECISIONS = {"same": "same", "different": "not_same",
+             "相同": "same", "同一人": "same", "不同": "not_same", "不是同一人": "not_same"}
+EVIDENCE_FIELDS = [  # (column suffix, header) shown for each account, side by side
+    ("name", "name (masked)"),
+    ("id", "ID number (masked)"),
+    ("phone", "phone (masked)"),
+    ("gender", "gender"),
+    ("birth_date", "birth date"),
+    ("region_code", "county"),
+    ("registered_on", "registered on"),
+]
+DECISION_FILE_COLUMNS = PAIR_ID_COLUMNS + ["decision", "decided_by", "decided_at", "note"]
+MAX_ERRORS_LISTED = 50
+
+
+def outbox_dir(data_dir: Path) -> Path:
+    return Path(data_dir) / "review" / "outbox"
+
+
+def inbox_dir(data_dir: Path) -> Path:
+    return Path(data_dir) / "review" / "inbox"
+
+
+# -- the export ----------------------------------------------------------------------------
+
+
+def _text(value) -> str:
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return ""
+    return str(value.date()) if isinstance(value, pd.Timestamp) else str(value)
+
+
+def _masked_number(prefix, suffix, masked_middle: int) -> str:
+    prefix, suffix = _text(prefix), _text(suffix)
+    return f"{prefix}{'*' * masked_middle}{suffix}" if prefix or suffix else ""
+
+
+def account_evidence(staged_volunteers: pd.DataFrame) -> pd.DataFrame:
+    """Per account (source, source_id), the masked fields a steward compares. Staged files
+    hold numbers only as hashes and their visible ends: nothing clear to leak."""
+    accounts = staged_volunteers
+    evidence = pd.DataFrame({
+        "source": accounts["source"].astype(str),
+        "source_id": accounts["source_id"].astype(str),
+        "name": [mask_name(n, normalized=True) or "" for n in accounts["name"].map(_text)],
+        "id": [_masked_number(p, s, 10) for p, s in zip(accounts["cert_prefix4"], accounts["cert_suffix4"])],
+        "phone": [_masked_number(p, s, 4) for p, s in zip(accounts["phone_prefix3"], accounts["phone_suffix4"])],
+        "gender": accounts["gender"].map(_text),
+        "birth_date": accounts["birth_date"].map(_text),
+        "region_code": accounts["region_code"].map(_text),
+        "registered_on": accounts["registered_on"].map(_text),
+    })
+    return evidence.drop_duplicates(["source", "source_id"], keep="last")
+
+
+def comparison_levels(evidence_text: str) -> str:
+    """`name same_pinyin, birth_date exact, ...` from a waterfall line (levels, no weights)."""
+    parts = [part.strip() for part in _text(evidence_text).split("|")[1:]]
+    levels = [" ".join(part.split(" ")[:2]) for part in parts]
+    return ", ".join(level.split(" =>")[0] for level in levels if level)
+
+
+def review_rows(review: pd.DataFrame, staged_volunteers: pd.DataFrame) -> pd.DataFrame:
+    """The workbook's rows: one per pair under review, most probable first, each account's
+    masked evidence beside the other's, the decision columns empty."""
+    evidence = account_evidence(staged_volunteers)
+    pairs = review[PAIR_ID_COLUMNS + ["match_probability", "reason", "evidence"]].copy()
+    for column in PAIR_ID_COLUMNS:
+        pairs[column] = pairs[column].astype(str)
+    for side in ("left", "right"):
+        renamed = evidence.rename(columns={c: f"{side}_{c}" for c in evidence.columns})
+        pairs = pairs.merge(renamed, how="left", on=[f"{side}_source", f"{side}_source_id"])
+    pairs["levels"] = pairs["evidence"].map(comparison_levels)
+    pairs = pairs.sort_values(["match_probability", *PAIR_ID_COLUMNS], ascending=[False, True, True, True, True])
+    pairs = pairs.drop_duplicates(PAIR_ID_COLUMNS).reset_index(drop=True)
+    columns = PAIR_ID_COLUMNS + ["reason", "match_probability"]
+    for suffix, _ in EVIDENCE_FIELDS:
+        columns += [f"left_{suffix}", f"right_{suffix}"]
+    rows = pairs[columns + ["levels"]].copy()
+    rows["match_probability"] = rows["match_probability"].astype(float).round(4)
+    rows["decision"] = ""
+    rows["note"] = ""
+    rows["decided_by"] = ""
+    return rows.fillna("")
+
+
+def _cell_text(value):
+    """A value a workbook cell can hold: control characters (which a source may send and
+    .xlsx cannot store) become U+FFFD, so one hostile id never stops the export; anything
+    shaped like a personal number is masked (the last line of defence: staging already
+    refuses ids and names that carry one)."""
+    if not isinstance(value, str):
+        return value
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+
+    return ILLEGAL_CHARACTERS_RE.sub("\ufffd", redact(value))
+
+
+def workbook_bytes(rows: pd.DataFrame) -> bytes:
+    """The review workbook: a `review` sheet (pairs, evidence side by side, a drop-down
+    `decision` column), frozen header, and a `how to` sheet."""
+    from openpyxl import Workbook
+    from openpyxl.styles import Font, PatternFill
+    from openpyxl.utils import get_column_letter
+    from openpyxl.worksheet.datavalidation import DataValidation
+
+    book = Workbook()
+    sheet = book.active
+    sheet.title = SHEET
+    sheet.append(list(rows.columns))
+    for values in rows.itertuples(index=False):
+        sheet.append([_cell_text(value) for value in values])
+    for row in sheet.iter_rows(min_row=2):
+        for cell in row:
+            if cell.data_type == "f":  # a source's text that starts with '=' is text, not a formula
+                cell.data_type = "s"
+    bold = Font(bold=True)
+    decision_fill = PatternFill("solid", fgColor="FFF2CC")
+    for cell in sheet[1]:
+        cell.font = bold
+    sheet.freeze_panes = "F2"
+    decision_column = get_column_letter(list(rows.columns).index("decision") + 1)
+    last_row = max(len(rows) + 1, 2)
+    choice = DataValidation(type="list", formula1='"same,different"', allow_blank=True,
+                            showErrorMessage=True, errorTitle="decision",
+                            error="Choose same or different (or leave it empty).")
+    sheet.add_data_validation(choice)
+    choice.add(f"{decision_column}2:{decision_column}{last_row}")
+    for row in range(2, last_row + 1):
+        sheet[f"{decision_column}{row}"].fill = decision_fill
+    for index, column in enumerate(rows.columns, start=1):
+        sheet.column_dimensions[get_column_letter(index)].width = max(12, min(40, len(column) + 4))
+
+    guide = book.create_sheet("how to")
+    for line in [
+        "Each row of the 'review' sheet is a pair of volunteer accounts the pipeline could not decide.",
+        "Compare the two accounts (left_* and right_*: masked name, ID number ends, phone ends, "
+        "gender, birth date, county, registration date; 'levels' is how the matcher compared them).",
+        "Write 'same' (one person) or 'different' (two people) in the decision column; leave undecided rows empty.",
+        "Do not edit the first four columns: they name the pair.",
+        "Save the workbook into the review inbox folder (DATA_DIR/review/inbox/).",
+        "It is checked within a minute: accepted workbooks move to inbox/accepted/ and the next "
+        "sync honours them; a workbook with an error moves to inbox/rejected/ with a .errors.txt "
+        "beside it that says which row to fix. Nothing of a rejected workbook is applied.",
+    ]:
+        guide.append([line])
+    guide.column_dimensions["A"].width = 120
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()
+
+
+def export_review_workbook(review: pd.DataFrame, staged_volunteers: pd.DataFrame, data_dir: Path) -> tuple[Path, int]:
+    """Write the outbox workbook (atomically, private); returns its path and its pair count."""
+    rows = review_rows(review, staged_volunteers)
+    target = private_dir(outbox_dir(data_dir)) / WORKBOOK_NAME
+    write_bytes(target, workbook_bytes(rows))
+    return target, len(rows)
+
+
+# -- the way back --------------------------------------------------------------------------
+
+
+@dataclass
+class WorkbookDecisions:
+    """What a filled workbook says: decisions (decisions-file words) and the problems found."""
+
+    decisions: pd.DataFrame
+    errors: list[str] = field(default_factory=list)
+    rows_read: int = 0
+
+
+def _shown(value, limit: int = 40) -> str:
+    """A steward's cell, safe to echo: personal numbers redacted, cut short."""
+    text = redact(_text(value)).strip()
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def read_workbook(path: Path) -> WorkbookDecisions:
+    """The decided rows of a filled workbook (undecided rows are skipped) and every problem
+    of form: not a workbook, no `review` sheet, a missing column, a decision that is neither
+    `same` nor `different`, one pair decided both ways. Never raises on bad content."""
+    empty = pd.DataFrame(columns=DECISION_FILE_COLUMNS)
+    try:
+        from openpyxl import load_workbook
+
+        book = load_workbook(path, read_only=True, data_only=True)
+    except Exception as error:  # noqa: BLE001 - any unreadable file is the steward's to fix
+        return WorkbookDecisions(empty, [f"the file cannot be read as an .xlsx workbook ({type(error).__name__})"])
+    try:
+        if SHEET not in book.sheetnames:
+            return WorkbookDecisions(empty, [f"the workbook has no sheet named '{SHEET}'"])
+        lines = book[SHEET].iter_rows(values_only=True)
+        header = [_text(cell).strip() for cell in next(lines, ())]
+        missing = [c for c in PAIR_ID_COLUMNS + ["decision"] if c not in header]
+        if missing:
+            return WorkbookDecisions(empty, [f"the '{SHEET}' sheet lacks the column(s) {', '.join(missing)}"])
+        position = {name: header.index(name) for name in header if name}
+        records, errors, rows_read = [], [], 0
+        for row_number, values in enumerate(lines, start=2):
+            if all(_text(v).strip() == "" for v in values):
+                continue
+
+            def cell(name: str, values=values):
+                index = position.get(name)
+                return values[index] if index is not None and index < len(values) else None
+
+            rows_read += 1
+            word = _text(cell("decision")).strip().lower()
+            if not word:
+                continue
+            if word not in DECISIONS:
+                errors.append(f"row {row_number}: decision '{_shown(cell('decision'))}' is not 'same' or 'different'")
+                continue
+            records.append({
+                **{c: _text(cell(c)).strip() for c in PAIR_ID_COLUMNS},
+                "decision": DECISIONS[word],
+                "decided_by": _shown(cell("decided_by"), 60),
+                "note": _shown(cell("note"), 200),
+                "row": row_number,
+            })
+    finally:
+        book.close()
+    decisions = pd.DataFrame(records, columns=DECISION_FILE_COLUMNS + ["row"])
+    if len(decisions):
+        pair = pair_keys(decisions)
+        both_ways = decisions.groupby(pair)["decision"].transform("nunique") > 1
+        for row_number in decisions.loc[both_ways, "row"]:
+            errors.append(f"row {row_number}: the same pair is decided both 'same' and 'different' in this workbook")
+    return WorkbookDecisions(decisions, errors, rows_read)
+
+
+def pair_keys(frame: pd.DataFrame) -> pd.Series:
+    """One text per pair, whichever account is on the left."""
+    left = frame["left_source"].astype(str) + ":" + frame["left_source_id"].astype(str)
+    right = frame["right_source"].astype(str) + ":" + frame["right_source_id"].astype(str)
+    return pd.Series([" / ".join(sorted(pair)) for pair in zip(left, right)], index=frame.index, dtype=object)
+
+
+def unknown_pair_errors(decisions: pd.DataFrame, known_pairs: set[str]) -> list[str]:
+    """Rows naming a pair that is neither under review nor decided before (an edited id,
+    a row pasted from elsewhere)."""
+    if not len(decisions):
+        return []
+    keys = pair_keys(decisions)
+    return [
+        f"row {row}: the pair {key} is not under review (do not edit the first four columns; "
+        "a pair the last sync no longer finds uncertain has left the list)"
+        for row, key in zip(decisions["row"], keys) if key not in known_pairs
+    ]
+
+
+def known_pairs(review: pd.DataFrame | None, decisions_file: pd.DataFrame | None) -> set[str]:
+    """Pairs a workbook may decide: those under review now, and those decided before (a
+    steward may change their mind)."""
+    known: set[str] = set()
+    for frame in (review, decisions_file):
+        if frame is not None and len(frame):
+            known |= set(pair_keys(frame))
+    return known
+
+
+@dataclass
+class WorkbookOutcome:
+    """What became of one workbook dropped into the inbox."""
+
+    workbook: str
+    accepted: bool
+    decisions: int
+    errors: list[str]
+    moved_to: Path
+
+    def message(self) -> str:
+        if self.accepted:
+            return f"{self.workbook}: {self.decisions} decision(s) recorded; the next sync honours them"
+        shown = self.errors[:5] + ([f"... {len(self.errors) - 5} more"] if len(self.errors) > 5 else [])
+        return f"{self.workbook} refused ({len(self.errors)} problem(s)): " + "; ".join(shown)
+
+
+def append_decisions(decisions_path: Path, decisions: pd.DataFrame, decided_at: datetime) -> None:
+    """Add decisions at the end of the decisions file (its last line for a pair wins)."""
+    existing = decisions_path.read_text(encoding="utf-8") if decisions_path.exists() else ""
+    if not existing.strip():
+        existing = ",".join(DECISION_FILE_COLUMNS) + "\n"
+    if not existing.endswith("\n"):
+        existing += "\n"
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    for record in decisions.to_dict("records"):
+        writer.writerow([record[c] if c != "decided_at" else decided_at.isoformat() for c in DECISION_FILE_COLUMNS])
+    write_text(decisions_path, existing + out.getvalue())
+
+
+def _move(path: Path, folder: Path, stamp: str) -> Path:
+    target = private_dir(folder) / f"{stamp}-{path.name}"
+    shutil.move(str(path), target)
+    return target
+
+
+def take_workbook(path: Path, review: pd.DataFrame | None, decisions_path: Path, decided_at: datetime) -> WorkbookOutcome:
+    """Validate one workbook from the inbox; record its decisions if it is right in every
+    row, else refuse it whole. Moves it out of the inbox either way."""
+    stamp = decided_at.strftime("%Y%m%dT%H%M%S")
+    read = read_workbook(path)
+    decisions_file = pd.read_csv(decisions_path, dtype=str) if decisions_path.exists() else None
+    errors = read.errors + unknown_pair_errors(read.decisions, known_pairs(review, decisions_file))
+    if not errors and not len(read.decisions):
+        errors = ["no row has a decision: write 'same' or 'different' in the decision column"]
+    inbox = path.parent
+    if errors:
+        errors = sorted(set(errors), key=_row_order)
+        moved = _move(path, inbox / "rejected", stamp)
+        listed = errors[:MAX_ERRORS_LISTED] + (
+            [f"... and {len(errors) - MAX_ERRORS_LISTED} more"] if len(errors) > MAX_ERRORS_LISTED else [])
+        write_text(moved.with_name(moved.name + ".errors.txt"),
+                   f"{path.name} was not applied. Fix these rows and save it into the inbox again:\n"
+                   + "\n".join(listed) + "\n")
+        return WorkbookOutcome(path.name, False, 0, errors, moved)
+    decisions = read.decisions.copy()
+    decisions["decided_by"] = decisions["decided_by"].where(decisions["decided_by"] != "", f"workbook {path.name}")
+    append_decisions(decisions_path, decisions, decided_at)
+    moved = _move(path, inbox / "accepted", stamp)
+    return WorkbookOutcome(path.name, True, len(decisions), [], moved)
+
+
+def _row_order(message: str) -> tuple[int, str]:
+    head = message.split(":", 1)[0]
+    return (int(head[4:]) if head.startswith("row ") and head[4:].isdigit() else 0, message)
+
+
+def waiting_workbooks(data_dir: Path) -> list[Path]:
+    """Workbooks in the inbox, oldest first (Excel's `~$` lock files are not workbooks)."""
+    inbox = inbox_dir(data_dir)
+    if not inbox.is_dir():
+        return []
+    found = [p for p in inbox.iterdir() if p.is_file() and p.suffix.lower() == ".xlsx" and not p.name.startswith("~$")]
+    return sorted(found, key=lambda p: (p.stat().st_mtime, p.name))

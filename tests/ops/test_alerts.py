@@ -1,0 +1,135 @@
+"""Run-failure alerts: the message a WeCom or DingTalk group robot gets when a night goes
+wrong, with the failed step and an error that shows no personal number, name or secret.
+
+Delivered over real HTTP to a local robot (tests/ops/receiver.py), from a real failed Dagster
+run through the real sensor; the end-to-end path (daemon, PostgreSQL instance) is in
+tests/ops/test_deployment.py.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from urllib.parse import parse_qs, unquote_plus, urlsplit
+
+import dagster as dg
+import pytest
+
+from assets.alerts import run_failure_alert
+from pipelines.alerts import (
+    AlertDeliveryError,
+    RunFailure,
+    dingtalk_payload,
+    dingtalk_signed_url,
+    masked_error,
+    post_alert,
+    robot_kind,
+    wecom_payload,
+)
+from pipelines.logging_privacy import register_secret
+from tests.ops.receiver import RobotReceiver
+
+PHONE = "13812345678"
+RESIDENT_ID = "52010219900101123X"
+FULL_NAME = "张小明"
+HOSTILE_ERROR = f"ValueError: volunteer {FULL_NAME} (phone {PHONE}, ID {RESIDENT_ID}) was refused"
+
+
+def test_the_error_is_masked_and_cut():
+    masked = masked_error(HOSTILE_ERROR)
+    assert PHONE not in masked and RESIDENT_ID not in masked and FULL_NAME not in masked
+    assert "138****5678" in masked and "5201**********123X" in masked and "张**" in masked
+    register_secret("s3cr3t-robot-token")
+    assert "s3cr3t-robot-token" not in masked_error("GET /send?token=s3cr3t-robot-token failed")
+    long = masked_error("x" * 5000)
+    assert len(long) < 700 and long.endswith("characters)")
+
+
+def test_wecom_and_dingtalk_payloads_have_the_shape_the_robots_accept():
+    failure = RunFailure("sync_all", "0f1e2d3c-aaaa-bbbb-cccc-0123456789ab",
+                         ("raw__national_volunteers",), HOSTILE_ERROR, "http://dagster.example/runs/0f1e")
+    wecom = wecom_payload(failure)
+    assert wecom["msgtype"] == "markdown" and set(wecom["markdown"]) == {"content"}
+    content = wecom["markdown"]["content"]
+    assert "sync_all" in content and "`raw__national_volunteers`" in content and failure.run_id in content
+    assert "http://dagster.example/runs/0f1e" in content
+    assert len(content.encode("utf-8")) <= 4096  # WeCom's limit for markdown content
+    dingtalk = dingtalk_payload(failure)
+    assert dingtalk["msgtype"] == "markdown" and set(dingtalk["markdown"]) == {"title", "text"}
+    assert dingtalk["markdown"]["text"] == content
+    for text in (content, dingtalk["markdown"]["title"]):
+        assert PHONE not in text and RESIDENT_ID not in text and FULL_NAME not in text
+
+
+def test_the_robot_is_told_by_its_host_or_by_configuration():
+    assert robot_kind("https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=k") == "wecom"
+    assert robot_kind("https://oapi.dingtalk.com/robot/send?access_token=t") == "dingtalk"
+    assert robot_kind("http://127.0.0.1:9000/hook", "DingTalk") == "dingtalk"
+    with pytest.raises(ValueError, match="ALERT_WEBHOOK_KIND"):
+        robot_kind("http://127.0.0.1:9000/hook", "slack")
+
+
+def test_dingtalk_signature_is_dingtalks_documented_scheme():
+    url = dingtalk_signed_url("https://oapi.dingtalk.com/robot/send?access_token=t", "SEC-demo", now_ms=1700000000000)
+    query = parse_qs(urlsplit(url).query)
+    assert query["access_token"] == ["t"] and query["timestamp"] == ["1700000000000"]
+    expected = base64.b64encode(
+        hmac.new(b"SEC-demo", b"1700000000000\nSEC-demo", hashlib.sha256).digest()).decode()
+    assert unquote_plus(url.split("sign=")[1]) == expected
+
+
+def test_delivery_over_http_and_a_refusal_that_names_no_key():
+    failure = RunFailure("pull_raw", "run-1", ("raw__provincial_volunteers",), "boom")
+    with RobotReceiver() as robot:
+        post_alert(f"{robot.url}/cgi-bin/webhook/send?key=robot-key-123456", wecom_payload(failure))
+        post_alert(f"{robot.url}/robot/send?access_token=t", dingtalk_payload(failure), kind="dingtalk", secret="SEC-x")
+        assert [m.path for m in robot.messages] == ["/cgi-bin/webhook/send", "/robot/send"]
+        assert robot.messages[0].body == wecom_payload(failure)
+        assert set(robot.messages[1].query) == {"access_token", "timestamp", "sign"}
+    with RobotReceiver(errcode=93000) as refusing:
+        with pytest.raises(AlertDeliveryError, match="errcode 93000") as refused:
+            post_alert(f"{refusing.url}/send?key=robot-key-123456", wecom_payload(failure))
+        assert "robot-key-123456" not in str(refused.value)
+
+
+@dg.op
+def refuse_a_volunteer():
+    raise ValueError(HOSTILE_ERROR)
+
+
+@dg.job
+def nightly_job_that_fails():
+    refuse_a_volunteer()
+
+
+def failure_context(instance: dg.DagsterInstance) -> dg.RunFailureSensorContext:
+    result = nightly_job_that_fails.execute_in_process(instance=instance, raise_on_error=False)
+    assert not result.success
+    run = instance.get_run_by_id(result.run_id)
+    failure = instance.get_records_for_run(result.run_id, of_type=dg.DagsterEventType.RUN_FAILURE).records
+    return dg.build_run_status_sensor_context(
+        sensor_name="run_failure_alert", dagster_event=failure[0].event_log_entry.dagster_event,
+        dagster_instance=instance, dagster_run=run,
+    ).for_run_failure()
+
+
+def test_a_failed_run_reaches_the_robot_with_its_step_and_a_masked_error(monkeypatch):
+    with dg.instance_for_test() as instance, RobotReceiver() as robot:
+        context = failure_context(instance)
+        monkeypatch.delenv("ALERT_WEBHOOK_URL", raising=False)
+        assert isinstance(run_failure_alert(context), dg.SkipReason)  # no webhook: nothing sent
+        assert robot.messages == []
+
+        monkeypatch.setenv("ALERT_WEBHOOK_URL", f"{robot.url}/cgi-bin/webhook/send?key=robot-key-abcdef")
+        monkeypatch.setenv("ALERT_WEBHOOK_KIND", "wecom")
+        monkeypatch.setenv("DAGSTER_UI_URL", "http://dagster.internal:3000/")
+        run_failure_alert(context)
+        [message] = robot.messages
+    content = message.body["markdown"]["content"]
+    assert message.body["msgtype"] == "markdown"
+    assert "nightly_job_that_fails" in content and "`refuse_a_volunteer`" in content
+    assert context.dagster_run.run_id in content
+    assert f"http://dagster.internal:3000/runs/{context.dagster_run.run_id}" in content
+    assert "was refused" in content and "138****5678" in content
+    assert PHONE not in content and RESIDENT_ID not in content and FULL_NAME not in content

@@ -1,0 +1,186 @@
+"""The stewards' review: uncertain pairs out as a workbook, decisions back through the inbox
+sensor, honoured by the next resolution; a wrong workbook refused whole with a clear message.
+
+A small synthetic staged world (tests/resolve/) with planted uncertain pairs: the same name,
+a birth date one digit apart, a neighbouring county, no number to decide by.
+"""
+
+from __future__ import annotations
+
+import shutil
+from datetime import date
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+import pytest
+from openpyxl import load_workbook
+
+from assets.review import review_workbooks, volunteer_match_workbook
+from pipelines.config import Settings
+from pipelines.resolve.store import resolve_all
+from pipelines.resources import PipelineSettings
+from pipelines.review import WORKBOOK_NAME, inbox_dir, outbox_dir, read_workbook
+from tests.resolve.conftest import account
+from tests.resolve.test_resolved_assets import AS_OF, write_staged_world
+
+# (name, birth date, the other account's birth date, gender, county, the other's county)
+PLANTED = [
+    ("陶然", date(1988, 8, 8), date(1988, 8, 18), "M", "520102", "520111"),
+    ("顾城", date(1979, 9, 9), date(1979, 9, 19), "M", "520102", "520103"),
+    ("柳青", date(1983, 2, 3), date(1983, 2, 13), "F", "520302", "520303"),
+    ("沈括", date(1970, 1, 1), date(1970, 1, 21), "M", "520201", "520203"),
+]
+
+
+@pytest.fixture(scope="module")
+def resolved_world(tmp_path_factory) -> Path:
+    """DATA_DIR of a staged world with planted uncertain pairs, resolved once."""
+    data_dir = tmp_path_factory.mktemp("review_world")
+    write_staged_world(data_dir, persons=150, seed=4)
+    staged = data_dir / "staged" / "volunteers.parquet"
+    planted = []
+    for i, (name, birth, other_birth, gender, county, other_county) in enumerate(PLANTED):
+        planted += [account("national", f"RV{i}", name, birth, gender, county),
+                    account("provincial", f"RV{i}p", name, other_birth, gender, other_county)]
+    pd.concat([pd.read_parquet(staged), pd.DataFrame(planted)], ignore_index=True).to_parquet(staged)
+    resolve_all(Settings(data_dir=data_dir), AS_OF)
+    return data_dir
+
+
+@pytest.fixture
+def data_dir(resolved_world, tmp_path) -> Path:
+    """A copy of the resolved world for one test (decisions change its state)."""
+    return Path(shutil.copytree(resolved_world, tmp_path / "data"))
+
+
+def export(data_dir: Path) -> Path:
+    result = dg.materialize([volunteer_match_workbook],
+                            resources={"pipeline_settings": PipelineSettings(data_dir=str(data_dir))})
+    assert result.success
+    return outbox_dir(data_dir) / WORKBOOK_NAME
+
+
+def fill(workbook: Path, decisions: dict[str, str], into: Path, edit=None) -> Path:
+    """The steward's work: a decision per national account id, saved into the inbox."""
+    book = load_workbook(workbook)
+    sheet = book["review"]
+    header = [cell.value for cell in sheet[1]]
+    for row in sheet.iter_rows(min_row=2):
+        values = dict(zip(header, row))
+        national_id = next(values[f"{side}_source_id"].value for side in ("left", "right")
+                           if values[f"{side}_source"].value == "national")
+        if national_id in decisions:
+            values["decision"].value = decisions[national_id]
+            values["decided_by"].value = "steward 7"
+        if edit:
+            edit(values, national_id)
+    into.mkdir(parents=True, exist_ok=True)
+    target = into / "filled.xlsx"
+    book.save(target)
+    return target
+
+
+def take(data_dir: Path) -> str:
+    context = dg.build_sensor_context(resources={"pipeline_settings": PipelineSettings(data_dir=str(data_dir))})
+    outcome = review_workbooks(context)
+    assert isinstance(outcome, dg.SkipReason)  # it records decisions; it launches no run
+    return outcome.skip_message
+
+
+def keys(data_dir: Path) -> pd.Series:
+    source_map = pd.read_parquet(data_dir / "resolved" / "volunteer_source_map.parquet")
+    return source_map.set_index("source_id")["volunteer_key"]
+
+
+def test_the_workbook_shows_masked_evidence_side_by_side(data_dir):
+    rows = read_sheet(export(data_dir))
+    planted_pairs = rows.loc[rows["left_source_id"].str.startswith("RV")]
+    assert len(planted_pairs) == len(PLANTED)
+    row = planted_pairs.loc[planted_pairs["left_source_id"] == "RV0"].iloc[0]
+    assert (row["left_name"], row["right_name"]) == ("陶*", "陶*")
+    assert (row["left_birth_date"], row["right_birth_date"]) == ("1988-08-08", "1988-08-18")
+    assert (row["left_region_code"], row["right_region_code"]) == ("520102", "520111")
+    assert "birth_date" in row["levels"] and row["reason"] == "uncertain"
+    assert set(rows["decision"].fillna("")) == {""}
+    # no full name of the world anywhere in the workbook
+    names = set(pd.read_parquet(data_dir / "staged" / "volunteers.parquet")["name"])
+    text = rows.astype(str).to_string()
+    assert not [n for n in names if len(n) >= 2 and n in text]
+
+
+def read_sheet(workbook: Path) -> pd.DataFrame:
+    sheet = load_workbook(workbook, read_only=True)["review"]
+    lines = list(sheet.iter_rows(values_only=True))
+    return pd.DataFrame(lines[1:], columns=lines[0])
+
+
+def test_decisions_in_a_dropped_workbook_are_honoured_by_the_next_sync(data_dir):
+    before = keys(data_dir)
+    assert before["RV0"] != before["RV0p"] and before["RV1"] != before["RV1p"]
+    dropped = fill(export(data_dir), {"RV0": "相同", "RV1": "Different "}, inbox_dir(data_dir))
+
+    message = take(data_dir)
+    assert "2 decision(s) recorded" in message
+    assert not dropped.exists() and len(list((inbox_dir(data_dir) / "accepted").glob("*filled.xlsx"))) == 1
+    assert take(data_dir) == "no workbook in the review inbox"  # taken once
+
+    resolve_all(Settings(data_dir=data_dir), AS_OF)  # the next sync
+    after = keys(data_dir)
+    assert after["RV0"] == after["RV0p"]  # same: one person now
+    assert after["RV1"] != after["RV1p"]  # different: stays two
+    source_map = pd.read_parquet(data_dir / "resolved" / "volunteer_source_map.parquet").set_index("source_id")
+    assert "review_same" in {source_map.loc["RV0", "match_method"], source_map.loc["RV0p", "match_method"]}
+    under_review = set(read_sheet(export(data_dir))["left_source_id"])
+    assert {"RV0", "RV1"}.isdisjoint(under_review) and {"RV2", "RV3"} <= under_review
+
+
+def test_a_workbook_with_an_unknown_pair_or_a_bad_value_is_refused_whole(data_dir):
+    def tamper(values, national_id):
+        if national_id == "RV3":
+            side = "left" if values["left_source"].value == "provincial" else "right"
+            values[f"{side}_source_id"].value = "RV9p"  # an edited id: a pair nobody proposed
+
+    decisions_file = data_dir / "state" / "resolve" / "review_decisions.csv"
+    decisions_before = decisions_file.read_text(encoding="utf-8")
+    fill(export(data_dir), {"RV0": "same", "RV2": "maybe 138 1234 5678", "RV3": "same"},
+         inbox_dir(data_dir), edit=tamper)
+
+    message = take(data_dir)
+    assert "filled.xlsx refused (2 problem(s))" in message
+    assert "is not 'same' or 'different'" in message and "is not under review" in message
+    [errors] = (inbox_dir(data_dir) / "rejected").glob("*filled.xlsx.errors.txt")
+    report = errors.read_text(encoding="utf-8")
+    assert "RV9p" in report and "do not edit the first four columns" in report
+    assert "12345678" not in report and "138****5678" in report  # a steward's typing, redacted
+    assert [line.split(":")[0] for line in report.splitlines()[1:]] == sorted(
+        [line.split(":")[0] for line in report.splitlines()[1:]], key=lambda r: int(r.split()[1]))
+    assert decisions_file.read_text(encoding="utf-8") == decisions_before  # nothing applied, not even RV0
+
+
+def test_a_file_that_is_no_workbook_gets_a_clear_message(tmp_path):
+    junk = tmp_path / "decisions.xlsx"
+    junk.write_text("same,different\n", encoding="utf-8")
+    [error] = read_workbook(junk).errors
+    assert error.startswith("the file cannot be read as an .xlsx workbook")
+
+
+def test_hostile_source_text_is_kept_as_text_and_never_stops_the_export(tmp_path):
+    from pipelines.review import review_rows, workbook_bytes
+
+    review = pd.DataFrame([{
+        "left_source": "national", "left_source_id": "=HYPERLINK(\"http://x\",\"id\")",
+        "right_source": "provincial", "right_source_id": "77\x01\x1b", "match_probability": 0.7,
+        "reason": "uncertain", "evidence": "prior -17.8 | name exact +7.0 => weight +1.0, p 0.7"},
+        {"left_source": "national", "left_source_id": "13812345678", "right_source": "provincial",
+         "right_source_id": "9", "match_probability": 0.6, "reason": "uncertain", "evidence": ""}])
+    staged = pd.DataFrame([account("national", "=HYPERLINK(\"http://x\",\"id\")", "司马光", None, "M", "520102")])
+    workbook = tmp_path / "review.xlsx"
+    workbook.write_bytes(workbook_bytes(review_rows(review, staged)))
+    sheet = read_sheet(workbook)
+    assert "13812345678" not in sheet.to_string() and "138****5678" in set(sheet["left_source_id"])
+    row = sheet.iloc[0]
+    assert row["left_source_id"] == "=HYPERLINK(\"http://x\",\"id\")"  # text, not a formula
+    assert row["right_source_id"] == "77\ufffd\ufffd"
+    assert row["left_name"] == "司马*"  # a compound family name kept whole
+    assert row["levels"] == "name exact"
