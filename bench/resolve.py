@@ -286,20 +286,27 @@ def run_splink(staged: pd.DataFrame, variant: str) -> tuple[pd.DataFrame, dict]:
         # u from enough random pairs that every level is seen (the rare masked-form agreement
         # needs tens of millions); EM on blocks where matches are a fair share and that
         # together leave every comparison estimated at least once
+        started = time.perf_counter()
         recall = deterministic_recall_estimate(frame)
         linker.training.estimate_probability_two_random_records_match(
             [block_on("cert_valid_hash"), block_on("national_no")], recall=recall)
         linker.training.estimate_u_using_random_sampling(max_pairs=1e8, seed=1)
+        u_done = time.perf_counter()
         for rule in (block_on("cert_ends"), block_on("name", "birth_date"), block_on("phone_ends"),
                      block_on("name", "region_code")):
             linker.training.estimate_parameters_using_expectation_maximisation(rule)
+        trained = time.perf_counter()
         predictions = linker.inference.predict(threshold_match_weight=-10)
         weights = predictions.as_pandas_dataframe()["match_weight"]
         threshold = weight_threshold_from_histogram(weights)
-        details = {"deterministic_recall_estimate": round(recall, 3), "threshold_match_weight": threshold,
-                   "threshold_match_probability": round(1 / (1 + 2 ** -threshold), 6)}
+        predicted = time.perf_counter()
         clusters = linker.clustering.cluster_pairwise_predictions_at_threshold(
             predictions, threshold_match_weight=threshold).as_pandas_dataframe()
+        details = {"deterministic_recall_estimate": round(recall, 3), "threshold_match_weight": threshold,
+                   "threshold_match_probability": round(1 / (1 + 2 ** -threshold), 6),
+                   "phase_seconds": {"prior_and_u": round(u_done - started, 1), "em": round(trained - u_done, 1),
+                                     "predict": round(predicted - trained, 1),
+                                     "cluster": round(time.perf_counter() - predicted, 1)}}
     else:
         linker.training.estimate_probability_two_random_records_match([block_on("cert_valid_hash")], recall=0.6)
         linker.training.estimate_u_using_random_sampling(max_pairs=2e6, seed=1)

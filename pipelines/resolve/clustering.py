@@ -76,9 +76,12 @@ def clusters_with_refusals(
         ra, rb = find(a), find(b)
         if ra == rb:
             continue
-        conflict = next(
-            (name for name, codes in zip(names, root_codes) if 0 <= codes[ra] != codes[rb] >= 0), None
-        )
+        conflict = None
+        for name, codes in zip(names, root_codes):
+            code_a, code_b = codes[ra], codes[rb]
+            if code_a >= 0 and code_b >= 0 and code_a != code_b:
+                conflict = name
+                break
         if conflict is not None:
             refused_by[i] = conflict
             continue
