@@ -11,11 +11,17 @@ services) also runs once, for the hours check (per person and province, within 0
 Engines:
 - ours: pipelines.resolve (blocking + Fellegi–Sunter with Chinese-name levels, m from
   national-number links, u from random pairs, term frequencies, constrained clustering);
-- splink_chinese: Splink 5 (DuckDBAPI, Linker) with the same blocking and Chinese-name levels
-  (exact with term frequency / same pinyin / Levenshtein 1), trained the documented way
-  (random-sampling u, EM on blocks), clustered at the same match threshold (schemas/matching.yaml);
+- splink_tuned: Splink 5 (DuckDBAPI, Linker) configured as its documentation recommends for
+  this data: the same blocking including the masked-form rules (number ends, phone ends),
+  Chinese-name levels (exact with term frequency / same pinyin / Levenshtein <= 1), a "two
+  valid numbers differ" level, the prior from the deterministic rules and their estimated
+  recall, u from 1e8 random pairs, EM on four blocks that leave every comparison estimated,
+  and the threshold read off the match-weight histogram (its trough);
 - splink_default: Splink 5's out-of-the-box comparisons (NameComparison, DateOfBirthComparison,
-  ExactMatch), i.e. Latin-name thresholds, same blocking, training and threshold.
+  ExactMatch), i.e. Latin-name thresholds, the same blocking, a lighter training (2e6 random
+  pairs, EM on three blocks) and our match threshold (0.95).
+
+Each engine's false pairs are also counted by cause (namesakes or not; what their numbers say).
 
 Splink is a benchmark-only package (the `bench` extra; `make bench` installs it). Without it
 the Splink engines are left out with a line saying so, and ours is still measured.
@@ -48,7 +54,7 @@ sys.path.insert(0, str(ROOT))
 
 BEIJING = timezone(timedelta(hours=8))
 AS_OF = datetime(2026, 6, 30, 18, 0, tzinfo=BEIJING)
-SPLINK_ENGINES = ("splink_chinese", "splink_default")
+SPLINK_ENGINES = ("splink_tuned", "splink_default")
 SPLINK_MISSING = ("Splink is not installed: the {engines} engine(s) were not run "
                   "(`make bench` installs it, with the `bench` extra).")
 
@@ -136,19 +142,21 @@ def run_ours(staged: pd.DataFrame) -> pd.DataFrame:
     return result.source_map.rename(columns={"volunteer_key": "cluster"})
 
 
-def splink_input(staged: pd.DataFrame) -> pd.DataFrame:
+def splink_input(staged: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     from pipelines.resolve.comparisons import add_match_columns
     from pipelines.resolve.volunteers import prepare_accounts
 
     accounts = add_match_columns(prepare_accounts(staged))
     frame = pd.DataFrame({
         "unique_id": accounts["idx"],
+        "system": accounts["source"],
         "name": accounts["name"], "name_pinyin": accounts["name_pinyin"], "surname": accounts["surname"],
         "birth_date": pd.to_datetime(accounts["birth_date"]).dt.strftime("%Y-%m-%d"),
         "birth_year": accounts["birth_year"].astype("string"),
         "gender": accounts["gender"], "phone_hash": accounts["phone_hash"],
         "phone_ends": accounts["phone_prefix3"] + accounts["phone_suffix4"],
         "cert_valid_hash": accounts["cert_valid_hash"],
+        # the masked form: what masking keeps of a number (first 4 + last 4), for every number
         "cert_ends": accounts["cert_prefix4"] + accounts["cert_suffix4"],
         "region_code": accounts["region_code"], "prefecture": accounts["region_code"].str.slice(0, 4),
         # the national-number rule as a column: national accounts' own number, provincial accounts' link
@@ -160,12 +168,29 @@ def splink_input(staged: pd.DataFrame) -> pd.DataFrame:
     return frame, accounts
 
 
+# Prediction blocking: ours (schemas/matching.yaml), plus the two deterministic keys. The
+# masked-form rules (number ends, phone ends) are what finds a masked account's other account.
+def splink_blocking(block_on) -> list:
+    return [
+        block_on("cert_valid_hash"), block_on("national_no"), block_on("name", "birth_date"),
+        block_on("cert_ends", "surname"), block_on("cert_ends", "birth_date"), block_on("phone_hash"),
+        block_on("phone_ends", "surname"), block_on("birth_date", "region_code"), block_on("name", "region_code"),
+        block_on("name_pinyin", "birth_date"), block_on("name", "birth_year", "gender"),
+    ]
+
+
 def splink_settings(variant: str):
+    """Splink settings. splink_tuned follows Splink's documentation for data like ours:
+    Chinese-name levels (exact with term frequencies / same pinyin / Levenshtein <= 1), dates
+    with a typo level, the number compared in its masked form with a 'two valid numbers differ'
+    level of its own (Splink's only way to say 'never the same'), phones by hash then by their
+    masked ends, the systems the two accounts come from. splink_default is the out-of-the-box
+    configuration (Latin-name thresholds) on the same input and blocking."""
     import splink.comparison_level_library as cll
     import splink.comparison_library as cl
     from splink import SettingsCreator, block_on
 
-    if variant == "splink_chinese":
+    if variant == "splink_tuned":
         name = cl.CustomComparison(comparison_levels=[
             cll.NullLevel("name"),
             cll.ExactMatchLevel("name").configure(tf_adjustment_column="name"),
@@ -173,42 +198,83 @@ def splink_settings(variant: str):
             cll.LevenshteinLevel("name", 1),
             cll.ElseLevel(),
         ], output_column_name="name")
-        birth = cl.DateOfBirthComparison("birth_date", input_is_string=True, datetime_thresholds=[1, 1], datetime_metrics=["month", "year"])
+        birth = cl.CustomComparison(comparison_levels=[
+            cll.NullLevel("birth_date"),
+            cll.ExactMatchLevel("birth_date"),
+            cll.LevenshteinLevel("birth_date", 1),  # one digit of the date typed wrong
+            cll.CustomLevel("abs(date_diff('day', try_cast(birth_date_l AS DATE), try_cast(birth_date_r AS DATE))) <= 1 "
+                            "OR (substr(birth_date_l, 1, 4) = substr(birth_date_r, 1, 4) AND "
+                            "substr(birth_date_l, 6, 2) = substr(birth_date_r, 9, 2) AND "
+                            "substr(birth_date_l, 9, 2) = substr(birth_date_r, 6, 2))",
+                            label_for_charts="a day off, or day and month swapped"),
+            cll.ElseLevel(),
+        ], output_column_name="birth_date")
+        cert = cl.CustomComparison(comparison_levels=[
+            cll.CustomLevel("cert_ends_l IS NULL OR cert_ends_r IS NULL").configure(is_null_level=True),
+            cll.CustomLevel("cert_valid_hash_l = cert_valid_hash_r", label_for_charts="same valid number"),
+            cll.CustomLevel("cert_valid_hash_l <> cert_valid_hash_r", label_for_charts="two valid numbers differ"),
+            cll.ExactMatchLevel("cert_ends").configure(label_for_charts="masked form agrees"),
+            cll.LevenshteinLevel("cert_ends", 1),  # a mistyped digit within the kept ends
+            cll.ElseLevel(),
+        ], output_column_name="cert")
+        extra = [cl.ExactMatch("system")]
     else:
         name = cl.NameComparison("name")
         birth = cl.DateOfBirthComparison("birth_date", input_is_string=True)
+        cert = cl.CustomComparison(comparison_levels=[
+            cll.CustomLevel("cert_ends_l IS NULL OR cert_ends_r IS NULL").configure(is_null_level=True),
+            cll.CustomLevel("cert_valid_hash_l = cert_valid_hash_r", label_for_charts="same valid number"),
+            cll.CustomLevel("cert_valid_hash_l <> cert_valid_hash_r", label_for_charts="two valid numbers differ"),
+            cll.ExactMatchLevel("cert_ends"),
+            cll.ElseLevel(),
+        ], output_column_name="cert")
+        extra = []
     phone = cl.CustomComparison(comparison_levels=[
         cll.CustomLevel("(phone_hash_l IS NULL AND phone_ends_l IS NULL) OR (phone_hash_r IS NULL AND phone_ends_r IS NULL)").configure(is_null_level=True),
         cll.ExactMatchLevel("phone_hash"),
         cll.ExactMatchLevel("phone_ends"),
         cll.ElseLevel(),
     ], output_column_name="phone")
-    cert = cl.CustomComparison(comparison_levels=[
-        cll.CustomLevel("cert_ends_l IS NULL OR cert_ends_r IS NULL").configure(is_null_level=True),
-        cll.CustomLevel("cert_valid_hash_l = cert_valid_hash_r", label_for_charts="same valid number"),
-        cll.CustomLevel("cert_valid_hash_l <> cert_valid_hash_r", label_for_charts="different valid numbers"),
-        cll.ExactMatchLevel("cert_ends"),
-        cll.ElseLevel(),
-    ], output_column_name="cert")
     region = cl.CustomComparison(comparison_levels=[
         cll.NullLevel("region_code"), cll.ExactMatchLevel("region_code"), cll.ExactMatchLevel("prefecture"), cll.ElseLevel(),
     ], output_column_name="region")
     national_no = cl.ExactMatch("national_no")
-    blocking = [
-        block_on("cert_valid_hash"), block_on("national_no"), block_on("name", "birth_date"),
-        block_on("cert_ends", "surname"), block_on("cert_ends", "birth_date"), block_on("phone_hash"),
-        block_on("phone_ends", "surname"), block_on("birth_date", "region_code"), block_on("name", "region_code"),
-        block_on("name_pinyin", "birth_date"), block_on("name", "birth_year", "gender"),
-    ]
     return SettingsCreator(
         link_type="dedupe_only",
-        comparisons=[name, birth, cl.ExactMatch("gender"), phone, cert, region, national_no],
-        blocking_rules_to_generate_predictions=blocking,
+        comparisons=[name, birth, cl.ExactMatch("gender"), phone, cert, region, national_no, *extra],
+        blocking_rules_to_generate_predictions=splink_blocking(block_on),
         retain_intermediate_calculation_columns=False,
     ), block_on
 
 
-def run_splink(staged: pd.DataFrame, variant: str) -> pd.DataFrame:
+def deterministic_recall_estimate(frame: pd.DataFrame) -> float:
+    """The share of true pairs the deterministic rules (equal valid number, national number)
+    can find, from the input alone (no truth): a pair across the systems is found when both
+    numbers are valid, or else when the provincial account carries the national number."""
+    national, provincial = frame["system"] == "national", frame["system"] == "provincial"
+    valid = frame["cert_valid_hash"].notna()
+    both_valid = valid[national].mean() * valid[provincial].mean()
+    carries = frame.loc[provincial & ~valid, "national_no"].notna().mean() if (provincial & ~valid).any() else 0.0
+    return float(min(max(both_valid + (1 - both_valid) * carries, 0.05), 0.99))
+
+
+def weight_threshold_from_histogram(weights: pd.Series, bin_bits: float = 1.0) -> float:
+    """The match weight at the trough of the predictions' match-weight histogram (the chart
+    Splink's documentation reads the threshold from): the emptiest bin between the non-match
+    mode (below 0) and the match mode (above 0)."""
+    bins = (weights // bin_bits).astype(int)
+    counts = bins.value_counts().sort_index()
+    counts = counts.reindex(range(counts.index.min(), counts.index.max() + 1), fill_value=0)
+    low_mode = counts.loc[counts.index < 0].idxmax() if (counts.index < 0).any() else counts.index.min()
+    if not (counts.index >= 0).any():  # no match mode at all (a tiny world): link nothing doubtful
+        return float(counts.index.max() * bin_bits + bin_bits)
+    high_mode = counts.loc[counts.index >= 0].idxmax()
+    between = counts.loc[low_mode:high_mode]
+    trough = between.loc[between == between.min()].index
+    return float(trough[len(trough) // 2] * bin_bits + bin_bits / 2)
+
+
+def run_splink(staged: pd.DataFrame, variant: str) -> tuple[pd.DataFrame, dict]:
     from splink import DuckDBAPI, Linker
 
     frame, accounts = splink_input(staged)
@@ -216,18 +282,100 @@ def run_splink(staged: pd.DataFrame, variant: str) -> pd.DataFrame:
     db_api = DuckDBAPI()
     sdf = db_api.register(frame)
     linker = Linker(sdf, settings, log_level=None)
-    linker.training.estimate_probability_two_random_records_match([block_on("cert_valid_hash")], recall=0.6)
-    linker.training.estimate_u_using_random_sampling(max_pairs=2e6, seed=1)
-    for rule in (block_on("name", "birth_date"), block_on("cert_ends"), block_on("birth_date", "region_code")):
-        linker.training.estimate_parameters_using_expectation_maximisation(rule)
-    predictions = linker.inference.predict(threshold_match_probability=0.5)
-    from pipelines.resolve.rules import load_matching_rules
+    details: dict = {}
+    if variant == "splink_tuned":
+        # the documented recipe: prior from deterministic rules with their estimated recall;
+        # u from enough random pairs that every level is seen (the rare masked-form agreement
+        # needs tens of millions); EM on blocks where matches are a fair share and that
+        # together leave every comparison estimated at least once
+        started = time.perf_counter()
+        recall = deterministic_recall_estimate(frame)
+        linker.training.estimate_probability_two_random_records_match(
+            [block_on("cert_valid_hash"), block_on("national_no")], recall=recall)
+        linker.training.estimate_u_using_random_sampling(max_pairs=1e8, seed=1)
+        u_done = time.perf_counter()
+        skipped_blocks = []
+        for rule in (block_on("cert_ends"), block_on("name", "birth_date"), block_on("phone_ends"),
+                     block_on("name", "region_code")):
+            try:
+                linker.training.estimate_parameters_using_expectation_maximisation(rule)
+            except ValueError:
+                # a tiny world (the --quick smoke run): EM drives a level unseen in the block
+                # to m = 0, which Splink refuses; the other blocks still train that comparison
+                skipped_blocks.append(rule.get_blocking_rule("duckdb").blocking_rule_sql)
+        trained = time.perf_counter()
+        predictions = linker.inference.predict(threshold_match_weight=-10)
+        weights = predictions.as_pandas_dataframe()["match_weight"]
+        threshold = weight_threshold_from_histogram(weights)
+        predicted = time.perf_counter()
+        clusters = linker.clustering.cluster_pairwise_predictions_at_threshold(
+            predictions, threshold_match_weight=threshold).as_pandas_dataframe()
+        details = {"deterministic_recall_estimate": round(recall, 3), "threshold_match_weight": threshold,
+                   "threshold_match_probability": round(1 / (1 + 2 ** -threshold), 6),
+                   "em_blocks_skipped": skipped_blocks,
+                   "phase_seconds": {"prior_and_u": round(u_done - started, 1), "em": round(trained - u_done, 1),
+                                     "predict": round(predicted - trained, 1),
+                                     "cluster": round(time.perf_counter() - predicted, 1)}}
+    else:
+        linker.training.estimate_probability_two_random_records_match([block_on("cert_valid_hash")], recall=0.6)
+        linker.training.estimate_u_using_random_sampling(max_pairs=2e6, seed=1)
+        for rule in (block_on("name", "birth_date"), block_on("cert_ends"), block_on("birth_date", "region_code")):
+            linker.training.estimate_parameters_using_expectation_maximisation(rule)
+        predictions = linker.inference.predict(threshold_match_probability=0.5)
+        from pipelines.resolve.rules import load_matching_rules
 
-    threshold = load_matching_rules().match_probability  # the same threshold as ours
-    clusters = linker.clustering.cluster_pairwise_predictions_at_threshold(predictions, threshold).as_pandas_dataframe()
+        threshold = load_matching_rules().match_probability  # the same threshold as ours
+        details = {"threshold_match_probability": threshold}
+        clusters = linker.clustering.cluster_pairwise_predictions_at_threshold(predictions, threshold).as_pandas_dataframe()
     cluster_of = clusters.set_index("unique_id")["cluster_id"]
-    return pd.DataFrame({"source": accounts["source"], "source_id": accounts["source_id"],
-                         "cluster": accounts["idx"].map(cluster_of).astype(str)})
+    result = pd.DataFrame({"source": accounts["source"], "source_id": accounts["source_id"],
+                           "cluster": accounts["idx"].map(cluster_of).astype(str)})
+    return result, details
+
+
+def false_pairs_by_cause(result: pd.DataFrame, truth: pd.DataFrame, staged: pd.DataFrame,
+                         persons: pd.DataFrame | None = None) -> dict[str, int]:
+    """False pairs (two persons' accounts in one cluster), counted by what held them together.
+
+    For every two true persons sharing a cluster, their account pairs (size × size) are
+    counted under: whether they are namesakes (same name, birth date and gender: the sandbox
+    plants them), and what their numbers say — real numbers (valid, or masked by the national
+    system) that share their kept ends; real numbers that differ; a mistyped number between
+    them; or no number to compare. Counts only: no ids leave this function.
+    """
+    columns = ["source", "source_id", "cert_hash", "cert_valid", "cert_masked", "cert_prefix4", "cert_suffix4"]
+    frame = result[["source", "source_id", "cluster"]].merge(
+        truth[["source", "source_id", "true_id"]], on=["source", "source_id"]
+    ).merge(staged[columns].astype({"source_id": str}), on=["source", "source_id"], how="left")
+    mixed = frame.groupby("cluster")["true_id"].transform("nunique") > 1
+    frame = frame.loc[mixed]
+    namesake_of = {} if persons is None else dict(
+        zip(persons["person_id"], persons["namesake_of"].where(persons["namesake_of"].notna(), None)))
+    real = frame["cert_valid"].fillna(False).astype(bool) | frame["cert_masked"].fillna(False).astype(bool)
+    frame = frame.assign(
+        real_ends=(frame["cert_prefix4"] + frame["cert_suffix4"]).where(real),
+        mistyped=frame["cert_hash"].notna() & ~frame["cert_valid"].fillna(False).astype(bool),
+    )
+    causes: dict[str, int] = {}
+    for _, members in frame.groupby("cluster"):
+        people = {person: group for person, group in members.groupby("true_id")}
+        ids = sorted(people)
+        for i, left in enumerate(ids):
+            for right in ids[i + 1:]:
+                a, b = people[left], people[right]
+                namesakes = namesake_of.get(left) == right or namesake_of.get(right) == left
+                ends_a, ends_b = set(a["real_ends"].dropna()), set(b["real_ends"].dropna())
+                if ends_a & ends_b:
+                    held = "real numbers share their kept ends (first 4 + last 4)"
+                elif ends_a and ends_b:
+                    held = "real numbers differ"
+                elif a["mistyped"].any() or b["mistyped"].any():
+                    held = "bridged by a mistyped number"
+                else:
+                    held = "no number to compare on one side"
+                cause = ("namesakes" if namesakes else "other persons") + ": " + held
+                causes[cause] = causes.get(cause, 0) + len(a) * len(b)
+    return dict(sorted(causes.items(), key=lambda item: -item[1]))
 
 
 def peak_rss_mb() -> float:
@@ -244,13 +392,16 @@ def engine_main(engine: str, staged_path: Path, truth_path: Path, out: Path) -> 
 
     staged = pd.read_parquet(staged_path)
     started = time.perf_counter()
-    result = run_ours(staged) if engine == "ours" else run_splink(staged, engine)
+    result, details = (run_ours(staged), {}) if engine == "ours" else run_splink(staged, engine)
     seconds = time.perf_counter() - started
     truth = pd.read_parquet(truth_path)
+    persons_path = truth_path.parent / "world" / "truth" / "persons.parquet"
+    persons = pd.read_parquet(persons_path, columns=["person_id", "namesake_of"]) if persons_path.exists() else None
     metrics = pairwise_confusion(result, truth, "cluster", "true_id")
     metrics.update({
         "engine": engine, "accounts": len(staged), "seconds": round(seconds, 1),
-        "peak_rss_mb": peak_rss_mb(),
+        "peak_rss_mb": peak_rss_mb(), **details,
+        "false_pairs_by_cause": false_pairs_by_cause(result, truth, staged, persons),
     })
     out.write_text(json.dumps(metrics))
 
@@ -272,7 +423,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--work", type=Path, required=True)
     parser.add_argument("--land", choices=["http", "sqlite"], default="sqlite")
-    parser.add_argument("--engines", default="ours,splink_chinese,splink_default")
+    parser.add_argument("--engines", default="ours,splink_tuned,splink_default")
     parser.add_argument("--engine", help=argparse.SUPPRESS)
     args = parser.parse_args()
     work: Path = args.work
@@ -323,6 +474,14 @@ def main() -> None:
         print(f"| {r['engine']} | {r['accounts']} | {r['seconds']} | {r['peak_rss_mb']:.0f} | {r['precision']:.4f} | "
               f"{r['recall']:.4f} | {r['f1']:.4f} | {r['true_positive_pairs']} | {r['false_positive_pairs']} | "
               f"{r['false_negative_pairs']} |")
+    print("\nFalse pairs by cause (account pairs of two true persons in one cluster):\n")
+    for r in results:
+        if "error" in r:
+            continue
+        causes = "; ".join(f"{cause} {count}" for cause, count in r["false_pairs_by_cause"].items()) or "none"
+        threshold = (f" (threshold: match weight {r['threshold_match_weight']:+.1f}, read off the match-weight histogram)"
+                     if "threshold_match_weight" in r else "")
+        print(f"- {r['engine']}{threshold}: {causes}")
     if skipped:
         print("\n" + SPLINK_MISSING.format(engines=", ".join(skipped)))
     hours = summary.get("quality", {}).get("hours", {})

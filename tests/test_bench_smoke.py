@@ -136,7 +136,7 @@ def test_resolve_scores_against_the_truth(sections, resolve_world):
     section = sections["resolve"]
     rows = {row[0]: row for row in _table_rows(section, "engine")}
     if SPLINK_INSTALLED:
-        assert set(rows) == {"ours", "splink_chinese", "splink_default"}
+        assert set(rows) == {"ours", "splink_tuned", "splink_default"}
         assert "Splink is not installed" not in section
     else:
         assert set(rows) == {"ours"}

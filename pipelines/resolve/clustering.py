@@ -6,14 +6,21 @@ A~B and B~C must not join A and C when A and C hold different valid numbers. Lin
 strongest first (deterministic, then analyst decisions, then by match weight), so when a weak
 link conflicts with a strong one the weak one is the one refused. Analysts' 'not same'
 decisions are cannot-link constraints of the same kind.
+
+Any number of such exclusive values can be enforced at once (`exclusive`): volunteers also
+keep apart the kept ends (first 4 + last 4) of real numbers, so that a masked or mistyped
+number cannot bridge two namesakes whose real numbers differ (volunteers.py says why).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 import numpy as np
 import pandas as pd
+
+ACCEPTED = ""
+CANNOT_LINK = "cannot_link"
 
 
 def constrained_clusters(
@@ -29,8 +36,28 @@ def constrained_clusters(
     hash), -1 for none. cannot_link: pairs of accounts that must end in different clusters.
     Returns (cluster id per account = smallest account index in its cluster, accepted flag per link).
     """
+    cluster, refused_by = clusters_with_refusals(
+        account_count, left, right, {"exclusive": exclusive_codes}, cannot_link
+    )
+    return cluster, refused_by == ACCEPTED
+
+
+def clusters_with_refusals(
+    account_count: int,
+    left: np.ndarray,
+    right: np.ndarray,
+    exclusive: Mapping[str, np.ndarray],
+    cannot_link: Iterable[tuple[int, int]] = (),
+) -> tuple[np.ndarray, np.ndarray]:
+    """As constrained_clusters, with several named exclusive values checked in their given order.
+
+    Returns (cluster id per account, per link the name of the constraint that refused it:
+    a key of `exclusive`, CANNOT_LINK, or ACCEPTED = '').
+    """
+    names = list(exclusive)
     parent = list(range(account_count))
-    cluster_code = [int(c) for c in exclusive_codes]  # the one exclusive value of each root
+    # the one value of each constraint held by each root (-1: none yet)
+    root_codes = [[int(c) for c in exclusive[name]] for name in names]
     forbidden: dict[int, set[int]] = {}  # root -> accounts it must never join
     for a, b in cannot_link:
         forbidden.setdefault(a, set()).add(b)
@@ -44,26 +71,32 @@ def constrained_clusters(
             parent[x], x = root, parent[x]
         return root
 
-    accepted = np.zeros(len(left), dtype=bool)
+    refused_by = np.full(len(left), ACCEPTED, dtype=object)
     for i, (a, b) in enumerate(zip(left.tolist(), right.tolist())):
         ra, rb = find(a), find(b)
         if ra == rb:
-            accepted[i] = True
             continue
-        code_a, code_b = cluster_code[ra], cluster_code[rb]
-        if code_a >= 0 and code_b >= 0 and code_a != code_b:
+        conflict = None
+        for name, codes in zip(names, root_codes):
+            code_a, code_b = codes[ra], codes[rb]
+            if code_a >= 0 and code_b >= 0 and code_a != code_b:
+                conflict = name
+                break
+        if conflict is not None:
+            refused_by[i] = conflict
             continue
         if forbidden:
             fa, fb = forbidden.get(ra), forbidden.get(rb)
             if (fa and any(find(x) == rb for x in fa)) or (fb and any(find(x) == ra for x in fb)):
+                refused_by[i] = CANNOT_LINK
                 continue
         keep, gone = (ra, rb) if ra < rb else (rb, ra)
         parent[gone] = keep
-        cluster_code[keep] = max(code_a, code_b)
+        for codes in root_codes:
+            codes[keep] = max(codes[ra], codes[rb])
         if gone in forbidden:
             forbidden.setdefault(keep, set()).update(forbidden.pop(gone))
-        accepted[i] = True
     roots = np.fromiter((find(x) for x in range(account_count)), dtype=np.int64, count=account_count)
     # the root is not always the smallest member (a merge keeps the smaller root only)
     smallest = pd.Series(np.arange(account_count)).groupby(roots).transform("min").to_numpy()
-    return smallest, accepted
+    return smallest, refused_by

@@ -22,7 +22,7 @@ from pipelines.resolve.rules import Comparison, MatchingRules
 
 # The columns of an account that comparisons and blocking read (see add_match_columns).
 MATCH_COLUMNS = [
-    "idx", "name", "name_pinyin", "surname", "name_tf", "birth_date", "birth_year", "gender", "phone_hash",
+    "idx", "source", "name", "name_pinyin", "surname", "name_tf", "birth_date", "birth_year", "gender", "phone_hash",
     "phone_prefix3", "phone_suffix4", "cert_hash", "cert_valid_hash", "cert_prefix4",
     "cert_suffix4", "region_code",
 ]

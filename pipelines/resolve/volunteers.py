@@ -24,7 +24,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from pipelines.resolve.clustering import constrained_clusters
+from pipelines.resolve.clustering import CANNOT_LINK, clusters_with_refusals, constrained_clusters
 from pipelines.resolve.comparisons import (
     ModelParameters,
     add_match_columns,
@@ -39,7 +39,7 @@ from pipelines.resolve.rules import MatchingRules, load_matching_rules, load_sur
 from pipelines.resolve.survivorship import apply_survivorship
 
 ACCOUNT_COLUMNS = [
-    "source", "source_id", "updated_at", "is_deleted", "name", "cert_hash", "cert_valid",
+    "source", "source_id", "updated_at", "is_deleted", "name", "cert_type", "cert_hash", "cert_valid",
     "cert_masked", "cert_prefix4", "cert_suffix4", "gender", "birth_date", "phone_hash",
     "phone_prefix3", "phone_suffix4", "region_code", "registered_on", "status",
     "national_volunteer_no",
@@ -58,6 +58,12 @@ GOLDEN_COLUMNS = [
 ]
 PAIR_ID_COLUMNS = ["left_source", "left_source_id", "right_source", "right_source_id"]
 DECISION_COLUMNS = PAIR_ID_COLUMNS + ["decision"]
+# why clustering refused a link: the constraint's name -> the link's outcome and review reason
+REFUSALS = {
+    "valid_number": ("refused_conflicting_valid_numbers", "refused_by_constraint"),
+    "real_number_ends": ("refused_bridge_between_different_numbers", "bridged_by_masked_or_invalid_number"),
+    CANNOT_LINK: ("refused_by_decision", "refused_by_constraint"),
+}
 
 
 @dataclass
@@ -138,6 +144,23 @@ def deterministic_links(accounts: pd.DataFrame) -> pd.DataFrame:
     ordered = links[["l_idx", "r_idx"]].to_numpy()
     links["l_idx"], links["r_idx"] = ordered.min(axis=1), ordered.max(axis=1)
     return links.drop_duplicates(["l_idx", "r_idx"]).astype({"l_idx": "int64", "r_idx": "int64"})
+
+
+def real_number_ends(accounts: pd.DataFrame) -> np.ndarray:
+    """Per account, a code of the kept ends (first 4 + last 4) of a real resident ID number, -1 if none.
+
+    Real: valid, or masked by the national system (which holds the verified number). Two real
+    numbers whose ends differ are two people, so a cluster holds at most one such code: an
+    account with a mistyped, missing or masked number that looks like two namesakes (same name,
+    birth date, gender, county) cannot bridge them, and the link goes to review instead.
+    Mistyped (invalid) numbers take no part: their ends may be one character off.
+    """
+    resident = accounts["cert_type"].isna() | (accounts["cert_type"] == "resident_id")
+    real = accounts["cert_valid"].fillna(False).astype(bool) | (
+        accounts["cert_masked"].fillna(False).astype(bool) & resident
+    )
+    ends = (accounts["cert_prefix4"] + accounts["cert_suffix4"]).where(real)
+    return pd.factorize(ends)[0]
 
 
 def _components(account_count: int, links: pd.DataFrame) -> np.ndarray:
@@ -447,12 +470,17 @@ def resolve_volunteers(
         ],
         ignore_index=True,
     ).astype({"l_idx": "int64", "r_idx": "int64"})
-    exclusive_codes = pd.factorize(accounts["cert_valid_hash"])[0]
-    cluster, accepted = constrained_clusters(
-        account_count, edges["l_idx"].to_numpy(), edges["r_idx"].to_numpy(), exclusive_codes,
+    # two constraints, checked in this order: different valid numbers, different real-number ends
+    exclusive = {
+        "valid_number": pd.factorize(accounts["cert_valid_hash"])[0],
+        "real_number_ends": real_number_ends(accounts),
+    }
+    cluster, refused_by = clusters_with_refusals(
+        account_count, edges["l_idx"].to_numpy(), edges["r_idx"].to_numpy(), exclusive,
         cannot_link=not_same_keys,
     )
-    edges["accepted"] = accepted
+    edges["accepted"] = refused_by == ""
+    edges["refused_by"] = refused_by
 
     # stable keys
     accounts["cluster"] = cluster
@@ -481,7 +509,7 @@ def resolve_volunteers(
     )
     deterministic = link_rows["method"] != "probabilistic"
     link_rows.loc[deterministic, "evidence"] = link_rows.loc[deterministic, "method"].map(DETERMINISTIC_EXPLANATIONS)
-    link_rows["outcome"] = np.where(link_rows["accepted"], "linked", "refused_conflicting_valid_numbers_or_decision")
+    link_rows["outcome"] = link_rows["refused_by"].map({k: v[0] for k, v in REFUSALS.items()}).fillna("linked")
     link_rows["volunteer_key"] = np.where(link_rows["accepted"], key_of[link_rows["l_idx"].to_numpy()], None)
     link_rows["synced_at"] = synced_at
 
@@ -494,8 +522,8 @@ def resolve_volunteers(
     review = scored_labelled.loc[((in_band | guarded) & apart & ~scored_is_cut).to_numpy()].copy()
     review["reason"] = np.where(guarded.to_numpy()[review.index], "common_name_without_identifier", "uncertain")
     refused = link_rows.loc[~link_rows["accepted"] & (link_rows["method"] == "probabilistic")]
-    refused_review = scored_labelled.merge(refused[["l_idx", "r_idx"]], on=["l_idx", "r_idx"])
-    refused_review["reason"] = "refused_by_constraint"
+    refused_review = scored_labelled.merge(refused[["l_idx", "r_idx", "refused_by"]], on=["l_idx", "r_idx"])
+    refused_review["reason"] = refused_review["refused_by"].map({k: v[1] for k, v in REFUSALS.items()})
     review = pd.concat([review, refused_review], ignore_index=True)
     review["left_volunteer_key"] = key_of[review["l_idx"].to_numpy()] if len(review) else []
     review["right_volunteer_key"] = key_of[review["r_idx"].to_numpy()] if len(review) else []
@@ -538,6 +566,7 @@ def resolve_volunteers(
         "accounts_by_method": {k: int(v) for k, v in source_map["match_method"].value_counts().items()},
         "links_by_method": {k: int(v) for k, v in edges.loc[edges["accepted"], "method"].value_counts().items()},
         "links_refused": int((~edges["accepted"]).sum()),
+        "links_refused_by": {k: int(v) for k, v in edges.loc[~edges["accepted"], "refused_by"].value_counts().items()},
         "review_pairs": int(len(review)),
         "decisions_applied": int(len(decided)),
         "key_changes": key_changes,
