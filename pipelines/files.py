@@ -125,15 +125,27 @@ def writer_pid(name: str) -> int | None:
     return int(found.group(1) or found.group(2)) if found else None
 
 
+def remove_dead_writers_temps(target: Path) -> None:
+    """Temporary files of `target` left by writers that were killed (their process is gone)."""
+    for temp in target.parent.glob(f".{target.name}.*{TEMP_SUFFIX}*"):
+        pid = writer_pid(temp.name)
+        if pid is not None and not process_alive(pid):
+            temp.unlink(missing_ok=True)
+
+
 @contextmanager
-def atomic_path(target: Path, *, durable: bool = True) -> Iterator[Path]:
+def atomic_path(target: Path, *, durable: bool = True, tidy: bool = True) -> Iterator[Path]:
     """A temporary path to write `target` through (by any writer, DuckDB's COPY included);
     on success it is fsynced, made 0600 and renamed over `target`; on failure removed.
 
     `durable=False` leaves the folder's fsync to the caller, who must do it before anything
     that relies on the rename (the landing fsyncs once per commit, not once per page).
+    `tidy` first removes what killed writers of `target` left (the landing, which writes
+    thousands of pages to a folder, does that once per folder instead).
     """
     private_dir(target.parent)
+    if tidy:
+        remove_dead_writers_temps(target)
     temp = temp_path(target)
     try:
         yield temp
@@ -176,6 +188,7 @@ def write_parquet(
     schema: pa.Schema | None = None,
     *,
     durable: bool = True,
+    tidy: bool = True,
 ) -> int:
     """Write a table, a frame, or a stream of tables (of `schema`) as one zstd Parquet file;
     returns the rows written. A stream is written batch by batch, never held whole."""
@@ -183,7 +196,7 @@ def write_parquet(
         data = pa.Table.from_pandas(data, schema=schema, preserve_index=False)
     tables = [data] if isinstance(data, pa.Table) else data
     rows = 0
-    with atomic_path(target, durable=durable) as temp:
+    with atomic_path(target, durable=durable, tidy=tidy) as temp:
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "wb") as handle:
             writer = None

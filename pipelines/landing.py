@@ -126,7 +126,7 @@ def write_page(
     that covers this page (the page writer does so once per commit, not once per page).
     """
     target = sync_dir / f"page-{page_no:06d}.parquet"
-    write_parquet(target, table, durable=durable_rename)
+    write_parquet(target, table, durable=durable_rename, tidy=False)  # tidied per folder
     return target
 
 

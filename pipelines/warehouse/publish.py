@@ -305,6 +305,7 @@ def _publish_postgres(
     tables: list[Table],
     files: dict[str, Path],
     before_commit: BeforeCommit | None,
+    lock_timeout: str = SWAP_LOCK_TIMEOUT,
 ) -> None:
     staging = f"{STAGING_PREFIX}{uuid.uuid4().hex[:12]}"
     raw = engine.raw_connection()
@@ -316,7 +317,7 @@ def _publish_postgres(
             # One transaction: fill, then swap. Until the commit the staging schema is
             # invisible; a crash at any point rolls everything back on the server.
             with con.transaction():
-                con.execute(f"SET LOCAL lock_timeout = '{SWAP_LOCK_TIMEOUT}'")
+                con.execute(f"SET LOCAL lock_timeout = {literal(lock_timeout)}")
                 con.execute(f"CREATE SCHEMA IF NOT EXISTS {quote(schema)}")
                 con.execute(f"CREATE SCHEMA {quote(staging)}")
                 for number, table in enumerate(tables):
@@ -352,7 +353,7 @@ def _publish_postgres(
                 where = f"{schema}.{moving}" if moving else f"schema {schema}"
                 holders = _lock_holders(con, schema) if not con.closed else "unknown"
                 raise LockBusy(
-                    f"publishing waited {SWAP_LOCK_TIMEOUT} for a lock on {where}, held by "
+                    f"publishing waited {lock_timeout} for a lock on {where}, held by "
                     f"{holders}. Nothing was changed: the previous warehouse stands. Run again "
                     "once that session has finished (or end it)."
                 ) from None
@@ -392,15 +393,17 @@ def load_files(
     spec: WarehouseSpec | None = None,
     schema: str | None = None,
     before_commit: BeforeCommit | None = None,
+    lock_timeout: str = SWAP_LOCK_TIMEOUT,
 ) -> None:
-    """Replace the tables named in `files` (in that order) by their content, atomically."""
+    """Replace the tables named in `files` (in that order) by their content, atomically.
+    `lock_timeout` bounds each lock wait on PostgreSQL (a PostgreSQL interval, e.g. '30s')."""
     spec = spec or load_spec()
     tables = [spec[name] for name in files]
     dialect = engine.dialect.name
     if dialect == "duckdb":
         _publish_duckdb(engine, schema or "main", tables, files, before_commit)
     elif dialect == "postgresql":
-        _publish_postgres(engine, schema or "public", tables, files, before_commit)
+        _publish_postgres(engine, schema or "public", tables, files, before_commit, lock_timeout)
     else:
         _publish_generic(engine, schema, tables, files, before_commit)
 
@@ -563,7 +566,7 @@ def _publish_to_duckdb(
 
 def _publish_to_server(
     settings: Settings, url: str, schema: str | None, as_of: AsOf,
-    before_commit: BeforeCommit | None, lock_wait_seconds: float,
+    before_commit: BeforeCommit | None, lock_wait_seconds: float, lock_timeout: str,
 ) -> tuple[str | None, BuiltWarehouse]:
     engine = sa.create_engine(url)
     built = None
@@ -581,7 +584,8 @@ def _publish_to_server(
             with postgres_publish_lock(con, schema, wait_seconds=lock_wait_seconds):
                 drop_orphan_staging_schemas(con, schema)
                 built = _build(settings, engine, schema, as_of)
-                load_files(engine, built.files, schema=schema, before_commit=before_commit)
+                load_files(engine, built.files, schema=schema, before_commit=before_commit,
+                           lock_timeout=lock_timeout)
             con.autocommit = False
         return schema, built
     finally:
@@ -597,13 +601,15 @@ def publish(
     schema: str | None = None,
     before_commit: BeforeCommit | None = None,
     lock_wait_seconds: float = PUBLISH_LOCK_WAIT_SECONDS,
+    lock_timeout: str = SWAP_LOCK_TIMEOUT,
 ) -> PublishResult:
     """Build every table and mart from DATA_DIR and publish them to the warehouse at once.
 
     `as_of` is the run's instant; its Beijing date dates the age bands and closes the history
     of organizations that no longer exist. `schema` defaults to the target's own (DuckDB
     `main`, PostgreSQL the connection's current schema, normally `public`). Another publish
-    to the same warehouse is waited for `lock_wait_seconds` at most (then `LockBusy`).
+    to the same warehouse is waited for `lock_wait_seconds` at most (then `LockBusy`);
+    on PostgreSQL each table lock is waited for `lock_timeout` at most (then `LockBusy`).
     """
     ensure_publishable(settings)
     as_of = AsOf.of(as_of)
@@ -614,7 +620,8 @@ def publish(
         schema, built = _publish_to_duckdb(settings, url, schema, as_of, before_commit, lock_wait_seconds)
     else:
         schema, built = _publish_to_server(
-            settings, settings.resolved_warehouse_url, schema, as_of, before_commit, lock_wait_seconds
+            settings, settings.resolved_warehouse_url, schema, as_of, before_commit,
+            lock_wait_seconds, lock_timeout,
         )
     crash_point("publish.done")
     log.info(
