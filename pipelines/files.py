@@ -55,6 +55,9 @@ class DataDirUnwritable(OSError):
 def unwritable_error(target: Path, error: OSError) -> DataDirUnwritable | None:
     """The clear error for an OSError that means "the disk refuses", None for any other."""
     reason = _UNWRITABLE.get(error.errno or 0)
+    if reason is None:  # pyarrow's and DuckDB's errors carry the system's words, not the number
+        text = str(error)
+        reason = next((why for code, why in _UNWRITABLE.items() if os.strerror(code) in text), None)
     if reason is None:
         return None
     return DataDirUnwritable(

@@ -21,6 +21,8 @@ The plan (JSON): `env` (the sandbox's URLs and keys), `work_dir`, `page_size`, a
     {"kind": "landing", "name": ..., "kill": point}
         from an empty DATA_DIR: the landing (`raw`) killed at the point, then run again; then
         the raw layer's content as staging reads it, per stream (`raw_hashes`)
+    {"kind": "raw", "name": ..., "data_dir": path}: the landing once, in that folder as it is
+    {"kind": "shell", "command": [...]}: between runs (mount a small file system, remount it)
     bench/crash.py runs every point as a chain of one, from a clean start each time.
 
 Prints one JSON line per step. Used by tests/crash/ and bench/crash.py.
@@ -33,6 +35,7 @@ import json
 import os
 import shutil
 import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -153,9 +156,10 @@ def raw_hashes(data_dir: Path) -> dict[str, str]:
     import duckdb
 
     hashes = {}
+    con = duckdb.connect()
     for stream_dir in sorted((data_dir / "raw").glob("*/*")):
         source, stream = stream_dir.parent.name, stream_dir.name
-        rows = duckdb.sql(
+        rows = con.sql(
             "SELECT DISTINCT id, updated_at, is_deleted, record, problem FROM read_parquet("
             f"'{stream_dir}/*/page-*.parquet') ORDER BY ALL"
         ).fetchall()
@@ -163,7 +167,41 @@ def raw_hashes(data_dir: Path) -> dict[str, str]:
         state = json.loads((data_dir / "state" / source / f"{stream}.json").read_text())
         state.pop("sync_id", None)
         hashes[f"{source}/{stream}"] = f"{len(rows)}:{digest[:16]}:{json.dumps(state, sort_keys=True)}"
+    con.close()
     return hashes
+
+
+def raw_integrity(data_dir: Path) -> dict[str, int]:
+    """Whether what a failed landing left is sound: every page file readable Parquet, every
+    checkpoint readable JSON and naming a row landed in its stream (never ahead of the data)."""
+    import duckdb
+    import pyarrow.parquet as pq
+
+    pages = broken = states = ahead = 0
+    con = duckdb.connect()
+    for page in (data_dir / "raw").glob("*/*/*/page-*.parquet"):
+        pages += 1
+        try:
+            pq.read_table(page)
+        except Exception:  # noqa: BLE001 - counted
+            broken += 1
+    for state in (data_dir / "state").glob("*/*.json"):
+        states += 1
+        try:
+            checkpoint = json.loads(state.read_text())
+        except ValueError:
+            broken += 1
+            continue
+        stream_dir = data_dir / "raw" / state.parent.name / state.stem
+        landed = 0
+        if list(stream_dir.glob("*/page-*.parquet")):
+            landed = con.execute(
+                f"SELECT count(*) FROM read_parquet('{stream_dir}/*/page-*.parquet') WHERE id = ?",
+                [str(checkpoint.get("id"))],
+            ).fetchone()[0]
+        ahead += landed == 0
+    con.close()
+    return {"pages": pages, "broken": broken, "states": states, "states_ahead": ahead}
 
 
 def leftovers(data_dir: Path, url: str) -> list[str]:
@@ -205,6 +243,18 @@ def main(plan_path: str) -> None:
             print(json.dumps({"reference": True, "code": code,
                               "hashes": table_hashes(published) if code == 0 else {},
                               "raw": raw_hashes(reference) if code == 0 else {},
+                              "seconds": round(time.monotonic() - began, 2)}), flush=True)
+            continue
+        if step["kind"] == "shell":  # e.g. mount, remount, umount between two runs
+            completed = subprocess.run(step["command"], capture_output=True, text=True)
+            print(json.dumps({"shell": step["command"], "code": completed.returncode,
+                              "stderr": completed.stderr[-500:]}), flush=True)
+            continue
+        if step["kind"] == "raw":  # the landing once, in a DATA_DIR kept as it is
+            data_dir = Path(step["data_dir"])
+            code = run({**base_env, "DATA_DIR": str(data_dir)}, page_size, "raw")
+            print(json.dumps({"raw_run": step["name"], "code": code, **raw_integrity(data_dir),
+                              "raw": raw_hashes(data_dir) if code == 0 else {},
                               "seconds": round(time.monotonic() - began, 2)}), flush=True)
             continue
         data_dir = work / step["name"]

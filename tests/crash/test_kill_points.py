@@ -58,7 +58,7 @@ RESOLUTION = [
     ("file.before_rename:*/resolved/services.parquet", "resolved"),
 ]
 PUBLISH_DUCKDB = [
-    ("file.partial:*/state/warehouse/build-*/fact_service.parquet", "warehouse"),
+    ("file.before_rename:*/state/warehouse/build-*/fact_service.parquet", "warehouse"),  # mid-build
     ("publish.built", "warehouse"),
     ("publish.duckdb.loading", "warehouse"),
     ("publish.duckdb.loaded", "warehouse"),  # new file complete, not swapped in
