@@ -65,7 +65,7 @@ from pipelines.files import (
     fsync_dir,
     private_dir,
     process_alive,
-    remove_partial_writes,
+    remove_dead_writers_temps,
     temp_path,
     unwritable_error,
     writer_pid,
@@ -467,7 +467,7 @@ def copy_published_duckdb(database: Path) -> Path:
     import duckdb
 
     private_dir(database.parent)
-    remove_partial_writes(database.parent)  # copies of publishes that died
+    remove_dead_writers_temps(database)  # copies left by publishes that died
     fresh = temp_path(database)
     wal = database.with_name(database.name + ".wal")
     con = duckdb.connect()
