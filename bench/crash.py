@@ -123,8 +123,8 @@ def main() -> None:
                               "warehouse_url": pg_url + "warehouse",
                               "kills": [("publish.done", "warehouse"), (point, layers)],
                               "rerun": "warehouse", "check_after_kill": True})
-        # (no landing chain: once a run has landed a stream, a later point in it is not
-        # reached again; the landing points are combined with source faults below instead)
+        # (the landing chain is the suite's, tests/crash/test_kill_points.py; here the landing
+        # points are combined with source faults below)
         for chain, points in (("staging", matrix.STAGING), ("resolution", matrix.RESOLUTION),
                               ("publish", matrix.PUBLISH_DUCKDB)):
             start, rerun = LAYER_START[points[0][1]]

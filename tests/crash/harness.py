@@ -288,6 +288,7 @@ def main(plan_path: str) -> None:
             "rerun_code": rerun,
             "hashes": table_hashes(published) if rerun == 0 else {},
             "leftovers": leftovers(data_dir, published) if rerun == 0 else [],
+            "raw": raw_hashes(data_dir) if rerun == 0 else {},
             "seconds": round(time.monotonic() - began, 2),
         }
         print(json.dumps(record), flush=True)
