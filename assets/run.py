@@ -23,6 +23,7 @@ from dagster import (
 )
 
 from pipelines.clock import AsOf
+from pipelines.files import DataDirUnwritable
 from pipelines.logging_privacy import scrub
 from pipelines.privacy import redact
 
@@ -48,6 +49,8 @@ def errors_scrubbed() -> Iterator[None]:
     except Failure as failure:
         raise Failure(description=scrub(failure.description or ""), metadata=failure.metadata,
                       allow_retries=failure.allow_retries) from None
+    except DataDirUnwritable as error:  # a full or read-only disk: retrying in a minute won't help
+        raise Failure(description=scrub(f"{type(error).__name__}: {error}"), allow_retries=False) from None
     except Exception as error:  # noqa: BLE001 - re-raised, scrubbed
         raise Failure(
             description=scrub(f"{type(error).__name__}: {error}"),

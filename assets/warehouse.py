@@ -68,7 +68,10 @@ def warehouse_checks(settings: Settings, schema: str) -> list[AssetCheckResult]:
     from pipelines.warehouse.privacy_scan import describe_findings, scan_warehouse
     from pipelines.warehouse.verify import contract_problems, hours_reconciliation
 
-    engine = sa.create_engine(settings.resolved_warehouse_url)
+    url = settings.resolved_warehouse_url
+    # read-only on DuckDB: an analyst holding the file open must not fail the checks either
+    read_only = {"read_only": True} if url.startswith("duckdb") else {}
+    engine = sa.create_engine(url, connect_args=read_only)
     try:
         problems = contract_problems(engine, schema)
         findings = scan_warehouse(engine, schema)

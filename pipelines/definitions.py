@@ -15,7 +15,7 @@ import dagster as dg
 
 from assets import alerts, certificates, raw, reports, resolved, review, staged, warehouse
 from pipelines.logging_privacy import install_log_redaction
-from pipelines.resources import RESOURCES
+from pipelines.resources import RESOURCES, PipelineSettings
 
 install_log_redaction()
 
@@ -28,8 +28,51 @@ freshness_checks = warehouse.asset_checks
 # Steps hand each other files under DATA_DIR, never pickled frames, so the executor's
 # process boundary costs only the import of this module. The limits live in the job's own
 # executor, so they hold in every instance, with or without a dagster.yaml: one step per
-# source system at a time (never two walks against one system's rate limit).
-sync_executor = dg.multiprocess_executor.configured(
+# source system at a time (never two walks against one system's rate limit), and the run
+# holds DATA_DIR's lock from its first step to its last (pipelines/locks.py): two runs on
+# one DATA_DIR never interleave, whoever launched them. The warehouse has its own lock,
+# taken by the publish itself (one writer per warehouse, whatever the instance says).
+SYNC_LOCK_WAIT_TAG = "sync_lock_wait_seconds"
+SYNC_LOCK_WAIT_SECONDS = 1800.0  # a nightly run waits out a manual one, within reason
+
+
+class _DataDirLockedExecutor(dg.Executor):
+    """The multiprocess executor, run while holding the run's DATA_DIR lock. The lock is
+    held by the run's orchestrating process (the one that launches the step processes), so
+    it lasts exactly as long as the run, and the kernel frees it if that process dies."""
+
+    def __init__(self, inner: dg.Executor):
+        self._inner = inner
+
+    @property
+    def retries(self):
+        return self._inner.retries
+
+    def execute(self, plan_context, execution_plan):
+        from pipelines.locks import held_lock, sync_lock_path
+
+        pipeline = plan_context.run_config.get("resources", {}).get("pipeline_settings", {})
+        settings = PipelineSettings(**(pipeline.get("config") or {})).settings()
+        wait = float(plan_context.dagster_run.tags.get(SYNC_LOCK_WAIT_TAG, SYNC_LOCK_WAIT_SECONDS))
+        with held_lock(
+            sync_lock_path(settings.data_dir.resolve()),
+            what=f"DATA_DIR {settings.data_dir.resolve()}",
+            owner=f"Dagster run {plan_context.run_id}",
+            wait_seconds=wait,
+        ):
+            yield from self._inner.execute(plan_context, execution_plan)
+
+
+@dg.executor(
+    name="sync_executor",
+    config_schema=dg.multiprocess_executor.config_schema,
+    requirements=dg.multiprocess_executor.get_requirements({}),
+)
+def _locked_multiprocess_executor(init_context):
+    return _DataDirLockedExecutor(dg.multiprocess_executor.executor_creation_fn(init_context))
+
+
+sync_executor = _locked_multiprocess_executor.configured(
     {
         "max_concurrent": 2,
         "tag_concurrency_limits": [
@@ -78,19 +121,19 @@ pull_raw = dg.define_asset_job(
 nightly_sync = dg.ScheduleDefinition(
     name="nightly_sync",
     job=sync_all,
-    cron_schedule="0 2 * * *",
+    cron_schedule="0 2 * * 1-6",
     execution_timezone="Asia/Shanghai",
     default_status=dg.DefaultScheduleStatus.STOPPED,
-    description="The nightly complete sync, at 02:00 Beijing time.",
+    description="The nightly incremental sync, Monday to Saturday at 02:00 Beijing time.",
 )
 
 weekly_full_reconciliation = dg.ScheduleDefinition(
     name="weekly_full_reconciliation",
     job=full_reconciliation,
-    cron_schedule="0 3 * * 0",
+    cron_schedule="0 2 * * 0",
     execution_timezone="Asia/Shanghai",
     default_status=dg.DefaultScheduleStatus.STOPPED,
-    description="The weekly full reconciliation, Sundays at 03:00 Beijing time (after the nightly sync).",
+    description="The weekly full reconciliation, Sundays at 02:00 Beijing time (in place of that night's sync).",
 )
 
 hourly_pull = dg.ScheduleDefinition(
@@ -120,4 +163,5 @@ defs = dg.Definitions(
     jobs=[sync_all, pull_raw, full_reconciliation, *certificates.jobs],
     schedules=[nightly_sync, hourly_pull, weekly_full_reconciliation],
     sensors=[freshness_sensor, *alerts.sensors, *review.sensors],
+    executor=sync_executor,  # runs launched from the UI (any selection) hold the lock too
 )

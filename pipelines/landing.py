@@ -35,6 +35,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from pipelines.faults import crash_point
 from pipelines.files import fsync_dir, private_dir, remove_partial_writes, write_parquet, write_text
 from pipelines.sources.http import record_text
 from pipelines.sources.streams import Checkpoint, Page, SourceClient, Stream, walk
@@ -125,7 +126,7 @@ def write_page(
     that covers this page (the page writer does so once per commit, not once per page).
     """
     target = sync_dir / f"page-{page_no:06d}.parquet"
-    write_parquet(target, table, durable=durable_rename)
+    write_parquet(target, table, durable=durable_rename, tidy=False)  # tidied per folder
     return target
 
 
@@ -292,8 +293,10 @@ class _PageWriter:
             return
         fsync_dir(self.sync_dir)  # every page rename so far survives a crash ...
         stream = self.stream
+        crash_point(f"landing.before_checkpoint:{stream.source}/{stream.name}")
         # ... before the state that covers them is written
         write_state(self.root, stream.source, stream.name, self._uncommitted, self.sync_id)
+        crash_point(f"landing.after_checkpoint:{stream.source}/{stream.name}")
         self.result.checkpoint, self._uncommitted = self._uncommitted, None
         self._last_commit = time.monotonic()
 
@@ -319,8 +322,12 @@ def land_stream(
     _prepare_roots(root)
     # created with the first page: a sync that finds nothing new leaves no empty folder
     sync_dir = raw_stream_dir(root, stream.source, stream.name) / sync_id
-    if sync_dir.exists():  # a retried step of the same run: keep its pages, drop partials
-        remove_partial_writes(sync_dir)
+    # pages half-written by a killed run (this run's retried step included): nothing relies
+    # on them; a live overlapping writer's are left alone
+    for landed_dir in raw_stream_dir(root, stream.source, stream.name).glob("*/"):
+        remove_partial_writes(landed_dir)
+    if state_path(root, stream.source, stream.name).parent.exists():  # a checkpoint half-written
+        remove_partial_writes(state_path(root, stream.source, stream.name).parent)
 
     start = None if full_refresh else read_state(root, stream.source, stream.name)
     result = LandingResult(stream.source, stream.name, sync_id, full_refresh, start=start)

@@ -1,24 +1,39 @@
 """Publish the built tables to the warehouse named by WAREHOUSE_URL, atomically.
 
-Readers never see half a sync:
+Readers never see half a sync, and no crash, restart or overlap leaves one behind:
 
-* DuckDB: every table is dropped, recreated and loaded (`read_parquet`, no Python rows) in
-  ONE transaction; DuckDB's MVCC lets other connections read the previous version until the
-  commit. (DuckDB has no `ALTER TABLE ... SET SCHEMA`; a single transaction is its swap.)
-* PostgreSQL: every table is created and filled with COPY in a fresh schema
-  `_staging_<token>`, invisible to readers; then one short transaction drops the old tables
-  and moves the new ones in (`ALTER TABLE ... SET SCHEMA`). Readers hold the old tables until
-  the swap commits; a failure anywhere leaves the old tables and drops the staging schema.
-  Tables are replaced, not emptied: grants to reader roles belong in
-  `ALTER DEFAULT PRIVILEGES`, and an analyst's view on a published table makes the swap fail
-  (no CASCADE: the publish stops rather than drop somebody's view).
+* DuckDB: the new version is a new file. It starts as a copy of the published one
+  (`COPY FROM DATABASE`, read-only: an analyst's notebook holding the warehouse open does
+  not stop it), every table is dropped, recreated and loaded (`read_parquet`, no Python
+  rows) in one transaction, checkpointed, fsynced, then renamed over the warehouse. Readers
+  that have it open keep the old version until they reconnect; a publish killed anywhere
+  leaves the old file whole and a temporary file the next publish removes.
+* PostgreSQL: ONE transaction creates a fresh schema `_staging_<token>` (invisible to
+  readers until the commit), fills it with COPY, drops the old tables and moves the new ones
+  in (`ALTER TABLE ... SET SCHEMA`). A killed client, a dropped connection or a restarted
+  server rolls all of it back: the old tables stand and nothing is left over (staging
+  schemas orphaned by older versions of this code are dropped at the next publish). Every
+  lock wait is bounded (`lock_timeout`): a reader holding a table makes the publish fail
+  after `SWAP_LOCK_TIMEOUT` with a message naming the table, instead of queueing every
+  other reader behind it. Tables are replaced, not emptied: grants to reader roles belong
+  in `ALTER DEFAULT PRIVILEGES`, and an analyst's view on a published table makes the swap
+  fail (no CASCADE: the publish stops rather than drop somebody's view).
 * Any other SQLAlchemy target (SQLite ...): drop, create and insert in batches, in one
   transaction.
+
+One publisher at a time per warehouse: a file lock beside a DuckDB file, an advisory lock
+on PostgreSQL (per target schema); a second publisher waits `lock_wait_seconds`, then stops
+saying who holds it. The build folder is the run's own (`state/warehouse/build-<pid>-<hex>`),
+removed afterwards; one left by a killed run is removed by the next publish.
 
 Idempotent: the build writes the same files from the same inputs, and loading keeps their
 row order, so a rerun with no change leaves every table's content identical. The
 organization history is read back from the target before building, so it persists across
 syncs with the warehouse itself.
+
+Kill points (`pipelines.faults`): `publish.built`, `publish.duckdb.loading`,
+`publish.duckdb.loaded`, `publish.duckdb.swapped`, `publish.postgres.copying`,
+`publish.postgres.mid_swap`, `publish.postgres.before_commit`, `publish.done`.
 """
 
 from __future__ import annotations
@@ -26,7 +41,12 @@ from __future__ import annotations
 import datetime as dt
 import io
 import logging
+import os
+import shutil
+import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -39,6 +59,18 @@ import sqlalchemy as sa
 from pipelines.clock import AsOf
 from pipelines.config import Settings
 from pipelines.guard import DevelopmentKeyRefused, ensure_publishable, is_local_warehouse  # noqa: F401
+from pipelines.faults import crash_point
+from pipelines.files import (
+    DataDirUnwritable,
+    fsync_dir,
+    private_dir,
+    process_alive,
+    remove_dead_writers_temps,
+    temp_path,
+    unwritable_error,
+    writer_pid,
+)
+from pipelines.locks import LockBusy, held_lock
 from pipelines.sql import literal, quote
 from pipelines.warehouse.build import BuiltWarehouse, build_warehouse
 from pipelines.warehouse.history import HISTORY_TABLE
@@ -58,6 +90,12 @@ from pipelines.warehouse.verify import default_schema, published_columns
 log = logging.getLogger(__name__)
 
 COPY_BATCH_ROWS = 50_000
+# How long a publish waits for another publish to the same warehouse to finish.
+PUBLISH_LOCK_WAIT_SECONDS = 600.0
+# How long one statement of the PostgreSQL publish may wait for a table lock (a reader's long
+# query, an open transaction): past it the publish fails and the old warehouse stands.
+SWAP_LOCK_TIMEOUT = "30s"
+STAGING_PREFIX = "_staging_"
 
 # Called inside the publishing transaction, just before it commits (tests check what other
 # connections see at that moment).
@@ -115,7 +153,9 @@ def _publish_duckdb(
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {quote(schema)}")
         con.execute("BEGIN TRANSACTION")
         try:
-            for table in tables:
+            for number, table in enumerate(tables):
+                if number == 1:
+                    crash_point("publish.duckdb.loading")
                 target = f"{quote(schema)}.{quote(table.name)}"
                 con.execute(f"DROP TABLE IF EXISTS {target}")
                 con.execute(_create_statement(schema, table, duckdb_type))
@@ -133,6 +173,7 @@ def _publish_duckdb(
         except BaseException:
             con.execute("ROLLBACK")
             raise
+        con.execute("CHECKPOINT")  # everything in the file itself, no WAL beside it
     finally:
         raw.close()
 
@@ -147,22 +188,107 @@ def _csv_chunks(path: Path, table: Table):
         yield buffer.getvalue()
 
 
+def _lock_holders(con, schema: str) -> str:
+    """Who holds locks on the tables of `schema` (for the message of a lock timeout)."""
+    rows = con.execute(
+        "SELECT DISTINCT a.pid, coalesce(a.application_name, ''), coalesce(a.usename, ''), "
+        "coalesce(a.state, ''), a.xact_start FROM pg_locks l "
+        "JOIN pg_class c ON c.oid = l.relation JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "JOIN pg_stat_activity a ON a.pid = l.pid "
+        "WHERE n.nspname = %s AND l.granted AND a.pid <> pg_backend_pid()",
+        (schema,),
+    ).fetchall()
+    if not rows:
+        return "a session that has since let go"
+    return "; ".join(
+        f"pid {pid} (user {user or '?'}, application {app or '?'}, {state or '?'}, "
+        f"transaction since {since:%Y-%m-%d %H:%M:%S%z})" if since else f"pid {pid} (user {user or '?'})"
+        for pid, app, user, state, since in rows
+    )
+
+
+def drop_orphan_staging_schemas(con, schema: str) -> list[str]:
+    """Drop staging schemas left by publishes that died between two transactions (older
+    versions of this code filled the staging schema in one transaction and swapped in
+    another). Today's publish never commits one, so any committed `_staging_*` schema is
+    an orphan; one whose tables are busy is skipped (lock_timeout) and tried next time."""
+    names = [
+        row[0]
+        for row in con.execute(
+            "SELECT nspname FROM pg_namespace WHERE nspname LIKE %s ORDER BY nspname",
+            (STAGING_PREFIX.replace("_", "\\_") + "%",),
+        ).fetchall()
+    ]
+    dropped = []
+    for name in names:
+        try:
+            with con.transaction():
+                con.execute("SET LOCAL lock_timeout = '1s'")
+                con.execute(f"DROP SCHEMA IF EXISTS {quote(name)} CASCADE")
+            dropped.append(name)
+        except Exception as error:  # noqa: BLE001 - busy or not ours to drop: leave it
+            log.warning("left staging schema %s in place: %s", name, type(error).__name__)
+    if dropped:
+        log.info("dropped %d orphaned staging schema(s) before publishing to %s", len(dropped), schema)
+    return dropped
+
+
+@contextmanager
+def postgres_publish_lock(con, schema: str, *, wait_seconds: float) -> Iterator[None]:
+    """One publisher per (database, target schema): a session advisory lock, released by
+    the server when the session ends, however it ends."""
+    key = f"guizhou-volunteer-warehouse-publish:{schema}"
+    deadline = time.monotonic() + max(wait_seconds, 0.0)
+    while not con.execute("SELECT pg_try_advisory_lock(hashtext(%s))", (key,)).fetchone()[0]:
+        if time.monotonic() >= deadline:
+            holder = con.execute(
+                "SELECT a.pid, coalesce(a.application_name, ''), coalesce(a.client_addr::text, 'local'), "
+                "a.backend_start FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+                "WHERE l.locktype = 'advisory' AND l.granted AND l.objid = hashtext(%s)::oid",
+                (key,),
+            ).fetchone()
+            who = (
+                f"session pid {holder[0]} (application {holder[1] or '?'}, from {holder[2]}, "
+                f"connected {holder[3]:%Y-%m-%d %H:%M:%S%z})" if holder else "another session"
+            )
+            raise LockBusy(
+                f"another publish to schema {schema} is under way: {who}; waited "
+                f"{wait_seconds:g} s. Let it finish and run again."
+            )
+        time.sleep(0.2)
+    try:
+        yield
+    finally:
+        try:
+            con.execute("SELECT pg_advisory_unlock(hashtext(%s))", (key,))
+        except Exception:  # noqa: BLE001 - a dead session has released it already
+            pass
+
+
 def _publish_postgres(
     engine: sa.Engine,
     schema: str,
     tables: list[Table],
     files: dict[str, Path],
     before_commit: BeforeCommit | None,
+    lock_timeout: str = SWAP_LOCK_TIMEOUT,
 ) -> None:
-    staging = f"_staging_{uuid.uuid4().hex[:12]}"
+    staging = f"{STAGING_PREFIX}{uuid.uuid4().hex[:12]}"
     raw = engine.raw_connection()
     try:
         con = raw.driver_connection  # psycopg 3
+        con.rollback()  # the pool's connection may have a transaction open (autobegin)
+        moving = ""
         try:
+            # One transaction: fill, then swap. Until the commit the staging schema is
+            # invisible; a crash at any point rolls everything back on the server.
             with con.transaction():
+                con.execute(f"SET LOCAL lock_timeout = {literal(lock_timeout)}")
                 con.execute(f"CREATE SCHEMA IF NOT EXISTS {quote(schema)}")
                 con.execute(f"CREATE SCHEMA {quote(staging)}")
-                for table in tables:
+                for number, table in enumerate(tables):
+                    if number == 1:
+                        crash_point("publish.postgres.copying")
                     con.execute(_create_statement(staging, table, postgres_type))
                     column_list = ", ".join(quote(c) for c in table.column_names)
                     with con.cursor() as cursor:
@@ -174,21 +300,30 @@ def _publish_postgres(
                                 copy.write(chunk)
                     for statement in _comment_statements(staging, table):
                         con.execute(statement)
-            # the swap: short, and all or nothing
-            with con.transaction():
-                for table in tables:
+                # the swap: the old tables are locked from here to the commit only
+                for number, table in enumerate(tables):
+                    if number == len(tables) // 2:
+                        crash_point("publish.postgres.mid_swap")
+                    moving = table.name
                     con.execute(f"DROP TABLE IF EXISTS {quote(schema)}.{quote(table.name)}")
                     con.execute(
                         f"ALTER TABLE {quote(staging)}.{quote(table.name)} SET SCHEMA {quote(schema)}"
                     )
+                moving = ""
                 con.execute(f"DROP SCHEMA {quote(staging)}")
                 if before_commit:
                     before_commit()
-        finally:
-            con.rollback()  # nothing open after the blocks above; clears a failed state
-            with con.transaction():
-                con.execute(f"DROP SCHEMA IF EXISTS {quote(staging)} CASCADE")
-            con.commit()
+                crash_point("publish.postgres.before_commit")
+        except Exception as error:
+            if type(error).__name__ == "LockNotAvailable":
+                where = f"{schema}.{moving}" if moving else f"schema {schema}"
+                holders = _lock_holders(con, schema) if not con.closed else "unknown"
+                raise LockBusy(
+                    f"publishing waited {lock_timeout} for a lock on {where}, held by "
+                    f"{holders}. Nothing was changed: the previous warehouse stands. Run again "
+                    "once that session has finished (or end it)."
+                ) from None
+            raise
     finally:
         raw.close()
 
@@ -224,15 +359,17 @@ def load_files(
     spec: WarehouseSpec | None = None,
     schema: str | None = None,
     before_commit: BeforeCommit | None = None,
+    lock_timeout: str = SWAP_LOCK_TIMEOUT,
 ) -> None:
-    """Replace the tables named in `files` (in that order) by their content, atomically."""
+    """Replace the tables named in `files` (in that order) by their content, atomically.
+    `lock_timeout` bounds each lock wait on PostgreSQL (a PostgreSQL interval, e.g. '30s')."""
     spec = spec or load_spec()
     tables = [spec[name] for name in files]
     dialect = engine.dialect.name
     if dialect == "duckdb":
         _publish_duckdb(engine, schema or "main", tables, files, before_commit)
     elif dialect == "postgresql":
-        _publish_postgres(engine, schema or "public", tables, files, before_commit)
+        _publish_postgres(engine, schema or "public", tables, files, before_commit, lock_timeout)
     else:
         _publish_generic(engine, schema, tables, files, before_commit)
 
@@ -263,8 +400,164 @@ def read_previous_history(engine: sa.Engine, schema: str | None = None) -> pa.Ta
 # --- the whole publish ---------------------------------------------------------------------
 
 
+BUILD_PREFIX = "build-"
+
+
 def build_dir(settings: Settings) -> Path:
-    return settings.state_dir / "warehouse" / "build"
+    """This publish's own build folder: two overlapping runs never share (or remove) one."""
+    return settings.state_dir / "warehouse" / f"{BUILD_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+
+def remove_stale_builds(settings: Settings) -> None:
+    """Build folders of publishes that died (their process is gone): nothing relies on them."""
+    parent = settings.state_dir / "warehouse"
+    if not parent.exists():
+        return
+    for folder in parent.iterdir():
+        if folder.name == "build":  # the fixed folder of earlier versions
+            shutil.rmtree(folder, ignore_errors=True)
+            continue
+        pid = writer_pid(folder.name) if folder.name.startswith(BUILD_PREFIX) else None
+        if pid is not None and not process_alive(pid):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def duckdb_lock_path(database: Path) -> Path:
+    return database.with_name(f".{database.name}.lock")
+
+
+def copy_published_duckdb(database: Path) -> Path:
+    """A new DuckDB file (temporary name beside `database`) holding what is published now:
+    every schema, table, view and macro (an analyst's own tables survive the publish). The
+    published file is only read, so readers holding it open do not stop this."""
+    import duckdb
+
+    private_dir(database.parent)
+    remove_dead_writers_temps(database)  # copies left by publishes that died
+    fresh = temp_path(database)
+    wal = database.with_name(database.name + ".wal")
+    con = duckdb.connect()
+    try:
+        con.execute(f"ATTACH {literal(str(fresh))} AS fresh")
+        if database.exists():
+            try:
+                con.execute(f"ATTACH {literal(str(database))} AS published (READ_ONLY)")
+            except duckdb.Error as error:
+                if "already attached" not in str(error):
+                    raise
+                # this very process has it open (a notebook, or a test that publishes and
+                # reads in one process); DuckDB will not open it twice, so copy its bytes
+                con.close()
+                fresh.unlink(missing_ok=True)
+                shutil.copyfile(database, fresh)
+                if wal.exists():
+                    shutil.copyfile(wal, fresh.with_name(fresh.name + ".wal"))
+                con = duckdb.connect(str(fresh))
+                con.execute("CHECKPOINT")
+            else:
+                con.execute("COPY FROM DATABASE published TO fresh")
+                con.execute("DETACH published")
+                con.execute("DETACH fresh")
+    except BaseException:
+        con.close()
+        for leftover in (fresh, fresh.with_name(fresh.name + ".wal")):
+            leftover.unlink(missing_ok=True)
+        raise
+    con.close()
+    return fresh
+
+
+def swap_in_duckdb(fresh: Path, database: Path) -> None:
+    """Put the new file in place of the published one, atomically and durably."""
+    fd = os.open(fresh, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.chmod(fresh, 0o600)
+    # A WAL beside the published file belongs to the old content (a writer that died before
+    # its checkpoint); the copy has read it already. Left there, DuckDB would replay it on
+    # the new file.
+    database.with_name(database.name + ".wal").unlink(missing_ok=True)
+    os.replace(fresh, database)
+    crash_point("publish.duckdb.swapped")
+    fsync_dir(database.parent)
+
+
+def _build(settings: Settings, engine: sa.Engine, schema: str | None, as_of: AsOf) -> BuiltWarehouse:
+    previous = read_previous_history(engine, schema)
+    built = build_warehouse(
+        InputFiles(settings.resolved_dir, settings.staged_dir),
+        build_dir(settings),
+        as_of=as_of.date,
+        previous_history=previous,
+    )
+    # the last line of defence: nothing shaped like a clear ID number or phone goes out
+    ensure_no_personal_numbers(built.files)
+    crash_point("publish.built")
+    return built
+
+
+def _publish_to_duckdb(
+    settings: Settings, url: URL, schema: str | None, as_of: AsOf,
+    before_commit: BeforeCommit | None, lock_wait_seconds: float,
+) -> tuple[str, BuiltWarehouse]:
+    database = Path(url.database).resolve()
+    with held_lock(duckdb_lock_path(database), what=f"the warehouse {database}",
+                   owner="publish", wait_seconds=lock_wait_seconds):
+        fresh = copy_published_duckdb(database)
+        built = None
+        try:
+            engine = sa.create_engine(url.set(database=str(fresh)))
+            try:
+                schema = schema or default_schema(engine)
+                built = _build(settings, engine, schema, as_of)
+                load_files(engine, built.files, schema=schema, before_commit=before_commit)
+            finally:
+                engine.dispose()
+            crash_point("publish.duckdb.loaded")
+            swap_in_duckdb(fresh, database)
+        except OSError as error:
+            clear = unwritable_error(database, error)
+            if clear is None:
+                raise
+            raise clear from None
+        finally:
+            for leftover in (fresh, fresh.with_name(fresh.name + ".wal")):
+                leftover.unlink(missing_ok=True)
+            if built is not None:
+                shutil.rmtree(built.directory, ignore_errors=True)
+    return schema, built
+
+
+def _publish_to_server(
+    settings: Settings, url: str, schema: str | None, as_of: AsOf,
+    before_commit: BeforeCommit | None, lock_wait_seconds: float, lock_timeout: str,
+) -> tuple[str | None, BuiltWarehouse]:
+    engine = sa.create_engine(url)
+    built = None
+    try:
+        schema = schema or default_schema(engine)
+        if engine.dialect.name != "postgresql":
+            built = _build(settings, engine, schema, as_of)
+            load_files(engine, built.files, schema=schema, before_commit=before_commit)
+            return schema, built
+        # The advisory lock lives in a session of its own, held from before the history is
+        # read to after the swap: two publishes never build from the same old history.
+        with engine.connect() as locking:
+            con = locking.connection.driver_connection
+            con.autocommit = True
+            with postgres_publish_lock(con, schema, wait_seconds=lock_wait_seconds):
+                drop_orphan_staging_schemas(con, schema)
+                built = _build(settings, engine, schema, as_of)
+                load_files(engine, built.files, schema=schema, before_commit=before_commit,
+                           lock_timeout=lock_timeout)
+            con.autocommit = False
+        return schema, built
+    finally:
+        engine.dispose()
+        if built is not None:
+            shutil.rmtree(built.directory, ignore_errors=True)
 
 
 def publish(
@@ -273,32 +566,30 @@ def publish(
     as_of: AsOf | dt.date | dt.datetime,
     schema: str | None = None,
     before_commit: BeforeCommit | None = None,
+    lock_wait_seconds: float = PUBLISH_LOCK_WAIT_SECONDS,
+    lock_timeout: str = SWAP_LOCK_TIMEOUT,
 ) -> PublishResult:
     """Build every table and mart from DATA_DIR and publish them to the warehouse at once.
 
     `as_of` is the run's instant; its Beijing date dates the age bands and closes the history
     of organizations that no longer exist. `schema` defaults to the target's own (DuckDB
-    `main`, PostgreSQL the connection's current schema, normally `public`).
+    `main`, PostgreSQL the connection's current schema, normally `public`). Another publish
+    to the same warehouse is waited for `lock_wait_seconds` at most (then `LockBusy`);
+    on PostgreSQL each table lock is waited for `lock_timeout` at most (then `LockBusy`).
     """
     ensure_publishable(settings)
     as_of = AsOf.of(as_of)
-    engine = sa.create_engine(settings.resolved_warehouse_url)
-    try:
-        if engine.dialect.name == "duckdb":
-            Path(engine.url.database).parent.mkdir(parents=True, exist_ok=True)
-        schema = schema or default_schema(engine)
-        previous = read_previous_history(engine, schema)
-        built: BuiltWarehouse = build_warehouse(
-            InputFiles(settings.resolved_dir, settings.staged_dir),
-            build_dir(settings),
-            as_of=as_of.date,
-            previous_history=previous,
+    remove_stale_builds(settings)
+    url = make_url(settings.resolved_warehouse_url)
+    if url.get_backend_name() == "duckdb" and url.database and url.database != ":memory:" \
+            and not url.database.startswith(("md:", "motherduck:")):
+        schema, built = _publish_to_duckdb(settings, url, schema, as_of, before_commit, lock_wait_seconds)
+    else:
+        schema, built = _publish_to_server(
+            settings, settings.resolved_warehouse_url, schema, as_of, before_commit,
+            lock_wait_seconds, lock_timeout,
         )
-        # the last line of defence: nothing shaped like a clear ID number or phone goes out
-        ensure_no_personal_numbers(built.files)
-        load_files(engine, built.files, schema=schema, before_commit=before_commit)
-    finally:
-        engine.dispose()
+    crash_point("publish.done")
     log.info(
         "published %d tables to %s: %s",
         len(built.rows),
@@ -312,3 +603,14 @@ def publish(
         figures=built.figures,
         as_of=as_of,
     )
+
+
+__all__ = [
+    "DataDirUnwritable",
+    "DevelopmentKeyRefused",
+    "LockBusy",
+    "PublishResult",
+    "is_local_warehouse",
+    "load_files",
+    "publish",
+]

@@ -115,8 +115,8 @@ def test_the_webserver_serves_the_code_location(site, location):
     [repository] = entry["locationOrLoadError"]["repositories"]
     assert {"sync_all", "full_reconciliation", "pull_raw"} <= {job["name"] for job in repository["jobs"]}
     schedules = {s["name"]: s for s in repository["schedules"]}
-    assert schedules["nightly_sync"]["cronSchedule"] == "0 2 * * *"
-    assert schedules["weekly_full_reconciliation"]["cronSchedule"] == "0 3 * * 0"
+    assert schedules["nightly_sync"]["cronSchedule"] == "0 2 * * 1-6"
+    assert schedules["weekly_full_reconciliation"]["cronSchedule"] == "0 2 * * 0"
     assert {s["executionTimezone"] for s in schedules.values()} == {"Asia/Shanghai"}
     sensors = {s["name"]: s["sensorState"]["status"] for s in repository["sensors"]}
     assert sensors["run_failure_alert"] == "RUNNING" and sensors["review_workbooks"] == "RUNNING"

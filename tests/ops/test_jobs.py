@@ -21,7 +21,7 @@ def test_full_reconciliation_is_sync_all_with_every_stream_from_its_start():
 def test_schedules_run_in_beijing_time():
     schedules = {s.name: s for s in defs.schedules}
     nightly, weekly = schedules["nightly_sync"], schedules["weekly_full_reconciliation"]
-    assert (nightly.job_name, nightly.cron_schedule) == ("sync_all", "0 2 * * *")
-    assert (weekly.job_name, weekly.cron_schedule) == ("full_reconciliation", "0 3 * * 0")
+    assert (nightly.job_name, nightly.cron_schedule) == ("sync_all", "0 2 * * 1-6")
+    assert (weekly.job_name, weekly.cron_schedule) == ("full_reconciliation", "0 2 * * 0")
     assert {s.execution_timezone for s in schedules.values()} == {"Asia/Shanghai"}
     assert all(s.default_status == dg.DefaultScheduleStatus.STOPPED for s in schedules.values())

@@ -91,7 +91,7 @@ def test_a_publish_that_fails_midway_leaves_the_previous_version_whole(tmp_path,
     engine.dispose()
 
 
-def test_duckdb_readers_see_the_previous_version_until_the_commit(tmp_path):
+def test_duckdb_readers_see_the_previous_version_until_they_reconnect(tmp_path):
     make_world(tmp_path, persons=150, services=800)
     settings = settings_for(tmp_path)
     publish(settings, as_of=AS_OF)
@@ -110,8 +110,11 @@ def test_duckdb_readers_see_the_previous_version_until_the_commit(tmp_path):
     seen["v1"] = look()
     _version_two(tmp_path)
     publish(settings, as_of=AS_OF, before_commit=lambda: seen.setdefault("during", look()))
+    seen["still_open"] = look()  # a reader keeps its version until it reconnects
+    reader.dispose()
     seen["v2"] = look()
     reader.dispose()
+    assert seen["still_open"] == seen["v1"]
     assert seen["during"] == seen["v1"]
     assert seen["v2"] != seen["v1"] and seen["v2"][0] == 200
     # v2 is consistent with itself: every person's hours add up to the facts

@@ -1,0 +1,94 @@
+"""Cross-process locks: two syncs on one DATA_DIR, or two publishes to one warehouse, never
+interleave.
+
+A province runs the nightly sync from the daemon while somebody may launch another by hand,
+on a shared server. Whatever the Dagster instance says (its pools hold only where its
+`dagster.yaml` is), these locks hold: the second run waits a bounded time, then stops with
+a message that says who holds the lock (process, host, run, since when).
+
+* `held_lock(path)`: an exclusive `flock` on a file (`DATA_DIR/state/sync.lock` for a run,
+  a `.<name>.lock` beside a DuckDB warehouse for a publish). The kernel releases it when
+  the holder dies, however it dies (SIGKILL included): there is no stale lock to clear.
+* PostgreSQL publishes take an advisory lock instead (pipelines/warehouse/publish.py),
+  released by the server when the session ends.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import socket
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+
+from pipelines.files import private_dir
+
+POLL_SECONDS = 0.2
+
+
+class LockBusy(RuntimeError):
+    """Another process holds the lock, and kept it longer than we were willing to wait."""
+
+
+def describe_holder(text: str) -> str:
+    """What a lock file says about its holder, in words."""
+    try:
+        holder = json.loads(text)
+    except ValueError:
+        return "an unknown process"
+    parts = [f"process {holder.get('pid')} on {holder.get('host')}"]
+    if holder.get("owner"):
+        parts.append(str(holder["owner"]))
+    if holder.get("since"):
+        parts.append(f"since {holder['since']}")
+    return ", ".join(parts)
+
+
+@contextmanager
+def held_lock(path: Path, *, what: str, owner: str = "", wait_seconds: float = 0.0) -> Iterator[None]:
+    """Hold an exclusive lock on `path` (created 0600) for the block.
+
+    Waits at most `wait_seconds`, then raises `LockBusy` naming `what` is locked and by whom.
+    Not re-entrant: a process that already holds `path` must not ask again.
+    """
+    private_dir(path.parent)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        deadline = time.monotonic() + max(wait_seconds, 0.0)
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    holder = describe_holder(Path(path).read_text(encoding="utf-8", errors="replace"))
+                    raise LockBusy(
+                        f"{what} is in use by {holder} (lock {path}); waited {wait_seconds:g} s. "
+                        "Two runs on the same data never interleave: let the other finish and "
+                        "run again."
+                    ) from None
+                time.sleep(POLL_SECONDS)
+        record = {
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "owner": owner,
+            "since": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        }
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps(record).encode("utf-8"), 0)
+        try:
+            yield
+        finally:
+            os.ftruncate(fd, 0)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+def sync_lock_path(data_dir: Path) -> Path:
+    """The lock a run holds on its DATA_DIR from its first step to its last."""
+    return Path(data_dir) / "state" / "sync.lock"

@@ -1,0 +1,71 @@
+"""Two runs on one DATA_DIR never interleave, in the configuration a user runs: the
+contract's command (`dagster job execute`), no `DAGSTER_HOME`, no `dagster.yaml`. The run
+holds DATA_DIR's lock from its first step to its last (its executor, pipelines/definitions.py);
+a second run waits a bounded time (run tag `sync_lock_wait_seconds`), then stops saying who
+holds it. Temporary names are unique per writer, and a cleaner never takes a live writer's.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+from pipelines.files import remove_partial_writes, temp_path, write_text
+from pipelines.locks import sync_lock_path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+HOLDER = textwrap.dedent("""
+    import sys
+    from pathlib import Path
+    from pipelines.locks import held_lock
+    with held_lock(Path(sys.argv[1]), what="DATA_DIR", owner="Dagster run nightly-0200"):
+        print("held", flush=True)
+        sys.stdin.readline()
+""")
+
+
+def test_a_second_run_on_the_same_data_dir_stops_with_a_clear_message(tmp_path):
+    data_dir = tmp_path / "data"
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(sync_lock_path(data_dir.resolve()))],
+                              cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        env = {k: v for k, v in os.environ.items() if k != "DAGSTER_HOME"}
+        env.update({"DATA_DIR": str(data_dir), "NATIONAL_API_URL": "http://127.0.0.1:9",
+                    "PROVINCIAL_API_URL": "http://127.0.0.1:9"})
+        second = subprocess.run(
+            [sys.executable, "-m", "dagster", "job", "execute", "-m", "pipelines.definitions",
+             "-j", "pull_raw", "--tags", '{"sync_lock_wait_seconds": "1"}'],
+            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
+        )
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=60)
+    output = second.stdout + second.stderr
+    assert second.returncode != 0
+    assert f"DATA_DIR {data_dir.resolve()} is in use by process {holder.pid}" in output
+    assert "Dagster run nightly-0200" in output
+    # it stopped before its first step: nothing landed, no source was called
+    assert not (data_dir / "raw").exists()
+    assert "STEP_START" not in output
+
+
+def test_temporary_names_are_unique_and_live_writers_keep_theirs(tmp_path):
+    target = tmp_path / "staged" / "volunteers.parquet"
+    names = {temp_path(target).name for _ in range(1000)}
+    assert len(names) == 1000
+    # a writer that is alive (this process) and one that is gone
+    target.parent.mkdir()
+    live = temp_path(target)
+    live.write_text("in progress")
+    dead = target.with_name(f".{target.name}.999999999-1-0123abcd.tmp")
+    dead.write_text("left by a killed run")
+    remove_partial_writes(target.parent)
+    assert live.exists() and not dead.exists()
+    dead.write_text("left by a killed run")
+    write_text(target, "new")  # the next write of the file tidies what dead writers left
+    assert live.exists() and not dead.exists() and target.read_text() == "new"
