@@ -35,7 +35,7 @@ RERUN = datetime(2026, 11, 1, 18, 0, tzinfo=BEIJING)
 CHANGED_AT = datetime(2026, 11, 2, 9, 0, tzinfo=BEIJING)
 AFTER_CHANGE = datetime(2026, 11, 2, 10, 0, tzinfo=BEIJING)
 PROCESSING = [*staged.assets, *resolved.assets, *warehouse.assets]
-# the steps that decide whether to reuse: one record each
+# the assets whose steps decide whether to reuse their last output
 STEPS = [f"staged/{t}" for t in ("volunteers", "organizations", "projects", "services",
                                  "evaluations", "stations", "redemptions")] + [
     "staged/quarantine", "resolved/volunteers", "resolved/organizations", "resolved/services",
@@ -92,7 +92,7 @@ def rebuilt(state: Path, landed_from: Path, into: Path, as_of: datetime) -> dict
 @pytest.fixture(scope="module")
 def syncs(tmp_path_factory) -> dict:
     root = tmp_path_factory.mktemp("incremental")
-    world = generate_world(root / "world", persons=300, seed=5, as_of=WORLD_AS_OF)
+    world = generate_world(root / "world", persons=150, seed=5, as_of=WORLD_AS_OF)
     data = root / "data"
     found: dict = {}
     with SandboxServers(world, faults=Faults(retry_after=0)) as servers:
@@ -105,7 +105,7 @@ def syncs(tmp_path_factory) -> dict:
         found["changed"] = servers.apply_changeset(seed=3, now=CHANGED_AT)
         found["after_change"] = run(everything, resources(servers, data), AFTER_CHANGE)
         found["after_change_warehouse"] = table_hashes(data / "warehouse.duckdb")
-    found["rebuilt_rerun"] = rebuilt(root / "after_first", data, root / "rebuild_rerun", RERUN)
+    found["rebuilt_rerun"] = rebuilt(root / "after_first", root / "after_rerun", root / "rebuild_rerun", RERUN)
     found["rebuilt_after_change"] = rebuilt(root / "after_rerun", data, root / "rebuild_change", AFTER_CHANGE)
     return found
 
