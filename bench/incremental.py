@@ -8,12 +8,14 @@ as it was), both sandbox servers in this process, and the contract's sync comman
 default DuckDB warehouse:
 
 1. full: the first sync;
-2. no change, reuse off (`pipeline_settings.reuse_unchanged: false`): every step runs again,
-   as before pipelines/reuse.py;
-3. no change: steps whose inputs did not change are reused;
-4. after `--changesets` change sets (sandbox/changes.py): DATA_DIR is copied, then synced once
-   with reuse (what changed) and once in the copy with reuse off (everything again); the two
-   warehouses are compared table by table (content hashes).
+2. no change: again, nothing changed at the sources;
+3. change set: after `--changesets` change sets (sandbox/changes.py);
+4. change set, reuse off: the same sync from a copy of DATA_DIR taken before 3, with
+   `pipeline_settings.reuse_unchanged: false` (every step runs); the two warehouses are
+   compared table by table (content hashes).
+
+`--code DIR` runs the sync command from another checkout (an earlier commit, for "before";
+step 4 is skipped where that code has no reuse).
 
 Per run: wall time of the command and the time of each step from the run's step events
 (process start-up included), the rows landed. Markdown on stdout, JSON in OUT.
@@ -91,7 +93,7 @@ def landed_rows(data_dir: Path) -> int:
     return duckdb.sql(f"select count(*) from read_parquet('{pages}/*/*/*/*.parquet')").fetchall()[0][0]
 
 
-def sync(servers: SandboxServers, data_dir: Path, dagster_home: Path, reuse: bool) -> dict:
+def sync(servers: SandboxServers, data_dir: Path, dagster_home: Path, reuse: bool, code: Path = ROOT) -> dict:
     env = {**os.environ, **servers.env(), "DATA_DIR": str(data_dir), "DAGSTER_HOME": str(dagster_home)}
     dagster_home.mkdir(parents=True, exist_ok=True)
     (dagster_home / "dagster.yaml").write_text((ROOT / "dagster.yaml").read_text())
@@ -102,7 +104,7 @@ def sync(servers: SandboxServers, data_dir: Path, dagster_home: Path, reuse: boo
         command += ["-c", str(config)]
     rows_before = landed_rows(data_dir)
     started = time.perf_counter()
-    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
+    done = subprocess.run(command, cwd=code, env=env, capture_output=True, text=True)
     seconds = time.perf_counter() - started
     if done.returncode != 0:
         sys.exit(f"sync_all failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
@@ -140,7 +142,9 @@ def grouped(steps: dict[str, float]) -> dict[str, float]:
     return {k: round(v, 2) for k, v in layers.items()}
 
 
-def measure(persons: int, seed: int, changesets: int, out: Path) -> dict:
+def measure(persons: int, seed: int, changesets: int, out: Path, code: Path) -> dict:
+    # code from before pipelines/reuse.py knows no `reuse_unchanged`: no rebuild to compare
+    compare = (code / "pipelines" / "reuse.py").exists()
     with tempfile.TemporaryDirectory(prefix=f"incr-{persons}-", dir=out) as work:
         work = Path(work)
         world = work / "world"
@@ -148,26 +152,31 @@ def measure(persons: int, seed: int, changesets: int, out: Path) -> dict:
         runs = {}
         with SandboxServers(world, faults=Faults(retry_after=0)) as servers:
             data, home = work / "data", work / "home"
-            for label, reuse in (("full", True), ("no change, reuse off", False), ("no change", True)):
+            for label in ("full", "no change"):
                 progress(f"{persons:,} persons: {label} ...")
-                runs[label] = sync(servers, data, home, reuse)
+                runs[label] = sync(servers, data, home, True, code)
                 progress(f"  {runs[label]['seconds']} s {grouped(runs[label]['steps'])}")
             changed = {}
             for n in range(changesets):
                 for name, count in servers.apply_changeset(seed=100 + n).items():
                     changed[name] = changed.get(name, 0) + count
-            shutil.copytree(data, work / "data_off")
-            shutil.copytree(home, work / "home_off")
+            if compare:
+                shutil.copytree(data, work / "data_off")
+                shutil.copytree(home, work / "home_off")
             progress(f"{persons:,} persons: change set {changed} ...")
-            runs["change set"] = sync(servers, data, home, True)
+            runs["change set"] = sync(servers, data, home, True, code)
             progress(f"  {runs['change set']['seconds']} s {grouped(runs['change set']['steps'])}")
-            runs["change set, reuse off"] = sync(servers, work / "data_off", work / "home_off", False)
-            progress(f"  reuse off: {runs['change set, reuse off']['seconds']} s")
-        reused = warehouse_hashes(data / "warehouse.duckdb")
-        rebuilt = warehouse_hashes(work / "data_off" / "warehouse.duckdb")
-        differing = sorted(t for t in reused.keys() | rebuilt.keys() if reused.get(t) != rebuilt.get(t))
-    return {"persons": persons, "seed": seed, "changesets": changesets, "changed": changed,
-            "runs": runs, "tables_compared": len(reused), "tables_differing": differing}
+            if compare:
+                runs["change set, reuse off"] = sync(servers, work / "data_off", work / "home_off", False, code)
+                progress(f"  reuse off: {runs['change set, reuse off']['seconds']} s")
+        differing, compared = [], 0
+        if compare:
+            reused = warehouse_hashes(data / "warehouse.duckdb")
+            rebuilt = warehouse_hashes(work / "data_off" / "warehouse.duckdb")
+            differing = sorted(t for t in reused.keys() | rebuilt.keys() if reused.get(t) != rebuilt.get(t))
+            compared = len(reused)
+    return {"persons": persons, "seed": seed, "changesets": changesets, "changed": changed, "code": str(code),
+            "runs": runs, "tables_compared": compared, "tables_differing": differing}
 
 
 def markdown(results: list[dict]) -> str:
@@ -188,11 +197,14 @@ def markdown(results: list[dict]) -> str:
         change = result["runs"]["change set"]
         share = change["rows_landed"] / max(1, change["rows_total"] - change["rows_landed"])
         lines.append("")
-        lines.append(
-            f"{result['persons']:,} persons: {result['changesets']} change set(s), {change['rows_landed']:,} rows "
-            f"landed ({share:.2%} of the landed rows); warehouses after the change set, reused vs rebuilt: "
+        compared = (
+            f"; warehouses after the change set, reused vs rebuilt: "
             f"{result['tables_compared'] - len(result['tables_differing'])} of {result['tables_compared']} tables equal"
             + (f" (differ: {', '.join(result['tables_differing'])})" if result["tables_differing"] else "")
+        ) if result["tables_compared"] else ""
+        lines.append(
+            f"{result['persons']:,} persons: {result['changesets']} change set(s), {change['rows_landed']:,} rows "
+            f"landed ({share:.2%} of the landed rows){compared}"
         )
     return "\n".join(lines)
 
@@ -203,10 +215,14 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--changesets", type=int, default=1)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out")
+    parser.add_argument("--code", type=Path, default=ROOT,
+                        help="run the sync command from this checkout (e.g. `git worktree add` of an "
+                             "earlier commit, to measure before and after)")
+    parser.add_argument("--label", default="incremental", help="name of the JSON result in OUT")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    results = [measure(p, args.seed, args.changesets, args.out) for p in args.persons or [20_000]]
-    (args.out / "incremental.json").write_text(json.dumps(results, indent=1, ensure_ascii=False))
+    results = [measure(p, args.seed, args.changesets, args.out, args.code.resolve()) for p in args.persons or [20_000]]
+    (args.out / f"{args.label}.json").write_text(json.dumps(results, indent=1, ensure_ascii=False))
     print(markdown(results))
 
 
