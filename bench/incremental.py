@@ -142,9 +142,9 @@ def grouped(steps: dict[str, float]) -> dict[str, float]:
     return {k: round(v, 2) for k, v in layers.items()}
 
 
-def measure(persons: int, seed: int, changesets: int, out: Path, code: Path) -> dict:
+def measure(persons: int, seed: int, changesets: int, out: Path, code: Path, compare: bool = True) -> dict:
     # code from before pipelines/reuse.py knows no `reuse_unchanged`: no rebuild to compare
-    compare = (code / "pipelines" / "reuse.py").exists()
+    compare = compare and (code / "pipelines" / "reuse.py").exists()
     with tempfile.TemporaryDirectory(prefix=f"incr-{persons}-", dir=out) as work:
         work = Path(work)
         world = work / "world"
@@ -219,9 +219,11 @@ def main() -> None:
                         help="run the sync command from this checkout (e.g. `git worktree add` of an "
                              "earlier commit, to measure before and after)")
     parser.add_argument("--label", default="incremental", help="name of the JSON result in OUT")
+    parser.add_argument("--no-rebuild", action="store_true", help="skip step 4 (the rebuild and the comparison)")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    results = [measure(p, args.seed, args.changesets, args.out, args.code.resolve()) for p in args.persons or [20_000]]
+    results = [measure(p, args.seed, args.changesets, args.out, args.code.resolve(), not args.no_rebuild)
+               for p in args.persons or [20_000]]
     (args.out / f"{args.label}.json").write_text(json.dumps(results, indent=1, ensure_ascii=False))
     print(markdown(results))
 
