@@ -38,10 +38,11 @@ log = logging.getLogger(__name__)
 
 REUSE_DIR = "reuse"
 RECORD_VERSION = 1
-# What a step's output depends on besides its data: the code and the schema/suite files that
-# ship with it. A deploy of new code or a changed mapping re-runs every step once.
+# What a step's output and report depend on besides its data: the code (the assets make the
+# reports and checks) and the schema, suite and SQL files that ship with it. A deploy of new
+# code or a changed mapping re-runs every step once.
 _ROOT = Path(__file__).resolve().parent.parent
-CODE_FOLDERS = ("pipelines", "schemas", "expectations")
+CODE_FOLDERS = ("pipelines", "assets", "schemas", "expectations")
 CODE_SUFFIXES = (".py", ".yaml", ".json", ".sql")
 
 
