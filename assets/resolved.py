@@ -139,6 +139,34 @@ CHECK_SPECS = [
 ]
 
 
+RESOLVE_STEP = "resolved"
+SUMMARY_FILE = "summary.json"
+
+
+def _fingerprint(settings) -> str:
+    """What resolution reads: the staged tables, the analysts' decisions, the code."""
+    from pipelines import reuse
+    from pipelines.resolve.store import DECISIONS_FILE, STAGED_TABLES
+    from pipelines.staging import staged_path
+
+    inputs = reuse.files_manifest(
+        [staged_path(settings, table) for table in STAGED_TABLES]
+        + [settings.state_dir / "resolve" / DECISIONS_FILE]
+    )
+    return reuse.fingerprint(RESOLVE_STEP, inputs=inputs, settings=settings)
+
+
+def _outputs(settings) -> list:
+    """What resolution writes and the next resolution reads: DATA_DIR/resolved/ and its state
+    (the decisions file is an input, not an output)."""
+    from pipelines.resolve.store import DECISIONS_FILE
+
+    state = settings.state_dir / "resolve"
+    return [p for p in settings.resolved_dir.glob("*") if p.is_file()] + [
+        p for p in state.glob("*") if p.is_file() and p.name != DECISIONS_FILE
+    ]
+
+
 @multi_asset(
     specs=[
         AssetSpec(VOLUNTEERS, deps=STAGED_DEPS, group_name="resolved", kinds={"python", "parquet"},
@@ -153,24 +181,42 @@ CHECK_SPECS = [
     name="resolved_entities",
 )
 def resolved_entities(context: AssetExecutionContext, pipeline_settings: PipelineSettings):
+    from pipelines import reuse
     from pipelines.resolve.store import resolve_all
 
+    settings = pipeline_settings.settings()
+    as_of = run_as_of(context)
     with errors_scrubbed():
-        summary = resolve_all(pipeline_settings.settings(), run_as_of(context))
+        record = reuse.load_record(settings, RESOLVE_STEP)
+        if pipeline_settings.reuse_unchanged and reuse.reusable(record, _fingerprint(settings), as_of):
+            # Resolution is a function of the staged tables, the analysts' decisions and the
+            # state it left: with none of them changed, a new run would find what it found.
+            summary = json.loads((settings.resolved_dir / SUMMARY_FILE).read_text(encoding="utf-8"))
+            context.log.info(f"resolution: staged tables and decisions unchanged since {record.as_of}: reused")
+            reused = {"reused_from_as_of": record.as_of}
+        else:
+            reuse.forget(settings, RESOLVE_STEP)
+            summary = resolve_all(settings, as_of)
+            reuse.save_record(settings, reuse.ReuseRecord(
+                step=RESOLVE_STEP, fingerprint=_fingerprint(settings), as_of=as_of.isoformat(),
+                valid_until=None, outputs=reuse.files_manifest(_outputs(settings)),
+            ))
+            reused = {}
     context.log.info(
         f"resolved {summary['volunteers']['accounts']} accounts into {summary['volunteers']['persons']} persons "
         f"({summary['volunteers']['mode']}), {summary['services']['services']} services"
     )
-    yield MaterializeResult(asset_key=VOLUNTEERS, metadata=safe_metadata(volunteer_metadata(summary)))
+    yield MaterializeResult(asset_key=VOLUNTEERS, metadata=safe_metadata({**volunteer_metadata(summary), **reused}))
     organizations = summary["organizations"]
     yield MaterializeResult(
         asset_key=ORGANIZATIONS,
         metadata={
             "teams": organizations["teams"], "organizations": organizations["organizations"],
             "teams_by_method": _json(organizations["teams_by_method"]), "key_changes": organizations["key_changes"],
+            **reused,
         },
     )
-    yield MaterializeResult(asset_key=SERVICES, metadata=safe_metadata(service_metadata(summary)))
+    yield MaterializeResult(asset_key=SERVICES, metadata=safe_metadata({**service_metadata(summary), **reused}))
 
     yield from invariant_checks(summary["invariants"])
 

@@ -29,6 +29,7 @@ from dagster import (
     multi_asset,
 )
 
+from assets.reuse import checks_from_json, checks_to_json, metadata_from_json, metadata_to_json
 from assets.run import errors_scrubbed, run_as_of, safe_metadata
 from pipelines.clock import AsOf
 from pipelines.config import Settings
@@ -171,7 +172,9 @@ def _accounted_check(table: str, result, sync_id: str) -> AssetCheckResult:
 
 def _stage_one(
     context: AssetExecutionContext, table: str, settings: Settings, as_of: AsOf
-) -> MaterializeResult:
+) -> tuple[dict, list[AssetCheckResult], object]:
+    """Stage one table: its metadata, every check result and the instant its verdicts hold
+    until (StagedResult.changes_at)."""
     from pipelines.staging import read_staged, stage_table
 
     result = stage_table(table, settings, as_of=as_of)
@@ -195,14 +198,83 @@ def _stage_one(
         "path": MetadataValue.path(str(result.path)),
         "preview": MetadataValue.md(_preview(table, preview_frame)),
     }
-    selected_checks = context.selected_asset_check_keys
-    checks = [
-        check
-        for check in _check_results(table, suite)
-        + [_quarantine_check(table, result), _accounted_check(table, result, context.run_id)]
-        if AssetCheckKey(staged_key(table), check.check_name) in selected_checks
+    checks = _check_results(table, suite) + [
+        _quarantine_check(table, result), _accounted_check(table, result, context.run_id)
     ]
-    return MaterializeResult(asset_key=staged_key(table), metadata=safe_metadata(metadata), check_results=checks)
+    return safe_metadata(metadata), checks, result.changes_at
+
+
+def _selected(context: AssetExecutionContext, checks: list[AssetCheckResult]) -> list[AssetCheckResult]:
+    selected = context.selected_asset_check_keys
+    return [check for check in checks if AssetCheckKey(check.asset_key, check.check_name) in selected]
+
+
+def _raw_manifest(settings: Settings, table: str) -> list:
+    from pipelines.reuse import folder_manifest
+
+    return [
+        folder_manifest(settings.raw_dir / m.source / m.stream) for m in mappings_for_table(table)
+    ]
+
+
+def _stage_or_reuse(
+    context: AssetExecutionContext, table: str, settings: Settings, as_of: AsOf, code: str, reuse: bool
+) -> MaterializeResult:
+    """Stage the table, or give back the last staging when its landed pages, code, settings
+    and instant window say a fresh one would be the same (pipelines/reuse.py)."""
+    from pipelines import reuse as reuse_records
+    from pipelines.staging.tables import quarantine_part_path, staged_path
+
+    step = f"staged/{table}"
+    outputs = [staged_path(settings, table), quarantine_part_path(settings, table)]
+    fingerprint = reuse_records.fingerprint(
+        step, inputs=_raw_manifest(settings, table), settings=settings, code=code
+    )
+    record = reuse_records.load_record(settings, step)
+    if reuse and reuse_records.reusable(record, fingerprint, as_of):
+        context.log.info(f"staged {table}: landed pages unchanged since {record.as_of}: reused")
+        return MaterializeResult(
+            asset_key=staged_key(table),
+            metadata={**metadata_from_json(record.report["metadata"]), "reused_from_as_of": record.as_of},
+            check_results=_selected(context, checks_from_json(record.report["checks"])),
+        )
+    reuse_records.forget(settings, step)
+    metadata, checks, changes_at = _stage_one(context, table, settings, as_of)
+    reuse_records.save_record(settings, reuse_records.ReuseRecord(
+        step=step,
+        fingerprint=fingerprint,
+        as_of=as_of.isoformat(),
+        valid_until=None if changes_at is None else AsOf(changes_at.to_pydatetime()).isoformat(),
+        outputs=reuse_records.files_manifest(outputs),
+        report={"metadata": metadata_to_json(metadata), "checks": checks_to_json(checks)},
+    ))
+    return MaterializeResult(asset_key=staged_key(table), metadata=metadata, check_results=_selected(context, checks))
+
+
+def _combine_or_reuse(context: AssetExecutionContext, settings: Settings, as_of: AsOf, code: str, reuse: bool) -> MaterializeResult:
+    from pipelines import reuse as reuse_records
+    from pipelines.staging.tables import quarantine_part_path
+
+    step = "staged/quarantine"
+    parts = reuse_records.files_manifest(quarantine_part_path(settings, t) for t in table_names())
+    fingerprint = reuse_records.fingerprint(step, inputs=parts, settings=settings, code=code)
+    record = reuse_records.load_record(settings, step)
+    if reuse and reuse_records.reusable(record, fingerprint, as_of):
+        context.log.info(f"quarantine: parts unchanged since {record.as_of}: reused")
+        return MaterializeResult(
+            asset_key=QUARANTINE_KEY,
+            metadata={**metadata_from_json(record.report["metadata"]), "reused_from_as_of": record.as_of},
+        )
+    reuse_records.forget(settings, step)
+    materialization = _combine_quarantine(settings)
+    from pipelines.staging import quarantine_path
+
+    reuse_records.save_record(settings, reuse_records.ReuseRecord(
+        step=step, fingerprint=fingerprint, as_of=as_of.isoformat(), valid_until=None,
+        outputs=reuse_records.files_manifest([quarantine_path(settings)]),
+        report={"metadata": metadata_to_json(materialization.metadata)},
+    ))
+    return materialization
 
 
 def _combine_quarantine(settings: Settings) -> MaterializeResult:
@@ -264,15 +336,19 @@ QUARANTINE_SPEC = AssetSpec(
     can_subset=True,
 )
 def staged_tables(context: AssetExecutionContext, pipeline_settings: PipelineSettings):
+    from pipelines.reuse import code_fingerprint
+
     settings = pipeline_settings.settings()
     as_of = run_as_of(context)  # future_date compares with it
     selected = context.selected_asset_keys
+    reuse = pipeline_settings.reuse_unchanged
     with errors_scrubbed():
+        code = code_fingerprint()
         for table in table_names():
             if staged_key(table) in selected:
-                yield _stage_one(context, table, settings, as_of)
+                yield _stage_or_reuse(context, table, settings, as_of, code, reuse)
         if QUARANTINE_KEY in selected:
-            yield _combine_quarantine(settings)
+            yield _combine_or_reuse(context, settings, as_of, code, reuse)
 
 
 assets = [staged_tables]

@@ -27,6 +27,7 @@ from dagster import (
     build_last_update_freshness_checks,
 )
 
+from assets.reuse import checks_from_json, checks_to_json, metadata_from_json, metadata_to_json
 from assets.run import errors_scrubbed, run_as_of, safe_metadata
 from pipelines.config import Settings
 from pipelines.resources import PipelineSettings
@@ -124,13 +125,87 @@ def warehouse_checks(settings: Settings, schema: str) -> list[AssetCheckResult]:
     ],
 )
 def warehouse_publish(context: AssetExecutionContext, pipeline_settings: PipelineSettings) -> MaterializeResult:
+    from pipelines import reuse
+
+    settings = pipeline_settings.settings()
+    as_of = run_as_of(context)
+    schema = pipeline_settings.warehouse_schema
+    with errors_scrubbed():
+        fingerprint = _publish_fingerprint(settings, schema)
+        record = reuse.load_record(settings, PUBLISH_STEP)
+        if (pipeline_settings.reuse_unchanged and reuse.reusable(record, fingerprint, as_of)
+                and _still_published(settings, record)):
+            context.log.info(f"publish: inputs unchanged since {record.as_of}, warehouse as published: reused")
+            return MaterializeResult(
+                metadata={**metadata_from_json(record.report["metadata"]), "reused_from_as_of": record.as_of},
+                check_results=checks_from_json(record.report["checks"]),
+            )
+        reuse.forget(settings, PUBLISH_STEP)
+        materialization = _publish(context, settings, as_of, schema)
+        reuse.save_record(settings, reuse.ReuseRecord(
+            step=PUBLISH_STEP, fingerprint=fingerprint, as_of=as_of.isoformat(),
+            # ages, age bands and the history's closing date follow the Beijing date
+            valid_until=reuse.end_of_beijing_day(as_of).isoformat(), outputs=[],
+            report={"metadata": metadata_to_json(materialization.metadata),
+                    "checks": checks_to_json(materialization.check_results),
+                    "schema": materialization.metadata["schema"].value,
+                    "rows": _published_rows(materialization)},
+        ))
+        return materialization
+
+
+PUBLISH_STEP = "warehouse/publish"
+
+
+def _publish_fingerprint(settings: Settings, schema: str | None) -> str:
+    """What the publish reads: every resolved and staged file, the warehouse it writes to."""
+    from pipelines import reuse
+
+    inputs = {
+        "resolved": reuse.folder_manifest(settings.resolved_dir, "*.parquet"),
+        "staged": reuse.folder_manifest(settings.staged_dir, "*.parquet"),
+        "schema": schema,
+    }
+    return reuse.fingerprint(PUBLISH_STEP, inputs=inputs, settings=settings)
+
+
+def _published_rows(materialization: MaterializeResult) -> dict[str, int]:
+    return {
+        name: int(count)
+        for name, count in materialization.metadata.get("row_counts", MetadataValue.json({})).value.items()
+    }
+
+
+def _still_published(settings: Settings, record) -> bool:
+    """Whether the warehouse still holds what the record's publish wrote (every table with its
+    row count): a warehouse restored, emptied or written by someone else is published again."""
+    import sqlalchemy as sa
+
+    from pipelines.sql import quote
+
+    expected = record.report.get("rows") or {}
+    if not expected:
+        return False
+    engine = sa.create_engine(settings.resolved_warehouse_url)
+    try:
+        with engine.connect() as con:
+            for table, rows in expected.items():
+                found = con.execute(sa.text(f"select count(*) from {quote(record.report['schema'])}.{quote(table)}")).scalar()
+                if found != rows:
+                    return False
+    except sa.exc.SQLAlchemyError:
+        return False
+    finally:
+        engine.dispose()
+    return True
+
+
+def _publish(context: AssetExecutionContext, settings: Settings, as_of, schema: str | None) -> MaterializeResult:
     from pipelines.warehouse.dictionary import render_dictionary
     from pipelines.warehouse.publish import publish
 
-    settings = pipeline_settings.settings()
-    with errors_scrubbed():
-        result = publish(settings, as_of=run_as_of(context), schema=pipeline_settings.warehouse_schema)
-        checks = warehouse_checks(settings, result.schema)
+    result = publish(settings, as_of=as_of, schema=schema)
+    checks = warehouse_checks(settings, result.schema)
     context.log.info(
         "published %d tables and marts to %s", len(result.rows), result.warehouse
     )
@@ -141,6 +216,7 @@ def warehouse_publish(context: AssetExecutionContext, pipeline_settings: Pipelin
         "as_of": MetadataValue.text(result.as_of.isoformat()),
         "tables": MetadataValue.int(len(result.rows)),
         "rows": MetadataValue.md(_rows_markdown(result.rows)),
+        "row_counts": MetadataValue.json(dict(result.rows)),
         **{name: _figure(value) for name, value in figures.items()},
         "data_dictionary": MetadataValue.md(render_dictionary()),
     }

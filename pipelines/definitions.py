@@ -37,9 +37,9 @@ SYNC_LOCK_WAIT_SECONDS = 1800.0  # a nightly run waits out a manual one, within 
 
 
 class _DataDirLockedExecutor(dg.Executor):
-    """The multiprocess executor, run while holding the run's DATA_DIR lock. The lock is
-    held by the run's orchestrating process (the one that launches the step processes), so
-    it lasts exactly as long as the run, and the kernel frees it if that process dies."""
+    """An executor run while holding the run's DATA_DIR lock. The lock is held by the run's
+    orchestrating process (the one that runs or launches the steps), so it lasts exactly as
+    long as the run, and the kernel frees it if that process dies."""
 
     def __init__(self, inner: dg.Executor):
         self._inner = inner
@@ -63,16 +63,23 @@ class _DataDirLockedExecutor(dg.Executor):
             yield from self._inner.execute(plan_context, execution_plan)
 
 
-@dg.executor(
-    name="sync_executor",
-    config_schema=dg.multiprocess_executor.config_schema,
-    requirements=dg.multiprocess_executor.get_requirements({}),
-)
-def _locked_multiprocess_executor(init_context):
-    return _DataDirLockedExecutor(dg.multiprocess_executor.executor_creation_fn(init_context))
+def _locked(inner: dg.ExecutorDefinition, name: str) -> dg.ExecutorDefinition:
+    @dg.executor(name=name, config_schema=inner.config_schema, requirements=inner.get_requirements({}))
+    def locked_executor(init_context):
+        return _DataDirLockedExecutor(inner.executor_creation_fn(init_context))
+
+    return locked_executor
 
 
-sync_executor = _locked_multiprocess_executor.configured(
+# The complete sync runs its steps in one process, one after another. A step process
+# costs seconds of start-up and imports (the code location, pandas, DuckDB, Great
+# Expectations) before any work; a nightly sync that changed little is almost nothing but
+# those, and unchanged steps reuse their last output (pipelines/reuse.py). One step at a time
+# keeps both limits (one step per source system, one warehouse writer); what it gives up is
+# the two pulls side by side, minutes at the scale of the whole province (README, Benchmarks).
+sync_in_one_process = _locked(dg.in_process_executor, "sync_in_one_process")
+
+sync_executor = _locked(dg.multiprocess_executor, "sync_executor").configured(
     {
         "max_concurrent": 2,
         "tag_concurrency_limits": [
@@ -88,7 +95,7 @@ SYNC_RUN_TAGS = {"run_queue": "sync"}
 sync_all = dg.define_asset_job(
     name="sync_all",
     selection=dg.AssetSelection.all(),
-    executor_def=sync_executor,
+    executor_def=sync_in_one_process,
     tags=SYNC_RUN_TAGS,
     description=(
         "One complete sync: pull both sources incrementally, stage and validate, resolve "
@@ -102,7 +109,7 @@ sync_all = dg.define_asset_job(
 full_reconciliation = dg.define_asset_job(
     name="full_reconciliation",
     selection=dg.AssetSelection.all(),
-    executor_def=sync_executor,
+    executor_def=sync_in_one_process,
     tags=SYNC_RUN_TAGS,
     config={"ops": raw.full_refresh_run_config()},
     description=(

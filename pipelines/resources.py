@@ -37,6 +37,9 @@ class PipelineSettings(ConfigurableResource):
     warehouse_url: Optional[str] = Field(default=None, repr=False)
     warehouse_schema: Optional[str] = None  # default: DuckDB main, PostgreSQL the current schema
     sandbox_truth_dir: Optional[str] = None
+    # Skip a staging, resolution or publish step whose inputs are unchanged since it last ran
+    # (pipelines/reuse.py); false rebuilds everything from the landed pages.
+    reuse_unchanged: bool = True
 
     def settings(self) -> Settings:
         overrides = {

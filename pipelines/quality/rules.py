@@ -216,6 +216,35 @@ def check_future_date(frame: pd.DataFrame, inputs: RuleInputs) -> tuple[pd.Serie
     return broken, _join_details(parts)
 
 
+def future_verdicts_change_at(frame: pd.DataFrame, inputs: RuleInputs) -> pd.Timestamp | None:
+    """The first instant (UTC) after the sync's at which `check_future_date` would judge a row
+    of `frame` differently: a timestamp stops being in the future at itself, a date at the
+    Beijing midnight that starts it, a period at its year's first day. None when no value is
+    in the future. Reusing a staged table (pipelines/reuse.py) is sound before that instant."""
+    after: list[pd.Timestamp] = []
+    as_of_date = inputs.as_of_beijing_date
+    spec = table_spec(inputs.table)
+    for column in FUTURE_COLUMNS.get(inputs.table, ()):
+        if column not in frame:
+            continue
+        if spec.column(column).type == "timestamp":
+            values = _as_utc(frame[column])
+            values = values[values > inputs.as_of_utc]
+            if len(values):
+                after.append(values.min())
+        else:
+            dates = _as_naive_date(frame[column])
+            dates = dates[dates > as_of_date]
+            if len(dates):
+                after.append((dates.min() - BEIJING_OFFSET).tz_localize("UTC"))
+    if inputs.table == "evaluations" and "period" in frame:
+        year = pd.to_numeric(frame["period"].astype("string").str.slice(0, 4), errors="coerce")
+        year = year[year > as_of_date.year]
+        if len(year):
+            after.append((pd.Timestamp(year=int(year.min()), month=1, day=1) - BEIJING_OFFSET).tz_localize("UTC"))
+    return min(after) if after else None
+
+
 CHECKS = {
     "missing_required": check_missing_required,
     "region_outside_province": check_region_outside_province,

@@ -56,6 +56,8 @@ class MappedChunk:
     # canonical column -> rows whose source value was unusable (whichever the policy)
     failed: dict[str, pd.Series] = field(default_factory=dict)
     soft_flags: dict[str, pd.Series] = field(default_factory=dict)
+    # the first instant after the run's at which a value of the chunk would be judged anew
+    changes_at: pd.Timestamp | None = None
 
 
 def no_problems() -> pd.DataFrame:
@@ -197,7 +199,8 @@ class Adapter:
             if column not in canonical:
                 canonical[column] = np.nan
         problems = _stack(self.parts)[PROBLEM_COLUMNS]
-        return MappedChunk(canonical[spec.column_names], problems, self.failed, self.context.soft_flags)
+        return MappedChunk(canonical[spec.column_names], problems, self.failed, self.context.soft_flags,
+                           self.context.changes_at)
 
 
 def map_chunk(raw: pd.DataFrame, mapping: StreamMapping, settings: Settings, as_of: AsOf) -> MappedChunk:

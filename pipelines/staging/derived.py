@@ -77,6 +77,7 @@ def _certificate(fields: pd.DataFrame, spec: dict, ctx: Context, out: pd.DataFra
         out.loc[is_resident, "cert_suffix4"] = resident["cert_suffix4"].astype(object).to_numpy()
         id_gender[is_resident] = resident["gender"].astype(object).to_numpy()
         id_birth[is_resident] = pd.to_datetime(resident["birth_date"], errors="coerce").to_numpy()
+        ctx.note_change_at(_first_birth_after(resident, ctx))
     other = ~is_resident & raw_number.notna()
     if other.any():
         cleaned = as_text(pd.Series(ids.normalize_other_cert(raw_number[other]), index=raw_number[other].index))
@@ -90,6 +91,21 @@ def _certificate(fields: pd.DataFrame, spec: dict, ctx: Context, out: pd.DataFra
     clear = pd.Series(number, index=index).where(~out["cert_masked"].fillna(False).astype(bool))
     out["cert_hash"] = hashed(as_text(clear), ctx)
     return id_gender, pd.to_datetime(id_birth, errors="coerce")
+
+
+def _first_birth_after(resident: pd.DataFrame, ctx: Context) -> pd.Timestamp | None:
+    """The Beijing midnight (UTC) of the earliest birth date after the run's date that an
+    18-character number not judged valid carries: from that day on the number may be valid
+    (`ids.is_valid_resident_id`). Conservative: the check character is not looked at."""
+    invalid = resident.loc[~resident["cert_valid"].fillna(False).astype(bool), "cert_no"].dropna().astype(str)
+    invalid = invalid[invalid.str.len() == 18]
+    if not len(invalid):
+        return None
+    born = pd.to_datetime(invalid.str.slice(6, 14), format="%Y%m%d", errors="coerce")
+    born = born[born > pd.Timestamp(ctx.as_of.date)]
+    if not len(born):
+        return None
+    return (born.min() - pd.Timedelta(hours=8)).tz_localize("UTC")
 
 
 def _person_identity(fields: pd.DataFrame, spec: dict, ctx: Context) -> Derived:

@@ -29,7 +29,7 @@ from pipelines.clock import AsOf
 from pipelines.config import Settings
 from pipelines.files import write_parquet
 from pipelines.quality import quarantine as quarantine_rows
-from pipelines.quality.rules import RuleInputs, evaluate, soft_flags
+from pipelines.quality.rules import RuleInputs, evaluate, future_verdicts_change_at, soft_flags
 from pipelines.schemas import StreamMapping, arrow_schema, mappings_for_table, table_names, table_spec
 from pipelines.staging.adapter import map_chunk
 from pipelines.staging.extract import raw_batches, versions_per_sync
@@ -59,6 +59,9 @@ class StagedResult:
     accounting: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)
     as_of: AsOf | None = None
     frame: pd.DataFrame | None = None
+    # the first instant after `as_of` at which a row would be judged differently (a date
+    # stops being in the future, a birth date is lived): None when none would
+    changes_at: pd.Timestamp | None = None
 
     @property
     def quarantined(self) -> int:
@@ -183,6 +186,8 @@ class _Staging:
             problems=mapped.problems, fields=_source_fields(mapping),
         )
         verdict = evaluate(canonical, inputs)
+        self.note_change_at(mapped.changes_at)
+        self.note_change_at(future_verdicts_change_at(canonical, inputs))
         # a deleted row without its key cannot be told apart from another: it is quarantined
         keyless = canonical["source_id"].isna() & verdict["rule"].isna()
         verdict.loc[keyless, "rule"] = "missing_required"
@@ -208,6 +213,11 @@ class _Staging:
         for outcome, mask in (("staged", kept), ("quarantined", rejected)):
             _add_counts(kept_per_sync.setdefault(outcome, {}), sync_ids[mask].value_counts().to_dict())
         return frame_to_arrow(kept_frame, self.table)
+
+    def note_change_at(self, instant: pd.Timestamp | None) -> None:
+        if instant is not None and not pd.isna(instant):
+            current = self.result.changes_at
+            self.result.changes_at = instant if current is None else min(current, instant)
 
     def account(self, mapping: StreamMapping, kept_per_sync: dict) -> dict[str, dict[str, int]]:
         """Per sync: rows landed, and where each went (counted apart, so they can disagree)."""

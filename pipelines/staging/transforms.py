@@ -58,6 +58,13 @@ class Context:
     index: pd.Index
     is_deleted: pd.Series
     soft_flags: dict[str, pd.Series] = field(default_factory=dict)
+    # the first instant (UTC) after `as_of` at which a value judged against `as_of` would be
+    # judged differently (a birth date not yet lived): how long the staged output holds
+    changes_at: pd.Timestamp | None = None
+
+    def note_change_at(self, instant: pd.Timestamp | None) -> None:
+        if instant is not None and not pd.isna(instant):
+            self.changes_at = instant if self.changes_at is None else min(self.changes_at, instant)
 
     def flag(self, name: str, mask: pd.Series) -> None:
         """Count `mask` rows under soft flag `name` (kept, not quarantined)."""

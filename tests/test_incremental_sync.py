@@ -1,0 +1,169 @@
+"""A rerun costs what changed, and publishes what a full rebuild publishes.
+
+A small world synced in process (the real assets, sandbox servers over HTTP, DuckDB), then:
+a rerun with nothing changed at the sources, which reuses every staging, resolution and
+publish step; then a change set, after which the tables the change touched are staged again
+and the others reused. After each, the warehouse is compared table by table (content hashes)
+with a full rebuild of the same landed pages from the same starting state with reuse off.
+The pure parts (fingerprints, windows, the instant a future date stops being one) are tested
+directly below.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from datetime import datetime
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+from dagster import DagsterInstance, materialize
+
+from assets import raw, resolved, staged, warehouse
+from pipelines import reuse
+from pipelines.clock import BEIJING, AsOf
+from pipelines.config import Settings
+from pipelines.quality.rules import RuleInputs, future_verdicts_change_at
+from pipelines.resources import NationalSource, PipelineSettings, ProvincialSource, SourceApis
+from sandbox import Faults, SandboxServers, generate_world
+
+WORLD_AS_OF = datetime(2026, 11, 1, 12, 0)
+FIRST = datetime(2026, 11, 1, 13, 0, tzinfo=BEIJING)
+RERUN = datetime(2026, 11, 1, 18, 0, tzinfo=BEIJING)
+CHANGED_AT = datetime(2026, 11, 2, 9, 0, tzinfo=BEIJING)
+AFTER_CHANGE = datetime(2026, 11, 2, 10, 0, tzinfo=BEIJING)
+PROCESSING = [*staged.assets, *resolved.assets, *warehouse.assets]
+# the assets whose steps decide whether to reuse their last output
+STEPS = [f"staged/{t}" for t in ("volunteers", "organizations", "projects", "services",
+                                 "evaluations", "stations", "redemptions")] + [
+    "staged/quarantine", "resolved/volunteers", "resolved/organizations", "resolved/services",
+    "warehouse/publish"]
+
+
+def resources(servers: SandboxServers, data_dir: Path, reuse_unchanged: bool = True) -> dict:
+    fast = {"base_delay_seconds": 0.005, "max_delay_seconds": 0.05}
+    return {
+        "sources": SourceApis(
+            national=NationalSource(api_url=servers.national_url, client_id=servers.national_client_id,
+                                    client_secret=servers.national_client_secret, **fast),
+            provincial=ProvincialSource(api_url=servers.provincial_url, app_key=servers.provincial_app_key,
+                                        app_secret=servers.provincial_app_secret, **fast),
+        ),
+        "pipeline_settings": PipelineSettings(data_dir=str(data_dir), reuse_unchanged=reuse_unchanged),
+    }
+
+
+def run(assets, res: dict, as_of: datetime) -> dict[str, bool]:
+    """Materialize in process at `as_of`; returns, per asset, whether its step was reused."""
+    result = materialize(assets, resources=res, instance=DagsterInstance.ephemeral(),
+                         tags={"as_of": as_of.isoformat()})
+    assert result.success
+    for check in result.get_asset_check_evaluations():
+        assert check.passed or check.severity.value == "WARN", (check.asset_key, check.check_name)
+    return {
+        event.asset_key.to_user_string(): "reused_from_as_of" in event.materialization.metadata
+        for event in result.get_asset_materialization_events()
+    }
+
+
+def table_hashes(warehouse_file: Path) -> dict[str, str]:
+    """Each table's content, rows sorted, as one hash."""
+    with duckdb.connect(str(warehouse_file), read_only=True) as con:
+        tables = [r[0] for r in con.execute(
+            "select table_name from information_schema.tables where table_schema = 'main'").fetchall()]
+        return {
+            table: hashlib.sha256("\n".join(sorted(
+                repr(row) for row in con.execute(f'select * from "{table}"').fetchall())).encode()).hexdigest()
+            for table in sorted(tables)
+        }
+
+
+def rebuilt(state: Path, landed_from: Path, into: Path, as_of: datetime) -> dict[str, str]:
+    """A full rebuild: `state` copied, the pages `landed_from` holds, every step run."""
+    shutil.copytree(state, into)
+    shutil.rmtree(into / "raw")
+    shutil.copytree(landed_from / "raw", into / "raw")
+    run(PROCESSING, {"pipeline_settings": PipelineSettings(data_dir=str(into), reuse_unchanged=False)}, as_of)
+    return table_hashes(into / "warehouse.duckdb")
+
+
+@pytest.fixture(scope="module")
+def syncs(tmp_path_factory) -> dict:
+    root = tmp_path_factory.mktemp("incremental")
+    world = generate_world(root / "world", persons=150, seed=5, as_of=WORLD_AS_OF)
+    data = root / "data"
+    found: dict = {}
+    with SandboxServers(world, faults=Faults(retry_after=0)) as servers:
+        everything = [*raw.assets, *PROCESSING]
+        found["first"] = run(everything, resources(servers, data), FIRST)
+        shutil.copytree(data, root / "after_first")
+        found["rerun"] = run(everything, resources(servers, data), RERUN)
+        found["rerun_warehouse"] = table_hashes(data / "warehouse.duckdb")
+        shutil.copytree(data, root / "after_rerun")
+        found["changed"] = servers.apply_changeset(seed=3, now=CHANGED_AT)
+        found["after_change"] = run(everything, resources(servers, data), AFTER_CHANGE)
+        found["after_change_warehouse"] = table_hashes(data / "warehouse.duckdb")
+    found["rebuilt_rerun"] = rebuilt(root / "after_first", root / "after_rerun", root / "rebuild_rerun", RERUN)
+    found["rebuilt_after_change"] = rebuilt(root / "after_rerun", data, root / "rebuild_change", AFTER_CHANGE)
+    return found
+
+
+def test_a_rerun_with_no_change_reuses_every_step_and_publishes_the_full_rebuild(syncs):
+    assert not any(syncs["first"].values())
+    assert {step: syncs["rerun"][step] for step in STEPS} == dict.fromkeys(STEPS, True)
+    assert syncs["rerun_warehouse"] == syncs["rebuilt_rerun"]
+    assert len(syncs["rerun_warehouse"]) >= 20
+
+
+def test_after_a_change_set_what_changed_is_redone_and_the_warehouse_is_the_full_rebuild(syncs):
+    assert syncs["changed"]["persons_added"] > 0
+    redone = {step for step in STEPS if not syncs["after_change"][step]}
+    # volunteers, services and teams changed at the sources; evaluations did not
+    assert {"staged/volunteers", "staged/services", "staged/organizations", "resolved/volunteers",
+            "warehouse/publish"} <= redone
+    assert "staged/evaluations" not in redone
+    assert syncs["after_change_warehouse"] == syncs["rebuilt_after_change"]
+
+
+# ---- the pure parts
+
+
+def test_a_record_holds_from_its_instant_until_its_window_ends(tmp_path):
+    settings = Settings(data_dir=tmp_path)
+    output = tmp_path / "out.parquet"
+    output.write_bytes(b"x")
+    made = AsOf(FIRST)
+    record = reuse.ReuseRecord(step="s", fingerprint="f", as_of=made.isoformat(),
+                               valid_until=AsOf(CHANGED_AT).isoformat(), outputs=reuse.files_manifest([output]))
+    reuse.save_record(settings, record)
+    loaded = reuse.load_record(settings, "s")
+    assert reuse.reusable(loaded, "f", AsOf(RERUN))
+    assert not reuse.reusable(loaded, "g", AsOf(RERUN))  # other inputs
+    assert not reuse.reusable(loaded, "f", AsOf(CHANGED_AT))  # a future date is now past
+    assert not reuse.reusable(loaded, "f", AsOf(datetime(2026, 10, 1, tzinfo=BEIJING)))  # a replay
+    output.write_bytes(b"changed by hand")
+    assert not reuse.reusable(loaded, "f", AsOf(RERUN))
+
+
+def test_the_fingerprint_follows_the_hash_key_never_holding_it(tmp_path):
+    one = Settings(data_dir=tmp_path, pii_hash_key="key-one")
+    two = Settings(data_dir=tmp_path, pii_hash_key="key-two")
+    assert reuse.fingerprint("s", inputs=[], settings=one, code="c") != reuse.fingerprint(
+        "s", inputs=[], settings=two, code="c")
+    reuse.save_record(one, reuse.ReuseRecord("s", reuse.fingerprint("s", inputs=[], settings=one, code="c"),
+                                             AsOf(FIRST).isoformat(), None, []))
+    assert "key-one" not in reuse.record_path(one, "s").read_text()
+
+
+def test_a_future_date_is_judged_again_from_the_midnight_that_starts_it():
+    as_of = pd.Timestamp("2026-11-01 05:00", tz="UTC")  # 13:00 in Beijing
+    services = pd.DataFrame({
+        "service_date": pd.to_datetime(["2026-10-30", "2026-11-03", "2026-11-05"]),
+        "start_at": pd.to_datetime(["2026-11-01 04:00", "2026-11-02 20:00", None], utc=True),
+    })
+    inputs = RuleInputs(table="services", as_of=as_of.to_pydatetime())
+    # 3 Nov Beijing starts at 2 Nov 16:00 UTC, before the start at 2 Nov 20:00 UTC
+    assert future_verdicts_change_at(services, inputs) == pd.Timestamp("2026-11-02 16:00", tz="UTC")
+    assert future_verdicts_change_at(services.iloc[:1], inputs) is None
