@@ -55,6 +55,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import sqlalchemy as sa
+from sqlalchemy.engine import URL, make_url
 
 from pipelines.clock import AsOf
 from pipelines.config import Settings
