@@ -24,10 +24,12 @@ from dagster import (
     AssetExecutionContext,
     AssetKey,
     AssetSpec,
+    Config,
     MaterializeResult,
     MetadataValue,
     multi_asset,
 )
+from pydantic import Field
 
 from assets.run import errors_scrubbed, run_as_of, safe_metadata
 from pipelines.clock import AsOf
@@ -170,11 +172,16 @@ def _accounted_check(table: str, result, sync_id: str) -> AssetCheckResult:
 
 
 def _stage_one(
-    context: AssetExecutionContext, table: str, settings: Settings, as_of: AsOf
+    context: AssetExecutionContext, table: str, settings: Settings, as_of: AsOf,
+    from_prefecture_parts: bool = False,
 ) -> MaterializeResult:
     from pipelines.staging import read_staged, stage_table
+    from pipelines.staging.partitions import combine_table
 
-    result = stage_table(table, settings, as_of=as_of)
+    if from_prefecture_parts:
+        result = combine_table(table, settings, as_of)
+    else:
+        result = stage_table(table, settings, as_of=as_of)
     frame = read_staged(settings, table, columns=gx_runner.suite_columns(table))
     suite = gx_runner.validate(table, frame)
     preview_frame = read_staged(settings, table).head(PREVIEW_ROWS)
@@ -253,6 +260,17 @@ QUARANTINE_SPEC = AssetSpec(
 )
 
 
+class StagingConfig(Config):
+    from_prefecture_parts: bool = Field(
+        default=False,
+        description=(
+            "Combine the parts the 9 partitions of `staged/prefecture_parts` staged "
+            "(job `stage_by_prefecture`) instead of staging every row here: the job "
+            "`sync_from_prefectures` sets it (pipelines/staging/partitions.py)."
+        ),
+    )
+
+
 # One subsettable multi-asset rather than eight single assets: every step process pays for
 # importing the code location and Great Expectations (~5 s) before its work, which on small
 # and mid-size syncs costs more than staging itself; one step pays it once. Each table is
@@ -263,14 +281,16 @@ QUARANTINE_SPEC = AssetSpec(
     check_specs=[spec for table in table_names() for spec in _check_specs(table)],
     can_subset=True,
 )
-def staged_tables(context: AssetExecutionContext, pipeline_settings: PipelineSettings):
+def staged_tables(
+    context: AssetExecutionContext, config: StagingConfig, pipeline_settings: PipelineSettings
+):
     settings = pipeline_settings.settings()
     as_of = run_as_of(context)  # future_date compares with it
     selected = context.selected_asset_keys
     with errors_scrubbed():
         for table in table_names():
             if staged_key(table) in selected:
-                yield _stage_one(context, table, settings, as_of)
+                yield _stage_one(context, table, settings, as_of, config.from_prefecture_parts)
         if QUARANTINE_KEY in selected:
             yield _combine_quarantine(settings)
 

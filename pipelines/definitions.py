@@ -13,13 +13,13 @@ import warnings
 
 import dagster as dg
 
-from assets import raw, resolved, staged, warehouse
+from assets import prefectures, raw, resolved, staged, warehouse
 from pipelines.logging_privacy import install_log_redaction
 from pipelines.resources import RESOURCES
 
 install_log_redaction()
 
-LAYERS = (raw, staged, resolved, warehouse)
+LAYERS = (raw, staged, resolved, warehouse, prefectures)
 
 all_assets = [asset for layer in LAYERS for asset in layer.assets]
 freshness_checks = warehouse.asset_checks
@@ -38,9 +38,13 @@ sync_executor = dg.multiprocess_executor.configured(
     }
 )
 
+# The partitioned staging (assets/prefectures.py) is its own job: a job holds assets of
+# one partitioning only.
+by_prefecture = dg.AssetSelection.assets(prefectures.PARTS_KEY)
+
 sync_all = dg.define_asset_job(
     name="sync_all",
-    selection=dg.AssetSelection.all(),
+    selection=dg.AssetSelection.all() - by_prefecture,
     executor_def=sync_executor,
     description=(
         "One complete sync: pull both sources incrementally, stage and validate, resolve "
@@ -53,6 +57,28 @@ pull_raw = dg.define_asset_job(
     selection=dg.AssetSelection.groups("raw"),
     executor_def=sync_executor,
     description="Land new and changed rows from both sources without publishing (daytime top-ups).",
+)
+
+stage_by_prefecture = dg.define_asset_job(
+    name="stage_by_prefecture",
+    selection=by_prefecture,
+    partitions_def=prefectures.PREFECTURE_PARTITIONS,
+    executor_def=sync_executor,
+    description=(
+        "The staged layer's row work for one prefecture (9 static partitions): run as a "
+        "backfill after `pull_raw`, then `sync_from_prefectures`."
+    ),
+)
+
+sync_from_prefectures = dg.define_asset_job(
+    name="sync_from_prefectures",
+    selection=dg.AssetSelection.groups("staged", "resolved", "warehouse"),
+    executor_def=sync_executor,
+    config={"ops": {"staged": {"config": {"from_prefecture_parts": True}}}},
+    description=(
+        "After `pull_raw` and every partition of `stage_by_prefecture`: combine the parts "
+        "into the staged tables (every check), resolve the whole province, publish."
+    ),
 )
 
 nightly_sync = dg.ScheduleDefinition(
@@ -88,7 +114,7 @@ defs = dg.Definitions(
     assets=all_assets,
     asset_checks=freshness_checks,
     resources=RESOURCES,
-    jobs=[sync_all, pull_raw],
+    jobs=[sync_all, pull_raw, stage_by_prefecture, sync_from_prefectures],
     schedules=[nightly_sync, hourly_pull],
     sensors=[freshness_sensor],
 )
