@@ -1,8 +1,8 @@
 """Staging by prefecture: the staged layer's row work as 9 static partitions.
 
 `staged/prefecture_parts` (group `staged_by_prefecture`), one partition per prefecture of
-Guizhou, stages every canonical table's rows of its prefecture from the landed pages
-(`pipelines.staging.partitions.stage_prefecture`). The partitions are independent runs, so
+Guizhou, stages its prefecture's rows of the big tables (accounts and services) from the
+landed pages (`pipelines.staging.partitions.stage_prefecture`). The partitions are independent runs, so
 a backfill of the 9 spreads over as many run workers as the instance has (Kubernetes pods
 with the K8sRunLauncher). The job `sync_from_prefectures` then stacks the parts into the
 staged tables (`staged` with `from_prefecture_parts`, every check as in `sync_all`),
@@ -39,7 +39,7 @@ PARTS_KEY = AssetKey(["staged", "prefecture_parts"])
     group_name="staged_by_prefecture",
     kinds={"python", "parquet"},
     description=(
-        "One prefecture's rows of every canonical table, mapped, normalized and judged: "
+        "One prefecture's rows of the big tables (volunteers, services), mapped, normalized and judged: "
         "DATA_DIR/staged/prefectures/<code>/. Job `sync_from_prefectures` combines the 9 "
         "parts into the staged tables."
     ),

@@ -176,10 +176,10 @@ def _stage_one(
     from_prefecture_parts: bool = False,
 ) -> MaterializeResult:
     from pipelines.staging import read_staged, stage_table
-    from pipelines.staging.partitions import combine_table
+    from pipelines.staging.partitions import stage_from_parts
 
     if from_prefecture_parts:
-        result = combine_table(table, settings, as_of)
+        result = stage_from_parts(table, settings, as_of)
     else:
         result = stage_table(table, settings, as_of=as_of)
     frame = read_staged(settings, table, columns=gx_runner.suite_columns(table))

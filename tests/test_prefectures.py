@@ -54,7 +54,7 @@ def warehouse_tables(data_dir: Path) -> dict[str, pd.DataFrame]:
 @pytest.fixture(scope="module")
 def both_warehouses(tmp_path_factory):
     root = tmp_path_factory.mktemp("prefectures")
-    world = generate_world(root / "world", persons=400, seed=23, as_of=AS_OF)
+    world = generate_world(root / "world", persons=300, seed=23, as_of=AS_OF)
     whole, by_prefecture = root / "whole", root / "by_prefecture"
     with SandboxServers(world) as servers, pytest.MonkeyPatch.context() as env:
         for name, value in servers.env().items():
