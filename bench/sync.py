@@ -22,8 +22,8 @@ set sizes of the whole process tree (the CLI, the executor, its step processes),
 every 0.25 s from /proc; the sandbox servers' memory is reported apart. Results go to
 <out>/sync.json and <out>/sync.md (and stdout); progress to stderr.
 
-`--profile` then runs the same full sync once more, in one process (Dagster's in-process
-`materialize`, so one profiler sees every step) under pyinstrument, at the largest size, and
+`--profile` then runs the same full sync once more, in one process (`execute_in_process`,
+so one profiler sees every step) under pyinstrument, at the largest size, and
 writes <out>/sync-profile-p<N>.txt: where the time goes.
 """
 
@@ -323,7 +323,8 @@ def stop(server: subprocess.Popen) -> None:
         server.kill()
 
 
-def bench_size(persons: int, seed: int, out: Path, profile: bool) -> dict:
+def bench_size(persons: int, seed: int, out: Path, profile: bool, save) -> dict:
+    """One size's runs; `save(result)` after each, so a long run stopped keeps its part."""
     began = time.perf_counter()
     kept = ensure_world(persons, seed, out)
     generated = round(time.perf_counter() - began, 1)
@@ -337,15 +338,20 @@ def bench_size(persons: int, seed: int, out: Path, profile: bool) -> dict:
     try:
         with PeakSampler(server.pid) as server_memory:
             result["runs"].append(run_sync(work, urls, "full"))
+            save(result)
             result["floors"] = {
                 "bare_reader": bare_reader_floor(urls),
                 "duckdb_copy": duckdb_floor(work / "data"),
             }
             print(f"floors {json.dumps(result['floors'])}", file=sys.stderr, flush=True)
+            result["sandbox_peak_rss_mib"] = mib(server_memory.peak)
+            save(result)
             result["runs"].append(run_sync(work, urls, "rerun, no change"))
+            save(result)
             result["change_set"] = change_one_percent(world)
             result["runs"].append(run_sync(work, urls, "rerun, 1% changed"))
         result["sandbox_peak_rss_mib"] = mib(server_memory.peak)
+        save(result)
         if profile:
             result["profile"] = str(profile_sync(work, urls, out, persons))
     finally:
@@ -362,11 +368,11 @@ PROFILE_SYNC = """
 import sys
 from pyinstrument import Profiler
 import dagster as dg
-from pipelines.definitions import all_assets
-from pipelines.resources import RESOURCES
+from pipelines.definitions import defs
 profiler = Profiler(interval=0.01)
 profiler.start()
-result = dg.materialize(all_assets, resources=RESOURCES, instance=dg.DagsterInstance.ephemeral())
+# sync_all in process (execute_in_process runs every step in this one process)
+result = defs.resolve_job_def("sync_all").execute_in_process(instance=dg.DagsterInstance.ephemeral())
 profiler.stop()
 assert result.success
 with open(sys.argv[1], "w") as out:
@@ -401,7 +407,7 @@ def markdown(results: list[dict]) -> str:
     ]
     for result in results:
         full = result["runs"][0]["seconds"]
-        floors = floors_seconds(result)
+        floors = floors_seconds(result) if "floors" in result else float("nan")
         for run in result["runs"]:
             stages = [run["stages"].get(stage) for stage in STAGES]
             lines.append(
@@ -409,7 +415,7 @@ def markdown(results: list[dict]) -> str:
                 + " | ".join("" if s is None else f"{s:,.1f}" for s in stages)
                 + f" | {run['rows_landed']:,} | {run['rows_landed'] / run['seconds']:,.0f} | "
                 f"{run['peak_rss_mib']:,} MiB | {run['seconds'] / full:.0%} | "
-                f"{run['seconds'] / floors:.1f}× |"
+                + (f"{run['seconds'] / floors:.1f}× |" if floors == floors else "— |")
             )
     lines += [
         "",
@@ -418,6 +424,8 @@ def markdown(results: list[dict]) -> str:
         "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for result in results:
+        if "floors" not in result:
+            continue
         bare, copy = result["floors"]["bare_reader"], result["floors"]["duckdb_copy"]
         floors = floors_seconds(result)
         lines.append(
@@ -452,18 +460,35 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--out", type=Path, default=OUT)
     parser.add_argument("--profile", action="store_true", help="profile the largest size too")
+    parser.add_argument("--profile-only", action="store_true",
+                        help="only the profile, of each size (no timed runs)")
     args = parser.parse_args()
     out: Path = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
     sizes = sorted(args.persons or [100_000, 1_000_000])
-    results = []
-    for persons in sizes:
-        results.append(bench_size(persons, args.seed, out, args.profile and persons == sizes[-1]))
-        # written after every size: a long run that is stopped keeps what it measured
+    if args.profile_only:
+        for persons in sizes:
+            work = out / f"profile-p{persons}-s{args.seed}"
+            shutil.rmtree(work, ignore_errors=True)
+            server, urls = start_servers(ensure_world(persons, args.seed, out))
+            try:
+                print(profile_sync(work, urls, out, persons))
+            finally:
+                stop(server)
+                shutil.rmtree(work, ignore_errors=True)
+        return 0
+    results: list[dict] = []
+
+    def save(result: dict) -> None:
+        if not results or results[-1] is not result:
+            results.append(result)
         document = {"measured": datetime.now(UTC).isoformat(timespec="seconds"),
                     "load_average": os.getloadavg(), "results": results}
         (out / "sync.json").write_text(json.dumps(document, indent=2), encoding="utf-8")
         (out / "sync.md").write_text(markdown(results) + "\n", encoding="utf-8")
+
+    for persons in sizes:
+        save(bench_size(persons, args.seed, out, args.profile and persons == sizes[-1], save))
     print(markdown(results))
     return 0
 
