@@ -9,8 +9,9 @@ in different prefectures is still one volunteer.
 
 from __future__ import annotations
 
+import json
 import shutil
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import dagster as dg
@@ -115,3 +116,20 @@ def test_cross_prefecture_duplicates_are_one_volunteer(both_warehouses):
     linked = source_map.merge(staged_in, on=["source", "source_id"])
     prefectures_per_volunteer = linked.groupby("volunteer_key")["prefecture"].nunique()
     assert (prefectures_per_volunteer > 1).sum() > 0
+
+
+def test_a_part_older_than_the_landed_pages_stops_the_combination(both_warehouses, tmp_path):
+    from pipelines.config import Settings
+    from pipelines.staging.partitions import combine_table
+
+    _, by_prefecture = both_warehouses
+    data_dir = tmp_path / "data"
+    shutil.copytree(by_prefecture, data_dir)
+    settings = Settings(data_dir=data_dir)
+    # Zunyi's part as it would be had it been staged before the last pull: fewer rows read
+    counts_path = part_dir(settings, "5203") / "volunteers.json"
+    counts = json.loads(counts_path.read_text())
+    counts["extracted_per_stream"]["provincial/volunteers"] -= 1
+    counts_path.write_text(json.dumps(counts))
+    with pytest.raises(RuntimeError, match="prefecture 5203 .* run stage_by_prefecture again"):
+        combine_table("volunteers", settings, datetime(2026, 11, 1, 4, 0, tzinfo=UTC))

@@ -99,6 +99,7 @@ class _PrefectureStaging(_Staging):
                                                                path=_part_files(settings, prefecture, table)[0]))
         self.prefecture = prefecture
         self.kept_per_stream: dict[str, dict] = {}
+        self.extracted_per_stream: dict[str, int] = {}
 
     def chunks(self, chunk_rows: int):
         for stream_index, mapping in enumerate(mappings_for_table(self.table)):
@@ -120,6 +121,7 @@ class _PrefectureStaging(_Staging):
                     .append_column(ORDINAL_COLUMN, pa.array(ordinals))
                 )
             self.kept_per_stream[stream] = kept_per_sync
+            self.extracted_per_stream[stream] = position
             self.result.rows_per_source.setdefault(mapping.source, 0)
 
 
@@ -150,6 +152,7 @@ def stage_table_part(
         "rows_per_source": result.rows_per_source, "deleted_rows": result.deleted_rows,
         "soft_flags": result.soft_flags, "superseded_duplicates": result.superseded_duplicates,
         "kept_per_stream": staging.kept_per_stream,
+        "extracted_per_stream": staging.extracted_per_stream,
     }
     write_text(counts_path, json.dumps(counts, sort_keys=True))
     return rows
@@ -176,6 +179,18 @@ def _add(total: dict, more: dict) -> None:
             total[name] = total.get(name, 0) + int(value)
 
 
+def _check_parts_current(table: str, stream: str, per_part: list[dict], latest_rows: int) -> None:
+    """Every part must have read the pages landed now: a part staged before a later pull
+    would publish yesterday's rows (the accounting check would catch it too, less plainly)."""
+    for prefecture, part in zip(PREFECTURES, per_part):
+        read = part.get("extracted_per_stream", {}).get(stream, 0)
+        if read != latest_rows:
+            raise RuntimeError(
+                f"the {table} part of prefecture {prefecture} read {read} rows of {stream}, "
+                f"{latest_rows} are landed now: run stage_by_prefecture again after the pull"
+            )
+
+
 def combine_table(table: str, settings: Settings, as_of: AsOf | datetime) -> StagedResult:
     """The 9 parts of a table as `stage_table` would have written it whole: the staged file
     in the same order, the quarantine part, the counts and the accounting."""
@@ -192,8 +207,9 @@ def combine_table(table: str, settings: Settings, as_of: AsOf | datetime) -> Sta
     result.rows = write_parquet(result.path, ordered.drop_columns([STREAM_COLUMN, ORDINAL_COLUMN]), arrow_schema(table))
 
     counts: dict = {}
-    for _, _, counts_path in files:
-        _add(counts, json.loads(counts_path.read_text(encoding="utf-8")))
+    per_part = [json.loads(counts_path.read_text(encoding="utf-8")) for _, _, counts_path in files]
+    for part in per_part:
+        _add(counts, part)
     result.rows_per_source = {source: counts.get("rows_per_source", {}).get(source, 0)
                               for source in dict.fromkeys(m.source for m in mappings_for_table(table))}
     result.deleted_rows = counts.get("deleted_rows", 0)
@@ -201,6 +217,8 @@ def combine_table(table: str, settings: Settings, as_of: AsOf | datetime) -> Sta
     result.soft_flags = {name: n for name, n in sorted(counts.get("soft_flags", {}).items()) if n}
     for mapping in mappings_for_table(table):
         stream = f"{mapping.source}/{mapping.stream}"
+        versions = versions_per_sync(mapping, settings)
+        _check_parts_current(table, stream, per_part, sum(latest for _, latest in versions.values()))
         kept = counts.get("kept_per_stream", {}).get(stream, {})
         result.accounting[stream] = {
             sync_id: {
@@ -209,7 +227,7 @@ def combine_table(table: str, settings: Settings, as_of: AsOf | datetime) -> Sta
                 "quarantined": kept.get("quarantined", {}).get(sync_id, 0),
                 "superseded": landed - latest,
             }
-            for sync_id, (landed, latest) in versions_per_sync(mapping, settings).items()
+            for sync_id, (landed, latest) in versions.items()
         }
 
     quarantined = [pq.read_table(path).to_pandas() for _, path, _ in files]
