@@ -1,15 +1,14 @@
 """Staging by prefecture: the staged layer's work spread over Guizhou's 9 prefectures.
 
-Neither source can be asked for one prefecture's rows (the provincial interface has no
-region filter; the national one grants the province its own prefix "52" only), so every
-partition reads every stream's landed pages, and the latest-version dedup (one DuckDB
+The pulls stay whole (the provincial interface has no region filter; per-prefecture walks
+of the national one would lose rows that move or carry retired or unusable codes, and cost
+9 walks: docs/SCALING.md), so every partition reads every stream's landed pages, and the latest-version dedup (one DuckDB
 query per stream, a small part of the cost) runs whole in each. The costly part — mapping,
 normalizing and judging each row — runs in a partition only on the rows of its prefecture.
 
 Rows are independent once the dedup has chosen them, so the 9 parts together hold exactly
 the rows a whole staging holds, each once. Only the big tables are split
-(PARTITIONED_TABLES). `combine_table` stacks them back in the whole
-staging's order (by stream, then the row's position in the dedup's output) and sums their
+(PARTITIONED_TABLES). `combine_table` stacks them back in the whole staging's order (by stream, then the row's position in the dedup's output) and sums their
 counts, so the staged files — and everything resolved and published from them — are the
 ones `stage_table` writes. Resolution is not split: it reads the combined tables, so a
 person registered in Guiyang on one system and in Zunyi on the other is still one person
