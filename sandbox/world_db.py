@@ -195,27 +195,34 @@ def create_database(path: Path, source: str) -> sqlite3.Connection:
 
 
 def finish_database(conn: sqlite3.Connection, source: str) -> None:
-    """Store every table's rows in (updated_at, id) order, index them on (updated_at, id)
-    and on id (unique), switch to WAL, and close.
+    """Write every table's rows, in (updated_at, id) order, into a fresh file that replaces
+    the load file; index them on (updated_at, id) and on id (unique); switch to WAL; close.
 
     Rows are generated person by person, their stamps spread over years; a page of 1,000
     rows in key order would otherwise touch up to 1,000 table pages scattered over the
     file (a 4.3M-person world is ~10 GB). Stored in key order, a page is one short
-    sequential read, and rowids are dense (change sets pick random rows by rowid).
+    sequential read, and rowids are dense (change sets pick random rows by rowid). A fresh
+    file rather than a sorted copy in place: one write of the data, no VACUUM after.
     """
+    path = Path(next(row[2] for row in conn.execute("PRAGMA database_list") if row[1] == "main"))
+    ordered = path.with_name(path.name + ".ordered")
+    remove_database(ordered)
     conn.execute("PRAGMA temp_store=FILE")  # the sort spills to disk, not to memory
+    conn.execute("ATTACH DATABASE ? AS ordered", (str(ordered),))
+    conn.execute("PRAGMA ordered.journal_mode=OFF")
+    conn.execute("PRAGMA ordered.synchronous=OFF")
     for table in STREAMS[source]:
-        loaded = f"{table}__loaded"
-        conn.execute(f"ALTER TABLE {table} RENAME TO {loaded}")
-        _create_table(conn, table, source)
-        conn.execute(f"INSERT INTO {table} SELECT * FROM {loaded} ORDER BY updated_at, id")
-        conn.execute(f"DROP TABLE {loaded}")
-        conn.execute(f"CREATE INDEX ix_{table}_updated ON {table} (updated_at, id)")
-        conn.execute(f"CREATE UNIQUE INDEX ux_{table}_id ON {table} (id)")
+        _create_table(conn, f"ordered.{table}", source)
+        conn.execute(f"INSERT INTO ordered.{table} SELECT * FROM main.{table} ORDER BY updated_at, id")
+        conn.execute(f"CREATE INDEX ordered.ix_{table}_updated ON {table} (updated_at, id)")
+        conn.execute(f"CREATE UNIQUE INDEX ordered.ux_{table}_id ON {table} (id)")
         conn.commit()
-    conn.execute("VACUUM")  # give back the pages of the load tables
-    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("DETACH DATABASE ordered")
     conn.close()
+    ordered.replace(path)
+    finished = sqlite3.connect(path)
+    finished.execute("PRAGMA journal_mode=WAL")
+    finished.close()
 
 
 def connect(world_dir: Path, source: str) -> sqlite3.Connection:
