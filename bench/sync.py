@@ -179,6 +179,16 @@ def parquet_rows(folder: Path, newer_than: float = 0.0) -> int:
     return total
 
 
+def staged_rows(staged_dir: Path) -> int:
+    """Rows of the staged tables (not the quarantine, nor the prefecture parts)."""
+    import pyarrow.parquet as pq
+
+    return sum(
+        pq.ParquetFile(path).metadata.num_rows
+        for path in staged_dir.glob("*.parquet") if path.name != "quarantine.parquet"
+    )
+
+
 def warehouse_rows(data_dir: Path) -> int:
     import duckdb
 
@@ -225,7 +235,7 @@ def run_sync(work: Path, urls: tuple[str, str], label: str) -> dict:
         "cpu_seconds": round(cpu_seconds, 1),
         "stages": stage_times(home, run_id),
         "rows_landed": landed,
-        "rows_staged": parquet_rows(data_dir / "staged"),
+        "rows_staged": staged_rows(data_dir / "staged"),
         "rows_published": warehouse_rows(data_dir),
         "peak_rss_mib": mib(sampler.peak),
     }
