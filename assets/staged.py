@@ -24,10 +24,12 @@ from dagster import (
     AssetExecutionContext,
     AssetKey,
     AssetSpec,
+    Config,
     MaterializeResult,
     MetadataValue,
     multi_asset,
 )
+from pydantic import Field
 
 from assets.reuse import checks_from_json, checks_to_json, metadata_from_json, metadata_to_json
 from assets.run import errors_scrubbed, run_as_of, safe_metadata
@@ -171,13 +173,19 @@ def _accounted_check(table: str, result, sync_id: str) -> AssetCheckResult:
 
 
 def _stage_one(
-    context: AssetExecutionContext, table: str, settings: Settings, as_of: AsOf
+    context: AssetExecutionContext, table: str, settings: Settings, as_of: AsOf,
+    from_prefecture_parts: bool = False,
 ) -> tuple[dict, list[AssetCheckResult], object]:
-    """Stage one table: its metadata, every check result and the instant its verdicts hold
-    until (StagedResult.changes_at)."""
+    """Stage one table (from the landed pages, or from the prefectures' parts): its
+    metadata, every check result and the instant its verdicts hold until
+    (StagedResult.changes_at)."""
     from pipelines.staging import read_staged, stage_table
+    from pipelines.staging.partitions import stage_from_parts
 
-    result = stage_table(table, settings, as_of=as_of)
+    if from_prefecture_parts:
+        result = stage_from_parts(table, settings, as_of)
+    else:
+        result = stage_table(table, settings, as_of=as_of)
     frame = read_staged(settings, table, columns=gx_runner.suite_columns(table))
     suite = gx_runner.validate(table, frame)
     preview_frame = read_staged(settings, table).head(PREVIEW_ROWS)
@@ -218,14 +226,22 @@ def _raw_manifest(settings: Settings, table: str) -> list:
 
 
 def _stage_or_reuse(
-    context: AssetExecutionContext, table: str, settings: Settings, as_of: AsOf, code: str, reuse: bool
+    context: AssetExecutionContext, table: str, settings: Settings, as_of: AsOf, code: str,
+    reuse: bool, from_prefecture_parts: bool = False,
 ) -> MaterializeResult:
     """Stage the table, or give back the last staging when its landed pages, code, settings
-    and instant window say a fresh one would be the same (pipelines/reuse.py)."""
+    and instant window say a fresh one would be the same (pipelines/reuse.py). Staging from the
+    prefectures' parts always runs: its inputs are the parts, not the fingerprinted pages."""
     from pipelines import reuse as reuse_records
     from pipelines.staging.tables import quarantine_part_path, staged_path
 
     step = f"staged/{table}"
+    if from_prefecture_parts:
+        reuse_records.forget(settings, step)
+        metadata, checks, _ = _stage_one(context, table, settings, as_of, from_prefecture_parts=True)
+        return MaterializeResult(
+            asset_key=staged_key(table), metadata=metadata, check_results=_selected(context, checks)
+        )
     outputs = [staged_path(settings, table), quarantine_part_path(settings, table)]
     fingerprint = reuse_records.fingerprint(
         step, inputs=_raw_manifest(settings, table), settings=settings, code=code
@@ -325,6 +341,17 @@ QUARANTINE_SPEC = AssetSpec(
 )
 
 
+class StagingConfig(Config):
+    from_prefecture_parts: bool = Field(
+        default=False,
+        description=(
+            "Combine the parts the 9 partitions of `staged/prefecture_parts` staged "
+            "(job `stage_by_prefecture`) instead of staging every row here: the job "
+            "`sync_from_prefectures` sets it (pipelines/staging/partitions.py)."
+        ),
+    )
+
+
 # One subsettable multi-asset rather than eight single assets: every step process pays for
 # importing the code location and Great Expectations (~5 s) before its work, which on small
 # and mid-size syncs costs more than staging itself; one step pays it once. Each table is
@@ -335,7 +362,9 @@ QUARANTINE_SPEC = AssetSpec(
     check_specs=[spec for table in table_names() for spec in _check_specs(table)],
     can_subset=True,
 )
-def staged_tables(context: AssetExecutionContext, pipeline_settings: PipelineSettings):
+def staged_tables(
+    context: AssetExecutionContext, config: StagingConfig, pipeline_settings: PipelineSettings
+):
     from pipelines.reuse import code_fingerprint
 
     settings = pipeline_settings.settings()
@@ -346,7 +375,9 @@ def staged_tables(context: AssetExecutionContext, pipeline_settings: PipelineSet
         code = code_fingerprint()
         for table in table_names():
             if staged_key(table) in selected:
-                yield _stage_or_reuse(context, table, settings, as_of, code, reuse)
+                yield _stage_or_reuse(
+                    context, table, settings, as_of, code, reuse, config.from_prefecture_parts
+                )
         if QUARANTINE_KEY in selected:
             yield _combine_or_reuse(context, settings, as_of, code, reuse)
 

@@ -96,9 +96,20 @@ def run_pass(mode: str, national_url: str, provincial_url: str, data_dir: str) -
 # -- parent: worlds, servers, passes -----------------------------------------------------
 
 
+def world_is_current(world: Path) -> bool:
+    """A kept world made by this version of the generator (an older one is made again)."""
+    sys.path.insert(0, str(ROOT))
+    from sandbox.generator import GENERATOR_VERSION
+
+    described = world / "world.json"
+    if not described.exists():
+        return False
+    return json.loads(described.read_text(encoding="utf-8")).get("generator_version") == GENERATOR_VERSION
+
+
 def ensure_world(persons: int, seed: int, out: Path = OUT) -> Path:
     world = out / f"world-p{persons}-s{seed}"
-    if not (world / "world.json").exists():
+    if not world_is_current(world):
         shutil.rmtree(world, ignore_errors=True)
         began = time.perf_counter()
         subprocess.run(

@@ -13,13 +13,13 @@ import warnings
 
 import dagster as dg
 
-from assets import alerts, certificates, raw, reports, resolved, review, staged, warehouse
+from assets import alerts, certificates, prefectures, raw, reports, resolved, review, staged, warehouse
 from pipelines.logging_privacy import install_log_redaction
 from pipelines.resources import RESOURCES, PipelineSettings
 
 install_log_redaction()
 
-LAYERS = (raw, staged, resolved, warehouse, review, reports)
+LAYERS = (raw, staged, resolved, warehouse, review, reports, prefectures)
 
 all_assets = [asset for layer in LAYERS for asset in layer.assets]
 freshness_checks = warehouse.asset_checks
@@ -92,9 +92,13 @@ sync_executor = _locked(dg.multiprocess_executor, "sync_executor").configured(
 # queues them one at a time, so a scheduled night and a re-run by hand never overlap.
 SYNC_RUN_TAGS = {"run_queue": "sync"}
 
+# The partitioned staging (assets/prefectures.py) is its own job: a job holds assets of
+# one partitioning only.
+by_prefecture = dg.AssetSelection.assets(prefectures.PARTS_KEY)
+
 sync_all = dg.define_asset_job(
     name="sync_all",
-    selection=dg.AssetSelection.all(),
+    selection=dg.AssetSelection.all() - by_prefecture,
     executor_def=sync_in_one_process,
     tags=SYNC_RUN_TAGS,
     description=(
@@ -108,7 +112,7 @@ sync_all = dg.define_asset_job(
 # back); staging keeps the newest version of each row, resolution and publishing as nightly.
 full_reconciliation = dg.define_asset_job(
     name="full_reconciliation",
-    selection=dg.AssetSelection.all(),
+    selection=dg.AssetSelection.all() - by_prefecture,
     executor_def=sync_in_one_process,
     tags=SYNC_RUN_TAGS,
     config={"ops": raw.full_refresh_run_config()},
@@ -123,6 +127,29 @@ pull_raw = dg.define_asset_job(
     selection=dg.AssetSelection.groups("raw"),
     executor_def=sync_executor,
     description="Land new and changed rows from both sources without publishing (daytime top-ups).",
+)
+
+stage_by_prefecture = dg.define_asset_job(
+    name="stage_by_prefecture",
+    selection=by_prefecture,
+    partitions_def=prefectures.PREFECTURE_PARTITIONS,
+    executor_def=sync_executor,
+    description=(
+        "The staged layer's row work for one prefecture (9 static partitions): run as a "
+        "backfill after `pull_raw`, then `sync_from_prefectures`."
+    ),
+)
+
+sync_from_prefectures = dg.define_asset_job(
+    name="sync_from_prefectures",
+    selection=dg.AssetSelection.groups("staged", "resolved", "warehouse", "review", "reports"),
+    executor_def=sync_executor,
+    tags=SYNC_RUN_TAGS,
+    config={"ops": {"staged": {"config": {"from_prefecture_parts": True}}}},
+    description=(
+        "After `pull_raw` and every partition of `stage_by_prefecture`: combine the parts "
+        "into the staged tables (every check), resolve the whole province, publish."
+    ),
 )
 
 nightly_sync = dg.ScheduleDefinition(
@@ -167,7 +194,8 @@ defs = dg.Definitions(
     assets=all_assets,
     asset_checks=freshness_checks,
     resources=RESOURCES,
-    jobs=[sync_all, pull_raw, full_reconciliation, *certificates.jobs],
+    jobs=[sync_all, pull_raw, full_reconciliation, stage_by_prefecture, sync_from_prefectures,
+          *certificates.jobs],
     schedules=[nightly_sync, hourly_pull, weekly_full_reconciliation],
     sensors=[freshness_sensor, *alerts.sensors, *review.sensors],
     executor=sync_executor,  # runs launched from the UI (any selection) hold the lock too

@@ -69,7 +69,7 @@ from sandbox.world_db import (
 )
 
 CHUNK_PERSONS = 20_000
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2  # 2: rows stored in (updated_at, id) order, id not the rowid
 CREDENTIALS = {  # what world.json declares: the servers' defaults
     "national": {"client_id": NATIONAL_CLIENT_ID, "client_secret": NATIONAL_CLIENT_SECRET},
     "provincial": {"app_key": PROVINCIAL_APP_KEY, "app_secret": PROVINCIAL_APP_SECRET},

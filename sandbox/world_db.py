@@ -5,7 +5,8 @@ provincial: INTEGER), `updated_at` (Beijing time as text: national
 `YYYY-MM-DDTHH:MM:SS+08:00`, provincial `YYYY-MM-DD HH:MM:SS`, so text order is time order),
 `region` (the 6-digit code the national interface filters on; provincial: the row's
 areaCode or '') and `body` (the row's JSON exactly as served). An index on (updated_at, id)
-lets a server page in keyset order without sorting; WAL journaling lets a change set be
+lets a server page in keyset order without sorting, and the rows are stored in that order
+(a page is one sequential read); WAL journaling lets a change set be
 applied while the servers read.
 
 Bodies are assembled column-wise with Arrow (each field rendered as a JSON literal, then
@@ -172,28 +173,56 @@ def remove_database(path: Path) -> None:
         stale.unlink(missing_ok=True)
 
 
+def _create_table(conn: sqlite3.Connection, table: str, source: str) -> None:
+    # `id` is a column of its own, not SQLite's rowid, so that rows can be stored in
+    # (updated_at, id) order: the order every page is read in (finish_database)
+    id_type = "TEXT" if source == NATIONAL else "INTEGER"
+    conn.execute(
+        f"CREATE TABLE {table} (id {id_type} NOT NULL, updated_at TEXT NOT NULL, "
+        "region TEXT NOT NULL, body TEXT NOT NULL)"
+    )
+
+
 def create_database(path: Path, source: str) -> sqlite3.Connection:
     """A fresh database for one source at `path`, tuned for a bulk load (indexes come last)."""
     remove_database(path)
     conn = sqlite3.connect(path)
     conn.execute("PRAGMA journal_mode=OFF")
     conn.execute("PRAGMA synchronous=OFF")
-    id_type = "TEXT" if source == NATIONAL else "INTEGER"
     for table in STREAMS[source]:
-        conn.execute(
-            f"CREATE TABLE {table} (id {id_type} PRIMARY KEY, updated_at TEXT NOT NULL, "
-            "region TEXT NOT NULL, body TEXT NOT NULL)"
-        )
+        _create_table(conn, table, source)
     return conn
 
 
 def finish_database(conn: sqlite3.Connection, source: str) -> None:
-    """Index every table on (updated_at, id), switch to WAL, and close."""
+    """Write every table's rows, in (updated_at, id) order, into a fresh file that replaces
+    the load file; index them on (updated_at, id) and on id (unique); switch to WAL; close.
+
+    Rows are generated person by person, their stamps spread over years; a page of 1,000
+    rows in key order would otherwise touch up to 1,000 table pages scattered over the
+    file (a 4.3M-person world is ~10 GB). Stored in key order, a page is one short
+    sequential read, and rowids are dense (change sets pick random rows by rowid). A fresh
+    file rather than a sorted copy in place: one write of the data, no VACUUM after.
+    """
+    path = Path(next(row[2] for row in conn.execute("PRAGMA database_list") if row[1] == "main"))
+    ordered = path.with_name(path.name + ".ordered")
+    remove_database(ordered)
+    conn.execute("PRAGMA temp_store=FILE")  # the sort spills to disk, not to memory
+    conn.execute("ATTACH DATABASE ? AS ordered", (str(ordered),))
+    conn.execute("PRAGMA ordered.journal_mode=OFF")
+    conn.execute("PRAGMA ordered.synchronous=OFF")
     for table in STREAMS[source]:
-        conn.execute(f"CREATE INDEX ix_{table}_updated ON {table} (updated_at, id)")
-    conn.commit()
-    conn.execute("PRAGMA journal_mode=WAL")
+        _create_table(conn, f"ordered.{table}", source)
+        conn.execute(f"INSERT INTO ordered.{table} SELECT * FROM main.{table} ORDER BY updated_at, id")
+        conn.execute(f"CREATE INDEX ordered.ix_{table}_updated ON {table} (updated_at, id)")
+        conn.execute(f"CREATE UNIQUE INDEX ordered.ux_{table}_id ON {table} (id)")
+        conn.commit()
+    conn.execute("DETACH DATABASE ordered")
     conn.close()
+    ordered.replace(path)
+    finished = sqlite3.connect(path)
+    finished.execute("PRAGMA journal_mode=WAL")
+    finished.close()
 
 
 def connect(world_dir: Path, source: str) -> sqlite3.Connection:

@@ -212,6 +212,8 @@ class _Staging:
         sync_ids = raw["__sync_id"].astype(str)
         for outcome, mask in (("staged", kept), ("quarantined", rejected)):
             _add_counts(kept_per_sync.setdefault(outcome, {}), sync_ids[mask].value_counts().to_dict())
+        # staging by prefecture (partitions.py) puts rows back in the whole order by these
+        self.kept_positions = kept_frame.index
         return frame_to_arrow(kept_frame, self.table)
 
     def note_change_at(self, instant: pd.Timestamp | None) -> None:
