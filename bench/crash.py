@@ -48,7 +48,7 @@ def postgres_listens() -> bool:
 
 def run_plan(world: Path, work: Path, steps: list[dict], faults: Faults) -> list[dict]:
     with SandboxServers(world, faults=faults) as servers:
-        plan = {"env": {**servers.env(), "PII_HASH_KEY": "crash-bench-key"},
+        plan = {"env": {**servers.env(), "PII_HASH_KEY": "crash-bench-key-of-at-least-32-bytes"},
                 "work_dir": str(work), "page_size": 40, "steps": steps}
         plan_path = work.parent / f"plan-{uuid.uuid4().hex[:6]}.json"
         plan_path.write_text(json.dumps(plan))
@@ -70,7 +70,7 @@ import sys, datetime
 from pathlib import Path
 from pipelines.config import Settings
 from pipelines.warehouse.publish import publish
-settings = Settings(data_dir=Path(sys.argv[1]), warehouse_url=sys.argv[2], pii_hash_key="crash-bench-key")
+settings = Settings(data_dir=Path(sys.argv[1]), warehouse_url=sys.argv[2], pii_hash_key="crash-bench-key-of-at-least-32-bytes")
 publish(settings, as_of=datetime.date(2026, 11, 1), lock_wait_seconds=3600)
 """
 

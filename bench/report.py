@@ -31,7 +31,7 @@ from pipelines.warehouse.reader import read_only_engine
 from tests.warehouse.world import make_world
 
 AS_OF = dt.date(2026, 3, 1)
-KEY = "bench-pii-key"
+KEY = "bench-pii-key-of-at-least-32-bytes"
 
 
 def main() -> None:
@@ -45,7 +45,7 @@ def main() -> None:
         data_dir = Path(folder)
         world = make_world(data_dir, persons=args.persons, services=args.services,
                            organizations=max(40, args.persons // 50), key=KEY)
-        settings = Settings(data_dir=data_dir, pii_hash_key=KEY, certificate_key="bench-certificate-key")
+        settings = Settings(data_dir=data_dir, pii_hash_key=KEY, certificate_key="bench-certificate-key-of-at-least-32-bytes")
         publish(settings, as_of=AS_OF)
         print("published", file=sys.stderr, flush=True)
 

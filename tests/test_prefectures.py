@@ -60,7 +60,7 @@ def both_warehouses(tmp_path_factory):
     with SandboxServers(world) as servers, pytest.MonkeyPatch.context() as env:
         for name, value in servers.env().items():
             env.setenv(name, value)
-        env.setenv("PII_HASH_KEY", "prefectures-test-key")
+        env.setenv("PII_HASH_KEY", "prefectures-test-key-of-at-least-32-bytes")
         env.setenv("DATA_DIR", str(whole))
         env.setenv("WAREHOUSE_URL", f"duckdb:///{whole / 'warehouse.duckdb'}")
         with dg.instance_for_test() as instance:

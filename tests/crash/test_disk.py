@@ -49,7 +49,7 @@ def test_a_full_or_read_only_data_dir_is_said_plainly_and_the_next_run_recovers(
     ]
     try:
         with SandboxServers(world, faults=Faults(retry_after=0)) as servers:
-            plan = {"env": {**servers.env(), "PII_HASH_KEY": "crash-test-key"},
+            plan = {"env": {**servers.env(), "PII_HASH_KEY": "crash-test-key-of-at-least-32-bytes"},
                     "work_dir": str(tmp_path / "work"), "page_size": 40, "steps": steps}
             (tmp_path / "plan.json").write_text(json.dumps(plan))
             completed = subprocess.run(

@@ -107,7 +107,7 @@ def results(tmp_path_factory, crash_database) -> dict:
          "check_after_kill": True},
     ]
     with SandboxServers(world, faults=Faults(retry_after=0)) as servers:
-        plan = {"env": {**servers.env(), "PII_HASH_KEY": "crash-test-key"},
+        plan = {"env": {**servers.env(), "PII_HASH_KEY": "crash-test-key-of-at-least-32-bytes"},
                 "work_dir": str(root / "work"), "page_size": 40, "steps": steps}
         (root / "plan.json").write_text(json.dumps(plan))
         completed = subprocess.run(

@@ -22,7 +22,7 @@ from sandbox import Faults, SandboxServers, Truth, generate_world, load_truth
 PERSONS = 100
 SEED = 13
 AS_OF = dt.datetime(2026, 6, 30, 18, 0)  # Beijing
-PII_KEY = "reports-test-pii-key"
+PII_KEY = "reports-test-pii-key-of-at-least-32-bytes"
 CERTIFICATE_KEY = "reports-test-certificate-key-of-32-bytes"
 
 
