@@ -229,12 +229,12 @@ def read_workbook(path: Path) -> WorkbookDecisions:
         return WorkbookDecisions(empty, [f"the file cannot be read as an .xlsx workbook ({type(error).__name__})"])
     try:
         if SHEET not in book.sheetnames:
-            return WorkbookDecisions(empty, [f"the workbook has no sheet named '{SHEET}'"])
+            return WorkbookDecisions(empty, [f"the workbook has no sheet named {SHEET!r}"])
         lines = book[SHEET].iter_rows(values_only=True)
         header = [_text(cell).strip() for cell in next(lines, ())]
         missing = [c for c in PAIR_ID_COLUMNS + ["decision"] if c not in header]
         if missing:
-            return WorkbookDecisions(empty, [f"the '{SHEET}' sheet lacks the column(s) {', '.join(missing)}"])
+            return WorkbookDecisions(empty, [f"the {SHEET!r} sheet lacks the column(s) {', '.join(missing)}"])
         position = {name: header.index(name) for name in header if name}
         records, errors, rows_read = [], [], 0
         for row_number, values in enumerate(lines, start=2):
@@ -250,7 +250,7 @@ def read_workbook(path: Path) -> WorkbookDecisions:
             if not word:
                 continue
             if word not in DECISIONS:
-                errors.append(f"row {row_number}: decision '{_shown(cell('decision'))}' is not 'same' or 'different'")
+                errors.append(f"row {row_number}: decision {_shown(cell('decision'))!r} is not 'same' or 'different'")
                 continue
             records.append({
                 **{c: _text(cell(c)).strip() for c in PAIR_ID_COLUMNS},

@@ -140,7 +140,7 @@ DASHBOARD_QUERY = """
     ... on Runs { results { runId status } }
   }
   assetNodes {
-    assetKey { path }
+    assetKey { path } isPartitioned
     assetMaterializations(limit: 1) { metadataEntries { label __typename
       ... on TextMetadataEntry { text } ... on MarkdownMetadataEntry { mdStr }
       ... on JsonMetadataEntry { jsonString } ... on IntMetadataEntry { intValue }
@@ -167,6 +167,8 @@ def check_dashboard(dagster_home: Path, world: Path, recounted: dict[str, float]
     assert {"raw/national_volunteers", "staged/volunteers", "resolved/volunteers",
             "warehouse/publish"} <= set(nodes)
     for key, node in nodes.items():
+        if node["isPartitioned"]:
+            continue  # the by-prefecture staging is the scale-out jobs', not sync_all's
         assert node["assetMaterializations"], f"{key} was never materialized"
         for check in node["assetChecksOrError"].get("checks", []):
             status = check["executionForLatestMaterialization"]["status"]

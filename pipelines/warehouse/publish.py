@@ -284,7 +284,7 @@ def _publish_postgres(
             # One transaction: fill, then swap. Until the commit the staging schema is
             # invisible; a crash at any point rolls everything back on the server.
             with con.transaction():
-                con.execute(f"SET LOCAL lock_timeout = {literal(lock_timeout)}")
+                con.execute("SELECT set_config('lock_timeout', %s, true)", (lock_timeout,))  # SET LOCAL
                 con.execute(f"CREATE SCHEMA IF NOT EXISTS {quote(schema)}")
                 con.execute(f"CREATE SCHEMA {quote(staging)}")
                 for number, table in enumerate(tables):
