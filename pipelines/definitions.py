@@ -152,31 +152,29 @@ sync_from_prefectures = dg.define_asset_job(
     ),
 )
 
-nightly_sync = dg.ScheduleDefinition(
-    name="nightly_sync",
-    job=sync_all,
-    cron_schedule="0 2 * * 1-6",
-    execution_timezone="Asia/Shanghai",
-    default_status=dg.DefaultScheduleStatus.STOPPED,
-    description="The nightly incremental sync, Monday to Saturday at 02:00 Beijing time.",
-)
+def _beijing_schedule(name: str, job, cron: str, description: str) -> dg.ScheduleDefinition:
+    """A schedule on Beijing time, shipped stopped: an operator turns it on in the UI."""
+    return dg.ScheduleDefinition(
+        name=name,
+        job=job,
+        cron_schedule=cron,
+        execution_timezone="Asia/Shanghai",
+        default_status=dg.DefaultScheduleStatus.STOPPED,
+        description=description,
+    )
 
-weekly_full_reconciliation = dg.ScheduleDefinition(
-    name="weekly_full_reconciliation",
-    job=full_reconciliation,
-    cron_schedule="0 2 * * 0",
-    execution_timezone="Asia/Shanghai",
-    default_status=dg.DefaultScheduleStatus.STOPPED,
-    description="The weekly full reconciliation, Sundays at 02:00 Beijing time (in place of that night's sync).",
-)
 
-hourly_pull = dg.ScheduleDefinition(
-    name="hourly_pull",
-    job=pull_raw,
-    cron_schedule="30 8-20 * * *",
-    execution_timezone="Asia/Shanghai",
-    default_status=dg.DefaultScheduleStatus.STOPPED,
-    description="Keep the raw landing zone fresh during office hours; publishing waits for the night.",
+nightly_sync = _beijing_schedule(
+    "nightly_sync", sync_all, "0 2 * * 1-6",
+    "The nightly incremental sync, Monday to Saturday at 02:00 Beijing time.",
+)
+weekly_full_reconciliation = _beijing_schedule(
+    "weekly_full_reconciliation", full_reconciliation, "0 2 * * 0",
+    "The weekly full reconciliation, Sundays at 02:00 Beijing time (in place of that night's sync).",
+)
+hourly_pull = _beijing_schedule(
+    "hourly_pull", pull_raw, "30 8-20 * * *",
+    "Keep the raw landing zone fresh during office hours; publishing waits for the night.",
 )
 
 # Evaluates the marts' freshness check every 30 minutes, whether or not a sync ran (the

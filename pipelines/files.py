@@ -80,7 +80,7 @@ def private_dir(path: Path) -> Path:
         try:
             folder.mkdir(mode=0o700, exist_ok=True)
             os.chmod(folder, 0o700)  # mkdir's mode is cut by the umask; say it outright
-            fsync_dir(folder.parent)
+            fsync_path(folder.parent)
         except OSError as error:
             clear = unwritable_error(folder, error)
             if clear is None:
@@ -89,9 +89,9 @@ def private_dir(path: Path) -> Path:
     return path
 
 
-def fsync_dir(folder: Path) -> None:
-    """Make the entries of `folder` (renames, new files) survive a crash."""
-    fd = os.open(folder, os.O_RDONLY)
+def fsync_path(path: Path) -> None:
+    """Make a file's content, or a folder's entries (renames, new files), survive a crash."""
+    fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:
@@ -152,11 +152,7 @@ def atomic_path(target: Path, *, durable: bool = True, tidy: bool = True) -> Ite
     temp = temp_path(target)
     try:
         yield temp
-        fd = os.open(temp, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        fsync_path(temp)
         os.chmod(temp, 0o600)
         crash_point(f"file.before_rename:{target}")
         os.replace(temp, target)
@@ -171,7 +167,7 @@ def atomic_path(target: Path, *, durable: bool = True, tidy: bool = True) -> Ite
         raise
     crash_point(f"file.after_rename:{target}")
     if durable:
-        fsync_dir(target.parent)
+        fsync_path(target.parent)
 
 
 def write_bytes(target: Path, data: bytes, *, durable: bool = True) -> None:

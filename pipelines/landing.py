@@ -36,7 +36,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipelines.faults import crash_point
-from pipelines.files import fsync_dir, private_dir, remove_partial_writes, write_parquet, write_text
+from pipelines.files import fsync_path, private_dir, remove_partial_writes, write_parquet, write_text
 from pipelines.sources.http import record_text
 from pipelines.sources.streams import Checkpoint, Page, SourceClient, Stream, walk
 
@@ -291,7 +291,7 @@ class _PageWriter:
     def _commit(self) -> None:
         if self._uncommitted is None:
             return
-        fsync_dir(self.sync_dir)  # every page rename so far survives a crash ...
+        fsync_path(self.sync_dir)  # every page rename so far survives a crash ...
         stream = self.stream
         crash_point(f"landing.before_checkpoint:{stream.source}/{stream.name}")
         # ... before the state that covers them is written

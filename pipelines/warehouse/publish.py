@@ -63,7 +63,7 @@ from pipelines.guard import DevelopmentKeyRefused, ensure_publishable, is_local_
 from pipelines.faults import crash_point
 from pipelines.files import (
     DataDirUnwritable,
-    fsync_dir,
+    fsync_path,
     private_dir,
     process_alive,
     remove_dead_writers_temps,
@@ -470,11 +470,7 @@ def copy_published_duckdb(database: Path) -> Path:
 
 def swap_in_duckdb(fresh: Path, database: Path) -> None:
     """Put the new file in place of the published one, atomically and durably."""
-    fd = os.open(fresh, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    fsync_path(fresh)
     os.chmod(fresh, 0o600)
     # A WAL beside the published file belongs to the old content (a writer that died before
     # its checkpoint); the copy has read it already. Left there, DuckDB would replay it on
@@ -482,7 +478,7 @@ def swap_in_duckdb(fresh: Path, database: Path) -> None:
     database.with_name(database.name + ".wal").unlink(missing_ok=True)
     os.replace(fresh, database)
     crash_point("publish.duckdb.swapped")
-    fsync_dir(database.parent)
+    fsync_path(database.parent)
 
 
 def _build(settings: Settings, engine: sa.Engine, schema: str | None, as_of: AsOf) -> BuiltWarehouse:
