@@ -312,8 +312,9 @@ def _mask_text(field: str | None, text: str) -> str:
     numbers = find_personal_numbers(text)
     if field in NAME_FIELDS or looks_like_a_name(text) and not numbers:
         return mask_name(redact(text)) or ""
-    if len(text) > MAX_TEXT:
-        text = f"{text[:MAX_TEXT]}…({len(text)} characters)"
+    if len(text) > MAX_TEXT:  # cut to MAX_TEXT in all, so a second pass leaves it as it is
+        said = f"…({len(text)} characters)"
+        text = text[: MAX_TEXT - len(said)] + said
     # a number wherever it stands, and the names written around one
     return mask_names_in(redact(text)) if numbers else text
 
