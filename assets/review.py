@@ -56,7 +56,7 @@ def _review_pairs(settings) -> pd.DataFrame | None:
                 "(DATA_DIR/review/outbox/volunteer_match_review.xlsx).",
 )
 def volunteer_match_workbook(context: AssetExecutionContext, pipeline_settings: PipelineSettings) -> MaterializeResult:
-    from pipelines.review import export_review_workbook, inbox_dir
+    from pipelines.review import EVIDENCE_SOURCE_COLUMNS, export_review_workbook, inbox_dir
     from pipelines.staging import read_staged
 
     settings = _settings(pipeline_settings)
@@ -64,7 +64,7 @@ def volunteer_match_workbook(context: AssetExecutionContext, pipeline_settings: 
         review = _review_pairs(settings)
         if review is None:
             raise FileNotFoundError("no review pairs: run the resolution first")
-        path, pairs = export_review_workbook(review, read_staged(settings, "volunteers"), settings.data_dir)
+        path, pairs = export_review_workbook(review, read_staged(settings, "volunteers", columns=EVIDENCE_SOURCE_COLUMNS), settings.data_dir)
         inbox_dir(settings.data_dir).mkdir(parents=True, exist_ok=True)
     context.log.info(f"{pairs} uncertain pairs written for review")
     return MaterializeResult(metadata={

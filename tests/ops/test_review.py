@@ -184,3 +184,23 @@ def test_hostile_source_text_is_kept_as_text_and_never_stops_the_export(tmp_path
     assert row["right_source_id"] == "77\ufffd\ufffd"
     assert row["left_name"] == "司马*"  # a compound family name kept whole
     assert row["levels"] == "name exact"
+
+
+def test_evidence_is_made_for_the_accounts_under_review_only():
+    """The same id in the other system, or an account no pair names, gives no evidence row
+    (at 1M persons masking every account cost 17 s a sync for 832 pairs)."""
+    from pipelines.review import accounts_under_review, review_rows
+
+    review = pd.DataFrame([{
+        "left_source": "national", "left_source_id": "7", "right_source": "provincial",
+        "right_source_id": "8", "match_probability": 0.7, "reason": "uncertain", "evidence": ""}])
+    staged = pd.DataFrame([
+        account("national", "7", "陶然", date(1988, 8, 8), "M", "520102"),
+        account("provincial", "8", "陶然", date(1988, 8, 18), "M", "520111"),
+        account("provincial", "7", "顾城", date(1979, 9, 9), "M", "520102"),  # same id, other system
+        account("national", "9", "柳青", date(1983, 2, 3), "F", "520302"),
+    ])
+    kept = accounts_under_review(review, staged)
+    assert sorted(zip(kept["source"], kept["source_id"])) == [("national", "7"), ("provincial", "8")]
+    [row] = review_rows(review, staged).to_dict("records")
+    assert (row["left_name"], row["right_name"], row["right_birth_date"]) == ("陶*", "陶*", "1988-08-18")
