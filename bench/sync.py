@@ -16,8 +16,9 @@ set leaves the kept world as it was), with both sandbox servers in their own pro
    re-stamped rows so that 1% of every stream's rows come again, then the same command.
 
 Each sync is timed on the wall clock from the command's start to its exit; per stage
-(raw, staged, resolved, warehouse) from the Dagster instance's step records (first step
-start to last step end: raw steps overlap); peak memory is the largest sum of the resident
+(raw, staged, resolved, warehouse; `other`: the review workbook and the report) from the
+Dagster instance's step records (the time during which one of the stage's steps ran,
+overlapping steps counted once); peak memory is the largest sum of the resident
 set sizes of the whole process tree (the CLI, the executor, its step processes), sampled
 every 0.25 s from /proc; the sandbox servers' memory is reported apart. Results go to
 <out>/sync.json and <out>/sync.md (and stdout); progress to stderr.
@@ -147,18 +148,29 @@ def stage_of(step_key: str) -> str:
     return "other"
 
 
+def covered_seconds(spans: list[tuple[float, float]]) -> float:
+    """Seconds covered by the union of (start, end) spans: overlapping steps (raw steps run
+    side by side) count once, and a stage whose steps are apart (the review workbook before
+    the publish, the report after it) does not count the time between them."""
+    total, reach = 0.0, float("-inf")
+    for start, end in sorted(spans):
+        if end > reach:
+            total += end - max(start, reach)
+            reach = end
+    return total
+
+
 def stage_times(dagster_home: Path, run_id: str) -> dict[str, float]:
-    """Per stage: seconds from its first step's start to its last step's end."""
+    """Per stage: seconds during which at least one of its steps ran."""
     import dagster as dg
 
     with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
-        spans: dict[str, list[float]] = {}
+        spans: dict[str, list[tuple[float, float]]] = {}
         for step in instance.get_run_step_stats(run_id):
             if step.start_time is None or step.end_time is None:
                 continue
-            span = spans.setdefault(stage_of(step.step_key), [step.start_time, step.end_time])
-            span[0], span[1] = min(span[0], step.start_time), max(span[1], step.end_time)
-    return {stage: round(end - start, 2) for stage, (start, end) in spans.items()}
+            spans.setdefault(stage_of(step.step_key), []).append((step.start_time, step.end_time))
+    return {stage: round(covered_seconds(stage_spans), 2) for stage, stage_spans in spans.items()}
 
 
 def latest_run_id(dagster_home: Path) -> str:
