@@ -230,6 +230,12 @@ def advance(stream: Stream, checkpoint: Checkpoint | None, rows: list[Any]) -> C
             break
         same_second.add(stream.row_id(row))
     if checkpoint is not None and checkpoint.updated_at == last_cursor:
+        if not checkpoint.has_boundary:
+            # the second's set overflowed earlier: it stays unknown. A set begun again from
+            # this page would look complete, and the next pass, starting inclusive at this
+            # second, would land every earlier row of it again (a bulk update of 21,453 rows
+            # in one second was landed 20 times at 1M persons).
+            return Checkpoint(last_cursor, last_id)
         same_second |= checkpoint.boundary_ids
     if len(same_second) > MAX_BOUNDARY_IDS:
         same_second = set()

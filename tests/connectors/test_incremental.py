@@ -121,3 +121,33 @@ def test_full_refresh_ignores_the_state_and_lands_everything_again(world, server
     assert (
         read_state(data_dir, "national", "teams").id == max(expected, key=lambda k: (k[1], k[0]))[0]
     )
+
+
+def test_a_bulk_update_beyond_the_boundary_set_is_landed_once(world, servers, apis, data_dir, monkeypatch):
+    """A source job re-stamps more rows in one second than the walk remembers one by one:
+    the national walk lands each once (it restarts strictly after the last key), the
+    provincial one (inclusive restarts only) at most once more, never pass after pass."""
+    from collections import Counter
+
+    import numpy as np
+
+    from pipelines.sources import streams
+    from sandbox.changes import touch_rows
+
+    monkeypatch.setattr(streams, "MAX_BOUNDARY_IDS", 40)
+    land_all(apis, data_dir, "sync-1")
+    now = datetime.now(BEIJING)
+    touched = {
+        ("national", "service_records"): touch_rows(world, "national", "service_records", 150, np.random.default_rng(1), now=now),
+        ("provincial", "service_logs"): touch_rows(world, "provincial", "service_logs", 150, np.random.default_rng(2), now=now),
+    }
+
+    land_all(apis, data_dir, "sync-2")
+
+    for (source, stream), ids in touched.items():
+        landed = Counter(i for i, _ in _keys_of_sync(data_dir, source, stream, "sync-2"))
+        assert set(landed) == {str(i) for i in ids}, (source, stream)
+        most = 1 if source == "national" else 2
+        assert max(landed.values()) <= most, (source, stream, max(landed.values()))
+    third = land_all(apis, data_dir, "sync-3")
+    assert third[("national", "service_records")].rows == 0
