@@ -167,3 +167,13 @@ def test_a_future_date_is_judged_again_from_the_midnight_that_starts_it():
     # 3 Nov Beijing starts at 2 Nov 16:00 UTC, before the start at 2 Nov 20:00 UTC
     assert future_verdicts_change_at(services, inputs) == pd.Timestamp("2026-11-02 16:00", tz="UTC")
     assert future_verdicts_change_at(services.iloc[:1], inputs) is None
+
+
+def test_a_period_whose_year_never_comes_has_no_instant_to_wait_for():
+    """A period typed as 1e99 or inf is judged future for ever; a real future year from its
+    first day (found by the fuzz test: an int too large for a timestamp stopped staging)."""
+    inputs = RuleInputs(table="evaluations", as_of=pd.Timestamp("2026-11-01 05:00", tz="UTC").to_pydatetime())
+    forever = pd.DataFrame({"period": ["1e99", "inf", "9999", "2025-Q1"]})
+    assert future_verdicts_change_at(forever, inputs) is None
+    nearer = pd.DataFrame({"period": ["2028", "1e99"]})
+    assert future_verdicts_change_at(nearer, inputs) == pd.Timestamp("2027-12-31 16:00", tz="UTC")

@@ -239,7 +239,8 @@ def future_verdicts_change_at(frame: pd.DataFrame, inputs: RuleInputs) -> pd.Tim
                 after.append((dates.min() - BEIJING_OFFSET).tz_localize("UTC"))
     if inputs.table == "evaluations" and "period" in frame:
         year = pd.to_numeric(frame["period"].astype("string").str.slice(0, 4), errors="coerce")
-        year = year[year > as_of_date.year]
+        # a "year" like 1e99 or inf is judged future for ever: no instant to wait for
+        year = year[(year > as_of_date.year) & (year < pd.Timestamp.max.year)]
         if len(year):
             after.append((pd.Timestamp(year=int(year.min()), month=1, day=1) - BEIJING_OFFSET).tz_localize("UTC"))
     return min(after) if after else None
