@@ -252,3 +252,20 @@ def picked_batches(
                 yield batch.to_pandas()
     finally:
         con.close()
+
+
+def landed_per_sync(mapping: StreamMapping, settings: Settings) -> dict[str, int]:
+    """{sync id: rows landed} of the stream, without reading a record (incremental staging
+    counts the rows staging reads from its ledger)."""
+    files = _page_files(mapping, settings)
+    if not files:
+        return {}
+    con = _connect(settings)
+    try:
+        rows = con.execute(
+            "SELECT sync_id, count(*) FROM read_parquet($files, union_by_name = true) GROUP BY sync_id",
+            {"files": files},
+        ).fetchall()
+    finally:
+        con.close()
+    return {str(sync_id): int(landed) for sync_id, landed in rows}

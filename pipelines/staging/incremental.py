@@ -44,7 +44,7 @@ from pipelines.files import private_dir, write_parquet
 from pipelines.quality import quarantine as quarantine_rows
 from pipelines.reuse import ReuseRecord, files_manifest
 from pipelines.schemas import arrow_schema, mappings_for_table, table_spec
-from pipelines.staging.extract import picked_batches, stream_winners, versions_per_sync
+from pipelines.staging.extract import landed_per_sync, picked_batches, stream_winners
 from pipelines.staging.tables import (
     DEFAULT_CHUNK_ROWS,
     LEDGER_SCHEMA,
@@ -268,8 +268,12 @@ def _count(result: StagedResult, mappings, merged: pd.DataFrame, staged: pa.Tabl
             "staged": staged_here["sync_id"].value_counts().to_dict(),
             "quarantined": mine[mine["quarantined"]]["sync_id"].value_counts().to_dict(),
         }
+        # the rows staging reads, per sync: the ledger's (`versions_per_sync` counts the same
+        # from a second dedup over every page)
+        read = mine["sync_id"].value_counts().to_dict()
         counts = {}
-        for sync_id, (landed, latest) in versions_per_sync(mapping, settings).items():
+        for sync_id, landed in landed_per_sync(mapping, settings).items():
+            latest = int(read.get(sync_id, 0))
             counts[sync_id] = {
                 "landed": landed,
                 "staged": int(per_sync["staged"].get(sync_id, 0)),
