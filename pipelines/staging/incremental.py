@@ -125,6 +125,10 @@ def stage_table_or_merge(
             return merge_stage(table, settings, as_of, previous=previous, chunk_rows=chunk_rows)
         except IncrementalUnavailable as unavailable:
             reason = str(unavailable)
+        except Exception as failure:  # noqa: BLE001 - a full staging is always right
+            # the type only: a message might quote a value
+            reason = f"the merge failed ({type(failure).__name__})"
+            log.warning("staging %s: %s; staging in full", table, reason)
     log.info("staging %s in full: %s", table, reason)
     result = stage_table(table, settings, as_of, chunk_rows=chunk_rows)
     result.restaged = result.rows + result.quarantined
@@ -137,6 +141,11 @@ def _read_previous(settings: Settings, table: str) -> tuple[pd.DataFrame, pa.Tab
     if int((~ledger["quarantined"]).sum()) != staged.num_rows:
         raise IncrementalUnavailable(
             f"ledger names {int((~ledger['quarantined']).sum())} staged rows, the file holds {staged.num_rows}"
+        )
+    in_part = pq.read_metadata(quarantine_part_path(settings, table)).num_rows
+    if int(ledger["quarantined"].sum()) != in_part:
+        raise IncrementalUnavailable(
+            f"ledger names {int(ledger['quarantined'].sum())} quarantined rows, the part holds {in_part}"
         )
     return ledger, staged
 
