@@ -2,8 +2,10 @@
 
 Keys `staged/<table>` (group `staged`), each depending on the raw streams that feed it
 (schemas/mapping/*.yaml), all in one subsettable multi-asset (one step process, see below).
-The work is `pipelines.staging.stage_table`; validation is
-`pipelines.quality.gx_runner` over the file just written. Each distinct `meta.check` of the
+The work is `pipelines.staging.stage_table`, or, when the last staging still holds, the new
+pages merged into it (`pipelines.staging.incremental`; metadata `incremental`,
+`rows_restaged`); validation is `pipelines.quality.gx_runner` over the whole file just
+written either way. Each distinct `meta.check` of the
 table's suite (expectations/<table>.json) is an asset check declared next to the asset:
 blocking ones (key uniqueness, required fields, hours, region) stop everything downstream
 when they fail; warning ones report drift with the observed figure. One more warning check
