@@ -2,8 +2,10 @@
 
 Keys `staged/<table>` (group `staged`), each depending on the raw streams that feed it
 (schemas/mapping/*.yaml), all in one subsettable multi-asset (one step process, see below).
-The work is `pipelines.staging.stage_table`; validation is
-`pipelines.quality.gx_runner` over the file just written. Each distinct `meta.check` of the
+The work is `pipelines.staging.stage_table`, or, when the last staging still holds, the new
+pages merged into it (`pipelines.staging.incremental`; metadata `incremental`,
+`rows_restaged`); validation is `pipelines.quality.gx_runner` over the whole file just
+written either way. Each distinct `meta.check` of the
 table's suite (expectations/<table>.json) is an asset check declared next to the asset:
 blocking ones (key uniqueness, required fields, hours, region) stop everything downstream
 when they fail; warning ones report drift with the observed figure. One more warning check
@@ -174,18 +176,22 @@ def _accounted_check(table: str, result, sync_id: str) -> AssetCheckResult:
 
 def _stage_one(
     context: AssetExecutionContext, table: str, settings: Settings, as_of: AsOf,
-    from_prefecture_parts: bool = False,
+    from_prefecture_parts: bool = False, merge: dict | None = None,
 ) -> tuple[dict, list[AssetCheckResult], object]:
-    """Stage one table (from the landed pages, or from the prefectures' parts): its
-    metadata, every check result and the instant its verdicts hold until
-    (StagedResult.changes_at)."""
-    from pipelines.staging import read_staged, stage_table
+    """Stage one table (from the landed pages, merged into the last staging when `merge`
+    allows, or from the prefectures' parts): its metadata, every check result and the
+    instant its verdicts hold until (StagedResult.changes_at)."""
+    from pipelines.staging import read_staged
+    from pipelines.staging.incremental import stage_table_or_merge
     from pipelines.staging.partitions import stage_from_parts
 
     if from_prefecture_parts:
         result = stage_from_parts(table, settings, as_of)
     else:
-        result = stage_table(table, settings, as_of=as_of)
+        result = stage_table_or_merge(table, settings, as_of, **(merge or {"previous": None,
+                                      "base_fingerprint": "", "pages": [], "allow": False}))
+    # Great Expectations validates the whole staged file, merged or not: its checks
+    # (uniqueness, distributions) are about the table, not the rows that changed
     frame = read_staged(settings, table, columns=gx_runner.suite_columns(table))
     suite = gx_runner.validate(table, frame)
     preview_frame = read_staged(settings, table).head(PREVIEW_ROWS)
@@ -202,6 +208,8 @@ def _stage_one(
         "quarantined_per_rule": MetadataValue.json(result.quarantined_per_rule),
         "soft_flags": MetadataValue.json(result.soft_flags),
         "superseded_duplicate_keys": result.superseded_duplicates,
+        "incremental": result.incremental,
+        "rows_restaged": result.restaged,
         "as_of": as_of.isoformat(),
         "path": MetadataValue.path(str(result.path)),
         "preview": MetadataValue.md(_preview(table, preview_frame)),
@@ -233,7 +241,8 @@ def _stage_or_reuse(
     and instant window say a fresh one would be the same (pipelines/reuse.py). Staging from the
     prefectures' parts always runs: its inputs are the parts, not the fingerprinted pages."""
     from pipelines import reuse as reuse_records
-    from pipelines.staging.tables import quarantine_part_path, staged_path
+    from pipelines.staging.incremental import BASIS_KEY, basis
+    from pipelines.staging.tables import ledger_path, quarantine_part_path, staged_path
 
     step = f"staged/{table}"
     if from_prefecture_parts:
@@ -242,10 +251,13 @@ def _stage_or_reuse(
         return MaterializeResult(
             asset_key=staged_key(table), metadata=metadata, check_results=_selected(context, checks)
         )
-    outputs = [staged_path(settings, table), quarantine_part_path(settings, table)]
-    fingerprint = reuse_records.fingerprint(
-        step, inputs=_raw_manifest(settings, table), settings=settings, code=code
-    )
+    outputs = [
+        staged_path(settings, table), quarantine_part_path(settings, table), ledger_path(settings, table)
+    ]
+    pages = _raw_manifest(settings, table)
+    fingerprint = reuse_records.fingerprint(step, inputs=pages, settings=settings, code=code)
+    # the same, the pages aside: a staging made under it may take new pages in (incremental.py)
+    base = reuse_records.fingerprint(step, inputs=None, settings=settings, code=code)
     record = reuse_records.load_record(settings, step)
     if reuse and reuse_records.reusable(record, fingerprint, as_of):
         context.log.info(f"staged {table}: landed pages unchanged since {record.as_of}: reused")
@@ -255,14 +267,16 @@ def _stage_or_reuse(
             check_results=_selected(context, checks_from_json(record.report["checks"])),
         )
     reuse_records.forget(settings, step)
-    metadata, checks, changes_at = _stage_one(context, table, settings, as_of)
+    merge = {"previous": record, "base_fingerprint": base, "pages": pages, "allow": reuse}
+    metadata, checks, changes_at = _stage_one(context, table, settings, as_of, merge=merge)
     reuse_records.save_record(settings, reuse_records.ReuseRecord(
         step=step,
         fingerprint=fingerprint,
         as_of=as_of.isoformat(),
         valid_until=None if changes_at is None else AsOf(changes_at.to_pydatetime()).isoformat(),
         outputs=reuse_records.files_manifest(outputs),
-        report={"metadata": metadata_to_json(metadata), "checks": checks_to_json(checks)},
+        report={"metadata": metadata_to_json(metadata), "checks": checks_to_json(checks),
+                BASIS_KEY: basis(base, pages)},
     ))
     return MaterializeResult(asset_key=staged_key(table), metadata=metadata, check_results=_selected(context, checks))
 

@@ -38,7 +38,7 @@ import pyarrow.compute as pc
 from pipelines.faults import crash_point
 from pipelines.files import fsync_path, private_dir, remove_partial_writes, write_parquet, write_text
 from pipelines.sources.http import record_text
-from pipelines.sources.streams import Checkpoint, Page, SourceClient, Stream, walk
+from pipelines.sources.streams import Checkpoint, Page, RowFacts, SourceClient, Stream, walk
 
 log = logging.getLogger("pipelines.sources")
 
@@ -86,7 +86,8 @@ def _prepare_roots(data_dir: Path) -> None:
 
 
 def page_table(
-    stream: Stream, rows: list[dict], sync_id: str, fetched_at: datetime, page_no: int
+    stream: Stream, rows: list[dict], sync_id: str, fetched_at: datetime, page_no: int,
+    facts: list[RowFacts] | None = None,
 ) -> pa.Table:
     """One page as an Arrow table of the landing columns.
 
@@ -95,16 +96,16 @@ def page_table(
     lands with the bad characters replaced and the problem `bad_text`.
     """
     count = len(rows)
+    facts = facts if facts is not None else stream.page_facts(rows)  # the walk's, when given
     records = [record_text(r) for r in rows]
     problems = [
-        "bad_text" if replaced else stream.row_problem(row)
-        for row, (_, replaced) in zip(rows, records)
+        "bad_text" if replaced else fact.problem for fact, (_, replaced) in zip(facts, records)
     ]
     return pa.table(
         {
-            "id": pa.array([stream.row_id(r) for r in rows], pa.string()),
-            "updated_at": pa.array([stream.row_cursor(r) for r in rows], pa.string()),
-            "is_deleted": pa.array([stream.row_deleted(r) for r in rows], pa.bool_()),
+            "id": pa.array([f.id for f in facts], pa.string()),
+            "updated_at": pa.array([f.cursor for f in facts], pa.string()),
+            "is_deleted": pa.array([f.deleted for f in facts], pa.bool_()),
             "record": pa.array([text for text, _ in records], pa.string()),
             "sync_id": pa.repeat(pa.scalar(sync_id, pa.string()), count),
             "fetched_at": pa.repeat(
@@ -275,7 +276,8 @@ class _PageWriter:
 
     def _write(self, page: Page) -> None:
         table = page_table(
-            self.stream, page.rows, self.sync_id, datetime.now(timezone.utc), self.page_no
+            self.stream, page.rows, self.sync_id, datetime.now(timezone.utc), self.page_no,
+            page.facts,
         )
         private_dir(self.sync_dir)
         path = write_page(self.sync_dir, self.page_no, table, durable_rename=False)

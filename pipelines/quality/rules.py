@@ -303,12 +303,17 @@ def soft_flags(
     frame: pd.DataFrame, inputs: RuleInputs
 ) -> dict[str, int]:
     """Counts of soft problems among the rows that are kept (live and deleted)."""
-    counts: dict[str, int] = {}
+    counts = {name: int(mask.sum()) for name, mask in soft_flag_masks(frame, inputs).items()}
+    return {name: count for name, count in counts.items() if count}
+
+
+def soft_flag_masks(frame: pd.DataFrame, inputs: RuleInputs) -> dict[str, pd.Series]:
+    """Per soft problem, which rows have it (boolean, aligned with `frame`): incremental
+    staging keeps them per row, so that its counts are a full staging's."""
+    masks: dict[str, pd.Series] = {}
 
     def add(name: str, mask: pd.Series) -> None:
-        count = int(mask.fillna(False).astype(bool).sum())
-        if count:
-            counts[name] = counts.get(name, 0) + count
+        masks[name] = mask.fillna(False).astype(bool)
 
     if {"cert_type", "cert_valid", "cert_masked", "cert_hash"} <= set(frame):
         clear_resident = (frame["cert_type"] == "resident_id") & ~frame["cert_masked"].fillna(
@@ -336,4 +341,4 @@ def soft_flags(
         region = frame["region_code"].astype("string")
         well_formed = region.str.fullmatch(REGION_CODE_PATTERN).fillna(False)
         add("unknown_county", well_formed & ~is_guizhou(region))
-    return counts
+    return masks

@@ -59,37 +59,73 @@ class Stream:
 
     # Rows are what a source sent: anything at all. None means "not usable", never an error.
 
+    def row_facts(self, row: Any, latest: datetime | None = None) -> "RowFacts":
+        """Everything the walk and the landing read from a row, parsed once: its id, change
+        time (text and instant), deletion flag and problem. `latest`: the newest plausible
+        change time (now + skew; computed once per page by the caller)."""
+        if not isinstance(row, Mapping):
+            return RowFacts(None, None, None, False, "not_an_object")
+        row_id = _usable_id(row.get(self.id_field))
+        value = row.get(self.cursor_field)
+        moment = change_time(value, latest) if isinstance(value, str) else None
+        cursor = value if moment is not None else None
+        flag = row.get(self.deleted_field)
+        # national: 0/1; provincial: true/false; a missing flag means a live row
+        deleted = flag is True or flag == 1 or flag == "1" or flag == "true"
+        if value is None:
+            problem = f"no_cursor:{self.cursor_field}"
+        elif cursor is None:
+            problem = f"bad_cursor:{self.cursor_field}"
+        elif row_id is None:
+            problem = f"no_id:{self.id_field}"
+        else:
+            problem = None
+        return RowFacts(row_id, cursor, moment, deleted, problem)
+
+    def page_facts(self, rows: list[Any]) -> list["RowFacts"]:
+        """`row_facts` of every row of a page, with one clock reading for the page."""
+        latest = latest_change_time()
+        return [self.row_facts(row, latest) for row in rows]
+
     def row_id(self, row: Any) -> str | None:
         """The row's id as text, None when the row has no usable one."""
-        value = row.get(self.id_field) if isinstance(row, Mapping) else None
-        if isinstance(value, bool) or not isinstance(value, (str, int)):
-            return None
-        text = str(value).strip()
-        return text if text and text.isprintable() and _encodable(text) else None
+        return _usable_id(row.get(self.id_field)) if isinstance(row, Mapping) else None
 
     def row_cursor(self, row: Any) -> str | None:
         """The row's change time as the source wrote it, None unless it is a plausible time
         (it then moves the checkpoint, so a garbage value must never pass)."""
-        value = row.get(self.cursor_field) if isinstance(row, Mapping) else None
-        return value if isinstance(value, str) and change_time(value) is not None else None
+        return self.row_facts(row).cursor
 
     def row_deleted(self, row: Any) -> bool:
-        # national: 0/1; provincial: true/false; a missing flag means a live row
-        flag = row.get(self.deleted_field) if isinstance(row, Mapping) else None
-        return flag is True or flag == 1 or flag == "1" or flag == "true"
+        return self.row_facts(row).deleted
 
     def row_problem(self, row: Any) -> str | None:
         """What makes a row unusable as a whole, as `kind` or `kind:field` (staging turns it
         into a quarantine rule), or None."""
-        if not isinstance(row, Mapping):
-            return "not_an_object"
-        if row.get(self.cursor_field) is None:
-            return f"no_cursor:{self.cursor_field}"
-        if self.row_cursor(row) is None:
-            return f"bad_cursor:{self.cursor_field}"
-        if self.row_id(row) is None:
-            return f"no_id:{self.id_field}"
+        return self.row_facts(row).problem
+
+
+@dataclass(frozen=True, slots=True)
+class RowFacts:
+    """What one row says about itself, parsed once (`Stream.row_facts`)."""
+
+    id: str | None  # None: no usable id
+    cursor: str | None  # the change time as written; None unless plausible
+    moment: datetime | None  # the change time as an aware instant
+    deleted: bool
+    problem: str | None  # what makes the row unusable as a whole, or None
+
+    @property
+    def usable(self) -> bool:
+        """Whether the row can place a walk (a usable id and change time)."""
+        return self.id is not None and self.cursor is not None
+
+
+def _usable_id(value: Any) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
         return None
+    text = str(value).strip()
+    return text if text and text.isprintable() and _encodable(text) else None
 
 
 def declare_streams(
@@ -125,16 +161,22 @@ def _encodable(text: str) -> bool:
     return True
 
 
-def change_time(text: str) -> datetime | None:
+def latest_change_time() -> datetime:
+    """The newest plausible change time: now, plus the clock skew a source may have."""
+    return datetime.now(timezone.utc) + CLOCK_SKEW
+
+
+def change_time(text: str, latest: datetime | None = None) -> datetime | None:
     """A source's change time as an aware instant (national ISO with its offset; provincial
-    Beijing time without one), or None when the text is no plausible time."""
+    Beijing time without one), or None when the text is no plausible time (before 1990, or
+    after `latest`, by default now + skew)."""
     try:
         moment = datetime.fromisoformat(text.strip())
     except (ValueError, TypeError, AttributeError):
         return None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=BEIJING)
-    if not EARLIEST_CHANGE <= moment <= datetime.now(timezone.utc) + CLOCK_SKEW:
+    if not EARLIEST_CHANGE <= moment <= (latest or latest_change_time()):
         return None
     return moment
 
@@ -178,6 +220,7 @@ class Page:
 
     rows: list[Any]  # as the source sent them: objects, or whatever stood in their place
     checkpoint: Checkpoint | None  # None: no row so far could place the walk
+    facts: list[RowFacts] | None = None  # per row, as the walk parsed it (None: not parsed)
 
 
 class SourceClient(Protocol):
@@ -196,50 +239,26 @@ class SourceClient(Protocol):
 
 def fresh_rows(stream: Stream, rows: list[dict], checkpoint: Checkpoint | None) -> list[dict]:
     """`rows` minus those already landed at the checkpoint's boundary second."""
-    if checkpoint is None or not checkpoint.boundary_ids:
-        return rows
-    return [
-        row
-        for row in rows
-        if not (
-            stream.row_cursor(row) == checkpoint.updated_at
-            and stream.row_id(row) in checkpoint.boundary_ids
-        )
-    ]
+    return [row for row, _ in _fresh(list(zip(rows, stream.page_facts(rows))), checkpoint)]
 
 
 def usable_rows(stream: Stream, rows: list[Any]) -> list[dict]:
     """The rows that can place a walk: an object with a usable id and change time."""
-    return [row for row in rows if stream.row_id(row) is not None and stream.row_cursor(row) is not None]
+    return [row for row, facts in zip(rows, stream.page_facts(rows)) if facts.usable]
+
+
+def last_usable(stream: Stream, rows: list[Any]) -> Any | None:
+    """The last row that can place a walk (what a keyset client pages on), or None; reads
+    from the end, so a page is not parsed whole for it."""
+    latest = latest_change_time()
+    return next((row for row in reversed(rows) if stream.row_facts(row, latest).usable), None)
 
 
 def advance(stream: Stream, checkpoint: Checkpoint | None, rows: list[Any]) -> Checkpoint | None:
     """The checkpoint after landing `rows` (in source order) on top of `checkpoint`: the last
     row with a usable id and change time, never earlier than `checkpoint`. A row without
     them is landed (and quarantined by staging) but moves nothing."""
-    usable = usable_rows(stream, rows)
-    if not usable:
-        return checkpoint
-    last = usable[-1]
-    last_cursor, last_id = stream.row_cursor(last), stream.row_id(last)
-    if checkpoint is not None and change_time(last_cursor) < change_time(checkpoint.updated_at):
-        return checkpoint  # a row dated before where the walk stands moves nothing back
-    same_second = set()
-    for row in reversed(usable):  # rows come in cursor order: the last second is at the end
-        if stream.row_cursor(row) != last_cursor:
-            break
-        same_second.add(stream.row_id(row))
-    if checkpoint is not None and checkpoint.updated_at == last_cursor:
-        if not checkpoint.has_boundary:
-            # the second's set overflowed earlier: it stays unknown. A set begun again from
-            # this page would look complete, and the next pass, starting inclusive at this
-            # second, would land every earlier row of it again (a bulk update of 21,453 rows
-            # in one second was landed 20 times at 1M persons).
-            return Checkpoint(last_cursor, last_id)
-        same_second |= checkpoint.boundary_ids
-    if len(same_second) > MAX_BOUNDARY_IDS:
-        same_second = set()
-    return Checkpoint(last_cursor, last_id, frozenset(same_second))
+    return _advance(checkpoint, stream.page_facts(rows))
 
 
 def count_progress(stream: Stream, rows: list[Any], pass_start: Checkpoint | None) -> int:
@@ -249,10 +268,49 @@ def count_progress(stream: Stream, rows: list[Any], pass_start: Checkpoint | Non
     boundary rows back on every pass; they must not count, or the walk would never end. Nor
     do rows without a usable change time: the source hands them back on every pass too.
     """
-    usable = usable_rows(stream, rows)
+    return _count_progress(stream.page_facts(rows), pass_start)
+
+
+# The same, over rows parsed once per page (`Stream.page_facts`): the walk's own path.
+
+
+def _fresh(rows: list[tuple[Any, RowFacts]], checkpoint: Checkpoint | None) -> list[tuple[Any, RowFacts]]:
+    if checkpoint is None or not checkpoint.boundary_ids:
+        return rows
+    boundary, ids = checkpoint.updated_at, checkpoint.boundary_ids
+    return [(row, facts) for row, facts in rows if not (facts.cursor == boundary and facts.id in ids)]
+
+
+def _advance(checkpoint: Checkpoint | None, facts: list[RowFacts]) -> Checkpoint | None:
+    usable = [f for f in facts if f.usable]
+    if not usable:
+        return checkpoint
+    last = usable[-1]
+    if checkpoint is not None and last.moment < change_time(checkpoint.updated_at):
+        return checkpoint  # a row dated before where the walk stands moves nothing back
+    same_second = set()
+    for row in reversed(usable):  # rows come in cursor order: the last second is at the end
+        if row.cursor != last.cursor:
+            break
+        same_second.add(row.id)
+    if checkpoint is not None and checkpoint.updated_at == last.cursor:
+        if not checkpoint.has_boundary:
+            # the second's set overflowed earlier: it stays unknown. A set begun again from
+            # this page would look complete, and the next pass, starting inclusive at this
+            # second, would land every earlier row of it again (a bulk update of 21,453 rows
+            # in one second was landed 20 times at 1M persons).
+            return Checkpoint(last.cursor, last.id)
+        same_second |= checkpoint.boundary_ids
+    if len(same_second) > MAX_BOUNDARY_IDS:
+        same_second = set()
+    return Checkpoint(last.cursor, last.id, frozenset(same_second))
+
+
+def _count_progress(facts: list[RowFacts], pass_start: Checkpoint | None) -> int:
+    usable = [f for f in facts if f.usable]
     if pass_start is None or pass_start.boundary_ids:
         return len(usable)
-    return sum(1 for row in usable if stream.row_cursor(row) != pass_start.updated_at)
+    return sum(1 for f in usable if f.cursor != pass_start.updated_at)
 
 
 def walk(
@@ -276,13 +334,15 @@ def walk(
         pass_start = checkpoint
         try:
             for raw_rows in client.iter_window(stream, checkpoint):
-                rows = fresh_rows(stream, raw_rows, checkpoint)
-                if not rows:
+                # each row parsed once: the window, checkpoint, progress and landing share it
+                fresh = _fresh(list(zip(raw_rows, stream.page_facts(raw_rows))), checkpoint)
+                if not fresh:
                     continue
-                checkpoint = advance(stream, checkpoint, rows)
-                new_in_pass += count_progress(stream, rows, pass_start)
+                facts = [f for _, f in fresh]
+                checkpoint = _advance(checkpoint, facts)
+                new_in_pass += _count_progress(facts, pass_start)
                 restarts_in_a_row = 0
-                yield Page(rows=rows, checkpoint=checkpoint)
+                yield Page(rows=[row for row, _ in fresh], checkpoint=checkpoint, facts=facts)
         except SourceError as failure:
             # name the last row actually landed, which is where a rerun will start
             raise type(failure)(

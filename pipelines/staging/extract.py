@@ -16,7 +16,8 @@ tests and the benchmarks all read through `raw_batches`.
 Output columns: `__id`, `__updated_at` (text as landed), `__updated_utc` (naive UTC),
 `__is_deleted`, `__record` (the row as landed, JSON text), `__fetched_at`, `__sync_id`,
 `__problem` (what landing found wrong with the row, or null), `__key_versions`,
-`__source_key` (the key the dedup used: the staged `source_id`, so it is unique), then per
+`__source_key` (the key the dedup used: the staged `source_id`, so it is unique),
+`__filename` and `__file_row` (which landed row it is), then per
 mapped field `<field>` (text; DOUBLE for fields only read as numbers; a list for list
 fields) and `__type__<field>` (`text`, `number`, `bool`, `list`, `object`, `null`, or null
 when the field is absent).
@@ -58,18 +59,10 @@ def _kind_sql(expression: str) -> str:
     return f"CASE json_type({expression}) {cases} END"
 
 
-def _latest_versions(mapping: StreamMapping, has_problem_column: bool) -> str:
-    """The CTEs `versions` (every landed row) and `latest_per_key` (the rows staged).
-
-    The page files are the parameter `$files` (a list of paths, never a glob: a DATA_DIR
-    holding `[`, `*` or a quote is read as the folder it is)."""
+def _versions_cte(mapping: StreamMapping, has_problem_column: bool) -> str:
+    """The CTE `versions`: every landed row of the page files `$files` (a list of paths, never
+    a glob: a DATA_DIR holding `[`, `*` or a quote is read as the folder it is)."""
     deleted_text = f"lower(json_extract_string(record, {literal(_json_path(mapping.deleted_field))}))"
-    key_path = literal(_json_path(mapping.source_id_field))
-    # only text or a number is a key: rows whose key is a list, an object or true stay apart
-    source_key = (
-        f"CASE WHEN json_type(record, {key_path}) IN ('VARCHAR', 'BIGINT', 'UBIGINT', 'DOUBLE') "
-        f"THEN json_extract_string(record, {key_path}) END"
-    )
     problem = "problem" if has_problem_column else "CAST(NULL AS VARCHAR)"
     return f"""
 WITH versions AS (
@@ -79,7 +72,18 @@ WITH versions AS (
            -- try(): an unreadable timestamp makes a quarantined row, not a failed step
            try({updated_at_utc_sql(mapping.source)}) AS updated_utc
     FROM read_parquet($files, union_by_name = true, filename = true, file_row_number = true)
-), latest_per_row AS (
+)"""
+
+
+def _latest_versions(mapping: StreamMapping, has_problem_column: bool) -> str:
+    """The CTEs `versions` (every landed row) and `latest_per_key` (the rows staged)."""
+    key_path = literal(_json_path(mapping.source_id_field))
+    # only text or a number is a key: rows whose key is a list, an object or true stay apart
+    source_key = (
+        f"CASE WHEN json_type(record, {key_path}) IN ('VARCHAR', 'BIGINT', 'UBIGINT', 'DOUBLE') "
+        f"THEN json_extract_string(record, {key_path}) END"
+    )
+    return f"""{_versions_cte(mapping, has_problem_column)}, latest_per_row AS (
     SELECT *, COALESCE(NULLIF(trim(CAST(try({source_key}) AS VARCHAR)), ''), '#' || id) AS source_key
     FROM versions
     -- the version fetched last; within a page (a source that repeats an id) the later one
@@ -95,9 +99,8 @@ WITH versions AS (
 )"""
 
 
-def extract_sql(mapping: StreamMapping, *, has_problem_column: bool = True) -> str:
-    """DuckDB SQL: the latest version of each source row, mapped fields extracted (see the
-    module docstring for the columns), over the page files given as `$files`."""
+def _extract_select(mapping: StreamMapping) -> str:
+    """The SELECT over `latest_per_key` that extracts the mapped fields (module docstring)."""
     fields = list(mapping.raw_fields)
     paths = ", ".join(literal(_json_path(name)) for name in fields)
     extracted = []
@@ -111,11 +114,12 @@ def extract_sql(mapping: StreamMapping, *, has_problem_column: bool = True) -> s
         else:
             column = f"{value} ->> '$'"
         extracted += [f'{column} AS "{name}"', f'{_kind_sql(value)} AS "{type_column(name)}"']
-    return f"""{_latest_versions(mapping, has_problem_column)}
+    return f"""
 SELECT id AS __id, updated_at AS __updated_at, updated_utc AS __updated_utc,
        deleted AS __is_deleted, record AS __record, fetched_at AS __fetched_at,
        sync_id AS __sync_id, problem AS __problem, key_versions AS __key_versions,
        CASE WHEN source_key NOT LIKE '#%' THEN source_key END AS __source_key,
+       filename AS __filename, file_row_number AS __file_row,
        {", ".join(extracted) if extracted else "NULL AS __nothing"}
 FROM (
     SELECT *, json_extract(CASE WHEN json_valid(record) THEN record END, [{paths}]) AS __j
@@ -123,6 +127,32 @@ FROM (
 )
 ORDER BY id
 """
+
+
+def extract_sql(mapping: StreamMapping, *, has_problem_column: bool = True) -> str:
+    """DuckDB SQL: the latest version of each source row, mapped fields extracted (see the
+    module docstring for the columns), over the page files given as `$files`."""
+    return _latest_versions(mapping, has_problem_column) + _extract_select(mapping)
+
+
+def winners_sql(mapping: StreamMapping, *, has_problem_column: bool = True) -> str:
+    """DuckDB SQL: which landed row each staged row is (the dedup of `extract_sql`, no field
+    read): its id, page file and row in it, source key and key versions."""
+    return f"""{_latest_versions(mapping, has_problem_column)}
+SELECT id, filename, file_row_number AS file_row, source_key, key_versions, sync_id
+FROM latest_per_key
+"""
+
+
+def picked_extract_sql(mapping: StreamMapping, *, has_problem_column: bool = True) -> str:
+    """DuckDB SQL: `extract_sql`'s output for the rows named in the relation `picked`
+    (filename, file_row, source_key, key_versions: the dedup already done by `winners_sql`
+    over every page), reading only the page files `$files` that hold them."""
+    return f"""{_versions_cte(mapping, has_problem_column)}, latest_per_key AS (
+    SELECT v.*, p.source_key, p.key_versions
+    FROM versions v
+    JOIN picked p ON p.filename = v.filename AND p.file_row = v.file_row_number
+)""" + _extract_select(mapping)
 
 
 def versions_per_sync_sql(mapping: StreamMapping, *, has_problem_column: bool = True) -> str:
@@ -186,3 +216,56 @@ def versions_per_sync(mapping: StreamMapping, settings: Settings) -> dict[str, t
     finally:
         con.close()
     return {str(sync_id): (int(landed), int(latest)) for sync_id, landed, latest in rows}
+
+
+WINNER_COLUMNS = ["id", "filename", "file_row", "source_key", "key_versions", "sync_id"]
+
+
+def stream_winners(mapping: StreamMapping, settings: Settings) -> pd.DataFrame:
+    """Which landed row each staged row of the stream is (`winners_sql` over every page):
+    what incremental staging compares with the rows staged before."""
+    files = _page_files(mapping, settings)
+    if not files:
+        return pd.DataFrame({name: pd.Series(dtype=object) for name in WINNER_COLUMNS})
+    con = _connect(settings)
+    try:
+        sql = winners_sql(mapping, has_problem_column=_has_problem_column(con, files))
+        return con.execute(sql, {"files": files}).df()[WINNER_COLUMNS]
+    finally:
+        con.close()
+
+
+def picked_batches(
+    mapping: StreamMapping, settings: Settings, picked: pd.DataFrame, chunk_rows: int
+) -> Iterator[pd.DataFrame]:
+    """`raw_batches` for the rows `picked` (columns of `stream_winners`) alone, reading only
+    the page files that hold them."""
+    if picked.empty:
+        return
+    files = sorted(picked["filename"].unique().tolist())
+    con = _connect(settings)
+    try:
+        con.register("picked", picked[["filename", "file_row", "source_key", "key_versions"]])
+        sql = picked_extract_sql(mapping, has_problem_column=_has_problem_column(con, files))
+        for batch in con.sql(sql, params={"files": files}).to_arrow_reader(chunk_rows):
+            if batch.num_rows:
+                yield batch.to_pandas()
+    finally:
+        con.close()
+
+
+def landed_per_sync(mapping: StreamMapping, settings: Settings) -> dict[str, int]:
+    """{sync id: rows landed} of the stream, without reading a record (incremental staging
+    counts the rows staging reads from its ledger)."""
+    files = _page_files(mapping, settings)
+    if not files:
+        return {}
+    con = _connect(settings)
+    try:
+        rows = con.execute(
+            "SELECT sync_id, count(*) FROM read_parquet($files, union_by_name = true) GROUP BY sync_id",
+            {"files": files},
+        ).fetchall()
+    finally:
+        con.close()
+    return {str(sync_id): int(landed) for sync_id, landed in rows}

@@ -27,9 +27,9 @@ import pyarrow.parquet as pq
 
 from pipelines.clock import AsOf
 from pipelines.config import Settings
-from pipelines.files import write_parquet
+from pipelines.files import private_dir, write_parquet
 from pipelines.quality import quarantine as quarantine_rows
-from pipelines.quality.rules import RuleInputs, evaluate, future_verdicts_change_at, soft_flags
+from pipelines.quality.rules import RuleInputs, evaluate, future_verdicts_change_at, soft_flag_masks
 from pipelines.schemas import StreamMapping, arrow_schema, mappings_for_table, table_names, table_spec
 from pipelines.staging.adapter import map_chunk
 from pipelines.staging.extract import raw_batches, versions_per_sync
@@ -39,6 +39,7 @@ log = logging.getLogger("pipelines.staging")
 DEFAULT_CHUNK_ROWS = 200_000
 QUARANTINE_FILE = "quarantine.parquet"
 QUARANTINE_PARTS_DIR = "quarantine"
+LEDGER_DIR = "staging_ledger"
 
 
 @dataclass
@@ -62,6 +63,10 @@ class StagedResult:
     # the first instant after `as_of` at which a row would be judged differently (a date
     # stops being in the future, a birth date is lived): None when none would
     changes_at: pd.Timestamp | None = None
+    # merged into the last staging (incremental.py) rather than staged in full, and the
+    # rows mapped and judged to do so
+    incremental: bool = False
+    restaged: int = 0
 
     @property
     def quarantined(self) -> int:
@@ -93,6 +98,11 @@ def quarantine_path(settings: Settings) -> Path:
 
 def quarantine_part_path(settings: Settings, table: str) -> Path:
     return settings.staged_dir / QUARANTINE_PARTS_DIR / f"{table}.parquet"
+
+
+def ledger_path(settings: Settings, table: str) -> Path:
+    """Which landed row each staged and quarantined row of the table is (incremental.py)."""
+    return settings.state_dir / LEDGER_DIR / f"{table}.parquet"
 
 
 def read_staged(settings: Settings, table: str, columns: list[str] | None = None) -> pd.DataFrame:
@@ -161,6 +171,60 @@ def _source_fields(mapping: StreamMapping) -> dict[str, str]:
     return named
 
 
+LEDGER_SCHEMA = pa.schema([
+    pa.field("ordinal", pa.int64()),  # the stream's place among the table's mappings
+    pa.field("id", pa.string()),  # the landed row id (`__id`): the staged order within a stream
+    pa.field("filename", pa.string()),  # which landed row: page file and row in it
+    pa.field("file_row", pa.int64()),
+    pa.field("source_key", pa.string()),
+    pa.field("key_versions", pa.int64()),
+    pa.field("sync_id", pa.string()),
+    pa.field("quarantined", pa.bool_()),
+    pa.field("flags", pa.string()),  # soft flags of a staged row, comma-separated
+    # a quarantined row's quarantine entry before `carry_first_seen`
+    pa.field("q_source_id", pa.string()),
+    pa.field("q_rule", pa.string()),
+    pa.field("q_detail", pa.string()),
+    pa.field("q_record", pa.string()),
+    pa.field("q_seen_at", pa.timestamp("us", tz="UTC")),
+])
+
+
+def ledger_rows(
+    raw: pd.DataFrame, ordinal: int, rejected: pd.Series, flags: list[tuple[str, pd.Series]],
+    quarantined: pd.DataFrame,
+) -> pd.DataFrame:
+    """One ledger row per row of a staged chunk (in the chunk's order): which landed row it
+    is and what staging made of it, so a later staging can keep it without reading it."""
+    joined = pd.Series("", index=raw.index, dtype=object)
+    for name, mask in flags:
+        joined = joined + np.where(mask.fillna(False).to_numpy(dtype=bool), name + ",", "")
+    ledger = pd.DataFrame({
+        "ordinal": ordinal,
+        "id": raw["__id"].astype(str),
+        "filename": raw["__filename"].astype(str),
+        "file_row": raw["__file_row"].astype("int64"),
+        "source_key": raw["__source_key"].where(raw["__source_key"].notna(), "#" + raw["__id"].astype(str)),
+        "key_versions": raw["__key_versions"].astype("int64"),
+        "sync_id": raw["__sync_id"].astype(str),
+        "quarantined": rejected.to_numpy(dtype=bool),
+        "flags": joined.str.rstrip(",").replace("", None),
+    }, index=raw.index)
+    for column in ("source_id", "rule", "detail", "record"):
+        ledger["q_" + column] = pd.Series(None, index=raw.index, dtype=object)
+        if len(quarantined):
+            ledger.loc[rejected, "q_" + column] = quarantined[column].astype(object).to_numpy()
+    ledger["q_seen_at"] = pd.Series(pd.NaT, index=raw.index, dtype="datetime64[us, UTC]")
+    if len(quarantined):
+        ledger.loc[rejected, "q_seen_at"] = pd.to_datetime(quarantined["first_seen_at"], utc=True).to_numpy()
+    return ledger.reset_index(drop=True)
+
+
+def write_ledger(path: Path, parts: list[pd.DataFrame]) -> None:
+    frame = pd.concat(parts, ignore_index=True) if parts else LEDGER_SCHEMA.empty_table().to_pandas()
+    write_parquet(path, pa.Table.from_pandas(frame, schema=LEDGER_SCHEMA, preserve_index=False))
+
+
 class _Staging:
     """The work of one `stage_table` call, chunk by chunk."""
 
@@ -168,17 +232,20 @@ class _Staging:
         self.table, self.settings, self.as_of, self.result = table, settings, as_of, result
         self.entity = table_spec(table).entity
         self.quarantine_parts: list[pd.DataFrame] = []
+        self.ledger_parts: list[pd.DataFrame] = []
 
     def chunks(self, chunk_rows: int) -> Iterator[pa.Table]:
-        for mapping in mappings_for_table(self.table):
+        for ordinal, mapping in enumerate(mappings_for_table(self.table)):
             stream = f"{mapping.source}/{mapping.stream}"
             kept_per_sync: dict[str, dict[str, int]] = {}
             for raw in raw_batches(mapping, self.settings, chunk_rows):
-                yield self.chunk(raw, mapping, kept_per_sync)
+                yield self.chunk(raw, mapping, kept_per_sync, ordinal)
             self.result.accounting[stream] = self.account(mapping, kept_per_sync)
             self.result.rows_per_source.setdefault(mapping.source, 0)
 
-    def chunk(self, raw: pd.DataFrame, mapping: StreamMapping, kept_per_sync: dict) -> pa.Table:
+    def chunk(
+        self, raw: pd.DataFrame, mapping: StreamMapping, kept_per_sync: dict, ordinal: int = 0
+    ) -> pa.Table:
         mapped = map_chunk(raw, mapping, self.settings, self.as_of)
         canonical = mapped.canonical
         inputs = RuleInputs(
@@ -193,19 +260,25 @@ class _Staging:
         verdict.loc[keyless, "rule"] = "missing_required"
         verdict.loc[keyless, "detail"] = f"missing {inputs.named('source_id')}"
         rejected = verdict["rule"].notna()
+        quarantined = quarantine_rows.empty_quarantine()
         if rejected.any():
-            self.quarantine_parts.append(quarantine_rows.build_rows(
+            quarantined = quarantine_rows.build_rows(
                 source=mapping.source, entity=self.entity,
                 source_ids=canonical.loc[rejected, "source_id"].fillna(raw.loc[rejected, "__id"]),
                 rules=verdict.loc[rejected, "rule"], details=verdict.loc[rejected, "detail"],
                 records=raw.loc[rejected, "__record"], seen_at=raw.loc[rejected, "__fetched_at"],
-            ))
+            )
+            self.quarantine_parts.append(quarantined)
         kept = ~rejected
         kept_frame = canonical[kept]
         result = self.result
-        _add_counts(result.soft_flags, soft_flags(kept_frame, inputs))
-        for name, mask in mapped.soft_flags.items():
-            _add_counts(result.soft_flags, {name: int((mask & kept).sum())})
+        # (name, rows) pairs: a name may come from the rules and the adapter both, and counts twice
+        flags = [(name, mask.reindex(canonical.index, fill_value=False) & kept)
+                 for name, mask in soft_flag_masks(kept_frame, inputs).items()]
+        flags += [(name, mask & kept) for name, mask in mapped.soft_flags.items()]
+        for name, mask in flags:
+            _add_counts(result.soft_flags, {name: int(mask.sum())})
+        self.ledger_parts.append(ledger_rows(raw, ordinal, rejected, flags, quarantined))
         result.superseded_duplicates += int((raw.loc[kept, "__key_versions"] > 1).sum())
         result.rows_per_source[mapping.source] = result.rows_per_source.get(mapping.source, 0) + int(kept.sum())
         result.deleted_rows += int(kept_frame["is_deleted"].sum())
@@ -270,6 +343,8 @@ def stage_table(
     current = quarantine_rows.carry_first_seen(current, _previous_quarantine(settings, table, spec.entity))
     current = quarantine_rows.sort_rows(current)
     write_parquet(quarantine_part_path(settings, table), quarantine_rows.to_arrow(current))
+    private_dir(ledger_path(settings, table).parent)
+    write_ledger(ledger_path(settings, table), staging.ledger_parts)
     result.quarantine = current
     result.quarantined_per_rule = quarantine_rows.counts_per_rule(current)
     if return_frame:

@@ -29,7 +29,7 @@ from pipelines.sources.http import (
     raise_if_transient,
 )
 from pipelines.sources.national.streams import NATIONAL_PAGE_SIZE, NATIONAL_STREAMS
-from pipelines.sources.streams import Checkpoint, Paging, Stream, usable_rows
+from pipelines.sources.streams import Checkpoint, Paging, Stream, last_usable
 
 log = logging.getLogger("pipelines.sources")
 
@@ -204,11 +204,11 @@ class NationalApi(ApiClient):
             if not rows or at_end:
                 return
             # the next key is the last row that has one; a page with none cannot be paged on
-            usable = usable_rows(stream, rows)
-            if not usable:
+            last = last_usable(stream, rows)
+            if last is None:
                 raise SourceError(
                     self.system, stream.path,
                     "a whole page without a row that has a readable id and change time",
                     f"updated_since={updated_since}, after_id={after_id}" if updated_since else None,
                 )
-            updated_since, after_id = stream.row_cursor(usable[-1]), stream.row_id(usable[-1])
+            updated_since, after_id = stream.row_cursor(last), stream.row_id(last)
