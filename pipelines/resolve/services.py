@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from pipelines.resolve.keys import hashed_key
+from pipelines.resolve.vectorized import hashed_keys, is_in
 
 SERVICE_COLUMNS = [
     "source", "source_id", "updated_at", "is_deleted", "volunteer_source_id", "project_source_id",
@@ -41,7 +41,7 @@ class ServiceResolution:
 
 def opaque_key(prefix: str, values: pd.Series) -> pd.Series:
     """prefix + 12 hex of SHA-256 of each value (service and project keys)."""
-    return values.map(lambda v: hashed_key(prefix, v))
+    return hashed_keys(prefix, values)
 
 
 def _prepare(staged_services: pd.DataFrame) -> pd.DataFrame:
@@ -74,7 +74,7 @@ def pair_services(national: pd.DataFrame, provincial: pd.DataFrame) -> pd.DataFr
     pairs = pd.concat([from_provincial, from_national], ignore_index=True)
     # a reference to a record that is not there (quarantined, not yet landed) pairs nothing
     pairs = pairs.loc[
-        pairs["national_source_id"].isin(national["source_id"]) & pairs["provincial_source_id"].isin(provincial["source_id"])
+        is_in(pairs["national_source_id"], national["source_id"]) & is_in(pairs["provincial_source_id"], provincial["source_id"])
     ]
     pairs = pairs.sort_values(["national_source_id", "provincial_source_id", "method"])
     pairs = pairs.drop_duplicates(["national_source_id", "provincial_source_id"])
@@ -114,9 +114,9 @@ def resolve_services(
         pairs.merge(national, left_on="national_source_id", right_on="n_source_id")
         .merge(provincial, left_on="provincial_source_id", right_on="p_source_id")
     )
-    national_only = national.loc[~national["n_source_id"].isin(pairs["national_source_id"])].copy()
+    national_only = national.loc[~is_in(national["n_source_id"], pairs["national_source_id"])].copy()
     national_only["national_source_id"] = national_only["n_source_id"]
-    provincial_only = provincial.loc[~provincial["p_source_id"].isin(pairs["provincial_source_id"])].copy()
+    provincial_only = provincial.loc[~is_in(provincial["p_source_id"], pairs["provincial_source_id"])].copy()
     provincial_only["provincial_source_id"] = provincial_only["p_source_id"]
     rows = pd.concat([combined, national_only, provincial_only], ignore_index=True)
     has_national = rows["n_source_id"].notna()
