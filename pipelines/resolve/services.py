@@ -21,6 +21,8 @@ SERVICE_COLUMNS = [
     "source", "source_id", "updated_at", "is_deleted", "volunteer_source_id", "project_source_id",
     "org_source_id", "service_date", "hours", "is_effective", "national_record_id", "origin_log_id",
 ]
+# the columns of a staged project the facts take (category, and the team of a record naming none)
+PROJECT_COLUMNS = ["source", "source_id", "category", "org_source_id"]
 FACT_COLUMNS = [
     "service_key", "volunteer_key", "org_key", "project_key", "project_source", "project_source_id",
     "service_date", "hours", "category", "source", "national_source_id", "provincial_source_id",
@@ -45,11 +47,12 @@ def opaque_key(prefix: str, values: pd.Series) -> pd.Series:
 
 
 def _prepare(staged_services: pd.DataFrame) -> pd.DataFrame:
-    frame = staged_services.copy()
+    # only the columns used, and one copy of them (the staged frame is millions of rows)
+    frame = staged_services[[c for c in SERVICE_COLUMNS if c in staged_services]].copy()
     for column in SERVICE_COLUMNS:
         if column not in frame:
             frame[column] = pd.NA
-    frame = frame[SERVICE_COLUMNS].copy()
+    frame = frame[SERVICE_COLUMNS]
     for column in ["source_id", "volunteer_source_id", "project_source_id", "org_source_id", "national_record_id", "origin_log_id"]:
         frame[column] = frame[column].astype("string")
     frame["is_deleted"] = frame["is_deleted"].fillna(False).astype(bool)
@@ -106,9 +109,12 @@ def resolve_services(
 ) -> ServiceResolution:
     """The fact table (one row per counted service) and the flagged likely duplicates."""
     services = _prepare(staged_services)
-    national = services.loc[services["source"] == "national"].add_prefix("n_")
-    provincial = services.loc[services["source"] == "provincial"].add_prefix("p_")
-    pairs = pair_services(services.loc[services["source"] == "national"], services.loc[services["source"] == "provincial"])
+    service_records = len(services)
+    national = services.loc[services["source"] == "national"]
+    provincial = services.loc[services["source"] == "provincial"]
+    del services  # split in two: not held as a third copy
+    pairs = pair_services(national, provincial)
+    national, provincial = national.add_prefix("n_"), provincial.add_prefix("p_")
 
     combined = (
         pairs.merge(national, left_on="national_source_id", right_on="n_source_id")
@@ -119,6 +125,7 @@ def resolve_services(
     provincial_only = provincial.loc[~is_in(provincial["p_source_id"], pairs["provincial_source_id"])].copy()
     provincial_only["provincial_source_id"] = provincial_only["p_source_id"]
     rows = pd.concat([combined, national_only, provincial_only], ignore_index=True)
+    del combined, national_only, provincial_only, national, provincial
     has_national = rows["n_source_id"].notna()
     has_provincial = rows["p_source_id"].notna()
     rows["source"] = np.select([has_national & has_provincial, has_national], ["both", "national"], "provincial")
@@ -168,10 +175,11 @@ def resolve_services(
     rows["project_key"] = opaque_key("P", project_basis.fillna("")).where(project_basis.notna())
     facts = rows[FACT_COLUMNS].sort_values("service_key").reset_index(drop=True)
     facts["hours"] = facts["hours"].astype("float64")
+    del rows
 
     duplicates = duplicate_candidates(facts)
     summary = {
-        "service_records": int(len(services)),
+        "service_records": int(service_records),
         "services": int(len(facts)),
         "services_by_source": {k: int(v) for k, v in facts["source"].value_counts().items()},
         "services_without_volunteer": int(facts["volunteer_key"].isna().sum()),

@@ -19,6 +19,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
+import pyarrow.parquet as pq
 
 from pipelines.clock import AsOf
 from pipelines.config import Settings
@@ -30,21 +31,38 @@ from pipelines.resolve.invariants import (
     unexplained_key_changes,
 )
 from pipelines.resolve.keys import HISTORY_COLUMNS
-from pipelines.resolve.organizations import resolve_organizations
+from pipelines.resolve.organizations import ORG_COLUMNS, resolve_organizations
 from pipelines.resolve.quality import evaluate_against_truth, organization_check
 from pipelines.resolve.rules import load_matching_rules
-from pipelines.resolve.services import resolve_services
-from pipelines.resolve.volunteers import DECISION_COLUMNS, VolunteerState, resolve_volunteers
+from pipelines.resolve.services import PROJECT_COLUMNS, SERVICE_COLUMNS, resolve_services
+from pipelines.resolve.volunteers import ACCOUNT_COLUMNS, DECISION_COLUMNS, VolunteerState, resolve_volunteers
 from pipelines.staging import read_staged, staged_path
 
 log = logging.getLogger(__name__)
 
 STAGED_TABLES = ["volunteers", "organizations", "services", "projects"]
+# The staged columns resolution reads: each part selects these and nothing else, and at a
+# million persons the others (skills, source hours, times, free text) held most of the memory.
+COLUMNS_READ = {
+    "volunteers": ACCOUNT_COLUMNS,
+    "organizations": ORG_COLUMNS,
+    "services": SERVICE_COLUMNS,
+    "projects": PROJECT_COLUMNS,
+}
 DECISIONS_FILE = "review_decisions.csv"
 
 
 def _read_optional(path: Path) -> pd.DataFrame | None:
     return pd.read_parquet(path) if path.exists() else None
+
+
+def read_resolution_input(settings: Settings, table: str) -> pd.DataFrame:
+    """The staged `table`, only the columns of COLUMNS_READ that it has."""
+    path = staged_path(settings, table)
+    if not path.exists():
+        return read_staged(settings, table)
+    present = set(pq.read_schema(path).names)
+    return read_staged(settings, table, [c for c in COLUMNS_READ[table] if c in present])
 
 
 def read_decisions(state_dir: Path) -> pd.DataFrame:
@@ -88,15 +106,29 @@ def resolve_all(settings: Settings, as_of: AsOf | datetime) -> dict:
     started = time.perf_counter()
     if not staged_path(settings, "volunteers").exists():
         raise FileNotFoundError("no staged volunteers: run the staging step first")
-    staged = {table: read_staged(settings, table) for table in STAGED_TABLES}
     state_dir = private_dir(settings.state_dir / "resolve")
     resolved_dir = private_dir(settings.resolved_dir)
 
+    # Each staged table is read when its part starts and let go once its invariants are
+    # counted, so that the volunteers' input is not held through the services (memory).
     volunteer_state = load_volunteer_state(state_dir)
+    staged_volunteers = read_resolution_input(settings, "volunteers")
     volunteers = resolve_volunteers(
-        staged["volunteers"], load_matching_rules(), volunteer_state, read_decisions(state_dir),
+        staged_volunteers, load_matching_rules(), volunteer_state, read_decisions(state_dir),
         synced_at=synced_at,
     )
+    volunteers.scored_pairs = None  # every scored pair with its evidence text: not written here
+    previous_volunteer_map = volunteer_state.source_map if volunteer_state is not None else None
+    volunteer_invariants = {
+        **account_key_problems(
+            staged_volunteers, volunteers.source_map, "volunteer_key", volunteers.golden["volunteer_key"],
+        ),
+        **unexplained_key_changes(
+            previous_volunteer_map, volunteers.source_map, "volunteer_key", volunteers.key_history
+        ),
+        "persons_with_two_valid_numbers": volunteers.summary["persons_with_two_valid_numbers"],
+    }
+    del staged_volunteers, volunteer_state, previous_volunteer_map
 
     org_map_previous = _read_optional(state_dir / "organization_source_map.parquet")
     org_history_previous = _read_optional(state_dir / "organization_key_history.parquet")
@@ -105,12 +137,27 @@ def resolve_all(settings: Settings, as_of: AsOf | datetime) -> dict:
         issued_org_keys |= set(org_history_previous["key"].dropna())
     if org_map_previous is not None:
         issued_org_keys |= set(org_map_previous["org_key"].dropna())
+    staged_organizations = read_resolution_input(settings, "organizations")
     organizations = resolve_organizations(
-        staged["organizations"], org_map_previous, issued_org_keys, synced_at=synced_at
+        staged_organizations, org_map_previous, issued_org_keys, synced_at=synced_at
     )
+    organization_invariants = {
+        **account_key_problems(
+            staged_organizations, organizations.source_map, "org_key", organizations.golden["org_key"],
+        ),
+        **unexplained_key_changes(
+            org_map_previous, organizations.source_map, "org_key", organizations.key_history
+        ),
+    }
+    del staged_organizations
+
+    staged_services = read_resolution_input(settings, "services")
     services = resolve_services(
-        staged["services"], staged["projects"], volunteers.source_map, organizations.source_map
+        staged_services, read_resolution_input(settings, "projects"), volunteers.source_map,
+        organizations.source_map,
     )
+    service_invariants = service_count_problems(staged_services, services.facts)
+    del staged_services
 
     org_history = pd.concat(
         [org_history_previous if org_history_previous is not None else pd.DataFrame(columns=HISTORY_COLUMNS),
@@ -136,32 +183,14 @@ def resolve_all(settings: Settings, as_of: AsOf | datetime) -> dict:
     write_parquet(state_dir / "organization_source_map.parquet", organizations.source_map)
     write_parquet(state_dir / "organization_key_history.parquet", org_history)
 
-    previous_volunteer_map = volunteer_state.source_map if volunteer_state is not None else None
     summary = {
         "volunteers": volunteers.summary,
         "organizations": organizations.summary,
         "services": services.summary,
         "invariants": {
-            "volunteers": {
-                **account_key_problems(
-                    staged["volunteers"], volunteers.source_map, "volunteer_key",
-                    volunteers.golden["volunteer_key"],
-                ),
-                **unexplained_key_changes(
-                    previous_volunteer_map, volunteers.source_map, "volunteer_key", volunteers.key_history
-                ),
-                "persons_with_two_valid_numbers": volunteers.summary["persons_with_two_valid_numbers"],
-            },
-            "organizations": {
-                **account_key_problems(
-                    staged["organizations"], organizations.source_map, "org_key",
-                    organizations.golden["org_key"],
-                ),
-                **unexplained_key_changes(
-                    org_map_previous, organizations.source_map, "org_key", organizations.key_history
-                ),
-            },
-            "services": service_count_problems(staged["services"], services.facts),
+            "volunteers": volunteer_invariants,
+            "organizations": organization_invariants,
+            "services": service_invariants,
         },
         "seconds": round(time.perf_counter() - started, 2),
     }
