@@ -23,6 +23,8 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
+from pipelines.resolve.vectorized import hashed_keys
+
 HISTORY_COLUMNS = ["synced_at", "key", "event", "related_key", "accounts"]
 
 
@@ -103,7 +105,7 @@ def assign_stable_keys(
     )
     sizes = accounts.groupby("cluster").size()
     unkeyed = unkeyed.sort_values()
-    candidate = [hashed_key(prefix, a) for a in unkeyed.tolist()]
+    candidate = hashed_keys(prefix, unkeyed).tolist()  # hashed_key of each, in one DuckDB call
     fresh = []
     for first_account, key in zip(unkeyed.tolist(), candidate):
         if key in issued:  # rare: a key issued before (or twice now) gets rehashed
