@@ -19,6 +19,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipelines.clock import AsOf
@@ -90,13 +91,34 @@ def load_volunteer_state(state_dir: Path) -> VolunteerState | None:
     )
 
 
-def save_volunteer_state(state: VolunteerState, state_dir: Path) -> None:
-    write_parquet(state_dir / "volunteer_source_map.parquet", state.source_map)
-    write_parquet(state_dir / "volunteer_fingerprints.parquet", state.fingerprints)
-    write_parquet(state_dir / "volunteer_scored_pairs.parquet", state.scored_pairs)
-    write_parquet(state_dir / "volunteer_key_history.parquet", state.key_history)
+def as_arrow(frame: pd.DataFrame) -> pa.Table:
+    """The table write_parquet would write for `frame` (so the file is the same), built now:
+    columnar, it holds a fraction of the memory of a frame of Python strings and dates."""
+    return pa.Table.from_pandas(frame, preserve_index=False)
+
+
+def volunteer_state_files(state: VolunteerState) -> dict[str, pa.Table | str]:
+    """The volunteers' state as its files' contents, in the order they are written."""
     model = {"params": state.params.to_json(), "rules_fingerprint": state.rules_fingerprint}
-    write_text(state_dir / "volunteer_model.json", json.dumps(model, indent=1))
+    return {
+        "volunteer_source_map.parquet": as_arrow(state.source_map),
+        "volunteer_fingerprints.parquet": as_arrow(state.fingerprints),
+        "volunteer_scored_pairs.parquet": as_arrow(state.scored_pairs),
+        "volunteer_key_history.parquet": as_arrow(state.key_history),
+        "volunteer_model.json": json.dumps(model, indent=1),
+    }
+
+
+def write_files(files: dict[str, pa.Table | pd.DataFrame | str], folder: Path) -> None:
+    for name, content in files.items():
+        if isinstance(content, str):
+            write_text(folder / name, content)
+        else:
+            write_parquet(folder / name, content)
+
+
+def save_volunteer_state(state: VolunteerState, state_dir: Path) -> None:
+    write_files(volunteer_state_files(state), state_dir)
 
 
 def resolve_all(settings: Settings, as_of: AsOf | datetime) -> dict:
@@ -129,6 +151,17 @@ def resolve_all(settings: Settings, as_of: AsOf | datetime) -> dict:
         "persons_with_two_valid_numbers": volunteers.summary["persons_with_two_valid_numbers"],
     }
     del staged_volunteers, volunteer_state, previous_volunteer_map
+    # held as Arrow tables through the organizations and services; the services need the map only
+    volunteer_outputs = {
+        "volunteer_source_map": volunteers.source_map,
+        "volunteers": as_arrow(volunteers.golden),
+        "volunteer_links": as_arrow(volunteers.links),
+        "volunteer_match_review": as_arrow(volunteers.review),
+        "volunteer_key_history": as_arrow(volunteers.state.key_history.rename(columns={"key": "volunteer_key"})),
+    }
+    volunteer_state_content = volunteer_state_files(volunteers.state)
+    volunteer_map, volunteer_summary = volunteers.source_map, volunteers.summary
+    del volunteers
 
     org_map_previous = _read_optional(state_dir / "organization_source_map.parquet")
     org_history_previous = _read_optional(state_dir / "organization_key_history.parquet")
@@ -153,8 +186,7 @@ def resolve_all(settings: Settings, as_of: AsOf | datetime) -> dict:
 
     staged_services = read_resolution_input(settings, "services")
     services = resolve_services(
-        staged_services, read_resolution_input(settings, "projects"), volunteers.source_map,
-        organizations.source_map,
+        staged_services, read_resolution_input(settings, "projects"), volunteer_map, organizations.source_map,
     )
     service_invariants = service_count_problems(staged_services, services.facts)
     del staged_services
@@ -165,11 +197,7 @@ def resolve_all(settings: Settings, as_of: AsOf | datetime) -> dict:
         ignore_index=True,
     )
     outputs = {
-        "volunteer_source_map": volunteers.source_map,
-        "volunteers": volunteers.golden,
-        "volunteer_links": volunteers.links,
-        "volunteer_match_review": volunteers.review,
-        "volunteer_key_history": volunteers.state.key_history.rename(columns={"key": "volunteer_key"}),
+        **volunteer_outputs,
         "organization_source_map": organizations.source_map,
         "organizations": organizations.golden,
         "organization_key_history": org_history.rename(columns={"key": "org_key"}),
@@ -179,12 +207,12 @@ def resolve_all(settings: Settings, as_of: AsOf | datetime) -> dict:
     for name, frame in outputs.items():
         write_parquet(resolved_dir / f"{name}.parquet", frame)
     # state last: only once every output is durably written
-    save_volunteer_state(volunteers.state, state_dir)
+    write_files(volunteer_state_content, state_dir)
     write_parquet(state_dir / "organization_source_map.parquet", organizations.source_map)
     write_parquet(state_dir / "organization_key_history.parquet", org_history)
 
     summary = {
-        "volunteers": volunteers.summary,
+        "volunteers": volunteer_summary,
         "organizations": organizations.summary,
         "services": services.summary,
         "invariants": {
@@ -196,7 +224,7 @@ def resolve_all(settings: Settings, as_of: AsOf | datetime) -> dict:
     }
     if settings.sandbox_truth_dir:
         summary["quality"] = evaluate_against_truth(
-            Path(settings.sandbox_truth_dir), volunteers.source_map, services.facts
+            Path(settings.sandbox_truth_dir), volunteer_map, services.facts
         )
         summary["quality"]["organizations"] = organization_check(
             Path(settings.sandbox_truth_dir), organizations.source_map, organizations.golden
