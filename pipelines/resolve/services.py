@@ -21,6 +21,10 @@ SERVICE_COLUMNS = [
     "source", "source_id", "updated_at", "is_deleted", "volunteer_source_id", "project_source_id",
     "org_source_id", "service_date", "hours", "is_effective", "national_record_id", "origin_log_id",
 ]
+# what the facts take from a record of either side, once the two sides are paired
+SIDE_COLUMNS = [
+    "source_id", "volunteer_source_id", "project_source_id", "org_source_id", "service_date", "hours", "is_effective",
+]
 # the columns of a staged project the facts take (category, and the team of a record naming none)
 PROJECT_COLUMNS = ["source", "source_id", "category", "org_source_id"]
 FACT_COLUMNS = [
@@ -57,7 +61,9 @@ def _prepare(staged_services: pd.DataFrame) -> pd.DataFrame:
         frame[column] = frame[column].astype("string")
     frame["is_deleted"] = frame["is_deleted"].fillna(False).astype(bool)
     frame["is_effective"] = frame["is_effective"].fillna(False).astype(bool) & ~frame["is_deleted"]
-    frame["service_date"] = pd.to_datetime(frame["service_date"], errors="coerce").dt.date
+    # datetime64 while rows are paired and copied (a Python date per row is ~10x the memory);
+    # the facts take calendar dates, as before
+    frame["service_date"] = pd.to_datetime(frame["service_date"], errors="coerce")
     return frame.drop_duplicates(["source", "source_id"], keep="last")
 
 
@@ -114,7 +120,8 @@ def resolve_services(
     provincial = services.loc[services["source"] == "provincial"]
     del services  # split in two: not held as a third copy
     pairs = pair_services(national, provincial)
-    national, provincial = national.add_prefix("n_"), provincial.add_prefix("p_")
+    # once paired, a record's references, times and flags but `is_effective` are not read again
+    national, provincial = national[SIDE_COLUMNS].add_prefix("n_"), provincial[SIDE_COLUMNS].add_prefix("p_")
 
     combined = (
         pairs.merge(national, left_on="national_source_id", right_on="n_source_id")
@@ -139,7 +146,7 @@ def resolve_services(
         return rows[f"n_{column}"].where(has_national, rows[f"p_{column}"])
 
     rows["hours"] = prefer_national("hours").astype("float64")
-    rows["service_date"] = prefer_national("service_date")
+    rows["service_date"] = prefer_national("service_date").dt.date
     rows["project_source"] = np.where(has_national & rows["n_project_source_id"].notna(), "national",
                                       np.where(rows["p_project_source_id"].notna(), "provincial", None))
     rows["project_source_id"] = rows["n_project_source_id"].where(rows["project_source"] == "national", rows["p_project_source_id"])
