@@ -23,7 +23,7 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
-from pipelines.resolve.vectorized import hashed_keys
+from pipelines.resolve.vectorized import hashed_keys, is_in
 
 HISTORY_COLUMNS = ["synced_at", "key", "event", "related_key", "accounts"]
 
@@ -122,7 +122,7 @@ def assign_stable_keys(
     }))
     # old keys that no cluster kept: merged into the key of the cluster holding most of their accounts
     kept = set(assignment.values())
-    lost = votes.loc[~votes["old_key"].isin(kept)].copy()
+    lost = votes.loc[~is_in(votes["old_key"], kept)].copy()
     if len(lost):
         lost["new_key"] = lost["cluster"].map(assignment)
         lost = lost.sort_values(["accounts", "new_key"], ascending=[False, True]).drop_duplicates("old_key")
