@@ -21,6 +21,8 @@ import pandas as pd
 from pipelines.resolve.vectorized import is_in
 
 ACCOUNT = ["source", "source_id"]
+# the staged service columns service_count_problems reads
+COUNT_COLUMNS = ["is_deleted", "source", "source_id", "is_effective", "national_record_id", "origin_log_id", "hours"]
 
 
 def _accounts(frame: pd.DataFrame) -> pd.DataFrame:
@@ -82,9 +84,11 @@ def _not_in(values: pd.Series, others: pd.Series) -> int:
 
 def service_count_problems(staged_services: pd.DataFrame, facts: pd.DataFrame) -> dict[str, int | float]:
     """Each effective staged record counted exactly once, with its own hours."""
-    live = staged_services.loc[~staged_services["is_deleted"].fillna(False).astype(bool)]
+    # the columns read here only: the staged services are millions of rows, copied below
+    live = staged_services.loc[~staged_services["is_deleted"].fillna(False).astype(bool), COUNT_COLUMNS[1:]]
     effective = live["is_effective"].fillna(False).astype(bool)
     ids = {source: live.loc[live["source"] == source] for source in ("national", "provincial")}
+    del live
     problems: dict[str, int | float] = {}
     counted = {}
     for source in ("national", "provincial"):

@@ -115,6 +115,7 @@ def resolve_services(
 ) -> ServiceResolution:
     """The fact table (one row per counted service) and the flagged likely duplicates."""
     services = _prepare(staged_services)
+    del staged_services  # the caller hands it over (store.resolve_all): freed once prepared
     service_records = len(services)
     national = services.loc[services["source"] == "national"]
     provincial = services.loc[services["source"] == "provincial"]

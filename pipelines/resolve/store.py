@@ -27,6 +27,7 @@ from pipelines.config import Settings
 from pipelines.files import private_dir, write_parquet, write_text
 from pipelines.resolve.comparisons import ModelParameters
 from pipelines.resolve.invariants import (
+    COUNT_COLUMNS,
     account_key_problems,
     service_count_problems,
     unexplained_key_changes,
@@ -64,6 +65,12 @@ def read_resolution_input(settings: Settings, table: str) -> pd.DataFrame:
         return read_staged(settings, table)
     present = set(pq.read_schema(path).names)
     return read_staged(settings, table, [c for c in COLUMNS_READ[table] if c in present])
+
+
+def release_memory() -> None:
+    """Hand Arrow's freed pages back to the system between the parts: pandas 3 strings live in
+    Arrow's pool, which otherwise keeps them for reuse and adds to the step's peak."""
+    pa.default_memory_pool().release_unused()
 
 
 def read_decisions(state_dir: Path) -> pd.DataFrame:
@@ -162,6 +169,7 @@ def resolve_all(settings: Settings, as_of: AsOf | datetime) -> dict:
     volunteer_state_content = volunteer_state_files(volunteers.state)
     volunteer_map, volunteer_summary = volunteers.source_map, volunteers.summary
     del volunteers
+    release_memory()
 
     org_map_previous = _read_optional(state_dir / "organization_source_map.parquet")
     org_history_previous = _read_optional(state_dir / "organization_key_history.parquet")
@@ -184,12 +192,16 @@ def resolve_all(settings: Settings, as_of: AsOf | datetime) -> dict:
     }
     del staged_organizations
 
-    staged_services = read_resolution_input(settings, "services")
+    staged_services = {"services": read_resolution_input(settings, "services")}
+    # the invariant's columns share the staged data; the rest goes once the services are prepared
+    count_input = staged_services["services"][COUNT_COLUMNS]
     services = resolve_services(
-        staged_services, read_resolution_input(settings, "projects"), volunteer_map, organizations.source_map,
+        staged_services.pop("services"), read_resolution_input(settings, "projects"), volunteer_map,
+        organizations.source_map,
     )
-    service_invariants = service_count_problems(staged_services, services.facts)
-    del staged_services
+    service_invariants = service_count_problems(count_input, services.facts)
+    del count_input
+    release_memory()
 
     org_history = pd.concat(
         [org_history_previous if org_history_previous is not None else pd.DataFrame(columns=HISTORY_COLUMNS),
