@@ -87,7 +87,7 @@ class VolunteerResolution:
     key_history: pd.DataFrame  # this sync's rows
     state: VolunteerState
     summary: dict = field(default_factory=dict)
-    scored_pairs: pd.DataFrame | None = None  # every pair scored this sync, with its evidence
+    scored_pairs: pd.DataFrame | None = None  # every pair scored this sync (evidence from the review band up)
 
 
 # ---------------------------------------------------------------- inputs
@@ -501,7 +501,13 @@ def resolve_volunteers(
 
     # evidence of every link used or refused
     scored_labelled = _pairs_to_ids(scored, accounts)
-    scored_labelled["evidence"] = waterfall_text(scored_labelled, rules, params.prior_log2_odds)
+    # evidence text for the pairs it can reach: links (p >= match), review (the band) and the
+    # refused links; below the band a pair is dropped, and its text was most of this step's
+    # time and memory at a million persons (one Python string per scored pair)
+    reaches_output = (scored_labelled["match_probability"] >= min(rules.review_probability, rules.match_probability)).to_numpy()
+    scored_labelled["evidence"] = waterfall_text(
+        scored_labelled.loc[reaches_output], rules, params.prior_log2_odds
+    ).reindex(scored_labelled.index)
     key_of = accounts["volunteer_key"].to_numpy()
     link_rows = _pairs_to_ids(edges, accounts)
     link_rows = link_rows.merge(
