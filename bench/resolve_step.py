@@ -64,10 +64,10 @@ def instrument(phases: list[dict], sampler: Sampler) -> None:
             start_rss = sampler.start_phase()
             wall, cpu = time.perf_counter(), time.process_time()
             try:
-                if name == "resolve_services":  # it frees the staged services it is handed:
-                    handed = [*args]  # the wrapper must not hold them
+                if name in ("resolve_volunteers", "resolve_services"):  # they free the staged
+                    handed = [*args]  # table they are handed: the wrapper must not hold it
                     del args
-                    return hand_over(function, handed)
+                    return hand_over(function, handed, kwargs)
                 return function(*args, **kwargs)
             finally:
                 phases.append({
@@ -83,12 +83,15 @@ def instrument(phases: list[dict], sampler: Sampler) -> None:
         setattr(store, name, wrap(name, getattr(store, name)))
 
 
-def hand_over(function, args: list):
-    """function(*args), four arguments, by a plain call: the callee then owns the first one
-    (a star call's tuple would hold it until the call returns)."""
+def hand_over(function, args: list, kwargs: dict):
+    """function(*args, **kwargs) for resolve_volunteers / resolve_services (four arguments, and
+    synced_at or none), by a plain call: the callee then owns the first argument (a star call's
+    tuple would hold it until the call returns)."""
     box = [args.pop(0)]
     second, third, fourth = args
     del args
+    if "synced_at" in kwargs:
+        return function(box.pop(), second, third, fourth, synced_at=kwargs["synced_at"])
     return function(box.pop(), second, third, fourth)
 
 

@@ -141,9 +141,11 @@ def resolve_all(settings: Settings, as_of: AsOf | datetime) -> dict:
     # Each staged table is read when its part starts and let go once its invariants are
     # counted, so that the volunteers' input is not held through the services (memory).
     volunteer_state = load_volunteer_state(state_dir)
-    staged_volunteers = read_resolution_input(settings, "volunteers")
+    staged = {"volunteers": read_resolution_input(settings, "volunteers")}
+    # the accounts (shared columns) for the invariant; the rest goes once resolution has its copy
+    staged_volunteers = staged["volunteers"][["source", "source_id"]]
     volunteers = resolve_volunteers(
-        staged_volunteers, load_matching_rules(), volunteer_state, read_decisions(state_dir),
+        staged.pop("volunteers"), load_matching_rules(), volunteer_state, read_decisions(state_dir),
         synced_at=synced_at,
     )
     volunteers.scored_pairs = None  # every scored pair with its evidence text: not written here
@@ -192,11 +194,11 @@ def resolve_all(settings: Settings, as_of: AsOf | datetime) -> dict:
     }
     del staged_organizations
 
-    staged_services = {"services": read_resolution_input(settings, "services")}
+    staged["services"] = read_resolution_input(settings, "services")
     # the invariant's columns share the staged data; the rest goes once the services are prepared
-    count_input = staged_services["services"][COUNT_COLUMNS]
+    count_input = staged["services"][COUNT_COLUMNS]
     services = resolve_services(
-        staged_services.pop("services"), read_resolution_input(settings, "projects"), volunteer_map,
+        staged.pop("services"), read_resolution_input(settings, "projects"), volunteer_map,
         organizations.source_map,
     )
     service_invariants = service_count_problems(count_input, services.facts)

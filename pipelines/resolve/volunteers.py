@@ -94,11 +94,12 @@ class VolunteerResolution:
 
 def prepare_accounts(staged_volunteers: pd.DataFrame) -> pd.DataFrame:
     """The staged columns matching reads, one row per account, in (source, source_id) order."""
-    frame = staged_volunteers.copy()
+    # only the columns matching reads, copied once
+    frame = staged_volunteers[[c for c in ACCOUNT_COLUMNS if c in staged_volunteers]].copy()
     for column in ACCOUNT_COLUMNS:
         if column not in frame:
             frame[column] = pd.NA
-    frame = frame[ACCOUNT_COLUMNS].copy()
+    frame = frame[ACCOUNT_COLUMNS]
     frame["source_id"] = frame["source_id"].astype(str)
     frame["is_deleted"] = frame["is_deleted"].fillna(False).astype(bool)
     frame["cert_valid"] = frame["cert_valid"].fillna(False).astype(bool)
@@ -403,6 +404,7 @@ def resolve_volunteers(
     `synced_at` is the run's instant (pipelines/clock.py), stamped on history and evidence."""
     rules = rules or load_matching_rules()
     accounts = add_match_columns(prepare_accounts(staged_volunteers), rules.min_accounts)
+    del staged_volunteers  # freed here when the caller handed it over (store.resolve_all)
     account_count = len(accounts)
     accounts["fingerprint"] = fingerprints(accounts) if account_count else pd.Series(dtype="uint64")
 
