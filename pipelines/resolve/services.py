@@ -155,9 +155,11 @@ def resolve_services(
     volunteer_national = _lookup(rows, "national", "n_volunteer_source_id", volunteer_map, "volunteer_key")
     volunteer_provincial = _lookup(rows, "provincial", "p_volunteer_source_id", volunteer_map, "volunteer_key")
     rows["volunteer_key"] = volunteer_national.where(volunteer_national.notna(), volunteer_provincial)
+    del volunteer_national, volunteer_provincial  # (each a column of millions of keys)
     org_national = _lookup(rows, "national", "n_org_source_id", organization_map, "org_key")
     org_provincial = _lookup(rows, "provincial", "p_org_source_id", organization_map, "org_key")
     rows["org_key"] = org_national.where(org_national.notna(), org_provincial)
+    del org_national, org_provincial
 
     def from_projects(column: str, source_map: pd.DataFrame | None = None) -> pd.Series:
         """A value of the row's project: the national project first, else the activity."""
@@ -179,11 +181,14 @@ def resolve_services(
         rows["provincial_source_id"].notna(), "national:" + rows["national_source_id"].astype("string")
     )
     rows["service_key"] = opaque_key("S", key_basis.astype(str))
+    del key_basis
     project_basis = rows["project_source"].astype("string") + ":" + rows["project_source_id"].astype("string")
     rows["project_key"] = opaque_key("P", project_basis.fillna("")).where(project_basis.notna())
-    facts = rows[FACT_COLUMNS].sort_values("service_key").reset_index(drop=True)
+    del project_basis, has_national
+    facts = rows[FACT_COLUMNS]
+    del rows  # the paired sides' columns go before the facts are sorted into a copy
+    facts = facts.sort_values("service_key").reset_index(drop=True)
     facts["hours"] = facts["hours"].astype("float64")
-    del rows
 
     duplicates = duplicate_candidates(facts)
     summary = {
