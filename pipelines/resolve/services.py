@@ -184,9 +184,9 @@ def resolve_services(
     del key_basis
     project_basis = rows["project_source"].astype("string") + ":" + rows["project_source_id"].astype("string")
     rows["project_key"] = opaque_key("P", project_basis.fillna("")).where(project_basis.notna())
-    del project_basis, has_national
+    del project_basis
     facts = rows[FACT_COLUMNS]
-    del rows  # the paired sides' columns go before the facts are sorted into a copy
+    rows = None  # the paired sides' columns go before the facts are sorted into a copy
     facts = facts.sort_values("service_key").reset_index(drop=True)
     facts["hours"] = facts["hours"].astype("float64")
 
