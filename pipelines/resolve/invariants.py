@@ -18,7 +18,11 @@ from __future__ import annotations
 
 import pandas as pd
 
+from pipelines.resolve.vectorized import is_in
+
 ACCOUNT = ["source", "source_id"]
+# the staged service columns service_count_problems reads
+COUNT_COLUMNS = ["is_deleted", "source", "source_id", "is_effective", "national_record_id", "origin_log_id", "hours"]
 
 
 def _accounts(frame: pd.DataFrame) -> pd.DataFrame:
@@ -72,30 +76,37 @@ def unexplained_key_changes(
     }
 
 
+def _not_in(values: pd.Series, others: pd.Series) -> int:
+    """How many distinct values are not among `others` (len(set(values) - set(others)))."""
+    distinct = values.drop_duplicates()
+    return int((~is_in(distinct, others)).sum())
+
+
 def service_count_problems(staged_services: pd.DataFrame, facts: pd.DataFrame) -> dict[str, int | float]:
     """Each effective staged record counted exactly once, with its own hours."""
-    live = staged_services.loc[~staged_services["is_deleted"].fillna(False).astype(bool)]
+    # the columns read here only: the staged services are millions of rows, copied below
+    live = staged_services.loc[~staged_services["is_deleted"].fillna(False).astype(bool), COUNT_COLUMNS[1:]]
     effective = live["is_effective"].fillna(False).astype(bool)
     ids = {source: live.loc[live["source"] == source] for source in ("national", "provincial")}
+    del live
     problems: dict[str, int | float] = {}
     counted = {}
     for source in ("national", "provincial"):
         column = f"{source}_source_id"
         named = facts[column].dropna().astype("string")
-        known = set(ids[source]["source_id"].astype("string"))
-        problems[f"facts_naming_unknown_{source}_records"] = int((~named.isin(known)).sum())
+        problems[f"facts_naming_unknown_{source}_records"] = int((~is_in(named, ids[source]["source_id"])).sum())
         problems[f"{source}_records_counted_twice"] = int(named.duplicated().sum())
-        counted[source] = set(named)
-    national_effective = set(ids["national"].loc[effective.loc[ids["national"].index], "source_id"].astype("string"))
-    problems["effective_national_records_not_counted"] = len(national_effective - counted["national"])
+        counted[source] = named
+    national_effective = ids["national"].loc[effective.loc[ids["national"].index], "source_id"].astype("string")
+    problems["effective_national_records_not_counted"] = _not_in(national_effective, counted["national"])
     # a provincial record counts on its own only where no national copy decides for it
     provincial = ids["provincial"].assign(source_id=ids["provincial"]["source_id"].astype("string"))
     provincial_effective = provincial.loc[effective.loc[provincial.index]]
-    paired_by_reference = provincial_effective["national_record_id"].astype("string").isin(
-        set(ids["national"]["source_id"].astype("string"))
-    ) | provincial_effective["source_id"].isin(set(ids["national"]["origin_log_id"].dropna().astype("string")))
-    alone = set(provincial_effective.loc[~paired_by_reference, "source_id"])
-    problems["effective_provincial_records_not_counted"] = len(alone - counted["provincial"])
+    paired_by_reference = is_in(provincial_effective["national_record_id"], ids["national"]["source_id"]) | is_in(
+        provincial_effective["source_id"], ids["national"]["origin_log_id"].dropna()
+    )
+    alone = provincial_effective.loc[~paired_by_reference, "source_id"]
+    problems["effective_provincial_records_not_counted"] = _not_in(alone, counted["provincial"])
 
     hours_of = {
         source: ids[source].assign(source_id=ids[source]["source_id"].astype("string"))

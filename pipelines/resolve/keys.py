@@ -23,6 +23,8 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
+from pipelines.resolve.vectorized import hashed_keys, is_in
+
 HISTORY_COLUMNS = ["synced_at", "key", "event", "related_key", "accounts"]
 
 
@@ -103,7 +105,7 @@ def assign_stable_keys(
     )
     sizes = accounts.groupby("cluster").size()
     unkeyed = unkeyed.sort_values()
-    candidate = [hashed_key(prefix, a) for a in unkeyed.tolist()]
+    candidate = hashed_keys(prefix, unkeyed).tolist()  # hashed_key of each, in one DuckDB call
     fresh = []
     for first_account, key in zip(unkeyed.tolist(), candidate):
         if key in issued:  # rare: a key issued before (or twice now) gets rehashed
@@ -120,7 +122,7 @@ def assign_stable_keys(
     }))
     # old keys that no cluster kept: merged into the key of the cluster holding most of their accounts
     kept = set(assignment.values())
-    lost = votes.loc[~votes["old_key"].isin(kept)].copy()
+    lost = votes.loc[~is_in(votes["old_key"], kept)].copy()
     if len(lost):
         lost["new_key"] = lost["cluster"].map(assignment)
         lost = lost.sort_values(["accounts", "new_key"], ascending=[False, True]).drop_duplicates("old_key")

@@ -15,12 +15,18 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from pipelines.resolve.keys import hashed_key
+from pipelines.resolve.vectorized import hashed_keys, is_in
 
 SERVICE_COLUMNS = [
     "source", "source_id", "updated_at", "is_deleted", "volunteer_source_id", "project_source_id",
     "org_source_id", "service_date", "hours", "is_effective", "national_record_id", "origin_log_id",
 ]
+# what the facts take from a record of either side, once the two sides are paired
+SIDE_COLUMNS = [
+    "source_id", "volunteer_source_id", "project_source_id", "org_source_id", "service_date", "hours", "is_effective",
+]
+# the columns of a staged project the facts take (category, and the team of a record naming none)
+PROJECT_COLUMNS = ["source", "source_id", "category", "org_source_id"]
 FACT_COLUMNS = [
     "service_key", "volunteer_key", "org_key", "project_key", "project_source", "project_source_id",
     "service_date", "hours", "category", "source", "national_source_id", "provincial_source_id",
@@ -41,20 +47,23 @@ class ServiceResolution:
 
 def opaque_key(prefix: str, values: pd.Series) -> pd.Series:
     """prefix + 12 hex of SHA-256 of each value (service and project keys)."""
-    return values.map(lambda v: hashed_key(prefix, v))
+    return hashed_keys(prefix, values)
 
 
 def _prepare(staged_services: pd.DataFrame) -> pd.DataFrame:
-    frame = staged_services.copy()
+    # only the columns used, and one copy of them (the staged frame is millions of rows)
+    frame = staged_services[[c for c in SERVICE_COLUMNS if c in staged_services]].copy()
     for column in SERVICE_COLUMNS:
         if column not in frame:
             frame[column] = pd.NA
-    frame = frame[SERVICE_COLUMNS].copy()
+    frame = frame[SERVICE_COLUMNS]
     for column in ["source_id", "volunteer_source_id", "project_source_id", "org_source_id", "national_record_id", "origin_log_id"]:
         frame[column] = frame[column].astype("string")
     frame["is_deleted"] = frame["is_deleted"].fillna(False).astype(bool)
     frame["is_effective"] = frame["is_effective"].fillna(False).astype(bool) & ~frame["is_deleted"]
-    frame["service_date"] = pd.to_datetime(frame["service_date"], errors="coerce").dt.date
+    # datetime64 while rows are paired and copied (a Python date per row is ~10x the memory);
+    # the facts take calendar dates, as before
+    frame["service_date"] = pd.to_datetime(frame["service_date"], errors="coerce")
     return frame.drop_duplicates(["source", "source_id"], keep="last")
 
 
@@ -74,7 +83,7 @@ def pair_services(national: pd.DataFrame, provincial: pd.DataFrame) -> pd.DataFr
     pairs = pd.concat([from_provincial, from_national], ignore_index=True)
     # a reference to a record that is not there (quarantined, not yet landed) pairs nothing
     pairs = pairs.loc[
-        pairs["national_source_id"].isin(national["source_id"]) & pairs["provincial_source_id"].isin(provincial["source_id"])
+        is_in(pairs["national_source_id"], national["source_id"]) & is_in(pairs["provincial_source_id"], provincial["source_id"])
     ]
     pairs = pairs.sort_values(["national_source_id", "provincial_source_id", "method"])
     pairs = pairs.drop_duplicates(["national_source_id", "provincial_source_id"])
@@ -106,19 +115,25 @@ def resolve_services(
 ) -> ServiceResolution:
     """The fact table (one row per counted service) and the flagged likely duplicates."""
     services = _prepare(staged_services)
-    national = services.loc[services["source"] == "national"].add_prefix("n_")
-    provincial = services.loc[services["source"] == "provincial"].add_prefix("p_")
-    pairs = pair_services(services.loc[services["source"] == "national"], services.loc[services["source"] == "provincial"])
+    del staged_services  # the caller hands it over (store.resolve_all): freed once prepared
+    service_records = len(services)
+    national = services.loc[services["source"] == "national"]
+    provincial = services.loc[services["source"] == "provincial"]
+    del services  # split in two: not held as a third copy
+    pairs = pair_services(national, provincial)
+    # once paired, a record's references, times and flags but `is_effective` are not read again
+    national, provincial = national[SIDE_COLUMNS].add_prefix("n_"), provincial[SIDE_COLUMNS].add_prefix("p_")
 
     combined = (
         pairs.merge(national, left_on="national_source_id", right_on="n_source_id")
         .merge(provincial, left_on="provincial_source_id", right_on="p_source_id")
     )
-    national_only = national.loc[~national["n_source_id"].isin(pairs["national_source_id"])].copy()
+    national_only = national.loc[~is_in(national["n_source_id"], pairs["national_source_id"])].copy()
     national_only["national_source_id"] = national_only["n_source_id"]
-    provincial_only = provincial.loc[~provincial["p_source_id"].isin(pairs["provincial_source_id"])].copy()
+    provincial_only = provincial.loc[~is_in(provincial["p_source_id"], pairs["provincial_source_id"])].copy()
     provincial_only["provincial_source_id"] = provincial_only["p_source_id"]
     rows = pd.concat([combined, national_only, provincial_only], ignore_index=True)
+    del combined, national_only, provincial_only, national, provincial
     has_national = rows["n_source_id"].notna()
     has_provincial = rows["p_source_id"].notna()
     rows["source"] = np.select([has_national & has_provincial, has_national], ["both", "national"], "provincial")
@@ -132,7 +147,7 @@ def resolve_services(
         return rows[f"n_{column}"].where(has_national, rows[f"p_{column}"])
 
     rows["hours"] = prefer_national("hours").astype("float64")
-    rows["service_date"] = prefer_national("service_date")
+    rows["service_date"] = prefer_national("service_date").dt.date
     rows["project_source"] = np.where(has_national & rows["n_project_source_id"].notna(), "national",
                                       np.where(rows["p_project_source_id"].notna(), "provincial", None))
     rows["project_source_id"] = rows["n_project_source_id"].where(rows["project_source"] == "national", rows["p_project_source_id"])
@@ -140,9 +155,11 @@ def resolve_services(
     volunteer_national = _lookup(rows, "national", "n_volunteer_source_id", volunteer_map, "volunteer_key")
     volunteer_provincial = _lookup(rows, "provincial", "p_volunteer_source_id", volunteer_map, "volunteer_key")
     rows["volunteer_key"] = volunteer_national.where(volunteer_national.notna(), volunteer_provincial)
+    del volunteer_national, volunteer_provincial  # (each a column of millions of keys)
     org_national = _lookup(rows, "national", "n_org_source_id", organization_map, "org_key")
     org_provincial = _lookup(rows, "provincial", "p_org_source_id", organization_map, "org_key")
     rows["org_key"] = org_national.where(org_national.notna(), org_provincial)
+    del org_national, org_provincial
 
     def from_projects(column: str, source_map: pd.DataFrame | None = None) -> pd.Series:
         """A value of the row's project: the national project first, else the activity."""
@@ -164,14 +181,18 @@ def resolve_services(
         rows["provincial_source_id"].notna(), "national:" + rows["national_source_id"].astype("string")
     )
     rows["service_key"] = opaque_key("S", key_basis.astype(str))
+    del key_basis
     project_basis = rows["project_source"].astype("string") + ":" + rows["project_source_id"].astype("string")
     rows["project_key"] = opaque_key("P", project_basis.fillna("")).where(project_basis.notna())
-    facts = rows[FACT_COLUMNS].sort_values("service_key").reset_index(drop=True)
+    del project_basis
+    facts = rows[FACT_COLUMNS]
+    rows = None  # the paired sides' columns go before the facts are sorted into a copy
+    facts = facts.sort_values("service_key").reset_index(drop=True)
     facts["hours"] = facts["hours"].astype("float64")
 
     duplicates = duplicate_candidates(facts)
     summary = {
-        "service_records": int(len(services)),
+        "service_records": int(service_records),
         "services": int(len(facts)),
         "services_by_source": {k: int(v) for k, v in facts["source"].value_counts().items()},
         "services_without_volunteer": int(facts["volunteer_key"].isna().sum()),

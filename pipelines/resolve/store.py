@@ -19,32 +19,58 @@ from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from pipelines.clock import AsOf
 from pipelines.config import Settings
 from pipelines.files import private_dir, write_parquet, write_text
 from pipelines.resolve.comparisons import ModelParameters
 from pipelines.resolve.invariants import (
+    COUNT_COLUMNS,
     account_key_problems,
     service_count_problems,
     unexplained_key_changes,
 )
 from pipelines.resolve.keys import HISTORY_COLUMNS
-from pipelines.resolve.organizations import resolve_organizations
+from pipelines.resolve.organizations import ORG_COLUMNS, resolve_organizations
 from pipelines.resolve.quality import evaluate_against_truth, organization_check
 from pipelines.resolve.rules import load_matching_rules
-from pipelines.resolve.services import resolve_services
-from pipelines.resolve.volunteers import DECISION_COLUMNS, VolunteerState, resolve_volunteers
+from pipelines.resolve.services import PROJECT_COLUMNS, SERVICE_COLUMNS, resolve_services
+from pipelines.resolve.volunteers import ACCOUNT_COLUMNS, DECISION_COLUMNS, VolunteerState, resolve_volunteers
 from pipelines.staging import read_staged, staged_path
 
 log = logging.getLogger(__name__)
 
 STAGED_TABLES = ["volunteers", "organizations", "services", "projects"]
+# The staged columns resolution reads: each part selects these and nothing else, and at a
+# million persons the others (skills, source hours, times, free text) held most of the memory.
+COLUMNS_READ = {
+    "volunteers": ACCOUNT_COLUMNS,
+    "organizations": ORG_COLUMNS,
+    "services": SERVICE_COLUMNS,
+    "projects": PROJECT_COLUMNS,
+}
 DECISIONS_FILE = "review_decisions.csv"
 
 
 def _read_optional(path: Path) -> pd.DataFrame | None:
     return pd.read_parquet(path) if path.exists() else None
+
+
+def read_resolution_input(settings: Settings, table: str) -> pd.DataFrame:
+    """The staged `table`, only the columns of COLUMNS_READ that it has."""
+    path = staged_path(settings, table)
+    if not path.exists():
+        return read_staged(settings, table)
+    present = set(pq.read_schema(path).names)
+    return read_staged(settings, table, [c for c in COLUMNS_READ[table] if c in present])
+
+
+def release_memory() -> None:
+    """Hand Arrow's freed pages back to the system between the parts: pandas 3 strings live in
+    Arrow's pool, which otherwise keeps them for reuse and adds to the step's peak."""
+    pa.default_memory_pool().release_unused()
 
 
 def read_decisions(state_dir: Path) -> pd.DataFrame:
@@ -72,13 +98,34 @@ def load_volunteer_state(state_dir: Path) -> VolunteerState | None:
     )
 
 
-def save_volunteer_state(state: VolunteerState, state_dir: Path) -> None:
-    write_parquet(state_dir / "volunteer_source_map.parquet", state.source_map)
-    write_parquet(state_dir / "volunteer_fingerprints.parquet", state.fingerprints)
-    write_parquet(state_dir / "volunteer_scored_pairs.parquet", state.scored_pairs)
-    write_parquet(state_dir / "volunteer_key_history.parquet", state.key_history)
+def as_arrow(frame: pd.DataFrame) -> pa.Table:
+    """The table write_parquet would write for `frame` (so the file is the same), built now:
+    columnar, it holds a fraction of the memory of a frame of Python strings and dates."""
+    return pa.Table.from_pandas(frame, preserve_index=False)
+
+
+def volunteer_state_files(state: VolunteerState) -> dict[str, pa.Table | str]:
+    """The volunteers' state as its files' contents, in the order they are written."""
     model = {"params": state.params.to_json(), "rules_fingerprint": state.rules_fingerprint}
-    write_text(state_dir / "volunteer_model.json", json.dumps(model, indent=1))
+    return {
+        "volunteer_source_map.parquet": as_arrow(state.source_map),
+        "volunteer_fingerprints.parquet": as_arrow(state.fingerprints),
+        "volunteer_scored_pairs.parquet": as_arrow(state.scored_pairs),
+        "volunteer_key_history.parquet": as_arrow(state.key_history),
+        "volunteer_model.json": json.dumps(model, indent=1),
+    }
+
+
+def write_files(files: dict[str, pa.Table | pd.DataFrame | str], folder: Path) -> None:
+    for name, content in files.items():
+        if isinstance(content, str):
+            write_text(folder / name, content)
+        else:
+            write_parquet(folder / name, content)
+
+
+def save_volunteer_state(state: VolunteerState, state_dir: Path) -> None:
+    write_files(volunteer_state_files(state), state_dir)
 
 
 def resolve_all(settings: Settings, as_of: AsOf | datetime) -> dict:
@@ -88,15 +135,43 @@ def resolve_all(settings: Settings, as_of: AsOf | datetime) -> dict:
     started = time.perf_counter()
     if not staged_path(settings, "volunteers").exists():
         raise FileNotFoundError("no staged volunteers: run the staging step first")
-    staged = {table: read_staged(settings, table) for table in STAGED_TABLES}
     state_dir = private_dir(settings.state_dir / "resolve")
     resolved_dir = private_dir(settings.resolved_dir)
 
+    # Each staged table is read when its part starts and let go once its invariants are
+    # counted, so that the volunteers' input is not held through the services (memory).
     volunteer_state = load_volunteer_state(state_dir)
+    staged = {"volunteers": read_resolution_input(settings, "volunteers")}
+    # the accounts (shared columns) for the invariant; the rest goes once resolution has its copy
+    staged_volunteers = staged["volunteers"][["source", "source_id"]]
     volunteers = resolve_volunteers(
-        staged["volunteers"], load_matching_rules(), volunteer_state, read_decisions(state_dir),
+        staged.pop("volunteers"), load_matching_rules(), volunteer_state, read_decisions(state_dir),
         synced_at=synced_at,
     )
+    volunteers.scored_pairs = None  # every scored pair with its evidence text: not written here
+    previous_volunteer_map = volunteer_state.source_map if volunteer_state is not None else None
+    volunteer_invariants = {
+        **account_key_problems(
+            staged_volunteers, volunteers.source_map, "volunteer_key", volunteers.golden["volunteer_key"],
+        ),
+        **unexplained_key_changes(
+            previous_volunteer_map, volunteers.source_map, "volunteer_key", volunteers.key_history
+        ),
+        "persons_with_two_valid_numbers": volunteers.summary["persons_with_two_valid_numbers"],
+    }
+    del staged_volunteers, volunteer_state, previous_volunteer_map
+    # held as Arrow tables through the organizations and services; the services need the map only
+    volunteer_outputs = {
+        "volunteer_source_map": volunteers.source_map,
+        "volunteers": as_arrow(volunteers.golden),
+        "volunteer_links": as_arrow(volunteers.links),
+        "volunteer_match_review": as_arrow(volunteers.review),
+        "volunteer_key_history": as_arrow(volunteers.state.key_history.rename(columns={"key": "volunteer_key"})),
+    }
+    volunteer_state_content = volunteer_state_files(volunteers.state)
+    volunteer_map, volunteer_summary = volunteers.source_map, volunteers.summary
+    del volunteers
+    release_memory()
 
     org_map_previous = _read_optional(state_dir / "organization_source_map.parquet")
     org_history_previous = _read_optional(state_dir / "organization_key_history.parquet")
@@ -105,12 +180,30 @@ def resolve_all(settings: Settings, as_of: AsOf | datetime) -> dict:
         issued_org_keys |= set(org_history_previous["key"].dropna())
     if org_map_previous is not None:
         issued_org_keys |= set(org_map_previous["org_key"].dropna())
+    staged_organizations = read_resolution_input(settings, "organizations")
     organizations = resolve_organizations(
-        staged["organizations"], org_map_previous, issued_org_keys, synced_at=synced_at
+        staged_organizations, org_map_previous, issued_org_keys, synced_at=synced_at
     )
+    organization_invariants = {
+        **account_key_problems(
+            staged_organizations, organizations.source_map, "org_key", organizations.golden["org_key"],
+        ),
+        **unexplained_key_changes(
+            org_map_previous, organizations.source_map, "org_key", organizations.key_history
+        ),
+    }
+    del staged_organizations
+
+    staged["services"] = read_resolution_input(settings, "services")
+    # the invariant's columns share the staged data; the rest goes once the services are prepared
+    count_input = staged["services"][COUNT_COLUMNS]
     services = resolve_services(
-        staged["services"], staged["projects"], volunteers.source_map, organizations.source_map
+        staged.pop("services"), read_resolution_input(settings, "projects"), volunteer_map,
+        organizations.source_map,
     )
+    service_invariants = service_count_problems(count_input, services.facts)
+    del count_input
+    release_memory()
 
     org_history = pd.concat(
         [org_history_previous if org_history_previous is not None else pd.DataFrame(columns=HISTORY_COLUMNS),
@@ -118,11 +211,7 @@ def resolve_all(settings: Settings, as_of: AsOf | datetime) -> dict:
         ignore_index=True,
     )
     outputs = {
-        "volunteer_source_map": volunteers.source_map,
-        "volunteers": volunteers.golden,
-        "volunteer_links": volunteers.links,
-        "volunteer_match_review": volunteers.review,
-        "volunteer_key_history": volunteers.state.key_history.rename(columns={"key": "volunteer_key"}),
+        **volunteer_outputs,
         "organization_source_map": organizations.source_map,
         "organizations": organizations.golden,
         "organization_key_history": org_history.rename(columns={"key": "org_key"}),
@@ -132,42 +221,24 @@ def resolve_all(settings: Settings, as_of: AsOf | datetime) -> dict:
     for name, frame in outputs.items():
         write_parquet(resolved_dir / f"{name}.parquet", frame)
     # state last: only once every output is durably written
-    save_volunteer_state(volunteers.state, state_dir)
+    write_files(volunteer_state_content, state_dir)
     write_parquet(state_dir / "organization_source_map.parquet", organizations.source_map)
     write_parquet(state_dir / "organization_key_history.parquet", org_history)
 
-    previous_volunteer_map = volunteer_state.source_map if volunteer_state is not None else None
     summary = {
-        "volunteers": volunteers.summary,
+        "volunteers": volunteer_summary,
         "organizations": organizations.summary,
         "services": services.summary,
         "invariants": {
-            "volunteers": {
-                **account_key_problems(
-                    staged["volunteers"], volunteers.source_map, "volunteer_key",
-                    volunteers.golden["volunteer_key"],
-                ),
-                **unexplained_key_changes(
-                    previous_volunteer_map, volunteers.source_map, "volunteer_key", volunteers.key_history
-                ),
-                "persons_with_two_valid_numbers": volunteers.summary["persons_with_two_valid_numbers"],
-            },
-            "organizations": {
-                **account_key_problems(
-                    staged["organizations"], organizations.source_map, "org_key",
-                    organizations.golden["org_key"],
-                ),
-                **unexplained_key_changes(
-                    org_map_previous, organizations.source_map, "org_key", organizations.key_history
-                ),
-            },
-            "services": service_count_problems(staged["services"], services.facts),
+            "volunteers": volunteer_invariants,
+            "organizations": organization_invariants,
+            "services": service_invariants,
         },
         "seconds": round(time.perf_counter() - started, 2),
     }
     if settings.sandbox_truth_dir:
         summary["quality"] = evaluate_against_truth(
-            Path(settings.sandbox_truth_dir), volunteers.source_map, services.facts
+            Path(settings.sandbox_truth_dir), volunteer_map, services.facts
         )
         summary["quality"]["organizations"] = organization_check(
             Path(settings.sandbox_truth_dir), organizations.source_map, organizations.golden

@@ -87,18 +87,19 @@ class VolunteerResolution:
     key_history: pd.DataFrame  # this sync's rows
     state: VolunteerState
     summary: dict = field(default_factory=dict)
-    scored_pairs: pd.DataFrame | None = None  # every pair scored this sync, with its evidence
+    scored_pairs: pd.DataFrame | None = None  # every pair scored this sync (evidence from the review band up)
 
 
 # ---------------------------------------------------------------- inputs
 
 def prepare_accounts(staged_volunteers: pd.DataFrame) -> pd.DataFrame:
     """The staged columns matching reads, one row per account, in (source, source_id) order."""
-    frame = staged_volunteers.copy()
+    # only the columns matching reads, copied once
+    frame = staged_volunteers[[c for c in ACCOUNT_COLUMNS if c in staged_volunteers]].copy()
     for column in ACCOUNT_COLUMNS:
         if column not in frame:
             frame[column] = pd.NA
-    frame = frame[ACCOUNT_COLUMNS].copy()
+    frame = frame[ACCOUNT_COLUMNS]
     frame["source_id"] = frame["source_id"].astype(str)
     frame["is_deleted"] = frame["is_deleted"].fillna(False).astype(bool)
     frame["cert_valid"] = frame["cert_valid"].fillna(False).astype(bool)
@@ -403,6 +404,7 @@ def resolve_volunteers(
     `synced_at` is the run's instant (pipelines/clock.py), stamped on history and evidence."""
     rules = rules or load_matching_rules()
     accounts = add_match_columns(prepare_accounts(staged_volunteers), rules.min_accounts)
+    del staged_volunteers  # freed here when the caller handed it over (store.resolve_all)
     account_count = len(accounts)
     accounts["fingerprint"] = fingerprints(accounts) if account_count else pd.Series(dtype="uint64")
 
@@ -501,7 +503,13 @@ def resolve_volunteers(
 
     # evidence of every link used or refused
     scored_labelled = _pairs_to_ids(scored, accounts)
-    scored_labelled["evidence"] = waterfall_text(scored_labelled, rules, params.prior_log2_odds)
+    # evidence text for the pairs it can reach: links (p >= match), review (the band) and the
+    # refused links; below the band a pair is dropped, and its text was most of this step's
+    # time and memory at a million persons (one Python string per scored pair)
+    reaches_output = (scored_labelled["match_probability"] >= min(rules.review_probability, rules.match_probability)).to_numpy()
+    scored_labelled["evidence"] = waterfall_text(
+        scored_labelled.loc[reaches_output], rules, params.prior_log2_odds
+    ).reindex(scored_labelled.index)
     key_of = accounts["volunteer_key"].to_numpy()
     link_rows = _pairs_to_ids(edges, accounts)
     link_rows = link_rows.merge(

@@ -1,0 +1,185 @@
+"""The resolution step alone (pipelines.resolve.store.resolve_all): wall, CPU, peak RSS, per phase.
+
+`sync_all`'s resolved step runs resolve_all in its own process; this times the same call on a
+staged DATA_DIR built by bench/resolve.py's chain (sandbox world -> raw layout copied from the
+world's SQLite -> pipelines.staging), with nothing else in the measuring process:
+
+  .venv/bin/python bench/resolve_step.py --persons 100000 --work /work/bench-data/resolve-100k
+  .venv/bin/python bench/resolve_step.py --persons 1000000 --work /work/bench-data/resolve-1m
+
+A <work> folder that already holds staged tables is reused. Each run starts from an empty
+resolve state (a first sync) unless --rerun (the state of the previous run is kept: the
+incremental path of a nightly sync). The phases (volunteers, organizations, services, the
+invariants, writing) are timed by wrapping the functions resolve_all calls; a sampler thread
+reads VmRSS from /proc every 50 ms for each phase's peak. --copy-outputs DIR keeps a copy of
+DATA_DIR/resolved and the resolve state (to compare before/after a change with bench/compare_resolved.py).
+Results: one JSON line on stdout (also <work>/resolve-step.json).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def rss_mb(field: str = "VmRSS") -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+class Sampler(threading.Thread):
+    """Peak RSS since the last `start_phase`, sampled every `interval` seconds."""
+
+    def __init__(self, interval: float = 0.05):
+        super().__init__(daemon=True)
+        self.interval, self.peak, self.stop = interval, 0.0, threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            self.peak = max(self.peak, rss_mb())
+            time.sleep(self.interval)
+
+    def start_phase(self) -> float:
+        self.peak = rss_mb()
+        return self.peak
+
+
+def instrument(phases: list[dict], sampler: Sampler) -> None:
+    """Wrap what resolve_all calls so each call records its wall, CPU and RSS (start, peak, end)."""
+    from pipelines.resolve import store
+
+    def wrap(name: str, function):
+        def timed(*args, **kwargs):
+            start_rss = sampler.start_phase()
+            wall, cpu = time.perf_counter(), time.process_time()
+            try:
+                if name in ("resolve_volunteers", "resolve_services"):  # they free the staged
+                    handed = [*args]  # table they are handed: the wrapper must not hold it
+                    del args
+                    return hand_over(function, handed, kwargs)
+                return function(*args, **kwargs)
+            finally:
+                phases.append({
+                    "phase": name, "wall_s": round(time.perf_counter() - wall, 2),
+                    "cpu_s": round(time.process_time() - cpu, 2), "rss_start_mb": round(start_rss),
+                    "rss_peak_mb": round(max(sampler.peak, rss_mb())), "rss_end_mb": round(rss_mb()),
+                })
+        return timed
+
+    for name in ("read_staged", "resolve_volunteers", "resolve_organizations", "resolve_services",
+                 "write_parquet", "account_key_problems", "unexplained_key_changes",
+                 "service_count_problems", "evaluate_against_truth", "organization_check"):
+        setattr(store, name, wrap(name, getattr(store, name)))
+
+
+def hand_over(function, args: list, kwargs: dict):
+    """function(*args, **kwargs) for resolve_volunteers / resolve_services (four arguments, and
+    synced_at or none), by a plain call: the callee then owns the first argument (a star call's
+    tuple would hold it until the call returns)."""
+    box = [args.pop(0)]
+    second, third, fourth = args
+    del args
+    if "synced_at" in kwargs:
+        return function(box.pop(), second, third, fourth, synced_at=kwargs["synced_at"])
+    return function(box.pop(), second, third, fourth)
+
+
+def summarise(phases: list[dict]) -> list[dict]:
+    """One row per phase name (write_parquet and read_staged are called once per file)."""
+    merged: dict[str, dict] = {}
+    for p in phases:
+        row = merged.setdefault(p["phase"], {"phase": p["phase"], "calls": 0, "wall_s": 0.0, "cpu_s": 0.0,
+                                             "rss_start_mb": p["rss_start_mb"], "rss_peak_mb": 0})
+        row["calls"] += 1
+        row["wall_s"] = round(row["wall_s"] + p["wall_s"], 2)
+        row["cpu_s"] = round(row["cpu_s"] + p["cpu_s"], 2)
+        row["rss_peak_mb"] = max(row["rss_peak_mb"], p["rss_peak_mb"])
+        row["rss_end_mb"] = p["rss_end_mb"]
+    return list(merged.values())
+
+
+def measure(data_dir: Path, truth: Path | None, rerun: bool, copy_outputs: Path | None) -> dict:
+    """In this (fresh) process: resolve_all once, with phases; the process's peak RSS."""
+    from bench.resolve import AS_OF
+    from pipelines.config import Settings
+    from pipelines.resolve.store import resolve_all
+
+    if not rerun:
+        shutil.rmtree(data_dir / "state" / "resolve", ignore_errors=True)
+        shutil.rmtree(data_dir / "resolved", ignore_errors=True)
+    sampler = Sampler()
+    sampler.start()
+    phases: list[dict] = []
+    instrument(phases, sampler)
+    settings = Settings(data_dir=data_dir, sandbox_truth_dir=str(truth) if truth else None)
+    before_rss = rss_mb()
+    wall, cpu = time.perf_counter(), time.process_time()
+    summary = resolve_all(settings, AS_OF)
+    result = {
+        "mode": summary["volunteers"]["mode"], "accounts": summary["volunteers"]["accounts"],
+        "service_records": summary["services"]["service_records"],
+        "wall_s": round(time.perf_counter() - wall, 1), "cpu_s": round(time.process_time() - cpu, 1),
+        "rss_after_imports_mb": round(before_rss), "peak_rss_mb": round(rss_mb("VmHWM")),
+        "phases": summarise(phases),
+    }
+    if copy_outputs:
+        shutil.rmtree(copy_outputs, ignore_errors=True)
+        shutil.copytree(data_dir / "resolved", copy_outputs)
+        shutil.copytree(data_dir / "state" / "resolve", copy_outputs / "state")
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--persons", type=int, default=100_000)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--work", type=Path, required=True)
+    parser.add_argument("--rerun", action="store_true", help="keep the previous run's resolve state")
+    parser.add_argument("--truth", action="store_true", help="also score against the sandbox truth")
+    parser.add_argument("--copy-outputs", type=Path, help="copy DATA_DIR/resolved here afterwards")
+    parser.add_argument("--measure", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    work: Path = args.work
+    data_dir = work / "data"
+    truth = work / "world" / "truth" if args.truth else None
+    if args.measure:
+        print(json.dumps(measure(data_dir, truth, args.rerun, args.copy_outputs)))
+        return
+
+    from bench.resolve import build_world, land_from_sqlite, stage
+
+    work.mkdir(parents=True, exist_ok=True)
+    if not (data_dir / "staged" / "services.parquet").exists():
+        world = build_world(work, args.persons, args.seed)
+        started = time.perf_counter()
+        land_from_sqlite(world, data_dir)
+        stage(data_dir)
+        print(f"landed and staged in {time.perf_counter() - started:.0f}s", file=sys.stderr)
+    # a child process, so that its peak RSS is the step's own (as in sync_all's step process)
+    command = [sys.executable, __file__, "--measure", "--work", str(work)]
+    command += ["--rerun"] * args.rerun + ["--truth"] * args.truth
+    command += ["--copy-outputs", str(args.copy_outputs)] if args.copy_outputs else []
+    completed = subprocess.run(command, capture_output=True, text=True, check=True, cwd=ROOT)
+    result = json.loads(completed.stdout.strip().splitlines()[-1])
+    result.update({"persons": args.persons, "seed": args.seed})
+    (work / "resolve-step.json").write_text(json.dumps(result, indent=1))
+    print(json.dumps(result))
+    print("| phase | calls | wall (s) | CPU (s) | RSS start (MB) | RSS peak (MB) |", file=sys.stderr)
+    for p in result["phases"]:
+        print(f"| {p['phase']} | {p['calls']} | {p['wall_s']} | {p['cpu_s']} | {p['rss_start_mb']} | "
+              f"{p['rss_peak_mb']} |", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,61 @@
+"""Column operations that pandas 3 does per row on Arrow-backed strings, done in one call each.
+
+At provincial scale (millions of service records) these were most of the resolution's time:
+- `Series.isin` on a pandas 3 string column boxes every allowed value into a pyarrow scalar
+  in Python before its (fast) Arrow lookup: `is_in` hands Arrow the allowed values as one
+  array;
+- the opaque service and project keys hashed one Python call per row: `hashed_keys` lets
+  DuckDB's sha256 hash the whole column (same text, same digest as keys.hashed_key).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+
+def _as_string_array(values: Iterable) -> pa.Array:
+    if isinstance(values, (pd.Series, pd.Index)):
+        values = values.astype("string")
+    elif isinstance(values, (set, frozenset)):
+        values = pd.array(list(values), dtype="string")
+    array = pa.array(values, from_pandas=True)
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    return array.cast(pa.large_string())
+
+
+def is_in(values: pd.Series, allowed: Iterable) -> np.ndarray:
+    """`values.isin(allowed)` as a boolean array, for string-like values.
+
+    Same answers as pandas: values compare as strings, and a missing value is in `allowed`
+    only when `allowed` holds a missing value too.
+    """
+    haystack = _as_string_array(allowed)
+    if not len(values) or not len(haystack):
+        return np.zeros(len(values), dtype=bool)
+    needles = _as_string_array(values)
+    found = pc.is_in(needles, value_set=haystack, skip_nulls=False)
+    return found.to_numpy(zero_copy_only=False).astype(bool)
+
+
+def hashed_keys(prefix: str, texts: pd.Series) -> pd.Series:
+    """keys.hashed_key(prefix, text) for every text (prefix + 12 hex of SHA-256 of its UTF-8),
+    aligned on texts' index, as a str column like `texts.map(hashed_key)` gave."""
+    if not len(texts):
+        return pd.Series([], index=texts.index, dtype="str")
+    con = duckdb.connect()
+    try:
+        con.register("texts", pa.table({"text": _as_string_array(texts), "position": np.arange(len(texts))}))
+        digests = con.sql(
+            "SELECT substr(sha256(text), 1, 12) AS digest FROM texts ORDER BY position"
+        ).to_arrow_table()["digest"].combine_chunks().cast(pa.string())
+    finally:
+        con.close()
+    keys = pc.binary_join_element_wise(pa.scalar(prefix, pa.string()), digests, pa.scalar("", pa.string()))
+    return pd.Series(keys.to_numpy(zero_copy_only=False), index=texts.index, dtype="str")
