@@ -181,7 +181,7 @@ def _stage_one(
     """Stage one table (from the landed pages, merged into the last staging when `merge`
     allows, or from the prefectures' parts): its metadata, every check result and the
     instant its verdicts hold until (StagedResult.changes_at)."""
-    from pipelines.staging import read_staged
+    from pipelines.staging import read_staged, read_staged_head
     from pipelines.staging.incremental import stage_table_or_merge
     from pipelines.staging.partitions import stage_from_parts
 
@@ -194,7 +194,7 @@ def _stage_one(
     # (uniqueness, distributions) are about the table, not the rows that changed
     frame = read_staged(settings, table, columns=gx_runner.suite_columns(table))
     suite = gx_runner.validate(table, frame)
-    preview_frame = read_staged(settings, table).head(PREVIEW_ROWS)
+    preview_frame = read_staged_head(settings, table, PREVIEW_ROWS)
     context.log.info(
         f"staged {table}: {result.rows} rows {result.rows_per_source}, "
         f"{result.quarantined} quarantined {result.quarantined_per_rule}; "

@@ -113,6 +113,18 @@ def read_staged(settings: Settings, table: str, columns: list[str] | None = None
     return pq.read_table(path, columns=columns).to_pandas()
 
 
+def read_staged_head(settings: Settings, table: str, rows: int) -> pd.DataFrame:
+    """The first `rows` rows of a staged table, reading one batch, not the file (a preview of
+    4M services must not load them all)."""
+    path = staged_path(settings, table)
+    if not path.exists():
+        return arrow_schema(table).empty_table().to_pandas()
+    batch = next(pq.ParquetFile(path).iter_batches(batch_size=rows), None)
+    if batch is None:
+        return arrow_schema(table).empty_table().to_pandas()
+    return pa.Table.from_batches([batch]).to_pandas()
+
+
 def read_quarantine(settings: Settings, path: Path | None = None) -> pd.DataFrame:
     """The combined quarantine (or one table's part), empty if never written."""
     path = path or quarantine_path(settings)

@@ -13,6 +13,7 @@ from pipelines.staging import (
     combine_quarantine,
     read_quarantine,
     read_staged,
+    read_staged_head,
     stage_all,
     stage_table,
 )
@@ -291,3 +292,12 @@ def test_an_unreadable_change_time_quarantines_the_row_and_nothing_else(settings
     frame = result.quarantine
     assert frame[["source_id", "rule"]].values.tolist() == [["2", "invalid_value"]]
     assert frame["detail"].iloc[0] == "updateTime: not a readable change time"
+
+
+def test_a_preview_reads_the_first_rows_only_and_an_unstaged_table_is_empty(settings):
+    assert read_staged_head(settings, "services", 5).empty
+    land(settings.data_dir, "national", "service_records",
+         [national_service(f"R{i}", albx0172=30, isdelete=1) for i in range(7)])
+    stage_table("services", settings, as_of=AS_OF)
+    head = read_staged_head(settings, "services", 5)
+    assert head.equals(read_staged(settings, "services").head(5)) and len(head) == 5
