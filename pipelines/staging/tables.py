@@ -237,8 +237,8 @@ def ledger_table(part: pd.DataFrame) -> pa.Table:
 
 
 def write_ledger(path: Path, parts: list[pa.Table]) -> None:
-    """The ledger from its parts, kept as Arrow chunk by chunk: one pandas frame of the whole
-    ledger and its copy were 3 GB of a 1M-person services staging."""
+    """The ledger from its parts, each kept as Arrow when its chunk is staged and stacked
+    without a copy (no pandas frame of the whole ledger)."""
     write_parquet(path, pa.concat_tables(parts) if parts else LEDGER_SCHEMA.empty_table())
 
 
