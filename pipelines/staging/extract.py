@@ -197,11 +197,16 @@ def raw_batches(mapping: StreamMapping, settings: Settings, chunk_rows: int) -> 
     con = _connect(settings)
     try:
         sql = extract_sql(mapping, has_problem_column=_has_problem_column(con, files))
-        for batch in con.sql(sql, params={"files": files}).to_arrow_reader(chunk_rows):
-            if batch.num_rows:
-                yield batch.to_pandas()
+        yield from _frames(con, sql, files, chunk_rows)
     finally:
         con.close()
+
+
+def _frames(con: duckdb.DuckDBPyConnection, sql: str, files: list[str], chunk_rows: int) -> Iterator[pd.DataFrame]:
+    """The query's rows as pandas chunks of at most `chunk_rows`, empty batches skipped."""
+    for batch in con.sql(sql, params={"files": files}).to_arrow_reader(chunk_rows):
+        if batch.num_rows:
+            yield batch.to_pandas()
 
 
 def versions_per_sync(mapping: StreamMapping, settings: Settings) -> dict[str, tuple[int, int]]:
@@ -247,9 +252,7 @@ def picked_batches(
     try:
         con.register("picked", picked[["filename", "file_row", "source_key", "key_versions"]])
         sql = picked_extract_sql(mapping, has_problem_column=_has_problem_column(con, files))
-        for batch in con.sql(sql, params={"files": files}).to_arrow_reader(chunk_rows):
-            if batch.num_rows:
-                yield batch.to_pandas()
+        yield from _frames(con, sql, files, chunk_rows)
     finally:
         con.close()
 

@@ -224,6 +224,21 @@ def leftovers(data_dir: Path, url: str) -> list[str]:
     return found
 
 
+def run_plan(world: Path, steps: list[dict], folder: Path, timeout: int) -> subprocess.CompletedProcess:
+    """Run `steps` in a harness process of their own (the one a SIGKILL may hit) against
+    sandbox servers over `world`; the plan and the work under `folder`."""
+    from sandbox import Faults, SandboxServers
+
+    with SandboxServers(world, faults=Faults(retry_after=0)) as servers:
+        plan = {"env": {**servers.env(), "PII_HASH_KEY": "crash-test-key-of-at-least-32-bytes"},
+                "work_dir": str(folder / "work"), "page_size": 40, "steps": steps}
+        (folder / "plan.json").write_text(json.dumps(plan))
+        return subprocess.run(
+            [sys.executable, "-m", "tests.crash.harness", str(folder / "plan.json")],
+            cwd=Path(__file__).resolve().parents[2], capture_output=True, text=True, timeout=timeout,
+        )
+
+
 def main(plan_path: str) -> None:
     plan = json.loads(Path(plan_path).read_text())
     base_env: dict[str, str] = plan["env"]

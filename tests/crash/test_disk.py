@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from datetime import datetime
 from pathlib import Path
 
 import pytest
 
-from sandbox import Faults, SandboxServers, generate_world
+from sandbox import generate_world
+from tests.crash.harness import run_plan
 
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def _can_mount(folder: Path) -> bool:
@@ -48,14 +47,7 @@ def test_a_full_or_read_only_data_dir_is_said_plainly_and_the_next_run_recovers(
         {"kind": "raw", "name": "read_only_then_writable", "data_dir": str(read_only)},
     ]
     try:
-        with SandboxServers(world, faults=Faults(retry_after=0)) as servers:
-            plan = {"env": {**servers.env(), "PII_HASH_KEY": "crash-test-key-of-at-least-32-bytes"},
-                    "work_dir": str(tmp_path / "work"), "page_size": 40, "steps": steps}
-            (tmp_path / "plan.json").write_text(json.dumps(plan))
-            completed = subprocess.run(
-                [sys.executable, "-m", "tests.crash.harness", str(tmp_path / "plan.json")],
-                cwd=ROOT, capture_output=True, text=True, timeout=900,
-            )
+        completed = run_plan(world, steps, tmp_path, timeout=900)
     finally:
         for folder in (full, read_only):
             subprocess.run(["umount", "-l", str(folder)], capture_output=True)

@@ -18,19 +18,15 @@ resources, a DuckDB file and a PostgreSQL database of our own on the shared serv
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import uuid
 from datetime import datetime
-from pathlib import Path
 
 import psycopg
 import pytest
 
-from sandbox import Faults, SandboxServers, generate_world
-from tests.crash.harness import KILLED
+from sandbox import generate_world
+from tests.crash.harness import KILLED, run_plan
 
-ROOT = Path(__file__).resolve().parents[2]
 PG_ADMIN = "host=127.0.0.1 port=5432 dbname=test user=postgres"
 
 # (point, layers the killed run runs). Landing: one stream each, every moment of a page's
@@ -106,14 +102,7 @@ def results(tmp_path_factory, crash_database) -> dict:
          "kills": [("publish.done", "warehouse")] + PUBLISH_POSTGRES, "rerun": "warehouse",
          "check_after_kill": True},
     ]
-    with SandboxServers(world, faults=Faults(retry_after=0)) as servers:
-        plan = {"env": {**servers.env(), "PII_HASH_KEY": "crash-test-key-of-at-least-32-bytes"},
-                "work_dir": str(root / "work"), "page_size": 40, "steps": steps}
-        (root / "plan.json").write_text(json.dumps(plan))
-        completed = subprocess.run(
-            [sys.executable, "-m", "tests.crash.harness", str(root / "plan.json")],
-            cwd=ROOT, capture_output=True, text=True, timeout=1200,
-        )
+    completed = run_plan(world, steps, root, timeout=1200)
     assert completed.returncode == 0, completed.stderr[-4000:]
     lines = [json.loads(line) for line in completed.stdout.splitlines() if line.startswith("{")]
     return {"reference": lines[0], **{line["chain"]: line for line in lines if "chain" in line}}
