@@ -356,8 +356,12 @@ def stop(server: subprocess.Popen) -> None:
         server.kill()
 
 
-def bench_size(persons: int, seed: int, out: Path, profile: bool, save) -> dict:
-    """One size's runs; `save(result)` after each, so a long run stopped keeps its part."""
+def bench_size(persons: int, seed: int, out: Path, profile: bool, save, keep: bool = False) -> dict:
+    """One size's runs; `save(result)` after each, so a long run stopped keeps its part.
+    `keep`: leave the work folder, with copies taken before the change set (`data-before-change/`
+    hard-linked: the pipeline replaces its files by rename, never in place;
+    `dagster_home-before-change/` copied: SQLite writes in place) and the changed `world/`, to
+    replay the change-set sync."""
     began = time.perf_counter()
     kept = ensure_world(persons, seed, out)
     generated = round(time.perf_counter() - began, 1)
@@ -381,6 +385,9 @@ def bench_size(persons: int, seed: int, out: Path, profile: bool, save) -> dict:
             save(result)
             result["runs"].append(run_sync(work, urls, "rerun, no change"))
             save(result)
+            if keep:
+                for name, how in (("data", "-al"), ("dagster_home", "-a")):
+                    subprocess.run(["cp", how, str(work / name), str(work / f"{name}-before-change")], check=True)
             result["change_set"] = change_one_percent(world)
             result["runs"].append(run_sync(work, urls, "rerun, 1% changed"))
         result["sandbox_peak_rss_mib"] = mib(server_memory.peak)
@@ -390,7 +397,8 @@ def bench_size(persons: int, seed: int, out: Path, profile: bool, save) -> dict:
     finally:
         stop(server)
     # the warehouse and landed data are many GB at 4.3M: keep the results, not the copies
-    shutil.rmtree(work, ignore_errors=True)
+    if not keep:
+        shutil.rmtree(work, ignore_errors=True)
     return result
 
 
@@ -496,6 +504,8 @@ def main() -> int:
     parser.add_argument("--profile", action="store_true", help="profile the largest size too")
     parser.add_argument("--profile-only", action="store_true",
                         help="only the profile, of each size (no timed runs)")
+    parser.add_argument("--keep", action="store_true",
+                        help="keep <out>/sync-p<N>-s<seed>/ with the data before the change set")
     args = parser.parse_args()
     out: Path = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -522,7 +532,7 @@ def main() -> int:
         (out / "sync.md").write_text(markdown(results) + "\n", encoding="utf-8")
 
     for persons in sizes:
-        save(bench_size(persons, args.seed, out, args.profile and persons == sizes[-1], save))
+        save(bench_size(persons, args.seed, out, args.profile and persons == sizes[-1], save, args.keep))
     print(markdown(results))
     return 0
 
