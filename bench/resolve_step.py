@@ -13,6 +13,13 @@ incremental path of a nightly sync). The phases (volunteers, organizations, serv
 invariants, writing) are timed by wrapping the functions resolve_all calls; a sampler thread
 reads VmRSS from /proc every 50 ms for each phase's peak. --copy-outputs DIR keeps a copy of
 DATA_DIR/resolved and the resolve state (to compare before/after a change with bench/compare_resolved.py).
+
+--change-set KEPT replays the resolution of bench/sync.py's "1% changed" sync (a work folder
+kept with `bench/sync.py --keep`): <work>/data is laid anew from KEPT/data/staged (the staged
+tables after the change set, hard-linked: resolution only reads them) and a copy of the
+resolve state and outputs before it (KEPT/data-before-change), then resolved as a rerun.
+--profile FILE also writes a cProfile of the call (cumulative, top functions) to FILE; the
+profiler slows the call down, so its times are not the step's.
 Results: one JSON line on stdout (also <work>/resolve-step.json).
 """
 
@@ -109,7 +116,22 @@ def summarise(phases: list[dict]) -> list[dict]:
     return list(merged.values())
 
 
-def measure(data_dir: Path, truth: Path | None, rerun: bool, copy_outputs: Path | None) -> dict:
+def lay_change_set(kept: Path, data_dir: Path) -> None:
+    """<data_dir> as the resolved step of KEPT's change-set sync found it: the staged tables
+    after the change set, the resolve state and outputs of the sync before it."""
+    shutil.rmtree(data_dir, ignore_errors=True)
+    (data_dir / "staged").mkdir(parents=True)
+    for table in ("volunteers", "organizations", "services", "projects"):
+        source = kept / "data" / "staged" / f"{table}.parquet"
+        if source.exists():
+            (data_dir / "staged" / source.name).hardlink_to(source)
+    before = kept / "data-before-change"
+    shutil.copytree(before / "state" / "resolve", data_dir / "state" / "resolve")
+    shutil.copytree(before / "resolved", data_dir / "resolved")
+
+
+def measure(data_dir: Path, truth: Path | None, rerun: bool, copy_outputs: Path | None,
+            profile: Path | None = None) -> dict:
     """In this (fresh) process: resolve_all once, with phases; the process's peak RSS."""
     from bench.resolve import AS_OF
     from pipelines.config import Settings
@@ -125,7 +147,16 @@ def measure(data_dir: Path, truth: Path | None, rerun: bool, copy_outputs: Path 
     settings = Settings(data_dir=data_dir, sandbox_truth_dir=str(truth) if truth else None)
     before_rss = rss_mb()
     wall, cpu = time.perf_counter(), time.process_time()
-    summary = resolve_all(settings, AS_OF)
+    if profile:
+        import cProfile
+        import pstats
+
+        profiler = cProfile.Profile()
+        summary = profiler.runcall(resolve_all, settings, AS_OF)
+        with profile.open("w") as out:
+            pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(80)
+    else:
+        summary = resolve_all(settings, AS_OF)
     result = {
         "mode": summary["volunteers"]["mode"], "accounts": summary["volunteers"]["accounts"],
         "service_records": summary["services"]["service_records"],
@@ -148,19 +179,25 @@ def main() -> None:
     parser.add_argument("--rerun", action="store_true", help="keep the previous run's resolve state")
     parser.add_argument("--truth", action="store_true", help="also score against the sandbox truth")
     parser.add_argument("--copy-outputs", type=Path, help="copy DATA_DIR/resolved here afterwards")
+    parser.add_argument("--change-set", type=Path, metavar="KEPT",
+                        help="replay the change-set resolution of a `bench/sync.py --keep` work folder")
+    parser.add_argument("--profile", type=Path, metavar="FILE", help="also write a cProfile here")
     parser.add_argument("--measure", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     work: Path = args.work
     data_dir = work / "data"
     truth = work / "world" / "truth" if args.truth else None
     if args.measure:
-        print(json.dumps(measure(data_dir, truth, args.rerun, args.copy_outputs)))
+        print(json.dumps(measure(data_dir, truth, args.rerun, args.copy_outputs, args.profile)))
         return
 
     from bench.resolve import build_world, land_from_sqlite, stage
 
     work.mkdir(parents=True, exist_ok=True)
-    if not (data_dir / "staged" / "services.parquet").exists():
+    if args.change_set:
+        lay_change_set(args.change_set.resolve(), data_dir)
+        args.rerun = True
+    elif not (data_dir / "staged" / "services.parquet").exists():
         world = build_world(work, args.persons, args.seed)
         started = time.perf_counter()
         land_from_sqlite(world, data_dir)
@@ -170,6 +207,7 @@ def main() -> None:
     command = [sys.executable, __file__, "--measure", "--work", str(work)]
     command += ["--rerun"] * args.rerun + ["--truth"] * args.truth
     command += ["--copy-outputs", str(args.copy_outputs)] if args.copy_outputs else []
+    command += ["--profile", str(args.profile.resolve())] if args.profile else []
     completed = subprocess.run(command, capture_output=True, text=True, check=True, cwd=ROOT)
     result = json.loads(completed.stdout.strip().splitlines()[-1])
     result.update({"persons": args.persons, "seed": args.seed})
