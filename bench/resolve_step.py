@@ -18,6 +18,8 @@ DATA_DIR/resolved and the resolve state (to compare before/after a change with b
 kept with `bench/sync.py --keep`): <work>/data is laid anew from KEPT/data/staged (the staged
 tables after the change set, hard-linked: resolution only reads them) and a copy of the
 resolve state and outputs before it (KEPT/data-before-change), then resolved as a rerun.
+--fresh-before makes that state this code's: KEPT/data-before-change's staged tables are
+resolved first from an empty state (what a code change keeps across syncs is then there).
 --profile FILE also writes a cProfile of the call (cumulative, top functions) to FILE; the
 profiler slows the call down, so its times are not the step's.
 Results: one JSON line on stdout (also <work>/resolve-step.json).
@@ -91,15 +93,12 @@ def instrument(phases: list[dict], sampler: Sampler) -> None:
 
 
 def hand_over(function, args: list, kwargs: dict):
-    """function(*args, **kwargs) for resolve_volunteers / resolve_services (four arguments, and
-    synced_at or none), by a plain call: the callee then owns the first argument (a star call's
-    tuple would hold it until the call returns)."""
+    """function(*args, **kwargs) for resolve_volunteers / resolve_services, by a plain call: the
+    callee then owns the first argument (a star call's tuple would hold it until it returns)."""
     box = [args.pop(0)]
-    second, third, fourth = args
+    rest = tuple(args)
     del args
-    if "synced_at" in kwargs:
-        return function(box.pop(), second, third, fourth, synced_at=kwargs["synced_at"])
-    return function(box.pop(), second, third, fourth)
+    return function(box.pop(), *rest, **kwargs)
 
 
 def summarise(phases: list[dict]) -> list[dict]:
@@ -116,18 +115,39 @@ def summarise(phases: list[dict]) -> list[dict]:
     return list(merged.values())
 
 
-def lay_change_set(kept: Path, data_dir: Path) -> None:
-    """<data_dir> as the resolved step of KEPT's change-set sync found it: the staged tables
-    after the change set, the resolve state and outputs of the sync before it."""
-    shutil.rmtree(data_dir, ignore_errors=True)
+def link_staged(staged_from: Path, data_dir: Path) -> None:
+    """<data_dir>/staged: the four tables resolution reads, hard-linked (it only reads them)."""
+    shutil.rmtree(data_dir / "staged", ignore_errors=True)
     (data_dir / "staged").mkdir(parents=True)
     for table in ("volunteers", "organizations", "services", "projects"):
-        source = kept / "data" / "staged" / f"{table}.parquet"
+        source = staged_from / f"{table}.parquet"
         if source.exists():
             (data_dir / "staged" / source.name).hardlink_to(source)
+
+
+def lay_change_set(kept: Path, data_dir: Path, fresh_before: bool) -> None:
+    """<data_dir> as the resolved step of KEPT's change-set sync found it: the staged tables
+    after the change set, the resolve state and outputs of the sync before it. With
+    `fresh_before`, that state is this code's: the staged tables before the change set are
+    resolved first, from an empty state (so that what the code keeps across syncs is there)."""
+    shutil.rmtree(data_dir, ignore_errors=True)
     before = kept / "data-before-change"
-    shutil.copytree(before / "state" / "resolve", data_dir / "state" / "resolve")
-    shutil.copytree(before / "resolved", data_dir / "resolved")
+    if fresh_before:
+        link_staged(before / "staged", data_dir)
+        run_child(data_dir.parent, rerun=False)
+    else:
+        shutil.copytree(before / "state" / "resolve", data_dir / "state" / "resolve")
+        shutil.copytree(before / "resolved", data_dir / "resolved")
+    link_staged(kept / "data" / "staged", data_dir)
+
+
+def run_child(work: Path, rerun: bool, extra: list[str] = ()) -> dict:
+    """resolve_all measured in a child process (so that its peak RSS is the step's own)."""
+    command = [sys.executable, __file__, "--measure", "--work", str(work), *["--rerun"] * rerun, *extra]
+    completed = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
+    if completed.returncode:
+        raise RuntimeError(f"resolve_all failed:\n{completed.stderr[-3000:]}")
+    return json.loads(completed.stdout.strip().splitlines()[-1])
 
 
 def measure(data_dir: Path, truth: Path | None, rerun: bool, copy_outputs: Path | None,
@@ -155,6 +175,7 @@ def measure(data_dir: Path, truth: Path | None, rerun: bool, copy_outputs: Path 
         summary = profiler.runcall(resolve_all, settings, AS_OF)
         with profile.open("w") as out:
             pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(80)
+        profiler.dump_stats(str(profile) + ".bin")
     else:
         summary = resolve_all(settings, AS_OF)
     result = {
@@ -181,6 +202,8 @@ def main() -> None:
     parser.add_argument("--copy-outputs", type=Path, help="copy DATA_DIR/resolved here afterwards")
     parser.add_argument("--change-set", type=Path, metavar="KEPT",
                         help="replay the change-set resolution of a `bench/sync.py --keep` work folder")
+    parser.add_argument("--fresh-before", action="store_true",
+                        help="with --change-set: first resolve the data before the change set with this code")
     parser.add_argument("--profile", type=Path, metavar="FILE", help="also write a cProfile here")
     parser.add_argument("--measure", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -195,7 +218,7 @@ def main() -> None:
 
     work.mkdir(parents=True, exist_ok=True)
     if args.change_set:
-        lay_change_set(args.change_set.resolve(), data_dir)
+        lay_change_set(args.change_set.resolve(), data_dir, args.fresh_before)
         args.rerun = True
     elif not (data_dir / "staged" / "services.parquet").exists():
         world = build_world(work, args.persons, args.seed)
@@ -204,12 +227,10 @@ def main() -> None:
         stage(data_dir)
         print(f"landed and staged in {time.perf_counter() - started:.0f}s", file=sys.stderr)
     # a child process, so that its peak RSS is the step's own (as in sync_all's step process)
-    command = [sys.executable, __file__, "--measure", "--work", str(work)]
-    command += ["--rerun"] * args.rerun + ["--truth"] * args.truth
-    command += ["--copy-outputs", str(args.copy_outputs)] if args.copy_outputs else []
-    command += ["--profile", str(args.profile.resolve())] if args.profile else []
-    completed = subprocess.run(command, capture_output=True, text=True, check=True, cwd=ROOT)
-    result = json.loads(completed.stdout.strip().splitlines()[-1])
+    extra = ["--truth"] * args.truth
+    extra += ["--copy-outputs", str(args.copy_outputs)] if args.copy_outputs else []
+    extra += ["--profile", str(args.profile.resolve())] if args.profile else []
+    result = run_child(work, args.rerun, extra)
     result.update({"persons": args.persons, "seed": args.seed})
     (work / "resolve-step.json").write_text(json.dumps(result, indent=1))
     print(json.dumps(result))
