@@ -6,14 +6,24 @@ national record's hours, date and project (source 'both'). Only services that co
 the national copy decides where there is one (it is the record the hours come from), the
 provincial copy otherwise. Likely duplicates without a reference (same person, same day, same
 team, same hours) are flagged in service_duplicate_candidates with their evidence, never merged.
+
+Incremental (a nightly change set): a fact is a function of its records (one, or two paired),
+their pairing, and what its records look up: the volunteer and team keys of their accounts,
+their project's category and team key. With the previous sync's facts and state
+(`ServiceState`: a fingerprint of every prepared record, the pairing, the projects), only the
+records for which one of those changed, and their partners, are resolved again; every other
+fact is carried over as it was. The caller (store.py) hands the previous state only when it is
+the one the previous facts were computed with, by the same code; anything else is a full run.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import duckdb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from pipelines.resolve.vectorized import hashed_keys, is_in
 
@@ -38,11 +48,42 @@ DUPLICATE_COLUMNS = [
 ]
 
 
+# a prepared record's columns its fingerprint covers: every column a fact can take from it
+FINGERPRINT_COLUMNS = [c for c in SERVICE_COLUMNS if c not in ("source", "source_id")]
+
+
+class NotTheFullAnswer(Exception):
+    """The carried and the fresh facts cannot be put together as a full run would: the
+    caller resolves every record instead."""
+
+
+@dataclass
+class ServiceState:
+    """What one sync's services hand the next (DATA_DIR/state/resolve/)."""
+
+    records: pd.DataFrame  # source, source_id, fingerprint (of FINGERPRINT_COLUMNS, prepared)
+    pairs: pd.DataFrame  # national_source_id, provincial_source_id (pair_services)
+    projects: pd.DataFrame  # PROJECT_COLUMNS, one row per (source, source_id) as looked up
+
+
+@dataclass
+class PreviousServices:
+    """The previous sync's facts and state, and the accounts whose key changed since."""
+
+    facts: pd.DataFrame
+    state: ServiceState
+    changed_volunteer_accounts: pd.DataFrame  # source, source_id: key new, gone or changed
+    changed_org_accounts: pd.DataFrame
+
+
 @dataclass
 class ServiceResolution:
     facts: pd.DataFrame
     duplicates: pd.DataFrame
     summary: dict = field(default_factory=dict)
+    state: ServiceState | None = None
+    # how the facts were made: "full" or "incremental", and how many records were resolved
+    work: dict = field(default_factory=dict)
 
 
 def opaque_key(prefix: str, values: pd.Series) -> pd.Series:
@@ -107,23 +148,199 @@ def _project_lookup(staged_projects: pd.DataFrame, source: str, project_ids: pd.
     return project_ids.astype("string").map(value_of)
 
 
+def record_fingerprints(services: pd.DataFrame) -> pd.DataFrame:
+    """source, source_id and a 64-bit hash of FINGERPRINT_COLUMNS of every prepared record
+    (DuckDB's hash over the row: one pass, no Python per row)."""
+    table = pa.Table.from_pandas(services[["source", "source_id", *FINGERPRINT_COLUMNS]], preserve_index=False)
+    con = duckdb.connect()
+    try:
+        con.register("records", table)
+        values = ", ".join(FINGERPRINT_COLUMNS)
+        return con.execute(
+            f"SELECT source, source_id, hash({values}) AS fingerprint FROM records"
+        ).df()
+    finally:
+        con.close()
+
+
+def projects_as_looked_up(staged_projects: pd.DataFrame) -> pd.DataFrame:
+    """The projects the facts look up: one row per (source, source_id as text), the last one,
+    as _project_lookup takes it."""
+    projects = staged_projects[PROJECT_COLUMNS].copy() if len(staged_projects) else pd.DataFrame(columns=PROJECT_COLUMNS)
+    projects["source_id"] = projects["source_id"].astype(str)
+    return projects.drop_duplicates(["source", "source_id"], keep="last").reset_index(drop=True)
+
+
+def records_to_resolve(
+    records: pd.DataFrame, state: ServiceState, previous: PreviousServices
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(records to resolve again, records gone since the previous sync), each as source, source_id.
+
+    A record is resolved again when its fingerprint is new or changed, when its partner in the
+    pairing changed, when its volunteer's or team's key changed, or when its project (or the
+    key of the project's team) changed; its partner then too (a fact is both records). Gone:
+    a record the previous sync fingerprinted that is no longer staged (its fact is dropped).
+    `records`: the prepared records (source, source_id, volunteer/org/project source ids).
+    """
+    before = previous.state
+    con = duckdb.connect()
+    try:
+        con.register("records", pa.Table.from_pandas(
+            records[["source", "source_id", "volunteer_source_id", "org_source_id", "project_source_id"]],
+            preserve_index=False))
+        con.register("now_fp", pa.Table.from_pandas(state.records, preserve_index=False))
+        con.register("before_fp", pa.Table.from_pandas(before.records, preserve_index=False))
+        con.register("now_pairs", pa.Table.from_pandas(state.pairs, preserve_index=False))
+        con.register("before_pairs", pa.Table.from_pandas(before.pairs, preserve_index=False))
+        con.register("now_projects", pa.Table.from_pandas(state.projects.astype("string"), preserve_index=False))
+        con.register("before_projects", pa.Table.from_pandas(before.projects.astype("string"), preserve_index=False))
+        for name, frame in (("volunteers_changed", previous.changed_volunteer_accounts),
+                            ("orgs_changed", previous.changed_org_accounts)):
+            con.register(name, pa.Table.from_pandas(
+                frame[["source", "source_id"]].astype("string"), preserve_index=False))
+        gone = con.execute("""
+            SELECT b.source, b.source_id FROM before_fp b ANTI JOIN now_fp n USING (source, source_id)
+        """).df()
+        dirty = con.execute("""
+            WITH changed AS (
+                SELECT n.source, n.source_id FROM now_fp n LEFT JOIN before_fp b USING (source, source_id)
+                WHERE b.fingerprint IS DISTINCT FROM n.fingerprint
+            ),
+            national_partner AS (  -- a national record whose partner changed (or appeared, or went)
+                SELECT coalesce(n.national_source_id, b.national_source_id) AS id
+                FROM now_pairs n FULL JOIN before_pairs b USING (national_source_id)
+                WHERE n.provincial_source_id IS DISTINCT FROM b.provincial_source_id
+            ),
+            provincial_partner AS (
+                SELECT coalesce(n.provincial_source_id, b.provincial_source_id) AS id
+                FROM now_pairs n FULL JOIN before_pairs b USING (provincial_source_id)
+                WHERE n.national_source_id IS DISTINCT FROM b.national_source_id
+            ),
+            projects_changed AS (
+                SELECT coalesce(n.source, b.source) AS source, coalesce(n.source_id, b.source_id) AS source_id
+                FROM now_projects n FULL JOIN before_projects b USING (source, source_id)
+                WHERE n.category IS DISTINCT FROM b.category OR n.org_source_id IS DISTINCT FROM b.org_source_id
+                   OR n.source IS NULL OR b.source IS NULL
+                UNION
+                SELECT p.source, p.source_id FROM now_projects p
+                SEMI JOIN orgs_changed o ON o.source = p.source AND o.source_id = p.org_source_id
+            ),
+            by_lookup AS (
+                SELECT r.source, CAST(r.source_id AS VARCHAR) AS source_id FROM records r
+                WHERE EXISTS (SELECT 1 FROM volunteers_changed v
+                              WHERE v.source = r.source AND v.source_id = CAST(r.volunteer_source_id AS VARCHAR))
+                   OR EXISTS (SELECT 1 FROM orgs_changed o
+                              WHERE o.source = r.source AND o.source_id = CAST(r.org_source_id AS VARCHAR))
+                   OR EXISTS (SELECT 1 FROM projects_changed p
+                              WHERE p.source = r.source AND p.source_id = CAST(r.project_source_id AS VARCHAR))
+            ),
+            dirty AS (
+                SELECT source, CAST(source_id AS VARCHAR) AS source_id FROM changed
+                UNION SELECT 'national', CAST(id AS VARCHAR) FROM national_partner
+                UNION SELECT 'provincial', CAST(id AS VARCHAR) FROM provincial_partner
+                UNION SELECT source, source_id FROM by_lookup
+            )
+            -- with their partners in this sync's pairing
+            SELECT source, source_id FROM dirty
+            UNION SELECT 'provincial', CAST(p.provincial_source_id AS VARCHAR) FROM now_pairs p
+                SEMI JOIN dirty d ON d.source = 'national' AND d.source_id = CAST(p.national_source_id AS VARCHAR)
+            UNION SELECT 'national', CAST(p.national_source_id AS VARCHAR) FROM now_pairs p
+                SEMI JOIN dirty d ON d.source = 'provincial' AND d.source_id = CAST(p.provincial_source_id AS VARCHAR)
+        """).df()
+    finally:
+        con.close()
+    return dirty, gone
+
+
+def _ids_of(frame: pd.DataFrame, source: str) -> pd.Series:
+    return frame.loc[frame["source"] == source, "source_id"].astype("string")
+
+
 def resolve_services(
     staged_services: pd.DataFrame,
     staged_projects: pd.DataFrame,
     volunteer_map: pd.DataFrame,
     organization_map: pd.DataFrame,
+    previous: PreviousServices | None = None,
 ) -> ServiceResolution:
-    """The fact table (one row per counted service) and the flagged likely duplicates."""
+    """The fact table (one row per counted service) and the flagged likely duplicates.
+
+    With `previous` (see PreviousServices), only the records a change touches are resolved;
+    the other facts are carried over (the module docstring says why that is the same)."""
     services = _prepare(staged_services)
     del staged_services  # the caller hands it over (store.resolve_all): freed once prepared
     service_records = len(services)
-    national = services.loc[services["source"] == "national"]
-    provincial = services.loc[services["source"] == "provincial"]
-    del services  # split in two: not held as a third copy
-    pairs = pair_services(national, provincial)
-    # once paired, a record's references, times and flags but `is_effective` are not read again
-    national, provincial = national[SIDE_COLUMNS].add_prefix("n_"), provincial[SIDE_COLUMNS].add_prefix("p_")
+    state = ServiceState(record_fingerprints(services), pd.DataFrame(), projects_as_looked_up(staged_projects))
+    sides = {
+        "national": services.loc[services["source"] == "national"],
+        "provincial": services.loc[services["source"] == "provincial"],
+    }
+    pairs = pair_services(sides["national"], sides["provincial"])
+    state.pairs = pairs[["national_source_id", "provincial_source_id"]].reset_index(drop=True)
 
+    work: dict = {"mode": "full", "records_resolved": service_records}
+    if previous is not None:
+        dirty, gone = records_to_resolve(services, state, previous)
+        del services
+        keep = {}
+        for source in ("national", "provincial"):
+            ids = _ids_of(dirty, source)
+            sides[source] = sides[source].loc[is_in(sides[source]["source_id"], ids)]
+            keep[source] = ~is_in(previous.facts[f"{source}_source_id"], pd.concat([ids, _ids_of(gone, source)]))
+        resolved_pairs = pairs.loc[is_in(pairs["national_source_id"], sides["national"]["source_id"])]
+        fresh = _facts(sides, resolved_pairs, staged_projects, volunteer_map, organization_map)
+        carried = previous.facts.loc[keep["national"] & keep["provincial"]]
+        parts = [part for part in (carried, fresh) if len(part)]
+        facts = pd.concat(parts, ignore_index=True) if len(parts) == 2 else (parts or [carried])[0].copy()
+        facts = _as_full_run_types(facts, carried, fresh)
+        facts = facts.sort_values("service_key").reset_index(drop=True)
+        work = {"mode": "incremental", "records_resolved": int(len(dirty)), "records_gone": int(len(gone)),
+                "facts_carried": int(len(carried)), "facts_resolved": int(len(fresh))}
+        del carried, fresh
+    else:
+        del services
+        facts = _facts(sides, pairs, staged_projects, volunteer_map, organization_map)
+
+    duplicates = duplicate_candidates(facts)
+    summary = {
+        "service_records": int(service_records),
+        "services": int(len(facts)),
+        "services_by_source": {k: int(v) for k, v in facts["source"].value_counts().items()},
+        "services_without_volunteer": int(facts["volunteer_key"].isna().sum()),
+        "services_without_org": int(facts["org_key"].isna().sum()),
+        "pairs_by_reference": {k: int(v) for k, v in pairs["method"].value_counts().items()},
+        "duplicate_candidates": int(len(duplicates)),
+        "total_hours": round(float(facts["hours"].sum()), 2),
+    }
+    return ServiceResolution(facts, duplicates, summary, state, work)
+
+
+def _as_full_run_types(facts: pd.DataFrame, carried: pd.DataFrame, fresh: pd.DataFrame) -> pd.DataFrame:
+    """`facts` (carried + fresh) with each column's type as a full run would give it. pandas
+    infers a column's type from its values: one part may hold only missing values (object)
+    where the whole holds text (str); the whole then takes the other part's type."""
+    for column in FACT_COLUMNS:
+        types = {part[column].dtype for part in (carried, fresh) if len(part)}
+        if len(types) == 2:
+            typed = [t for t in types if t != object]
+            if len(typed) != 1:
+                raise NotTheFullAnswer(f"column {column}: {types}")
+            facts[column] = facts[column].astype(typed[0])
+    return facts
+
+
+def _facts(
+    sides: dict[str, pd.DataFrame],
+    pairs: pd.DataFrame,
+    staged_projects: pd.DataFrame,
+    volunteer_map: pd.DataFrame,
+    organization_map: pd.DataFrame,
+) -> pd.DataFrame:
+    """The facts of the prepared records in `sides` (taken out of it: freed as they are used),
+    paired by `pairs`, sorted by service_key."""
+    # once paired, a record's references, times and flags but `is_effective` are not read again
+    national = sides.pop("national")[SIDE_COLUMNS].add_prefix("n_")
+    provincial = sides.pop("provincial")[SIDE_COLUMNS].add_prefix("p_")
     combined = (
         pairs.merge(national, left_on="national_source_id", right_on="n_source_id")
         .merge(provincial, left_on="provincial_source_id", right_on="p_source_id")
@@ -190,18 +407,7 @@ def resolve_services(
     facts = facts.sort_values("service_key").reset_index(drop=True)
     facts["hours"] = facts["hours"].astype("float64")
 
-    duplicates = duplicate_candidates(facts)
-    summary = {
-        "service_records": int(service_records),
-        "services": int(len(facts)),
-        "services_by_source": {k: int(v) for k, v in facts["source"].value_counts().items()},
-        "services_without_volunteer": int(facts["volunteer_key"].isna().sum()),
-        "services_without_org": int(facts["org_key"].isna().sum()),
-        "pairs_by_reference": {k: int(v) for k, v in pairs["method"].value_counts().items()},
-        "duplicate_candidates": int(len(duplicates)),
-        "total_hours": round(float(facts["hours"].sum()), 2),
-    }
-    return ServiceResolution(facts, duplicates, summary)
+    return facts
 
 
 def duplicate_candidates(facts: pd.DataFrame) -> pd.DataFrame:

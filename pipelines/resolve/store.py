@@ -12,12 +12,14 @@ its header on the first sync); it is read on every sync.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import time
 from datetime import datetime
 from pathlib import Path
 
+import duckdb
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -36,7 +38,16 @@ from pipelines.resolve.keys import HISTORY_COLUMNS
 from pipelines.resolve.organizations import ORG_COLUMNS, resolve_organizations
 from pipelines.resolve.quality import evaluate_against_truth, organization_check
 from pipelines.resolve.rules import load_matching_rules
-from pipelines.resolve.services import PROJECT_COLUMNS, SERVICE_COLUMNS, resolve_services
+from pipelines.resolve import services as services_module
+from pipelines.resolve import vectorized
+from pipelines.resolve.services import (
+    PROJECT_COLUMNS,
+    SERVICE_COLUMNS,
+    NotTheFullAnswer,
+    PreviousServices,
+    ServiceState,
+    resolve_services,
+)
 from pipelines.resolve.volunteers import ACCOUNT_COLUMNS, DECISION_COLUMNS, VolunteerState, resolve_volunteers
 from pipelines.staging import read_staged, staged_path
 
@@ -52,6 +63,11 @@ COLUMNS_READ = {
     "projects": PROJECT_COLUMNS,
 }
 DECISIONS_FILE = "review_decisions.csv"
+# the services' state (state/resolve/), and the manifest written after everything else: the
+# digest of each file an incremental services run relies on, and of the code that made them
+SERVICE_STATE_FILES = {"records": "service_records.parquet", "pairs": "service_pairs.parquet",
+                       "projects": "service_projects.parquet"}
+SERVICE_MANIFEST = "service_state.json"
 
 
 def _read_optional(path: Path) -> pd.DataFrame | None:
@@ -128,6 +144,89 @@ def save_volunteer_state(state: VolunteerState, state_dir: Path) -> None:
     write_files(volunteer_state_files(state), state_dir)
 
 
+def file_digest(path: Path) -> str | None:
+    if not path.exists():
+        return None
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def services_code_fingerprint() -> str:
+    """The code that makes the facts: a change to it makes the next sync a full one."""
+    digest = hashlib.sha256()
+    for module in (services_module, vectorized):
+        digest.update(Path(module.__file__).read_bytes())
+    return digest.hexdigest()
+
+
+def _service_manifest_files(state_dir: Path, resolved_dir: Path) -> dict[str, Path]:
+    """Every file the previous facts' carrying-over relies on: the facts, the services' state,
+    and the account maps those facts were looked up in."""
+    return {
+        "facts": resolved_dir / "services.parquet",
+        **{name: state_dir / file for name, file in SERVICE_STATE_FILES.items()},
+        "volunteer_map": state_dir / "volunteer_source_map.parquet",
+        "organization_map": state_dir / "organization_source_map.parquet",
+    }
+
+
+def save_service_state(state: ServiceState, state_dir: Path, resolved_dir: Path) -> None:
+    """The services' state, then the manifest (last: it vouches for the files written before)."""
+    for name, file in SERVICE_STATE_FILES.items():
+        write_parquet(state_dir / file, getattr(state, name))
+    files = _service_manifest_files(state_dir, resolved_dir)
+    manifest = {"code": services_code_fingerprint(), "files": {name: file_digest(path) for name, path in files.items()}}
+    write_text(state_dir / SERVICE_MANIFEST, json.dumps(manifest, indent=1))
+
+
+def changed_accounts(previous_map: pd.DataFrame | None, current_map: pd.DataFrame, key: str) -> pd.DataFrame | None:
+    """(source, source_id) of the accounts whose key is new, gone or different since the
+    previous map; None when there is no previous map or either holds an account twice."""
+    if previous_map is None:
+        return None
+    frames = []
+    for frame in (previous_map, current_map):
+        accounts = frame[["source", "source_id", key]].astype("string")
+        if accounts.duplicated(["source", "source_id"]).any():
+            return None
+        frames.append(accounts)
+    con = duckdb.connect()
+    try:
+        con.register("before_map", pa.Table.from_pandas(frames[0], preserve_index=False))
+        con.register("after_map", pa.Table.from_pandas(frames[1], preserve_index=False))
+        return con.execute(f"""
+            SELECT coalesce(a.source, b.source) AS source, coalesce(a.source_id, b.source_id) AS source_id
+            FROM after_map a FULL JOIN before_map b USING (source, source_id)
+            WHERE a.{key} IS DISTINCT FROM b.{key} OR a.source IS NULL OR b.source IS NULL
+        """).df()
+    finally:
+        con.close()
+
+
+def load_previous_services(
+    state_dir: Path, resolved_dir: Path, changed_volunteers: pd.DataFrame | None, changed_orgs: pd.DataFrame | None
+) -> tuple[PreviousServices | None, str]:
+    """The previous sync's facts and services' state when every file is the one its manifest
+    vouches for and the code is the same; else None (a full run), with the reason."""
+    if changed_volunteers is None or changed_orgs is None:
+        return None, "no previous account maps"
+    manifest_path = state_dir / SERVICE_MANIFEST
+    if not manifest_path.exists():
+        return None, "no previous services state"
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    if manifest.get("code") != services_code_fingerprint():
+        return None, "services code changed"
+    for name, path in _service_manifest_files(state_dir, resolved_dir).items():
+        if manifest.get("files", {}).get(name) is None or file_digest(path) != manifest["files"][name]:
+            return None, f"previous services state does not match its manifest ({name})"
+    state = ServiceState(**{name: pd.read_parquet(state_dir / file) for name, file in SERVICE_STATE_FILES.items()})
+    facts = pd.read_parquet(resolved_dir / "services.parquet")
+    return PreviousServices(facts, state, changed_volunteers, changed_orgs), "previous state consistent"
+
+
 def resolve_all(settings: Settings, as_of: AsOf | datetime) -> dict:
     """Resolve the staged tables into DATA_DIR/resolved/; returns a summary (counts only, no
     personal data). `as_of` is the run's instant, stamped on the key history."""
@@ -159,6 +258,7 @@ def resolve_all(settings: Settings, as_of: AsOf | datetime) -> dict:
         ),
         "persons_with_two_valid_numbers": volunteers.summary["persons_with_two_valid_numbers"],
     }
+    changed_volunteers = changed_accounts(previous_volunteer_map, volunteers.source_map, "volunteer_key")
     del staged_volunteers, volunteer_state, previous_volunteer_map
     # held as Arrow tables through the organizations and services; the services need the map only
     volunteer_outputs = {
@@ -193,15 +293,34 @@ def resolve_all(settings: Settings, as_of: AsOf | datetime) -> dict:
         ),
     }
     del staged_organizations
+    previous_services, services_reason = load_previous_services(
+        state_dir, resolved_dir, changed_volunteers,
+        changed_accounts(org_map_previous, organizations.source_map, "org_key"),
+    )
+    del changed_volunteers
 
     staged["services"] = read_resolution_input(settings, "services")
     # the invariant's columns share the staged data; the rest goes once the services are prepared
     count_input = staged["services"][COUNT_COLUMNS]
-    services = resolve_services(
-        staged.pop("services"), read_resolution_input(settings, "projects"), volunteer_map,
-        organizations.source_map,
-    )
-    service_invariants = service_count_problems(count_input, services.facts)
+    try:
+        services = resolve_services(
+            staged.pop("services"), read_resolution_input(settings, "projects"), volunteer_map,
+            organizations.source_map, previous_services,
+        )
+        service_invariants = service_count_problems(count_input, services.facts)
+        if services.work["mode"] == "incremental" and any(service_invariants.values()):
+            raise NotTheFullAnswer("incremental facts did not add up")
+    except NotTheFullAnswer as why:
+        # never publish carried facts that are not a full run's: resolve every record instead
+        services_reason = f"{why}: resolved in full"
+        services = resolve_services(
+            read_resolution_input(settings, "services"), read_resolution_input(settings, "projects"),
+            volunteer_map, organizations.source_map,
+        )
+        service_invariants = service_count_problems(count_input, services.facts)
+    del previous_services
+    services.work["reason"] = services_reason
+    log.info("services: %s", services.work)
     del count_input
     release_memory()
 
@@ -224,6 +343,7 @@ def resolve_all(settings: Settings, as_of: AsOf | datetime) -> dict:
     write_files(volunteer_state_content, state_dir)
     write_parquet(state_dir / "organization_source_map.parquet", organizations.source_map)
     write_parquet(state_dir / "organization_key_history.parquet", org_history)
+    save_service_state(services.state, state_dir, resolved_dir)
 
     summary = {
         "volunteers": volunteer_summary,
@@ -235,6 +355,8 @@ def resolve_all(settings: Settings, as_of: AsOf | datetime) -> dict:
             "services": service_invariants,
         },
         "seconds": round(time.perf_counter() - started, 2),
+        # how the run went about it (full or incremental, how much was redone), not what it found
+        "work": {"services": services.work},
     }
     if settings.sandbox_truth_dir:
         summary["quality"] = evaluate_against_truth(

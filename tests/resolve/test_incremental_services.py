@@ -1,0 +1,206 @@
+"""After a change set, the services resolve only what changed and give what a full run gives.
+
+A small sandbox world is landed, staged and resolved; a change set at the sources (edits,
+additions, deletions) is landed and staged; then the same resolution runs twice from copies
+of that DATA_DIR: once as a nightly sync does (the previous facts and the services' state
+there: incremental), once with the services' manifest removed (every record resolved). Every
+output file must hold the same rows, column by column. And wherever the previous state cannot
+be trusted (a file that is not the one the manifest vouches for, or carried facts that do not
+add up) the run resolves every record, and still gives the full run's answer.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+
+from pipelines.config import Settings
+from pipelines.files import write_parquet
+from pipelines.resolve.store import SERVICE_MANIFEST, SERVICE_STATE_FILES, resolve_all, save_service_state
+from pipelines.resolve.services import ServiceState
+from pipelines.staging import stage_all
+from tests.resolve.test_sandbox_chain import land_everything
+
+PERSONS = 600
+BEIJING = timezone(timedelta(hours=8))
+AS_OF = datetime(2026, 6, 30, 18, 0, tzinfo=BEIJING)
+AFTER = AS_OF + timedelta(hours=2)
+
+
+def rows_differ(left: Path, right: Path) -> int:
+    """Rows in one Parquet file and not the other (a multiset, every column), both ways."""
+    con = duckdb.connect()
+    found = 0
+    for a, b in ((left, right), (right, left)):
+        found += con.execute(f"SELECT count(*) FROM (SELECT * FROM read_parquet('{a}') EXCEPT ALL "
+                             f"SELECT * FROM read_parquet('{b}'))").fetchone()[0]
+    return found
+
+
+def outputs_differ(left: Path, right: Path) -> list[str]:
+    """The resolved files (and summary figures) that are not the same in both folders."""
+    problems = []
+    for path in sorted(left.glob("*.parquet")):
+        other = right / path.name
+        if not other.exists() or rows_differ(path, other):
+            problems.append(path.name)
+    summaries = [json.loads((folder / "summary.json").read_text()) for folder in (left, right)]
+    for summary in summaries:
+        summary.pop("seconds"), summary.pop("work")
+    if summaries[0] != summaries[1]:
+        problems.append("summary.json")
+    return problems
+
+
+@pytest.fixture(scope="module")
+def changed(tmp_path_factory) -> Path:
+    """A DATA_DIR after a first sync and a staged change set, before its resolution."""
+    from sandbox import SandboxServers, generate_world
+
+    root = tmp_path_factory.mktemp("incremental-services")
+    world = Path(generate_world(root / "world", persons=PERSONS, seed=11, as_of=AS_OF))
+    settings = Settings(data_dir=root / "data")
+    with SandboxServers(world) as servers:
+        land_everything(servers, settings.data_dir, "sync-1")
+        stage_all(settings, as_of=AS_OF)
+        resolve_all(settings, AS_OF)
+        counts = servers.apply_changeset(seed=3, now=AS_OF + timedelta(hours=1))
+        assert counts["persons_added"] > 0
+        land_everything(servers, settings.data_dir, "sync-2")
+    stage_all(settings, as_of=AFTER)
+    return settings.data_dir
+
+
+def resolved_copy(changed: Path, into: Path, prepare=None) -> tuple[dict, Path]:
+    """Resolve a copy of `changed` (after `prepare(settings)`); the summary and resolved dir."""
+    shutil.copytree(changed, into)
+    settings = Settings(data_dir=into)
+    if prepare:
+        prepare(settings)
+    return resolve_all(settings, AFTER), settings.resolved_dir
+
+
+@pytest.fixture(scope="module")
+def full(changed, tmp_path_factory) -> tuple[dict, Path]:
+    def forget_services_state(settings: Settings) -> None:
+        (settings.state_dir / "resolve" / SERVICE_MANIFEST).unlink()
+
+    return resolved_copy(changed, tmp_path_factory.mktemp("full") / "data", forget_services_state)
+
+
+def test_a_change_set_resolves_only_the_records_it_touches_and_gives_the_full_answer(changed, full, tmp_path):
+    summary, resolved = resolved_copy(changed, tmp_path / "data")
+    work = summary["work"]["services"]
+    assert work["mode"] == "incremental", work
+    assert 0 < work["facts_resolved"] < work["facts_carried"] / 5, work
+    assert full[0]["work"]["services"]["mode"] == "full"
+    assert outputs_differ(full[1], resolved) == []
+    # and the next sync can rely on what this one left
+    assert resolve_all(Settings(data_dir=tmp_path / "data"), AFTER + timedelta(hours=1))["work"]["services"][
+        "mode"] == "incremental"
+
+
+def test_facts_that_are_not_the_ones_the_manifest_vouches_for_are_not_carried(changed, full, tmp_path):
+    def drop_a_fact(settings: Settings) -> None:
+        facts = pd.read_parquet(settings.resolved_dir / "services.parquet")
+        write_parquet(settings.resolved_dir / "services.parquet", facts.iloc[1:])
+
+    summary, resolved = resolved_copy(changed, tmp_path / "data", drop_a_fact)
+    assert summary["work"]["services"]["mode"] == "full"
+    assert "manifest" in summary["work"]["services"]["reason"]
+    assert outputs_differ(full[1], resolved) == []
+
+
+def test_carried_facts_that_do_not_add_up_are_resolved_again_in_full(changed, full, tmp_path):
+    def drop_a_fact_and_vouch_for_it(settings: Settings) -> None:
+        state_dir = settings.state_dir / "resolve"
+        facts = pd.read_parquet(settings.resolved_dir / "services.parquet")
+        write_parquet(settings.resolved_dir / "services.parquet", facts.iloc[1:])
+        state = ServiceState(**{name: pd.read_parquet(state_dir / file) for name, file in SERVICE_STATE_FILES.items()})
+        save_service_state(state, state_dir, settings.resolved_dir)
+
+    summary, resolved = resolved_copy(changed, tmp_path / "data", drop_a_fact_and_vouch_for_it)
+    assert summary["work"]["services"]["mode"] == "full"
+    assert "did not add up" in summary["work"]["services"]["reason"]
+    assert not any(summary["invariants"]["services"].values())
+    assert outputs_differ(full[1], resolved) == []
+
+
+# ---- each kind of change, on a handful of records (the pure function)
+
+from pipelines.resolve.services import PreviousServices, resolve_services  # noqa: E402
+from pipelines.resolve.store import changed_accounts  # noqa: E402
+from tests.resolve.test_organizations_services import service  # noqa: E402
+
+
+def small_world() -> dict[str, pd.DataFrame]:
+    return {
+        "volunteers": pd.DataFrame([
+            {"source": "national", "source_id": "NV1", "volunteer_key": "Vaaa"},
+            {"source": "provincial", "source_id": "501", "volunteer_key": "Vaaa"},
+            {"source": "national", "source_id": "NV2", "volunteer_key": "Vbbb"},
+        ]),
+        "organizations": pd.DataFrame([
+            {"source": "national", "source_id": "T01", "org_key": "Oxx"},
+            {"source": "national", "source_id": "T02", "org_key": "Oyy"},
+            {"source": "provincial", "source_id": "901", "org_key": "Oxx"},
+        ]),
+        "projects": pd.DataFrame([
+            {"source": "national", "source_id": "X1", "category": "社区服务", "org_source_id": "T01"},
+            {"source": "provincial", "source_id": "77", "category": "助老助残", "org_source_id": "901"},
+        ]),
+        "services": pd.DataFrame([
+            service("national", "R1", "NV1", 2.0, project="X1"),
+            service("provincial", "L1", "501", 2.5, org="901", project="77", national_record_id="R1"),
+            service("national", "R2", "NV2", 3.0, day="2026-03-05", org=None, project="X1"),
+            service("national", "R3", "NV2", 1.0, day="2026-03-06", org="T02"),
+            service("national", "R4", "NV1", 1.5, day="2026-03-09"),
+            service("provincial", "L3", "501", 1.5, day="2026-03-09", org="901", project="77"),
+            service("provincial", "L4", "501", 2.0, day="2026-03-10", org="901"),
+        ]),
+    }
+
+
+def _set(frame: pd.DataFrame, where: tuple[str, str], column: str, value) -> pd.DataFrame:
+    frame = frame.copy()
+    frame.loc[frame["source_id"] == where[1], column] = value
+    return frame
+
+
+CHANGES = {
+    "a volunteer's key changes (a merge)": lambda w: {**w, "volunteers": _set(w["volunteers"], ("national", "NV2"), "volunteer_key", "Vaaa")},
+    "a team's key changes": lambda w: {**w, "organizations": _set(w["organizations"], ("national", "T01"), "org_key", "Ozz")},
+    "a project's category changes": lambda w: {**w, "projects": _set(w["projects"], ("national", "X1"), "category", "环境保护")},
+    "a project moves to another team": lambda w: {**w, "projects": _set(w["projects"], ("national", "X1"), "org_source_id", "T02")},
+    "a log now names another national record": lambda w: {**w, "services": _set(w["services"], ("provincial", "L1"), "national_record_id", "R4")},
+    "a record's hours change": lambda w: {**w, "services": _set(w["services"], ("national", "R3"), "hours", 4.0)},
+    "a record becomes ineffective": lambda w: {**w, "services": _set(w["services"], ("national", "R1"), "is_effective", False)},
+    "a record is gone": lambda w: {**w, "services": w["services"].loc[w["services"]["source_id"] != "R2"]},
+    "a record is added": lambda w: {**w, "services": pd.concat([w["services"], pd.DataFrame([
+        service("national", "R9", "NV2", 5.0, day="2026-04-01", origin_log_id="L4")])], ignore_index=True)},
+}
+
+
+@pytest.mark.parametrize("change", list(CHANGES))
+def test_each_kind_of_change_resolves_its_records_again_and_gives_the_full_answer(change):
+    before = small_world()
+    previous = resolve_services(before["services"], before["projects"], before["volunteers"], before["organizations"])
+    after = CHANGES[change](before)
+    full = resolve_services(after["services"], after["projects"], after["volunteers"], after["organizations"])
+    incremental = resolve_services(
+        after["services"], after["projects"], after["volunteers"], after["organizations"],
+        PreviousServices(previous.facts, previous.state,
+                         changed_accounts(before["volunteers"], after["volunteers"], "volunteer_key"),
+                         changed_accounts(before["organizations"], after["organizations"], "org_key")),
+    )
+    assert incremental.work["mode"] == "incremental"
+    assert 0 < incremental.work["records_resolved"] + incremental.work["records_gone"] < len(after["services"])
+    pd.testing.assert_frame_equal(incremental.facts, full.facts)
+    pd.testing.assert_frame_equal(incremental.duplicates, full.duplicates)
+    assert incremental.summary == full.summary
