@@ -48,6 +48,8 @@ DUPLICATE_COLUMNS = [
 ]
 
 
+# a record's columns that name what its fact looks up (an account, a team, a project)
+LOOKUP_COLUMNS = ["source", "source_id", "volunteer_source_id", "org_source_id", "project_source_id"]
 # a prepared record's columns its fingerprint covers: every column a fact can take from it
 FINGERPRINT_COLUMNS = [c for c in SERVICE_COLUMNS if c not in ("source", "source_id")]
 
@@ -185,9 +187,7 @@ def records_to_resolve(
     before = previous.state
     con = duckdb.connect()
     try:
-        con.register("records", pa.Table.from_pandas(
-            records[["source", "source_id", "volunteer_source_id", "org_source_id", "project_source_id"]],
-            preserve_index=False))
+        con.register("records", pa.Table.from_pandas(records[LOOKUP_COLUMNS], preserve_index=False))
         con.register("now_fp", pa.Table.from_pandas(state.records, preserve_index=False))
         con.register("before_fp", pa.Table.from_pandas(before.records, preserve_index=False))
         con.register("now_pairs", pa.Table.from_pandas(state.pairs, preserve_index=False))
@@ -271,17 +271,20 @@ def resolve_services(
     del staged_services  # the caller hands it over (store.resolve_all): freed once prepared
     service_records = len(services)
     state = ServiceState(record_fingerprints(services), pd.DataFrame(), projects_as_looked_up(staged_projects))
+    # what records_to_resolve reads of every record (an incremental run only)
+    lookups = services[LOOKUP_COLUMNS].copy() if previous is not None else None
     sides = {
         "national": services.loc[services["source"] == "national"],
         "provincial": services.loc[services["source"] == "provincial"],
     }
+    del services  # split in two: not held as a third copy
     pairs = pair_services(sides["national"], sides["provincial"])
     state.pairs = pairs[["national_source_id", "provincial_source_id"]].reset_index(drop=True)
 
     work: dict = {"mode": "full", "records_resolved": service_records}
     if previous is not None:
-        dirty, gone = records_to_resolve(services, state, previous)
-        del services
+        dirty, gone = records_to_resolve(lookups, state, previous)
+        del lookups
         keep = {}
         for source in ("national", "provincial"):
             ids = _ids_of(dirty, source)
@@ -298,7 +301,6 @@ def resolve_services(
                 "facts_carried": int(len(carried)), "facts_resolved": int(len(fresh))}
         del carried, fresh
     else:
-        del services
         facts = _facts(sides, pairs, staged_projects, volunteer_map, organization_map)
 
     duplicates = duplicate_candidates(facts)
