@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from pipelines.resolve.vectorized import hashed_keys, is_in
+from pipelines.resolve.vectorized import hashed_keys, is_in, with_full_run_types
 
 SERVICE_COLUMNS = [
     "source", "source_id", "updated_at", "is_deleted", "volunteer_source_id", "project_source_id",
@@ -52,11 +52,6 @@ DUPLICATE_COLUMNS = [
 LOOKUP_COLUMNS = ["source", "source_id", "volunteer_source_id", "org_source_id", "project_source_id"]
 # a prepared record's columns its fingerprint covers: every column a fact can take from it
 FINGERPRINT_COLUMNS = [c for c in SERVICE_COLUMNS if c not in ("source", "source_id")]
-
-
-class NotTheFullAnswer(Exception):
-    """The carried and the fresh facts cannot be put together as a full run would: the
-    caller resolves every record instead."""
 
 
 @dataclass
@@ -293,9 +288,7 @@ def resolve_services(
         resolved_pairs = pairs.loc[is_in(pairs["national_source_id"], sides["national"]["source_id"])]
         fresh = _facts(sides, resolved_pairs, staged_projects, volunteer_map, organization_map)
         carried = previous.facts.loc[keep["national"] & keep["provincial"]]
-        parts = [part for part in (carried, fresh) if len(part)]
-        facts = pd.concat(parts, ignore_index=True) if len(parts) == 2 else (parts or [carried])[0].copy()
-        facts = _as_full_run_types(facts, carried, fresh)
+        facts = with_full_run_types(carried, fresh, FACT_COLUMNS)
         facts = facts.sort_values("service_key").reset_index(drop=True)
         work = {"mode": "incremental", "records_resolved": int(len(dirty)), "records_gone": int(len(gone)),
                 "facts_carried": int(len(carried)), "facts_resolved": int(len(fresh))}
@@ -315,20 +308,6 @@ def resolve_services(
         "total_hours": round(float(facts["hours"].sum()), 2),
     }
     return ServiceResolution(facts, duplicates, summary, state, work)
-
-
-def _as_full_run_types(facts: pd.DataFrame, carried: pd.DataFrame, fresh: pd.DataFrame) -> pd.DataFrame:
-    """`facts` (carried + fresh) with each column's type as a full run would give it. pandas
-    infers a column's type from its values: one part may hold only missing values (object)
-    where the whole holds text (str); the whole then takes the other part's type."""
-    for column in FACT_COLUMNS:
-        types = {part[column].dtype for part in (carried, fresh) if len(part)}
-        if len(types) == 2:
-            typed = [t for t in types if t != object]
-            if len(typed) != 1:
-                raise NotTheFullAnswer(f"column {column}: {types}")
-            facts[column] = facts[column].astype(typed[0])
-    return facts
 
 
 def _facts(

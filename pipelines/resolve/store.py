@@ -39,11 +39,14 @@ from pipelines.resolve.organizations import ORG_COLUMNS, resolve_organizations
 from pipelines.resolve.quality import evaluate_against_truth, organization_check
 from pipelines.resolve.rules import load_matching_rules
 from pipelines.resolve import services as services_module
+from pipelines.resolve import survivorship as survivorship_module
 from pipelines.resolve import vectorized
+from pipelines.resolve import volunteers as volunteers_module
+from pipelines.resolve.rules import SURVIVORSHIP_PATH
+from pipelines.resolve.vectorized import NotTheFullAnswer
 from pipelines.resolve.services import (
     PROJECT_COLUMNS,
     SERVICE_COLUMNS,
-    NotTheFullAnswer,
     PreviousServices,
     ServiceState,
     resolve_services,
@@ -68,6 +71,9 @@ DECISIONS_FILE = "review_decisions.csv"
 SERVICE_STATE_FILES = {"records": "service_records.parquet", "pairs": "service_pairs.parquet",
                        "projects": "service_projects.parquet"}
 SERVICE_MANIFEST = "service_state.json"
+# the accounts' fields golden records are made from, and the manifest of carried golden records
+VOLUNTEER_ROWS_FILE = "volunteer_account_rows.parquet"
+GOLDEN_MANIFEST = "golden_state.json"
 
 
 def _read_optional(path: Path) -> pd.DataFrame | None:
@@ -97,14 +103,20 @@ def read_decisions(state_dir: Path) -> pd.DataFrame:
     return pd.read_csv(path, dtype=str)
 
 
-def load_volunteer_state(state_dir: Path) -> VolunteerState | None:
+def load_volunteer_state(state_dir: Path, resolved_dir: Path | None = None) -> VolunteerState | None:
     source_map = _read_optional(state_dir / "volunteer_source_map.parquet")
     model_path = state_dir / "volunteer_model.json"
     if source_map is None or not model_path.exists():
         return None
     model = json.loads(model_path.read_text(encoding="utf-8"))
     history = _read_optional(state_dir / "volunteer_key_history.parquet")
+    golden = None
+    if resolved_dir is not None and manifest_refusal(
+            state_dir / GOLDEN_MANIFEST, golden_code_fingerprint(), _golden_manifest_files(state_dir, resolved_dir)) is None:
+        golden = pd.read_parquet(resolved_dir / "volunteers.parquet")
     return VolunteerState(
+        account_rows=_read_optional(state_dir / VOLUNTEER_ROWS_FILE) if golden is not None else None,
+        golden=golden,
         source_map=source_map,
         fingerprints=_read_optional(state_dir / "volunteer_fingerprints.parquet"),
         scored_pairs=_read_optional(state_dir / "volunteer_scored_pairs.parquet"),
@@ -129,6 +141,7 @@ def volunteer_state_files(state: VolunteerState) -> dict[str, pa.Table | str]:
         "volunteer_scored_pairs.parquet": as_arrow(state.scored_pairs),
         "volunteer_key_history.parquet": as_arrow(state.key_history),
         "volunteer_model.json": json.dumps(model, indent=1),
+        **({VOLUNTEER_ROWS_FILE: as_arrow(state.account_rows)} if state.account_rows is not None else {}),
     }
 
 
@@ -154,12 +167,41 @@ def file_digest(path: Path) -> str | None:
     return digest.hexdigest()
 
 
-def services_code_fingerprint() -> str:
-    """The code that makes the facts: a change to it makes the next sync a full one."""
+def code_fingerprint(sources: list) -> str:
+    """A digest of the code (and rules) that made some carried-over rows: a change to any of
+    them makes the next sync make those rows again."""
     digest = hashlib.sha256()
-    for module in (services_module, vectorized):
-        digest.update(Path(module.__file__).read_bytes())
+    for source in sources:
+        digest.update(source.read_bytes() if hasattr(source, "read_bytes") else Path(source.__file__).read_bytes())
     return digest.hexdigest()
+
+
+def services_code_fingerprint() -> str:
+    return code_fingerprint([services_module, vectorized])
+
+
+def golden_code_fingerprint() -> str:
+    return code_fingerprint([volunteers_module, survivorship_module, vectorized, SURVIVORSHIP_PATH])
+
+
+def write_manifest(path: Path, code: str, files: dict[str, Path]) -> None:
+    """The digest of the code and of each file some carried-over rows rely on; written after
+    those files (it vouches for them)."""
+    manifest = {"code": code, "files": {name: file_digest(file) for name, file in files.items()}}
+    write_text(path, json.dumps(manifest, indent=1))
+
+
+def manifest_refusal(path: Path, code: str, files: dict[str, Path]) -> str | None:
+    """Why the files are not the ones the manifest at `path` vouches for (None when they are)."""
+    if not path.exists():
+        return "no previous manifest"
+    manifest = json.loads(path.read_text(encoding="utf-8"))
+    if manifest.get("code") != code:
+        return "code changed"
+    for name, file in files.items():
+        if manifest.get("files", {}).get(name) is None or file_digest(file) != manifest["files"][name]:
+            return f"previous state does not match its manifest ({name})"
+    return None
 
 
 def _service_manifest_files(state_dir: Path, resolved_dir: Path) -> dict[str, Path]:
@@ -173,13 +215,22 @@ def _service_manifest_files(state_dir: Path, resolved_dir: Path) -> dict[str, Pa
     }
 
 
+def _golden_manifest_files(state_dir: Path, resolved_dir: Path) -> dict[str, Path]:
+    """Every file carrying golden records over relies on: them, and the accounts' keys and
+    fields they were made from."""
+    return {
+        "golden": resolved_dir / "volunteers.parquet",
+        "volunteer_map": state_dir / "volunteer_source_map.parquet",
+        "account_rows": state_dir / VOLUNTEER_ROWS_FILE,
+    }
+
+
 def save_service_state(state: ServiceState, state_dir: Path, resolved_dir: Path) -> None:
     """The services' state, then the manifest (last: it vouches for the files written before)."""
     for name, file in SERVICE_STATE_FILES.items():
         write_parquet(state_dir / file, getattr(state, name))
-    files = _service_manifest_files(state_dir, resolved_dir)
-    manifest = {"code": services_code_fingerprint(), "files": {name: file_digest(path) for name, path in files.items()}}
-    write_text(state_dir / SERVICE_MANIFEST, json.dumps(manifest, indent=1))
+    write_manifest(state_dir / SERVICE_MANIFEST, services_code_fingerprint(),
+                   _service_manifest_files(state_dir, resolved_dir))
 
 
 def changed_accounts(previous_map: pd.DataFrame | None, current_map: pd.DataFrame, key: str) -> pd.DataFrame | None:
@@ -213,15 +264,10 @@ def load_previous_services(
     vouches for and the code is the same; else None (a full run), with the reason."""
     if changed_volunteers is None or changed_orgs is None:
         return None, "no previous account maps"
-    manifest_path = state_dir / SERVICE_MANIFEST
-    if not manifest_path.exists():
-        return None, "no previous services state"
-    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    if manifest.get("code") != services_code_fingerprint():
-        return None, "services code changed"
-    for name, path in _service_manifest_files(state_dir, resolved_dir).items():
-        if manifest.get("files", {}).get(name) is None or file_digest(path) != manifest["files"][name]:
-            return None, f"previous services state does not match its manifest ({name})"
+    refusal = manifest_refusal(state_dir / SERVICE_MANIFEST, services_code_fingerprint(),
+                               _service_manifest_files(state_dir, resolved_dir))
+    if refusal:
+        return None, f"services: {refusal}"
     state = ServiceState(**{name: pd.read_parquet(state_dir / file) for name, file in SERVICE_STATE_FILES.items()})
     facts = pd.read_parquet(resolved_dir / "services.parquet")
     return PreviousServices(facts, state, changed_volunteers, changed_orgs), "previous state consistent"
@@ -239,7 +285,7 @@ def resolve_all(settings: Settings, as_of: AsOf | datetime) -> dict:
 
     # Each staged table is read when its part starts and let go once its invariants are
     # counted, so that the volunteers' input is not held through the services (memory).
-    volunteer_state = load_volunteer_state(state_dir)
+    volunteer_state = load_volunteer_state(state_dir, resolved_dir)
     staged = {"volunteers": read_resolution_input(settings, "volunteers")}
     # the accounts (shared columns) for the invariant; the rest goes once resolution has its copy
     staged_volunteers = staged["volunteers"][["source", "source_id"]]
@@ -269,7 +315,7 @@ def resolve_all(settings: Settings, as_of: AsOf | datetime) -> dict:
         "volunteer_key_history": as_arrow(volunteers.state.key_history.rename(columns={"key": "volunteer_key"})),
     }
     volunteer_state_content = volunteer_state_files(volunteers.state)
-    volunteer_map, volunteer_summary = volunteers.source_map, volunteers.summary
+    volunteer_map, volunteer_summary, volunteer_work = volunteers.source_map, volunteers.summary, volunteers.work
     del volunteers
     release_memory()
 
@@ -343,6 +389,7 @@ def resolve_all(settings: Settings, as_of: AsOf | datetime) -> dict:
     write_files(volunteer_state_content, state_dir)
     write_parquet(state_dir / "organization_source_map.parquet", organizations.source_map)
     write_parquet(state_dir / "organization_key_history.parquet", org_history)
+    write_manifest(state_dir / GOLDEN_MANIFEST, golden_code_fingerprint(), _golden_manifest_files(state_dir, resolved_dir))
     save_service_state(services.state, state_dir, resolved_dir)
 
     summary = {
@@ -356,7 +403,7 @@ def resolve_all(settings: Settings, as_of: AsOf | datetime) -> dict:
         },
         "seconds": round(time.perf_counter() - started, 2),
         # how the run went about it (full or incremental, how much was redone), not what it found
-        "work": {"services": services.work},
+        "work": {"volunteers": volunteer_work, "services": services.work},
     }
     if settings.sandbox_truth_dir:
         summary["quality"] = evaluate_against_truth(

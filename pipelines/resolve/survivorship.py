@@ -21,13 +21,17 @@ ContractRule = Callable[[pd.DataFrame, str], pd.Series]
 class Ranking:
     """Integer key codes and the sort keys of the accounts, shared by every field."""
 
-    def __init__(self, accounts: pd.DataFrame, key: str) -> None:
+    def __init__(self, accounts: pd.DataFrame, key: str, recency_with_nulls: bool | None = None) -> None:
         self.accounts = accounts.reset_index(drop=True)
         self.codes, self.keys = pd.factorize(self.accounts[key], sort=True)
         self.deleted = self.accounts["is_deleted"].fillna(False).to_numpy(dtype=bool)
         updated = pd.to_datetime(self.accounts["updated_at"], utc=True)
-        # most recent first; unknown times last
-        self.recency = -updated.astype("int64").to_numpy() if updated.notna().all() else -np.nan_to_num(
+        # most recent first; unknown times last. Where a time is unknown, times are compared
+        # as floats (ties at the nanosecond scale): a part of the accounts (golden records made
+        # for some keys only) says whether the whole had one, to rank as the whole would
+        if recency_with_nulls is None:
+            recency_with_nulls = not updated.notna().all()
+        self.recency = -updated.astype("int64").to_numpy() if not recency_with_nulls else -np.nan_to_num(
             updated.astype("float64").to_numpy(), nan=-np.inf)
         self.position = np.arange(len(self.accounts))  # accounts arrive sorted by (source, source_id)
         self._orders: dict[tuple, np.ndarray] = {}
@@ -74,11 +78,12 @@ def apply_survivorship(
     spec: dict[str, dict[str, Any]],
     contract_rules: dict[str, ContractRule] | None = None,
     derived_rules: dict[str, Callable[[pd.DataFrame], pd.Series]] | None = None,
+    recency_with_nulls: bool | None = None,
 ) -> pd.DataFrame:
     """One golden row per `key`, each field by its rule in `spec` (a table of survivorship.yaml)."""
     contract_rules = contract_rules or {}
     derived_rules = derived_rules or {}
-    ranking = Ranking(accounts, key)
+    ranking = Ranking(accounts, key, recency_with_nulls)
     golden = pd.DataFrame(index=pd.Index(ranking.keys, name=key))
 
     def put(field: str, values: pd.Series) -> None:

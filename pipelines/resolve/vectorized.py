@@ -59,3 +59,27 @@ def hashed_keys(prefix: str, texts: pd.Series) -> pd.Series:
         con.close()
     keys = pc.binary_join_element_wise(pa.scalar(prefix, pa.string()), digests, pa.scalar("", pa.string()))
     return pd.Series(keys.to_numpy(zero_copy_only=False), index=texts.index, dtype="str")
+
+
+class NotTheFullAnswer(Exception):
+    """Carried-over rows and freshly made ones cannot be put together as a full run would:
+    the caller makes every row instead."""
+
+
+def with_full_run_types(carried: pd.DataFrame, fresh: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """carried + fresh (rows of one table, a previous run's and this one's), each column with
+    the type a full run gives it. pandas infers a column's type from its values: one part may
+    hold only missing values (object) where the whole holds text (str); the whole then takes
+    the other part's type. Two other types cannot be told apart: NotTheFullAnswer."""
+    parts = [part for part in (carried, fresh) if len(part)]
+    if len(parts) < 2:
+        return (parts or [fresh])[0][columns].copy()
+    whole = pd.concat([carried[columns], fresh[columns]], ignore_index=True)
+    for column in columns:
+        types = {carried[column].dtype, fresh[column].dtype}
+        if len(types) == 2:
+            typed = [t for t in types if t != object]
+            if len(typed) != 1:
+                raise NotTheFullAnswer(f"column {column}: {types}")
+            whole[column] = whole[column].astype(typed[0])
+    return whole

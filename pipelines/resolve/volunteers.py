@@ -12,7 +12,9 @@ Steps, each a pure function over frames (DuckDB does the pair work):
 5. stable keys (keys.py) and golden records (survivorship.py).
 
 Incremental: with the previous sync's state, only pairs touching a new or changed account are
-scored again; the other scored pairs are reused, and the model parameters stay frozen.
+scored again; the other scored pairs are reused, and the model parameters stay frozen. The
+golden records are made again only for the keys whose accounts changed (a field of an account,
+or which accounts the key holds); the others are the previous sync's rows, carried.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from dataclasses import dataclass, field
 import duckdb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from pipelines.resolve.clustering import CANNOT_LINK, clusters_with_refusals, constrained_clusters
 from pipelines.resolve.comparisons import (
@@ -37,6 +40,7 @@ from pipelines.resolve.evidence import DETERMINISTIC_EXPLANATIONS, level_labels,
 from pipelines.resolve.keys import HISTORY_COLUMNS, assign_stable_keys
 from pipelines.resolve.rules import MatchingRules, load_matching_rules, load_survivorship
 from pipelines.resolve.survivorship import apply_survivorship
+from pipelines.resolve.vectorized import NotTheFullAnswer, is_in, with_full_run_types
 
 ACCOUNT_COLUMNS = [
     "source", "source_id", "updated_at", "is_deleted", "name", "cert_type", "cert_hash", "cert_valid",
@@ -76,6 +80,11 @@ class VolunteerState:
     params: ModelParameters | None
     rules_fingerprint: str
     key_history: pd.DataFrame  # all history rows so far
+    # source, source_id, row_fingerprint (of every ACCOUNT_COLUMNS field survivorship may read)
+    account_rows: pd.DataFrame | None = None
+    # the previous golden records: set by the loader only when they are the ones made with
+    # this state's source map and account rows, by this code (else every golden row is made)
+    golden: pd.DataFrame | None = None
 
 
 @dataclass
@@ -88,6 +97,7 @@ class VolunteerResolution:
     state: VolunteerState
     summary: dict = field(default_factory=dict)
     scored_pairs: pd.DataFrame | None = None  # every pair scored this sync (evidence from the review band up)
+    work: dict = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------- inputs
@@ -376,8 +386,75 @@ def _volunteer_status(accounts: pd.DataFrame, key: str) -> pd.Series:
     return pd.Series(result, index=pd.Index(keys, name=key))
 
 
-def golden_volunteers(accounts_with_keys: pd.DataFrame) -> pd.DataFrame:
-    """One row per volunteer_key, by schemas/survivorship.yaml."""
+def account_row_fingerprints(accounts: pd.DataFrame) -> pd.DataFrame:
+    """source, source_id and a 64-bit hash of every other ACCOUNT_COLUMNS field of each
+    prepared account (DuckDB's hash over the row: one pass, no Python per row)."""
+    values = [c for c in ACCOUNT_COLUMNS if c not in ("source", "source_id")]
+    con = duckdb.connect()
+    try:
+        con.register("accounts_rows", pa.Table.from_pandas(accounts[ACCOUNT_COLUMNS], preserve_index=False))
+        return con.execute(
+            f"SELECT source, source_id, hash({', '.join(values)}) AS row_fingerprint FROM accounts_rows"
+        ).df()
+    finally:
+        con.close()
+
+
+def golden_keys_to_remake(
+    accounts: pd.DataFrame, rows: pd.DataFrame, previous: VolunteerState
+) -> pd.Series:
+    """The keys whose golden record may differ from the previous sync's: a key holding an
+    account that is new, changed (any field) or came from another key, and a key an account
+    left. Every other key holds the same accounts with the same fields: the same golden row."""
+    con = duckdb.connect()
+    try:
+        con.register("now_keys", pa.Table.from_pandas(
+            accounts[["source", "source_id", "volunteer_key"]].astype("string"), preserve_index=False))
+        con.register("now_rows", pa.Table.from_pandas(rows, preserve_index=False))
+        con.register("before_rows", pa.Table.from_pandas(previous.account_rows, preserve_index=False))
+        con.register("before_keys", pa.Table.from_pandas(
+            previous.source_map[["source", "source_id", "volunteer_key"]].astype("string"), preserve_index=False))
+        return con.execute("""
+            SELECT n.volunteer_key FROM now_keys n
+            JOIN now_rows r ON r.source = n.source AND r.source_id = n.source_id
+            LEFT JOIN before_rows b ON b.source = n.source AND b.source_id = n.source_id
+            LEFT JOIN before_keys k ON k.source = n.source AND k.source_id = n.source_id
+            WHERE b.row_fingerprint IS DISTINCT FROM r.row_fingerprint OR k.volunteer_key IS DISTINCT FROM n.volunteer_key
+            UNION
+            SELECT k.volunteer_key FROM before_keys k
+            LEFT JOIN now_keys n ON n.source = k.source AND n.source_id = k.source_id
+            WHERE n.volunteer_key IS DISTINCT FROM k.volunteer_key
+        """).df()["volunteer_key"].dropna()
+    finally:
+        con.close()
+
+
+def golden_carried_over(
+    accounts_with_keys: pd.DataFrame, rows: pd.DataFrame, previous: VolunteerState
+) -> tuple[pd.DataFrame, int]:
+    """golden_volunteers(accounts_with_keys), made only for golden_keys_to_remake and the
+    previous rows for the other keys; and how many keys were made."""
+    remake = golden_keys_to_remake(accounts_with_keys, rows, previous)
+    keys = accounts_with_keys["volunteer_key"]
+    recency_with_nulls = bool(pd.to_datetime(accounts_with_keys["updated_at"], utc=True).isna().any())
+    chosen = is_in(keys, remake)
+    fresh = golden_volunteers(accounts_with_keys.loc[chosen], recency_with_nulls) if chosen.any() else \
+        pd.DataFrame(columns=GOLDEN_COLUMNS)
+    before = previous.golden
+    carried = before.loc[~is_in(before["volunteer_key"], remake) & is_in(before["volunteer_key"], keys)]
+    golden = with_full_run_types(carried, fresh, GOLDEN_COLUMNS)
+    return golden.sort_values("volunteer_key", kind="stable").reset_index(drop=True), len(fresh)
+
+
+def golden_adds_up(golden: pd.DataFrame, account_keys: pd.Series) -> bool:
+    """One golden row per key the accounts hold, and none else."""
+    keys = golden["volunteer_key"]
+    return bool(keys.is_unique and len(keys) == account_keys.nunique() and is_in(keys, account_keys).all())
+
+
+def golden_volunteers(accounts_with_keys: pd.DataFrame, recency_with_nulls: bool | None = None) -> pd.DataFrame:
+    """One row per volunteer_key, by schemas/survivorship.yaml. `recency_with_nulls`: see
+    Ranking (for a part of the accounts, whether the whole has an account of unknown time)."""
     spec = load_survivorship()["volunteers"]
     golden = apply_survivorship(
         accounts_with_keys,
@@ -385,6 +462,7 @@ def golden_volunteers(accounts_with_keys: pd.DataFrame) -> pd.DataFrame:
         spec,
         contract_rules={"status": _volunteer_status},
         derived_rules={"birth_year": lambda g: pd.to_datetime(g["birth_date"]).dt.year.astype("Int64")},
+        recency_with_nulls=recency_with_nulls,
     )
     golden["account_count"] = golden["volunteer_key"].map(accounts_with_keys["volunteer_key"].value_counts()).astype("int64")
     for column in ["birth_date", "registered_on"]:
@@ -405,6 +483,7 @@ def resolve_volunteers(
     rules = rules or load_matching_rules()
     accounts = add_match_columns(prepare_accounts(staged_volunteers), rules.min_accounts)
     del staged_volunteers  # freed here when the caller handed it over (store.resolve_all)
+    account_rows = account_row_fingerprints(accounts)
     account_count = len(accounts)
     accounts["fingerprint"] = fingerprints(accounts) if account_count else pd.Series(dtype="uint64")
 
@@ -499,7 +578,16 @@ def resolve_volunteers(
     source_map["match_method"] = methods["match_method"].to_numpy()
     source_map["match_probability"] = methods["match_probability"].astype("float64").to_numpy()
 
-    golden = golden_volunteers(accounts)
+    golden_remade = None
+    if previous is not None and previous.golden is not None and previous.account_rows is not None:
+        try:
+            golden, golden_remade = golden_carried_over(accounts, account_rows, previous)
+            if not golden_adds_up(golden, accounts["volunteer_key"]):
+                raise NotTheFullAnswer("carried golden records do not add up")
+        except NotTheFullAnswer:
+            golden_remade = None
+    if golden_remade is None:
+        golden = golden_volunteers(accounts)
 
     # evidence of every link used or refused
     scored_labelled = _pairs_to_ids(scored, accounts)
@@ -552,6 +640,7 @@ def resolve_volunteers(
         params=params,
         rules_fingerprint=rules.fingerprint,
         key_history=all_history,
+        account_rows=account_rows,
     )
     link_columns = ["volunteer_key"] + PAIR_ID_COLUMNS + [
         "method", "blocking_rule", "match_probability", "match_weight",
@@ -589,7 +678,7 @@ def resolve_volunteers(
             for name in params.m
         },
     }
-    return VolunteerResolution(
+    resolution = VolunteerResolution(
         source_map=source_map[SOURCE_MAP_COLUMNS],
         golden=golden,
         links=link_rows[link_columns].reset_index(drop=True),
@@ -599,3 +688,7 @@ def resolve_volunteers(
         summary=summary,
         scored_pairs=scored_labelled.drop(columns=["l_idx", "r_idx"]),
     )
+    # how the golden records were made (not what they are: the summary is the same either way)
+    resolution.work = {"golden": "full" if golden_remade is None else "carried over",
+                       "golden_made": int(len(golden) if golden_remade is None else golden_remade)}
+    return resolution

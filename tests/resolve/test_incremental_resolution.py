@@ -1,12 +1,13 @@
-"""After a change set, the services resolve only what changed and give what a full run gives.
+"""After a change set, resolution redoes what changed and gives what a full run gives.
 
 A small sandbox world is landed, staged and resolved; a change set at the sources (edits,
 additions, deletions) is landed and staged; then the same resolution runs twice from copies
-of that DATA_DIR: once as a nightly sync does (the previous facts and the services' state
-there: incremental), once with the services' manifest removed (every record resolved). Every
+of that DATA_DIR: once as a nightly sync does (the previous facts, golden records and state
+there: services and golden records carried over where nothing they depend on changed), once
+with the manifests removed (every service record resolved, every golden record made). Every
 output file must hold the same rows, column by column. And wherever the previous state cannot
-be trusted (a file that is not the one the manifest vouches for, or carried facts that do not
-add up) the run resolves every record, and still gives the full run's answer.
+be trusted (a file that is not the one the manifest vouches for, or carried rows that do not
+add up) the run makes every row, and still gives the full run's answer.
 """
 
 from __future__ import annotations
@@ -22,7 +23,13 @@ import pytest
 
 from pipelines.config import Settings
 from pipelines.files import write_parquet
-from pipelines.resolve.store import SERVICE_MANIFEST, SERVICE_STATE_FILES, resolve_all, save_service_state
+from pipelines.resolve.store import (
+    GOLDEN_MANIFEST,
+    SERVICE_MANIFEST,
+    SERVICE_STATE_FILES,
+    resolve_all,
+    save_service_state,
+)
 from pipelines.resolve.services import ServiceState
 from pipelines.staging import stage_all
 from tests.resolve.test_sandbox_chain import land_everything
@@ -88,10 +95,11 @@ def resolved_copy(changed: Path, into: Path, prepare=None) -> tuple[dict, Path]:
 
 @pytest.fixture(scope="module")
 def full(changed, tmp_path_factory) -> tuple[dict, Path]:
-    def forget_services_state(settings: Settings) -> None:
+    def forget_manifests(settings: Settings) -> None:
         (settings.state_dir / "resolve" / SERVICE_MANIFEST).unlink()
+        (settings.state_dir / "resolve" / GOLDEN_MANIFEST).unlink()
 
-    return resolved_copy(changed, tmp_path_factory.mktemp("full") / "data", forget_services_state)
+    return resolved_copy(changed, tmp_path_factory.mktemp("full") / "data", forget_manifests)
 
 
 def test_a_change_set_resolves_only_the_records_it_touches_and_gives_the_full_answer(changed, full, tmp_path):
@@ -99,7 +107,10 @@ def test_a_change_set_resolves_only_the_records_it_touches_and_gives_the_full_an
     work = summary["work"]["services"]
     assert work["mode"] == "incremental", work
     assert 0 < work["facts_resolved"] < work["facts_carried"] / 5, work
+    golden = summary["work"]["volunteers"]
+    assert golden["golden"] == "carried over" and 0 < golden["golden_made"] < summary["volunteers"]["persons"] / 5
     assert full[0]["work"]["services"]["mode"] == "full"
+    assert full[0]["work"]["volunteers"]["golden"] == "full"
     assert outputs_differ(full[1], resolved) == []
     # and the next sync can rely on what this one left
     assert resolve_all(Settings(data_dir=tmp_path / "data"), AFTER + timedelta(hours=1))["work"]["services"][
@@ -114,6 +125,16 @@ def test_facts_that_are_not_the_ones_the_manifest_vouches_for_are_not_carried(ch
     summary, resolved = resolved_copy(changed, tmp_path / "data", drop_a_fact)
     assert summary["work"]["services"]["mode"] == "full"
     assert "manifest" in summary["work"]["services"]["reason"]
+    assert outputs_differ(full[1], resolved) == []
+
+
+def test_golden_records_that_are_not_the_ones_the_manifest_vouches_for_are_made_again(changed, full, tmp_path):
+    def drop_a_golden_record(settings: Settings) -> None:
+        golden = pd.read_parquet(settings.resolved_dir / "volunteers.parquet")
+        write_parquet(settings.resolved_dir / "volunteers.parquet", golden.iloc[1:])
+
+    summary, resolved = resolved_copy(changed, tmp_path / "data", drop_a_golden_record)
+    assert summary["work"]["volunteers"]["golden"] == "full"
     assert outputs_differ(full[1], resolved) == []
 
 
@@ -204,3 +225,54 @@ def test_each_kind_of_change_resolves_its_records_again_and_gives_the_full_answe
     pd.testing.assert_frame_equal(incremental.facts, full.facts)
     pd.testing.assert_frame_equal(incremental.duplicates, full.duplicates)
     assert incremental.summary == full.summary
+
+
+# ---- golden records: accounts that change, move between keys, come and go (the pure functions)
+
+from pipelines.resolve.volunteers import (  # noqa: E402
+    VolunteerState,
+    account_row_fingerprints,
+    golden_carried_over,
+    golden_volunteers,
+    prepare_accounts,
+)
+from tests.resolve.synthetic import make_world  # noqa: E402
+
+
+def keyed_accounts(staged: pd.DataFrame) -> pd.DataFrame:
+    """Prepared accounts keyed by their true person (as if resolution had found them)."""
+    accounts = prepare_accounts(staged)
+    person = staged.set_index(["source", staged["source_id"].astype(str)])["person_id"]
+    accounts["volunteer_key"] = ["V" + str(p) for p in person.loc[list(zip(accounts["source"], accounts["source_id"]))]]
+    return accounts
+
+
+def _move(accounts: pd.DataFrame, rows: slice, key: str) -> pd.DataFrame:
+    moved = accounts.copy()
+    moved.loc[moved.index[rows], "volunteer_key"] = key
+    return moved
+
+
+GOLDEN_CHANGES = {
+    "an account moves to another key (a merge)": lambda a: _move(a, slice(0, 1), a["volunteer_key"].iloc[5]),
+    "an account leaves for a new key (a split)": lambda a: _move(a, slice(3, 4), "Vnew"),
+    "an account's name changes": lambda a: a.assign(name=a["name"].where(a.index != 7, "改名")),
+    "an account is deleted at its source": lambda a: a.assign(is_deleted=a["is_deleted"] | (a.index == 9)),
+    "an account of a person with two is gone": lambda a: a.drop(
+        index=a.index[a["volunteer_key"].duplicated(keep=False)][0]).reset_index(drop=True),
+}
+
+
+@pytest.mark.parametrize("change", list(GOLDEN_CHANGES))
+def test_golden_records_made_for_changed_keys_and_carried_for_others_are_the_full_ones(change):
+    staged, _ = make_world(persons=40, seed=5)
+    before = keyed_accounts(staged)
+    previous = VolunteerState(
+        source_map=before[["source", "source_id", "volunteer_key"]], fingerprints=pd.DataFrame(),
+        scored_pairs=pd.DataFrame(), params=None, rules_fingerprint="", key_history=pd.DataFrame(),
+        account_rows=account_row_fingerprints(before), golden=golden_volunteers(before),
+    )
+    after = GOLDEN_CHANGES[change](before)
+    carried, made = golden_carried_over(after, account_row_fingerprints(after), previous)
+    assert 0 < made < len(carried)
+    pd.testing.assert_frame_equal(carried, golden_volunteers(after))
