@@ -267,7 +267,7 @@ def resolve_services(
     service_records = len(services)
     state = ServiceState(record_fingerprints(services), pd.DataFrame(), projects_as_looked_up(staged_projects))
     # what records_to_resolve reads of every record (an incremental run only)
-    lookups = services[LOOKUP_COLUMNS].copy() if previous is not None else None
+    lookups = services[LOOKUP_COLUMNS] if previous is not None else None  # (copy on write: no copy)
     sides = {
         "national": services.loc[services["source"] == "national"],
         "provincial": services.loc[services["source"] == "provincial"],
@@ -279,20 +279,24 @@ def resolve_services(
     work: dict = {"mode": "full", "records_resolved": service_records}
     if previous is not None:
         dirty, gone = records_to_resolve(lookups, state, previous)
+        # the previous facts and state are let go as they are used (the caller's object
+        # too: it holds millions of rows through the rest of the step otherwise)
+        facts_before, previous.facts, previous.state = previous.facts, None, None
         del lookups
         keep = {}
         for source in ("national", "provincial"):
             ids = _ids_of(dirty, source)
             sides[source] = sides[source].loc[is_in(sides[source]["source_id"], ids)]
-            keep[source] = ~is_in(previous.facts[f"{source}_source_id"], pd.concat([ids, _ids_of(gone, source)]))
+            keep[source] = ~is_in(facts_before[f"{source}_source_id"], pd.concat([ids, _ids_of(gone, source)]))
+        carried = facts_before.loc[keep["national"] & keep["provincial"]]
+        del facts_before, keep
         resolved_pairs = pairs.loc[is_in(pairs["national_source_id"], sides["national"]["source_id"])]
         fresh = _facts(sides, resolved_pairs, staged_projects, volunteer_map, organization_map)
-        carried = previous.facts.loc[keep["national"] & keep["provincial"]]
-        facts = with_full_run_types(carried, fresh, FACT_COLUMNS)
-        facts = facts.sort_values("service_key").reset_index(drop=True)
         work = {"mode": "incremental", "records_resolved": int(len(dirty)), "records_gone": int(len(gone)),
                 "facts_carried": int(len(carried)), "facts_resolved": int(len(fresh))}
-        del carried, fresh
+        facts = with_full_run_types(carried, fresh, FACT_COLUMNS)
+        del carried, fresh  # before the sort's copy
+        facts = facts.sort_values("service_key").reset_index(drop=True)
     else:
         facts = _facts(sides, pairs, staged_projects, volunteer_map, organization_map)
 

@@ -353,6 +353,7 @@ def resolve_all(settings: Settings, as_of: AsOf | datetime) -> dict:
             staged.pop("services"), read_resolution_input(settings, "projects"), volunteer_map,
             organizations.source_map, previous_services,
         )
+        previous_services = None  # (its facts and state are let go inside, once used)
         service_invariants = service_count_problems(count_input, services.facts)
         if services.work["mode"] == "incremental" and any(service_invariants.values()):
             raise NotTheFullAnswer("incremental facts did not add up")
@@ -364,7 +365,6 @@ def resolve_all(settings: Settings, as_of: AsOf | datetime) -> dict:
             volunteer_map, organizations.source_map,
         )
         service_invariants = service_count_problems(count_input, services.facts)
-    del previous_services
     services.work["reason"] = services_reason
     log.info("services: %s", services.work)
     del count_input

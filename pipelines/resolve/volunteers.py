@@ -588,6 +588,8 @@ def resolve_volunteers(
             golden_remade = None
     if golden_remade is None:
         golden = golden_volunteers(accounts)
+    if previous is not None:  # a million rows each, not needed again
+        previous.golden = previous.account_rows = None
 
     # evidence of every link used or refused
     scored_labelled = _pairs_to_ids(scored, accounts)
