@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from pipelines.resolve.vectorized import is_in
+from pipelines.resolve.vectorized import is_in, looked_up
 
 ACCOUNT = ["source", "source_id"]
 # the staged service columns service_count_problems reads
@@ -110,12 +110,16 @@ def service_count_problems(staged_services: pd.DataFrame, facts: pd.DataFrame) -
 
     hours_of = {
         source: ids[source].assign(source_id=ids[source]["source_id"].astype("string"))
-        .drop_duplicates("source_id").set_index("source_id")["hours"].astype("float64")
+        .drop_duplicates("source_id")[["source_id", "hours"]]
         for source in ("national", "provincial")
     }
+
+    def own(source: str) -> pd.Series:
+        """The hours of the staged record each fact names on `source`'s side."""
+        record = hours_of[source]
+        return looked_up(facts[f"{source}_source_id"], record["source_id"], record["hours"].astype("float64"))
+
     from_national = facts["national_source_id"].notna()
-    own_hours = facts["national_source_id"].astype("string").map(hours_of["national"]).where(
-        from_national, facts["provincial_source_id"].astype("string").map(hours_of["provincial"])
-    )
+    own_hours = own("national").where(from_national, own("provincial"))
     problems["facts_with_other_hours"] = int(((facts["hours"] - own_hours).abs() > 1e-9).sum())
     return problems

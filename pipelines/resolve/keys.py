@@ -142,7 +142,9 @@ def assign_stable_keys(
                                      "related_key": unlogged["new_key"].to_numpy(dtype=object),
                                      "accounts": unlogged["accounts"].to_numpy(dtype="int64")}))
     if previous_map is not None and len(previous_map):
-        vanished = set(previous_map["key"].dropna().unique()) - set(votes["old_key"].unique())
+        # one Arrow lookup (a Python set of a million boxed keys each was most of this step)
+        before = pd.Series(previous_map["key"].dropna().unique())
+        vanished = before.loc[~is_in(before, votes["old_key"])].astype(str).tolist()
         history.append(pd.DataFrame({"key": sorted(vanished), "event": "retired", "related_key": None, "accounts": 0}))
     keys = pd.DataFrame({"cluster": list(assignment), "key": list(assignment.values())})
     history_frame = pd.concat(

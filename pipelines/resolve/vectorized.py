@@ -44,6 +44,21 @@ def is_in(values: pd.Series, allowed: Iterable) -> np.ndarray:
     return found.to_numpy(zero_copy_only=False).astype(bool)
 
 
+def looked_up(keys: pd.Series, index: pd.Series, values: pd.Series) -> pd.Series:
+    """`keys.map(pd.Series(values.to_numpy(), index=index))` for string-like keys and float
+    values, with a unique `index`: NaN where a key is missing or not in the index. One Arrow
+    hash lookup (pandas' string-index lookup of millions of keys was most of counted_once)."""
+    if not len(keys):
+        return pd.Series([], index=keys.index, dtype="float64")
+    positions = np.asarray(pc.index_in(_as_string_array(keys), value_set=_as_string_array(index), skip_nulls=True)
+                           .fill_null(-1).to_numpy(zero_copy_only=False), dtype="int64")
+    table = values.to_numpy(dtype="float64", na_value=np.nan)
+    found = positions >= 0
+    result = np.full(len(keys), np.nan)
+    result[found] = table[positions[found]]
+    return pd.Series(result, index=keys.index, dtype="float64")
+
+
 def hashed_keys(prefix: str, texts: pd.Series) -> pd.Series:
     """keys.hashed_key(prefix, text) for every text (prefix + 12 hex of SHA-256 of its UTF-8),
     aligned on texts' index, as a str column like `texts.map(hashed_key)` gave."""
