@@ -93,7 +93,9 @@ def assign_stable_keys(
     assignment = dict(zip(votes.loc[simple, "cluster"].tolist(), votes.loc[simple, "old_key"].tolist()))
     assignment.update(_greedy_assignment(votes.loc[~simple]))
 
-    issued = set(issued_keys) | set(votes["old_key"].tolist())
+    if not isinstance(issued_keys, pd.Series):
+        issued_keys = pd.Series(list(issued_keys), dtype="string")
+    issued = pd.concat([issued_keys.astype("string"), votes["old_key"].astype("string")], ignore_index=True)
     history: list[pd.DataFrame] = []
     unkeyed = cluster_first.loc[~cluster_first.index.isin(list(assignment))]
     # plurality old key of each unkeyed cluster (it split away from that key)
@@ -105,13 +107,17 @@ def assign_stable_keys(
     )
     sizes = accounts.groupby("cluster").size()
     unkeyed = unkeyed.sort_values()
-    candidate = hashed_keys(prefix, unkeyed).tolist()  # hashed_key of each, in one DuckDB call
-    fresh = []
-    for first_account, key in zip(unkeyed.tolist(), candidate):
-        if key in issued:  # rare: a key issued before (or twice now) gets rehashed
-            key = new_key(prefix, first_account, issued)
-        issued.add(key)
-        fresh.append(key)
+    candidate = hashed_keys(prefix, unkeyed)  # hashed_key of each, in one DuckDB call
+    if not (is_in(candidate, issued).any() or candidate.duplicated().any()):
+        fresh = candidate.tolist()  # the common case: no candidate was ever issued
+    else:
+        # rare: a key issued before (or twice now) gets rehashed, one cluster after another
+        taken, fresh = set(issued.dropna().tolist()), []
+        for first_account, key in zip(unkeyed.tolist(), candidate.tolist()):
+            if key in taken:
+                key = new_key(prefix, first_account, taken)
+            taken.add(key)
+            fresh.append(key)
     assignment.update(zip(unkeyed.index.tolist(), fresh))
     origin = split_source.reindex(unkeyed.index)
     history.append(pd.DataFrame({

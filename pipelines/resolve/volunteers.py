@@ -566,10 +566,11 @@ def resolve_volunteers(
     # stable keys
     accounts["cluster"] = cluster
     previous_map = None
-    issued: set[str] = set()
+    issued: pd.Series | set[str] = set()
     if previous is not None:
         previous_map = previous.source_map.rename(columns={"volunteer_key": "key"})
-        issued = set(previous.key_history["key"].dropna()) | set(previous_map["key"].dropna())
+        # as one column (a Python set of a million boxed keys cost seconds): see assign_stable_keys
+        issued = pd.concat([previous.key_history["key"].astype("string"), previous_map["key"].astype("string")]).dropna()
     cluster_keys, history = assign_stable_keys(accounts, previous_map, "V", issued, synced_at=synced_at)
     accounts = accounts.merge(cluster_keys.rename(columns={"key": "volunteer_key"}), on="cluster", how="left")
 
