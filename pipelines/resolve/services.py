@@ -20,10 +20,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from pathlib import Path
+
 import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from pipelines.resolve.vectorized import hashed_keys, is_in, with_full_run_types
 
@@ -67,8 +70,8 @@ class ServiceState:
 class PreviousServices:
     """The previous sync's facts and state, and the accounts whose key changed since."""
 
-    facts: pd.DataFrame
-    state: ServiceState
+    facts: pd.DataFrame | Path  # a file is read in part: only the facts carried over
+    state: ServiceState  # its parts may be their files (DuckDB reads them)
     changed_volunteer_accounts: pd.DataFrame  # source, source_id: key new, gone or changed
     changed_org_accounts: pd.DataFrame
 
@@ -168,6 +171,36 @@ def projects_as_looked_up(staged_projects: pd.DataFrame) -> pd.DataFrame:
     return projects.drop_duplicates(["source", "source_id"], keep="last").reset_index(drop=True)
 
 
+def _register_previous(con: duckdb.DuckDBPyConnection, name: str, part: pd.DataFrame | Path, as_text: bool = False) -> None:
+    """A part of the previous state as table `name`: a frame, or its Parquet file, which DuckDB
+    then reads itself (millions of rows never held as a frame)."""
+    if isinstance(part, Path):
+        columns = "*" if not as_text else ", ".join(f"CAST({c} AS VARCHAR) AS {c}" for c in PROJECT_COLUMNS)
+        con.execute(f"CREATE TEMP VIEW {name} AS SELECT {columns} FROM read_parquet(?)".replace("?", _quoted(part)))
+    else:
+        con.register(name, pa.Table.from_pandas(part.astype("string") if as_text else part, preserve_index=False))
+
+
+def _quoted(path: Path) -> str:
+    return "'" + str(path).replace("'", "''") + "'"
+
+
+def carried_facts(facts: pd.DataFrame | Path, redone: dict[str, pd.Series]) -> pd.DataFrame:
+    """The previous facts that name none of the records in `redone` (per source, the ids of
+    the records resolved again or gone). From a file, only those rows are read."""
+    if isinstance(facts, Path):
+        keep = None
+        for source, ids in redone.items():
+            column = pc.field(f"{source}_source_id")
+            side = column.is_null() | ~column.isin(pa.array(ids.astype(str).tolist(), pa.string()))
+            keep = side if keep is None else keep & side
+        return pd.read_parquet(facts, filters=keep)
+    keep = np.ones(len(facts), dtype=bool)
+    for source, ids in redone.items():
+        keep &= ~is_in(facts[f"{source}_source_id"], ids)
+    return facts.loc[keep]
+
+
 def records_to_resolve(
     records: pd.DataFrame, state: ServiceState, previous: PreviousServices
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -184,11 +217,11 @@ def records_to_resolve(
     try:
         con.register("records", pa.Table.from_pandas(records[LOOKUP_COLUMNS], preserve_index=False))
         con.register("now_fp", pa.Table.from_pandas(state.records, preserve_index=False))
-        con.register("before_fp", pa.Table.from_pandas(before.records, preserve_index=False))
         con.register("now_pairs", pa.Table.from_pandas(state.pairs, preserve_index=False))
-        con.register("before_pairs", pa.Table.from_pandas(before.pairs, preserve_index=False))
         con.register("now_projects", pa.Table.from_pandas(state.projects.astype("string"), preserve_index=False))
-        con.register("before_projects", pa.Table.from_pandas(before.projects.astype("string"), preserve_index=False))
+        _register_previous(con, "before_fp", before.records)
+        _register_previous(con, "before_pairs", before.pairs)
+        _register_previous(con, "before_projects", before.projects, as_text=True)
         for name, frame in (("volunteers_changed", previous.changed_volunteer_accounts),
                             ("orgs_changed", previous.changed_org_accounts)):
             con.register(name, pa.Table.from_pandas(
@@ -283,13 +316,13 @@ def resolve_services(
         # too: it holds millions of rows through the rest of the step otherwise)
         facts_before, previous.facts, previous.state = previous.facts, None, None
         del lookups
-        keep = {}
+        redone = {}
         for source in ("national", "provincial"):
             ids = _ids_of(dirty, source)
             sides[source] = sides[source].loc[is_in(sides[source]["source_id"], ids)]
-            keep[source] = ~is_in(facts_before[f"{source}_source_id"], pd.concat([ids, _ids_of(gone, source)]))
-        carried = facts_before.loc[keep["national"] & keep["provincial"]]
-        del facts_before, keep
+            redone[source] = pd.concat([ids, _ids_of(gone, source)])
+        carried = carried_facts(facts_before, redone)
+        del facts_before, redone
         resolved_pairs = pairs.loc[is_in(pairs["national_source_id"], sides["national"]["source_id"])]
         fresh = _facts(sides, resolved_pairs, staged_projects, volunteer_map, organization_map)
         work = {"mode": "incremental", "records_resolved": int(len(dirty)), "records_gone": int(len(gone)),

@@ -268,9 +268,10 @@ def load_previous_services(
                                _service_manifest_files(state_dir, resolved_dir))
     if refusal:
         return None, f"services: {refusal}"
-    state = ServiceState(**{name: pd.read_parquet(state_dir / file) for name, file in SERVICE_STATE_FILES.items()})
-    facts = pd.read_parquet(resolved_dir / "services.parquet")
-    return PreviousServices(facts, state, changed_volunteers, changed_orgs), "previous state consistent"
+    # the files themselves: resolve_services reads what it needs of them, when it needs it
+    state = ServiceState(**{name: state_dir / file for name, file in SERVICE_STATE_FILES.items()})
+    return PreviousServices(resolved_dir / "services.parquet", state, changed_volunteers, changed_orgs), \
+        "previous state consistent"
 
 
 def resolve_all(settings: Settings, as_of: AsOf | datetime) -> dict:
