@@ -166,7 +166,7 @@ GROUP BY v.sync_id
 """
 
 
-def _connect(settings: Settings) -> duckdb.DuckDBPyConnection:
+def connect(settings: Settings) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
     # The dedup sorts every landed version: let DuckDB spill to a private folder next to
@@ -177,11 +177,11 @@ def _connect(settings: Settings) -> duckdb.DuckDBPyConnection:
     return con
 
 
-def _page_files(mapping: StreamMapping, settings: Settings) -> list[str]:
+def page_files(mapping: StreamMapping, settings: Settings) -> list[str]:
     return [str(path) for path in raw_files(settings, mapping.source, mapping.stream)]
 
 
-def _has_problem_column(con: duckdb.DuckDBPyConnection, files: list[str]) -> bool:
+def has_problem_column(con: duckdb.DuckDBPyConnection, files: list[str]) -> bool:
     """Pages landed before the `problem` column existed lack it."""
     described = con.execute(
         "DESCRIBE SELECT * FROM read_parquet($files, union_by_name = true)", {"files": files}
@@ -191,12 +191,12 @@ def _has_problem_column(con: duckdb.DuckDBPyConnection, files: list[str]) -> boo
 
 def raw_batches(mapping: StreamMapping, settings: Settings, chunk_rows: int) -> Iterator[pd.DataFrame]:
     """The stream's latest rows with mapped fields, as pandas chunks (none if nothing landed)."""
-    files = _page_files(mapping, settings)
+    files = page_files(mapping, settings)
     if not files:  # read_parquet fails on an empty list
         return
-    con = _connect(settings)
+    con = connect(settings)
     try:
-        sql = extract_sql(mapping, has_problem_column=_has_problem_column(con, files))
+        sql = extract_sql(mapping, has_problem_column=has_problem_column(con, files))
         yield from _frames(con, sql, files, chunk_rows)
     finally:
         con.close()
@@ -211,12 +211,12 @@ def _frames(con: duckdb.DuckDBPyConnection, sql: str, files: list[str], chunk_ro
 
 def versions_per_sync(mapping: StreamMapping, settings: Settings) -> dict[str, tuple[int, int]]:
     """{sync id: (rows landed, rows staging reads)} of the stream (empty if nothing landed)."""
-    files = _page_files(mapping, settings)
+    files = page_files(mapping, settings)
     if not files:
         return {}
-    con = _connect(settings)
+    con = connect(settings)
     try:
-        sql = versions_per_sync_sql(mapping, has_problem_column=_has_problem_column(con, files))
+        sql = versions_per_sync_sql(mapping, has_problem_column=has_problem_column(con, files))
         rows = con.execute(sql, {"files": files}).fetchall()
     finally:
         con.close()
@@ -229,12 +229,12 @@ WINNER_COLUMNS = ["id", "filename", "file_row", "source_key", "key_versions", "s
 def stream_winners(mapping: StreamMapping, settings: Settings) -> pd.DataFrame:
     """Which landed row each staged row of the stream is (`winners_sql` over every page):
     what incremental staging compares with the rows staged before."""
-    files = _page_files(mapping, settings)
+    files = page_files(mapping, settings)
     if not files:
         return pd.DataFrame({name: pd.Series(dtype=object) for name in WINNER_COLUMNS})
-    con = _connect(settings)
+    con = connect(settings)
     try:
-        sql = winners_sql(mapping, has_problem_column=_has_problem_column(con, files))
+        sql = winners_sql(mapping, has_problem_column=has_problem_column(con, files))
         return con.execute(sql, {"files": files}).df()[WINNER_COLUMNS]
     finally:
         con.close()
@@ -248,10 +248,10 @@ def picked_batches(
     if picked.empty:
         return
     files = sorted(picked["filename"].unique().tolist())
-    con = _connect(settings)
+    con = connect(settings)
     try:
         con.register("picked", picked[["filename", "file_row", "source_key", "key_versions"]])
-        sql = picked_extract_sql(mapping, has_problem_column=_has_problem_column(con, files))
+        sql = picked_extract_sql(mapping, has_problem_column=has_problem_column(con, files))
         yield from _frames(con, sql, files, chunk_rows)
     finally:
         con.close()
@@ -260,10 +260,10 @@ def picked_batches(
 def landed_per_sync(mapping: StreamMapping, settings: Settings) -> dict[str, int]:
     """{sync id: rows landed} of the stream, without reading a record (incremental staging
     counts the rows staging reads from its ledger)."""
-    files = _page_files(mapping, settings)
+    files = page_files(mapping, settings)
     if not files:
         return {}
-    con = _connect(settings)
+    con = connect(settings)
     try:
         rows = con.execute(
             "SELECT sync_id, count(*) FROM read_parquet($files, union_by_name = true) GROUP BY sync_id",

@@ -87,8 +87,22 @@ def folders(tmp_path_factory) -> dict:
          sync_id="sync-2b", fetched_at=datetime.now(UTC) + timedelta(seconds=1))
     full = root / "full"
     shutil.copytree(data, full)
-    return {"merged": settings, "full": settings_for(full), "before": before,
+    in_small_batches = root / "small_batches"
+    shutil.copytree(data, in_small_batches)
+    relocate_ledgers(data, in_small_batches)
+    return {"merged": settings, "full": settings_for(full), "small_batches": settings_for(in_small_batches),
+            "before": before,
             "ids": {"a": row_a["id"], "b": row_b["id"], "c": row_c["id"]}}
+
+
+def relocate_ledgers(old: Path, new: Path) -> None:
+    """A copied DATA_DIR's ledgers name the pages under the copy (a ledger names pages by path)."""
+    import pyarrow.compute as pc
+
+    for ledger in (new / "state" / "staging_ledger").glob("*.parquet"):
+        table = pq.read_table(ledger)
+        names = pc.replace_substring(table["filename"], str(old) + "/", str(new) + "/")
+        pq.write_table(table.set_column(table.schema.get_field_index("filename"), "filename", names), ledger)
 
 
 def sorted_frame(frame: pd.DataFrame) -> pd.DataFrame:
@@ -125,6 +139,13 @@ def test_a_merge_stages_exactly_what_a_full_restage_stages(folders):
         pd.testing.assert_frame_equal(*ledgers)
         if table == "volunteers":
             volunteers = merged
+        # merged a few rows at a time (the previous files are streamed batch by batch at scale)
+        small = merge_stage(table, folders["small_batches"], AFTER_CHANGE, chunk_rows=7)
+        assert pq.read_table(small.path).equals(pq.read_table(full.path))
+        assert pq.read_table(quarantine_part_path(folders["small_batches"], table)).equals(
+            pq.read_table(quarantine_part_path(full_settings, table)))
+        assert (small.accounting, small.soft_flags, small.restaged) == (full.accounting, full.soft_flags,
+                                                                        merged.restaged)
     assert 0 < restaged
     assert deleted > 0  # the change set deleted rows, which the merge staged as deleted
 
