@@ -12,7 +12,9 @@ DATA_DIR the change-set sync's staged step started from.
   nice -n 10 .venv/bin/python bench/staging_step.py --kept bench/out/sync-p1000000-s7 \\
       --work /work/bench-data/staging/1m --table services --mode merge --mode full [--validate]
 
-`--mode merge`: the change set merged into the last staging (what the 1% rerun's staged step
+`--warm`: the pages' identities that a full staging (or a merge) of this code keeps are made
+for the before-change pages first (not measured), as the previous staging would have left
+them. `--mode merge`: the change set merged into the last staging (what the 1% rerun's staged step
 does); `--mode full`: the same pages staged in full; `--compare`: after both, the staged table,
 the quarantine part and the ledger of the merge and of the full staging must be equal (the
 merge's outputs are kept in `<work>/merged/` for that). `--validate` also times the Great
@@ -40,10 +42,10 @@ sys.path.insert(0, str(ROOT))
 # the functions whose wall, CPU and RSS peak are reported as phases (those that exist)
 PHASES = {
     "pipelines.staging.incremental": [
-        "_read_previous", "_winners", "_found_in", "_keep_and_pick", "_restage", "_order",
+        "_check_previous", "_winners", "_keep_and_pick", "_restage", "_order",
         "_write_merged", "_merge_quarantine", "_count",
     ],
-    "pipelines.staging.extract": ["stream_winners", "versions_per_sync", "landed_per_sync"],
+    "pipelines.staging.extract": ["load_identities", "versions_per_sync", "landed_per_sync"],
     "pipelines.quality.gx_runner": ["validate"],
 }
 
@@ -167,9 +169,11 @@ def measure(data_dir: Path, table: str, mode: str, as_of: str, validate: bool, p
 # -- the DATA_DIR of the change-set sync's staged step ----------------------------------------------
 
 
-def prepare(kept: Path, data: Path) -> None:
+def prepare(kept: Path, data: Path, warm: list[str]) -> None:
     """`data` = kept/data-before-change hard-linked, plus the change-set sync's new pages, the
-    ledgers' page paths pointing into `data`."""
+    ledgers' page paths pointing into `data`. `warm`: tables whose streams' page identities
+    are kept as a full staging now keeps them (pipelines/staging/extract.py
+    `load_identities`), made before the new pages come (a folder kept by older code has none)."""
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
@@ -179,6 +183,14 @@ def prepare(kept: Path, data: Path) -> None:
     shutil.rmtree(data, ignore_errors=True)
     data.parent.mkdir(parents=True, exist_ok=True)
     subprocess.run(["cp", "-al", str(kept / "data-before-change"), str(data)], check=True)
+    if warm:
+        from pipelines.config import Settings
+        from pipelines.schemas import mappings_for_table
+        from pipelines.staging.extract import versions_per_sync
+
+        for table in warm:
+            for mapping in mappings_for_table(table):
+                versions_per_sync(mapping, Settings(data_dir=data))
     after, before = kept / "data" / "raw", kept / "data-before-change" / "raw"
     for page in after.rglob("*.parquet"):
         relative = page.relative_to(after)
@@ -240,6 +252,8 @@ def main() -> int:
     parser.add_argument("--mode", action="append", choices=["merge", "full"], help="repeatable (default both)")
     parser.add_argument("--as-of", default=datetime.now(UTC).isoformat(timespec="seconds"))
     parser.add_argument("--validate", action="store_true", help="also run the GX suite")
+    parser.add_argument("--warm", action="store_true",
+                        help="the before-change pages' identities kept, as a staging by this code keeps them")
     parser.add_argument("--compare", action="store_true", help="merge and full outputs must be equal")
     parser.add_argument("--profile", type=Path, help="cProfile stats file (per run: <file>.<table>.<mode>)")
     parser.add_argument("--measure", nargs=3, metavar=("DATA", "TABLE", "MODE"), help=argparse.SUPPRESS)
@@ -259,7 +273,7 @@ def main() -> int:
     for table in args.table or ["services"]:
         for mode in args.mode or ["merge", "full"]:
             data = work / "data"
-            prepare(kept, data)
+            prepare(kept, data, [table] if args.warm else [])
             extra = ["--as-of", args.as_of] + (["--validate"] if args.validate else [])
             if args.profile:
                 extra += ["--profile", f"{args.profile}.{table}.{mode}"]

@@ -47,11 +47,10 @@ from pipelines.reuse import ReuseRecord, files_manifest
 from pipelines.schemas import arrow_schema, mappings_for_table, table_spec
 from pipelines.staging.extract import (
     connect,
-    has_problem_column,
     landed_per_sync,
-    page_files,
+    load_identities,
     picked_batches,
-    winners_sql,
+    winners_of_identities_sql,
 )
 from pipelines.staging.tables import (
     DEFAULT_CHUNK_ROWS,
@@ -168,12 +167,11 @@ def _winners(con: duckdb.DuckDBPyConnection, table: str, settings: Settings) -> 
     con.execute("""CREATE OR REPLACE TEMP TABLE winners (ordinal BIGINT, id VARCHAR, filename VARCHAR,
                    file_row BIGINT, key_versions BIGINT, source_key VARCHAR, sync_id VARCHAR)""")
     for ordinal, mapping in enumerate(mappings_for_table(table)):
-        files = page_files(mapping, settings)
-        if not files:
-            continue
-        sql = winners_sql(mapping, has_problem_column=has_problem_column(con, files))
-        con.execute(f"""INSERT INTO winners SELECT {int(ordinal)}, CAST(id AS VARCHAR), filename, file_row,
-                        key_versions, source_key, CAST(sync_id AS VARCHAR) FROM ({sql})""", {"files": files})
+        # the identities of the pages read before come from their cache: only new pages'
+        # records are read
+        if load_identities(con, mapping, settings, "identities"):
+            con.execute(f"""INSERT INTO winners SELECT {int(ordinal)}, CAST(id AS VARCHAR), filename, file_row,
+                            key_versions, source_key, sync_id FROM ({winners_of_identities_sql("identities")})""")
     return _rows_of(con, "SELECT count(*) FROM winners")
 
 

@@ -226,3 +226,70 @@ def test_a_ledger_that_does_not_add_up_means_a_full_staging(tmp_path, caplog):
     assert not full.incremental and full.rows == 5 and full.balanced()
     assert "ledger names 3 staged rows, the file holds 4" in caplog.text
     assert number not in caplog.text
+
+
+def test_the_dedup_over_kept_identities_picks_what_the_dedup_over_pages_picks(folders):
+    """A merge dedups the identities kept per page (no record read for pages seen before):
+    for every stream, the same staged rows and per-sync counts as the SQL over the pages."""
+    import duckdb
+
+    from pipelines.schemas import mappings_for_table
+    from pipelines.staging.extract import (
+        connect, load_identities, stream_winners, versions_per_sync, versions_per_sync_sql,
+        winners_of_identities_sql,
+    )
+
+    settings = folders["full"]
+    for table in table_names():
+        for mapping in mappings_for_table(table):
+            con = connect(settings)
+            try:
+                assert load_identities(con, mapping, settings, "identities")
+                kept = con.execute(winners_of_identities_sql("identities")).df()
+            finally:
+                con.close()
+            pages = stream_winners(mapping, settings)
+            assert len(kept) == len(pages) > 0
+            pd.testing.assert_frame_equal(sorted_frame(kept[pages.columns]), sorted_frame(pages))
+            files = [str(f) for f in raw_files(settings.data_dir, mapping.source, mapping.stream)]
+            from_pages = duckdb.connect().execute(versions_per_sync_sql(mapping), {"files": files}).fetchall()
+            assert versions_per_sync(mapping, settings) == {
+                str(s): (int(landed), int(latest)) for s, landed, latest in from_pages}
+
+
+def test_identities_of_a_page_that_changed_are_read_again(tmp_path):
+    """Pages are never rewritten; if one were, nothing the cache holds is trusted."""
+    import duckdb
+
+    from pipelines.schemas import mappings_for_table
+    from pipelines.staging.extract import connect, identities_dir, load_identities
+    from tests.staging.rawpages import national_volunteer, resident_id
+
+    settings = settings_for(tmp_path / "data")
+    number = resident_id("52010219900307123")
+    mapping = next(m for m in mappings_for_table("volunteers") if (m.source, m.stream) == VOLUNTEERS)
+
+    def identities() -> list:
+        con = connect(settings)
+        try:
+            load_identities(con, mapping, settings, "identities")
+            return sorted(con.execute("SELECT id, source_key FROM identities").fetchall())
+        finally:
+            con.close()
+
+    land(settings.data_dir, *VOLUNTEERS, [national_volunteer(f"000{i}", number) for i in range(1, 3)])
+    assert identities() == [("0001", "V0001"), ("0002", "V0002")]
+    parts = identities_dir(settings, mapping)
+    assert len(list(parts.glob("part-*.parquet"))) == 1
+    land(settings.data_dir, *VOLUNTEERS, [national_volunteer("0003", number)], sync_id="sync-2")
+    assert identities() == [("0001", "V0001"), ("0002", "V0002"), ("0003", "V0003")]  # kept + new page
+    assert len(list(parts.glob("part-*.parquet"))) == 2  # the new page's part added
+    assert identities() == [("0001", "V0001"), ("0002", "V0002"), ("0003", "V0003")]  # nothing new
+    # the first page rewritten by hand: another row in it
+    land(settings.data_dir, *VOLUNTEERS, [national_volunteer("0009", number)])
+    assert identities() == [("0003", "V0003"), ("0009", "V0009")]
+
+    def kept_rows() -> int:
+        return duckdb.connect().execute("SELECT count(*) FROM read_parquet(?)",
+                                        [str(parts / "part-*.parquet")]).fetchone()[0]
+    assert kept_rows() == 2 and len(list(parts.glob("part-*.parquet"))) == 2
