@@ -300,7 +300,7 @@ def load_identities(con: duckdb.DuckDBPyConnection, mapping: StreamMapping, sett
             part.unlink()  # its pages' identities are read again below
             continue
         known.update(pages)
-        con.execute(f"INSERT INTO {relation} SELECT {IDENTITY_COLUMNS} FROM read_parquet($part)", {"part": str(part)})
+        con.execute(f"INSERT INTO {relation} SELECT {IDENTITY_COLUMNS} FROM read_parquet($part)", {"part": [str(part)]})
     new = [name for name in files if name not in known]
     if new:
         sql = identities_sql(mapping, has_problem_column=has_problem_column(con, new))
@@ -308,14 +308,10 @@ def load_identities(con: duckdb.DuckDBPyConnection, mapping: StreamMapping, sett
                     {"files": new})
         con.execute(f"INSERT INTO {relation} SELECT * FROM new_identities")
         with atomic_path(folder / f"part-{time.time_ns():020d}.parquet") as temp:
-            con.execute(f"COPY new_identities TO '{_quoted(temp)}' (FORMAT parquet, COMPRESSION zstd, "
-                        "KV_METADATA {pages: $pages})", {"pages": json.dumps({name: manifest[name] for name in new})})
+            con.execute("COPY new_identities TO ? (FORMAT parquet, COMPRESSION zstd, KV_METADATA {pages: ?})",
+                        [str(temp), json.dumps({name: manifest[name] for name in new})])
         con.execute("DROP TABLE new_identities")
     return True
-
-
-def _quoted(path: Path) -> str:
-    return str(path).replace("'", "''")
 
 
 def raw_batches(mapping: StreamMapping, settings: Settings, chunk_rows: int) -> Iterator[pd.DataFrame]:

@@ -149,7 +149,7 @@ def _check_previous(con: duckdb.DuckDBPyConnection, settings: Settings, table: s
     """The ledger names as many staged and quarantined rows as the files hold (read from the
     files' metadata and the ledger's `quarantined` column, not the rows)."""
     quarantined = _rows_of(con, "SELECT count(*) FILTER (WHERE quarantined) FROM read_parquet($ledger)",
-                           {"ledger": str(ledger_path(settings, table))})
+                           {"ledger": [str(ledger_path(settings, table))]})
     ledger_rows = pq.read_metadata(ledger_path(settings, table)).num_rows
     staged_rows = pq.read_metadata(staged_path(settings, table)).num_rows
     if ledger_rows - quarantined != staged_rows:
@@ -182,7 +182,7 @@ def _keep_and_pick(con: duckdb.DuckDBPyConnection, settings: Settings, table: st
     """The temporary table `kept` (position, ordinal, id, quarantined of each ledger row whose
     landed row is still the one a full staging picks) and, returned, the winners the ledger
     does not hold: the rows to restage."""
-    ledger = {"ledger": str(ledger_path(settings, table))}
+    ledger = {"ledger": [str(ledger_path(settings, table))]}
     con.execute(f"""CREATE OR REPLACE TEMP TABLE kept AS
         SELECT l.file_row_number AS position, l.ordinal, l.id, l.quarantined
         FROM read_parquet($ledger, file_row_number = true) l SEMI JOIN winners w ON {_SAME}""", ledger)
@@ -376,7 +376,7 @@ def _count(result: StagedResult, mappings, settings: Settings, table: str) -> No
     staged table just written, in DuckDB (no file held in memory)."""
     con = connect(settings)
     try:
-        ledger = {"ledger": str(ledger_path(settings, table))}
+        ledger = {"ledger": [str(ledger_path(settings, table))]}
         per_sync: dict[int, dict[str, dict[str, int]]] = {}
         for ordinal, sync_id, quarantined, rows in con.execute(
             "SELECT ordinal, sync_id, quarantined, count(*) FROM read_parquet($ledger) GROUP BY ALL", ledger
@@ -389,7 +389,7 @@ def _count(result: StagedResult, mappings, settings: Settings, table: str) -> No
                 SELECT unnest(string_split(flags, ',')) AS flag FROM read_parquet($ledger)
                 WHERE NOT quarantined AND flags IS NOT NULL) GROUP BY flag""", ledger).fetchall()
         result.deleted_rows = _rows_of(con, "SELECT count(*) FILTER (WHERE is_deleted) FROM read_parquet($staged)",
-                                       {"staged": str(result.path)})
+                                       {"staged": [str(result.path)]})
     finally:
         con.close()
     result.rows_per_source = {}

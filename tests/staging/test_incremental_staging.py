@@ -293,3 +293,19 @@ def test_identities_of_a_page_that_changed_are_read_again(tmp_path):
         return duckdb.connect().execute("SELECT count(*) FROM read_parquet(?)",
                                         [str(parts / "part-*.parquet")]).fetchone()[0]
     assert kept_rows() == 2 and len(list(parts.glob("part-*.parquet"))) == 2
+
+
+def test_a_merge_in_a_data_dir_of_any_name(tmp_path):
+    """The merge's own SQL (ledger, identities, staged file) takes paths as parameters: a
+    DATA_DIR with quotes, brackets and a star is read as the folder it is, not a glob."""
+    from tests.staging.rawpages import national_volunteer, resident_id
+    from tests.test_sql_paths import HOSTILE_FOLDER
+
+    settings = settings_for(tmp_path / HOSTILE_FOLDER)
+    number = resident_id("52010219900307123")
+    land(settings.data_dir, *VOLUNTEERS, [national_volunteer(f"000{i}", number) for i in range(1, 4)])
+    stage_table("volunteers", settings, FIRST)
+    land(settings.data_dir, *VOLUNTEERS, [national_volunteer("0004", number)], sync_id="sync-2",
+         fetched_at=datetime(2026, 7, 2, tzinfo=UTC))
+    merged = merge_stage("volunteers", settings, AFTER_CHANGE)
+    assert merged.incremental and merged.restaged == 1 and merged.rows == 4 and merged.balanced()
