@@ -72,6 +72,7 @@ BASIS_KEY = "incremental"  # where a staging record keeps what the next merge ne
 MAX_CHANGED_SHARE = 0.5
 # What tells a staged row's landed version apart: the same key, the same landed row
 IDENTITY = ["ordinal", "id", "filename", "file_row", "key_versions"]
+WINNER_COLUMNS = ["ordinal", "id", "filename", "file_row", "key_versions", "source_key", "sync_id"]
 
 
 class IncrementalUnavailable(Exception):
@@ -175,19 +176,25 @@ def _winners(con: duckdb.DuckDBPyConnection, table: str, settings: Settings) -> 
     return _rows_of(con, "SELECT count(*) FROM winners")
 
 
-_SAME = " AND ".join(f"l.{c} IS NOT DISTINCT FROM w.{c}" for c in IDENTITY)
+# every identity column is set on both sides (a row id without an id is named by its hash):
+# plain equality, which DuckDB hashes
+_SAME = " AND ".join(f"l.{c} = w.{c}" for c in IDENTITY)
 
 
 def _keep_and_pick(con: duckdb.DuckDBPyConnection, settings: Settings, table: str) -> pd.DataFrame:
     """The temporary table `kept` (position, ordinal, id, quarantined of each ledger row whose
     landed row is still the one a full staging picks) and, returned, the winners the ledger
-    does not hold: the rows to restage."""
+    does not hold: the rows to restage. One join of the winners with the ledger (a landed row
+    is at most one ledger row)."""
     ledger = {"ledger": [str(ledger_path(settings, table))]}
-    con.execute(f"""CREATE OR REPLACE TEMP TABLE kept AS
-        SELECT l.file_row_number AS position, l.ordinal, l.id, l.quarantined
-        FROM read_parquet($ledger, file_row_number = true) l SEMI JOIN winners w ON {_SAME}""", ledger)
-    return con.execute(f"""SELECT w.* FROM winners w
-        ANTI JOIN read_parquet($ledger) l ON {_SAME}""", ledger).df()
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE matched AS
+        SELECT w.*, l.file_row_number AS position, l.quarantined
+        FROM winners w LEFT JOIN read_parquet($ledger, file_row_number = true) l ON {_SAME}""", ledger)
+    con.execute("""CREATE OR REPLACE TEMP TABLE kept AS
+        SELECT position, ordinal, id, quarantined FROM matched WHERE position IS NOT NULL""")
+    picked = con.execute(f"SELECT {', '.join(WINNER_COLUMNS)} FROM matched WHERE position IS NULL").df()
+    con.execute("DROP TABLE matched")
+    return picked
 
 
 def _restage(staging: _Staging, mappings, picked: pd.DataFrame, chunk_rows: int) -> tuple[pa.Table, pa.Table]:
