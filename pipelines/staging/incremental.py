@@ -12,14 +12,20 @@ staging of the table may merge instead of restaging when (`why_not_incremental`)
   (so every kept row would be mapped and judged the same today);
 * every page it read is still there, unchanged (pages are only ever added).
 
-The merge (`merge_stage`) runs the dedup of `extract.py` over every page, identity columns
-only (the same scan the accounting already makes; no field is read): the staged row of each
-key, exactly as a full staging picks it, whatever order versions came in (a re-sent older
-version fetched later wins there, so it wins here). Rows whose winner is the one the ledger
-names are kept; the others are read from their pages, mapped and judged (`_Staging.chunk`, the
-full staging's code), and everything is put back in the full staging's order. Accounting is
-counted from the ledger and the landed pages, as a full staging counts it. Anything that does
-not add up raises `IncrementalUnavailable`, and the caller restages in full.
+The merge (`merge_stage`) runs the dedup of `extract.py` over every landed row's identity
+columns (no field read; kept per page by `extract.load_identities`, so only new pages are
+read): the staged row of each key, exactly as a full staging picks it, whatever order versions
+came in (a re-sent older version fetched later wins there, so it wins here). Rows whose winner
+is the one the ledger names are kept; the others are read from their pages, mapped and judged
+(`_Staging.chunk`, the full staging's code), and everything is put back in the full staging's
+order. Accounting is counted from the ledger and the landed pages, as a full staging counts
+it. Anything that does not add up raises `IncrementalUnavailable`, and the caller restages in
+full.
+
+Memory stays bounded at any size: the identities are joined and sorted in DuckDB (which
+spills to disk past its memory limit); what Python holds is a few bytes per row (the merged
+order) and the restaged rows; the previous staged table and ledger are read batch by batch
+and written into the new ones as they are read (`_Forward`, `_interleaved`).
 
 What is not exact: `changes_at` (when a verdict would change) is the earlier of the previous
 staging's and the restaged rows', an instant at or before the full staging's, so a later run
