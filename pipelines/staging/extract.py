@@ -297,10 +297,14 @@ def load_identities(con: duckdb.DuckDBPyConnection, mapping: StreamMapping, sett
     for part in sorted(folder.glob("part-*.parquet")):
         pages = _part_pages(part, manifest)
         if pages is None or known.intersection(pages):
-            part.unlink()  # its pages' identities are read again below
+            part.unlink(missing_ok=True)  # its pages' identities are read again below
             continue
+        try:  # (one statement: all of the part's rows or none)
+            con.execute(f"INSERT INTO {relation} SELECT {IDENTITY_COLUMNS} FROM read_parquet($part)",
+                        {"part": [str(part)]})
+        except duckdb.Error:
+            continue  # gone or unreadable since listed: its pages are read again below
         known.update(pages)
-        con.execute(f"INSERT INTO {relation} SELECT {IDENTITY_COLUMNS} FROM read_parquet($part)", {"part": [str(part)]})
     new = [name for name in files if name not in known]
     if new:
         sql = identities_sql(mapping, has_problem_column=has_problem_column(con, new))

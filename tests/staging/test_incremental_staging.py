@@ -293,6 +293,11 @@ def test_identities_of_a_page_that_changed_are_read_again(tmp_path):
         return duckdb.connect().execute("SELECT count(*) FROM read_parquet(?)",
                                         [str(parts / "part-*.parquet")]).fetchone()[0]
     assert kept_rows() == 2 and len(list(parts.glob("part-*.parquet"))) == 2
+    # a part that cannot be read (a disk fault, a hand edit) is dropped and its pages read again
+    for part in parts.glob("part-*.parquet"):
+        part.write_bytes(b"not parquet")
+    assert identities() == [("0003", "V0003"), ("0009", "V0009")]
+    assert kept_rows() == 2
 
 
 def test_a_merge_in_a_data_dir_of_any_name(tmp_path):
