@@ -13,6 +13,7 @@ dictionary. Metadata holds counts and figures only, never a name, number or id.
 
 import warnings
 from datetime import timedelta
+from pathlib import Path
 
 from dagster import (
     AssetCheckResult,
@@ -140,12 +141,22 @@ def warehouse_publish(context: AssetExecutionContext, pipeline_settings: Pipelin
                 metadata={**metadata_from_json(record.report["metadata"]), "reused_from_as_of": record.as_of},
                 check_results=checks_from_json(record.report["checks"]),
             )
+        rebuild = None
+        if pipeline_settings.reuse_unchanged and _only_the_date_moved(settings, record, fingerprint):
+            from pipelines.warehouse.build import date_dependent
+
+            rebuild = date_dependent()
+            context.log.info(f"publish: inputs unchanged since {record.as_of}, a new date: "
+                             f"rebuilding the {len(rebuild)} tables that follow the date")
         reuse.forget(settings, PUBLISH_STEP)
-        materialization = _publish(context, settings, as_of, schema)
+        materialization = _publish(context, settings, as_of, schema, rebuild)
         reuse.save_record(settings, reuse.ReuseRecord(
             step=PUBLISH_STEP, fingerprint=fingerprint, as_of=as_of.isoformat(),
             # ages, age bands and the history's closing date follow the Beijing date
-            valid_until=reuse.end_of_beijing_day(as_of).isoformat(), outputs=[],
+            valid_until=reuse.end_of_beijing_day(as_of).isoformat(),
+            # the tables' files as published: a date refresh carries them, so they must be
+            # the ones this record describes
+            outputs=reuse.files_manifest(_kept_build_files(settings)),
             report={"metadata": metadata_to_json(materialization.metadata),
                     "checks": checks_to_json(materialization.check_results),
                     "schema": materialization.metadata["schema"].value,
@@ -176,6 +187,23 @@ def _published_rows(materialization: MaterializeResult) -> dict[str, int]:
     }
 
 
+def _kept_build_files(settings: Settings) -> list:
+    from pipelines.warehouse.publish import published_build_dir
+
+    return sorted(published_build_dir(settings).glob("*.parquet"))
+
+
+def _only_the_date_moved(settings: Settings, record, fingerprint: str) -> bool:
+    """Whether the last publish read the same inputs as this one, and its tables, as
+    published and as kept beside DATA_DIR's state, are untouched since: then only the tables
+    that follow the date can differ from a full publish."""
+    from pipelines import reuse
+
+    return (record is not None and record.fingerprint == fingerprint and bool(record.outputs)
+            and reuse.files_manifest(Path(p[0]) for p in record.outputs) == sorted(record.outputs)
+            and _still_published(settings, record))
+
+
 def _still_published(settings: Settings, record) -> bool:
     """Whether the warehouse still holds what the record's publish wrote (every table with its
     row count): a warehouse restored, emptied or written by someone else is published again."""
@@ -200,11 +228,12 @@ def _still_published(settings: Settings, record) -> bool:
     return True
 
 
-def _publish(context: AssetExecutionContext, settings: Settings, as_of, schema: str | None) -> MaterializeResult:
+def _publish(context: AssetExecutionContext, settings: Settings, as_of, schema: str | None,
+             rebuild: list[str] | None) -> MaterializeResult:
     from pipelines.warehouse.dictionary import render_dictionary
     from pipelines.warehouse.publish import publish
 
-    result = publish(settings, as_of=as_of, schema=schema)
+    result = publish(settings, as_of=as_of, schema=schema, rebuild=rebuild)
     checks = warehouse_checks(settings, result.schema)
     context.log.info(
         "published %d tables and marts to %s", len(result.rows), result.warehouse
@@ -215,6 +244,8 @@ def _publish(context: AssetExecutionContext, settings: Settings, as_of, schema: 
         "schema": MetadataValue.text(result.schema),
         "as_of": MetadataValue.text(result.as_of.isoformat()),
         "tables": MetadataValue.int(len(result.rows)),
+        # all of them, or (a rerun on a new day with the same inputs) those that follow the date
+        "tables_built": MetadataValue.int(len(result.tables_built)),
         "rows": MetadataValue.md(_rows_markdown(result.rows)),
         "row_counts": MetadataValue.json(dict(result.rows)),
         **{name: _figure(value) for name, value in figures.items()},

@@ -32,6 +32,7 @@ from sandbox import Faults, SandboxServers, generate_world
 WORLD_AS_OF = datetime(2026, 11, 1, 12, 0)
 FIRST = datetime(2026, 11, 1, 13, 0, tzinfo=BEIJING)
 RERUN = datetime(2026, 11, 1, 18, 0, tzinfo=BEIJING)
+NEXT_NIGHT = datetime(2026, 11, 2, 2, 0, tzinfo=BEIJING)  # the next nightly sync, nothing changed
 CHANGED_AT = datetime(2026, 11, 2, 9, 0, tzinfo=BEIJING)
 AFTER_CHANGE = datetime(2026, 11, 2, 10, 0, tzinfo=BEIJING)
 PROCESSING = [*staged.assets, *resolved.assets, *warehouse.assets]
@@ -55,9 +56,10 @@ def resources(servers: SandboxServers, data_dir: Path, reuse_unchanged: bool = T
     }
 
 
-def run(assets, res: dict, as_of: datetime, merged: set | None = None) -> dict[str, bool]:
+def run(assets, res: dict, as_of: datetime, merged: set | None = None, published: dict | None = None) -> dict[str, bool]:
     """Materialize in process at `as_of`; returns, per asset, whether its step was reused
-    (and adds to `merged` the staged tables merged into their last staging)."""
+    (and adds to `merged` the staged tables merged into their last staging, to `published`
+    the publish's metadata)."""
     result = materialize(assets, resources=res, instance=DagsterInstance.ephemeral(),
                          tags={"as_of": as_of.isoformat()})
     assert result.success
@@ -67,6 +69,8 @@ def run(assets, res: dict, as_of: datetime, merged: set | None = None) -> dict[s
         incremental = event.materialization.metadata.get("incremental")
         if merged is not None and incremental is not None and incremental.value:
             merged.add(event.asset_key.to_user_string())
+        if published is not None and event.asset_key.to_user_string() == "warehouse/publish":
+            published.update({name: value.value for name, value in event.materialization.metadata.items()})
     return {
         event.asset_key.to_user_string(): "reused_from_as_of" in event.materialization.metadata
         for event in result.get_asset_materialization_events()
@@ -107,12 +111,19 @@ def syncs(tmp_path_factory) -> dict:
         found["rerun"] = run(everything, resources(servers, data), RERUN)
         found["rerun_warehouse"] = table_hashes(data / "warehouse.duckdb")
         shutil.copytree(data, root / "after_rerun")
+        found["next_night_publish"] = {}
+        found["next_night"] = run(everything, resources(servers, data), NEXT_NIGHT,
+                                  published=found["next_night_publish"])
+        found["next_night_warehouse"] = table_hashes(data / "warehouse.duckdb")
+        shutil.copytree(data, root / "after_next_night")
         found["changed"] = servers.apply_changeset(seed=3, now=CHANGED_AT)
         found["merged"] = set()
         found["after_change"] = run(everything, resources(servers, data), AFTER_CHANGE, found["merged"])
         found["after_change_warehouse"] = table_hashes(data / "warehouse.duckdb")
     found["rebuilt_rerun"] = rebuilt(root / "after_first", root / "after_rerun", root / "rebuild_rerun", RERUN)
-    found["rebuilt_after_change"] = rebuilt(root / "after_rerun", data, root / "rebuild_change", AFTER_CHANGE)
+    found["rebuilt_next_night"] = rebuilt(root / "after_rerun", root / "after_next_night", root / "rebuild_night",
+                                          NEXT_NIGHT)
+    found["rebuilt_after_change"] = rebuilt(root / "after_next_night", data, root / "rebuild_change", AFTER_CHANGE)
     return found
 
 
@@ -121,6 +132,18 @@ def test_a_rerun_with_no_change_reuses_every_step_and_publishes_the_full_rebuild
     assert {step: syncs["rerun"][step] for step in STEPS} == dict.fromkeys(STEPS, True)
     assert syncs["rerun_warehouse"] == syncs["rebuilt_rerun"]
     assert len(syncs["rerun_warehouse"]) >= 20
+
+
+def test_the_next_night_with_no_change_rebuilds_only_the_tables_that_follow_the_date(syncs):
+    """A nightly sync always starts a new Beijing day: the ages and the history's closing date
+    move, nothing else does, so the publish builds those tables and carries the rest."""
+    from pipelines.warehouse.build import date_dependent
+
+    night = syncs["next_night"]
+    assert not night["warehouse/publish"]
+    assert syncs["next_night_publish"]["tables_built"] == len(date_dependent()) < len(syncs["next_night_warehouse"])
+    assert all(night[step] for step in STEPS if step != "warehouse/publish")
+    assert syncs["next_night_warehouse"] == syncs["rebuilt_next_night"]
 
 
 def test_after_a_change_set_what_changed_is_redone_and_the_warehouse_is_the_full_rebuild(syncs):

@@ -26,13 +26,18 @@ when the field is absent).
 from __future__ import annotations
 
 import json
+import os
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from pipelines.config import Settings
-from pipelines.files import private_dir
+from pipelines.files import atomic_path, private_dir
 from pipelines.landing import raw_files, updated_at_utc_sql
 from pipelines.schemas import StreamMapping
 from pipelines.sql import literal
@@ -97,6 +102,62 @@ def _latest_versions(mapping: StreamMapping, has_problem_column: bool) -> str:
     QUALIFY row_number() OVER (
         PARTITION BY source_key ORDER BY deleted ASC, fetched_at DESC, id DESC) = 1
 )"""
+
+
+def _source_key_sql(mapping: StreamMapping) -> str:
+    key_path = literal(_json_path(mapping.source_id_field))
+    # only text or a number is a key: rows whose key is a list, an object or true stay apart
+    return (
+        f"CASE WHEN json_type(record, {key_path}) IN ('VARCHAR', 'BIGINT', 'UBIGINT', 'DOUBLE') "
+        f"THEN json_extract_string(record, {key_path}) END"
+    )
+
+
+IDENTITY_COLUMNS = "id, fetched_at, filename, file_row_number, deleted, source_key, sync_id"
+
+
+def identities_sql(mapping: StreamMapping, *, has_problem_column: bool = True) -> str:
+    """DuckDB SQL: what the dedup reads of every landed row of the pages `$files` (no field,
+    no record text): a few narrow columns a row, which never change once a page is landed
+    (`identities` keeps them per stream, so a merge reads only new pages' records)."""
+    return f"""{_versions_cte(mapping, has_problem_column)}
+SELECT id, fetched_at, filename, file_row_number, deleted,
+       COALESCE(NULLIF(trim(CAST(try({_source_key_sql(mapping)}) AS VARCHAR)), ''), '#' || id) AS source_key,
+       CAST(sync_id AS VARCHAR) AS sync_id
+FROM versions"""
+
+
+def _latest_of_identities(relation: str) -> str:
+    """`_latest_versions`' dedup over a relation of `identities_sql`'s columns: the CTEs
+    `latest_per_row` and `latest_per_key`, the same rows picked by the same orders."""
+    return f"""WITH latest_per_row AS (
+    SELECT * FROM {relation}
+    QUALIFY row_number() OVER (
+        PARTITION BY id ORDER BY fetched_at DESC, filename DESC, file_row_number DESC) = 1
+), latest_per_key AS (
+    SELECT *, count(*) OVER (PARTITION BY source_key) AS key_versions
+    FROM latest_per_row
+    QUALIFY row_number() OVER (
+        PARTITION BY source_key ORDER BY deleted ASC, fetched_at DESC, id DESC) = 1
+)"""
+
+
+def winners_of_identities_sql(relation: str) -> str:
+    """`winners_sql`'s rows, from the identities in `relation`."""
+    return f"""{_latest_of_identities(relation)}
+SELECT id, filename, file_row_number AS file_row, source_key, key_versions, sync_id
+FROM latest_per_key
+"""
+
+
+def versions_per_sync_of_identities_sql(relation: str) -> str:
+    """`versions_per_sync_sql`'s rows, from the identities in `relation`."""
+    return f"""{_latest_of_identities(relation)}
+SELECT v.sync_id, count(*) AS landed, count(l.id) AS latest
+FROM {relation} v
+LEFT JOIN latest_per_key l ON l.filename = v.filename AND l.file_row_number = v.file_row_number
+GROUP BY v.sync_id
+"""
 
 
 def _extract_select(mapping: StreamMapping) -> str:
@@ -166,7 +227,7 @@ GROUP BY v.sync_id
 """
 
 
-def _connect(settings: Settings) -> duckdb.DuckDBPyConnection:
+def connect(settings: Settings) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
     # The dedup sorts every landed version: let DuckDB spill to a private folder next to
@@ -177,11 +238,11 @@ def _connect(settings: Settings) -> duckdb.DuckDBPyConnection:
     return con
 
 
-def _page_files(mapping: StreamMapping, settings: Settings) -> list[str]:
+def page_files(mapping: StreamMapping, settings: Settings) -> list[str]:
     return [str(path) for path in raw_files(settings, mapping.source, mapping.stream)]
 
 
-def _has_problem_column(con: duckdb.DuckDBPyConnection, files: list[str]) -> bool:
+def has_problem_column(con: duckdb.DuckDBPyConnection, files: list[str]) -> bool:
     """Pages landed before the `problem` column existed lack it."""
     described = con.execute(
         "DESCRIBE SELECT * FROM read_parquet($files, union_by_name = true)", {"files": files}
@@ -189,14 +250,82 @@ def _has_problem_column(con: duckdb.DuckDBPyConnection, files: list[str]) -> boo
     return any(row[0] == "problem" for row in described)
 
 
+IDENTITIES_DIR = "staging_identities"
+
+
+def identities_dir(settings: Settings, mapping: StreamMapping) -> Path:
+    """The identities of a stream's landed rows (`identities_sql`), in parts: each part holds
+    the rows of the pages one staging read first, and names them with their manifest in its
+    metadata (`pages`: path -> [size, mtime_ns]). Parts are only added (a page is never
+    rewritten), so a merge writes the new pages' identities, never the whole stream's again."""
+    return settings.state_dir / IDENTITIES_DIR / f"{mapping.source}__{mapping.stream}"
+
+
+def _page_manifest(files: list[str]) -> dict[str, list[int]]:
+    manifest = {}
+    for name in files:
+        status = os.stat(name)
+        manifest[name] = [status.st_size, status.st_mtime_ns]
+    return manifest
+
+
+def _part_pages(part: Path, manifest: dict[str, list[int]]) -> list[str] | None:
+    """The pages a part holds when every one of them is still landed as it was; else None
+    (pages are never rewritten; if one were, the part is not trusted)."""
+    try:
+        cached = json.loads((pq.read_schema(part).metadata or {}).get(b"pages", b"{}"))
+    except (OSError, ValueError, pa.ArrowException):
+        return None
+    if not cached or any(manifest.get(name) != entry for name, entry in cached.items()):
+        return None
+    return sorted(cached)
+
+
+def load_identities(con: duckdb.DuckDBPyConnection, mapping: StreamMapping, settings: Settings,
+                    relation: str) -> bool:
+    """The temporary table `relation`: the identities of every landed row of the stream,
+    read from the kept parts for the pages they hold and from the pages for the others, which
+    then make a new part. False (no table) when nothing landed."""
+    files = page_files(mapping, settings)
+    if not files:
+        return False
+    manifest = _page_manifest(files)
+    folder = private_dir(identities_dir(settings, mapping))
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE {relation} (id VARCHAR, fetched_at TIMESTAMPTZ,
+        filename VARCHAR, file_row_number BIGINT, deleted BOOLEAN, source_key VARCHAR, sync_id VARCHAR)""")
+    known: set[str] = set()
+    for part in sorted(folder.glob("part-*.parquet")):
+        pages = _part_pages(part, manifest)
+        if pages is None or known.intersection(pages):
+            part.unlink(missing_ok=True)  # its pages' identities are read again below
+            continue
+        try:  # (one statement: all of the part's rows or none)
+            con.execute(f"INSERT INTO {relation} SELECT {IDENTITY_COLUMNS} FROM read_parquet($part)",
+                        {"part": [str(part)]})
+        except duckdb.Error:
+            continue  # gone or unreadable since listed: its pages are read again below
+        known.update(pages)
+    new = [name for name in files if name not in known]
+    if new:
+        sql = identities_sql(mapping, has_problem_column=has_problem_column(con, new))
+        con.execute(f"CREATE OR REPLACE TEMP TABLE new_identities AS SELECT {IDENTITY_COLUMNS} FROM ({sql})",
+                    {"files": new})
+        con.execute(f"INSERT INTO {relation} SELECT * FROM new_identities")
+        with atomic_path(folder / f"part-{time.time_ns():020d}.parquet") as temp:
+            con.execute("COPY new_identities TO ? (FORMAT parquet, COMPRESSION zstd, KV_METADATA {pages: ?})",
+                        [str(temp), json.dumps({name: manifest[name] for name in new})])
+        con.execute("DROP TABLE new_identities")
+    return True
+
+
 def raw_batches(mapping: StreamMapping, settings: Settings, chunk_rows: int) -> Iterator[pd.DataFrame]:
     """The stream's latest rows with mapped fields, as pandas chunks (none if nothing landed)."""
-    files = _page_files(mapping, settings)
+    files = page_files(mapping, settings)
     if not files:  # read_parquet fails on an empty list
         return
-    con = _connect(settings)
+    con = connect(settings)
     try:
-        sql = extract_sql(mapping, has_problem_column=_has_problem_column(con, files))
+        sql = extract_sql(mapping, has_problem_column=has_problem_column(con, files))
         yield from _frames(con, sql, files, chunk_rows)
     finally:
         con.close()
@@ -210,14 +339,13 @@ def _frames(con: duckdb.DuckDBPyConnection, sql: str, files: list[str], chunk_ro
 
 
 def versions_per_sync(mapping: StreamMapping, settings: Settings) -> dict[str, tuple[int, int]]:
-    """{sync id: (rows landed, rows staging reads)} of the stream (empty if nothing landed)."""
-    files = _page_files(mapping, settings)
-    if not files:
-        return {}
-    con = _connect(settings)
+    """{sync id: (rows landed, rows staging reads)} of the stream (empty if nothing landed),
+    counted from the identities (`load_identities`, which keeps them for the next merge)."""
+    con = connect(settings)
     try:
-        sql = versions_per_sync_sql(mapping, has_problem_column=_has_problem_column(con, files))
-        rows = con.execute(sql, {"files": files}).fetchall()
+        if not load_identities(con, mapping, settings, "identities"):
+            return {}
+        rows = con.execute(versions_per_sync_of_identities_sql("identities")).fetchall()
     finally:
         con.close()
     return {str(sync_id): (int(landed), int(latest)) for sync_id, landed, latest in rows}
@@ -229,12 +357,12 @@ WINNER_COLUMNS = ["id", "filename", "file_row", "source_key", "key_versions", "s
 def stream_winners(mapping: StreamMapping, settings: Settings) -> pd.DataFrame:
     """Which landed row each staged row of the stream is (`winners_sql` over every page):
     what incremental staging compares with the rows staged before."""
-    files = _page_files(mapping, settings)
+    files = page_files(mapping, settings)
     if not files:
         return pd.DataFrame({name: pd.Series(dtype=object) for name in WINNER_COLUMNS})
-    con = _connect(settings)
+    con = connect(settings)
     try:
-        sql = winners_sql(mapping, has_problem_column=_has_problem_column(con, files))
+        sql = winners_sql(mapping, has_problem_column=has_problem_column(con, files))
         return con.execute(sql, {"files": files}).df()[WINNER_COLUMNS]
     finally:
         con.close()
@@ -248,10 +376,10 @@ def picked_batches(
     if picked.empty:
         return
     files = sorted(picked["filename"].unique().tolist())
-    con = _connect(settings)
+    con = connect(settings)
     try:
         con.register("picked", picked[["filename", "file_row", "source_key", "key_versions"]])
-        sql = picked_extract_sql(mapping, has_problem_column=_has_problem_column(con, files))
+        sql = picked_extract_sql(mapping, has_problem_column=has_problem_column(con, files))
         yield from _frames(con, sql, files, chunk_rows)
     finally:
         con.close()
@@ -260,10 +388,10 @@ def picked_batches(
 def landed_per_sync(mapping: StreamMapping, settings: Settings) -> dict[str, int]:
     """{sync id: rows landed} of the stream, without reading a record (incremental staging
     counts the rows staging reads from its ledger)."""
-    files = _page_files(mapping, settings)
+    files = page_files(mapping, settings)
     if not files:
         return {}
-    con = _connect(settings)
+    con = connect(settings)
     try:
         rows = con.execute(
             "SELECT sync_id, count(*) FROM read_parquet($files, union_by_name = true) GROUP BY sync_id",

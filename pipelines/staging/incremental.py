@@ -12,14 +12,20 @@ staging of the table may merge instead of restaging when (`why_not_incremental`)
   (so every kept row would be mapped and judged the same today);
 * every page it read is still there, unchanged (pages are only ever added).
 
-The merge (`merge_stage`) runs the dedup of `extract.py` over every page, identity columns
-only (the same scan the accounting already makes; no field is read): the staged row of each
-key, exactly as a full staging picks it, whatever order versions came in (a re-sent older
-version fetched later wins there, so it wins here). Rows whose winner is the one the ledger
-names are kept; the others are read from their pages, mapped and judged (`_Staging.chunk`, the
-full staging's code), and everything is put back in the full staging's order. Accounting is
-counted from the ledger and the landed pages, as a full staging counts it. Anything that does
-not add up raises `IncrementalUnavailable`, and the caller restages in full.
+The merge (`merge_stage`) runs the dedup of `extract.py` over every landed row's identity
+columns (no field read; kept per page by `extract.load_identities`, so only new pages are
+read): the staged row of each key, exactly as a full staging picks it, whatever order versions
+came in (a re-sent older version fetched later wins there, so it wins here). Rows whose winner
+is the one the ledger names are kept; the others are read from their pages, mapped and judged
+(`_Staging.chunk`, the full staging's code), and everything is put back in the full staging's
+order. Accounting is counted from the ledger and the landed pages, as a full staging counts
+it. Anything that does not add up raises `IncrementalUnavailable`, and the caller restages in
+full.
+
+Memory stays bounded at any size: the identities are joined and sorted in DuckDB (which
+spills to disk past its memory limit); what Python holds is a few bytes per row (the merged
+order) and the restaged rows; the previous staged table and ledger are read batch by batch
+and written into the new ones as they are read (`_Forward`, `_interleaved`).
 
 What is not exact: `changes_at` (when a verdict would change) is the earlier of the previous
 staging's and the restaged rows', an instant at or before the full staging's, so a later run
@@ -29,7 +35,7 @@ restages in full a little early, never late.
 from __future__ import annotations
 
 import logging
-from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +43,6 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pipelines.clock import AsOf
@@ -46,7 +51,13 @@ from pipelines.files import private_dir, write_parquet
 from pipelines.quality import quarantine as quarantine_rows
 from pipelines.reuse import ReuseRecord, files_manifest
 from pipelines.schemas import arrow_schema, mappings_for_table, table_spec
-from pipelines.staging.extract import landed_per_sync, picked_batches, stream_winners
+from pipelines.staging.extract import (
+    connect,
+    landed_per_sync,
+    load_identities,
+    picked_batches,
+    winners_of_identities_sql,
+)
 from pipelines.staging.tables import (
     DEFAULT_CHUNK_ROWS,
     LEDGER_SCHEMA,
@@ -57,8 +68,6 @@ from pipelines.staging.tables import (
     quarantine_part_path,
     stage_table,
     staged_path,
-    ledger_table,
-    write_ledger,
 )
 
 log = logging.getLogger("pipelines.staging")
@@ -69,6 +78,7 @@ BASIS_KEY = "incremental"  # where a staging record keeps what the next merge ne
 MAX_CHANGED_SHARE = 0.5
 # What tells a staged row's landed version apart: the same key, the same landed row
 IDENTITY = ["ordinal", "id", "filename", "file_row", "key_versions"]
+WINNER_COLUMNS = ["ordinal", "id", "filename", "file_row", "key_versions", "source_key", "sync_id"]
 
 
 class IncrementalUnavailable(Exception):
@@ -138,55 +148,149 @@ def stage_table_or_merge(
     return result
 
 
-def _read_previous(settings: Settings, table: str) -> tuple[pd.DataFrame, pa.Table]:
-    ledger = pq.read_table(ledger_path(settings, table), schema=LEDGER_SCHEMA).to_pandas()
-    staged = pq.read_table(staged_path(settings, table))
-    if int((~ledger["quarantined"]).sum()) != staged.num_rows:
+def _rows_of(con: duckdb.DuckDBPyConnection, sql: str, params: dict | None = None) -> int:
+    return int(con.execute(sql, params or {}).fetchone()[0])
+
+
+def _check_previous(con: duckdb.DuckDBPyConnection, settings: Settings, table: str) -> None:
+    """The ledger names as many staged and quarantined rows as the files hold (read from the
+    files' metadata and the ledger's `quarantined` column, not the rows)."""
+    quarantined = _rows_of(con, "SELECT count(*) FILTER (WHERE quarantined) FROM read_parquet($ledger)",
+                           {"ledger": [str(ledger_path(settings, table))]})
+    ledger_rows = pq.read_metadata(ledger_path(settings, table)).num_rows
+    staged_rows = pq.read_metadata(staged_path(settings, table)).num_rows
+    if ledger_rows - quarantined != staged_rows:
         raise IncrementalUnavailable(
-            f"ledger names {int((~ledger['quarantined']).sum())} staged rows, the file holds {staged.num_rows}"
-        )
+            f"ledger names {ledger_rows - quarantined} staged rows, the file holds {staged_rows}")
     in_part = pq.read_metadata(quarantine_part_path(settings, table)).num_rows
-    if int(ledger["quarantined"].sum()) != in_part:
-        raise IncrementalUnavailable(
-            f"ledger names {int(ledger['quarantined'].sum())} quarantined rows, the part holds {in_part}"
-        )
-    return ledger, staged
+    if quarantined != in_part:
+        raise IncrementalUnavailable(f"ledger names {quarantined} quarantined rows, the part holds {in_part}")
 
 
-def _winners(table: str, settings: Settings) -> pd.DataFrame:
-    parts = []
+def _winners(con: duckdb.DuckDBPyConnection, table: str, settings: Settings) -> int:
+    """The temporary table `winners`: which landed row each row of a full staging would be,
+    for every stream of the table (`stream_winners`' dedup, kept in DuckDB, which spills).
+    Returns its rows."""
+    con.execute("""CREATE OR REPLACE TEMP TABLE winners (ordinal BIGINT, id VARCHAR, filename VARCHAR,
+                   file_row BIGINT, key_versions BIGINT, source_key VARCHAR, sync_id VARCHAR)""")
     for ordinal, mapping in enumerate(mappings_for_table(table)):
-        found = stream_winners(mapping, settings)
-        found.insert(0, "ordinal", ordinal)
-        parts.append(found)
-    winners = pd.concat(parts, ignore_index=True)
-    return winners.astype({"ordinal": "int64", "id": str, "filename": str, "file_row": "int64",
-                           "key_versions": "int64", "source_key": str, "sync_id": str})
+        # the identities of the pages read before come from their cache: only new pages'
+        # records are read
+        if load_identities(con, mapping, settings, "identities"):
+            con.execute(f"""INSERT INTO winners SELECT {int(ordinal)}, CAST(id AS VARCHAR), filename, file_row,
+                            key_versions, source_key, sync_id FROM ({winners_of_identities_sql("identities")})""")
+    return _rows_of(con, "SELECT count(*) FROM winners")
 
 
-def _found_in(frame: pd.DataFrame, other: pd.DataFrame) -> np.ndarray:
-    """For each row of `frame`, whether `other` holds a row of the same identity (a missing
-    id equal to a missing id). A semi join in DuckDB: pandas' MultiIndex.isin makes a Python
-    tuple per row, gigabytes for the 4M services of 1M persons."""
-    con = duckdb.connect()
-    try:
-        con.register("rows", frame[IDENTITY].assign(position=np.arange(len(frame), dtype="int64")))
-        con.register("others", other[IDENTITY])
-        same = " AND ".join(f"r.{c} IS NOT DISTINCT FROM o.{c}" for c in IDENTITY)
-        found = con.execute(f"SELECT position FROM rows r SEMI JOIN others o ON {same}").fetchnumpy()["position"]
-    finally:
-        con.close()
-    mask = np.zeros(len(frame), dtype=bool)
-    mask[found] = True
-    return mask
+# every identity column is set on both sides (a row id without an id is named by its hash):
+# plain equality, which DuckDB hashes
+_SAME = " AND ".join(f"l.{c} = w.{c}" for c in IDENTITY)
 
 
-def _staged_order(ledger: pd.DataFrame) -> pa.Array:
-    """Positions that put ledger rows in a full staging's order: stream, then row id (DuckDB
-    `ORDER BY id`: bytewise, as Arrow sorts)."""
-    keys = pa.table({"ordinal": pa.array(ledger["ordinal"], pa.int64()),
-                     "id": pa.array(ledger["id"].astype(object), pa.string())})
-    return pc.sort_indices(keys, sort_keys=[("ordinal", "ascending"), ("id", "ascending")])
+def _keep_and_pick(con: duckdb.DuckDBPyConnection, settings: Settings, table: str) -> pd.DataFrame:
+    """The temporary table `kept` (position, ordinal, id, quarantined of each ledger row whose
+    landed row is still the one a full staging picks) and, returned, the winners the ledger
+    does not hold: the rows to restage. One join of the winners with the ledger (a landed row
+    is at most one ledger row)."""
+    ledger = {"ledger": [str(ledger_path(settings, table))]}
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE matched AS
+        SELECT w.*, l.file_row_number AS position, l.quarantined
+        FROM winners w LEFT JOIN read_parquet($ledger, file_row_number = true) l ON {_SAME}""", ledger)
+    con.execute("""CREATE OR REPLACE TEMP TABLE kept AS
+        SELECT position, ordinal, id, quarantined FROM matched WHERE position IS NOT NULL""")
+    picked = con.execute(f"SELECT {', '.join(WINNER_COLUMNS)} FROM matched WHERE position IS NULL").df()
+    con.execute("DROP TABLE matched")
+    return picked
+
+
+def _restage(staging: _Staging, mappings, picked: pd.DataFrame, chunk_rows: int) -> tuple[pa.Table, pa.Table]:
+    """The picked rows read from their pages, mapped and judged as a full staging does: their
+    staged rows and their ledger rows (each in the order read)."""
+    new_tables = []
+    for ordinal, mapping in enumerate(mappings):
+        rows = picked[picked["ordinal"] == ordinal]
+        for raw in picked_batches(mapping, staging.settings, rows, chunk_rows):
+            new_tables.append(staging.chunk(raw, mapping, {}, ordinal))
+    schema = arrow_schema(staging.table)
+    staged = pa.concat_tables([t.cast(schema) for t in new_tables]) if new_tables else schema.empty_table()
+    ledger = pa.concat_tables(staging.ledger_parts) if staging.ledger_parts else LEDGER_SCHEMA.empty_table()
+    if ledger.num_rows != len(picked):
+        raise IncrementalUnavailable(f"{len(picked)} rows picked, {ledger.num_rows} read back")
+    return staged, ledger
+
+
+def _order(con: duckdb.DuckDBPyConnection, new_ledger: pa.Table) -> dict[str, np.ndarray]:
+    """The merged ledger's rows in a full staging's order (stream, then row id as DuckDB's
+    `ORDER BY id` sorts it: the same engine and collation as `extract_sql`): for each, whether
+    it is new (else kept from the previous ledger), its position in its source and whether it
+    is quarantined. A few bytes a row; the sort spills to disk."""
+    new_keys = pa.table({
+        "position": pa.array(np.arange(new_ledger.num_rows, dtype="int64")),
+        "ordinal": new_ledger["ordinal"], "id": new_ledger["id"], "quarantined": new_ledger["quarantined"],
+    })
+    con.register("new_keys", new_keys)
+    order = con.execute("""
+        SELECT is_new, position, quarantined FROM (
+            SELECT false AS is_new, position, ordinal, id, quarantined FROM kept
+            UNION ALL
+            SELECT true, position, ordinal, id, quarantined FROM new_keys
+        ) ORDER BY ordinal, id""").fetchnumpy()
+    con.unregister("new_keys")
+    return {name: np.asarray(values) for name, values in order.items()}
+
+
+class _Forward:
+    """Rows of a Parquet file taken by increasing positions, the file read once, batch by
+    batch: never the whole file in memory."""
+
+    def __init__(self, path: Path, batch_rows: int, schema: pa.Schema, columns: list[str] | None = None):
+        self.file = pq.ParquetFile(path)
+        self.batches = self.file.iter_batches(batch_size=batch_rows, columns=columns)
+        self.schema = schema if columns is None else pa.schema([schema.field(c) for c in columns])
+        self.buffer, self.start = self.schema.empty_table(), 0  # rows [start, start + len(buffer))
+
+    def _drop_before(self, first: int) -> None:
+        drop = min(first - self.start, self.buffer.num_rows)
+        if drop > 0:
+            self.buffer, self.start = self.buffer.slice(drop), self.start + drop
+
+    def take(self, positions: np.ndarray) -> pa.Table:
+        if not len(positions):
+            return self.schema.empty_table()
+        first, last = int(positions[0]), int(positions[-1])
+        self._drop_before(first)
+        while self.start + self.buffer.num_rows <= last:
+            batch = next(self.batches)  # StopIteration: a position past the end is a bug
+            self.buffer = pa.concat_tables([self.buffer, pa.Table.from_batches([batch]).cast(self.schema)])
+            self._drop_before(first)
+        return self.buffer.take(pa.array(positions - self.start, pa.int64()))
+
+
+def _interleaved(old: _Forward, new: pa.Table, is_new: np.ndarray, position: np.ndarray,
+                 batch_rows: int) -> Iterator[pa.Table]:
+    """The rows named by (is_new, position), in that order, `batch_rows` at a time: old rows
+    from the previous file (their positions increase), new ones from `new`."""
+    for begin in range(0, len(is_new), batch_rows):
+        mine, where = is_new[begin:begin + batch_rows], position[begin:begin + batch_rows]
+        kept_rows = old.take(where[~mine])
+        new_rows = new.take(pa.array(where[mine], pa.int64())).cast(old.schema)
+        # the kept rows then the new ones, put in order by where each sits in the batch
+        places = np.concatenate([np.flatnonzero(~mine), np.flatnonzero(mine)])
+        stacked = pa.concat_tables([kept_rows, new_rows]).combine_chunks()
+        yield stacked.take(pa.array(np.argsort(places, kind="stable"), pa.int64()))
+
+
+def _staged_positions(order: dict[str, np.ndarray], old_quarantined: np.ndarray,
+                      new_quarantined: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(is_new, position in its staged table) of the merged staged rows, in order: a ledger
+    row's staged row is its rank among the staged (not quarantined) rows of its ledger."""
+    old_rank = np.cumsum(~old_quarantined) - 1
+    new_rank = np.cumsum(~new_quarantined) - 1
+    live = ~order["quarantined"]
+    is_new, position = order["is_new"][live], order["position"][live]
+    ranked = np.where(is_new, new_rank[np.where(is_new, position, 0)] if len(new_rank) else 0,
+                      old_rank[np.where(is_new, 0, position)] if len(old_rank) else 0)
+    return is_new, ranked.astype("int64")
 
 
 def merge_stage(
@@ -198,65 +302,66 @@ def merge_stage(
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
 ) -> StagedResult:
     """The last staging with the rows whose landed version changed restaged (module
-    docstring); the same outputs and accounting as `stage_table`."""
+    docstring); the same outputs and accounting as `stage_table`. Out of core: the
+    identities are joined and sorted in DuckDB (which spills), the previous staged table and
+    ledger are streamed into the new ones a batch at a time."""
     spec = table_spec(table)
     mappings = mappings_for_table(table)
-    ledger, staged = _read_previous(settings, table)
-    winners = _winners(table, settings)
-    keep = _found_in(ledger, winners)
-    picked = winners[~_found_in(winners, ledger)]
-    if len(winners) and len(picked) > MAX_CHANGED_SHARE * len(winners):
-        raise IncrementalUnavailable(f"{len(picked)} of {len(winners)} rows changed")
+    con = connect(settings)
+    try:
+        _check_previous(con, settings, table)
+        winners = _winners(con, table, settings)
+        picked = _keep_and_pick(con, settings, table)
+        if winners and len(picked) > MAX_CHANGED_SHARE * winners:
+            raise IncrementalUnavailable(f"{len(picked)} of {winners} rows changed")
+        result = StagedResult(table=table, entity=spec.entity, path=staged_path(settings, table), as_of=as_of)
+        staging = _Staging(table, settings, as_of, result)
+        new_staged, new_ledger = _restage(staging, mappings, picked, chunk_rows)
+        del picked
+        order = _order(con, new_ledger)
+    finally:
+        con.close()
+    previous_ledger = ledger_path(settings, table)
+    old_quarantined = pq.read_table(previous_ledger, columns=["quarantined"])["quarantined"].to_numpy()
+    new_quarantined = new_ledger["quarantined"].to_numpy(zero_copy_only=False)
+    is_new, position = _staged_positions(order, old_quarantined, new_quarantined)
+    del old_quarantined
+    staged = _Forward(staged_path(settings, table), chunk_rows, arrow_schema(table))
+    result.rows = write_parquet(result.path, _interleaved(staged, new_staged, is_new, position, chunk_rows),
+                                arrow_schema(table))
+    del staged, is_new, position, new_staged
 
-    result = StagedResult(table=table, entity=spec.entity, path=staged_path(settings, table), as_of=as_of)
-    staging = _Staging(table, settings, as_of, result)
-    new_tables = []
-    for ordinal, mapping in enumerate(mappings):
-        rows = picked[picked["ordinal"] == ordinal]
-        for raw in picked_batches(mapping, settings, rows, chunk_rows):
-            new_tables.append(staging.chunk(raw, mapping, {}, ordinal))
-    new_ledger = (pa.concat_tables(staging.ledger_parts).to_pandas() if staging.ledger_parts
-                  else LEDGER_SCHEMA.empty_table().to_pandas())
-    if len(new_ledger) != len(picked):
-        raise IncrementalUnavailable(f"{len(picked)} rows picked, {len(new_ledger)} read back")
+    quarantined = order["quarantined"]
+    q_columns = ["ordinal", "q_source_id", "q_rule", "q_detail", "q_record", "q_seen_at"]
+    old_q = _Forward(previous_ledger, chunk_rows, LEDGER_SCHEMA, q_columns)
+    entries = pa.concat_tables(list(_interleaved(
+        old_q, new_ledger.select(q_columns), order["is_new"][quarantined], order["position"][quarantined],
+        chunk_rows))) if quarantined.any() else LEDGER_SCHEMA.empty_table().select(q_columns)
+    _merge_quarantine(settings, table, spec.entity, mappings, entries.to_pandas(), result)
+    del entries, old_q
 
-    # the staged rows: those kept from the file, then the new ones; each ledger row knows
-    # its place in that stack, and the full staging's order sorts both
-    kept_before = ledger[keep].reset_index(drop=True)
-    stacked = pa.concat_tables(
-        [staged.filter(pa.array(keep[~ledger["quarantined"].to_numpy()]))]
-        + [t.cast(staged.schema) for t in new_tables]
-    )
-    merged = pd.concat([kept_before, new_ledger], ignore_index=True)
-    live = ~merged["quarantined"].to_numpy()
-    merged["stack_position"] = -1
-    merged.loc[live, "stack_position"] = range(int(live.sum()))
-    merged = merged.take(_staged_order(merged).to_numpy()).reset_index(drop=True)
-    staged_rows = merged[~merged["quarantined"]]
-    ordered = stacked.take(pa.array(staged_rows["stack_position"].to_numpy(), pa.int64()))
-    result.rows = write_parquet(result.path, ordered, arrow_schema(table))
-
-    _merge_quarantine(settings, table, spec.entity, mappings, merged, result)
-    _count(result, mappings, merged, ordered, settings)
     if previous is not None and previous.valid_until is not None:
         staging.note_change_at(pd.Timestamp(AsOf.parse(previous.valid_until).utc))
-    private_dir(ledger_path(settings, table).parent)
-    write_ledger(ledger_path(settings, table), [ledger_table(merged.drop(columns=["stack_position"]))])
+    private_dir(previous_ledger.parent)
+    old = _Forward(previous_ledger, chunk_rows, LEDGER_SCHEMA)
+    merged_rows = write_parquet(previous_ledger, _interleaved(old, new_ledger, order["is_new"], order["position"],
+                                                              chunk_rows), LEDGER_SCHEMA)
+    del old, order
+    _count(result, mappings, settings, table)
     result.incremental = True
-    result.restaged = len(picked)
+    result.restaged = new_ledger.num_rows
     log.info(
         "staged %s incrementally: %d of %d rows restaged; %d rows (%s), %d quarantined %s",
-        table, len(picked), len(merged), result.rows, result.rows_per_source,
+        table, result.restaged, merged_rows, result.rows, result.rows_per_source,
         result.quarantined, result.quarantined_per_rule,
     )
     return result
 
 
-def _merge_quarantine(settings: Settings, table: str, entity: str, mappings, merged: pd.DataFrame,
+def _merge_quarantine(settings: Settings, table: str, entity: str, mappings, rows: pd.DataFrame,
                       result: StagedResult) -> None:
-    """The table's quarantine part as a full staging writes it: the entries in staged
-    order, `first_seen_at` carried from the previous part, sorted."""
-    rows = merged[merged["quarantined"]]
+    """The table's quarantine part as a full staging writes it: the entries (the quarantined
+    ledger rows, in staged order), `first_seen_at` carried from the previous part, sorted."""
     sources = [m.source for m in mappings]
     current = quarantine_rows.empty_quarantine()
     if len(rows):
@@ -278,35 +383,45 @@ def _merge_quarantine(settings: Settings, table: str, entity: str, mappings, mer
     result.quarantined_per_rule = quarantine_rows.counts_per_rule(current)
 
 
-def _count(result: StagedResult, mappings, merged: pd.DataFrame, staged: pa.Table,
-           settings: Settings) -> None:
+def _count(result: StagedResult, mappings, settings: Settings, table: str) -> None:
     """Rows per source, deleted rows, superseded duplicates, soft flags and the accounting
-    per stream and sync, counted as a full staging counts them."""
-    kept = merged[~merged["quarantined"]]
+    per stream and sync, counted as a full staging counts them: from the merged ledger and
+    staged table just written, in DuckDB (no file held in memory)."""
+    con = connect(settings)
+    try:
+        ledger = {"ledger": [str(ledger_path(settings, table))]}
+        per_sync: dict[int, dict[str, dict[str, int]]] = {}
+        for ordinal, sync_id, quarantined, rows in con.execute(
+            "SELECT ordinal, sync_id, quarantined, count(*) FROM read_parquet($ledger) GROUP BY ALL", ledger
+        ).fetchall():
+            outcome = "quarantined" if quarantined else "staged"
+            per_sync.setdefault(int(ordinal), {}).setdefault(outcome, {})[str(sync_id)] = int(rows)
+        result.superseded_duplicates = _rows_of(
+            con, "SELECT count(*) FROM read_parquet($ledger) WHERE NOT quarantined AND key_versions > 1", ledger)
+        flags = con.execute("""SELECT flag, count(*) FROM (
+                SELECT unnest(string_split(flags, ',')) AS flag FROM read_parquet($ledger)
+                WHERE NOT quarantined AND flags IS NOT NULL) GROUP BY flag""", ledger).fetchall()
+        result.deleted_rows = _rows_of(con, "SELECT count(*) FILTER (WHERE is_deleted) FROM read_parquet($staged)",
+                                       {"staged": [str(result.path)]})
+    finally:
+        con.close()
     result.rows_per_source = {}
     result.accounting = {}
     for ordinal, mapping in enumerate(mappings):
-        mine = merged[merged["ordinal"] == ordinal]
-        staged_here = mine[~mine["quarantined"]]
-        result.rows_per_source[mapping.source] = result.rows_per_source.get(mapping.source, 0) + len(staged_here)
-        per_sync = {
-            "staged": staged_here["sync_id"].value_counts().to_dict(),
-            "quarantined": mine[mine["quarantined"]]["sync_id"].value_counts().to_dict(),
-        }
-        # the rows staging reads, per sync: the ledger's (`versions_per_sync` counts the same
-        # from a second dedup over every page)
-        read = mine["sync_id"].value_counts().to_dict()
+        mine = per_sync.get(ordinal, {})
+        staged_here, quarantined_here = mine.get("staged", {}), mine.get("quarantined", {})
+        result.rows_per_source[mapping.source] = (
+            result.rows_per_source.get(mapping.source, 0) + sum(staged_here.values()))
         counts = {}
         for sync_id, landed in landed_per_sync(mapping, settings).items():
-            latest = int(read.get(sync_id, 0))
+            # the rows staging reads, per sync: the ledger's (`versions_per_sync` counts the
+            # same from a second dedup over every page)
+            latest = staged_here.get(sync_id, 0) + quarantined_here.get(sync_id, 0)
             counts[sync_id] = {
                 "landed": landed,
-                "staged": int(per_sync["staged"].get(sync_id, 0)),
-                "quarantined": int(per_sync["quarantined"].get(sync_id, 0)),
+                "staged": staged_here.get(sync_id, 0),
+                "quarantined": quarantined_here.get(sync_id, 0),
                 "superseded": landed - latest,
             }
         result.accounting[f"{mapping.source}/{mapping.stream}"] = counts
-    result.deleted_rows = int(pc.sum(staged["is_deleted"]).as_py() or 0) if staged.num_rows else 0
-    result.superseded_duplicates = int((kept["key_versions"] > 1).sum())
-    flags = Counter(name for text in kept["flags"].dropna() for name in str(text).split(","))
-    result.soft_flags = {name: count for name, count in sorted(flags.items()) if count}
+    result.soft_flags = {name: int(count) for name, count in sorted(flags) if count}

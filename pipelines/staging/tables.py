@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -27,7 +28,7 @@ import pyarrow.parquet as pq
 
 from pipelines.clock import AsOf
 from pipelines.config import Settings
-from pipelines.files import private_dir, write_parquet
+from pipelines.files import atomic_path, private_dir, write_parquet
 from pipelines.quality import quarantine as quarantine_rows
 from pipelines.quality.rules import RuleInputs, evaluate, future_verdicts_change_at, soft_flag_masks
 from pipelines.schemas import StreamMapping, arrow_schema, mappings_for_table, table_names, table_spec
@@ -236,10 +237,13 @@ def ledger_table(part: pd.DataFrame) -> pa.Table:
     return pa.Table.from_pandas(part, schema=LEDGER_SCHEMA, preserve_index=False)
 
 
-def write_ledger(path: Path, parts: list[pa.Table]) -> None:
-    """The ledger from its parts, each kept as Arrow when its chunk is staged and stacked
-    without a copy (no pandas frame of the whole ledger)."""
-    write_parquet(path, pa.concat_tables(parts) if parts else LEDGER_SCHEMA.empty_table())
+@contextmanager
+def ledger_writer(path: Path) -> Iterator[pq.ParquetWriter]:
+    """A writer of the ledger at `path`, put in place (atomically, pipelines/files.py) when
+    the block ends without an error: a staging writes each chunk's ledger rows as it goes."""
+    private_dir(path.parent)
+    with atomic_path(path) as temp, pq.ParquetWriter(temp, LEDGER_SCHEMA, compression="zstd") as writer:
+        yield writer
 
 
 class _Staging:
@@ -249,7 +253,10 @@ class _Staging:
         self.table, self.settings, self.as_of, self.result = table, settings, as_of, result
         self.entity = table_spec(table).entity
         self.quarantine_parts: list[pd.DataFrame] = []
+        # the ledger's rows: written to `ledger_writer` chunk by chunk when there is one (a full
+        # staging: 4M service rows' ledger never sits in memory), else kept (a merge's few rows)
         self.ledger_parts: list[pa.Table] = []
+        self.ledger_writer: pq.ParquetWriter | None = None
 
     def chunks(self, chunk_rows: int) -> Iterator[pa.Table]:
         for ordinal, mapping in enumerate(mappings_for_table(self.table)):
@@ -295,7 +302,11 @@ class _Staging:
         flags += [(name, mask & kept) for name, mask in mapped.soft_flags.items()]
         for name, mask in flags:
             _add_counts(result.soft_flags, {name: int(mask.sum())})
-        self.ledger_parts.append(ledger_table(ledger_rows(raw, ordinal, rejected, flags, quarantined)))
+        part = ledger_table(ledger_rows(raw, ordinal, rejected, flags, quarantined))
+        if self.ledger_writer is not None:
+            self.ledger_writer.write_table(part)
+        else:
+            self.ledger_parts.append(part)
         result.superseded_duplicates += int((raw.loc[kept, "__key_versions"] > 1).sum())
         result.rows_per_source[mapping.source] = result.rows_per_source.get(mapping.source, 0) + int(kept.sum())
         result.deleted_rows += int(kept_frame["is_deleted"].sum())
@@ -349,7 +360,12 @@ def stage_table(
     as_of = AsOf.of(as_of)
     result = StagedResult(table=table, entity=spec.entity, path=staged_path(settings, table), as_of=as_of)
     staging = _Staging(table, settings, as_of, result)
-    result.rows = write_parquet(result.path, staging.chunks(chunk_rows), arrow_schema(table))
+    # the ledger is put in place with the staged table, before the quarantine part: a run
+    # stopped in between leaves parts that do not add up, and the next one stages in full
+    # (incremental._check_previous; the staging's reuse record is already forgotten)
+    with ledger_writer(ledger_path(settings, table)) as staging.ledger_writer:
+        result.rows = write_parquet(result.path, staging.chunks(chunk_rows), arrow_schema(table))
+    staging.ledger_writer = None
     result.soft_flags = {name: count for name, count in sorted(result.soft_flags.items()) if count}
 
     current = (
@@ -360,8 +376,6 @@ def stage_table(
     current = quarantine_rows.carry_first_seen(current, _previous_quarantine(settings, table, spec.entity))
     current = quarantine_rows.sort_rows(current)
     write_parquet(quarantine_part_path(settings, table), quarantine_rows.to_arrow(current))
-    private_dir(ledger_path(settings, table).parent)
-    write_ledger(ledger_path(settings, table), staging.ledger_parts)
     result.quarantine = current
     result.quarantined_per_rule = quarantine_rows.counts_per_rule(current)
     if return_frame:

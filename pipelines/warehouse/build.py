@@ -15,7 +15,10 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
+import re
 import shutil
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -29,7 +32,7 @@ from pipelines.files import atomic_path
 from pipelines.normalize.categories import brand_programmes
 from pipelines.normalize.regions import guizhou_counties
 from pipelines.sql import literal, quote
-from pipelines.warehouse.history import HISTORY_TABLE, build_history
+from pipelines.warehouse.history import HISTORY_SQL, HISTORY_TABLE, build_history
 from pipelines.warehouse.inputs import InputFiles, register_inputs
 from pipelines.warehouse.marts import mart_sql
 from pipelines.warehouse.spec import Table, WarehouseSpec, duckdb_type, load_spec
@@ -152,7 +155,8 @@ TABLE_SQL: dict[str, str] = {
 
 @dataclass
 class BuiltWarehouse:
-    """The Parquet files of one build, in publishing order, with their row counts."""
+    """The Parquet files of one build, in publishing order, with their row counts.
+    `files` are the tables built (to load); `directory` also holds the carried ones."""
 
     directory: Path
     files: dict[str, Path]
@@ -284,6 +288,31 @@ def open_build_connection(temp_dir: Path) -> duckdb.DuckDBPyConnection:
     return con
 
 
+AS_OF_VARIABLE = "getvariable('as_of')"
+NAME_MASKS = "volunteer_name_masks"
+
+
+def _draft_sql(spec: WarehouseSpec) -> dict[str, str]:
+    """Each table's SQL as text, to see what it reads (the history's is in history.py)."""
+    texts = {"dim_region": "", **TABLE_SQL, HISTORY_TABLE: HISTORY_SQL}
+    return {**texts, **{mart.name: mart_sql(mart.name) for mart in spec.marts}}
+
+
+def date_dependent(spec: WarehouseSpec | None = None) -> list[str]:
+    """The tables a new Beijing date alone changes, in publishing order: those whose SQL
+    reads the date (ages, the history's closing date), and every table built from one of
+    them. With the same inputs on another day, only these differ from the last build."""
+    spec = spec or load_spec()
+    sql = _draft_sql(spec)
+    dependent = {name for name, text in sql.items() if AS_OF_VARIABLE in text}
+    while True:
+        reads = {name for name, text in sql.items() if name not in dependent
+                 and any(re.search(rf"\b{re.escape(d)}\b", text) for d in dependent)}
+        if not reads:
+            return [name for name in spec.tables if name in dependent]
+        dependent |= reads
+
+
 def build_warehouse(
     inputs: InputFiles,
     out_dir: Path,
@@ -291,20 +320,36 @@ def build_warehouse(
     as_of: dt.date,
     previous_history: pa.Table | None = None,
     spec: WarehouseSpec | None = None,
+    rebuild: Collection[str] | None = None,
+    carried_from: Path | None = None,
 ) -> BuiltWarehouse:
-    """Build every table and mart of `spec` into `out_dir` (replaced); returns the files."""
+    """Build every table and mart of `spec` into `out_dir` (replaced); returns the files.
+
+    With `rebuild`, only those tables are built; every other one is the file of the same
+    name in `carried_from` (a previous build of the same inputs), hard-linked into `out_dir`
+    and read from there by the tables built over it."""
     spec = spec or load_spec()
     if out_dir.exists():
         shutil.rmtree(out_dir)
     out_dir.mkdir(parents=True, mode=0o700)
     temp_dir = out_dir / "_spill"
     temp_dir.mkdir(mode=0o700)
+    built = [name for name in spec.tables if rebuild is None or name in rebuild]
+    sql = _draft_sql(spec)
     con = open_build_connection(temp_dir)
     try:
         con.execute("SET VARIABLE as_of = ?", [as_of])  # a date parameter: a DATE variable
         input_rows = register_inputs(con, inputs)
         log.info("warehouse inputs: %s", input_rows)
-        _register_name_masks(con, inputs.resolved("volunteers"))
+        rows: dict[str, int] = {}
+        for name in spec.tables:
+            if name not in built:
+                carried = out_dir / f"{name}.parquet"
+                os.link(carried_from / f"{name}.parquet", carried)
+                con.execute(f"CREATE VIEW {quote(name)} AS SELECT * FROM read_parquet({literal(str(carried))})")
+                rows[name] = pq.read_metadata(carried).num_rows
+        if any(NAME_MASKS in sql[name] for name in built):  # the one read of clear names
+            _register_name_masks(con, inputs.resolved("volunteers"))
         # the current county list with year ranges, maintained in python-stdnum's loc.dat
         con.register("_dim_region_arrow", pa.Table.from_pandas(guizhou_counties(), preserve_index=False))
         programmes = brand_programmes()
@@ -313,20 +358,22 @@ def build_warehouse(
         con.execute(EVALUATION_TYPE_SCORES_SQL)
         _register_project_keys(con)
 
-        rows: dict[str, int] = {}
         drafts = {"dim_region": "SELECT * FROM _dim_region_arrow", **TABLE_SQL}
         for name, draft_sql in drafts.items():
-            rows[name] = finalize(con, spec[name], draft_sql)
-        history_draft = build_history(con, previous_history, as_of)
-        rows[HISTORY_TABLE] = finalize(con, spec[HISTORY_TABLE], history_draft)
+            if name in built:
+                rows[name] = finalize(con, spec[name], draft_sql)
+        if HISTORY_TABLE in built:
+            history_draft = build_history(con, previous_history, as_of)
+            rows[HISTORY_TABLE] = finalize(con, spec[HISTORY_TABLE], history_draft)
         for mart in spec.marts:
-            rows[mart.name] = finalize(con, mart, mart_sql(mart.name))
+            if mart.name in built:
+                rows[mart.name] = finalize(con, mart, mart_sql(mart.name))
 
         unbuilt = [t.name for t in spec.tables.values() if t.name not in rows]
         if unbuilt:
             raise ValueError(f"schemas/warehouse.yaml declares tables the build does not make: {unbuilt}")
         files: dict[str, Path] = {}
-        for name in spec.tables:  # publishing order = the order of the spec
+        for name in built:  # publishing order = the order of the spec
             files[name] = out_dir / f"{name}.parquet"
             _write_parquet(con, name, files[name])
         figures = _key_figures(con)
@@ -334,5 +381,5 @@ def build_warehouse(
         con.close()
         shutil.rmtree(temp_dir, ignore_errors=True)
     return BuiltWarehouse(
-        directory=out_dir, files=files, rows={n: rows[n] for n in files}, figures=figures
+        directory=out_dir, files=files, rows={n: rows[n] for n in spec.tables}, figures=figures
     )

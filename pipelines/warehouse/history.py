@@ -25,7 +25,7 @@ import pyarrow as pa
 
 HISTORY_TABLE = "organization_status_history"
 
-_HISTORY_SQL = """
+HISTORY_SQL = """
 CREATE OR REPLACE TEMP TABLE _history_current AS
 SELECT o.org_key, o.status, o.registration_status, o.credit_status, o.founded_on,
        coalesce(changes.changed_on, getvariable('as_of')) AS changed_on
@@ -128,5 +128,5 @@ def build_history(
         "FROM _history_previous_arrow"
     )
     con.unregister("_history_previous_arrow")
-    con.execute(_HISTORY_SQL)
+    con.execute(HISTORY_SQL)
     return "SELECT * FROM _history_draft"

@@ -87,8 +87,22 @@ def folders(tmp_path_factory) -> dict:
          sync_id="sync-2b", fetched_at=datetime.now(UTC) + timedelta(seconds=1))
     full = root / "full"
     shutil.copytree(data, full)
-    return {"merged": settings, "full": settings_for(full), "before": before,
+    in_small_batches = root / "small_batches"
+    shutil.copytree(data, in_small_batches)
+    relocate_ledgers(data, in_small_batches)
+    return {"merged": settings, "full": settings_for(full), "small_batches": settings_for(in_small_batches),
+            "before": before,
             "ids": {"a": row_a["id"], "b": row_b["id"], "c": row_c["id"]}}
+
+
+def relocate_ledgers(old: Path, new: Path) -> None:
+    """A copied DATA_DIR's ledgers name the pages under the copy (a ledger names pages by path)."""
+    import pyarrow.compute as pc
+
+    for ledger in (new / "state" / "staging_ledger").glob("*.parquet"):
+        table = pq.read_table(ledger)
+        names = pc.replace_substring(table["filename"], str(old) + "/", str(new) + "/")
+        pq.write_table(table.set_column(table.schema.get_field_index("filename"), "filename", names), ledger)
 
 
 def sorted_frame(frame: pd.DataFrame) -> pd.DataFrame:
@@ -125,6 +139,13 @@ def test_a_merge_stages_exactly_what_a_full_restage_stages(folders):
         pd.testing.assert_frame_equal(*ledgers)
         if table == "volunteers":
             volunteers = merged
+        # merged a few rows at a time (the previous files are streamed batch by batch at scale)
+        small = merge_stage(table, folders["small_batches"], AFTER_CHANGE, chunk_rows=7)
+        assert pq.read_table(small.path).equals(pq.read_table(full.path))
+        assert pq.read_table(quarantine_part_path(folders["small_batches"], table)).equals(
+            pq.read_table(quarantine_part_path(full_settings, table)))
+        assert (small.accounting, small.soft_flags, small.restaged) == (full.accounting, full.soft_flags,
+                                                                        merged.restaged)
     assert 0 < restaged
     assert deleted > 0  # the change set deleted rows, which the merge staged as deleted
 
@@ -205,3 +226,91 @@ def test_a_ledger_that_does_not_add_up_means_a_full_staging(tmp_path, caplog):
     assert not full.incremental and full.rows == 5 and full.balanced()
     assert "ledger names 3 staged rows, the file holds 4" in caplog.text
     assert number not in caplog.text
+
+
+def test_the_dedup_over_kept_identities_picks_what_the_dedup_over_pages_picks(folders):
+    """A merge dedups the identities kept per page (no record read for pages seen before):
+    for every stream, the same staged rows and per-sync counts as the SQL over the pages."""
+    import duckdb
+
+    from pipelines.schemas import mappings_for_table
+    from pipelines.staging.extract import (
+        connect, load_identities, stream_winners, versions_per_sync, versions_per_sync_sql,
+        winners_of_identities_sql,
+    )
+
+    settings = folders["full"]
+    for table in table_names():
+        for mapping in mappings_for_table(table):
+            con = connect(settings)
+            try:
+                assert load_identities(con, mapping, settings, "identities")
+                kept = con.execute(winners_of_identities_sql("identities")).df()
+            finally:
+                con.close()
+            pages = stream_winners(mapping, settings)
+            assert len(kept) == len(pages) > 0
+            pd.testing.assert_frame_equal(sorted_frame(kept[pages.columns]), sorted_frame(pages))
+            files = [str(f) for f in raw_files(settings.data_dir, mapping.source, mapping.stream)]
+            from_pages = duckdb.connect().execute(versions_per_sync_sql(mapping), {"files": files}).fetchall()
+            assert versions_per_sync(mapping, settings) == {
+                str(s): (int(landed), int(latest)) for s, landed, latest in from_pages}
+
+
+def test_identities_of_a_page_that_changed_are_read_again(tmp_path):
+    """Pages are never rewritten; if one were, nothing the cache holds is trusted."""
+    import duckdb
+
+    from pipelines.schemas import mappings_for_table
+    from pipelines.staging.extract import connect, identities_dir, load_identities
+    from tests.staging.rawpages import national_volunteer, resident_id
+
+    settings = settings_for(tmp_path / "data")
+    number = resident_id("52010219900307123")
+    mapping = next(m for m in mappings_for_table("volunteers") if (m.source, m.stream) == VOLUNTEERS)
+
+    def identities() -> list:
+        con = connect(settings)
+        try:
+            load_identities(con, mapping, settings, "identities")
+            return sorted(con.execute("SELECT id, source_key FROM identities").fetchall())
+        finally:
+            con.close()
+
+    land(settings.data_dir, *VOLUNTEERS, [national_volunteer(f"000{i}", number) for i in range(1, 3)])
+    assert identities() == [("0001", "V0001"), ("0002", "V0002")]
+    parts = identities_dir(settings, mapping)
+    assert len(list(parts.glob("part-*.parquet"))) == 1
+    land(settings.data_dir, *VOLUNTEERS, [national_volunteer("0003", number)], sync_id="sync-2")
+    assert identities() == [("0001", "V0001"), ("0002", "V0002"), ("0003", "V0003")]  # kept + new page
+    assert len(list(parts.glob("part-*.parquet"))) == 2  # the new page's part added
+    assert identities() == [("0001", "V0001"), ("0002", "V0002"), ("0003", "V0003")]  # nothing new
+    # the first page rewritten by hand: another row in it
+    land(settings.data_dir, *VOLUNTEERS, [national_volunteer("0009", number)])
+    assert identities() == [("0003", "V0003"), ("0009", "V0009")]
+
+    def kept_rows() -> int:
+        return duckdb.connect().execute("SELECT count(*) FROM read_parquet(?)",
+                                        [str(parts / "part-*.parquet")]).fetchone()[0]
+    assert kept_rows() == 2 and len(list(parts.glob("part-*.parquet"))) == 2
+    # a part that cannot be read (a disk fault, a hand edit) is dropped and its pages read again
+    for part in parts.glob("part-*.parquet"):
+        part.write_bytes(b"not parquet")
+    assert identities() == [("0003", "V0003"), ("0009", "V0009")]
+    assert kept_rows() == 2
+
+
+def test_a_merge_in_a_data_dir_of_any_name(tmp_path):
+    """The merge's own SQL (ledger, identities, staged file) takes paths as parameters: a
+    DATA_DIR with quotes, brackets and a star is read as the folder it is, not a glob."""
+    from tests.staging.rawpages import national_volunteer, resident_id
+    from tests.test_sql_paths import HOSTILE_FOLDER
+
+    settings = settings_for(tmp_path / HOSTILE_FOLDER)
+    number = resident_id("52010219900307123")
+    land(settings.data_dir, *VOLUNTEERS, [national_volunteer(f"000{i}", number) for i in range(1, 4)])
+    stage_table("volunteers", settings, FIRST)
+    land(settings.data_dir, *VOLUNTEERS, [national_volunteer("0004", number)], sync_id="sync-2",
+         fetched_at=datetime(2026, 7, 2, tzinfo=UTC))
+    merged = merge_stage("volunteers", settings, AFTER_CHANGE)
+    assert merged.incremental and merged.restaged == 1 and merged.rows == 4 and merged.balanced()
