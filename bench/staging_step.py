@@ -31,13 +31,15 @@ import os
 import shutil
 import subprocess
 import sys
-import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from resolve_step import Sampler, rss_mb  # noqa: E402  (one RSS sampler for the step benchmarks)
 
 # the functions whose wall, CPU and RSS peak are reported as phases (those that exist)
 PHASES = {
@@ -48,30 +50,6 @@ PHASES = {
     "pipelines.staging.extract": ["load_identities", "versions_per_sync", "landed_per_sync"],
     "pipelines.quality.gx_runner": ["validate"],
 }
-
-
-def rss_mb(field: str = "VmRSS") -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
-class Sampler(threading.Thread):
-    """Peak RSS since the last `start_phase`, sampled every `interval` seconds."""
-
-    def __init__(self, interval: float = 0.05):
-        super().__init__(daemon=True)
-        self.interval, self.peak = interval, 0.0
-
-    def run(self) -> None:
-        while True:
-            self.peak = max(self.peak, rss_mb())
-            time.sleep(self.interval)
-
-    def start_phase(self) -> float:
-        self.peak = rss_mb()
-        return self.peak
 
 
 def instrument(phases: list[dict], sampler: Sampler) -> None:

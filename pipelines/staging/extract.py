@@ -80,27 +80,26 @@ WITH versions AS (
 )"""
 
 
-def _latest_versions(mapping: StreamMapping, has_problem_column: bool) -> str:
-    """The CTEs `versions` (every landed row) and `latest_per_key` (the rows staged)."""
-    key_path = literal(_json_path(mapping.source_id_field))
-    # only text or a number is a key: rows whose key is a list, an object or true stay apart
-    source_key = (
-        f"CASE WHEN json_type(record, {key_path}) IN ('VARCHAR', 'BIGINT', 'UBIGINT', 'DOUBLE') "
-        f"THEN json_extract_string(record, {key_path}) END"
-    )
-    return f"""{_versions_cte(mapping, has_problem_column)}, latest_per_row AS (
-    SELECT *, COALESCE(NULLIF(trim(CAST(try({source_key}) AS VARCHAR)), ''), '#' || id) AS source_key
-    FROM versions
-    -- the version fetched last; within a page (a source that repeats an id) the later one
-    QUALIFY row_number() OVER (
-        PARTITION BY id ORDER BY fetched_at DESC, filename DESC, file_row_number DESC) = 1
-), latest_per_key AS (
-    -- two row ids with one source key (an account re-created at the source): the staged
-    -- table holds one row per key, a live one if any, else the latest
-    SELECT *, count(*) OVER (PARTITION BY source_key) AS key_versions
+# The dedup, one definition for the landed pages and for the kept identities: per row id the
+# version fetched last (within a page, a source that repeats an id: the later one); then per
+# source key (two row ids with one key: an account re-created at the source) a live row if
+# any, else the latest.
+LATEST_PER_ROW = """QUALIFY row_number() OVER (
+        PARTITION BY id ORDER BY fetched_at DESC, filename DESC, file_row_number DESC) = 1"""
+LATEST_PER_KEY = """SELECT *, count(*) OVER (PARTITION BY source_key) AS key_versions
     FROM latest_per_row
     QUALIFY row_number() OVER (
-        PARTITION BY source_key ORDER BY deleted ASC, fetched_at DESC, id DESC) = 1
+        PARTITION BY source_key ORDER BY deleted ASC, fetched_at DESC, id DESC) = 1"""
+
+
+def _latest_versions(mapping: StreamMapping, has_problem_column: bool) -> str:
+    """The CTEs `versions` (every landed row) and `latest_per_key` (the rows staged)."""
+    return f"""{_versions_cte(mapping, has_problem_column)}, latest_per_row AS (
+    SELECT *, COALESCE(NULLIF(trim(CAST(try({_source_key_sql(mapping)}) AS VARCHAR)), ''), '#' || id) AS source_key
+    FROM versions
+    {LATEST_PER_ROW}
+), latest_per_key AS (
+    {LATEST_PER_KEY}
 )"""
 
 
@@ -132,13 +131,9 @@ def _latest_of_identities(relation: str) -> str:
     `latest_per_row` and `latest_per_key`, the same rows picked by the same orders."""
     return f"""WITH latest_per_row AS (
     SELECT * FROM {relation}
-    QUALIFY row_number() OVER (
-        PARTITION BY id ORDER BY fetched_at DESC, filename DESC, file_row_number DESC) = 1
+    {LATEST_PER_ROW}
 ), latest_per_key AS (
-    SELECT *, count(*) OVER (PARTITION BY source_key) AS key_versions
-    FROM latest_per_row
-    QUALIFY row_number() OVER (
-        PARTITION BY source_key ORDER BY deleted ASC, fetched_at DESC, id DESC) = 1
+    {LATEST_PER_KEY}
 )"""
 
 
