@@ -346,7 +346,7 @@ def build_warehouse(
             if name not in built:
                 carried = out_dir / f"{name}.parquet"
                 os.link(carried_from / f"{name}.parquet", carried)
-                con.execute(f"CREATE VIEW {quote(name)} AS SELECT * FROM read_parquet({literal(str(carried))})")
+                con.read_parquet(str(carried)).create_view(name)  # the path as a value, not SQL
                 rows[name] = pq.read_metadata(carried).num_rows
         if any(NAME_MASKS in sql[name] for name in built):  # the one read of clear names
             _register_name_masks(con, inputs.resolved("volunteers"))
