@@ -13,7 +13,6 @@ dictionary. Metadata holds counts and figures only, never a name, number or id.
 
 import warnings
 from datetime import timedelta
-from pathlib import Path
 
 from dagster import (
     AssetCheckResult,
@@ -200,7 +199,7 @@ def _only_the_date_moved(settings: Settings, record, fingerprint: str) -> bool:
     from pipelines import reuse
 
     return (record is not None and record.fingerprint == fingerprint and bool(record.outputs)
-            and reuse.files_manifest(Path(p[0]) for p in record.outputs) == sorted(record.outputs)
+            and reuse.outputs_untouched(record)
             and _still_published(settings, record))
 
 

@@ -158,6 +158,11 @@ def reusable(record: ReuseRecord | None, fingerprint_now: str, as_of: AsOf) -> b
     the record's window."""
     if record is None or record.fingerprint != fingerprint_now or not record.holds_at(as_of):
         return False
+    return outputs_untouched(record)
+
+
+def outputs_untouched(record: ReuseRecord) -> bool:
+    """Whether every file the record's step wrote is still as it wrote it (path, size, time)."""
     return files_manifest(Path(p[0]) for p in record.outputs) == sorted(record.outputs)
 
 

@@ -49,7 +49,7 @@ from pipelines.clock import AsOf
 from pipelines.config import Settings
 from pipelines.files import private_dir, write_parquet
 from pipelines.quality import quarantine as quarantine_rows
-from pipelines.reuse import ReuseRecord, files_manifest
+from pipelines.reuse import ReuseRecord, outputs_untouched
 from pipelines.schemas import arrow_schema, mappings_for_table, table_spec
 from pipelines.staging.extract import (
     connect,
@@ -108,7 +108,7 @@ def why_not_incremental(
         return "code or settings changed"
     if not record.holds_at(as_of):
         return "the instant is outside the previous staging's window"
-    if files_manifest(Path(p[0]) for p in record.outputs) != sorted(record.outputs):
+    if not outputs_untouched(record):
         return "the staged files changed since"
     before, now = _page_set(kept.get("pages") or []), _page_set(pages_now)
     if not before <= now:
