@@ -114,7 +114,7 @@ def measure(data_dir: Path, table: str, mode: str, as_of: str, validate: bool, p
     from pipelines.clock import AsOf
     from pipelines.config import Settings
     from pipelines.quality import gx_runner
-    from pipelines.staging import incremental, read_staged, tables, validation
+    from pipelines.staging import incremental, tables, validation
 
     sampler = Sampler()
     sampler.start()
