@@ -28,12 +28,14 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipelines.resolve.vectorized import hashed_keys, is_in, with_full_run_types
+from pipelines.resolve.vectorized import hashed_keys, is_in, positions, sorted_by, with_full_run_types
 
 SERVICE_COLUMNS = [
     "source", "source_id", "updated_at", "is_deleted", "volunteer_source_id", "project_source_id",
     "org_source_id", "service_date", "hours", "is_effective", "national_record_id", "origin_log_id",
 ]
+# service records per block of facts (_facts)
+FACT_BLOCK_RECORDS = 1_000_000
 # what the facts take from a record of either side, once the two sides are paired
 SIDE_COLUMNS = [
     "source_id", "volunteer_source_id", "project_source_id", "org_source_id", "service_date", "hours", "is_effective",
@@ -329,7 +331,7 @@ def resolve_services(
                 "facts_carried": int(len(carried)), "facts_resolved": int(len(fresh))}
         facts = with_full_run_types(carried, fresh, FACT_COLUMNS)
         del carried, fresh  # before the sort's copy
-        facts = facts.sort_values("service_key").reset_index(drop=True)
+        facts = sorted_by(facts, "service_key")
     else:
         facts = _facts(sides, pairs, staged_projects, volunteer_map, organization_map)
 
@@ -347,6 +349,22 @@ def resolve_services(
     return ServiceResolution(facts, duplicates, summary, state, work)
 
 
+def fact_blocks(national: pd.DataFrame, provincial: pd.DataFrame, pairs: pd.DataFrame,
+                block_count: int) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """The block of each national record, provincial record and pair (records in slices of
+    their order; a paired provincial record goes with its national partner), or None when a
+    pair names a record that is not there (one block then: what _block_facts makes of it)."""
+    national_block = np.arange(len(national)) * block_count // max(len(national), 1)
+    provincial_block = np.arange(len(provincial)) * block_count // max(len(provincial), 1)
+    national_at = positions(pairs["national_source_id"], national["source_id"])
+    provincial_at = positions(pairs["provincial_source_id"], provincial["source_id"])
+    if (national_at < 0).any() or (provincial_at < 0).any():
+        return None
+    pair_block = national_block[national_at]
+    provincial_block[provincial_at] = pair_block
+    return national_block, provincial_block, pair_block
+
+
 def _facts(
     sides: dict[str, pd.DataFrame],
     pairs: pd.DataFrame,
@@ -355,7 +373,49 @@ def _facts(
     organization_map: pd.DataFrame,
 ) -> pd.DataFrame:
     """The facts of the prepared records in `sides` (taken out of it: freed as they are used),
-    paired by `pairs`, sorted by service_key."""
+    paired by `pairs`, sorted by service_key.
+
+    Made FACT_BLOCK_RECORDS records at a time: a fact is a function of its record (or its
+    pair of records) and of the lookups, so a block that holds each record with its partner
+    makes the same facts as the whole; only one block's paired rows, lookups and keys are
+    held at once (at a million persons the whole province's were most of the services' peak).
+    """
+    look = (staged_projects, volunteer_map, organization_map)
+    records = len(sides["national"]) + len(sides["provincial"])
+    block_count = max(1, -(-records // FACT_BLOCK_RECORDS))
+    blocks = fact_blocks(sides["national"], sides["provincial"], pairs, block_count) if block_count > 1 else None
+    if blocks is None:
+        return sorted_by(_block_facts(sides, pairs, *look), "service_key")
+    national, provincial = sides.pop("national"), sides.pop("provincial")
+    national_block, provincial_block, pair_block = blocks
+    parts = [
+        _block_facts({"national": national.loc[national_block == block],
+                      "provincial": provincial.loc[provincial_block == block]},
+                     pairs.loc[pair_block == block], *look)
+        for block in range(block_count)
+    ]
+    # pandas types a column by its values: a block whose column holds only missing values may
+    # type it otherwise than the whole would; then the whole is made in one piece
+    if len({tuple(part.dtypes) for part in parts if len(part)}) != 1:
+        return sorted_by(_block_facts({"national": national, "provincial": provincial}, pairs, *look), "service_key")
+    del national, provincial
+    parts = [part for part in parts if len(part)]
+    # one column at a time: the blocks' copy of a column goes as the whole's is made
+    facts = pd.DataFrame({column: pd.concat([part.pop(column) for part in parts], ignore_index=True)
+                          for column in FACT_COLUMNS})
+    del parts
+    return sorted_by(facts, "service_key")
+
+
+def _block_facts(
+    sides: dict[str, pd.DataFrame],
+    pairs: pd.DataFrame,
+    staged_projects: pd.DataFrame,
+    volunteer_map: pd.DataFrame,
+    organization_map: pd.DataFrame,
+) -> pd.DataFrame:
+    """The facts of the prepared records in `sides` (taken out of it: freed as they are used),
+    paired by `pairs` (each record's partner among them), in no particular order."""
     # once paired, a record's references, times and flags but `is_effective` are not read again
     national = sides.pop("national")[SIDE_COLUMNS].add_prefix("n_")
     provincial = sides.pop("provincial")[SIDE_COLUMNS].add_prefix("p_")
@@ -420,11 +480,9 @@ def _facts(
     project_basis = rows["project_source"].astype("string") + ":" + rows["project_source_id"].astype("string")
     rows["project_key"] = opaque_key("P", project_basis.fillna("")).where(project_basis.notna())
     del project_basis
-    facts = rows[FACT_COLUMNS]
+    facts = rows[FACT_COLUMNS].reset_index(drop=True)
     rows = None  # the paired sides' columns go before the facts are sorted into a copy
-    facts = facts.sort_values("service_key").reset_index(drop=True)
     facts["hours"] = facts["hours"].astype("float64")
-
     return facts
 
 

@@ -89,12 +89,11 @@ def read_resolution_input(settings: Settings, table: str) -> pd.DataFrame:
     return read_staged(settings, table, [c for c in COLUMNS_READ[table] if c in present])
 
 
-def read_count_input(settings: Settings) -> pd.DataFrame:
-    """The staged services' columns the `counted_once` invariant reads."""
+def count_input(settings: Settings) -> Path | pd.DataFrame:
+    """What the `counted_once` invariant reads of the staged services: their file (DuckDB
+    reads its columns there), or the empty table when none was staged."""
     path = staged_path(settings, "services")
-    if not path.exists():
-        return read_staged(settings, "services")[COUNT_COLUMNS]
-    return read_staged(settings, "services", COUNT_COLUMNS)
+    return path if path.exists() else read_staged(settings, "services")[COUNT_COLUMNS]
 
 
 def release_memory() -> None:
@@ -378,35 +377,29 @@ def resolve_all(settings: Settings, as_of: AsOf | datetime) -> dict:
     del changed_volunteers
 
     staged["services"] = read_resolution_input(settings, "services")
-    count_input = None
     try:
         services = resolve_services(
             staged.pop("services"), read_resolution_input(settings, "projects"), volunteer_map,
             organizations.source_map, previous_services,
         )
         previous_services = None  # (its facts and state are let go inside, once used)
+        # the services' state (millions of record fingerprints) waits as its files' bytes
+        service_state_content, services.state = service_state_files(services.state), None
         release_memory()
-        # the invariant's columns read again now rather than held through the services' peak
-        count_input = read_count_input(settings)
-        service_invariants = service_count_problems(count_input, services.facts)
+        service_invariants = service_count_problems(count_input(settings), services.facts)
         if services.work["mode"] == "incremental" and any(service_invariants.values()):
             raise NotTheFullAnswer("incremental facts did not add up")
     except NotTheFullAnswer as why:
         # never publish carried facts that are not a full run's: resolve every record instead
         services_reason = f"{why}: resolved in full"
-        count_input = None
         services = resolve_services(
             read_resolution_input(settings, "services"), read_resolution_input(settings, "projects"),
             volunteer_map, organizations.source_map,
         )
-        count_input = read_count_input(settings)
-        service_invariants = service_count_problems(count_input, services.facts)
+        service_state_content, services.state = service_state_files(services.state), None
+        service_invariants = service_count_problems(count_input(settings), services.facts)
     services.work["reason"] = services_reason
     log.info("services: %s", services.work)
-    del count_input
-    # the services' state (millions of record fingerprints) waits as its files' bytes
-    service_state_content = service_state_files(services.state)
-    services.state = None
     release_memory()
 
     org_history = pd.concat(
