@@ -526,6 +526,8 @@ def resolve_volunteers(
         reused = len(old)
         scored = pd.concat([old, new_scored], ignore_index=True)
     scored = scored.sort_values(["l_idx", "r_idx"]).reset_index(drop=True)
+    pairs_scored = len(new_scored)
+    del new_scored  # (scored holds its rows, sorted: at a million persons each is ~340 MB)
 
     # analysts' decisions: 'same' forces a link, 'not_same' cuts one and forbids the merge
     decisions = normalize_decisions(review_decisions)
@@ -591,6 +593,9 @@ def resolve_volunteers(
         golden = golden_volunteers(accounts)
     if previous is not None:  # a million rows each, not needed again
         previous.golden = previous.account_rows = None
+    # what is read of the accounts from here on: their matching columns go (most of the memory
+    # held at the end of this function, when the links, review and state are all made)
+    accounts = accounts[["source", "source_id", "volunteer_key", "fingerprint", "cert_valid_hash"]]
 
     # evidence of every link used or refused
     scored_labelled = _pairs_to_ids(scored, accounts)
@@ -660,7 +665,7 @@ def resolve_volunteers(
         "accounts": account_count,
         "persons": int(golden.shape[0]),
         "changed_accounts": int(changed.sum()) if changed is not None else account_count,
-        "pairs_scored": int(len(new_scored)),
+        "pairs_scored": int(pairs_scored),
         "pairs_reused": int(reused),
         "pairs_by_blocking_rule": {k: int(v) for k, v in blocked.items()},
         "accounts_by_method": {k: int(v) for k, v in source_map["match_method"].value_counts().items()},
