@@ -134,20 +134,40 @@ def pair_services(national: pd.DataFrame, provincial: pd.DataFrame) -> pd.DataFr
     return pairs.reset_index(drop=True)
 
 
-def _lookup(frame: pd.DataFrame, source: str, id_column: str, source_map: pd.DataFrame, key_column: str) -> pd.Series:
+def _memoized(memo: dict | None, key: tuple, make):
+    """make(), kept in `memo` under `key` (the blocks of one _facts call share the lookups'
+    indexes: built once, not once per block)."""
+    if memo is None:
+        return make()
+    if key not in memo:
+        memo[key] = make()
+    return memo[key]
+
+
+def _key_of(source_map: pd.DataFrame, source: str, key_column: str, memo: dict | None = None) -> pd.Series:
+    """source_id -> key_column of a source map's `source` accounts (the first row of an id)."""
+    return _memoized(memo, ("key", id(source_map), source, key_column), lambda: source_map.loc[
+        source_map["source"] == source].drop_duplicates("source_id").set_index("source_id")[key_column])
+
+
+def _lookup(frame: pd.DataFrame, source: str, id_column: str, source_map: pd.DataFrame, key_column: str,
+            memo: dict | None = None) -> pd.Series:
     """The key of (source, frame[id_column]) in a source map, aligned on frame's index."""
-    mapping = source_map.loc[source_map["source"] == source].drop_duplicates("source_id").set_index("source_id")[key_column]
-    return frame[id_column].map(mapping)
+    return frame[id_column].map(_key_of(source_map, source, key_column, memo))
 
 
-def _project_lookup(staged_projects: pd.DataFrame, source: str, project_ids: pd.Series, column: str) -> pd.Series:
+def _project_lookup(staged_projects: pd.DataFrame, source: str, project_ids: pd.Series, column: str,
+                    memo: dict | None = None) -> pd.Series:
     """`column` of the `source` project each id names, aligned on project_ids' index."""
     if not len(staged_projects):
         return pd.Series(np.nan, index=project_ids.index, dtype=object)
-    projects = staged_projects.loc[staged_projects["source"] == source]
-    value_of = projects.assign(source_id=projects["source_id"].astype(str)).drop_duplicates(
-        "source_id", keep="last").set_index("source_id")[column]
-    return project_ids.astype("string").map(value_of)
+
+    def value_of() -> pd.Series:
+        projects = staged_projects.loc[staged_projects["source"] == source]
+        return projects.assign(source_id=projects["source_id"].astype(str)).drop_duplicates(
+            "source_id", keep="last").set_index("source_id")[column]
+
+    return project_ids.astype("string").map(_memoized(memo, ("project", source, column), value_of))
 
 
 def record_fingerprints(services: pd.DataFrame) -> pd.DataFrame:
@@ -380,13 +400,14 @@ def _facts(
     makes the same facts as the whole; only one block's paired rows, lookups and keys are
     held at once (at a million persons the whole province's were most of the services' peak).
     """
-    look = (staged_projects, volunteer_map, organization_map)
+    look = (staged_projects, volunteer_map, organization_map, {})
     records = len(sides["national"]) + len(sides["provincial"])
     block_count = max(1, -(-records // FACT_BLOCK_RECORDS))
     blocks = fact_blocks(sides["national"], sides["provincial"], pairs, block_count) if block_count > 1 else None
     if blocks is None:
         return sorted_by(_block_facts(sides, pairs, *look), "service_key")
-    national, provincial = sides.pop("national"), sides.pop("provincial")
+    # only what a fact takes of a record is held through the blocks
+    national, provincial = sides.pop("national")[SIDE_COLUMNS], sides.pop("provincial")[SIDE_COLUMNS]
     national_block, provincial_block, pair_block = blocks
     parts = [
         _block_facts({"national": national.loc[national_block == block],
@@ -413,9 +434,11 @@ def _block_facts(
     staged_projects: pd.DataFrame,
     volunteer_map: pd.DataFrame,
     organization_map: pd.DataFrame,
+    memo: dict | None = None,
 ) -> pd.DataFrame:
     """The facts of the prepared records in `sides` (taken out of it: freed as they are used),
-    paired by `pairs` (each record's partner among them), in no particular order."""
+    paired by `pairs` (each record's partner among them), in no particular order; `memo`
+    keeps the lookups' indexes from one block to the next."""
     # once paired, a record's references, times and flags but `is_effective` are not read again
     national = sides.pop("national")[SIDE_COLUMNS].add_prefix("n_")
     provincial = sides.pop("provincial")[SIDE_COLUMNS].add_prefix("p_")
@@ -447,12 +470,12 @@ def _block_facts(
                                       np.where(rows["p_project_source_id"].notna(), "provincial", None))
     rows["project_source_id"] = rows["n_project_source_id"].where(rows["project_source"] == "national", rows["p_project_source_id"])
 
-    volunteer_national = _lookup(rows, "national", "n_volunteer_source_id", volunteer_map, "volunteer_key")
-    volunteer_provincial = _lookup(rows, "provincial", "p_volunteer_source_id", volunteer_map, "volunteer_key")
+    volunteer_national = _lookup(rows, "national", "n_volunteer_source_id", volunteer_map, "volunteer_key", memo)
+    volunteer_provincial = _lookup(rows, "provincial", "p_volunteer_source_id", volunteer_map, "volunteer_key", memo)
     rows["volunteer_key"] = volunteer_national.where(volunteer_national.notna(), volunteer_provincial)
     del volunteer_national, volunteer_provincial  # (each a column of millions of keys)
-    org_national = _lookup(rows, "national", "n_org_source_id", organization_map, "org_key")
-    org_provincial = _lookup(rows, "provincial", "p_org_source_id", organization_map, "org_key")
+    org_national = _lookup(rows, "national", "n_org_source_id", organization_map, "org_key", memo)
+    org_provincial = _lookup(rows, "provincial", "p_org_source_id", organization_map, "org_key", memo)
     rows["org_key"] = org_national.where(org_national.notna(), org_provincial)
     del org_national, org_provincial
 
@@ -460,10 +483,9 @@ def _block_facts(
         """A value of the row's project: the national project first, else the activity."""
         found = []
         for source in ("national", "provincial"):
-            values = _project_lookup(staged_projects, source, rows[f"{source[0]}_project_source_id"], column)
+            values = _project_lookup(staged_projects, source, rows[f"{source[0]}_project_source_id"], column, memo)
             if source_map is not None:
-                keys = source_map.loc[source_map["source"] == source].drop_duplicates("source_id")
-                values = values.map(keys.set_index("source_id")["org_key"])
+                values = values.map(_key_of(source_map, source, "org_key", memo))
             found.append(values)
         return found[0].where(found[0].notna(), found[1])
 
@@ -488,11 +510,19 @@ def _block_facts(
 
 def duplicate_candidates(facts: pd.DataFrame) -> pd.DataFrame:
     """Pairs of counted services with the same person, day, team and hours and no reference."""
-    known = facts.dropna(subset=["volunteer_key", "service_date"]).copy()
-    known["hours_cents"] = (known["hours"] * 100).round().astype("int64")
-    known["org_group"] = known["org_key"].fillna("")
     group = ["volunteer_key", "service_date", "org_group", "hours_cents"]
-    known = known.loc[known.groupby(group)["service_key"].transform("size") > 1]
+
+    def grouped(frame: pd.DataFrame) -> pd.DataFrame:
+        return frame.assign(hours_cents=(frame["hours"] * 100).round().astype("int64"),
+                            org_group=frame["org_key"].fillna(""))
+
+    # the groups counted on their columns alone; only the rows of a group of two or more are
+    # copied whole (a copy of every fact was the services' peak at a million persons)
+    known = facts.loc[facts["volunteer_key"].notna() & facts["service_date"].notna(),
+                      ["volunteer_key", "service_date", "org_key", "hours"]]
+    repeated = known.index[grouped(known).groupby(group)["volunteer_key"].transform("size") > 1]
+    del known
+    known = grouped(facts.loc[repeated])
     if not len(known):
         return pd.DataFrame(columns=DUPLICATE_COLUMNS)
     side = known[group + ["service_key", "source", "national_source_id", "provincial_source_id", "org_key", "hours"]]

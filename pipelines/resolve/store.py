@@ -12,6 +12,7 @@ its header on the first sync); it is read on every sync.
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import json
 import logging
@@ -98,8 +99,13 @@ def count_input(settings: Settings) -> Path | pd.DataFrame:
 
 def release_memory() -> None:
     """Hand Arrow's freed pages back to the system between the parts: pandas 3 strings live in
-    Arrow's pool, which otherwise keeps them for reuse and adds to the step's peak."""
+    Arrow's pool, which otherwise keeps them for reuse and adds to the step's peak; and the C
+    heap's free pages (millions of Python strings of the volunteers' links and history)."""
     pa.default_memory_pool().release_unused()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: nothing to trim
+        pass
 
 
 def read_decisions(state_dir: Path) -> pd.DataFrame:
