@@ -327,23 +327,12 @@ def resolve_all(settings: Settings, as_of: AsOf | datetime) -> dict:
         synced_at=synced_at,
     )
     volunteers.scored_pairs = None  # every scored pair with its evidence text: not written here
-    previous_volunteer_map = volunteer_state.source_map if volunteer_state is not None else None
-    volunteer_invariants = {
-        **account_key_problems(
-            staged_volunteers, volunteers.source_map, "volunteer_key", volunteers.golden["volunteer_key"],
-        ),
-        **unexplained_key_changes(
-            previous_volunteer_map, volunteers.source_map, "volunteer_key", volunteers.key_history
-        ),
-        "persons_with_two_valid_numbers": volunteers.summary["persons_with_two_valid_numbers"],
-    }
-    changed_volunteers = changed_accounts(previous_volunteer_map, volunteers.source_map, "volunteer_key")
-    del staged_volunteers, volunteer_state, previous_volunteer_map
-    # The volunteers' outputs are written now, not held through the organizations and services
-    # (at a million persons they were a third of the step's peak); their state waits, as the
-    # Parquet files' bytes, until every output is written. A sync that fails later leaves these
-    # outputs with the previous state: their manifest (golden_state.json) no longer vouches for
-    # them, so the next sync makes everything again, as after a failure while writing outputs.
+    # The volunteers' outputs are written now, not held through the invariants, organizations
+    # and services (at a million persons they were a third of the step's peak); their state
+    # waits, as the Parquet files' bytes, until every output is written. A sync that fails later
+    # leaves these outputs with the previous state: their manifest (golden_state.json) no longer
+    # vouches for them, so the next sync makes everything again, as after a failure while
+    # writing outputs.
     write_files({
         "volunteer_source_map.parquet": volunteers.source_map,
         "volunteers.parquet": volunteers.golden,
@@ -353,7 +342,17 @@ def resolve_all(settings: Settings, as_of: AsOf | datetime) -> dict:
     }, resolved_dir)
     volunteer_state_content = volunteer_state_files(volunteers.state)
     volunteer_map, volunteer_summary, volunteer_work = volunteers.source_map, volunteers.summary, volunteers.work
+    golden_keys, new_key_events = volunteers.golden["volunteer_key"], volunteers.key_history
     del volunteers
+    release_memory()
+    previous_volunteer_map = volunteer_state.source_map if volunteer_state is not None else None
+    volunteer_invariants = {
+        **account_key_problems(staged_volunteers, volunteer_map, "volunteer_key", golden_keys),
+        **unexplained_key_changes(previous_volunteer_map, volunteer_map, "volunteer_key", new_key_events),
+        "persons_with_two_valid_numbers": volunteer_summary["persons_with_two_valid_numbers"],
+    }
+    changed_volunteers = changed_accounts(previous_volunteer_map, volunteer_map, "volunteer_key")
+    del staged_volunteers, volunteer_state, previous_volunteer_map, golden_keys, new_key_events
     release_memory()
 
     org_map_previous = _read_optional(state_dir / "organization_source_map.parquet")

@@ -329,7 +329,7 @@ def namesake_guard(scored: pd.DataFrame, accounts: pd.DataFrame, rules: Matching
 # ---------------------------------------------------------------- the whole resolution
 
 def _pairs_to_ids(pairs: pd.DataFrame, accounts: pd.DataFrame) -> pd.DataFrame:
-    frame = pairs.copy()
+    frame = pairs.copy(deep=False)  # copy on write: `pairs` is untouched, its columns not copied
     frame.insert(0, "left_source", accounts["source"].to_numpy()[pairs["l_idx"].to_numpy()])
     frame.insert(1, "left_source_id", accounts["source_id"].to_numpy()[pairs["l_idx"].to_numpy()])
     frame.insert(2, "right_source", accounts["source"].to_numpy()[pairs["r_idx"].to_numpy()])
