@@ -84,9 +84,8 @@ def _register_count_input(con: duckdb.DuckDBPyConnection, staged_services: pd.Da
     """View `staged`: COUNT_COLUMNS and each row's position (`rn`), from a frame or from the
     staged Parquet file (DuckDB then reads the columns itself, in pieces: no copy in pandas)."""
     if isinstance(staged_services, Path):
-        path = "'" + str(staged_services).replace("'", "''") + "'"
-        con.execute(f"CREATE TEMP VIEW staged AS SELECT file_row_number AS rn, {', '.join(COUNT_COLUMNS)} "
-                    f"FROM read_parquet({path}, file_row_number = true)")
+        records = con.read_parquet(str(staged_services), file_row_number=True)
+        records.project(f"file_row_number AS rn, {', '.join(COUNT_COLUMNS)}").create_view("staged")
         return
     table = pa.Table.from_pandas(staged_services[COUNT_COLUMNS], preserve_index=False)
     con.register("staged", table.append_column("rn", pa.array(np.arange(len(staged_services)))))
@@ -120,8 +119,8 @@ def service_count_problems(staged_services: pd.DataFrame | Path, facts: pd.DataF
         for source in ("national", "provincial"):
             problems[f"facts_naming_unknown_{source}_records"] = con.execute(f"""
                 SELECT count(*) FROM f WHERE {source} IS NOT NULL AND NOT EXISTS (
-                    SELECT 1 FROM live l WHERE l.source = '{source}' AND l.source_id = f.{source})
-            """).fetchone()[0]
+                    SELECT 1 FROM live l WHERE l.source = $source AND l.source_id = f.{source})
+            """, {"source": source}).fetchone()[0]
             problems[f"{source}_records_counted_twice"] = con.execute(
                 f"SELECT count({source}) - count(DISTINCT {source}) FROM f").fetchone()[0]
         problems["effective_national_records_not_counted"] = con.execute("""
