@@ -52,6 +52,7 @@ ACCOUNT_COLUMNS = [
 FINGERPRINT_COLUMNS = [
     "name", "cert_hash", "cert_valid", "cert_prefix4", "cert_suffix4", "gender", "birth_date",
     "phone_hash", "phone_prefix3", "phone_suffix4", "region_code", "national_volunteer_no",
+    "service_anchor",
 ]
 METHOD_PRIORITY = ["cert_number", "national_volunteer_no", "review_same", "probabilistic"]
 SOURCE_MAP_COLUMNS = ["source", "source_id", "volunteer_key", "match_method", "match_probability"]
@@ -66,6 +67,7 @@ DECISION_COLUMNS = PAIR_ID_COLUMNS + ["decision"]
 REFUSALS = {
     "valid_number": ("refused_conflicting_valid_numbers", "refused_by_constraint"),
     "real_number_ends": ("refused_bridge_between_different_numbers", "bridged_by_masked_or_invalid_number"),
+    "national_account": ("refused_two_national_accounts", "two_national_accounts"),
     CANNOT_LINK: ("refused_by_decision", "refused_by_constraint"),
 }
 
@@ -172,6 +174,19 @@ def real_number_ends(accounts: pd.DataFrame) -> np.ndarray:
     )
     ends = (accounts["cert_prefix4"] + accounts["cert_suffix4"]).where(real)
     return pd.factorize(ends)[0]
+
+
+def national_accounts(accounts: pd.DataFrame) -> np.ndarray:
+    """Per account, a code of its own for a national account, -1 for a provincial one.
+
+    The national system registers a volunteer under the certificate number it verifies: one
+    account per number, so one per person. A probabilistic link never joins two national
+    accounts (the pair goes to review as `two_national_accounts`): a provincial account that
+    resembles a masked national account but already holds its own national account (by a
+    rule, or a stronger link) belongs to someone else. Rules are not held to it: equal valid
+    numbers are one person whatever their accounts.
+    """
+    return np.where((accounts["source"] == "national").to_numpy(), np.arange(len(accounts)), -1)
 
 
 def _components(account_count: int, links: pd.DataFrame) -> np.ndarray:
@@ -477,11 +492,14 @@ def resolve_volunteers(
     review_decisions: pd.DataFrame | None = None,
     *,
     synced_at: pd.Timestamp,
+    service_links: pd.DataFrame | None = None,
 ) -> VolunteerResolution:
     """Resolve staged volunteer accounts into persons; see the module docstring.
-    `synced_at` is the run's instant (pipelines/clock.py), stamped on history and evidence."""
+    `synced_at` is the run's instant (pipelines/clock.py), stamped on history and evidence.
+    `service_links`: (provincial_id, national_id) of the services present in both systems
+    (service_links.pushed_service_pairs), evidence for the `service` comparison."""
     rules = rules or load_matching_rules()
-    accounts = add_match_columns(prepare_accounts(staged_volunteers), rules.min_accounts)
+    accounts = add_match_columns(prepare_accounts(staged_volunteers), rules.min_accounts, service_links)
     del staged_volunteers  # freed here when the caller handed it over (store.resolve_all)
     account_rows = account_row_fingerprints(accounts)
     account_count = len(accounts)
@@ -551,14 +569,16 @@ def resolve_volunteers(
         ],
         ignore_index=True,
     ).astype({"l_idx": "int64", "r_idx": "int64"})
-    # two constraints, checked in this order: different valid numbers, different real-number ends
+    # three constraints, checked in this order: different valid numbers, different real-number
+    # ends, and (probabilistic links only) two national accounts
     exclusive = {
         "valid_number": pd.factorize(accounts["cert_valid_hash"])[0],
         "real_number_ends": real_number_ends(accounts),
+        "national_account": national_accounts(accounts),
     }
     cluster, refused_by = clusters_with_refusals(
         account_count, edges["l_idx"].to_numpy(), edges["r_idx"].to_numpy(), exclusive,
-        cannot_link=not_same_keys,
+        cannot_link=not_same_keys, applies_to={"national_account": (edges["method"] == "probabilistic").to_numpy()},
     )
     edges["accepted"] = refused_by == ""
     edges["refused_by"] = refused_by
