@@ -52,7 +52,7 @@ ACCOUNT_COLUMNS = [
 FINGERPRINT_COLUMNS = [
     "name", "cert_hash", "cert_valid", "cert_prefix4", "cert_suffix4", "gender", "birth_date",
     "phone_hash", "phone_prefix3", "phone_suffix4", "region_code", "national_volunteer_no",
-    "service_anchor",
+    "service_anchor", "other_system_linked",
 ]
 METHOD_PRIORITY = ["cert_number", "national_volunteer_no", "review_same", "probabilistic"]
 SOURCE_MAP_COLUMNS = ["source", "source_id", "volunteer_key", "match_method", "match_probability"]
@@ -189,6 +189,19 @@ def national_accounts(accounts: pd.DataFrame) -> np.ndarray:
     return np.where((accounts["source"] == "national").to_numpy(), np.arange(len(accounts)), -1)
 
 
+def other_system_linked(accounts: pd.DataFrame) -> np.ndarray:
+    """Per account, how many accounts of the other system a rule (equal valid numbers, the
+    carried national number) already links it to: its deterministic component's accounts of
+    the other system. A person holds one account per system but for rare second provincial
+    registrations, so a candidate from the other system for an account already linked to one
+    there is most often someone else (the `system` comparison's `across_linked_elsewhere`)."""
+    component = accounts["det_component"].to_numpy()
+    national = (accounts["source"] == "national").to_numpy()
+    per_component = pd.DataFrame({"component": component, "national": national, "provincial": ~national})
+    counts = per_component.groupby("component")[["national", "provincial"]].transform("sum")
+    return np.where(national, counts["provincial"].to_numpy(), counts["national"].to_numpy()).astype(np.int64)
+
+
 def _components(account_count: int, links: pd.DataFrame) -> np.ndarray:
     """Plain connected components (no constraints): which pairs need no scoring."""
     exclusive = np.full(account_count, -1)
@@ -203,6 +216,7 @@ def _register_accounts(con: duckdb.DuckDBPyConnection, accounts: pd.DataFrame, c
 
     table = accounts[MATCH_COLUMNS].copy()
     table["det_component"] = accounts["det_component"].to_numpy()
+    table["other_system_linked"] = accounts["other_system_linked"].to_numpy()
     table["changed"] = True if changed is None else changed
     con.register("acc_frame", table)
     con.execute("CREATE OR REPLACE TEMP TABLE acc AS SELECT * FROM acc_frame")
@@ -503,10 +517,12 @@ def resolve_volunteers(
     del staged_volunteers  # freed here when the caller handed it over (store.resolve_all)
     account_rows = account_row_fingerprints(accounts)
     account_count = len(accounts)
-    accounts["fingerprint"] = fingerprints(accounts) if account_count else pd.Series(dtype="uint64")
 
     det_links = deterministic_links(accounts)
     accounts["det_component"] = _components(account_count, det_links)
+    accounts["other_system_linked"] = other_system_linked(accounts)
+    # after the components: which accounts a rule links an account to is evidence for its pairs
+    accounts["fingerprint"] = fingerprints(accounts) if account_count else pd.Series(dtype="uint64")
 
     # incremental only when the rules are unchanged and the change is small
     changed = None
