@@ -21,7 +21,9 @@ Engines:
   ExactMatch), i.e. Latin-name thresholds, the same blocking, a lighter training (2e6 random
   pairs, EM on three blocks) and our match threshold (0.95).
 
-Each engine's false pairs are also counted by cause (namesakes or not; what their numbers say).
+Each engine's false pairs are also counted by cause (namesakes or not; what their numbers say),
+and its missed pairs by what the two accounts' numbers are and, for ours, what became of the
+pair (not a candidate, below the review band, in review) and the level of every comparison.
 
 Splink is a benchmark-only package (the `bench` extra; `make bench` installs it). Without it
 the Splink engines are left out with a line saying so, and ours is still measured.

@@ -34,6 +34,7 @@ def pushed_service_pairs(services_path: Path) -> pd.DataFrame | None:
     con = duckdb.connect()
     try:
         con.execute("SET threads TO 2")
+        con.execute("SET enable_progress_bar = false")  # a step's log, not a terminal
         return con.execute("""
             WITH s AS (
                 SELECT source, CAST(source_id AS VARCHAR) AS id, CAST(volunteer_source_id AS VARCHAR) AS volunteer,
