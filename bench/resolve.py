@@ -21,7 +21,9 @@ Engines:
   ExactMatch), i.e. Latin-name thresholds, the same blocking, a lighter training (2e6 random
   pairs, EM on three blocks) and our match threshold (0.95).
 
-Each engine's false pairs are also counted by cause (namesakes or not; what their numbers say).
+Each engine's false pairs are also counted by cause (namesakes or not; what their numbers say),
+and its missed pairs by what the two accounts' numbers are and, for ours, what became of the
+pair (not a candidate, below the review band, in review) and the level of every comparison.
 
 Splink is a benchmark-only package (the `bench` extra; `make bench` installs it). Without it
 the Splink engines are left out with a line saying so, and ours is still measured.
@@ -47,6 +49,7 @@ import time
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -135,11 +138,13 @@ def truth_of(world: Path) -> pd.DataFrame:
     return truth_accounts(world / "truth", "volunteer")
 
 
-def run_ours(staged: pd.DataFrame) -> pd.DataFrame:
+def run_ours(staged: pd.DataFrame, services_path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Our clusters, and every pair we scored (with its levels: the misses' fate)."""
+    from pipelines.resolve.service_links import pushed_service_pairs
     from pipelines.resolve.volunteers import resolve_volunteers
 
-    result = resolve_volunteers(staged, synced_at=pd.Timestamp(AS_OF))
-    return result.source_map.rename(columns={"volunteer_key": "cluster"})
+    result = resolve_volunteers(staged, synced_at=pd.Timestamp(AS_OF), service_links=pushed_service_pairs(services_path))
+    return result.source_map.rename(columns={"volunteer_key": "cluster"}), result.scored_pairs
 
 
 def splink_input(staged: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -378,6 +383,67 @@ def false_pairs_by_cause(result: pd.DataFrame, truth: pd.DataFrame, staged: pd.D
     return dict(sorted(causes.items(), key=lambda item: -item[1]))
 
 
+def number_states(staged: pd.DataFrame) -> pd.Series:
+    """Per account (indexed by source, source_id): what its certificate number is — valid,
+    masked (the national export's first 4 + last 4), mistyped (present, not valid) or missing."""
+    valid = staged["cert_valid"].fillna(False).astype(bool).to_numpy()
+    masked = staged["cert_masked"].fillna(False).astype(bool).to_numpy()
+    present = staged["cert_hash"].notna().to_numpy()
+    state = np.select([valid, masked, present], ["valid", "masked", "mistyped"], "missing")
+    index = pd.MultiIndex.from_arrays([staged["source"], staged["source_id"].astype(str)])
+    return pd.Series(state, index=index)
+
+
+EVIDENCE_FIELDS = ["name", "birth_date", "gender", "phone", "cert", "region", "service", "system"]
+
+
+def missed_pairs_by_cause(result: pd.DataFrame, truth: pd.DataFrame, staged: pd.DataFrame,
+                          scored: pd.DataFrame | None = None, match: float = 0.95, review: float = 0.5) -> dict:
+    """Missed pairs (two accounts of one true person in two clusters), counted two ways.
+
+    `by_numbers_and_fate`: the two sides' systems and numbers (valid / masked / mistyped /
+    missing), and, for an engine whose scored pairs are given, what became of the pair: not a
+    candidate (no blocking rule holds), scored below the review band, in the uncertain band,
+    held back by the namesake guard, or refused by a cluster constraint (the last three go to
+    the review table). `by_evidence` (scored pairs only): the level of every comparison.
+    Counts only: no ids, names or numbers leave this function.
+    """
+    frame = result[["source", "source_id", "cluster"]].merge(truth[["source", "source_id", "true_id"]],
+                                                             on=["source", "source_id"])
+    pairs = frame.merge(frame, on="true_id", suffixes=("_l", "_r"))
+    left_first = (pairs["source_l"] + ":" + pairs["source_id_l"]) < (pairs["source_r"] + ":" + pairs["source_id_r"])
+    pairs = pairs.loc[left_first & (pairs["cluster_l"] != pairs["cluster_r"])]
+    states = number_states(staged)
+    side = lambda s: (pairs[f"source_{s}"].str.slice(0, 4) + " " +  # noqa: E731
+                      states.reindex(pd.MultiIndex.from_arrays([pairs[f"source_{s}"], pairs[f"source_id_{s}"]])).to_numpy())
+    sides = pd.DataFrame({"l": side("l").to_numpy(), "r": side("r").to_numpy()})
+    numbers = sides.min(axis=1) + " / " + sides.max(axis=1)
+    by_evidence: dict[str, int] = {}
+    if scored is None:
+        fate = pd.Series("", index=numbers.index)
+    else:
+        ids = ["left_source", "left_source_id", "right_source", "right_source_id"]
+        levels = [f"{field}_level" for field in EVIDENCE_FIELDS if f"{field}_level" in scored]
+        kept = scored[ids + levels + ["match_probability", "namesake_guard"]]
+        forward = pd.DataFrame({"left_source": pairs["source_l"].to_numpy(), "left_source_id": pairs["source_id_l"].to_numpy(),
+                                "right_source": pairs["source_r"].to_numpy(), "right_source_id": pairs["source_id_r"].to_numpy()})
+        backward = forward.rename(columns={"left_source": "right_source", "left_source_id": "right_source_id",
+                                           "right_source": "left_source", "right_source_id": "left_source_id"})
+        found = forward.merge(kept, on=ids, how="left")
+        found = found.where(found["match_probability"].notna(), backward.merge(kept, on=ids, how="left")[found.columns])
+        p = found["match_probability"]
+        fate = pd.Series(np.select(
+            [p.isna(), p < review, p < match, found["namesake_guard"].fillna(False).astype(bool)],
+            ["not a candidate pair", "scored below the review band", "uncertain band (review)",
+             "namesake guard (review)"], "refused by a cluster constraint (review)"))
+        signature = found.loc[p.notna(), levels].astype(str).apply(
+            lambda row: ", ".join(f"{c.removesuffix('_level')} {v}" for c, v in row.items()), axis=1)
+        by_evidence = {k: int(v) for k, v in signature.value_counts().items()}
+    causes = (numbers.to_numpy() + np.where(fate.to_numpy() == "", "", ": " + fate.to_numpy()))
+    counts = pd.Series(causes).value_counts()
+    return {"by_numbers_and_fate": {k: int(v) for k, v in counts.items()}, "by_evidence": by_evidence}
+
+
 def peak_rss_mb() -> float:
     """This process's peak resident memory (VmHWM: reset by exec, unlike ru_maxrss, which a
     child inherits from the parent it was forked from)."""
@@ -392,7 +458,11 @@ def engine_main(engine: str, staged_path: Path, truth_path: Path, out: Path) -> 
 
     staged = pd.read_parquet(staged_path)
     started = time.perf_counter()
-    result, details = (run_ours(staged), {}) if engine == "ours" else run_splink(staged, engine)
+    scored = None
+    if engine == "ours":
+        (result, scored), details = run_ours(staged, staged_path.parent / "services.parquet"), {}
+    else:
+        result, details = run_splink(staged, engine)
     seconds = time.perf_counter() - started
     truth = pd.read_parquet(truth_path)
     persons_path = truth_path.parent / "world" / "truth" / "persons.parquet"
@@ -402,6 +472,7 @@ def engine_main(engine: str, staged_path: Path, truth_path: Path, out: Path) -> 
         "engine": engine, "accounts": len(staged), "seconds": round(seconds, 1),
         "peak_rss_mb": peak_rss_mb(), **details,
         "false_pairs_by_cause": false_pairs_by_cause(result, truth, staged, persons),
+        "missed_pairs_by_cause": missed_pairs_by_cause(result, truth, staged, scored),
     })
     out.write_text(json.dumps(metrics))
 
@@ -482,6 +553,14 @@ def main() -> None:
         threshold = (f" (threshold: match weight {r['threshold_match_weight']:+.1f}, read off the match-weight histogram)"
                      if "threshold_match_weight" in r else "")
         print(f"- {r['engine']}{threshold}: {causes}")
+    print("\nMissed pairs by cause (account pairs of one true person in two clusters):\n")
+    for r in results:
+        if "error" in r:
+            continue
+        missed = r["missed_pairs_by_cause"]
+        print(f"- {r['engine']}: " + ("; ".join(f"{c} {n}" for c, n in missed["by_numbers_and_fate"].items()) or "none"))
+        for signature, count in missed["by_evidence"].items():
+            print(f"  - {signature}: {count}")
     if skipped:
         print("\n" + SPLINK_MISSING.format(engines=", ".join(skipped)))
     hours = summary.get("quality", {}).get("hours", {})

@@ -48,13 +48,19 @@ def clusters_with_refusals(
     right: np.ndarray,
     exclusive: Mapping[str, np.ndarray],
     cannot_link: Iterable[tuple[int, int]] = (),
+    applies_to: Mapping[str, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """As constrained_clusters, with several named exclusive values checked in their given order.
 
+    applies_to[name], where given, says per link whether that constraint is checked for it: a
+    constraint that only probabilistic links must respect (a rule's link is taken whatever it
+    joins, and the cluster then holds one of its values, which later links must respect).
     Returns (cluster id per account, per link the name of the constraint that refused it:
     a key of `exclusive`, CANNOT_LINK, or ACCEPTED = '').
     """
     names = list(exclusive)
+    scope = [None if applies_to is None or name not in applies_to else np.asarray(applies_to[name], dtype=bool).tolist()
+             for name in names]
     parent = list(range(account_count))
     # the one value of each constraint held by each root (-1: none yet)
     root_codes = [[int(c) for c in exclusive[name]] for name in names]
@@ -77,7 +83,9 @@ def clusters_with_refusals(
         if ra == rb:
             continue
         conflict = None
-        for name, codes in zip(names, root_codes):
+        for name, codes, checked in zip(names, root_codes, scope):
+            if checked is not None and not checked[i]:
+                continue
             code_a, code_b = codes[ra], codes[rb]
             if code_a >= 0 and code_b >= 0 and code_a != code_b:
                 conflict = name

@@ -19,12 +19,13 @@ import pandas as pd
 from pypinyin import Style, lazy_pinyin
 
 from pipelines.resolve.rules import Comparison, MatchingRules
+from pipelines.resolve.service_links import service_anchors
 
 # The columns of an account that comparisons and blocking read (see add_match_columns).
 MATCH_COLUMNS = [
     "idx", "source", "name", "name_pinyin", "surname", "name_tf", "birth_date", "birth_year", "gender", "phone_hash",
     "phone_prefix3", "phone_suffix4", "cert_hash", "cert_valid_hash", "cert_prefix4",
-    "cert_suffix4", "region_code",
+    "cert_suffix4", "region_code", "service_anchor",
 ]
 
 
@@ -41,13 +42,17 @@ def pinyin_of_names(names: pd.Series) -> pd.Series:
     return names.map(name_to_pinyin)
 
 
-def add_match_columns(accounts: pd.DataFrame, min_accounts: int = 0) -> pd.DataFrame:
+def add_match_columns(
+    accounts: pd.DataFrame, min_accounts: int = 0, service_links: pd.DataFrame | None = None
+) -> pd.DataFrame:
     """Add the derived columns that blocking and comparisons use.
 
     idx: position (the pair tables hold positions, not source ids); surname: first character;
     name_pinyin; name_tf: the name's share of all accounts, the u of an exact name match,
     counted over at least `min_accounts` accounts (a handful of test rows would otherwise make
-    every name look common); cert_valid_hash: the hash where the number is a valid resident ID.
+    every name look common); cert_valid_hash: the hash where the number is a valid resident ID;
+    service_anchor: what ties the account to another system's account through a pushed service
+    (service_links.py; null for all when `service_links` is None).
     """
     frame = accounts.reset_index(drop=True).copy()
     frame["idx"] = np.arange(len(frame), dtype=np.int64)
@@ -58,6 +63,7 @@ def add_match_columns(accounts: pd.DataFrame, min_accounts: int = 0) -> pd.DataF
     frame["birth_year"] = pd.to_datetime(frame["birth_date"]).dt.year.astype("Int64")
     valid = frame["cert_valid"].fillna(False).astype(bool)
     frame["cert_valid_hash"] = frame["cert_hash"].where(valid)
+    frame["service_anchor"] = service_anchors(frame, service_links)
     return frame
 
 

@@ -52,6 +52,7 @@ from pipelines.resolve.services import (
     ServiceState,
     resolve_services,
 )
+from pipelines.resolve.service_links import pushed_service_pairs
 from pipelines.resolve.volunteers import ACCOUNT_COLUMNS, DECISION_COLUMNS, VolunteerState, resolve_volunteers
 from pipelines.staging import read_staged, staged_path
 
@@ -324,7 +325,7 @@ def resolve_all(settings: Settings, as_of: AsOf | datetime) -> dict:
     staged_volunteers = staged["volunteers"][["source", "source_id"]]
     volunteers = resolve_volunteers(
         staged.pop("volunteers"), load_matching_rules(), volunteer_state, read_decisions(state_dir),
-        synced_at=synced_at,
+        synced_at=synced_at, service_links=pushed_service_pairs(staged_path(settings, "services")),
     )
     volunteers.scored_pairs = None  # every scored pair with its evidence text: not written here
     # The volunteers' outputs are written now, not held through the invariants, organizations

@@ -52,6 +52,7 @@ ACCOUNT_COLUMNS = [
 FINGERPRINT_COLUMNS = [
     "name", "cert_hash", "cert_valid", "cert_prefix4", "cert_suffix4", "gender", "birth_date",
     "phone_hash", "phone_prefix3", "phone_suffix4", "region_code", "national_volunteer_no",
+    "service_anchor", "other_system_linked",
 ]
 METHOD_PRIORITY = ["cert_number", "national_volunteer_no", "review_same", "probabilistic"]
 SOURCE_MAP_COLUMNS = ["source", "source_id", "volunteer_key", "match_method", "match_probability"]
@@ -66,6 +67,7 @@ DECISION_COLUMNS = PAIR_ID_COLUMNS + ["decision"]
 REFUSALS = {
     "valid_number": ("refused_conflicting_valid_numbers", "refused_by_constraint"),
     "real_number_ends": ("refused_bridge_between_different_numbers", "bridged_by_masked_or_invalid_number"),
+    "national_account": ("refused_two_national_accounts", "two_national_accounts"),
     CANNOT_LINK: ("refused_by_decision", "refused_by_constraint"),
 }
 
@@ -174,6 +176,32 @@ def real_number_ends(accounts: pd.DataFrame) -> np.ndarray:
     return pd.factorize(ends)[0]
 
 
+def national_accounts(accounts: pd.DataFrame) -> np.ndarray:
+    """Per account, a code of its own for a national account, -1 for a provincial one.
+
+    The national system registers a volunteer under the certificate number it verifies: one
+    account per number, so one per person. A probabilistic link never joins two national
+    accounts (the pair goes to review as `two_national_accounts`): a provincial account that
+    resembles a masked national account but already holds its own national account (by a
+    rule, or a stronger link) belongs to someone else. Rules are not held to it: equal valid
+    numbers are one person whatever their accounts.
+    """
+    return np.where((accounts["source"] == "national").to_numpy(), np.arange(len(accounts)), -1)
+
+
+def other_system_linked(accounts: pd.DataFrame) -> np.ndarray:
+    """Per account, how many accounts of the other system a rule (equal valid numbers, the
+    carried national number) already links it to: its deterministic component's accounts of
+    the other system. A person holds one account per system but for rare second provincial
+    registrations, so a candidate from the other system for an account already linked to one
+    there is most often someone else (the `system` comparison's `across_linked_elsewhere`)."""
+    component = accounts["det_component"].to_numpy()
+    national = (accounts["source"] == "national").to_numpy()
+    per_component = pd.DataFrame({"component": component, "national": national, "provincial": ~national})
+    counts = per_component.groupby("component")[["national", "provincial"]].transform("sum")
+    return np.where(national, counts["provincial"].to_numpy(), counts["national"].to_numpy()).astype(np.int64)
+
+
 def _components(account_count: int, links: pd.DataFrame) -> np.ndarray:
     """Plain connected components (no constraints): which pairs need no scoring."""
     exclusive = np.full(account_count, -1)
@@ -188,6 +216,7 @@ def _register_accounts(con: duckdb.DuckDBPyConnection, accounts: pd.DataFrame, c
 
     table = accounts[MATCH_COLUMNS].copy()
     table["det_component"] = accounts["det_component"].to_numpy()
+    table["other_system_linked"] = accounts["other_system_linked"].to_numpy()
     table["changed"] = True if changed is None else changed
     con.register("acc_frame", table)
     con.execute("CREATE OR REPLACE TEMP TABLE acc AS SELECT * FROM acc_frame")
@@ -490,18 +519,23 @@ def resolve_volunteers(
     review_decisions: pd.DataFrame | None = None,
     *,
     synced_at: pd.Timestamp,
+    service_links: pd.DataFrame | None = None,
 ) -> VolunteerResolution:
     """Resolve staged volunteer accounts into persons; see the module docstring.
-    `synced_at` is the run's instant (pipelines/clock.py), stamped on history and evidence."""
+    `synced_at` is the run's instant (pipelines/clock.py), stamped on history and evidence.
+    `service_links`: (provincial_id, national_id) of the services present in both systems
+    (service_links.pushed_service_pairs), evidence for the `service` comparison."""
     rules = rules or load_matching_rules()
-    accounts = add_match_columns(prepare_accounts(staged_volunteers), rules.min_accounts)
+    accounts = add_match_columns(prepare_accounts(staged_volunteers), rules.min_accounts, service_links)
     del staged_volunteers  # freed here when the caller handed it over (store.resolve_all)
     account_rows = account_row_fingerprints(accounts)
     account_count = len(accounts)
-    accounts["fingerprint"] = fingerprints(accounts) if account_count else pd.Series(dtype="uint64")
 
     det_links = deterministic_links(accounts)
     accounts["det_component"] = _components(account_count, det_links)
+    accounts["other_system_linked"] = other_system_linked(accounts)
+    # after the components: which accounts a rule links an account to is evidence for its pairs
+    accounts["fingerprint"] = fingerprints(accounts) if account_count else pd.Series(dtype="uint64")
 
     # incremental only when the rules are unchanged and the change is small
     changed = None
@@ -566,14 +600,16 @@ def resolve_volunteers(
         ],
         ignore_index=True,
     ).astype({"l_idx": "int64", "r_idx": "int64"})
-    # two constraints, checked in this order: different valid numbers, different real-number ends
+    # three constraints, checked in this order: different valid numbers, different real-number
+    # ends, and (probabilistic links only) two national accounts
     exclusive = {
         "valid_number": pd.factorize(accounts["cert_valid_hash"])[0],
         "real_number_ends": real_number_ends(accounts),
+        "national_account": national_accounts(accounts),
     }
     cluster, refused_by = clusters_with_refusals(
         account_count, edges["l_idx"].to_numpy(), edges["r_idx"].to_numpy(), exclusive,
-        cannot_link=not_same_keys,
+        cannot_link=not_same_keys, applies_to={"national_account": (edges["method"] == "probabilistic").to_numpy()},
     )
     edges["accepted"] = refused_by == ""
     edges["refused_by"] = refused_by

@@ -2,7 +2,9 @@
 sensor, honoured by the next resolution; a wrong workbook refused whole with a clear message.
 
 A small synthetic staged world (tests/resolve/) with planted uncertain pairs: the same name,
-a birth date one digit apart, a neighbouring county, no number to decide by.
+a birth date one digit apart, a county in another prefecture, no number to decide by. (With a
+neighbouring county such a pair now links: neither account has a counterpart in the other
+system yet, which the `system` comparison counts for it.)
 """
 
 from __future__ import annotations
@@ -26,10 +28,10 @@ from tests.resolve.test_resolved_assets import AS_OF, write_staged_world
 
 # (name, birth date, the other account's birth date, gender, county, the other's county)
 PLANTED = [
-    ("陶然", date(1988, 8, 8), date(1988, 8, 18), "M", "520102", "520111"),
-    ("顾城", date(1979, 9, 9), date(1979, 9, 19), "M", "520102", "520103"),
-    ("柳青", date(1983, 2, 3), date(1983, 2, 13), "F", "520302", "520303"),
-    ("沈括", date(1970, 1, 1), date(1970, 1, 21), "M", "520201", "520203"),
+    ("陶然", date(1988, 8, 8), date(1988, 8, 18), "M", "520102", "520302"),
+    ("顾城", date(1979, 9, 9), date(1979, 9, 19), "M", "520102", "520402"),
+    ("柳青", date(1983, 2, 3), date(1983, 2, 13), "F", "520302", "520102"),
+    ("沈括", date(1970, 1, 1), date(1970, 1, 21), "M", "520201", "520502"),
 ]
 
 
@@ -100,7 +102,7 @@ def test_the_workbook_shows_masked_evidence_side_by_side(data_dir):
     row = planted_pairs.loc[planted_pairs["left_source_id"] == "RV0"].iloc[0]
     assert (row["left_name"], row["right_name"]) == ("陶*", "陶*")
     assert (row["left_birth_date"], row["right_birth_date"]) == ("1988-08-08", "1988-08-18")
-    assert (row["left_region_code"], row["right_region_code"]) == ("520102", "520111")
+    assert (row["left_region_code"], row["right_region_code"]) == ("520102", "520302")
     assert "birth_date" in row["levels"] and row["reason"] == "uncertain"
     assert set(rows["decision"].fillna("")) == {""}
     # no full name of the world anywhere in the workbook
