@@ -410,7 +410,7 @@ class _Workers:
             self._worker = StepProcess("staged") if isolated else InProcess()
         return self._worker
 
-    def __enter__(self) -> _Workers:
+    def __enter__(self) -> "_Workers":
         return self
 
     def __exit__(self, *exc) -> None:
