@@ -29,7 +29,7 @@ from dagster import (
 )
 
 from assets.run import errors_scrubbed, run_as_of, safe_metadata
-from assets.step_process import InProcess, StepProcess, worth_a_process
+from assets.step_process import InProcess, StepProcess, input_megabytes, worth_a_process
 from pipelines.resources import PipelineSettings
 
 STAGED_DEPS = [AssetKey(["staged", t]) for t in ("volunteers", "organizations", "services", "projects")]
@@ -205,6 +205,10 @@ def resolved_entities(context: AssetExecutionContext, pipeline_settings: Pipelin
             reuse.forget(settings, RESOLVE_STEP)
             # a large resolution in a process of its own: the sync's process keeps none of it
             isolated = worth_a_process(_staged_inputs(settings), pipeline_settings.step_process_min_mb)
+            if isolated:
+                context.log.info(
+                    f"resolution in a process of its own ({input_megabytes(_staged_inputs(settings)):.0f} MiB staged)"
+                )
             with StepProcess("resolved") if isolated else InProcess() as worker:
                 summary = worker.call(resolve_all, settings, as_of)
             reuse.save_record(settings, reuse.ReuseRecord(

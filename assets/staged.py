@@ -35,7 +35,7 @@ from pydantic import Field
 
 from assets.reuse import checks_from_json, checks_to_json, metadata_from_json, metadata_to_json
 from assets.run import errors_scrubbed, run_as_of, safe_metadata
-from assets.step_process import InProcess, StepProcess, worth_a_process
+from assets.step_process import InProcess, StepProcess, input_megabytes, worth_a_process
 from pipelines.clock import AsOf
 from pipelines.config import Settings
 from pipelines.quality import gx_runner
@@ -400,14 +400,19 @@ class _Workers:
     process for all of the step's tables: they share its imports (Great Expectations ~4 s),
     and its memory goes back to the system when the step ends."""
 
-    def __init__(self, settings: Settings, min_mb: float) -> None:
-        self._settings, self._min_mb, self._worker = settings, min_mb, None
+    def __init__(self, context: AssetExecutionContext, settings: Settings, min_mb: float) -> None:
+        self._context, self._settings, self._min_mb, self._worker = context, settings, min_mb, None
 
     def get(self):
         if self._worker is None:
-            landed = (p for p in self._settings.raw_dir.rglob("*.parquet"))
-            isolated = worth_a_process(landed, self._min_mb)
-            self._worker = StepProcess("staged") if isolated else InProcess()
+            landed = list(self._settings.raw_dir.rglob("*.parquet"))
+            if worth_a_process(landed, self._min_mb):
+                self._context.log.info(
+                    f"staging in a process of its own ({input_megabytes(landed):.0f} MiB landed)"
+                )
+                self._worker = StepProcess("staged")
+            else:
+                self._worker = InProcess()
         return self._worker
 
     def __enter__(self) -> "_Workers":
@@ -437,7 +442,7 @@ def staged_tables(
     as_of = run_as_of(context)  # future_date compares with it
     selected = context.selected_asset_keys
     reuse = pipeline_settings.reuse_unchanged
-    workers = _Workers(settings, pipeline_settings.step_process_min_mb)
+    workers = _Workers(context, settings, pipeline_settings.step_process_min_mb)
     with errors_scrubbed(), workers:
         code = code_fingerprint()
         for table in table_names():

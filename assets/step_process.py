@@ -44,8 +44,6 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from dagster import Failure, MetadataValue
-
 from pipelines.logging_privacy import scrub
 
 POLL_SECONDS = 0.2
@@ -158,6 +156,10 @@ class StepProcess:
     def call(self, function: Callable[..., Any], *args, **kwargs) -> Any:
         """`function(*args, **kwargs)` in the child (started on first use); its result, or a
         scrubbed Failure."""
+        # imported here, not at the top: the child imports this module, and Dagster (~60 MiB)
+        # has no business in it
+        from dagster import Failure, MetadataValue
+
         if self._process is None:
             self._start()
         self._connection.send((function, args, kwargs))
