@@ -4,8 +4,10 @@ Keys `staged/<table>` (group `staged`), each depending on the raw streams that f
 (schemas/mapping/*.yaml), all in one subsettable multi-asset (one step process, see below).
 The work is `pipelines.staging.stage_table`, or, when the last staging still holds, the new
 pages merged into it (`pipelines.staging.incremental`; metadata `incremental`,
-`rows_restaged`); validation is `pipelines.quality.gx_runner` over the whole file just
-written either way. Each distinct `meta.check` of the
+`rows_restaged`); validation is the GX suite over the file just written
+(`pipelines.staging.validation`: after a merge, carried from the last validation with only
+the rows the merge changed judged again, metadata `gx_rows_judged`). Each
+distinct `meta.check` of the
 table's suite (expectations/<table>.json) is an asset check declared next to the asset:
 blocking ones (key uniqueness, required fields, hours, region) stop everything downstream
 when they fail; warning ones report drift with the observed figure. One more warning check
@@ -45,6 +47,7 @@ from pipelines.schemas import mappings_for_table, table_names, table_spec
 QUARANTINE_KEY = AssetKey(["staged", "quarantine"])
 QUARANTINE_CHECK = "quarantined_rows"
 ACCOUNTED_CHECK = "every_row_accounted"
+GX_TALLIES_KEY = "gx_row_tallies"  # where a staging record keeps its suite's counts (_validate)
 # Share of a table's rows in quarantine above which the quarantine check warns.
 MAX_QUARANTINE_SHARE = 0.05
 PREVIEW_ROWS = 5
@@ -178,25 +181,25 @@ def _accounted_check(table: str, result, sync_id: str) -> AssetCheckResult:
 def _stage_one(
     table: str, settings: Settings, as_of: AsOf, run_id: str,
     from_prefecture_parts: bool = False, merge: dict | None = None,
-) -> tuple[dict, list[AssetCheckResult], object, str]:
+) -> tuple[dict, list[AssetCheckResult], object, dict | None, str]:
     """Stage one table (from the landed pages, merged into the last staging when `merge`
     allows, or from the prefectures' parts): its metadata, every check result, the instant
-    its verdicts hold until (StagedResult.changes_at) and the line to log. No Dagster context:
-    it may run in a step process of its own (`_stage_one_as_json`)."""
-    from pipelines.staging import read_staged, read_staged_head
+    its verdicts hold until (StagedResult.changes_at), the suite's row tallies and the line to
+    log. No Dagster context: it may run in a step process of its own (`_stage_one_as_json`)."""
+    from pipelines.staging import read_staged_head
     from pipelines.staging.incremental import stage_table_or_merge
     from pipelines.staging.partitions import stage_from_parts
+    from pipelines.staging.validation import validate_staged
 
     if from_prefecture_parts:
         result = stage_from_parts(table, settings, as_of)
     else:
         result = stage_table_or_merge(table, settings, as_of, **(merge or {"previous": None,
                                       "base_fingerprint": "", "pages": [], "allow": False}))
-    # Great Expectations validates the whole staged file, merged or not: its checks
-    # (uniqueness, distributions) are about the table, not the rows that changed
-    frame = read_staged(settings, table, columns=gx_runner.suite_columns(table))
-    suite = gx_runner.validate(table, frame)
-    del frame  # the whole table's columns: not kept while the preview and the report are made
+    previous = (merge or {}).get("previous")
+    carried = previous.report.get(GX_TALLIES_KEY) if previous is not None and previous.report else None
+    validation = validate_staged(table, settings, result, carried)
+    suite = validation.suite
     preview_frame = read_staged_head(settings, table, PREVIEW_ROWS)
     line = (
         f"staged {table}: {result.rows} rows {result.rows_per_source}, "
@@ -213,6 +216,7 @@ def _stage_one(
         "superseded_duplicate_keys": result.superseded_duplicates,
         "incremental": result.incremental,
         "rows_restaged": result.restaged,
+        "gx_rows_judged": validation.rows_judged,
         "as_of": as_of.isoformat(),
         "path": MetadataValue.path(str(result.path)),
         "preview": MetadataValue.md(_preview(table, preview_frame)),
@@ -220,32 +224,32 @@ def _stage_one(
     checks = _check_results(table, suite) + [
         _quarantine_check(table, result), _accounted_check(table, result, run_id)
     ]
-    return safe_metadata(metadata), checks, result.changes_at, line
+    return safe_metadata(metadata), checks, result.changes_at, validation.tallies, line
 
 
-def _stage_one_as_json(*args, **kwargs) -> tuple[dict, list[dict], object, str]:
+def _stage_one_as_json(*args, **kwargs) -> tuple[dict, list[dict], object, dict | None, str]:
     """`_stage_one` in a step process: metadata and checks as plain JSON across the boundary."""
-    metadata, checks, changes_at, line = _stage_one(*args, **kwargs)
-    return metadata_to_json(metadata), checks_to_json(checks), changes_at, line
+    metadata, checks, changes_at, tallies, line = _stage_one(*args, **kwargs)
+    return metadata_to_json(metadata), checks_to_json(checks), changes_at, tallies, line
 
 
 def _stage_in(
     worker, context: AssetExecutionContext, table: str, settings: Settings, as_of: AsOf,
     from_prefecture_parts: bool = False, merge: dict | None = None,
-) -> tuple[dict, list[AssetCheckResult], object]:
+) -> tuple[dict, list[AssetCheckResult], object, dict | None]:
     """`_stage_one` in `worker` (this process, or a step process: assets/step_process.py),
     its line logged here."""
     if isinstance(worker, StepProcess):
-        metadata, checks, changes_at, line = worker.call(
+        metadata, checks, changes_at, tallies, line = worker.call(
             _stage_one_as_json, table, settings, as_of, context.run_id, from_prefecture_parts, merge
         )
         metadata, checks = metadata_from_json(metadata), checks_from_json(checks)
     else:
-        metadata, checks, changes_at, line = _stage_one(
+        metadata, checks, changes_at, tallies, line = _stage_one(
             table, settings, as_of, context.run_id, from_prefecture_parts, merge
         )
     context.log.info(line)
-    return metadata, checks, changes_at
+    return metadata, checks, changes_at, tallies
 
 
 def _selected(context: AssetExecutionContext, checks: list[AssetCheckResult]) -> list[AssetCheckResult]:
@@ -275,7 +279,7 @@ def _stage_or_reuse(
     step = f"staged/{table}"
     if from_prefecture_parts:
         reuse_records.forget(settings, step)
-        metadata, checks, _ = _stage_in(worker(), context, table, settings, as_of, from_prefecture_parts=True)
+        metadata, checks, _, _ = _stage_in(worker(), context, table, settings, as_of, from_prefecture_parts=True)
         return MaterializeResult(
             asset_key=staged_key(table), metadata=metadata, check_results=_selected(context, checks)
         )
@@ -296,7 +300,7 @@ def _stage_or_reuse(
         )
     reuse_records.forget(settings, step)
     merge = {"previous": record, "base_fingerprint": base, "pages": pages, "allow": reuse}
-    metadata, checks, changes_at = _stage_in(worker(), context, table, settings, as_of, merge=merge)
+    metadata, checks, changes_at, tallies = _stage_in(worker(), context, table, settings, as_of, merge=merge)
     reuse_records.save_record(settings, reuse_records.ReuseRecord(
         step=step,
         fingerprint=fingerprint,
@@ -304,7 +308,7 @@ def _stage_or_reuse(
         valid_until=None if changes_at is None else AsOf(changes_at.to_pydatetime()).isoformat(),
         outputs=reuse_records.files_manifest(outputs),
         report={"metadata": metadata_to_json(metadata), "checks": checks_to_json(checks),
-                BASIS_KEY: basis(base, pages)},
+                BASIS_KEY: basis(base, pages), GX_TALLIES_KEY: tallies},
     ))
     return MaterializeResult(asset_key=staged_key(table), metadata=metadata, check_results=_selected(context, checks))
 

@@ -18,7 +18,8 @@ them. `--mode merge`: the change set merged into the last staging (what the 1% r
 does); `--mode full`: the same pages staged in full; `--compare`: after both, the staged table,
 the quarantine part and the ledger of the merge and of the full staging must be equal (the
 merge's outputs are kept in `<work>/merged/` for that). `--validate` also times the Great
-Expectations suite over the staged table, as the asset runs it. `--profile FILE`: cProfile of
+Expectations suite over the staged table, as the asset runs it (after a merge: carried from
+the last validation, whose counts are made first, unmeasured). `--profile FILE`: cProfile of
 the measured call (the top functions by cumulative time printed to stderr). Results: one JSON
 line per run on stdout, and a Markdown table.
 """
@@ -49,6 +50,7 @@ PHASES = {
     ],
     "pipelines.staging.extract": ["load_identities", "versions_per_sync", "landed_per_sync"],
     "pipelines.quality.gx_runner": ["validate"],
+    "pipelines.staging.validation": ["validate_staged"],
 }
 
 
@@ -93,13 +95,26 @@ def summarise(phases: list[dict]) -> list[dict]:
 # -- the measured process ---------------------------------------------------------------------
 
 
-def measure(data_dir: Path, table: str, mode: str, as_of: str, validate: bool, profile: str | None) -> dict:
-    """In this (fresh) process: one staging of `table`, and the GX suite if `validate`."""
+def tallies(data_dir: Path, table: str) -> dict | None:
+    """The suite's row tallies of the staged table as it is (what its staging's record keeps
+    for the next merge: a record made by older code has none)."""
+    from pipelines.config import Settings
+    from pipelines.quality import gx_runner
+    from pipelines.staging import read_staged
+
+    frame = read_staged(Settings(data_dir=data_dir), table, columns=gx_runner.suite_columns(table))
+    return gx_runner.row_tallies(gx_runner.validate(table, frame))
+
+
+def measure(data_dir: Path, table: str, mode: str, as_of: str, validate: bool, profile: str | None,
+            carried: dict | None = None) -> dict:
+    """In this (fresh) process: one staging of `table`, and the GX suite if `validate` (after a
+    merge carried from `carried`, the last validation's tallies)."""
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     from pipelines.clock import AsOf
     from pipelines.config import Settings
     from pipelines.quality import gx_runner
-    from pipelines.staging import incremental, read_staged, tables
+    from pipelines.staging import incremental, tables, validation
 
     sampler = Sampler()
     sampler.start()
@@ -124,10 +139,9 @@ def measure(data_dir: Path, table: str, mode: str, as_of: str, validate: bool, p
     stage_wall, stage_cpu = time.perf_counter() - wall, time.process_time() - cpu
     stage_peak = rss_mb("VmHWM")
     if validate:
-        frame = read_staged(settings, table, columns=gx_runner.suite_columns(table))
-        suite = gx_runner.validate(table, frame)
-        del frame
-        failed = suite.failed()
+        # as the asset validates: after a merge, carried (pipelines/staging/validation.py)
+        checked = validation.validate_staged(table, settings, staged, carried)
+        failed, judged = checked.suite.failed(), checked.rows_judged
     if profiler:
         profiler.disable()
         profiler.dump_stats(profile)
@@ -139,7 +153,7 @@ def measure(data_dir: Path, table: str, mode: str, as_of: str, validate: bool, p
         "stage_peak_rss_mb": round(stage_peak),
         "wall_s": round(time.perf_counter() - wall, 1), "cpu_s": round(time.process_time() - cpu, 1),
         "rss_after_imports_mb": round(before), "peak_rss_mb": round(rss_mb("VmHWM")),
-        **({"checks_failed": failed} if validate else {}),
+        **({"checks_failed": failed, "gx_rows_judged": judged} if validate else {}),
         "phases": summarise(phases),
     }
 
@@ -235,12 +249,18 @@ def main() -> int:
     parser.add_argument("--compare", action="store_true", help="merge and full outputs must be equal")
     parser.add_argument("--profile", type=Path, help="cProfile stats file (per run: <file>.<table>.<mode>)")
     parser.add_argument("--measure", nargs=3, metavar=("DATA", "TABLE", "MODE"), help=argparse.SUPPRESS)
+    parser.add_argument("--tallies", nargs=2, metavar=("DATA", "TABLE"), help=argparse.SUPPRESS)
+    parser.add_argument("--carried", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--compare-only", nargs=3, metavar=("MERGED", "FULL", "TABLE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:
         data, table, mode = args.measure
+        carried = json.loads(args.carried.read_text()) if args.carried else None
         print(json.dumps(measure(Path(data), table, mode, args.as_of, args.validate,
-                                 str(args.profile) if args.profile else None)))
+                                 str(args.profile) if args.profile else None, carried)))
+        return 0
+    if args.tallies:
+        print(json.dumps(tallies(Path(args.tallies[0]), args.tallies[1])))
         return 0
     if args.compare_only:
         merged, full, table = args.compare_only
@@ -255,6 +275,11 @@ def main() -> int:
             extra = ["--as-of", args.as_of] + (["--validate"] if args.validate else [])
             if args.profile:
                 extra += ["--profile", f"{args.profile}.{table}.{mode}"]
+            if args.validate and mode == "merge":
+                # what the last staging's record would hold, made before the measured child
+                carried = work / f"carried-{table}.json"
+                carried.write_text(json.dumps(child(["--tallies", str(data), table])))
+                extra += ["--carried", str(carried)]
             load = os.getloadavg()
             result = child(["--measure", str(data), table, mode, *extra])
             result["load_average"] = [round(x, 1) for x in load + os.getloadavg()]

@@ -56,19 +56,27 @@ def resources(servers: SandboxServers, data_dir: Path, reuse_unchanged: bool = T
     }
 
 
-def run(assets, res: dict, as_of: datetime, merged: set | None = None, published: dict | None = None) -> dict[str, bool]:
+def run(assets, res: dict, as_of: datetime, merged: set | None = None, published: dict | None = None,
+        checks: dict | None = None) -> dict[str, bool]:
     """Materialize in process at `as_of`; returns, per asset, whether its step was reused
-    (and adds to `merged` the staged tables merged into their last staging, to `published`
-    the publish's metadata)."""
+    (and adds to `merged` the staged tables merged into their last staging, with the rows
+    Great Expectations judged one by one, to `published` the publish's metadata, to `checks`
+    each staged check's verdict and figures)."""
     result = materialize(assets, resources=res, instance=DagsterInstance.ephemeral(),
                          tags={"as_of": as_of.isoformat()})
     assert result.success
     for check in result.get_asset_check_evaluations():
         assert check.passed or check.severity.value == "WARN", (check.asset_key, check.check_name)
+        if checks is not None and check.asset_key.path[0] == "staged":
+            figures = {name: value.value for name, value in check.metadata.items()}
+            checks[(check.asset_key.to_user_string(), check.check_name)] = (check.passed, figures)
     for event in result.get_asset_materialization_events():
-        incremental = event.materialization.metadata.get("incremental")
+        metadata = event.materialization.metadata
+        incremental = metadata.get("incremental")
         if merged is not None and incremental is not None and incremental.value:
-            merged.add(event.asset_key.to_user_string())
+            merged[event.asset_key.to_user_string()] = (
+                metadata["gx_rows_judged"].value, metadata["dagster/row_count"].value
+            )
         if published is not None and event.asset_key.to_user_string() == "warehouse/publish":
             published.update({name: value.value for name, value in event.materialization.metadata.items()})
     return {
@@ -89,12 +97,13 @@ def table_hashes(warehouse_file: Path) -> dict[str, str]:
         }
 
 
-def rebuilt(state: Path, landed_from: Path, into: Path, as_of: datetime) -> dict[str, str]:
+def rebuilt(state: Path, landed_from: Path, into: Path, as_of: datetime, checks: dict | None = None) -> dict[str, str]:
     """A full rebuild: `state` copied, the pages `landed_from` holds, every step run."""
     shutil.copytree(state, into)
     shutil.rmtree(into / "raw")
     shutil.copytree(landed_from / "raw", into / "raw")
-    run(PROCESSING, {"pipeline_settings": PipelineSettings(data_dir=str(into), reuse_unchanged=False)}, as_of)
+    run(PROCESSING, {"pipeline_settings": PipelineSettings(data_dir=str(into), reuse_unchanged=False)}, as_of,
+        checks=checks)
     return table_hashes(into / "warehouse.duckdb")
 
 
@@ -117,13 +126,16 @@ def syncs(tmp_path_factory) -> dict:
         found["next_night_warehouse"] = table_hashes(data / "warehouse.duckdb")
         shutil.copytree(data, root / "after_next_night")
         found["changed"] = servers.apply_changeset(seed=3, now=CHANGED_AT)
-        found["merged"] = set()
-        found["after_change"] = run(everything, resources(servers, data), AFTER_CHANGE, found["merged"])
+        found["merged"], found["after_change_checks"] = {}, {}
+        found["after_change"] = run(everything, resources(servers, data), AFTER_CHANGE, found["merged"],
+                                    checks=found["after_change_checks"])
         found["after_change_warehouse"] = table_hashes(data / "warehouse.duckdb")
     found["rebuilt_rerun"] = rebuilt(root / "after_first", root / "after_rerun", root / "rebuild_rerun", RERUN)
     found["rebuilt_next_night"] = rebuilt(root / "after_rerun", root / "after_next_night", root / "rebuild_night",
                                           NEXT_NIGHT)
-    found["rebuilt_after_change"] = rebuilt(root / "after_next_night", data, root / "rebuild_change", AFTER_CHANGE)
+    found["rebuilt_after_change_checks"] = {}
+    found["rebuilt_after_change"] = rebuilt(root / "after_next_night", data, root / "rebuild_change", AFTER_CHANGE,
+                                            found["rebuilt_after_change_checks"])
     return found
 
 
@@ -154,8 +166,20 @@ def test_after_a_change_set_what_changed_is_redone_and_the_warehouse_is_the_full
             "warehouse/publish"} <= redone
     assert "staged/evaluations" not in redone
     # the changed tables took the new pages into their last staging, rather than restaging
-    assert {"staged/volunteers", "staged/services"} <= syncs["merged"]
+    assert {"staged/volunteers", "staged/services"} <= set(syncs["merged"])
     assert syncs["after_change_warehouse"] == syncs["rebuilt_after_change"]
+
+
+def test_after_a_change_set_the_checks_judge_only_the_changed_rows_and_find_what_a_full_validation_finds(syncs):
+    # Great Expectations judged again only the rows the merge took out and put in ...
+    for table, (judged, rows) in syncs["merged"].items():
+        assert 0 < judged < rows, table
+    # ... and every check of the merged tables has the verdict and figures of the whole file
+    # (but the accounting's figures of "this sync", which the rebuild, another run, has not)
+    merged = {key: verdict for key, verdict in syncs["after_change_checks"].items()
+              if key[0] in syncs["merged"] and key[1] != staged.ACCOUNTED_CHECK}
+    assert len(merged) >= 10
+    assert merged == {key: syncs["rebuilt_after_change_checks"][key] for key in merged}
 
 
 # ---- the pure parts

@@ -34,6 +34,13 @@ from pipelines.schemas import table_spec
 
 EXPECTATIONS_DIR = files("expectations")  # a package: found wherever it was installed
 SEVERITIES = ("blocking", "warning")
+# Expectations about the table as a whole (a distribution, uniqueness). Every other one
+# judges each row on its own, so its counts add up over rows and an incremental staging
+# carries them (`validate_merged`). A suite is run whole, or in these two parts.
+TABLE_WIDE = frozenset({"expect_compound_columns_to_be_unique", "expect_column_mean_to_be_between"})
+ROWS_PART, TABLE_PART = "rows", "table"
+# GX counts every row of these as considered: nulls are what they test, not rows to skip
+NULL_TESTS = frozenset({"expect_column_values_to_not_be_null", "expect_column_values_to_be_null"})
 
 _lock = threading.Lock()
 _validation_definitions: dict[str, Any] = {}
@@ -66,6 +73,8 @@ class ExpectationOutcome:
     unexpected_percent: float | None = None
     observed_value: float | None = None
     exception: str | None = None
+    missing_count: int | None = None
+    position: int | None = None  # the expectation's place in expectations/<table>.json
 
     def label(self) -> str:
         return f"{self.expectation_type}({self.column})" if self.column else self.expectation_type
@@ -203,29 +212,38 @@ def _get_context():
     return _context
 
 
-def build_suite(table: str, directory: Traversable = EXPECTATIONS_DIR):
-    """The GX ExpectationSuite of a table (entries GX cannot parse are dropped: count them)."""
+def _in_part(expectation: dict[str, Any], part: str | None) -> bool:
+    return part is None or (expectation["type"] in TABLE_WIDE) == (part == TABLE_PART)
+
+
+def build_suite(table: str, directory: Traversable = EXPECTATIONS_DIR, part: str | None = None):
+    """The GX ExpectationSuite of a table, or of one part of it (ROWS_PART, TABLE_PART); each
+    entry's meta names its place in the file (entries GX cannot parse are dropped: count them)."""
     _quiet_gx()
     import great_expectations as gx
 
     document = load_suite_json(table, directory)
     return gx.ExpectationSuite(
         name=document.get("name", table),
-        expectations=[dict(expectation) for expectation in document["expectations"]],
+        expectations=[
+            {**expectation, "meta": {**expectation["meta"], "position": position}}
+            for position, expectation in enumerate(document["expectations"])
+            if _in_part(expectation, part)
+        ],
         meta=document.get("meta") or {},
     )
 
 
-def _validation_definition(table: str, directory: Traversable = EXPECTATIONS_DIR):
-    key = f"{directory}:{table}"
+def _validation_definition(table: str, directory: Traversable = EXPECTATIONS_DIR, part: str | None = None):
+    key = f"{directory}:{table}:{part}"
     with _lock:
         if key in _validation_definitions:
             return _validation_definitions[key]
         import great_expectations as gx
 
         context = _get_context()
-        suite = build_suite(table, directory)
-        expected = len(load_suite_json(table, directory)["expectations"])
+        suite = build_suite(table, directory, part)
+        expected = sum(_in_part(e, part) for e in load_suite_json(table, directory)["expectations"])
         if len(suite.expectations) != expected:
             raise ValueError(
                 f"expectations/{table}.json: GX kept {len(suite.expectations)} of {expected} "
@@ -267,12 +285,35 @@ def _prepare(frame: pd.DataFrame) -> pd.DataFrame:
     return prepared
 
 
+def _label(kwargs: dict[str, Any]) -> str | None:
+    """The column(s) an expectation is about, as the checks' metadata names them."""
+    if kwargs.get("column"):
+        return kwargs["column"]
+    if kwargs.get("column_list"):
+        return ",".join(kwargs["column_list"])
+    if kwargs.get("column_A"):
+        return f"{kwargs.get('column_A')}>{kwargs.get('column_B')}"
+    return None
+
+
+def _suite_result(table: str, rows: int, outcomes: list[ExpectationOutcome], directory: Traversable) -> SuiteResult:
+    """Outcomes grouped into the suite's checks, each in the file's order (a check none of
+    whose expectations ran is left out: a part of the suite was validated)."""
+    checks = {
+        info.name: CheckOutcome(info.name, info.severity, info.description)
+        for info in check_specs(table, directory)
+    }
+    for outcome in sorted(outcomes, key=lambda o: o.position):
+        checks[outcome.check].expectations.append(outcome)
+    return SuiteResult(table, rows, [check for check in checks.values() if check.expectations])
+
+
 def _release_batch(definition) -> None:
     """Drop the frame GX keeps after a run. The data source's execution engine holds the last
     batch (the prepared copy of the whole table) and the metrics computed on it until the same
     definition runs again, and the definitions are cached per process: without this a sync
-    carried every staged table's copy into the resolution (~85 MiB at 100k persons, some
-    0.9 GiB at 1M: services and volunteers whole)."""
+    carried every staged table's copy into the resolution (at 100k persons nine frames, 84 MiB
+    of columns and 62 MiB of Arrow's pool)."""
     engine = definition.batch_definition.data_asset.datasource.get_execution_engine()
     engine.batch_manager.reset_batch_cache()
     engine.batch_manager.batch_data_cache.clear()
@@ -281,34 +322,30 @@ def _release_batch(definition) -> None:
         metric_cache.clear()
 
 
-def validate(table: str, frame: pd.DataFrame, directory: Traversable = EXPECTATIONS_DIR) -> SuiteResult:
-    """Run the table's suite over a staged frame."""
-    infos = {info.name: info for info in check_specs(table, directory)}
-    outcomes = {
-        name: CheckOutcome(name, info.severity, info.description) for name, info in infos.items()
-    }
+def validate(
+    table: str, frame: pd.DataFrame, directory: Traversable = EXPECTATIONS_DIR, part: str | None = None
+) -> SuiteResult:
+    """Run the table's suite (or one part of it: ROWS_PART, TABLE_PART) over a staged frame."""
+    entries = load_suite_json(table, directory)["expectations"]
     if frame.empty:
         # Nothing landed yet: every expectation holds vacuously (GX would fail the mean ones).
-        for expectation in load_suite_json(table, directory)["expectations"]:
-            meta = expectation["meta"]
-            outcomes[meta["check"]].expectations.append(
-                ExpectationOutcome(
-                    check=meta["check"],
-                    severity=meta["severity"],
-                    expectation_type=expectation["type"],
-                    column=expectation["kwargs"].get("column"),
-                    success=True,
-                    element_count=0,
-                )
+        vacuous = [
+            ExpectationOutcome(
+                check=entry["meta"]["check"], severity=entry["meta"]["severity"],
+                expectation_type=entry["type"], column=_label(entry["kwargs"]), success=True,
+                element_count=0, position=position,
             )
-        return SuiteResult(table, 0, list(outcomes.values()))
+            for position, entry in enumerate(entries) if _in_part(entry, part)
+        ]
+        return _suite_result(table, 0, vacuous, directory)
 
-    definition = _validation_definition(table, directory)
+    definition = _validation_definition(table, directory, part)
     with _lock:  # one GX context per process; validations of two tables must not interleave
         try:
             run = definition.run(batch_parameters={"dataframe": _prepare(frame)})
         finally:
             _release_batch(definition)
+    outcomes = []
     for result in run.results:
         config = result.expectation_config
         meta = config.meta or {}
@@ -326,32 +363,102 @@ def validate(table: str, frame: pd.DataFrame, directory: Traversable = EXPECTATI
             # no row to average (its row_condition selected none): as for an empty frame,
             # nothing drifted; GX would fail it with no figure to show
             success = True
-        outcome = ExpectationOutcome(
+        outcomes.append(ExpectationOutcome(
             check=meta["check"],
             severity=meta["severity"],
             expectation_type=config.type,
-            column=config.kwargs.get("column")
-            or ",".join(config.kwargs.get("column_list", []) or [])
-            or (
-                f"{config.kwargs.get('column_A')}>{config.kwargs.get('column_B')}"
-                if config.kwargs.get("column_A")
-                else None
-            ),
+            column=_label(config.kwargs),
             success=success,
             element_count=details.get("element_count"),
             unexpected_count=details.get("unexpected_count"),
             unexpected_percent=_number(details.get("unexpected_percent")),
             observed_value=_number(observed) if not isinstance(observed, (list, dict)) else None,
             exception=exception,
-        )
-        outcomes[outcome.check].expectations.append(outcome)
-    return SuiteResult(table, len(frame), list(outcomes.values()))
+            missing_count=details.get("missing_count"),
+            position=meta["position"],
+        ))
+    return _suite_result(table, len(frame), outcomes, directory)
 
 
-def suite_columns(table: str, directory: Traversable = EXPECTATIONS_DIR) -> list[str]:
-    """Columns the suite reads (to load only those from a large staged file)."""
+# -- carried across an incremental staging -------------------------------------------------
+
+
+def row_tallies(result: SuiteResult) -> dict[str, list[int]] | None:
+    """What the next incremental staging carries of a validation: for each expectation that
+    judges rows one by one (keyed by its place in the file), [rows in its domain, rows it
+    skipped as missing, rows unexpected]. Counts of rows add up over rows, so a merged table's
+    are the last table's, less the rows the merge took out, plus those it put in. None when
+    an expectation raised (there is no count to carry)."""
+    tallies: dict[str, list[int]] = {}
+    for check in result.checks:
+        for outcome in check.expectations:
+            if outcome.expectation_type in TABLE_WIDE:
+                continue
+            if outcome.exception:
+                return None
+            tallies[str(outcome.position)] = [
+                outcome.element_count or 0, outcome.missing_count or 0, outcome.unexpected_count or 0
+            ]
+    return tallies
+
+
+def _outcome_from_counts(entry: dict[str, Any], position: int, element: int, missing: int,
+                         unexpected: int) -> ExpectationOutcome:
+    """A row-by-row expectation's verdict and figures from its counts, as GX makes them
+    (`_format_map_output`, `_mostly_success`; the null tests count every row as considered)."""
+    kind, kwargs, meta = entry["type"], entry["kwargs"], entry["meta"]
+    skips_missing = kind not in NULL_TESTS
+    considered = element - missing if skips_missing else element
+    mostly = kwargs.get("mostly", 1.0)
+    vacuous = element == 0 or considered == 0
+    return ExpectationOutcome(
+        check=meta["check"],
+        severity=meta["severity"],
+        expectation_type=kind,
+        column=_label(kwargs),
+        success=vacuous or (float(considered) - float(unexpected)) / float(considered) >= mostly,
+        element_count=element,
+        unexpected_count=unexpected,
+        unexpected_percent=None if vacuous else unexpected / considered * 100,
+        missing_count=missing if skips_missing else None,
+        position=position,
+    )
+
+
+def validate_merged(
+    table: str, tallies: dict[str, list[int]], removed: pd.DataFrame, added: pd.DataFrame,
+    table_wide_frame: pd.DataFrame, directory: Traversable = EXPECTATIONS_DIR,
+) -> tuple[SuiteResult, dict[str, list[int]]] | None:
+    """The suite over a table merged from the last validated one, without reading its kept
+    rows: the row-by-row expectations from `tallies` (the last validation's `row_tallies`) less
+    the `removed` rows' plus the `added` rows' (GX over those few rows); the table-wide ones
+    (uniqueness, means) by GX over `table_wide_frame`, their columns of the whole merged
+    table. Returns the result and its tallies, or None when the counts cannot be carried
+    (GX raised on a part, the tallies are not this suite's, a count would go negative): the
+    caller then validates the whole table."""
+    entries = load_suite_json(table, directory)["expectations"]
+    taken_out = row_tallies(validate(table, removed, directory, ROWS_PART))
+    put_in = row_tallies(validate(table, added, directory, ROWS_PART))
+    if taken_out is None or put_in is None or set(tallies) != set(put_in) or set(put_in) != set(taken_out):
+        return None
+    merged = {
+        key: [last - out + new for last, out, new in zip(tallies[key], taken_out[key], put_in[key])]
+        for key in tallies
+    }
+    if any(count < 0 for counts in merged.values() for count in counts):
+        return None
+    outcomes = [_outcome_from_counts(entries[int(key)], int(key), *counts) for key, counts in merged.items()]
+    table_wide = validate(table, table_wide_frame, directory, TABLE_PART)
+    outcomes += [outcome for check in table_wide.checks for outcome in check.expectations]
+    return _suite_result(table, len(table_wide_frame), outcomes, directory), merged
+
+
+def suite_columns(table: str, directory: Traversable = EXPECTATIONS_DIR, part: str | None = None) -> list[str]:
+    """Columns the suite (or one part of it) reads: to load only those from a large staged file."""
     columns: list[str] = []
     for expectation in load_suite_json(table, directory)["expectations"]:
+        if not _in_part(expectation, part):
+            continue
         kwargs = expectation["kwargs"]
         for key in ("column", "column_A", "column_B"):
             if kwargs.get(key):

@@ -49,6 +49,7 @@ from pipelines.clock import AsOf
 from pipelines.config import Settings
 from pipelines.files import private_dir, write_parquet
 from pipelines.quality import quarantine as quarantine_rows
+from pipelines.quality.gx_runner import suite_columns
 from pipelines.reuse import ReuseRecord, outputs_untouched
 from pipelines.schemas import arrow_schema, mappings_for_table, table_spec
 from pipelines.staging.extract import (
@@ -280,6 +281,21 @@ def _interleaved(old: _Forward, new: pa.Table, is_new: np.ndarray, position: np.
         yield stacked.take(pa.array(np.argsort(places, kind="stable"), pa.int64()))
 
 
+def _left_out(path: Path, kept: np.ndarray, schema: pa.Schema, batch_rows: int) -> pa.Table:
+    """The rows of a staged file that a merge does not keep (a newer version replaced them, or
+    they are gone), with `schema`'s columns; the file read batch by batch."""
+    parquet = pq.ParquetFile(path)
+    left_out = np.ones(parquet.metadata.num_rows, dtype=bool)
+    left_out[kept] = False
+    parts, start = [schema.empty_table()], 0
+    for batch in parquet.iter_batches(batch_size=batch_rows, columns=schema.names):
+        mask = left_out[start:start + batch.num_rows]
+        start += batch.num_rows
+        if mask.any():
+            parts.append(pa.Table.from_batches([batch]).filter(pa.array(mask)).cast(schema))
+    return pa.concat_tables(parts)
+
+
 def _staged_positions(order: dict[str, np.ndarray], old_quarantined: np.ndarray,
                       new_quarantined: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(is_new, position in its staged table) of the merged staged rows, in order: a ledger
@@ -326,6 +342,9 @@ def merge_stage(
     new_quarantined = new_ledger["quarantined"].to_numpy(zero_copy_only=False)
     is_new, position = _staged_positions(order, old_quarantined, new_quarantined)
     del old_quarantined
+    suite_schema = pa.schema([arrow_schema(table).field(column) for column in suite_columns(table)])
+    result.removed_rows = _left_out(staged_path(settings, table), position[~is_new], suite_schema, chunk_rows)
+    result.added_rows = new_staged.select(suite_schema.names).cast(suite_schema)
     staged = _Forward(staged_path(settings, table), chunk_rows, arrow_schema(table))
     result.rows = write_parquet(result.path, _interleaved(staged, new_staged, is_new, position, chunk_rows),
                                 arrow_schema(table))

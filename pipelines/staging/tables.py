@@ -68,6 +68,10 @@ class StagedResult:
     # rows mapped and judged to do so
     incremental: bool = False
     restaged: int = 0
+    # after a merge, the suite's columns of the staged rows it took out (replaced or gone)
+    # and of those it put in: a few rows, from which the suite's counts are carried
+    removed_rows: pa.Table | None = None
+    added_rows: pa.Table | None = None
 
     @property
     def quarantined(self) -> int:
