@@ -87,7 +87,7 @@ def instrument(phases: list[dict], sampler: Sampler) -> None:
         return timed
 
     for name in ("read_staged", "resolve_volunteers", "resolve_organizations", "resolve_services",
-                 "write_parquet", "account_key_problems", "unexplained_key_changes",
+                 "write_parquet", "parquet_bytes", "write_bytes", "account_key_problems", "unexplained_key_changes",
                  "service_count_problems", "evaluate_against_truth", "organization_check"):
         setattr(store, name, wrap(name, getattr(store, name)))
 

@@ -38,8 +38,14 @@ def pairwise_confusion(predicted: pd.DataFrame, truth: pd.DataFrame, predicted_k
     }
 
 
-def truth_accounts(truth_dir: Path, entity: str) -> pd.DataFrame:
-    accounts = pd.read_parquet(truth_dir / "accounts.parquet")
+# the truth's columns evaluate_against_truth reads (the files hold names, numbers, dirt: at a
+# million persons reading them whole was the step's peak)
+ACCOUNT_TRUTH_COLUMNS = ["source", "entity", "source_id", "true_id"]
+PERSON_TRUTH_COLUMNS = ["person_id", "true_hours"]
+
+
+def truth_accounts(truth_dir: Path, entity: str, columns: list[str] | None = None) -> pd.DataFrame:
+    accounts = pd.read_parquet(truth_dir / "accounts.parquet", columns=columns)
     accounts = accounts.loc[accounts["entity"].astype(str).str.rstrip("s") == entity.rstrip("s")].copy()
     accounts["source_id"] = accounts["source_id"].astype(str)
     return accounts
@@ -53,7 +59,7 @@ def hours_check(facts: pd.DataFrame, volunteer_map: pd.DataFrame, accounts: pd.D
         .sort_values(["n", "true_id"], ascending=[False, True]).drop_duplicates("volunteer_key")
         .set_index("volunteer_key")["true_id"]
     )
-    attributed = facts.assign(person_id=facts["volunteer_key"].map(key_person))
+    attributed = facts[["volunteer_key", "hours"]].assign(person_id=facts["volunteer_key"].map(key_person))
     computed = attributed.groupby("person_id")["hours"].sum()
     true_hours = persons.set_index("person_id")["true_hours"].astype("float64")
     compared = pd.DataFrame({"truth": true_hours}).join(computed.rename("computed"), how="outer").fillna(0.0)
@@ -71,9 +77,9 @@ def hours_check(facts: pd.DataFrame, volunteer_map: pd.DataFrame, accounts: pd.D
 
 
 def evaluate_against_truth(truth_dir: Path, volunteer_map: pd.DataFrame, facts: pd.DataFrame) -> dict:
-    accounts = truth_accounts(truth_dir, "volunteer")
+    accounts = truth_accounts(truth_dir, "volunteer", ACCOUNT_TRUTH_COLUMNS)
     result = {"volunteers": pairwise_confusion(volunteer_map, accounts, "volunteer_key", "true_id")}
-    persons = pd.read_parquet(truth_dir / "persons.parquet")
+    persons = pd.read_parquet(truth_dir / "persons.parquet", columns=PERSON_TRUTH_COLUMNS)
     result["hours"] = hours_check(facts, volunteer_map, accounts, persons)
     return result
 

@@ -28,12 +28,14 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipelines.resolve.vectorized import hashed_keys, is_in, with_full_run_types
+from pipelines.resolve.vectorized import hashed_keys, is_in, positions, sorted_by, with_full_run_types
 
 SERVICE_COLUMNS = [
     "source", "source_id", "updated_at", "is_deleted", "volunteer_source_id", "project_source_id",
     "org_source_id", "service_date", "hours", "is_effective", "national_record_id", "origin_log_id",
 ]
+# service records per block of facts (_facts)
+FACT_BLOCK_RECORDS = 500_000
 # what the facts take from a record of either side, once the two sides are paired
 SIDE_COLUMNS = [
     "source_id", "volunteer_source_id", "project_source_id", "org_source_id", "service_date", "hours", "is_effective",
@@ -132,20 +134,40 @@ def pair_services(national: pd.DataFrame, provincial: pd.DataFrame) -> pd.DataFr
     return pairs.reset_index(drop=True)
 
 
-def _lookup(frame: pd.DataFrame, source: str, id_column: str, source_map: pd.DataFrame, key_column: str) -> pd.Series:
+def _memoized(memo: dict | None, key: tuple, make):
+    """make(), kept in `memo` under `key` (the blocks of one _facts call share the lookups'
+    indexes: built once, not once per block)."""
+    if memo is None:
+        return make()
+    if key not in memo:
+        memo[key] = make()
+    return memo[key]
+
+
+def _key_of(source_map: pd.DataFrame, source: str, key_column: str, memo: dict | None = None) -> pd.Series:
+    """source_id -> key_column of a source map's `source` accounts (the first row of an id)."""
+    return _memoized(memo, ("key", id(source_map), source, key_column), lambda: source_map.loc[
+        source_map["source"] == source].drop_duplicates("source_id").set_index("source_id")[key_column])
+
+
+def _lookup(frame: pd.DataFrame, source: str, id_column: str, source_map: pd.DataFrame, key_column: str,
+            memo: dict | None = None) -> pd.Series:
     """The key of (source, frame[id_column]) in a source map, aligned on frame's index."""
-    mapping = source_map.loc[source_map["source"] == source].drop_duplicates("source_id").set_index("source_id")[key_column]
-    return frame[id_column].map(mapping)
+    return frame[id_column].map(_key_of(source_map, source, key_column, memo))
 
 
-def _project_lookup(staged_projects: pd.DataFrame, source: str, project_ids: pd.Series, column: str) -> pd.Series:
+def _project_lookup(staged_projects: pd.DataFrame, source: str, project_ids: pd.Series, column: str,
+                    memo: dict | None = None) -> pd.Series:
     """`column` of the `source` project each id names, aligned on project_ids' index."""
     if not len(staged_projects):
         return pd.Series(np.nan, index=project_ids.index, dtype=object)
-    projects = staged_projects.loc[staged_projects["source"] == source]
-    value_of = projects.assign(source_id=projects["source_id"].astype(str)).drop_duplicates(
-        "source_id", keep="last").set_index("source_id")[column]
-    return project_ids.astype("string").map(value_of)
+
+    def value_of() -> pd.Series:
+        projects = staged_projects.loc[staged_projects["source"] == source]
+        return projects.assign(source_id=projects["source_id"].astype(str)).drop_duplicates(
+            "source_id", keep="last").set_index("source_id")[column]
+
+    return project_ids.astype("string").map(_memoized(memo, ("project", source, column), value_of))
 
 
 def record_fingerprints(services: pd.DataFrame) -> pd.DataFrame:
@@ -329,7 +351,7 @@ def resolve_services(
                 "facts_carried": int(len(carried)), "facts_resolved": int(len(fresh))}
         facts = with_full_run_types(carried, fresh, FACT_COLUMNS)
         del carried, fresh  # before the sort's copy
-        facts = facts.sort_values("service_key").reset_index(drop=True)
+        facts = sorted_by(facts, "service_key")
     else:
         facts = _facts(sides, pairs, staged_projects, volunteer_map, organization_map)
 
@@ -347,6 +369,22 @@ def resolve_services(
     return ServiceResolution(facts, duplicates, summary, state, work)
 
 
+def fact_blocks(national: pd.DataFrame, provincial: pd.DataFrame, pairs: pd.DataFrame,
+                block_count: int) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """The block of each national record, provincial record and pair (records in slices of
+    their order; a paired provincial record goes with its national partner), or None when a
+    pair names a record that is not there (one block then: what _block_facts makes of it)."""
+    national_block = np.arange(len(national)) * block_count // max(len(national), 1)
+    provincial_block = np.arange(len(provincial)) * block_count // max(len(provincial), 1)
+    national_at = positions(pairs["national_source_id"], national["source_id"])
+    provincial_at = positions(pairs["provincial_source_id"], provincial["source_id"])
+    if (national_at < 0).any() or (provincial_at < 0).any():
+        return None
+    pair_block = national_block[national_at]
+    provincial_block[provincial_at] = pair_block
+    return national_block, provincial_block, pair_block
+
+
 def _facts(
     sides: dict[str, pd.DataFrame],
     pairs: pd.DataFrame,
@@ -355,7 +393,60 @@ def _facts(
     organization_map: pd.DataFrame,
 ) -> pd.DataFrame:
     """The facts of the prepared records in `sides` (taken out of it: freed as they are used),
-    paired by `pairs`, sorted by service_key."""
+    paired by `pairs`, sorted by service_key.
+
+    Made FACT_BLOCK_RECORDS records at a time: a fact is a function of its record (or its
+    pair of records) and of the lookups, so a block that holds each record with its partner
+    makes the same facts as the whole; only one block's paired rows, lookups and keys are
+    held at once (at a million persons the whole province's were most of the services' peak).
+    """
+    look = (staged_projects, volunteer_map, organization_map, {})
+    records = len(sides["national"]) + len(sides["provincial"])
+    block_count = max(1, -(-records // FACT_BLOCK_RECORDS))
+    blocks = fact_blocks(sides["national"], sides["provincial"], pairs, block_count) if block_count > 1 else None
+    if blocks is None:
+        return _as_dates(sorted_by(_block_facts(sides, pairs, *look), "service_key"))
+    # only what a fact takes of a record is held through the blocks
+    national, provincial = sides.pop("national")[SIDE_COLUMNS], sides.pop("provincial")[SIDE_COLUMNS]
+    national_block, provincial_block, pair_block = blocks
+    parts = [
+        _block_facts({"national": national.loc[national_block == block],
+                      "provincial": provincial.loc[provincial_block == block]},
+                     pairs.loc[pair_block == block], *look)
+        for block in range(block_count)
+    ]
+    # pandas types a column by its values: a block whose column holds only missing values may
+    # type it otherwise than the whole would; then the whole is made in one piece
+    if len({tuple(part.dtypes) for part in parts if len(part)}) != 1:
+        whole = _block_facts({"national": national, "provincial": provincial}, pairs, *look)
+        return _as_dates(sorted_by(whole, "service_key"))
+    del national, provincial
+    parts = [part for part in parts if len(part)]
+    # one column at a time: the blocks' copy of a column goes as the whole's is made
+    facts = pd.DataFrame({column: pd.concat([part.pop(column) for part in parts], ignore_index=True)
+                          for column in FACT_COLUMNS})
+    del parts
+    return _as_dates(sorted_by(facts, "service_key"))
+
+
+def _as_dates(facts: pd.DataFrame) -> pd.DataFrame:
+    """The facts' service dates as calendar dates (a Python date per fact, ~10x a datetime64:
+    made once the blocks are put together, not held by each block)."""
+    facts["service_date"] = facts["service_date"].dt.date
+    return facts
+
+
+def _block_facts(
+    sides: dict[str, pd.DataFrame],
+    pairs: pd.DataFrame,
+    staged_projects: pd.DataFrame,
+    volunteer_map: pd.DataFrame,
+    organization_map: pd.DataFrame,
+    memo: dict | None = None,
+) -> pd.DataFrame:
+    """The facts of the prepared records in `sides` (taken out of it: freed as they are used),
+    paired by `pairs` (each record's partner among them), in no particular order; `memo`
+    keeps the lookups' indexes from one block to the next."""
     # once paired, a record's references, times and flags but `is_effective` are not read again
     national = sides.pop("national")[SIDE_COLUMNS].add_prefix("n_")
     provincial = sides.pop("provincial")[SIDE_COLUMNS].add_prefix("p_")
@@ -382,17 +473,17 @@ def _facts(
         return rows[f"n_{column}"].where(has_national, rows[f"p_{column}"])
 
     rows["hours"] = prefer_national("hours").astype("float64")
-    rows["service_date"] = prefer_national("service_date").dt.date
+    rows["service_date"] = prefer_national("service_date")  # datetime64: _facts makes it dates
     rows["project_source"] = np.where(has_national & rows["n_project_source_id"].notna(), "national",
                                       np.where(rows["p_project_source_id"].notna(), "provincial", None))
     rows["project_source_id"] = rows["n_project_source_id"].where(rows["project_source"] == "national", rows["p_project_source_id"])
 
-    volunteer_national = _lookup(rows, "national", "n_volunteer_source_id", volunteer_map, "volunteer_key")
-    volunteer_provincial = _lookup(rows, "provincial", "p_volunteer_source_id", volunteer_map, "volunteer_key")
+    volunteer_national = _lookup(rows, "national", "n_volunteer_source_id", volunteer_map, "volunteer_key", memo)
+    volunteer_provincial = _lookup(rows, "provincial", "p_volunteer_source_id", volunteer_map, "volunteer_key", memo)
     rows["volunteer_key"] = volunteer_national.where(volunteer_national.notna(), volunteer_provincial)
     del volunteer_national, volunteer_provincial  # (each a column of millions of keys)
-    org_national = _lookup(rows, "national", "n_org_source_id", organization_map, "org_key")
-    org_provincial = _lookup(rows, "provincial", "p_org_source_id", organization_map, "org_key")
+    org_national = _lookup(rows, "national", "n_org_source_id", organization_map, "org_key", memo)
+    org_provincial = _lookup(rows, "provincial", "p_org_source_id", organization_map, "org_key", memo)
     rows["org_key"] = org_national.where(org_national.notna(), org_provincial)
     del org_national, org_provincial
 
@@ -400,10 +491,9 @@ def _facts(
         """A value of the row's project: the national project first, else the activity."""
         found = []
         for source in ("national", "provincial"):
-            values = _project_lookup(staged_projects, source, rows[f"{source[0]}_project_source_id"], column)
+            values = _project_lookup(staged_projects, source, rows[f"{source[0]}_project_source_id"], column, memo)
             if source_map is not None:
-                keys = source_map.loc[source_map["source"] == source].drop_duplicates("source_id")
-                values = values.map(keys.set_index("source_id")["org_key"])
+                values = values.map(_key_of(source_map, source, "org_key", memo))
             found.append(values)
         return found[0].where(found[0].notna(), found[1])
 
@@ -420,21 +510,27 @@ def _facts(
     project_basis = rows["project_source"].astype("string") + ":" + rows["project_source_id"].astype("string")
     rows["project_key"] = opaque_key("P", project_basis.fillna("")).where(project_basis.notna())
     del project_basis
-    facts = rows[FACT_COLUMNS]
+    facts = rows[FACT_COLUMNS].reset_index(drop=True)
     rows = None  # the paired sides' columns go before the facts are sorted into a copy
-    facts = facts.sort_values("service_key").reset_index(drop=True)
     facts["hours"] = facts["hours"].astype("float64")
-
     return facts
 
 
 def duplicate_candidates(facts: pd.DataFrame) -> pd.DataFrame:
     """Pairs of counted services with the same person, day, team and hours and no reference."""
-    known = facts.dropna(subset=["volunteer_key", "service_date"]).copy()
-    known["hours_cents"] = (known["hours"] * 100).round().astype("int64")
-    known["org_group"] = known["org_key"].fillna("")
     group = ["volunteer_key", "service_date", "org_group", "hours_cents"]
-    known = known.loc[known.groupby(group)["service_key"].transform("size") > 1]
+
+    def grouped(frame: pd.DataFrame) -> pd.DataFrame:
+        return frame.assign(hours_cents=(frame["hours"] * 100).round().astype("int64"),
+                            org_group=frame["org_key"].fillna(""))
+
+    # the groups counted on their columns alone; only the rows of a group of two or more are
+    # copied whole (a copy of every fact was the services' peak at a million persons)
+    known = facts.loc[facts["volunteer_key"].notna() & facts["service_date"].notna(),
+                      ["volunteer_key", "service_date", "org_key", "hours"]]
+    repeated = known.index[grouped(known).groupby(group)["volunteer_key"].transform("size") > 1]
+    del known
+    known = grouped(facts.loc[repeated])
     if not len(known):
         return pd.DataFrame(columns=DUPLICATE_COLUMNS)
     side = known[group + ["service_key", "source", "national_source_id", "provincial_source_id", "org_key", "hours"]]

@@ -12,6 +12,7 @@ its header on the first sync); it is read on every sync.
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import json
 import logging
@@ -26,7 +27,7 @@ import pyarrow.parquet as pq
 
 from pipelines.clock import AsOf
 from pipelines.config import Settings
-from pipelines.files import private_dir, write_parquet, write_text
+from pipelines.files import private_dir, write_bytes, write_parquet, write_text
 from pipelines.resolve.comparisons import ModelParameters
 from pipelines.resolve.invariants import (
     COUNT_COLUMNS,
@@ -89,10 +90,22 @@ def read_resolution_input(settings: Settings, table: str) -> pd.DataFrame:
     return read_staged(settings, table, [c for c in COLUMNS_READ[table] if c in present])
 
 
+def count_input(settings: Settings) -> Path | pd.DataFrame:
+    """What the `counted_once` invariant reads of the staged services: their file (DuckDB
+    reads its columns there), or the empty table when none was staged."""
+    path = staged_path(settings, "services")
+    return path if path.exists() else read_staged(settings, "services")[COUNT_COLUMNS]
+
+
 def release_memory() -> None:
     """Hand Arrow's freed pages back to the system between the parts: pandas 3 strings live in
-    Arrow's pool, which otherwise keeps them for reuse and adds to the step's peak."""
+    Arrow's pool, which otherwise keeps them for reuse and adds to the step's peak; and the C
+    heap's free pages (millions of Python strings of the volunteers' links and history)."""
     pa.default_memory_pool().release_unused()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: nothing to trim
+        pass
 
 
 def read_decisions(state_dir: Path) -> pd.DataFrame:
@@ -132,23 +145,37 @@ def as_arrow(frame: pd.DataFrame) -> pa.Table:
     return pa.Table.from_pandas(frame, preserve_index=False)
 
 
-def volunteer_state_files(state: VolunteerState) -> dict[str, pa.Table | str]:
+def parquet_bytes(frame: pd.DataFrame) -> bytes:
+    """The Parquet file write_parquet writes for `frame` (zstd), as bytes: what the state keeps
+    of a million accounts compresses to a few percent of its table, and the state files wait
+    in memory until every output is written (a crash must leave the previous state)."""
+    table = as_arrow(frame)
+    sink = pa.BufferOutputStream()
+    with pq.ParquetWriter(sink, table.schema, compression="zstd") as writer:
+        if table.num_rows:
+            writer.write_table(table)
+    return sink.getvalue().to_pybytes()
+
+
+def volunteer_state_files(state: VolunteerState) -> dict[str, bytes | str]:
     """The volunteers' state as its files' contents, in the order they are written."""
     model = {"params": state.params.to_json(), "rules_fingerprint": state.rules_fingerprint}
     return {
-        "volunteer_source_map.parquet": as_arrow(state.source_map),
-        "volunteer_fingerprints.parquet": as_arrow(state.fingerprints),
-        "volunteer_scored_pairs.parquet": as_arrow(state.scored_pairs),
-        "volunteer_key_history.parquet": as_arrow(state.key_history),
+        "volunteer_source_map.parquet": parquet_bytes(state.source_map),
+        "volunteer_fingerprints.parquet": parquet_bytes(state.fingerprints),
+        "volunteer_scored_pairs.parquet": parquet_bytes(state.scored_pairs),
+        "volunteer_key_history.parquet": parquet_bytes(state.key_history),
         "volunteer_model.json": json.dumps(model, indent=1),
-        **({VOLUNTEER_ROWS_FILE: as_arrow(state.account_rows)} if state.account_rows is not None else {}),
+        **({VOLUNTEER_ROWS_FILE: parquet_bytes(state.account_rows)} if state.account_rows is not None else {}),
     }
 
 
-def write_files(files: dict[str, pa.Table | pd.DataFrame | str], folder: Path) -> None:
+def write_files(files: dict[str, bytes | pa.Table | pd.DataFrame | str], folder: Path) -> None:
     for name, content in files.items():
         if isinstance(content, str):
             write_text(folder / name, content)
+        elif isinstance(content, bytes):  # a Parquet file already made (parquet_bytes)
+            write_bytes(folder / name, content)
         else:
             write_parquet(folder / name, content)
 
@@ -225,10 +252,15 @@ def _golden_manifest_files(state_dir: Path, resolved_dir: Path) -> dict[str, Pat
     }
 
 
-def save_service_state(state: ServiceState, state_dir: Path, resolved_dir: Path) -> None:
-    """The services' state, then the manifest (last: it vouches for the files written before)."""
-    for name, file in SERVICE_STATE_FILES.items():
-        write_parquet(state_dir / file, getattr(state, name))
+def service_state_files(state: ServiceState) -> dict[str, bytes]:
+    """The services' state as its files' contents (parquet_bytes), by file name."""
+    return {file: parquet_bytes(getattr(state, name)) for name, file in SERVICE_STATE_FILES.items()}
+
+
+def save_service_state(content: ServiceState | dict[str, bytes], state_dir: Path, resolved_dir: Path) -> None:
+    """The services' state (or its files' contents), then the manifest (last: it vouches for
+    the files written before)."""
+    write_files(service_state_files(content) if isinstance(content, ServiceState) else content, state_dir)
     write_manifest(state_dir / SERVICE_MANIFEST, services_code_fingerprint(),
                    _service_manifest_files(state_dir, resolved_dir))
 
@@ -295,29 +327,32 @@ def resolve_all(settings: Settings, as_of: AsOf | datetime) -> dict:
         synced_at=synced_at,
     )
     volunteers.scored_pairs = None  # every scored pair with its evidence text: not written here
-    previous_volunteer_map = volunteer_state.source_map if volunteer_state is not None else None
-    volunteer_invariants = {
-        **account_key_problems(
-            staged_volunteers, volunteers.source_map, "volunteer_key", volunteers.golden["volunteer_key"],
-        ),
-        **unexplained_key_changes(
-            previous_volunteer_map, volunteers.source_map, "volunteer_key", volunteers.key_history
-        ),
-        "persons_with_two_valid_numbers": volunteers.summary["persons_with_two_valid_numbers"],
-    }
-    changed_volunteers = changed_accounts(previous_volunteer_map, volunteers.source_map, "volunteer_key")
-    del staged_volunteers, volunteer_state, previous_volunteer_map
-    # held as Arrow tables through the organizations and services; the services need the map only
-    volunteer_outputs = {
-        "volunteer_source_map": volunteers.source_map,
-        "volunteers": as_arrow(volunteers.golden),
-        "volunteer_links": as_arrow(volunteers.links),
-        "volunteer_match_review": as_arrow(volunteers.review),
-        "volunteer_key_history": as_arrow(volunteers.state.key_history.rename(columns={"key": "volunteer_key"})),
-    }
+    # The volunteers' outputs are written now, not held through the invariants, organizations
+    # and services (at a million persons they were a third of the step's peak); their state
+    # waits, as the Parquet files' bytes, until every output is written. A sync that fails later
+    # leaves these outputs with the previous state: their manifest (golden_state.json) no longer
+    # vouches for them, so the next sync makes everything again, as after a failure while
+    # writing outputs.
+    write_files({
+        "volunteer_source_map.parquet": volunteers.source_map,
+        "volunteers.parquet": volunteers.golden,
+        "volunteer_links.parquet": volunteers.links,
+        "volunteer_match_review.parquet": volunteers.review,
+        "volunteer_key_history.parquet": volunteers.state.key_history.rename(columns={"key": "volunteer_key"}),
+    }, resolved_dir)
     volunteer_state_content = volunteer_state_files(volunteers.state)
     volunteer_map, volunteer_summary, volunteer_work = volunteers.source_map, volunteers.summary, volunteers.work
+    golden_keys, new_key_events = volunteers.golden["volunteer_key"], volunteers.key_history
     del volunteers
+    release_memory()
+    previous_volunteer_map = volunteer_state.source_map if volunteer_state is not None else None
+    volunteer_invariants = {
+        **account_key_problems(staged_volunteers, volunteer_map, "volunteer_key", golden_keys),
+        **unexplained_key_changes(previous_volunteer_map, volunteer_map, "volunteer_key", new_key_events),
+        "persons_with_two_valid_numbers": volunteer_summary["persons_with_two_valid_numbers"],
+    }
+    changed_volunteers = changed_accounts(previous_volunteer_map, volunteer_map, "volunteer_key")
+    del staged_volunteers, volunteer_state, previous_volunteer_map, golden_keys, new_key_events
     release_memory()
 
     org_map_previous = _read_optional(state_dir / "organization_source_map.parquet")
@@ -347,15 +382,16 @@ def resolve_all(settings: Settings, as_of: AsOf | datetime) -> dict:
     del changed_volunteers
 
     staged["services"] = read_resolution_input(settings, "services")
-    # the invariant's columns share the staged data; the rest goes once the services are prepared
-    count_input = staged["services"][COUNT_COLUMNS]
     try:
         services = resolve_services(
             staged.pop("services"), read_resolution_input(settings, "projects"), volunteer_map,
             organizations.source_map, previous_services,
         )
         previous_services = None  # (its facts and state are let go inside, once used)
-        service_invariants = service_count_problems(count_input, services.facts)
+        # the services' state (millions of record fingerprints) waits as its files' bytes
+        service_state_content, services.state = service_state_files(services.state), None
+        release_memory()
+        service_invariants = service_count_problems(count_input(settings), services.facts)
         if services.work["mode"] == "incremental" and any(service_invariants.values()):
             raise NotTheFullAnswer("incremental facts did not add up")
     except NotTheFullAnswer as why:
@@ -365,10 +401,10 @@ def resolve_all(settings: Settings, as_of: AsOf | datetime) -> dict:
             read_resolution_input(settings, "services"), read_resolution_input(settings, "projects"),
             volunteer_map, organizations.source_map,
         )
-        service_invariants = service_count_problems(count_input, services.facts)
+        service_state_content, services.state = service_state_files(services.state), None
+        service_invariants = service_count_problems(count_input(settings), services.facts)
     services.work["reason"] = services_reason
     log.info("services: %s", services.work)
-    del count_input
     release_memory()
 
     org_history = pd.concat(
@@ -377,7 +413,6 @@ def resolve_all(settings: Settings, as_of: AsOf | datetime) -> dict:
         ignore_index=True,
     )
     outputs = {
-        **volunteer_outputs,
         "organization_source_map": organizations.source_map,
         "organizations": organizations.golden,
         "organization_key_history": org_history.rename(columns={"key": "org_key"}),
@@ -391,7 +426,7 @@ def resolve_all(settings: Settings, as_of: AsOf | datetime) -> dict:
     write_parquet(state_dir / "organization_source_map.parquet", organizations.source_map)
     write_parquet(state_dir / "organization_key_history.parquet", org_history)
     write_manifest(state_dir / GOLDEN_MANIFEST, golden_code_fingerprint(), _golden_manifest_files(state_dir, resolved_dir))
-    save_service_state(services.state, state_dir, resolved_dir)
+    save_service_state(service_state_content, state_dir, resolved_dir)
 
     summary = {
         "volunteers": volunteer_summary,

@@ -44,6 +44,25 @@ def is_in(values: pd.Series, allowed: Iterable) -> np.ndarray:
     return found.to_numpy(zero_copy_only=False).astype(bool)
 
 
+def positions(keys: pd.Series, index: pd.Series) -> np.ndarray:
+    """Where each key is in `index` (string-like, unique), -1 where it is not: one Arrow lookup."""
+    if not len(keys):
+        return np.zeros(0, dtype="int64")
+    found = pc.index_in(_as_string_array(keys), value_set=_as_string_array(index), skip_nulls=True)
+    return np.asarray(found.fill_null(-1).to_numpy(zero_copy_only=False), dtype="int64")
+
+
+def sorted_by(frame: pd.DataFrame, column: str) -> pd.DataFrame:
+    """`frame.sort_values(column).reset_index(drop=True)` for a column of unique values, one
+    column copied at a time (sort_values holds two whole frames: at a million persons the
+    facts are most of a GB). `frame` is emptied (its columns are taken out as they are moved)."""
+    order = frame[column].argsort().to_numpy()
+    ordered = {}
+    for name in list(frame.columns):
+        ordered[name] = frame.pop(name).take(order).reset_index(drop=True)
+    return pd.DataFrame(ordered)
+
+
 def looked_up(keys: pd.Series, index: pd.Series, values: pd.Series) -> pd.Series:
     """`keys.map(pd.Series(values.to_numpy(), index=index))` for string-like keys and float
     values, with a unique `index`: NaN where a key is missing or not in the index. One Arrow

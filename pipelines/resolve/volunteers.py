@@ -329,7 +329,7 @@ def namesake_guard(scored: pd.DataFrame, accounts: pd.DataFrame, rules: Matching
 # ---------------------------------------------------------------- the whole resolution
 
 def _pairs_to_ids(pairs: pd.DataFrame, accounts: pd.DataFrame) -> pd.DataFrame:
-    frame = pairs.copy()
+    frame = pairs.copy(deep=False)  # copy on write: `pairs` is untouched, its columns not copied
     frame.insert(0, "left_source", accounts["source"].to_numpy()[pairs["l_idx"].to_numpy()])
     frame.insert(1, "left_source_id", accounts["source_id"].to_numpy()[pairs["l_idx"].to_numpy()])
     frame.insert(2, "right_source", accounts["source"].to_numpy()[pairs["r_idx"].to_numpy()])
@@ -368,6 +368,19 @@ def _account_methods(accounts: pd.DataFrame, edges: pd.DataFrame, cluster: np.nd
     methods.loc[singleton, "method"] = "singleton"
     methods.loc[singleton, "match_probability"] = np.nan
     return methods.rename(columns={"method": "match_method"})
+
+
+def persons_with_two_valid_numbers(accounts: pd.DataFrame) -> int:
+    """Keys whose accounts hold two or more different valid numbers: groupby(key).nunique() > 1
+    on integer codes (the groupby over a million keys was this step's peak)."""
+    keys = pd.factorize(accounts["volunteer_key"])[0]
+    numbers = pd.factorize(accounts["cert_valid_hash"])[0]
+    held = (keys >= 0) & (numbers >= 0)
+    if not held.any():
+        return 0
+    base = np.int64(numbers.max() + 1)
+    distinct = np.unique(keys[held].astype("int64") * base + numbers[held])
+    return int((np.bincount(distinct // base) > 1).sum())
 
 
 def _volunteer_status(accounts: pd.DataFrame, key: str) -> pd.Series:
@@ -526,6 +539,8 @@ def resolve_volunteers(
         reused = len(old)
         scored = pd.concat([old, new_scored], ignore_index=True)
     scored = scored.sort_values(["l_idx", "r_idx"]).reset_index(drop=True)
+    pairs_scored = len(new_scored)
+    del new_scored  # (scored holds its rows, sorted: at a million persons each is ~340 MB)
 
     # analysts' decisions: 'same' forces a link, 'not_same' cuts one and forbids the merge
     decisions = normalize_decisions(review_decisions)
@@ -591,6 +606,9 @@ def resolve_volunteers(
         golden = golden_volunteers(accounts)
     if previous is not None:  # a million rows each, not needed again
         previous.golden = previous.account_rows = None
+    # what is read of the accounts from here on: their matching columns go (most of the memory
+    # held at the end of this function, when the links, review and state are all made)
+    accounts = accounts[["source", "source_id", "volunteer_key", "fingerprint", "cert_valid_hash"]]
 
     # evidence of every link used or refused
     scored_labelled = _pairs_to_ids(scored, accounts)
@@ -660,7 +678,7 @@ def resolve_volunteers(
         "accounts": account_count,
         "persons": int(golden.shape[0]),
         "changed_accounts": int(changed.sum()) if changed is not None else account_count,
-        "pairs_scored": int(len(new_scored)),
+        "pairs_scored": int(pairs_scored),
         "pairs_reused": int(reused),
         "pairs_by_blocking_rule": {k: int(v) for k, v in blocked.items()},
         "accounts_by_method": {k: int(v) for k, v in source_map["match_method"].value_counts().items()},
@@ -670,9 +688,7 @@ def resolve_volunteers(
         "review_pairs": int(len(review)),
         "decisions_applied": int(len(decided)),
         "key_changes": key_changes,
-        "persons_with_two_valid_numbers": int(
-            (accounts.groupby("volunteer_key")["cert_valid_hash"].nunique() > 1).sum()
-        ),
+        "persons_with_two_valid_numbers": persons_with_two_valid_numbers(accounts),
         "keys_created": int((history["event"] == "created").sum()),
         "prior_log2_odds": round(params.prior_log2_odds, 3),
         "model": {

@@ -129,6 +129,31 @@ def test_services_counted_once_with_national_hours_and_duplicates_flagged():
     assert again.facts.set_index("provincial_source_id").loc["L1", "service_key"] == both["service_key"]
 
 
+def test_facts_made_in_blocks_are_the_whole_provinces(monkeypatch):
+    """Blocks of records (services.FACT_BLOCK_RECORDS) give the same facts, row for row, as one
+    block: a pair's two records, paired either way, fall in one block."""
+    from pipelines.resolve import services as services_module
+
+    volunteer_map = pd.DataFrame([
+        {"source": "national", "source_id": f"NV{i}", "volunteer_key": f"V{i:03d}"} for i in range(20)
+    ] + [{"source": "provincial", "source_id": f"P{i}", "volunteer_key": f"V{i:03d}"} for i in range(20)])
+    org_map = pd.DataFrame([{"source": "national", "source_id": "T01", "org_key": "Oxx"},
+                            {"source": "provincial", "source_id": "901", "org_key": "Oxx"}])
+    projects = pd.DataFrame([{"source": "national", "source_id": "X1", "category": "社区服务", "org_source_id": "T01"}])
+    rows = []
+    for i in range(20):  # national records in id order; their provincial twins in reverse order
+        rows.append(service("national", f"R{i:02d}", f"NV{i}", 1.0 + i, project="X1",
+                            origin_log_id=f"L{19 - i:02d}" if i % 3 == 0 else None))
+        rows.append(service("provincial", f"L{i:02d}", f"P{i}", 0.5 + i, org="901",
+                            national_record_id=f"R{19 - i:02d}" if i % 3 == 2 else None))
+    staged = pd.DataFrame(rows)
+    whole = resolve_services(staged, projects, volunteer_map, org_map).facts
+    monkeypatch.setattr(services_module, "FACT_BLOCK_RECORDS", 7)
+    in_blocks = resolve_services(staged, projects, volunteer_map, org_map).facts
+    pd.testing.assert_frame_equal(in_blocks, whole)
+    assert (whole["source"] == "both").sum() == 13
+
+
 def test_a_record_that_names_no_team_belongs_to_its_projects_team():
     volunteer_map = pd.DataFrame([{"source": "national", "source_id": "NV1", "volunteer_key": "Vaaa"}])
     org_map = pd.DataFrame([
