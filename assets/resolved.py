@@ -29,6 +29,7 @@ from dagster import (
 )
 
 from assets.run import errors_scrubbed, run_as_of, safe_metadata
+from assets.step_process import InProcess, StepProcess, input_megabytes, worth_a_process
 from pipelines.resources import PipelineSettings
 
 STAGED_DEPS = [AssetKey(["staged", t]) for t in ("volunteers", "organizations", "services", "projects")]
@@ -143,15 +144,21 @@ RESOLVE_STEP = "resolved"
 SUMMARY_FILE = "summary.json"
 
 
+def _staged_inputs(settings) -> list:
+    """The staged tables resolution reads."""
+    from pipelines.resolve.store import STAGED_TABLES
+    from pipelines.staging import staged_path
+
+    return [staged_path(settings, table) for table in STAGED_TABLES]
+
+
 def _fingerprint(settings) -> str:
     """What resolution reads: the staged tables, the analysts' decisions, the code."""
     from pipelines import reuse
-    from pipelines.resolve.store import DECISIONS_FILE, STAGED_TABLES
-    from pipelines.staging import staged_path
+    from pipelines.resolve.store import DECISIONS_FILE
 
     inputs = reuse.files_manifest(
-        [staged_path(settings, table) for table in STAGED_TABLES]
-        + [settings.state_dir / "resolve" / DECISIONS_FILE]
+        _staged_inputs(settings) + [settings.state_dir / "resolve" / DECISIONS_FILE]
     )
     return reuse.fingerprint(RESOLVE_STEP, inputs=inputs, settings=settings)
 
@@ -196,7 +203,14 @@ def resolved_entities(context: AssetExecutionContext, pipeline_settings: Pipelin
             reused = {"reused_from_as_of": record.as_of}
         else:
             reuse.forget(settings, RESOLVE_STEP)
-            summary = resolve_all(settings, as_of)
+            # a large resolution in a process of its own: the sync's process keeps none of it
+            isolated = worth_a_process(_staged_inputs(settings), pipeline_settings.step_process_min_mb)
+            if isolated:
+                context.log.info(
+                    f"resolution in a process of its own ({input_megabytes(_staged_inputs(settings)):.0f} MiB staged)"
+                )
+            with StepProcess("resolved") if isolated else InProcess() as worker:
+                summary = worker.call(resolve_all, settings, as_of)
             reuse.save_record(settings, reuse.ReuseRecord(
                 step=RESOLVE_STEP, fingerprint=_fingerprint(settings), as_of=as_of.isoformat(),
                 valid_until=None, outputs=reuse.files_manifest(_outputs(settings)),

@@ -37,6 +37,7 @@ from pydantic import Field
 
 from assets.reuse import checks_from_json, checks_to_json, metadata_from_json, metadata_to_json
 from assets.run import errors_scrubbed, run_as_of, safe_metadata
+from assets.step_process import InProcess, StepProcess, input_megabytes, worth_a_process
 from pipelines.clock import AsOf
 from pipelines.config import Settings
 from pipelines.quality import gx_runner
@@ -178,12 +179,13 @@ def _accounted_check(table: str, result, sync_id: str) -> AssetCheckResult:
 
 
 def _stage_one(
-    context: AssetExecutionContext, table: str, settings: Settings, as_of: AsOf,
+    table: str, settings: Settings, as_of: AsOf, run_id: str,
     from_prefecture_parts: bool = False, merge: dict | None = None,
-) -> tuple[dict, list[AssetCheckResult], object, dict | None]:
+) -> tuple[dict, list[AssetCheckResult], object, dict | None, str]:
     """Stage one table (from the landed pages, merged into the last staging when `merge`
     allows, or from the prefectures' parts): its metadata, every check result, the instant
-    its verdicts hold until (StagedResult.changes_at) and the suite's row tallies."""
+    its verdicts hold until (StagedResult.changes_at), the suite's row tallies and the line to
+    log. No Dagster context: it may run in a step process of its own (`_stage_one_as_json`)."""
     from pipelines.staging import read_staged_head
     from pipelines.staging.incremental import stage_table_or_merge
     from pipelines.staging.partitions import stage_from_parts
@@ -199,7 +201,7 @@ def _stage_one(
     validation = validate_staged(table, settings, result, carried)
     suite = validation.suite
     preview_frame = read_staged_head(settings, table, PREVIEW_ROWS)
-    context.log.info(
+    line = (
         f"staged {table}: {result.rows} rows {result.rows_per_source}, "
         f"{result.quarantined} quarantined {result.quarantined_per_rule}; "
         f"checks failed: {suite.failed() or 'none'}"
@@ -220,9 +222,34 @@ def _stage_one(
         "preview": MetadataValue.md(_preview(table, preview_frame)),
     }
     checks = _check_results(table, suite) + [
-        _quarantine_check(table, result), _accounted_check(table, result, context.run_id)
+        _quarantine_check(table, result), _accounted_check(table, result, run_id)
     ]
-    return safe_metadata(metadata), checks, result.changes_at, validation.tallies
+    return safe_metadata(metadata), checks, result.changes_at, validation.tallies, line
+
+
+def _stage_one_as_json(*args, **kwargs) -> tuple[dict, list[dict], object, dict | None, str]:
+    """`_stage_one` in a step process: metadata and checks as plain JSON across the boundary."""
+    metadata, checks, changes_at, tallies, line = _stage_one(*args, **kwargs)
+    return metadata_to_json(metadata), checks_to_json(checks), changes_at, tallies, line
+
+
+def _stage_in(
+    worker, context: AssetExecutionContext, table: str, settings: Settings, as_of: AsOf,
+    from_prefecture_parts: bool = False, merge: dict | None = None,
+) -> tuple[dict, list[AssetCheckResult], object, dict | None]:
+    """`_stage_one` in `worker` (this process, or a step process: assets/step_process.py),
+    its line logged here."""
+    if isinstance(worker, StepProcess):
+        metadata, checks, changes_at, tallies, line = worker.call(
+            _stage_one_as_json, table, settings, as_of, context.run_id, from_prefecture_parts, merge
+        )
+        metadata, checks = metadata_from_json(metadata), checks_from_json(checks)
+    else:
+        metadata, checks, changes_at, tallies, line = _stage_one(
+            table, settings, as_of, context.run_id, from_prefecture_parts, merge
+        )
+    context.log.info(line)
+    return metadata, checks, changes_at, tallies
 
 
 def _selected(context: AssetExecutionContext, checks: list[AssetCheckResult]) -> list[AssetCheckResult]:
@@ -240,7 +267,7 @@ def _raw_manifest(settings: Settings, table: str) -> list:
 
 def _stage_or_reuse(
     context: AssetExecutionContext, table: str, settings: Settings, as_of: AsOf, code: str,
-    reuse: bool, from_prefecture_parts: bool = False,
+    reuse: bool, worker, from_prefecture_parts: bool = False,
 ) -> MaterializeResult:
     """Stage the table, or give back the last staging when its landed pages, code, settings
     and instant window say a fresh one would be the same (pipelines/reuse.py). Staging from the
@@ -252,7 +279,7 @@ def _stage_or_reuse(
     step = f"staged/{table}"
     if from_prefecture_parts:
         reuse_records.forget(settings, step)
-        metadata, checks, _, _ = _stage_one(context, table, settings, as_of, from_prefecture_parts=True)
+        metadata, checks, _, _ = _stage_in(worker(), context, table, settings, as_of, from_prefecture_parts=True)
         return MaterializeResult(
             asset_key=staged_key(table), metadata=metadata, check_results=_selected(context, checks)
         )
@@ -273,7 +300,7 @@ def _stage_or_reuse(
         )
     reuse_records.forget(settings, step)
     merge = {"previous": record, "base_fingerprint": base, "pages": pages, "allow": reuse}
-    metadata, checks, changes_at, tallies = _stage_one(context, table, settings, as_of, merge=merge)
+    metadata, checks, changes_at, tallies = _stage_in(worker(), context, table, settings, as_of, merge=merge)
     reuse_records.save_record(settings, reuse_records.ReuseRecord(
         step=step,
         fingerprint=fingerprint,
@@ -371,6 +398,35 @@ class StagingConfig(Config):
     )
 
 
+class _Workers:
+    """Where the staged step's tables are staged: decided, and the step process started, at
+    the first table that has work (a step whose tables are all reused starts nothing). One
+    process for all of the step's tables: they share its imports (Great Expectations ~4 s),
+    and its memory goes back to the system when the step ends."""
+
+    def __init__(self, context: AssetExecutionContext, settings: Settings, min_mb: float) -> None:
+        self._context, self._settings, self._min_mb, self._worker = context, settings, min_mb, None
+
+    def get(self):
+        if self._worker is None:
+            landed = list(self._settings.raw_dir.rglob("*.parquet"))
+            if worth_a_process(landed, self._min_mb):
+                self._context.log.info(
+                    f"staging in a process of its own ({input_megabytes(landed):.0f} MiB landed)"
+                )
+                self._worker = StepProcess("staged")
+            else:
+                self._worker = InProcess()
+        return self._worker
+
+    def __enter__(self) -> "_Workers":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._worker is not None:
+            self._worker.__exit__(*exc)
+
+
 # One subsettable multi-asset rather than eight single assets: every step process pays for
 # importing the code location and Great Expectations (~5 s) before its work, which on small
 # and mid-size syncs costs more than staging itself; one step pays it once. Each table is
@@ -390,12 +446,14 @@ def staged_tables(
     as_of = run_as_of(context)  # future_date compares with it
     selected = context.selected_asset_keys
     reuse = pipeline_settings.reuse_unchanged
-    with errors_scrubbed():
+    workers = _Workers(context, settings, pipeline_settings.step_process_min_mb)
+    with errors_scrubbed(), workers:
         code = code_fingerprint()
         for table in table_names():
             if staged_key(table) in selected:
                 yield _stage_or_reuse(
-                    context, table, settings, as_of, code, reuse, config.from_prefecture_parts
+                    context, table, settings, as_of, code, reuse, workers.get,
+                    config.from_prefecture_parts,
                 )
         if QUARANTINE_KEY in selected:
             yield _combine_or_reuse(context, settings, as_of, code, reuse)

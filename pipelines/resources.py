@@ -40,6 +40,12 @@ class PipelineSettings(ConfigurableResource):
     # Skip a staging, resolution or publish step whose inputs are unchanged since it last ran
     # (pipelines/reuse.py); false rebuilds everything from the landed pages.
     reuse_unchanged: bool = True
+    # A staging or resolution step with work to do runs it in a child process of its own when
+    # its input files hold at least this many MiB (0: always; -1: never): the sync's process
+    # then stays small and the sync's peak memory is its largest step's (assets/step_process.py).
+    # Below it (100k persons: 35 MiB landed, 23 MiB staged) the child's own imports cost more
+    # memory than the leftovers it avoids (measured: README, "Whole sync").
+    step_process_min_mb: float = 64.0
 
     def settings(self) -> Settings:
         overrides = {

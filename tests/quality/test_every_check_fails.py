@@ -616,3 +616,22 @@ def test_quarantined_rows_warns_above_five_percent_with_counts_per_rule(tmp_path
         "quarantined_share": 0.05,
         "rule_hours_out_of_range": 1,
     }
+
+
+def test_a_validation_keeps_no_copy_of_the_frame(staged):
+    """GX's execution engine would keep the last batch (a prepared copy of the whole table)
+    and its metrics until the same table is validated again: a sync carried every staged
+    table's copy into the resolution. The runner drops them after each run."""
+    import gc
+
+    def frames() -> set[int]:
+        gc.collect()
+        return {id(o) for o in gc.get_objects() if isinstance(o, pd.DataFrame)}
+
+    gx_runner.validate("volunteers", staged["volunteers"])  # the definition made and cached
+    before = frames()
+    result = gx_runner.validate("volunteers", staged["volunteers"])
+    assert result.success
+    assert frames() - before == set()
+    engine = gx_runner._validation_definition("volunteers").batch_definition.data_asset.datasource.get_execution_engine()
+    assert not engine.batch_manager.batch_data_cache and not engine.batch_manager.batch_cache
