@@ -47,7 +47,7 @@ from pipelines.schemas import mappings_for_table, table_names, table_spec
 QUARANTINE_KEY = AssetKey(["staged", "quarantine"])
 QUARANTINE_CHECK = "quarantined_rows"
 ACCOUNTED_CHECK = "every_row_accounted"
-GX_TALLIES_KEY = "gx_row_tallies"  # where a staging record keeps its suite's counts (_validate)
+GX_TALLIES_KEY = "gx_row_tallies"  # where a staging record keeps its suite's counts (pipelines/staging/validation.py)
 # Share of a table's rows in quarantine above which the quarantine check warns.
 MAX_QUARANTINE_SHARE = 0.05
 PREVIEW_ROWS = 5
