@@ -405,7 +405,7 @@ def _facts(
     block_count = max(1, -(-records // FACT_BLOCK_RECORDS))
     blocks = fact_blocks(sides["national"], sides["provincial"], pairs, block_count) if block_count > 1 else None
     if blocks is None:
-        return _as_dates(sorted_by(_block_facts(sides, pairs, *look), "service_key"))
+        return _finished(_block_facts(sides, pairs, *look))
     # only what a fact takes of a record is held through the blocks
     national, provincial = sides.pop("national")[SIDE_COLUMNS], sides.pop("provincial")[SIDE_COLUMNS]
     national_block, provincial_block, pair_block = blocks
@@ -418,20 +418,20 @@ def _facts(
     # pandas types a column by its values: a block whose column holds only missing values may
     # type it otherwise than the whole would; then the whole is made in one piece
     if len({tuple(part.dtypes) for part in parts if len(part)}) != 1:
-        whole = _block_facts({"national": national, "provincial": provincial}, pairs, *look)
-        return _as_dates(sorted_by(whole, "service_key"))
+        return _finished(_block_facts({"national": national, "provincial": provincial}, pairs, *look))
     del national, provincial
     parts = [part for part in parts if len(part)]
     # one column at a time: the blocks' copy of a column goes as the whole's is made
     facts = pd.DataFrame({column: pd.concat([part.pop(column) for part in parts], ignore_index=True)
                           for column in FACT_COLUMNS})
     del parts
-    return _as_dates(sorted_by(facts, "service_key"))
+    return _finished(facts)
 
 
-def _as_dates(facts: pd.DataFrame) -> pd.DataFrame:
-    """The facts' service dates as calendar dates (a Python date per fact, ~10x a datetime64:
-    made once the blocks are put together, not held by each block)."""
+def _finished(facts: pd.DataFrame) -> pd.DataFrame:
+    """The facts sorted by service_key, their service dates as calendar dates (a Python date
+    per fact, ~10x a datetime64: made once the blocks are put together, not held by each)."""
+    facts = sorted_by(facts, "service_key")
     facts["service_date"] = facts["service_date"].dt.date
     return facts
 

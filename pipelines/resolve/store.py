@@ -258,10 +258,10 @@ def service_state_files(state: ServiceState) -> dict[str, bytes]:
     return {file: parquet_bytes(getattr(state, name)) for name, file in SERVICE_STATE_FILES.items()}
 
 
-def save_service_state(content: ServiceState | dict[str, bytes], state_dir: Path, resolved_dir: Path) -> None:
-    """The services' state (or its files' contents), then the manifest (last: it vouches for
-    the files written before)."""
-    write_files(service_state_files(content) if isinstance(content, ServiceState) else content, state_dir)
+def save_service_state(content: dict[str, bytes], state_dir: Path, resolved_dir: Path) -> None:
+    """The services' state files (service_state_files), then the manifest (last: it vouches
+    for the files written before)."""
+    write_files(content, state_dir)
     write_manifest(state_dir / SERVICE_MANIFEST, services_code_fingerprint(),
                    _service_manifest_files(state_dir, resolved_dir))
 

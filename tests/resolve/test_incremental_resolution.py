@@ -29,6 +29,7 @@ from pipelines.resolve.store import (
     SERVICE_STATE_FILES,
     resolve_all,
     save_service_state,
+    service_state_files,
 )
 from pipelines.resolve.services import ServiceState
 from pipelines.staging import stage_all
@@ -144,7 +145,7 @@ def test_carried_facts_that_do_not_add_up_are_resolved_again_in_full(changed, fu
         facts = pd.read_parquet(settings.resolved_dir / "services.parquet")
         write_parquet(settings.resolved_dir / "services.parquet", facts.iloc[1:])
         state = ServiceState(**{name: pd.read_parquet(state_dir / file) for name, file in SERVICE_STATE_FILES.items()})
-        save_service_state(state, state_dir, settings.resolved_dir)
+        save_service_state(service_state_files(state), state_dir, settings.resolved_dir)
 
     summary, resolved = resolved_copy(changed, tmp_path / "data", drop_a_fact_and_vouch_for_it)
     assert summary["work"]["services"]["mode"] == "full"
