@@ -23,7 +23,13 @@ set sizes of the whole process tree (the CLI, the executor, its step processes),
 every 0.25 s from /proc; the sandbox servers' memory is reported apart. Results go to
 <out>/sync.json and <out>/sync.md (and stdout); progress to stderr.
 
-`--profile` then runs the same full sync once more, in one process (`execute_in_process`,
+`--py-spy` records the timed full sync of the largest size itself with py-spy (`bench` extra):
+every process of the tree sampled as it runs, 25 times a second (a few percent of overhead;
+py-spy's own memory is left out of the peak), into <out>/sync-pyspy-p<N>.txt, folded by
+bench/pyspy_summary.py into <out>/sync-pyspy-p<N>.md: each stage's share and, inside it,
+the functions that held the CPU. The way to profile a size too large to sync twice.
+
+`--profile` instead runs the same full sync once more, in one process (`execute_in_process`,
 so one profiler sees every step) under pyinstrument, at the largest size, and
 writes <out>/sync-profile-p<N>.txt: where the time goes.
 """
@@ -50,11 +56,13 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from pull import ensure_world, free_port, wait_for_port  # noqa: E402
+from pyspy_summary import summarize  # noqa: E402
 
 STAGES = ("raw", "staged", "resolved", "warehouse")
 CHANGED_SHARE = 0.01  # the "1% change set": share of every stream's rows that come again
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 SAMPLE_SECONDS = 0.25
+PY_SPY_RATE = 25  # samples a second: enough for a sync of minutes, little overhead
 
 
 # -- memory of a process tree ------------------------------------------------------------
@@ -83,10 +91,10 @@ def _rss_bytes(pid: int) -> int:
         return 0
 
 
-def tree_rss(root: int) -> int:
+def tree_rss(root: int, count_root: bool = True) -> int:
     """Resident bytes of `root` and every process under it, now."""
     children = _children_by_parent()
-    total, stack = 0, [root]
+    total, stack = 0, [root] if count_root else list(children.get(root, ()))
     while stack:
         pid = stack.pop()
         total += _rss_bytes(pid)
@@ -97,14 +105,14 @@ def tree_rss(root: int) -> int:
 class PeakSampler:
     """Samples the resident memory of a process tree in a thread; keeps the peak."""
 
-    def __init__(self, pid: int) -> None:
-        self.pid, self.peak = pid, 0
+    def __init__(self, pid: int, count_root: bool = True) -> None:
+        self.pid, self.count_root, self.peak = pid, count_root, 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self.peak = max(self.peak, tree_rss(self.pid))
+            self.peak = max(self.peak, tree_rss(self.pid, self.count_root))
             self._stop.wait(SAMPLE_SECONDS)
 
     def __enter__(self) -> PeakSampler:
@@ -215,7 +223,8 @@ def warehouse_rows(data_dir: Path) -> int:
         )
 
 
-def run_sync(work: Path, urls: tuple[str, str], label: str) -> dict:
+def run_sync(work: Path, urls: tuple[str, str], label: str, py_spy: Path | None = None) -> dict:
+    """One `sync_all` as an operator runs it; `py_spy`: recorded by py-spy into that file."""
     env = sync_env(work, urls)
     home = work / "dagster_home"
     home.mkdir(parents=True, exist_ok=True)
@@ -225,12 +234,14 @@ def run_sync(work: Path, urls: tuple[str, str], label: str) -> dict:
     print(f"[{label}] sync_all ...", file=sys.stderr, flush=True)
     began, cpu_before = time.perf_counter(), children_cpu()
     log = open(work / f"{label.replace(' ', '_').replace(',', '').replace('%', 'pct')}.log", "w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "dagster", "job", "execute",
-         "-m", "pipelines.definitions", "-j", "sync_all"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )
-    with PeakSampler(process.pid) as sampler:
+    command = [sys.executable, "-m", "dagster", "job", "execute",
+               "-m", "pipelines.definitions", "-j", "sync_all"]
+    if py_spy is not None:
+        command = [str(Path(sys.executable).with_name("py-spy")), "record", "--subprocesses",
+                   "--function", "--format", "raw", "--rate", str(PY_SPY_RATE),
+                   "-o", str(py_spy), "--", *command]
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    with PeakSampler(process.pid, count_root=py_spy is None) as sampler:
         returncode = process.wait()
     seconds = time.perf_counter() - began
     cpu_seconds = children_cpu() - cpu_before
@@ -251,6 +262,8 @@ def run_sync(work: Path, urls: tuple[str, str], label: str) -> dict:
         "rows_published": warehouse_rows(data_dir),
         "peak_rss_mib": mib(sampler.peak),
     }
+    if py_spy is not None:
+        outcome["py_spy"] = str(summarize(py_spy))
     print(f"[{label}] {json.dumps(outcome)}", file=sys.stderr, flush=True)
     return outcome
 
@@ -356,7 +369,8 @@ def stop(server: subprocess.Popen) -> None:
         server.kill()
 
 
-def bench_size(persons: int, seed: int, out: Path, profile: bool, save, keep: bool = False) -> dict:
+def bench_size(persons: int, seed: int, out: Path, profile: bool, save, keep: bool = False,
+               py_spy: bool = False) -> dict:
     """One size's runs; `save(result)` after each, so a long run stopped keeps its part.
     `keep`: leave the work folder, with copies taken before the change set (`data-before-change/`
     hard-linked: the pipeline replaces its files by rename, never in place;
@@ -374,7 +388,8 @@ def bench_size(persons: int, seed: int, out: Path, profile: bool, save, keep: bo
     result: dict = {"persons": persons, "world_seconds": generated, "runs": []}
     try:
         with PeakSampler(server.pid) as server_memory:
-            result["runs"].append(run_sync(work, urls, "full"))
+            recording = out / f"sync-pyspy-p{persons}.txt" if py_spy else None
+            result["runs"].append(run_sync(work, urls, "full", recording))
             save(result)
             result["floors"] = {
                 "bare_reader": bare_reader_floor(urls),
@@ -502,6 +517,8 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--out", type=Path, default=OUT)
     parser.add_argument("--profile", action="store_true", help="profile the largest size too")
+    parser.add_argument("--py-spy", action="store_true",
+                        help="record the largest size's timed full sync with py-spy")
     parser.add_argument("--profile-only", action="store_true",
                         help="only the profile, of each size (no timed runs)")
     parser.add_argument("--keep", action="store_true",
@@ -532,7 +549,9 @@ def main() -> int:
         (out / "sync.md").write_text(markdown(results) + "\n", encoding="utf-8")
 
     for persons in sizes:
-        save(bench_size(persons, args.seed, out, args.profile and persons == sizes[-1], save, args.keep))
+        largest = persons == sizes[-1]
+        save(bench_size(persons, args.seed, out, args.profile and largest, save, args.keep,
+                        args.py_spy and largest))
     print(markdown(results))
     return 0
 
