@@ -11,8 +11,10 @@ A <work> folder that already holds staged tables is reused. Each run starts from
 resolve state (a first sync) unless --rerun (the state of the previous run is kept: the
 incremental path of a nightly sync). The phases (volunteers, organizations, services, the
 invariants, writing) are timed by wrapping the functions resolve_all calls; a sampler thread
-reads VmRSS from /proc every 50 ms for each phase's peak. --copy-outputs DIR keeps a copy of
-DATA_DIR/resolved and the resolve state (to compare before/after a change with bench/compare_resolved.py).
+reads VmRSS from /proc every 50 ms for each phase's peak, and notes where the call was (its
+innermost frames of the project's code) when its RSS was highest (`where_highest`).
+--copy-outputs DIR keeps a copy of DATA_DIR/resolved and the resolve state (to compare
+before/after a change with bench/compare_resolved.py).
 
 --change-set KEPT replays the resolution of bench/sync.py's "1% changed" sync (a work folder
 kept with `bench/sync.py --keep`): <work>/data is laid anew from KEPT/data/staged (the staged
@@ -34,6 +36,7 @@ import subprocess
 import sys
 import threading
 import time
+import traceback
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -48,16 +51,28 @@ def rss_mb(field: str = "VmRSS") -> float:
 
 
 class Sampler(threading.Thread):
-    """Peak RSS since the last `start_phase`, sampled every `interval` seconds."""
+    """Peak RSS since the last `start_phase`, sampled every `interval` seconds; and where the
+    step's own code was (its innermost project frames) when the whole call's RSS was highest."""
 
     def __init__(self, interval: float = 0.05):
         super().__init__(daemon=True)
         self.interval, self.peak, self.stop = interval, 0.0, threading.Event()
+        self.watched = threading.main_thread().ident
+        self.highest, self.where_highest = 0.0, []
 
     def run(self) -> None:
         while not self.stop.is_set():
-            self.peak = max(self.peak, rss_mb())
+            rss = rss_mb()
+            self.peak = max(self.peak, rss)
+            if rss > self.highest:
+                self.highest, self.where_highest = rss, self.project_frames()
             time.sleep(self.interval)
+
+    def project_frames(self) -> list[str]:
+        frame = sys._current_frames().get(self.watched)
+        stack = traceback.extract_stack(frame) if frame is not None else []
+        return [f"{Path(f.filename).relative_to(ROOT)}:{f.lineno} {f.name}" for f in stack
+                if f.filename.startswith(str(ROOT)) and "/bench/" not in f.filename][-6:]
 
     def start_phase(self) -> float:
         self.peak = rss_mb()
@@ -184,6 +199,7 @@ def measure(data_dir: Path, truth: Path | None, rerun: bool, copy_outputs: Path 
         "wall_s": round(time.perf_counter() - wall, 1), "cpu_s": round(time.process_time() - cpu, 1),
         "rss_after_imports_mb": round(before_rss), "peak_rss_mb": round(rss_mb("VmHWM")),
         "phases": summarise(phases),
+        "where_highest": {"rss_mb": round(sampler.highest), "stack": sampler.where_highest},
     }
     if copy_outputs:
         shutil.rmtree(copy_outputs, ignore_errors=True)
