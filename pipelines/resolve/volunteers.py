@@ -37,7 +37,7 @@ from pipelines.resolve.comparisons import (
     prior_parameters,
 )
 from pipelines.resolve.evidence import DETERMINISTIC_EXPLANATIONS, level_labels, waterfall_text
-from pipelines.resolve.keys import HISTORY_COLUMNS, assign_stable_keys
+from pipelines.resolve.keys import assign_stable_keys
 from pipelines.resolve.rules import MatchingRules, load_matching_rules, load_survivorship
 from pipelines.resolve.survivorship import apply_survivorship
 from pipelines.resolve.vectorized import NotTheFullAnswer, is_in, with_full_run_types
@@ -686,9 +686,11 @@ def resolve_volunteers(
     # state for the next sync: pairs worth keeping (the band and above)
     keep_pairs = scored_labelled.loc[scored_labelled["match_probability"] >= rules.review_probability]
     state_pairs = keep_pairs.drop(columns=["l_idx", "r_idx", "evidence"])
-    all_history = pd.concat(
-        [previous.key_history if previous is not None else pd.DataFrame(columns=HISTORY_COLUMNS), history],
-        ignore_index=True,
+    # (not concatenated to an empty frame: its untyped columns made every value a Python
+    # object, the change times Timestamps, 3x the memory at a first sync)
+    earlier_history = previous.key_history if previous is not None else None
+    all_history = history if earlier_history is None or not len(earlier_history) else pd.concat(
+        [earlier_history, history], ignore_index=True
     )
     state = VolunteerState(
         source_map=source_map,
