@@ -359,10 +359,13 @@ def namesake_guard(scored: pd.DataFrame, accounts: pd.DataFrame, rules: Matching
 
 def _pairs_to_ids(pairs: pd.DataFrame, accounts: pd.DataFrame) -> pd.DataFrame:
     frame = pairs.copy(deep=False)  # copy on write: `pairs` is untouched, its columns not copied
-    frame.insert(0, "left_source", accounts["source"].to_numpy()[pairs["l_idx"].to_numpy()])
-    frame.insert(1, "left_source_id", accounts["source_id"].to_numpy()[pairs["l_idx"].to_numpy()])
-    frame.insert(2, "right_source", accounts["source"].to_numpy()[pairs["r_idx"].to_numpy()])
-    frame.insert(3, "right_source_id", accounts["source_id"].to_numpy()[pairs["r_idx"].to_numpy()])
+    left, right = pairs["l_idx"].to_numpy(), pairs["r_idx"].to_numpy()
+    # taken from the columns' arrays, as they are typed: a NumPy copy of a string column is a
+    # Python object per value (four per scored pair: ~1 GB at four million persons)
+    frame.insert(0, "left_source", accounts["source"].array.take(left))
+    frame.insert(1, "left_source_id", accounts["source_id"].array.take(left))
+    frame.insert(2, "right_source", accounts["source"].array.take(right))
+    frame.insert(3, "right_source_id", accounts["source_id"].array.take(right))
     return frame
 
 
