@@ -167,11 +167,14 @@ def run_child(work: Path, rerun: bool, extra: list[str] = ()) -> dict:
 
 def measure(data_dir: Path, truth: Path | None, rerun: bool, copy_outputs: Path | None,
             profile: Path | None = None) -> dict:
-    """In this (fresh) process: resolve_all once, with phases; the process's peak RSS."""
+    """In this (fresh) process: resolve_all once, with phases; the process's peak RSS. Arrow
+    allocates as in the sync's step process (assets/step_process.py)."""
+    from assets.step_process import allocate_arrow_from_the_system
     from bench.resolve import AS_OF
     from pipelines.config import Settings
     from pipelines.resolve.store import resolve_all
 
+    allocate_arrow_from_the_system()
     if not rerun:
         shutil.rmtree(data_dir / "state" / "resolve", ignore_errors=True)
         shutil.rmtree(data_dir / "resolved", ignore_errors=True)

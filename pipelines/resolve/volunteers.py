@@ -98,7 +98,7 @@ class VolunteerResolution:
     key_history: pd.DataFrame  # this sync's rows
     state: VolunteerState
     summary: dict = field(default_factory=dict)
-    scored_pairs: pd.DataFrame | None = None  # every pair scored this sync (evidence from the review band up)
+    scored_pairs: pd.DataFrame | None = None  # every pair scored this sync (evidence from the review band up), if asked
     work: dict = field(default_factory=dict)
 
 
@@ -523,11 +523,15 @@ def resolve_volunteers(
     *,
     synced_at: pd.Timestamp,
     service_links: pd.DataFrame | None = None,
+    every_scored_pair: bool = True,
 ) -> VolunteerResolution:
     """Resolve staged volunteer accounts into persons; see the module docstring.
     `synced_at` is the run's instant (pipelines/clock.py), stamped on history and evidence.
     `service_links`: (provincial_id, national_id) of the services present in both systems
-    (service_links.pushed_service_pairs), evidence for the `service` comparison."""
+    (service_links.pushed_service_pairs), evidence for the `service` comparison.
+    `every_scored_pair`: return every pair scored (`scored_pairs`: the tests and the
+    benchmark's account of missed pairs read them); the step writes only those that reach an
+    output, and without them holds less."""
     rules = rules or load_matching_rules()
     accounts = add_match_columns(prepare_accounts(staged_volunteers), rules.min_accounts, service_links)
     del staged_volunteers  # freed here when the caller handed it over (store.resolve_all)
@@ -616,6 +620,19 @@ def resolve_volunteers(
     )
     edges["accepted"] = refused_by == ""
     edges["refused_by"] = refused_by
+    if not every_scored_pair:
+        # from here on only the pairs that can reach an output are read: links and refusals
+        # (p >= match), the review band, and the analysts' `same` pairs (their levels go with
+        # the link). The rest, most of the scored pairs, go before the outputs are made: they
+        # were the largest frame held at this step's peak.
+        reaches = (scored["match_probability"] >= min(rules.review_probability, rules.match_probability)).to_numpy()
+        if len(same):
+            pair_code = scored["l_idx"].to_numpy() * account_count + scored["r_idx"].to_numpy()
+            same_code = same["l_idx"].to_numpy("int64") * account_count + same["r_idx"].to_numpy("int64")
+            reaches = reaches | np.isin(pair_code, same_code)
+        scored = scored.loc[reaches].reset_index(drop=True)
+        scored_is_cut = scored_is_cut.loc[reaches].reset_index(drop=True)
+        del probable, reaches
 
     # stable keys
     accounts["cluster"] = cluster
@@ -746,7 +763,7 @@ def resolve_volunteers(
         key_history=history,
         state=state,
         summary=summary,
-        scored_pairs=scored_labelled.drop(columns=["l_idx", "r_idx"]),
+        scored_pairs=scored_labelled.drop(columns=["l_idx", "r_idx"]) if every_scored_pair else None,
     )
     # how the golden records were made (not what they are: the summary is the same either way)
     resolution.work = {"golden": "full" if golden_remade is None else "carried over",

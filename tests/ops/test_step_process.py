@@ -39,6 +39,18 @@ def _pid() -> int:
     return os.getpid()
 
 
+def _arrow_allocator() -> str:
+    import pyarrow
+
+    return pyarrow.default_memory_pool().backend_name
+
+
+def test_the_child_allocates_arrow_buffers_from_the_system():
+    # so that what a large step frees goes back to the system, not to a pool kept for later
+    with StepProcess("test") as worker:
+        assert worker.call(_arrow_allocator) == "system"
+
+
 def test_the_child_returns_its_result_and_its_logs_scrubbed(caplog):
     caplog.set_level(logging.INFO)
     with StepProcess("test") as worker:

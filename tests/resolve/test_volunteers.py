@@ -31,8 +31,7 @@ CERT_TWIN_A = make_cert("520102", date(1985, 7, 1), 11)
 CERT_TWIN_B = make_cert("520102", date(1985, 7, 1), 13)
 
 
-@pytest.fixture(scope="module")
-def hard_cases(background):
+def hard_case_accounts(background: pd.DataFrame) -> pd.DataFrame:
     rows = [
         # homophone given name, national number masked, provincial in clear
         account("national", "H1", "张小明", BIRTH, "M", "520102", cert=CERT_XM, cert_masked=True, phone="13800001111", phone_masked=True),
@@ -65,7 +64,12 @@ def hard_cases(background):
         account("national", "C1", "钱多多", date(2000, 2, 2), "F", "520302", cert=make_cert("520302", date(2000, 2, 2), 8)),
         account("provincial", "C1p", "钱朵朵", date(2000, 2, 2), "F", "520402", cert=make_cert("520302", date(2000, 2, 2), 8)),
     ]
-    return resolve_volunteers(with_background(background, rows), synced_at=SYNCED_AT)
+    return with_background(background, rows)
+
+
+@pytest.fixture(scope="module")
+def hard_cases(background):
+    return resolve_volunteers(hard_case_accounts(background), synced_at=SYNCED_AT)
 
 
 def test_homophone_given_name_is_one_person(hard_cases):
@@ -160,3 +164,22 @@ def test_synthetic_world_meets_the_quality_bar():
     recall = confusion["tp"] / (confusion["tp"] + confusion["fn"])
     assert precision >= 0.995, confusion
     assert recall >= 0.99, confusion
+
+
+def test_the_step_letting_go_of_unused_scored_pairs_makes_the_same_outputs(background, hard_cases):
+    # the sync's step keeps only the scored pairs that can reach an output; an analyst's
+    # `same` on a pair scored below the review band still carries that pair's levels
+    accounts = hard_case_accounts(background)
+    below_band = hard_cases.scored_pairs.loc[hard_cases.scored_pairs["match_probability"] < 0.5].iloc[0]
+    decisions = pd.DataFrame([{**below_band[["left_source", "left_source_id", "right_source", "right_source_id"]],
+                               "decision": "same"}])
+    every = resolve_volunteers(accounts, review_decisions=decisions, synced_at=SYNCED_AT)
+    kept = resolve_volunteers(accounts, review_decisions=decisions, synced_at=SYNCED_AT, every_scored_pair=False)
+    assert kept.scored_pairs is None
+    decided = every.links.loc[every.links["method"] == "review_same"]
+    assert len(decided) == 1 and decided["name_level"].notna().all()
+    for output in ("source_map", "golden", "links", "review", "key_history"):
+        pd.testing.assert_frame_equal(getattr(kept, output), getattr(every, output), obj=output)
+    for part in ("source_map", "fingerprints", "scored_pairs", "key_history", "account_rows"):
+        pd.testing.assert_frame_equal(getattr(kept.state, part), getattr(every.state, part), obj=part)
+    assert kept.summary == every.summary
