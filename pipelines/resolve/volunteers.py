@@ -360,8 +360,8 @@ def namesake_guard(scored: pd.DataFrame, accounts: pd.DataFrame, rules: Matching
 def _pairs_to_ids(pairs: pd.DataFrame, accounts: pd.DataFrame) -> pd.DataFrame:
     frame = pairs.copy(deep=False)  # copy on write: `pairs` is untouched, its columns not copied
     left, right = pairs["l_idx"].to_numpy(), pairs["r_idx"].to_numpy()
-    # taken from the columns' arrays, as they are typed: a NumPy copy of a string column is a
-    # Python object per value (four per scored pair: ~1 GB at four million persons)
+    # taken from the columns' arrays, as they are typed (a NumPy copy of a string column makes
+    # a Python object of every value, four per scored pair, only for pandas to convert back)
     frame.insert(0, "left_source", accounts["source"].array.take(left))
     frame.insert(1, "left_source_id", accounts["source_id"].array.take(left))
     frame.insert(2, "right_source", accounts["source"].array.take(right))
