@@ -54,6 +54,7 @@ FINGERPRINT_COLUMNS = [
     "phone_hash", "phone_prefix3", "phone_suffix4", "region_code", "national_volunteer_no",
     "service_anchor", "other_system_linked",
 ]
+SCORE_CHUNK_PAIRS = 2_000_000  # pairs scored at once where only those reaching an output are kept
 METHOD_PRIORITY = ["cert_number", "national_volunteer_no", "review_same", "probabilistic"]
 SOURCE_MAP_COLUMNS = ["source", "source_id", "volunteer_key", "match_method", "match_probability"]
 GOLDEN_COLUMNS = [
@@ -332,11 +333,12 @@ def estimate_parameters(
 
 
 def score_pairs(
-    con: duckdb.DuckDBPyConnection, accounts: pd.DataFrame, rules: MatchingRules, params: ModelParameters
+    con: duckdb.DuckDBPyConnection, accounts: pd.DataFrame, rules: MatchingRules, params: ModelParameters,
+    pairs_table: str = "pairs",
 ) -> pd.DataFrame:
     """Levels, weights, match weight and probability of every pair of temp table `pairs`."""
-    levels = compute_levels(con, "pairs", "acc", rules)
-    rule_of_pair = con.execute("SELECT l_idx, r_idx, blocking_rule FROM pairs").df()
+    levels = compute_levels(con, pairs_table, "acc", rules)
+    rule_of_pair = con.execute(f"SELECT l_idx, r_idx, blocking_rule FROM {pairs_table}").df()
     levels = levels.merge(rule_of_pair, on=["l_idx", "r_idx"], how="left")
     weights = level_weights(levels, accounts, rules, params)
     scored = pd.concat([levels[["l_idx", "r_idx", "blocking_rule"]], level_labels(levels, rules), weights], axis=1)
@@ -344,6 +346,28 @@ def score_pairs(
     scored["match_probability"] = match_probability(scored["match_weight"].to_numpy())
     scored["namesake_guard"] = namesake_guard(scored, accounts, rules)
     return scored
+
+
+def score_pairs_kept(
+    con: duckdb.DuckDBPyConnection, accounts: pd.DataFrame, rules: MatchingRules, params: ModelParameters,
+    keep,
+) -> tuple[pd.DataFrame, int]:
+    """score_pairs SCORE_CHUNK_PAIRS pairs of `pairs` at a time, keeping the rows that
+    `keep(scored)` selects; and how many were scored. The candidates grow faster than the
+    accounts (a common name's block in a county holds more namesakes as the base grows: 27.6M
+    pairs at 4.3M persons, 20.7M of them by name and county), and their levels, labels and
+    weights all at once were the resolution's peak there (14.5 GB)."""
+    total = con.execute("SELECT count(*) FROM pairs").fetchone()[0]
+    kept = []
+    for start in range(0, max(total, 1), SCORE_CHUNK_PAIRS):  # (one empty chunk: the columns)
+        # rowid: the pairs' insertion order (the table is only ever inserted into)
+        con.execute(f"CREATE OR REPLACE TEMP TABLE pairs_chunk AS SELECT * FROM pairs "
+                    f"WHERE rowid >= {start} AND rowid < {start + SCORE_CHUNK_PAIRS}")
+        scored = score_pairs(con, accounts, rules, params, "pairs_chunk")
+        kept.append(scored.loc[keep(scored)])
+        del scored
+    con.execute("DROP TABLE pairs_chunk")
+    return pd.concat(kept, ignore_index=True) if len(kept) > 1 else kept[0].reset_index(drop=True), total
 
 
 def namesake_guard(scored: pd.DataFrame, accounts: pd.DataFrame, rules: MatchingRules) -> np.ndarray:
@@ -557,6 +581,13 @@ def resolve_volunteers(
         else:
             changed = None
 
+    # analysts' decisions: 'same' forces a link, 'not_same' cuts one and forbids the merge
+    decisions = normalize_decisions(review_decisions)
+    decided = _ids_to_idx(decisions, accounts) if len(decisions) else pd.DataFrame(columns=DECISION_COLUMNS + ["l_idx", "r_idx"])
+    not_same = decided.loc[decided["decision"] == "not_same", ["l_idx", "r_idx"]]
+    same = decided.loc[decided["decision"] == "same", ["l_idx", "r_idx"]]
+    not_same_keys = set(zip(not_same["l_idx"].tolist(), not_same["r_idx"].tolist()))
+
     con = duckdb.connect()
     try:
         _register_accounts(con, accounts, changed)
@@ -565,7 +596,21 @@ def resolve_volunteers(
         else:
             params = estimate_parameters(con, accounts, det_links, rules)
         blocked = candidate_pairs(con, rules, changed_only=mode == "incremental")
-        new_scored = score_pairs(con, accounts, rules, params)
+        if every_scored_pair:
+            new_scored = score_pairs(con, accounts, rules, params)
+            pairs_scored = len(new_scored)
+        else:
+            # only the pairs that can reach an output are kept: links and refusals (p >=
+            # match), the review band, and the analysts' `same` pairs (their levels go with
+            # the link); the pairs kept from the last sync are of the band and above too
+            floor = min(rules.review_probability, rules.match_probability)
+            same_code = same["l_idx"].to_numpy("int64") * account_count + same["r_idx"].to_numpy("int64")
+
+            def reaches_an_output(scored: pd.DataFrame) -> np.ndarray:
+                pair_code = scored["l_idx"].to_numpy() * account_count + scored["r_idx"].to_numpy()
+                return (scored["match_probability"] >= floor).to_numpy() | np.isin(pair_code, same_code)
+
+            new_scored, pairs_scored = score_pairs_kept(con, accounts, rules, params, reaches_an_output)
     finally:
         con.close()
 
@@ -580,15 +625,8 @@ def resolve_volunteers(
         reused = len(old)
         scored = pd.concat([old, new_scored], ignore_index=True)
     scored = scored.sort_values(["l_idx", "r_idx"]).reset_index(drop=True)
-    pairs_scored = len(new_scored)
     del new_scored  # (scored holds its rows, sorted: at a million persons each is ~340 MB)
 
-    # analysts' decisions: 'same' forces a link, 'not_same' cuts one and forbids the merge
-    decisions = normalize_decisions(review_decisions)
-    decided = _ids_to_idx(decisions, accounts) if len(decisions) else pd.DataFrame(columns=DECISION_COLUMNS + ["l_idx", "r_idx"])
-    not_same = decided.loc[decided["decision"] == "not_same", ["l_idx", "r_idx"]]
-    same = decided.loc[decided["decision"] == "same", ["l_idx", "r_idx"]]
-    not_same_keys = set(zip(not_same["l_idx"].tolist(), not_same["r_idx"].tolist()))
     scored_is_cut = pd.Series(
         [pair in not_same_keys for pair in zip(scored["l_idx"].tolist(), scored["r_idx"].tolist())], dtype=bool
     ) if not_same_keys else pd.Series(False, index=scored.index)
@@ -620,19 +658,6 @@ def resolve_volunteers(
     )
     edges["accepted"] = refused_by == ""
     edges["refused_by"] = refused_by
-    if not every_scored_pair:
-        # from here on only the pairs that can reach an output are read: links and refusals
-        # (p >= match), the review band, and the analysts' `same` pairs (their levels go with
-        # the link). The rest, most of the scored pairs, go before the outputs are made: they
-        # were the largest frame held at this step's peak.
-        reaches = (scored["match_probability"] >= min(rules.review_probability, rules.match_probability)).to_numpy()
-        if len(same):
-            pair_code = scored["l_idx"].to_numpy() * account_count + scored["r_idx"].to_numpy()
-            same_code = same["l_idx"].to_numpy("int64") * account_count + same["r_idx"].to_numpy("int64")
-            reaches = reaches | np.isin(pair_code, same_code)
-        scored = scored.loc[reaches].reset_index(drop=True)
-        scored_is_cut = scored_is_cut.loc[reaches].reset_index(drop=True)
-        del probable, reaches
 
     # stable keys
     accounts["cluster"] = cluster

@@ -7,6 +7,7 @@ from datetime import date
 import pandas as pd
 import pytest
 
+from pipelines.resolve import volunteers
 from pipelines.resolve.volunteers import resolve_volunteers
 from tests.resolve.conftest import _hash, account, with_background
 from tests.resolve.synthetic import make_cert, make_world, pairwise_confusion
@@ -166,9 +167,11 @@ def test_synthetic_world_meets_the_quality_bar():
     assert recall >= 0.99, confusion
 
 
-def test_the_step_letting_go_of_unused_scored_pairs_makes_the_same_outputs(background, hard_cases):
-    # the sync's step keeps only the scored pairs that can reach an output; an analyst's
-    # `same` on a pair scored below the review band still carries that pair's levels
+def test_the_step_letting_go_of_unused_scored_pairs_makes_the_same_outputs(background, hard_cases, monkeypatch):
+    # the sync's step scores the pairs a chunk at a time and keeps only those that can reach
+    # an output; an analyst's `same` on a pair scored below the review band still carries
+    # that pair's levels
+    monkeypatch.setattr(volunteers, "SCORE_CHUNK_PAIRS", 50)
     accounts = hard_case_accounts(background)
     below_band = hard_cases.scored_pairs.loc[hard_cases.scored_pairs["match_probability"] < 0.5].iloc[0]
     decisions = pd.DataFrame([{**below_band[["left_source", "left_source_id", "right_source", "right_source_id"]],
