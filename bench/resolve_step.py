@@ -22,7 +22,8 @@ tables after the change set, hard-linked: resolution only reads them) and a copy
 resolve state and outputs before it (KEPT/data-before-change), then resolved as a rerun.
 --fresh-before makes that state this code's: KEPT/data-before-change's staged tables are
 resolved first from an empty state (what a code change keeps across syncs is then there).
---profile FILE also writes a cProfile of the call (cumulative, top functions) to FILE; the
+--causes (after a run, alone) counts its false and missed pairs by cause against the sandbox
+truth, as bench/resolve.py counts an engine's. --profile FILE also writes a cProfile of the call (cumulative, top functions) to FILE; the
 profiler slows the call down, so its times are not the step's.
 Results: one JSON line on stdout (also <work>/resolve-step.json).
 """
@@ -211,6 +212,23 @@ def measure(data_dir: Path, truth: Path | None, rerun: bool, copy_outputs: Path 
     return result
 
 
+def pairs_by_cause(data_dir: Path, truth_dir: Path) -> dict:
+    """The false and missed pairs of the step's own clusters (DATA_DIR/resolved) against the
+    sandbox truth, counted by cause as bench/resolve.py counts an engine's (counts only)."""
+    import pandas as pd
+
+    from bench.resolve import false_pairs_by_cause, missed_pairs_by_cause, truth_of
+
+    clusters = pd.read_parquet(data_dir / "resolved" / "volunteer_source_map.parquet",
+                               columns=["source", "source_id", "volunteer_key"]).rename(columns={"volunteer_key": "cluster"})
+    staged = pd.read_parquet(data_dir / "staged" / "volunteers.parquet", columns=[
+        "source", "source_id", "cert_hash", "cert_valid", "cert_masked", "cert_prefix4", "cert_suffix4"])
+    truth = truth_of(truth_dir.parent)
+    persons = pd.read_parquet(truth_dir / "persons.parquet", columns=["person_id", "namesake_of"])
+    return {"false_pairs_by_cause": false_pairs_by_cause(clusters, truth, staged, persons),
+            "missed_pairs_by_cause": missed_pairs_by_cause(clusters, truth, staged)["by_numbers_and_fate"]}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--persons", type=int, default=100_000)
@@ -224,6 +242,8 @@ def main() -> None:
     parser.add_argument("--fresh-before", action="store_true",
                         help="with --change-set: first resolve the data before the change set with this code")
     parser.add_argument("--profile", type=Path, metavar="FILE", help="also write a cProfile here")
+    parser.add_argument("--causes", action="store_true",
+                        help="only count the last run's false and missed pairs by cause (needs its --truth world)")
     parser.add_argument("--measure", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     work: Path = args.work
@@ -231,6 +251,9 @@ def main() -> None:
     truth = work / "world" / "truth" if args.truth else None
     if args.measure:
         print(json.dumps(measure(data_dir, truth, args.rerun, args.copy_outputs, args.profile)))
+        return
+    if args.causes:
+        print(json.dumps(pairs_by_cause(data_dir, work / "world" / "truth"), ensure_ascii=False, indent=1))
         return
 
     from bench.resolve import build_world, land_from_sqlite, stage
