@@ -70,10 +70,13 @@ class Sampler(threading.Thread):
             time.sleep(self.interval)
 
     def project_frames(self) -> list[str]:
+        """The innermost frames of the project's own code, and the innermost frame of all."""
         frame = sys._current_frames().get(self.watched)
         stack = traceback.extract_stack(frame) if frame is not None else []
-        return [f"{Path(f.filename).relative_to(ROOT)}:{f.lineno} {f.name}" for f in stack
-                if f.filename.startswith(str(ROOT)) and "/bench/" not in f.filename][-6:]
+        named = [f"{f.filename.rsplit('site-packages/', 1)[-1].removeprefix(str(ROOT) + '/')}:{f.lineno} {f.name}"
+                 for f in stack]
+        own = [name for name in named if name.startswith(("pipelines/", "assets/"))][-4:]
+        return own + named[-1:] if named and named[-1] not in own else own
 
     def start_phase(self) -> float:
         self.peak = rss_mb()
