@@ -367,7 +367,7 @@ def score_pairs_kept(
         kept.append(scored.loc[keep(scored)])
         del scored
     con.execute("DROP TABLE pairs_chunk")
-    return pd.concat(kept, ignore_index=True) if len(kept) > 1 else kept[0].reset_index(drop=True), total
+    return pd.concat(kept, ignore_index=True), total
 
 
 def namesake_guard(scored: pd.DataFrame, accounts: pd.DataFrame, rules: MatchingRules) -> np.ndarray:
@@ -596,21 +596,17 @@ def resolve_volunteers(
         else:
             params = estimate_parameters(con, accounts, det_links, rules)
         blocked = candidate_pairs(con, rules, changed_only=mode == "incremental")
-        if every_scored_pair:
-            new_scored = score_pairs(con, accounts, rules, params)
-            pairs_scored = len(new_scored)
-        else:
-            # only the pairs that can reach an output are kept: links and refusals (p >=
-            # match), the review band, and the analysts' `same` pairs (their levels go with
-            # the link); the pairs kept from the last sync are of the band and above too
-            floor = min(rules.review_probability, rules.match_probability)
-            same_code = same["l_idx"].to_numpy("int64") * account_count + same["r_idx"].to_numpy("int64")
+        # unless every pair is asked for, only those that can reach an output are kept: links
+        # and refusals (p >= match), the review band, and the analysts' `same` pairs (their
+        # levels go with the link); the pairs kept from the last sync are of the band and above
+        floor = 0.0 if every_scored_pair else min(rules.review_probability, rules.match_probability)
+        same_code = same["l_idx"].to_numpy("int64") * account_count + same["r_idx"].to_numpy("int64")
 
-            def reaches_an_output(scored: pd.DataFrame) -> np.ndarray:
-                pair_code = scored["l_idx"].to_numpy() * account_count + scored["r_idx"].to_numpy()
-                return (scored["match_probability"] >= floor).to_numpy() | np.isin(pair_code, same_code)
+        def reaches_an_output(scored: pd.DataFrame) -> np.ndarray:
+            pair_code = scored["l_idx"].to_numpy() * account_count + scored["r_idx"].to_numpy()
+            return (scored["match_probability"] >= floor).to_numpy() | np.isin(pair_code, same_code)
 
-            new_scored, pairs_scored = score_pairs_kept(con, accounts, rules, params, reaches_an_output)
+        new_scored, pairs_scored = score_pairs_kept(con, accounts, rules, params, reaches_an_output)
     finally:
         con.close()
 
