@@ -23,7 +23,7 @@ from pipelines.resolve.service_links import service_anchors
 
 # The columns of an account that comparisons and blocking read (see add_match_columns).
 MATCH_COLUMNS = [
-    "idx", "source", "name", "name_pinyin", "surname", "name_tf", "birth_date", "birth_year", "gender", "phone_hash",
+    "idx", "source", "name", "name_pinyin", "surname", "name_tf", "birth_date", "birth_year", "birth_day", "gender", "phone_hash",
     "phone_prefix3", "phone_suffix4", "cert_hash", "cert_valid_hash", "cert_prefix4",
     "cert_suffix4", "region_code", "service_anchor",
 ]
@@ -60,7 +60,9 @@ def add_match_columns(
     frame["name_pinyin"] = pinyin_of_names(frame["name"])
     name_counts = frame.groupby("name", dropna=True)["idx"].transform("size")
     frame["name_tf"] = name_counts / max(len(frame), min_accounts, 1)
-    frame["birth_year"] = pd.to_datetime(frame["birth_date"]).dt.year.astype("Int64")
+    births = pd.to_datetime(frame["birth_date"])
+    frame["birth_year"] = births.dt.year.astype("Int64")
+    frame["birth_day"] = (births.dt.month * 100 + births.dt.day).astype("Int64")  # MMDD: a year typed wrong keeps it
     valid = frame["cert_valid"].fillna(False).astype(bool)
     frame["cert_valid_hash"] = frame["cert_hash"].where(valid)
     frame["service_anchor"] = service_anchors(frame, service_links)

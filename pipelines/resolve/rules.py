@@ -42,11 +42,20 @@ class Comparison:
 
 
 @dataclass(frozen=True)
+class BlockingRule:
+    """Accounts equal on `keys` are candidate pairs, unless their block holds more than
+    `max_block_size` accounts (the rule's own cap, else matching.yaml's)."""
+
+    name: str
+    keys: tuple[str, ...]
+    max_block_size: int
+
+
+@dataclass(frozen=True)
 class MatchingRules:
     raw: dict[str, Any]
     comparisons: tuple[Comparison, ...]
-    blocking_rules: tuple[tuple[str, tuple[str, ...]], ...]
-    max_block_size: int
+    blocking_rules: tuple[BlockingRule, ...]
     match_probability: float
     review_probability: float
     accounts_per_person: float
@@ -88,8 +97,10 @@ def load_matching_rules(path: Traversable = MATCHING_PATH) -> MatchingRules:
     return MatchingRules(
         raw=raw,
         comparisons=_parse_comparisons(raw["comparisons"]),
-        blocking_rules=tuple((b["name"], tuple(b["keys"])) for b in raw["blocking_rules"]),
-        max_block_size=int(raw.get("max_block_size", 400)),
+        blocking_rules=tuple(
+            BlockingRule(b["name"], tuple(b["keys"]), int(b.get("max_block_size", raw.get("max_block_size", 400))))
+            for b in raw["blocking_rules"]
+        ),
         match_probability=float(raw["thresholds"]["match_probability"]),
         review_probability=float(raw["thresholds"]["review_probability"]),
         accounts_per_person=float(raw["prior"]["accounts_per_person"]),

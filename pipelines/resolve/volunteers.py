@@ -232,7 +232,8 @@ def candidate_pairs(con: duckdb.DuckDBPyConnection, rules: MatchingRules, change
     """
     con.execute("CREATE OR REPLACE TEMP TABLE pairs (l_idx BIGINT, r_idx BIGINT, blocking_rule VARCHAR)")
     contributed: dict[str, int] = {}
-    for rule_name, keys in rules.blocking_rules:
+    for rule in rules.blocking_rules:
+        rule_name, keys = rule.name, rule.keys
         key_list = ", ".join(keys)
         not_null = " AND ".join(f"{k} IS NOT NULL" for k in keys)
         equal = " AND ".join(f"a.{k} = c.{k}" for k in keys)
@@ -243,7 +244,7 @@ def candidate_pairs(con: duckdb.DuckDBPyConnection, rules: MatchingRules, change
                 SELECT idx, changed, det_component, cert_valid_hash, {key_list}
                 FROM (SELECT *, count(*) OVER (PARTITION BY {key_list}) AS block_size
                       FROM acc WHERE {not_null})
-                WHERE block_size BETWEEN 2 AND {int(rules.max_block_size)}
+                WHERE block_size BETWEEN 2 AND {rule.max_block_size}
             ),
             found AS (
                 SELECT least(c.idx, a.idx) AS l_idx, greatest(c.idx, a.idx) AS r_idx
