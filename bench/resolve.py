@@ -162,7 +162,7 @@ def splink_input(staged: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
         "phone_ends": accounts["phone_prefix3"] + accounts["phone_suffix4"],
         "cert_valid_hash": accounts["cert_valid_hash"],
         # the masked form: what masking keeps of a number (first 4 + last 4), for every number
-        "cert_ends": accounts["cert_prefix4"] + accounts["cert_suffix4"],
+        "cert_ends": accounts["cert_prefix4"] + accounts["cert_suffix4"], "cert_suffix4": accounts["cert_suffix4"],
         "region_code": accounts["region_code"], "prefecture": accounts["region_code"].str.slice(0, 4),
         # the national-number rule as a column: national accounts' own number, provincial accounts' link
         "national_no": accounts["source_id"].where(accounts["source"] == "national", accounts["national_volunteer_no"]),
@@ -173,13 +173,16 @@ def splink_input(staged: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     return frame, accounts
 
 
-# Prediction blocking: ours (schemas/matching.yaml), plus the two deterministic keys. The
-# masked-form rules (number ends, phone ends) are what finds a masked account's other account.
+# Prediction blocking: ours (schemas/matching.yaml), plus the two deterministic keys, without
+# our cap on the same name in one county (Splink has no per-rule cap: it gets every pair of
+# those blocks, so name + county + birth day adds nothing). The masked-form rules (number
+# ends, phone ends) are what finds a masked account's other account.
 def splink_blocking(block_on) -> list:
     return [
         block_on("cert_valid_hash"), block_on("national_no"), block_on("name", "birth_date"),
         block_on("cert_ends", "surname"), block_on("cert_ends", "birth_date"), block_on("phone_hash"),
         block_on("phone_ends", "surname"), block_on("birth_date", "region_code"), block_on("name", "region_code"),
+        block_on("name", "cert_suffix4"),
         block_on("name_pinyin", "birth_date"), block_on("name", "birth_year", "gender"),
     ]
 

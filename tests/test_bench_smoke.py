@@ -188,6 +188,26 @@ def test_resolve_counts_every_persons_hours_once(sections, resolve_world):
     assert ((compared["resolved"] - compared["truth"]).abs() <= 0.01).all()
 
 
+def test_blocking_counts_the_resolutions_pairs_and_the_truths(resolve_world):
+    """bench/blocking.py on the resolve benchmark's work folder: its pairs are the ones the
+    resolution scored, rule by rule, and its true pairs add up against the truth."""
+    work, _, true_person, true_pairs = resolve_world
+    completed = subprocess.run([sys.executable, str(ROOT / "bench" / "blocking.py"), "--work", str(work)],
+                               cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    counted = json.loads(completed.stdout)
+    summary = json.loads((work / "data" / "resolved" / "summary.json").read_text(encoding="utf-8"))
+    assert {r["rule"]: r["pairs_added"] for r in counted["by_rule"]} == summary["volunteers"]["pairs_by_blocking_rule"]
+    assert counted["accounts"] == len(true_person)
+    # the true pairs the model must find (across deterministic components) are some of all
+    assert 0 < counted["true_pairs"] <= true_pairs
+    assert counted["true_pairs_found"] + counted["true_pairs_missed"] == counted["true_pairs"]
+    assert counted["true_pairs_found"] == sum(r["true_pairs_added"] for r in counted["by_rule"])
+    for rule in counted["by_rule"]:
+        assert rule["true_pairs_added"] <= min(rule["pairs_added"], rule["true_pairs_held"])
+        assert rule["true_pairs_only_this_rule"] <= rule["true_pairs_held"] <= counted["true_pairs_found"]
+
+
 def test_publish_rates_and_rows(sections):
     section = sections["publish"]
     rows = {row[0]: row for row in _table_rows(section, "phase")}

@@ -23,8 +23,8 @@ from pipelines.resolve.service_links import service_anchors
 
 # The columns of an account that comparisons and blocking read (see add_match_columns).
 MATCH_COLUMNS = [
-    "idx", "source", "name", "name_pinyin", "surname", "name_tf", "birth_date", "birth_year", "birth_day", "gender", "phone_hash",
-    "phone_prefix3", "phone_suffix4", "cert_hash", "cert_valid_hash", "cert_prefix4",
+    "idx", "source", "name", "name_pinyin", "surname", "name_tf", "birth_date", "birth_year", "birth_day",
+    "gender", "phone_hash", "phone_prefix3", "phone_suffix4", "cert_hash", "cert_valid_hash", "cert_prefix4",
     "cert_suffix4", "region_code", "service_anchor",
 ]
 
@@ -48,9 +48,10 @@ def add_match_columns(
     """Add the derived columns that blocking and comparisons use.
 
     idx: position (the pair tables hold positions, not source ids); surname: first character;
-    name_pinyin; name_tf: the name's share of all accounts, the u of an exact name match,
-    counted over at least `min_accounts` accounts (a handful of test rows would otherwise make
-    every name look common); cert_valid_hash: the hash where the number is a valid resident ID;
+    name_pinyin; birth_year, and birth_day (month * 100 + day: a year typed wrong keeps it);
+    name_tf: the name's share of all accounts, the u of an exact name match, counted over at
+    least `min_accounts` accounts (a handful of test rows would otherwise make every name look
+    common); cert_valid_hash: the hash where the number is a valid resident ID;
     service_anchor: what ties the account to another system's account through a pushed service
     (service_links.py; null for all when `service_links` is None).
     """
@@ -62,7 +63,7 @@ def add_match_columns(
     frame["name_tf"] = name_counts / max(len(frame), min_accounts, 1)
     births = pd.to_datetime(frame["birth_date"])
     frame["birth_year"] = births.dt.year.astype("Int64")
-    frame["birth_day"] = (births.dt.month * 100 + births.dt.day).astype("Int64")  # MMDD: a year typed wrong keeps it
+    frame["birth_day"] = (births.dt.month * 100 + births.dt.day).astype("Int64")
     valid = frame["cert_valid"].fillna(False).astype(bool)
     frame["cert_valid_hash"] = frame["cert_hash"].where(valid)
     frame["service_anchor"] = service_anchors(frame, service_links)
