@@ -23,6 +23,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from pipelines import duck
+
 
 ACCOUNT = ["source", "source_id"]
 # the staged service columns service_count_problems reads
@@ -98,7 +100,7 @@ def service_count_problems(staged_services: pd.DataFrame | Path, facts: pd.DataF
     DuckDB over Arrow views of both (at a million persons the pandas copies of the staged
     columns were the step's peak). A record's id compares as text; a missing id names no
     record; a record's own hours are those of its first live row."""
-    con = duckdb.connect()
+    con = duck.connect()
     try:
         _register_count_input(con, staged_services)
         con.register("facts_frame", pa.Table.from_pandas(

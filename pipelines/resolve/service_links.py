@@ -18,8 +18,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import duckdb
 import pandas as pd
+
+from pipelines import duck
 
 PAIR_COLUMNS = ["provincial_id", "national_id"]
 
@@ -31,10 +32,9 @@ def pushed_service_pairs(services_path: Path) -> pd.DataFrame | None:
     there is no such file."""
     if not Path(services_path).exists():
         return None
-    con = duckdb.connect()
+    con = duck.connect()
     try:
         con.execute("SET threads TO 2")
-        con.execute("SET enable_progress_bar = false")  # a step's log, not a terminal
         return con.execute("""
             WITH s AS (
                 SELECT source, CAST(source_id AS VARCHAR) AS id, CAST(volunteer_source_id AS VARCHAR) AS volunteer,

@@ -28,6 +28,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from pipelines import duck
 from pipelines.resolve.vectorized import hashed_keys, is_in, positions, sorted_by, with_full_run_types
 
 SERVICE_COLUMNS = [
@@ -174,7 +175,7 @@ def record_fingerprints(services: pd.DataFrame) -> pd.DataFrame:
     """source, source_id and a 64-bit hash of FINGERPRINT_COLUMNS of every prepared record
     (DuckDB's hash over the row: one pass, no Python per row)."""
     table = pa.Table.from_pandas(services[["source", "source_id", *FINGERPRINT_COLUMNS]], preserve_index=False)
-    con = duckdb.connect()
+    con = duck.connect()
     try:
         con.register("records", table)
         values = ", ".join(FINGERPRINT_COLUMNS)
@@ -235,7 +236,7 @@ def records_to_resolve(
     `records`: the prepared records (source, source_id, volunteer/org/project source ids).
     """
     before = previous.state
-    con = duckdb.connect()
+    con = duck.connect()
     try:
         con.register("records", pa.Table.from_pandas(records[LOOKUP_COLUMNS], preserve_index=False))
         con.register("now_fp", pa.Table.from_pandas(state.records, preserve_index=False))

@@ -20,11 +20,11 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-import duckdb
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from pipelines import duck
 from pipelines.clock import AsOf
 from pipelines.config import Settings
 from pipelines.files import private_dir, write_bytes, write_parquet, write_text
@@ -277,7 +277,7 @@ def changed_accounts(previous_map: pd.DataFrame | None, current_map: pd.DataFram
         if accounts.duplicated(["source", "source_id"]).any():
             return None
         frames.append(accounts)
-    con = duckdb.connect()
+    con = duck.connect()
     try:
         con.register("before_map", pa.Table.from_pandas(frames[0], preserve_index=False))
         con.register("after_map", pa.Table.from_pandas(frames[1], preserve_index=False))

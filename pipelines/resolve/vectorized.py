@@ -12,11 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+
+from pipelines import duck
 
 
 def _as_string_array(values: Iterable) -> pa.Array:
@@ -83,7 +84,7 @@ def hashed_keys(prefix: str, texts: pd.Series) -> pd.Series:
     aligned on texts' index, as a str column like `texts.map(hashed_key)` gave."""
     if not len(texts):
         return pd.Series([], index=texts.index, dtype="str")
-    con = duckdb.connect()
+    con = duck.connect()
     try:
         con.register("texts", pa.table({"text": _as_string_array(texts), "position": np.arange(len(texts))}))
         digests = con.sql(

@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from pipelines import duck
 from pipelines.resolve.clustering import CANNOT_LINK, clusters_with_refusals, constrained_clusters
 from pipelines.resolve.comparisons import (
     ModelParameters,
@@ -460,7 +461,7 @@ def account_row_fingerprints(accounts: pd.DataFrame) -> pd.DataFrame:
     """source, source_id and a 64-bit hash of every other ACCOUNT_COLUMNS field of each
     prepared account (DuckDB's hash over the row: one pass, no Python per row)."""
     values = [c for c in ACCOUNT_COLUMNS if c not in ("source", "source_id")]
-    con = duckdb.connect()
+    con = duck.connect()
     try:
         con.register("accounts_rows", pa.Table.from_pandas(accounts[ACCOUNT_COLUMNS], preserve_index=False))
         return con.execute(
@@ -476,7 +477,7 @@ def golden_keys_to_remake(
     """The keys whose golden record may differ from the previous sync's: a key holding an
     account that is new, changed (any field) or came from another key, and a key an account
     left. Every other key holds the same accounts with the same fields: the same golden row."""
-    con = duckdb.connect()
+    con = duck.connect()
     try:
         con.register("now_keys", pa.Table.from_pandas(
             accounts[["source", "source_id", "volunteer_key"]].astype("string"), preserve_index=False))
@@ -589,7 +590,7 @@ def resolve_volunteers(
     same = decided.loc[decided["decision"] == "same", ["l_idx", "r_idx"]]
     not_same_keys = set(zip(not_same["l_idx"].tolist(), not_same["r_idx"].tolist()))
 
-    con = duckdb.connect()
+    con = duck.connect()
     try:
         _register_accounts(con, accounts, changed)
         if mode == "incremental":

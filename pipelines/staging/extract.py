@@ -36,6 +36,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from pipelines import duck
 from pipelines.config import Settings
 from pipelines.files import atomic_path, private_dir
 from pipelines.landing import raw_files, updated_at_utc_sql
@@ -223,7 +224,7 @@ GROUP BY v.sync_id
 
 
 def connect(settings: Settings) -> duckdb.DuckDBPyConnection:
-    con = duckdb.connect()
+    con = duck.connect()
     con.execute("SET TimeZone = 'UTC'")
     # The dedup sorts every landed version: let DuckDB spill to a private folder next to
     # the staged files rather than hold 5M rows in memory (or spill into the cwd).

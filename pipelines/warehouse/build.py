@@ -27,6 +27,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from pipelines import duck
 from pipelines.clock import BEIJING_SQL_ZONE
 from pipelines.files import atomic_path
 from pipelines.normalize.categories import brand_programmes
@@ -277,7 +278,7 @@ def _key_figures(con: duckdb.DuckDBPyConnection) -> dict[str, float | int | None
 
 
 def open_build_connection(temp_dir: Path) -> duckdb.DuckDBPyConnection:
-    con = duckdb.connect(":memory:")
+    con = duck.connect()
     # UTC session: timestamps keep their instant; Beijing dates are asked for explicitly,
     # with the one Beijing offset of pipelines/clock.py
     con.execute("SET TimeZone = 'UTC'")

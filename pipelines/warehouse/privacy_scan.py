@@ -26,9 +26,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-import duckdb
 import sqlalchemy as sa
 
+from pipelines import duck
 from pipelines.normalize.ids import is_valid_resident_id
 from pipelines.privacy import find_personal_numbers, mask_id
 from pipelines.sql import quote
@@ -122,7 +122,7 @@ def scan_built_files(files: dict[str, Path], spec: WarehouseSpec | None = None) 
     """{"table.column": Finding} for every text column of the built files where something
     is found."""
     spec = spec or load_spec()
-    con = duckdb.connect(":memory:")
+    con = duck.connect()
 
     def candidates(source: str, key: str, column: str, pattern: str, match: bool) -> list[tuple[str, str]]:
         test = f"regexp_matches({quote(column)}, ?)"

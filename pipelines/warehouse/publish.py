@@ -57,6 +57,7 @@ import pyarrow.parquet as pq
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, make_url
 
+from pipelines import duck
 from pipelines.clock import AsOf
 from pipelines.config import Settings
 from pipelines.guard import DevelopmentKeyRefused, ensure_publishable, is_local_warehouse  # noqa: F401
@@ -469,7 +470,7 @@ def copy_published_duckdb(database: Path) -> Path:
     fresh_wal = fresh.with_name(fresh.name + ".wal")
     if not database.exists():
         return fresh  # the first publish: DuckDB makes the file
-    holder = duckdb.connect()
+    holder = duck.connect()
     try:
         try:
             holder.execute(f"ATTACH {literal(str(database))} AS published (READ_ONLY)")
@@ -491,7 +492,7 @@ def copy_published_duckdb(database: Path) -> Path:
         holder.close()
     if fresh_wal.exists():
         # replay the WAL into the copy, so the swap can drop the old one
-        con = duckdb.connect(str(fresh))
+        con = duck.connect(str(fresh))
         try:
             con.execute("CHECKPOINT")
         finally:
@@ -542,7 +543,7 @@ def _publish_to_duckdb(
         fresh = copy_published_duckdb(database)
         built = None
         try:
-            engine = sa.create_engine(url.set(database=str(fresh)))
+            engine = duck.quiet_engine(sa.create_engine(url.set(database=str(fresh))))
             try:
                 schema = schema or default_schema(engine)
                 built = _build(settings, engine, schema, as_of, rebuild)

@@ -10,13 +10,14 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
+from pipelines import duck
 from pipelines.sql import quote
 
 
 def read_only_engine(url: str) -> sa.Engine:
     """A SQLAlchemy engine on the warehouse at `url`; DuckDB files are opened read-only."""
     if make_url(url).get_backend_name() == "duckdb":
-        return sa.create_engine(url, connect_args={"read_only": True})
+        return duck.quiet_engine(sa.create_engine(url, connect_args={"read_only": True}))
     return sa.create_engine(url)
 
 

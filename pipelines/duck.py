@@ -1,0 +1,29 @@
+"""DuckDB connections as the pipeline opens them: without DuckDB's progress bar.
+
+DuckDB draws a progress bar on standard output for any query longer than two seconds. In a
+step's log (a file, the Dagster UI's stdout view) it is noise: a province-size staging wrote
+dozens of half-drawn bars between the step's events. Every DuckDB connection of the pipeline
+is opened here, or is a SQLAlchemy engine passed through `quiet_engine` (tests/test_duck.py).
+The setting is a session's, so it is set on each connection (DuckDB refuses it in `config`).
+"""
+
+from __future__ import annotations
+
+import duckdb
+import sqlalchemy as sa
+
+QUIET = "SET enable_progress_bar = false"
+
+
+def connect(database: str = ":memory:", read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection to `database` (in memory by default) that draws no progress bar."""
+    con = duckdb.connect(database, read_only=read_only)
+    con.execute(QUIET)
+    return con
+
+
+def quiet_engine(engine: sa.Engine) -> sa.Engine:
+    """`engine`, each of whose new DuckDB connections draws no progress bar."""
+    if engine.dialect.name == "duckdb":
+        sa.event.listen(engine, "connect", lambda dbapi_connection, _record: dbapi_connection.execute(QUIET))
+    return engine

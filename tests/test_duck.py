@@ -1,0 +1,36 @@
+"""DuckDB connections draw no progress bar: a step's log is a file and the Dagster UI, not a
+terminal (a province-size staging wrote dozens of half-drawn bars between its events)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import sqlalchemy as sa
+
+from pipelines import duck
+from pipelines.warehouse.reader import read_only_engine
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_a_pipeline_connection_draws_no_progress_bar():
+    with duck.connect() as con:
+        assert con.execute("SELECT current_setting('enable_progress_bar')").fetchone()[0] is False
+
+
+def test_the_warehouse_reader_draws_none_either(tmp_path):
+    database = tmp_path / "warehouse.duckdb"
+    duckdb.connect(str(database)).close()
+    engine = read_only_engine(f"duckdb:///{database}")
+    with engine.connect() as connection:
+        assert connection.execute(sa.text("SELECT current_setting('enable_progress_bar')")).scalar() is False
+    engine.dispose()
+
+
+def test_the_pipeline_opens_duckdb_only_through_its_helper():
+    opened_elsewhere = [
+        str(path.relative_to(ROOT)) for path in sorted((ROOT / "pipelines").rglob("*.py"))
+        if path.name != "duck.py" and "duckdb.connect(" in path.read_text(encoding="utf-8")
+    ]
+    assert opened_elsewhere == []
