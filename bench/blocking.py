@@ -113,11 +113,12 @@ def main() -> None:
     print(f"\n{result['accounts']:,} accounts, {result['pairs']:,} pairs in {result['blocking_s']} s; "
           f"true pairs {result['true_pairs']:,}: found {result['true_pairs_found']:,}, "
           f"missed {result['true_pairs_missed']:,}", file=sys.stderr)
-    print("| rule | block cap | pairs added | true added | true held | only this rule | missed over the cap |", file=sys.stderr)
-    for r in result["by_rule"]:
-        print(f"| {r['rule']} | {r['max_block_size']} | {r['pairs_added']:,} | {r['true_pairs_added']:,} | {r['true_pairs_held']:,} | "
-              f"{r['true_pairs_only_this_rule']:,} | {r['missed_over_cap']:,} |", file=sys.stderr)
-
+    columns = ["rule", "max_block_size", "pairs_added", "true_pairs_added", "true_pairs_held",
+               "true_pairs_only_this_rule", "missed_over_cap"]
+    print("| rule | block cap | pairs added | true added | true held | only this rule | missed over the cap |",
+          file=sys.stderr)
+    for row in result["by_rule"]:
+        print("| " + " | ".join(f"{row[c]:,}" if c != "rule" else row[c] for c in columns) + " |", file=sys.stderr)
 
 if __name__ == "__main__":
     main()
