@@ -28,7 +28,7 @@ from pipelines.resolve.quality import truth_accounts  # noqa: E402
 from pipelines.resolve.rules import MATCHING_PATH, load_matching_rules  # noqa: E402
 from pipelines.resolve.service_links import pushed_service_pairs  # noqa: E402
 from pipelines.resolve.volunteers import (  # noqa: E402
-    _components, _register_accounts, candidate_pairs, deterministic_links, prepare_accounts,
+    _components, _register_accounts, candidate_pairs, deterministic_links, prepare_accounts, sized_blocks_sql,
 )
 
 
@@ -48,12 +48,9 @@ def true_pairs(con: duckdb.DuckDBPyConnection, accounts: pd.DataFrame, truth: pd
 def held_pairs(pairs_table: str, keys: tuple[str, ...], block_sizes: str) -> str:
     """SQL: the pairs of `pairs_table` whose two accounts are equal on `keys`, in a block whose
     size satisfies `block_sizes` (a condition on `block_size`)."""
-    key_list = ", ".join(keys)
-    not_null = " AND ".join(f"{k} IS NOT NULL" for k in keys)
     equal = " AND ".join(f"l.{k} = r.{k}" for k in keys)
     return f"""
-        WITH sized AS (SELECT idx, {key_list}, count(*) OVER (PARTITION BY {key_list}) AS block_size
-                       FROM acc WHERE {not_null})
+        WITH sized AS ({sized_blocks_sql(keys)})
         SELECT t.l_idx, t.r_idx FROM {pairs_table} t JOIN sized l ON l.idx = t.l_idx JOIN sized r ON r.idx = t.r_idx
         WHERE {equal} AND l.block_size {block_sizes}
     """

@@ -23,8 +23,9 @@ resolve state and outputs before it (KEPT/data-before-change), then resolved as 
 --fresh-before makes that state this code's: KEPT/data-before-change's staged tables are
 resolved first from an empty state (what a code change keeps across syncs is then there).
 --causes (after a run, alone) counts its false and missed pairs by cause against the sandbox
-truth, as bench/resolve.py counts an engine's. --profile FILE also writes a cProfile of the call (cumulative, top functions) to FILE; the
-profiler slows the call down, so its times are not the step's.
+truth, as bench/resolve.py counts an engine's. --profile FILE also writes a cProfile of the
+call (cumulative, top functions) to FILE; the profiler slows the call down, so its times are
+not the step's.
 Results: one JSON line on stdout (also <work>/resolve-step.json).
 """
 

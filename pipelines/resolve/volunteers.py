@@ -225,6 +225,14 @@ def _register_accounts(con: duckdb.DuckDBPyConnection, accounts: pd.DataFrame, c
     con.unregister("acc_frame")
 
 
+def sized_blocks_sql(keys: tuple[str, ...]) -> str:
+    """SQL: the accounts of temp table `acc` whose `keys` are all present, each with the size of
+    its block (`block_size`: how many accounts share its keys)."""
+    key_list = ", ".join(keys)
+    not_null = " AND ".join(f"{k} IS NOT NULL" for k in keys)
+    return f"SELECT *, count(*) OVER (PARTITION BY {key_list}) AS block_size FROM acc WHERE {not_null}"
+
+
 def candidate_pairs(con: duckdb.DuckDBPyConnection, rules: MatchingRules, changed_only: bool) -> dict[str, int]:
     """Create temp table `pairs` (l_idx < r_idx, blocking_rule) from the blocking rules.
 
@@ -234,17 +242,13 @@ def candidate_pairs(con: duckdb.DuckDBPyConnection, rules: MatchingRules, change
     con.execute("CREATE OR REPLACE TEMP TABLE pairs (l_idx BIGINT, r_idx BIGINT, blocking_rule VARCHAR)")
     contributed: dict[str, int] = {}
     for rule in rules.blocking_rules:
-        rule_name, keys = rule.name, rule.keys
-        key_list = ", ".join(keys)
-        not_null = " AND ".join(f"{k} IS NOT NULL" for k in keys)
-        equal = " AND ".join(f"a.{k} = c.{k}" for k in keys)
+        equal = " AND ".join(f"a.{k} = c.{k}" for k in rule.keys)
         changed_filter = "WHERE changed" if changed_only else ""
         # the hard constraint and deterministic components are filtered before scoring
         sql = f"""
             WITH blocked AS (
-                SELECT idx, changed, det_component, cert_valid_hash, {key_list}
-                FROM (SELECT *, count(*) OVER (PARTITION BY {key_list}) AS block_size
-                      FROM acc WHERE {not_null})
+                SELECT idx, changed, det_component, cert_valid_hash, {", ".join(rule.keys)}
+                FROM ({sized_blocks_sql(rule.keys)})
                 WHERE block_size BETWEEN 2 AND {rule.max_block_size}
             ),
             found AS (
@@ -261,8 +265,8 @@ def candidate_pairs(con: duckdb.DuckDBPyConnection, rules: MatchingRules, change
             WHERE NOT EXISTS (SELECT 1 FROM pairs p WHERE p.l_idx = f.l_idx AND p.r_idx = f.r_idx)
         """
         before = con.execute("SELECT count(*) FROM pairs").fetchone()[0]
-        con.execute(sql, {"rule": rule_name})
-        contributed[rule_name] = con.execute("SELECT count(*) FROM pairs").fetchone()[0] - before
+        con.execute(sql, {"rule": rule.name})
+        contributed[rule.name] = con.execute("SELECT count(*) FROM pairs").fetchone()[0] - before
     return contributed
 
 
@@ -356,9 +360,9 @@ def score_pairs_kept(
 ) -> tuple[pd.DataFrame, int]:
     """score_pairs SCORE_CHUNK_PAIRS pairs of `pairs` at a time, keeping the rows that
     `keep(scored)` selects; and how many were scored. The candidates grow faster than the
-    accounts (a common name's block in a county holds more namesakes as the base grows: 27.6M
-    pairs at 4.3M persons, 20.7M of them by name and county), and their levels, labels and
-    weights all at once were the resolution's peak there (14.5 GB)."""
+    accounts (10.9M pairs at 4.3M persons; 27.6M before a county's namesakes were capped),
+    and their levels, labels and weights all at once were the resolution's peak there
+    (14.5 GB)."""
     total = con.execute("SELECT count(*) FROM pairs").fetchone()[0]
     kept = []
     for start in range(0, max(total, 1), SCORE_CHUNK_PAIRS):  # (one empty chunk: the columns)
