@@ -30,6 +30,10 @@ class Level:
     u: float | None
     is_null: bool
     tf_column: str | None
+    # u counted exactly from the accounts, not sampled: the level holds when these columns are
+    # equal, unless both sides carry `u_unless_both` (matching.yaml, `u_from_counts`)
+    u_equal: tuple[str, ...] = ()
+    u_unless_both: str | None = None
 
 
 @dataclass(frozen=True)
@@ -83,6 +87,8 @@ def _parse_comparisons(spec: dict[str, Any]) -> tuple[Comparison, ...]:
                 u=level.get("u"),
                 is_null=bool(level.get("is_null", False)),
                 tf_column=level.get("tf"),
+                u_equal=tuple(level.get("u_from_counts", {}).get("equal", ())),
+                u_unless_both=level.get("u_from_counts", {}).get("unless_both"),
             )
             for level in body["levels"]
         )

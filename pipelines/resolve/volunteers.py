@@ -301,22 +301,29 @@ def estimate_parameters(
     min_pairs = int(settings.get("min_pairs", 200))
     m_floor = float(settings.get("m_floor", 0.0))
 
-    # deterministic links: for the comparisons in `m_from_links` only (see matching.yaml)
-    m_pairs = det_links[["l_idx", "r_idx"]]
-    estimated = set(settings.get("m_from_links", []))
-    if len(m_pairs) >= min_pairs and estimated:
+    # deterministic links: for the comparisons matching.yaml names, each from its own sample
+    # of them (see `estimation` there)
+    valid = accounts["cert_valid_hash"].notna().to_numpy()
+    not_both_valid = ~(valid[det_links["l_idx"].to_numpy()] & valid[det_links["r_idx"].to_numpy()])
+    samples = {
+        "m_pairs": (det_links[["l_idx", "r_idx"]], set(settings.get("m_from_links", []))),
+        "m_pairs_not_both_valid": (det_links.loc[not_both_valid, ["l_idx", "r_idx"]],
+                                   set(settings.get("m_from_links_not_both_valid", []))),
+    }
+    for sample_name, (m_pairs, estimated) in samples.items():
+        if not estimated or not len(m_pairs):
+            continue
         con.register("m_pairs", m_pairs)
         m_levels = compute_levels(con, "m_pairs", "acc", rules)
         con.unregister("m_pairs")
         for name, (counts, total) in _level_shares(m_levels, rules).items():
-            if name not in estimated:
+            if name not in estimated or total < min_pairs:  # too few pairs to measure: the priors
                 continue
-            prior_m = params.m[name]
             params.m[name] = [
                 None if prior is None else max((counts[i] + pseudo * prior) / (total + pseudo), m_floor)
-                for i, prior in enumerate(prior_m)
+                for i, prior in enumerate(params.m[name])
             ]
-        params.estimated_from["m_pairs"] = int(len(m_pairs))
+        params.estimated_from[sample_name] = int(len(m_pairs))
 
     rng = np.random.default_rng(int(settings.get("seed", 20)))
     sample = int(settings.get("random_pairs", 400_000))
@@ -327,15 +334,38 @@ def estimate_parameters(
     con.register("u_pairs", u_pairs)
     u_levels = compute_levels(con, "u_pairs", "acc", rules)
     con.unregister("u_pairs")
-    for name, (counts, total) in _level_shares(u_levels, rules).items():
-        prior_u = params.u[name]
-        # a level seen fewer than 20 times among random pairs is too rare to measure
-        params.u[name] = [
-            None if prior is None else (counts[i] / total if counts[i] >= 20 and total else prior)
-            for i, prior in enumerate(prior_u)
-        ]
+    for comparison in rules.comparisons:
+        counts, total = _level_shares(u_levels, rules)[comparison.name]
+        u = params.u[comparison.name]
+        for i, level in enumerate(comparison.levels):
+            if u[i] is None:
+                continue
+            if level.u_equal and total:
+                # counted over every account; a share of the pairs the comparison is not null for
+                agreeing = agreeing_pair_share(con, level.u_equal, level.u_unless_both, len(accounts))
+                if agreeing is not None:
+                    u[i] = agreeing / (total / len(u_pairs))
+            elif counts[i] >= 20 and total:  # a level seen fewer times is too rare to measure
+                u[i] = counts[i] / total
     params.estimated_from["u_pairs"] = int(len(u_pairs))
     return params
+
+
+def agreeing_pair_share(con: duckdb.DuckDBPyConnection, equal: tuple[str, ...], unless_both: str | None,
+                        account_count: int, min_pairs: int = 20) -> float | None:
+    """The share of all pairs of accounts equal on `equal` (all set), leaving out the pairs where
+    both sides carry `unless_both`: counted exactly from each value's accounts, for a level so
+    rare that random pairs would need millions to show it (a masked phone's kept ends: about
+    one pair in a million). None below `min_pairs` such pairs (a handful of test rows)."""
+    keys = ", ".join(equal)
+    clear = f"count({unless_both})" if unless_both else "0"
+    pairs = con.execute(f"""
+        SELECT coalesce(sum(n * (n - 1) - k * (k - 1)), 0) / 2 FROM (
+            SELECT count(*)::DOUBLE AS n, {clear}::DOUBLE AS k FROM acc
+            WHERE {" AND ".join(f"{c} IS NOT NULL" for c in equal)} GROUP BY {keys})""").fetchone()[0]
+    if pairs < min_pairs:
+        return None
+    return pairs / (account_count * (account_count - 1) / 2)
 
 
 def score_pairs(
