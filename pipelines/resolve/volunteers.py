@@ -288,10 +288,11 @@ def _level_shares(levels: pd.DataFrame, rules: MatchingRules) -> dict[str, tuple
 def estimate_parameters(
     con: duckdb.DuckDBPyConnection, accounts: pd.DataFrame, det_links: pd.DataFrame, rules: MatchingRules
 ) -> ModelParameters:
-    """m from deterministic links (for the comparisons matching.yaml names), u from random pairs.
+    """m from deterministic links (for the comparisons matching.yaml names), u from random pairs
+    (or, for a level with `u_from_counts`, counted exactly from the accounts).
 
-    Both are smoothed towards the priors of matching.yaml; a level too rare to measure keeps
-    its prior.
+    m is smoothed towards the priors of matching.yaml; a level too rare to measure keeps its
+    prior.
     """
     params = prior_parameters(rules, len(accounts))
     settings = rules.estimation
@@ -334,8 +335,9 @@ def estimate_parameters(
     con.register("u_pairs", u_pairs)
     u_levels = compute_levels(con, "u_pairs", "acc", rules)
     con.unregister("u_pairs")
+    shares = _level_shares(u_levels, rules)
     for comparison in rules.comparisons:
-        counts, total = _level_shares(u_levels, rules)[comparison.name]
+        counts, total = shares[comparison.name]
         u = params.u[comparison.name]
         for i, level in enumerate(comparison.levels):
             if u[i] is None:
