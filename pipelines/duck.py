@@ -9,16 +9,28 @@ The setting is a session's, so it is set on each connection (DuckDB refuses it i
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import duckdb
 import sqlalchemy as sa
 
 QUIET = "SET enable_progress_bar = false"
+# What a spilling connection's query may hold before it writes to its folder: a sort or join
+# over a whole province's rows then costs the step this much, not a copy of the rows
+SPILL_MEMORY_LIMIT = "1GB"
 
 
-def connect(database: str = ":memory:", read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    """A DuckDB connection to `database` (in memory by default) that draws no progress bar."""
+def connect(database: str = ":memory:", read_only: bool = False, *,
+            spill_to: Path | None = None) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection to `database` (in memory by default) that draws no progress bar.
+
+    With `spill_to` (a private folder), its queries hold at most SPILL_MEMORY_LIMIT and spill
+    the rest there (without one, DuckDB would spill into the working directory)."""
     con = duckdb.connect(database, read_only=read_only)
     con.execute(QUIET)
+    if spill_to is not None:
+        con.execute("SET temp_directory = ?", [str(spill_to)])
+        con.execute("SET memory_limit = ?", [SPILL_MEMORY_LIMIT])
     return con
 
 

@@ -29,7 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipelines import duck
-from pipelines.resolve.vectorized import hashed_keys, is_in, positions, sorted_by, with_full_run_types
+from pipelines.resolve.vectorized import hashed_keys, is_in, mapped, positions, sorted_by, with_full_run_types
 
 SERVICE_COLUMNS = [
     "source", "source_id", "updated_at", "is_deleted", "volunteer_source_id", "project_source_id",
@@ -154,7 +154,7 @@ def _key_of(source_map: pd.DataFrame, source: str, key_column: str, memo: dict |
 def _lookup(frame: pd.DataFrame, source: str, id_column: str, source_map: pd.DataFrame, key_column: str,
             memo: dict | None = None) -> pd.Series:
     """The key of (source, frame[id_column]) in a source map, aligned on frame's index."""
-    return frame[id_column].map(_key_of(source_map, source, key_column, memo))
+    return mapped(frame[id_column], _key_of(source_map, source, key_column, memo))
 
 
 def _project_lookup(staged_projects: pd.DataFrame, source: str, project_ids: pd.Series, column: str,
@@ -168,7 +168,7 @@ def _project_lookup(staged_projects: pd.DataFrame, source: str, project_ids: pd.
         return projects.assign(source_id=projects["source_id"].astype(str)).drop_duplicates(
             "source_id", keep="last").set_index("source_id")[column]
 
-    return project_ids.astype("string").map(_memoized(memo, ("project", source, column), value_of))
+    return mapped(project_ids.astype("string"), _memoized(memo, ("project", source, column), value_of))
 
 
 def record_fingerprints(services: pd.DataFrame) -> pd.DataFrame:
@@ -313,11 +313,13 @@ def resolve_services(
     volunteer_map: pd.DataFrame,
     organization_map: pd.DataFrame,
     previous: PreviousServices | None = None,
+    spill_to: Path | None = None,
 ) -> ServiceResolution:
     """The fact table (one row per counted service) and the flagged likely duplicates.
 
     With `previous` (see PreviousServices), only the records a change touches are resolved;
-    the other facts are carried over (the module docstring says why that is the same)."""
+    the other facts are carried over (the module docstring says why that is the same).
+    `spill_to`: a private folder where the duplicates' query spills past its memory limit."""
     services = _prepare(staged_services)
     del staged_services  # the caller hands it over (store.resolve_all): freed once prepared
     service_records = len(services)
@@ -356,7 +358,7 @@ def resolve_services(
     else:
         facts = _facts(sides, pairs, staged_projects, volunteer_map, organization_map)
 
-    duplicates = duplicate_candidates(facts)
+    duplicates = duplicate_candidates(facts, spill_to)
     summary = {
         "service_records": int(service_records),
         "services": int(len(facts)),
@@ -494,7 +496,7 @@ def _block_facts(
         for source in ("national", "provincial"):
             values = _project_lookup(staged_projects, source, rows[f"{source[0]}_project_source_id"], column, memo)
             if source_map is not None:
-                values = values.map(_key_of(source_map, source, "org_key", memo))
+                values = mapped(values, _key_of(source_map, source, "org_key", memo))
             found.append(values)
         return found[0].where(found[0].notna(), found[1])
 
@@ -517,36 +519,56 @@ def _block_facts(
     return facts
 
 
-def duplicate_candidates(facts: pd.DataFrame) -> pd.DataFrame:
-    """Pairs of counted services with the same person, day, team and hours and no reference."""
-    group = ["volunteer_key", "service_date", "org_group", "hours_cents"]
+def duplicate_candidates(facts: pd.DataFrame, spill_to: Path | None = None) -> pd.DataFrame:
+    """Pairs of counted services with the same person, day, team and hours and no reference.
 
-    def grouped(frame: pd.DataFrame) -> pd.DataFrame:
-        return frame.assign(hours_cents=(frame["hours"] * 100).round().astype("int64"),
-                            org_group=frame["org_key"].fillna(""))
-
-    # the groups counted on their columns alone; only the rows of a group of two or more are
-    # copied whole (a copy of every fact was the services' peak at a million persons)
-    known = facts.loc[facts["volunteer_key"].notna() & facts["service_date"].notna(),
-                      ["volunteer_key", "service_date", "org_key", "hours"]]
-    repeated = known.index[grouped(known).groupby(group)["volunteer_key"].transform("size") > 1]
-    del known
-    known = grouped(facts.loc[repeated])
-    if not len(known):
-        return pd.DataFrame(columns=DUPLICATE_COLUMNS)
-    side = known[group + ["service_key", "source", "national_source_id", "provincial_source_id", "org_key", "hours"]]
-    pairs = side.merge(side, on=group, suffixes=("_l", "_r"))
-    pairs = pairs.loc[pairs["service_key_l"] < pairs["service_key_r"]]
-    out = pd.DataFrame({
-        "left_service_key": pairs["service_key_l"], "right_service_key": pairs["service_key_r"],
-        "volunteer_key": pairs["volunteer_key"], "org_key": pairs["org_key_l"], "service_date": pairs["service_date"],
-        "hours": pairs["hours_l"], "left_source": pairs["source_l"], "right_source": pairs["source_r"],
-        "left_national_source_id": pairs["national_source_id_l"], "left_provincial_source_id": pairs["provincial_source_id_l"],
-        "right_national_source_id": pairs["national_source_id_r"], "right_provincial_source_id": pairs["provincial_source_id_r"],
+    The groups are found in DuckDB, which holds a few columns of every fact and spills to
+    `spill_to` past duck.SPILL_MEMORY_LIMIT (pandas' groupby held a copy of them and its codes:
+    the step's peak at 4.3M persons); only the pairs' rows are then taken from `facts`."""
+    known = pa.table({
+        "row_at": pa.array(np.arange(len(facts), dtype=np.int64)),
+        **{column: pa.array(facts[column], from_pandas=True)
+           for column in ("service_key", "volunteer_key", "service_date", "org_key", "hours")},
     })
+    con = duck.connect(spill_to=spill_to)
+    try:
+        con.register("facts", known)
+        # hours in cents, rounded half to even as pandas rounds; a fact with no team groups
+        # with the others with none
+        pairs = con.execute("""
+            WITH known AS (
+                SELECT row_at, service_key, volunteer_key, service_date, coalesce(org_key, '') AS org_group,
+                       CAST(round_even(hours * 100, 0) AS BIGINT) AS hours_cents
+                FROM facts WHERE volunteer_key IS NOT NULL AND service_date IS NOT NULL
+            ), repeated AS (
+                SELECT volunteer_key, service_date, org_group, hours_cents
+                FROM known GROUP BY ALL HAVING count(*) > 1
+            ), grouped AS (
+                SELECT k.* FROM known k SEMI JOIN repeated USING (volunteer_key, service_date, org_group, hours_cents)
+            )
+            SELECT l.row_at AS left_at, r.row_at AS right_at
+            FROM grouped l JOIN grouped r USING (volunteer_key, service_date, org_group, hours_cents)
+            WHERE l.service_key < r.service_key
+            ORDER BY l.service_key, r.service_key
+        """).fetchnumpy()
+    finally:
+        con.close()
+    del known
+    left, right = facts.iloc[pairs["left_at"]], facts.iloc[pairs["right_at"]]
+    out = pd.DataFrame({
+        "left_service_key": left["service_key"].to_numpy(), "right_service_key": right["service_key"].to_numpy(),
+        "volunteer_key": left["volunteer_key"].to_numpy(), "org_key": left["org_key"].to_numpy(),
+        "service_date": left["service_date"].to_numpy(), "hours": left["hours"].to_numpy(),
+        "left_source": left["source"].to_numpy(), "right_source": right["source"].to_numpy(),
+        "left_national_source_id": left["national_source_id"].array,
+        "left_provincial_source_id": left["provincial_source_id"].array,
+        "right_national_source_id": right["national_source_id"].array,
+        "right_provincial_source_id": right["provincial_source_id"].array,
+    })
+    hours_text = pd.Series([f"{h:.2f}" for h in out["hours"]], index=out.index, dtype="str")
     out["evidence"] = (
         "same volunteer, same service date, same team, same hours ("
-        + out["hours"].map(lambda h: f"{h:.2f}") + " h); no nationalRecordId/origin reference between them; "
+        + hours_text + " h); no nationalRecordId/origin reference between them; "
         + out["left_source"] + " vs " + out["right_source"]
     )
-    return out[DUPLICATE_COLUMNS].reset_index(drop=True)
+    return out[DUPLICATE_COLUMNS]

@@ -383,10 +383,11 @@ def resolve_all(settings: Settings, as_of: AsOf | datetime) -> dict:
     del changed_volunteers
 
     staged["services"] = read_resolution_input(settings, "services")
+    spill_dir = private_dir(state_dir / ".duckdb_spill")
     try:
         services = resolve_services(
             staged.pop("services"), read_resolution_input(settings, "projects"), volunteer_map,
-            organizations.source_map, previous_services,
+            organizations.source_map, previous_services, spill_to=spill_dir,
         )
         previous_services = None  # (its facts and state are let go inside, once used)
         # the services' state (millions of record fingerprints) waits as its files' bytes
@@ -400,7 +401,7 @@ def resolve_all(settings: Settings, as_of: AsOf | datetime) -> dict:
         services_reason = f"{why}: resolved in full"
         services = resolve_services(
             read_resolution_input(settings, "services"), read_resolution_input(settings, "projects"),
-            volunteer_map, organizations.source_map,
+            volunteer_map, organizations.source_map, spill_to=spill_dir,
         )
         service_state_content, services.state = service_state_files(services.state), None
         service_invariants = service_count_problems(count_input(settings), services.facts)

@@ -43,7 +43,6 @@ from pipelines.landing import raw_files, updated_at_utc_sql
 from pipelines.schemas import StreamMapping
 from pipelines.sql import literal
 
-DUCKDB_MEMORY_LIMIT = "1GB"
 TYPE_PREFIX = "__type__"
 # DuckDB's json_type names -> the kinds a transform accepts
 JSON_KINDS = {
@@ -224,13 +223,10 @@ GROUP BY v.sync_id
 
 
 def connect(settings: Settings) -> duckdb.DuckDBPyConnection:
-    con = duck.connect()
+    # The dedup sorts every landed version: DuckDB spills to a private folder next to the
+    # staged files rather than hold 5M rows in memory.
+    con = duck.connect(spill_to=private_dir(settings.staged_dir / ".duckdb_spill"))
     con.execute("SET TimeZone = 'UTC'")
-    # The dedup sorts every landed version: let DuckDB spill to a private folder next to
-    # the staged files rather than hold 5M rows in memory (or spill into the cwd).
-    spill = private_dir(settings.staged_dir / ".duckdb_spill")
-    con.execute("SET temp_directory = ?", [str(spill)])
-    con.execute("SET memory_limit = ?", [DUCKDB_MEMORY_LIMIT])
     return con
 
 

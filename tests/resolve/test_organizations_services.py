@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import date
+import threading
+import time
+from collections import defaultdict
+from datetime import date, timedelta
+from itertools import combinations
 
+import numpy as np
 import pandas as pd
 
+from pipelines import duck
 from pipelines.resolve.organizations import resolve_organizations
-from pipelines.resolve.services import resolve_services
+from pipelines.resolve.services import FACT_COLUMNS, duplicate_candidates, resolve_services
 
 # the run's instant stamped on key history and evidence (pipelines/clock.py)
 SYNCED_AT = pd.Timestamp("2026-06-30T10:00:00Z")
@@ -172,3 +178,74 @@ def test_a_record_that_names_no_team_belongs_to_its_projects_team():
     assert facts.loc["R1", "org_key"] == "Oxx"
     assert facts.loc["R2", "org_key"] == "Oyy"
     assert pd.isna(facts.loc["R3", "org_key"])
+
+
+def fact(key, volunteer, day, org, hours, source="national"):
+    return {"service_key": key, "volunteer_key": volunteer, "org_key": org, "project_key": None,
+            "project_source": None, "project_source_id": None, "service_date": day, "hours": hours,
+            "category": None, "source": source, "national_source_id": key if source == "national" else None,
+            "provincial_source_id": key if source == "provincial" else None}
+
+
+def test_duplicate_candidates_pair_each_group_once():
+    day = date(2026, 3, 1)
+    facts = pd.DataFrame([
+        fact("S3", "V1", day, "O1", 2.0), fact("S1", "V1", day, "O1", 2.0), fact("S2", "V1", day, "O1", 2.0, "provincial"),
+        fact("S4", "V1", day, "O1", 2.5),  # other hours
+        fact("S5", "V2", day, None, 1.0), fact("S6", "V2", day, None, 1.0),  # no team: a team of its own
+        fact("S7", "V2", day, "O1", 1.0),
+        fact("S8", None, day, "O1", 1.0), fact("S9", None, day, "O1", 1.0),  # no volunteer: nothing to compare
+        fact("S10", "V3", None, "O1", 1.0), fact("S11", "V3", None, "O1", 1.0),  # no date
+        fact("S12", "V4", day, "O1", 1.004), fact("S13", "V4", day, "O1", 1.0),  # the same hours to the cent
+        fact("S14", "V4", day + timedelta(days=1), "O1", 1.0),
+    ], columns=FACT_COLUMNS)
+    flagged = duplicate_candidates(facts)
+    assert list(zip(flagged["left_service_key"], flagged["right_service_key"])) == [
+        ("S1", "S2"), ("S1", "S3"), ("S12", "S13"), ("S2", "S3"), ("S5", "S6"),
+    ]
+    s1_s2 = flagged.iloc[0]
+    assert (s1_s2["volunteer_key"], s1_s2["org_key"], s1_s2["service_date"], s1_s2["hours"]) == ("V1", "O1", day, 2.0)
+    assert (s1_s2["left_source"], s1_s2["right_source"]) == ("national", "provincial")
+    assert (s1_s2["left_national_source_id"], s1_s2["right_provincial_source_id"]) == ("S1", "S2")
+    assert s1_s2["evidence"].startswith("same volunteer, same service date, same team, same hours (2.00 h)")
+    assert s1_s2["evidence"].endswith("national vs provincial")
+    assert duplicate_candidates(facts.loc[facts["service_key"].isin(["S4", "S7"])]).empty
+
+
+def test_duplicate_candidates_spill_and_give_the_counted_pairs(monkeypatch, tmp_path):
+    """Under a memory limit below the query's working set, DuckDB spills to the folder it is
+    given (a private one, not the working directory) and finds the same pairs as counting the
+    groups by hand."""
+    rng = np.random.default_rng(5)
+    n = 200_000
+    facts = pd.DataFrame({
+        "service_key": [f"S{i:07d}" for i in range(n)],
+        "volunteer_key": [f"V{v:06d}" for v in rng.integers(0, n // 4, n)],
+        "org_key": [None if o == 0 else f"O{o}" for o in rng.integers(0, 3, n)],
+        "service_date": [date(2026, 1, 1) + timedelta(days=int(d)) for d in rng.integers(0, 20, n)],
+        "hours": rng.integers(1, 4, n) / 2, "source": "national",
+        "national_source_id": [f"S{i:07d}" for i in range(n)], "provincial_source_id": None,
+    })
+    groups = defaultdict(list)
+    for key, volunteer, org, day, hours in facts[["service_key", "volunteer_key", "org_key", "service_date", "hours"]].itertuples(index=False):
+        groups[(volunteer, org, day, hours)].append(key)
+    expected = sorted(pair for keys in groups.values() for pair in combinations(sorted(keys), 2))
+    assert len(expected) > 1_000
+
+    spilled, done = set(), threading.Event()
+
+    def watch() -> None:  # DuckDB removes its spill files when the query ends
+        while not done.is_set():
+            spilled.update(path.name for path in tmp_path.iterdir())
+            time.sleep(0.001)
+
+    watcher = threading.Thread(target=watch)
+    monkeypatch.setattr(duck, "SPILL_MEMORY_LIMIT", "32MB")
+    watcher.start()
+    try:
+        flagged = duplicate_candidates(facts, spill_to=tmp_path)
+    finally:
+        done.set()
+        watcher.join()
+    assert list(zip(flagged["left_service_key"], flagged["right_service_key"])) == expected
+    assert any(name.startswith("duckdb_temp") for name in spilled)
