@@ -24,8 +24,6 @@ from pipelines import duck
 
 
 def _as_string_array(values: Iterable) -> pa.Array:
-    if isinstance(values, pa.Array):
-        return values.cast(pa.large_string())
     if isinstance(values, (pd.Series, pd.Index)):
         values = values.astype("string")
     elif isinstance(values, (set, frozenset)):
@@ -76,9 +74,9 @@ def mapped(keys: pd.Series, mapper: pd.Series) -> pd.Series:
     pandas' map converts and hashes the mapper's whole index at every call (1.6 s to look up
     500k keys among 3M accounts, once per block of facts: half the services' time at 4.3M
     persons). Here one DuckDB hash join, built on the smaller side, finds each key's position
-    in the index; Arrow-backed values (the keys) are then taken at those positions, as map
-    takes them; other values (Python objects, whose result type pandas infers) are cut to the
-    entries found and mapped by pandas over that cut."""
+    in the index; Arrow-backed values (a str column such as the volunteer keys) are then
+    taken at those positions, as map takes them; other values (Python objects, whose result
+    type pandas infers) are cut to the entries found and mapped by pandas over that cut."""
     if not len(mapper):
         return keys.map(mapper)  # (pandas types what an empty mapper gives its own way)
     at = np.full(len(keys), -1, dtype="int64")
@@ -88,10 +86,10 @@ def mapped(keys: pd.Series, mapper: pd.Series) -> pd.Series:
             con.register("wanted", pa.table({"key": _as_string_array(keys), "row_at": np.arange(len(keys))}))
             con.register("known", pa.table({"key": _as_string_array(mapper.index),
                                             "index_at": np.arange(len(mapper))}))
-            found = con.execute("SELECT row_at, index_at FROM wanted JOIN known USING (key)").fetchnumpy()
+            joined = con.execute("SELECT row_at, index_at FROM wanted JOIN known USING (key)").fetchnumpy()
         finally:
             con.close()
-        at[found["row_at"]] = found["index_at"]
+        at[joined["row_at"]] = joined["index_at"]
     if isinstance(mapper.array, pd.api.extensions.ExtensionArray) and not isinstance(mapper.array, NumpyExtensionArray):
         return pd.Series(mapper.array.take(at, allow_fill=True), index=keys.index)
     found = np.unique(at[at >= 0])
