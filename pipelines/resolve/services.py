@@ -556,10 +556,10 @@ def duplicate_candidates(facts: pd.DataFrame, spill_to: Path | None = None) -> p
     del known
     left, right = facts.iloc[pairs["left_at"]], facts.iloc[pairs["right_at"]]
     out = pd.DataFrame({
-        "left_service_key": left["service_key"].to_numpy(), "right_service_key": right["service_key"].to_numpy(),
-        "volunteer_key": left["volunteer_key"].to_numpy(), "org_key": left["org_key"].to_numpy(),
-        "service_date": left["service_date"].to_numpy(), "hours": left["hours"].to_numpy(),
-        "left_source": left["source"].to_numpy(), "right_source": right["source"].to_numpy(),
+        "left_service_key": left["service_key"].array, "right_service_key": right["service_key"].array,
+        "volunteer_key": left["volunteer_key"].array, "org_key": left["org_key"].array,
+        "service_date": left["service_date"].array, "hours": left["hours"].array,
+        "left_source": left["source"].array, "right_source": right["source"].array,
         "left_national_source_id": left["national_source_id"].array,
         "left_provincial_source_id": left["provincial_source_id"].array,
         "right_national_source_id": right["national_source_id"].array,

@@ -48,12 +48,22 @@ def is_in(values: pd.Series, allowed: Iterable) -> np.ndarray:
     return found.to_numpy(zero_copy_only=False).astype(bool)
 
 
-def positions(keys: pd.Series, index: pd.Series) -> np.ndarray:
-    """Where each key is in `index` (string-like, unique), -1 where it is not: one Arrow lookup."""
-    if not len(keys):
-        return np.zeros(0, dtype="int64")
-    found = pc.index_in(_as_string_array(keys), value_set=_as_string_array(index), skip_nulls=True)
-    return np.asarray(found.fill_null(-1).to_numpy(zero_copy_only=False), dtype="int64")
+def positions(keys: pd.Series, index: pd.Series | pd.Index) -> np.ndarray:
+    """Where each key is in `index` (string-like, unique), -1 where it is not or is missing:
+    one DuckDB hash join, built on the smaller side (Arrow's `index_in` hashed the whole index
+    at every call: 2.9 s against the join's 0.7 s for 4M keys among 8.7M records)."""
+    at = np.full(len(keys), -1, dtype="int64")
+    if not len(keys) or not len(index):
+        return at
+    con = duck.connect()
+    try:
+        con.register("wanted", pa.table({"key": _as_string_array(keys), "row_at": np.arange(len(keys))}))
+        con.register("known", pa.table({"key": _as_string_array(index), "index_at": np.arange(len(index))}))
+        joined = con.execute("SELECT row_at, index_at FROM wanted JOIN known USING (key)").fetchnumpy()
+    finally:
+        con.close()
+    at[joined["row_at"]] = joined["index_at"]
+    return at
 
 
 def sorted_by(frame: pd.DataFrame, column: str) -> pd.DataFrame:
@@ -73,23 +83,13 @@ def mapped(keys: pd.Series, mapper: pd.Series) -> pd.Series:
 
     pandas' map converts and hashes the mapper's whole index at every call (1.6 s to look up
     500k keys among 3M accounts, once per block of facts: half the services' time at 4.3M
-    persons). Here one DuckDB hash join, built on the smaller side, finds each key's position
-    in the index; Arrow-backed values (a str column such as the volunteer keys) are then
-    taken at those positions, as map takes them; other values (Python objects, whose result
-    type pandas infers) are cut to the entries found and mapped by pandas over that cut."""
+    persons). Here `positions` finds each key's place in the index by one DuckDB join;
+    Arrow-backed values (a str column such as the volunteer keys) are then taken at those
+    places, as map takes them; other values (Python objects, whose result type pandas infers)
+    are cut to the entries found and mapped by pandas over that cut."""
     if not len(mapper):
         return keys.map(mapper)  # (pandas types what an empty mapper gives its own way)
-    at = np.full(len(keys), -1, dtype="int64")
-    if len(keys):
-        con = duck.connect()
-        try:
-            con.register("wanted", pa.table({"key": _as_string_array(keys), "row_at": np.arange(len(keys))}))
-            con.register("known", pa.table({"key": _as_string_array(mapper.index),
-                                            "index_at": np.arange(len(mapper))}))
-            joined = con.execute("SELECT row_at, index_at FROM wanted JOIN known USING (key)").fetchnumpy()
-        finally:
-            con.close()
-        at[joined["row_at"]] = joined["index_at"]
+    at = positions(keys, mapper.index)
     if isinstance(mapper.array, pd.api.extensions.ExtensionArray) and not isinstance(mapper.array, NumpyExtensionArray):
         return pd.Series(mapper.array.take(at, allow_fill=True), index=keys.index)
     found = np.unique(at[at >= 0])
