@@ -28,6 +28,8 @@ every process of the tree sampled as it runs, 25 times a second (a few percent o
 py-spy's own memory is left out of the peak), into <out>/sync-pyspy-p<N>.txt, folded by
 bench/pyspy_summary.py into <out>/sync-pyspy-p<N>.md: each stage's share and, inside it,
 the functions that held the CPU. The way to profile a size too large to sync twice.
+`--py-spy-change` records the 1% change-set rerun instead (<out>/sync-pyspy-p<N>-change.*):
+where a nightly sync's time goes.
 
 `--profile` instead runs the same full sync once more, in one process (`execute_in_process`,
 so one profiler sees every step) under pyinstrument, at the largest size, and
@@ -370,12 +372,12 @@ def stop(server: subprocess.Popen) -> None:
 
 
 def bench_size(persons: int, seed: int, out: Path, profile: bool, save, keep: bool = False,
-               py_spy: bool = False) -> dict:
+               py_spy: str | None = None) -> dict:
     """One size's runs; `save(result)` after each, so a long run stopped keeps its part.
     `keep`: leave the work folder, with copies taken before the change set (`data-before-change/`
     hard-linked: the pipeline replaces its files by rename, never in place;
     `dagster_home-before-change/` copied: SQLite writes in place) and the changed `world/`, to
-    replay the change-set sync."""
+    replay the change-set sync. `py_spy`: which run py-spy records ("full" or "change")."""
     began = time.perf_counter()
     kept = ensure_world(persons, seed, out)
     generated = round(time.perf_counter() - began, 1)
@@ -388,7 +390,7 @@ def bench_size(persons: int, seed: int, out: Path, profile: bool, save, keep: bo
     result: dict = {"persons": persons, "world_seconds": generated, "runs": []}
     try:
         with PeakSampler(server.pid) as server_memory:
-            recording = out / f"sync-pyspy-p{persons}.txt" if py_spy else None
+            recording = out / f"sync-pyspy-p{persons}.txt" if py_spy == "full" else None
             result["runs"].append(run_sync(work, urls, "full", recording))
             save(result)
             result["floors"] = {
@@ -404,7 +406,8 @@ def bench_size(persons: int, seed: int, out: Path, profile: bool, save, keep: bo
                 for name, how in (("data", "-al"), ("dagster_home", "-a")):
                     subprocess.run(["cp", how, str(work / name), str(work / f"{name}-before-change")], check=True)
             result["change_set"] = change_one_percent(world)
-            result["runs"].append(run_sync(work, urls, "rerun, 1% changed"))
+            recording = out / f"sync-pyspy-p{persons}-change.txt" if py_spy == "change" else None
+            result["runs"].append(run_sync(work, urls, "rerun, 1% changed", recording))
         result["sandbox_peak_rss_mib"] = mib(server_memory.peak)
         save(result)
         if profile:
@@ -511,6 +514,11 @@ def markdown(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def pyspy_run(args: argparse.Namespace) -> str | None:
+    """Which run of the largest size py-spy records, if any."""
+    return "change" if args.py_spy_change else "full" if args.py_spy else None
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--persons", type=int, action="append", help="world size (repeatable)")
@@ -519,6 +527,8 @@ def main() -> int:
     parser.add_argument("--profile", action="store_true", help="profile the largest size too")
     parser.add_argument("--py-spy", action="store_true",
                         help="record the largest size's timed full sync with py-spy")
+    parser.add_argument("--py-spy-change", action="store_true",
+                        help="record the largest size's 1%% change-set rerun with py-spy instead")
     parser.add_argument("--profile-only", action="store_true",
                         help="only the profile, of each size (no timed runs)")
     parser.add_argument("--keep", action="store_true",
@@ -551,7 +561,7 @@ def main() -> int:
     for persons in sizes:
         largest = persons == sizes[-1]
         save(bench_size(persons, args.seed, out, args.profile and largest, save, args.keep,
-                        args.py_spy and largest))
+                        pyspy_run(args) if largest else None))
     print(markdown(results))
     return 0
 

@@ -17,10 +17,35 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 import numpy as np
-import pandas as pd
 
 ACCEPTED = ""
 CANNOT_LINK = "cannot_link"
+
+
+def connected_components(account_count: int, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """Plain connected components (no constraint, order immaterial): per account the smallest
+    account index of its component, as `constrained_clusters` gives without constraints.
+
+    Vectorized: each round lowers both ends of every link to the smaller of their labels, then
+    jumps every label to its label's label until none moves; a label is always an account of
+    the same component, no larger than the account, and the rounds stop when every link's
+    ends agree, so each component ends labelled with its smallest account. Rounds grow with
+    the log of a component's span, not the accounts (the Python union-find took a second per
+    million accounts)."""
+    labels = np.arange(account_count, dtype=np.int64)
+    left, right = np.asarray(left, dtype=np.int64), np.asarray(right, dtype=np.int64)
+    while len(left):
+        low = np.minimum(labels[left], labels[right])
+        if (labels[left] == low).all() and (labels[right] == low).all():
+            break
+        np.minimum.at(labels, left, low)
+        np.minimum.at(labels, right, low)
+        while True:
+            jumped = labels[labels]
+            if (jumped == labels).all():
+                break
+            labels = jumped
+    return labels
 
 
 def constrained_clusters(
@@ -63,7 +88,7 @@ def clusters_with_refusals(
              for name in names]
     parent = list(range(account_count))
     # the one value of each constraint held by each root (-1: none yet)
-    root_codes = [[int(c) for c in exclusive[name]] for name in names]
+    root_codes = [np.asarray(exclusive[name], dtype=np.int64).tolist() for name in names]
     forbidden: dict[int, set[int]] = {}  # root -> accounts it must never join
     for a, b in cannot_link:
         forbidden.setdefault(a, set()).add(b)
@@ -104,7 +129,18 @@ def clusters_with_refusals(
             codes[keep] = max(codes[ra], codes[rb])
         if gone in forbidden:
             forbidden.setdefault(keep, set()).update(forbidden.pop(gone))
-    roots = np.fromiter((find(x) for x in range(account_count)), dtype=np.int64, count=account_count)
-    # the root is not always the smallest member (a merge keeps the smaller root only)
-    smallest = pd.Series(np.arange(account_count)).groupby(roots).transform("min").to_numpy()
-    return smallest, refused_by
+    return _smallest_members(np.asarray(parent, dtype=np.int64)), refused_by
+
+
+def _smallest_members(parent: np.ndarray) -> np.ndarray:
+    """Per account, the smallest account of its tree in the union-find's `parent` array: the
+    roots found by jumping every pointer at once, then each root's smallest member (a merge
+    keeps the smaller root, but a root is not always its tree's smallest account)."""
+    while True:
+        jumped = parent[parent]
+        if (jumped == parent).all():
+            break
+        parent = jumped
+    smallest = np.arange(len(parent), dtype=np.int64)
+    np.minimum.at(smallest, parent, np.arange(len(parent), dtype=np.int64))
+    return smallest[parent]

@@ -35,25 +35,44 @@ def _accounts(frame: pd.DataFrame) -> pd.DataFrame:
     return frame[ACCOUNT].astype("string")
 
 
+def _as_arrow(frame: pd.DataFrame) -> pa.Table:
+    return pa.Table.from_pandas(frame, preserve_index=False)
+
+
 def account_key_problems(
     staged: pd.DataFrame, source_map: pd.DataFrame, key: str, golden_keys: pd.Series
 ) -> dict[str, int]:
     """Accounts without a key or with several, map rows of no staged account, keys without a
-    golden record and golden records without an account."""
-    accounts = _accounts(staged).drop_duplicates()
-    mapped = source_map.assign(**_accounts(source_map))
-    per_account = accounts.merge(mapped[ACCOUNT + [key]], on=ACCOUNT, how="left")
-    keys_per_account = per_account.groupby(ACCOUNT, dropna=False)[key].agg(["count", "size"])
-    stray = mapped.merge(accounts, on=ACCOUNT, how="left", indicator=True)
-    map_keys = set(mapped[key].dropna())
-    golden = set(golden_keys.dropna())
-    return {
-        "accounts_without_key": int((keys_per_account["count"] == 0).sum()),
-        "accounts_with_several_keys": int((keys_per_account["size"] > 1).sum()),
-        "mapped_accounts_not_staged": int((stray["_merge"] == "left_only").sum()),
-        "keys_without_golden_record": len(map_keys - golden),
-        "golden_records_without_account": len(golden - map_keys),
-    }
+    golden record and golden records without an account.
+
+    Counted by DuckDB over Arrow views (pandas' merges and Python sets of a million keys were
+    seconds at a million persons). Accounts and keys compare as text, a missing value equal to
+    a missing value, as pandas' merge compares them."""
+    con = duck.connect()
+    try:
+        con.register("staged_accounts", _as_arrow(_accounts(staged)))
+        con.register("mapped", _as_arrow(source_map[ACCOUNT + [key]].astype("string").rename(columns={key: "key"})))
+        con.register("golden", pa.table({"key": pa.array(golden_keys.astype("string"), pa.string())}))
+        same_account = "m.source IS NOT DISTINCT FROM a.source AND m.source_id IS NOT DISTINCT FROM a.source_id"
+        counts = con.execute(f"""
+            CREATE TEMP TABLE accounts AS SELECT DISTINCT source, source_id FROM staged_accounts;
+            WITH per_account AS (
+                SELECT count(m.key) AS keys, count(*) AS map_rows
+                FROM accounts a LEFT JOIN mapped m ON {same_account}
+                GROUP BY a.source, a.source_id
+            )
+            SELECT
+                (SELECT count(*) FILTER (WHERE keys = 0) FROM per_account),
+                (SELECT count(*) FILTER (WHERE map_rows > 1) FROM per_account),
+                (SELECT count(*) FROM mapped m WHERE NOT EXISTS (SELECT 1 FROM accounts a WHERE {same_account})),
+                (SELECT count(*) FROM (SELECT key FROM mapped WHERE key IS NOT NULL EXCEPT SELECT key FROM golden)),
+                (SELECT count(*) FROM (SELECT key FROM golden WHERE key IS NOT NULL EXCEPT SELECT key FROM mapped))
+        """).fetchone()
+    finally:
+        con.close()
+    names = ["accounts_without_key", "accounts_with_several_keys", "mapped_accounts_not_staged",
+             "keys_without_golden_record", "golden_records_without_account"]
+    return {name: int(count) for name, count in zip(names, counts)}
 
 
 def unexplained_key_changes(

@@ -22,7 +22,9 @@ from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
+from pipelines import duck
 from pipelines.resolve.vectorized import hashed_keys, is_in
 
 HISTORY_COLUMNS = ["synced_at", "key", "event", "related_key", "accounts"]
@@ -58,6 +60,51 @@ def _greedy_assignment(votes: pd.DataFrame) -> dict[int, str]:
     return assignment
 
 
+def _cluster_votes(
+    clusters: pd.DataFrame, previous_map: pd.DataFrame | None
+) -> tuple[pd.Series, pd.Series, pd.DataFrame]:
+    """What the key rule reads, counted by DuckDB (pandas' string groupbys and merges over a
+    million accounts were most of this step): per cluster its first account ("source:source_id",
+    the smallest) and its size, by cluster; and the votes, by (cluster, old key): how many of the
+    cluster's accounts held the old key, the cluster's first account, and `simple` (the old key
+    is found in this cluster only, and the cluster holds no other old key)."""
+    con = duck.connect()
+    try:
+        accounts = clusters[["source", "source_id"]].astype(str)
+        con.register("accounts_in", pa.table({
+            "source": pa.array(accounts["source"], pa.string()),
+            "source_id": pa.array(accounts["source_id"], pa.string()),
+            "cluster": pa.array(clusters["cluster"].to_numpy(dtype="int64")),
+        }))
+        previous = previous_map if previous_map is not None else pd.DataFrame(columns=["source", "source_id", "key"])
+        before = previous[["source", "source_id", "key"]].astype("string")
+        con.register("previous_in", pa.table({
+            name: pa.array(before[name], pa.string()) for name in ["source", "source_id", "key"]}))
+        firsts = con.execute("""
+            CREATE TEMP TABLE firsts AS
+            SELECT cluster, min(source || ':' || source_id) AS cluster_first, count(*) AS size
+            FROM accounts_in GROUP BY cluster;
+            SELECT * FROM firsts ORDER BY cluster""").df()
+        votes = con.execute("""
+            WITH counted AS (
+                SELECT a.cluster, p.key AS old_key, count(*) AS accounts
+                FROM accounts_in a JOIN previous_in p ON p.source = a.source AND p.source_id = a.source_id
+                WHERE p.key IS NOT NULL GROUP BY a.cluster, p.key
+            )
+            SELECT c.cluster, c.old_key, c.accounts, f.cluster_first,
+                   count(*) OVER (PARTITION BY c.cluster) = 1 AND count(*) OVER (PARTITION BY c.old_key) = 1 AS simple
+            FROM counted c JOIN firsts f ON f.cluster = c.cluster
+            ORDER BY c.cluster, c.old_key""").df()
+    finally:
+        con.close()
+    cluster_first = pd.Series(firsts["cluster_first"].to_numpy(dtype=object), index=firsts["cluster"].to_numpy(),
+                              name="cluster_first").astype("str")
+    sizes = pd.Series(firsts["size"].to_numpy(dtype="int64"), index=firsts["cluster"].to_numpy())
+    votes["accounts"] = votes["accounts"].astype("int64")
+    votes["simple"] = votes["simple"].astype(bool)
+    return cluster_first, sizes, votes
+
+
 def assign_stable_keys(
     clusters: pd.DataFrame,
     previous_map: pd.DataFrame | None,
@@ -72,40 +119,27 @@ def assign_stable_keys(
     previous_map: source, source_id, key (the previous sync's map) or None on a first load.
     Returns (cluster -> key frame with columns cluster, key) and the history rows of this sync.
     """
-    accounts = clusters[["source", "source_id", "cluster"]].copy()
-    accounts["account"] = accounts["source"].astype(str) + ":" + accounts["source_id"].astype(str)
-    cluster_first = accounts.groupby("cluster")["account"].min().rename("cluster_first")
-    if previous_map is not None and len(previous_map):
-        accounts = accounts.merge(
-            previous_map[["source", "source_id", "key"]].rename(columns={"key": "old_key"}),
-            on=["source", "source_id"], how="left",
-        )
-    else:
-        accounts["old_key"] = pd.Series(pd.NA, index=accounts.index, dtype="string")
-    votes = (
-        accounts.dropna(subset=["old_key"]).groupby(["cluster", "old_key"]).size().rename("accounts").reset_index()
-    )
-    votes = votes.merge(cluster_first.reset_index(), on="cluster")
+    cluster_first, sizes, votes = _cluster_votes(clusters, previous_map)
     # the common case, vectorized: a key found in one cluster only, which holds no other key
-    keys_per_cluster = votes.groupby("cluster")["old_key"].transform("size")
-    clusters_per_key = votes.groupby("old_key")["cluster"].transform("size")
-    simple = (keys_per_cluster == 1) & (clusters_per_key == 1)
+    simple = votes["simple"].to_numpy()
     assignment = dict(zip(votes.loc[simple, "cluster"].tolist(), votes.loc[simple, "old_key"].tolist()))
-    assignment.update(_greedy_assignment(votes.loc[~simple]))
+    contested = votes.loc[~simple]
+    greedy = _greedy_assignment(contested)
+    assignment.update(greedy)
 
     if not isinstance(issued_keys, pd.Series):
         issued_keys = pd.Series(list(issued_keys), dtype="string")
     issued = pd.concat([issued_keys.astype("string"), votes["old_key"].astype("string")], ignore_index=True)
     history: list[pd.DataFrame] = []
-    unkeyed = cluster_first.loc[~cluster_first.index.isin(list(assignment))]
+    assigned = np.fromiter(assignment, dtype=np.int64, count=len(assignment))
+    unkeyed = cluster_first.loc[~np.isin(cluster_first.index.to_numpy(), assigned)]
     # plurality old key of each unkeyed cluster (it split away from that key)
     split_source = (
-        votes.loc[~votes["cluster"].isin(list(assignment))]
+        votes.loc[~np.isin(votes["cluster"].to_numpy(), assigned)]
         .sort_values(["accounts", "old_key"], ascending=[False, True])
         .drop_duplicates("cluster")
         .set_index("cluster")["old_key"]
     )
-    sizes = accounts.groupby("cluster").size()
     unkeyed = unkeyed.sort_values()
     candidate = hashed_keys(prefix, unkeyed)  # hashed_key of each, in one DuckDB call
     if not (is_in(candidate, issued).any() or candidate.duplicated().any()):
@@ -127,8 +161,8 @@ def assign_stable_keys(
         "accounts": sizes.reindex(unkeyed.index).to_numpy(dtype="int64"),
     }))
     # old keys that no cluster kept: merged into the key of the cluster holding most of their accounts
-    kept = set(assignment.values())
-    lost = votes.loc[~is_in(votes["old_key"], kept)].copy()
+    # (a simple vote's key stays with its cluster: only contested keys can be lost, or move)
+    lost = contested.loc[~contested["old_key"].isin(list(greedy.values()))].copy()
     if len(lost):
         lost["new_key"] = lost["cluster"].map(assignment)
         lost = lost.sort_values(["accounts", "new_key"], ascending=[False, True]).drop_duplicates("old_key")
@@ -137,16 +171,17 @@ def assign_stable_keys(
                                      "accounts": lost["accounts"].to_numpy(dtype="int64")}))
     # every other move of accounts from one key to another (part of a cluster joining
     # another that kept its key): logged too, so every key change of an account is explained
-    moves = votes.assign(new_key=votes["cluster"].map(assignment))
+    moves = contested.assign(new_key=contested["cluster"].map(assignment))
     moves = moves.loc[moves["new_key"] != moves["old_key"]]
-    logged = {(old, new) for old, new in zip(origin.to_numpy(dtype=object), fresh)}
-    if len(lost):
-        logged |= set(zip(lost["old_key"], lost["new_key"]))
-    unlogged = moves.loc[[pair not in logged for pair in zip(moves["old_key"], moves["new_key"])]]
-    if len(unlogged):
-        history.append(pd.DataFrame({"key": unlogged["old_key"].to_numpy(dtype=object), "event": "moved_to",
-                                     "related_key": unlogged["new_key"].to_numpy(dtype=object),
-                                     "accounts": unlogged["accounts"].to_numpy(dtype="int64")}))
+    if len(moves):
+        logged = {(old, new) for old, new in zip(origin.to_numpy(dtype=object), fresh)}
+        if len(lost):
+            logged |= set(zip(lost["old_key"], lost["new_key"]))
+        moves = moves.loc[[pair not in logged for pair in zip(moves["old_key"], moves["new_key"])]]
+    if len(moves):  # (now those no other event logged)
+        history.append(pd.DataFrame({"key": moves["old_key"].to_numpy(dtype=object), "event": "moved_to",
+                                     "related_key": moves["new_key"].to_numpy(dtype=object),
+                                     "accounts": moves["accounts"].to_numpy(dtype="int64")}))
     if previous_map is not None and len(previous_map):
         # one Arrow lookup (a Python set of a million boxed keys each was most of this step)
         before = pd.Series(previous_map["key"].dropna().unique())

@@ -21,6 +21,7 @@ from pathlib import Path
 import pandas as pd
 
 from pipelines import duck
+from pipelines.resolve.vectorized import is_in, mapped
 
 PAIR_COLUMNS = ["provincial_id", "national_id"]
 
@@ -68,8 +69,8 @@ def service_anchors(accounts: pd.DataFrame, pairs: pd.DataFrame | None) -> pd.Se
     source_id = accounts["source_id"].astype("string")
     national = (accounts["source"] == "national").to_numpy()
     provincial = (accounts["source"] == "provincial").to_numpy()
-    named = national & source_id.isin(national_named).to_numpy()
+    named = national & is_in(source_id, national_named)
     anchor[named] = source_id[named]
-    partner = source_id.map(partner_of)
+    partner = mapped(source_id, partner_of.astype("string"))
     anchor[provincial] = partner[provincial]
     return anchor

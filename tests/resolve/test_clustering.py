@@ -7,7 +7,7 @@ import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipelines.resolve.clustering import constrained_clusters
+from pipelines.resolve.clustering import connected_components, constrained_clusters
 from pipelines.resolve.keys import assign_stable_keys
 
 # the run's instant stamped on key history and evidence (pipelines/clock.py)
@@ -56,6 +56,17 @@ def test_without_constraints_clusters_are_the_connected_components(graph):
                 label[a] = label[b] = low
                 changed = True
     assert list(cluster) == label
+    # the vectorized components (volunteers' deterministic components) agree, in any link order
+    assert list(connected_components(n, left, right)) == label
+    assert list(connected_components(n, left[::-1], right[::-1])) == label
+
+
+def test_components_across_a_long_chain_are_its_smallest_account():
+    # a path 0-1-...-n-1 given backwards: many rounds of lowering before the jumps settle it
+    n = 5_000
+    order = np.random.default_rng(3).permutation(n - 1)
+    labels = connected_components(n + 2, order + 1, order)  # two accounts left alone at the end
+    assert (labels[:n] == 0).all() and list(labels[n:]) == [n, n + 1]
 
 
 def test_cannot_link_holds_through_third_accounts():
@@ -77,3 +88,28 @@ def test_keys_are_unchanged_by_a_second_identical_sync(assignment):
     rekeyed = clusters.merge(again, on="cluster")
     assert rekeyed.set_index("source_id")["key"].equals(keyed.set_index("source_id")["key"])
     assert history.empty
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 5), st.integers(0, 5)), min_size=1, max_size=30))
+def test_every_key_change_between_two_clusterings_is_logged(assignments):
+    """Any reclustering of the same accounts (merges, splits, moves, all at once): every
+    cluster gets one key, no key two clusters, an old key stays with at most one cluster, and
+    every account whose key changed is explained by the history (invariants.py)."""
+    from pipelines.resolve.invariants import unexplained_key_changes
+
+    accounts = pd.DataFrame({"source": "national", "source_id": [f"A{i}" for i in range(len(assignments))]})
+    before = accounts.assign(cluster=[b for b, _ in assignments])
+    after = accounts.assign(cluster=[a for _, a in assignments])
+    first, _ = assign_stable_keys(before, None, "V", synced_at=SYNCED_AT)
+    previous = before.merge(first, on="cluster")[["source", "source_id", "key"]]
+    keys, history = assign_stable_keys(after, previous, "V", set(first["key"]), synced_at=SYNCED_AT)
+    assert keys["cluster"].is_unique and keys["key"].is_unique
+    assert set(keys["cluster"]) == set(after["cluster"])
+    current = after.merge(keys, on="cluster")[["source", "source_id", "key"]]
+    found = unexplained_key_changes(previous.rename(columns={"key": "volunteer_key"}),
+                                    current.rename(columns={"key": "volunteer_key"}), "volunteer_key", history)
+    assert found["unexplained_key_changes"] == 0
+    # each key made now is logged as made (created, or split from an old key), and only those
+    made = set(keys["key"]) - set(first["key"])
+    assert made == set(history.loc[history["event"].isin(["created", "split_from"]), "key"])

@@ -186,3 +186,14 @@ def test_the_step_letting_go_of_unused_scored_pairs_makes_the_same_outputs(backg
     for part in ("source_map", "fingerprints", "scored_pairs", "key_history", "account_rows"):
         pd.testing.assert_frame_equal(getattr(kept.state, part), getattr(every.state, part), obj=part)
     assert kept.summary == every.summary
+
+
+def test_persons_with_two_valid_numbers_counts_keys_not_accounts():
+    # Va holds two different valid numbers (three accounts), Vb one number twice, Vc one number
+    # and an account without any; a missing key counts for nobody
+    accounts = pd.DataFrame({
+        "volunteer_key": ["Va", "Va", "Va", "Vb", "Vb", "Vc", "Vc", None, None],
+        "cert_valid_hash": ["h1", "h2", "h1", "h3", "h3", "h4", None, "h5", "h6"],
+    })
+    assert volunteers.persons_with_two_valid_numbers(accounts) == 1
+    assert volunteers.persons_with_two_valid_numbers(accounts.iloc[3:]) == 0
