@@ -35,10 +35,6 @@ def _accounts(frame: pd.DataFrame) -> pd.DataFrame:
     return frame[ACCOUNT].astype("string")
 
 
-def _as_arrow(frame: pd.DataFrame) -> pa.Table:
-    return pa.Table.from_pandas(frame, preserve_index=False)
-
-
 def account_key_problems(
     staged: pd.DataFrame, source_map: pd.DataFrame, key: str, golden_keys: pd.Series
 ) -> dict[str, int]:
@@ -50,8 +46,9 @@ def account_key_problems(
     a missing value, as pandas' merge compares them."""
     con = duck.connect()
     try:
-        con.register("staged_accounts", _as_arrow(_accounts(staged)))
-        con.register("mapped", _as_arrow(source_map[ACCOUNT + [key]].astype("string").rename(columns={key: "key"})))
+        con.register("staged_accounts", pa.Table.from_pandas(_accounts(staged), preserve_index=False))
+        mapped = source_map[ACCOUNT + [key]].astype("string").rename(columns={key: "key"})
+        con.register("mapped", pa.Table.from_pandas(mapped, preserve_index=False))
         con.register("golden", pa.table({"key": pa.array(golden_keys.astype("string"), pa.string())}))
         same_account = "m.source IS NOT DISTINCT FROM a.source AND m.source_id IS NOT DISTINCT FROM a.source_id"
         counts = con.execute(f"""

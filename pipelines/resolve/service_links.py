@@ -71,6 +71,6 @@ def service_anchors(accounts: pd.DataFrame, pairs: pd.DataFrame | None) -> pd.Se
     provincial = (accounts["source"] == "provincial").to_numpy()
     named = national & is_in(source_id, national_named)
     anchor[named] = source_id[named]
-    partner = mapped(source_id, partner_of.astype("string"))
+    partner = mapped(source_id, partner_of)
     anchor[provincial] = partner[provincial]
     return anchor

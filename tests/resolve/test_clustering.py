@@ -62,7 +62,7 @@ def test_without_constraints_clusters_are_the_connected_components(graph):
 
 
 def test_components_across_a_long_chain_are_its_smallest_account():
-    # a path 0-1-...-n-1 given backwards: many rounds of lowering before the jumps settle it
+    # a path 0-1-...-(n-1) whose links come in a random order: labels travel the whole path
     n = 5_000
     order = np.random.default_rng(3).permutation(n - 1)
     labels = connected_components(n + 2, order + 1, order)  # two accounts left alone at the end
