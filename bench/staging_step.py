@@ -48,7 +48,7 @@ PHASES = {
         "_check_previous", "_winners", "_keep_and_pick", "_restage", "_order",
         "_write_merged", "_merge_quarantine", "_count",
     ],
-    "pipelines.staging.extract": ["load_identities", "versions_per_sync", "landed_per_sync"],
+    "pipelines.staging.extract": ["identity_parts", "load_identities", "versions_per_sync", "landed_per_sync"],
     "pipelines.quality.gx_runner": ["validate"],
     "pipelines.staging.validation": ["validate_staged"],
 }

@@ -112,7 +112,10 @@ def _source_key_sql(mapping: StreamMapping) -> str:
     )
 
 
-IDENTITY_COLUMNS = "id, fetched_at, filename, file_row_number, deleted, source_key, sync_id"
+IDENTITY_TYPES = {"id": "VARCHAR", "fetched_at": "TIMESTAMPTZ", "filename": "VARCHAR", "file_row_number": "BIGINT",
+                  "deleted": "BOOLEAN", "source_key": "VARCHAR", "sync_id": "VARCHAR"}
+# the columns as every part stores them, whatever types a page's columns came in
+IDENTITY_TYPED = ", ".join(f"CAST({name} AS {kind}) AS {name}" for name, kind in IDENTITY_TYPES.items())
 
 
 def identities_sql(mapping: StreamMapping, *, has_problem_column: bool = True) -> str:
@@ -273,40 +276,48 @@ def _part_pages(part: Path, manifest: dict[str, list[int]]) -> list[str] | None:
     return sorted(cached)
 
 
-def load_identities(con: duckdb.DuckDBPyConnection, mapping: StreamMapping, settings: Settings,
-                    relation: str) -> bool:
-    """The temporary table `relation`: the identities of every landed row of the stream,
-    read from the kept parts for the pages they hold and from the pages for the others, which
-    then make a new part. False (no table) when nothing landed."""
+def identity_parts(con: duckdb.DuckDBPyConnection, mapping: StreamMapping,
+                   settings: Settings) -> tuple[list[str], list[str]] | None:
+    """The parts that hold the identities of every landed row of the stream: (kept parts,
+    new part). Kept parts are those whose pages are all still landed as they were; the pages
+    no kept part holds are read and make a new part (the list is empty when there were
+    none). None when nothing landed."""
     files = page_files(mapping, settings)
     if not files:
-        return False
+        return None
     manifest = _page_manifest(files)
     folder = private_dir(identities_dir(settings, mapping))
-    con.execute(f"""CREATE OR REPLACE TEMP TABLE {relation} (id VARCHAR, fetched_at TIMESTAMPTZ,
-        filename VARCHAR, file_row_number BIGINT, deleted BOOLEAN, source_key VARCHAR, sync_id VARCHAR)""")
+    kept: list[str] = []
     known: set[str] = set()
     for part in sorted(folder.glob("part-*.parquet")):
         pages = _part_pages(part, manifest)
         if pages is None or known.intersection(pages):
             part.unlink(missing_ok=True)  # its pages' identities are read again below
             continue
-        try:  # (one statement: all of the part's rows or none)
-            con.execute(f"INSERT INTO {relation} SELECT {IDENTITY_COLUMNS} FROM read_parquet($part)",
-                        {"part": [str(part)]})
-        except duckdb.Error:
-            continue  # gone or unreadable since listed: its pages are read again below
+        kept.append(str(part))
         known.update(pages)
     new = [name for name in files if name not in known]
-    if new:
-        sql = identities_sql(mapping, has_problem_column=has_problem_column(con, new))
-        con.execute(f"CREATE OR REPLACE TEMP TABLE new_identities AS SELECT {IDENTITY_COLUMNS} FROM ({sql})",
-                    {"files": new})
-        con.execute(f"INSERT INTO {relation} SELECT * FROM new_identities")
-        with atomic_path(folder / f"part-{time.time_ns():020d}.parquet") as temp:
-            con.execute("COPY new_identities TO ? (FORMAT parquet, COMPRESSION zstd, KV_METADATA {pages: ?})",
-                        [str(temp), json.dumps({name: manifest[name] for name in new})])
-        con.execute("DROP TABLE new_identities")
+    if not new:
+        return kept, []
+    sql = identities_sql(mapping, has_problem_column=has_problem_column(con, new))
+    target = folder / f"part-{time.time_ns():020d}.parquet"
+    with atomic_path(target) as temp:
+        con.execute(f"COPY (SELECT {IDENTITY_TYPED} FROM ({sql})) TO $temp "
+                    "(FORMAT parquet, COMPRESSION zstd, KV_METADATA {pages: $pages})",
+                    {"files": new, "temp": str(temp), "pages": json.dumps({name: manifest[name] for name in new})})
+    return kept, [str(target)]
+
+
+def load_identities(con: duckdb.DuckDBPyConnection, mapping: StreamMapping, settings: Settings,
+                    relation: str) -> bool:
+    """The temporary table `relation`: the identities of every landed row of the stream,
+    read from the kept parts for the pages they hold and from the pages for the others, which
+    then make a new part (`identity_parts`). False (no table) when nothing landed."""
+    parts = identity_parts(con, mapping, settings)
+    if parts is None:
+        return False
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {relation} AS SELECT {IDENTITY_TYPED} FROM read_parquet($parts)",
+                {"parts": parts[0] + parts[1]})
     return True
 
 
@@ -379,16 +390,15 @@ def picked_batches(
 
 def landed_per_sync(mapping: StreamMapping, settings: Settings) -> dict[str, int]:
     """{sync id: rows landed} of the stream, without reading a record (incremental staging
-    counts the rows staging reads from its ledger)."""
-    files = page_files(mapping, settings)
-    if not files:
-        return {}
+    counts the rows staging reads from its ledger): counted from the pages' identities
+    (`identity_parts`: a few files, where the pages are thousands)."""
     con = connect(settings)
     try:
-        rows = con.execute(
-            "SELECT sync_id, count(*) FROM read_parquet($files, union_by_name = true) GROUP BY sync_id",
-            {"files": files},
-        ).fetchall()
+        parts = identity_parts(con, mapping, settings)
+        if parts is None:
+            return {}
+        rows = con.execute("SELECT sync_id, count(*) FROM read_parquet($parts) GROUP BY sync_id",
+                           {"parts": parts[0] + parts[1]}).fetchall()
     finally:
         con.close()
     return {str(sync_id): int(landed) for sync_id, landed in rows}

@@ -12,11 +12,13 @@ staging of the table may merge instead of restaging when (`why_not_incremental`)
   (so every kept row would be mapped and judged the same today);
 * every page it read is still there, unchanged (pages are only ever added).
 
-The merge (`merge_stage`) runs the dedup of `extract.py` over every landed row's identity
-columns (no field read; kept per page by `extract.load_identities`, so only new pages are
-read): the staged row of each key, exactly as a full staging picks it, whatever order versions
-came in (a re-sent older version fetched later wins there, so it wins here). Rows whose winner
-is the one the ledger names are kept; the others are read from their pages, mapped and judged
+The merge (`merge_stage`) reads only the new pages' records: their identity columns (row id,
+fetch order, deleted flag, source key; kept per page by `extract.identity_parts`, so a page is
+read once) name the source keys they touch, and the dedup of `extract.py` runs over those keys
+alone (`_winners`): the staged row of each, exactly as a full staging picks it, whatever order
+versions came in (a re-sent older version fetched later wins there, so it wins here). Every
+other key keeps the row the ledger names. Touched rows whose winner is the one the ledger
+names are kept too; the others are read from their pages, mapped and judged
 (`_Staging.chunk`, the full staging's code), and everything is put back in the full staging's
 order. Accounting is counted from the ledger and the landed pages, as a full staging counts
 it. Anything that does not add up raises `IncrementalUnavailable`, and the caller restages in
@@ -53,9 +55,10 @@ from pipelines.quality.gx_runner import suite_columns
 from pipelines.reuse import ReuseRecord, outputs_untouched
 from pipelines.schemas import arrow_schema, mappings_for_table, table_spec
 from pipelines.staging.extract import (
+    IDENTITY_TYPED,
     connect,
+    identity_parts,
     landed_per_sync,
-    load_identities,
     picked_batches,
     winners_of_identities_sql,
 )
@@ -150,7 +153,7 @@ def stage_table_or_merge(
 
 
 def _rows_of(con: duckdb.DuckDBPyConnection, sql: str, params: dict | None = None) -> int:
-    return int(con.execute(sql, params or {}).fetchone()[0])
+    return int(con.execute(sql, params or {}).fetchall()[0][0])  # fetched whole: the result is finished
 
 
 def _check_previous(con: duckdb.DuckDBPyConnection, settings: Settings, table: str) -> None:
@@ -168,19 +171,40 @@ def _check_previous(con: duckdb.DuckDBPyConnection, settings: Settings, table: s
         raise IncrementalUnavailable(f"ledger names {quarantined} quarantined rows, the part holds {in_part}")
 
 
-def _winners(con: duckdb.DuckDBPyConnection, table: str, settings: Settings) -> int:
-    """The temporary table `winners`: which landed row each row of a full staging would be,
-    for every stream of the table (`stream_winners`' dedup, kept in DuckDB, which spills).
-    Returns its rows."""
+def _winners(con: duckdb.DuckDBPyConnection, table: str, settings: Settings) -> None:
+    """The temporary tables `touched` (ordinal, source_key: the keys whose staged row the new
+    pages may change) and `winners` (the landed row a full staging picks for each touched key:
+    `stream_winners`' dedup over their identities alone, kept in DuckDB, which spills).
+
+    A key's staged row and version count are a function of the rows whose latest version
+    carries it. A new page changes which those are only for the keys its rows carry and the
+    keys any earlier version of the same row ids carried (a row can move to another key);
+    every other key keeps the winner the ledger names. The dedup of the touched keys reads
+    every version of every row id that ever carried one of them: exactly the versions it
+    would read among all the stream's identities."""
     con.execute("""CREATE OR REPLACE TEMP TABLE winners (ordinal BIGINT, id VARCHAR, filename VARCHAR,
                    file_row BIGINT, key_versions BIGINT, source_key VARCHAR, sync_id VARCHAR)""")
+    con.execute("CREATE OR REPLACE TEMP TABLE touched (ordinal BIGINT, source_key VARCHAR)")
     for ordinal, mapping in enumerate(mappings_for_table(table)):
-        # the identities of the pages read before come from their cache: only new pages'
-        # records are read
-        if load_identities(con, mapping, settings, "identities"):
-            con.execute(f"""INSERT INTO winners SELECT {int(ordinal)}, CAST(id AS VARCHAR), filename, file_row,
-                            key_versions, source_key, sync_id FROM ({winners_of_identities_sql("identities")})""")
-    return _rows_of(con, "SELECT count(*) FROM winners")
+        # the identities of the pages read before come from their parts: only new pages'
+        # records are read (and make a new part)
+        parts = identity_parts(con, mapping, settings)
+        if parts is None or not parts[1]:
+            continue  # nothing landed, or nothing new: every key of the stream is untouched
+        everything = {"parts": parts[0] + parts[1]}
+        con.execute(f"""CREATE OR REPLACE TEMP TABLE stream_touched AS
+            SELECT DISTINCT source_key FROM read_parquet($parts)
+            WHERE id IN (SELECT id FROM read_parquet($new))""", {**everything, "new": parts[1]})
+        con.execute(f"""CREATE OR REPLACE TEMP TABLE identities AS
+            SELECT {IDENTITY_TYPED} FROM read_parquet($parts)
+            WHERE id IN (SELECT id FROM read_parquet($parts) SEMI JOIN stream_touched USING (source_key))""",
+                    everything)
+        con.execute(f"""INSERT INTO winners SELECT {int(ordinal)}, id, filename, file_row, key_versions,
+                        source_key, sync_id FROM ({winners_of_identities_sql("identities")})
+                        SEMI JOIN stream_touched USING (source_key)""")
+        con.execute(f"INSERT INTO touched SELECT {int(ordinal)}, source_key FROM stream_touched")
+    con.execute("DROP TABLE IF EXISTS identities")
+    con.execute("DROP TABLE IF EXISTS stream_touched")
 
 
 # every identity column is set on both sides (a row id without an id is named by its hash):
@@ -188,20 +212,26 @@ def _winners(con: duckdb.DuckDBPyConnection, table: str, settings: Settings) -> 
 _SAME = " AND ".join(f"l.{c} = w.{c}" for c in IDENTITY)
 
 
-def _keep_and_pick(con: duckdb.DuckDBPyConnection, settings: Settings, table: str) -> pd.DataFrame:
+def _keep_and_pick(con: duckdb.DuckDBPyConnection, settings: Settings, table: str) -> tuple[pd.DataFrame, int]:
     """The temporary table `kept` (position, ordinal, id, quarantined of each ledger row whose
     landed row is still the one a full staging picks) and, returned, the winners the ledger
-    does not hold: the rows to restage. One join of the winners with the ledger (a landed row
-    is at most one ledger row)."""
+    does not hold (the rows to restage) with the number of rows a full staging stages or
+    quarantines. A ledger row of an untouched key is kept as it is; the touched keys' winners
+    are joined with their ledger rows (a landed row is at most one ledger row)."""
     ledger = {"ledger": [str(ledger_path(settings, table))]}
+    ledger_keys = f"""(SELECT file_row_number AS position, {', '.join(IDENTITY)}, source_key, quarantined
+                      FROM read_parquet($ledger, file_row_number = true))"""
     con.execute(f"""CREATE OR REPLACE TEMP TABLE matched AS
-        SELECT w.*, l.file_row_number AS position, l.quarantined
-        FROM winners w LEFT JOIN read_parquet($ledger, file_row_number = true) l ON {_SAME}""", ledger)
-    con.execute("""CREATE OR REPLACE TEMP TABLE kept AS
-        SELECT position, ordinal, id, quarantined FROM matched WHERE position IS NOT NULL""")
+        SELECT w.*, l.position, l.quarantined
+        FROM winners w LEFT JOIN (SELECT * FROM {ledger_keys} SEMI JOIN touched USING (ordinal, source_key)) l
+        ON {_SAME}""", ledger)
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE kept AS
+        SELECT position, ordinal, id, quarantined FROM {ledger_keys} ANTI JOIN touched USING (ordinal, source_key)
+        UNION ALL
+        SELECT position, ordinal, id, quarantined FROM matched WHERE position IS NOT NULL""", ledger)
     picked = con.execute(f"SELECT {', '.join(WINNER_COLUMNS)} FROM matched WHERE position IS NULL").df()
     con.execute("DROP TABLE matched")
-    return picked
+    return picked, _rows_of(con, "SELECT count(*) FROM kept") + len(picked)
 
 
 def _restage(staging: _Staging, mappings, picked: pd.DataFrame, chunk_rows: int) -> tuple[pa.Table, pa.Table]:
@@ -326,8 +356,8 @@ def merge_stage(
     con = connect(settings)
     try:
         _check_previous(con, settings, table)
-        winners = _winners(con, table, settings)
-        picked = _keep_and_pick(con, settings, table)
+        _winners(con, table, settings)
+        picked, winners = _keep_and_pick(con, settings, table)
         if winners and len(picked) > MAX_CHANGED_SHARE * winners:
             raise IncrementalUnavailable(f"{len(picked)} of {winners} rows changed")
         result = StagedResult(table=table, entity=spec.entity, path=staged_path(settings, table), as_of=as_of)

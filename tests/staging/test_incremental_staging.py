@@ -314,3 +314,48 @@ def test_a_merge_in_a_data_dir_of_any_name(tmp_path):
          fetched_at=datetime(2026, 7, 2, tzinfo=UTC))
     merged = merge_stage("volunteers", settings, AFTER_CHANGE)
     assert merged.incremental and merged.restaged == 1 and merged.rows == 4 and merged.balanced()
+
+
+def test_a_merge_follows_rows_that_move_between_source_keys(tmp_path):
+    """A merge dedups only the source keys the new pages touch: the keys their rows carry and
+    the keys earlier versions of the same row ids carried. A row that moves to another key
+    changes both keys' staged rows (and version counts), while a key it never carried keeps
+    its staged row unread; the merge still equals a full staging of the same pages."""
+    from tests.staging.rawpages import national_volunteer, resident_id
+
+    number = resident_id("52010219900307123")
+
+    def row(row_id: str, key: str, **fields) -> dict:
+        return national_volunteer(row_id, number, albp0029=key, **fields)
+
+    merged_settings = settings_for(tmp_path / "merged")
+    land(merged_settings.data_dir, *VOLUNTEERS, [
+        row("0001", "VA"), row("0002", "VA"),  # an account re-created at the source: 0002 wins VA
+        row("0003", "VB"), row("0004", "VC"),
+        row("0005", "VD"), row("0006", "VD", isdelete=1),  # the live row wins VD
+        *(row(f"00{n}", f"VK{n}") for n in range(10, 16)),  # keys no new page touches
+    ])
+    first = stage_table("volunteers", merged_settings, FIRST)
+    assert first.rows == 10 and first.superseded_duplicates == 2
+    land(merged_settings.data_dir, *VOLUNTEERS, [
+        row("0002", "VB", updated_at="2026-06-02T10:00:00+08:00"),  # moves: VA keeps 0001 alone
+        row("0005", "VD", isdelete=1, updated_at="2026-06-02T10:00:00+08:00"),
+    ], sync_id="sync-2", fetched_at=datetime(2026, 7, 2, tzinfo=UTC))
+    full_settings = settings_for(tmp_path / "full")
+    shutil.copytree(merged_settings.data_dir, full_settings.data_dir)
+    relocate_ledgers(merged_settings.data_dir, full_settings.data_dir)
+
+    merged = merge_stage("volunteers", merged_settings, AFTER_CHANGE)
+    full = stage_table("volunteers", full_settings, AFTER_CHANGE)
+    assert merged.incremental and full.rows == 10
+    assert pq.read_table(merged.path).equals(pq.read_table(full.path))
+    assert merged.accounting == full.accounting and merged.balanced()
+    ledgers = [pq.read_table(ledger_path(s, "volunteers")).to_pandas() for s in (merged_settings, full_settings)]
+    for ledger, s in zip(ledgers, (merged_settings, full_settings)):
+        ledger["filename"] = ledger["filename"].str.removeprefix(str(s.data_dir))
+    pd.testing.assert_frame_equal(*ledgers)
+    staged = ledgers[0].set_index("source_key")
+    assert staged.loc["VA", "id"] == "0001" and staged.loc["VA", "key_versions"] == 1
+    assert staged.loc["VB", "id"] == "0002" and staged.loc["VB", "key_versions"] == 2
+    # VA (0001: unchanged itself, its key touched by 0002's move), VB and VD restaged; the rest kept
+    assert merged.restaged == 3
