@@ -192,7 +192,7 @@ def _winners(con: duckdb.DuckDBPyConnection, table: str, settings: Settings) -> 
         if parts is None or not parts[1]:
             continue  # nothing landed, or nothing new: every key of the stream is untouched
         everything = {"parts": parts[0] + parts[1]}
-        con.execute(f"""CREATE OR REPLACE TEMP TABLE stream_touched AS
+        con.execute("""CREATE OR REPLACE TEMP TABLE stream_touched AS
             SELECT DISTINCT source_key FROM read_parquet($parts)
             WHERE id IN (SELECT id FROM read_parquet($new))""", {**everything, "new": parts[1]})
         con.execute(f"""CREATE OR REPLACE TEMP TABLE identities AS

@@ -105,6 +105,16 @@ def relocate_ledgers(old: Path, new: Path) -> None:
         pq.write_table(table.set_column(table.schema.get_field_index("filename"), "filename", names), ledger)
 
 
+def ledgers_of(table: str, *settings) -> list[pd.DataFrame]:
+    """The table's ledger in each DATA_DIR, its page paths relative to that folder."""
+    ledgers = []
+    for each in settings:
+        ledger = pq.read_table(ledger_path(each, table)).to_pandas()
+        ledger["filename"] = ledger["filename"].str.removeprefix(str(each.data_dir))
+        ledgers.append(ledger)
+    return ledgers
+
+
 def sorted_frame(frame: pd.DataFrame) -> pd.DataFrame:
     text = frame.astype(str)
     return frame.loc[text.sort_values(list(text.columns)).index].reset_index(drop=True)
@@ -133,10 +143,7 @@ def test_a_merge_stages_exactly_what_a_full_restage_stages(folders):
                      "superseded_duplicates", "quarantined_per_rule"):
             assert getattr(merged, name) == getattr(full, name), (table, name)
         # the ledger the next merge starts from
-        ledgers = [pq.read_table(ledger_path(s, table)).to_pandas() for s in (merged_settings, full_settings)]
-        for ledger, s in zip(ledgers, (merged_settings, full_settings)):
-            ledger["filename"] = ledger["filename"].str.removeprefix(str(s.data_dir))
-        pd.testing.assert_frame_equal(*ledgers)
+        pd.testing.assert_frame_equal(*ledgers_of(table, merged_settings, full_settings))
         if table == "volunteers":
             volunteers = merged
         # merged a few rows at a time (the previous files are streamed batch by batch at scale)
@@ -350,9 +357,7 @@ def test_a_merge_follows_rows_that_move_between_source_keys(tmp_path):
     assert merged.incremental and full.rows == 10
     assert pq.read_table(merged.path).equals(pq.read_table(full.path))
     assert merged.accounting == full.accounting and merged.balanced()
-    ledgers = [pq.read_table(ledger_path(s, "volunteers")).to_pandas() for s in (merged_settings, full_settings)]
-    for ledger, s in zip(ledgers, (merged_settings, full_settings)):
-        ledger["filename"] = ledger["filename"].str.removeprefix(str(s.data_dir))
+    ledgers = ledgers_of("volunteers", merged_settings, full_settings)
     pd.testing.assert_frame_equal(*ledgers)
     staged = ledgers[0].set_index("source_key")
     assert staged.loc["VA", "id"] == "0001" and staged.loc["VA", "key_versions"] == 1
