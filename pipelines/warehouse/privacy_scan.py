@@ -8,7 +8,7 @@ dots or brackets, zero-width characters between the digits, full-width digits.
 
 1. The database picks the values that could hold one (a run of 11 or more digits with at most
    two separator characters between them: `LOOSE_PATTERN`, valid in DuckDB's RE2 and in
-   PostgreSQL's ARE), with their row's key;
+   PostgreSQL's ARE; asked only of values that long), with their row's key;
 2. Python judges them with `pipelines.privacy.find_personal_numbers` (ID-shaped and
    phone-shaped runs). In identifier columns (`*_key`, `*source_id`, `uscc`), which a source
    may make long and numeric, only a real resident ID number counts (check character and
@@ -37,8 +37,13 @@ from pipelines.warehouse.verify import default_schema, published_columns, type_f
 
 _DIGIT = "[0-9０-９]"
 _SEPARATOR = "[ \t\u3000._/()（）·\u200b-\u200f\u2060\ufeff-]"
-LOOSE_PATTERN = f"{_DIGIT}(?:{_SEPARATOR}{{0,2}}{_DIGIT}){{10,}}"
+MIN_DIGITS = 11  # the shortest number looked for: a mobile phone
+LOOSE_PATTERN = f"{_DIGIT}(?:{_SEPARATOR}{{0,2}}{_DIGIT}){{{MIN_DIGITS - 1},}}"
 HASH_PATTERN = "^[0-9a-f]{64}$"
+# A value LOOSE_PATTERN can match holds at least MIN_DIGITS characters: shorter values (codes,
+# categories, dates, counties) are passed over before the regular expression, which is the
+# scan's cost. `length` counts characters in DuckDB and PostgreSQL alike.
+_LONG_ENOUGH = f"length({{col}}) >= {MIN_DIGITS}"
 HASH_COLUMNS = frozenset({"id_hash"})
 MAX_CANDIDATES = 10_000
 MAX_ROWS_NAMED = 3
@@ -126,7 +131,8 @@ def scan_built_files(files: dict[str, Path], spec: WarehouseSpec | None = None) 
 
     def candidates(source: str, key: str, column: str, pattern: str, match: bool) -> list[tuple[str, str]]:
         test = f"regexp_matches({quote(column)}, ?)"
-        condition = test if match else f"{quote(column)} IS NOT NULL AND NOT {test}"
+        condition = f"{_LONG_ENOUGH.format(col=quote(column))} AND {test}" if match \
+            else f"{quote(column)} IS NOT NULL AND NOT {test}"
         return con.execute(
             f"SELECT {key}, {quote(column)} FROM {source} WHERE {condition} LIMIT {MAX_CANDIDATES}", [pattern]
         ).fetchall()
@@ -155,7 +161,7 @@ def scan_warehouse(engine: sa.Engine, schema: str | None = None) -> dict[str, Fi
         col = quote(column)
         if dialect in ("duckdb", "postgresql"):
             test = f"regexp_matches({col}, :p)" if dialect == "duckdb" else f"{col} ~ :p"
-            condition = test if match else f"{col} IS NOT NULL AND NOT {test}"
+            condition = f"{_LONG_ENOUGH.format(col=col)} AND {test}" if match else f"{col} IS NOT NULL AND NOT {test}"
             sql = f"SELECT {key}, {col} FROM {source} WHERE {condition} LIMIT {MAX_CANDIDATES}"
             with engine.connect() as connection:
                 return [tuple(row) for row in connection.execute(sa.text(sql), {"p": pattern})]

@@ -126,3 +126,40 @@ def test_publishing_to_a_shared_warehouse_with_the_development_key_is_refused(tm
 )
 def test_what_counts_as_a_local_warehouse(url, local):
     assert is_local_warehouse(url) is local
+
+
+def test_a_number_that_is_the_whole_value_is_found_at_its_shortest(tmp_path):
+    """The scan passes over values shorter than the shortest number it looks for (a mobile:
+    11 digits) before its regular expression runs; a value that is nothing but such a number,
+    in half- or full-width digits, is still found, in the built files and in the warehouse,
+    and a 10-digit one is not a finding."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from pipelines.warehouse.privacy_scan import scan_built_files
+    from pipelines.warehouse.publish import published_build_dir
+
+    world = make_world(tmp_path, persons=120, services=500)
+    settings = settings_for(tmp_path)
+    publish(settings, as_of=AS_OF)
+    phone = world.phones[0]
+    full_width = phone.translate(str.maketrans("0123456789", "０１２３４５６７８９"))
+    assert len(phone) == len(full_width) == 11
+
+    built = pq.read_table(published_build_dir(settings) / "dim_organization.parquet")
+    names = built["name"].to_pylist()
+    names[:3] = [phone, full_width, phone[:10]]
+    edited = tmp_path / "dim_organization.parquet"
+    pq.write_table(built.set_column(built.schema.get_field_index("name"), "name",
+                                    pa.array(names, built.schema.field("name").type)), edited)
+    found = scan_built_files({"dim_organization": edited})
+    assert {where: (f.id_numbers, f.phones) for where, f in found.items()} == {"dim_organization.name": (0, 2)}
+
+    engine = sa.create_engine(settings.resolved_warehouse_url)
+    with engine.begin() as connection:
+        for org_key, name in zip(built["org_key"].to_pylist()[:3], names[:3]):
+            connection.execute(sa.text("UPDATE dim_organization SET name = :name WHERE org_key = :key"),
+                               {"name": name, "key": org_key})
+    found = scan_warehouse(engine)
+    engine.dispose()
+    assert {where: (f.id_numbers, f.phones) for where, f in found.items()} == {"dim_organization.name": (0, 2)}
