@@ -40,10 +40,6 @@ _SEPARATOR = "[ \t\u3000._/()（）·\u200b-\u200f\u2060\ufeff-]"
 MIN_DIGITS = 11  # the shortest number looked for: a mobile phone
 LOOSE_PATTERN = f"{_DIGIT}(?:{_SEPARATOR}{{0,2}}{_DIGIT}){{{MIN_DIGITS - 1},}}"
 HASH_PATTERN = "^[0-9a-f]{64}$"
-# A value LOOSE_PATTERN can match holds at least MIN_DIGITS characters: shorter values (codes,
-# categories, dates, counties) are passed over before the regular expression, which is the
-# scan's cost. `length` counts characters in DuckDB and PostgreSQL alike.
-_LONG_ENOUGH = f"length({{col}}) >= {MIN_DIGITS}"
 HASH_COLUMNS = frozenset({"id_hash"})
 MAX_CANDIDATES = 10_000
 MAX_ROWS_NAMED = 3
@@ -73,6 +69,16 @@ class Finding:
             (self.id_numbers, "ID number(s)"), (self.phones, "phone(s)"), (self.not_hashes, "value(s) that are no hash"),
         ) if count]
         return f"{where}: {', '.join(parts)} (rows {', '.join(self.rows)})"
+
+
+def _fetch_condition(col: str, test: str, pattern: str, match: bool) -> str:
+    """SQL: the values of `col` a scan fetches, `test` being its regular expression's call. A
+    value LOOSE_PATTERN can match holds MIN_DIGITS characters at least: shorter ones (codes,
+    categories, dates, counties) are passed over before the expression, which is the scan's
+    cost (`length` counts characters in DuckDB and PostgreSQL alike)."""
+    if not match:
+        return f"{col} IS NOT NULL AND NOT {test}"
+    return f"length({col}) >= {MIN_DIGITS} AND {test}" if pattern == LOOSE_PATTERN else test
 
 
 def is_identifier_column(name: str) -> bool:
@@ -131,8 +137,7 @@ def scan_built_files(files: dict[str, Path], spec: WarehouseSpec | None = None) 
 
     def candidates(source: str, key: str, column: str, pattern: str, match: bool) -> list[tuple[str, str]]:
         test = f"regexp_matches({quote(column)}, ?)"
-        condition = f"{_LONG_ENOUGH.format(col=quote(column))} AND {test}" if match \
-            else f"{quote(column)} IS NOT NULL AND NOT {test}"
+        condition = _fetch_condition(quote(column), test, pattern, match)
         return con.execute(
             f"SELECT {key}, {quote(column)} FROM {source} WHERE {condition} LIMIT {MAX_CANDIDATES}", [pattern]
         ).fetchall()
@@ -161,7 +166,7 @@ def scan_warehouse(engine: sa.Engine, schema: str | None = None) -> dict[str, Fi
         col = quote(column)
         if dialect in ("duckdb", "postgresql"):
             test = f"regexp_matches({col}, :p)" if dialect == "duckdb" else f"{col} ~ :p"
-            condition = f"{_LONG_ENOUGH.format(col=col)} AND {test}" if match else f"{col} IS NOT NULL AND NOT {test}"
+            condition = _fetch_condition(col, test, pattern, match)
             sql = f"SELECT {key}, {col} FROM {source} WHERE {condition} LIMIT {MAX_CANDIDATES}"
             with engine.connect() as connection:
                 return [tuple(row) for row in connection.execute(sa.text(sql), {"p": pattern})]
