@@ -19,6 +19,9 @@ certificate number or phone.
 """
 
 import math
+import queue
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor, as_completed
 
 from dagster import (
     AssetCheckKey,
@@ -234,21 +237,21 @@ def _stage_one_as_json(*args, **kwargs) -> tuple[dict, list[dict], object, dict 
 
 
 def _stage_in(
-    worker, context: AssetExecutionContext, table: str, settings: Settings, as_of: AsOf,
+    worker, say, table: str, settings: Settings, as_of: AsOf, run_id: str,
     from_prefecture_parts: bool = False, merge: dict | None = None,
 ) -> tuple[dict, list[AssetCheckResult], object, dict | None]:
     """`_stage_one` in `worker` (this process, or a step process: assets/step_process.py),
-    its line logged here."""
+    its line said with `say`."""
     if isinstance(worker, StepProcess):
         metadata, checks, changes_at, tallies, line = worker.call(
-            _stage_one_as_json, table, settings, as_of, context.run_id, from_prefecture_parts, merge
+            _stage_one_as_json, table, settings, as_of, run_id, from_prefecture_parts, merge
         )
         metadata, checks = metadata_from_json(metadata), checks_from_json(checks)
     else:
         metadata, checks, changes_at, tallies, line = _stage_one(
-            table, settings, as_of, context.run_id, from_prefecture_parts, merge
+            table, settings, as_of, run_id, from_prefecture_parts, merge
         )
-    context.log.info(line)
+    say(line)
     return metadata, checks, changes_at, tallies
 
 
@@ -267,11 +270,12 @@ def _raw_manifest(settings: Settings, table: str) -> list:
 
 def _stage_or_reuse(
     context: AssetExecutionContext, table: str, settings: Settings, as_of: AsOf, code: str,
-    reuse: bool, worker, from_prefecture_parts: bool = False,
+    reuse: bool, worker, say, from_prefecture_parts: bool = False,
 ) -> MaterializeResult:
     """Stage the table, or give back the last staging when its landed pages, code, settings
     and instant window say a fresh one would be the same (pipelines/reuse.py). Staging from the
-    prefectures' parts always runs: its inputs are the parts, not the fingerprinted pages."""
+    prefectures' parts always runs: its inputs are the parts, not the fingerprinted pages.
+    `worker()` gives where the work runs, `say` logs a line (both: see `_Workers`)."""
     from pipelines import reuse as reuse_records
     from pipelines.staging.incremental import BASIS_KEY, basis
     from pipelines.staging.tables import ledger_path, quarantine_part_path, staged_path
@@ -279,7 +283,9 @@ def _stage_or_reuse(
     step = f"staged/{table}"
     if from_prefecture_parts:
         reuse_records.forget(settings, step)
-        metadata, checks, _, _ = _stage_in(worker(), context, table, settings, as_of, from_prefecture_parts=True)
+        metadata, checks, _, _ = _stage_in(
+            worker(), say, table, settings, as_of, context.run_id, from_prefecture_parts=True
+        )
         return MaterializeResult(
             asset_key=staged_key(table), metadata=metadata, check_results=_selected(context, checks)
         )
@@ -292,7 +298,7 @@ def _stage_or_reuse(
     base = reuse_records.fingerprint(step, inputs=None, settings=settings, code=code)
     record = reuse_records.load_record(settings, step)
     if reuse and reuse_records.reusable(record, fingerprint, as_of):
-        context.log.info(f"staged {table}: landed pages unchanged since {record.as_of}: reused")
+        say(f"staged {table}: landed pages unchanged since {record.as_of}: reused")
         return MaterializeResult(
             asset_key=staged_key(table),
             metadata={**metadata_from_json(record.report["metadata"]), "reused_from_as_of": record.as_of},
@@ -300,7 +306,9 @@ def _stage_or_reuse(
         )
     reuse_records.forget(settings, step)
     merge = {"previous": record, "base_fingerprint": base, "pages": pages, "allow": reuse}
-    metadata, checks, changes_at, tallies = _stage_in(worker(), context, table, settings, as_of, merge=merge)
+    metadata, checks, changes_at, tallies = _stage_in(
+        worker(), say, table, settings, as_of, context.run_id, merge=merge
+    )
     reuse_records.save_record(settings, reuse_records.ReuseRecord(
         step=step,
         fingerprint=fingerprint,
@@ -398,33 +406,105 @@ class StagingConfig(Config):
     )
 
 
-class _Workers:
-    """Where the staged step's tables are staged: decided, and the step process started, at
-    the first table that has work (a step whose tables are all reused starts nothing). One
-    process for all of the step's tables: they share its imports (Great Expectations ~4 s),
-    and its memory goes back to the system when the step ends."""
+class _Lane:
+    """One place tables are staged one after another: this process, or a step process
+    started at the lane's first table with work (a step whose tables are all reused starts
+    none) and shared by the tables it takes next (its imports, Great Expectations ~4 s, paid
+    once per lane). The lanes' processes share DuckDB's spill budget (`duck.SPILL_MEMORY_MB`):
+    two stagings side by side then hold what one held, not twice it."""
 
-    def __init__(self, context: AssetExecutionContext, settings: Settings, min_mb: float) -> None:
-        self._context, self._settings, self._min_mb, self._worker = context, settings, min_mb, None
+    def __init__(self, isolated: bool, lanes: int, started: str) -> None:
+        self._isolated, self._lanes, self._started, self._worker = isolated, lanes, started, None
 
-    def get(self):
+    def worker(self, say):
         if self._worker is None:
-            landed = list(self._settings.raw_dir.rglob("*.parquet"))
-            if worth_a_process(landed, self._min_mb):
-                self._context.log.info(
-                    f"staging in a process of its own ({input_megabytes(landed):.0f} MiB landed)"
-                )
+            if self._isolated:
+                from pipelines.duck import share_spill_memory
+
                 self._worker = StepProcess("staged")
+                self._worker.call(share_spill_memory, self._lanes)
+                say(self._started)
             else:
                 self._worker = InProcess()
         return self._worker
+
+    def close(self, *exc) -> None:
+        if self._worker is not None:
+            self._worker.__exit__(*exc)
+
+
+class _Workers:
+    """Where the staged step's tables are staged. Small inputs (under `step_process_min_mb`
+    MiB landed): in this process, one after another. Larger ones: in step processes,
+    `staging_processes` tables side by side, the largest first (the step lasts as long as
+    its busiest lane). The lanes are threads of this process that wait on their children;
+    the Dagster context is used by this thread alone (each table's log lines are said here
+    when it is done), and each table writes files of its own (and DuckDB spills into a
+    folder per process: pipelines/staging/extract.py)."""
+
+    def __init__(self, context: AssetExecutionContext, settings: Settings, min_mb: float,
+                 processes: int) -> None:
+        self._context, self._settings = context, settings
+        landed = list(settings.raw_dir.rglob("*.parquet"))
+        isolated = worth_a_process(landed, min_mb)
+        count = max(1, processes) if isolated else 1
+        started = (f"a staging process started ({input_megabytes(landed):.0f} MiB landed; "
+                   f"up to {count} tables at a time)")
+        self._lanes = [_Lane(isolated, count, started) for _ in range(count)]
+
+    def _landed_megabytes(self, table: str) -> float:
+        return sum(
+            input_megabytes((self._settings.raw_dir / m.source / m.stream).rglob("*.parquet"))
+            for m in mappings_for_table(table)
+        )
+
+    def stage(self, tables: list[str], stage_one) -> Iterator[MaterializeResult]:
+        """`stage_one(table, worker, say)` of every table, each result as it comes; a table
+        that fails fails the step once the tables under way are done (and yielded)."""
+        if len(self._lanes) == 1:
+            lane, say = self._lanes[0], self._context.log.info
+            for table in tables:
+                yield stage_one(table, lambda: lane.worker(say), say)
+            return
+        free: queue.SimpleQueue[_Lane] = queue.SimpleQueue()
+        for lane in self._lanes:
+            free.put(lane)
+
+        def in_a_lane(table: str) -> tuple[MaterializeResult, list[str]]:
+            lane, lines = free.get(), []
+            try:
+                return stage_one(table, lambda: lane.worker(lines.append), lines.append), lines
+            finally:
+                free.put(lane)
+
+        pool = ThreadPoolExecutor(len(self._lanes), thread_name_prefix="staged")
+        try:
+            largest_first = sorted(tables, key=self._landed_megabytes, reverse=True)
+            pending = [pool.submit(in_a_lane, table) for table in largest_first]
+            failure = None
+            for done in as_completed(pending):
+                try:
+                    result, lines = done.result()
+                except BaseException as error:  # noqa: BLE001 - raised once the others are done
+                    failure = failure or error
+                    for future in pending:
+                        future.cancel()  # (the tables not yet started)
+                    continue
+                for line in lines:
+                    self._context.log.info(line)
+                yield result
+            if failure is not None:
+                raise failure
+        finally:
+            # (interrupted: the lanes' children are ended by __exit__, which ends their threads)
+            pool.shutdown(wait=False, cancel_futures=True)
 
     def __enter__(self) -> "_Workers":
         return self
 
     def __exit__(self, *exc) -> None:
-        if self._worker is not None:
-            self._worker.__exit__(*exc)
+        for lane in self._lanes:
+            lane.close(*exc)
 
 
 # One subsettable multi-asset rather than eight single assets: every step process pays for
@@ -446,15 +526,17 @@ def staged_tables(
     as_of = run_as_of(context)  # future_date compares with it
     selected = context.selected_asset_keys
     reuse = pipeline_settings.reuse_unchanged
-    workers = _Workers(context, settings, pipeline_settings.step_process_min_mb)
-    with errors_scrubbed(), workers:
+    with errors_scrubbed(), _Workers(
+        context, settings, pipeline_settings.step_process_min_mb, pipeline_settings.staging_processes
+    ) as workers:
         code = code_fingerprint()
-        for table in table_names():
-            if staged_key(table) in selected:
-                yield _stage_or_reuse(
-                    context, table, settings, as_of, code, reuse, workers.get,
-                    config.from_prefecture_parts,
-                )
+
+        def stage_one(table: str, worker, say) -> MaterializeResult:
+            return _stage_or_reuse(
+                context, table, settings, as_of, code, reuse, worker, say, config.from_prefecture_parts
+            )
+
+        yield from workers.stage([t for t in table_names() if staged_key(t) in selected], stage_one)
         if QUARANTINE_KEY in selected:
             yield _combine_or_reuse(context, settings, as_of, code, reuse)
 

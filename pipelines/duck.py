@@ -17,20 +17,32 @@ import sqlalchemy as sa
 QUIET = "SET enable_progress_bar = false"
 # What a spilling connection's query may hold before it writes to its folder: a sort or join
 # over a whole province's rows then costs the step this much, not a copy of the rows
-SPILL_MEMORY_LIMIT = "1GB"
+SPILL_MEMORY_MB = 1000  # DuckDB's MB: 10^6 bytes (1 GB)
+_spill_share = 1  # how many processes share SPILL_MEMORY_MB (share_spill_memory)
+
+
+def share_spill_memory(processes: int) -> None:
+    """Let this process's spilling connections hold 1/`processes` of SPILL_MEMORY_MB: processes
+    working side by side (the staged step's, assets/staged.py) keep to one budget together."""
+    global _spill_share
+    _spill_share = max(1, processes)
+
+
+def spill_memory_limit() -> str:
+    return f"{SPILL_MEMORY_MB // _spill_share}MB"
 
 
 def connect(database: str = ":memory:", read_only: bool = False, *,
             spill_to: Path | None = None) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection to `database` (in memory by default) that draws no progress bar.
 
-    With `spill_to` (a private folder), its queries hold at most SPILL_MEMORY_LIMIT and spill
-    the rest there (without one, DuckDB would spill into the working directory)."""
+    With `spill_to` (a private folder), its queries hold at most `spill_memory_limit()` and
+    spill the rest there (without one, DuckDB would spill into the working directory)."""
     con = duckdb.connect(database, read_only=read_only)
     con.execute(QUIET)
     if spill_to is not None:
         con.execute("SET temp_directory = ?", [str(spill_to)])
-        con.execute("SET memory_limit = ?", [SPILL_MEMORY_LIMIT])
+        con.execute("SET memory_limit = ?", [spill_memory_limit()])
     return con
 
 

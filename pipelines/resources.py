@@ -46,6 +46,10 @@ class PipelineSettings(ConfigurableResource):
     # Below it (100k persons: 35 MiB landed, 23 MiB staged) the child's own imports cost more
     # memory than the leftovers it avoids (measured: README, "Whole sync").
     step_process_min_mb: float = 64.0
+    # How many tables a staging step that runs in step processes stages side by side, each in
+    # a process of its own (1: one after another). Two keep both cores of the machine busy;
+    # the step's peak memory is then its two largest tables' at once (README, "Whole sync").
+    staging_processes: int = 2
 
     def settings(self) -> Settings:
         overrides = {

@@ -34,3 +34,17 @@ def test_the_pipeline_opens_duckdb_only_through_its_helper():
         if path.name != "duck.py" and "duckdb.connect(" in path.read_text(encoding="utf-8")
     ]
     assert opened_elsewhere == []
+
+
+def test_processes_side_by_side_share_one_spill_budget(tmp_path, monkeypatch):
+    """A spilling connection holds duck.SPILL_MEMORY_MB; in a process that shares it with
+    another (the staged step's two lanes) each holds half, so two stagings together hold what
+    one did."""
+    def limit() -> str:
+        with duck.connect(spill_to=tmp_path) as con:
+            return con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+
+    monkeypatch.setattr(duck, "_spill_share", 1)
+    alone = limit()
+    duck.share_spill_memory(2)
+    assert (alone, limit()) == ("953.6 MiB", "476.8 MiB")  # 1 GB and 500 MB

@@ -523,7 +523,7 @@ def duplicate_candidates(facts: pd.DataFrame, spill_to: Path | None = None) -> p
     """Pairs of counted services with the same person, day, team and hours and no reference.
 
     The groups are found in DuckDB, which holds a few columns of every fact and spills to
-    `spill_to` past duck.SPILL_MEMORY_LIMIT (pandas' groupby held a copy of them and its codes:
+    `spill_to` past duck.SPILL_MEMORY_MB (pandas' groupby held a copy of them and its codes:
     the step's peak at 4.3M persons); only the pairs' rows are then taken from `facts`."""
     known = pa.table({
         "row_at": pa.array(np.arange(len(facts), dtype=np.int64)),

@@ -240,7 +240,7 @@ def test_duplicate_candidates_spill_and_give_the_counted_pairs(monkeypatch, tmp_
             time.sleep(0.001)
 
     watcher = threading.Thread(target=watch)
-    monkeypatch.setattr(duck, "SPILL_MEMORY_LIMIT", "32MB")
+    monkeypatch.setattr(duck, "SPILL_MEMORY_MB", 32)
     watcher.start()
     try:
         flagged = duplicate_candidates(facts, spill_to=tmp_path)

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
+import os
+import shutil
 
 import dagster as dg
+import pyarrow.parquet as pq
 import pytest
 
 from assets import staged as staged_assets
 from pipelines.resources import PipelineSettings
 from pipelines.schemas import table_names
-from pipelines.staging import read_quarantine
+from pipelines.staging import extract, read_quarantine
 
 from .rawpages import (
     TEST_KEY,
@@ -20,6 +24,7 @@ from .rawpages import (
     provincial_log,
     provincial_volunteer,
     resident_id,
+    settings_for,
 )
 
 NUMBER = resident_id("52010219900307123")
@@ -120,3 +125,77 @@ def test_materializing_stages_validates_and_reports(data_dir):
     )
     for clear in (NUMBER, "13812345678", "13900001111", "张小明", "李娜"):
         assert clear not in shown
+
+
+def _staged_outcome(data_dir, **settings):
+    """What a materialization of the staged step shows: per asset its metadata (paths and
+    previews aside, which name the folder) and its checks' verdicts, and the staged files."""
+    instance = dg.DagsterInstance.ephemeral()
+    result = dg.materialize(
+        staged_assets.assets,
+        resources={"pipeline_settings": PipelineSettings(data_dir=str(data_dir), **settings)},
+        instance=instance,
+    )
+    assert result.success
+    shown = {
+        m.asset_key.to_user_string(): {
+            k: v.value for k, v in m.materialization.metadata.items()
+            if k not in {"path", "preview", "as_of"}  # (the folder, and the run's instant)
+        }
+        for m in result.get_asset_materialization_events()
+    }
+    checks = sorted(
+        (e.asset_key.to_user_string(), e.check_name, e.passed) for e in result.get_asset_check_evaluations()
+    )
+    files = {
+        path.name: pq.read_table(path).to_pylist()
+        for path in sorted((data_dir / "staged").glob("*.parquet"))
+    }
+    logs = [entry.user_message for entry in instance.all_logs(result.run_id)]
+    return shown, checks, files, logs
+
+
+def test_tables_staged_side_by_side_in_processes_are_what_one_process_stages(data_dir, tmp_path):
+    """Two tables at a time, each in a step process of its own (the default above
+    `step_process_min_mb`, forced here with 0): the same tables, metadata and verdicts as
+    staging one after another in the step's own process; every table materialized once."""
+    alone = tmp_path / "alone"
+    shutil.copytree(data_dir, alone)
+    one_by_one = _staged_outcome(alone)
+    side_by_side = _staged_outcome(data_dir, step_process_min_mb=0, staging_processes=2)
+    assert side_by_side[0] == one_by_one[0]
+    assert set(side_by_side[0]) == {f"staged/{t}" for t in table_names()} | {"staged/quarantine"}
+    assert side_by_side[1] == one_by_one[1]
+    assert side_by_side[2] == one_by_one[2] and side_by_side[2]
+    started = [line for line in side_by_side[3] if "a staging process started" in line]
+    assert len(started) == 2 and "up to 2 tables at a time" in started[0]
+    # each process spilled into a folder of its own, removed once the process was gone
+    spill = data_dir / "staged" / extract.SPILL_FOLDER
+    extract.spill_dir(settings_for(data_dir))
+    assert [p.name for p in spill.iterdir()] == [str(os.getpid())]
+
+
+def test_a_table_failing_beside_another_fails_the_step_once_the_other_is_done(data_dir):
+    """One table's pages are unreadable: the step fails with that table's error, scrubbed;
+    the table under way beside it still ends and is materialized, and no child is left. The
+    rerun, the page mended, stages what failed and reuses what was done."""
+    page = next((data_dir / "raw" / "national" / "service_records").rglob("*.parquet"))
+    good = page.read_bytes()
+    page.write_bytes(b"not a parquet file, and a phone 13812345678")
+    side_by_side = {"pipeline_settings": PipelineSettings(
+        data_dir=str(data_dir), step_process_min_mb=0, staging_processes=2)}
+    result = dg.materialize(staged_assets.assets, resources=side_by_side, raise_on_error=False)
+    assert not result.success
+    [failure] = [e.step_failure_data for e in result.get_step_failure_events()]
+    assert "13812345678" not in failure.error.to_string() + str(failure.user_failure_data)
+    materialized = {m.asset_key.to_user_string() for m in result.get_asset_materialization_events()}
+    assert "staged/volunteers" in materialized and "staged/services" not in materialized
+    assert not multiprocessing.active_children()
+
+    page.write_bytes(good)
+    rerun = dg.materialize(staged_assets.assets, resources=side_by_side)
+    metadata = {m.asset_key.to_user_string(): m.materialization.metadata
+                for m in rerun.get_asset_materialization_events()}
+    assert "reused_from_as_of" in metadata["staged/volunteers"]
+    assert "reused_from_as_of" not in metadata["staged/services"]
+    assert metadata["staged/services"]["dagster/row_count"].value == 2
