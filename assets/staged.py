@@ -440,22 +440,23 @@ class _Workers:
     its busiest lane). The lanes are threads of this process that wait on their children;
     the Dagster context is used by this thread alone (each table's log lines are said here
     when it is done), and each table writes files of its own (and DuckDB spills into a
-    folder per process: pipelines/staging/extract.py)."""
+    folder per process: `duck.process_spill_dir`)."""
 
     def __init__(self, context: AssetExecutionContext, settings: Settings, min_mb: float,
                  processes: int) -> None:
-        self._context, self._settings = context, settings
-        landed = list(settings.raw_dir.rglob("*.parquet"))
-        isolated = worth_a_process(landed, min_mb)
+        self._context = context
+        self._landed = list(settings.raw_dir.rglob("*.parquet"))  # raw/<source>/<stream>/...
+        self._raw_dir = settings.raw_dir
+        isolated = worth_a_process(self._landed, min_mb)
         count = max(1, processes) if isolated else 1
-        started = (f"a staging process started ({input_megabytes(landed):.0f} MiB landed; "
+        started = (f"a staging process started ({input_megabytes(self._landed):.0f} MiB landed; "
                    f"up to {count} tables at a time)")
         self._lanes = [_Lane(isolated, count, started) for _ in range(count)]
 
     def _landed_megabytes(self, table: str) -> float:
-        return sum(
-            input_megabytes((self._settings.raw_dir / m.source / m.stream).rglob("*.parquet"))
-            for m in mappings_for_table(table)
+        streams = {(m.source, m.stream) for m in mappings_for_table(table)}
+        return input_megabytes(
+            path for path in self._landed if path.relative_to(self._raw_dir).parts[:2] in streams
         )
 
     def stage(self, tables: list[str], stage_one) -> Iterator[MaterializeResult]:

@@ -9,10 +9,14 @@ The setting is a session's, so it is set on each connection (DuckDB refuses it i
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 
 import duckdb
 import sqlalchemy as sa
+
+from pipelines.files import private_dir, process_alive
 
 QUIET = "SET enable_progress_bar = false"
 # What a spilling connection's query may hold before it writes to its folder: a sort or join
@@ -32,16 +36,30 @@ def spill_memory_limit() -> str:
     return f"{SPILL_MEMORY_MB // _spill_share}MB"
 
 
+def process_spill_dir(root: Path) -> Path:
+    """This process's folder under `root` for DuckDB's spill files. DuckDB names them alike
+    in every process, so processes spilling side by side (the staged step's children,
+    assets/staged.py) each need their own; the folders of processes that are gone (killed
+    mid-query), and spill files older code left loose in `root`, are removed on the way."""
+    for entry in root.iterdir() if root.exists() else ():
+        if entry.is_file():
+            entry.unlink(missing_ok=True)
+        elif entry.name.isdigit() and not process_alive(int(entry.name)):
+            shutil.rmtree(entry, ignore_errors=True)
+    return private_dir(root / str(os.getpid()))
+
+
 def connect(database: str = ":memory:", read_only: bool = False, *,
             spill_to: Path | None = None) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection to `database` (in memory by default) that draws no progress bar.
 
     With `spill_to` (a private folder), its queries hold at most `spill_memory_limit()` and
-    spill the rest there (without one, DuckDB would spill into the working directory)."""
+    spill the rest into this process's folder under it (`process_spill_dir`; without one,
+    DuckDB would spill into the working directory)."""
     con = duckdb.connect(database, read_only=read_only)
     con.execute(QUIET)
     if spill_to is not None:
-        con.execute("SET temp_directory = ?", [str(spill_to)])
+        con.execute("SET temp_directory = ?", [str(process_spill_dir(spill_to))])
         con.execute("SET memory_limit = ?", [spill_memory_limit()])
     return con
 

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -39,13 +38,13 @@ import pyarrow.parquet as pq
 
 from pipelines import duck
 from pipelines.config import Settings
-from pipelines.files import atomic_path, private_dir, process_alive
+from pipelines.files import atomic_path, private_dir
 from pipelines.landing import raw_files, updated_at_utc_sql
 from pipelines.schemas import StreamMapping
 from pipelines.sql import literal
 
 TYPE_PREFIX = "__type__"
-SPILL_FOLDER = ".duckdb_spill"  # under DATA_DIR/staged: a folder per process (spill_dir)
+SPILL_FOLDER = ".duckdb_spill"  # under DATA_DIR/staged: a folder per process (duck.process_spill_dir)
 # DuckDB's json_type names -> the kinds a transform accepts
 JSON_KINDS = {
     "VARCHAR": "text", "BIGINT": "number", "UBIGINT": "number", "DOUBLE": "number",
@@ -227,24 +226,10 @@ GROUP BY v.sync_id
 """
 
 
-def spill_dir(settings: Settings) -> Path:
-    """This process's folder for DuckDB's spill files, next to the staged files. DuckDB names
-    them alike in every process, so two stagings side by side (assets/staged.py) each spill
-    into their own; those of processes that are gone (killed mid-query) are removed here."""
-    root = settings.staged_dir / SPILL_FOLDER
-    if root.exists():
-        for entry in root.iterdir():
-            if entry.is_file():  # spill files of older code, directly in the folder
-                entry.unlink(missing_ok=True)
-            elif entry.name.isdigit() and not process_alive(int(entry.name)):
-                shutil.rmtree(entry, ignore_errors=True)
-    return private_dir(root / str(os.getpid()))
-
-
 def connect(settings: Settings) -> duckdb.DuckDBPyConnection:
     # The dedup sorts every landed version: DuckDB spills to a private folder next to the
     # staged files rather than hold 5M rows in memory.
-    con = duck.connect(spill_to=spill_dir(settings))
+    con = duck.connect(spill_to=private_dir(settings.staged_dir / SPILL_FOLDER))
     con.execute("SET TimeZone = 'UTC'")
     return con
 

@@ -236,7 +236,7 @@ def test_duplicate_candidates_spill_and_give_the_counted_pairs(monkeypatch, tmp_
 
     def watch() -> None:  # DuckDB removes its spill files when the query ends
         while not done.is_set():
-            spilled.update(path.name for path in tmp_path.iterdir())
+            spilled.update(path.name for path in tmp_path.rglob("*"))  # (in this process's folder)
             time.sleep(0.001)
 
     watcher = threading.Thread(target=watch)

@@ -12,6 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from assets import staged as staged_assets
+from pipelines import duck
 from pipelines.resources import PipelineSettings
 from pipelines.schemas import table_names
 from pipelines.staging import extract, read_quarantine
@@ -24,7 +25,6 @@ from .rawpages import (
     provincial_log,
     provincial_volunteer,
     resident_id,
-    settings_for,
 )
 
 NUMBER = resident_id("52010219900307123")
@@ -169,9 +169,11 @@ def test_tables_staged_side_by_side_in_processes_are_what_one_process_stages(dat
     assert side_by_side[2] == one_by_one[2] and side_by_side[2]
     started = [line for line in side_by_side[3] if "a staging process started" in line]
     assert len(started) == 2 and "up to 2 tables at a time" in started[0]
-    # each process spilled into a folder of its own, removed once the process was gone
+    # each child spilled into a folder of its own, removed once the child is gone
     spill = data_dir / "staged" / extract.SPILL_FOLDER
-    extract.spill_dir(settings_for(data_dir))
+    children = {p.name for p in spill.iterdir()}
+    assert len(children) == 2 and str(os.getpid()) not in children
+    duck.connect(spill_to=spill).close()
     assert [p.name for p in spill.iterdir()] == [str(os.getpid())]
 
 
