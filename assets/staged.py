@@ -410,8 +410,8 @@ class _Lane:
     """One place tables are staged one after another: this process, or a step process
     started at the lane's first table with work (a step whose tables are all reused starts
     none) and shared by the tables it takes next (its imports, Great Expectations ~4 s, paid
-    once per lane). The lanes' processes share DuckDB's spill budget (`duck.SPILL_MEMORY_MB`):
-    two stagings side by side then hold what one held, not twice it."""
+    once per lane). The lanes' processes share DuckDB's spill budget (`duck.SPILL_MEMORY_MB`
+    and the cores): two stagings side by side then hold what one held, not twice it."""
 
     def __init__(self, isolated: bool, lanes: int, started: str) -> None:
         self._isolated, self._lanes, self._started, self._worker = isolated, lanes, started, None
@@ -419,10 +419,10 @@ class _Lane:
     def worker(self, say):
         if self._worker is None:
             if self._isolated:
-                from pipelines.duck import share_spill_memory
+                from pipelines.duck import share_spill_budget
 
                 self._worker = StepProcess("staged")
-                self._worker.call(share_spill_memory, self._lanes)
+                self._worker.call(share_spill_budget, self._lanes)
                 say(self._started)
             else:
                 self._worker = InProcess()

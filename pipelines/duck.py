@@ -22,18 +22,26 @@ QUIET = "SET enable_progress_bar = false"
 # What a spilling connection's query may hold before it writes to its folder: a sort or join
 # over a whole province's rows then costs the step this much, not a copy of the rows
 SPILL_MEMORY_MB = 1000  # DuckDB's MB: 10^6 bytes (1 GB)
-_spill_share = 1  # how many processes share SPILL_MEMORY_MB (share_spill_memory)
+_spill_share = 1  # how many processes share the spill budget (share_spill_budget)
 
 
-def share_spill_memory(processes: int) -> None:
-    """Let this process's spilling connections hold 1/`processes` of SPILL_MEMORY_MB: processes
-    working side by side (the staged step's, assets/staged.py) keep to one budget together."""
+def share_spill_budget(processes: int) -> None:
+    """Let this process's spilling connections hold 1/`processes` of SPILL_MEMORY_MB and of the
+    machine's cores: processes working side by side (the staged step's, assets/staged.py) keep
+    to one budget together. The cores too: each of DuckDB's threads pins its own blocks, so
+    two threads sorting a province's service records in half the memory ran out of it (the
+    4.3M sync of 5 Dec), where one thread spills."""
     global _spill_share
     _spill_share = max(1, processes)
 
 
 def spill_memory_limit() -> str:
     return f"{SPILL_MEMORY_MB // _spill_share}MB"
+
+
+def spill_threads() -> int:
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, cores // _spill_share)
 
 
 def process_spill_dir(root: Path) -> Path:
@@ -53,14 +61,15 @@ def connect(database: str = ":memory:", read_only: bool = False, *,
             spill_to: Path | None = None) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection to `database` (in memory by default) that draws no progress bar.
 
-    With `spill_to` (a private folder), its queries hold at most `spill_memory_limit()` and
-    spill the rest into this process's folder under it (`process_spill_dir`; without one,
-    DuckDB would spill into the working directory)."""
+    With `spill_to` (a private folder), its queries hold at most `spill_memory_limit()` on
+    `spill_threads()` threads and spill the rest into this process's folder under it
+    (`process_spill_dir`; without one, DuckDB would spill into the working directory)."""
     con = duckdb.connect(database, read_only=read_only)
     con.execute(QUIET)
     if spill_to is not None:
         con.execute("SET temp_directory = ?", [str(process_spill_dir(spill_to))])
         con.execute("SET memory_limit = ?", [spill_memory_limit()])
+        con.execute(f"SET threads = {spill_threads()}")
     return con
 
 

@@ -37,14 +37,18 @@ def test_the_pipeline_opens_duckdb_only_through_its_helper():
 
 
 def test_processes_side_by_side_share_one_spill_budget(tmp_path, monkeypatch):
-    """A spilling connection holds duck.SPILL_MEMORY_MB; in a process that shares it with
-    another (the staged step's two lanes) each holds half, so two stagings together hold what
-    one did."""
-    def limit() -> str:
+    """A spilling connection holds duck.SPILL_MEMORY_MB on every core; in a process that shares
+    them with another (the staged step's two lanes) each holds half of both, so two stagings
+    together hold what one did."""
+    def budget() -> tuple[str, int]:
         with duck.connect(spill_to=tmp_path) as con:
-            return con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+            return con.execute(
+                "SELECT current_setting('memory_limit'), current_setting('threads')").fetchone()
 
     monkeypatch.setattr(duck, "_spill_share", 1)
-    alone = limit()
-    duck.share_spill_memory(2)
-    assert (alone, limit()) == ("953.6 MiB", "476.8 MiB")  # 1 GB and 500 MB
+    monkeypatch.setattr(duck.os, "sched_getaffinity", lambda _pid: {0, 1, 2, 3})
+    alone = budget()
+    duck.share_spill_budget(2)
+    assert (alone, budget()) == (("953.6 MiB", 4), ("476.8 MiB", 2))  # 1 GB and 500 MB
+    duck.share_spill_budget(8)
+    assert budget()[1] == 1  # never none

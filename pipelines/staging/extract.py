@@ -183,9 +183,11 @@ SELECT id AS __id, updated_at AS __updated_at, updated_utc AS __updated_utc,
        {", ".join(extracted) if extracted else "NULL AS __nothing"}
 FROM (
     SELECT *, json_extract(CASE WHEN json_valid(record) THEN record END, [{paths}]) AS __j
-    FROM latest_per_key
+    -- sorted before the fields are extracted (projections keep the order): the sort carries
+    -- the record, not the record and every field read from it (at 4.3M persons, 500 MB and
+    -- two threads could not sort the wider rows)
+    FROM (SELECT * FROM latest_per_key ORDER BY id)
 )
-ORDER BY id
 """
 
 
@@ -322,15 +324,33 @@ def load_identities(con: duckdb.DuckDBPyConnection, mapping: StreamMapping, sett
     return True
 
 
-def raw_batches(mapping: StreamMapping, settings: Settings, chunk_rows: int) -> Iterator[pd.DataFrame]:
-    """The stream's latest rows with mapped fields, as pandas chunks (none if nothing landed)."""
+def raw_batches(mapping: StreamMapping, settings: Settings, chunk_rows: int, *,
+                keep_identities: bool = False) -> Iterator[pd.DataFrame]:
+    """The stream's latest rows with mapped fields, as pandas chunks (none if nothing landed):
+    `extract_sql`'s rows in its order, found in two passes. The dedup runs over the rows'
+    identities alone (a few narrow columns), then the winners' records are read and their
+    fields extracted: sorting the record text of every version through the dedup's windows
+    was most of a full staging's memory and spilling.
+
+    `keep_identities`: the identities come from and go to the stream's kept parts
+    (`load_identities`: the one staging of the stream, which then counts its versions from
+    them); else they are read from the pages into this connection alone (stagings running
+    side by side, one per prefecture, never write the parts)."""
     files = page_files(mapping, settings)
     if not files:  # read_parquet fails on an empty list
         return
     con = connect(settings)
     try:
-        sql = extract_sql(mapping, has_problem_column=has_problem_column(con, files))
-        yield from _frames(con, sql, files, chunk_rows)
+        problem_column = has_problem_column(con, files)
+        if keep_identities:
+            load_identities(con, mapping, settings, "identities")
+        else:
+            con.execute(f"CREATE TEMP TABLE identities AS SELECT {IDENTITY_TYPED} FROM "
+                        f"({identities_sql(mapping, has_problem_column=problem_column)})", {"files": files})
+        con.execute(f"""CREATE TEMP TABLE picked AS
+            SELECT filename, file_row, source_key, key_versions FROM ({winners_of_identities_sql("identities")})""")
+        con.execute("DROP TABLE identities")
+        yield from _frames(con, picked_extract_sql(mapping, has_problem_column=problem_column), files, chunk_rows)
     finally:
         con.close()
 

@@ -266,7 +266,7 @@ class _Staging:
         for ordinal, mapping in enumerate(mappings_for_table(self.table)):
             stream = f"{mapping.source}/{mapping.stream}"
             kept_per_sync: dict[str, dict[str, int]] = {}
-            for raw in raw_batches(mapping, self.settings, chunk_rows):
+            for raw in raw_batches(mapping, self.settings, chunk_rows, keep_identities=True):
                 yield self.chunk(raw, mapping, kept_per_sync, ordinal)
             self.result.accounting[stream] = self.account(mapping, kept_per_sync)
             self.result.rows_per_source.setdefault(mapping.source, 0)
