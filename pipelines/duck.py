@@ -40,6 +40,7 @@ def spill_memory_limit() -> str:
 
 
 def spill_threads() -> int:
+    """DuckDB threads for a spilling connection: this process's share of the cores it may use."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     return max(1, cores // _spill_share)
 
@@ -69,7 +70,7 @@ def connect(database: str = ":memory:", read_only: bool = False, *,
     if spill_to is not None:
         con.execute("SET temp_directory = ?", [str(process_spill_dir(spill_to))])
         con.execute("SET memory_limit = ?", [spill_memory_limit()])
-        con.execute(f"SET threads = {spill_threads()}")
+        con.execute("SET threads = ?", [spill_threads()])
     return con
 
 
