@@ -193,7 +193,8 @@ FROM (
 
 def extract_sql(mapping: StreamMapping, *, has_problem_column: bool = True) -> str:
     """DuckDB SQL: the latest version of each source row, mapped fields extracted (see the
-    module docstring for the columns), over the page files given as `$files`."""
+    module docstring for the columns), over the page files given as `$files`. The definition
+    in one query: `raw_batches` reads the same rows in two passes (tests compare them)."""
     return _latest_versions(mapping, has_problem_column) + _extract_select(mapping)
 
 
@@ -325,7 +326,7 @@ def load_identities(con: duckdb.DuckDBPyConnection, mapping: StreamMapping, sett
 
 
 def raw_batches(mapping: StreamMapping, settings: Settings, chunk_rows: int, *,
-                keep_identities: bool = False) -> Iterator[pd.DataFrame]:
+                keep_identities: bool = False, versions: dict | None = None) -> Iterator[pd.DataFrame]:
     """The stream's latest rows with mapped fields, as pandas chunks (none if nothing landed):
     `extract_sql`'s rows in its order, found in two passes. The dedup runs over the rows'
     identities alone (a few narrow columns), then the winners' records are read and their
@@ -335,7 +336,9 @@ def raw_batches(mapping: StreamMapping, settings: Settings, chunk_rows: int, *,
     `keep_identities`: the identities come from and go to the stream's kept parts
     (`load_identities`: the one staging of the stream, which then counts its versions from
     them); else they are read from the pages into this connection alone (stagings running
-    side by side, one per prefecture, never write the parts)."""
+    side by side, one per prefecture, never write the parts). `versions`: filled before the
+    first chunk with `versions_per_sync`'s counts, taken from the same identities and winners
+    (at 4.3M persons 13 s, where a second dedup of the identities took 57 s)."""
     files = page_files(mapping, settings)
     if not files:  # read_parquet fails on an empty list
         return
@@ -349,6 +352,11 @@ def raw_batches(mapping: StreamMapping, settings: Settings, chunk_rows: int, *,
                         f"({identities_sql(mapping, has_problem_column=problem_column)})", {"files": files})
         con.execute(f"""CREATE TEMP TABLE picked AS
             SELECT filename, file_row, source_key, key_versions FROM ({winners_of_identities_sql("identities")})""")
+        if versions is not None:
+            versions.update(_per_sync(con.execute("""
+                SELECT i.sync_id, count(*), count(p.file_row) FROM identities i
+                LEFT JOIN picked p ON p.filename = i.filename AND p.file_row = i.file_row_number
+                GROUP BY i.sync_id""").fetchall()))
         con.execute("DROP TABLE identities")
         yield from _frames(con, picked_extract_sql(mapping, has_problem_column=problem_column), files, chunk_rows)
     finally:
@@ -372,6 +380,10 @@ def versions_per_sync(mapping: StreamMapping, settings: Settings) -> dict[str, t
         rows = con.execute(versions_per_sync_of_identities_sql("identities")).fetchall()
     finally:
         con.close()
+    return _per_sync(rows)
+
+
+def _per_sync(rows: list[tuple]) -> dict[str, tuple[int, int]]:
     return {str(sync_id): (int(landed), int(latest)) for sync_id, landed, latest in rows}
 
 

@@ -33,7 +33,7 @@ from pipelines.quality import quarantine as quarantine_rows
 from pipelines.quality.rules import RuleInputs, evaluate, future_verdicts_change_at, soft_flag_masks
 from pipelines.schemas import StreamMapping, arrow_schema, mappings_for_table, table_names, table_spec
 from pipelines.staging.adapter import map_chunk
-from pipelines.staging.extract import raw_batches, versions_per_sync
+from pipelines.staging.extract import raw_batches
 
 log = logging.getLogger("pipelines.staging")
 
@@ -266,9 +266,10 @@ class _Staging:
         for ordinal, mapping in enumerate(mappings_for_table(self.table)):
             stream = f"{mapping.source}/{mapping.stream}"
             kept_per_sync: dict[str, dict[str, int]] = {}
-            for raw in raw_batches(mapping, self.settings, chunk_rows, keep_identities=True):
+            versions: dict[str, tuple[int, int]] = {}
+            for raw in raw_batches(mapping, self.settings, chunk_rows, keep_identities=True, versions=versions):
                 yield self.chunk(raw, mapping, kept_per_sync, ordinal)
-            self.result.accounting[stream] = self.account(mapping, kept_per_sync)
+            self.result.accounting[stream] = self.account(versions, kept_per_sync)
             self.result.rows_per_source.setdefault(mapping.source, 0)
 
     def chunk(
@@ -326,10 +327,11 @@ class _Staging:
             current = self.result.changes_at
             self.result.changes_at = instant if current is None else min(current, instant)
 
-    def account(self, mapping: StreamMapping, kept_per_sync: dict) -> dict[str, dict[str, int]]:
-        """Per sync: rows landed, and where each went (counted apart, so they can disagree)."""
+    def account(self, versions: dict[str, tuple[int, int]], kept_per_sync: dict) -> dict[str, dict[str, int]]:
+        """Per sync: rows landed, and where each went (counted apart, so they can disagree);
+        `versions`: {sync id: (rows landed, rows read)}, `extract.versions_per_sync`'s."""
         counts = {}
-        for sync_id, (landed, latest) in versions_per_sync(mapping, self.settings).items():
+        for sync_id, (landed, latest) in versions.items():
             counts[sync_id] = {
                 "landed": landed,
                 "staged": kept_per_sync.get("staged", {}).get(sync_id, 0),

@@ -268,11 +268,13 @@ def test_the_two_pass_extract_reads_what_the_one_query_reads(folders):
     """A full staging dedups the identities alone, then reads the winners' records: for every
     stream of a DATA_DIR with superseded, broken and re-sent rows, the same rows in the same
     order as `extract_sql`, the dedup over the record text, with the identities kept in parts
-    (the whole staging) or read from the pages (a prefecture's)."""
+    (the whole staging) or read from the pages (a prefecture's); and the same rows landed and
+    read per sync as `versions_per_sync`."""
     import duckdb
 
     from pipelines.schemas import mappings_for_table
     from pipelines.staging import extract_sql, raw_batches
+    from pipelines.staging.extract import versions_per_sync
 
     settings = folders["full"]
     for table in table_names():
@@ -282,9 +284,12 @@ def test_the_two_pass_extract_reads_what_the_one_query_reads(folders):
             con.execute("SET TimeZone = 'UTC'")
             one_query = con.sql(extract_sql(mapping), params={"files": files}).to_arrow_table().to_pandas()
             for keep_identities in (True, False):
-                two_passes = pd.concat(raw_batches(mapping, settings, 7, keep_identities=keep_identities),
-                                       ignore_index=True)
+                versions: dict = {}
+                two_passes = pd.concat(raw_batches(mapping, settings, 7, keep_identities=keep_identities,
+                                                   versions=versions), ignore_index=True)
                 pd.testing.assert_frame_equal(two_passes, one_query)
+                # the counts the staging's accounting reads, from the same pass
+                assert versions == versions_per_sync(mapping, settings)
             ids = one_query["__id"].tolist()  # sorted before the fields are read: still in id order
             assert ids == [i for (i,) in con.execute("SELECT unnest($ids) AS i ORDER BY i", {"ids": ids}).fetchall()]
             if (mapping.source, mapping.stream) == VOLUNTEERS:  # versions superseded, a row broken
