@@ -183,7 +183,7 @@ def _sample(rng: np.random.Generator, frame: pd.DataFrame, n: int) -> pd.DataFra
 def _change_phones(rng: np.random.Generator, truth: Truth, editor: RowEditor, n: int) -> int:
     """Volunteers who got a new phone; the new one is their true phone from now on."""
     changed = 0
-    phone_of = truth.persons.set_index("person_id")["phone"]
+    new_phone: dict[str, str] = {}  # person -> phone, the last one given winning
     for source in (NATIONAL, PROVINCIAL):
         picked = _sample(rng, _live(truth, "volunteer", source), n)
         phones = random_phones(rng, len(picked))
@@ -194,31 +194,33 @@ def _change_phones(rng: np.random.Generator, truth: Truth, editor: RowEditor, n:
                 editor.edit(source, "volunteers", account.row_id, albp0010=shown)
             else:
                 editor.edit(source, "volunteers", account.row_id, mobile=phone)
-            phone_of[account.true_id] = phone
+            new_phone[account.true_id] = phone
             changed += 1
-    truth.persons["phone"] = truth.persons["person_id"].map(phone_of)
+    # one vectorized update: setting an Arrow-backed Series item by item copies it each time
+    persons = truth.persons
+    persons["phone"] = persons["person_id"].map(new_phone).fillna(persons["phone"])
     return changed
 
 
-def _org_rows(truth: Truth, org_id: str) -> pd.DataFrame:
-    accounts = truth.accounts
-    return accounts[(accounts["entity"] == "organization") & (accounts["true_id"] == org_id)]
-
-
-def _set_org_status(
+def _set_orgs_status(
     truth: Truth,
     editor: RowEditor,
-    org_id: str,
+    org_ids,
     national_code: str,
     provincial_label: str,
     status: str,
 ) -> None:
-    for row in _org_rows(truth, org_id).itertuples():
+    """Every account of the given organizations gets the status (one pass over the accounts,
+    not one per organization: a change set at the province's scale picks thousands)."""
+    org_ids = set(org_ids)
+    accounts = truth.accounts
+    rows = accounts[(accounts["entity"] == "organization") & accounts["true_id"].isin(org_ids)]
+    for row in rows.itertuples():
         if row.source == NATIONAL:
             editor.edit(NATIONAL, "teams", row.row_id, albe0026=national_code)
         else:
             editor.edit(PROVINCIAL, "teams", row.row_id, status=provincial_label)
-    truth.orgs.loc[truth.orgs["org_id"] == org_id, "status"] = status
+    truth.orgs.loc[truth.orgs["org_id"].isin(org_ids), "status"] = status
 
 
 def _active_orgs(truth: Truth) -> pd.DataFrame:
@@ -227,8 +229,7 @@ def _active_orgs(truth: Truth) -> pd.DataFrame:
 
 def _suspend_teams(rng: np.random.Generator, truth: Truth, editor: RowEditor, n: int) -> int:
     picked = _sample(rng, _active_orgs(truth), n)
-    for org_id in picked["org_id"]:
-        _set_org_status(truth, editor, org_id, "3", "停用", "suspended")
+    _set_orgs_status(truth, editor, picked["org_id"], "3", "停用", "suspended")
     return len(picked)
 
 
@@ -238,8 +239,7 @@ def _exit_team(rng: np.random.Generator, truth: Truth, editor: RowEditor) -> int
     candidates = candidates[candidates["in_provincial"]]
     both = candidates[candidates["in_national"]]
     picked = _sample(rng, both if len(both) else candidates, 1)
-    for org_id in picked["org_id"]:
-        _set_org_status(truth, editor, org_id, "3", "退出", "exited")
+    _set_orgs_status(truth, editor, picked["org_id"], "3", "退出", "exited")
     return len(picked)
 
 
@@ -263,9 +263,8 @@ def _delete_services(rng: np.random.Generator, truth: Truth, editor: RowEditor, 
 def _delete_idle_accounts(rng: np.random.Generator, truth: Truth, editor: RowEditor, n: int) -> int:
     """Volunteer accounts with no service row, deleted by their owner."""
     accounts = truth.accounts
-    serving = set(truth.services["person_id"])
     idle = _live(truth, "volunteer")
-    idle = idle[~idle["true_id"].isin(serving)]
+    idle = idle[~idle["true_id"].isin(truth.services["person_id"].unique())]
     picked = _sample(rng, idle, n)
     for row in picked.itertuples():
         editor.delete(row.source, "volunteers", row.row_id)
@@ -418,11 +417,15 @@ def _add_services(rng, truth: Truth, conns, now: int, next_ids: dict[str, int], 
 
 def _restamp_truth(truth: Truth, editor: RowEditor) -> None:
     """Edited rows' last update is now in the truth too (it decides a person's status)."""
+    if not editor.edited:
+        return
     accounts = truth.accounts
-    keys = pd.Series(
-        list(zip(accounts["source"], accounts["stream"], accounts["row_id"])), index=accounts.index
-    )
-    accounts.loc[keys.isin(editor.edited), "updated_at"] = _truth_time(editor.now)
+    # narrowed by row id in one vectorized pass, then matched on the whole key: tuples of
+    # every account (tens of millions at the province's scale) took minutes
+    edited_ids = pd.Series([row_id for _, _, row_id in editor.edited]).unique()
+    near = accounts.loc[accounts["row_id"].isin(edited_ids), ["source", "stream", "row_id"]]
+    hit = pd.MultiIndex.from_frame(near).isin(list(editor.edited))
+    accounts.loc[near.index[hit], "updated_at"] = _truth_time(editor.now)
 
 
 def _refresh_truth(truth: Truth) -> None:
