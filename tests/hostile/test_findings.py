@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import timedelta
+import random
+from datetime import datetime, timedelta, timezone
 
 import pandas as pd
 import pyarrow.parquet as pq
@@ -19,7 +20,7 @@ from pipelines.landing import page_table, raw_files, write_page
 from pipelines.privacy import mask_id, mask_record, redact
 from pipelines.sources import STREAMS
 from pipelines.sources.http import decode_body
-from pipelines.sources.streams import Checkpoint, advance
+from pipelines.sources.streams import EARLIEST_CHANGE, Checkpoint, advance, change_time, is_change_time
 from pipelines.staging import read_staged, stage_table
 from tests.staging.rawpages import (
     AS_OF,
@@ -238,6 +239,27 @@ def test_impossible_change_times_are_not_accepted(settings, stamp):
     land_rows(settings, "national", "volunteers", [national_volunteer("0001", ID_NUMBER, updated_at=stamp)])
     result = stage_table("volunteers", settings, as_of=AS_OF)
     assert list(result.quarantine["rule"]) == ["invalid_value"]
+
+
+def test_the_walks_quick_change_time_check_agrees_with_the_exact_one():
+    # the walk decides most rows by their date alone; near either bound, and at any offset a
+    # source may write, it must answer as the instants compared
+    latest = datetime(2026, 12, 5, 18, 30, tzinfo=timezone.utc)
+    rng = random.Random(20)
+    stamps = []
+    for bound in (EARLIEST_CHANGE, latest):
+        for _ in range(3000):
+            moment = bound + timedelta(seconds=rng.randint(-4 * 86400, 4 * 86400))
+            offset = timedelta(minutes=15 * rng.randint(-48, 56))
+            local = moment.astimezone(timezone(offset)).replace(microsecond=0)
+            stamps.append(local.isoformat())  # national: with its offset
+            stamps.append(local.astimezone(timezone(timedelta(hours=8))).strftime("%Y-%m-%d %H:%M:%S"))
+    stamps += ["2024-06-22 15:58:07", "2024-10-30T14:32:23+08:00", " 2024-10-30 14:32:23 ",
+               "0001-06-01T10:00:00+08:00", "2999-01-01T00:00:00+08:00", "2026-02-30 10:00:00", "昨天", ""]
+    inside = [stamp for stamp in stamps if change_time(stamp, latest) is not None]
+    assert 0 < len(inside) < len(stamps)  # both answers are met near the bounds
+    assert [is_change_time(stamp, latest) for stamp in stamps] == [
+        change_time(stamp, latest) is not None for stamp in stamps]
 
 
 @pytest.mark.parametrize("date", ["0001-01-01", "2026-02-30", "昨天", "2026-06-01T10:00:00+99:99"])
