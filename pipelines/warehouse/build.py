@@ -226,8 +226,10 @@ def finalize(con: duckdb.DuckDBPyConnection, table: Table, draft_sql: str) -> in
     select = ", ".join(
         f"CAST({quote(c.name)} AS {duckdb_type(c)}) AS {quote(c.name)}" for c in table.columns
     )
-    # key first, then every other column: a total order, so reruns write identical files
-    order = [*table.key, *(c for c in table.column_names if c not in table.key)]
+    # a total order, so reruns write identical files: the key alone is one, since a repeated
+    # key stops the publish below (sorting by every column after it carried each row's whole
+    # width through the sort); a table without a key is sorted by every column
+    order = list(table.key) or table.column_names
     order_by = ", ".join(f"{quote(c)} NULLS FIRST" for c in order)
     con.execute(
         f"CREATE OR REPLACE TABLE {quote(table.name)} AS "
