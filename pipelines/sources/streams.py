@@ -172,14 +172,21 @@ def latest_change_time() -> datetime:
     return datetime.now(timezone.utc) + CLOCK_SKEW
 
 
+def _parsed(text: str) -> datetime | None:
+    """Change-time text as written (aware when it carries an offset), or None."""
+    try:
+        return datetime.fromisoformat(text.strip())
+    except (ValueError, TypeError, AttributeError):
+        return None
+
+
 def _instant(text: str) -> datetime | None:
     """Change-time text as an aware instant (national ISO with its offset; provincial Beijing
     time without one), or None when it is no time at all."""
-    try:
-        moment = datetime.fromisoformat(text.strip())
-    except (ValueError, TypeError, AttributeError):
-        return None
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=BEIJING)
+    moment = _parsed(text)
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=BEIJING)
 
 
 def change_time(text: str, latest: datetime | None = None) -> datetime | None:
@@ -197,18 +204,15 @@ _SURELY_AFTER_EARLIEST = EARLIEST_CHANGE.toordinal() + 2
 
 
 def is_change_time(text: str, latest: datetime) -> bool:
-    """Whether `change_time(text, latest)` is a time, without making the instant. Most rows'
-    dates decide it alone: comparing instants across offsets (and attaching Beijing's to
-    provincial text) cost more than the rest of a row's facts together."""
-    try:
-        moment = datetime.fromisoformat(text.strip())
-    except (ValueError, TypeError, AttributeError):
+    """Whether `change_time(text, latest)` is a time. Most rows' dates decide it alone:
+    comparing instants across offsets (and attaching Beijing's to provincial text) cost more
+    than the rest of a row's facts together, so only dates near a bound pay for it."""
+    moment = _parsed(text)
+    if moment is None:
         return False
     if _SURELY_AFTER_EARLIEST <= moment.toordinal() <= latest.toordinal() - 2:
         return True
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=BEIJING)
-    return EARLIEST_CHANGE <= moment <= latest
+    return change_time(text, latest) is not None
 
 
 @dataclass(frozen=True)
