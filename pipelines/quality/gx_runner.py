@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from importlib.resources import files
 from importlib.resources.abc import Traversable
-from typing import Any
+from typing import Any, Protocol
 
 import pandas as pd
 
@@ -34,11 +34,18 @@ from pipelines.schemas import table_spec
 
 EXPECTATIONS_DIR = files("expectations")  # a package: found wherever it was installed
 SEVERITIES = ("blocking", "warning")
-# Expectations about the table as a whole (a distribution, uniqueness). Every other one
+# Expectations about the table as a whole: a distribution, and uniqueness. Every other one
 # judges each row on its own, so its counts add up over rows and an incremental staging
-# carries them (`validate_merged`). A suite is run whole, or in these two parts.
-TABLE_WIDE = frozenset({"expect_compound_columns_to_be_unique", "expect_column_mean_to_be_between"})
-ROWS_PART, TABLE_PART = "rows", "table"
+# carries them (`validate_merged`); so does uniqueness's while the table holds no repeated
+# key (a repeat then involves a row the merge put in). A suite is run whole or in parts.
+MEAN, UNIQUENESS = "expect_column_mean_to_be_between", "expect_compound_columns_to_be_unique"
+ROWS_PART, KEYS_PART, MEANS_PART, COUNTED_PART = "rows", "keys", "means", "counted"
+_PARTS = {  # which expectation types each part runs
+    ROWS_PART: lambda kind: kind not in (MEAN, UNIQUENESS),
+    KEYS_PART: lambda kind: kind == UNIQUENESS,
+    MEANS_PART: lambda kind: kind == MEAN,
+    COUNTED_PART: lambda kind: kind != MEAN,  # every count a merge carries
+}
 # GX counts every row of these as considered: nulls are what they test, not rows to skip
 NULL_TESTS = frozenset({"expect_column_values_to_not_be_null", "expect_column_values_to_be_null"})
 
@@ -213,11 +220,11 @@ def _get_context():
 
 
 def _in_part(expectation: dict[str, Any], part: str | None) -> bool:
-    return part is None or (expectation["type"] in TABLE_WIDE) == (part == TABLE_PART)
+    return part is None or _PARTS[part](expectation["type"])
 
 
 def build_suite(table: str, directory: Traversable = EXPECTATIONS_DIR, part: str | None = None):
-    """The GX ExpectationSuite of a table, or of one part of it (ROWS_PART, TABLE_PART); each
+    """The GX ExpectationSuite of a table, or of one part of it (`_PARTS`); each
     entry's meta names its place in the file (entries GX cannot parse are dropped: count them)."""
     _quiet_gx()
     import great_expectations as gx
@@ -325,7 +332,7 @@ def _release_batch(definition) -> None:
 def validate(
     table: str, frame: pd.DataFrame, directory: Traversable = EXPECTATIONS_DIR, part: str | None = None
 ) -> SuiteResult:
-    """Run the table's suite (or one part of it: ROWS_PART, TABLE_PART) over a staged frame."""
+    """Run the table's suite (or one part of it: `_PARTS`) over a staged frame."""
     entries = load_suite_json(table, directory)["expectations"]
     if frame.empty:
         # Nothing landed yet: every expectation holds vacuously (GX would fail the mean ones).
@@ -385,14 +392,15 @@ def validate(
 
 def row_tallies(result: SuiteResult) -> dict[str, list[int]] | None:
     """What the next incremental staging carries of a validation: for each expectation that
-    judges rows one by one (keyed by its place in the file), [rows in its domain, rows it
-    skipped as missing, rows unexpected]. Counts of rows add up over rows, so a merged table's
-    are the last table's, less the rows the merge took out, plus those it put in. None when
-    an expectation raised (there is no count to carry)."""
+    counts rows (keyed by its place in the file; a mean is no count), [rows in its domain,
+    rows it skipped as missing, rows unexpected]. Counts of rows add up over rows, so a merged
+    table's are the last table's, less the rows the merge took out, plus those it put in
+    (uniqueness's unexpected rows aside: `validate_merged`). None when an expectation raised
+    (there is no count to carry)."""
     tallies: dict[str, list[int]] = {}
     for check in result.checks:
         for outcome in check.expectations:
-            if outcome.expectation_type in TABLE_WIDE:
+            if outcome.expectation_type == MEAN:
                 continue
             if outcome.exception:
                 return None
@@ -425,46 +433,89 @@ def _outcome_from_counts(entry: dict[str, Any], position: int, element: int, mis
     )
 
 
+class MergedTable(Protocol):
+    """The table a merge wrote, read only as far as `validate_merged` asks."""
+
+    rows: int  # how many
+
+    def columns(self, names: list[str]) -> pd.DataFrame:
+        """These columns of every row."""
+
+    def rows_sharing(self, names: list[str], keys: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+        """`columns` of the rows whose `names` equal those of a row of `keys` (a missing value
+        equals a missing value, as pandas' `duplicated` has it)."""
+
+
 def validate_merged(
     table: str, tallies: dict[str, list[int]], removed: pd.DataFrame, added: pd.DataFrame,
-    table_wide_frame: pd.DataFrame, directory: Traversable = EXPECTATIONS_DIR,
+    merged: MergedTable, directory: Traversable = EXPECTATIONS_DIR,
 ) -> tuple[SuiteResult, dict[str, list[int]]] | None:
     """The suite over a table merged from the last validated one, without reading its kept
-    rows: the row-by-row expectations from `tallies` (the last validation's `row_tallies`) less
-    the `removed` rows' plus the `added` rows' (GX over those few rows); the table-wide ones
-    (uniqueness, means) by GX over `table_wide_frame`, their columns of the whole merged
-    table. Returns the result and its tallies, or None when the counts cannot be carried
-    (GX raised on a part, the tallies are not this suite's, a count would go negative): the
-    caller then validates the whole table."""
+    rows: every count from `tallies` (the last validation's `row_tallies`) less the `removed`
+    rows' plus the `added` rows' (GX over those few rows); a uniqueness's unexpected rows, when
+    the last table held no repeated key, by GX over the added rows and the merged rows sharing
+    their key (every repeat is among them), else over the key columns of the whole table;
+    the means by GX over their columns of the whole table. Returns the result and its
+    tallies, or None when the counts cannot be carried (GX raised on a part, the tallies are
+    not this suite's, a count would go negative): the caller then validates the whole table."""
     entries = load_suite_json(table, directory)["expectations"]
-    taken_out = row_tallies(validate(table, removed, directory, ROWS_PART))
-    put_in = row_tallies(validate(table, added, directory, ROWS_PART))
+    taken_out = row_tallies(validate(table, removed, directory, COUNTED_PART))
+    put_in = row_tallies(validate(table, added, directory, COUNTED_PART))
     if taken_out is None or put_in is None or set(tallies) != set(put_in) or set(put_in) != set(taken_out):
         return None
-    merged = {
+    carried = {
         key: [last - out + new for last, out, new in zip(tallies[key], taken_out[key], put_in[key])]
         for key in tallies
     }
-    if any(count < 0 for counts in merged.values() for count in counts):
+    if any(count < 0 for counts in carried.values() for count in counts):
         return None
-    outcomes = [_outcome_from_counts(entries[int(key)], int(key), *counts) for key, counts in merged.items()]
-    table_wide = validate(table, table_wide_frame, directory, TABLE_PART)
-    outcomes += [outcome for check in table_wide.checks for outcome in check.expectations]
-    return _suite_result(table, len(table_wide_frame), outcomes, directory), merged
+    outcomes = []
+    for key, counts in carried.items():
+        entry = entries[int(key)]
+        if entry["type"] == UNIQUENESS:
+            none_repeated = tallies[key][2] == 0
+            outcome = _merged_uniqueness(table, entry, int(key), none_repeated, added, merged, directory)
+            if outcome.exception:
+                return None
+            if none_repeated:  # the carried domain; the repeats, all among the rows sharing an added key
+                counts[2] = outcome.unexpected_count or 0
+                outcome = _outcome_from_counts(entry, int(key), *counts)
+            else:  # GX over the whole key columns: its counts are the table's
+                carried[key] = [outcome.element_count or 0, outcome.missing_count or 0, outcome.unexpected_count or 0]
+        else:
+            outcome = _outcome_from_counts(entry, int(key), *counts)
+        outcomes.append(outcome)
+    mean_columns = suite_columns(table, directory, MEANS_PART)
+    if mean_columns:
+        means = validate(table, merged.columns(mean_columns), directory, MEANS_PART)
+        outcomes += [outcome for check in means.checks for outcome in check.expectations]
+    return _suite_result(table, merged.rows, outcomes, directory), carried
+
+
+def _merged_uniqueness(table: str, entry: dict[str, Any], position: int, none_repeated_before: bool,
+                       added: pd.DataFrame, merged: MergedTable, directory: Traversable) -> ExpectationOutcome:
+    """GX's verdict on one uniqueness expectation: over the merged rows that share a key with
+    an added row when the last table repeated none (its unexpected count is then the merged
+    table's), else over its columns of the whole merged table."""
+    names, columns = entry["kwargs"]["column_list"], _entry_columns(table, entry)
+    frame = merged.rows_sharing(names, added[names], columns) if none_repeated_before else merged.columns(columns)
+    result = validate(table, frame, directory, KEYS_PART)
+    return next(o for check in result.checks for o in check.expectations if o.position == position)
+
+
+def _entry_columns(table: str, expectation: dict[str, Any]) -> list[str]:
+    """The table's columns one expectation reads, its row condition's included."""
+    kwargs = expectation["kwargs"]
+    columns = [kwargs[key] for key in ("column", "column_A", "column_B") if kwargs.get(key)]
+    columns.extend(kwargs.get("column_list") or [])
+    # a row condition names columns too ('is_deleted==False', 'uscc.notna()')
+    columns.extend(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", kwargs.get("row_condition") or ""))
+    known = set(table_spec(table).column_names)
+    return [column for column in dict.fromkeys(columns) if column in known]
 
 
 def suite_columns(table: str, directory: Traversable = EXPECTATIONS_DIR, part: str | None = None) -> list[str]:
     """Columns the suite (or one part of it) reads: to load only those from a large staged file."""
-    columns: list[str] = []
-    for expectation in load_suite_json(table, directory)["expectations"]:
-        if not _in_part(expectation, part):
-            continue
-        kwargs = expectation["kwargs"]
-        for key in ("column", "column_A", "column_B"):
-            if kwargs.get(key):
-                columns.append(kwargs[key])
-        columns.extend(kwargs.get("column_list") or [])
-        # a row condition names columns too ('is_deleted==False', 'uscc.notna()')
-        columns.extend(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", kwargs.get("row_condition") or ""))
-    known = set(table_spec(table).column_names)
-    return [column for column in dict.fromkeys(columns) if column in known]
+    return list(dict.fromkeys(
+        column for expectation in load_suite_json(table, directory)["expectations"]
+        if _in_part(expectation, part) for column in _entry_columns(table, expectation)))

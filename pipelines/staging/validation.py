@@ -1,21 +1,29 @@
 """The staged table's Great Expectations suite, carried across a merge.
 
 After a full staging the suite runs over the whole file. After a merge (incremental.py) the
-row-by-row expectations are carried from the last validation's counts (`row_tallies`, kept in
-the staging's reuse record), less the rows the merge took out, plus those it put in, and only
-the table-wide ones (uniqueness, means) read the whole file, their columns alone
-(`gx_runner.validate_merged`): the same result as validating the whole file
-(tests/quality/test_carried_validation.py), at the cost of the rows that changed. The counts
-are the last staging's, made by the same code and suite: a merge requires both unchanged.
+counts are carried from the last validation's (`row_tallies`, kept in the staging's reuse
+record), less the rows the merge took out, plus those it put in; uniqueness reads the rows
+that share a key with a row put in (while the last table repeated no key, every repeat is
+among them), and only the means read whole columns (`gx_runner.validate_merged`): the same
+result as validating the whole file (tests/quality/test_carried_validation.py), at the cost
+of the rows that changed and a join of their keys. The counts are the last staging's, made
+by the same code and suite: a merge requires both unchanged.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pipelines import duck
 from pipelines.config import Settings
 from pipelines.quality import gx_runner
-from pipelines.staging.tables import StagedResult, read_staged
+from pipelines.schemas import arrow_schema
+from pipelines.sql import quote
+from pipelines.staging.tables import StagedResult, read_staged, staged_path
 
 
 @dataclass
@@ -31,10 +39,35 @@ def validate_staged(table: str, settings: Settings, result: StagedResult,
     validation's counts are there, else over the whole file."""
     if result.incremental and carried and result.removed_rows is not None:
         removed, added = result.removed_rows.to_pandas(), result.added_rows.to_pandas()
-        whole = read_staged(settings, table, columns=gx_runner.suite_columns(table, part=gx_runner.TABLE_PART))
-        merged = gx_runner.validate_merged(table, carried, removed, added, whole)
+        merged = gx_runner.validate_merged(table, carried, removed, added, _StagedFile(settings, table))
         if merged is not None:
             return Validation(*merged, rows_judged=len(removed) + len(added))
     frame = read_staged(settings, table, columns=gx_runner.suite_columns(table))
     suite = gx_runner.validate(table, frame)
     return Validation(suite, gx_runner.row_tallies(suite), rows_judged=len(frame))
+
+
+class _StagedFile:
+    """The staged file a merge wrote, as `gx_runner.validate_merged` reads it."""
+
+    def __init__(self, settings: Settings, table: str):
+        self.settings, self.table = settings, table
+        self.path = staged_path(settings, table)
+        self.rows = pq.read_metadata(self.path).num_rows
+
+    def columns(self, names: list[str]) -> pd.DataFrame:
+        return read_staged(self.settings, self.table, columns=names)
+
+    def rows_sharing(self, names: list[str], keys: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+        schema = arrow_schema(self.table)
+        con = duck.connect()
+        try:
+            con.register("keys", pa.Table.from_pandas(
+                keys[names], schema=pa.schema([schema.field(n) for n in names]), preserve_index=False))
+            same = " AND ".join(f"s.{quote(n)} IS NOT DISTINCT FROM k.{quote(n)}" for n in names)
+            rows = con.sql(f"""SELECT {', '.join('s.' + quote(c) for c in columns)}
+                               FROM read_parquet($path) s SEMI JOIN keys k ON {same}""",
+                           params={"path": [str(self.path)]}).to_arrow_table()
+        finally:
+            con.close()
+        return rows.cast(pa.schema([schema.field(c) for c in columns])).to_pandas()

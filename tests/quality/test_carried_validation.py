@@ -1,12 +1,14 @@
 """After a merge, the suite's result is carried, and it is the whole file's.
 
 An incremental staging (pipelines/staging/incremental.py) validates a table without reading
-its kept rows: the row-by-row expectations from the last validation's counts, less the rows
-the merge took out, plus those it put in; the table-wide ones (uniqueness, means) over the
-whole table (`gx_runner.validate_merged`). Here every breaker of test_every_check_fails (one
-small change a real source could cause, failing exactly one check) is applied as a merge
-would apply it to the valid staged frames, and the carried result must equal Great
-Expectations over the whole changed frame: every verdict, count, share and observed figure.
+its kept rows: the counts from the last validation's, less the rows the merge took out, plus
+those it put in; uniqueness over the rows sharing a key with a row put in (or the whole key
+columns, when the last table repeated a key); the means over their whole columns
+(`gx_runner.validate_merged`). Here every breaker of test_every_check_fails (one small change
+a real source could cause, failing exactly one check) is applied as a merge would apply it
+to the valid staged frames, and the carried result must equal Great Expectations over the
+whole changed frame: every verdict, count, share and observed figure. The staged file's
+reader of the rows sharing a key (DuckDB over Parquet) is held to pandas' reading here too.
 """
 
 from __future__ import annotations
@@ -14,8 +16,13 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from pipelines.files import private_dir, write_parquet
 from pipelines.quality import gx_runner
-from tests.quality.test_every_check_fails import BREAKERS, staged  # noqa: F401  (the fixture)
+from pipelines.schemas import arrow_schema
+from pipelines.staging import staged_path
+from pipelines.staging.validation import _StagedFile
+from tests.quality.test_every_check_fails import BREAKERS, put, staged  # noqa: F401  (the fixture)
+from tests.staging.rawpages import settings_for
 
 
 def outcomes(result: gx_runner.SuiteResult) -> list:
@@ -33,11 +40,28 @@ def as_merged(before: pd.DataFrame, after: pd.DataFrame) -> tuple[pd.DataFrame, 
     return before.drop(index=kept), after.drop(index=kept)
 
 
+class MergedFrame:
+    """A merged table held as a frame (`gx_runner.MergedTable`); it counts the rows read."""
+
+    def __init__(self, frame: pd.DataFrame):
+        self.frame, self.rows, self.rows_read = frame, len(frame), 0
+
+    def columns(self, names: list[str]) -> pd.DataFrame:
+        self.rows_read += len(self.frame)
+        return self.frame[names]
+
+    def rows_sharing(self, names: list[str], keys: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+        # pandas' `duplicated` has a missing value equal a missing value: so has `isin`
+        wanted = pd.MultiIndex.from_frame(keys[names].drop_duplicates())
+        sharing = self.frame[pd.MultiIndex.from_frame(self.frame[names]).isin(wanted)]
+        self.rows_read += len(sharing)
+        return sharing[columns]
+
+
 def carried(table: str, before: pd.DataFrame, after: pd.DataFrame) -> gx_runner.SuiteResult:
     tallies = gx_runner.row_tallies(gx_runner.validate(table, before))
     removed, added = as_merged(before, after)
-    table_wide = after[gx_runner.suite_columns(table, part=gx_runner.TABLE_PART)]
-    result, merged_tallies = gx_runner.validate_merged(table, tallies, removed, added, table_wide)
+    result, merged_tallies = gx_runner.validate_merged(table, tallies, removed, added, MergedFrame(after))
     # the counts carried on are the ones a whole validation makes
     assert merged_tallies == gx_runner.row_tallies(gx_runner.validate(table, after))
     return result
@@ -66,9 +90,44 @@ def test_a_merge_that_empties_a_domain_is_vacuous_as_gx_says(staged):  # noqa: F
 def test_counts_that_are_not_this_suites_are_not_carried(staged):  # noqa: F811
     frame = staged["volunteers"]
     tallies = gx_runner.row_tallies(gx_runner.validate("volunteers", frame))
-    table_wide = frame[gx_runner.suite_columns("volunteers", part=gx_runner.TABLE_PART)]
     some = frame.iloc[:2]
     # another suite's positions, or a row taken out that the counts never held
-    assert gx_runner.validate_merged("volunteers", {"999": [1, 0, 0]}, some, some, table_wide) is None
+    assert gx_runner.validate_merged("volunteers", {"999": [1, 0, 0]}, some, some, MergedFrame(frame)) is None
     emptied = {key: [0, 0, 0] for key in tallies}
-    assert gx_runner.validate_merged("volunteers", emptied, frame, frame.iloc[:0], table_wide) is None
+    assert gx_runner.validate_merged("volunteers", emptied, frame, frame.iloc[:0], MergedFrame(frame)) is None
+
+
+def test_uniqueness_reads_the_rows_sharing_a_key_with_a_row_put_in(staged):  # noqa: F811
+    before = staged["projects"].reset_index(drop=True)  # a suite without means: no whole column read
+    renamed = before.copy()
+    put("provincial/2", source_id="1")(renamed)  # the re-sent activity repeats activity 1's key
+    merged = MergedFrame(renamed)
+    result, _ = gx_runner.validate_merged(
+        "projects", gx_runner.row_tallies(gx_runner.validate("projects", before)), *as_merged(before, renamed), merged)
+    assert result.failed() == ["key_unique"]
+    assert merged.rows_read == 2  # the row put in and the kept one it repeats, of 10
+
+    # once the table repeats a key, the next merge reads the whole key columns
+    merged = MergedFrame(before)
+    result, _ = gx_runner.validate_merged(
+        "projects", gx_runner.row_tallies(gx_runner.validate("projects", renamed)), *as_merged(renamed, before), merged)
+    assert result.failed() == [] and merged.rows_read == len(before)
+
+
+def test_the_staged_file_finds_the_rows_sharing_a_key_as_pandas_does(staged, tmp_path):  # noqa: F811
+    settings = settings_for(tmp_path / "data")
+    frame = staged["projects"].reset_index(drop=True)
+    # a missing id is a key too, equal to another missing id (pandas' `duplicated`)
+    frame.loc[[0, 3], "source_id"] = None
+    private_dir(staged_path(settings, "projects").parent)
+    write_parquet(staged_path(settings, "projects"), frame, arrow_schema("projects"))
+    names, columns = ["source", "source_id"], ["source", "source_id", "status"]
+    keys = frame.loc[[0, 5]].assign(status="ignored")  # the keys alone decide
+
+    found = _StagedFile(settings, "projects").rows_sharing(names, keys[names], columns)
+    expected = MergedFrame(frame).rows_sharing(names, keys, columns)
+    assert len(expected) == 3  # rows 0, 3 (both missing ids of one source) and 5
+    sort = ["source", "source_id"]
+    assert found.sort_values(sort, na_position="first").reset_index(drop=True).equals(
+        expected.sort_values(sort, na_position="first").reset_index(drop=True))
+    assert _StagedFile(settings, "projects").rows == len(frame)
