@@ -13,7 +13,9 @@ set leaves the kept world as it was), with both sandbox servers in their own pro
    reading every landed Parquet page and writing one table per stream (no processing);
 3. `rerun, no change`: the same command again, nothing changed at the sources;
 4. `rerun, 1% changed`: a change set (sandbox/changes.py: edits, additions, deletions) plus
-   re-stamped rows so that 1% of every stream's rows come again, then the same command.
+   re-stamped rows so that 1% of every stream's rows come again, then the same command;
+5. with `--reconcile`, `full reconciliation`: then `-j full_reconciliation`, the weekly job
+   (every stream walked again from its start, the two systems side by side).
 
 Each sync is timed on the wall clock from the command's start to its exit; per stage
 (raw, staged, resolved, warehouse; `other`: the review workbook and the report) from the
@@ -225,19 +227,20 @@ def warehouse_rows(data_dir: Path) -> int:
         )
 
 
-def run_sync(work: Path, urls: tuple[str, str], label: str, py_spy: Path | None = None) -> dict:
-    """One `sync_all` as an operator runs it; `py_spy`: recorded by py-spy into that file."""
+def run_sync(work: Path, urls: tuple[str, str], label: str, py_spy: Path | None = None,
+             job: str = "sync_all") -> dict:
+    """One `job` (`sync_all`) as an operator runs it; `py_spy`: recorded by py-spy into that file."""
     env = sync_env(work, urls)
     home = work / "dagster_home"
     home.mkdir(parents=True, exist_ok=True)
     shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
     data_dir = work / "data"
     began_at = time.time()
-    print(f"[{label}] sync_all ...", file=sys.stderr, flush=True)
+    print(f"[{label}] {job} ...", file=sys.stderr, flush=True)
     began, cpu_before = time.perf_counter(), children_cpu()
     log = open(work / f"{label.replace(' ', '_').replace(',', '').replace('%', 'pct')}.log", "w")
     command = [sys.executable, "-m", "dagster", "job", "execute",
-               "-m", "pipelines.definitions", "-j", "sync_all"]
+               "-m", "pipelines.definitions", "-j", job]
     if py_spy is not None:
         command = [str(Path(sys.executable).with_name("py-spy")), "record", "--subprocesses",
                    "--function", "--format", "raw", "--rate", str(PY_SPY_RATE),
@@ -249,7 +252,7 @@ def run_sync(work: Path, urls: tuple[str, str], label: str, py_spy: Path | None 
     cpu_seconds = children_cpu() - cpu_before
     log.close()
     if returncode != 0:
-        raise RuntimeError(f"sync_all failed ({returncode}): see {log.name}")
+        raise RuntimeError(f"{job} failed ({returncode}): see {log.name}")
     run_id = latest_run_id(home)
     landed = parquet_rows(data_dir / "raw", newer_than=began_at)
     outcome = {
@@ -376,12 +379,13 @@ def stop(server: subprocess.Popen) -> None:
 
 
 def bench_size(persons: int, seed: int, out: Path, profile: bool, save, keep: bool = False,
-               py_spy: str | None = None) -> dict:
+               py_spy: str | None = None, reconcile: bool = False) -> dict:
     """One size's runs; `save(result)` after each, so a long run stopped keeps its part.
     `keep`: leave the work folder, with copies taken before the change set (`data-before-change/`
     hard-linked: the pipeline replaces its files by rename, never in place;
     `dagster_home-before-change/` copied: SQLite writes in place) and the changed `world/`, to
-    replay the change-set sync. `py_spy`: which run py-spy records ("full" or "change")."""
+    replay the change-set sync. `py_spy`: which run py-spy records ("full" or "change").
+    `reconcile`: a `full_reconciliation` last."""
     began = time.perf_counter()
     kept = ensure_world(persons, seed, out)
     generated = round(time.perf_counter() - began, 1)
@@ -412,6 +416,9 @@ def bench_size(persons: int, seed: int, out: Path, profile: bool, save, keep: bo
             result["change_set"] = change_one_percent(world)
             recording = out / f"sync-pyspy-p{persons}-change.txt" if py_spy == "change" else None
             result["runs"].append(run_sync(work, urls, "rerun, 1% changed", recording))
+            if reconcile:
+                save(result)
+                result["runs"].append(run_sync(work, urls, "full reconciliation", job="full_reconciliation"))
         result["sandbox_peak_rss_mib"] = mib(server_memory.peak)
         save(result)
         if profile:
@@ -537,6 +544,8 @@ def main() -> int:
                         help="only the profile, of each size (no timed runs)")
     parser.add_argument("--keep", action="store_true",
                         help="keep <out>/sync-p<N>-s<seed>/ with the data before the change set")
+    parser.add_argument("--reconcile", action="store_true",
+                        help="also time a full_reconciliation after the change set")
     args = parser.parse_args()
     out: Path = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -565,7 +574,7 @@ def main() -> int:
     for persons in sizes:
         largest = persons == sizes[-1]
         save(bench_size(persons, args.seed, out, args.profile and largest, save, args.keep,
-                        pyspy_run(args) if largest else None))
+                        pyspy_run(args) if largest else None, args.reconcile))
     print(markdown(results))
     return 0
 

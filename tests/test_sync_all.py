@@ -27,7 +27,7 @@ import requests
 import sqlalchemy as sa
 
 from sandbox import Faults, SandboxServers, generate_world, load_truth
-from tests.contract.tables import CONTRACT_TABLES
+from tests.contract.tables import CONTRACT_TABLES, snapshot
 from tests.reference import pair_confusion
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -59,16 +59,6 @@ def run_sync(servers: SandboxServers, data_dir: Path, warehouse_url: str, dagste
     )
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
     return result
-
-
-def snapshot(engine: sa.Engine) -> dict[str, pd.DataFrame]:
-    """Every contract table's content, sorted, for before/after comparisons."""
-    tables = {}
-    with engine.connect() as con:
-        for table, columns in CONTRACT_TABLES.items():
-            frame = pd.read_sql(sa.text(f'select * from "{table}"'), con)
-            tables[table] = frame.sort_values(list(frame.columns)).reset_index(drop=True)
-    return tables
 
 
 def check_against_truth(tables: dict[str, pd.DataFrame], world: Path) -> dict[str, float]:

@@ -1,6 +1,11 @@
 """The published tables of the warehouse contract and their required columns
 (docs/CONTRACT.md, "Published warehouse tables"), for the end-to-end tests."""
 
+from __future__ import annotations
+
+import pandas as pd
+import sqlalchemy as sa
+
 CONTRACT_TABLES = {
     "dim_region": ["region_code", "region_name", "prefecture_code", "prefecture_name"],
     "dim_volunteer": ["volunteer_key", "id_hash", "id_masked", "name_masked", "gender",
@@ -19,3 +24,13 @@ CONTRACT_TABLES = {
     "quarantine": ["source", "entity", "source_id", "rule", "detail", "record",
                    "first_seen_at", "last_seen_at"],
 }
+
+
+def snapshot(engine: sa.Engine) -> dict[str, pd.DataFrame]:
+    """Every contract table's content, sorted, for before/after comparisons."""
+    tables = {}
+    with engine.connect() as con:
+        for table in CONTRACT_TABLES:
+            frame = pd.read_sql(sa.text(f'select * from "{table}"'), con)
+            tables[table] = frame.sort_values(list(frame.columns)).reset_index(drop=True)
+    return tables

@@ -6,7 +6,8 @@ One deployment for the module (tests/ops/deployment.py); at its start two runs a
 as an operator would: a sync that fails (a step with no input) and then a whole sync. The
 daemon dequeues both; the failure reaches the local group robot; the sync completes on the
 PostgreSQL instance. Headless Chromium takes pictures of the asset graph and the finished
-run, kept in tests/artifacts/ (not in git).
+run, kept in tests/artifacts/ (not in git). Then the weekly full reconciliation, launched the
+same way, walks every stream again and, the sources unchanged, publishes the same warehouse.
 """
 
 from __future__ import annotations
@@ -18,10 +19,12 @@ from datetime import datetime
 from pathlib import Path
 
 import duckdb
+import pandas as pd
 import pytest
 import sqlalchemy as sa
 
 from sandbox import generate_world
+from tests.contract.tables import CONTRACT_TABLES, snapshot
 from tests.ops.deployment import ROBOT_KEY, Deployment, deployment, wait_until
 
 # A whole sync through the daemon, on a machine shared with other jobs, can outlast the
@@ -187,3 +190,36 @@ def test_a_launched_sync_completes_on_the_postgresql_instance(site, runs, tmp_pa
     # the production instance shows no sign-up dialog over the pictures (nux: enabled: false)
     assert site.graphql("{ shouldShowNux }")["shouldShowNux"] is False
     print(f"sync completed {time.monotonic() - started:.0f}s after the alert test")
+
+
+def landed_sync_ids(data_dir: Path) -> dict[str, set[str]]:
+    """Each raw stream's sync folders (raw/<source>/<stream>/<sync_id>/)."""
+    return {f"{stream.parent.name}_{stream.name}": {folder.name for folder in stream.iterdir() if folder.is_dir()}
+            for stream in (data_dir / "raw").glob("*/*") if stream.is_dir()}
+
+
+def test_the_weekly_reconciliation_walks_every_stream_again_and_changes_nothing(site, location, runs):
+    assert finished(site, runs["sync"], timeout=1200) == "SUCCESS"
+    warehouse = sa.create_engine(f"duckdb:///{site.data_dir / 'warehouse.duckdb'}")
+    before, landed_before = snapshot(warehouse), landed_sync_ids(site.data_dir)
+    warehouse.dispose()
+
+    reconciliation = launch(site, location, "full_reconciliation")
+    assert finished(site, reconciliation, timeout=1200) == "SUCCESS"
+    # every stream walked again from its start, under a sync id of its own ...
+    landed_after = landed_sync_ids(site.data_dir)
+    assert len(landed_after) == 11
+    assert all(len(landed_after[stream] - landed_before[stream]) == 1 for stream in landed_after)
+    # ... and, the sources unchanged, the warehouse is what the nightly sync published, but
+    # for the quarantined rows' `last_seen_at`: the walk saw each of them again
+    warehouse = sa.create_engine(f"duckdb:///{site.data_dir / 'warehouse.duckdb'}")
+    after = snapshot(warehouse)
+    warehouse.dispose()
+    assert len(before["quarantine"]) > 0
+    seen_again = pd.to_datetime(after["quarantine"].pop("last_seen_at"), utc=True)
+    seen_before = pd.to_datetime(before["quarantine"].pop("last_seen_at"), utc=True)
+    assert (seen_again > seen_before.max()).all()
+    after["quarantine"] = after["quarantine"].sort_values(list(after["quarantine"].columns)).reset_index(drop=True)
+    before["quarantine"] = before["quarantine"].sort_values(list(before["quarantine"].columns)).reset_index(drop=True)
+    for table in CONTRACT_TABLES:
+        pd.testing.assert_frame_equal(after[table], before[table], check_dtype=False, obj=table)
