@@ -15,7 +15,7 @@ set leaves the kept world as it was), with both sandbox servers in their own pro
 4. `rerun, 1% changed`: a change set (sandbox/changes.py: edits, additions, deletions) plus
    re-stamped rows so that 1% of every stream's rows come again, then the same command;
 5. with `--reconcile`, `full reconciliation`: then `-j full_reconciliation`, the weekly job
-   (every stream walked again from its start, the two systems side by side).
+   (every stream walked again from its start).
 
 Each sync is timed on the wall clock from the command's start to its exit; per stage
 (raw, staged, resolved, warehouse; `other`: the review workbook and the report) from the
