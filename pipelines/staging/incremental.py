@@ -212,12 +212,15 @@ def _winners(con: duckdb.DuckDBPyConnection, table: str, settings: Settings) -> 
 _SAME = " AND ".join(f"l.{c} = w.{c}" for c in IDENTITY)
 
 
-def _keep_and_pick(con: duckdb.DuckDBPyConnection, settings: Settings, table: str) -> tuple[pd.DataFrame, int]:
+def _keep_and_pick(con: duckdb.DuckDBPyConnection, settings: Settings, table: str) -> pd.DataFrame:
     """The temporary table `kept` (position, ordinal, id, quarantined of each ledger row whose
     landed row is still the one a full staging picks) and, returned, the winners the ledger
-    does not hold (the rows to restage) with the number of rows a full staging stages or
-    quarantines. A ledger row of an untouched key is kept as it is; the touched keys' winners
-    are joined with their ledger rows (a landed row is at most one ledger row)."""
+    does not hold (the rows to restage). A ledger row of an untouched key is kept as it is;
+    the touched keys' winners are joined with their ledger rows (a landed row is at most one
+    ledger row). Raises `IncrementalUnavailable` when more than `MAX_CHANGED_SHARE` of the
+    rows a full staging stages or quarantines would be restaged (a re-pull of every row),
+    counted before any row is fetched: at a million persons a re-pull's fetched winners held
+    gigabytes in the staging child through the full staging that followed."""
     ledger = {"ledger": [str(ledger_path(settings, table))]}
     ledger_keys = f"""(SELECT file_row_number AS position, {', '.join(IDENTITY)}, source_key, quarantined
                       FROM read_parquet($ledger, file_row_number = true))"""
@@ -229,9 +232,13 @@ def _keep_and_pick(con: duckdb.DuckDBPyConnection, settings: Settings, table: st
         SELECT position, ordinal, id, quarantined FROM {ledger_keys} ANTI JOIN touched USING (ordinal, source_key)
         UNION ALL
         SELECT position, ordinal, id, quarantined FROM matched WHERE position IS NOT NULL""", ledger)
+    restage = _rows_of(con, "SELECT count(*) FROM matched WHERE position IS NULL")
+    winners = _rows_of(con, "SELECT count(*) FROM kept") + restage
+    if winners and restage > MAX_CHANGED_SHARE * winners:
+        raise IncrementalUnavailable(f"{restage} of {winners} rows changed")
     picked = con.execute(f"SELECT {', '.join(WINNER_COLUMNS)} FROM matched WHERE position IS NULL").df()
     con.execute("DROP TABLE matched")
-    return picked, _rows_of(con, "SELECT count(*) FROM kept") + len(picked)
+    return picked
 
 
 def _restage(staging: _Staging, mappings, picked: pd.DataFrame, chunk_rows: int) -> tuple[pa.Table, pa.Table]:
@@ -357,9 +364,7 @@ def merge_stage(
     try:
         _check_previous(con, settings, table)
         _winners(con, table, settings)
-        picked, winners = _keep_and_pick(con, settings, table)
-        if winners and len(picked) > MAX_CHANGED_SHARE * winners:
-            raise IncrementalUnavailable(f"{len(picked)} of {winners} rows changed")
+        picked = _keep_and_pick(con, settings, table)
         result = StagedResult(table=table, entity=spec.entity, path=staged_path(settings, table), as_of=as_of)
         staging = _Staging(table, settings, as_of, result)
         new_staged, new_ledger = _restage(staging, mappings, picked, chunk_rows)

@@ -397,3 +397,26 @@ def test_a_merge_follows_rows_that_move_between_source_keys(tmp_path):
     assert staged.loc["VB", "id"] == "0002" and staged.loc["VB", "key_versions"] == 2
     # VA (0001: unchanged itself, its key touched by 0002's move), VB and VD restaged; the rest kept
     assert merged.restaged == 3
+
+
+def test_a_re_pull_of_every_row_is_staged_in_full(tmp_path):
+    """A re-pull (full_refresh, the weekly reconciliation) lands every row again: each staged
+    row's landed version changes, so a merge would restage them all. The merge declines,
+    counting before it fetches a row, and the caller stages in full; a row landed again
+    alone is still merged."""
+    from pipelines.staging.incremental import IncrementalUnavailable
+    from tests.staging.rawpages import national_volunteer, resident_id
+
+    settings = settings_for(tmp_path / "data")
+    number = resident_id("52010219900307123")
+    rows = [national_volunteer(f"000{i}", number) for i in range(1, 5)]
+    land(settings.data_dir, *VOLUNTEERS, rows)
+    stage_table("volunteers", settings, FIRST)
+    land(settings.data_dir, *VOLUNTEERS, rows, sync_id="re-pull", fetched_at=datetime(2026, 7, 2, tzinfo=UTC))
+    with pytest.raises(IncrementalUnavailable, match="^4 of 4 rows changed$"):
+        merge_stage("volunteers", settings, AFTER_CHANGE)
+    assert stage_table("volunteers", settings, AFTER_CHANGE).rows == 4
+
+    land(settings.data_dir, *VOLUNTEERS, rows[:1], sync_id="one-row", fetched_at=datetime(2026, 7, 3, tzinfo=UTC))
+    merged = merge_stage("volunteers", settings, AFTER_CHANGE)
+    assert merged.incremental and merged.restaged == 1 and merged.rows == 4 and merged.balanced()
