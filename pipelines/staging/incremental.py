@@ -78,7 +78,8 @@ log = logging.getLogger("pipelines.staging")
 
 BASIS_KEY = "incremental"  # where a staging record keeps what the next merge needs
 # Above this share of rows changed a merge costs more than it saves (a full_refresh re-pull
-# lands every row again): restage in full.
+# lands every row again): restage in full. Told first from the new pages' footers
+# (`_a_re_pull`), then exactly by the merge (`_keep_and_pick`).
 MAX_CHANGED_SHARE = 0.5
 # What tells a staged row's landed version apart: the same key, the same landed row
 IDENTITY = ["ordinal", "id", "filename", "file_row", "key_versions"]
@@ -138,6 +139,8 @@ def stage_table_or_merge(
     says which; `result.restaged` counts the rows mapped and judged."""
     reason = why_not_incremental(previous, base_fingerprint, pages, as_of) if allow else "reuse off"
     if reason is None:
+        reason = _a_re_pull(settings, table, previous, pages)
+    if reason is None:
         try:
             return merge_stage(table, settings, as_of, previous=previous, chunk_rows=chunk_rows)
         except IncrementalUnavailable as unavailable:
@@ -150,6 +153,24 @@ def stage_table_or_merge(
     result = stage_table(table, settings, as_of, chunk_rows=chunk_rows)
     result.restaged = result.rows + result.quarantined
     return result
+
+
+def _a_re_pull(settings: Settings, table: str, previous: ReuseRecord, pages_now: list) -> str | None:
+    """Why a merge would decline, told from the files' footers alone: the pages landed since
+    the last staging hold more than `MAX_CHANGED_SHARE` as many rows as its ledger (a re-pull
+    lands every row once again, each a new landed version to restage). The merge's own count
+    (`_keep_and_pick`) is exact but comes after the dedup of every touched key, which for a
+    re-pull is the whole stream: 36 s for the services at a million persons. None when the
+    pages do not say (the merge's count then decides)."""
+    new_pages = _page_set(pages_now) - _page_set(previous.report[BASIS_KEY].get("pages") or [])
+    try:
+        landed = sum(pq.read_metadata(entry[0]).num_rows for entry in new_pages)
+        ledger_rows = pq.read_metadata(ledger_path(settings, table)).num_rows
+    except (OSError, pa.ArrowException):
+        return None
+    if landed > MAX_CHANGED_SHARE * ledger_rows:
+        return f"a re-pull: {landed} rows landed since the last staging, which staged or quarantined {ledger_rows}"
+    return None
 
 
 def _rows_of(con: duckdb.DuckDBPyConnection, sql: str, params: dict | None = None) -> int:

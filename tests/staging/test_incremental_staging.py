@@ -224,6 +224,7 @@ def test_a_ledger_that_does_not_add_up_means_a_full_staging(tmp_path, caplog):
     # the ledger loses a row (a bug, a hand edit): the merge cannot be trusted
     ledger = pq.read_table(ledger_path(settings, "volunteers"))
     pq.write_table(ledger.slice(1), ledger_path(settings, "volunteers"))
+    before = pages()
     land(settings.data_dir, *VOLUNTEERS, [national_volunteer("0005", number)], sync_id="sync-3",
          fetched_at=datetime(2026, 7, 3, tzinfo=UTC))
     caplog.set_level("INFO", logger="pipelines.staging")
@@ -399,24 +400,38 @@ def test_a_merge_follows_rows_that_move_between_source_keys(tmp_path):
     assert merged.restaged == 3
 
 
-def test_a_re_pull_of_every_row_is_staged_in_full(tmp_path):
+def test_a_re_pull_of_every_row_is_staged_in_full(tmp_path, caplog):
     """A re-pull (full_refresh, the weekly reconciliation) lands every row again: each staged
-    row's landed version changes, so a merge would restage them all. The merge declines,
-    counting before it fetches a row, and the caller stages in full; a row landed again
-    alone is still merged."""
-    from pipelines.staging.incremental import IncrementalUnavailable
+    row's landed version changes, so a merge would restage them all. The pages' footers say
+    so before the merge's dedup runs, and the merge's own count (before it fetches a row)
+    says so when it is called alone; either way the table is staged in full. A row landed
+    again alone is still merged."""
+    from pipelines.reuse import folder_manifest
+    from pipelines.staging.incremental import IncrementalUnavailable, stage_table_or_merge
     from tests.staging.rawpages import national_volunteer, resident_id
+
+    def pages() -> list:
+        return [folder_manifest(settings.raw_dir / "national" / "volunteers")]
+
+    def stage_since(before: list):
+        return stage_table_or_merge("volunteers", settings, AFTER_CHANGE, base_fingerprint="b", pages=pages(),
+                                    previous=_record_of(settings, "volunteers", before))
 
     settings = settings_for(tmp_path / "data")
     number = resident_id("52010219900307123")
     rows = [national_volunteer(f"000{i}", number) for i in range(1, 5)]
     land(settings.data_dir, *VOLUNTEERS, rows)
     stage_table("volunteers", settings, FIRST)
+    before = pages()
     land(settings.data_dir, *VOLUNTEERS, rows, sync_id="re-pull", fetched_at=datetime(2026, 7, 2, tzinfo=UTC))
     with pytest.raises(IncrementalUnavailable, match="^4 of 4 rows changed$"):
         merge_stage("volunteers", settings, AFTER_CHANGE)
-    assert stage_table("volunteers", settings, AFTER_CHANGE).rows == 4
+    caplog.set_level("INFO", logger="pipelines.staging")
+    full = stage_since(before)
+    assert not full.incremental and full.rows == 4 and full.balanced()
+    assert "a re-pull: 4 rows landed since the last staging, which staged or quarantined 4" in caplog.text
 
+    before = pages()
     land(settings.data_dir, *VOLUNTEERS, rows[:1], sync_id="one-row", fetched_at=datetime(2026, 7, 3, tzinfo=UTC))
-    merged = merge_stage("volunteers", settings, AFTER_CHANGE)
+    merged = stage_since(before)
     assert merged.incremental and merged.restaged == 1 and merged.rows == 4 and merged.balanced()
