@@ -219,6 +219,7 @@ def _stage_one(
         "superseded_duplicate_keys": result.superseded_duplicates,
         "incremental": result.incremental,
         "rows_restaged": result.restaged,
+        **({"staged_in_full_because": result.why_in_full} if result.why_in_full else {}),
         "gx_rows_judged": validation.rows_judged,
         "as_of": as_of.isoformat(),
         "path": MetadataValue.path(str(result.path)),

@@ -152,6 +152,7 @@ def stage_table_or_merge(
     log.info("staging %s in full: %s", table, reason)
     result = stage_table(table, settings, as_of, chunk_rows=chunk_rows)
     result.restaged = result.rows + result.quarantined
+    result.why_in_full = reason
     return result
 
 

@@ -65,9 +65,10 @@ class StagedResult:
     # stops being in the future, a birth date is lived): None when none would
     changes_at: pd.Timestamp | None = None
     # merged into the last staging (incremental.py) rather than staged in full, and the
-    # rows mapped and judged to do so
+    # rows mapped and judged to do so; else why not (no row named)
     incremental: bool = False
     restaged: int = 0
+    why_in_full: str | None = None
     # after a merge, the suite's columns of the staged rows it took out (replaced or gone)
     # and of those it put in: a few rows, from which the suite's counts are carried
     removed_rows: pa.Table | None = None

@@ -23,6 +23,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
+from pipelines.schemas import table_names
 from sandbox import generate_world
 from tests.contract.tables import CONTRACT_TABLES, snapshot
 from tests.ops.deployment import ROBOT_KEY, Deployment, deployment, wait_until
@@ -76,6 +77,27 @@ def launch(site: Deployment, location: str, job: str, assets: list[list[str]] | 
     answer = site.graphql(LAUNCH, {"params": {"selector": selector, "runConfigData": run_config or {}}})["launchRun"]
     assert answer["__typename"] == "LaunchRunSuccess", answer
     return answer["run"]["runId"]
+
+
+STAGED_IN_FULL = """
+query ($id: ID!) { logsForRun(runId: $id, limit: 100000) { ... on EventConnection { events {
+  ... on MaterializationEvent { assetKey { path }
+    metadataEntries { label ... on TextMetadataEntry { text } ... on BoolMetadataEntry { boolValue } } }
+} } } }
+"""
+
+
+def staged_in_full_because(site: Deployment, run_id: str) -> dict[str, str | None]:
+    """{staged table: why the run staged it in full (None: merged into the last staging)}."""
+    reasons = {}
+    for event in site.graphql(STAGED_IN_FULL, {"id": run_id})["logsForRun"]["events"]:
+        path = event.get("assetKey", {}).get("path", [])
+        if len(path) == 2 and path[0] == "staged":
+            entries = {entry["label"]: entry for entry in event["metadataEntries"]}
+            if "incremental" in entries:
+                reason = entries.get("staged_in_full_because")
+                reasons[path[1]] = None if entries["incremental"]["boolValue"] else (reason or {}).get("text")
+    return reasons
 
 
 def finished(site: Deployment, run_id: str, timeout: float) -> str:
@@ -210,6 +232,12 @@ def test_the_weekly_reconciliation_walks_every_stream_again_and_changes_nothing(
     landed_after = landed_sync_ids(site.data_dir)
     assert len(landed_after) == 11
     assert all(len(landed_after[stream] - landed_before[stream]) == 1 for stream in landed_after)
+    # every table staged in full, as on the first night, but told from the new pages'
+    # footers before any merge began (the Dagster UI shows why on each staged asset)
+    assert staged_in_full_because(site, runs["sync"]) == dict.fromkeys(table_names(), "no previous staging")
+    reasons = staged_in_full_because(site, reconciliation)
+    assert set(reasons) == set(table_names())
+    assert all((why or "").startswith("a re-pull: ") for why in reasons.values()), reasons
     # ... and, the sources unchanged, the warehouse is what the nightly sync published, but
     # for the quarantined rows' `last_seen_at`: the walk saw each of them again
     warehouse = sa.create_engine(f"duckdb:///{site.data_dir / 'warehouse.duckdb'}")
