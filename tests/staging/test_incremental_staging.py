@@ -429,7 +429,9 @@ def test_a_re_pull_of_every_row_is_staged_in_full(tmp_path, caplog):
     caplog.set_level("INFO", logger="pipelines.staging")
     full = stage_since(before)
     assert not full.incremental and full.rows == 4 and full.balanced()
-    assert "a re-pull: 4 rows landed since the last staging, which staged or quarantined 4" in caplog.text
+    # said in the log and, through the result, in the staged asset's metadata
+    assert full.why_in_full == "a re-pull: 4 rows landed since the last staging, which staged or quarantined 4"
+    assert full.why_in_full in caplog.text
 
     before = pages()
     land(settings.data_dir, *VOLUNTEERS, rows[:1], sync_id="one-row", fetched_at=datetime(2026, 7, 3, tzinfo=UTC))
