@@ -34,6 +34,12 @@ def _as_string_array(values: Iterable) -> pa.Array:
     return array.cast(pa.large_string())
 
 
+# from this many values on both sides together, `is_in` asks DuckDB (a semi join, its hash
+# table built in parallel) rather than Arrow (which hashes the allowed values on one thread):
+# 0.23 s against 0.58 s for 1.5M ids among 1.5M, 0.13 against 0.37 s for 40k among 4M
+JOIN_FROM_VALUES = 200_000
+
+
 def is_in(values: pd.Series, allowed: Iterable) -> np.ndarray:
     """`values.isin(allowed)` as a boolean array, for string-like values.
 
@@ -44,8 +50,21 @@ def is_in(values: pd.Series, allowed: Iterable) -> np.ndarray:
     if not len(values) or not len(haystack):
         return np.zeros(len(values), dtype=bool)
     needles = _as_string_array(values)
-    found = pc.is_in(needles, value_set=haystack, skip_nulls=False)
-    return found.to_numpy(zero_copy_only=False).astype(bool)
+    if len(needles) + len(haystack) < JOIN_FROM_VALUES:
+        found = pc.is_in(needles, value_set=haystack, skip_nulls=False)
+        return found.to_numpy(zero_copy_only=False).astype(bool)
+    con = duck.connect()
+    try:
+        con.register("wanted", pa.table({"value": needles, "row_at": np.arange(len(needles))}))
+        con.register("allowed", pa.table({"value": haystack}))
+        rows = con.execute("SELECT row_at FROM wanted SEMI JOIN allowed USING (value)").fetchnumpy()["row_at"]
+    finally:
+        con.close()
+    found = np.zeros(len(needles), dtype=bool)
+    found[rows] = True
+    if haystack.null_count:  # a join never matches a missing value: pandas' isin does
+        found |= needles.is_null().to_numpy(zero_copy_only=False)
+    return found
 
 
 def positions(keys: pd.Series, index: pd.Series | pd.Index) -> np.ndarray:

@@ -237,12 +237,17 @@ def _register_accounts(con: duckdb.DuckDBPyConnection, accounts: pd.DataFrame, c
     con.unregister("acc_frame")
 
 
-def sized_blocks_sql(keys: tuple[str, ...]) -> str:
+def sized_blocks_sql(keys: tuple[str, ...], changed_blocks_only: bool = False) -> str:
     """SQL: the accounts of temp table `acc` whose `keys` are all present, each with the size of
-    its block (`block_size`: how many accounts share its keys)."""
+    its block (`block_size`: how many accounts share its keys). `changed_blocks_only`: only the
+    blocks holding a changed account (every account of such a block, so its size is the same);
+    the others can give no pair with a changed account."""
     key_list = ", ".join(keys)
     not_null = " AND ".join(f"{k} IS NOT NULL" for k in keys)
-    return f"SELECT *, count(*) OVER (PARTITION BY {key_list}) AS block_size FROM acc WHERE {not_null}"
+    accounts = "acc"
+    if changed_blocks_only:
+        accounts = f"(SELECT * FROM acc SEMI JOIN (SELECT DISTINCT {key_list} FROM acc WHERE changed) USING ({key_list}))"
+    return f"SELECT *, count(*) OVER (PARTITION BY {key_list}) AS block_size FROM {accounts} WHERE {not_null}"
 
 
 def candidate_pairs(con: duckdb.DuckDBPyConnection, rules: MatchingRules, changed_only: bool) -> dict[str, int]:
@@ -260,7 +265,7 @@ def candidate_pairs(con: duckdb.DuckDBPyConnection, rules: MatchingRules, change
         sql = f"""
             WITH blocked AS (
                 SELECT idx, changed, det_component, cert_valid_hash, {", ".join(rule.keys)}
-                FROM ({sized_blocks_sql(rule.keys)})
+                FROM ({sized_blocks_sql(rule.keys, changed_blocks_only=changed_only)})
                 WHERE block_size BETWEEN 2 AND {rule.max_block_size}
             ),
             found AS (

@@ -7,7 +7,7 @@ import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipelines.resolve.clustering import connected_components, constrained_clusters
+from pipelines.resolve.clustering import _walk_links, clusters_with_refusals, connected_components, constrained_clusters
 from pipelines.resolve.keys import assign_stable_keys
 
 # the run's instant stamped on key history and evidence (pipelines/clock.py)
@@ -113,3 +113,40 @@ def test_every_key_change_between_two_clusterings_is_logged(assignments):
     # each key made now is logged as made (created, or split from an old key), and only those
     made = set(keys["key"]) - set(first["key"])
     assert made == set(history.loc[history["event"].isin(["created", "split_from"]), "key"])
+
+
+constrained_graphs = st.integers(min_value=1, max_value=30).flatmap(
+    lambda n: st.tuples(
+        st.just(n),
+        st.lists(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1), st.booleans()), max_size=60),
+        st.lists(st.integers(-1, 2), min_size=n, max_size=n),
+        st.lists(st.integers(-1, 4), min_size=n, max_size=n),
+        st.lists(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1)), max_size=3),
+    )
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(constrained_graphs)
+def test_only_contested_components_are_walked_and_the_answer_is_the_walk_over_every_link(graph):
+    # clusters_with_refusals walks links one by one only inside components that hold two values
+    # of a constraint or a cannot-link pair; the answer must be the walk over every link's
+    n, edges, numbers, ends, apart = graph
+    left = np.array([a for a, _, _ in edges], dtype=np.int64)
+    right = np.array([b for _, b, _ in edges], dtype=np.int64)
+    exclusive = {"valid_number": np.array(numbers), "real_number_ends": np.array(ends)}
+    applies_to = {"real_number_ends": np.array([checked for _, _, checked in edges], dtype=bool)}
+    cluster, refused_by = clusters_with_refusals(n, left, right, exclusive, apart, applies_to)
+    expected_cluster, expected_refused = _walk_links(n, left, right, exclusive, apart, applies_to)
+    assert cluster.tolist() == expected_cluster.tolist()
+    assert refused_by.tolist() == expected_refused.tolist()
+
+
+def test_a_refusal_in_one_component_leaves_the_others_whole():
+    # accounts 0-1-2 hold two valid numbers (0 and 2 differ): the second link is refused; 3-4
+    # hold one number: linked without a walk
+    numbers = np.array([7, -1, 8, 9, 9])
+    cluster, refused_by = clusters_with_refusals(
+        5, np.array([0, 1, 3]), np.array([1, 2, 4]), {"valid_number": numbers})
+    assert cluster.tolist() == [0, 0, 2, 3, 3]
+    assert refused_by.tolist() == ["", "valid_number", ""]

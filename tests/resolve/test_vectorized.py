@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipelines.resolve.vectorized import mapped
+from pipelines.resolve import vectorized
+from pipelines.resolve.vectorized import is_in, mapped
 
 KEYS = {
     "string": pd.Series(["a", "x", None, "c", "a"], dtype="string", index=[5, 6, 7, 8, 9]),
@@ -33,3 +34,24 @@ def test_mapped_is_series_map(keys, values, index):
     got = mapped(KEYS[keys], mapper)
     pd.testing.assert_series_equal(got, expected)
     assert [repr(v) for v in got] == [repr(v) for v in expected]  # NaN stays NaN, <NA> stays <NA>
+
+
+ALLOWED = {
+    "with a missing value": pd.Series(["a", None, "社区", "7"], dtype="string"),
+    "without": pd.Series(["a", "社区", "7", "a"], dtype="str"),
+    "set": {"x", "7"},
+    "numbers": pd.Series([7, 8], dtype="int64"),
+}
+
+
+@pytest.mark.parametrize("keys", KEYS, ids=str)
+@pytest.mark.parametrize("allowed", ALLOWED, ids=str)
+@pytest.mark.parametrize("by", ["arrow", "duckdb"])
+def test_is_in_is_series_isin(keys, allowed, by, monkeypatch):
+    """Same answers as pandas' isin (values compared as text, a missing value found only among
+    missing values) whether Arrow looks them up or, for large inputs, a DuckDB semi join."""
+    monkeypatch.setattr(vectorized, "JOIN_FROM_VALUES", 0 if by == "duckdb" else 10**9)
+    values, among = KEYS[keys], ALLOWED[allowed]
+    expected = values.astype("string").isin(
+        pd.Series(list(among) if isinstance(among, set) else among).astype("string")).to_numpy(dtype=bool)
+    assert is_in(values, among).tolist() == expected.tolist()
