@@ -100,10 +100,10 @@ def clusters_with_refusals(
         np.minimum.at(low, component[held], codes[held])
         np.maximum.at(high, component[held], codes[held])
         contested |= (high >= 0) & (low != high)
-    cannot_link = list(cannot_link)
-    for a, b in cannot_link:
-        if component[a] == component[b]:
-            contested[component[a]] = True
+    # a cannot-link pair across components is kept apart by the links themselves
+    cannot_link = [(a, b) for a, b in cannot_link if component[a] == component[b]]
+    for a, _ in cannot_link:
+        contested[component[a]] = True
 
     cluster = component.copy()
     refused_by = np.full(len(left), ACCEPTED, dtype=object)
@@ -116,7 +116,7 @@ def clusters_with_refusals(
         local_cluster, local_refused = _walk_links(
             len(members), local[left[walked]], local[right[walked]],
             {name: np.asarray(codes, dtype=np.int64)[members] for name, codes in exclusive.items()},
-            [(local[a], local[b]) for a, b in cannot_link if contested[component[a]]],
+            [(local[a], local[b]) for a, b in cannot_link],
             None if applies_to is None else {name: np.asarray(checked, dtype=bool)[walked]
                                              for name, checked in applies_to.items()},
         )

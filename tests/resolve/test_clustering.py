@@ -150,3 +150,13 @@ def test_a_refusal_in_one_component_leaves_the_others_whole():
         5, np.array([0, 1, 3]), np.array([1, 2, 4]), {"valid_number": numbers})
     assert cluster.tolist() == [0, 0, 2, 3, 3]
     assert refused_by.tolist() == ["", "valid_number", ""]
+
+
+def test_a_cannot_link_pair_across_components_refuses_nothing():
+    # 0-2-1 hold two numbers (a walked component); 3-4 are linked; "0 is not 3" spans the two
+    # components, so no link can join them and none is refused for it
+    numbers = np.array([7, 8, -1, -1, -1])
+    cluster, refused_by = clusters_with_refusals(
+        5, np.array([3, 0, 1]), np.array([4, 2, 2]), {"valid_number": numbers}, cannot_link=[(0, 3)])
+    assert cluster.tolist() == [0, 1, 0, 3, 3]
+    assert refused_by.tolist() == ["", "", "valid_number"]
