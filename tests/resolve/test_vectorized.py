@@ -50,7 +50,7 @@ ALLOWED = {
 def test_is_in_is_series_isin(keys, allowed, by, monkeypatch):
     """Same answers as pandas' isin (values compared as text, a missing value found only among
     missing values) whether Arrow looks them up or, for large inputs, a DuckDB semi join."""
-    monkeypatch.setattr(vectorized, "JOIN_FROM_VALUES", 0 if by == "duckdb" else 10**9)
+    monkeypatch.setattr(vectorized, "JOIN_FROM_ALLOWED", 0 if by == "duckdb" else 10**9)
     values, among = KEYS[keys], ALLOWED[allowed]
     expected = values.astype("string").isin(
         pd.Series(list(among) if isinstance(among, set) else among).astype("string")).to_numpy(dtype=bool)
