@@ -41,12 +41,10 @@ def key_of(result, source_id: str) -> str:
     return result.source_map.set_index("source_id").loc[source_id, "volunteer_key"]
 
 
-@pytest.fixture(scope="module")
-def crowded_county(background):
-    cap = {rule.name: rule.max_block_size for rule in load_matching_rules().blocking_rules}["name_region"]
+def crowded_rows(cap: int) -> list[dict]:
     born = date(1985, 7, 1)
     number = make_cert(COUNTY, born, 512)
-    rows = namesakes(cap + 5) + [
+    return namesakes(cap + 5) + [
         # one person: the provincial account typed the year wrong and has no number
         account("national", "Y1", NAME, born, "M", COUNTY, cert=number, cert_masked=True),
         account("provincial", "Y1p", NAME, date(1986, 7, 1), "M", COUNTY),
@@ -56,7 +54,16 @@ def crowded_county(background):
         account("provincial", "C1p", NAME, None, "M", COUNTY,
                 cert="5301" + make_cert(COUNTY, date(1991, 2, 3), 77)[4:], cert_valid=False),
     ]
-    return cap, resolve_volunteers(with_background(background, rows), synced_at=SYNCED_AT)
+
+
+def name_region_cap() -> int:
+    return {rule.name: rule.max_block_size for rule in load_matching_rules().blocking_rules}["name_region"]
+
+
+@pytest.fixture(scope="module")
+def crowded_county(background):
+    cap = name_region_cap()
+    return cap, resolve_volunteers(with_background(background, crowded_rows(cap)), synced_at=SYNCED_AT)
 
 
 def test_a_county_block_over_its_cap_gives_no_pairs_of_namesakes(crowded_county):
@@ -84,3 +91,27 @@ def test_each_rule_reads_its_own_cap_or_the_default():
     rules = load_matching_rules()
     caps = {rule.name: rule.max_block_size for rule in rules.blocking_rules}
     assert caps["name_region"] < caps["name_birth"] == rules.raw["max_block_size"]
+
+
+def test_an_incremental_sync_blocks_a_changed_account_as_a_full_run_does(crowded_county, background):
+    # An incremental sync sizes only the blocks that hold a changed account, but over all their
+    # accounts: a changed namesake's crowded block is still over its cap, and the changed
+    # accounts get the pairs (and the rules) a full run gives them.
+    cap, first = crowded_county
+    rows = crowded_rows(cap)
+    edits = {"NS3": {"gender": "F"}, "C1p": {"phone_hash": "a phone added"}}  # a namesake, the mistyped number
+    for row in rows:
+        row.update(edits.get(row["source_id"], {}))
+    changed = with_background(background, rows)
+    incremental = resolve_volunteers(changed, previous=first.state, synced_at=SYNCED_AT)
+    full = resolve_volunteers(changed, synced_at=SYNCED_AT)
+    assert incremental.summary["mode"] == "incremental" and incremental.summary["changed_accounts"] == 2
+
+    def pairs_of(result, source_ids) -> set[tuple]:
+        pairs = result.scored_pairs
+        touching = pairs["left_source_id"].isin(source_ids) | pairs["right_source_id"].isin(source_ids)
+        return set(pairs.loc[touching, ["left_source_id", "right_source_id", "blocking_rule"]]
+                   .itertuples(index=False, name=None))
+
+    assert pairs_of(incremental, ["NS3", "C1p"]) == pairs_of(full, ["NS3", "C1p"])
+    assert not any(a.startswith("NS") and b.startswith("NS") for a, b, _ in pairs_of(incremental, ["NS3"]))
