@@ -3,7 +3,7 @@
 At provincial scale (millions of service records) these were most of the resolution's time:
 - `Series.isin` on a pandas 3 string column boxes every allowed value into a pyarrow scalar
   in Python before its (fast) Arrow lookup: `is_in` hands Arrow the allowed values as one
-  array;
+  array (a large set of them to a DuckDB semi join: see JOIN_FROM_ALLOWED);
 - the opaque service and project keys hashed one Python call per row: `hashed_keys` lets
   DuckDB's sha256 hash the whole column (same text, same digest as keys.hashed_key);
 - `Series.map` over a string index converts and hashes the whole index at every call:

@@ -56,13 +56,9 @@ def crowded_rows(cap: int) -> list[dict]:
     ]
 
 
-def name_region_cap() -> int:
-    return {rule.name: rule.max_block_size for rule in load_matching_rules().blocking_rules}["name_region"]
-
-
 @pytest.fixture(scope="module")
 def crowded_county(background):
-    cap = name_region_cap()
+    cap = {rule.name: rule.max_block_size for rule in load_matching_rules().blocking_rules}["name_region"]
     return cap, resolve_volunteers(with_background(background, crowded_rows(cap)), synced_at=SYNCED_AT)
 
 

@@ -130,7 +130,7 @@ constrained_graphs = st.integers(min_value=1, max_value=30).flatmap(
 @given(constrained_graphs)
 def test_only_contested_components_are_walked_and_the_answer_is_the_walk_over_every_link(graph):
     # clusters_with_refusals walks links one by one only inside components that hold two values
-    # of a constraint or a cannot-link pair; the answer must be the walk over every link's
+    # of a constraint or a cannot-link pair; its answer must be that of the walk over every link
     n, edges, numbers, ends, apart = graph
     left = np.array([a for a, _, _ in edges], dtype=np.int64)
     right = np.array([b for _, b, _ in edges], dtype=np.int64)
