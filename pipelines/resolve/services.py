@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from pipelines import duck
 from pipelines.resolve.vectorized import hashed_keys, is_in, mapped, positions, sorted_by, with_full_run_types
@@ -54,8 +55,6 @@ DUPLICATE_COLUMNS = [
 ]
 
 
-# a record's columns that name what its fact looks up (an account, a team, a project)
-LOOKUP_COLUMNS = ["source", "source_id", "volunteer_source_id", "org_source_id", "project_source_id"]
 # a prepared record's columns its fingerprint covers: every column a fact can take from it
 FINGERPRINT_COLUMNS = [c for c in SERVICE_COLUMNS if c not in ("source", "source_id")]
 
@@ -94,45 +93,101 @@ def opaque_key(prefix: str, values: pd.Series) -> pd.Series:
     return hashed_keys(prefix, values)
 
 
-def _prepare(staged_services: pd.DataFrame) -> pd.DataFrame:
-    # only the columns used, and one copy of them (the staged frame is millions of rows)
-    frame = staged_services[[c for c in SERVICE_COLUMNS if c in staged_services]].copy()
-    for column in SERVICE_COLUMNS:
-        if column not in frame:
-            frame[column] = pd.NA
-    frame = frame[SERVICE_COLUMNS]
-    for column in ["source_id", "volunteer_source_id", "project_source_id", "org_source_id", "national_record_id", "origin_log_id"]:
-        frame[column] = frame[column].astype("string")
-    frame["is_deleted"] = frame["is_deleted"].fillna(False).astype(bool)
-    frame["is_effective"] = frame["is_effective"].fillna(False).astype(bool) & ~frame["is_deleted"]
-    # datetime64 while rows are paired and copied (a Python date per row is ~10x the memory);
-    # the facts take calendar dates, as before
-    frame["service_date"] = pd.to_datetime(frame["service_date"], errors="coerce")
-    return frame.drop_duplicates(["source", "source_id"], keep="last")
-
-
-def pair_services(national: pd.DataFrame, provincial: pd.DataFrame) -> pd.DataFrame:
-    """(national_source_id, provincial_source_id, method) of records that are one service.
-
-    Either reference suffices; a record claimed twice keeps its first partner by id order.
-    """
-    by_log = provincial.dropna(subset=["national_record_id"])
-    from_provincial = pd.DataFrame(
-        {"national_source_id": by_log["national_record_id"], "provincial_source_id": by_log["source_id"], "method": "national_record_id"}
+# Each staged row typed as the facts take it: ids as text, missing flags false, a deleted record never effective, the
+# service date a timestamp while records are paired and copied (a Python date per row is ~10x
+# the memory; the facts take calendar dates). `staged_in` holds SERVICE_COLUMNS and `rn`, each
+# row's place in the staged order. A record staged twice keeps its last row (_register_prepared).
+PREPARED_SQL = """
+    CREATE TEMP TABLE prepared AS
+    SELECT rn, source, CAST(source_id AS VARCHAR) AS source_id, updated_at,
+           coalesce(CAST(is_deleted AS BOOLEAN), false) AS is_deleted,
+           CAST(volunteer_source_id AS VARCHAR) AS volunteer_source_id,
+           CAST(project_source_id AS VARCHAR) AS project_source_id,
+           CAST(org_source_id AS VARCHAR) AS org_source_id,
+           TRY_CAST(service_date AS TIMESTAMP) AS service_date,
+           CAST(hours AS DOUBLE) AS hours,
+           coalesce(CAST(is_effective AS BOOLEAN), false)
+               AND NOT coalesce(CAST(is_deleted AS BOOLEAN), false) AS is_effective,
+           CAST(national_record_id AS VARCHAR) AS national_record_id,
+           CAST(origin_log_id AS VARCHAR) AS origin_log_id
+    FROM staged_in
+"""
+# (national_source_id, provincial_source_id, method) of records that are one service (contract:
+# either reference suffices). A reference to a record that is not there (quarantined, not yet
+# landed) pairs nothing; a pair named both ways keeps the first method by name; a record
+# claimed twice keeps its first partner by id order (national records first, then provincial).
+PAIRS_SQL = """
+    CREATE TEMP TABLE now_pairs AS
+    WITH named AS (
+        SELECT national_record_id AS national_source_id, source_id AS provincial_source_id,
+               'national_record_id' AS method
+        FROM prepared WHERE source = 'provincial' AND national_record_id IS NOT NULL
+        UNION ALL
+        SELECT source_id, origin_log_id, 'origin'
+        FROM prepared WHERE source = 'national' AND origin_log_id IS NOT NULL
+    ),
+    present AS (
+        SELECT national_source_id, provincial_source_id, min(method) AS method FROM named
+        WHERE national_source_id IN (SELECT source_id FROM prepared WHERE source = 'national')
+          AND provincial_source_id IN (SELECT source_id FROM prepared WHERE source = 'provincial')
+        GROUP BY national_source_id, provincial_source_id
+    ),
+    first_of_national AS (
+        SELECT * FROM present QUALIFY row_number() OVER (
+            PARTITION BY national_source_id ORDER BY provincial_source_id, method) = 1
     )
-    by_origin = national.dropna(subset=["origin_log_id"])
-    from_national = pd.DataFrame(
-        {"national_source_id": by_origin["source_id"], "provincial_source_id": by_origin["origin_log_id"], "method": "origin"}
-    )
-    pairs = pd.concat([from_provincial, from_national], ignore_index=True)
-    # a reference to a record that is not there (quarantined, not yet landed) pairs nothing
-    pairs = pairs.loc[
-        is_in(pairs["national_source_id"], national["source_id"]) & is_in(pairs["provincial_source_id"], provincial["source_id"])
-    ]
-    pairs = pairs.sort_values(["national_source_id", "provincial_source_id", "method"])
-    pairs = pairs.drop_duplicates(["national_source_id", "provincial_source_id"])
-    pairs = pairs.drop_duplicates("national_source_id").drop_duplicates("provincial_source_id")
-    return pairs.reset_index(drop=True)
+    SELECT * FROM first_of_national
+    QUALIFY row_number() OVER (PARTITION BY provincial_source_id ORDER BY national_source_id, method) = 1
+    ORDER BY national_source_id, provincial_source_id
+"""
+
+
+def _register_prepared(con: duckdb.DuckDBPyConnection, staged_services: pd.DataFrame | Path) -> int:
+    """Table `prepared` (PREPARED_SQL) of the staged records: from their Parquet file, which
+    DuckDB reads itself (millions of records never held as a frame), or from a frame.
+    Returns how many records there are."""
+    if isinstance(staged_services, Path):
+        present = set(pq.read_schema(staged_services).names)
+        records = con.read_parquet(str(staged_services), file_row_number=True)
+        columns = [c if c in present else f"NULL AS {c}" for c in SERVICE_COLUMNS]
+        records.project(f"file_row_number AS rn, {', '.join(columns)}").create_view("staged_in")
+    else:
+        frame = pd.DataFrame({c: staged_services[c] if c in staged_services else pd.NA for c in SERVICE_COLUMNS},
+                             index=staged_services.index)
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        con.register("staged_in", table.append_column("rn", pa.array(np.arange(len(frame), dtype=np.int64))))
+    con.execute(PREPARED_SQL)
+    # staging keeps one row per record, so this finds none: counted first, as the window that
+    # drops them costs a sort of every record
+    repeated = con.execute("SELECT count(*) FROM (SELECT 1 FROM prepared GROUP BY source, source_id "
+                           "HAVING count(*) > 1)").fetchall()[0][0]
+    if repeated:
+        con.execute("""DELETE FROM prepared WHERE rn IN (SELECT rn FROM prepared QUALIFY
+                       row_number() OVER (PARTITION BY source, source_id ORDER BY rn DESC) > 1)""")
+    con.execute(PAIRS_SQL)
+    values = ", ".join(FINGERPRINT_COLUMNS)
+    con.execute(f"CREATE TEMP TABLE now_fp AS SELECT source, source_id, hash({values}) AS fingerprint "
+                "FROM prepared ORDER BY rn")
+    return con.execute("SELECT count(*) FROM prepared").fetchall()[0][0]
+
+
+def _fetched(con: duckdb.DuckDBPyConnection, sql: str) -> pd.DataFrame:
+    """A query's rows as pandas, its text columns typed "string" (as the lookups and merges of
+    the facts expect them, whatever pandas would infer)."""
+    frame = con.sql(sql).to_arrow_table().to_pandas()
+    for column in frame.columns:
+        if pd.api.types.is_string_dtype(frame[column]) or frame[column].dtype == object:
+            if column != "service_date":
+                frame[column] = frame[column].astype("string")
+    return frame
+
+
+def _side(con: duckdb.DuckDBPyConnection, source: str, only_dirty: bool) -> pd.DataFrame:
+    """The prepared records of one side that the facts are made of (all, or those in table
+    `dirty`), SIDE_COLUMNS, in the staged order."""
+    dirty = "AND (source, source_id) IN (SELECT (source, source_id) FROM dirty)" if only_dirty else ""
+    return _fetched(con, f"SELECT {', '.join(SIDE_COLUMNS)} FROM prepared "
+                         f"WHERE source = '{source}' {dirty} ORDER BY rn")
 
 
 def _memoized(memo: dict | None, key: tuple, make):
@@ -171,21 +226,6 @@ def _project_lookup(staged_projects: pd.DataFrame, source: str, project_ids: pd.
     return mapped(project_ids.astype("string"), _memoized(memo, ("project", source, column), value_of))
 
 
-def record_fingerprints(services: pd.DataFrame) -> pd.DataFrame:
-    """source, source_id and a 64-bit hash of FINGERPRINT_COLUMNS of every prepared record
-    (DuckDB's hash over the row: one pass, no Python per row)."""
-    table = pa.Table.from_pandas(services[["source", "source_id", *FINGERPRINT_COLUMNS]], preserve_index=False)
-    con = duck.connect()
-    try:
-        con.register("records", table)
-        values = ", ".join(FINGERPRINT_COLUMNS)
-        return con.execute(
-            f"SELECT source, source_id, hash({values}) AS fingerprint FROM records"
-        ).df()
-    finally:
-        con.close()
-
-
 def projects_as_looked_up(staged_projects: pd.DataFrame) -> pd.DataFrame:
     """The projects the facts look up: one row per (source, source_id as text), the last one,
     as _project_lookup takes it."""
@@ -194,12 +234,15 @@ def projects_as_looked_up(staged_projects: pd.DataFrame) -> pd.DataFrame:
     return projects.drop_duplicates(["source", "source_id"], keep="last").reset_index(drop=True)
 
 
-def _register_previous(con: duckdb.DuckDBPyConnection, name: str, part: pd.DataFrame | Path, as_text: bool = False) -> None:
-    """A part of the previous state as table `name`: a frame, or its Parquet file, which DuckDB
-    then reads itself (millions of rows never held as a frame)."""
+def _register_previous(con: duckdb.DuckDBPyConnection, name: str, part: pd.DataFrame | pa.Table | Path,
+                       as_text: bool = False) -> None:
+    """A part of the previous state as table `name`: a frame or Arrow table, or its Parquet
+    file, which DuckDB then reads itself (millions of rows never held as a frame)."""
     if isinstance(part, Path):
         columns = "*" if not as_text else ", ".join(f"CAST({c} AS VARCHAR) AS {c}" for c in PROJECT_COLUMNS)
         con.execute(f"CREATE TEMP VIEW {name} AS SELECT {columns} FROM read_parquet(?)".replace("?", _quoted(part)))
+    elif isinstance(part, pa.Table):
+        con.register(name, part.cast(pa.schema([(f.name, pa.string()) for f in part.schema])) if as_text else part)
     else:
         con.register(name, pa.Table.from_pandas(part.astype("string") if as_text else part, preserve_index=False))
 
@@ -225,82 +268,77 @@ def carried_facts(facts: pd.DataFrame | Path, redone: dict[str, pd.Series]) -> p
 
 
 def records_to_resolve(
-    records: pd.DataFrame, state: ServiceState, previous: PreviousServices
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(records to resolve again, records gone since the previous sync), each as source, source_id.
+    con: duckdb.DuckDBPyConnection, projects: pd.DataFrame, previous: PreviousServices
+) -> pd.DataFrame:
+    """Makes table `dirty` (source, source_id: the records to resolve again) and returns the
+    records gone since the previous sync (source, source_id).
 
     A record is resolved again when its fingerprint is new or changed, when its partner in the
     pairing changed, when its volunteer's or team's key changed, or when its project (or the
     key of the project's team) changed; its partner then too (a fact is both records). Gone:
     a record the previous sync fingerprinted that is no longer staged (its fact is dropped).
-    `records`: the prepared records (source, source_id, volunteer/org/project source ids).
+    `con` holds this sync's `prepared` records, their fingerprints (`now_fp`) and pairing
+    (`now_pairs`); `projects` are this sync's, as looked up.
     """
     before = previous.state
-    con = duck.connect()
-    try:
-        con.register("records", pa.Table.from_pandas(records[LOOKUP_COLUMNS], preserve_index=False))
-        con.register("now_fp", pa.Table.from_pandas(state.records, preserve_index=False))
-        con.register("now_pairs", pa.Table.from_pandas(state.pairs, preserve_index=False))
-        con.register("now_projects", pa.Table.from_pandas(state.projects.astype("string"), preserve_index=False))
-        _register_previous(con, "before_fp", before.records)
-        _register_previous(con, "before_pairs", before.pairs)
-        _register_previous(con, "before_projects", before.projects, as_text=True)
-        for name, frame in (("volunteers_changed", previous.changed_volunteer_accounts),
-                            ("orgs_changed", previous.changed_org_accounts)):
-            con.register(name, pa.Table.from_pandas(
-                frame[["source", "source_id"]].astype("string"), preserve_index=False))
-        gone = con.execute("""
-            SELECT b.source, b.source_id FROM before_fp b ANTI JOIN now_fp n USING (source, source_id)
-        """).df()
-        dirty = con.execute("""
-            WITH changed AS (
-                SELECT n.source, n.source_id FROM now_fp n LEFT JOIN before_fp b USING (source, source_id)
-                WHERE b.fingerprint IS DISTINCT FROM n.fingerprint
-            ),
-            national_partner AS (  -- a national record whose partner changed (or appeared, or went)
-                SELECT coalesce(n.national_source_id, b.national_source_id) AS id
-                FROM now_pairs n FULL JOIN before_pairs b USING (national_source_id)
-                WHERE n.provincial_source_id IS DISTINCT FROM b.provincial_source_id
-            ),
-            provincial_partner AS (
-                SELECT coalesce(n.provincial_source_id, b.provincial_source_id) AS id
-                FROM now_pairs n FULL JOIN before_pairs b USING (provincial_source_id)
-                WHERE n.national_source_id IS DISTINCT FROM b.national_source_id
-            ),
-            projects_changed AS (
-                SELECT coalesce(n.source, b.source) AS source, coalesce(n.source_id, b.source_id) AS source_id
-                FROM now_projects n FULL JOIN before_projects b USING (source, source_id)
-                WHERE n.category IS DISTINCT FROM b.category OR n.org_source_id IS DISTINCT FROM b.org_source_id
-                   OR n.source IS NULL OR b.source IS NULL
-                UNION
-                SELECT p.source, p.source_id FROM now_projects p
-                SEMI JOIN orgs_changed o ON o.source = p.source AND o.source_id = p.org_source_id
-            ),
-            by_lookup AS (
-                SELECT r.source, CAST(r.source_id AS VARCHAR) AS source_id FROM records r
-                WHERE EXISTS (SELECT 1 FROM volunteers_changed v
-                              WHERE v.source = r.source AND v.source_id = CAST(r.volunteer_source_id AS VARCHAR))
-                   OR EXISTS (SELECT 1 FROM orgs_changed o
-                              WHERE o.source = r.source AND o.source_id = CAST(r.org_source_id AS VARCHAR))
-                   OR EXISTS (SELECT 1 FROM projects_changed p
-                              WHERE p.source = r.source AND p.source_id = CAST(r.project_source_id AS VARCHAR))
-            ),
-            dirty AS (
-                SELECT source, CAST(source_id AS VARCHAR) AS source_id FROM changed
-                UNION SELECT 'national', CAST(id AS VARCHAR) FROM national_partner
-                UNION SELECT 'provincial', CAST(id AS VARCHAR) FROM provincial_partner
-                UNION SELECT source, source_id FROM by_lookup
-            )
-            -- with their partners in this sync's pairing
-            SELECT source, source_id FROM dirty
-            UNION SELECT 'provincial', CAST(p.provincial_source_id AS VARCHAR) FROM now_pairs p
-                SEMI JOIN dirty d ON d.source = 'national' AND d.source_id = CAST(p.national_source_id AS VARCHAR)
-            UNION SELECT 'national', CAST(p.national_source_id AS VARCHAR) FROM now_pairs p
-                SEMI JOIN dirty d ON d.source = 'provincial' AND d.source_id = CAST(p.provincial_source_id AS VARCHAR)
-        """).df()
-    finally:
-        con.close()
-    return dirty, gone
+    con.register("now_projects", pa.Table.from_pandas(projects.astype("string"), preserve_index=False))
+    _register_previous(con, "before_fp", before.records)
+    _register_previous(con, "before_pairs", before.pairs)
+    _register_previous(con, "before_projects", before.projects, as_text=True)
+    for name, frame in (("volunteers_changed", previous.changed_volunteer_accounts),
+                        ("orgs_changed", previous.changed_org_accounts)):
+        con.register(name, pa.Table.from_pandas(
+            frame[["source", "source_id"]].astype("string"), preserve_index=False))
+    gone = con.execute("""
+        SELECT b.source, b.source_id FROM before_fp b ANTI JOIN now_fp n USING (source, source_id)
+    """).df()
+    con.execute("""
+        CREATE TEMP TABLE dirty AS
+        WITH changed AS (
+            SELECT n.source, n.source_id FROM now_fp n LEFT JOIN before_fp b USING (source, source_id)
+            WHERE b.fingerprint IS DISTINCT FROM n.fingerprint
+        ),
+        national_partner AS (  -- a national record whose partner changed (or appeared, or went)
+            SELECT coalesce(n.national_source_id, b.national_source_id) AS id
+            FROM now_pairs n FULL JOIN before_pairs b USING (national_source_id)
+            WHERE n.provincial_source_id IS DISTINCT FROM b.provincial_source_id
+        ),
+        provincial_partner AS (
+            SELECT coalesce(n.provincial_source_id, b.provincial_source_id) AS id
+            FROM now_pairs n FULL JOIN before_pairs b USING (provincial_source_id)
+            WHERE n.national_source_id IS DISTINCT FROM b.national_source_id
+        ),
+        projects_changed AS (
+            SELECT coalesce(n.source, b.source) AS source, coalesce(n.source_id, b.source_id) AS source_id
+            FROM now_projects n FULL JOIN before_projects b USING (source, source_id)
+            WHERE n.category IS DISTINCT FROM b.category OR n.org_source_id IS DISTINCT FROM b.org_source_id
+               OR n.source IS NULL OR b.source IS NULL
+            UNION
+            SELECT p.source, p.source_id FROM now_projects p
+            SEMI JOIN orgs_changed o ON o.source = p.source AND o.source_id = p.org_source_id
+        ),
+        by_lookup AS (
+            SELECT r.source, r.source_id FROM prepared r
+            WHERE EXISTS (SELECT 1 FROM volunteers_changed v
+                          WHERE v.source = r.source AND v.source_id = r.volunteer_source_id)
+               OR EXISTS (SELECT 1 FROM orgs_changed o WHERE o.source = r.source AND o.source_id = r.org_source_id)
+               OR EXISTS (SELECT 1 FROM projects_changed p
+                          WHERE p.source = r.source AND p.source_id = r.project_source_id)
+        ),
+        touched AS (
+            SELECT source, CAST(source_id AS VARCHAR) AS source_id FROM changed
+            UNION SELECT 'national', CAST(id AS VARCHAR) FROM national_partner
+            UNION SELECT 'provincial', CAST(id AS VARCHAR) FROM provincial_partner
+            UNION SELECT source, source_id FROM by_lookup
+        )
+        -- with their partners in this sync's pairing
+        SELECT source, source_id FROM touched
+        UNION SELECT 'provincial', p.provincial_source_id FROM now_pairs p
+            SEMI JOIN touched d ON d.source = 'national' AND d.source_id = p.national_source_id
+        UNION SELECT 'national', p.national_source_id FROM now_pairs p
+            SEMI JOIN touched d ON d.source = 'provincial' AND d.source_id = p.provincial_source_id
+    """)
+    return gone
 
 
 def _ids_of(frame: pd.DataFrame, source: str) -> pd.Series:
@@ -308,7 +346,7 @@ def _ids_of(frame: pd.DataFrame, source: str) -> pd.Series:
 
 
 def resolve_services(
-    staged_services: pd.DataFrame,
+    staged_services: pd.DataFrame | Path,
     staged_projects: pd.DataFrame,
     volunteer_map: pd.DataFrame,
     organization_map: pd.DataFrame,
@@ -317,39 +355,46 @@ def resolve_services(
 ) -> ServiceResolution:
     """The fact table (one row per counted service) and the flagged likely duplicates.
 
-    With `previous` (see PreviousServices), only the records a change touches are resolved;
-    the other facts are carried over (the module docstring says why that is the same).
-    `spill_to`: a private folder where the duplicates' query spills past its memory limit."""
-    services = _prepare(staged_services)
-    del staged_services  # the caller hands it over (store.resolve_all): freed once prepared
-    service_records = len(services)
-    state = ServiceState(record_fingerprints(services), pd.DataFrame(), projects_as_looked_up(staged_projects))
-    # what records_to_resolve reads of every record (an incremental run only)
-    lookups = services[LOOKUP_COLUMNS] if previous is not None else None  # (copy on write: no copy)
-    sides = {
-        "national": services.loc[services["source"] == "national"],
-        "provincial": services.loc[services["source"] == "provincial"],
-    }
-    del services  # split in two: not held as a third copy
-    pairs = pair_services(sides["national"], sides["provincial"])
-    state.pairs = pairs[["national_source_id", "provincial_source_id"]].reset_index(drop=True)
+    `staged_services`: the staged records, or their Parquet file. They are prepared, paired
+    and fingerprinted by DuckDB (`PREPARED_SQL`, `PAIRS_SQL`), and only the records whose facts
+    are made again come into pandas: every one in a full run; with `previous` (see
+    PreviousServices), those a change touches, the other facts carried over (the module
+    docstring says why that is the same). `spill_to`: a private folder where DuckDB's queries
+    spill past their memory limit."""
+    projects = projects_as_looked_up(staged_projects)
+    con = duck.connect(spill_to=spill_to)
+    try:
+        service_records = _register_prepared(con, staged_services)
+        del staged_services
+        state = ServiceState(
+            records=con.sql("SELECT * FROM now_fp").to_arrow_table(),  # (in the staged order)
+            pairs=con.sql("SELECT national_source_id, provincial_source_id FROM now_pairs").to_arrow_table(),
+            projects=projects,
+        )
+        pairs_by_reference = dict(con.execute(
+            "SELECT method, count(*) FROM now_pairs GROUP BY method ORDER BY count(*) DESC, method").fetchall())
+        gone = None
+        if previous is not None:
+            gone = records_to_resolve(con, projects, previous)
+            dirty = con.execute("SELECT source, source_id FROM dirty").df()
+            pairs = _fetched(con, """SELECT * FROM now_pairs WHERE national_source_id IN (
+                SELECT source_id FROM dirty WHERE source = 'national')""")
+        else:
+            pairs = _fetched(con, "SELECT * FROM now_pairs ORDER BY national_source_id, provincial_source_id")
+        sides = {source: _side(con, source, only_dirty=previous is not None) for source in ("national", "provincial")}
+    finally:
+        con.close()
 
     work: dict = {"mode": "full", "records_resolved": service_records}
     if previous is not None:
-        dirty, gone = records_to_resolve(lookups, state, previous)
         # the previous facts and state are let go as they are used (the caller's object
         # too: it holds millions of rows through the rest of the step otherwise)
         facts_before, previous.facts, previous.state = previous.facts, None, None
-        del lookups
-        redone = {}
-        for source in ("national", "provincial"):
-            ids = _ids_of(dirty, source)
-            sides[source] = sides[source].loc[is_in(sides[source]["source_id"], ids)]
-            redone[source] = pd.concat([ids, _ids_of(gone, source)])
+        redone = {source: pd.concat([_ids_of(dirty, source), _ids_of(gone, source)])
+                  for source in ("national", "provincial")}
         carried = carried_facts(facts_before, redone)
         del facts_before, redone
-        resolved_pairs = pairs.loc[is_in(pairs["national_source_id"], sides["national"]["source_id"])]
-        fresh = _facts(sides, resolved_pairs, staged_projects, volunteer_map, organization_map)
+        fresh = _facts(sides, pairs, staged_projects, volunteer_map, organization_map)
         work = {"mode": "incremental", "records_resolved": int(len(dirty)), "records_gone": int(len(gone)),
                 "facts_carried": int(len(carried)), "facts_resolved": int(len(fresh))}
         facts = with_full_run_types(carried, fresh, FACT_COLUMNS)
@@ -365,7 +410,7 @@ def resolve_services(
         "services_by_source": {k: int(v) for k, v in facts["source"].value_counts().items()},
         "services_without_volunteer": int(facts["volunteer_key"].isna().sum()),
         "services_without_org": int(facts["org_key"].isna().sum()),
-        "pairs_by_reference": {k: int(v) for k, v in pairs["method"].value_counts().items()},
+        "pairs_by_reference": {k: int(v) for k, v in pairs_by_reference.items()},
         "duplicate_candidates": int(len(duplicates)),
         "total_hours": round(float(facts["hours"].sum()), 2),
     }
@@ -537,7 +582,7 @@ def duplicate_candidates(facts: pd.DataFrame, spill_to: Path | None = None) -> p
         # with the others with none
         pairs = con.execute("""
             WITH known AS (
-                SELECT row_at, service_key, volunteer_key, service_date, coalesce(org_key, '') AS org_group,
+                SELECT row_at, service_key, volunteer_key, service_date, coalesce(CAST(org_key AS VARCHAR), '') AS org_group,
                        CAST(round_even(hours * 100, 0) AS BIGINT) AS hours_cents
                 FROM facts WHERE volunteer_key IS NOT NULL AND service_date IS NOT NULL
             ), repeated AS (

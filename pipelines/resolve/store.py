@@ -91,11 +91,22 @@ def read_resolution_input(settings: Settings, table: str) -> pd.DataFrame:
     return read_staged(settings, table, [c for c in COLUMNS_READ[table] if c in present])
 
 
+def staged_file_or_frame(settings: Settings, table: str, columns: list[str]) -> Path | pd.DataFrame:
+    """A staged table for a reader that takes either: its file (DuckDB reads the columns it
+    needs there, millions of rows never held as a frame), or, when none was staged, the
+    empty table's `columns`."""
+    path = staged_path(settings, table)
+    return path if path.exists() else read_staged(settings, table)[columns]
+
+
 def count_input(settings: Settings) -> Path | pd.DataFrame:
-    """What the `counted_once` invariant reads of the staged services: their file (DuckDB
-    reads its columns there), or the empty table when none was staged."""
-    path = staged_path(settings, "services")
-    return path if path.exists() else read_staged(settings, "services")[COUNT_COLUMNS]
+    """What the `counted_once` invariant reads of the staged services."""
+    return staged_file_or_frame(settings, "services", COUNT_COLUMNS)
+
+
+def service_input(settings: Settings) -> Path | pd.DataFrame:
+    """What resolve_services reads of the staged services."""
+    return staged_file_or_frame(settings, "services", SERVICE_COLUMNS)
 
 
 def release_memory() -> None:
@@ -140,10 +151,10 @@ def load_volunteer_state(state_dir: Path, resolved_dir: Path | None = None) -> V
     )
 
 
-def as_arrow(frame: pd.DataFrame) -> pa.Table:
+def as_arrow(frame: pd.DataFrame | pa.Table) -> pa.Table:
     """The table write_parquet would write for `frame` (so the file is the same), built now:
     columnar, it holds a fraction of the memory of a frame of Python strings and dates."""
-    return pa.Table.from_pandas(frame, preserve_index=False)
+    return frame if isinstance(frame, pa.Table) else pa.Table.from_pandas(frame, preserve_index=False)
 
 
 def parquet_bytes(frame: pd.DataFrame) -> bytes:
@@ -382,11 +393,10 @@ def resolve_all(settings: Settings, as_of: AsOf | datetime) -> dict:
     )
     del changed_volunteers
 
-    staged["services"] = read_resolution_input(settings, "services")
     spill_dir = private_dir(state_dir / ".duckdb_spill")
     try:
         services = resolve_services(
-            staged.pop("services"), read_resolution_input(settings, "projects"), volunteer_map,
+            service_input(settings), read_resolution_input(settings, "projects"), volunteer_map,
             organizations.source_map, previous_services, spill_to=spill_dir,
         )
         previous_services = None  # (its facts and state are let go inside, once used)
@@ -400,7 +410,7 @@ def resolve_all(settings: Settings, as_of: AsOf | datetime) -> dict:
         # never publish carried facts that are not a full run's: resolve every record instead
         services_reason = f"{why}: resolved in full"
         services = resolve_services(
-            read_resolution_input(settings, "services"), read_resolution_input(settings, "projects"),
+            service_input(settings), read_resolution_input(settings, "projects"),
             volunteer_map, organizations.source_map, spill_to=spill_dir,
         )
         service_state_content, services.state = service_state_files(services.state), None

@@ -249,3 +249,36 @@ def test_duplicate_candidates_spill_and_give_the_counted_pairs(monkeypatch, tmp_
         watcher.join()
     assert list(zip(flagged["left_service_key"], flagged["right_service_key"])) == expected
     assert any(name.startswith("duckdb_temp") for name in spilled)
+
+
+def test_a_record_staged_twice_counts_once_with_its_last_row_and_a_claimed_record_keeps_its_first_partner(tmp_path):
+    """Staging keeps one row per record; were one there twice, its last row is the record (as
+    the staged order has it). A national record two logs name pairs with the first log by id;
+    a log two national records name, with the first record by id. From a frame or from the
+    staged Parquet file, the same facts."""
+    volunteer_map = pd.DataFrame([{"source": "national", "source_id": "NV1", "volunteer_key": "Vaaa"},
+                                  {"source": "provincial", "source_id": "501", "volunteer_key": "Vaaa"}])
+    org_map = pd.DataFrame(columns=["source", "source_id", "org_key"])
+    projects = pd.DataFrame(columns=["source", "source_id", "category", "org_source_id"])
+    staged = pd.DataFrame([
+        service("national", "R1", "NV1", 2.0),
+        service("national", "R1", "NV1", 3.0),  # the same record again: this row counts
+        service("provincial", "L2", "501", 1.0, day="2026-03-03", national_record_id="R1"),
+        service("provincial", "L1", "501", 1.0, day="2026-03-04", national_record_id="R1"),
+        service("national", "R8", "NV1", 4.0, day="2026-03-08", origin_log_id="L9"),
+        service("national", "R7", "NV1", 4.0, day="2026-03-07", origin_log_id="L9"),
+        service("provincial", "L9", "501", 5.0, day="2026-03-09"),
+    ])
+    from_frame = resolve_services(staged, projects, volunteer_map, org_map)
+    facts = from_frame.facts.set_index("national_source_id")
+    assert facts.loc["R1", "hours"] == 3.0 and facts.loc["R1", "provincial_source_id"] == "L1"
+    assert facts.loc["R7", "provincial_source_id"] == "L9" and pd.isna(facts.loc["R8", "provincial_source_id"])
+    assert from_frame.summary["service_records"] == 6
+    assert sorted(from_frame.facts["provincial_source_id"].dropna()) == ["L1", "L2", "L9"]
+    assert from_frame.summary["pairs_by_reference"] == {"national_record_id": 1, "origin": 1}
+
+    path = tmp_path / "services.parquet"
+    staged.assign(service_date=pd.to_datetime(staged["service_date"]).dt.date).to_parquet(path)
+    from_file = resolve_services(path, projects, volunteer_map, org_map)
+    pd.testing.assert_frame_equal(from_file.facts, from_frame.facts)
+    assert from_file.summary == from_frame.summary
