@@ -125,9 +125,18 @@ def prepare_accounts(staged_volunteers: pd.DataFrame) -> pd.DataFrame:
 
 
 def fingerprints(accounts: pd.DataFrame) -> pd.Series:
-    """A hash of the fields matching reads, per account (detects changed accounts)."""
-    as_text = accounts[FINGERPRINT_COLUMNS].astype(str)
-    return pd.util.hash_pandas_object(as_text, index=False).astype("uint64")
+    """A hash of the fields matching reads, per account (detects changed accounts): DuckDB's
+    hash over each row, one pass (pandas' hash of every value made text took seconds at a
+    million persons)."""
+    con = duck.connect()
+    try:
+        matched = pa.Table.from_pandas(accounts[FINGERPRINT_COLUMNS], preserve_index=False)
+        con.register("matched", matched.append_column("row_at", pa.array(np.arange(len(accounts), dtype=np.int64))))
+        hashed = con.execute(
+            f"SELECT hash({', '.join(FINGERPRINT_COLUMNS)}) AS fingerprint FROM matched ORDER BY row_at").fetchnumpy()
+    finally:
+        con.close()
+    return pd.Series(hashed["fingerprint"], index=accounts.index, dtype="uint64")
 
 
 def normalize_decisions(decisions: pd.DataFrame | None) -> pd.DataFrame:
