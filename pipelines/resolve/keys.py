@@ -193,3 +193,12 @@ def assign_stable_keys(
     )
     history_frame.insert(0, "synced_at", synced_at)
     return keys, history_frame[HISTORY_COLUMNS]
+
+
+def key_of_each(clusters: pd.Series, cluster_keys: pd.DataFrame) -> pd.Series:
+    """The key of each account's cluster, from assign_stable_keys' (cluster, key) rows, aligned
+    on `clusters` (a lookup by position: a merge of a million accounts on their clusters cost
+    more than half a second, for the same column)."""
+    at = pd.Index(cluster_keys["cluster"]).get_indexer(clusters.to_numpy())
+    return pd.Series(cluster_keys["key"].array.take(at, allow_fill=True), index=clusters.index)
+

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from pipelines.resolve.clustering import constrained_clusters
-from pipelines.resolve.keys import HISTORY_COLUMNS, assign_stable_keys
+from pipelines.resolve.keys import HISTORY_COLUMNS, assign_stable_keys, key_of_each
 from pipelines.resolve.rules import load_survivorship
 from pipelines.resolve.survivorship import apply_survivorship
 
@@ -164,7 +164,7 @@ def resolve_organizations(
     teams["cluster"] = cluster
     previous = previous_map.rename(columns={"org_key": "key"}) if previous_map is not None else None
     cluster_keys, history = assign_stable_keys(teams, previous, "O", issued_keys or set(), synced_at=synced_at)
-    teams = teams.merge(cluster_keys.rename(columns={"key": "org_key"}), on="cluster", how="left")
+    teams["org_key"] = key_of_each(teams["cluster"], cluster_keys)
 
     accepted_links = links.loc[links["accepted"]]
     ends = pd.concat(

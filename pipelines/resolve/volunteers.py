@@ -38,7 +38,7 @@ from pipelines.resolve.comparisons import (
     prior_parameters,
 )
 from pipelines.resolve.evidence import DETERMINISTIC_EXPLANATIONS, level_labels, waterfall_text
-from pipelines.resolve.keys import assign_stable_keys
+from pipelines.resolve.keys import assign_stable_keys, key_of_each
 from pipelines.resolve.rules import MatchingRules, load_matching_rules, load_survivorship
 from pipelines.resolve.survivorship import apply_survivorship
 from pipelines.resolve.vectorized import NotTheFullAnswer, is_in, with_full_run_types
@@ -733,7 +733,7 @@ def resolve_volunteers(
         # as one column (a Python set of a million boxed keys cost seconds): see assign_stable_keys
         issued = pd.concat([previous.key_history["key"].astype("string"), previous_map["key"].astype("string")]).dropna()
     cluster_keys, history = assign_stable_keys(accounts, previous_map, "V", issued, synced_at=synced_at)
-    accounts = accounts.merge(cluster_keys.rename(columns={"key": "volunteer_key"}), on="cluster", how="left")
+    accounts["volunteer_key"] = key_of_each(accounts["cluster"], cluster_keys)
 
     methods = _account_methods(accounts, edges, cluster)
     source_map = accounts[["source", "source_id", "volunteer_key"]].copy()
