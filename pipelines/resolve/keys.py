@@ -62,12 +62,19 @@ def _greedy_assignment(votes: pd.DataFrame) -> dict[int, str]:
 
 def _cluster_votes(
     clusters: pd.DataFrame, previous_map: pd.DataFrame | None
-) -> tuple[pd.Series, pd.Series, pd.DataFrame]:
+) -> tuple[pa.Table, pd.DataFrame, pd.DataFrame, pd.Series]:
     """What the key rule reads, counted by DuckDB (pandas' string groupbys and merges over a
-    million accounts were most of this step): per cluster its first account ("source:source_id",
-    the smallest) and its size, by cluster; and the votes, by (cluster, old key): how many of the
-    cluster's accounts held the old key, the cluster's first account, and `simple` (the old key
-    is found in this cluster only, and the cluster holds no other old key)."""
+    million accounts were most of this step). A vote is (cluster, old key): how many of the
+    cluster's accounts held the old key. Returns
+
+    * settled: (cluster, key) of the simple votes, the common case (the old key is found in
+      this cluster only, and the cluster holds no other old key), as Arrow: no Python object
+      per cluster;
+    * contested: every other vote (cluster, old_key, accounts, cluster_first);
+    * unsettled: each cluster without a simple vote, its first account ("source:source_id",
+      the smallest) and its size, by cluster; nothing is made for settled clusters (at a
+      nightly change set, nearly all of them);
+    * voted: every old key some account of this sync held."""
     con = duck.connect()
     try:
         accounts = clusters[["source", "source_id"]].astype(str)
@@ -80,29 +87,35 @@ def _cluster_votes(
         before = previous[["source", "source_id", "key"]].astype("string")
         con.register("previous_in", pa.table({
             name: pa.array(before[name], pa.string()) for name in ["source", "source_id", "key"]}))
-        firsts = con.execute("""
-            CREATE TEMP TABLE firsts AS
-            SELECT cluster, min(source || ':' || source_id) AS cluster_first, count(*) AS size
-            FROM accounts_in GROUP BY cluster;
-            SELECT * FROM firsts ORDER BY cluster""").df()
-        votes = con.execute("""
+        con.execute("""
+            CREATE TEMP TABLE votes AS
             WITH counted AS (
                 SELECT a.cluster, p.key AS old_key, count(*) AS accounts
                 FROM accounts_in a JOIN previous_in p ON p.source = a.source AND p.source_id = a.source_id
                 WHERE p.key IS NOT NULL GROUP BY a.cluster, p.key
             )
-            SELECT c.cluster, c.old_key, c.accounts, f.cluster_first,
-                   count(*) OVER (PARTITION BY c.cluster) = 1 AND count(*) OVER (PARTITION BY c.old_key) = 1 AS simple
-            FROM counted c JOIN firsts f ON f.cluster = c.cluster
-            ORDER BY c.cluster, c.old_key""").df()
+            SELECT cluster, old_key, accounts,
+                   count(*) OVER (PARTITION BY cluster) = 1 AND count(*) OVER (PARTITION BY old_key) = 1 AS simple
+            FROM counted;
+            CREATE TEMP TABLE unsettled AS
+            SELECT cluster, min(source || ':' || source_id) AS cluster_first, count(*) AS size
+            FROM accounts_in WHERE cluster NOT IN (SELECT cluster FROM votes WHERE simple)
+            GROUP BY cluster""")
+        settled = con.sql("SELECT cluster, old_key AS key FROM votes WHERE simple ORDER BY cluster").to_arrow_table()
+        contested = con.execute("""
+            SELECT v.cluster, v.old_key, v.accounts, u.cluster_first
+            FROM votes v JOIN unsettled u USING (cluster) WHERE NOT v.simple
+            ORDER BY v.cluster, v.old_key""").df()
+        unsettled = con.execute("SELECT * FROM unsettled ORDER BY cluster").df()
+        voted = con.sql("SELECT DISTINCT old_key FROM votes").to_arrow_table().column("old_key")
     finally:
         con.close()
-    cluster_first = pd.Series(firsts["cluster_first"].to_numpy(dtype=object), index=firsts["cluster"].to_numpy(),
-                              name="cluster_first").astype("str")
-    sizes = pd.Series(firsts["size"].to_numpy(dtype="int64"), index=firsts["cluster"].to_numpy())
-    votes["accounts"] = votes["accounts"].astype("int64")
-    votes["simple"] = votes["simple"].astype(bool)
-    return cluster_first, sizes, votes
+    contested = contested.astype({"cluster": "int64", "accounts": "int64"})
+    contested["old_key"] = contested["old_key"].astype("str")
+    contested["cluster_first"] = contested["cluster_first"].astype("str")
+    unsettled = unsettled.astype({"cluster": "int64", "size": "int64"}).set_index("cluster")
+    unsettled["cluster_first"] = unsettled["cluster_first"].astype("str")
+    return settled, contested, unsettled, pd.Series(voted.to_pandas(), dtype="string")
 
 
 def assign_stable_keys(
@@ -119,23 +132,18 @@ def assign_stable_keys(
     previous_map: source, source_id, key (the previous sync's map) or None on a first load.
     Returns (cluster -> key frame with columns cluster, key) and the history rows of this sync.
     """
-    cluster_first, sizes, votes = _cluster_votes(clusters, previous_map)
-    # the common case, vectorized: a key found in one cluster only, which holds no other key
-    simple = votes["simple"].to_numpy()
-    assignment = dict(zip(votes.loc[simple, "cluster"].tolist(), votes.loc[simple, "old_key"].tolist()))
-    contested = votes.loc[~simple]
+    settled, contested, unsettled, voted = _cluster_votes(clusters, previous_map)
     greedy = _greedy_assignment(contested)
-    assignment.update(greedy)
 
     if not isinstance(issued_keys, pd.Series):
         issued_keys = pd.Series(list(issued_keys), dtype="string")
-    issued = pd.concat([issued_keys.astype("string"), votes["old_key"].astype("string")], ignore_index=True)
+    issued = pd.concat([issued_keys.astype("string"), voted], ignore_index=True)
     history: list[pd.DataFrame] = []
-    assigned = np.fromiter(assignment, dtype=np.int64, count=len(assignment))
-    unkeyed = cluster_first.loc[~np.isin(cluster_first.index.to_numpy(), assigned)]
+    greedy_clusters = np.fromiter(greedy, dtype=np.int64, count=len(greedy))
+    unkeyed = unsettled.loc[~np.isin(unsettled.index.to_numpy(), greedy_clusters), "cluster_first"]
     # plurality old key of each unkeyed cluster (it split away from that key)
     split_source = (
-        votes.loc[~np.isin(votes["cluster"].to_numpy(), assigned)]
+        contested.loc[~np.isin(contested["cluster"].to_numpy(), greedy_clusters)]
         .sort_values(["accounts", "old_key"], ascending=[False, True])
         .drop_duplicates("cluster")
         .set_index("cluster")["old_key"]
@@ -152,26 +160,28 @@ def assign_stable_keys(
                 key = new_key(prefix, first_account, taken)
             taken.add(key)
             fresh.append(key)
-    assignment.update(zip(unkeyed.index.tolist(), fresh))
     origin = split_source.reindex(unkeyed.index)
     history.append(pd.DataFrame({
         "key": fresh,
         "event": np.where(origin.notna().to_numpy(), "split_from", "created"),
         "related_key": origin.to_numpy(dtype=object),
-        "accounts": sizes.reindex(unkeyed.index).to_numpy(dtype="int64"),
+        "accounts": unsettled["size"].reindex(unkeyed.index).to_numpy(dtype="int64"),
     }))
+    # the keys the contested clusters took (an old key by the greedy rule, or a new one)
+    fresh_of = dict(zip(unkeyed.index.tolist(), fresh)) if len(contested) else {}
+    key_of_contested = {cluster: greedy.get(cluster, fresh_of.get(cluster)) for cluster in set(contested["cluster"].tolist())}
     # old keys that no cluster kept: merged into the key of the cluster holding most of their accounts
     # (a simple vote's key stays with its cluster: only contested keys can be lost, or move)
     lost = contested.loc[~contested["old_key"].isin(list(greedy.values()))].copy()
     if len(lost):
-        lost["new_key"] = lost["cluster"].map(assignment)
+        lost["new_key"] = lost["cluster"].map(key_of_contested)
         lost = lost.sort_values(["accounts", "new_key"], ascending=[False, True]).drop_duplicates("old_key")
         history.append(pd.DataFrame({"key": lost["old_key"].to_numpy(dtype=object), "event": "merged_into",
                                      "related_key": lost["new_key"].to_numpy(dtype=object),
                                      "accounts": lost["accounts"].to_numpy(dtype="int64")}))
     # every other move of accounts from one key to another (part of a cluster joining
     # another that kept its key): logged too, so every key change of an account is explained
-    moves = contested.assign(new_key=contested["cluster"].map(assignment))
+    moves = contested.assign(new_key=contested["cluster"].map(key_of_contested))
     moves = moves.loc[moves["new_key"] != moves["old_key"]]
     if len(moves):
         logged = {(old, new) for old, new in zip(origin.to_numpy(dtype=object), fresh)}
@@ -185,9 +195,14 @@ def assign_stable_keys(
     if previous_map is not None and len(previous_map):
         # one Arrow lookup (a Python set of a million boxed keys each was most of this step)
         before = pd.Series(previous_map["key"].dropna().unique())
-        vanished = before.loc[~is_in(before, votes["old_key"])].astype(str).tolist()
+        vanished = before.loc[~is_in(before, voted)].astype(str).tolist()
         history.append(pd.DataFrame({"key": sorted(vanished), "event": "retired", "related_key": None, "accounts": 0}))
-    keys = pd.DataFrame({"cluster": list(assignment), "key": list(assignment.values())})
+    keys = pd.DataFrame({
+        "cluster": np.concatenate([settled.column("cluster").to_numpy(), greedy_clusters,
+                                   unkeyed.index.to_numpy(dtype=np.int64)]),
+        "key": pd.array(pa.concat_arrays([settled.column("key").combine_chunks().cast(pa.string()),
+                                          pa.array(list(greedy.values()) + fresh, pa.string())]), dtype="str"),
+    })
     history_frame = pd.concat(
         [h for h in history if len(h)] or [pd.DataFrame(columns=HISTORY_COLUMNS[1:])], ignore_index=True
     )

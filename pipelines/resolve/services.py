@@ -93,10 +93,11 @@ def opaque_key(prefix: str, values: pd.Series) -> pd.Series:
     return hashed_keys(prefix, values)
 
 
-# Each staged row typed as the facts take it: ids as text, missing flags false, a deleted record never effective, the
-# service date a timestamp while records are paired and copied (a Python date per row is ~10x
-# the memory; the facts take calendar dates). `staged_in` holds SERVICE_COLUMNS and `rn`, each
-# row's place in the staged order. A record staged twice keeps its last row (_register_prepared).
+# Each staged row typed as the facts take it: ids as text, missing flags false, a deleted record
+# never effective, the service date a timestamp while records are paired and copied (a Python
+# date per row is ~10x the memory; the facts take calendar dates). `staged_in` holds
+# SERVICE_COLUMNS and `rn`, each row's place in the staged order. A record staged twice keeps
+# its last row (_register_prepared).
 PREPARED_SQL = """
     CREATE TEMP TABLE prepared AS
     SELECT rn, source, CAST(source_id AS VARCHAR) AS source_id, updated_at,
@@ -175,11 +176,7 @@ def _fetched(con: duckdb.DuckDBPyConnection, sql: str) -> pd.DataFrame:
     """A query's rows as pandas, its text columns typed "string" (as the lookups and merges of
     the facts expect them, whatever pandas would infer)."""
     frame = con.sql(sql).to_arrow_table().to_pandas()
-    for column in frame.columns:
-        if pd.api.types.is_string_dtype(frame[column]) or frame[column].dtype == object:
-            if column != "service_date":
-                frame[column] = frame[column].astype("string")
-    return frame
+    return frame.astype({column: "string" for column in frame.columns if pd.api.types.is_string_dtype(frame[column])})
 
 
 def _side(con: duckdb.DuckDBPyConnection, source: str, only_dirty: bool) -> pd.DataFrame:
