@@ -216,4 +216,3 @@ def key_of_each(clusters: pd.Series, cluster_keys: pd.DataFrame) -> pd.Series:
     more than half a second, for the same column)."""
     at = pd.Index(cluster_keys["cluster"]).get_indexer(clusters.to_numpy())
     return pd.Series(cluster_keys["key"].array.take(at, allow_fill=True), index=clusters.index)
-

@@ -120,6 +120,19 @@ def test_sound_facts_count_each_effective_record_once():
     assert set(service_count_problems(STAGED_SERVICES, SOUND_FACTS).values()) == {0}
 
 
+
+def test_a_record_staged_twice_counts_with_its_first_live_rows_hours_and_any_rows_effectiveness():
+    """Staging keeps one row per record; were one there twice, its hours are its first live
+    row's, and it is effective when any live row of it is."""
+    twice = pd.concat([STAGED_SERVICES, services(("national", "R1", False, True, 9.0, None, None))],
+                      ignore_index=True)
+    assert set(service_count_problems(twice, SOUND_FACTS).values()) == {0}
+    assert service_count_problems(twice, facts(("R1", None, 9.0), ("R2", "7", 3.0), (None, "8", 1.5))) == {
+        **{name: 0 for name in service_count_problems(twice, SOUND_FACTS)}, "facts_with_other_hours": 1}
+    effective_again = pd.concat([STAGED_SERVICES, services(("national", "R3", False, True, 1.0, None, None))],
+                                ignore_index=True)
+    assert service_count_problems(effective_again, SOUND_FACTS)["effective_national_records_not_counted"] == 1
+
 @pytest.mark.parametrize(
     "broken, problem",
     [
