@@ -172,10 +172,10 @@ def _register_prepared(con: duckdb.DuckDBPyConnection, staged_services: pd.DataF
     return con.execute("SELECT count(*) FROM prepared").fetchall()[0][0]
 
 
-def _fetched(con: duckdb.DuckDBPyConnection, sql: str) -> pd.DataFrame:
+def _fetched(con: duckdb.DuckDBPyConnection, sql: str, params: dict | None = None) -> pd.DataFrame:
     """A query's rows as pandas, its text columns typed "string" (as the lookups and merges of
     the facts expect them, whatever pandas would infer)."""
-    frame = con.sql(sql).to_arrow_table().to_pandas()
+    frame = con.sql(sql, params=params).to_arrow_table().to_pandas()
     return frame.astype({column: "string" for column in frame.columns if pd.api.types.is_string_dtype(frame[column])})
 
 
@@ -183,8 +183,8 @@ def _side(con: duckdb.DuckDBPyConnection, source: str, only_dirty: bool) -> pd.D
     """The prepared records of one side that the facts are made of (all, or those in table
     `dirty`), SIDE_COLUMNS, in the staged order."""
     dirty = "AND (source, source_id) IN (SELECT (source, source_id) FROM dirty)" if only_dirty else ""
-    return _fetched(con, f"SELECT {', '.join(SIDE_COLUMNS)} FROM prepared "
-                         f"WHERE source = '{source}' {dirty} ORDER BY rn")
+    return _fetched(con, f"SELECT {', '.join(SIDE_COLUMNS)} FROM prepared WHERE source = $source {dirty} ORDER BY rn",
+                    {"source": source})
 
 
 def _memoized(memo: dict | None, key: tuple, make):
