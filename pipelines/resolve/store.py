@@ -282,16 +282,18 @@ def changed_accounts(previous_map: pd.DataFrame | None, current_map: pd.DataFram
     previous map; None when there is no previous map or either holds an account twice."""
     if previous_map is None:
         return None
-    frames = []
-    for frame in (previous_map, current_map):
-        accounts = frame[["source", "source_id", key]].astype("string")
-        if accounts.duplicated(["source", "source_id"]).any():
-            return None
-        frames.append(accounts)
     con = duck.connect()
     try:
-        con.register("before_map", pa.Table.from_pandas(frames[0], preserve_index=False))
-        con.register("after_map", pa.Table.from_pandas(frames[1], preserve_index=False))
+        for name, frame in (("before_map", previous_map), ("after_map", current_map)):
+            accounts = frame[["source", "source_id", key]].astype("string")
+            con.register(name, pa.Table.from_pandas(accounts, preserve_index=False))
+        # (an account held twice, the two rows counted once, as pandas' duplicated counts them)
+        repeated = con.execute("""
+            SELECT (SELECT count(*) - count(DISTINCT (source, source_id)) FROM before_map)
+                 + (SELECT count(*) - count(DISTINCT (source, source_id)) FROM after_map)
+        """).fetchall()[0][0]
+        if repeated:
+            return None
         return con.execute(f"""
             SELECT coalesce(a.source, b.source) AS source, coalesce(a.source_id, b.source_id) AS source_id
             FROM after_map a FULL JOIN before_map b USING (source, source_id)
