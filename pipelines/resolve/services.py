@@ -61,11 +61,12 @@ FINGERPRINT_COLUMNS = [c for c in SERVICE_COLUMNS if c not in ("source", "source
 
 @dataclass
 class ServiceState:
-    """What one sync's services hand the next (DATA_DIR/state/resolve/)."""
+    """What one sync's services hand the next (DATA_DIR/state/resolve/): as made, Arrow
+    tables and a frame; as read back, their files (or, in tests, frames)."""
 
-    records: pd.DataFrame  # source, source_id, fingerprint (of FINGERPRINT_COLUMNS, prepared)
-    pairs: pd.DataFrame  # national_source_id, provincial_source_id (pair_services)
-    projects: pd.DataFrame  # PROJECT_COLUMNS, one row per (source, source_id) as looked up
+    records: pa.Table | pd.DataFrame | Path  # source, source_id, fingerprint (of FINGERPRINT_COLUMNS, prepared)
+    pairs: pa.Table | pd.DataFrame | Path  # national_source_id, provincial_source_id (PAIRS_SQL)
+    projects: pd.DataFrame | Path  # PROJECT_COLUMNS, one row per (source, source_id) as looked up
 
 
 @dataclass
