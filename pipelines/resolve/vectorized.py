@@ -23,7 +23,9 @@ from pandas.arrays import NumpyExtensionArray
 from pipelines import duck
 
 
-def _as_string_array(values: Iterable) -> pa.Array:
+def as_string_array(values: Iterable) -> pa.Array:
+    """String-like values (a Series, an Index, a set, a list) as one Arrow text array, missing
+    values null: what DuckDB joins and Arrow lookups take."""
     if isinstance(values, (pd.Series, pd.Index)):
         values = values.astype("string")
     elif isinstance(values, (set, frozenset)):
@@ -47,10 +49,10 @@ def is_in(values: pd.Series, allowed: Iterable) -> np.ndarray:
     Same answers as pandas: values compare as strings, and a missing value is in `allowed`
     only when `allowed` holds a missing value too.
     """
-    haystack = _as_string_array(allowed)
+    haystack = as_string_array(allowed)
     if not len(values) or not len(haystack):
         return np.zeros(len(values), dtype=bool)
-    needles = _as_string_array(values)
+    needles = as_string_array(values)
     if len(haystack) < JOIN_FROM_ALLOWED:
         found = pc.is_in(needles, value_set=haystack, skip_nulls=False)
         return found.to_numpy(zero_copy_only=False).astype(bool)
@@ -77,8 +79,8 @@ def positions(keys: pd.Series, index: pd.Series | pd.Index) -> np.ndarray:
         return at
     con = duck.connect()
     try:
-        con.register("wanted", pa.table({"key": _as_string_array(keys), "row_at": np.arange(len(keys))}))
-        con.register("known", pa.table({"key": _as_string_array(index), "index_at": np.arange(len(index))}))
+        con.register("wanted", pa.table({"key": as_string_array(keys), "row_at": np.arange(len(keys))}))
+        con.register("known", pa.table({"key": as_string_array(index), "index_at": np.arange(len(index))}))
         joined = con.execute("SELECT row_at, index_at FROM wanted JOIN known USING (key)").fetchnumpy()
     finally:
         con.close()
@@ -124,7 +126,7 @@ def hashed_keys(prefix: str, texts: pd.Series) -> pd.Series:
         return pd.Series([], index=texts.index, dtype="str")
     con = duck.connect()
     try:
-        con.register("texts", pa.table({"text": _as_string_array(texts), "position": np.arange(len(texts))}))
+        con.register("texts", pa.table({"text": as_string_array(texts), "position": np.arange(len(texts))}))
         digests = con.sql(
             "SELECT substr(sha256(text), 1, 12) AS digest FROM texts ORDER BY position"
         ).to_arrow_table()["digest"].combine_chunks().cast(pa.string())

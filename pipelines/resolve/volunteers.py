@@ -41,7 +41,7 @@ from pipelines.resolve.evidence import DETERMINISTIC_EXPLANATIONS, level_labels,
 from pipelines.resolve.keys import assign_stable_keys, key_of_each
 from pipelines.resolve.rules import MatchingRules, load_matching_rules, load_survivorship
 from pipelines.resolve.survivorship import apply_survivorship
-from pipelines.resolve.vectorized import NotTheFullAnswer, is_in, with_full_run_types
+from pipelines.resolve.vectorized import NotTheFullAnswer, as_string_array, is_in, with_full_run_types
 
 ACCOUNT_COLUMNS = [
     "source", "source_id", "updated_at", "is_deleted", "name", "cert_type", "cert_hash", "cert_valid",
@@ -147,13 +147,11 @@ def changed_since(accounts: pd.DataFrame, before: pd.DataFrame) -> np.ndarray:
     try:
         con.register("now_fp", pa.table({
             "row_at": np.arange(len(accounts), dtype=np.int64),
-            "source": pa.array(accounts["source"].astype("string"), pa.string()),
-            "source_id": pa.array(accounts["source_id"].astype("string"), pa.string()),
+            "source": as_string_array(accounts["source"]), "source_id": as_string_array(accounts["source_id"]),
             "fingerprint": pa.array(accounts["fingerprint"].to_numpy(dtype="uint64")),
         }))
         con.register("before_fp", pa.table({
-            "source": pa.array(before["source"].astype("string"), pa.string()),
-            "source_id": pa.array(before["source_id"].astype("string"), pa.string()),
+            "source": as_string_array(before["source"]), "source_id": as_string_array(before["source_id"]),
             "fingerprint": pa.array(before["fingerprint"].to_numpy(dtype="uint64")),
         }))
         changed = con.execute("""
@@ -488,17 +486,14 @@ def _ids_to_idx(frame: pd.DataFrame, accounts: pd.DataFrame) -> pd.DataFrame:
     """Attach l_idx / r_idx to a frame keyed by PAIR_ID_COLUMNS, in its order; drops pairs of
     vanished accounts. Both ends found by one DuckDB join (two pandas merges of the last
     sync's pairs with a million accounts were most of a second)."""
-    def text(values: pd.Series) -> pa.Array:
-        return pa.array(values.astype("string"), pa.string())
-
     con = duck.connect()
     try:
         con.register("pairs_in", pa.table({
             "row_at": np.arange(len(frame), dtype=np.int64),
-            **{column: text(frame[column]) for column in PAIR_ID_COLUMNS},
+            **{column: as_string_array(frame[column]) for column in PAIR_ID_COLUMNS},
         }))
         con.register("accounts_in", pa.table({
-            "source": text(accounts["source"]), "source_id": text(accounts["source_id"]),
+            "source": as_string_array(accounts["source"]), "source_id": as_string_array(accounts["source_id"]),
             "idx": accounts["idx"].to_numpy(dtype=np.int64),
         }))
         found = con.execute("""
