@@ -32,6 +32,15 @@ def level_labels(levels: pd.DataFrame, rules: MatchingRules) -> pd.DataFrame:
     return labelled
 
 
+def _formatted(values: pd.Series, spec: str) -> np.ndarray:
+    """format(v, spec) of each float, as text: each distinct value formatted once (a million
+    pairs' weights take a few hundred values, one per level and the names' frequencies)."""
+    numbers = values.to_numpy(dtype="float64")
+    # distinct by their bits: -0.0 and 0.0 read differently ("-0.0", "+0.0")
+    _, first, where = np.unique(numbers.view("int64"), return_index=True, return_inverse=True)
+    return np.array([format(value, spec) for value in numbers[first]], dtype=object)[where.reshape(-1)]
+
+
 def waterfall_text(scored: pd.DataFrame, rules: MatchingRules, prior_log2_odds: float) -> pd.Series:
     """One line per pair: prior, each comparison's level and weight, total weight and probability.
 
@@ -42,10 +51,10 @@ def waterfall_text(scored: pd.DataFrame, rules: MatchingRules, prior_log2_odds: 
     text = pd.Series(f"prior {prior_log2_odds:+.1f}", index=scored.index, dtype=object)
     for comparison in rules.comparisons:
         label = scored[f"{comparison.name}_level"].astype(str)
-        weight = scored[f"{comparison.name}_weight"].map(lambda w: f"{w:+.1f}")
+        weight = _formatted(scored[f"{comparison.name}_weight"], "+.1f")
         text = text + " | " + comparison.name + " " + label + " " + weight
     totals = (
-        " => weight " + scored["match_weight"].map(lambda w: f"{w:+.1f}")
-        + ", p " + scored["match_probability"].map(lambda p: f"{p:.6f}")
+        " => weight " + _formatted(scored["match_weight"], "+.1f")
+        + ", p " + _formatted(scored["match_probability"], ".6f")
     )
     return text + totals

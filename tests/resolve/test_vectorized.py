@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from pipelines.resolve import vectorized
-from pipelines.resolve.vectorized import is_in, mapped
+from pipelines.resolve.vectorized import is_in, mapped, strictly_increasing
 
 KEYS = {
     "string": pd.Series(["a", "x", None, "c", "a"], dtype="string", index=[5, 6, 7, 8, 9]),
@@ -55,3 +55,28 @@ def test_is_in_is_series_isin(keys, allowed, by, monkeypatch):
     expected = values.astype("string").isin(
         pd.Series(list(among) if isinstance(among, set) else among).astype("string")).to_numpy(dtype=bool)
     assert is_in(values, among).tolist() == expected.tolist()
+
+
+PAIRS = {
+    "in order": (["national", "national", "provincial"], ["1", "2", "1"]),
+    "a repeated pair": (["national", "national"], ["1", "1"]),
+    "out of order": (["national", "national"], ["2", "10"]),  # as text, "10" < "2"
+    "sources out of order": (["provincial", "national"], ["1", "2"]),
+    "Chinese and Latin": (["a", "a", "a"], ["Z", "b", "社"]),
+    "beyond the BMP": (["a", "a"], ["\uffff", "\U00010000"]),
+    "a missing id": (["a", "a"], ["1", None]),
+    "one row": (["a"], ["1"]),
+    "one missing": (["a"], [None]),
+    "none": ([], []),
+}
+
+
+@pytest.mark.parametrize("pair", PAIRS, ids=str)
+def test_strictly_increasing_is_sorted_and_unique(pair):
+    """True exactly where dropping duplicates and sorting (as pandas does) would change
+    nothing, and no value is missing."""
+    first, second = (pd.Series(values, dtype="str") for values in PAIRS[pair])
+    frame = pd.DataFrame({"a": first, "b": second})
+    untouched = frame.drop_duplicates(["a", "b"]).sort_values(["a", "b"], kind="stable").reset_index(drop=True)
+    expected = untouched.equals(frame) and not frame.isna().any().any()
+    assert strictly_increasing(first, second) == expected

@@ -197,3 +197,60 @@ def test_persons_with_two_valid_numbers_counts_keys_not_accounts():
     })
     assert volunteers.persons_with_two_valid_numbers(accounts) == 1
     assert volunteers.persons_with_two_valid_numbers(accounts.iloc[3:]) == 0
+
+
+def test_accounts_are_one_row_each_in_source_order_whatever_order_they_come_in():
+    """Staging writes one row per account in (source, source_id) order, and preparing them
+    then only checks it; rows out of order or an account twice (the last row wins) come out
+    as from sorted, unique input."""
+    staged, _ = make_world(persons=60, seed=5)
+    in_order = volunteers.prepare_accounts(staged)
+    assert in_order["source"].tolist() == sorted(in_order["source"]) and in_order["source_id"].is_unique
+    shuffled = staged.sample(frac=1.0, random_state=2)
+    repeated = staged.iloc[[4]].assign(name="后来的名字")  # the same account again, later
+    pd.testing.assert_frame_equal(volunteers.prepare_accounts(shuffled), in_order)
+    again = volunteers.prepare_accounts(pd.concat([staged, repeated], ignore_index=True))
+    key = (staged["source"].iloc[4], str(staged["source_id"].iloc[4]))
+    assert len(again) == len(in_order)
+    assert again.set_index(["source", "source_id"]).loc[key, "name"] == "后来的名字"
+
+
+def test_evidence_text_formats_every_weight_as_python_does():
+    """The waterfall formats each distinct weight once; the text is what formatting each
+    pair's own numbers gives (signs of zero, NaN and rounding included)."""
+    from pipelines.resolve.evidence import waterfall_text
+    from pipelines.resolve.rules import load_matching_rules
+
+    rules = load_matching_rules()
+    weights = [0.0, -0.0, 0.04, -0.04, 0.05, 9.25, float("nan"), 16.349, 0.0]
+    scored = pd.DataFrame({"match_weight": weights, "match_probability": [w / 100 for w in weights]})
+    for comparison in rules.comparisons:
+        scored[f"{comparison.name}_level"] = comparison.levels[0].label
+        scored[f"{comparison.name}_weight"] = weights[::-1]
+    text = waterfall_text(scored, rules, -19.94)
+    for row, line in zip(scored.itertuples(index=False), text):
+        row = row._asdict()
+        parts = [f"prior {-19.94:+.1f}"] + [
+            f"{c.name} {row[f'{c.name}_level']} {row[f'{c.name}_weight']:+.1f}" for c in rules.comparisons
+        ]
+        assert line == " | ".join(parts) + f" => weight {row['match_weight']:+.1f}, p {row['match_probability']:.6f}"
+
+
+def test_each_account_takes_the_method_of_its_strongest_accepted_link():
+    """A rule beats a probability, a higher probability a lower one, the first edge a tie;
+    refused links count for nothing; an account alone in its cluster is a singleton."""
+    accounts = pd.DataFrame({"idx": range(6)})
+    edges = pd.DataFrame([
+        (0, 1, "probabilistic", 0.97, True),
+        (1, 2, "probabilistic", 0.99, True),
+        (0, 2, "cert_number", 1.0, True),
+        (3, 4, "probabilistic", 0.95, True),
+        (3, 4, "probabilistic", 0.95, True),
+        (4, 5, "cert_number", 1.0, False),  # refused: 5 stays alone
+    ], columns=["l_idx", "r_idx", "method", "match_probability", "accepted"])
+    cluster = pd.Series([0, 0, 0, 1, 1, 2]).to_numpy()
+    methods = volunteers._account_methods(accounts, edges, cluster)
+    assert methods["match_method"].tolist() == [
+        "cert_number", "probabilistic", "cert_number", "probabilistic", "probabilistic", "singleton"]
+    assert methods["match_probability"].tolist()[:5] == [1.0, 0.99, 1.0, 0.95, 0.95]
+    assert pd.isna(methods["match_probability"].iloc[5])
