@@ -8,7 +8,8 @@ dots or brackets, zero-width characters between the digits, full-width digits.
 
 1. The database picks the values that could hold one (a run of 11 or more digits with at most
    two separator characters between them: `LOOSE_PATTERN`, valid in DuckDB's RE2 and in
-   PostgreSQL's ARE; asked only of values that long), with their row's key;
+   PostgreSQL's ARE; asked only of values that long; 15 digits in identifier columns, where
+   only an ID number counts: `ID_PATTERN`), with their row's key;
 2. Python judges them with `pipelines.privacy.find_personal_numbers` (ID-shaped and
    phone-shaped runs). In identifier columns (`*_key`, `*source_id`, `uscc`), which a source
    may make long and numeric, only a real resident ID number counts (check character and
@@ -22,6 +23,7 @@ finding); `scan_warehouse(engine, schema)` on what is published (the asset check
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -38,17 +40,33 @@ from pipelines.warehouse.verify import default_schema, published_columns, type_f
 _DIGIT = "[0-9０-９]"
 _SEPARATOR = "[ \t\u3000._/()（）·\u200b-\u200f\u2060\ufeff-]"
 MIN_DIGITS = 11  # the shortest number looked for: a mobile phone
-LOOSE_PATTERN = f"{_DIGIT}(?:{_SEPARATOR}{{0,2}}{_DIGIT}){{{MIN_DIGITS - 1},}}"
+MIN_ID_DIGITS = 15  # the shortest resident ID number (issued before 1999; 18 characters since)
+
+
+def _digit_run(digits: int) -> str:
+    """A run of `digits` digits or more, at most two separator characters between two."""
+    return f"{_DIGIT}(?:{_SEPARATOR}{{0,2}}{_DIGIT}){{{digits - 1},}}"
+
+
+LOOSE_PATTERN = _digit_run(MIN_DIGITS)
+# identifier columns: only an ID number is a finding there, so only values that can hold one
+# are fetched (the pipeline's own keys, 12 hex characters after a letter, and a source's
+# 14-digit account numbers filled the candidates' LIMIT before an ID number further down)
+ID_PATTERN = _digit_run(MIN_ID_DIGITS)
+SHORTEST_MATCH = {LOOSE_PATTERN: MIN_DIGITS, ID_PATTERN: MIN_ID_DIGITS}
 HASH_PATTERN = "^[0-9a-f]{64}$"
 HASH_COLUMNS = frozenset({"id_hash"})
-MAX_CANDIDATES = 10_000
+# Every candidate is judged, fetched this many at a time: a cap (the first 10,000 of a column)
+# let a column with many harmless long numbers (the ids in the quarantine's raw records) pass
+# with the rest unjudged
+CANDIDATE_BATCH_ROWS = 10_000
 MAX_ROWS_NAMED = 3
 # A scan errs on the side of finding: any real birth date counts, however late.
 ANY_DAY = dt.date.max
 
-# (source expression, key expression, column, pattern, match) -> [(key, value)]; `match`
-# False asks for the values that do NOT match (a hash column holding something else)
-CandidateQuery = Callable[[str, str, str, str, bool], list[tuple[str, str]]]
+# (source expression, key expression, column, pattern, match) -> every (key, value) fetched;
+# `match` False asks for the values that do NOT match (a hash column holding something else)
+CandidateQuery = Callable[[str, str, str, str, bool], Iterator[tuple[str, str]]]
 
 
 class PersonalDataFound(RuntimeError):
@@ -71,14 +89,20 @@ class Finding:
         return f"{where}: {', '.join(parts)} (rows {', '.join(self.rows)})"
 
 
-def _fetch_condition(col: str, test: str, pattern: str, match: bool) -> str:
+def _fetch_condition(col: str, test: str, pattern: str, match: bool, digits_only: str) -> str:
     """SQL: the values of `col` a scan fetches, `test` being its regular expression's call. A
-    value LOOSE_PATTERN can match holds MIN_DIGITS characters at least: shorter ones (codes,
-    categories, dates, counties) are passed over before the expression, which is the scan's
-    cost (`length` counts characters in DuckDB and PostgreSQL alike)."""
+    value a digit run can match holds that many characters at least: shorter ones (codes,
+    categories, dates, counties, keys) are passed over before the expression, which is the
+    scan's cost (`length` counts characters in DuckDB and PostgreSQL alike)."""
     if not match:
         return f"{col} IS NOT NULL AND NOT {test}"
-    return f"length({col}) >= {MIN_DIGITS} AND {test}" if pattern == LOOSE_PATTERN else test
+    condition = f"length({col}) >= {SHORTEST_MATCH[pattern]} AND {test}" if pattern in SHORTEST_MATCH else test
+    if pattern == ID_PATTERN:
+        # `digits_only`: the dialect's test for a value of ASCII digits alone. Such a value
+        # holds an ID number only at an ID's length (no digit may stand beside one): a
+        # source's 14- and 16-digit record numbers are not candidates
+        condition += f" AND (length({col}) IN (15, 18) OR NOT {digits_only})"
+    return condition
 
 
 def is_identifier_column(name: str) -> bool:
@@ -89,7 +113,7 @@ def _masked_key(key: object) -> str:
     return mask_id(str(key)) if key is not None else "?"
 
 
-def _judge(column: str, candidates: list[tuple[str, str]]) -> Finding | None:
+def _judge(column: str, candidates: Iterator[tuple[str, str]]) -> Finding | None:
     finding = Finding()
     rows: list[str] = []
     for key, value in candidates:
@@ -99,8 +123,9 @@ def _judge(column: str, candidates: list[tuple[str, str]]) -> Finding | None:
         if numbers:
             finding.id_numbers += sum(n.kind == "id" for n in numbers)
             finding.phones += sum(n.kind == "phone" for n in numbers)
-            rows.append(_masked_key(key))
-    finding.rows = tuple(rows[:MAX_ROWS_NAMED])
+            if len(rows) < MAX_ROWS_NAMED:
+                rows.append(_masked_key(key))
+    finding.rows = tuple(rows)
     return finding if rows else None
 
 
@@ -112,12 +137,16 @@ def _scan(
     for name, (source, key, text_columns) in sources.items():
         for column in text_columns:
             if column in HASH_COLUMNS:
-                others = candidates(source, key, column, HASH_PATTERN, False)
-                if others:
-                    findings[f"{name}.{column}"] = Finding(
-                        not_hashes=len(others), rows=tuple(_masked_key(k) for k, _ in others[:MAX_ROWS_NAMED]))
+                others = Finding()
+                for row_key, _ in candidates(source, key, column, HASH_PATTERN, False):
+                    others.not_hashes += 1
+                    if others.not_hashes <= MAX_ROWS_NAMED:
+                        others.rows += (_masked_key(row_key),)
+                if others.not_hashes:
+                    findings[f"{name}.{column}"] = others
                 continue
-            found = _judge(column, candidates(source, key, column, LOOSE_PATTERN, True))
+            pattern = ID_PATTERN if is_identifier_column(column) else LOOSE_PATTERN
+            found = _judge(column, candidates(source, key, column, pattern, True))
             if found:
                 findings[f"{name}.{column}"] = found
     return findings
@@ -135,12 +164,13 @@ def scan_built_files(files: dict[str, Path], spec: WarehouseSpec | None = None) 
     spec = spec or load_spec()
     con = duck.connect()
 
-    def candidates(source: str, key: str, column: str, pattern: str, match: bool) -> list[tuple[str, str]]:
-        test = f"regexp_matches({quote(column)}, ?)"
-        condition = _fetch_condition(quote(column), test, pattern, match)
-        return con.execute(
-            f"SELECT {key}, {quote(column)} FROM {source} WHERE {condition} LIMIT {MAX_CANDIDATES}", [pattern]
-        ).fetchall()
+    def candidates(source: str, key: str, column: str, pattern: str, match: bool) -> Iterator[tuple[str, str]]:
+        col = quote(column)
+        condition = _fetch_condition(col, f"regexp_matches({col}, ?)", pattern, match,
+                                     digits_only=f"regexp_full_match({col}, '[0-9]+')")
+        result = con.execute(f"SELECT {key}, {col} FROM {source} WHERE {condition}", [pattern])
+        while batch := result.fetchmany(CANDIDATE_BATCH_ROWS):
+            yield from batch
 
     sources = {}
     for name, path in files.items():
@@ -162,20 +192,26 @@ def scan_warehouse(engine: sa.Engine, schema: str | None = None) -> dict[str, Fi
     prefix = f"{quote(schema)}." if schema else ""
     spec = load_spec()
 
-    def candidates(source: str, key: str, column: str, pattern: str, match: bool) -> list[tuple[str, str]]:
+    def candidates(source: str, key: str, column: str, pattern: str, match: bool) -> Iterator[tuple[str, str]]:
         col = quote(column)
         if dialect in ("duckdb", "postgresql"):
-            test = f"regexp_matches({col}, :p)" if dialect == "duckdb" else f"{col} ~ :p"
-            condition = _fetch_condition(col, test, pattern, match)
-            sql = f"SELECT {key}, {col} FROM {source} WHERE {condition} LIMIT {MAX_CANDIDATES}"
-            with engine.connect() as connection:
-                return [tuple(row) for row in connection.execute(sa.text(sql), {"p": pattern})]
+            if dialect == "duckdb":
+                test, digits_only = f"regexp_matches({col}, :p)", f"regexp_full_match({col}, '[0-9]+')"
+            else:
+                test, digits_only = f"{col} ~ :p", f"{col} ~ '^[0-9]+$'"
+            condition = _fetch_condition(col, test, pattern, match, digits_only)
+            # PostgreSQL's rows come through a server-side cursor, a batch at a time
+            with engine.connect().execution_options(yield_per=CANDIDATE_BATCH_ROWS) as connection:
+                result = connection.execute(sa.text(f"SELECT {key}, {col} FROM {source} WHERE {condition}"), {"p": pattern})
+                yield from (tuple(row) for row in result)
+            return
         import re  # no regular expressions in SQL: look at the values here
 
-        compiled = re.compile(pattern)
+        compiled, digits = re.compile(pattern), re.compile("[0-9]+")
         with engine.connect() as connection:
             rows = connection.execute(sa.text(f"SELECT {key}, {col} FROM {source} WHERE {col} IS NOT NULL"))
-            return [(k, v) for k, v in rows if bool(compiled.search(v)) == match][:MAX_CANDIDATES]
+            yield from ((k, v) for k, v in rows if bool(compiled.search(v)) == match
+                        and not (match and pattern == ID_PATTERN and digits.fullmatch(v) and len(v) not in (15, 18)))
 
     sources = {}
     for table, columns in published_columns(engine, schema).items():

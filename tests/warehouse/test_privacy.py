@@ -163,3 +163,70 @@ def test_a_number_that_is_the_whole_value_is_found_at_its_shortest(tmp_path):
     found = scan_warehouse(engine)
     engine.dispose()
     assert {where: (f.id_numbers, f.phones) for where, f in found.items()} == {"dim_organization.name": (0, 2)}
+
+
+def test_an_id_number_in_an_identifier_column_is_found_behind_many_long_account_numbers(tmp_path):
+    """Only an ID number is a finding in an identifier column, so only values that can hold
+    one are judged there: a source's 14- and 16-digit account numbers and the pipeline's own
+    keys, more than a batch of them, do not hide an ID number typed as the last account's id
+    (the scan once judged the first 10,000 candidates of a column and no more)."""
+    from datetime import date
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from pipelines.warehouse.privacy_scan import CANDIDATE_BATCH_ROWS, scan_built_files
+    from tests.resolve.synthetic import make_cert
+
+    accounts = CANDIDATE_BATCH_ROWS + 50
+    source_ids = [f"5200{n:010d}" if n % 2 else f"10{n:014d}" for n in range(accounts - 1)] + [
+        make_cert("520102", date(1990, 5, 17), 31)]
+    table = pa.table({
+        "source": ["national"] * accounts,
+        "source_id": source_ids,
+        "volunteer_key": [f"V{n:012d}" for n in range(accounts)],  # 12 digits: no ID
+        "match_method": ["singleton"] * accounts,
+        "match_probability": pa.nulls(accounts, pa.float64()),
+    })
+    path = tmp_path / "volunteer_source_map.parquet"
+    pq.write_table(table, path)
+    found = scan_built_files({"volunteer_source_map": path})
+    assert {where: (f.id_numbers, f.phones, len(f.rows)) for where, f in found.items()} == {
+        "volunteer_source_map.source_id": (1, 0, 1)}
+
+
+def test_every_candidate_of_a_free_text_column_is_judged(tmp_path, pg_databases):
+    """A quarantine record holds its raw row, whose long ids make every record a candidate:
+    a phone in the last of more than a batch of them is found, in the built file and in the
+    warehouse (DuckDB and PostgreSQL, which streams the candidates)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from pipelines.warehouse.privacy_scan import CANDIDATE_BATCH_ROWS, scan_built_files
+    from pipelines.warehouse.publish import load_files
+    from pipelines.warehouse.verify import default_schema
+
+    rows = CANDIDATE_BATCH_ROWS + 20
+    records = [f'{{"id": "{1000000000000000 + n}", "hours": 2}}' for n in range(rows - 1)]
+    records.append('{"id": "1000000000999999", "contact": "138 0013 8000"}')
+    table = pa.table({
+        "source": ["national"] * rows, "entity": ["services"] * rows,
+        "source_id": [str(1000000000000000 + n) for n in range(rows)],
+        "rule": ["hours_out_of_range"] * rows, "detail": ["hours > 24"] * rows, "record": records,
+        "first_seen_at": pa.nulls(rows, pa.timestamp("us", "UTC")), "last_seen_at": pa.nulls(rows, pa.timestamp("us", "UTC")),
+    })
+    path = tmp_path / "quarantine.parquet"
+    pq.write_table(table, path)
+    expected = {"quarantine.record": (0, 1, 1)}
+
+    def shape(found):
+        return {where: (f.id_numbers, f.phones, len(f.rows)) for where, f in found.items()}
+
+    assert shape(scan_built_files({"quarantine": path})) == expected
+    for url in (f"duckdb:///{tmp_path / 'warehouse.duckdb'}", pg_databases.new()):
+        engine = sa.create_engine(url)
+        try:
+            load_files(engine, {"quarantine": path}, schema=default_schema(engine))
+            assert shape(scan_warehouse(engine)) == expected, url
+        finally:
+            engine.dispose()
