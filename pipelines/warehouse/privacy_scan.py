@@ -50,8 +50,8 @@ def _digit_run(digits: int) -> str:
 
 LOOSE_PATTERN = _digit_run(MIN_DIGITS)
 # identifier columns: only an ID number is a finding there, so only values that can hold one
-# are fetched (the pipeline's own keys, 12 hex characters after a letter, and a source's
-# 14-digit account numbers filled the candidates' LIMIT before an ID number further down)
+# are fetched (the pipeline's own keys, a letter and 12 hex characters, and the sources'
+# 14- and 16-digit record ids were millions of candidates at a million persons)
 ID_PATTERN = _digit_run(MIN_ID_DIGITS)
 SHORTEST_MATCH = {LOOSE_PATTERN: MIN_DIGITS, ID_PATTERN: MIN_ID_DIGITS}
 HASH_PATTERN = "^[0-9a-f]{64}$"
