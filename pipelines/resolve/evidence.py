@@ -33,8 +33,9 @@ def level_labels(levels: pd.DataFrame, rules: MatchingRules) -> pd.DataFrame:
 
 
 def _formatted(values: pd.Series, spec: str) -> np.ndarray:
-    """format(v, spec) of each float, as text: each distinct value formatted once (a million
-    pairs' weights take a few hundred values, one per level and the names' frequencies)."""
+    """format(v, spec) of each float, as text: each distinct value formatted once (at a
+    million persons a comparison's weights take 2 to 4 values, the name's ~1,100, the totals
+    ~13,000, over ~460,000 pairs)."""
     numbers = values.to_numpy(dtype="float64")
     # distinct by their bits: -0.0 and 0.0 read differently ("-0.0", "+0.0")
     _, first, where = np.unique(numbers.view("int64"), return_index=True, return_inverse=True)
