@@ -62,7 +62,7 @@ def mask_record_json(record_text: str | None) -> str | None:
     try:
         parsed = json.loads(record_text)
     except (TypeError, ValueError, RecursionError):
-        return redact(str(record_text)[:1000])
+        return redact(str(record_text))[:1000]  # masked, then cut (never a number cut in two)
     masked = json.dumps(mask_record(parsed), ensure_ascii=False, sort_keys=True, default=str)
     return redact(masked)  # a second net over the whole text
 

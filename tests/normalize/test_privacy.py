@@ -130,3 +130,19 @@ def test_masks_never_raise_and_are_idempotent(value):
     assert redact(once) == once
     record = mask_record({"albp0003": value, "albp0005": value, "mobile": value, "free": value})
     assert mask_record(record) == record
+
+
+@PROPERTY
+@given(valid_resident_ids(), st.integers(min_value=0, max_value=260), st.sampled_from(["备", " ", "，", "x "]))
+def test_a_number_across_a_cut_is_masked_whole(number, before, filler):
+    """Long texts are cut (a record's free text at 200 characters, an unreadable quarantined
+    record at 1,000); a number across the cut is masked before it, so no more of it stays
+    than its mask shows (the first and last four). Cut first, its first digits stayed."""
+    from pipelines.quality.quarantine import mask_record_json
+
+    text = (filler * before)[:before] + " " + number + " 说明" * 30
+    masked = mask_record({"remark": text})["remark"]
+    unreadable = mask_record_json("{not json " + (filler * 4 * before)[:4 * before] + " " + number + " 说明" * 300)
+    for out in (masked, unreadable):
+        assert number[:5] not in out and number[-5:] not in out
+    assert mask_record({"remark": masked})["remark"] == masked
