@@ -313,13 +313,13 @@ def _mask_text(field: str | None, text: str) -> str:
     if field in NAME_FIELDS or looks_like_a_name(text) and not numbers:
         return mask_name(redact(text)) or ""
     length = len(text)
-    if numbers:  # a number wherever it stands, and the names written around one
-        # masked before the cut: cut first, a number across the cut kept its first digits
-        text = mask_names_in(redact(text))
+    if numbers:  # masked before the cut: cut first, a number across it kept its first digits
+        text = redact(text)
     if len(text) > MAX_TEXT:  # cut to MAX_TEXT in all, so a second pass leaves it as it is
         said = f"…({length} characters)"
         text = text[: MAX_TEXT - len(said)] + said
-    return text
+    # and the names written around a number
+    return mask_names_in(text) if numbers else text
 
 
 def _mask_value(field: str | None, value: Any, depth: int) -> Any:
