@@ -93,10 +93,10 @@ def strictly_increasing(first: pd.Series, second: pd.Series) -> bool:
     row, with no value missing: then they are unique and in the order sort_values gives
     (Arrow compares UTF-8 bytes, which order as Python compares code points). One pass."""
     a, b = as_string_array(first), as_string_array(second)
-    if len(a) < 2:
-        return not (a.null_count or b.null_count)
     if a.null_count or b.null_count:
         return False
+    if len(a) < 2:
+        return True
     a_before, a_after, b_before, b_after = a[:-1], a[1:], b[:-1], b[1:]
     increasing = pc.or_(pc.greater(a_after, a_before),
                         pc.and_(pc.equal(a_after, a_before), pc.greater(b_after, b_before)))

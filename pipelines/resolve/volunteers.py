@@ -536,6 +536,7 @@ def _account_methods(accounts: pd.DataFrame, edges: pd.DataFrame, cluster: np.nd
     order = np.lexsort((-probability, rank[code], ends))  # stable: ties keep the edges' order
     by_account = ends[order]
     best = order[np.flatnonzero(np.r_[True, by_account[1:] != by_account[:-1]])] if len(order) else order
+    # an account's idx is its position (add_match_columns): the winners are written in place
     account_method = np.full(len(accounts), np.nan, dtype=object)
     account_probability = np.full(len(accounts), np.nan)
     account_method[ends[best]] = names[code[best]]

@@ -120,7 +120,6 @@ def test_sound_facts_count_each_effective_record_once():
     assert set(service_count_problems(STAGED_SERVICES, SOUND_FACTS).values()) == {0}
 
 
-
 def test_a_record_staged_twice_counts_with_its_first_live_rows_hours_and_any_rows_effectiveness():
     """Staging keeps one row per record; were one there twice, its hours are its first live
     row's, and it is effective when any live row of it is."""
@@ -132,6 +131,7 @@ def test_a_record_staged_twice_counts_with_its_first_live_rows_hours_and_any_row
     effective_again = pd.concat([STAGED_SERVICES, services(("national", "R3", False, True, 1.0, None, None))],
                                 ignore_index=True)
     assert service_count_problems(effective_again, SOUND_FACTS)["effective_national_records_not_counted"] == 1
+
 
 @pytest.mark.parametrize(
     "broken, problem",

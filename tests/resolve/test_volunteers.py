@@ -205,7 +205,8 @@ def test_accounts_are_one_row_each_in_source_order_whatever_order_they_come_in()
     as from sorted, unique input."""
     staged, _ = make_world(persons=60, seed=5)
     in_order = volunteers.prepare_accounts(staged)
-    assert in_order["source"].tolist() == sorted(in_order["source"]) and in_order["source_id"].is_unique
+    accounts = list(zip(in_order["source"], in_order["source_id"]))
+    assert accounts == sorted(set(accounts)) and len(accounts) == len(staged)
     shuffled = staged.sample(frac=1.0, random_state=2)
     repeated = staged.iloc[[4]].assign(name="后来的名字")  # the same account again, later
     pd.testing.assert_frame_equal(volunteers.prepare_accounts(shuffled), in_order)
