@@ -238,9 +238,22 @@ def redact(text) -> str:
     return "".join(pieces) + text[position:]
 
 
+# A value of ASCII digits alone holds a number only as long as one written whole: a mobile
+# (11), 86 and a mobile (13), a 15-digit ID or 0086 and a mobile (15), an 18-digit ID. A
+# number inside a longer or shorter run has a digit beside it, which the patterns refuse.
+WHOLE_NUMBER_LENGTHS = (11, 13, 15, 18)
+
+
 def _may_hold_a_number(values: pd.Series) -> pd.Series:
-    """Rows with at least 11 digits: the only ones a personal number can hide in (cheap)."""
-    return (values.astype("string").str.count("[0-9０-９]") >= 11).fillna(False).astype(bool)
+    """Rows a personal number can hide in (cheap, vectorized): those with at least 11 digits,
+    less those of digits alone of another length than a whole number's (the sources' 14- and
+    16-digit record ids, every one of which the patterns were run over before). The digits
+    are counted as what is left once everything else is taken out (Arrow counts matches one
+    by one: ten times slower)."""
+    text = values.astype("string")
+    digits = text.str.replace("[^0-9０-９]", "", regex=True).str.len()
+    other_digit_run = text.str.fullmatch("[0-9]+") & ~text.str.len().isin(WHOLE_NUMBER_LENGTHS)
+    return ((digits >= 11) & ~other_digit_run).fillna(False).astype(bool)
 
 
 def redact_values(values: pd.Series) -> tuple[pd.Series, pd.Series]:

@@ -4,8 +4,11 @@ the count that says what broke, on a broken one."""
 
 from __future__ import annotations
 
+import duckdb
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from assets.resolved import invariant_checks
 from pipelines.resolve.invariants import (
@@ -150,6 +153,71 @@ def test_each_service_counting_problem_is_counted(broken, problem):
     assert problems[problem] == 1
     assert {name for name, count in problems.items() if count} == {problem}
 
+
+
+def counted_one_query_per_count(staged: pd.DataFrame, found: pd.DataFrame) -> dict[str, int]:
+    """The counts' definition, one query each (service_count_problems before it made each
+    record once and joined each system's facts to them once)."""
+    con = duckdb.connect()
+    con.register("staged_frame", staged.assign(rn=range(len(staged))))
+    con.register("facts_frame", found)
+    con.execute("""
+        CREATE TEMP VIEW live AS
+        SELECT rn, source, CAST(source_id AS VARCHAR) AS source_id, coalesce(is_effective, false) AS effective,
+               CAST(national_record_id AS VARCHAR) AS national_record_id,
+               CAST(origin_log_id AS VARCHAR) AS origin_log_id, CAST(hours AS DOUBLE) AS hours
+        FROM staged_frame WHERE NOT coalesce(is_deleted, false);
+        CREATE TEMP VIEW f AS SELECT CAST(national_source_id AS VARCHAR) AS national,
+            CAST(provincial_source_id AS VARCHAR) AS provincial, CAST(hours AS DOUBLE) AS hours FROM facts_frame;
+    """)
+
+    def count(sql: str) -> int:
+        return con.execute(sql).fetchall()[0][0]
+
+    problems = {}
+    for source in ("national", "provincial"):
+        problems[f"facts_naming_unknown_{source}_records"] = count(f"""
+            SELECT count(*) FROM f WHERE {source} IS NOT NULL AND NOT EXISTS (
+                SELECT 1 FROM live l WHERE l.source = '{source}' AND l.source_id = f.{source})""")
+        problems[f"{source}_records_counted_twice"] = count(f"SELECT count({source}) - count(DISTINCT {source}) FROM f")
+    problems["effective_national_records_not_counted"] = count("""
+        SELECT count(*) FROM (SELECT DISTINCT source_id FROM live WHERE source = 'national' AND effective) v
+        WHERE NOT EXISTS (SELECT 1 FROM f WHERE f.national = v.source_id)""")
+    problems["effective_provincial_records_not_counted"] = count("""
+        SELECT count(*) FROM (
+            SELECT DISTINCT p.source_id FROM live p WHERE p.source = 'provincial' AND p.effective
+              AND NOT EXISTS (SELECT 1 FROM live n WHERE n.source = 'national'
+                              AND n.source_id IS NOT DISTINCT FROM p.national_record_id)
+              AND NOT EXISTS (SELECT 1 FROM live n WHERE n.source = 'national' AND n.origin_log_id = p.source_id)
+        ) v WHERE NOT EXISTS (SELECT 1 FROM f WHERE f.provincial = v.source_id)""")
+    problems["facts_with_other_hours"] = count("""
+        WITH own AS (SELECT source, source_id, hours FROM live WHERE source_id IS NOT NULL
+                     QUALIFY row_number() OVER (PARTITION BY source, source_id ORDER BY rn) = 1)
+        SELECT count(*) FROM f JOIN own o
+          ON o.source = CASE WHEN f.national IS NOT NULL THEN 'national' ELSE 'provincial' END
+         AND o.source_id = coalesce(f.national, f.provincial)
+        WHERE abs(f.hours - o.hours) > 1e-9 AND NOT isnan(f.hours - o.hours)""")
+    con.close()
+    return problems
+
+
+IDS = st.sampled_from(["1", "2", "3", None])
+HOURS = st.sampled_from([1.0, 2.0, None])
+STAGED_ROWS = st.lists(st.tuples(st.sampled_from(["national", "provincial"]), IDS, st.booleans(),
+                                 st.sampled_from([True, False, None]), HOURS, IDS, IDS), max_size=12)
+FACT_ROWS = st.lists(st.tuples(IDS, IDS, HOURS), max_size=8)
+
+
+@settings(max_examples=100, deadline=None)
+@given(STAGED_ROWS, FACT_ROWS)
+def test_the_counts_are_their_definition_whatever_the_records_and_facts(staged_rows, fact_rows):
+    """Records repeated, deleted, without an id, hours or effectiveness; facts repeated, naming
+    nothing, the wrong hours: every count is what one query per count finds."""
+    staged, found = services(*staged_rows), facts(*fact_rows)
+    staged = staged.astype({"is_deleted": "boolean", "is_effective": "boolean", "hours": "Float64",
+                            "source_id": "string", "national_record_id": "string", "origin_log_id": "string"})
+    found = found.astype({"national_source_id": "string", "provincial_source_id": "string", "hours": "Float64"})
+    assert service_count_problems(staged, found) == counted_one_query_per_count(staged, found)
 
 def sound_invariants() -> dict:
     keys = account_key_problems(STAGED, SOUND_MAP, "volunteer_key", pd.Series(["Va", "Vb"]))
