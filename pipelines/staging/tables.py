@@ -208,15 +208,27 @@ LEDGER_SCHEMA = pa.schema([
 ])
 
 
+def joined_flags(flags: list[tuple[str, pd.Series]], index: pd.Index) -> pd.Series:
+    """Each row's soft flags, their names joined by commas in `flags`' order (None for a row
+    with none). Made once per distinct combination of flags (a chunk holds a few dozen), not
+    by adding strings row by row (a Python operation per row and flag)."""
+    names = [name for name, _ in flags]
+    if not names:
+        return pd.Series(np.full(len(index), None, dtype=object), index=index, dtype=object)
+    bits = np.column_stack([mask.fillna(False).to_numpy(dtype=bool) for _, mask in flags])
+    packed = np.packbits(bits, axis=1)  # each row's flags as bytes: one comparable value a row
+    rows = np.ascontiguousarray(packed).view(np.dtype((np.void, packed.shape[1]))).ravel()
+    _, first, inverse = np.unique(rows, return_index=True, return_inverse=True)
+    joined = [",".join(names[flag] for flag in np.flatnonzero(bits[row])) or None for row in first]
+    return pd.Series(np.array(joined, dtype=object)[inverse.ravel()], index=index, dtype=object)
+
+
 def ledger_rows(
     raw: pd.DataFrame, ordinal: int, rejected: pd.Series, flags: list[tuple[str, pd.Series]],
     quarantined: pd.DataFrame,
 ) -> pd.DataFrame:
     """One ledger row per row of a staged chunk (in the chunk's order): which landed row it
     is and what staging made of it, so a later staging can keep it without reading it."""
-    joined = pd.Series("", index=raw.index, dtype=object)
-    for name, mask in flags:
-        joined = joined + np.where(mask.fillna(False).to_numpy(dtype=bool), name + ",", "")
     ledger = pd.DataFrame({
         "ordinal": ordinal,
         "id": raw["__id"].astype(str),
@@ -226,7 +238,7 @@ def ledger_rows(
         "key_versions": raw["__key_versions"].astype("int64"),
         "sync_id": raw["__sync_id"].astype(str),
         "quarantined": rejected.to_numpy(dtype=bool),
-        "flags": joined.str.rstrip(",").replace("", None),
+        "flags": joined_flags(flags, raw.index),
     }, index=raw.index)
     for column in ("source_id", "rule", "detail", "record"):
         ledger["q_" + column] = pd.Series(None, index=raw.index, dtype=object)

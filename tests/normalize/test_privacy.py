@@ -155,12 +155,14 @@ DIGIT_RUNS = st.text(alphabet="0123456789", min_size=9, max_size=21)
 @PROPERTY
 @given(st.lists(st.one_of(DIGIT_RUNS, valid_resident_ids(), mobile, mobile.map(lambda number: "86" + number),
                           mobile.map(lambda number: "0086" + number), mobile.map(lambda number: number + "0"),
-                          DIGIT_RUNS.map(lambda run: run + "X"), DIGIT_RUNS.map(lambda run: "０" + run),
+                          DIGIT_RUNS.map(lambda run: run + "X"), DIGIT_RUNS.map(lambda run: "X" + run),
+                          DIGIT_RUNS.map(lambda run: "０" + run), DIGIT_RUNS.map(lambda run: "+" + run),
                           any_text, st.none()), max_size=12))
 def test_a_column_is_redacted_as_each_value_is(values):
-    """redact_values passes over a value of ASCII digits alone unless it is as long as a whole
-    number (a record id of 14 or 16 digits holds none); what it finds is what redact finds in
-    each value, whatever the run's length, prefix, check letter or full-width digit."""
+    """redact_values passes over a value of ASCII letters and digits alone unless it is a whole
+    number (a record id of 14 or 16 digits, or a letter and 12 digits, holds none); what it
+    finds is what redact finds in each value, whatever the run's length, prefix, check letter
+    or full-width digit."""
     redacted, changed = redact_values(pd.Series(values, dtype="string"))
     expected = [None if value is None else redact(value) for value in values]
     assert [None if pd.isna(value) else value for value in redacted] == expected
