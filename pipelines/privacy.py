@@ -257,6 +257,8 @@ def _may_hold_a_number(values: pd.Series) -> pd.Series:
     others = text[~plain & text.notna()]
     may[others.index] = others.str.replace("[^0-9０-９]", "", regex=True).str.len() >= 11
     return may
+
+
 def redact_values(values: pd.Series) -> tuple[pd.Series, pd.Series]:
     """`redact` over a text column: (the redacted column, rows where something was masked)."""
     text = as_text(values)
