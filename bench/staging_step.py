@@ -103,7 +103,7 @@ def tallies(data_dir: Path, table: str) -> dict | None:
     from pipelines.staging import read_staged
 
     frame = read_staged(Settings(data_dir=data_dir), table, columns=gx_runner.suite_columns(table))
-    return gx_runner.row_tallies(gx_runner.validate(table, frame))
+    return gx_runner.row_tallies(gx_runner.validate(table, frame), frame)
 
 
 def measure(data_dir: Path, table: str, mode: str, as_of: str, validate: bool, profile: str | None,

@@ -33,6 +33,15 @@ the functions that held the CPU. The way to profile a size too large to sync twi
 `--py-spy-change` records the 1% change-set rerun instead (<out>/sync-pyspy-p<N>-change.*):
 where a nightly sync's time goes.
 
+`--replay KEPT` runs only the change-set sync of a folder kept by `--keep`, again, as it first
+ran (DATA_DIR and DAGSTER_HOME put back as they were before it; the changed world served): a
+change to the code compared with the code before it in minutes, not a world and a full sync
+each time. The copies before the change set must be this code's: staging and resolution
+redo in full what other code made. `--rebase` first makes them so, with a no-change sync
+against the world as it was before the change set (`<out>/world-p<N>-s<seed>`); give each
+version of the code a copy of the kept folder of its own (`cp -a`), rebase each once, then
+alternate the replays. With `--py-spy-change`, the replay is recorded.
+
 `--profile` instead runs the same full sync once more, in one process (`execute_in_process`,
 so one profiler sees every step) under pyinstrument, at the largest size, and
 writes <out>/sync-profile-p<N>.txt: where the time goes.
@@ -66,6 +75,9 @@ STAGES = ("raw", "staged", "resolved", "warehouse")
 CHANGED_SHARE = 0.01  # the "1% change set": share of every stream's rows that come again
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 SAMPLE_SECONDS = 0.25
+# what --keep copies before the change set, and how: DATA_DIR hard-linked (the pipeline replaces
+# its files by rename, never in place), DAGSTER_HOME copied (SQLite writes in place)
+KEPT_COPIES = (("data", "-al"), ("dagster_home", "-a"))
 PY_SPY_RATE = 25  # samples a second: enough for a sync of minutes, little overhead
 
 
@@ -411,7 +423,7 @@ def bench_size(persons: int, seed: int, out: Path, profile: bool, save, keep: bo
             result["runs"].append(run_sync(work, urls, "rerun, no change"))
             save(result)
             if keep:
-                for name, how in (("data", "-al"), ("dagster_home", "-a")):
+                for name, how in KEPT_COPIES:
                     subprocess.run(["cp", how, str(work / name), str(work / f"{name}-before-change")], check=True)
             result["change_set"] = change_one_percent(world)
             recording = out / f"sync-pyspy-p{persons}-change.txt" if py_spy == "change" else None
@@ -429,6 +441,45 @@ def bench_size(persons: int, seed: int, out: Path, profile: bool, save, keep: bo
     if not keep:
         shutil.rmtree(work, ignore_errors=True)
     return result
+
+
+def _put_back_before_change(kept: Path) -> None:
+    for name, how in KEPT_COPIES:
+        shutil.rmtree(kept / name, ignore_errors=True)
+        subprocess.run(["cp", how, str(kept / f"{name}-before-change"), str(kept / name)], check=True)
+
+
+def rebase_before_change(kept: Path) -> dict:
+    """The folder's copies before the change set made again by this code: a no-change sync
+    over them against the world before the change set (every step this code would not reuse
+    is redone), then copied as they were by `bench_size`. The staging ledgers name the landed
+    pages by absolute path, so a copy of the folder elsewhere is made right here too."""
+    world = kept.parent / kept.name.replace("sync-", "world-", 1)
+    if not world.is_dir():
+        raise SystemExit(f"{world}: the world before the change set is not there")
+    _put_back_before_change(kept)
+    server, urls = start_servers(world)
+    try:
+        outcome = run_sync(kept, urls, "rebase, no change")
+    finally:
+        stop(server)
+    for name, how in KEPT_COPIES:
+        shutil.rmtree(kept / f"{name}-before-change")
+        subprocess.run(["cp", how, str(kept / name), str(kept / f"{name}-before-change")], check=True)
+    return outcome
+
+
+def replay_change_set(kept: Path, py_spy: Path | None = None) -> dict:
+    """The 1% change-set sync of a folder `bench_size(keep=True)` left, run again: `data/` and
+    `dagster_home/` made again from the copies taken before it, in the same folder (the staging
+    ledgers name the landed pages by absolute path: elsewhere every merge would restage in
+    full), against the servers of its changed `world/`."""
+    _put_back_before_change(kept)
+    server, urls = start_servers(kept / "world")
+    try:
+        return run_sync(kept, urls, "replayed change set", py_spy)
+    finally:
+        stop(server)
 
 
 # -- the profile -----------------------------------------------------------------------------
@@ -546,7 +597,18 @@ def main() -> int:
                         help="keep <out>/sync-p<N>-s<seed>/ with the data before the change set")
     parser.add_argument("--reconcile", action="store_true",
                         help="also time a full_reconciliation after the change set")
+    parser.add_argument("--replay", type=Path, metavar="KEPT",
+                        help="only the change-set sync of a --keep folder (sync-p<N>-s<seed>), again")
+    parser.add_argument("--rebase", action="store_true",
+                        help="with --replay: first make the folder's copies before the change set with this code")
     args = parser.parse_args()
+    if args.replay:
+        kept = args.replay.resolve()
+        if args.rebase:
+            print(json.dumps(rebase_before_change(kept)))
+        recording = kept.parent / f"{kept.name}-replay-pyspy.txt" if args.py_spy_change else None
+        print(json.dumps(replay_change_set(kept, recording)))
+        return 0
     out: Path = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
     sizes = sorted(args.persons or [100_000, 1_000_000])

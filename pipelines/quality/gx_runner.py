@@ -29,15 +29,17 @@ from importlib.resources.abc import Traversable
 from typing import Any, Protocol
 
 import pandas as pd
+import pyarrow as pa
 
-from pipelines.schemas import table_spec
+from pipelines.schemas import arrow_schema, table_spec
 
 EXPECTATIONS_DIR = files("expectations")  # a package: found wherever it was installed
 SEVERITIES = ("blocking", "warning")
 # Expectations about the table as a whole: a distribution, and uniqueness. Every other one
 # judges each row on its own, so its counts add up over rows and an incremental staging
 # carries them (`validate_merged`); so does uniqueness's while the table holds no repeated
-# key (a repeat then involves a row the merge put in). A suite is run whole or in parts.
+# key (a repeat then involves a row the merge put in), and a boolean column's mean (its true
+# values over its present ones: `mean_tallies`). A suite is run whole or in parts.
 MEAN, UNIQUENESS = "expect_column_mean_to_be_between", "expect_compound_columns_to_be_unique"
 ROWS_PART, KEYS_PART, MEANS_PART, COUNTED_PART = "rows", "keys", "means", "counted"
 _PARTS = {  # which expectation types each part runs
@@ -390,24 +392,79 @@ def validate(
 # -- carried across an incremental staging -------------------------------------------------
 
 
-def row_tallies(result: SuiteResult) -> dict[str, list[int]] | None:
+def row_tallies(result: SuiteResult, frame: pd.DataFrame | None = None,
+                directory: Traversable = EXPECTATIONS_DIR) -> dict[str, list[int]] | None:
     """What the next incremental staging carries of a validation: for each expectation that
-    counts rows (keyed by its place in the file; a mean is no count), [rows in its domain,
-    rows it skipped as missing, rows unexpected]. Counts of rows add up over rows, so a merged
-    table's are the last table's, less the rows the merge took out, plus those it put in
-    (uniqueness's unexpected rows aside: `validate_merged`). None when an expectation raised
-    (there is no count to carry)."""
+    counts rows (keyed by its place in the file), [rows in its domain, rows it skipped as
+    missing, rows unexpected]; with the validated `frame`, the means of boolean columns too
+    (`mean_tallies`). Counts of rows add up over rows, so a merged table's are the last
+    table's, less the rows the merge took out, plus those it put in (uniqueness's unexpected
+    rows aside: `validate_merged`). None when an expectation raised (there is no count to
+    carry)."""
     tallies: dict[str, list[int]] = {}
     for check in result.checks:
         for outcome in check.expectations:
-            if outcome.expectation_type == MEAN:
-                continue
             if outcome.exception:
                 return None
+            if outcome.expectation_type == MEAN:
+                continue
             tallies[str(outcome.position)] = [
                 outcome.element_count or 0, outcome.missing_count or 0, outcome.unexpected_count or 0
             ]
+    if frame is not None:
+        tallies.update(mean_tallies(result.table, frame, directory))
     return tallies
+
+
+def _mean_as_counts(table: str, entry: dict[str, Any]) -> bool:
+    """Whether a merge carries this expectation as counts: a mean of a boolean column is its
+    true values over its present ones, and both counts add up over rows (exactly: the mean
+    of 0s and 1s GX takes is that very division). A mean of other numbers is taken again
+    over the whole column."""
+    if entry["type"] != MEAN:
+        return False
+    schema = arrow_schema(table)
+    column = entry["kwargs"].get("column")
+    return column in schema.names and pa.types.is_boolean(schema.field(column).type)
+
+
+def mean_tallies(table: str, frame: pd.DataFrame, directory: Traversable = EXPECTATIONS_DIR) -> dict[str, list[int]]:
+    """For each mean of a boolean column (`_mean_as_counts`), keyed by its place in the file:
+    [rows of its domain with a value, of them true], counted over `frame` as GX reads it:
+    `_prepare`d, then the row condition applied with pandas' `query`, as GX's pandas engine
+    applies it (`PandasExecutionEngine._apply_row_condition_filter`)."""
+    wanted = {position: entry for position, entry in enumerate(load_suite_json(table, directory)["expectations"])
+              if _mean_as_counts(table, entry)}
+    if not wanted:
+        return {}
+    columns = list(dict.fromkeys(column for entry in wanted.values() for column in _entry_columns(table, entry)))
+    prepared = _prepare(frame[columns])
+    tallies = {}
+    for position, entry in wanted.items():
+        kwargs = entry["kwargs"]
+        domain = prepared
+        if kwargs.get("row_condition"):
+            domain = prepared.query(kwargs["row_condition"], parser=kwargs.get("condition_parser") or "pandas")
+        values = domain[kwargs["column"]]
+        tallies[str(position)] = [int(values.notna().sum()), int(values.sum())]
+    return tallies
+
+
+def _mean_from_counts(entry: dict[str, Any], position: int, present: int, trues: int) -> ExpectationOutcome:
+    """A boolean column's mean and verdict from its counts, as GX makes them
+    (`_validate_metric_value_between`); no value to average passes, as in `validate`."""
+    kwargs, meta = entry["kwargs"], entry["meta"]
+    observed = trues / present if present else None
+    success = True
+    if observed is not None:
+        low, high = kwargs.get("min_value"), kwargs.get("max_value")
+        above = low is None or (observed > low if kwargs.get("strict_min") else observed >= low)
+        below = high is None or (observed < high if kwargs.get("strict_max") else observed <= high)
+        success = above and below
+    return ExpectationOutcome(
+        check=meta["check"], severity=meta["severity"], expectation_type=MEAN, column=_label(kwargs),
+        success=success, observed_value=observed, position=position,
+    )
 
 
 def _outcome_from_counts(entry: dict[str, Any], position: int, element: int, missing: int,
@@ -452,15 +509,16 @@ def validate_merged(
 ) -> tuple[SuiteResult, dict[str, list[int]]] | None:
     """The suite over a table merged from the last validated one, without reading its kept
     rows: every count from `tallies` (the last validation's `row_tallies`) less the `removed`
-    rows' plus the `added` rows' (GX over those few rows); a uniqueness's unexpected rows, when
-    the last table held no repeated key, by GX over the added rows and the merged rows sharing
-    their key (every repeat is among them), else over the key columns of the whole table;
-    the means by GX over their columns of the whole table. Returns the result and its
+    rows' plus the `added` rows' (GX over those few rows; a boolean column's mean from its two
+    counts, `mean_tallies`); a uniqueness's unexpected rows, when the last table held no
+    repeated key, by GX over the added rows and the merged rows sharing their key (every
+    repeat is among them), else over the key columns of the whole table; a mean of other
+    numbers by GX over its column of the whole table. Returns the result and its
     tallies, or None when the counts cannot be carried (GX raised on a part, the tallies are
     not this suite's, a count would go negative): the caller then validates the whole table."""
     entries = load_suite_json(table, directory)["expectations"]
-    taken_out = row_tallies(validate(table, removed, directory, COUNTED_PART))
-    put_in = row_tallies(validate(table, added, directory, COUNTED_PART))
+    taken_out = row_tallies(validate(table, removed, directory, COUNTED_PART), removed, directory)
+    put_in = row_tallies(validate(table, added, directory, COUNTED_PART), added, directory)
     if taken_out is None or put_in is None or set(tallies) != set(put_in) or set(put_in) != set(taken_out):
         return None
     carried = {
@@ -482,12 +540,15 @@ def validate_merged(
                 outcome = _outcome_from_counts(entry, int(key), *counts)
             else:  # GX over the whole key columns: its counts are the table's
                 carried[key] = [outcome.element_count or 0, outcome.missing_count or 0, outcome.unexpected_count or 0]
+        elif entry["type"] == MEAN:
+            outcome = _mean_from_counts(entry, int(key), *counts)
         else:
             outcome = _outcome_from_counts(entry, int(key), *counts)
         outcomes.append(outcome)
-    mean_columns = suite_columns(table, directory, MEANS_PART)
-    if mean_columns:
-        means = validate(table, merged.columns(mean_columns), directory, MEANS_PART)
+    if any(entry["type"] == MEAN and str(position) not in carried for position, entry in enumerate(entries)):
+        # a mean of other numbers: over its whole column, with the other means
+        means = validate(table, merged.columns(suite_columns(table, directory, MEANS_PART)), directory, MEANS_PART)
+        outcomes = [o for o in outcomes if o.expectation_type != MEAN]
         outcomes += [outcome for check in means.checks for outcome in check.expectations]
     return _suite_result(table, merged.rows, outcomes, directory), carried
 

@@ -4,8 +4,9 @@ After a full staging the suite runs over the whole file. After a merge (incremen
 counts are carried from the last validation's (`row_tallies`, kept in the staging's reuse
 record), less the rows the merge took out, plus those it put in; uniqueness reads the rows
 that share a key with a row put in (while the last table repeated no key, every repeat is
-among them), and only the means read whole columns (`gx_runner.validate_merged`): the same
-result as validating the whole file (tests/quality/test_carried_validation.py), at the cost
+among them), and a boolean column's mean is its true rows over its present ones, two more
+counts (`gx_runner.validate_merged`; a mean of other numbers would read its whole column):
+the same result as validating the whole file (tests/quality/test_carried_validation.py), at the cost
 of the rows that changed and a join of their keys. The counts are the last staging's, made
 by the same code and suite: a merge requires both unchanged.
 """
@@ -44,7 +45,7 @@ def validate_staged(table: str, settings: Settings, result: StagedResult,
             return Validation(*merged, rows_judged=len(removed) + len(added))
     frame = read_staged(settings, table, columns=gx_runner.suite_columns(table))
     suite = gx_runner.validate(table, frame)
-    return Validation(suite, gx_runner.row_tallies(suite), rows_judged=len(frame))
+    return Validation(suite, gx_runner.row_tallies(suite, frame), rows_judged=len(frame))
 
 
 class _StagedFile:

@@ -3,7 +3,8 @@
 An incremental staging (pipelines/staging/incremental.py) validates a table without reading
 its kept rows: the counts from the last validation's, less the rows the merge took out, plus
 those it put in; uniqueness over the rows sharing a key with a row put in (or the whole key
-columns, when the last table repeated a key); the means over their whole columns
+columns, when the last table repeated a key); a boolean column's mean from its true and present
+rows, counted like the rest (a mean of other numbers over its whole column)
 (`gx_runner.validate_merged`). Here every breaker of test_every_check_fails (one small change
 a real source could cause, failing exactly one check) is applied as a merge would apply it
 to the valid staged frames, and the carried result must equal Great Expectations over the
@@ -12,6 +13,8 @@ reader of the rows sharing a key (DuckDB over Parquet) is held to pandas' readin
 """
 
 from __future__ import annotations
+
+import json
 
 import pandas as pd
 import pytest
@@ -58,12 +61,17 @@ class MergedFrame:
         return sharing[columns]
 
 
+def tallies_of(table: str, frame: pd.DataFrame, directory=gx_runner.EXPECTATIONS_DIR) -> dict[str, list[int]]:
+    """What a whole validation of `frame` leaves for the next merge."""
+    return gx_runner.row_tallies(gx_runner.validate(table, frame, directory), frame, directory)
+
+
 def carried(table: str, before: pd.DataFrame, after: pd.DataFrame) -> gx_runner.SuiteResult:
-    tallies = gx_runner.row_tallies(gx_runner.validate(table, before))
     removed, added = as_merged(before, after)
-    result, merged_tallies = gx_runner.validate_merged(table, tallies, removed, added, MergedFrame(after))
+    result, merged_tallies = gx_runner.validate_merged(table, tallies_of(table, before), removed, added,
+                                                       MergedFrame(after))
     # the counts carried on are the ones a whole validation makes
-    assert merged_tallies == gx_runner.row_tallies(gx_runner.validate(table, after))
+    assert merged_tallies == tallies_of(table, after)
     return result
 
 
@@ -89,11 +97,11 @@ def test_a_merge_that_empties_a_domain_is_vacuous_as_gx_says(staged):  # noqa: F
 
 def test_counts_that_are_not_this_suites_are_not_carried(staged):  # noqa: F811
     frame = staged["volunteers"]
-    tallies = gx_runner.row_tallies(gx_runner.validate("volunteers", frame))
+    tallies = tallies_of("volunteers", frame)
     some = frame.iloc[:2]
     # another suite's positions, or a row taken out that the counts never held
     assert gx_runner.validate_merged("volunteers", {"999": [1, 0, 0]}, some, some, MergedFrame(frame)) is None
-    emptied = {key: [0, 0, 0] for key in tallies}
+    emptied = {key: [0] * len(counts) for key, counts in tallies.items()}
     assert gx_runner.validate_merged("volunteers", emptied, frame, frame.iloc[:0], MergedFrame(frame)) is None
 
 
@@ -103,15 +111,48 @@ def test_uniqueness_reads_the_rows_sharing_a_key_with_a_row_put_in(staged):  # n
     put("provincial/2", source_id="1")(renamed)  # the re-sent activity repeats activity 1's key
     merged = MergedFrame(renamed)
     result, _ = gx_runner.validate_merged(
-        "projects", gx_runner.row_tallies(gx_runner.validate("projects", before)), *as_merged(before, renamed), merged)
+        "projects", tallies_of("projects", before), *as_merged(before, renamed), merged)
     assert result.failed() == ["key_unique"]
     assert merged.rows_read == 2  # the row put in and the kept one it repeats, of 10
 
     # once the table repeats a key, the next merge reads the whole key columns
     merged = MergedFrame(before)
     result, _ = gx_runner.validate_merged(
-        "projects", gx_runner.row_tallies(gx_runner.validate("projects", renamed)), *as_merged(renamed, before), merged)
+        "projects", tallies_of("projects", renamed), *as_merged(renamed, before), merged)
     assert result.failed() == [] and merged.rows_read == len(before)
+
+
+def test_a_boolean_means_share_is_carried_without_reading_its_column(staged):  # noqa: F811
+    # volunteers: four means of boolean columns (one under a row condition), carried as counts
+    before = staged["volunteers"].reset_index(drop=True)
+    after = before.copy()
+    put("national/V0001", cert_masked=True, phone_masked=True)(after)
+    merged = MergedFrame(after)
+    removed, added = as_merged(before, after)
+    result, tallies = gx_runner.validate_merged("volunteers", tallies_of("volunteers", before), removed, added,
+                                                merged)
+    assert outcomes(result) == outcomes(gx_runner.validate("volunteers", after))
+    assert tallies == tallies_of("volunteers", after)
+    assert merged.rows_read == 1  # the changed row's key, for uniqueness: no whole column
+    means = [o for check in result.checks for o in check.expectations if o.expectation_type == gx_runner.MEAN]
+    assert len(means) == 4 and all(o.observed_value is not None for o in means)
+
+
+def test_a_mean_of_other_numbers_is_taken_over_its_whole_column(staged, tmp_path):  # noqa: F811
+    # a suite with a mean of hours (not a boolean: no exact count to carry) beside the share
+    document = gx_runner.load_suite_json("services")
+    hours_mean = {"type": gx_runner.MEAN, "kwargs": {"column": "hours", "min_value": 1.0, "max_value": 8.0},
+                  "meta": {"severity": "warning", "check": "effective_share"}}
+    (tmp_path / "services.json").write_text(
+        json.dumps({**document, "expectations": [*document["expectations"], hours_mean]}), encoding="utf-8")
+    before = staged["services"].reset_index(drop=True)
+    after = before.copy()
+    put("national/R2", hours=20.0, is_effective=False)(after)
+    merged = MergedFrame(after)
+    result, _ = gx_runner.validate_merged("services", tallies_of("services", before, tmp_path),
+                                          *as_merged(before, after), merged, tmp_path)
+    assert outcomes(result) == outcomes(gx_runner.validate("services", after, tmp_path))
+    assert merged.rows_read >= len(after)  # the hours column, whole
 
 
 def test_the_staged_file_finds_the_rows_sharing_a_key_as_pandas_does(staged, tmp_path):  # noqa: F811
