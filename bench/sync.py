@@ -423,8 +423,7 @@ def bench_size(persons: int, seed: int, out: Path, profile: bool, save, keep: bo
             result["runs"].append(run_sync(work, urls, "rerun, no change"))
             save(result)
             if keep:
-                for name, how in KEPT_COPIES:
-                    subprocess.run(["cp", how, str(work / name), str(work / f"{name}-before-change")], check=True)
+                copy_kept(work, to_before_change=True)
             result["change_set"] = change_one_percent(world)
             recording = out / f"sync-pyspy-p{persons}-change.txt" if py_spy == "change" else None
             result["runs"].append(run_sync(work, urls, "rerun, 1% changed", recording))
@@ -443,10 +442,15 @@ def bench_size(persons: int, seed: int, out: Path, profile: bool, save, keep: bo
     return result
 
 
-def _put_back_before_change(kept: Path) -> None:
+def copy_kept(work: Path, to_before_change: bool) -> None:
+    """DATA_DIR and DAGSTER_HOME (`KEPT_COPIES`) copied to `<name>-before-change/`, or put back
+    from there; what stood in the way is removed first."""
     for name, how in KEPT_COPIES:
-        shutil.rmtree(kept / name, ignore_errors=True)
-        subprocess.run(["cp", how, str(kept / f"{name}-before-change"), str(kept / name)], check=True)
+        source, target = work / name, work / f"{name}-before-change"
+        if not to_before_change:
+            source, target = target, source
+        shutil.rmtree(target, ignore_errors=True)
+        subprocess.run(["cp", how, str(source), str(target)], check=True)
 
 
 def rebase_before_change(kept: Path) -> dict:
@@ -457,15 +461,13 @@ def rebase_before_change(kept: Path) -> dict:
     world = kept.parent / kept.name.replace("sync-", "world-", 1)
     if not world.is_dir():
         raise SystemExit(f"{world}: the world before the change set is not there")
-    _put_back_before_change(kept)
+    copy_kept(kept, to_before_change=False)
     server, urls = start_servers(world)
     try:
         outcome = run_sync(kept, urls, "rebase, no change")
     finally:
         stop(server)
-    for name, how in KEPT_COPIES:
-        shutil.rmtree(kept / f"{name}-before-change")
-        subprocess.run(["cp", how, str(kept / name), str(kept / f"{name}-before-change")], check=True)
+    copy_kept(kept, to_before_change=True)
     return outcome
 
 
@@ -474,7 +476,7 @@ def replay_change_set(kept: Path, py_spy: Path | None = None) -> dict:
     `dagster_home/` made again from the copies taken before it, in the same folder (the staging
     ledgers name the landed pages by absolute path: elsewhere every merge would restage in
     full), against the servers of its changed `world/`."""
-    _put_back_before_change(kept)
+    copy_kept(kept, to_before_change=False)
     server, urls = start_servers(kept / "world")
     try:
         return run_sync(kept, urls, "replayed change set", py_spy)
