@@ -60,6 +60,8 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -369,7 +371,10 @@ def change_one_percent(world: Path) -> dict:
 # -- one world size --------------------------------------------------------------------------
 
 
-def start_servers(world: Path) -> tuple[subprocess.Popen, tuple[str, str]]:
+@contextmanager
+def serving(world: Path) -> Iterator[tuple[subprocess.Popen, tuple[str, str]]]:
+    """Both sandbox servers over `world`, faults off: (their process, (national URL,
+    provincial URL)), stopped when the block ends."""
     national_port, provincial_port = free_port(), free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "sandbox", "serve", "--world", str(world),
@@ -377,17 +382,16 @@ def start_servers(world: Path) -> tuple[subprocess.Popen, tuple[str, str]]:
          "--faults", "none"],
         cwd=ROOT, stdout=subprocess.DEVNULL,
     )
-    wait_for_port(national_port)
-    wait_for_port(provincial_port)
-    return server, (f"http://127.0.0.1:{national_port}", f"http://127.0.0.1:{provincial_port}")
-
-
-def stop(server: subprocess.Popen) -> None:
-    server.send_signal(signal.SIGTERM)
     try:
-        server.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        server.kill()
+        wait_for_port(national_port)
+        wait_for_port(provincial_port)
+        yield server, (f"http://127.0.0.1:{national_port}", f"http://127.0.0.1:{provincial_port}")
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
 
 
 def bench_size(persons: int, seed: int, out: Path, profile: bool, save, keep: bool = False,
@@ -406,9 +410,8 @@ def bench_size(persons: int, seed: int, out: Path, profile: bool, save, keep: bo
     work.mkdir(parents=True)
     world = work / "world"
     shutil.copytree(kept, world)
-    server, urls = start_servers(world)
     result: dict = {"persons": persons, "world_seconds": generated, "runs": []}
-    try:
+    with serving(world) as (server, urls):
         with PeakSampler(server.pid) as server_memory:
             recording = out / f"sync-pyspy-p{persons}.txt" if py_spy == "full" else None
             result["runs"].append(run_sync(work, urls, "full", recording))
@@ -434,8 +437,6 @@ def bench_size(persons: int, seed: int, out: Path, profile: bool, save, keep: bo
         save(result)
         if profile:
             result["profile"] = str(profile_sync(work, urls, out, persons))
-    finally:
-        stop(server)
     # the warehouse and landed data are many GB at 4.3M: keep the results, not the copies
     if not keep:
         shutil.rmtree(work, ignore_errors=True)
@@ -462,11 +463,8 @@ def rebase_before_change(kept: Path) -> dict:
     if not world.is_dir():
         raise SystemExit(f"{world}: the world before the change set is not there")
     copy_kept(kept, to_before_change=False)
-    server, urls = start_servers(world)
-    try:
+    with serving(world) as (_, urls):
         outcome = run_sync(kept, urls, "rebase, no change")
-    finally:
-        stop(server)
     copy_kept(kept, to_before_change=True)
     return outcome
 
@@ -477,11 +475,8 @@ def replay_change_set(kept: Path, py_spy: Path | None = None) -> dict:
     ledgers name the landed pages by absolute path: elsewhere every merge would restage in
     full), against the servers of its changed `world/`."""
     copy_kept(kept, to_before_change=False)
-    server, urls = start_servers(kept / "world")
-    try:
+    with serving(kept / "world") as (_, urls):
         return run_sync(kept, urls, "replayed change set", py_spy)
-    finally:
-        stop(server)
 
 
 # -- the profile -----------------------------------------------------------------------------
@@ -618,11 +613,10 @@ def main() -> int:
         for persons in sizes:
             work = out / f"profile-p{persons}-s{args.seed}"
             shutil.rmtree(work, ignore_errors=True)
-            server, urls = start_servers(ensure_world(persons, args.seed, out))
             try:
-                print(profile_sync(work, urls, out, persons))
+                with serving(ensure_world(persons, args.seed, out)) as (_, urls):
+                    print(profile_sync(work, urls, out, persons))
             finally:
-                stop(server)
                 shutil.rmtree(work, ignore_errors=True)
         return 0
     results: list[dict] = []
