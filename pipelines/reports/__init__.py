@@ -17,6 +17,7 @@ from pipelines.files import atomic_path
 from pipelines.reports.quality import CheckOutcome, collect_quality
 
 REPORT_PREFIX = "statistics-"
+LANDED_COUNTS_FILE = "landed_rows.json"  # under DATA_DIR/state/reports (quality.landed_rows)
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,8 @@ def write_report(
         figures = read_figures(engine, schema)
     finally:
         engine.dispose()
-    quality = collect_quality(settings.raw_dir, settings.resolved_dir, checks, published_at)
+    quality = collect_quality(settings.raw_dir, settings.resolved_dir, checks, published_at,
+                              landed_counts=settings.state_dir / "reports" / LANDED_COUNTS_FILE)
     page = render_report(figures, quality, as_of=as_of)
     path = report_path(settings, as_of, run_id)
     with atomic_path(path) as temp:
