@@ -30,6 +30,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -133,34 +135,33 @@ def ensure_world(persons: int, seed: int, out: Path = OUT) -> Path:
     return world
 
 
-def bench_world(persons: int, seed: int, out: Path = OUT) -> list[dict]:
-    world = ensure_world(persons, seed, out)
+@contextmanager
+def serving(world: Path) -> Iterator[tuple[subprocess.Popen, tuple[str, str]]]:
+    """Both sandbox servers over `world`, faults off: (their process, (national URL,
+    provincial URL)), stopped when the block ends."""
     national_port, provincial_port = free_port(), free_port()
     server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "sandbox",
-            "serve",
-            "--world",
-            str(world),
-            "--persons",
-            str(persons),
-            "--national-port",
-            str(national_port),
-            "--provincial-port",
-            str(provincial_port),
-            "--faults",
-            "none",
-        ],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
+        [sys.executable, "-m", "sandbox", "serve", "--world", str(world),
+         "--national-port", str(national_port), "--provincial-port", str(provincial_port),
+         "--faults", "none"],
+        cwd=ROOT, stdout=subprocess.DEVNULL,
     )
-    results = []
     try:
         wait_for_port(national_port)
         wait_for_port(provincial_port)
-        urls = (f"http://127.0.0.1:{national_port}", f"http://127.0.0.1:{provincial_port}")
+        yield server, (f"http://127.0.0.1:{national_port}", f"http://127.0.0.1:{provincial_port}")
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+
+
+
+def bench_world(persons: int, seed: int, out: Path = OUT) -> list[dict]:
+    results = []
+    with serving(ensure_world(persons, seed, out)) as (_, urls):
         for mode in ("land", "bare"):
             data_dir = tempfile.mkdtemp(prefix=f"pull-{mode}-", dir=out)
             try:
@@ -177,12 +178,6 @@ def bench_world(persons: int, seed: int, out: Path = OUT) -> list[dict]:
             outcome["persons"] = persons
             print(json.dumps(outcome), file=sys.stderr, flush=True)
             results.append(outcome)
-    finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
     return results
 
 

@@ -54,14 +54,11 @@ import json
 import os
 import resource
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -70,7 +67,7 @@ OUT = ROOT / "bench" / "out"
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from pull import ensure_world, free_port, wait_for_port  # noqa: E402
+from pull import ensure_world, serving  # noqa: E402
 from pyspy_summary import summarize  # noqa: E402
 
 STAGES = ("raw", "staged", "resolved", "warehouse")
@@ -369,29 +366,6 @@ def change_one_percent(world: Path) -> dict:
 
 
 # -- one world size --------------------------------------------------------------------------
-
-
-@contextmanager
-def serving(world: Path) -> Iterator[tuple[subprocess.Popen, tuple[str, str]]]:
-    """Both sandbox servers over `world`, faults off: (their process, (national URL,
-    provincial URL)), stopped when the block ends."""
-    national_port, provincial_port = free_port(), free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "sandbox", "serve", "--world", str(world),
-         "--national-port", str(national_port), "--provincial-port", str(provincial_port),
-         "--faults", "none"],
-        cwd=ROOT, stdout=subprocess.DEVNULL,
-    )
-    try:
-        wait_for_port(national_port)
-        wait_for_port(provincial_port)
-        yield server, (f"http://127.0.0.1:{national_port}", f"http://127.0.0.1:{provincial_port}")
-    finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
 
 
 def bench_size(persons: int, seed: int, out: Path, profile: bool, save, keep: bool = False,
