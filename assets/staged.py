@@ -54,6 +54,7 @@ GX_TALLIES_KEY = "gx_row_tallies"  # where a staging record keeps its suite's co
 # Share of a table's rows in quarantine above which the quarantine check warns.
 MAX_QUARANTINE_SHARE = 0.05
 PREVIEW_ROWS = 5
+LANDED_BYTES_FILE = "staging_landed_bytes.json"  # under DATA_DIR/state: each sync folder's bytes (_Workers)
 # Columns never shown in a preview: personal (canonical `pii`), hashes and the parts of
 # numbers that masking keeps, birth dates.
 PREVIEW_HIDDEN_SUFFIXES = ("_hash", "_prefix3", "_prefix4", "_suffix4")
@@ -198,7 +199,7 @@ def _stage_one(
         result = stage_from_parts(table, settings, as_of)
     else:
         result = stage_table_or_merge(table, settings, as_of, **(merge or {"previous": None,
-                                      "base_fingerprint": "", "pages": [], "allow": False}))
+                                      "base_fingerprint": "", "folders": [], "allow": False}))
     previous = (merge or {}).get("previous")
     carried = previous.report.get(GX_TALLIES_KEY) if previous is not None and previous.report else None
     validation = validate_staged(table, settings, result, carried)
@@ -261,12 +262,12 @@ def _selected(context: AssetExecutionContext, checks: list[AssetCheckResult]) ->
     return [check for check in checks if AssetCheckKey(check.asset_key, check.check_name) in selected]
 
 
-def _raw_manifest(settings: Settings, table: str) -> list:
-    from pipelines.reuse import folder_manifest
+def _landed_folders(settings: Settings, table: str) -> list:
+    """The state of the sync folders of each stream the table is staged from
+    (`landing.sync_folders`)."""
+    from pipelines.landing import sync_folders
 
-    return [
-        folder_manifest(settings.raw_dir / m.source / m.stream) for m in mappings_for_table(table)
-    ]
+    return [sync_folders(settings.data_dir, m.source, m.stream) for m in mappings_for_table(table)]
 
 
 def _stage_or_reuse(
@@ -278,7 +279,7 @@ def _stage_or_reuse(
     prefectures' parts always runs: its inputs are the parts, not the fingerprinted pages.
     `worker()` gives where the work runs, `say` logs a line (both: see `_Workers`)."""
     from pipelines import reuse as reuse_records
-    from pipelines.staging.incremental import BASIS_KEY, basis
+    from pipelines.staging.incremental import BASIS_KEY, basis, pages_since
     from pipelines.staging.tables import ledger_path, quarantine_part_path, staged_path
 
     step = f"staged/{table}"
@@ -293,12 +294,16 @@ def _stage_or_reuse(
     outputs = [
         staged_path(settings, table), quarantine_part_path(settings, table), ledger_path(settings, table)
     ]
-    pages = _raw_manifest(settings, table)
-    fingerprint = reuse_records.fingerprint(step, inputs=pages, settings=settings, code=code)
+    folders = _landed_folders(settings, table)
+    # each folder's time (its pages' states, kept while it is fresh, are compared by
+    # `pages_since`: a folder that settles keeps its fingerprint)
+    fingerprint = reuse_records.fingerprint(
+        step, inputs=[[entry[:2] for entry in stream] for stream in folders], settings=settings, code=code
+    )
     # the same, the pages aside: a staging made under it may take new pages in (incremental.py)
     base = reuse_records.fingerprint(step, inputs=None, settings=settings, code=code)
     record = reuse_records.load_record(settings, step)
-    if reuse and reuse_records.reusable(record, fingerprint, as_of):
+    if reuse and reuse_records.reusable(record, fingerprint, as_of) and pages_since(record, folders) == []:
         say(f"staged {table}: landed pages unchanged since {record.as_of}: reused")
         return MaterializeResult(
             asset_key=staged_key(table),
@@ -306,7 +311,7 @@ def _stage_or_reuse(
             check_results=_selected(context, checks_from_json(record.report["checks"])),
         )
     reuse_records.forget(settings, step)
-    merge = {"previous": record, "base_fingerprint": base, "pages": pages, "allow": reuse}
+    merge = {"previous": record, "base_fingerprint": base, "folders": folders, "allow": reuse}
     metadata, checks, changes_at, tallies = _stage_in(
         worker(), say, table, settings, as_of, context.run_id, merge=merge
     )
@@ -317,7 +322,7 @@ def _stage_or_reuse(
         valid_until=None if changes_at is None else AsOf(changes_at.to_pydatetime()).isoformat(),
         outputs=reuse_records.files_manifest(outputs),
         report={"metadata": metadata_to_json(metadata), "checks": checks_to_json(checks),
-                BASIS_KEY: basis(base, pages), GX_TALLIES_KEY: tallies},
+                BASIS_KEY: basis(base, folders), GX_TALLIES_KEY: tallies},
     ))
     return MaterializeResult(asset_key=staged_key(table), metadata=metadata, check_results=_selected(context, checks))
 
@@ -446,19 +451,14 @@ class _Workers:
     def __init__(self, context: AssetExecutionContext, settings: Settings, min_mb: float,
                  processes: int) -> None:
         self._context = context
-        landed = list(settings.raw_dir.rglob("*.parquet"))  # raw/<source>/<stream>/...
-        # bytes landed per (source, stream), each page's size read once: the landing zone
-        # keeps every sync, and going through every page again for each table cost 0.37 s
-        # at 1M persons after two syncs
-        self._landed_bytes: dict[tuple[str, ...], int] = {}
-        for path in landed:
-            try:
-                size = path.stat().st_size
-            except OSError:  # gone meanwhile: counts nothing, as in input_megabytes
-                continue
-            stream = path.relative_to(settings.raw_dir).parts[:2]
-            self._landed_bytes[stream] = self._landed_bytes.get(stream, 0) + size
-        isolated = worth_a_process(landed, min_mb)
+        from pipelines.landing import page_bytes, tally_sync_folders
+
+        # bytes landed per (source, stream), each sync folder's pages sized once and kept
+        # with its time: the landing zone keeps every sync (a look at every page cost 0.37 s
+        # at 1M persons after two syncs, and grew by that with each reconciliation)
+        tallies = tally_sync_folders(settings.raw_dir, page_bytes, 1, settings.state_dir / LANDED_BYTES_FILE)
+        self._landed_bytes = {stream: sum(size for size, in syncs.values()) for stream, syncs in tallies.items()}
+        isolated = worth_a_process(sum(self._landed_bytes.values()) / 2**20, min_mb)
         count = max(1, processes) if isolated else 1
         started = (f"a staging process started ({sum(self._landed_bytes.values()) / 2**20:.0f} MiB landed; "
                    f"up to {count} tables at a time)")

@@ -29,6 +29,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -382,6 +383,130 @@ def raw_glob(data_dir: Any, source: str, stream: str) -> str:
 def raw_files(data_dir: Any, source: str, stream: str) -> list[Path]:
     """Every landed page file of a stream, in sync then page order."""
     return sorted(raw_stream_dir(data_dir, source, stream).glob(f"*/{PAGE_GLOB}"))
+
+
+# -- what was landed, per sync folder (what staging read before: pipelines/staging/) --------
+
+# A sync folder changes only by pages renamed into it or removed from it (every page is written
+# under a temporary name and renamed; nothing rewrites a page in place), and each change moves
+# the folder's modification time: a folder is told unchanged by its time, not by a look at
+# each of the pages the landing zone keeps from every sync. The file system's clock is coarse
+# (two changes within one tick leave one time), so a folder changed in the last SETTLED_NS is
+# described page by page.
+SETTLED_NS = 2_000_000_000
+
+
+def _page_states(folder: Path) -> list[list]:
+    """Each page of a sync folder: [name, size, modification time], by name."""
+    states = []
+    for page in sorted(folder.glob(PAGE_GLOB)):
+        status = page.stat()
+        states.append([page.name, status.st_size, status.st_mtime_ns])
+    return states
+
+
+def sync_folders(data_dir: Any, source: str, stream: str, now_ns: int | None = None) -> list[list]:
+    """The state of each sync folder of a stream, in sync order: [folder, modification time,
+    page states], the page states (`_page_states`) only for a folder changed in the last
+    SETTLED_NS, else None. One `stat` per settled folder, however many pages it holds. JSON as
+    it is: staging keeps it to know, at its next run, what it has read (`landed_since`)."""
+    stream_dir = raw_stream_dir(data_dir, source, stream)
+    if not stream_dir.is_dir():
+        return []
+    now_ns = time.time_ns() if now_ns is None else now_ns
+    folders = []
+    for folder in sorted(p for p in stream_dir.iterdir() if p.is_dir()):
+        modified = folder.stat().st_mtime_ns
+        folders.append([str(folder), modified, _page_states(folder) if now_ns - modified < SETTLED_NS else None])
+    return folders
+
+
+def folder_pages(folder: str) -> list[str]:
+    """The page files of a sync folder, in page order."""
+    return [str(page) for page in sorted(Path(folder).glob(PAGE_GLOB))]
+
+
+def landed_since(kept: list[list], now: list[list]) -> list[str] | None:
+    """The pages landed in `now` (a `sync_folders`) that the folders `kept` (an earlier one)
+    did not hold, in sync and page order; None when a kept folder is gone or changed otherwise
+    than by pages added while it was kept page by page (a settled folder never changes)."""
+    current = {entry[0]: entry for entry in now}
+    new: list[str] = []
+    for folder, modified, states in kept:
+        entry = current.pop(folder, None)
+        if entry is None:
+            return None
+        if states is None:  # settled when kept: its time says it all
+            if entry[1] != modified:
+                return None
+            continue
+        states_now = _page_states(Path(folder))
+        held = {tuple(state) for state in states}
+        if not held <= {tuple(state) for state in states_now}:
+            return None
+        new += [str(Path(folder) / state[0]) for state in states_now if tuple(state) not in held]
+    for folder in current:  # folders the kept state did not know
+        new += folder_pages(folder)
+    return new
+
+
+TALLIES_VERSION = 1
+
+
+def tally_sync_folders(
+    raw_dir: Path, tally: Callable[[list[Path]], list[int]], width: int, kept: Path | None = None
+) -> dict[tuple[str, str], dict[str, list[int]]]:
+    """{(source, stream): {sync: tally(its pages)}} over every sync folder under `raw_dir`
+    (raw/<source>/<stream>/<sync>/page-*; a stream folder without syncs maps to {}); a tally
+    is `width` numbers.
+
+    With `kept` (a JSON file this function keeps), a settled folder's tally is kept with its
+    time and read back while the time is the one tallied (SETTLED_NS: why that is exact), so
+    each folder's pages are looked at once, not at every call: the landing zone keeps every
+    sync. Not fsynced: a write lost in a crash only means the next call tallies again."""
+    known = _read_tallies(kept, width) if kept is not None else {}
+    now = time.time_ns()
+    still: dict[str, list[int]] = {}
+    tallies: dict[tuple[str, str], dict[str, list[int]]] = {}
+    for stream_dir in sorted(p for p in raw_dir.glob("*/*") if p.is_dir()):
+        syncs = tallies.setdefault((stream_dir.parent.name, stream_dir.name), {})
+        for sync_dir in sorted(p for p in stream_dir.iterdir() if p.is_dir()):
+            name = f"{stream_dir.parent.name}/{stream_dir.name}/{sync_dir.name}"
+            modified = sync_dir.stat().st_mtime_ns
+            entry = known.get(name)
+            if entry is None or entry[0] != modified:
+                entry = [modified, *tally(sorted(sync_dir.glob(PAGE_GLOB)))]
+            if now - modified >= SETTLED_NS:
+                still[name] = entry
+            syncs[sync_dir.name] = entry[1:]
+    if kept is not None and still != known:
+        write_text(kept, json.dumps({"version": TALLIES_VERSION, "folders": still}), durable=False)
+    return tallies
+
+
+def _read_tallies(path: Path, width: int) -> dict[str, list[int]]:
+    """Each sync folder's [modification time, *tally] as last kept; none when the file is
+    missing, unreadable or of another version."""
+    try:
+        kept = json.loads(path.read_text(encoding="utf-8"))
+        folders = kept["folders"] if kept.get("version") == TALLIES_VERSION else {}
+    except (OSError, ValueError, AttributeError, KeyError):
+        return {}
+    if not isinstance(folders, dict):
+        return {}
+    return {name: entry for name, entry in folders.items()
+            if isinstance(entry, list) and len(entry) == 1 + width and all(type(n) is int for n in entry)}
+
+
+def page_bytes(pages: list[Path]) -> list[int]:
+    """A sync folder's tally for sizing work: its pages' bytes (a page gone meanwhile: none)."""
+    total = 0
+    for page in pages:
+        try:
+            total += page.stat().st_size
+        except OSError:
+            continue
+    return [total]
 
 
 def has_raw(data_dir: Any, source: str, stream: str) -> bool:

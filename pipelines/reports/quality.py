@@ -11,15 +11,13 @@ and the publish time come from Dagster and are passed in by the asset. No Dagste
 from __future__ import annotations
 
 import datetime as dt
-import json
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 import pyarrow.parquet as pq
 
-from pipelines.files import write_text
+from pipelines.landing import tally_sync_folders
 
 REVIEW_FILE = "volunteer_match_review.parquet"
 
@@ -45,60 +43,24 @@ class DataQuality:
         return [check for check in self.checks if check.passed is False]
 
 
-# A sync folder's counts are kept between reports (`landed_rows`' `counted` file) and read
-# back while the folder's modification time is the one counted: pages are only ever added
-# to a folder or taken out of it (written under a temporary name and renamed, or removed),
-# and each moves that time. A folder changed in the last SETTLED_NS is not kept, since the
-# file system's clock is coarse (two changes within one of its ticks leave one time).
-SETTLED_NS = 2_000_000_000
-COUNTS_VERSION = 1
-
-
 def landed_rows(raw_dir: Path, counted: Path | None = None) -> pd.DataFrame:
     """Rows landed per source and stream over every sync (raw/<source>/<stream>/<sync>/page-*),
     from the Parquet footers.
 
     With `counted` (a file this function keeps), each sync folder's footers are read once,
-    not at every report: the landing zone keeps every sync, so reading them all again grew
-    with the history (at 4.3M persons after one sync, 37,046 footers: 22 s with a cold page
-    cache, 3 s warm; each weekly reconciliation lands the province again)."""
-    known = _read_counts(counted) if counted is not None else {}
-    now = time.time_ns()
-    kept: dict[str, list[int]] = {}
-    rows = []
-    for stream_dir in sorted(p for p in raw_dir.glob("*/*") if p.is_dir()):
-        syncs = row_count = 0
-        for sync_dir in sorted(p for p in stream_dir.iterdir() if p.is_dir()):
-            name = f"{stream_dir.parent.name}/{stream_dir.name}/{sync_dir.name}"
-            modified = sync_dir.stat().st_mtime_ns
-            counts = known.get(name)
-            if counts is None or counts[0] != modified:
-                pages = list(sync_dir.glob("*.parquet"))
-                counts = [modified, len(pages), sum(pq.ParquetFile(page).metadata.num_rows for page in pages)]
-            if now - modified >= SETTLED_NS:
-                kept[name] = counts
-            syncs += counts[1] > 0
-            row_count += counts[2]
-        rows.append({"source": stream_dir.parent.name, "stream": stream_dir.name,
-                     "syncs": syncs, "row_count": row_count})
-    if counted is not None and kept != known:
-        # not fsynced: a write lost in a crash only means the next report counts again
-        write_text(counted, json.dumps({"version": COUNTS_VERSION, "folders": kept}), durable=False)
+    not at every report (`landing.tally_sync_folders`): the landing zone keeps every sync, so
+    reading them all again grew with the history (at 4.3M persons after one sync, 37,046
+    footers: 22 s with a cold page cache, 3 s warm; each weekly reconciliation lands the
+    province again)."""
+    def pages_and_rows(pages: list[Path]) -> list[int]:
+        return [len(pages), sum(pq.ParquetFile(page).metadata.num_rows for page in pages)]
+
+    tallies = tally_sync_folders(raw_dir, pages_and_rows, 2, counted)
+    rows = [{"source": source, "stream": stream,
+             "syncs": sum(pages > 0 for pages, _ in syncs.values()),
+             "row_count": sum(landed for _, landed in syncs.values())}
+            for (source, stream), syncs in tallies.items()]
     return pd.DataFrame(rows, columns=["source", "stream", "syncs", "row_count"])
-
-
-def _read_counts(path: Path) -> dict[str, list[int]]:
-    """Each sync folder's [modification time, pages, rows] as the last report kept them;
-    none when the file is missing, unreadable or of another version."""
-    try:
-        kept = json.loads(path.read_text(encoding="utf-8"))
-        folders = kept["folders"] if kept.get("version") == COUNTS_VERSION else {}
-    except (OSError, ValueError, AttributeError, KeyError):
-        return {}
-    if not isinstance(folders, dict):
-        return {}
-    return {name: counts for name, counts in folders.items()
-            if isinstance(counts, list) and len(counts) == 3 and all(type(n) is int for n in counts)}
 
 
 def review_queue_size(resolved_dir: Path) -> int | None:

@@ -26,7 +26,6 @@ when the field is absent).
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -38,8 +37,8 @@ import pyarrow.parquet as pq
 
 from pipelines import duck
 from pipelines.config import Settings
-from pipelines.files import atomic_path, private_dir
-from pipelines.landing import raw_files, updated_at_utc_sql
+from pipelines.files import atomic_path, private_dir, write_text
+from pipelines.landing import folder_pages, landed_since, raw_files, sync_folders, updated_at_utc_sql
 from pipelines.schemas import StreamMapping
 from pipelines.sql import literal
 
@@ -254,61 +253,71 @@ IDENTITIES_DIR = "staging_identities"
 
 def identities_dir(settings: Settings, mapping: StreamMapping) -> Path:
     """The identities of a stream's landed rows (`identities_sql`), in parts: each part holds
-    the rows of the pages one staging read first, and names them with their manifest in its
-    metadata (`pages`: path -> [size, mtime_ns]). Parts are only added (a page is never
-    rewritten), so a merge writes the new pages' identities, never the whole stream's again."""
+    the rows of the sync folders one staging read first, and names them with their state
+    beside it (`_held_path`). Parts are only added (a page is never rewritten), so a merge
+    writes the new folders' identities, never the whole stream's again."""
     return settings.state_dir / IDENTITIES_DIR / f"{mapping.source}__{mapping.stream}"
 
 
-def _page_manifest(files: list[str]) -> dict[str, list[int]]:
-    manifest = {}
-    for name in files:
-        status = os.stat(name)
-        manifest[name] = [status.st_size, status.st_mtime_ns]
-    return manifest
+def _held_path(part: Path) -> Path:
+    """Where a part names the sync folders it holds (`landing.sync_folders` entries): beside
+    it, so that a folder fresh when the part was written is kept by its time once it has
+    settled (`_part_folders` rewrites it), not by a look at each of its pages every time."""
+    return part.with_suffix(".json")
 
 
-def _part_pages(part: Path, manifest: dict[str, list[int]]) -> list[str] | None:
-    """The pages a part holds when every one of them is still landed as it was; else None
-    (pages are never rewritten; if one were, the part is not trusted)."""
+def _part_folders(part: Path, folders_now: list[list]) -> list[str] | None:
+    """The sync folders a part holds when every one of them is still landed as it was (no
+    page added, removed or rewritten since: `landing.landed_since`); else None (the part is
+    not trusted, its folders are read again)."""
     try:
-        cached = json.loads((pq.read_schema(part).metadata or {}).get(b"pages", b"{}"))
-    except (OSError, ValueError, pa.ArrowException):
+        pq.read_metadata(part)  # a part that cannot be read (a disk fault, a hand edit) is not kept
+        held = json.loads(_held_path(part).read_text(encoding="utf-8"))
+        now = {entry[0]: entry for entry in folders_now}
+        unchanged = landed_since(held, [now[entry[0]] for entry in held if entry[0] in now]) == []
+    except (OSError, ValueError, TypeError, AttributeError, pa.ArrowException):  # missing, damaged, other code's
         return None
-    if not cached or any(manifest.get(name) != entry for name, entry in cached.items()):
+    if not unchanged or not held:
         return None
-    return sorted(cached)
+    if any(entry[2] is not None for entry in held) and all(now[entry[0]][2] is None for entry in held):
+        write_text(_held_path(part), json.dumps([now[entry[0]] for entry in held]), durable=False)
+    return sorted(entry[0] for entry in held)
 
 
 def identity_parts(con: duckdb.DuckDBPyConnection, mapping: StreamMapping,
                    settings: Settings) -> tuple[list[str], list[str]] | None:
     """The parts that hold the identities of every landed row of the stream: (kept parts,
-    new part). Kept parts are those whose pages are all still landed as they were; the pages
-    no kept part holds are read and make a new part (the list is empty when there were
-    none). None when nothing landed."""
-    files = page_files(mapping, settings)
-    if not files:
-        return None
-    manifest = _page_manifest(files)
+    new part). Kept parts are those whose sync folders are all still landed as they were; the
+    folders no kept part holds are read and make a new part (the list is empty when there
+    were none). None when nothing landed. Told per folder (`landing.sync_folders`), so the
+    cost does not grow with the pages every earlier sync landed."""
+    folders_now = sync_folders(settings.data_dir, mapping.source, mapping.stream)
     folder = private_dir(identities_dir(settings, mapping))
     kept: list[str] = []
     known: set[str] = set()
     for part in sorted(folder.glob("part-*.parquet")):
-        pages = _part_pages(part, manifest)
-        if pages is None or known.intersection(pages):
-            part.unlink(missing_ok=True)  # its pages' identities are read again below
+        held = _part_folders(part, folders_now)
+        if held is None or known.intersection(held):
+            part.unlink(missing_ok=True)  # its folders' identities are read again below
+            _held_path(part).unlink(missing_ok=True)
             continue
         kept.append(str(part))
-        known.update(pages)
-    new = [name for name in files if name not in known]
+        known.update(held)
+    for held_file in folder.glob("part-*.json"):  # of a part removed by a run killed meanwhile
+        if not held_file.with_suffix(".parquet").exists():
+            held_file.unlink(missing_ok=True)
+    unread = [(entry, folder_pages(entry[0])) for entry in folders_now if entry[0] not in known]
+    held = [entry for entry, pages in unread if pages]  # (a sync that landed nothing: no part)
+    new = [page for _, pages in unread for page in pages]
     if not new:
-        return kept, []
+        return (kept, []) if kept else None
     sql = identities_sql(mapping, has_problem_column=has_problem_column(con, new))
     target = folder / f"part-{time.time_ns():020d}.parquet"
     with atomic_path(target) as temp:
-        con.execute(f"COPY (SELECT {IDENTITY_TYPED} FROM ({sql})) TO $temp "
-                    "(FORMAT parquet, COMPRESSION zstd, KV_METADATA {pages: $pages})",
-                    {"files": new, "temp": str(temp), "pages": json.dumps({name: manifest[name] for name in new})})
+        con.execute(f"COPY (SELECT {IDENTITY_TYPED} FROM ({sql})) TO $temp (FORMAT parquet, COMPRESSION zstd)",
+                    {"files": new, "temp": str(temp)})
+    # named after the part is in place: a part without its folders is read again, never trusted
+    write_text(_held_path(target), json.dumps(held))
     return kept, [str(target)]
 
 

@@ -10,11 +10,12 @@ staging of the table may merge instead of restaging when (`why_not_incremental`)
 * the previous staging's record (pipelines/reuse.py) was made by the same code and settings,
   its outputs and ledger are untouched since, and the run's instant is inside its window
   (so every kept row would be mapped and judged the same today);
-* every page it read is still there, unchanged (pages are only ever added).
+* every page it read is still there, unchanged (pages are only ever added): told per sync
+  folder, by its time (`landing.sync_folders`, `landing.landed_since`).
 
 The merge (`merge_stage`) reads only the new pages' records: their identity columns (row id,
-fetch order, deleted flag, source key; kept per page by `extract.identity_parts`, so a page is
-read once) name the source keys they touch, and the dedup of `extract.py` runs over those keys
+fetch order, deleted flag, source key; kept per sync folder by `extract.identity_parts`, so a
+page is read once) name the source keys they touch, and the dedup of `extract.py` runs over those keys
 alone (`_winners`): the staged row of each, exactly as a full staging picks it, whatever order
 versions came in (a re-sent older version fetched later wins there, so it wins here). Every
 other key keeps the row the ledger names. Touched rows whose winner is the one the ledger
@@ -50,6 +51,7 @@ import pyarrow.parquet as pq
 from pipelines.clock import AsOf
 from pipelines.config import Settings
 from pipelines.files import private_dir, write_parquet
+from pipelines.landing import landed_since
 from pipelines.quality import quarantine as quarantine_rows
 from pipelines.quality.gx_runner import suite_columns
 from pipelines.reuse import ReuseRecord, outputs_untouched
@@ -90,24 +92,39 @@ class IncrementalUnavailable(Exception):
     """A merge cannot be trusted to equal a full staging; the reason names no row."""
 
 
-def basis(base_fingerprint: str, pages: list) -> dict[str, Any]:
+def basis(base_fingerprint: str, folders: list) -> dict[str, Any]:
     """What a staging record keeps for the next merge: the code/settings fingerprint (inputs
-    aside) and the manifest of the pages read."""
-    return {"base": base_fingerprint, "pages": pages}
+    aside) and the state of the sync folders it read (a `landing.sync_folders` per stream:
+    a few numbers per sync, however many pages the landing zone keeps)."""
+    return {"base": base_fingerprint, "folders": folders}
 
 
-def _page_set(pages: list) -> set[tuple]:
-    return {tuple(entry) for stream in pages for entry in stream}
+def pages_since(record: ReuseRecord, folders_now: list) -> list[str] | None:
+    """The pages landed since the staging `record` describes (`landing.landed_since`, stream
+    by stream); None when a folder it read changed or disappeared, or it kept no folders."""
+    kept = ((record.report or {}).get(BASIS_KEY) or {}).get("folders")
+    if kept is None or len(kept) != len(folders_now):
+        return None
+    new: list[str] = []
+    for kept_stream, stream_now in zip(kept, folders_now):
+        try:
+            since = landed_since(kept_stream, stream_now)
+        except (TypeError, ValueError):  # a record damaged or edited by hand: not trusted
+            return None
+        if since is None:
+            return None
+        new += since
+    return new
 
 
 def why_not_incremental(
-    record: ReuseRecord | None, base_fingerprint: str, pages_now: list, as_of: AsOf
+    record: ReuseRecord | None, base_fingerprint: str, folders_now: list, as_of: AsOf
 ) -> str | None:
     """None when the last staging may be merged with the new pages; else why not."""
     if record is None:
         return "no previous staging"
     kept = (record.report or {}).get(BASIS_KEY)
-    if not kept:
+    if not kept or "folders" not in kept:
         return "the previous staging kept no ledger"
     if kept.get("base") != base_fingerprint:
         return "code or settings changed"
@@ -115,10 +132,10 @@ def why_not_incremental(
         return "the instant is outside the previous staging's window"
     if not outputs_untouched(record):
         return "the staged files changed since"
-    before, now = _page_set(kept.get("pages") or []), _page_set(pages_now)
-    if not before <= now:
-        return f"{len(before - now)} page files read before changed or disappeared"
-    if before == now:
+    new = pages_since(record, folders_now)
+    if new is None:
+        return "a sync folder read before changed or disappeared"
+    if not new:
         return "no new pages"  # (the reuse check skips the step; here if it could not)
     return None
 
@@ -130,16 +147,16 @@ def stage_table_or_merge(
     *,
     previous: ReuseRecord | None,
     base_fingerprint: str,
-    pages: list,
+    folders: list,
     allow: bool = True,
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
 ) -> StagedResult:
     """Merge the new pages into the last staging when that equals a full staging; otherwise
     (or when `allow` is false: a run with reuse off) stage in full. `result.incremental`
     says which; `result.restaged` counts the rows mapped and judged."""
-    reason = why_not_incremental(previous, base_fingerprint, pages, as_of) if allow else "reuse off"
+    reason = why_not_incremental(previous, base_fingerprint, folders, as_of) if allow else "reuse off"
     if reason is None:
-        reason = _a_re_pull(settings, table, previous, pages)
+        reason = _a_re_pull(settings, table, pages_since(previous, folders))
     if reason is None:
         try:
             return merge_stage(table, settings, as_of, previous=previous, chunk_rows=chunk_rows)
@@ -156,16 +173,15 @@ def stage_table_or_merge(
     return result
 
 
-def _a_re_pull(settings: Settings, table: str, previous: ReuseRecord, pages_now: list) -> str | None:
+def _a_re_pull(settings: Settings, table: str, new_pages: list[str]) -> str | None:
     """Why a merge would decline, told from the files' footers alone: the pages landed since
     the last staging hold more than `MAX_CHANGED_SHARE` as many rows as its ledger (a re-pull
     lands every row once again, each a new landed version to restage). The merge's own count
     (`_keep_and_pick`) is exact but comes after the dedup of every touched key, which for a
     re-pull is the whole stream: 36 s for the services at a million persons. None when the
     pages do not say (the merge's count then decides)."""
-    new_pages = _page_set(pages_now) - _page_set(previous.report[BASIS_KEY].get("pages") or [])
     try:
-        landed = sum(pq.read_metadata(entry[0]).num_rows for entry in new_pages)
+        landed = sum(pq.read_metadata(page).num_rows for page in new_pages)
         ledger_rows = pq.read_metadata(ledger_path(settings, table)).num_rows
     except (OSError, pa.ArrowException):
         return None

@@ -13,7 +13,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipelines.reports.quality import SETTLED_NS, landed_rows
+from pipelines.landing import SETTLED_NS
+from pipelines.reports.quality import landed_rows
 
 
 def _page(folder: Path, number: int, rows: int) -> Path:

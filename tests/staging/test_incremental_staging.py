@@ -169,28 +169,38 @@ def test_a_merge_stages_exactly_what_a_full_restage_stages(folders):
 
 
 def test_a_merge_is_taken_only_on_the_basis_it_was_made_for(tmp_path):
+    from pipelines.landing import sync_folders
+    from pipelines.reuse import files_manifest
+    from tests.staging.rawpages import national_volunteer, resident_id
+
     output = tmp_path / "staged.parquet"
     output.write_bytes(b"x")
-    pages = [[[str(tmp_path / "page-1.parquet"), 10, 1]]]
-    more = [[*pages[0], [str(tmp_path / "page-2.parquet"), 10, 2]]]
-    from pipelines.reuse import files_manifest
-
+    number = resident_id("52010219900307123")
+    land(tmp_path, *VOLUNTEERS, [national_volunteer("0001", number)])
+    folders = [sync_folders(tmp_path, *VOLUNTEERS)]
     record = ReuseRecord(step="staged/t", fingerprint="f", as_of=FIRST.isoformat(),
                          valid_until=AFTER_CHANGE.isoformat(), outputs=files_manifest([output]),
-                         report={"incremental": {"base": "b", "pages": pages}})
+                         report={"incremental": {"base": "b", "folders": folders}})
     between = AsOf(datetime(2026, 11, 1, 18, 0, tzinfo=BEIJING))
+    assert why_not_incremental(record, "b", folders, between) == "no new pages"
+    land(tmp_path, *VOLUNTEERS, [national_volunteer("0002", number)], sync_id="sync-2")
+    more = [sync_folders(tmp_path, *VOLUNTEERS)]
     assert why_not_incremental(record, "b", more, between) is None
     assert why_not_incremental(None, "b", more, between) == "no previous staging"
     assert why_not_incremental(record, "other code", more, between) == "code or settings changed"
     assert "window" in why_not_incremental(record, "b", more, AFTER_CHANGE)
-    assert "disappeared" in why_not_incremental(record, "b", [[more[0][1]]], between)
-    rewritten = [[[str(tmp_path / "page-1.parquet"), 11, 3], more[0][1]]]
-    assert "disappeared" in why_not_incremental(record, "b", rewritten, between)
+    assert "disappeared" in why_not_incremental(record, "b", [more[0][1:]], between)
+    old_form = ReuseRecord(**{**record.__dict__, "report": {"incremental": {"base": "b", "pages": []}}})
+    assert why_not_incremental(old_form, "b", more, between) == "the previous staging kept no ledger"
+    # the first page rewritten (another size: a time alone may fall in the same tick of the clock)
+    land(tmp_path, *VOLUNTEERS, [national_volunteer(f"000{i}", number) for i in (7, 8, 9)])
+    assert "changed or disappeared" in why_not_incremental(record, "b", [sync_folders(tmp_path, *VOLUNTEERS)],
+                                                           between)
     output.write_bytes(b"changed by hand")
     assert "changed since" in why_not_incremental(record, "b", more, between)
 
 
-def _record_of(settings, table: str, pages: list) -> ReuseRecord:
+def _record_of(settings, table: str, folders: list) -> ReuseRecord:
     """A staging record as the asset keeps it (pipelines/reuse.py), made now."""
     from pipelines.reuse import files_manifest
     from pipelines.staging.incremental import basis
@@ -198,39 +208,39 @@ def _record_of(settings, table: str, pages: list) -> ReuseRecord:
 
     outputs = [staged_path(settings, table), quarantine_part_path(settings, table), ledger_path(settings, table)]
     return ReuseRecord(step=f"staged/{table}", fingerprint="f", as_of=FIRST.isoformat(), valid_until=None,
-                       outputs=files_manifest(outputs), report={"incremental": basis("b", pages)})
+                       outputs=files_manifest(outputs), report={"incremental": basis("b", folders)})
 
 
 def test_a_ledger_that_does_not_add_up_means_a_full_staging(tmp_path, caplog):
-    from pipelines.reuse import folder_manifest
+    from pipelines.landing import sync_folders
     from pipelines.staging.incremental import stage_table_or_merge
     from tests.staging.rawpages import national_volunteer, resident_id
 
-    def pages() -> list:
-        return [folder_manifest(settings.raw_dir / "national" / "volunteers")]
+    def folders() -> list:
+        return [sync_folders(settings.data_dir, *VOLUNTEERS)]
 
     settings = settings_for(tmp_path / "data")
     number = resident_id("52010219900307123")
     land(settings.data_dir, *VOLUNTEERS, [national_volunteer(f"000{i}", number) for i in range(1, 4)])
     stage_table("volunteers", settings, FIRST)
-    before = pages()
+    before = folders()
     land(settings.data_dir, *VOLUNTEERS, [national_volunteer("0004", number)], sync_id="sync-2",
          fetched_at=datetime(2026, 7, 2, tzinfo=UTC))
     merged = stage_table_or_merge("volunteers", settings, AFTER_CHANGE,
                                   previous=_record_of(settings, "volunteers", before),
-                                  base_fingerprint="b", pages=pages())
+                                  base_fingerprint="b", folders=folders())
     assert merged.incremental and merged.restaged == 1 and merged.rows == 4
 
     # the ledger loses a row (a bug, a hand edit): the merge cannot be trusted
     ledger = pq.read_table(ledger_path(settings, "volunteers"))
     pq.write_table(ledger.slice(1), ledger_path(settings, "volunteers"))
-    before = pages()
+    before = folders()
     land(settings.data_dir, *VOLUNTEERS, [national_volunteer("0005", number)], sync_id="sync-3",
          fetched_at=datetime(2026, 7, 3, tzinfo=UTC))
     caplog.set_level("INFO", logger="pipelines.staging")
     full = stage_table_or_merge("volunteers", settings, AFTER_CHANGE,
                                 previous=_record_of(settings, "volunteers", before),
-                                base_fingerprint="b", pages=pages())
+                                base_fingerprint="b", folders=folders())
     assert not full.incremental and full.rows == 5 and full.balanced()
     assert "ledger names 3 staged rows, the file holds 4" in caplog.text
     assert number not in caplog.text
@@ -341,6 +351,53 @@ def test_identities_of_a_page_that_changed_are_read_again(tmp_path):
     assert kept_rows() == 2
 
 
+def test_a_part_is_kept_by_its_folders_time_once_they_have_settled(tmp_path):
+    """A part names the sync folders it holds beside it: page by page while a folder is
+    fresh, by the folder's time alone once it has settled (so the next stagings look at no
+    page of it); a part without that file is read again, never trusted."""
+    import os
+    import time
+
+    from pipelines.landing import SETTLED_NS
+    from pipelines.schemas import mappings_for_table
+    from pipelines.staging.extract import connect, identities_dir, load_identities
+    from tests.staging.rawpages import national_volunteer, resident_id
+
+    settings = settings_for(tmp_path / "data")
+    number = resident_id("52010219900307123")
+    mapping = next(m for m in mappings_for_table("volunteers") if (m.source, m.stream) == VOLUNTEERS)
+    parts = identities_dir(settings, mapping)
+
+    def identities() -> list:
+        con = connect(settings)
+        try:
+            load_identities(con, mapping, settings, "identities")
+            return sorted(con.execute("SELECT id FROM identities").fetchall())
+        finally:
+            con.close()
+
+    def held() -> list:
+        return [json.loads(path.read_text()) for path in sorted(parts.glob("part-*.json"))]
+
+    land(settings.data_dir, *VOLUNTEERS, [national_volunteer(f"000{i}", number) for i in (1, 2)])
+    assert identities() == [("0001",), ("0002",)]
+    [[(folder, modified, states)]] = held()
+    assert [state[0] for state in states] == ["page-000001.parquet"]  # fresh: page by page
+    past = time.time_ns() - 10 * SETTLED_NS
+    os.utime(folder, ns=(past, past))
+    assert identities() == [("0001",), ("0002",)]
+    assert held() == [[[folder, past, None]]]  # settled: its time alone from now on
+    first_part = next(parts.glob("part-*.parquet"))
+
+    land(settings.data_dir, *VOLUNTEERS, [national_volunteer("0003", number)], sync_id="sync-2")
+    assert identities() == [("0001",), ("0002",), ("0003",)]
+    assert first_part.exists() and len(held()) == 2  # kept, and a part for the new folder
+
+    first_part.with_suffix(".json").unlink()  # a run killed between the part and its folders
+    assert identities() == [("0001",), ("0002",), ("0003",)]
+    assert not first_part.exists() and len(held()) == 2 == len(list(parts.glob("part-*.parquet")))
+
+
 def test_a_merge_in_a_data_dir_of_any_name(tmp_path):
     """The merge's own SQL (ledger, identities, staged file) takes paths as parameters: a
     DATA_DIR with quotes, brackets and a star is read as the folder it is, not a glob."""
@@ -406,15 +463,15 @@ def test_a_re_pull_of_every_row_is_staged_in_full(tmp_path, caplog):
     so before the merge's dedup runs, and the merge's own count (before it fetches a row)
     says so when it is called alone; either way the table is staged in full. A row landed
     again alone is still merged."""
-    from pipelines.reuse import folder_manifest
+    from pipelines.landing import sync_folders
     from pipelines.staging.incremental import IncrementalUnavailable, stage_table_or_merge
     from tests.staging.rawpages import national_volunteer, resident_id
 
-    def pages() -> list:
-        return [folder_manifest(settings.raw_dir / "national" / "volunteers")]
+    def folders() -> list:
+        return [sync_folders(settings.data_dir, *VOLUNTEERS)]
 
     def stage_since(before: list):
-        return stage_table_or_merge("volunteers", settings, AFTER_CHANGE, base_fingerprint="b", pages=pages(),
+        return stage_table_or_merge("volunteers", settings, AFTER_CHANGE, base_fingerprint="b", folders=folders(),
                                     previous=_record_of(settings, "volunteers", before))
 
     settings = settings_for(tmp_path / "data")
@@ -422,7 +479,7 @@ def test_a_re_pull_of_every_row_is_staged_in_full(tmp_path, caplog):
     rows = [national_volunteer(f"000{i}", number) for i in range(1, 5)]
     land(settings.data_dir, *VOLUNTEERS, rows)
     stage_table("volunteers", settings, FIRST)
-    before = pages()
+    before = folders()
     land(settings.data_dir, *VOLUNTEERS, rows, sync_id="re-pull", fetched_at=datetime(2026, 7, 2, tzinfo=UTC))
     with pytest.raises(IncrementalUnavailable, match="^4 of 4 rows changed$"):
         merge_stage("volunteers", settings, AFTER_CHANGE)
@@ -433,7 +490,7 @@ def test_a_re_pull_of_every_row_is_staged_in_full(tmp_path, caplog):
     assert full.why_in_full == "a re-pull: 4 rows landed since the last staging, which staged or quarantined 4"
     assert full.why_in_full in caplog.text
 
-    before = pages()
+    before = folders()
     land(settings.data_dir, *VOLUNTEERS, rows[:1], sync_id="one-row", fetched_at=datetime(2026, 7, 3, tzinfo=UTC))
     merged = stage_since(before)
     assert merged.incremental and merged.restaged == 1 and merged.rows == 4 and merged.balanced()
