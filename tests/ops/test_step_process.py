@@ -86,6 +86,9 @@ def test_small_inputs_stay_in_process(tmp_path):
     assert worth_a_process([small], 0)  # 0: always
     assert worth_a_process([small], 0.0009)
     assert not worth_a_process([small], -1)  # never
+    # or the size already known, in MiB (the staged step's, kept per sync folder)
+    assert worth_a_process(1024 / 2**20, 0.0009) and not worth_a_process(1024 / 2**20, 1.0)
+    assert worth_a_process(0.0, 0) and not worth_a_process(5.0, -1)
 
 
 @asset

@@ -308,12 +308,24 @@ def test_the_two_pass_extract_reads_what_the_one_query_reads(folders):
                 assert landed > len(one_query)
 
 
+def _identities(settings, mapping) -> list[tuple[str, str]]:
+    """(row id, source key) of every landed row of the stream, from its identities' parts."""
+    from pipelines.staging.extract import connect, load_identities
+
+    con = connect(settings)
+    try:
+        load_identities(con, mapping, settings, "identities")
+        return sorted(con.execute("SELECT id, source_key FROM identities").fetchall())
+    finally:
+        con.close()
+
+
 def test_identities_of_a_page_that_changed_are_read_again(tmp_path):
     """Pages are never rewritten; if one were, nothing the cache holds is trusted."""
     import duckdb
 
     from pipelines.schemas import mappings_for_table
-    from pipelines.staging.extract import connect, identities_dir, load_identities
+    from pipelines.staging.extract import identities_dir
     from tests.staging.rawpages import national_volunteer, resident_id
 
     settings = settings_for(tmp_path / "data")
@@ -321,12 +333,7 @@ def test_identities_of_a_page_that_changed_are_read_again(tmp_path):
     mapping = next(m for m in mappings_for_table("volunteers") if (m.source, m.stream) == VOLUNTEERS)
 
     def identities() -> list:
-        con = connect(settings)
-        try:
-            load_identities(con, mapping, settings, "identities")
-            return sorted(con.execute("SELECT id, source_key FROM identities").fetchall())
-        finally:
-            con.close()
+        return _identities(settings, mapping)
 
     land(settings.data_dir, *VOLUNTEERS, [national_volunteer(f"000{i}", number) for i in range(1, 3)])
     assert identities() == [("0001", "V0001"), ("0002", "V0002")]
@@ -360,7 +367,7 @@ def test_a_part_is_kept_by_its_folders_time_once_they_have_settled(tmp_path):
 
     from pipelines.landing import SETTLED_NS
     from pipelines.schemas import mappings_for_table
-    from pipelines.staging.extract import connect, identities_dir, load_identities
+    from pipelines.staging.extract import identities_dir
     from tests.staging.rawpages import national_volunteer, resident_id
 
     settings = settings_for(tmp_path / "data")
@@ -369,32 +376,27 @@ def test_a_part_is_kept_by_its_folders_time_once_they_have_settled(tmp_path):
     parts = identities_dir(settings, mapping)
 
     def identities() -> list:
-        con = connect(settings)
-        try:
-            load_identities(con, mapping, settings, "identities")
-            return sorted(con.execute("SELECT id FROM identities").fetchall())
-        finally:
-            con.close()
+        return [row_id for row_id, _ in _identities(settings, mapping)]
 
     def held() -> list:
         return [json.loads(path.read_text()) for path in sorted(parts.glob("part-*.json"))]
 
     land(settings.data_dir, *VOLUNTEERS, [national_volunteer(f"000{i}", number) for i in (1, 2)])
-    assert identities() == [("0001",), ("0002",)]
+    assert identities() == ["0001", "0002"]
     [[(folder, modified, states)]] = held()
     assert [state[0] for state in states] == ["page-000001.parquet"]  # fresh: page by page
     past = time.time_ns() - 10 * SETTLED_NS
     os.utime(folder, ns=(past, past))
-    assert identities() == [("0001",), ("0002",)]
+    assert identities() == ["0001", "0002"]
     assert held() == [[[folder, past, None]]]  # settled: its time alone from now on
     first_part = next(parts.glob("part-*.parquet"))
 
     land(settings.data_dir, *VOLUNTEERS, [national_volunteer("0003", number)], sync_id="sync-2")
-    assert identities() == [("0001",), ("0002",), ("0003",)]
+    assert identities() == ["0001", "0002", "0003"]
     assert first_part.exists() and len(held()) == 2  # kept, and a part for the new folder
 
     first_part.with_suffix(".json").unlink()  # a run killed between the part and its folders
-    assert identities() == [("0001",), ("0002",), ("0003",)]
+    assert identities() == ["0001", "0002", "0003"]
     assert not first_part.exists() and len(held()) == 2 == len(list(parts.glob("part-*.parquet")))
 
 

@@ -126,3 +126,31 @@ def test_what_is_kept_does_not_grow_with_the_pages(tmp_path):
     fresh = len(json.dumps(_folders(tmp_path)))
     _settle(tmp_path)
     assert len(json.dumps(_folders(tmp_path))) < 2 * one_folder + 10 < fresh
+
+
+def test_the_bytes_kept_per_folder_are_every_page_sized_again(tmp_path):
+    """The staged step sizes each stream from each sync folder's bytes, kept with the folder's
+    time (`tally_sync_folders`): always what sizing every page again gives."""
+    from pipelines.landing import page_bytes, tally_sync_folders
+
+    kept = tmp_path / "state" / "landed_bytes.json"
+
+    def sized() -> dict:
+        tallies = tally_sync_folders(tmp_path / "raw", page_bytes, 1, kept)
+        return {stream: sum(size for size, in syncs.values()) for stream, syncs in tallies.items()}
+
+    def every_page() -> dict:
+        return {STREAM: sum(size for size, _ in _pages(tmp_path).values())}
+
+    for number in (1, 2):
+        _page(tmp_path, "sync-1", number)
+    assert sized() == every_page()
+    assert not kept.exists()  # a fresh folder is not kept
+    _settle(tmp_path)
+    assert sized() == every_page() and kept.exists()
+    _page(tmp_path, "sync-1", 3, rows=50)  # its time moves: sized again
+    _page(tmp_path, "sync-2", 1)
+    assert sized() == every_page()
+    _settle(tmp_path)
+    Path(_page(tmp_path, "sync-2", 1, rows=9)).unlink()
+    assert sized() == every_page()
