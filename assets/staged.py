@@ -305,6 +305,10 @@ def _stage_or_reuse(
     record = reuse_records.load_record(settings, step)
     if reuse and reuse_records.reusable(record, fingerprint, as_of) and pages_since(record, folders) == []:
         say(f"staged {table}: landed pages unchanged since {record.as_of}: reused")
+        if folders != record.report[BASIS_KEY]["folders"]:
+            # a folder kept page by page has settled since: kept by its time from now on
+            record.report[BASIS_KEY]["folders"] = folders
+            reuse_records.save_record(settings, record)
         return MaterializeResult(
             asset_key=staged_key(table),
             metadata={**metadata_from_json(record.report["metadata"]), "reused_from_as_of": record.as_of},

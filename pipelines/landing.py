@@ -388,10 +388,11 @@ def raw_files(data_dir: Any, source: str, stream: str) -> list[Path]:
 # -- what was landed, per sync folder (what staging read before: pipelines/staging/) --------
 
 # A sync folder changes only by pages renamed into it or removed from it (every page is written
-# under a temporary name and renamed; nothing rewrites a page in place), and each change moves
-# the folder's modification time: a folder is told unchanged by its time, not by a look at
-# each of the pages the landing zone keeps from every sync. The file system's clock is coarse
-# (two changes within one tick leave one time), so a folder changed in the last SETTLED_NS is
+# under a temporary name and renamed; nothing rewrites a page in place, and a correction is
+# landed as a new sync, never edited into a page), and each change moves the folder's
+# modification time: a folder is told unchanged by its time, not by a look at each of the
+# pages the landing zone keeps from every sync. The file system's clock is coarse (two
+# changes within one tick leave one time), so a folder changed in the last SETTLED_NS is
 # described page by page.
 SETTLED_NS = 2_000_000_000
 

@@ -201,3 +201,31 @@ def test_a_table_failing_beside_another_fails_the_step_once_the_other_is_done(da
     assert "reused_from_as_of" in metadata["staged/volunteers"]
     assert "reused_from_as_of" not in metadata["staged/services"]
     assert metadata["staged/services"]["dagster/row_count"].value == 2
+
+
+def test_a_reused_staging_keeps_its_folders_by_their_time_once_they_have_settled(data_dir, monkeypatch):
+    """Staged right after the landing, the sync folders are fresh and kept page by page; the
+    next run reuses the staging and keeps them by their time alone from then on."""
+    from pipelines import landing
+    from pipelines.config import Settings
+    from pipelines.reuse import load_record
+    from pipelines.staging.incremental import BASIS_KEY
+
+    resources = {"pipeline_settings": PipelineSettings(data_dir=str(data_dir))}
+    settings = Settings(data_dir=data_dir, pii_hash_key=TEST_KEY)
+
+    def kept_states() -> list:
+        folders = load_record(settings, "staged/volunteers").report[BASIS_KEY]["folders"]
+        return [states for stream in folders for _, _, states in stream]
+
+    assert dg.materialize(staged_assets.assets, resources=resources).success
+    assert all(states is not None for states in kept_states())  # fresh: page by page
+    monkeypatch.setattr(landing, "SETTLED_NS", 0)  # as if the two seconds had passed
+    rerun = dg.materialize(staged_assets.assets, resources=resources)
+    metadata = {m.asset_key.to_user_string(): m.materialization.metadata
+                for m in rerun.get_asset_materialization_events()}
+    assert "reused_from_as_of" in metadata["staged/volunteers"]
+    assert kept_states() == [None, None]  # settled: each by its time
+    again = dg.materialize(staged_assets.assets, resources=resources)
+    assert all("reused_from_as_of" in m.materialization.metadata for m in again.get_asset_materialization_events()
+               if m.asset_key.to_user_string() == "staged/volunteers")
