@@ -204,11 +204,10 @@ def resolved_entities(context: AssetExecutionContext, pipeline_settings: Pipelin
         else:
             reuse.forget(settings, RESOLVE_STEP)
             # a large resolution in a process of its own: the sync's process keeps none of it
-            isolated = worth_a_process(_staged_inputs(settings), pipeline_settings.step_process_min_mb)
+            staged_mb = input_megabytes(_staged_inputs(settings))
+            isolated = worth_a_process(staged_mb, pipeline_settings.step_process_min_mb)
             if isolated:
-                context.log.info(
-                    f"resolution in a process of its own ({input_megabytes(_staged_inputs(settings)):.0f} MiB staged)"
-                )
+                context.log.info(f"resolution in a process of its own ({staged_mb:.0f} MiB staged)")
             with StepProcess("resolved") if isolated else InProcess() as worker:
                 summary = worker.call(resolve_all, settings, as_of)
             reuse.save_record(settings, reuse.ReuseRecord(

@@ -462,9 +462,10 @@ class _Workers:
         # at 1M persons after two syncs, and grew by that with each reconciliation)
         tallies = tally_sync_folders(settings.raw_dir, page_bytes, 1, settings.state_dir / LANDED_BYTES_FILE)
         self._landed_bytes = {stream: sum(size for size, in syncs.values()) for stream, syncs in tallies.items()}
-        isolated = worth_a_process(sum(self._landed_bytes.values()) / 2**20, min_mb)
+        landed_mb = sum(self._landed_bytes.values()) / 2**20
+        isolated = worth_a_process(landed_mb, min_mb)
         count = max(1, processes) if isolated else 1
-        started = (f"a staging process started ({sum(self._landed_bytes.values()) / 2**20:.0f} MiB landed; "
+        started = (f"a staging process started ({landed_mb:.0f} MiB landed; "
                    f"up to {count} tables at a time)")
         self._lanes = [_Lane(isolated, count, started) for _ in range(count)]
 

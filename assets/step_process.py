@@ -62,14 +62,12 @@ def input_megabytes(paths: Iterable[Path]) -> float:
     return total / 2**20
 
 
-def worth_a_process(paths: Iterable[Path] | float, min_mb: float) -> bool:
-    """Whether a step's data work should run in a child: its input (files, or their size in
-    MiB) at least `min_mb` MiB (0: always; negative: never)."""
+def worth_a_process(megabytes: float, min_mb: float) -> bool:
+    """Whether a step's data work should run in a child: its input of `megabytes` MiB at
+    least `min_mb` MiB (0: always; negative: never)."""
     if min_mb < 0:
         return False
-    if min_mb == 0:
-        return True
-    return (paths if isinstance(paths, float | int) else input_megabytes(paths)) >= min_mb
+    return min_mb == 0 or megabytes >= min_mb
 
 
 def _die_with_parent() -> None:

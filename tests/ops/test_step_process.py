@@ -15,7 +15,7 @@ from dagster import Failure, asset, materialize
 
 from assets.resolved import resolved_entities
 from assets.run import errors_scrubbed
-from assets.step_process import StepProcess, worth_a_process
+from assets.step_process import StepProcess, input_megabytes, worth_a_process
 from pipelines.resources import PipelineSettings
 
 ID_NUMBER = "52010219900307123X"
@@ -82,13 +82,12 @@ def test_a_killed_child_fails_the_step_naming_the_signal():
 def test_small_inputs_stay_in_process(tmp_path):
     small = tmp_path / "small.parquet"
     small.write_bytes(b"x" * 1024)
-    assert not worth_a_process([small], 1.0)
-    assert worth_a_process([small], 0)  # 0: always
-    assert worth_a_process([small], 0.0009)
-    assert not worth_a_process([small], -1)  # never
-    # or the size already known, in MiB (the staged step's, kept per sync folder)
-    assert worth_a_process(1024 / 2**20, 0.0009) and not worth_a_process(1024 / 2**20, 1.0)
-    assert worth_a_process(0.0, 0) and not worth_a_process(5.0, -1)
+    size = input_megabytes([small, tmp_path / "gone.parquet"])  # a missing file counts nothing
+    assert size == 1024 / 2**20
+    assert not worth_a_process(size, 1.0)
+    assert worth_a_process(size, 0) and worth_a_process(0.0, 0)  # 0: always
+    assert worth_a_process(size, 0.0009)
+    assert not worth_a_process(size, -1) and not worth_a_process(5.0, -1)  # never
 
 
 @asset
