@@ -24,8 +24,8 @@ SANDBOX_PROVINCIAL_URL = "http://127.0.0.1:8602"
 SANDBOX_PROVINCIAL_APP_KEY = "guizhou-etl"
 SANDBOX_PROVINCIAL_APP_SECRET = "sandbox-provincial-secret"
 DEVELOPMENT_PII_HASH_KEY = "development-only-pii-hash-key"
-# An HMAC key shorter than its hash's block of entropy is guessable offline: a set key must
-# be at least 32 bytes (UTF-8), as HMAC-SHA256's own output is.
+# An HMAC key shorter than its hash's block of entropy is guessable offline: a production key
+# is at least 32 bytes (UTF-8), as HMAC-SHA256's own output is (shorter ones: pipelines/guard.py).
 MIN_PII_HASH_KEY_BYTES = 32
 # The libpq variables that can send a PostgreSQL connection elsewhere (pipelines/guard.py).
 LIBPQ_DESTINATION_VARIABLES = ("PGHOST", "PGHOSTADDR", "PGSERVICE")
@@ -69,7 +69,12 @@ class AlertSettings:
 
 
 class DevelopmentKeyWarning(UserWarning):
-    """PII_HASH_KEY is unset: hashes are made with the public development key."""
+    """PII_HASH_KEY is unset (hashes are made with the public development key) or too short
+    to be a production key."""
+
+
+def key_bytes(key: str) -> int:
+    return len(key.encode("utf-8", "surrogatepass"))
 
 
 class ConfigurationError(ValueError):
@@ -145,20 +150,31 @@ class Settings:
             return value or default
 
         data_dir = Path(get("DATA_DIR", "data")).expanduser()
+
         def secret_key(name: str, development_key: str) -> str:
             key = get(name, development_key)
-            key_bytes = len(key.encode("utf-8", "surrogatepass"))
-            if env.get(name, "").strip() and key_bytes < MIN_PII_HASH_KEY_BYTES:  # set by hand
+            if env.get(name, "").strip() and key_bytes(key) < MIN_PII_HASH_KEY_BYTES:  # set by hand
                 raise ConfigurationError(
-                    f"{name} is {key_bytes} bytes long; it must be at least "
+                    f"{name} is {key_bytes(key)} bytes long; it must be at least "
                     f"{MIN_PII_HASH_KEY_BYTES} (a random secret, e.g. `openssl rand -hex 32`)"
                 )
             return key
 
-        pii_key = secret_key("PII_HASH_KEY", DEVELOPMENT_PII_HASH_KEY)
+        # PII_HASH_KEY is the variable's value as set, its UTF-8 bytes (contract): unlike the
+        # other settings, spaces around it are part of the key; blank is unset.
+        set_key = env.get("PII_HASH_KEY", "")
+        pii_key = set_key if set_key.strip() else DEVELOPMENT_PII_HASH_KEY
         if pii_key == DEVELOPMENT_PII_HASH_KEY:
             warnings.warn(
                 "PII_HASH_KEY is not set: using the development key. Set it in production.",
+                DevelopmentKeyWarning,
+                stacklevel=2,
+            )
+        elif key_bytes(pii_key) < MIN_PII_HASH_KEY_BYTES:
+            warnings.warn(
+                f"PII_HASH_KEY is {key_bytes(pii_key)} bytes long, under {MIN_PII_HASH_KEY_BYTES}: "
+                "a key that short is guessable, so publishing is refused unless everything is on "
+                "this machine (generate one with `openssl rand -hex 32`)",
                 DevelopmentKeyWarning,
                 stacklevel=2,
             )
@@ -203,6 +219,12 @@ class Settings:
     @property
     def uses_development_key(self) -> bool:
         return self.pii_hash_key == DEVELOPMENT_PII_HASH_KEY
+
+    @property
+    def uses_short_key(self) -> bool:
+        """A key set by hand but under MIN_PII_HASH_KEY_BYTES: fine for a test on this
+        machine, guessable offline in production (pipelines/guard.py)."""
+        return not self.uses_development_key and key_bytes(self.pii_hash_key) < MIN_PII_HASH_KEY_BYTES
 
     # Folders under DATA_DIR, one place for their names.
     @property

@@ -1,9 +1,13 @@
-"""The production guard: the public development PII_HASH_KEY never goes near production.
+"""The production guard: the public development PII_HASH_KEY, or a key too short to be
+secret, never goes near production.
 
 Hashes made with the development key are not pseudonymous (the key is in this repository:
 anyone holding it and a list of candidate numbers reverses every `id_hash`). So the key is
 allowed only where everything is provably this machine: a warehouse that is a local file or
-a database server on loopback / a Unix socket, and sources on loopback (the sandbox).
+a database server on loopback / a Unix socket, and sources on loopback (the sandbox). A key
+set by hand but shorter than 32 bytes is held to the same rule: the contract takes any value
+as the key (a test's `PII_HASH_KEY=test-key` works), but so short a key is guessed offline
+from the published hashes.
 
 "Local" is decided by a positive rule after parsing the whole URL and the libpq environment,
 never by looking for known remote forms: whatever this module cannot prove local is remote.
@@ -28,7 +32,7 @@ from urllib.parse import urlsplit
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
-from pipelines.config import Settings
+from pipelines.config import MIN_PII_HASH_KEY_BYTES, Settings, key_bytes
 
 # Options of a DuckDB / SQLite URL that change nothing about where the data lives; any other
 # option (motherduck_token, a URI filename ...) makes the warehouse "not provably local".
@@ -40,7 +44,8 @@ _SCHEME_PREFIX = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:")  # md:, motherduck:, 
 
 
 class DevelopmentKeyRefused(RuntimeError):
-    """Publishing with the public development PII_HASH_KEY to somewhere not provably local."""
+    """Publishing with the public development PII_HASH_KEY, or a key too short for
+    production, to somewhere not provably local."""
 
 
 def is_loopback_host(host: str) -> bool:
@@ -137,9 +142,17 @@ def is_loopback_url(url: str) -> bool:
 
 
 def development_key_refusal(settings: Settings) -> str | None:
-    """Why `settings` may not be used with the development key, or None (a real key, or
-    everything local). Names places, never a password."""
-    if not settings.uses_development_key:
+    """Why `settings` may not publish with its PII_HASH_KEY, or None (a production key, or
+    everything local): the public development key, or a key set by hand but shorter than
+    MIN_PII_HASH_KEY_BYTES (guessable offline), is for this machine only. Names places,
+    never a password or the key."""
+    if settings.uses_development_key:
+        which = "the development PII_HASH_KEY"
+        why = "id_hash values made with the public key are not pseudonymous"
+    elif settings.uses_short_key:
+        which = f"a PII_HASH_KEY of {key_bytes(settings.pii_hash_key)} bytes"
+        why = f"a key under {MIN_PII_HASH_KEY_BYTES} bytes can be guessed offline from the hashes"
+    else:
         return None
     remote = []
     if not is_local_warehouse(settings.resolved_warehouse_url, settings.libpq_environment):
@@ -150,9 +163,9 @@ def development_key_refusal(settings: Settings) -> str | None:
     if not remote:
         return None
     return (
-        f"refusing to use the development PII_HASH_KEY with {' and '.join(remote)} "
-        "(not provably on this machine): set PII_HASH_KEY to the production secret "
-        "(id_hash values made with the public key are not pseudonymous)."
+        f"refusing to use {which} with {' and '.join(remote)} (not provably on this machine): "
+        f"set PII_HASH_KEY to the production secret, at least {MIN_PII_HASH_KEY_BYTES} random bytes "
+        f"({why})."
     )
 
 

@@ -271,9 +271,37 @@ def redact_values(values: pd.Series) -> tuple[pd.Series, pd.Series]:
 
 
 def shaped_like_a_personal_number(values: pd.Series) -> pd.Series:
-    """Rows whose value holds an ID-shaped or phone-shaped run (an identifier a person
+    """Rows whose value holds an ID-shaped or phone-shaped run (a name or a code a person
     typed a number into)."""
     return redact_values(values)[1]
+
+
+def holds_a_personal_number(identifier: str) -> bool:
+    """Whether a key, a record number or a reference holds a personal number: a phone-shaped
+    run, or an ID-shaped run that could be somebody's resident ID number
+    (`ids.could_be_a_resident_id`). Shape alone would refuse the sources' own record numbers:
+    the contract fixes their width, not which, and 15 or 18 digits is as likely as any."""
+    from pipelines.normalize.ids import could_be_a_resident_id
+
+    return any(number.kind == "phone" or could_be_a_resident_id(number.digits)
+               for number in find_personal_numbers(identifier))
+
+
+def identifiers_holding_a_personal_number(values: pd.Series) -> pd.Series:
+    """`holds_a_personal_number` over a column of identifiers (False where missing). A value
+    of letters and digits alone is a number only whole (`WHOLE_NUMBER`): those, the common
+    case, are judged a column at a time."""
+    from pipelines.normalize.ids import could_be_resident_ids
+
+    text = as_text(values)
+    found = pd.Series(False, index=text.index)
+    suspects = text[_may_hold_a_number(text) & text.notna()]
+    whole_id = suspects.str.fullmatch(r"[0-9]{15}|[0-9]{17}[0-9Xx]").fillna(False).astype(bool)
+    found[suspects.index[whole_id]] = could_be_resident_ids(suspects[whole_id]).to_numpy()
+    others = suspects[~whole_id]
+    if len(others):
+        found[others.index] = map_unique(others, lambda d: d.map(holds_a_personal_number), dtype=None).astype(bool)
+    return found
 
 
 # ---------------------------------------------------------------------------------------

@@ -118,6 +118,49 @@ def _birth_date_of(number: str) -> dt.date | None:
         return None
 
 
+# The province-level codes (GB/T 2260) a resident ID number starts with: 11-15 north, 21-23
+# north-east, 31-37 east, 41-46 centre and south, 50-54 south-west, 61-65 north-west, 71
+# Taiwan, 81-82 Hong Kong and Macao.
+PROVINCE_CODES = frozenset(
+    {"11", "12", "13", "14", "15", "21", "22", "23", "31", "32", "33", "34", "35", "36", "37",
+     "41", "42", "43", "44", "45", "46", "50", "51", "52", "53", "54", "61", "62", "63", "64",
+     "65", "71", "81", "82"}
+)
+LAST_BIRTH_YEAR = 2099
+
+
+def could_be_a_resident_id(digits: str) -> bool:
+    """Whether 15 digits, or 17 and a check character (plain ASCII, as
+    `pipelines.privacy.find_personal_numbers` gives them), could be somebody's resident ID
+    number: a province's code first and a real birth date from 1900 on. The check character
+    is not asked: a mistyped number is still somebody's. What this tells apart are the
+    numbers sources give their own records, of any width the contract allows: zero-padded
+    or sequential, they start with no province's code or hold no date.
+
+    >>> could_be_a_resident_id("52010219900307001X"), could_be_a_resident_id("000000000000000011")
+    (True, False)
+    """
+    if len(digits) == 15 and digits.isdigit():
+        birth = _birth_date_of(digits[:6] + "19" + digits[6:])
+    elif len(digits) == 18 and digits[:17].isdigit():
+        birth = _birth_date_of(digits)
+    else:
+        return False
+    return digits[:2] in PROVINCE_CODES and birth is not None and 1900 <= birth.year <= LAST_BIRTH_YEAR
+
+
+def could_be_resident_ids(numbers: pd.Series) -> pd.Series:
+    """`could_be_a_resident_id` over a column of 15- or 18-character numbers (vectorized:
+    the sources' record numbers come by the million)."""
+    text = as_text(numbers)
+    legacy = (text.str.len() == 15).fillna(False).astype(bool)
+    births = text.str.slice(6, 14).where(~legacy, "19" + text.str.slice(6, 12))
+    born = pd.to_datetime(births, format="%Y%m%d", errors="coerce")
+    plausible = born.notna() & (born.dt.year >= 1900) & (born.dt.year <= LAST_BIRTH_YEAR)
+    shaped = text.str.fullmatch(r"[0-9]{15}|[0-9]{17}[0-9Xx]").fillna(False).astype(bool)
+    return (shaped & text.str.slice(0, 2).isin(PROVINCE_CODES) & plausible).astype(bool)
+
+
 def is_valid_resident_id(value, *, today: dt.date) -> bool:
     """True when the normalized number has 18 characters, a right check character and a
     real birth date from 1900 on and not after `today` (the run's date: pipelines/clock.py)."""

@@ -3,8 +3,9 @@
 Columns: `source, entity, source_id, rule, detail, record, first_seen_at, last_seen_at`.
 `record` is the raw source row as JSON with every value masked by where it stands and what it
 looks like (`privacy.mask_record`: names, ID numbers and phones in any field, nested or not),
-then `privacy.redact` over the text as a second net; `source_id` is redacted too (a key a
-person typed a number into). So the table can be published and shown. `detail` names rules
+then `privacy.redact` over the text as a second net; `source_id` is masked where it holds a
+personal number (`privacy.holds_a_personal_number`: a key a person typed a number into, not
+a source's 15- or 18-digit record number). So the table can be published and shown. `detail` names rules
 and fields, never values (pipelines/quality/rules.py). Pure frame functions; staging does
 the file I/O.
 
@@ -78,16 +79,19 @@ def build_rows(
     seen_at: pd.Series,
 ) -> pd.DataFrame:
     """Quarantine rows for one chunk of one source stream (records masked here)."""
-    from pipelines.privacy import redact
+    from pipelines.privacy import identifiers_holding_a_personal_number, redact
 
     if len(source_ids) == 0:
         return empty_quarantine()
+    ids = source_ids.astype("string").reset_index(drop=True)
+    holding = identifiers_holding_a_personal_number(ids)
+    shown_ids = ids.where(~holding, ids[holding].map(redact))
     seen = pd.to_datetime(pd.Series(seen_at.to_numpy(), dtype=object), utc=True)
     return pd.DataFrame(
         {
             "source": source,
             "entity": entity,
-            "source_id": source_ids.astype("string").map(redact, na_action="ignore").to_numpy(),
+            "source_id": shown_ids.to_numpy(),
             "rule": rules.astype("string").to_numpy(),
             "detail": details.astype("string").to_numpy(),
             "record": [mask_record_json(text) for text in records.tolist()],

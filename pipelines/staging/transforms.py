@@ -34,7 +34,13 @@ from pipelines.normalize.dates import (
     plausible,
     utc_to_beijing_date,
 )
-from pipelines.privacy import hmac_hex, mask_names_in, redact_values, shaped_like_a_personal_number
+from pipelines.privacy import (
+    hmac_hex,
+    identifiers_holding_a_personal_number,
+    mask_names_in,
+    redact_values,
+    shaped_like_a_personal_number,
+)
 from pipelines.schemas import StreamMapping
 
 TEXT = frozenset({"text"})
@@ -209,10 +215,11 @@ def _text(raw: pd.Series, spec: dict, ctx: Context) -> Normalized:
 
 
 def _identifier(raw: pd.Series, spec: dict, ctx: Context) -> Normalized:
-    """A key or a reference to one: kept as text, unusable when it is shaped like a personal
-    number (it would be published in clear in a source map)."""
+    """A key or a reference to one: kept as text, unusable when it holds a personal number
+    (it would be published in clear in a source map). A source's own record numbers of 15
+    or 18 digits are no resident ID numbers (`privacy.holds_a_personal_number`)."""
     text = as_text(raw)
-    personal = shaped_like_a_personal_number(text)
+    personal = identifiers_holding_a_personal_number(text)
     return Normalized(text.where(~personal), personal)
 
 

@@ -12,8 +12,10 @@ dots or brackets, zero-width characters between the digits, full-width digits.
    only an ID number counts: `ID_PATTERN`), with their row's key;
 2. Python judges them with `pipelines.privacy.find_personal_numbers` (ID-shaped and
    phone-shaped runs). In identifier columns (`*_key`, `*source_id`, `uscc`), which a source
-   may make long and numeric, only a real resident ID number counts (check character and
-   birth date right). `id_hash` holds hashes only: anything else in it is a finding.
+   may make long and numeric, only a real resident ID number counts (a province's code, a
+   birth date and the check character right). Staging refuses every identifier that could
+   be one (`pipelines.privacy.holds_a_personal_number`); a source's 15- or 18-digit record
+   numbers, which start with no province's code or hold no date, pass both. `id_hash` holds hashes only: anything else in it is a finding.
 
 A finding names the table, the column, what was found and the row's key, masked; never a
 value. `ensure_no_personal_numbers(files)` runs before loading (publishing stops on any
@@ -31,7 +33,7 @@ from typing import Callable
 import sqlalchemy as sa
 
 from pipelines import duck
-from pipelines.normalize.ids import is_valid_resident_id
+from pipelines.normalize.ids import could_be_a_resident_id, is_valid_resident_id
 from pipelines.privacy import find_personal_numbers, mask_id
 from pipelines.sql import quote
 from pipelines.warehouse.spec import WarehouseSpec, load_spec
@@ -119,7 +121,8 @@ def _judge(column: str, candidates: Iterator[tuple[str, str]]) -> Finding | None
     for key, value in candidates:
         numbers = find_personal_numbers(str(value))
         if is_identifier_column(column):
-            numbers = [n for n in numbers if n.kind == "id" and is_valid_resident_id(n.digits.upper(), today=ANY_DAY)]
+            numbers = [n for n in numbers if n.kind == "id" and could_be_a_resident_id(n.digits)
+                       and is_valid_resident_id(n.digits.upper(), today=ANY_DAY)]
         if numbers:
             finding.id_numbers += sum(n.kind == "id" for n in numbers)
             finding.phones += sum(n.kind == "phone" for n in numbers)

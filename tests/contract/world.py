@@ -254,16 +254,17 @@ NATIONAL_SERVICES = [
 NATIONAL_EVALUATIONS = [
     # T5200000001: latest period 2025: registration_authority 90; beneficiary (60, 80) -> 70;
     # mean of type means 80 (the plain mean would be 76.67); 2024 is ignored; the 2026 row is
-    # deleted
-    {"id": "000001", "albe0001": "T5200000001", "evaluator": "registration_authority",
+    # deleted. Ids of 18 digits (the contract fixes their width, not which): zero-padded, not
+    # resident ID numbers, so kept as they are
+    {"id": "000000000000000001", "albe0001": "T5200000001", "evaluator": "registration_authority",
      "score": 90, "period": "2025", "updated_at": T0, "isdelete": 0},
-    {"id": "000002", "albe0001": "T5200000001", "evaluator": "beneficiary", "score": 60,
+    {"id": "000000000000000002", "albe0001": "T5200000001", "evaluator": "beneficiary", "score": 60,
      "period": "2025", "updated_at": T0, "isdelete": 0},
-    {"id": "000003", "albe0001": "T5200000001", "evaluator": "beneficiary", "score": 80,
+    {"id": "000000000000000003", "albe0001": "T5200000001", "evaluator": "beneficiary", "score": 80,
      "period": "2025", "updated_at": T0, "isdelete": 0},
-    {"id": "000004", "albe0001": "T5200000001", "evaluator": "self", "score": 10,
+    {"id": "000000000000000004", "albe0001": "T5200000001", "evaluator": "self", "score": 10,
      "period": "2024", "updated_at": T0, "isdelete": 0},
-    {"id": "000005", "albe0001": "T5200000001", "evaluator": "third_party", "score": 0,
+    {"id": "000000000000000005", "albe0001": "T5200000001", "evaluator": "third_party", "score": 0,
      "period": "2026", "updated_at": T0, "isdelete": 1},
 ]
 

@@ -17,6 +17,8 @@ from hypothesis import strategies as st
 from pipelines.privacy import (
     COMPOUND_SURNAMES,
     hmac_hex,
+    holds_a_personal_number,
+    identifiers_holding_a_personal_number,
     mask_id,
     mask_ids,
     mask_name,
@@ -26,6 +28,8 @@ from pipelines.privacy import (
     redact,
     redact_values,
 )
+
+from tests.reference import resident_id
 
 from .strategies import PROPERTY, any_text, mobile, valid_resident_ids
 
@@ -167,3 +171,50 @@ def test_a_column_is_redacted_as_each_value_is(values):
     expected = [None if value is None else redact(value) for value in values]
     assert [None if pd.isna(value) else value for value in redacted] == expected
     assert changed.tolist() == [value is not None and redact(value) != value for value in values]
+
+
+# --- identifiers: a source's record numbers against the personal numbers typed into them ---
+
+SOURCE_RECORD_NUMBERS = [
+    "000000000000000011",  # 18 digits, zero-padded: the contract fixes a width, not which
+    "000000000101001",  # 15 digits, zero-padded, its middle a date: no province's code
+    "100000000000000401",  # sequential from 10^17
+    "5200000000000417",  # 16 digits (the sandbox's)
+    "V5200000001", "T5200000001", "12345",
+]
+PERSONAL_NUMBERS_AS_KEYS = [
+    resident_id("52010219900307001"),  # a real-shaped number
+    resident_id("52010219900307001")[:17] + ("0" if resident_id("52010219900307001")[-1] != "0" else "1"),  # mistyped
+    resident_id("52010219900307001")[:17].lower() + "x",
+    "520102800101003",  # a 15-digit legacy number
+    "5201 0219 9003 0700 1X", "13812345678", "8613812345678", "id:" + resident_id("11010519491231002"),
+]
+
+
+def test_a_source_record_number_of_any_width_is_no_personal_number():
+    for number in SOURCE_RECORD_NUMBERS:
+        assert not holds_a_personal_number(number), number
+    for number in PERSONAL_NUMBERS_AS_KEYS:
+        assert holds_a_personal_number(number), number
+
+
+@PROPERTY
+@given(st.lists(st.one_of(st.sampled_from(SOURCE_RECORD_NUMBERS + PERSONAL_NUMBERS_AS_KEYS), DIGIT_RUNS,
+                          DIGIT_RUNS.map(lambda run: run[:17] + "X"), valid_resident_ids(), mobile, any_text,
+                          st.none()), max_size=12))
+def test_a_column_of_identifiers_is_judged_as_each_value_is(values):
+    judged = identifiers_holding_a_personal_number(pd.Series(values, dtype="string"))
+    assert judged.tolist() == [value is not None and holds_a_personal_number(value) for value in values]
+
+
+@PROPERTY
+@given(st.one_of(valid_resident_ids(), DIGIT_RUNS, DIGIT_RUNS.map(lambda run: run[:17] + "X"),
+                 st.sampled_from(SOURCE_RECORD_NUMBERS + PERSONAL_NUMBERS_AS_KEYS)))
+def test_what_the_warehouse_scan_finds_in_an_identifier_staging_refused(value):
+    """The last line of defence stops a publish on an ID number in an identifier column;
+    staging must have refused every such identifier first, or a source's record number
+    would stop every publish."""
+    from pipelines.warehouse.privacy_scan import _judge
+
+    if _judge("source_id", iter([("k", value)])) is not None:
+        assert holds_a_personal_number(value)
