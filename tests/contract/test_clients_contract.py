@@ -123,3 +123,19 @@ def test_evidence_of_no_pair_is_empty():
          "match_probability": pd.Series(dtype="float64")}
     )
     assert waterfall_text(empty, rules, -10.0).empty
+
+
+def test_provincial_modified_after_is_always_in_the_contract_form():
+    """`modified_after` matches "yyyy-MM-dd HH:mm:ss" (the parameter's pattern): a checkpoint
+    taken from a row that came in another readable form (a `T`, fractions, an offset) goes
+    back in that form, its second floored (inclusive: nothing skipped), and one such row
+    cannot make the platform refuse every later walk."""
+    from pipelines.sources.streams import Checkpoint
+
+    with ProvincialContractServer(w.provincial_rows()) as server:
+        api = _provincial(server)
+        stream = api.streams["volunteers"]
+        for written in ("2026-10-01 10:00:00", "2026-10-01T10:00:00.500", "2026-10-01T02:00:00+00:00"):
+            list(api.window_pages(stream, Checkpoint(written, "101", frozenset({"101"}))))
+        sent = [dict(r.params)["modified_after"] for r in server.requests if "modified_after" in dict(r.params)]
+        assert sent == ["2026-10-01 10:00:00"] * 3

@@ -12,7 +12,8 @@ Answers come in an envelope `{code, msg, data}` inside HTTP 200: 42900 (rate lim
 timestamp, nonce reused) and 40000 fail at once with a clear error.
 
 `modified_after` is Beijing wall-clock time without an offset; the checkpoint keeps the
-`updateTime` text exactly as the platform wrote it, so it goes back unchanged. `beijing_text`
+`updateTime` text exactly as the platform wrote it, so it goes back unchanged (a row written
+in another readable form goes back in the contract's: `modified_after_text`). `beijing_text`
 turns an aware datetime into that form when a time has to be computed.
 """
 
@@ -21,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import re
 import secrets
 import time
 from datetime import datetime
@@ -40,7 +42,7 @@ from pipelines.sources.http import (
     raise_if_transient,
 )
 from pipelines.sources.provincial.streams import PROVINCIAL_PAGE_SIZE, PROVINCIAL_STREAMS
-from pipelines.sources.streams import Checkpoint, Paging, Stream
+from pipelines.sources.streams import Checkpoint, Paging, Stream, change_time
 
 log = logging.getLogger("pipelines.sources")
 
@@ -56,6 +58,23 @@ def beijing_text(moment: datetime) -> str:
     if moment.tzinfo is None:
         raise ValueError("a naive datetime is ambiguous here: give it a time zone")
     return utc_to_beijing_text(moment)
+
+
+CONTRACT_TIME = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}")
+
+
+def modified_after_text(update_time: str) -> str:
+    """The checkpoint's `updateTime` as `modified_after` takes it ("yyyy-MM-dd HH:mm:ss",
+    Beijing): unchanged when the platform wrote it so (every row, by the contract); a row
+    that came with another readable form (a `T`, fractions, an offset) goes back in the
+    contract's form, its second floored (the start is inclusive: nothing is skipped), so
+    that one such row cannot make the platform refuse every later walk (40000)."""
+    if CONTRACT_TIME.fullmatch(update_time):
+        return update_time
+    moment = change_time(update_time)
+    if moment is None:
+        return update_time  # no plausible time: the landing never checkpoints one
+    return beijing_text(moment)
 
 
 def rfc3986(text: str) -> str:
@@ -179,7 +198,7 @@ class ProvincialApi(ApiClient):
         the end, following `next_cursor`. A 40010 surfaces as `CursorExpired`."""
         if stream.paging is not Paging.CURSOR:
             raise ValueError(f"the provincial interface pages by cursor, not {stream.paging}")
-        modified_after = start.updated_at if start is not None else None
+        modified_after = modified_after_text(start.updated_at) if start is not None else None
         cursor: str | None = None
         while True:
             data = self.get_page(stream, modified_after, cursor)
