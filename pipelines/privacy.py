@@ -88,10 +88,20 @@ def hmac_hex(values: pd.Series | str | None, key: str):
 # Masking, scalar.
 
 
+# A number its source masked itself: 4 characters, one or more '*', 4 characters. The
+# national interface fixes the ends, not the number of stars (5201**********123X, a legacy
+# 5201*******1234, a short 5201**123X).
+SOURCE_MASKED = re.compile(r"[^*]{4}\*+[^*]{4}")
+
+
 def visible_ends(number: str) -> tuple[str, str]:
     """The first and last characters masking may show of a certificate number: 4 and 4 of
     an 18-character resident ID (the contract), never more than a quarter each of a shorter
-    one (an 8-character permit shows 2 and 2), nothing of 3 characters or fewer."""
+    one (an 8-character permit shows 2 and 2), nothing of 3 characters or fewer. A number
+    its source masked (`SOURCE_MASKED`) shows its 4 and 4 whatever its length: they are
+    what the source already published, so showing them reveals nothing more."""
+    if SOURCE_MASKED.fullmatch(number):
+        return number[:4], number[-4:]
     keep = min(4, len(number) // 4)
     return (number[:keep], number[len(number) - keep:]) if keep else ("", "")
 

@@ -123,10 +123,10 @@ class StreamSpec:
 # plus the hard dates of pipelines' rules (a service's start and end, a redemption's time).
 SPECS = (
     StreamSpec(NATIONAL, "volunteers", "volunteer", "albp0003",
-               ("albp0003", "albp0020", "albp0090"), key="albp0029", name="albp0003",
+               ("albp0003", "albp0020"), key="albp0029", name="albp0003",
                region="albp0020", date="albp0034", future=True, phone="albp0010",
                cert="albp0005", star="albp0026"),
-    StreamSpec(NATIONAL, "teams", "organization", "albe0002", ("albe0002", "albe0012", "albe0026"),
+    StreamSpec(NATIONAL, "teams", "organization", "albe0002", ("albe0002", "albe0012"),
                key="albe0001", name="albe0002", region="albe0012", date="albe0046", future=True,
                phone="albe0019"),
     StreamSpec(NATIONAL, "projects", "project", "albx0002", ("albx0002", "albx0021"),
@@ -137,7 +137,7 @@ SPECS = (
                date_style="iso", future=True, hours="albx0172"),
     StreamSpec(NATIONAL, "evaluations", "evaluation", "evaluator",
                ("albe0001", "evaluator", "score", "period")),
-    StreamSpec(PROVINCIAL, "teams", "organization", "teamName", ("teamName", "areaCode", "status"),
+    StreamSpec(PROVINCIAL, "teams", "organization", "teamName", ("teamName", "areaCode"),
                name="teamName", region="areaCode", date="foundDate", future=True,
                phone="leaderMobile"),
     StreamSpec(PROVINCIAL, "volunteers", "volunteer", "realName", ("realName", "areaCode"),

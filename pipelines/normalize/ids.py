@@ -39,6 +39,7 @@ from pipelines.normalize import (
     map_unique_frame,
     to_arrow,
 )
+from pipelines.privacy import SOURCE_MASKED
 
 # GB 11643 weights of the first 17 digits; the check character indexes this string by the
 # weighted sum modulo 11.
@@ -272,13 +273,15 @@ def _resident_id_columns(distinct: pd.Series, today: dt.date) -> pd.DataFrame:
     facts = _id_facts(cert_no.fillna(""), today)
     masked = cert_no.str.contains("*", regex=False).fillna(False).astype(bool)
     # Masking hides digits with '*': a '*' in the kept parts means they are not known. A
-    # number shorter than 16 characters (a mistyped one) keeps no ends: 4 and 4 of it would
-    # show more than half (pipelines.privacy.visible_ends).
-    long_enough = (cert_no.str.len() >= 16).fillna(False).astype(bool)
+    # clear number shorter than 16 characters (a mistyped one) keeps no ends: 4 and 4 of it
+    # would show more than half. One its source masked as 4 + '*'s + 4 keeps them whatever
+    # its length: the source published them (pipelines.privacy.visible_ends).
+    source_masked = cert_no.str.fullmatch(SOURCE_MASKED.pattern)
+    ends_shown = ((cert_no.str.len() >= 16) | source_masked).fillna(False).astype(bool)
     prefix4 = cert_no.str.slice(0, 4)
     suffix4 = cert_no.str.slice(-4)
-    prefix4 = prefix4.where(long_enough & ~prefix4.str.contains("*", regex=False).fillna(True))
-    suffix4 = suffix4.where(long_enough & ~suffix4.str.contains("*", regex=False).fillna(True))
+    prefix4 = prefix4.where(ends_shown & ~prefix4.str.contains("*", regex=False).fillna(True))
+    suffix4 = suffix4.where(ends_shown & ~suffix4.str.contains("*", regex=False).fillna(True))
     return pd.DataFrame(
         {
             "cert_no": cert_no.astype("str"),

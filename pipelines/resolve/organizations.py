@@ -117,9 +117,12 @@ def _registration_status(accounts: pd.DataFrame, key: str) -> pd.Series:
 def _organization_status(accounts: pd.DataFrame, key: str) -> pd.Series:
     """Contract: deleted, then exited, win; else the most recently updated live account's status.
 
-    A team deleted at its source (isdelete / isDeleted) counts as deleted.
+    A team deleted at its source (isdelete / isDeleted) counts as deleted. A live team sent
+    without a status (optional in the provincial interface) counts as active, as a live
+    provincial volunteer does: filled before the latest account is picked, so the most recent
+    account decides even when it is the one without a status.
     """
-    status = accounts["status"].where(~accounts["is_deleted"], "deleted")
+    status = accounts["status"].fillna("active").where(~accounts["is_deleted"], "deleted")
     deleted = (status == "deleted").groupby(accounts[key]).any()
     exited = (status == "exited").groupby(accounts[key]).any()
     latest = (
@@ -128,7 +131,7 @@ def _organization_status(accounts: pd.DataFrame, key: str) -> pd.Series:
         .groupby(key)["_status"].first()
         .reindex(deleted.index)
     )
-    return pd.Series(np.select([deleted, exited], ["deleted", "exited"], latest.fillna("active")), index=deleted.index)
+    return pd.Series(np.select([deleted, exited], ["deleted", "exited"], latest), index=deleted.index)
 
 
 def golden_organizations(accounts_with_keys: pd.DataFrame) -> pd.DataFrame:

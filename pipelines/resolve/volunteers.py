@@ -570,7 +570,9 @@ def _volunteer_status(accounts: pd.DataFrame, key: str) -> pd.Series:
     """Contract: deleted only when every account is deleted; else the latest live account's status."""
     codes, keys = pd.factorize(accounts[key], sort=True)
     live = ~accounts["is_deleted"].to_numpy(dtype=bool)
-    # the provincial platform has no status field: a live provincial account is active
+    # the provincial platform has no status field: a live provincial account is active; a
+    # live national account sent without albp0090 (optional there) has no status of its own
+    # either and counts as active the same way, filled before the latest account is picked
     status = np.where(accounts["source"].to_numpy() == "provincial", "active",
                       accounts["status"].fillna("active").to_numpy(dtype=object))
     recency = -pd.to_datetime(accounts["updated_at"], utc=True).astype("int64").to_numpy()

@@ -56,6 +56,18 @@ def test_check_character_agrees_with_stdnum(first17):
     assert resident_id_check_char(first17) == ric.calc_check_digit(first17 + "0")
 
 
+def test_a_number_masked_by_its_source_keeps_its_ends_whatever_its_length():
+    # the interface fixes the ends, not the number of stars: a legacy 15-character number
+    # masked, a short mask; a clear number too short to be whole (mistyped) keeps no ends
+    masked = ["5201*******1234", "5201**123X", "5201*123x", "５２０１＊＊１２３Ｘ"]
+    frame = normalize_resident_id(pd.Series(masked + ["52010219900101", "5201**12"]), today=TODAY)
+    assert frame["cert_masked"].tolist() == [True] * 4 + [False, True]
+    assert not frame["cert_valid"].any() and frame["birth_date"].isna().all()
+    assert frame["cert_prefix4"].tolist()[:4] == ["5201"] * 4
+    assert frame["cert_suffix4"].tolist()[:4] == ["1234", "123X", "123X", "123X"]
+    assert frame["cert_prefix4"].iloc[4:].isna().all() and frame["cert_suffix4"].iloc[4:].isna().all()
+
+
 @pytest.mark.parametrize(
     "legacy, number",
     [("110105491231002", "11010519491231002X"), ("520102900101123", VALID),

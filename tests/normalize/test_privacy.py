@@ -27,6 +27,7 @@ from pipelines.privacy import (
     mask_record,
     redact,
     redact_values,
+    visible_ends,
 )
 
 from tests.reference import resident_id
@@ -51,6 +52,10 @@ def test_hmac_is_the_contract_hash():
 def test_masks_of_the_contract():
     assert mask_id("52010219900101123X") == "5201**********123X"
     assert mask_id("5201**********123X") == "5201**********123X"
+    # masked by the source with another number of stars: its 4 and 4 ends are already public
+    assert mask_id("5201**123X") == "5201**123X" and mask_id("5201*******1234") == "5201*******1234"
+    assert visible_ends("5201**123X") == ("5201", "123X")
+    assert visible_ends("5201021990") == ("52", "90")  # a clear short number: a quarter each
     assert mask_phone("13812345678") == "138****5678"
     assert mask_phone("+86 138-1234-5678") == "138****5678"
     assert mask_name("张小明") == "张**"

@@ -329,10 +329,10 @@ BREAKERS = [
     ),
     Breaker(
         "organizations", "required_fields", "blocking",
-        "a live national team whose status code (albe0026) mapped to nothing",
-        put("national/T0004", status=None),
-        "expect_column_values_to_not_be_null(status)",
-        {"unexpected_status": 1},
+        "a live national team whose name (albe0002) normalized to nothing",
+        put("national/T0004", name=None),
+        "expect_column_values_to_not_be_null(name)",
+        {"unexpected_name": 1},
     ),
     Breaker(
         "organizations", "region_in_guizhou", "blocking",

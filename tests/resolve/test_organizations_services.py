@@ -14,6 +14,8 @@ import pandas as pd
 from pipelines import duck
 from pipelines.resolve.organizations import resolve_organizations
 from pipelines.resolve.services import FACT_COLUMNS, duplicate_candidates, resolve_services
+from pipelines.staging import read_staged, stage_table
+from tests.staging.rawpages import AS_OF, land, national_team, provincial_team, settings_for
 
 # the run's instant stamped on key history and evidence (pipelines/clock.py)
 SYNCED_AT = pd.Timestamp("2026-06-30T10:00:00Z")
@@ -74,6 +76,37 @@ def test_organization_golden_follows_the_contract_rules():
     assert golden.loc[org[("national", "T02")], "registration_status"] == "filed"
     assert golden.loc[org[("national", "T03")], "status"] == "active"  # the latest live account
     assert golden.loc[org[("national", "T04")], "status"] == "deleted"  # deleted wins over all
+
+
+def test_a_live_team_without_a_status_counts_as_active_and_the_latest_team_decides():
+    # the provincial team's status is optional: a team sent without one is staged with null
+    teams = pd.DataFrame([
+        team("provincial", "911", "无状态服务队", "520102", status=None),
+        # the provincial team, updated last, has no status: it decides (active), not the older suspended
+        team("national", "T12", "观山湖区助学队", "520115", status="suspended", updated="2026-01-01"),
+        team("provincial", "912", "观山湖区助学队", "520115", national_team_no="T12", status=None, updated="2026-03-01"),
+        team("national", "T13", "白云区敬老队", "520113", status="suspended", updated="2026-03-01"),
+        team("provincial", "913", "白云区敬老队", "520113", national_team_no="T13", status=None, updated="2026-01-01"),
+    ])
+    result = resolve_organizations(teams, synced_at=SYNCED_AT)
+    org = result.source_map.set_index(["source", "source_id"])["org_key"]
+    golden = result.golden.set_index("org_key")
+    assert golden.loc[org[("provincial", "911")], "status"] == "active"
+    assert golden.loc[org[("national", "T12")], "status"] == "active"
+    assert golden.loc[org[("national", "T13")], "status"] == "suspended"
+
+
+def test_staged_teams_without_a_status_resolve_to_active(tmp_path):
+    settings = settings_for(tmp_path / "data")
+    without_status = provincial_team(1)
+    del without_status["status"]
+    land(settings.data_dir, "provincial", "teams", [without_status, provincial_team(2, status=None, teamName="花溪区助残服务队")])
+    land(settings.data_dir, "national", "teams", [national_team("0001", albe0026=None, albe0002="乌当区环保志愿队")])
+    stage_table("organizations", settings, as_of=AS_OF)
+    staged = read_staged(settings, "organizations")
+    assert len(staged) == 3 and staged["status"].isna().all()
+    result = resolve_organizations(staged, synced_at=SYNCED_AT)
+    assert result.golden["status"].tolist() == ["active"] * 3
 
 
 def test_organization_keys_survive_a_second_sync():

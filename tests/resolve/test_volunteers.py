@@ -9,8 +9,10 @@ import pytest
 
 from pipelines.resolve import volunteers
 from pipelines.resolve.volunteers import resolve_volunteers
+from pipelines.staging import read_staged, stage_table
 from tests.resolve.conftest import _hash, account, with_background
 from tests.resolve.synthetic import make_cert, make_world, pairwise_confusion
+from tests.staging.rawpages import AS_OF, land, national_volunteer, resident_id, settings_for
 
 # the run's instant stamped on key history and evidence (pipelines/clock.py)
 SYNCED_AT = pd.Timestamp("2026-06-30T10:00:00Z")
@@ -155,6 +157,68 @@ def test_deleted_everywhere_means_deleted_else_latest_live_status(background):
     golden = result.golden.set_index("volunteer_key")
     assert golden.loc[key_of(result, "national", "S1"), "status"] == "frozen"
     assert golden.loc[key_of(result, "national", "S2"), "status"] == "deleted"
+
+
+def test_a_live_account_without_a_status_counts_as_active_and_the_latest_account_decides(background):
+    # albp0090 is optional: a national account sent without it is staged with status null
+    cert_a = make_cert("520102", date(1993, 2, 2), 21)
+    cert_b = make_cert("520102", date(1994, 3, 3), 23)
+    rows = [
+        account("national", "N1", "钱多", date(1992, 1, 1), "M", "520102", status=None),
+        # one valid number, two national accounts: the one updated last decides, status or none
+        account("national", "N2", "孙立", date(1993, 2, 2), "M", "520102", cert=cert_a, status="deregistered",
+                updated="2026-01-01"),
+        account("national", "N2b", "孙立", date(1993, 2, 2), "M", "520102", cert=cert_a, status=None,
+                updated="2026-03-01"),
+        account("national", "N3", "李青", date(1994, 3, 3), "F", "520102", cert=cert_b, status=None,
+                updated="2026-01-01"),
+        account("national", "N3b", "李青", date(1994, 3, 3), "F", "520102", cert=cert_b, status="deregistered",
+                updated="2026-03-01"),
+        account("provincial", "N3p", "李青", date(1994, 3, 3), "F", "520102", cert=cert_b, updated="2026-02-01"),
+    ]
+    result = resolve_volunteers(with_background(background, rows), synced_at=SYNCED_AT)
+    golden = result.golden.set_index("volunteer_key")
+    assert same_person(result, ("national", "N2"), ("national", "N2b"))
+    assert same_person(result, ("national", "N3"), ("national", "N3b"))
+    assert golden.loc[key_of(result, "national", "N1"), "status"] == "active"
+    assert golden.loc[key_of(result, "national", "N2"), "status"] == "active"
+    assert golden.loc[key_of(result, "national", "N3"), "status"] == "deregistered"
+    assert golden["status"].notna().all()
+
+
+def test_staged_accounts_without_albp0090_resolve_to_active(tmp_path, background):
+    settings = settings_for(tmp_path / "data")
+    without_status = national_volunteer("0001", resident_id("52010219900307123"))
+    del without_status["albp0090"]
+    land(settings.data_dir, "national", "volunteers",
+         [without_status, national_volunteer("0002", resident_id("52010219880512321"), albp0090=None)])
+    stage_table("volunteers", settings, as_of=AS_OF)
+    staged = read_staged(settings, "volunteers")
+    assert staged["status"].isna().all()
+    result = resolve_volunteers(pd.concat([background.drop(columns=["person_id"]), staged], ignore_index=True),
+                                synced_at=SYNCED_AT)
+    golden = result.golden.set_index("volunteer_key")
+    for source_id in ("V0001", "V0002"):
+        assert golden.loc[key_of(result, "national", source_id), "status"] == "active"
+
+
+def test_a_short_masked_national_number_keeps_its_ends_through_resolution(tmp_path, background):
+    # the interface fixes a mask's 4 + 4 ends, not its number of stars; the warehouse
+    # publishes id_masked from these ends (4 + 10 '*' + 4)
+    settings = settings_for(tmp_path / "data")
+    land(settings.data_dir, "national", "volunteers",
+         [national_volunteer("0001", "5201**123X", share_consent=False),
+          national_volunteer("0002", "5201*******1234", share_consent=False, albp0003="赵强")])
+    stage_table("volunteers", settings, as_of=AS_OF)
+    staged = read_staged(settings, "volunteers").set_index("source_id")
+    assert staged["cert_masked"].all() and staged["cert_hash"].isna().all()
+    result = resolve_volunteers(pd.concat([background.drop(columns=["person_id"]), staged.reset_index()],
+                                          ignore_index=True), synced_at=SYNCED_AT)
+    golden = result.golden.set_index("volunteer_key")
+    short = golden.loc[key_of(result, "national", "V0001")]
+    legacy = golden.loc[key_of(result, "national", "V0002")]
+    assert (short["cert_prefix4"], short["cert_suffix4"]) == ("5201", "123X")
+    assert (legacy["cert_prefix4"], legacy["cert_suffix4"]) == ("5201", "1234")
 
 
 def test_synthetic_world_meets_the_quality_bar():

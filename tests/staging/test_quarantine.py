@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 import pytest
 
+from pipelines.quality import gx_runner
 from pipelines.quality.rules import RULE_ORDER
 from pipelines.staging import (
     combine_quarantine,
@@ -22,8 +23,10 @@ from .rawpages import (
     AS_OF,
     land,
     national_service,
+    national_team,
     national_volunteer,
     provincial_log,
+    provincial_team,
     provincial_volunteer,
     resident_id,
     settings_for,
@@ -217,6 +220,40 @@ def test_invalid_id_and_gender_conflict_are_soft(settings):
     result = stage_table("volunteers", settings, as_of=AS_OF)
     assert result.quarantined == 0 and result.rows == 2
     assert result.soft_flags["cert_invalid"] == 1 and result.soft_flags["gender_conflict"] == 1
+
+
+def test_a_status_the_source_did_not_send_is_staged_unknown_not_quarantined(settings):
+    # albp0090 and the provincial team's status are optional in the interfaces; the contract's
+    # missing_required covers a name and a service's volunteer only. albe0026 is required
+    # there, but a null one is read like the provincial team's.
+    without_status = national_volunteer("0001", NUMBER)
+    del without_status["albp0090"]
+    team_without_status = provincial_team(1)
+    del team_without_status["status"]
+    land(
+        settings.data_dir,
+        "national",
+        "volunteers",
+        [
+            without_status,
+            national_volunteer("0002", resident_id("52010219880512321"), albp0090=None),
+            national_volunteer("0003", resident_id("52010219870412321"), albp0090="9"),  # unreadable
+        ],
+    )
+    land(settings.data_dir, "provincial", "teams", [team_without_status, provincial_team(2, status=None)])
+    land(settings.data_dir, "national", "teams", [national_team("0001", albe0026=None)])
+    stage_all(settings, as_of=AS_OF)
+
+    assert quarantined(settings) == {("national", "volunteer", "V0003"): "invalid_value"}
+    volunteers = read_staged(settings, "volunteers").set_index("source_id")
+    assert set(volunteers.index) == {"V0001", "V0002"}
+    assert volunteers["status"].isna().all()
+    teams = read_staged(settings, "organizations").set_index(["source", "source_id"])
+    assert set(teams.index) == {("provincial", "1"), ("provincial", "2"), ("national", "T0001")}
+    assert teams["status"].isna().all()
+    # nor does a blocking expectation stop the sync for them
+    for table, frame in (("volunteers", volunteers.reset_index()), ("organizations", teams.reset_index())):
+        assert gx_runner.validate(table, frame).failed("blocking") == [], table
 
 
 def test_first_seen_is_kept_and_a_row_fixed_at_the_source_leaves(settings):
