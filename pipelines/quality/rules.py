@@ -15,7 +15,8 @@ values the contract's rules judge here. In order (the live row...):
 - `unparseable_date` (ours): a date the row cannot do without that no known format reads;
 - `invalid_region` (ours): a region that is no 6-digit division code even after
   normalization (`52`, `5201x`, an ID number or a phone typed into the region box);
-- `region_outside_province`: has a region code that does not start with 52;
+- `region_outside_province`: has a region code that does not start with 52 (a county's,
+  and a province's or a prefecture's of elsewhere: `11`, `4403`);
 - `end_before_start`: ends before it starts;
 - `hours_out_of_range`: a service of zero, negative or more than 24 hours; a redemption
   (ours) of zero or fewer hours;

@@ -350,7 +350,8 @@ def estimate_parameters(
     con: duckdb.DuckDBPyConnection, accounts: pd.DataFrame, det_links: pd.DataFrame, rules: MatchingRules
 ) -> ModelParameters:
     """m from deterministic links (for the comparisons matching.yaml names), u from random pairs
-    (or, for a level with `u_from_counts`, counted exactly from the accounts).
+    (or, for a level with `u_from_counts`, counted exactly from the accounts) once the accounts
+    hold more distinct pairs than the draws (`random_pairs`; below, u keeps its priors).
 
     m is smoothed towards the priors of matching.yaml; a level too rare to measure keeps its
     prior.
@@ -387,8 +388,13 @@ def estimate_parameters(
             ]
         params.estimated_from[sample_name] = int(len(m_pairs))
 
-    rng = np.random.default_rng(int(settings.get("seed", 20)))
     sample = int(settings.get("random_pairs", 400_000))
+    if len(accounts) * (len(accounts) - 1) // 2 < sample:
+        # Fewer distinct pairs than draws: the draws would measure those few pairs, not the
+        # population (two accounts' one pair is the very pair being judged, and every level
+        # it agrees on would look common): u keeps its priors, as the prior keeps its size.
+        return params
+    rng = np.random.default_rng(int(settings.get("seed", 20)))
     left = rng.integers(0, len(accounts), sample)
     right = rng.integers(0, len(accounts), sample)
     keep = left != right

@@ -295,3 +295,23 @@ def test_the_accounting_check_fails_when_a_landed_row_went_nowhere(settings):
     check = _accounted_check("volunteers", result, "sync-1")
     assert not check.passed and check.severity.value == "ERROR"
     assert check.metadata["this_sync"].value["provincial/volunteers"]["landed"] == 2
+
+
+def test_a_region_code_of_elsewhere_at_any_level_is_outside_the_province(settings):
+    """Contract: region_outside_province is a region code that does not start with 52. A
+    province's (11) or a prefecture's (4403) code of elsewhere is one; a Guizhou code cut
+    short (5201) or a phone is no division code at all (ours: invalid_region)."""
+    land_rows(settings, "provincial", "volunteers", [
+        provincial_volunteer(1, OTHER_ID, areaCode="11"),
+        provincial_volunteer(2, OTHER_ID, areaCode="4403"),
+        provincial_volunteer(3, OTHER_ID, areaCode="440300"),
+        provincial_volunteer(4, OTHER_ID, areaCode="5201"),
+        provincial_volunteer(5, OTHER_ID, areaCode=PHONE),
+        provincial_volunteer(6, OTHER_ID, areaCode="520102001001"),
+    ])
+    result = stage_table("volunteers", settings, as_of=AS_OF)
+    assert dict(zip(result.quarantine["source_id"], result.quarantine["rule"])) == {
+        "1": "region_outside_province", "2": "region_outside_province", "3": "region_outside_province",
+        "4": "invalid_region", "5": "invalid_region",
+    }
+    assert result.rows == 1
