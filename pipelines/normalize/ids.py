@@ -394,6 +394,18 @@ def _uscc_valid_one(code: str) -> bool:
         return False
 
 
+def uscc_identifies(codes: pd.Series) -> pd.Series:
+    """Whether each cleaned code (`normalize_uscc`) can tell one organization from another:
+    shaped like a USCC (its check not asked: the same code mistyped alike in both systems is
+    still one organization's), and not one character repeated. What operators type where an
+    organization has no code (无, 暂无, NULL, 000000000000000000) would join every team that
+    has none."""
+    text = as_text(codes)
+    shaped = text.str.fullmatch(_USCC_SHAPE.pattern).fillna(False).astype(bool)
+    repeated = text.str.fullmatch(r"(.)\1*").fillna(False).astype(bool)
+    return shaped & ~repeated
+
+
 def normalize_uscc(values: pd.Series) -> pd.DataFrame:
     """USCC -> [uscc (cleaned: ASCII, upper-case, no spaces or dashes; NaN when empty),
     uscc_valid (18 characters of the GB 32100 alphabet, digits 3-8 a region, check right)]."""

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from pipelines.normalize.ids import uscc_identifies
 from pipelines.resolve.clustering import constrained_clusters
 from pipelines.resolve.keys import HISTORY_COLUMNS, assign_stable_keys, key_of_each
 from pipelines.resolve.rules import load_survivorship
@@ -75,8 +76,9 @@ def _star_links(teams: pd.DataFrame, columns: list[str], method: str) -> pd.Data
 
 
 def organization_links(teams: pd.DataFrame) -> pd.DataFrame:
-    """l_idx, r_idx, method: USCC, national team number, then name + county."""
-    by_uscc = _star_links(teams, ["uscc"], "uscc")
+    """l_idx, r_idx, method: USCC (a code that identifies: `ids.uscc_identifies`), national
+    team number, then name + county."""
+    by_uscc = _star_links(teams.loc[uscc_identifies(teams["uscc"])], ["uscc"], "uscc")
     national = teams.loc[teams["source"] == "national", ["source_id", "idx"]]
     carrying = teams.loc[(teams["source"] == "provincial") & teams["national_team_no"].notna(), ["national_team_no", "idx"]]
     joined = carrying.merge(national, left_on="national_team_no", right_on="source_id", suffixes=("_p", "_n"))

@@ -315,3 +315,24 @@ def test_a_record_staged_twice_counts_once_with_its_last_row_and_a_claimed_recor
     from_file = resolve_services(path, projects, volunteer_map, org_map)
     pd.testing.assert_frame_equal(from_file.facts, from_frame.facts)
     assert from_file.summary == from_frame.summary
+
+
+def test_a_placeholder_typed_for_a_missing_credit_code_joins_no_teams():
+    """无, NULL or eighteen zeros where a team has no code are no code: two unrelated teams
+    that both carry one stay apart; the same well-formed code (its check wrong alike in both
+    systems) is still one organization."""
+    teams = pd.DataFrame([
+        team("provincial", "1", "甲队", "520102", uscc="无", uscc_valid=False),
+        team("provincial", "2", "乙队", "520303", uscc="无", uscc_valid=False),
+        team("provincial", "3", "丙队", "520402", uscc="NULL", uscc_valid=False),
+        team("national", "T3", "丁队", "520111", uscc="NULL", uscc_valid=False),
+        team("provincial", "4", "戊队", "520102", uscc="000000000000000000", uscc_valid=True),
+        team("national", "T4", "己队", "520303", uscc="000000000000000000", uscc_valid=True),
+        team("provincial", "5", "庚队", "520102", uscc="51520100MJ00000099", uscc_valid=False),
+        team("national", "T5", "庚队志愿服务协会", "520103", uscc="51520100MJ00000099", uscc_valid=False),
+    ])
+    result = resolve_organizations(teams, synced_at=SYNCED_AT)
+    org = result.source_map.set_index(["source", "source_id"])
+    assert org["org_key"].nunique() == 7
+    assert org.loc[("provincial", "5"), "org_key"] == org.loc[("national", "T5"), "org_key"]
+    assert org.loc[("provincial", "5"), "match_method"] == "uscc"
