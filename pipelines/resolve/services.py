@@ -116,8 +116,11 @@ PREPARED_SQL = """
 """
 # (national_source_id, provincial_source_id, method) of records that are one service (contract:
 # either reference suffices). A reference to a record that is not there (quarantined, not yet
-# landed) pairs nothing; a pair named both ways keeps the first method by name; a record
-# claimed twice keeps its first partner by id order (national records first, then provincial).
+# landed, deleted at its source) pairs nothing: the live copy stands alone, counted as its own
+# system's (a log deleted after it was pushed leaves the national record, a national record
+# deleted leaves the approved log; `invariants.service_count_problems` counts the same way).
+# A pair named both ways keeps the first method by name; a record claimed twice keeps its
+# first partner by id order (national records first, then provincial).
 PAIRS_SQL = """
     CREATE TEMP TABLE now_pairs AS
     WITH named AS (
@@ -128,10 +131,10 @@ PAIRS_SQL = """
         SELECT source_id, origin_log_id, 'origin'
         FROM prepared WHERE source = 'national' AND origin_log_id IS NOT NULL
     ),
-    present AS (
+    present AS (  -- both copies there and live: a deleted copy is in neither system any more
         SELECT national_source_id, provincial_source_id, min(method) AS method FROM named
-        WHERE national_source_id IN (SELECT source_id FROM prepared WHERE source = 'national')
-          AND provincial_source_id IN (SELECT source_id FROM prepared WHERE source = 'provincial')
+        WHERE national_source_id IN (SELECT source_id FROM prepared WHERE source = 'national' AND NOT is_deleted)
+          AND provincial_source_id IN (SELECT source_id FROM prepared WHERE source = 'provincial' AND NOT is_deleted)
         GROUP BY national_source_id, provincial_source_id
     ),
     first_of_national AS (

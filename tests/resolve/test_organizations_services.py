@@ -336,3 +336,40 @@ def test_a_placeholder_typed_for_a_missing_credit_code_joins_no_teams():
     assert org["org_key"].nunique() == 7
     assert org.loc[("provincial", "5"), "org_key"] == org.loc[("national", "T5"), "org_key"]
     assert org.loc[("provincial", "5"), "match_method"] == "uscc"
+
+
+def test_a_copy_deleted_at_its_source_pairs_nothing_and_the_live_copy_counts_once():
+    """A deleted copy is in neither system any more: a log deleted after it was pushed up
+    leaves the national record (counted once, as national's); a national record deleted
+    leaves the approved log (counted with its own hours); a deleted log gives way to the live
+    one that claims the same record. The `counted_once` invariant, which blocks the publish,
+    counts the same way: before, each of these stopped it."""
+    from pipelines.resolve.invariants import service_count_problems
+
+    volunteer_map = pd.DataFrame([{"source": "national", "source_id": "NV1", "volunteer_key": "Vaaa"},
+                                  {"source": "provincial", "source_id": "501", "volunteer_key": "Vaaa"}])
+    no_orgs = pd.DataFrame(columns=["source", "source_id", "org_key"])
+    no_projects = pd.DataFrame(columns=["source", "source_id", "category", "org_source_id"])
+
+    def deleted(row: dict) -> dict:
+        return {**row, "is_deleted": True, "is_effective": False}
+
+    cases = {
+        "log deleted after its push": ([service("national", "R1", "NV1", 2.0),
+                                        deleted(service("provincial", "L1", "501", 2.5, national_record_id="R1"))],
+                                       [("national", "R1", None, 2.0)]),
+        "national record deleted": ([deleted(service("national", "R1", "NV1", 2.0)),
+                                     service("provincial", "L1", "501", 2.5, national_record_id="R1")],
+                                    [("provincial", None, "L1", 2.5)]),
+        "a deleted claimant first": ([service("national", "R1", "NV1", 2.0),
+                                      deleted(service("provincial", "L1", "501", 2.0, national_record_id="R1")),
+                                      service("provincial", "L2", "501", 2.0, national_record_id="R1")],
+                                     [("both", "R1", "L2", 2.0)]),
+    }
+    for what, (rows, expected) in cases.items():
+        staged = pd.DataFrame(rows)
+        result = resolve_services(staged, no_projects, volunteer_map, no_orgs)
+        found = [(f.source, f.national_source_id, f.provincial_source_id, f.hours)
+                 for f in result.facts.astype(object).where(result.facts.notna(), None).itertuples()]
+        assert found == expected, what
+        assert not any(service_count_problems(staged, result.facts).values()), what
