@@ -252,3 +252,39 @@ def test_each_resolved_check_fails_on_its_count(entity, count, check, blocking):
     assert [(r.asset_key.path[-1], r.check_name) for r in failed] == [(entity, check)]
     assert failed[0].metadata[count].value == 3
     assert (failed[0].severity.value == "ERROR") == blocking
+
+
+def _service_record(source: str, source_id: str, effective: bool, deleted: bool, hours: float,
+                    reference: str | None) -> dict:
+    return {"source": source, "source_id": source_id, "volunteer_source_id": "NV1" if source == "national" else "501",
+            "hours": hours, "service_date": pd.Timestamp("2026-03-01"), "org_source_id": None,
+            "project_source_id": None, "is_effective": effective and not deleted, "is_deleted": deleted,
+            "national_record_id": reference if source == "provincial" else None,
+            "origin_log_id": reference if source == "national" else None,
+            "updated_at": pd.Timestamp("2026-03-02", tz="UTC")}
+
+
+RECORD = st.tuples(st.booleans(), st.booleans(), st.sampled_from([1.0, 2.0, 2.5]),
+                   st.sampled_from([None, 0, 1, 2, 9]))
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(RECORD, max_size=4), st.lists(RECORD, max_size=4))
+def test_the_facts_resolution_makes_always_pass_the_blocking_counted_once_check(national, provincial):
+    """`counted_once` blocks the publish: whatever the sources send (references to records
+    present, absent or deleted, both ways, claimed twice; records effective or not, deleted
+    or not), the facts resolve_services makes must pass it, or one row stops a sync."""
+    from pipelines.resolve.services import resolve_services
+
+    rows = [_service_record("national", f"R{i}", effective, deleted, hours, None if ref is None else f"L{ref}")
+            for i, (effective, deleted, hours, ref) in enumerate(national)]
+    rows += [_service_record("provincial", f"L{i}", effective, deleted, hours, None if ref is None else f"R{ref}")
+             for i, (effective, deleted, hours, ref) in enumerate(provincial)]
+    if not rows:
+        return
+    staged = pd.DataFrame(rows)
+    volunteer_map = pd.DataFrame([{"source": "national", "source_id": "NV1", "volunteer_key": "Vaaa"},
+                                  {"source": "provincial", "source_id": "501", "volunteer_key": "Vaaa"}])
+    facts = resolve_services(staged, pd.DataFrame(columns=["source", "source_id", "category", "org_source_id"]),
+                             volunteer_map, pd.DataFrame(columns=["source", "source_id", "org_key"])).facts
+    assert not any(service_count_problems(staged, facts).values())
