@@ -18,6 +18,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import re
+
 import numpy as np
 import pandas as pd
 
@@ -258,11 +260,14 @@ def _equals_live(raw: pd.Series, spec: dict, ctx: Context) -> Normalized:
 
 
 def _strip_prefix(raw: pd.Series, spec: dict, ctx: Context) -> Normalized:
-    """An identifier after a known prefix (`provincial:<logId>` -> the log id)."""
+    """The identifier a reference names after its prefix (`provincial:<logId>` -> the log
+    id), the prefix's case, spaces and a full-width colon as people and systems write them.
+    A value without the prefix names no record of ours (an origin elsewhere): no reference,
+    not an error; a bare number taken for a log id would join two different services."""
     text = as_text(raw)
-    prefix = spec["prefix"]
-    stripped = text.where(~text.str.startswith(prefix).fillna(False), text.str.slice(len(prefix)))
-    return _identifier(stripped, spec, ctx)
+    word = re.escape(spec["prefix"].rstrip(":："))
+    named = text.str.extract(f"(?i)^\\s*{word}\\s*[:：]\\s*(.*?)\\s*$", expand=False)
+    return _identifier(named.where(named.str.len() > 0), spec, ctx)
 
 
 def hashed(values: pd.Series, ctx: Context) -> pd.Series:

@@ -372,3 +372,17 @@ def test_organizations_projects_stations_and_redemptions(settings):
     assert redemption["hours"] == 2.0 and redemption["redeemed_at"] == pd.Timestamp(
         "2026-05-01T00:00:00Z"
     )
+
+
+def test_an_origin_names_a_provincial_log_only_after_its_prefix(settings):
+    """`origin` is 'provincial:<logId>' for a record pushed up (contract): the prefix's case,
+    spaces and a full-width colon as written; a value without it (a bare number, another
+    origin) names no log, or a record would be joined to an unrelated service."""
+    origins = {"R1": "provincial:55", "R2": "PROVINCIAL:56", "R3": "Provincial：57", "R4": " provincial: 58 ",
+               "R5": "59", "R6": "app", "R7": "provincial:"}
+    land(settings.data_dir, "national", "service_records",
+         [national_service(record, origin=origin) for record, origin in origins.items()])
+    stage_table("services", settings, as_of=AS_OF)
+    staged = read_staged(settings, "services").set_index("source_id")["origin_log_id"]
+    assert {record: (None if pd.isna(log) else log) for record, log in staged.items()} == {
+        "R1": "55", "R2": "56", "R3": "57", "R4": "58", "R5": None, "R6": None, "R7": None}
