@@ -47,9 +47,13 @@ _RESIDENT_ID_WEIGHTS = np.array([7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 
 _RESIDENT_ID_CHECK = "10X98765432"
 
 # After full-width folding (which may yield a lower-case letter or a space): spaces of any
-# kind and the dashes people put between digit groups go, ASCII letters are upper-cased.
+# kind, the dashes people put between digit groups and the invisible characters a copy from
+# a web page carries (zero-width space and joiners, direction marks, word joiner, BOM) go,
+# ASCII letters are upper-cased.
+_DASHES = "-\u2010\u2011\u2012\u2013\u2014"
+_INVISIBLE = "\u200b\u200c\u200d\u200e\u200f\u2060\ufeff"
 _AFTER_FULLWIDTH = {
-    **{ord(c): None for c in WHITESPACE_CHARS + "-\u2010\u2011\u2012\u2013\u2014"},
+    **{ord(c): None for c in WHITESPACE_CHARS + _DASHES + _INVISIBLE},
     **ASCII_UPPER,
 }
 
@@ -178,7 +182,7 @@ def is_valid_resident_id(value, *, today: dt.date) -> bool:
 # Resident ID numbers: vectorized.
 
 
-_SEPARATORS_RE = WHITESPACE_CLASS[:-1] + "\\-\u2010\u2011\u2012\u2013\u2014]"
+_SEPARATORS_RE = WHITESPACE_CLASS[:-1] + "\\" + _DASHES + _INVISIBLE + "]"
 
 
 def _clean_ids(text: pd.Series) -> pd.Series:
