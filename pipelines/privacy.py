@@ -301,12 +301,12 @@ def identifiers_holding_a_personal_number(values: pd.Series) -> pd.Series:
     """`holds_a_personal_number` over a column of identifiers (False where missing). A value
     of letters and digits alone is a number only whole (`WHOLE_NUMBER`): those, the common
     case, are judged a column at a time."""
-    from pipelines.normalize.ids import could_be_resident_ids
+    from pipelines.normalize.ids import WHOLE_RESIDENT_ID, could_be_resident_ids
 
     text = as_text(values)
     found = pd.Series(False, index=text.index)
     suspects = text[_may_hold_a_number(text) & text.notna()]
-    whole_id = suspects.str.fullmatch(r"[0-9]{15}|[0-9]{17}[0-9Xx]").fillna(False).astype(bool)
+    whole_id = suspects.str.fullmatch(WHOLE_RESIDENT_ID).fillna(False).astype(bool)
     found[suspects.index[whole_id]] = could_be_resident_ids(suspects[whole_id]).to_numpy()
     others = suspects[~whole_id]
     if len(others):

@@ -132,6 +132,9 @@ PROVINCE_CODES = frozenset(
      "65", "71", "81", "82"}
 )
 LAST_BIRTH_YEAR = 2099
+# A resident ID number written whole, as a source's record number may be: 15 digits, or 17
+# and a check character.
+WHOLE_RESIDENT_ID = r"[0-9]{15}|[0-9]{17}[0-9Xx]"
 
 
 def could_be_a_resident_id(digits: str) -> bool:
@@ -162,7 +165,7 @@ def could_be_resident_ids(numbers: pd.Series) -> pd.Series:
     births = text.str.slice(6, 14).where(~legacy, "19" + text.str.slice(6, 12))
     born = pd.to_datetime(births, format="%Y%m%d", errors="coerce")
     plausible = born.notna() & (born.dt.year >= 1900) & (born.dt.year <= LAST_BIRTH_YEAR)
-    shaped = text.str.fullmatch(r"[0-9]{15}|[0-9]{17}[0-9Xx]").fillna(False).astype(bool)
+    shaped = text.str.fullmatch(WHOLE_RESIDENT_ID).fillna(False).astype(bool)
     return (shaped & text.str.slice(0, 2).isin(PROVINCE_CODES) & plausible).astype(bool)
 
 

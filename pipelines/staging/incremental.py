@@ -121,23 +121,30 @@ def why_not_incremental(
     record: ReuseRecord | None, base_fingerprint: str, folders_now: list, as_of: AsOf
 ) -> str | None:
     """None when the last staging may be merged with the new pages; else why not."""
+    return _merge_refusal(record, base_fingerprint, folders_now, as_of)[0]
+
+
+def _merge_refusal(
+    record: ReuseRecord | None, base_fingerprint: str, folders_now: list, as_of: AsOf
+) -> tuple[str | None, list[str]]:
+    """(why not, none when the merge may go ahead; the pages landed since, when told)."""
     if record is None:
-        return "no previous staging"
+        return "no previous staging", []
     kept = (record.report or {}).get(BASIS_KEY)
     if not kept or "folders" not in kept:
-        return "the previous staging kept no ledger"
+        return "the previous staging kept no ledger", []
     if kept.get("base") != base_fingerprint:
-        return "code or settings changed"
+        return "code or settings changed", []
     if not record.holds_at(as_of):
-        return "the instant is outside the previous staging's window"
+        return "the instant is outside the previous staging's window", []
     if not outputs_untouched(record):
-        return "the staged files changed since"
+        return "the staged files changed since", []
     new = pages_since(record, folders_now)
     if new is None:
-        return "a sync folder read before changed or disappeared"
+        return "a sync folder read before changed or disappeared", []
     if not new:
-        return "no new pages"  # (the reuse check skips the step; here if it could not)
-    return None
+        return "no new pages", []  # (the reuse check skips the step; here if it could not)
+    return None, new
 
 
 def stage_table_or_merge(
@@ -154,9 +161,9 @@ def stage_table_or_merge(
     """Merge the new pages into the last staging when that equals a full staging; otherwise
     (or when `allow` is false: a run with reuse off) stage in full. `result.incremental`
     says which; `result.restaged` counts the rows mapped and judged."""
-    reason = why_not_incremental(previous, base_fingerprint, folders, as_of) if allow else "reuse off"
+    reason, new_pages = _merge_refusal(previous, base_fingerprint, folders, as_of) if allow else ("reuse off", [])
     if reason is None:
-        reason = _a_re_pull(settings, table, pages_since(previous, folders))
+        reason = _a_re_pull(settings, table, new_pages)
     if reason is None:
         try:
             return merge_stage(table, settings, as_of, previous=previous, chunk_rows=chunk_rows)
