@@ -110,7 +110,7 @@ KEY_COUNTS = ["accounts_without_key", "accounts_with_several_keys", "mapped_acco
 SERVICE_COUNTS = ["facts_naming_unknown_national_records", "facts_naming_unknown_provincial_records",
                   "national_records_counted_twice", "provincial_records_counted_twice",
                   "effective_national_records_not_counted", "effective_provincial_records_not_counted",
-                  "facts_with_other_hours"]
+                  "facts_with_other_hours", "services_counted_twice"]
 def invariant_checks(invariants: dict) -> list[AssetCheckResult]:
     """The check results of one resolution's invariant counts (resolve_all's summary)."""
     people, teams = invariants["volunteers"], invariants["organizations"]
@@ -136,7 +136,7 @@ CHECK_SPECS = [
     AssetCheckSpec("keys_stable", asset=ORGANIZATIONS,
                    description="[warning] Every team whose key changed since the last sync is a logged merge, split or move."),
     AssetCheckSpec("counted_once", asset=SERVICES, blocking=True,
-                   description="Every effective service record counted exactly once, with its own hours; every fact from staged records."),
+                   description="Every effective service record counted exactly once, with its own hours, and copies that name each other by one fact between them; every fact from staged records."),
 ]
 
 

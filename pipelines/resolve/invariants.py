@@ -110,7 +110,8 @@ def _register_count_input(con: duckdb.DuckDBPyConnection, staged_services: pd.Da
 
 
 def service_count_problems(staged_services: pd.DataFrame | Path, facts: pd.DataFrame) -> dict[str, int | float]:
-    """Each effective staged record counted exactly once, with its own hours.
+    """Each effective staged record counted exactly once, with its own hours, and each service
+    once: no two facts count records that name each other.
 
     `staged_services`: the staged records (COUNT_COLUMNS), or their Parquet file. Counted by
     DuckDB over Arrow views of both (at a million persons the pandas copies of the staged
@@ -119,7 +120,10 @@ def service_count_problems(staged_services: pd.DataFrame | Path, facts: pd.DataF
     any live row of it is. The records are made once (one read of the staged file), and each
     system's facts are set beside its records in one join, which finds the facts naming no
     record, the records no fact counts and the other hours together (a query per count, each
-    reading and joining the staged file again, took 2.5 times as long at a million persons)."""
+    reading and joining the staged file again, took 2.5 times as long at a million persons).
+    Copies of one service linked to more than one other copy (a log pushed up twice, two logs
+    naming one record) are counted by one fact: an effective national record among them that
+    no fact counts is not a problem, two facts counting linked copies is."""
     con = duck.connect()
     try:
         _register_count_input(con, staged_services)
@@ -139,6 +143,21 @@ def service_count_problems(staged_services: pd.DataFrame | Path, facts: pd.DataF
             CREATE TEMP TABLE records AS  -- one row per record (all those of a missing id, one)
             SELECT source, source_id, arg_min_null(hours, rn) AS hours, bool_or(effective) AS effective
             FROM live GROUP BY source, source_id;
+            CREATE TEMP TABLE linked AS  -- live records that name each other
+            SELECT DISTINCT national, provincial FROM (
+                SELECT national_record_id AS national, source_id AS provincial FROM live
+                WHERE source = 'provincial' AND national_record_id IS NOT NULL
+                UNION ALL
+                SELECT source_id, origin_log_id FROM live WHERE source = 'national' AND origin_log_id IS NOT NULL
+            ) l
+            WHERE national IN (SELECT source_id FROM records WHERE source = 'national')
+              AND provincial IN (SELECT source_id FROM records WHERE source = 'provincial');
+            CREATE TEMP TABLE grouped AS  -- national records among more than two linked copies
+            WITH national_links AS (SELECT national, count(*) AS links FROM linked GROUP BY national),
+                 provincial_links AS (SELECT provincial, count(*) AS links FROM linked GROUP BY provincial)
+            SELECT DISTINCT l.national AS source_id FROM linked l
+            JOIN national_links n USING (national) JOIN provincial_links p USING (provincial)
+            WHERE n.links > 1 OR p.links > 1;
         """)
         problems: dict[str, int] = {}
         uncounted, other_hours = {}, 0
@@ -147,11 +166,13 @@ def service_count_problems(staged_services: pd.DataFrame | Path, facts: pd.DataF
             own_hours = "true" if source == "national" else "f.national IS NULL"
             unknown, uncounted[source], other, twice = con.execute(f"""
                 SELECT count(*) FILTER (WHERE r.is_record IS NULL),
-                       count(*) FILTER (WHERE f.{source} IS NULL AND r.effective),
+                       count(*) FILTER (WHERE f.{source} IS NULL AND r.effective AND NOT r.grouped),
                        count(*) FILTER (WHERE r.is_record AND f.{source} IS NOT NULL AND {own_hours}
                                         AND abs(f.hours - r.hours) > 1e-9 AND NOT isnan(f.hours - r.hours)),
                        count(f.{source}) - count(DISTINCT f.{source})
-                FROM (SELECT source_id, hours, effective, true AS is_record FROM records WHERE source = $source) r
+                FROM (SELECT source_id, hours, effective, true AS is_record,
+                             $source = 'national' AND source_id IN (SELECT source_id FROM grouped) AS grouped
+                      FROM records WHERE source = $source) r
                 FULL JOIN (SELECT * FROM f WHERE {source} IS NOT NULL) f ON r.source_id = f.{source}
             """, {"source": source}).fetchall()[0]
             problems[f"facts_naming_unknown_{source}_records"] = unknown
@@ -177,6 +198,12 @@ def service_count_problems(staged_services: pd.DataFrame | Path, facts: pd.DataF
             )
         """).fetchall()[0][0]
         problems["facts_with_other_hours"] = other_hours
+        problems["services_counted_twice"] = con.execute("""
+            SELECT count(*) FROM linked l
+            WHERE EXISTS (SELECT 1 FROM f WHERE f.national = l.national)
+              AND EXISTS (SELECT 1 FROM f WHERE f.provincial = l.provincial)
+              AND NOT EXISTS (SELECT 1 FROM f WHERE f.national = l.national AND f.provincial = l.provincial)
+        """).fetchall()[0][0]
     finally:
         con.close()
     return {name: int(count) for name, count in problems.items()}

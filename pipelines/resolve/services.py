@@ -2,9 +2,11 @@
 
 A provincial log and a national record are one service when the log's nationalRecordId is the
 record's id or the record's origin names the log (contract). Such a service takes the
-national record's hours, date and project (source 'both'). Only services that count are kept:
-the national copy decides where there is one (it is the record the hours come from), the
-provincial copy otherwise. Likely duplicates without a reference (same person, same day, same
+national record's hours, date and project (source 'both'). Copies linked through each other (a
+log pushed up twice, two logs naming one record) are one service too, made by one of their
+links (`tangled_choice`); the other copies make no fact and are counted in the summary
+(`service_copies`). Only services that count are kept: the national copy decides where there
+is one (it is the record the hours come from), the provincial copy otherwise. Likely duplicates without a reference (same person, same day, same
 team, same hours) are flagged in service_duplicate_candidates with their evidence, never merged.
 
 Incremental (a nightly change set): a fact is a function of its records (one, or two paired),
@@ -30,6 +32,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pipelines import duck
+from pipelines.resolve.clustering import connected_components
 from pipelines.resolve.vectorized import hashed_keys, is_in, mapped, positions, sorted_by, with_full_run_types
 
 SERVICE_COLUMNS = [
@@ -65,7 +68,7 @@ class ServiceState:
     tables and a frame; as read back, their files (or, in tests, frames)."""
 
     records: pa.Table | pd.DataFrame | Path  # source, source_id, fingerprint (of FINGERPRINT_COLUMNS, prepared)
-    pairs: pa.Table | pd.DataFrame | Path  # national_source_id, provincial_source_id (PAIRS_SQL)
+    pairs: pa.Table | pd.DataFrame | Path  # national_source_id, provincial_source_id (_pair)
     projects: pd.DataFrame | Path  # PROJECT_COLUMNS, one row per (source, source_id) as looked up
 
 
@@ -114,15 +117,14 @@ PREPARED_SQL = """
            CAST(origin_log_id AS VARCHAR) AS origin_log_id
     FROM staged_in
 """
-# (national_source_id, provincial_source_id, method) of records that are one service (contract:
-# either reference suffices). A reference to a record that is not there (quarantined, not yet
-# landed, deleted at its source) pairs nothing: the live copy stands alone, counted as its own
-# system's (a log deleted after it was pushed leaves the national record, a national record
-# deleted leaves the approved log; `invariants.service_count_problems` counts the same way).
-# A pair named both ways keeps the first method by name; a record claimed twice keeps its
-# first partner by id order (national records first, then provincial).
-PAIRS_SQL = """
-    CREATE TEMP TABLE now_pairs AS
+# (national_source_id, provincial_source_id, method) of live records that name each other
+# (contract: either reference suffices). A reference to a record that is not there
+# (quarantined, not yet landed, deleted at its source) links nothing: the live copy stands
+# alone, counted as its own system's (a log deleted after it was pushed leaves the national
+# record, a national record deleted leaves the approved log; `invariants.service_count_problems`
+# counts the same way). A pair named both ways keeps the first method by name.
+LINKS_SQL = """
+    CREATE TEMP TABLE links AS
     WITH named AS (
         SELECT national_record_id AS national_source_id, source_id AS provincial_source_id,
                'national_record_id' AS method
@@ -130,21 +132,83 @@ PAIRS_SQL = """
         UNION ALL
         SELECT source_id, origin_log_id, 'origin'
         FROM prepared WHERE source = 'national' AND origin_log_id IS NOT NULL
-    ),
-    present AS (  -- both copies there and live: a deleted copy is in neither system any more
-        SELECT national_source_id, provincial_source_id, min(method) AS method FROM named
-        WHERE national_source_id IN (SELECT source_id FROM prepared WHERE source = 'national' AND NOT is_deleted)
-          AND provincial_source_id IN (SELECT source_id FROM prepared WHERE source = 'provincial' AND NOT is_deleted)
-        GROUP BY national_source_id, provincial_source_id
-    ),
-    first_of_national AS (
-        SELECT * FROM present QUALIFY row_number() OVER (
-            PARTITION BY national_source_id ORDER BY provincial_source_id, method) = 1
     )
-    SELECT * FROM first_of_national
-    QUALIFY row_number() OVER (PARTITION BY provincial_source_id ORDER BY national_source_id, method) = 1
-    ORDER BY national_source_id, provincial_source_id
+    SELECT national_source_id, provincial_source_id, min(method) AS method FROM named
+    WHERE national_source_id IN (SELECT source_id FROM prepared WHERE source = 'national' AND NOT is_deleted)
+      AND provincial_source_id IN (SELECT source_id FROM prepared WHERE source = 'provincial' AND NOT is_deleted)
+    GROUP BY national_source_id, provincial_source_id
 """
+# The links of records linked more than once (a log pushed up twice, two logs naming one
+# record): each such link is in a group of copies larger than a pair, and only those are.
+TANGLED_SQL = """
+    WITH national_twice AS (
+        SELECT national_source_id FROM links GROUP BY national_source_id HAVING count(*) > 1
+    ), provincial_twice AS (
+        SELECT provincial_source_id FROM links GROUP BY provincial_source_id HAVING count(*) > 1
+    )
+    SELECT l.national_source_id, l.provincial_source_id,
+           n.is_effective AS national_effective, p.is_effective AS provincial_effective
+    FROM links l
+    JOIN prepared n ON n.source = 'national' AND n.source_id = l.national_source_id
+    JOIN prepared p ON p.source = 'provincial' AND p.source_id = l.provincial_source_id
+    WHERE l.national_source_id IN (SELECT national_source_id FROM national_twice)
+       OR l.provincial_source_id IN (SELECT provincial_source_id FROM provincial_twice)
+"""
+
+
+def tangled_choice(tangled: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Of the links in groups of copies larger than a pair (national_source_id,
+    provincial_source_id, national_effective, provincial_effective): the one link each group's
+    fact is made of, and the group's other records (source, source_id), copies of its service.
+
+    Copies linked through each other are one service (the contract's "same service" holds
+    between any two of them through the links), so a group makes one fact at most. Its link
+    is the first with an effective national record, else with an effective log, else any, by
+    ids (national first): a push retried after its first copy was rejected counts by the
+    approved copy. The national copy then decides whether the service counts, as for a pair."""
+    pair_columns = ["national_source_id", "provincial_source_id"]
+    if tangled.empty:
+        return (pd.DataFrame({c: pd.Series(dtype="string") for c in pair_columns}),
+                pd.DataFrame({c: pd.Series(dtype="string") for c in ("source", "source_id")}))
+    # every record of the links, each once (the two systems' ids may coincide)
+    records = pd.DataFrame({
+        "source": ["national"] * len(tangled) + ["provincial"] * len(tangled),
+        "source_id": pd.concat([tangled["national_source_id"], tangled["provincial_source_id"]], ignore_index=True),
+    })
+    named = records["source"] + ":" + records["source_id"]
+    codes, _ = pd.factorize(named)
+    national_at, provincial_at = codes[:len(tangled)], codes[len(tangled):]
+    ranked = tangled.assign(
+        group=connected_components(codes.max() + 1, national_at, provincial_at)[national_at],
+        rank=np.select([tangled["national_effective"].fillna(False).to_numpy(bool),
+                        tangled["provincial_effective"].fillna(False).to_numpy(bool)], [0, 1], 2),
+    ).sort_values(["group", "rank", *pair_columns], kind="stable")
+    chosen = ranked.drop_duplicates("group")[pair_columns].reset_index(drop=True)
+    in_chosen = pd.concat([chosen[pair_columns[0]].radd("national:"), chosen[pair_columns[1]].radd("provincial:")])
+    copies = records.loc[~named.isin(in_chosen).to_numpy()].drop_duplicates().reset_index(drop=True)
+    return chosen, copies.astype("string")
+
+
+def _pair(con: duckdb.DuckDBPyConnection) -> None:
+    """Tables `now_pairs` (national_source_id, provincial_source_id, method: the records each
+    fact of both systems is made of) and `copies` (source, source_id: live records of a service
+    another pair stands for, which make no fact) from `prepared`."""
+    con.execute(LINKS_SQL)
+    con.execute(f"CREATE TEMP TABLE tangled AS {TANGLED_SQL}")
+    counted, copies = tangled_choice(_fetched(con, "SELECT * FROM tangled"))
+    con.register("tangled_counted", pa.Table.from_pandas(counted, preserve_index=False))
+    con.register("copies_found", pa.Table.from_pandas(copies, preserve_index=False))
+    con.execute("CREATE TEMP TABLE copies AS SELECT * FROM copies_found")
+    con.execute("""
+        CREATE TEMP TABLE now_pairs AS
+        SELECT * FROM (
+            SELECT * FROM links ANTI JOIN tangled USING (national_source_id, provincial_source_id)
+            UNION ALL
+            SELECT * FROM links SEMI JOIN tangled_counted USING (national_source_id, provincial_source_id)
+        ) ORDER BY national_source_id, provincial_source_id
+    """)
+    for name in ("tangled_counted", "copies_found"):
+        con.unregister(name)
 
 
 def _register_prepared(con: duckdb.DuckDBPyConnection, staged_services: pd.DataFrame | Path) -> int:
@@ -169,10 +233,13 @@ def _register_prepared(con: duckdb.DuckDBPyConnection, staged_services: pd.DataF
     if repeated:
         con.execute("""DELETE FROM prepared WHERE rn IN (SELECT rn FROM prepared QUALIFY
                        row_number() OVER (PARTITION BY source, source_id ORDER BY rn DESC) > 1)""")
-    con.execute(PAIRS_SQL)
+    _pair(con)
+    # whether a record is a copy of a service another pair stands for is part of what its fact
+    # depends on: a record that becomes one (or stops being one) is resolved again
     values = ", ".join(FINGERPRINT_COLUMNS)
-    con.execute(f"CREATE TEMP TABLE now_fp AS SELECT source, source_id, hash({values}) AS fingerprint "
-                "FROM prepared ORDER BY rn")
+    con.execute(f"""CREATE TEMP TABLE now_fp AS
+                    SELECT source, source_id, hash({values}, c.source_id IS NOT NULL) AS fingerprint
+                    FROM prepared LEFT JOIN copies c USING (source, source_id) ORDER BY rn""")
     return con.execute("SELECT count(*) FROM prepared").fetchall()[0][0]
 
 
@@ -185,10 +252,10 @@ def _fetched(con: duckdb.DuckDBPyConnection, sql: str, params: dict | None = Non
 
 def _side(con: duckdb.DuckDBPyConnection, source: str, only_dirty: bool) -> pd.DataFrame:
     """The prepared records of one side that the facts are made of (all, or those in table
-    `dirty`), SIDE_COLUMNS, in the staged order."""
+    `dirty`; never a copy of a service another pair stands for), SIDE_COLUMNS, in the staged order."""
     dirty = "AND (source, source_id) IN (SELECT (source, source_id) FROM dirty)" if only_dirty else ""
-    return _fetched(con, f"SELECT {', '.join(SIDE_COLUMNS)} FROM prepared WHERE source = $source {dirty} ORDER BY rn",
-                    {"source": source})
+    return _fetched(con, f"""SELECT {', '.join(SIDE_COLUMNS)} FROM prepared ANTI JOIN copies USING (source, source_id)
+                             WHERE source = $source {dirty} ORDER BY rn""", {"source": source})
 
 
 def _memoized(memo: dict | None, key: tuple, make):
@@ -357,7 +424,7 @@ def resolve_services(
     """The fact table (one row per counted service) and the flagged likely duplicates.
 
     `staged_services`: the staged records, or their Parquet file. They are prepared, paired
-    and fingerprinted by DuckDB (`PREPARED_SQL`, `PAIRS_SQL`), and only the records whose facts
+    and fingerprinted by DuckDB (`PREPARED_SQL`, `_pair`), and only the records whose facts
     are made again come into pandas: every one in a full run; with `previous` (see
     PreviousServices), those a change touches, the other facts carried over (the module
     docstring says why that is the same). `spill_to`: a private folder where DuckDB's queries
@@ -374,6 +441,7 @@ def resolve_services(
         )
         pairs_by_reference = dict(con.execute(
             "SELECT method, count(*) FROM now_pairs GROUP BY method ORDER BY count(*) DESC, method").fetchall())
+        copies = dict(con.execute("SELECT source, count(*) FROM copies GROUP BY source ORDER BY source").fetchall())
         gone = None
         if previous is not None:
             gone = records_to_resolve(con, projects, previous)
@@ -412,6 +480,7 @@ def resolve_services(
         "services_without_volunteer": int(facts["volunteer_key"].isna().sum()),
         "services_without_org": int(facts["org_key"].isna().sum()),
         "pairs_by_reference": {k: int(v) for k, v in pairs_by_reference.items()},
+        "service_copies": {k: int(v) for k, v in copies.items()},
         "duplicate_candidates": int(len(duplicates)),
         "total_hours": round(float(facts["hours"].sum()), 2),
     }

@@ -185,6 +185,9 @@ def small_world() -> dict[str, pd.DataFrame]:
             service("national", "R4", "NV1", 1.5, day="2026-03-09"),
             service("provincial", "L3", "501", 1.5, day="2026-03-09", org="901", project="77"),
             service("provincial", "L4", "501", 2.0, day="2026-03-10", org="901"),
+            # L4 pushed up twice: one service, counted by R5 (the first by id), R6 a copy
+            service("national", "R5", "NV1", 2.0, day="2026-03-10", origin_log_id="L4"),
+            service("national", "R6", "NV1", 2.0, day="2026-03-10", origin_log_id="L4"),
         ]),
     }
 
@@ -204,6 +207,15 @@ CHANGES = {
     "a record's hours change": lambda w: {**w, "services": _set(w["services"], ("national", "R3"), "hours", 4.0)},
     "a record becomes ineffective": lambda w: {**w, "services": _set(w["services"], ("national", "R1"), "is_effective", False)},
     "a record is gone": lambda w: {**w, "services": w["services"].loc[w["services"]["source_id"] != "R2"]},
+    "a log is pushed up again (a copy of its service appears)": lambda w: {**w, "services": pd.concat([
+        w["services"], pd.DataFrame([service("national", "R0", "NV1", 2.0, origin_log_id="L1")])], ignore_index=True)},
+    "a second log names a counted record": lambda w: {**w, "services": pd.concat([
+        w["services"], pd.DataFrame([service("provincial", "L0", "501", 2.0, national_record_id="R1")])],
+        ignore_index=True)},
+    "the counted copy of a log pushed up twice is deleted": lambda w: {**w, "services": _set(
+        _set(w["services"], ("national", "R5"), "is_deleted", True), ("national", "R5"), "is_effective", False)},
+    "the counted copy of a log pushed up twice becomes ineffective": lambda w: {
+        **w, "services": _set(w["services"], ("national", "R5"), "is_effective", False)},
     "a record is added": lambda w: {**w, "services": pd.concat([w["services"], pd.DataFrame([
         service("national", "R9", "NV2", 5.0, day="2026-04-01", origin_log_id="L4")])], ignore_index=True)},
 }
@@ -226,6 +238,10 @@ def test_each_kind_of_change_resolves_its_records_again_and_gives_the_full_answe
     pd.testing.assert_frame_equal(incremental.facts, full.facts)
     pd.testing.assert_frame_equal(incremental.duplicates, full.duplicates)
     assert incremental.summary == full.summary
+    # each service once: L4's copies (and L1's, once pushed up again) make one fact between them
+    for log in ("L1", "L4"):
+        national = after["services"].loc[after["services"]["origin_log_id"] == log, "source_id"]
+        assert (full.facts["provincial_source_id"].eq(log) | full.facts["national_source_id"].isin(national)).sum() <= 1
 
 
 # ---- golden records: accounts that change, move between keys, come and go (the pure functions)

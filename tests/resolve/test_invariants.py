@@ -155,6 +155,18 @@ def test_each_service_counting_problem_is_counted(broken, problem):
 
 
 
+def test_copies_of_one_service_counted_by_one_fact_pass_and_counted_by_two_fail():
+    """A second log naming R2 (already counted with log 7) and a second national copy of log 7
+    are copies of that service: uncounted, nothing is wrong; counted on their own, the service
+    is counted twice."""
+    copies = pd.concat([STAGED_SERVICES, services(("provincial", "10", False, True, 3.0, "R2", None),
+                                                  ("national", "R4", False, True, 3.0, None, "7"))],
+                       ignore_index=True)
+    assert set(service_count_problems(copies, SOUND_FACTS).values()) == {0}
+    twice = service_count_problems(copies, pd.concat([SOUND_FACTS, facts((None, "10", 3.0), ("R4", None, 3.0))]))
+    assert {name: count for name, count in twice.items() if count} == {"services_counted_twice": 2}
+
+
 def counted_one_query_per_count(staged: pd.DataFrame, found: pd.DataFrame) -> dict[str, int]:
     """The counts' definition, one query each (service_count_problems before it made each
     record once and joined each system's facts to them once)."""
@@ -180,9 +192,19 @@ def counted_one_query_per_count(staged: pd.DataFrame, found: pd.DataFrame) -> di
             SELECT count(*) FROM f WHERE {source} IS NOT NULL AND NOT EXISTS (
                 SELECT 1 FROM live l WHERE l.source = '{source}' AND l.source_id = f.{source})""")
         problems[f"{source}_records_counted_twice"] = count(f"SELECT count({source}) - count(DISTINCT {source}) FROM f")
+    con.execute("""
+        CREATE TEMP VIEW linked AS
+        SELECT DISTINCT n.source_id AS national, p.source_id AS provincial FROM live n JOIN live p
+          ON n.source = 'national' AND p.source = 'provincial'
+         AND (p.national_record_id = n.source_id OR n.origin_log_id = p.source_id)
+    """)
     problems["effective_national_records_not_counted"] = count("""
         SELECT count(*) FROM (SELECT DISTINCT source_id FROM live WHERE source = 'national' AND effective) v
-        WHERE NOT EXISTS (SELECT 1 FROM f WHERE f.national = v.source_id)""")
+        WHERE NOT EXISTS (SELECT 1 FROM f WHERE f.national = v.source_id)
+          AND NOT EXISTS (  -- one of more than two copies linked together
+              SELECT 1 FROM linked l WHERE l.national = v.source_id AND (
+                  (SELECT count(*) FROM linked o WHERE o.national = l.national) > 1
+                  OR (SELECT count(*) FROM linked o WHERE o.provincial = l.provincial) > 1))""")
     problems["effective_provincial_records_not_counted"] = count("""
         SELECT count(*) FROM (
             SELECT DISTINCT p.source_id FROM live p WHERE p.source = 'provincial' AND p.effective
@@ -197,6 +219,11 @@ def counted_one_query_per_count(staged: pd.DataFrame, found: pd.DataFrame) -> di
           ON o.source = CASE WHEN f.national IS NOT NULL THEN 'national' ELSE 'provincial' END
          AND o.source_id = coalesce(f.national, f.provincial)
         WHERE abs(f.hours - o.hours) > 1e-9 AND NOT isnan(f.hours - o.hours)""")
+    problems["services_counted_twice"] = count("""
+        SELECT count(*) FROM (
+            SELECT DISTINCT l.national, l.provincial
+            FROM linked l JOIN f a ON a.national = l.national JOIN f b ON b.provincial = l.provincial
+            WHERE NOT EXISTS (SELECT 1 FROM f WHERE f.national = l.national AND f.provincial = l.provincial))""")
     con.close()
     return problems
 
@@ -288,3 +315,31 @@ def test_the_facts_resolution_makes_always_pass_the_blocking_counted_once_check(
     facts = resolve_services(staged, pd.DataFrame(columns=["source", "source_id", "category", "org_source_id"]),
                              volunteer_map, pd.DataFrame(columns=["source", "source_id", "org_key"])).facts
     assert not any(service_count_problems(staged, facts).values())
+    # and each service once: the live records that name each other, directly or through
+    # other copies, are one service, counted by one fact when a national copy of it is
+    # effective (the national copy decides), by none otherwise
+    live = staged.loc[~staged["is_deleted"]].set_index(["source", "source_id"])
+    group = {record: record for record in live.index}
+
+    def root(record):
+        while group[record] != record:
+            record = group[record]
+        return record
+
+    for (source, source_id), row in live.iterrows():
+        other = ("provincial", row["origin_log_id"]) if source == "national" else ("national", row["national_record_id"])
+        if other[1] is not None and other in group:
+            group[root((source, source_id))] = root(other)
+    facts_of = {}
+    for fact in facts.itertuples():
+        records = [r for r in (("national", fact.national_source_id), ("provincial", fact.provincial_source_id))
+                   if isinstance(r[1], str)]
+        facts_of.setdefault(root(records[0]), []).append(fact)
+    for record in live.index:
+        if root(record) != record:
+            continue
+        members = [r for r in live.index if root(r) == record]
+        nationals = [r for r in members if r[0] == "national"]
+        counts = any(live.loc[r, "is_effective"] for r in nationals) if nationals else \
+            any(live.loc[r, "is_effective"] for r in members)
+        assert len(facts_of.get(record, [])) == (1 if counts else 0), members

@@ -284,11 +284,13 @@ def test_duplicate_candidates_spill_and_give_the_counted_pairs(monkeypatch, tmp_
     assert any(name.startswith("duckdb_temp") for name in spilled)
 
 
-def test_a_record_staged_twice_counts_once_with_its_last_row_and_a_claimed_record_keeps_its_first_partner(tmp_path):
+def test_a_record_staged_twice_counts_once_with_its_last_row_and_a_claimed_record_counts_once(tmp_path):
     """Staging keeps one row per record; were one there twice, its last row is the record (as
-    the staged order has it). A national record two logs name pairs with the first log by id;
-    a log two national records name, with the first record by id. From a frame or from the
-    staged Parquet file, the same facts."""
+    the staged order has it). A national record two logs name is one service with both (the
+    contract's "same service" holds through it): it pairs with the first log by id, and the
+    other log is a copy that makes no fact; a log two national records name (pushed up twice),
+    likewise with the first record by id. From a frame or from the staged Parquet file, the
+    same facts."""
     volunteer_map = pd.DataFrame([{"source": "national", "source_id": "NV1", "volunteer_key": "Vaaa"},
                                   {"source": "provincial", "source_id": "501", "volunteer_key": "Vaaa"}])
     org_map = pd.DataFrame(columns=["source", "source_id", "org_key"])
@@ -303,18 +305,56 @@ def test_a_record_staged_twice_counts_once_with_its_last_row_and_a_claimed_recor
         service("provincial", "L9", "501", 5.0, day="2026-03-09"),
     ])
     from_frame = resolve_services(staged, projects, volunteer_map, org_map)
-    facts = from_frame.facts.set_index("national_source_id")
-    assert facts.loc["R1", "hours"] == 3.0 and facts.loc["R1", "provincial_source_id"] == "L1"
-    assert facts.loc["R7", "provincial_source_id"] == "L9" and pd.isna(facts.loc["R8", "provincial_source_id"])
+    found = [(f.source, f.national_source_id, f.provincial_source_id, f.hours)
+             for f in from_frame.facts.sort_values("national_source_id").itertuples()]
+    assert found == [("both", "R1", "L1", 3.0), ("both", "R7", "L9", 4.0)]
     assert from_frame.summary["service_records"] == 6
-    assert sorted(from_frame.facts["provincial_source_id"].dropna()) == ["L1", "L2", "L9"]
     assert from_frame.summary["pairs_by_reference"] == {"national_record_id": 1, "origin": 1}
+    assert from_frame.summary["service_copies"] == {"national": 1, "provincial": 1}
 
     path = tmp_path / "services.parquet"
     staged.assign(service_date=pd.to_datetime(staged["service_date"]).dt.date).to_parquet(path)
     from_file = resolve_services(path, projects, volunteer_map, org_map)
     pd.testing.assert_frame_equal(from_file.facts, from_frame.facts)
     assert from_file.summary == from_frame.summary
+
+
+def test_copies_linked_through_each_other_are_one_service_counted_by_an_effective_national_copy():
+    """A push retried after its first copy was rejected: the log's service counts once, by the
+    approved national copy, with its hours. Copies chained through each other (R1 named by two
+    logs, the second also pushed up as R2) are one service: one fact. Each case also from the
+    other side of the `counted_once` invariant: nothing wrong."""
+    from pipelines.resolve.invariants import service_count_problems
+
+    volunteer_map = pd.DataFrame([{"source": "national", "source_id": "NV1", "volunteer_key": "Vaaa"},
+                                  {"source": "provincial", "source_id": "501", "volunteer_key": "Vaaa"}])
+    no_orgs = pd.DataFrame(columns=["source", "source_id", "org_key"])
+    no_projects = pd.DataFrame(columns=["source", "source_id", "category", "org_source_id"])
+    cases = {
+        "a push retried after a rejection": ([
+            service("national", "R1", "NV1", 2.0, origin_log_id="L1", effective=False),
+            service("national", "R2", "NV1", 2.5, origin_log_id="L1"),
+            service("provincial", "L1", "501", 3.0)],
+            [("both", "R2", "L1", 2.5)], {"national": 1}),
+        "copies chained through each other": ([
+            service("national", "R1", "NV1", 2.0),
+            service("provincial", "L1", "501", 2.0, national_record_id="R1"),
+            service("provincial", "L2", "501", 2.0, national_record_id="R1"),
+            service("national", "R2", "NV1", 2.0, origin_log_id="L2")],
+            [("both", "R1", "L1", 2.0)], {"national": 1, "provincial": 1}),
+        "no effective national copy": ([
+            service("national", "R1", "NV1", 2.0, origin_log_id="L1", effective=False),
+            service("national", "R2", "NV1", 2.0, origin_log_id="L1", effective=False),
+            service("provincial", "L1", "501", 2.0)],
+            [], {"national": 1}),
+    }
+    for what, (rows, expected, copies) in cases.items():
+        staged = pd.DataFrame(rows)
+        result = resolve_services(staged, no_projects, volunteer_map, no_orgs)
+        found = [(f.source, f.national_source_id, f.provincial_source_id, f.hours) for f in result.facts.itertuples()]
+        assert found == expected, what
+        assert result.summary["service_copies"] == copies, what
+        assert not any(service_count_problems(staged, result.facts).values()), what
 
 
 def test_a_placeholder_typed_for_a_missing_credit_code_joins_no_teams():
