@@ -3,7 +3,8 @@
 `apply_changeset(world_dir, seed, now)` changes a generated world the way a day of use
 does: volunteers change phones, teams are suspended and one exits (provincial 退出, the
 national row 停用), new persons register and serve, existing volunteers log new services,
-services, idle accounts and a station are deleted. Every changed or new row is stamped with
+services, idle accounts and a station are deleted, and a few logs are pushed up to the
+national system again (a retry it accepted: a second national copy of one service). Every changed or new row is stamped with
 `now` (Beijing time) in its `updated_at` column and its body, and the truth files are
 rewritten so that they describe the changed world. Runs in one transaction per database,
 so servers reading the world (WAL) see all of a change set or none of it.
@@ -52,8 +53,10 @@ from sandbox.world_db import (
     beijing_datetime,
     beijing_seconds,
     connect,
+    fixed_width_ids,
     insert_rows,
     source_time,
+    take_ids,
 )
 
 NEW_WINDOW_DAYS = 30  # new persons registered and served within the last month
@@ -140,6 +143,7 @@ def apply_changeset(world_dir: Path, seed: int = 1, now: datetime | None = None)
             rng, truth, conns, now_s, next_ids, 3 * scale
         )
         counts["services_deleted"] = _delete_services(rng, truth, editor, 2 * scale)
+        counts["services_pushed_again"] = _push_again(rng, truth, conns, now_s, next_ids, max(1, scale // 2))
         counts["accounts_deleted"] = _delete_idle_accounts(rng, truth, editor, scale)
         counts["stations_deleted"] = _delete_station(rng, truth, editor)
         _restamp_truth(truth, editor)
@@ -247,17 +251,48 @@ def _exit_team(rng: np.random.Generator, truth: Truth, editor: RowEditor) -> int
 
 
 def _delete_services(rng: np.random.Generator, truth: Truth, editor: RowEditor, n: int) -> int:
-    """Effective services withdrawn: every row of the service is deleted, it no longer counts."""
+    """Effective services withdrawn: every row of the service is deleted (a log pushed up twice
+    has two national rows), it no longer counts."""
     services = truth.services
     picked = _sample(rng, services[services["effective"]], n)
-    for service in picked.itertuples():
-        if isinstance(service.national_source_id, str):
-            editor.delete(NATIONAL, "service_records", service.national_source_id)
-        if isinstance(service.provincial_source_id, str):
-            editor.delete(PROVINCIAL, "service_logs", service.provincial_source_id)
+    accounts = truth.accounts
+    rows = accounts.loc[(accounts["entity"] == "service") & accounts["true_id"].isin(picked["service_id"])
+                        & ~accounts["is_deleted"]]
+    for row in rows.itertuples():
+        editor.delete(row.source, row.stream, row.row_id)
     _mark_deleted(truth, "service", picked["service_id"], editor.now)
     services.loc[services["service_id"].isin(picked["service_id"]), "effective"] = False
     return len(picked)
+
+
+def _push_again(rng: np.random.Generator, truth: Truth, conns, now: int, next_ids: dict[str, int], n: int) -> int:
+    """Logs pushed up to the national system a second time (a retry it accepted): a second
+    national record, a copy of the first with its own id, whose `origin` names the log. Still
+    one service: the truth's services do not change, only its rows gain the copy."""
+    services = truth.services
+    pushed = services.loc[services["effective"] & services["national_source_id"].notna()
+                          & services["provincial_source_id"].notna()]
+    picked = _sample(rng, pushed, n)
+    if picked.empty:
+        return 0
+    accounts = truth.accounts
+    ids = fixed_width_ids(take_ids(next_ids, "national.service_records", len(picked))).to_pylist()
+    stamp = source_time(NATIONAL, now)
+    copies = []
+    for service, new_id in zip(picked.itertuples(), ids):
+        conn = conns[NATIONAL]
+        region, text = conn.execute("SELECT region, body FROM service_records WHERE id = ?",
+                                    (service.national_source_id,)).fetchone()
+        body = {**json.loads(text), "id": new_id, "origin": f"provincial:{service.provincial_source_id}",
+                UPDATED_FIELD[NATIONAL]: stamp}
+        conn.execute("INSERT INTO service_records VALUES (?, ?, ?, ?)",
+                     (new_id, stamp, region, json.dumps(body, ensure_ascii=False, separators=(",", ":"))))
+        first = accounts.loc[(accounts["source"] == NATIONAL) & (accounts["stream"] == "service_records")
+                             & (accounts["row_id"] == service.national_source_id)].iloc[0]
+        copies.append({**first.to_dict(), "source_id": new_id, "row_id": new_id,
+                       "updated_at": _truth_time(now), "dirt": "pushed_again"})
+    truth.accounts = pd.concat([accounts, pd.DataFrame(copies, columns=accounts.columns)], ignore_index=True)
+    return len(copies)
 
 
 def _delete_idle_accounts(rng: np.random.Generator, truth: Truth, editor: RowEditor, n: int) -> int:

@@ -629,9 +629,19 @@ def test_a_change_set_changes_what_it_says_and_keeps_the_truth_right(world, tmp_
             "services_deleted",
             "accounts_deleted",
             "stations_deleted",
+            "services_pushed_again",
         )
     )
     after = load_truth(copy)
+    # a log pushed up again: a second national row of one service, its origin naming the log
+    copies = after.accounts.loc[after.accounts["dirt"] == "pushed_again"]
+    assert len(copies) == counts["services_pushed_again"] and (copies["entity"] == "service").all()
+    records = stored(copy, "national", "service_records").set_index("row_id")["row"]
+    by_service = after.services.set_index("service_id")
+    for row in copies.itertuples():
+        service = by_service.loc[row.true_id]
+        assert records[row.row_id]["origin"] == f"provincial:{service.provincial_source_id}"
+        assert records[row.row_id]["albx0172"] == records[service.national_source_id]["albx0172"]
     assert_truth_matches_store(copy)
     assert len(after.persons) == len(before.persons) + counts["persons_added"]
     assert len(after.services) == len(before.services) + counts["services_added"]
