@@ -81,6 +81,8 @@ def service_metadata(summary: dict) -> dict:
         "services_national": by_source.get("national", 0),
         "services_provincial": by_source.get("provincial", 0),
         "flagged_duplicates": services["duplicate_candidates"],
+        # records of a service another pair of records stands for (a log pushed up twice)
+        "service_copies": sum(services.get("service_copies", {}).values()),
         "services_without_volunteer": services["services_without_volunteer"],
         "total_hours": services["total_hours"],
     }

@@ -6,8 +6,9 @@ national record's hours, date and project (source 'both'). Copies linked through
 log pushed up twice, two logs naming one record) are one service too, made by one of their
 links (`tangled_choice`); the other copies make no fact and are counted in the summary
 (`service_copies`). Only services that count are kept: the national copy decides where there
-is one (it is the record the hours come from), the provincial copy otherwise. Likely duplicates without a reference (same person, same day, same
-team, same hours) are flagged in service_duplicate_candidates with their evidence, never merged.
+is one (it is the record the hours come from), the provincial copy otherwise. Likely
+duplicates without a reference (same person, same day, same team, same hours) are flagged in
+service_duplicate_candidates with their evidence, never merged.
 
 Incremental (a nightly change set): a fact is a function of its records (one, or two paired),
 their pairing, and what its records look up: the volunteer and team keys of their accounts,
@@ -57,6 +58,9 @@ DUPLICATE_COLUMNS = [
     "right_national_source_id", "right_provincial_source_id", "evidence",
 ]
 
+# a copy of a service (source, source_id), the pair of records its fact is made of, and that
+# fact's key (null when the service counts in neither system)
+COPY_COLUMNS = ["source", "source_id", "national_source_id", "provincial_source_id", "service_key"]
 
 # a prepared record's columns its fingerprint covers: every column a fact can take from it
 FINGERPRINT_COLUMNS = [c for c in SERVICE_COLUMNS if c not in ("source", "source_id")]
@@ -90,6 +94,8 @@ class ServiceResolution:
     state: ServiceState | None = None
     # how the facts were made: "full" or "incremental", and how many records were resolved
     work: dict = field(default_factory=dict)
+    # records of a service another pair stands for (COPY_COLUMNS): no fact of their own
+    copies: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=COPY_COLUMNS))
 
 
 def opaque_key(prefix: str, values: pd.Series) -> pd.Series:
@@ -159,7 +165,8 @@ TANGLED_SQL = """
 def tangled_choice(tangled: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Of the links in groups of copies larger than a pair (national_source_id,
     provincial_source_id, national_effective, provincial_effective): the one link each group's
-    fact is made of, and the group's other records (source, source_id), copies of its service.
+    fact is made of, and the group's other records (source, source_id, and the
+    national_source_id and provincial_source_id of that link), copies of its service.
 
     Copies linked through each other are one service (the contract's "same service" holds
     between any two of them through the links), so a group makes one fact at most. Its link
@@ -169,7 +176,7 @@ def tangled_choice(tangled: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     pair_columns = ["national_source_id", "provincial_source_id"]
     if tangled.empty:
         return (pd.DataFrame({c: pd.Series(dtype="string") for c in pair_columns}),
-                pd.DataFrame({c: pd.Series(dtype="string") for c in ("source", "source_id")}))
+                pd.DataFrame({c: pd.Series(dtype="string") for c in ("source", "source_id", *pair_columns)}))
     # every record of the links, each once (the two systems' ids may coincide)
     records = pd.DataFrame({
         "source": ["national"] * len(tangled) + ["provincial"] * len(tangled),
@@ -178,25 +185,28 @@ def tangled_choice(tangled: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     named = records["source"] + ":" + records["source_id"]
     codes, _ = pd.factorize(named)
     national_at, provincial_at = codes[:len(tangled)], codes[len(tangled):]
+    group_of = connected_components(codes.max() + 1, national_at, provincial_at)
     ranked = tangled.assign(
-        group=connected_components(codes.max() + 1, national_at, provincial_at)[national_at],
+        group=group_of[national_at],
         rank=np.select([tangled["national_effective"].fillna(False).to_numpy(bool),
                         tangled["provincial_effective"].fillna(False).to_numpy(bool)], [0, 1], 2),
     ).sort_values(["group", "rank", *pair_columns], kind="stable")
-    chosen = ranked.drop_duplicates("group")[pair_columns].reset_index(drop=True)
+    chosen = ranked.drop_duplicates("group")[["group", *pair_columns]]
     in_chosen = pd.concat([chosen[pair_columns[0]].radd("national:"), chosen[pair_columns[1]].radd("provincial:")])
-    copies = records.loc[~named.isin(in_chosen).to_numpy()].drop_duplicates().reset_index(drop=True)
-    return chosen, copies.astype("string")
+    copies = (records.assign(group=group_of[codes]).loc[~named.isin(in_chosen).to_numpy()]
+              .drop_duplicates(["source", "source_id"]).merge(chosen, on="group").drop(columns="group"))
+    return chosen[pair_columns].reset_index(drop=True), copies.astype("string").reset_index(drop=True)
 
 
 def _pair(con: duckdb.DuckDBPyConnection) -> None:
     """Tables `now_pairs` (national_source_id, provincial_source_id, method: the records each
     fact of both systems is made of) and `copies` (source, source_id: live records of a service
-    another pair stands for, which make no fact) from `prepared`."""
+    another pair stands for, which make no fact; national_source_id, provincial_source_id:
+    that pair) from `prepared`."""
     con.execute(LINKS_SQL)
     con.execute(f"CREATE TEMP TABLE tangled AS {TANGLED_SQL}")
-    counted, copies = tangled_choice(_fetched(con, "SELECT * FROM tangled"))
-    con.register("tangled_counted", pa.Table.from_pandas(counted, preserve_index=False))
+    chosen, copies = tangled_choice(_fetched(con, "SELECT * FROM tangled"))
+    con.register("tangled_chosen", pa.Table.from_pandas(chosen, preserve_index=False))
     con.register("copies_found", pa.Table.from_pandas(copies, preserve_index=False))
     con.execute("CREATE TEMP TABLE copies AS SELECT * FROM copies_found")
     con.execute("""
@@ -204,10 +214,10 @@ def _pair(con: duckdb.DuckDBPyConnection) -> None:
         SELECT * FROM (
             SELECT * FROM links ANTI JOIN tangled USING (national_source_id, provincial_source_id)
             UNION ALL
-            SELECT * FROM links SEMI JOIN tangled_counted USING (national_source_id, provincial_source_id)
+            SELECT * FROM links SEMI JOIN tangled_chosen USING (national_source_id, provincial_source_id)
         ) ORDER BY national_source_id, provincial_source_id
     """)
-    for name in ("tangled_counted", "copies_found"):
+    for name in ("tangled_chosen", "copies_found"):
         con.unregister(name)
 
 
@@ -441,7 +451,7 @@ def resolve_services(
         )
         pairs_by_reference = dict(con.execute(
             "SELECT method, count(*) FROM now_pairs GROUP BY method ORDER BY count(*) DESC, method").fetchall())
-        copies = dict(con.execute("SELECT source, count(*) FROM copies GROUP BY source ORDER BY source").fetchall())
+        copies = _fetched(con, "SELECT * FROM copies ORDER BY source, source_id")
         gone = None
         if previous is not None:
             gone = records_to_resolve(con, projects, previous)
@@ -473,6 +483,7 @@ def resolve_services(
         facts = _facts(sides, pairs, staged_projects, volunteer_map, organization_map)
 
     duplicates = duplicate_candidates(facts, spill_to)
+    copies = copies_with_keys(copies, facts["service_key"])
     summary = {
         "service_records": int(service_records),
         "services": int(len(facts)),
@@ -480,11 +491,18 @@ def resolve_services(
         "services_without_volunteer": int(facts["volunteer_key"].isna().sum()),
         "services_without_org": int(facts["org_key"].isna().sum()),
         "pairs_by_reference": {k: int(v) for k, v in pairs_by_reference.items()},
-        "service_copies": {k: int(v) for k, v in copies.items()},
+        "service_copies": {k: int(v) for k, v in copies["source"].value_counts().sort_index().items()},
         "duplicate_candidates": int(len(duplicates)),
         "total_hours": round(float(facts["hours"].sum()), 2),
     }
-    return ServiceResolution(facts, duplicates, summary, state, work)
+    return ServiceResolution(facts, duplicates, summary, state, work, copies)
+
+
+def copies_with_keys(copies: pd.DataFrame, fact_keys: pd.Series) -> pd.DataFrame:
+    """COPY_COLUMNS: each copy with the key of the fact its pair made (a pair always has a
+    provincial log, which keys it), or null where the service counts in neither system."""
+    key = opaque_key("S", "provincial:" + copies["provincial_source_id"].astype(str))
+    return copies.assign(service_key=key.where(is_in(key, fact_keys)).astype("string"))[COPY_COLUMNS]
 
 
 def fact_blocks(national: pd.DataFrame, provincial: pd.DataFrame, pairs: pd.DataFrame,

@@ -437,6 +437,7 @@ def resolve_all(settings: Settings, as_of: AsOf | datetime) -> dict:
         "organization_key_history": org_history.rename(columns={"key": "org_key"}),
         "services": services.facts,
         "service_duplicate_candidates": services.duplicates,
+        "service_copies": services.copies,
     }
     for name, frame in outputs.items():
         write_parquet(resolved_dir / f"{name}.parquet", frame)

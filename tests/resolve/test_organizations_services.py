@@ -355,6 +355,14 @@ def test_copies_linked_through_each_other_are_one_service_counted_by_an_effectiv
         assert found == expected, what
         assert result.summary["service_copies"] == copies, what
         assert not any(service_count_problems(staged, result.facts).values()), what
+    # which copies, and the fact that counts each one's service (none when it counts nowhere)
+    retried, chained, uncounted = (resolve_services(pd.DataFrame(rows), no_projects, volunteer_map, no_orgs)
+                                   for rows, _, _ in cases.values())
+    listed = retried.copies.astype(object).where(retried.copies.notna(), None).values.tolist()
+    assert listed == [["national", "R1", "R2", "L1", retried.facts["service_key"].iloc[0]]]
+    assert chained.copies[["source", "source_id"]].values.tolist() == [["national", "R2"], ["provincial", "L2"]]
+    assert (chained.copies["service_key"] == chained.facts["service_key"].iloc[0]).all()
+    assert uncounted.copies["service_key"].isna().all() and len(uncounted.copies) == 1
 
 
 def test_a_placeholder_typed_for_a_missing_credit_code_joins_no_teams():

@@ -141,6 +141,14 @@ def test_a_later_sync_is_incremental_and_keeps_unchanged_persons_keys(second_syn
     truth_hours = pd.read_parquet(chain["world"] / "truth" / "persons.parquet")["true_hours"].sum()
     assert facts["hours"].sum() == pytest.approx(truth_hours, abs=0.01)
     assert second["quality"]["hours"]["province_hours_match"], second["quality"]["hours"]
+    # the logs the change set pushed up again: each a copy of a counted service, no fact of its own
+    truth_after = pd.read_parquet(chain["world"] / "truth" / "accounts.parquet")
+    pushed_again = int((truth_after["dirt"] == "pushed_again").sum())
+    assert pushed_again and second["services"]["service_copies"] == {"national": pushed_again}
+    copies = pd.read_parquet(chain["settings"].resolved_dir / "service_copies.parquet")
+    counted = pd.read_parquet(chain["settings"].resolved_dir / "services.parquet", columns=["service_key"])
+    assert sorted(copies["source_id"]) == sorted(truth_after.loc[truth_after["dirt"] == "pushed_again", "row_id"])
+    assert copies["service_key"].isin(counted["service_key"]).all()
     # a person whose accounts are the same before and after keeps its key
     truth = chain["truth_before"]
     truth = truth.loc[truth["entity"].astype(str).str.startswith("volunteer"), ["source", "source_id", "true_id"]]
