@@ -4,10 +4,11 @@
 does: volunteers change phones, teams are suspended and one exits (provincial 退出, the
 national row 停用), new persons register and serve, existing volunteers log new services,
 services, idle accounts and a station are deleted, and a few logs are pushed up to the
-national system again (a retry it accepted: a second national copy of one service). Every changed or new row is stamped with
-`now` (Beijing time) in its `updated_at` column and its body, and the truth files are
-rewritten so that they describe the changed world. Runs in one transaction per database,
-so servers reading the world (WAL) see all of a change set or none of it.
+national system again (a retry it accepted: a second national copy of one service). Every
+changed or new row is stamped with `now` (Beijing time) in its `updated_at` column and its
+body, and the truth files are rewritten so that they describe the changed world. Runs in one
+transaction per database, so servers reading the world (WAL) see all of a change set or none
+of it.
 
 `touch_rows` re-stamps a few rows with the current time and changes nothing else (the
 servers' "rows updated during the walk" fault): the truth does not move.
@@ -278,9 +279,8 @@ def _push_again(rng: np.random.Generator, truth: Truth, conns, now: int, next_id
     accounts = truth.accounts
     ids = fixed_width_ids(take_ids(next_ids, "national.service_records", len(picked))).to_pylist()
     stamp = source_time(NATIONAL, now)
-    copies = []
+    conn, copies = conns[NATIONAL], []
     for service, new_id in zip(picked.itertuples(), ids):
-        conn = conns[NATIONAL]
         region, text = conn.execute("SELECT region, body FROM service_records WHERE id = ?",
                                     (service.national_source_id,)).fetchone()
         body = {**json.loads(text), "id": new_id, "origin": f"provincial:{service.provincial_source_id}",
