@@ -277,6 +277,10 @@ def _push_again(rng: np.random.Generator, truth: Truth, conns, now: int, next_id
     if picked.empty:
         return 0
     accounts = truth.accounts
+    # the truth rows of the picked records, found in one pass (the accounts of a province's
+    # world are tens of millions of rows)
+    first_rows = accounts.loc[(accounts["source"] == NATIONAL) & (accounts["stream"] == "service_records")
+                              & accounts["row_id"].isin(picked["national_source_id"])].set_index("row_id")
     ids = fixed_width_ids(take_ids(next_ids, "national.service_records", len(picked))).to_pylist()
     stamp = source_time(NATIONAL, now)
     conn, copies = conns[NATIONAL], []
@@ -287,9 +291,8 @@ def _push_again(rng: np.random.Generator, truth: Truth, conns, now: int, next_id
                 UPDATED_FIELD[NATIONAL]: stamp}
         conn.execute("INSERT INTO service_records VALUES (?, ?, ?, ?)",
                      (new_id, stamp, region, json.dumps(body, ensure_ascii=False, separators=(",", ":"))))
-        first = accounts.loc[(accounts["source"] == NATIONAL) & (accounts["stream"] == "service_records")
-                             & (accounts["row_id"] == service.national_source_id)].iloc[0]
-        copies.append({**first.to_dict(), "source_id": new_id, "row_id": new_id,
+        first = first_rows.loc[service.national_source_id].to_dict()
+        copies.append({**first, "source_id": new_id, "row_id": new_id,
                        "updated_at": _truth_time(now), "dirt": "pushed_again"})
     truth.accounts = pd.concat([accounts, pd.DataFrame(copies, columns=accounts.columns)], ignore_index=True)
     return len(copies)

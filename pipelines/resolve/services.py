@@ -103,6 +103,14 @@ def opaque_key(prefix: str, values: pd.Series) -> pd.Series:
     return hashed_keys(prefix, values)
 
 
+def service_keys(national_ids: pd.Series, provincial_ids: pd.Series) -> pd.Series:
+    """The key of the fact each pair of records makes (either may be missing): keyed by the
+    provincial log when there is one, as logs exist before they are pushed up."""
+    basis = ("provincial:" + provincial_ids.astype("string")).where(
+        provincial_ids.notna(), "national:" + national_ids.astype("string"))
+    return opaque_key("S", basis.astype(str))
+
+
 # Each staged row typed as the facts take it: ids as text, missing flags false, a deleted record
 # never effective, the service date a timestamp while records are paired and copied (a Python
 # date per row is ~10x the memory; the facts take calendar dates). `staged_in` holds
@@ -499,9 +507,9 @@ def resolve_services(
 
 
 def copies_with_keys(copies: pd.DataFrame, fact_keys: pd.Series) -> pd.DataFrame:
-    """COPY_COLUMNS: each copy with the key of the fact its pair made (a pair always has a
-    provincial log, which keys it), or null where the service counts in neither system."""
-    key = opaque_key("S", "provincial:" + copies["provincial_source_id"].astype(str))
+    """COPY_COLUMNS: each copy with the key of the fact its pair made, or null where the
+    service counts in neither system."""
+    key = service_keys(copies["national_source_id"], copies["provincial_source_id"])
     return copies.assign(service_key=key.where(is_in(key, fact_keys)).astype("string"))[COPY_COLUMNS]
 
 
@@ -637,12 +645,7 @@ def _block_facts(
     # a record that names no team of its own was given for its project's team
     rows["org_key"] = rows["org_key"].where(rows["org_key"].notna(), from_projects("org_source_id", organization_map))
 
-    # keyed by the provincial log when there is one: logs exist before they are pushed up
-    key_basis = ("provincial:" + rows["provincial_source_id"].astype("string")).where(
-        rows["provincial_source_id"].notna(), "national:" + rows["national_source_id"].astype("string")
-    )
-    rows["service_key"] = opaque_key("S", key_basis.astype(str))
-    del key_basis
+    rows["service_key"] = service_keys(rows["national_source_id"], rows["provincial_source_id"])
     project_basis = rows["project_source"].astype("string") + ":" + rows["project_source_id"].astype("string")
     rows["project_key"] = opaque_key("P", project_basis.fillna("")).where(project_basis.notna())
     del project_basis

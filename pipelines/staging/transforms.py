@@ -15,10 +15,9 @@ becoming the text `["张", "三"]`.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-
-import re
 
 import numpy as np
 import pandas as pd

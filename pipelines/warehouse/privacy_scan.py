@@ -15,7 +15,8 @@ dots or brackets, zero-width characters between the digits, full-width digits.
    may make long and numeric, only a real resident ID number counts (a province's code, a
    birth date and the check character right). Staging refuses every identifier that could
    be one (`pipelines.privacy.holds_a_personal_number`); a source's 15- or 18-digit record
-   numbers, which start with no province's code or hold no date, pass both. `id_hash` holds hashes only: anything else in it is a finding.
+   numbers, which start with no province's code or hold no date, pass both. `id_hash` holds
+   hashes only: anything else in it is a finding.
 
 A finding names the table, the column, what was found and the row's key, masked; never a
 value. `ensure_no_personal_numbers(files)` runs before loading (publishing stops on any
