@@ -21,13 +21,15 @@ rows are kept as they came, personal numbers included.
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import os
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -304,6 +306,28 @@ class _PageWriter:
         self._last_commit = time.monotonic()
 
 
+@contextmanager
+def heap_frozen() -> Iterator[None]:
+    """Python's full garbage collections leave alone the objects there were when this began.
+
+    A walk holds pages of rows (a dict and strings per value) across the young collections,
+    so they reach the oldest generation and set off full collections, and each full
+    collection went through every object of the process (some 250,000 in a Dagster run's):
+    at 1M persons that was 15% of the walk (docs/BENCHMARK_LOG.md, 7 Dec 2026, afternoon).
+    The objects left alone are still freed by reference counting; only a cycle among them
+    waits for the collection after `gc.unfreeze`. A heap frozen by someone else is theirs
+    to unfreeze: then this does nothing.
+    """
+    if gc.get_freeze_count():
+        yield
+        return
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
 def land_stream(
     client: SourceClient,
     stream: Stream | str,
@@ -345,10 +369,13 @@ def land_stream(
     )
     writer = _PageWriter(root, stream, sync_dir, sync_id, next_page_number(sync_dir), result)
     try:
-        for page in walk(client, stream, start):
-            writer.submit(page)
+        with heap_frozen():
+            try:
+                for page in walk(client, stream, start):
+                    writer.submit(page)
+            finally:
+                writer.close()
     finally:
-        writer.close()
         stats_after = client.stats.snapshot()
         result.requests = stats_after["requests"] - stats_before["requests"]
         result.retries = stats_after["retries"] - stats_before["retries"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import math
 import stat
@@ -10,9 +11,10 @@ from datetime import datetime
 
 import pandas as pd
 import pyarrow.parquet as pq
+import pytest
 
 from pipelines.config import Settings
-from pipelines.landing import PAGE_SCHEMA, raw_files, read_state, state_path
+from pipelines.landing import PAGE_SCHEMA, land_stream, raw_files, read_state, state_path
 from pipelines.schemas import load_mapping
 from pipelines.staging import raw_batches
 
@@ -134,3 +136,38 @@ def test_staging_reads_one_version_per_row(world, servers, apis, data_dir):
         latest = pd.concat(raw_batches(load_mapping(source)[stream], settings, chunk_rows=100))
         assert set(zip(latest["__id"], latest["__updated_at"])) == expected
         assert len(latest) == len(expected)
+
+
+def test_the_walk_gives_the_collector_back_every_object(world, servers, apis, data_dir):
+    # while a stream lands, the objects there were before are out of the full garbage
+    # collections' way (gc.freeze: at 1M persons those collections were 15% of the walk);
+    # after it, landed or failed, every object is the collector's again
+    client = apis["national"]
+    frozen_while_walking: list[int] = []
+
+    def note_freeze(response, *args, **kwargs):
+        frozen_while_walking.append(gc.get_freeze_count())
+
+    client.session.hooks["response"].append(note_freeze)
+    result = land_stream(client, "volunteers", data_dir, "sync-1")
+    assert result.rows and len(frozen_while_walking) >= result.pages
+    assert min(frozen_while_walking) > 0
+    assert gc.get_freeze_count() == 0
+
+    def fail(response, *args, **kwargs):
+        raise RuntimeError("the operator pulled the plug")
+
+    client.session.hooks["response"] = [fail]
+    with pytest.raises(RuntimeError, match="pulled the plug"):
+        land_stream(client, "teams", data_dir, "sync-2", full_refresh=True)
+    assert gc.get_freeze_count() == 0
+
+
+def test_a_heap_frozen_before_the_walk_stays_frozen(world, servers, apis, data_dir):
+    gc.freeze()  # a host process's own (a server frozen before it forks, say)
+    try:
+        assert gc.get_freeze_count() > 0
+        land_stream(apis["provincial"], "teams", data_dir, "sync-1")
+        assert gc.get_freeze_count() > 0  # (unfrozen, it would be 0)
+    finally:
+        gc.unfreeze()
