@@ -386,19 +386,35 @@ def validation_groups(
     condition's group on the rows it selects and the unconditioned group on the frame, each
     with the columns its expectations read. A condition that selects no row keeps the suite
     whole (GX's verdicts on no rows are its own to make)."""
+    whole = [(WHOLE, prepared)]
     entries = [entry for entry in load_suite_json(table, directory)["expectations"] if _in_part(entry, part)]
+    if len(prepared) < split_rows or not all(map(_splittable, entries)):
+        return whole
     groups = list(dict.fromkeys(_condition(entry) for entry in entries))
-    if len(prepared) < split_rows or groups == [UNCONDITIONED]:
-        return [(WHOLE, prepared)]
+    if groups == [UNCONDITIONED]:
+        return whole
     runs = []
     for group in groups:
         columns = list(dict.fromkeys(column for entry in entries if _condition(entry) == group
                                      for column in _entry_columns(table, entry)))
-        rows = prepared if group == UNCONDITIONED else _rows_where(prepared[columns], *group)
+        if not set(columns) <= set(prepared.columns):
+            return whole  # GX names what is missing, as in one run
+        try:
+            rows = prepared if group == UNCONDITIONED else _rows_where(prepared[columns], *group)
+        except Exception:  # noqa: BLE001 - a condition pandas cannot apply: GX reports it, in one run
+            return whole
         if rows.empty:
-            return [(WHOLE, prepared)]
+            return whole
         runs.append((group, rows[columns]))
     return runs
+
+
+def _splittable(expectation: dict[str, Any]) -> bool:
+    """Whether the runner can select an entry's rows as GX would: it has no row condition,
+    or one in pandas' query syntax (GX's other forms, and a missing parser, stay GX's)."""
+    kwargs = expectation["kwargs"]
+    condition = kwargs.get("row_condition")
+    return not condition or (isinstance(condition, str) and kwargs.get("condition_parser") == "pandas")
 
 
 def validate(

@@ -10,6 +10,8 @@ figure) must be the one GX gives for the whole suite in one run.
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 import pytest
 
@@ -77,3 +79,22 @@ def test_a_small_frame_runs_whole(staged):  # noqa: F811
     assert len(frame) < gx_runner.SPLIT_ROWS
     groups = gx_runner.validation_groups("services", gx_runner._prepare(frame))
     assert [group for group, _ in groups] == [gx_runner.WHOLE]
+
+
+def test_a_condition_without_pandas_parser_stays_gxs(staged, tmp_path):  # noqa: F811
+    # GX refuses a string condition without `condition_parser: pandas`: that verdict is its own
+    document = gx_runner.load_suite_json("services")
+    entries = [dict(entry, kwargs={k: v for k, v in entry["kwargs"].items() if k != "condition_parser"})
+               for entry in document["expectations"]]
+    (tmp_path / "services.json").write_text(json.dumps(dict(document, expectations=entries)), encoding="utf-8")
+    groups = gx_runner.validation_groups("services", gx_runner._prepare(staged["services"]), tmp_path, split_rows=0)
+    assert [group for group, _ in groups] == [gx_runner.WHOLE]
+
+
+def test_a_missing_column_fails_as_in_one_run(staged):  # noqa: F811
+    frame = staged["services"].drop(columns=["hours"])
+    groups = gx_runner.validation_groups("services", gx_runner._prepare(frame), split_rows=0)
+    assert [group for group, _ in groups] == [gx_runner.WHOLE]
+    split, whole = split_and_whole("services", frame)
+    assert [o.success for o in expectation_outcomes(split) if o.column == "hours"] == [False, False]
+    assert expectation_outcomes(split) == expectation_outcomes(whole)
