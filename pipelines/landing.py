@@ -370,12 +370,10 @@ def land_stream(
     writer = _PageWriter(root, stream, sync_dir, sync_id, next_page_number(sync_dir), result)
     try:
         with heap_frozen():
-            try:
-                for page in walk(client, stream, start):
-                    writer.submit(page)
-            finally:
-                writer.close()
+            for page in walk(client, stream, start):
+                writer.submit(page)
     finally:
+        writer.close()
         stats_after = client.stats.snapshot()
         result.requests = stats_after["requests"] - stats_before["requests"]
         result.retries = stats_after["retries"] - stats_before["retries"]

@@ -280,7 +280,8 @@ def _push_again(rng: np.random.Generator, truth: Truth, conns, now: int, next_id
     # the truth rows of the picked records, found in one pass (the accounts of a province's
     # world are tens of millions of rows)
     first_rows = accounts.loc[(accounts["source"] == NATIONAL) & (accounts["stream"] == "service_records")
-                              & accounts["row_id"].isin(picked["national_source_id"])].set_index("row_id")
+                              & accounts["row_id"].isin(picked["national_source_id"])
+                              ].drop_duplicates("row_id").set_index("row_id")
     ids = fixed_width_ids(take_ids(next_ids, "national.service_records", len(picked))).to_pylist()
     stamp = source_time(NATIONAL, now)
     conn, copies = conns[NATIONAL], []

@@ -399,13 +399,15 @@ def validation_groups(
                                      for column in _entry_columns(table, entry)))
         if not set(columns) <= set(prepared.columns):
             return whole  # GX names what is missing, as in one run
-        try:
-            rows = prepared if group == UNCONDITIONED else _rows_where(prepared[columns], *group)
-        except Exception:  # noqa: BLE001 - a condition pandas cannot apply: GX reports it, in one run
-            return whole
-        if rows.empty:
-            return whole
-        runs.append((group, rows[columns]))
+        rows = prepared[columns]
+        if group != UNCONDITIONED:
+            try:
+                rows = _rows_where(rows, *group)
+            except Exception:  # noqa: BLE001 - a condition pandas cannot apply: GX reports it, in one run
+                return whole
+            if rows.empty:
+                return whole
+        runs.append((group, rows))
     return runs
 
 

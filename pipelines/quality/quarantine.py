@@ -6,8 +6,8 @@ looks like (`privacy.mask_record`: names, ID numbers and phones in any field, ne
 then `privacy.redact` over the text as a second net; `source_id` is masked where it holds a
 personal number (`privacy.holds_a_personal_number`: a key a person typed a number into, not
 a source's 15- or 18-digit record number). So the table can be published and shown.
-`detail` names rules and fields, never values (pipelines/quality/rules.py). Pure frame functions; staging does
-the file I/O.
+`detail` names rules and fields, never values (pipelines/quality/rules.py). Pure frame
+functions; staging does the file I/O.
 
 Timestamps, chosen so that a sync with no change at the sources changes nothing:
 - `last_seen_at` is when the pipeline last received the row from its source (the raw
