@@ -23,6 +23,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from pipelines.config import Settings  # noqa: E402
 from pipelines.resolve.comparisons import add_match_columns  # noqa: E402
 from pipelines.resolve.quality import truth_accounts  # noqa: E402
 from pipelines.resolve.rules import MATCHING_PATH, load_matching_rules  # noqa: E402
@@ -60,7 +61,7 @@ def analyse(work: Path, rules_path: Path) -> dict:
     rules = load_matching_rules(rules_path)
     staged = pd.read_parquet(work / "data" / "staged" / "volunteers.parquet")
     links = pushed_service_pairs(work / "data" / "staged" / "services.parquet")
-    accounts = add_match_columns(prepare_accounts(staged), rules.min_accounts, links)
+    accounts = add_match_columns(prepare_accounts(staged), rules.min_accounts, links, Settings().pii_hash_key)
     del staged
     accounts["det_component"] = _components(len(accounts), deterministic_links(accounts))
     accounts["other_system_linked"] = 0  # not read by blocking

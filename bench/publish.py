@@ -69,7 +69,7 @@ def main() -> None:
         settings = Settings(data_dir=data_dir, pii_hash_key=KEY)
         inputs = InputFiles(settings.resolved_dir, settings.staged_dir)
         started = time.perf_counter()
-        built = build_warehouse(inputs, data_dir / "bench-build", as_of=AS_OF)
+        built = build_warehouse(inputs, data_dir / "bench-build", as_of=AS_OF, name_key=KEY)
         build_s = time.perf_counter() - started
         facts = built.rows["fact_service"]
         phases.append(("build (29 tables and marts -> Parquet)", build_s, facts))

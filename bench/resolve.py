@@ -140,18 +140,21 @@ def truth_of(world: Path) -> pd.DataFrame:
 
 def run_ours(staged: pd.DataFrame, services_path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Our clusters, and every pair we scored (with its levels: the misses' fate)."""
+    from pipelines.config import Settings
     from pipelines.resolve.service_links import pushed_service_pairs
     from pipelines.resolve.volunteers import resolve_volunteers
 
-    result = resolve_volunteers(staged, synced_at=pd.Timestamp(AS_OF), service_links=pushed_service_pairs(services_path))
+    result = resolve_volunteers(staged, synced_at=pd.Timestamp(AS_OF), service_links=pushed_service_pairs(services_path),
+                                name_key=Settings().pii_hash_key)
     return result.source_map.rename(columns={"volunteer_key": "cluster"}), result.scored_pairs
 
 
 def splink_input(staged: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    from pipelines.config import Settings
     from pipelines.resolve.comparisons import add_match_columns
     from pipelines.resolve.volunteers import prepare_accounts
 
-    accounts = add_match_columns(prepare_accounts(staged))
+    accounts = add_match_columns(prepare_accounts(staged), name_key=Settings().pii_hash_key)
     frame = pd.DataFrame({
         "unique_id": accounts["idx"],
         "system": accounts["source"],

@@ -36,9 +36,10 @@ _CJK_IDEOGRAPHS = [(0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xF900, 0xFAFF), (0x2000
 _WIDE_PUNCTUATION = [(0x3000, 0x303F), (0xFE30, 0xFE4F), (0xB7, 0xB7)]
 _CONTROL = [(0x00, 0x1F), (0x7F, 0x9F)] + [(ord(c), ord(c)) for c in WHITESPACE_CHARS]
 # Invisible format characters people paste along with text (zero-width space, BOM, soft
-# hyphen, direction marks, tag characters): removed.
+# hyphen, direction marks, tag characters), and private-use characters (nobody's text, and
+# the alphabet of sealed names, pipelines/name_seal.py): removed.
 _INVISIBLE = [(0xAD, 0xAD), (0x200B, 0x200F), (0x202A, 0x202E), (0x2060, 0x206F),
-              (0xFEFF, 0xFEFF), (0xE0000, 0xE007F)]
+              (0xFEFF, 0xFEFF), (0xE0000, 0xE007F), (0xE000, 0xF8FF), (0xF0000, 0x10FFFF)]
 # Middle-dot look-alikes typed between the parts of a minority name.
 _DOT_VARIANTS = [(0x2022, 0x2022), (0x2027, 0x2027), (0x2219, 0x2219), (0x22C5, 0x22C5),
                  (0x30FB, 0x30FB), (0xFF65, 0xFF65), (0x2E31, 0x2E31)]

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 from pypinyin import Style, lazy_pinyin
 
+from pipelines.name_seal import unseal_name
 from pipelines.resolve.rules import Comparison, MatchingRules
 from pipelines.resolve.service_links import service_anchors
 
@@ -29,21 +30,25 @@ MATCH_COLUMNS = [
 ]
 
 
-def pinyin_of_names(names: pd.Series) -> pd.Series:
+def pinyin_of_names(names: pd.Series, name_key: str | None = None) -> pd.Series:
     """Toneless pinyin of each name, character by character ('晓明' -> 'xiaoming').
 
     Converted per distinct character (a few thousand), not per name, so a million names take
-    a dictionary lookup each. Characters without a reading (Latin letters, digits) stay as they are.
+    a dictionary lookup each. Characters without a reading (Latin letters, digits) stay as they
+    are. Names sealed under `name_key` (pipelines/name_seal.py, as staging keeps them) are read
+    through it, a character at a time: the pinyin is held here only, never written.
     """
     distinct_names = pd.Series(names.dropna().unique(), dtype=object)
     chars = sorted({ch for name in distinct_names for ch in name})
-    reading = {ch: (lazy_pinyin(ch, style=Style.NORMAL, errors="default") or [ch])[0] for ch in chars}
+    clear = {ch: unseal_name(ch, name_key) if name_key is not None else ch for ch in chars}
+    reading = {ch: (lazy_pinyin(clear[ch], style=Style.NORMAL, errors="default") or [ch])[0] for ch in chars}
     name_to_pinyin = {name: "".join(reading[ch] for ch in name) for name in distinct_names}
     return names.map(name_to_pinyin)
 
 
 def add_match_columns(
-    accounts: pd.DataFrame, min_accounts: int = 0, service_links: pd.DataFrame | None = None
+    accounts: pd.DataFrame, min_accounts: int = 0, service_links: pd.DataFrame | None = None,
+    name_key: str | None = None,
 ) -> pd.DataFrame:
     """Add the derived columns that blocking and comparisons use.
 
@@ -53,12 +58,13 @@ def add_match_columns(
     least `min_accounts` accounts (a handful of test rows would otherwise make every name look
     common); cert_valid_hash: the hash where the number is a valid resident ID;
     service_anchor: what ties the account to another system's account through a pushed service
-    (service_links.py; null for all when `service_links` is None).
+    (service_links.py; null for all when `service_links` is None). `name_key`: the key the
+    names are sealed under (None: names in clear, as a test's frame holds them).
     """
     frame = accounts.reset_index(drop=True).copy()
     frame["idx"] = np.arange(len(frame), dtype=np.int64)
     frame["surname"] = frame["name"].str.slice(0, 1)
-    frame["name_pinyin"] = pinyin_of_names(frame["name"])
+    frame["name_pinyin"] = pinyin_of_names(frame["name"], name_key)
     name_counts = frame.groupby("name", dropna=True)["idx"].transform("size")
     frame["name_tf"] = name_counts / max(len(frame), min_accounts, 1)
     births = pd.to_datetime(frame["birth_date"])

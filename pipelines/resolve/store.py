@@ -341,6 +341,7 @@ def resolve_all(settings: Settings, as_of: AsOf | datetime) -> dict:
         staged.pop("volunteers"), load_matching_rules(), volunteer_state, read_decisions(state_dir),
         synced_at=synced_at, service_links=pushed_service_pairs(staged_path(settings, "services")),
         every_scored_pair=False,  # only those that reach an output are written
+        name_key=settings.pii_hash_key,
     )
     # The volunteers' outputs are written now, not held through the invariants, organizations
     # and services (at a million persons they were a third of the step's peak); their state

@@ -683,6 +683,7 @@ def resolve_volunteers(
     synced_at: pd.Timestamp,
     service_links: pd.DataFrame | None = None,
     every_scored_pair: bool = True,
+    name_key: str | None = None,
 ) -> VolunteerResolution:
     """Resolve staged volunteer accounts into persons; see the module docstring.
     `synced_at` is the run's instant (pipelines/clock.py), stamped on history and evidence.
@@ -690,9 +691,10 @@ def resolve_volunteers(
     (service_links.pushed_service_pairs), evidence for the `service` comparison.
     `every_scored_pair`: return every pair scored (`scored_pairs`: the tests and the
     benchmark's account of missed pairs read them); the step writes only those that reach an
-    output, and without them holds less."""
+    output, and without them holds less. `name_key`: the key staging sealed the names under
+    (pipelines/name_seal.py; None for names in clear): matching reads their pinyin through it."""
     rules = rules or load_matching_rules()
-    accounts = add_match_columns(prepare_accounts(staged_volunteers), rules.min_accounts, service_links)
+    accounts = add_match_columns(prepare_accounts(staged_volunteers), rules.min_accounts, service_links, name_key)
     del staged_volunteers  # freed here when the caller handed it over (store.resolve_all)
     account_rows = account_row_fingerprints(accounts)
     account_count = len(accounts)

@@ -24,6 +24,7 @@ import pandas as pd
 
 from pipelines.clock import AsOf
 from pipelines.config import Settings
+from pipelines.name_seal import sealed_names
 from pipelines.normalize import as_text as normalize_text
 from pipelines.normalize import categories, names, phones, regions, statuses
 from pipelines.normalize.dates import (
@@ -232,6 +233,13 @@ def _name(raw: pd.Series, spec: dict, ctx: Context) -> Normalized:
     return Normalized(normalized.where(~carries_a_number), (present(raw) & (normalized.isna() | carries_a_number)).astype(bool))
 
 
+def _person_name(raw: pd.Series, spec: dict, ctx: Context) -> Normalized:
+    """A person's full name: a name as `_name` makes it, sealed under PII_HASH_KEY
+    (pipelines/name_seal.py), so no staged or resolved file holds it in clear."""
+    named = _name(raw, spec, ctx)
+    return Normalized(sealed_names(named.values, ctx.settings.pii_hash_key), named.failed)
+
+
 def _region(raw: pd.Series, spec: dict, ctx: Context) -> Normalized:
     """A current 6-digit county code; anything else (`52`, an ID number, a phone) fails. A
     province's or a prefecture's code of elsewhere (`11`, `4403`) is a region code that
@@ -312,6 +320,7 @@ TRANSFORMS: dict[str, Transform] = {
     "text": Transform(_text, TEXT_OR_NUMBER, "text or a number"),
     "id": Transform(_identifier, TEXT_OR_NUMBER, "an identifier, not a personal number"),
     "name": Transform(_name, TEXT, "a name"),
+    "person_name": Transform(_person_name, TEXT, "a name"),
     "region": Transform(_region, TEXT_OR_NUMBER, "a 6-digit division code", "invalid_region"),
     "date": Transform(_date, TEXT, DATE_EXPECTED, "unparseable_date"),
     "iso_timestamp": Transform(_iso_timestamp, TEXT, "an ISO 8601 time", "unparseable_date"),

@@ -165,8 +165,10 @@ class BuiltWarehouse:
     figures: dict[str, float | int | None] = field(default_factory=dict)
 
 
-def _register_name_masks(con: duckdb.DuckDBPyConnection, volunteers_path: Path) -> None:
-    """Table `volunteer_name_masks(volunteer_key, name_masked)`: the only use of clear names."""
+def _register_name_masks(con: duckdb.DuckDBPyConnection, volunteers_path: Path, name_key: str | None) -> None:
+    """Table `volunteer_name_masks(volunteer_key, name_masked)`: the only use of clear names,
+    unsealed here (`name_key`, pipelines/name_seal.py) to be masked at once."""
+    from pipelines.name_seal import unsealed_names
     from pipelines.privacy import mask_names
 
     con.execute(
@@ -181,6 +183,8 @@ def _register_name_masks(con: duckdb.DuckDBPyConnection, volunteers_path: Path) 
         batch_size=NAME_MASK_BATCH_ROWS, columns=["volunteer_key", "name"]
     ):
         frame = batch.to_pandas()
+        if name_key is not None:
+            frame["name"] = unsealed_names(frame["name"], name_key)
         masked = pa.table(
             {
                 "volunteer_key": pa.array(frame["volunteer_key"].astype("string"), pa.string()),
@@ -325,12 +329,14 @@ def build_warehouse(
     spec: WarehouseSpec | None = None,
     rebuild: Collection[str] | None = None,
     carried_from: Path | None = None,
+    name_key: str | None = None,
 ) -> BuiltWarehouse:
     """Build every table and mart of `spec` into `out_dir` (replaced); returns the files.
 
     With `rebuild`, only those tables are built; every other one is the file of the same
     name in `carried_from` (a previous build of the same inputs), hard-linked into `out_dir`
-    and read from there by the tables built over it."""
+    and read from there by the tables built over it. `name_key`: the key the resolved names are
+    sealed under (pipelines/name_seal.py; None for names in clear)."""
     spec = spec or load_spec()
     if out_dir.exists():
         shutil.rmtree(out_dir)
@@ -352,7 +358,7 @@ def build_warehouse(
                 con.read_parquet(str(carried)).create_view(name)  # the path as a value, not SQL
                 rows[name] = pq.read_metadata(carried).num_rows
         if any(NAME_MASKS in sql[name] for name in built):  # the one read of clear names
-            _register_name_masks(con, inputs.resolved("volunteers"))
+            _register_name_masks(con, inputs.resolved("volunteers"), name_key)
         # the current county list with year ranges, maintained in python-stdnum's loc.dat
         con.register("_dim_region_arrow", pa.Table.from_pandas(guizhou_counties(), preserve_index=False))
         programmes = brand_programmes()

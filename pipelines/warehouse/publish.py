@@ -526,6 +526,7 @@ def _build(settings: Settings, engine: sa.Engine, schema: str | None, as_of: AsO
         previous_history=previous,
         rebuild=rebuild,
         carried_from=published_build_dir(settings),
+        name_key=settings.pii_hash_key,
     )
     # the last line of defence: nothing shaped like a clear ID number or phone goes out
     ensure_no_personal_numbers(built.files)

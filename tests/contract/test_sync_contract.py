@@ -21,11 +21,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import zipfile
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from tests.contract import world as w
@@ -449,6 +452,48 @@ def test_no_clear_personal_data_in_the_warehouse(con):
             leaks += [(table, column, value) for value in _clear_values() if value in text]
     # 欧阳娜娜's number arrives masked nationally, but the provincial account has it in clear
     assert leaks == []
+
+
+def _texts_of(path: Path) -> list[str]:
+    """The text a file holds: every text column of a Parquet file or a DuckDB database, every
+    part of a workbook (their pages are compressed, so their bytes say nothing), the bytes of
+    any other file."""
+    if path.suffix == ".xlsx":
+        with zipfile.ZipFile(path) as workbook:
+            return [workbook.read(part).decode("utf-8", "replace") for part in workbook.namelist()]
+    if path.suffix == ".parquet":
+        table = pq.read_table(path)
+        return [str(value) for column in table.columns if pa.types.is_string(column.type)
+                or pa.types.is_large_string(column.type) for value in column.to_pylist() if value]
+    if path.suffix == ".duckdb":
+        connection = duckdb.connect(str(path), read_only=True)
+        try:
+            texts = []
+            for table in [r[0] for r in connection.execute("SHOW TABLES").fetchall()]:
+                for column, kind in _types(connection, table).items():
+                    if kind == "VARCHAR":
+                        texts += [r[0] for r in connection.execute(
+                            f'SELECT DISTINCT "{column}" FROM "{table}" WHERE "{column}" IS NOT NULL').fetchall()]
+            return texts
+        finally:
+            connection.close()
+    return [path.read_bytes().decode("utf-8", "replace")]
+
+
+def test_no_clear_personal_data_in_data_dir_outside_the_raw_landing(synced):
+    """The contract: the raw landing is the one place source rows are kept as they came;
+    nothing else holds a clear number, phone or full name (staged and resolved files, state,
+    ledgers, reports, review workbooks' sources)."""
+    data_dir = Path(synced["env"]["DATA_DIR"])
+    scanned, leaks = 0, set()
+    for path in sorted(data_dir.rglob("*")):
+        if not path.is_file() or path.relative_to(data_dir).parts[0] == "raw":
+            continue
+        text = "\n".join(_texts_of(path))
+        scanned += 1
+        leaks |= {(str(path.relative_to(data_dir)), value) for value in _clear_values() if value in text}
+    assert scanned > 10  # the staged, resolved and state files were read
+    assert leaks == set()
 
 
 def test_no_clear_personal_data_in_logs_or_dagster_home(synced):

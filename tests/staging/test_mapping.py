@@ -10,6 +10,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
+from pipelines.name_seal import unseal_name, unsealed_names
 from pipelines.schemas import arrow_schema, table_names
 from pipelines.staging import read_staged, stage_all, stage_table, staged_path
 
@@ -47,7 +48,8 @@ def test_national_volunteer_is_mapped_hashed_and_never_clear(settings):
     assert result.rows == 1 and result.quarantined == 0
     row = staged.iloc[0]
     assert (row["source"], row["source_id"], row["row_id"]) == ("national", "V0001", "0001")
-    assert row["name"] == "张小明"
+    # kept sealed (pipelines/name_seal.py): no clear full name outside the raw landing
+    assert row["name"] != "张小明" and unseal_name(row["name"], settings.pii_hash_key) == "张小明"
     assert row["cert_type"] == "resident_id"
     assert row["cert_hash"] == expected_hash(MALE_ID)
     assert bool(row["cert_valid"]) and not bool(row["cert_masked"])
@@ -93,7 +95,7 @@ def test_latest_version_of_a_row_wins_whatever_the_landing_order(settings):
     land(settings.data_dir, "national", "volunteers", [older], sync_id="b", fetched_at=AS_OF)
     stage_table("volunteers", settings, as_of=AS_OF)
     staged = read_staged(settings, "volunteers")
-    assert staged["name"].tolist() == ["张大明"]
+    assert unsealed_names(staged["name"], settings.pii_hash_key).tolist() == ["张大明"]
 
 
 def test_provincial_volunteer_legacy_fullwidth_number_and_stated_conflict(settings):

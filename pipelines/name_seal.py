@@ -1,0 +1,78 @@
+"""Volunteers' full names at rest: sealed, character by character, under PII_HASH_KEY.
+
+The raw landing is the one place source rows are kept as they came; nothing else outside the
+warehouse's masked columns may hold a clear full name (the contract, "Privacy details"). Yet
+matching compares names (equal, same length, one character dropped or apart, the same first
+character, how common a name is) and the warehouse masks them keeping the family name. So a
+staged or resolved name is its normalized form with every character replaced through a
+permutation keyed by PII_HASH_KEY: each character always becomes the same private-use
+character and no two become one, so every comparison above gives on the sealed names what it
+gives on the clear ones, while the files hold no readable name. Only the holder of the key
+turns a name back: the warehouse build to mask it, resolution to read its pinyin, the review
+workbook to mask it.
+
+What it is not: encryption of each name. One key seals every name the same way, so someone
+holding the staged files (private to the pipeline's owner, like the raw landing) could count
+characters and guess the commonest family names. It keeps names out of sight, out of greps
+and scans, and out of any file copied for debugging; the files' permissions keep them private.
+
+Sealed characters are those of the Basic Multilingual Plane and of plane 2 (the CJK extension
+B onwards, where rare name characters live); anything else stays as it is. The sealed forms
+lie in the two private-use planes (15 and 16), which no normalized name holds: so unsealing a
+name that was never sealed (a test's frame, a file an older version wrote) leaves it as it was.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import hmac
+
+import numpy as np
+import pandas as pd
+
+from pipelines.normalize import map_unique
+
+_BMP = np.arange(0x10000)
+# Unicode scalar values of the BMP and plane 2 (surrogates are no characters; U+2FFFE and
+# U+2FFFF are noncharacters): 63,488 + 65,534
+_SEALED_FROM = np.concatenate([_BMP[(_BMP < 0xD800) | (_BMP > 0xDFFF)], np.arange(0x20000, 0x2FFFE)])
+# the private-use planes 15 and 16, each but its last two code points (noncharacters)
+_SEALED_INTO = np.concatenate([np.arange(0xF0000, 0xFFFFE), np.arange(0x100000, 0x10FFFE)])
+# the construction's version: a new one must seal differently, never silently alike
+_PURPOSE = b"pipelines.name_seal/v1"
+
+
+@functools.lru_cache(maxsize=4)
+def _tables(key: str) -> tuple[dict[int, int], dict[int, int]]:
+    """(seal, unseal) translation tables for `key`: the keyed permutation, made once.
+
+    The order of the private-use code points is that of a SHAKE-256 stream keyed by an HMAC of
+    the key: fixed by the standards, not by a library's random generator, so the same key
+    seals alike on every machine and after every upgrade (a staged file sealed last month and
+    a page staged tonight must agree)."""
+    seed = hmac.new(key.encode("utf-8"), _PURPOSE, hashlib.sha256).digest()
+    ranks = np.frombuffer(hashlib.shake_256(seed).digest(8 * len(_SEALED_INTO)), dtype="<u8")
+    targets = _SEALED_INTO[np.argsort(ranks, kind="stable")[: len(_SEALED_FROM)]]
+    seal = dict(zip(_SEALED_FROM.tolist(), targets.tolist()))
+    return seal, {sealed: clear for clear, sealed in seal.items()}
+
+
+def seal_name(name: str, key: str) -> str:
+    return name.translate(_tables(key)[0])
+
+
+def unseal_name(name: str, key: str) -> str:
+    return name.translate(_tables(key)[1])
+
+
+def sealed_names(names: pd.Series, key: str) -> pd.Series:
+    """Each name sealed (missing stays missing), index kept."""
+    table = _tables(key)[0]
+    return map_unique(names, lambda distinct: distinct.map(lambda name: name.translate(table)))
+
+
+def unsealed_names(names: pd.Series, key: str) -> pd.Series:
+    """Each sealed name turned back (a name never sealed stays as it is), index kept."""
+    table = _tables(key)[1]
+    return map_unique(names, lambda distinct: distinct.map(lambda name: name.translate(table)))
