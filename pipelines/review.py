@@ -12,11 +12,14 @@ under review (an edited id), a decision other than same / different, one pair de
 ways, a sheet without its columns. A workbook with any error is refused entirely, moved to
 `inbox/rejected/` with a `<name>.errors.txt` that says, row by row, what to fix; a valid one
 is appended to `state/resolve/review_decisions.csv` (`different` is the file's `not_same`)
-and moved to `inbox/accepted/`. The next sync honours the decisions as it always did
+and moved to `inbox/accepted/`. `<name>` is the workbook's own name only when it is shaped
+like the export's (`shown_workbook_name`): a steward may name the file after a volunteer. The next sync honours the decisions as it always did
 (pipelines/resolve/volunteers.py): `same` forces a link, `different` forbids one.
 
 Privacy: the workbook holds no clear certificate number, phone or full name (they are not
-even in the staged files); what a steward typed is redacted before it is echoed in a message.
+even in the staged files). A message (the `.errors.txt`, the sensor's tick, the run's log)
+names the row and the column and says what is wrong, never what the steward typed there: a
+decision can be a name or a number typed into the wrong cell.
 """
 
 from __future__ import annotations
@@ -31,7 +34,8 @@ from pathlib import Path
 import pandas as pd
 
 from pipelines.files import private_dir, write_bytes, write_text
-from pipelines.privacy import mask_name, redact
+from pipelines.logging_privacy import is_safe_name, name_digest
+from pipelines.privacy import mask_name, mask_names_in, redact
 from pipelines.resolve.volunteers import PAIR_ID_COLUMNS
 
 WORKBOOK_NAME = "volunteer_match_review.xlsx"
@@ -197,7 +201,9 @@ def workbook_bytes(rows: pd.DataFrame) -> bytes:
         "gender, birth date, county, registration date; 'levels' is how the matcher compared them).",
         "Write 'same' (one person) or 'different' (two people) in the decision column; leave undecided rows empty.",
         "Do not edit the first four columns: they name the pair.",
-        "Save the workbook into the review inbox folder (DATA_DIR/review/inbox/).",
+        "Save the workbook into the review inbox folder (DATA_DIR/review/inbox/). Name it with "
+        "letters, digits (six at most), '_', '-' and '.' only, or keep the name it came with: "
+        "messages call a workbook of any other name workbook-<code>.xlsx.",
         "It is checked within a minute: accepted workbooks move to inbox/accepted/ and the next "
         "sync honours them; a workbook with an error moves to inbox/rejected/ with a .errors.txt "
         "beside it that says which row to fix. Nothing of a rejected workbook is applied.",
@@ -229,9 +235,13 @@ class WorkbookDecisions:
     rows_read: int = 0
 
 
-def _shown(value, limit: int = 40) -> str:
-    """A steward's cell, safe to echo: personal numbers redacted, cut short."""
+def _kept(value, limit: int, names: bool = False) -> str:
+    """A steward's cell as the decisions file keeps it: personal numbers redacted, with
+    `names` the words that look like a person's name masked (a note may name the
+    volunteer), cut short. Never echoed in a message."""
     text = redact(_text(value)).strip()
+    if names:
+        text = mask_names_in(text)
     return text if len(text) <= limit else text[:limit] + "…"
 
 
@@ -269,13 +279,15 @@ def read_workbook(path: Path) -> WorkbookDecisions:
             if not word:
                 continue
             if word not in DECISIONS:
-                errors.append(f"row {row_number}: decision {_shown(cell('decision'))!r} is not 'same' or 'different'")
+                # what was typed is not shown: it may be a name or a number in the wrong cell
+                errors.append(f"row {row_number}: the decision ({len(word)} characters) is not "
+                              "'same' or 'different' (or 相同 / 不同)")
                 continue
             records.append({
                 **{c: _text(cell(c)).strip() for c in PAIR_ID_COLUMNS},
                 "decision": DECISIONS[word],
-                "decided_by": _shown(cell("decided_by"), 60),
-                "note": _shown(cell("note"), 200),
+                "decided_by": _kept(cell("decided_by"), 60),
+                "note": _kept(cell("note"), 200, names=True),
                 "row": row_number,
             })
     finally:
@@ -298,13 +310,15 @@ def pair_keys(frame: pd.DataFrame) -> pd.Series:
 
 def unknown_pair_errors(decisions: pd.DataFrame, known_pairs: set[str]) -> list[str]:
     """Rows naming a pair that is neither under review nor decided before (an edited id,
-    a row pasted from elsewhere)."""
+    a row pasted from elsewhere). The ids are not shown: an edited one is the steward's
+    typing, whatever it holds."""
     if not len(decisions):
         return []
     keys = pair_keys(decisions)
     return [
-        f"row {row}: the pair {key} is not under review (do not edit the first four columns; "
-        "a pair the last sync no longer finds uncertain has left the list)"
+        f"row {row}: the pair in columns {PAIR_ID_COLUMNS[0]} to {PAIR_ID_COLUMNS[-1]} is not under "
+        "review (do not edit the first four columns; a pair the last sync no longer finds "
+        "uncertain has left the list)"
         for row, key in zip(decisions["row"], keys) if key not in known_pairs
     ]
 
@@ -350,16 +364,29 @@ def append_decisions(decisions_path: Path, decisions: pd.DataFrame, decided_at: 
     write_text(decisions_path, existing + out.getvalue())
 
 
-def _move(path: Path, folder: Path, stamp: str) -> Path:
-    target = private_dir(folder) / f"{stamp}-{path.name}"
+def shown_workbook_name(path: Path, key: str) -> str:
+    """The name messages and the inbox's folders give a workbook: its own when shaped like
+    the export's (`volunteer_match_review.xlsx`, `review-team3.xlsx`: `is_safe_name`), else
+    `workbook-` and a short keyed hash of the name (`key`: PII_HASH_KEY), its extension
+    kept. A steward may name the file after a volunteer (审核_王芳_5201….xlsx)."""
+    if is_safe_name(path.stem):
+        return path.name
+    return f"workbook-{name_digest(path.name, key)}{path.suffix.lower()}"
+
+
+def _move(path: Path, shown: str, folder: Path, stamp: str) -> Path:
+    target = private_dir(folder) / f"{stamp}-{shown}"
     shutil.move(str(path), target)
     return target
 
 
-def take_workbook(path: Path, review: pd.DataFrame | None, decisions_path: Path, decided_at: datetime) -> WorkbookOutcome:
+def take_workbook(path: Path, review: pd.DataFrame | None, decisions_path: Path, decided_at: datetime,
+                  key: str) -> WorkbookOutcome:
     """Validate one workbook from the inbox; record its decisions if it is right in every
-    row, else refuse it whole. Moves it out of the inbox either way."""
+    row, else refuse it whole. Moves it out of the inbox either way, under its shown name
+    (`shown_workbook_name`, `key` being PII_HASH_KEY)."""
     stamp = decided_at.strftime("%Y%m%dT%H%M%S")
+    shown = shown_workbook_name(path, key)
     read = read_workbook(path)
     decisions_file = pd.read_csv(decisions_path, dtype=str) if decisions_path.exists() else None
     errors = read.errors + unknown_pair_errors(read.decisions, known_pairs(review, decisions_file))
@@ -368,18 +395,18 @@ def take_workbook(path: Path, review: pd.DataFrame | None, decisions_path: Path,
     inbox = path.parent
     if errors:
         errors = sorted(set(errors), key=_row_order)
-        moved = _move(path, inbox / "rejected", stamp)
+        moved = _move(path, shown, inbox / "rejected", stamp)
         listed = errors[:MAX_ERRORS_LISTED] + (
             [f"... and {len(errors) - MAX_ERRORS_LISTED} more"] if len(errors) > MAX_ERRORS_LISTED else [])
         write_text(moved.with_name(moved.name + ".errors.txt"),
-                   f"{path.name} was not applied. Fix these rows and save it into the inbox again:\n"
+                   f"{shown} was not applied. Fix these rows and save it into the inbox again:\n"
                    + "\n".join(listed) + "\n")
-        return WorkbookOutcome(path.name, False, 0, errors, moved)
+        return WorkbookOutcome(shown, False, 0, errors, moved)
     decisions = read.decisions.copy()
-    decisions["decided_by"] = decisions["decided_by"].where(decisions["decided_by"] != "", f"workbook {path.name}")
+    decisions["decided_by"] = decisions["decided_by"].where(decisions["decided_by"] != "", f"workbook {shown}")
     append_decisions(decisions_path, decisions, decided_at)
-    moved = _move(path, inbox / "accepted", stamp)
-    return WorkbookOutcome(path.name, True, len(decisions), [], moved)
+    moved = _move(path, shown, inbox / "accepted", stamp)
+    return WorkbookOutcome(shown, True, len(decisions), [], moved)
 
 
 def _row_order(message: str) -> tuple[int, str]:

@@ -63,7 +63,7 @@ def export(data_dir: Path) -> Path:
     return outbox_dir(data_dir) / WORKBOOK_NAME
 
 
-def fill(workbook: Path, decisions: dict[str, str], into: Path, edit=None) -> Path:
+def fill(workbook: Path, decisions: dict[str, str], into: Path, edit=None, name: str = "filled.xlsx") -> Path:
     """The steward's work: a decision per national account id, saved into the inbox."""
     book = load_workbook(workbook)
     sheet = book["review"]
@@ -78,7 +78,7 @@ def fill(workbook: Path, decisions: dict[str, str], into: Path, edit=None) -> Pa
         if edit:
             edit(values, national_id)
     into.mkdir(parents=True, exist_ok=True)
-    target = into / "filled.xlsx"
+    target = into / name
     book.save(target)
     return target
 
@@ -153,11 +153,53 @@ def test_a_workbook_with_an_unknown_pair_or_a_bad_value_is_refused_whole(data_di
     assert "is not 'same' or 'different'" in message and "is not under review" in message
     [errors] = (inbox_dir(data_dir) / "rejected").glob("*filled.xlsx.errors.txt")
     report = errors.read_text(encoding="utf-8")
-    assert "RV9p" in report and "do not edit the first four columns" in report
-    assert "12345678" not in report and "138****5678" in report  # a steward's typing, redacted
+    assert "do not edit the first four columns" in report
+    assert "the decision (19 characters) is not 'same' or 'different'" in report
+    # what the steward typed is not echoed, masked or not
+    for typed in ("RV9p", "maybe", "1234", "5678", "138"):
+        assert typed not in report and typed not in message
     assert [line.split(":")[0] for line in report.splitlines()[1:]] == sorted(
         [line.split(":")[0] for line in report.splitlines()[1:]], key=lambda r: int(r.split()[1]))
     assert decisions_file.read_text(encoding="utf-8") == decisions_before  # nothing applied, not even RV0
+
+
+# what a steward may type into a decision cell, and name a workbook: a volunteer's name and
+# ID number (the audit found both in the sensor's tick, the .errors.txt and the run's log)
+TYPED_DECISION = "sfz520102198001011231 司马光"
+WORKBOOK_FILE = "审核_司马光_SFZ520102198001011274.xlsx"
+
+
+def test_neither_what_a_steward_typed_nor_the_workbook_s_name_is_echoed(data_dir):
+    fill(export(data_dir), {"RV0": TYPED_DECISION, "RV1": "诸葛亮"}, inbox_dir(data_dir), name=WORKBOOK_FILE)
+
+    message = take(data_dir)
+    rejected = sorted(p.name for p in (inbox_dir(data_dir) / "rejected").iterdir())
+    report = (inbox_dir(data_dir) / "rejected" / rejected[-1]).read_text(encoding="utf-8")
+    everything = "\n".join([message, report, *rejected])
+    for piece in ("司马", "诸葛", "审核", "SFZ", "sfz", "5201", "1231", "1274", "0101"):
+        assert piece not in everything, piece
+    # the workbook named by a short keyed hash of its name, the same in the tick, the report
+    # and the folder; each row by its number and what is wrong
+    [shown] = {word for word in message.split() if word.startswith("workbook-")}
+    assert shown.endswith(".xlsx") and len(shown) == len("workbook-") + 8 + len(".xlsx")
+    assert message.startswith(f"{shown} refused (2 problem(s))")
+    assert report.startswith(f"{shown} was not applied")
+    assert [name.split("-", 1)[1] for name in rejected] == [shown, shown + ".errors.txt"]
+    assert "the decision (25 characters) is not 'same' or 'different'" in report
+    assert "the decision (3 characters) is not 'same' or 'different'" in report
+
+
+def test_the_decisions_file_keeps_no_name_a_steward_wrote_in_a_note(data_dir):
+    def noted(values, national_id):
+        if national_id == "RV0":
+            values["note"].value = "与 司马光 同一人"
+
+    fill(export(data_dir), {"RV0": "same"}, inbox_dir(data_dir), edit=noted, name=WORKBOOK_FILE)
+    message = take(data_dir)
+    assert "1 decision(s) recorded" in message and "司马" not in message
+    decisions = (data_dir / "state" / "resolve" / "review_decisions.csv").read_text(encoding="utf-8")
+    assert "司马*" in decisions and "司马光" not in decisions
+    assert not [p for p in (inbox_dir(data_dir) / "accepted").iterdir() if "司马" in p.name]
 
 
 def test_a_file_that_is_no_workbook_gets_a_clear_message(tmp_path):
