@@ -3,8 +3,9 @@
 Every sync writes the pairs resolution could not decide (`resolved/volunteer_match_review`)
 into a workbook, `DATA_DIR/review/outbox/volunteer_match_review.xlsx`: one row per pair, the
 two accounts' masked evidence side by side (family name, the visible ends of the ID number
-and phone, gender, birth date, county, registration date, the comparison levels), and a
-`decision` column to fill with `same` or `different` (a drop-down list).
+and phone, gender, birth year, county, registration date, the comparison levels), whether
+the two birth dates are the same, a day apart, different or missing, and a `decision` column
+to fill with `same` or `different` (a drop-down list).
 
 A steward saves the filled workbook into `DATA_DIR/review/inbox/`; the `review_workbooks`
 sensor (assets/review.py) calls `take_workbook`, which validates it whole: a pair that is not
@@ -17,7 +18,10 @@ like the export's (`shown_workbook_name`): a steward may name the file after a v
 (pipelines/resolve/volunteers.py): `same` forces a link, `different` forbids one.
 
 Privacy: the workbook holds no clear certificate number, phone or full name (they are not
-even in the staged files). A message (the `.errors.txt`, the sensor's tick, the run's log)
+even in the staged files), nor what rebuilds one: beside an ID number's first 4 and last 4
+characters a full birth date and the county left only the county's last 2 digits to guess
+(45% of Guizhou's numbers rebuilt exactly), so a birth date is shown as its year alone and
+compared between the two accounts in code. A message (the `.errors.txt`, the sensor's tick, the run's log)
 names the row and the column and says what is wrong, never what the steward typed there: a
 decision can be a name or a number typed into the wrong cell.
 """
@@ -31,6 +35,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from pipelines.files import private_dir, write_bytes, write_text
@@ -49,7 +54,7 @@ EVIDENCE_FIELDS = [  # (column suffix, header) shown for each account, side by s
     ("id", "ID number (masked)"),
     ("phone", "phone (masked)"),
     ("gender", "gender"),
-    ("birth_date", "birth date"),
+    ("birth_year", "birth year"),
     ("region_code", "county"),
     ("registered_on", "registered on"),
 ]
@@ -57,6 +62,9 @@ EVIDENCE_FIELDS = [  # (column suffix, header) shown for each account, side by s
 EVIDENCE_SOURCE_COLUMNS = ["source", "source_id", "name", "cert_prefix4", "cert_suffix4",
                            "phone_prefix3", "phone_suffix4", "gender", "birth_date", "region_code",
                            "registered_on"]
+# The two accounts' full birth dates compared (never shown: an ID number's digits 7 to 14)
+BIRTH_DATES_COMPARED = "birth_date_compared"
+BIRTH_DATE_LEVELS = {"same": "相同", "one_day": "相差1天", "different": "不同", "missing": "缺失"}
 DECISION_FILE_COLUMNS = PAIR_ID_COLUMNS + ["decision", "decided_by", "decided_at", "note"]
 MAX_ERRORS_LISTED = 50
 
@@ -85,8 +93,14 @@ def _masked_number(prefix, suffix, masked_middle: int) -> str:
 
 def account_evidence(staged_volunteers: pd.DataFrame) -> pd.DataFrame:
     """Per account (source, source_id), the masked fields a steward compares. Staged files
-    hold numbers only as hashes and their visible ends: nothing clear to leak."""
+    hold numbers only as hashes and their visible ends: nothing clear to leak. The birth date
+    is shown as its year: the full date (`birth_date`, kept here for `compare_birth_dates`)
+    is the ID number's digits 7 to 14, which with its first and last 4 and the county
+    rebuild it. The phone's first 3 and last 4 leave its 4 middle digits, the number's block
+    within its prefix, to guess: the county narrows them to the prefix's blocks in that
+    prefecture, never to one (the national system masks phones the same way)."""
     accounts = staged_volunteers
+    birth = pd.to_datetime(accounts["birth_date"], errors="coerce")
     evidence = pd.DataFrame({
         "source": accounts["source"].astype(str),
         "source_id": accounts["source_id"].astype(str),
@@ -94,11 +108,25 @@ def account_evidence(staged_volunteers: pd.DataFrame) -> pd.DataFrame:
         "id": [_masked_number(p, s, 10) for p, s in zip(accounts["cert_prefix4"], accounts["cert_suffix4"])],
         "phone": [_masked_number(p, s, 4) for p, s in zip(accounts["phone_prefix3"], accounts["phone_suffix4"])],
         "gender": accounts["gender"].map(_text),
-        "birth_date": accounts["birth_date"].map(_text),
+        "birth_year": birth.dt.year.map(lambda year: "" if pd.isna(year) else str(int(year))),
+        "birth_date": birth,
         "region_code": accounts["region_code"].map(_text),
         "registered_on": accounts["registered_on"].map(_text),
     })
     return evidence.drop_duplicates(["source", "source_id"], keep="last")
+
+
+def compare_birth_dates(left: pd.Series, right: pd.Series) -> pd.Series:
+    """Per pair, the two full birth dates compared: 相同, 相差1天, 不同, or 缺失 when either is
+    missing. What a steward needs of them, the dates themselves left out of the workbook."""
+    left, right = pd.to_datetime(left, errors="coerce"), pd.to_datetime(right, errors="coerce")
+    days = (left - right).abs().dt.days
+    levels = np.select(
+        [left.isna() | right.isna(), days == 0, days == 1],
+        [BIRTH_DATE_LEVELS["missing"], BIRTH_DATE_LEVELS["same"], BIRTH_DATE_LEVELS["one_day"]],
+        BIRTH_DATE_LEVELS["different"],
+    )
+    return pd.Series(levels, index=left.index, dtype=object)
 
 
 def comparison_levels(evidence_text: str) -> str:
@@ -134,11 +162,14 @@ def review_rows(review: pd.DataFrame, staged_volunteers: pd.DataFrame) -> pd.Dat
         renamed = evidence.rename(columns={c: f"{side}_{c}" for c in evidence.columns})
         pairs = pairs.merge(renamed, how="left", on=[f"{side}_source", f"{side}_source_id"])
     pairs["levels"] = pairs["evidence"].map(comparison_levels)
+    pairs[BIRTH_DATES_COMPARED] = compare_birth_dates(pairs["left_birth_date"], pairs["right_birth_date"])
     pairs = pairs.sort_values(["match_probability", *PAIR_ID_COLUMNS], ascending=[False, True, True, True, True])
     pairs = pairs.drop_duplicates(PAIR_ID_COLUMNS).reset_index(drop=True)
     columns = PAIR_ID_COLUMNS + ["reason", "match_probability"]
     for suffix, _ in EVIDENCE_FIELDS:
         columns += [f"left_{suffix}", f"right_{suffix}"]
+        if suffix == "birth_year":
+            columns.append(BIRTH_DATES_COMPARED)
     rows = pairs[columns + ["levels"]].copy()
     rows["match_probability"] = rows["match_probability"].astype(float).round(4)
     rows["decision"] = ""
@@ -198,7 +229,10 @@ def workbook_bytes(rows: pd.DataFrame) -> bytes:
     for line in [
         "Each row of the 'review' sheet is a pair of volunteer accounts the pipeline could not decide.",
         "Compare the two accounts (left_* and right_*: masked name, ID number ends, phone ends, "
-        "gender, birth date, county, registration date; 'levels' is how the matcher compared them).",
+        "gender, birth year, county, registration date; 'levels' is how the matcher compared them).",
+        "birth_date_compared compares the two full birth dates, which the workbook does not show "
+        "(with the ID number's ends they would give the number away): 相同 same, 相差1天 one day "
+        "apart, 不同 different, 缺失 missing on either side.",
         "Write 'same' (one person) or 'different' (two people) in the decision column; leave undecided rows empty.",
         "Do not edit the first four columns: they name the pair.",
         "Save the workbook into the review inbox folder (DATA_DIR/review/inbox/). Name it with "

@@ -101,7 +101,9 @@ def test_the_workbook_shows_masked_evidence_side_by_side(data_dir):
     assert len(planted_pairs) == len(PLANTED)
     row = planted_pairs.loc[planted_pairs["left_source_id"] == "RV0"].iloc[0]
     assert (row["left_name"], row["right_name"]) == ("陶*", "陶*")
-    assert (row["left_birth_date"], row["right_birth_date"]) == ("1988-08-08", "1988-08-18")
+    # the year alone, and the two full dates compared (one digit apart: different)
+    assert (row["left_birth_year"], row["right_birth_year"], row["birth_date_compared"]) == ("1988", "1988", "不同")
+    assert not [c for c in rows.columns if c.endswith("birth_date")]
     assert (row["left_region_code"], row["right_region_code"]) == ("520102", "520302")
     assert "birth_date" in row["levels"] and row["reason"] == "uncertain"
     assert set(rows["decision"].fillna("")) == {""}
@@ -247,4 +249,44 @@ def test_evidence_is_made_for_the_accounts_under_review_only():
     kept = accounts_under_review(review, staged)
     assert sorted(zip(kept["source"], kept["source_id"])) == [("national", "7"), ("provincial", "8")]
     [row] = review_rows(review, staged).to_dict("records")
-    assert (row["left_name"], row["right_name"], row["right_birth_date"]) == ("陶*", "陶*", "1988-08-18")
+    assert (row["left_name"], row["right_name"], row["right_birth_year"]) == ("陶*", "陶*", "1988")
+
+
+def test_two_birth_dates_are_compared_not_shown():
+    from pipelines.review import compare_birth_dates
+
+    left = pd.Series([pd.Timestamp("1990-01-31"), pd.Timestamp("1990-02-01"), pd.Timestamp("1990-01-31"),
+                      pd.NaT, pd.Timestamp("1991-01-31"), pd.Timestamp("1988-08-08")])
+    right = pd.Series([pd.Timestamp("1990-01-31"), pd.Timestamp("1990-01-31"), pd.Timestamp("1990-02-01"),
+                       pd.Timestamp("1990-01-31"), pd.Timestamp("1990-01-31"), pd.Timestamp("1988-08-18")])
+    assert list(compare_birth_dates(left, right)) == ["相同", "相差1天", "相差1天", "缺失", "不同", "不同"]
+
+
+def all_cells(workbook: Path) -> str:
+    book = load_workbook(workbook, read_only=True)
+    return "\n".join(str(v) for sheet in book.worksheets for line in sheet.iter_rows(values_only=True)
+                     for v in line if v is not None)
+
+
+def test_the_workbook_cannot_rebuild_an_id_number(tmp_path):
+    """An ID number's first 4 and last 4 beside the full birth date and the county left only
+    2 digits to guess: the workbook shows the birth year, and the two dates compared."""
+    from pipelines.review import review_rows, workbook_bytes
+
+    number, other = "520102198808081236", "520102198808091232"
+    review = pd.DataFrame([{
+        "left_source": "national", "left_source_id": "7", "right_source": "provincial",
+        "right_source_id": "8", "match_probability": 0.7, "reason": "uncertain",
+        "evidence": "prior -17.8 | birth_date one_typo +3.0 => weight +1.0, p 0.7"}])
+    staged = pd.DataFrame([
+        account("national", "7", "陶然", date(1988, 8, 8), "M", "520102", cert=number, phone="13812345678"),
+        account("provincial", "8", "陶然", date(1988, 8, 9), "M", "520102", cert=other),
+    ])
+    workbook = tmp_path / "review.xlsx"
+    workbook.write_bytes(workbook_bytes(review_rows(review, staged)))
+    text = all_cells(workbook)
+    for hidden in (number, other, "19880808", "1988-08-08", "1988/08/08", "0808", "08-08", "12345678"):
+        assert hidden not in text, hidden
+    row = read_sheet(workbook).iloc[0]
+    assert (row["left_id"], row["left_birth_year"], row["left_region_code"]) == ("5201**********1236", "1988", "520102")
+    assert row["birth_date_compared"] == "相差1天" and row["left_phone"] == "138****5678"
