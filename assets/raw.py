@@ -37,7 +37,7 @@ from assets.run import errors_scrubbed, run_as_of, safe_metadata
 from pipelines.clock import AsOf
 from pipelines.config import ConfigurationError
 from pipelines.landing import LandingResult, land_stream
-from pipelines.logging_privacy import is_safe_name, name_digest
+from pipelines.logging_privacy import is_safe_name, shown_name
 from pipelines.resources import PipelineSettings, SourceApis
 from pipelines.schemas import load_mapping
 from pipelines.sources import STREAMS
@@ -145,7 +145,7 @@ def _named(fields: list[str], key: str, most: int = 20) -> str:
     apart without showing them. A few at most of each."""
     shown = [name for name in fields if is_safe_name(name)]
     hidden = [name for name in fields if not is_safe_name(name)]
-    digests = sorted({"#" + name_digest(name, key) for name in hidden})
+    digests = sorted({shown_name(name, key) for name in hidden})
     parts = []
     if shown:
         parts.append(", ".join(shown[:most]) + _more(shown, most))
