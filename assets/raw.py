@@ -12,7 +12,8 @@ and two warning checks that need no sandbox to mean something:
   run's instant: a source that stops changing (a stuck export, credentials that now see
   only old data) shows here before anyone misses a figure;
 * `schema_drift`: fields the source sent that the mapping neither reads nor ignores on
-  purpose, and fields the mapping reads that no row carried (schemas/mapping/*.yaml).
+  purpose, and fields the mapping reads that no row carried (schemas/mapping/*.yaml); a
+  field name not shaped like the contracts' own is counted and hashed, not shown.
 """
 
 from datetime import timedelta
@@ -36,6 +37,7 @@ from assets.run import errors_scrubbed, run_as_of, safe_metadata
 from pipelines.clock import AsOf
 from pipelines.config import ConfigurationError
 from pipelines.landing import LandingResult, land_stream
+from pipelines.logging_privacy import is_safe_name, shown_name
 from pipelines.resources import PipelineSettings, SourceApis
 from pipelines.schemas import load_mapping
 from pipelines.sources import STREAMS
@@ -111,8 +113,9 @@ def newest_update_check(stream: Stream, result: LandingResult, as_of: AsOf) -> A
     )
 
 
-def schema_drift_check(stream: Stream, result: LandingResult) -> AssetCheckResult:
-    """Fields of this sync's rows against the mapping of the stream."""
+def schema_drift_check(stream: Stream, result: LandingResult, key: str) -> AssetCheckResult:
+    """Fields of this sync's rows against the mapping of the stream. `key` (PII_HASH_KEY)
+    hashes the field names not shown."""
     if not result.rows:
         return AssetCheckResult(
             check_name=CHECK_DRIFT, passed=True, severity=AssetCheckSeverity.WARN,
@@ -126,18 +129,33 @@ def schema_drift_check(stream: Stream, result: LandingResult) -> AssetCheckResul
         check_name=CHECK_DRIFT,
         passed=not unknown and not missing,
         severity=AssetCheckSeverity.WARN,
-        # field names are the source's text too: shown redacted, and a few at most
         metadata=safe_metadata({
             "rows_examined": result.rows,
-            "unknown_fields": _named(unknown),
-            "missing_fields": _named(missing),
+            "unknown_fields": _named(unknown, key),
+            "missing_fields": _named(missing, key),
         }),
     )
 
 
-def _named(fields: list[str], most: int = 20) -> str:
-    shown = ", ".join(fields[:most]) or "none"
-    return shown + (f" (+{len(fields) - most} more)" if len(fields) > most else "")
+def _named(fields: list[str], key: str, most: int = 20) -> str:
+    """Field names for the check's metadata (kept in DAGSTER_HOME's event log). A source
+    names its fields, and a hostile or careless one can send a name or a phone as a key
+    (`tel138…`, `联系人王芳`): a name is shown only when shaped like the contracts' own
+    (`is_safe_name`), the others counted and given as short keyed hashes, which tell them
+    apart without showing them. A few at most of each."""
+    shown = [name for name in fields if is_safe_name(name)]
+    hidden = [name for name in fields if not is_safe_name(name)]
+    digests = sorted({shown_name(name, key) for name in hidden})
+    parts = []
+    if shown:
+        parts.append(", ".join(shown[:most]) + _more(shown, most))
+    if hidden:
+        parts.append(f"{len(hidden)} not shown (not identifier-like): " + ", ".join(digests[:most]) + _more(digests, most))
+    return "; ".join(parts) or "none"
+
+
+def _more(names: list[str], most: int) -> str:
+    return f" (+{len(names) - most} more)" if len(names) > most else ""
 
 
 def build_raw_asset(stream: Stream) -> AssetsDefinition:
@@ -176,10 +194,11 @@ def build_raw_asset(stream: Stream) -> AssetsDefinition:
             raise Failure(description=str(misconfigured), allow_retries=False) from None
         with errors_scrubbed():
             try:
+                settings = pipeline_settings.settings()
                 result = land_stream(
                     api,
                     stream,
-                    pipeline_settings.settings().data_dir,
+                    settings.data_dir,
                     sync_id=context.run.run_id,
                     full_refresh=config.full_refresh,
                 )
@@ -196,7 +215,7 @@ def build_raw_asset(stream: Stream) -> AssetsDefinition:
             metadata=safe_metadata(result.metadata()),
             check_results=[
                 newest_update_check(stream, result, run_as_of(context)),
-                schema_drift_check(stream, result),
+                schema_drift_check(stream, result, settings.pii_hash_key),
             ],
         )
 

@@ -92,7 +92,7 @@ def review_workbooks(context: SensorEvaluationContext, pipeline_settings: Pipeli
     decisions_path = settings.state_dir / "resolve" / "review_decisions.csv"
     messages = []
     for path in waiting:
-        outcome = take_workbook(path, review, decisions_path, datetime.now(BEIJING))
+        outcome = take_workbook(path, review, decisions_path, datetime.now(BEIJING), settings.pii_hash_key)
         (context.log.info if outcome.accepted else context.log.warning)(outcome.message())
         messages.append(outcome.message())
     return SkipReason(" | ".join(messages))

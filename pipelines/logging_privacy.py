@@ -10,15 +10,21 @@ clients registered (client secret, app secret, access tokens) and, through
 `install_log_redaction` is the second line of defence: it wraps the process-wide log record
 factory, so every record made by Dagster's log manager, by `requests` and by our own loggers
 carries a scrubbed message, and a scrubbed traceback when it has one.
+
+`shown_name` is for a name somebody else chose (a JSON key a source sent, the file name a
+steward gave a workbook): such a name can be a person's name or number typed where a key
+belongs (`tel138…`, `联系人王芳`), which masking numbers does not catch. It is shown only
+when shaped like the contracts' own names, else as a short keyed hash.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import traceback
 
-from pipelines.privacy import redact
+from pipelines.privacy import hmac_hex, redact
 
 _secrets: set[str] = set()
 _secrets_lock = threading.Lock()
@@ -73,3 +79,31 @@ def install_log_redaction() -> None:
         return record
 
     logging.setLogRecordFactory(scrubbing_factory)
+
+
+# The contracts' field names (albp0029, updateTime, isdelete, share_consent) and the export's
+# file name: ASCII, a letter first, short, a few digits at most (a mobile has 11, a landline
+# 7 or 8 without its area code, an ID number 15 or 18). Han text is never shown: it may be a
+# name (皇甫嵩, 联系人王芳) that no pattern tells from a word.
+SAFE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,63}")
+MAX_DIGITS_IN_A_SAFE_NAME = 6
+NAME_DIGEST_CHARS = 8
+
+
+def is_safe_name(name: str) -> bool:
+    """Whether `name` (a field name, a file name without its extension) may be shown as it is."""
+    return (SAFE_NAME.fullmatch(name) is not None
+            and sum(character.isdigit() for character in name) <= MAX_DIGITS_IN_A_SAFE_NAME)
+
+
+def name_digest(name: str, key: str) -> str:
+    """A short keyed hash of `name` (HMAC-SHA256 under `key`, PII_HASH_KEY): the same name
+    gives the same digest, so an engineer can tell names apart and find one again, and a
+    guessed name cannot be checked without the key. Its own purpose prefix: never the
+    first characters of the hash the warehouse keeps for the same text."""
+    return hmac_hex("shown-name:" + name, key)[:NAME_DIGEST_CHARS]
+
+
+def shown_name(name: str, key: str) -> str:
+    """`name` when it is safe to show (`is_safe_name`), else `#` and its digest."""
+    return name if is_safe_name(name) else "#" + name_digest(name, key)

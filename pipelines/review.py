@@ -3,8 +3,9 @@
 Every sync writes the pairs resolution could not decide (`resolved/volunteer_match_review`)
 into a workbook, `DATA_DIR/review/outbox/volunteer_match_review.xlsx`: one row per pair, the
 two accounts' masked evidence side by side (family name, the visible ends of the ID number
-and phone, gender, birth date, county, registration date, the comparison levels), and a
-`decision` column to fill with `same` or `different` (a drop-down list).
+and phone, gender, birth year, county, registration date, the comparison levels), whether
+the two birth dates are the same, a day apart, different or missing, and a `decision` column
+to fill with `same` or `different` (a drop-down list).
 
 A steward saves the filled workbook into `DATA_DIR/review/inbox/`; the `review_workbooks`
 sensor (assets/review.py) calls `take_workbook`, which validates it whole: a pair that is not
@@ -12,11 +13,17 @@ under review (an edited id), a decision other than same / different, one pair de
 ways, a sheet without its columns. A workbook with any error is refused entirely, moved to
 `inbox/rejected/` with a `<name>.errors.txt` that says, row by row, what to fix; a valid one
 is appended to `state/resolve/review_decisions.csv` (`different` is the file's `not_same`)
-and moved to `inbox/accepted/`. The next sync honours the decisions as it always did
+and moved to `inbox/accepted/`. `<name>` is the workbook's own name only when it is shaped
+like the export's (`shown_workbook_name`): a steward may name the file after a volunteer. The next sync honours the decisions as it always did
 (pipelines/resolve/volunteers.py): `same` forces a link, `different` forbids one.
 
 Privacy: the workbook holds no clear certificate number, phone or full name (they are not
-even in the staged files); what a steward typed is redacted before it is echoed in a message.
+even in the staged files), nor what rebuilds one: beside an ID number's first 4 and last 4
+characters a full birth date and the county left only the county's last 2 digits to guess
+(45% of Guizhou's numbers rebuilt exactly), so a birth date is shown as its year alone and
+compared between the two accounts in code. A message (the `.errors.txt`, the sensor's tick, the run's log)
+names the row and the column and says what is wrong, never what the steward typed there: a
+decision can be a name or a number typed into the wrong cell.
 """
 
 from __future__ import annotations
@@ -28,10 +35,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from pipelines.files import private_dir, write_bytes, write_text
-from pipelines.privacy import mask_name, redact
+from pipelines.logging_privacy import is_safe_name, name_digest
+from pipelines.privacy import mask_name, mask_names_in, redact
 from pipelines.resolve.volunteers import PAIR_ID_COLUMNS
 
 WORKBOOK_NAME = "volunteer_match_review.xlsx"
@@ -45,7 +54,7 @@ EVIDENCE_FIELDS = [  # (column suffix, header) shown for each account, side by s
     ("id", "ID number (masked)"),
     ("phone", "phone (masked)"),
     ("gender", "gender"),
-    ("birth_date", "birth date"),
+    ("birth_year", "birth year"),
     ("region_code", "county"),
     ("registered_on", "registered on"),
 ]
@@ -53,6 +62,9 @@ EVIDENCE_FIELDS = [  # (column suffix, header) shown for each account, side by s
 EVIDENCE_SOURCE_COLUMNS = ["source", "source_id", "name", "cert_prefix4", "cert_suffix4",
                            "phone_prefix3", "phone_suffix4", "gender", "birth_date", "region_code",
                            "registered_on"]
+# The two accounts' full birth dates compared (never shown: an ID number's digits 7 to 14)
+BIRTH_DATES_COMPARED = "birth_date_compared"
+BIRTH_DATE_LEVELS = {"same": "相同", "one_day": "相差1天", "different": "不同", "missing": "缺失"}
 DECISION_FILE_COLUMNS = PAIR_ID_COLUMNS + ["decision", "decided_by", "decided_at", "note"]
 MAX_ERRORS_LISTED = 50
 
@@ -81,8 +93,14 @@ def _masked_number(prefix, suffix, masked_middle: int) -> str:
 
 def account_evidence(staged_volunteers: pd.DataFrame) -> pd.DataFrame:
     """Per account (source, source_id), the masked fields a steward compares. Staged files
-    hold numbers only as hashes and their visible ends: nothing clear to leak."""
+    hold numbers only as hashes and their visible ends: nothing clear to leak. The birth date
+    is shown as its year: the full date (`birth_date`, kept here for `compare_birth_dates`)
+    is the ID number's digits 7 to 14, which with its first and last 4 and the county
+    rebuild it. The phone's first 3 and last 4 leave its 4 middle digits, the number's block
+    within its prefix, to guess: the county narrows them to the prefix's blocks in that
+    prefecture, never to one (the national system masks phones the same way)."""
     accounts = staged_volunteers
+    birth = pd.to_datetime(accounts["birth_date"], errors="coerce")
     evidence = pd.DataFrame({
         "source": accounts["source"].astype(str),
         "source_id": accounts["source_id"].astype(str),
@@ -90,11 +108,25 @@ def account_evidence(staged_volunteers: pd.DataFrame) -> pd.DataFrame:
         "id": [_masked_number(p, s, 10) for p, s in zip(accounts["cert_prefix4"], accounts["cert_suffix4"])],
         "phone": [_masked_number(p, s, 4) for p, s in zip(accounts["phone_prefix3"], accounts["phone_suffix4"])],
         "gender": accounts["gender"].map(_text),
-        "birth_date": accounts["birth_date"].map(_text),
+        "birth_year": birth.dt.year.map(lambda year: "" if pd.isna(year) else str(int(year))),
+        "birth_date": birth,
         "region_code": accounts["region_code"].map(_text),
         "registered_on": accounts["registered_on"].map(_text),
     })
     return evidence.drop_duplicates(["source", "source_id"], keep="last")
+
+
+def compare_birth_dates(left: pd.Series, right: pd.Series) -> pd.Series:
+    """Per pair, the two full birth dates compared: 相同, 相差1天, 不同, or 缺失 when either is
+    missing. What a steward needs of them, the dates themselves left out of the workbook."""
+    left, right = pd.to_datetime(left, errors="coerce"), pd.to_datetime(right, errors="coerce")
+    days = (left - right).abs().dt.days
+    levels = np.select(
+        [left.isna() | right.isna(), days == 0, days == 1],
+        [BIRTH_DATE_LEVELS["missing"], BIRTH_DATE_LEVELS["same"], BIRTH_DATE_LEVELS["one_day"]],
+        BIRTH_DATE_LEVELS["different"],
+    )
+    return pd.Series(levels, index=left.index, dtype=object)
 
 
 def comparison_levels(evidence_text: str) -> str:
@@ -130,11 +162,14 @@ def review_rows(review: pd.DataFrame, staged_volunteers: pd.DataFrame) -> pd.Dat
         renamed = evidence.rename(columns={c: f"{side}_{c}" for c in evidence.columns})
         pairs = pairs.merge(renamed, how="left", on=[f"{side}_source", f"{side}_source_id"])
     pairs["levels"] = pairs["evidence"].map(comparison_levels)
+    pairs[BIRTH_DATES_COMPARED] = compare_birth_dates(pairs["left_birth_date"], pairs["right_birth_date"])
     pairs = pairs.sort_values(["match_probability", *PAIR_ID_COLUMNS], ascending=[False, True, True, True, True])
     pairs = pairs.drop_duplicates(PAIR_ID_COLUMNS).reset_index(drop=True)
     columns = PAIR_ID_COLUMNS + ["reason", "match_probability"]
     for suffix, _ in EVIDENCE_FIELDS:
         columns += [f"left_{suffix}", f"right_{suffix}"]
+        if suffix == "birth_year":
+            columns.append(BIRTH_DATES_COMPARED)
     rows = pairs[columns + ["levels"]].copy()
     rows["match_probability"] = rows["match_probability"].astype(float).round(4)
     rows["decision"] = ""
@@ -194,10 +229,15 @@ def workbook_bytes(rows: pd.DataFrame) -> bytes:
     for line in [
         "Each row of the 'review' sheet is a pair of volunteer accounts the pipeline could not decide.",
         "Compare the two accounts (left_* and right_*: masked name, ID number ends, phone ends, "
-        "gender, birth date, county, registration date; 'levels' is how the matcher compared them).",
+        "gender, birth year, county, registration date; 'levels' is how the matcher compared them).",
+        "birth_date_compared compares the two full birth dates, which the workbook does not show "
+        "(with the ID number's ends they would give the number away): 相同 same, 相差1天 one day "
+        "apart, 不同 different, 缺失 missing on either side.",
         "Write 'same' (one person) or 'different' (two people) in the decision column; leave undecided rows empty.",
         "Do not edit the first four columns: they name the pair.",
-        "Save the workbook into the review inbox folder (DATA_DIR/review/inbox/).",
+        "Save the workbook into the review inbox folder (DATA_DIR/review/inbox/). Name it with "
+        "letters, digits (six at most), '_', '-' and '.' only, or keep the name it came with: "
+        "messages call a workbook of any other name workbook-<code>.xlsx.",
         "It is checked within a minute: accepted workbooks move to inbox/accepted/ and the next "
         "sync honours them; a workbook with an error moves to inbox/rejected/ with a .errors.txt "
         "beside it that says which row to fix. Nothing of a rejected workbook is applied.",
@@ -229,9 +269,13 @@ class WorkbookDecisions:
     rows_read: int = 0
 
 
-def _shown(value, limit: int = 40) -> str:
-    """A steward's cell, safe to echo: personal numbers redacted, cut short."""
+def _kept(value, limit: int, names: bool = False) -> str:
+    """A steward's cell as the decisions file keeps it: personal numbers redacted, with
+    `names` the words that look like a person's name masked (a note may name the
+    volunteer), cut short. Never echoed in a message."""
     text = redact(_text(value)).strip()
+    if names:
+        text = mask_names_in(text)
     return text if len(text) <= limit else text[:limit] + "…"
 
 
@@ -269,13 +313,15 @@ def read_workbook(path: Path) -> WorkbookDecisions:
             if not word:
                 continue
             if word not in DECISIONS:
-                errors.append(f"row {row_number}: decision {_shown(cell('decision'))!r} is not 'same' or 'different'")
+                # what was typed is not shown: it may be a name or a number in the wrong cell
+                errors.append(f"row {row_number}: the decision ({len(word)} characters) is not "
+                              "'same' or 'different' (or 相同 / 不同)")
                 continue
             records.append({
                 **{c: _text(cell(c)).strip() for c in PAIR_ID_COLUMNS},
                 "decision": DECISIONS[word],
-                "decided_by": _shown(cell("decided_by"), 60),
-                "note": _shown(cell("note"), 200),
+                "decided_by": _kept(cell("decided_by"), 60),
+                "note": _kept(cell("note"), 200, names=True),
                 "row": row_number,
             })
     finally:
@@ -298,13 +344,15 @@ def pair_keys(frame: pd.DataFrame) -> pd.Series:
 
 def unknown_pair_errors(decisions: pd.DataFrame, known_pairs: set[str]) -> list[str]:
     """Rows naming a pair that is neither under review nor decided before (an edited id,
-    a row pasted from elsewhere)."""
+    a row pasted from elsewhere). The ids are not shown: an edited one is the steward's
+    typing, whatever it holds."""
     if not len(decisions):
         return []
     keys = pair_keys(decisions)
     return [
-        f"row {row}: the pair {key} is not under review (do not edit the first four columns; "
-        "a pair the last sync no longer finds uncertain has left the list)"
+        f"row {row}: the pair in columns {PAIR_ID_COLUMNS[0]} to {PAIR_ID_COLUMNS[-1]} is not under "
+        "review (do not edit the first four columns; a pair the last sync no longer finds "
+        "uncertain has left the list)"
         for row, key in zip(decisions["row"], keys) if key not in known_pairs
     ]
 
@@ -350,16 +398,29 @@ def append_decisions(decisions_path: Path, decisions: pd.DataFrame, decided_at: 
     write_text(decisions_path, existing + out.getvalue())
 
 
-def _move(path: Path, folder: Path, stamp: str) -> Path:
-    target = private_dir(folder) / f"{stamp}-{path.name}"
+def shown_workbook_name(path: Path, key: str) -> str:
+    """The name messages and the inbox's folders give a workbook: its own when shaped like
+    the export's (`volunteer_match_review.xlsx`, `review-team3.xlsx`: `is_safe_name`), else
+    `workbook-` and a short keyed hash of the name (`key`: PII_HASH_KEY), its extension
+    kept. A steward may name the file after a volunteer (审核_王芳_5201….xlsx)."""
+    if is_safe_name(path.stem):
+        return path.name
+    return f"workbook-{name_digest(path.name, key)}{path.suffix.lower()}"
+
+
+def _move(path: Path, shown: str, folder: Path, stamp: str) -> Path:
+    target = private_dir(folder) / f"{stamp}-{shown}"
     shutil.move(str(path), target)
     return target
 
 
-def take_workbook(path: Path, review: pd.DataFrame | None, decisions_path: Path, decided_at: datetime) -> WorkbookOutcome:
+def take_workbook(path: Path, review: pd.DataFrame | None, decisions_path: Path, decided_at: datetime,
+                  key: str) -> WorkbookOutcome:
     """Validate one workbook from the inbox; record its decisions if it is right in every
-    row, else refuse it whole. Moves it out of the inbox either way."""
+    row, else refuse it whole. Moves it out of the inbox either way, under its shown name
+    (`shown_workbook_name`, `key` being PII_HASH_KEY)."""
     stamp = decided_at.strftime("%Y%m%dT%H%M%S")
+    shown = shown_workbook_name(path, key)
     read = read_workbook(path)
     decisions_file = pd.read_csv(decisions_path, dtype=str) if decisions_path.exists() else None
     errors = read.errors + unknown_pair_errors(read.decisions, known_pairs(review, decisions_file))
@@ -368,18 +429,18 @@ def take_workbook(path: Path, review: pd.DataFrame | None, decisions_path: Path,
     inbox = path.parent
     if errors:
         errors = sorted(set(errors), key=_row_order)
-        moved = _move(path, inbox / "rejected", stamp)
+        moved = _move(path, shown, inbox / "rejected", stamp)
         listed = errors[:MAX_ERRORS_LISTED] + (
             [f"... and {len(errors) - MAX_ERRORS_LISTED} more"] if len(errors) > MAX_ERRORS_LISTED else [])
         write_text(moved.with_name(moved.name + ".errors.txt"),
-                   f"{path.name} was not applied. Fix these rows and save it into the inbox again:\n"
+                   f"{shown} was not applied. Fix these rows and save it into the inbox again:\n"
                    + "\n".join(listed) + "\n")
-        return WorkbookOutcome(path.name, False, 0, errors, moved)
+        return WorkbookOutcome(shown, False, 0, errors, moved)
     decisions = read.decisions.copy()
-    decisions["decided_by"] = decisions["decided_by"].where(decisions["decided_by"] != "", f"workbook {path.name}")
+    decisions["decided_by"] = decisions["decided_by"].where(decisions["decided_by"] != "", f"workbook {shown}")
     append_decisions(decisions_path, decisions, decided_at)
-    moved = _move(path, inbox / "accepted", stamp)
-    return WorkbookOutcome(path.name, True, len(decisions), [], moved)
+    moved = _move(path, shown, inbox / "accepted", stamp)
+    return WorkbookOutcome(shown, True, len(decisions), [], moved)
 
 
 def _row_order(message: str) -> tuple[int, str]:

@@ -17,6 +17,7 @@ from pipelines.sources.streams import Checkpoint
 from .helpers import ALL_STREAMS, source_keys
 from .test_raw_assets import sandbox_resources
 
+KEY = "test-pii-key"
 NATIONAL_VOLUNTEERS = NATIONAL_STREAMS["volunteers"]
 PROVINCIAL_TEAMS = PROVINCIAL_STREAMS["teams"]
 # every field the national volunteers listing of the interface carries
@@ -51,24 +52,57 @@ def test_a_stream_that_never_landed_anything_is_not_fresh():
 
 
 def test_the_interface_s_own_fields_are_no_drift():
-    check = schema_drift_check(NATIONAL_VOLUNTEERS, landed(NATIONAL_VOLUNTEERS, fields=NATIONAL_VOLUNTEER_FIELDS))
+    check = schema_drift_check(NATIONAL_VOLUNTEERS, landed(NATIONAL_VOLUNTEERS, fields=NATIONAL_VOLUNTEER_FIELDS), KEY)
     assert check.passed
     assert check.metadata["unknown_fields"].value == "none" and check.metadata["missing_fields"].value == "none"
 
 
 def test_a_new_field_and_a_vanished_one_are_named():
     fields = (NATIONAL_VOLUNTEER_FIELDS - {"albp0010"}) | {"albp0101"}
-    check = schema_drift_check(NATIONAL_VOLUNTEERS, landed(NATIONAL_VOLUNTEERS, fields=fields))
+    check = schema_drift_check(NATIONAL_VOLUNTEERS, landed(NATIONAL_VOLUNTEERS, fields=fields), KEY)
     assert not check.passed and check.severity.value == "WARN"
     assert check.metadata["unknown_fields"].value == "albp0101"
     assert check.metadata["missing_fields"].value == "albp0010"
+
+
+# field names a hostile source invented: a phone and a name typed as JSON keys
+HOSTILE_FIELDS = {"tel19212340016, 上官云", "联系人皇甫嵩", "tel13812345678", "zhangsan_0851-86901234"}
+
+
+def test_a_field_name_that_may_be_personal_data_is_counted_and_hashed_not_shown():
+    fields = NATIONAL_VOLUNTEER_FIELDS | HOSTILE_FIELDS | {"albp0101"}
+    check = schema_drift_check(NATIONAL_VOLUNTEERS, landed(NATIONAL_VOLUNTEERS, fields=fields), KEY)
+    assert not check.passed and check.severity.value == "WARN"
+    shown = check.metadata["unknown_fields"].value
+    assert shown.startswith("albp0101; 4 not shown (not identifier-like): #")
+    for hostile in HOSTILE_FIELDS:
+        assert hostile not in shown
+    for piece in ("上官", "皇甫", "联系人", "tel", "zhangsan", "0016", "5678", "1234"):
+        assert piece not in shown
+    digests = shown.split(": ", 1)[1].split(", ")
+    assert len(set(digests)) == 4 and all(len(d) == 9 for d in digests)
+    # the same names give the same digests under one key (an engineer can follow one across
+    # syncs), other digests under another key (a guessed name cannot be checked without it)
+    again = schema_drift_check(NATIONAL_VOLUNTEERS, landed(NATIONAL_VOLUNTEERS, fields=fields), KEY)
+    assert again.metadata["unknown_fields"].value == shown
+    other = schema_drift_check(NATIONAL_VOLUNTEERS, landed(NATIONAL_VOLUNTEERS, fields=fields), "another-key")
+    assert other.metadata["unknown_fields"].value != shown
+
+
+def test_a_field_name_shaped_like_the_contracts_own_is_shown():
+    from pipelines.logging_privacy import is_safe_name
+
+    assert all(is_safe_name(name) for name in NATIONAL_VOLUNTEER_FIELDS | {"updateTime", "leaderMobile", "x-y.z"})
+    # a number glued to letters, a landline, Han text, a space, too long
+    assert not any(is_safe_name(name) for name in
+                   ["tel13812345678", "a86901234", "上官云", "name 2", "9abc", "a" * 65, ""])
 
 
 def test_a_field_ignored_on_purpose_is_no_drift():
     fields = {"id", "teamName", "creditCode", "regStatus", "level", "hub", "areaCode", "serviceTypes",
               "foundDate", "leader", "leaderMobile", "memberCount", "nationalTeamNo", "creditStatus",
               "status", "updateTime", "isDeleted"}
-    assert schema_drift_check(PROVINCIAL_TEAMS, landed(PROVINCIAL_TEAMS, fields=fields)).passed
+    assert schema_drift_check(PROVINCIAL_TEAMS, landed(PROVINCIAL_TEAMS, fields=fields), KEY).passed
 
 
 def test_the_checks_run_with_every_raw_asset(world, servers, data_dir):

@@ -63,7 +63,7 @@ def export(data_dir: Path) -> Path:
     return outbox_dir(data_dir) / WORKBOOK_NAME
 
 
-def fill(workbook: Path, decisions: dict[str, str], into: Path, edit=None) -> Path:
+def fill(workbook: Path, decisions: dict[str, str], into: Path, edit=None, name: str = "filled.xlsx") -> Path:
     """The steward's work: a decision per national account id, saved into the inbox."""
     book = load_workbook(workbook)
     sheet = book["review"]
@@ -78,7 +78,7 @@ def fill(workbook: Path, decisions: dict[str, str], into: Path, edit=None) -> Pa
         if edit:
             edit(values, national_id)
     into.mkdir(parents=True, exist_ok=True)
-    target = into / "filled.xlsx"
+    target = into / name
     book.save(target)
     return target
 
@@ -101,7 +101,9 @@ def test_the_workbook_shows_masked_evidence_side_by_side(data_dir):
     assert len(planted_pairs) == len(PLANTED)
     row = planted_pairs.loc[planted_pairs["left_source_id"] == "RV0"].iloc[0]
     assert (row["left_name"], row["right_name"]) == ("陶*", "陶*")
-    assert (row["left_birth_date"], row["right_birth_date"]) == ("1988-08-08", "1988-08-18")
+    # the year alone, and the two full dates compared (one digit apart: different)
+    assert (row["left_birth_year"], row["right_birth_year"], row["birth_date_compared"]) == ("1988", "1988", "不同")
+    assert not [c for c in rows.columns if c.endswith("birth_date")]
     assert (row["left_region_code"], row["right_region_code"]) == ("520102", "520302")
     assert "birth_date" in row["levels"] and row["reason"] == "uncertain"
     assert set(rows["decision"].fillna("")) == {""}
@@ -153,11 +155,53 @@ def test_a_workbook_with_an_unknown_pair_or_a_bad_value_is_refused_whole(data_di
     assert "is not 'same' or 'different'" in message and "is not under review" in message
     [errors] = (inbox_dir(data_dir) / "rejected").glob("*filled.xlsx.errors.txt")
     report = errors.read_text(encoding="utf-8")
-    assert "RV9p" in report and "do not edit the first four columns" in report
-    assert "12345678" not in report and "138****5678" in report  # a steward's typing, redacted
+    assert "do not edit the first four columns" in report
+    assert "the decision (19 characters) is not 'same' or 'different'" in report
+    # what the steward typed is not echoed, masked or not
+    for typed in ("RV9p", "maybe", "1234", "5678", "138"):
+        assert typed not in report and typed not in message
     assert [line.split(":")[0] for line in report.splitlines()[1:]] == sorted(
         [line.split(":")[0] for line in report.splitlines()[1:]], key=lambda r: int(r.split()[1]))
     assert decisions_file.read_text(encoding="utf-8") == decisions_before  # nothing applied, not even RV0
+
+
+# what a steward may type into a decision cell, and name a workbook: a volunteer's name and
+# ID number (the audit found both in the sensor's tick, the .errors.txt and the run's log)
+TYPED_DECISION = "sfz520102198001011231 司马光"
+WORKBOOK_FILE = "审核_司马光_SFZ520102198001011274.xlsx"
+
+
+def test_neither_what_a_steward_typed_nor_the_workbook_s_name_is_echoed(data_dir):
+    fill(export(data_dir), {"RV0": TYPED_DECISION, "RV1": "诸葛亮"}, inbox_dir(data_dir), name=WORKBOOK_FILE)
+
+    message = take(data_dir)
+    rejected = sorted(p.name for p in (inbox_dir(data_dir) / "rejected").iterdir())
+    report = (inbox_dir(data_dir) / "rejected" / rejected[-1]).read_text(encoding="utf-8")
+    everything = "\n".join([message, report, *rejected])
+    for piece in ("司马", "诸葛", "审核", "SFZ", "sfz", "5201", "1231", "1274", "0101"):
+        assert piece not in everything, piece
+    # the workbook named by a short keyed hash of its name, the same in the tick, the report
+    # and the folder; each row by its number and what is wrong
+    [shown] = {word for word in message.split() if word.startswith("workbook-")}
+    assert shown.endswith(".xlsx") and len(shown) == len("workbook-") + 8 + len(".xlsx")
+    assert message.startswith(f"{shown} refused (2 problem(s))")
+    assert report.startswith(f"{shown} was not applied")
+    assert [name.split("-", 1)[1] for name in rejected] == [shown, shown + ".errors.txt"]
+    assert "the decision (25 characters) is not 'same' or 'different'" in report
+    assert "the decision (3 characters) is not 'same' or 'different'" in report
+
+
+def test_the_decisions_file_keeps_no_name_a_steward_wrote_in_a_note(data_dir):
+    def noted(values, national_id):
+        if national_id == "RV0":
+            values["note"].value = "与 司马光 同一人"
+
+    fill(export(data_dir), {"RV0": "same"}, inbox_dir(data_dir), edit=noted, name=WORKBOOK_FILE)
+    message = take(data_dir)
+    assert "1 decision(s) recorded" in message and "司马" not in message
+    decisions = (data_dir / "state" / "resolve" / "review_decisions.csv").read_text(encoding="utf-8")
+    assert "司马*" in decisions and "司马光" not in decisions
+    assert not [p for p in (inbox_dir(data_dir) / "accepted").iterdir() if "司马" in p.name]
 
 
 def test_a_file_that_is_no_workbook_gets_a_clear_message(tmp_path):
@@ -205,4 +249,44 @@ def test_evidence_is_made_for_the_accounts_under_review_only():
     kept = accounts_under_review(review, staged)
     assert sorted(zip(kept["source"], kept["source_id"])) == [("national", "7"), ("provincial", "8")]
     [row] = review_rows(review, staged).to_dict("records")
-    assert (row["left_name"], row["right_name"], row["right_birth_date"]) == ("陶*", "陶*", "1988-08-18")
+    assert (row["left_name"], row["right_name"], row["right_birth_year"]) == ("陶*", "陶*", "1988")
+
+
+def test_two_birth_dates_are_compared_not_shown():
+    from pipelines.review import compare_birth_dates
+
+    left = pd.Series([pd.Timestamp("1990-01-31"), pd.Timestamp("1990-02-01"), pd.Timestamp("1990-01-31"),
+                      pd.NaT, pd.Timestamp("1991-01-31"), pd.Timestamp("1988-08-08")])
+    right = pd.Series([pd.Timestamp("1990-01-31"), pd.Timestamp("1990-01-31"), pd.Timestamp("1990-02-01"),
+                       pd.Timestamp("1990-01-31"), pd.Timestamp("1990-01-31"), pd.Timestamp("1988-08-18")])
+    assert list(compare_birth_dates(left, right)) == ["相同", "相差1天", "相差1天", "缺失", "不同", "不同"]
+
+
+def all_cells(workbook: Path) -> str:
+    book = load_workbook(workbook, read_only=True)
+    return "\n".join(str(v) for sheet in book.worksheets for line in sheet.iter_rows(values_only=True)
+                     for v in line if v is not None)
+
+
+def test_the_workbook_cannot_rebuild_an_id_number(tmp_path):
+    """An ID number's first 4 and last 4 beside the full birth date and the county left only
+    2 digits to guess: the workbook shows the birth year, and the two dates compared."""
+    from pipelines.review import review_rows, workbook_bytes
+
+    number, other = "520102198808081236", "520102198808091232"
+    review = pd.DataFrame([{
+        "left_source": "national", "left_source_id": "7", "right_source": "provincial",
+        "right_source_id": "8", "match_probability": 0.7, "reason": "uncertain",
+        "evidence": "prior -17.8 | birth_date one_typo +3.0 => weight +1.0, p 0.7"}])
+    staged = pd.DataFrame([
+        account("national", "7", "陶然", date(1988, 8, 8), "M", "520102", cert=number, phone="13812345678"),
+        account("provincial", "8", "陶然", date(1988, 8, 9), "M", "520102", cert=other),
+    ])
+    workbook = tmp_path / "review.xlsx"
+    workbook.write_bytes(workbook_bytes(review_rows(review, staged)))
+    text = all_cells(workbook)
+    for hidden in (number, other, "19880808", "1988-08-08", "1988/08/08", "0808", "08-08", "12345678"):
+        assert hidden not in text, hidden
+    row = read_sheet(workbook).iloc[0]
+    assert (row["left_id"], row["left_birth_year"], row["left_region_code"]) == ("5201**********1236", "1988", "520102")
+    assert row["birth_date_compared"] == "相差1天" and row["left_phone"] == "138****5678"
