@@ -64,7 +64,9 @@ def volunteer_match_workbook(context: AssetExecutionContext, pipeline_settings: 
         review = _review_pairs(settings)
         if review is None:
             raise FileNotFoundError("no review pairs: run the resolution first")
-        path, pairs = export_review_workbook(review, read_staged(settings, "volunteers", columns=EVIDENCE_SOURCE_COLUMNS), settings.data_dir)
+        path, pairs = export_review_workbook(
+            review, read_staged(settings, "volunteers", columns=EVIDENCE_SOURCE_COLUMNS), settings.data_dir,
+            name_key=settings.pii_hash_key)
         inbox_dir(settings.data_dir).mkdir(parents=True, exist_ok=True)
     context.log.info(f"{pairs} uncertain pairs written for review")
     return MaterializeResult(metadata={

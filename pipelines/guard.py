@@ -49,7 +49,9 @@ class DevelopmentKeyRefused(RuntimeError):
 
 
 def is_loopback_host(host: str) -> bool:
-    """`localhost`, 127.0.0.0/8 or ::1 (with or without brackets), nothing else."""
+    """`localhost`, 127.0.0.0/8 or ::1 (with or without brackets), or the unspecified address
+    0.0.0.0 / :: (a connection to it reaches this machine: a server bound to every interface
+    is often named by it, as Python's own `server_address` gives it), nothing else."""
     name = host.strip().lower()
     if name.startswith("[") and name.endswith("]"):
         name = name[1:-1]
@@ -61,7 +63,7 @@ def is_loopback_host(host: str) -> bool:
         return False
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         address = address.ipv4_mapped
-    return address.is_loopback
+    return address.is_loopback or address.is_unspecified
 
 
 def _libpq_host_is_local(host: str) -> bool:

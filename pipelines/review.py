@@ -40,6 +40,7 @@ import pandas as pd
 
 from pipelines.files import private_dir, write_bytes, write_text
 from pipelines.logging_privacy import is_safe_name, name_digest
+from pipelines.name_seal import unsealed_names
 from pipelines.privacy import mask_name, mask_names_in, redact
 from pipelines.resolve.volunteers import PAIR_ID_COLUMNS
 
@@ -91,20 +92,22 @@ def _masked_number(prefix, suffix, masked_middle: int) -> str:
     return f"{prefix}{'*' * masked_middle}{suffix}" if prefix or suffix else ""
 
 
-def account_evidence(staged_volunteers: pd.DataFrame) -> pd.DataFrame:
+def account_evidence(staged_volunteers: pd.DataFrame, name_key: str | None = None) -> pd.DataFrame:
     """Per account (source, source_id), the masked fields a steward compares. Staged files
     hold numbers only as hashes and their visible ends: nothing clear to leak. The birth date
     is shown as its year: the full date (`birth_date`, kept here for `compare_birth_dates`)
     is the ID number's digits 7 to 14, which with its first and last 4 and the county
     rebuild it. The phone's first 3 and last 4 leave its 4 middle digits, the number's block
     within its prefix, to guess: the county narrows them to the prefix's blocks in that
-    prefecture, never to one (the national system masks phones the same way)."""
+    prefecture, never to one (the national system masks phones the same way). Names are
+    staged sealed under `name_key` (pipelines/name_seal.py), turned back here to be masked."""
     accounts = staged_volunteers
+    names = accounts["name"] if name_key is None else unsealed_names(accounts["name"], name_key)
     birth = pd.to_datetime(accounts["birth_date"], errors="coerce")
     evidence = pd.DataFrame({
         "source": accounts["source"].astype(str),
         "source_id": accounts["source_id"].astype(str),
-        "name": [mask_name(n, normalized=True) or "" for n in accounts["name"].map(_text)],
+        "name": [mask_name(n, normalized=True) or "" for n in names.map(_text)],
         "id": [_masked_number(p, s, 10) for p, s in zip(accounts["cert_prefix4"], accounts["cert_suffix4"])],
         "phone": [_masked_number(p, s, 4) for p, s in zip(accounts["phone_prefix3"], accounts["phone_suffix4"])],
         "gender": accounts["gender"].map(_text),
@@ -151,10 +154,10 @@ def accounts_under_review(review: pd.DataFrame, staged_volunteers: pd.DataFrame)
     return candidates.loc[accounts.isin(pd.MultiIndex.from_frame(named))]
 
 
-def review_rows(review: pd.DataFrame, staged_volunteers: pd.DataFrame) -> pd.DataFrame:
+def review_rows(review: pd.DataFrame, staged_volunteers: pd.DataFrame, name_key: str | None = None) -> pd.DataFrame:
     """The workbook's rows: one per pair under review, most probable first, each account's
     masked evidence beside the other's, the decision columns empty."""
-    evidence = account_evidence(accounts_under_review(review, staged_volunteers))
+    evidence = account_evidence(accounts_under_review(review, staged_volunteers), name_key)
     pairs = review[PAIR_ID_COLUMNS + ["match_probability", "reason", "evidence"]].copy()
     for column in PAIR_ID_COLUMNS:
         pairs[column] = pairs[column].astype(str)
@@ -249,9 +252,11 @@ def workbook_bytes(rows: pd.DataFrame) -> bytes:
     return buffer.getvalue()
 
 
-def export_review_workbook(review: pd.DataFrame, staged_volunteers: pd.DataFrame, data_dir: Path) -> tuple[Path, int]:
-    """Write the outbox workbook (atomically, private); returns its path and its pair count."""
-    rows = review_rows(review, staged_volunteers)
+def export_review_workbook(review: pd.DataFrame, staged_volunteers: pd.DataFrame, data_dir: Path,
+                           name_key: str | None = None) -> tuple[Path, int]:
+    """Write the outbox workbook (atomically, private); returns its path and its pair count.
+    `name_key`: the key the staged names are sealed under (None: names in clear)."""
+    rows = review_rows(review, staged_volunteers, name_key)
     target = private_dir(outbox_dir(data_dir)) / WORKBOOK_NAME
     write_bytes(target, workbook_bytes(rows))
     return target, len(rows)

@@ -300,6 +300,8 @@ def test_redirects_are_not_followed_with_the_client_secret(server):
         ("http://127.0.0.1:8601", True),
         ("http://localhost:8602/gateway", True),
         ("http://[::1]:8601", True),
+        ("http://0.0.0.0:8601", True),  # this machine: what a server bound to "" reports
+        ("http://[::]:8602", True),
         ("http://10.20.30.40:8601", False),
         ("http://gateway.gz.example.cn", False),
         ("http://127.0.0.1.nip.io:8601", False),  # loopback by name only, not by address

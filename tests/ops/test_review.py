@@ -252,6 +252,19 @@ def test_evidence_is_made_for_the_accounts_under_review_only():
     assert (row["left_name"], row["right_name"], row["right_birth_year"]) == ("陶*", "陶*", "1988")
 
 
+def test_names_staged_sealed_are_masked_as_the_clear_ones():
+    """Staging keeps names sealed (pipelines/name_seal.py): the workbook masks the name, not
+    its sealed form."""
+    from pipelines.name_seal import sealed_names
+    from pipelines.review import account_evidence
+
+    staged = pd.DataFrame([account("national", "7", "司马光", date(1988, 8, 8), "M", "520102"),
+                           account("provincial", "8", "陶然", date(1988, 8, 18), "M", "520111")])
+    staged["name"] = sealed_names(staged["name"], "review-key")
+    evidence = account_evidence(staged, name_key="review-key")
+    assert evidence["name"].tolist() == ["司马*", "陶*"]
+
+
 def test_two_birth_dates_are_compared_not_shown():
     from pipelines.review import compare_birth_dates
 
