@@ -52,9 +52,10 @@ _WIDE_OR_CLOSING = char_class(_CJK_IDEOGRAPHS + _WIDE_PUNCTUATION, ",;:!?)]")
 _SEPARATORS = "[,、。;:!?]"
 
 # ---------------------------------------------------------------------------------------
-# Pinyin romanisation: one to four syllables (tone marks, tone digits or neither) in round
-# or square brackets right after a Chinese character. A syllable grammar rather than "any
-# Latin letters" so that (贵阳), (筹), (GZ) or (NGO) are kept.
+# Pinyin romanisation: one to four syllables (tone marks, tone digits or neither; lower case
+# as an input method writes them, or each capitalized as a person writes a name: 王芳(Wáng
+# Fāng)) in round or square brackets right after a Chinese character. A syllable grammar
+# rather than "any Latin letters" so that (贵阳), (筹), (GZ), (NGO) or (WANG) are kept.
 
 _TONED_VOWELS = {
     "a": "aāáǎà", "e": "eēéěèê", "i": "iīíǐì", "o": "oōóǒò", "u": "uūúǔù", "ü": "üǖǘǚǜv",
@@ -70,10 +71,16 @@ def _final_pattern(final: str) -> str:
     return "".join(f"[{_TONED_VOWELS[c]}]" if c in _TONED_VOWELS else c for c in final)
 
 
+_INITIALS = ["zh", "ch", "sh", *"bpmfdtnlgkhjqxrzcsyw"]
+_FINALS_RE = "|".join(_final_pattern(f) for f in _FINALS)
+# capitalized: an initial's first letter, or a final's first vowel (any tone) when there is no initial
+_CAPITAL_INITIALS = "|".join(i.capitalize() for i in _INITIALS)
+_CAPITAL_FINALS = "|".join(
+    f"[{_TONED_VOWELS[f[0]].upper()}]{_final_pattern(f[1:])}" for f in _FINALS if f[0] in _TONED_VOWELS
+)
 _SYLLABLE = (
-    "(?:zh|ch|sh|[bpmfdtnlgkhjqxrzcsyw])?(?:"
-    + "|".join(_final_pattern(f) for f in _FINALS)
-    + ")[1-5]?"
+    f"(?:(?:{'|'.join(_INITIALS)})?(?:{_FINALS_RE})"
+    f"|(?:{_CAPITAL_INITIALS})(?:{_FINALS_RE})|(?:{_CAPITAL_FINALS}))[1-5]?"
 )
 _ROMANISATION = f"{_SYLLABLE}(?:['’ ]?{_SYLLABLE}){{0,3}}"
 _BRACKETED_ROMANISATION = rf"(?:\( ?{_ROMANISATION} ?\)|\[ ?{_ROMANISATION} ?\])"

@@ -34,7 +34,7 @@ any_text = st.one_of(st.text(), st.text(alphabet=st.characters(max_codepoint=0x3
 DIRTY_PIECES = [
     *"貴州省婦聯團總會關愛志願服務隊張偉陳靜",  # traditional
     *"贵州省妇联张伟",  # simplified
-    "(tuán)", "(lián)", "（wù）", "[guān]", "(yè)", "(de)", "(tuan2)", "( guì zhōu )",
+    "(tuán)", "(lián)", "（wù）", "[guān]", "(yè)", "(de)", "(tuan2)", "( guì zhōu )", "(Wáng Fāng)", "(Zhang)",
     "(贵阳)", "(筹)", "（中心）", "(GZ)",
     ",", ",,", "，", "、", "。", ";", "；", ":", "!", "?", ",、", ".",
     " ", "  ", "\u3000", "\t", "\n", "\u200b", "\ufeff", "\xa0",

@@ -52,6 +52,11 @@ DOUBLED_PUNCTUATION = re.compile(r"[,，、。;；:：!！?？]\s*[,，、。;�
         ("贵阳市志愿者协会(筹)", "贵阳市志愿者协会(筹)"),
         ("志愿服务站(点、岗)", "志愿服务站(点、岗)"),
         ("黔东南州(GZ)志愿者", "黔东南州(GZ)志愿者"),
+        ("王芳(Wáng Fāng)", "王芳"),  # a person's own romanisation, each syllable capitalized
+        ("王芳 (Wang Fang)", "王芳"),
+        ("欧阳娜娜(Ōuyáng Nàna)", "欧阳娜娜"),
+        ("张三(WANG)", "张三(WANG)"),  # capitals throughout: an acronym, kept
+        ("贵阳(NGO)服务队", "贵阳(NGO)服务队"),
     ],
 )
 def test_typed_names_become_the_normalized_name(raw, expected):
