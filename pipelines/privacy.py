@@ -7,8 +7,9 @@ an area-code box is still an ID number). This module is the one place that knows
 * `mask_id` / `mask_phone` / `mask_name` (and vectorized `mask_ids`, `mask_names`): what
   may be shown. One masking function serves every certificate type and never shows more
   than half of a number (an 18-character resident ID keeps its first and last 4);
-* `find_personal_numbers`: ID-shaped and phone-shaped runs in any form people write them
-  (groups, dots, brackets, zero-width characters, full-width digits);
+* `find_personal_numbers`: ID-shaped and phone-shaped runs (mobiles and fixed lines) in any
+  form people write them (groups, dots, brackets, a dash with spaces around it, zero-width
+  characters, full-width digits, letters glued to them: SFZ52010219900101123X);
 * `redact`: free text with every such run masked (log lines, error messages);
 * `mask_record`: a source row with every value masked by what it looks like (ID-shaped,
   phone-shaped, name-shaped) in whichever field it stands, for the quarantine table.
@@ -29,7 +30,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from pipelines.normalize import as_text, is_missing, map_unique
+from pipelines.normalize import WHITESPACE_CHARS, as_text, char_class, is_missing, map_unique
 from schemas import schema_file
 
 
@@ -180,12 +181,27 @@ def mask_names(values: pd.Series, normalized: bool = False) -> pd.Series:
 
 _DIGIT = "[0-9０-９]"
 _CHECK = "[0-9０-９XxＸｘ]"
-# What people put between the digits of a number: spaces of any width, dashes, dots,
-# brackets, slashes, and invisible format characters (zero-width space, joiners, BOM).
-_GAP = r"[\s\-‐‑‒–—_.·()（）/\\\u200b-\u200f\u2060\ufeff]{0,2}"
-_EDGE_BEFORE = r"(?<![0-9０-９A-Za-zＡ-Ｚａ-ｚ])"
-_EDGE_AFTER = r"(?![0-9０-９A-Za-zＡ-Ｚａ-ｚ])"
-# Resident ID numbers: 17 digits and a check character, or 15 digits (before 1999).
+# What people put between the digits of a number: spaces of any width and invisible format
+# characters (zero-width space, joiners, BOM), up to two; or a dash, a dot, a slash or a
+# bracket (one or two), with up to two spaces on either side (520102 - 19900101 - 123X).
+# Commas and colons are no gaps: amounts (13,800,000,000) and times stay what they are. One
+# way only to read a given gap (spaces, marks, spaces): a run that is no number fails in
+# time linear in its length, whatever its separators.
+_INVISIBLE = "\u200b\u200c\u200d\u200e\u200f\u2060\ufeff"
+_GAP_SPACES = char_class([(ord(c), ord(c)) for c in WHITESPACE_CHARS + _INVISIBLE])
+_GAP_MARKS = char_class([(ord(c), ord(c)) for c in "-‐‑‒–—―−－﹣_.．·・/／\\()（）"])
+_GAP = f"{_GAP_SPACES}{{0,2}}(?:{_GAP_MARKS}{{1,2}}{_GAP_SPACES}{{0,2}})?"
+# Any of those characters, and how many stand between two digits of a number at most (a gap
+# and a bracket): what the cheap searches look for, here and in the warehouse scan (written
+# with `char_class`, so RE2 and PostgreSQL read it as Python does).
+SEPARATOR = _GAP_SPACES[:-1] + _GAP_MARKS[1:]
+MAX_SEPARATORS = 7
+# Only a digit beside a run stops it being a number: a letter does not (SFZ52010219900101123X,
+# tel13812345678), so a number glued to a word is found like any other.
+_EDGE_BEFORE = "(?<![0-9０-９])"
+_EDGE_AFTER = "(?![0-9０-９])"
+# Resident ID numbers: 17 digits and a check character (X or x there only), or 15 digits
+# (before 1999).
 _ID_SHAPED = re.compile(
     f"{_EDGE_BEFORE}(?:{_DIGIT}(?:{_GAP}{_DIGIT}){{16}}{_GAP}{_CHECK}|{_DIGIT}(?:{_GAP}{_DIGIT}){{14}}){_EDGE_AFTER}"
 )
@@ -194,16 +210,41 @@ _PHONE_SHAPED = re.compile(
     f"{_EDGE_BEFORE}(?:(?:\\+|00)?86{_GAP})?[(（]?[1１]{_GAP}[3-9３-９]{_GAP}{_DIGIT}[)）]?"
     f"(?:{_GAP}{_DIGIT}){{8}}{_EDGE_AFTER}"
 )
+# Fixed lines: an area code (0 and 2 digits, then a number of 8 digits: 010, 020-029; or 0
+# and 3 digits, then 7 or 8: 0851 Guiyang) written whole, in brackets or not, and a local
+# number that starts with 2-9, in any grouping: 0851-86812345, (0851)86812345, 0851 8681 2345.
+# Or +86 / 0086 and the area code without its 0. 11 or 12 digits (up to 15 with 0086): never
+# fewer than a mobile's 11, which the cheap passes count. The area code's digits written
+# together and the local number's first 2-9 keep dates, times and zero-padded numbers out.
+_LOCAL_7 = f"[2-9２-９](?:{_GAP}{_DIGIT}){{6}}"
+_LANDLINE_SHAPED = re.compile(
+    f"{_EDGE_BEFORE}(?:(?:\\+|00)86{_GAP}[(（]?|[(（]?[0０])[1-9１-９]{_DIGIT}"
+    f"(?:[)）]?{_GAP}{_LOCAL_7}{_GAP}{_DIGIT}|{_DIGIT}[)）]?{_GAP}{_LOCAL_7}(?:{_GAP}{_DIGIT})?)"
+    f"{_EDGE_AFTER}"
+)
+# What every one of them holds: 11 digits or more, `MAX_SEPARATORS` at most between two.
+# Searched first, possessively: most texts hold no such run, and in a run id or a hash the
+# patterns would start at every digit after a letter.
+_ELEVEN_DIGITS = re.compile(f"{_DIGIT}(?:{SEPARATOR}{{0,{MAX_SEPARATORS}}}+{_DIGIT}){{10}}")
+# A hash, a run id, a UUID: hexadecimal of one case, 16 characters or more with a letter
+# among them, or a UUID's 8-4-4-4-12. A run of digits inside one is no number (1 run id or
+# hash in 60 to 135 held a run shaped like an ID number or a phone once letters stopped
+# nothing); a person's number is not written inside one.
+_HEX_TOKEN = re.compile(
+    "(?<![0-9A-Za-z])(?:[0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12}|[0-9A-F]{8}(?:-[0-9A-F]{4}){3}-[0-9A-F]{12}"
+    "|(?=[0-9]*[a-f])[0-9a-f]{16,}|(?=[0-9]*[A-F])[0-9A-F]{16,})(?![0-9A-Za-z])"
+)
+_HEX_NEIGHBOURS = frozenset("abcdefABCDEF-")
 _FULLWIDTH = str.maketrans("０１２３４５６７８９ＸｘＹｙ", "0123456789XxYy")
 _NOT_ID_CHARACTER = re.compile(r"[^0-9Xx]")
 
 
 @dataclass(frozen=True)
 class PersonalNumber:
-    kind: str  # "id" or "phone"
+    kind: str  # "id" or "phone" (a mobile or a fixed line)
     start: int
     end: int
-    digits: str  # the number as plain ASCII, separators removed
+    digits: str  # the number as plain ASCII, separators removed (a fixed line with its 0)
 
     def masked(self) -> str:
         return mask_id(self.digits.upper()) if self.kind == "id" else mask_phone(self.digits) or ""
@@ -213,17 +254,47 @@ def _plain(text: str) -> str:
     return _NOT_ID_CHARACTER.sub("", text.translate(_FULLWIDTH))
 
 
+def _mobile_digits(digits: str) -> str:
+    return digits[-11:]  # without +86 / 0086
+
+
+def _landline_digits(digits: str) -> str:
+    # as dialled at home: +86 / 0086 gives way to the area code's 0 (no area code starts 00)
+    if digits.startswith("00"):
+        return "0" + digits[4:]
+    return digits if digits.startswith("0") else "0" + digits[2:]
+
+
+# In this order: a run two patterns take is the first one's (an ID number before a phone).
+_PATTERNS = (
+    ("id", _ID_SHAPED, str),
+    ("phone", _PHONE_SHAPED, _mobile_digits),
+    ("phone", _LANDLINE_SHAPED, _landline_digits),
+)
+
+
 def find_personal_numbers(text: str) -> list[PersonalNumber]:
-    """Every ID-shaped and phone-shaped run in `text`, in order, not overlapping. Shape only:
-    no check character is verified (a mistyped number is still somebody's number)."""
+    """Every ID-shaped, mobile-shaped and fixed-line-shaped run in `text`, in order, not
+    overlapping (a fixed line is a "phone"), but for runs inside a hash or a run id
+    (`_HEX_TOKEN`). Shape only: no check character is verified (a mistyped number is still
+    somebody's number)."""
+    if not _ELEVEN_DIGITS.search(text):
+        return []
+    hex_tokens: list[tuple[int, int]] | None = None
     found: list[PersonalNumber] = []
-    for kind, pattern in (("id", _ID_SHAPED), ("phone", _PHONE_SHAPED)):
+    for kind, pattern, digits_of in _PATTERNS:
         for match in pattern.finditer(text):
             if any(match.start() < other.end and other.start < match.end() for other in found):
                 continue
-            digits = _plain(match.group(0))
-            if kind == "phone":
-                digits = digits[-11:]
+            # a run inside a hash or a run id has a hex letter (or a UUID's dash) beside it
+            if _HEX_NEIGHBOURS & {text[match.start() - 1:match.start()], text[match.end():match.end() + 1]}:
+                if hex_tokens is None:
+                    hex_tokens = [token.span() for token in _HEX_TOKEN.finditer(text)]
+                if any(start <= match.start() and match.end() <= end for start, end in hex_tokens):
+                    continue
+            digits = digits_of(_plain(match.group(0)))
+            if kind == "id" and len(digits) == 15 and digits.startswith("0086"):
+                continue  # 0086 and a phone, for the phone patterns: no province's code starts 00
             found.append(PersonalNumber(kind, match.start(), match.end(), digits))
     return sorted(found, key=lambda number: number.start)
 
@@ -232,9 +303,9 @@ _ANY_DIGIT = re.compile("[0-9０-９]")
 
 
 def redact(text) -> str:
-    """`text` with every ID-number-like or mobile-like run masked, whatever separators or
-    invisible characters sit between its digits. For log lines, error messages, metadata;
-    never raises."""
+    """`text` with every ID-number-like or phone-like run (a mobile, a fixed line) masked,
+    whatever separators or invisible characters sit between its digits and whatever letters
+    stand beside it. For log lines, error messages, metadata; never raises."""
     if text is None:
         return ""
     if not isinstance(text, str):
@@ -248,22 +319,28 @@ def redact(text) -> str:
     return "".join(pieces) + text[position:]
 
 
-# A value of ASCII letters and digits alone holds a number only when it is one, whole: the
-# patterns refuse a number with a letter or a digit beside it. Whole, they take a mobile, 86
-# and a mobile, any 15 digits (a 15-digit ID, or 0086 and a mobile) and 17 digits with a
-# check character. Decided for a column at once: the sources' record ids are of this kind.
-WHOLE_NUMBER = r"1[3-9][0-9]{9}|861[3-9][0-9]{9}|[0-9]{15}|[0-9]{17}[0-9Xx]"
+# The runs of digits that are a number written whole: a mobile, 86 and a mobile, a fixed
+# line (0 and 10 or 11 digits; 0086 and 10 more), any 15 digits (a 15-digit ID, 0086 and a
+# mobile or a fixed line) and 17 digits with a check character.
+WHOLE_NUMBER = (
+    r"1[3-9][0-9]{9}|861[3-9][0-9]{9}|0[1-9][0-9]{9,10}|0086[1-9][0-9]{9}|[0-9]{15}|[0-9]{17}[0-9Xx]"
+)
+# In a value of ASCII letters and digits alone, a number is a whole run between letters or
+# the value's ends (the patterns refuse a digit beside a number, and there is no separator
+# to join two runs). Decided for a column at once: the sources' record ids are of this kind,
+# and most (14 or 16 digits, a letter and 10 or 12 digits that start 52) hold none.
+_WHOLE_RUN = f"(?:^|[A-Za-z])(?:{WHOLE_NUMBER})(?:[A-Za-z]|$)"
 
 
 def _may_hold_a_number(values: pd.Series) -> pd.Series:
     """Rows a personal number can hide in (cheap, vectorized): of the values of ASCII letters
-    and digits alone, those that are a number whole; of the others, those with at least 11
-    digits, counted as what is left once everything else is taken out (Arrow counts matches
-    one by one: ten times slower)."""
+    and digits alone, those with a run of digits that is a number whole (`_WHOLE_RUN`); of
+    the others, those with at least 11 digits, counted as what is left once everything else
+    is taken out (Arrow counts matches one by one: ten times slower)."""
     text = values.astype("string")
     plain = text.str.fullmatch("[0-9A-Za-z]+").fillna(False).astype(bool)
     may = pd.Series(False, index=text.index)
-    may[plain] = text[plain].str.fullmatch(WHOLE_NUMBER).astype(bool)
+    may[plain] = text[plain].str.contains(_WHOLE_RUN).astype(bool)
     others = text[~plain & text.notna()]
     may[others.index] = others.str.replace("[^0-9０-９]", "", regex=True).str.len() >= 11
     return may
@@ -298,9 +375,9 @@ def holds_a_personal_number(identifier: str) -> bool:
 
 
 def identifiers_holding_a_personal_number(values: pd.Series) -> pd.Series:
-    """`holds_a_personal_number` over a column of identifiers (False where missing). A value
-    of letters and digits alone is a number only whole (`WHOLE_NUMBER`): those, the common
-    case, are judged a column at a time."""
+    """`holds_a_personal_number` over a column of identifiers (False where missing). In a
+    value of letters and digits alone a number is a whole run (`WHOLE_NUMBER`): those values,
+    the common case, are passed over or judged a column at a time."""
     from pipelines.normalize.ids import WHOLE_RESIDENT_ID, could_be_resident_ids
 
     text = as_text(values)

@@ -6,17 +6,17 @@ only publishes hashed and masked forms, but text typed by people (organization a
 names, quarantine records) can carry a number, in any form people write one: in groups, with
 dots or brackets, zero-width characters between the digits, full-width digits.
 
-1. The database picks the values that could hold one (a run of 11 or more digits with at most
-   two separator characters between them: `LOOSE_PATTERN`, valid in DuckDB's RE2 and in
-   PostgreSQL's ARE; asked only of values that long; 15 digits in identifier columns, where
-   only an ID number counts: `ID_PATTERN`), with their row's key;
-2. Python judges them with `pipelines.privacy.find_personal_numbers` (ID-shaped and
-   phone-shaped runs). In identifier columns (`*_key`, `*source_id`, `uscc`), which a source
-   may make long and numeric, only a real resident ID number counts (a province's code, a
-   birth date and the check character right). Staging refuses every identifier that could
-   be one (`pipelines.privacy.holds_a_personal_number`); a source's 15- or 18-digit record
-   numbers, which start with no province's code or hold no date, pass both. `id_hash` holds
-   hashes only: anything else in it is a finding.
+1. The database picks the values that could hold one (a run of 11 or more digits with the
+   separators people type between them, as `pipelines.privacy` allows them: `LOOSE_PATTERN`,
+   valid in DuckDB's RE2 and in PostgreSQL's ARE; asked only of values that long; 15 digits
+   in identifier columns, where only an ID number counts: `ID_PATTERN`), with their row's key;
+2. Python judges them with `pipelines.privacy.find_personal_numbers` (ID-shaped runs, and
+   mobiles and fixed lines, both counted as phones). In identifier columns (`*_key`,
+   `*source_id`, `uscc`), which a source may make long and numeric, only a real resident ID
+   number counts (a province's code, a birth date and the check character right). Staging
+   refuses every identifier that could be one (`pipelines.privacy.holds_a_personal_number`);
+   a source's 15- or 18-digit record numbers, which start with no province's code or hold
+   no date, pass both. `id_hash` holds hashes only: anything else in it is a finding.
 
 A finding names the table, the column, what was found and the row's key, masked; never a
 value. `ensure_no_personal_numbers(files)` runs before loading (publishing stops on any
@@ -35,20 +35,20 @@ import sqlalchemy as sa
 
 from pipelines import duck
 from pipelines.normalize.ids import could_be_a_resident_id, is_valid_resident_id
-from pipelines.privacy import find_personal_numbers, mask_id
+from pipelines.privacy import MAX_SEPARATORS, SEPARATOR, find_personal_numbers, mask_id
 from pipelines.sql import quote
 from pipelines.warehouse.spec import WarehouseSpec, load_spec
 from pipelines.warehouse.verify import default_schema, published_columns, type_family
 
 _DIGIT = "[0-9０-９]"
-_SEPARATOR = "[ \t\u3000._/()（）·\u200b-\u200f\u2060\ufeff-]"
-MIN_DIGITS = 11  # the shortest number looked for: a mobile phone
+MIN_DIGITS = 11  # the shortest number looked for: a mobile phone or a fixed line
 MIN_ID_DIGITS = 15  # the shortest resident ID number (issued before 1999; 18 characters since)
 
 
 def _digit_run(digits: int) -> str:
-    """A run of `digits` digits or more, at most two separator characters between two."""
-    return f"{_DIGIT}(?:{_SEPARATOR}{{0,2}}{_DIGIT}){{{digits - 1},}}"
+    """A run of `digits` digits or more, with what `find_personal_numbers` allows between
+    two (`privacy.SEPARATOR`, `MAX_SEPARATORS` of them at most)."""
+    return f"{_DIGIT}(?:{SEPARATOR}{{0,{MAX_SEPARATORS}}}{_DIGIT}){{{digits - 1},}}"
 
 
 LOOSE_PATTERN = _digit_run(MIN_DIGITS)

@@ -25,7 +25,9 @@ from pipelines.staging import read_staged, stage_table
 from tests.staging.rawpages import (
     AS_OF,
     FETCHED,
+    national_project,
     national_volunteer,
+    provincial_station,
     provincial_team,
     provincial_volunteer,
     resident_id,
@@ -218,6 +220,46 @@ def test_a_phone_in_the_area_code_or_a_team_name_publishes_nothing_in_clear(sett
         assert PHONE not in all_text(result.quarantine) and "王芳" not in all_text(result.quarantine)
     files = {"quarantine": settings.staged_dir / "quarantine" / "volunteers.parquet"}
     assert scan_built_files(files) == {}
+
+
+def test_numbers_glued_to_letters_spaced_dashes_and_fixed_lines_publish_nothing_in_clear(settings):
+    """The privacy audit of 7 Dec: an ID number or a phone glued to letters (SFZ…, tel…) in
+    a name, a host type, a source id or an area code; an ID number in groups with spaces
+    around the dashes; a fixed line. Each is found where it stands, as a number alone is."""
+    from pipelines.warehouse.privacy_scan import scan_built_files
+
+    spaced = f"{ID_NUMBER[:6]} - {ID_NUMBER[6:14]} - {ID_NUMBER[14:]}"
+    land_rows(settings, "provincial", "volunteers", [
+        provincial_volunteer(1, OTHER_ID, areaCode=f"TEL{PHONE}"),
+        provincial_volunteer(2, OTHER_ID, skills=f"急救 {spaced}"),
+        provincial_volunteer(3, OTHER_ID, skills="急救,联系(0851)86812345"),
+    ])
+    land_rows(settings, "provincial", "teams", [provincial_team(1, teamName=f"青年志愿者协会SFZ{ID_NUMBER}")])
+    land_rows(settings, "provincial", "stations", [
+        provincial_station(1, name=f"新华路服务站sfz{ID_NUMBER[:17]}x"),
+        provincial_station(2, hostType=f"社区tel{PHONE}"),
+    ])
+    land_rows(settings, "national", "projects", [national_project("0001", albx0002=f"社区义诊ID{ID_NUMBER}")])
+    land_rows(settings, "national", "volunteers", [national_volunteer("0001", OTHER_ID, albp0029=f"ID{ID_NUMBER}")])
+    results = {table: stage_table(table, settings, as_of=AS_OF)
+               for table in ("volunteers", "organizations", "stations", "projects")}
+
+    # a region, a name or a key that carries a number is none: the row waits in quarantine
+    assert sorted(results["volunteers"].quarantine["rule"]) == ["invalid_region", "invalid_value"]
+    for table in ("organizations", "projects"):
+        assert list(results[table].quarantine["rule"]) == ["invalid_value"]
+    assert list(results["stations"].quarantine["rule"]) == ["invalid_value"]
+    # free text keeps its words, never the number
+    staged = results["volunteers"].read().sort_values("source_id")
+    assert staged["skills"].tolist() == [f"急救 5201**********{ID_NUMBER[-4:]}", "急救,联系085*****2345"]
+    assert results["volunteers"].soft_flags["personal_number_in_skills"] == 2
+    assert results["stations"].read()["host_type"].tolist() == ["社区tel138****5678"]
+    clear = [ID_NUMBER, ID_NUMBER[:17], ID_NUMBER[6:14], PHONE, "86812345"]
+    for result in results.values():
+        shown = " ".join(map(str, [*result.quarantine.to_numpy().ravel(), *result.read().to_numpy().ravel()]))
+        assert not [number for number in clear if number in digits_of(shown)]
+    files = {"quarantine": settings.staged_dir / "quarantine" / f"{table}.parquet" for table in results}
+    assert all(path.exists() for path in files.values()) and scan_built_files(files) == {}
 
 
 # -- wrong ---------------------------------------------------------------------------------

@@ -11,11 +11,13 @@ import re
 
 import numpy as np
 import pandas as pd
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from pipelines.privacy import (
     COMPOUND_SURNAMES,
+    find_personal_numbers,
     hmac_hex,
     holds_a_personal_number,
     identifiers_holding_a_personal_number,
@@ -27,6 +29,7 @@ from pipelines.privacy import (
     mask_record,
     redact,
     redact_values,
+    shaped_like_a_personal_number,
     visible_ends,
 )
 
@@ -123,6 +126,99 @@ def test_every_log_record_is_scrubbed_once_redaction_is_installed(caplog):
     assert "5201**********123X" in caplog.text
 
 
+# --- the privacy audit of 7 Dec: numbers glued to letters, gaps of 3 characters, fixed lines ---
+
+GLUED_ID = resident_id("52010219900101127")
+GLUED = [  # where the audit found each: as typed, masked
+    (f"贵阳市青年志愿者协会SFZ{GLUED_ID}", f"贵阳市青年志愿者协会SFZ5201**********{GLUED_ID[-4:]}"),  # an organization's name
+    (f"新华路服务站sfz{GLUED_ID[:17]}x", f"新华路服务站sfz5201**********{GLUED_ID[-4:-1]}X"),  # a station's name
+    ("社区tel19200000017", "社区tel192****0017"),  # a station's host type
+    (f"ID{GLUED_ID}", f"ID5201**********{GLUED_ID[-4:]}"),  # a source id
+    ("TEL19200000019", "TEL192****0019"),  # a quarantined record's areaCode
+    (f"义诊{GLUED_ID}号", f"义诊5201**********{GLUED_ID[-4:]}号"),  # a project's name, between Han characters
+    ("电话13812345678转", "电话138****5678转"),
+    # a run id beside it hides nothing; hex letters glued to a number short of a hash's 16
+    ("run f08360852789d059c6e50df2e5a3863e: abc13812345678", "run f08360852789d059c6e50df2e5a3863e: abc138****5678"),
+]
+THREE_CHARACTER_GAPS = [
+    (f"{GLUED_ID[:6]} - {GLUED_ID[6:14]} - {GLUED_ID[14:]}", f"5201**********{GLUED_ID[-4:]}"),
+    (f"{GLUED_ID[:6]}  /  {GLUED_ID[6:14]} . {GLUED_ID[14:]}", f"5201**********{GLUED_ID[-4:]}"),
+    (f"{GLUED_ID[:6]} – {GLUED_ID[6:14]}－{GLUED_ID[14:]}", f"5201**********{GLUED_ID[-4:]}"),  # en dash, full-width
+    ("138 - 1234 - 5678", "138****5678"),
+    ("( 138 ) 1234 5678", "( 138****5678"),  # the bracket before the number is no part of it
+]
+FIXED_LINES = [  # 0851 Guiyang: 4-digit area code, 8-digit number; 010 Beijing: 3 and 8
+    ("0851-86812345", "085*****2345"), ("(0851)86812345", "085*****2345"), ("0851 86812345", "085*****2345"),
+    ("085186812345", "085*****2345"), ("（０８５１）８６８１２３４５", "085*****2345"), ("0851 - 8681 - 2345", "085*****2345"),
+    ("0851-8681 2345转801", "085*****2345转801"), ("010-86812345", "010****2345"), ("0856-5212345", "085****2345"),
+    ("+86 851 8681 2345", "085*****2345"), ("0086-851-86812345", "085*****2345"), ("00868515212345", "085****2345"),
+    ("+86 10 8681 2345", "010****2345"), ("座机:tel0851-86812345", "座机:tel085*****2345"),
+]
+# The sources' own numbers and ordinary text with numbers: no personal number, nothing masked
+NOT_PERSONAL = [
+    "albp0029", "V5200000001", "T5200000001", "X520000000001", "P520000000001", "52000000000030", "5200000000000417",
+    "52000000000030000017", "1000167", "91520100MA6DXXXXXX", "91520100MA6D12345K", "520102", "520102000000",
+    "520102001001", "2023-01-05 08:30:00", "2023-01-05T08:30:00.123456789+08:00", "20230105", "20230105083000",
+    "2023-01-05 - 2023-02-05", "2023/01/05 08:30 - 2023/01/05 17:30", "01-05 08:30:00", "2.5", "0.12345678901",
+    "0.3333333333333333", "13,800,000,000", "共13人,1234小时", "12 - 13 - 14 - 15", "第3小组2023年0851期", "0100000000001",
+    "1381234567", "1234 5678 901", "0851-1234567",  # a 10-digit mobile; no area code; a local number starts 2-9
+    # run ids, UUIDs and hashes, where digits stand between letters
+    "f08360852789d059c6e50df2e5a3863e", "c6b789ef-8136-5acc-3f88-af5933736dcc",
+    "e678eb202262624769265158a759799b", "6E7E1B1432467437ABCDEF0123456789",
+]
+
+
+@pytest.mark.parametrize(("written", "masked"), GLUED + THREE_CHARACTER_GAPS + FIXED_LINES)
+def test_numbers_glued_to_letters_three_character_gaps_and_fixed_lines_are_masked(written, masked):
+    assert redact(written) == masked
+    assert redact(masked) == masked
+    assert holds_a_personal_number(written)
+    column = pd.Series([written, "急救"], dtype="str")
+    redacted, changed = redact_values(column)
+    assert redacted.tolist() == [masked, "急救"] and changed.tolist() == [True, False]
+    assert shaped_like_a_personal_number(column).tolist() == [True, False]
+    assert identifiers_holding_a_personal_number(column).tolist() == [True, False]
+
+
+@pytest.mark.parametrize("written", [number for number, _ in FIXED_LINES])
+def test_a_fixed_line_is_a_phone(written):
+    from pipelines.warehouse.privacy_scan import _judge
+
+    (number,) = find_personal_numbers(written)
+    assert number.kind == "phone" and number.digits in ("085186812345", "01086812345", "08565212345", "08515212345")
+    finding = _judge("name", iter([("k", written)]))
+    assert (finding.id_numbers, finding.phones) == (0, 1)
+
+
+@pytest.mark.parametrize("text", NOT_PERSONAL)
+def test_the_sources_numbers_dates_amounts_and_hashes_are_no_personal_numbers(text):
+    assert find_personal_numbers(text) == [] and redact(text) == text
+    assert not holds_a_personal_number(text)
+    column = pd.Series([text], dtype="str")
+    assert not redact_values(column)[1].any() and not identifiers_holding_a_personal_number(column).any()
+
+
+def test_a_record_number_of_an_ids_width_between_letters_is_judged_as_one_alone():
+    """A source's 18-digit record number with a letter before it is ID-shaped, as it is
+    alone: masked in free text, kept as an identifier (no province's code, no date)."""
+    for number in ("X100000000000000401", "R000000000000000011A"):
+        assert redact(number) != number and not holds_a_personal_number(number)
+        assert not identifiers_holding_a_personal_number(pd.Series([number], dtype="str")).any()
+
+
+NON_HEX_LETTERS = st.text(alphabet="ghijklmnopqrstuvwxyzGHIJKLMNOPQRSTUVWXYZ", min_size=1, max_size=4)
+
+
+@PROPERTY
+@given(st.one_of(valid_resident_ids(), mobile), NON_HEX_LETTERS, st.text(alphabet="abcdefABCDEF", max_size=3),
+       NON_HEX_LETTERS)
+def test_no_number_glued_to_letters_survives_redaction(number, before, hex_letters, after):
+    for text in (before + hex_letters + number, number + hex_letters + after, before + number + after):
+        redacted = redact(text)
+        assert number not in redacted and "****" in redacted, text
+        assert holds_a_personal_number(text)
+
+
 @PROPERTY
 @given(valid_resident_ids(), mobile, st.text(max_size=20), st.text(max_size=20))
 def test_no_number_survives_redaction(number, phone, before, after):
@@ -159,6 +255,10 @@ def test_a_number_across_a_cut_is_masked_whole(number, before, filler):
 
 
 DIGIT_RUNS = st.text(alphabet="0123456789", min_size=9, max_size=21)
+# runs of digits between letters, as a value of letters and digits alone holds them
+LETTERS = st.text(alphabet="abXxyZ", max_size=3)
+GLUED_RUNS = st.tuples(LETTERS, st.one_of(DIGIT_RUNS, DIGIT_RUNS.map(lambda run: "0" + run)), LETTERS,
+                       st.sampled_from(["", "q", "7"])).map("".join)
 
 
 @PROPERTY
@@ -166,12 +266,15 @@ DIGIT_RUNS = st.text(alphabet="0123456789", min_size=9, max_size=21)
                           mobile.map(lambda number: "0086" + number), mobile.map(lambda number: number + "0"),
                           DIGIT_RUNS.map(lambda run: run + "X"), DIGIT_RUNS.map(lambda run: "X" + run),
                           DIGIT_RUNS.map(lambda run: "０" + run), DIGIT_RUNS.map(lambda run: "+" + run),
+                          GLUED_RUNS, st.tuples(GLUED_RUNS, GLUED_RUNS).map("".join),
+                          st.sampled_from([written for written, _ in GLUED + FIXED_LINES] + NOT_PERSONAL),
                           any_text, st.none()), max_size=12))
 def test_a_column_is_redacted_as_each_value_is(values):
-    """redact_values passes over a value of ASCII letters and digits alone unless it is a whole
-    number (a record id of 14 or 16 digits, or a letter and 12 digits, holds none); what it
-    finds is what redact finds in each value, whatever the run's length, prefix, check letter
-    or full-width digit."""
+    """redact_values passes over a value of ASCII letters and digits alone unless a run of
+    its digits between letters is a whole number (a record id of 14 or 16 digits, or a letter
+    and 10 or 12 digits that start 52, holds none); what it finds is what redact finds in
+    each value, whatever the run's length, prefix, check letter, letters around it or
+    full-width digit."""
     redacted, changed = redact_values(pd.Series(values, dtype="string"))
     expected = [None if value is None else redact(value) for value in values]
     assert [None if pd.isna(value) else value for value in redacted] == expected
@@ -204,7 +307,8 @@ def test_a_source_record_number_of_any_width_is_no_personal_number():
 
 
 @PROPERTY
-@given(st.lists(st.one_of(st.sampled_from(SOURCE_RECORD_NUMBERS + PERSONAL_NUMBERS_AS_KEYS), DIGIT_RUNS,
+@given(st.lists(st.one_of(st.sampled_from(SOURCE_RECORD_NUMBERS + PERSONAL_NUMBERS_AS_KEYS), DIGIT_RUNS, GLUED_RUNS,
+                          st.sampled_from([written for written, _ in GLUED + FIXED_LINES] + NOT_PERSONAL),
                           DIGIT_RUNS.map(lambda run: run[:17] + "X"), valid_resident_ids(), mobile, any_text,
                           st.none()), max_size=12))
 def test_a_column_of_identifiers_is_judged_as_each_value_is(values):
@@ -213,7 +317,7 @@ def test_a_column_of_identifiers_is_judged_as_each_value_is(values):
 
 
 @PROPERTY
-@given(st.one_of(valid_resident_ids(), DIGIT_RUNS, DIGIT_RUNS.map(lambda run: run[:17] + "X"),
+@given(st.one_of(valid_resident_ids(), DIGIT_RUNS, DIGIT_RUNS.map(lambda run: run[:17] + "X"), GLUED_RUNS,
                  st.sampled_from(SOURCE_RECORD_NUMBERS + PERSONAL_NUMBERS_AS_KEYS)))
 def test_what_the_warehouse_scan_finds_in_an_identifier_staging_refused(value):
     """The last line of defence stops a publish on an ID number in an identifier column;

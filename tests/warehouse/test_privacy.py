@@ -230,3 +230,53 @@ def test_every_candidate_of_a_free_text_column_is_judged(tmp_path, pg_databases)
             assert shape(scan_warehouse(engine)) == expected, url
         finally:
             engine.dispose()
+
+
+def test_numbers_glued_to_letters_spaced_dashes_and_fixed_lines_are_findings(tmp_path, pg_databases):
+    """What the privacy audit of 7 Dec found in clear (an ID number or a phone glued to
+    letters, an ID number grouped with spaces around its dashes, fixed lines) is a finding in
+    the built file and in the warehouse, DuckDB and PostgreSQL alike: the database fetches
+    them (the separators as `pipelines.privacy` reads them) and Python judges them; a fixed
+    line counts as a phone. The sources' own numbers, dates and run ids beside them are none."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from pipelines.warehouse.privacy_scan import scan_built_files
+    from pipelines.warehouse.publish import load_files
+    from pipelines.warehouse.verify import default_schema
+    from tests.reference import resident_id
+
+    number = resident_id("52010219900101123")
+    records = [
+        f'{{"areaCode": "SFZ{number}"}}',
+        f'{{"skills": "{number[:6]} - {number[6:14]} - {number[14:]}"}}',
+        '{"contact": "(0851)86812345"}',
+        '{"hostType": "tel13812345678"}',
+        '{"contact": "0851 – 8681 – 2345"}',
+        '{"id": "52000000000030", "at": "2023-01-05 08:30:00", "day": "20230105", "region": "520102000000", '
+        '"run": "f08360852789d059c6e50df2e5a3863e", "uscc": "91520100MA6DXXXXXX", "team": "X520000000001", '
+        '"hours": 2.5}',
+    ]
+    rows = len(records)
+    table = pa.table({
+        "source": ["national"] * rows, "entity": ["services"] * rows,
+        "source_id": [str(1000000000000000 + n) for n in range(rows)],
+        "rule": ["hours_out_of_range"] * rows, "detail": ["hours > 24"] * rows, "record": records,
+        "first_seen_at": pa.nulls(rows, pa.timestamp("us", "UTC")),
+        "last_seen_at": pa.nulls(rows, pa.timestamp("us", "UTC")),
+    })
+    path = tmp_path / "quarantine.parquet"
+    pq.write_table(table, path)
+    expected = {"quarantine.record": (2, 3, 3)}  # 3 rows named at most
+
+    def shape(found):
+        return {where: (f.id_numbers, f.phones, len(f.rows)) for where, f in found.items()}
+
+    assert shape(scan_built_files({"quarantine": path})) == expected
+    for url in (f"duckdb:///{tmp_path / 'warehouse.duckdb'}", pg_databases.new()):
+        engine = sa.create_engine(url)
+        try:
+            load_files(engine, {"quarantine": path}, schema=default_schema(engine))
+            assert shape(scan_warehouse(engine)) == expected, url
+        finally:
+            engine.dispose()
