@@ -195,41 +195,51 @@ def test_an_id_number_in_an_identifier_column_is_found_behind_many_long_account_
         "volunteer_source_map.source_id": (1, 0, 1)}
 
 
-def test_every_candidate_of_a_free_text_column_is_judged(tmp_path, pg_databases):
-    """A quarantine record holds its raw row, whose long ids make every record a candidate:
-    a phone in the last of more than a batch of them is found, in the built file and in the
-    warehouse (DuckDB and PostgreSQL, which streams the candidates)."""
+def _quarantine_findings(tmp_path, pg_databases, records: list[str]) -> list[dict]:
+    """The privacy findings (ID numbers, phones, rows named) in a quarantine table of
+    `records`: in its built file, then loaded into DuckDB and into PostgreSQL."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from pipelines.warehouse.privacy_scan import CANDIDATE_BATCH_ROWS, scan_built_files
+    from pipelines.warehouse.privacy_scan import scan_built_files
     from pipelines.warehouse.publish import load_files
     from pipelines.warehouse.verify import default_schema
 
-    rows = CANDIDATE_BATCH_ROWS + 20
-    records = [f'{{"id": "{1000000000000000 + n}", "hours": 2}}' for n in range(rows - 1)]
-    records.append('{"id": "1000000000999999", "contact": "138 0013 8000"}')
+    rows = len(records)
     table = pa.table({
         "source": ["national"] * rows, "entity": ["services"] * rows,
         "source_id": [str(1000000000000000 + n) for n in range(rows)],
         "rule": ["hours_out_of_range"] * rows, "detail": ["hours > 24"] * rows, "record": records,
-        "first_seen_at": pa.nulls(rows, pa.timestamp("us", "UTC")), "last_seen_at": pa.nulls(rows, pa.timestamp("us", "UTC")),
+        "first_seen_at": pa.nulls(rows, pa.timestamp("us", "UTC")),
+        "last_seen_at": pa.nulls(rows, pa.timestamp("us", "UTC")),
     })
     path = tmp_path / "quarantine.parquet"
     pq.write_table(table, path)
-    expected = {"quarantine.record": (0, 1, 1)}
 
     def shape(found):
         return {where: (f.id_numbers, f.phones, len(f.rows)) for where, f in found.items()}
 
-    assert shape(scan_built_files({"quarantine": path})) == expected
+    findings = [shape(scan_built_files({"quarantine": path}))]
     for url in (f"duckdb:///{tmp_path / 'warehouse.duckdb'}", pg_databases.new()):
         engine = sa.create_engine(url)
         try:
             load_files(engine, {"quarantine": path}, schema=default_schema(engine))
-            assert shape(scan_warehouse(engine)) == expected, url
+            findings.append(shape(scan_warehouse(engine)))
         finally:
             engine.dispose()
+    return findings
+
+
+def test_every_candidate_of_a_free_text_column_is_judged(tmp_path, pg_databases):
+    """A quarantine record holds its raw row, whose long ids make every record a candidate:
+    a phone in the last of more than a batch of them is found, in the built file and in the
+    warehouse (DuckDB and PostgreSQL, which streams the candidates)."""
+    from pipelines.warehouse.privacy_scan import CANDIDATE_BATCH_ROWS
+
+    rows = CANDIDATE_BATCH_ROWS + 20
+    records = [f'{{"id": "{1000000000000000 + n}", "hours": 2}}' for n in range(rows - 1)]
+    records.append('{"id": "1000000000999999", "contact": "138 0013 8000"}')
+    assert _quarantine_findings(tmp_path, pg_databases, records) == [{"quarantine.record": (0, 1, 1)}] * 3
 
 
 def test_numbers_glued_to_letters_spaced_dashes_and_fixed_lines_are_findings(tmp_path, pg_databases):
@@ -238,12 +248,6 @@ def test_numbers_glued_to_letters_spaced_dashes_and_fixed_lines_are_findings(tmp
     the built file and in the warehouse, DuckDB and PostgreSQL alike: the database fetches
     them (the separators as `pipelines.privacy` reads them) and Python judges them; a fixed
     line counts as a phone. The sources' own numbers, dates and run ids beside them are none."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    from pipelines.warehouse.privacy_scan import scan_built_files
-    from pipelines.warehouse.publish import load_files
-    from pipelines.warehouse.verify import default_schema
     from tests.reference import resident_id
 
     number = resident_id("52010219900101123")
@@ -257,26 +261,5 @@ def test_numbers_glued_to_letters_spaced_dashes_and_fixed_lines_are_findings(tmp
         '"run": "f08360852789d059c6e50df2e5a3863e", "uscc": "91520100MA6DXXXXXX", "team": "X520000000001", '
         '"hours": 2.5}',
     ]
-    rows = len(records)
-    table = pa.table({
-        "source": ["national"] * rows, "entity": ["services"] * rows,
-        "source_id": [str(1000000000000000 + n) for n in range(rows)],
-        "rule": ["hours_out_of_range"] * rows, "detail": ["hours > 24"] * rows, "record": records,
-        "first_seen_at": pa.nulls(rows, pa.timestamp("us", "UTC")),
-        "last_seen_at": pa.nulls(rows, pa.timestamp("us", "UTC")),
-    })
-    path = tmp_path / "quarantine.parquet"
-    pq.write_table(table, path)
-    expected = {"quarantine.record": (2, 3, 3)}  # 3 rows named at most
-
-    def shape(found):
-        return {where: (f.id_numbers, f.phones, len(f.rows)) for where, f in found.items()}
-
-    assert shape(scan_built_files({"quarantine": path})) == expected
-    for url in (f"duckdb:///{tmp_path / 'warehouse.duckdb'}", pg_databases.new()):
-        engine = sa.create_engine(url)
-        try:
-            load_files(engine, {"quarantine": path}, schema=default_schema(engine))
-            assert shape(scan_warehouse(engine)) == expected, url
-        finally:
-            engine.dispose()
+    # 3 rows named at most
+    assert _quarantine_findings(tmp_path, pg_databases, records) == [{"quarantine.record": (2, 3, 3)}] * 3
