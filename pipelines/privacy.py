@@ -364,13 +364,15 @@ def shaped_like_a_personal_number(values: pd.Series) -> pd.Series:
 
 
 def holds_a_personal_number(identifier: str) -> bool:
-    """Whether a key, a record number or a reference holds a personal number: a phone-shaped
+    """Whether a key, a record number or a reference holds a personal number: a mobile-shaped
     run, or an ID-shaped run that could be somebody's resident ID number
     (`ids.could_be_a_resident_id`). Shape alone would refuse the sources' own record numbers:
-    the contract fixes their width, not which, and 15 or 18 digits is as likely as any."""
+    the contract fixes their width, not which, and 15 or 18 digits is as likely as any; so
+    would a fixed line's shape (0 and 10 or 11 digits: a zero-padded record number), which
+    free text masks but a key keeps."""
     from pipelines.normalize.ids import could_be_a_resident_id
 
-    return any(number.kind == "phone" or could_be_a_resident_id(number.digits)
+    return any(number.digits.startswith("1") if number.kind == "phone" else could_be_a_resident_id(number.digits)
                for number in find_personal_numbers(identifier))
 
 
