@@ -212,6 +212,10 @@ class Context:
         prefix = PHONE_PREFIXES[int(self.rng.integers(0, len(PHONE_PREFIXES)))]
         return f"{prefix}{int(self.rng.integers(0, 10**8)):08d}"
 
+    def landline(self) -> str:
+        """A Guiyang fixed line (0851 and 8 digits), its digits together."""
+        return f"0851{int(self.rng.integers(2, 10))}{int(self.rng.integers(0, 10**7)):07d}"
+
     def name(self) -> str:
         return str(random_names(self.rng, 1)[0][0])
 
@@ -299,10 +303,10 @@ def _edit(change: Callable[[Any], Any]) -> Make:
 
 def _number(write: Callable[[str, Any], Any], draw: str = "id") -> Make:
     """A kind that writes a fresh number as write(number, old value): an ID number ("id", or
-    "id_digits" for one without X) or a mobile ("phone")."""
+    "id_digits" for one without X), a mobile ("phone") or a fixed line ("landline")."""
 
     def make(ctx: Context, spec: StreamSpec, row: dict, field: str) -> Spoil:
-        number = ctx.phone() if draw == "phone" else ctx.id_number(draw == "id_digits")
+        number = {"phone": ctx.phone, "landline": ctx.landline}.get(draw, lambda: ctx.id_number(draw == "id_digits"))()
         row[field] = write(number, row[field])
         return Spoil(planted=number)
 
@@ -432,6 +436,12 @@ KINDS = (
          _number(lambda n, old: (old or "") + ID_IN_TEXT.format(n))),
     Kind("phone_in_free_text", "free_text",
          _number(lambda p, old: (old or "") + PHONE_IN_TEXT.format(p), "phone")),
+    # as the privacy audit of 7 Dec found them: glued to letters, dashes between spaces, a fixed line
+    Kind("id_number_glued_to_letters", "free_text", _number(lambda n, old: (old or "") + f"sfz{n}")),
+    Kind("phone_glued_to_letters", "free_text", _number(lambda p, old: (old or "") + f"TEL{p}", "phone")),
+    Kind("id_number_spaced_dashes", "free_text",
+         _number(lambda n, old: (old or "") + f"{n[:6]} - {n[6:14]} - {n[14:]}")),
+    Kind("landline_in_free_text", "free_text", _number(lambda t, old: (old or "") + f"座机{t}", "landline")),
     Kind("not_an_object_string", None, _string_row, field="(row)", outcome=QUARANTINE),
     Kind("not_an_object_number", None, _number_row, field="(row)", outcome=QUARANTINE),
     Kind("key_missing", "key", _drop, outcome=QUARANTINE),

@@ -299,8 +299,8 @@ def assert_row_is(truth, body: bytes, source: str) -> None:
         assert digits(truth.planted) in digits(text), context
         if len(truth.planted) == 18:  # a resident ID number: check character and birth date
             assert ric.is_valid(truth.planted), truth.planted
-        else:
-            assert re.fullmatch(r"1[3-9]\d{9}", truth.planted), truth.planted
+        else:  # a mobile, or a Guiyang fixed line
+            assert re.fullmatch(r"1[3-9]\d{9}|0851[2-9]\d{7}", truth.planted), truth.planted
 
 
 def test_hostile_rows_sit_among_the_normal_rows_and_point_only_at_hostile_rows(
