@@ -50,8 +50,7 @@ def synced(tmp_path_factory):
             result = job.execute_in_process(instance=instance)
     assert result.success
     engine = sa.create_engine(f"duckdb:///{warehouse}")
-    yield {"truth": load_truth(world), "engine": engine, "result": result, "instance": instance,
-           "root": root, "world": world}
+    yield {"truth": load_truth(world), "engine": engine, "result": result, "instance": instance, "world": world}
     engine.dispose()
 
 
