@@ -8,22 +8,23 @@ the two birth dates are the same, a day apart, different or missing, and a `deci
 to fill with `same` or `different` (a drop-down list).
 
 A steward saves the filled workbook into `DATA_DIR/review/inbox/`; the `review_workbooks`
-sensor (assets/review.py) calls `take_workbook`, which validates it whole: a pair that is not
-under review (an edited id), a decision other than same / different, one pair decided both
-ways, a sheet without its columns. A workbook with any error is refused entirely, moved to
-`inbox/rejected/` with a `<name>.errors.txt` that says, row by row, what to fix; a valid one
-is appended to `state/resolve/review_decisions.csv` (`different` is the file's `not_same`)
-and moved to `inbox/accepted/`. `<name>` is the workbook's own name only when it is shaped
-like the export's (`shown_workbook_name`): a steward may name the file after a volunteer. The next sync honours the decisions as it always did
+sensor (assets/review.py) calls `take_workbook`, which validates it whole: a pair that is
+not under review (an edited id), a decision other than same / different, one pair decided
+both ways, a sheet without its columns. A workbook with any error is refused entirely, moved
+to `inbox/rejected/` with a `<name>.errors.txt` that says, row by row, what to fix; a valid
+one is appended to `state/resolve/review_decisions.csv` (`different` is the file's
+`not_same`) and moved to `inbox/accepted/`. `<name>` is the workbook's own name only when it
+is shaped like the export's (`shown_workbook_name`): a steward may name the file after a
+volunteer. The next sync honours the decisions as it always did
 (pipelines/resolve/volunteers.py): `same` forces a link, `different` forbids one.
 
-Privacy: the workbook holds no clear certificate number, phone or full name (they are not
-even in the staged files), nor what rebuilds one: beside an ID number's first 4 and last 4
+Privacy: the workbook holds no clear certificate number, phone or full name (the staged
+files hold them hashed or sealed), nor what rebuilds one: beside an ID number's first 4 and last 4
 characters a full birth date and the county left only the county's last 2 digits to guess
 (45% of Guizhou's numbers rebuilt exactly), so a birth date is shown as its year alone and
-compared between the two accounts in code. A message (the `.errors.txt`, the sensor's tick, the run's log)
-names the row and the column and says what is wrong, never what the steward typed there: a
-decision can be a name or a number typed into the wrong cell.
+compared between the two accounts in code. A message (the `.errors.txt`, the sensor's tick,
+the run's log) names the row and the column and says what is wrong, never what the steward
+typed there: a decision can be a name or a number typed into the wrong cell.
 """
 
 from __future__ import annotations
