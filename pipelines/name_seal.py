@@ -68,11 +68,13 @@ def unseal_name(name: str, key: str) -> str:
 
 def sealed_names(names: pd.Series, key: str) -> pd.Series:
     """Each name sealed (missing stays missing), index kept."""
-    table = _tables(key)[0]
-    return map_unique(names, lambda distinct: distinct.map(lambda name: name.translate(table)))
+    return _translated(names, _tables(key)[0])
 
 
 def unsealed_names(names: pd.Series, key: str) -> pd.Series:
     """Each sealed name turned back (a name never sealed stays as it is), index kept."""
-    table = _tables(key)[1]
+    return _translated(names, _tables(key)[1])
+
+
+def _translated(names: pd.Series, table: dict[int, int]) -> pd.Series:
     return map_unique(names, lambda distinct: distinct.map(lambda name: name.translate(table)))

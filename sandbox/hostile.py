@@ -306,7 +306,12 @@ def _number(write: Callable[[str, Any], Any], draw: str = "id") -> Make:
     "id_digits" for one without X), a mobile ("phone") or a fixed line ("landline")."""
 
     def make(ctx: Context, spec: StreamSpec, row: dict, field: str) -> Spoil:
-        number = {"phone": ctx.phone, "landline": ctx.landline}.get(draw, lambda: ctx.id_number(draw == "id_digits"))()
+        if draw == "phone":
+            number = ctx.phone()
+        elif draw == "landline":
+            number = ctx.landline()
+        else:
+            number = ctx.id_number(draw == "id_digits")
         row[field] = write(number, row[field])
         return Spoil(planted=number)
 
