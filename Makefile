@@ -12,6 +12,7 @@ BENCH_STAMP := $(VENV)/.installed-bench
 
 DEMO_PERSONS ?= 5000
 DEMO_SEED    ?= 7
+PORT         ?= 3000
 
 .PHONY: setup demo test bench dev lock clean
 
@@ -38,8 +39,11 @@ test: setup
 bench: $(BENCH_STAMP)
 	$(PY) bench/run_all.py
 
+# The UI over the instance the demo records into (.dagster_home, made here on a fresh clone).
 dev: setup
-	DAGSTER_HOME=$(CURDIR)/.dagster_home $(VENV)/bin/dagster dev -w workspace.yaml
+	mkdir -p .dagster_home
+	test -f .dagster_home/dagster.yaml || cp dagster.yaml .dagster_home/dagster.yaml
+	DAGSTER_HOME=$(CURDIR)/.dagster_home $(VENV)/bin/dagster dev -w workspace.yaml -p $(PORT)
 
 # Re-resolve the three lock files from pyproject.toml's ranges (needs uv on the PATH).
 lock:

@@ -50,8 +50,9 @@ RAW_RETRY_POLICY = RetryPolicy(
     max_retries=3, delay=30, backoff=Backoff.EXPONENTIAL, jitter=Jitter.PLUS_MINUS
 )
 # Across a province every stream changes every day; three days without a single change is
-# worth a look. Evaluations come once a year per organization and period.
-STALE_AFTER = {"evaluations": timedelta(days=400)}
+# worth a look. Evaluations come once a year per organization and period; stations (a few
+# thousand in the province, set up by a county at a time) may go weeks without one.
+STALE_AFTER = {"evaluations": timedelta(days=400), "stations": timedelta(days=30)}
 DEFAULT_STALE_AFTER = timedelta(days=3)
 
 

@@ -219,7 +219,8 @@ def resolved_entities(context: AssetExecutionContext, pipeline_settings: Pipelin
             reused = {}
     context.log.info(
         f"resolved {summary['volunteers']['accounts']} accounts into {summary['volunteers']['persons']} persons "
-        f"({summary['volunteers']['mode']}), {summary['services']['services']} services"
+        f"({'as last resolved' if reused else summary['volunteers']['mode']}), "
+        f"{summary['services']['services']} services"
     )
     yield MaterializeResult(asset_key=VOLUNTEERS, metadata=safe_metadata({**volunteer_metadata(summary), **reused}))
     organizations = summary["organizations"]

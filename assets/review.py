@@ -68,7 +68,7 @@ def volunteer_match_workbook(context: AssetExecutionContext, pipeline_settings: 
             review, read_staged(settings, "volunteers", columns=EVIDENCE_SOURCE_COLUMNS), settings.data_dir,
             name_key=settings.pii_hash_key)
         inbox_dir(settings.data_dir).mkdir(parents=True, exist_ok=True)
-    context.log.info(f"{pairs} uncertain pairs written for review")
+    context.log.info(f"{pairs} uncertain {'pair' if pairs == 1 else 'pairs'} written for review")
     return MaterializeResult(metadata={
         "pairs_for_review": pairs,
         "workbook": MetadataValue.path(str(path)),

@@ -131,6 +131,12 @@ class Settings:
     # PGHOST, PGHOSTADDR, PGSERVICE as found: libpq reads them, so the guard must too
     libpq_environment: Mapping[str, str] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        # absolute: what staging and reuse keep of the landed folders is their paths, so
+        # `data` and `/srv/sync/data` must name the same folder the same way (a demo run with
+        # the one and a nightly run with the other redid every step)
+        object.__setattr__(self, "data_dir", Path(self.data_dir).expanduser().resolve())
+
     def __repr__(self) -> str:  # secrets never reach a log line through repr()
         return (
             f"Settings(national_api_url={display_url(self.national_api_url)!r}, "
@@ -149,7 +155,7 @@ class Settings:
             value = env.get(name, "").strip()
             return value or default
 
-        data_dir = Path(get("DATA_DIR", "data")).expanduser()
+        data_dir = Path(get("DATA_DIR", "data"))
 
         def secret_key(name: str, development_key: str) -> str:
             key = get(name, development_key)

@@ -234,7 +234,6 @@ _HEX_TOKEN = re.compile(
     "(?<![0-9A-Za-z])(?:[0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12}|[0-9A-F]{8}(?:-[0-9A-F]{4}){3}-[0-9A-F]{12}"
     "|(?=[0-9]*[a-f])[0-9a-f]{16,}|(?=[0-9]*[A-F])[0-9A-F]{16,})(?![0-9A-Za-z])"
 )
-_HEX_NEIGHBOURS = frozenset("abcdefABCDEF-")
 _FULLWIDTH = str.maketrans("０１２３４５６７８９ＸｘＹｙ", "0123456789XxYy")
 _NOT_ID_CHARACTER = re.compile(r"[^0-9Xx]")
 
@@ -273,25 +272,26 @@ _PATTERNS = (
 )
 
 
+def _hex_tokens_blanked(text: str) -> str:
+    """`text` with every hash, run id or UUID (`_HEX_TOKEN`) blanked, its length kept: no
+    number is read through one, wholly or in part (a run id's last digits and the process id
+    after it in a log line, `...-e6e7ac087375 - 59584 -`, were once masked as a phone)."""
+    return _HEX_TOKEN.sub(lambda token: "\0" * len(token.group(0)), text)
+
+
 def find_personal_numbers(text: str) -> list[PersonalNumber]:
     """Every ID-shaped, mobile-shaped and fixed-line-shaped run in `text`, in order, not
-    overlapping (a fixed line is a "phone"), but for runs inside a hash or a run id
+    overlapping (a fixed line is a "phone"), none taking a digit of a hash or a run id
     (`_HEX_TOKEN`). Shape only: no check character is verified (a mistyped number is still
     somebody's number)."""
     if not _ELEVEN_DIGITS.search(text):
         return []
-    hex_tokens: list[tuple[int, int]] | None = None
+    searched = _hex_tokens_blanked(text)
     found: list[PersonalNumber] = []
     for kind, pattern, digits_of in _PATTERNS:
-        for match in pattern.finditer(text):
+        for match in pattern.finditer(searched):
             if any(match.start() < other.end and other.start < match.end() for other in found):
                 continue
-            # a run inside a hash or a run id has a hex letter (or a UUID's dash) beside it
-            if _HEX_NEIGHBOURS & {text[match.start() - 1:match.start()], text[match.end():match.end() + 1]}:
-                if hex_tokens is None:
-                    hex_tokens = [token.span() for token in _HEX_TOKEN.finditer(text)]
-                if any(start <= match.start() and match.end() <= end for start, end in hex_tokens):
-                    continue
             digits = digits_of(_plain(match.group(0)))
             if kind == "id" and len(digits) == 15 and digits.startswith("0086"):
                 continue  # 0086 and a phone, for the phone patterns: no province's code starts 00

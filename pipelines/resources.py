@@ -14,6 +14,7 @@ environment: `PipelineSettings(data_dir=str(tmp_path))`,
 from __future__ import annotations
 
 import dataclasses
+import threading
 import warnings
 from pathlib import Path
 from typing import Optional
@@ -57,9 +58,18 @@ class PipelineSettings(ConfigurableResource):
             "warehouse_url": self.warehouse_url,
             "sandbox_truth_dir": self.sandbox_truth_dir,
         }
-        return dataclasses.replace(
-            Settings.from_env(), **{k: v for k, v in overrides.items() if v is not None}
-        )
+        with warnings.catch_warnings():
+            if _development_key_warned.is_set():
+                warnings.simplefilter("ignore", DevelopmentKeyWarning)
+            environment = Settings.from_env()
+        _development_key_warned.set()
+        return dataclasses.replace(environment, **{k: v for k, v in overrides.items() if v is not None})
+
+
+# Dagster shows a warning again in every step (each step resets Python's record of warnings
+# shown): the development key's is said by the first step that reads the settings, not by all
+# thirteen of a sync.
+_development_key_warned = threading.Event()
 
 
 def _environment() -> Settings:

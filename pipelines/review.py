@@ -11,9 +11,9 @@ A steward saves the filled workbook into `DATA_DIR/review/inbox/`; the `review_w
 sensor (assets/review.py) calls `take_workbook`, which validates it whole: a pair that is
 not under review (an edited id), a decision other than same / different, one pair decided
 both ways, a sheet without its columns. A workbook with any error is refused entirely, moved
-to `inbox/rejected/` with a `<name>.errors.txt` that says, row by row, what to fix; a valid
-one is appended to `state/resolve/review_decisions.csv` (`different` is the file's
-`not_same`) and moved to `inbox/accepted/`. `<name>` is the workbook's own name only when it
+to `inbox/rejected/` (as `<Beijing time>-<name>`) with a `.errors.txt` beside it that says,
+row by row, what to fix; a valid one is appended to `state/resolve/review_decisions.csv`
+(`different` is the file's `not_same`) and moved to `inbox/accepted/` (named alike). `<name>` is the workbook's own name only when it
 is shaped like the export's (`shown_workbook_name`): a steward may name the file after a
 volunteer. The next sync honours the decisions as it always did
 (pipelines/resolve/volunteers.py): `same` forces a link, `different` forbids one.

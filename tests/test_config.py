@@ -1,6 +1,9 @@
 """Settings: the contract's variable names, sandbox defaults, and no secret in a repr."""
 
+import dataclasses
+import threading
 import warnings
+from pathlib import Path
 
 import pytest
 
@@ -53,3 +56,45 @@ def test_no_secret_in_repr_or_display():
     shown = repr(settings) + settings.warehouse_display
     for secret in ("csecret-123", "asecret-456", "hash-key-789", "pw-000"):
         assert secret not in shown
+
+
+def test_data_dir_is_one_folder_however_it_is_spelled(tmp_path, monkeypatch):
+    # staging and reuse keep the landed folders' paths: `data` from the project's folder and
+    # its absolute path must be the same folder to them, or a sync after the demo redoes all
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data").mkdir()
+    spellings = ["data", "./data/", str(tmp_path / "data"), str(tmp_path / "data" / ".." / "data")]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DevelopmentKeyWarning)
+        folders = {Settings.from_env({"DATA_DIR": spelling}).data_dir for spelling in spellings}
+    # and as a run's `pipeline_settings.data_dir` sets it (dataclasses.replace)
+    folders |= {dataclasses.replace(Settings(), data_dir=Path(spelling)).data_dir for spelling in spellings}
+    assert folders == {(tmp_path / "data").resolve()}
+
+
+def test_a_sync_says_the_development_key_warning_once_not_once_a_step(tmp_path, monkeypatch):
+    from dagster import asset, materialize
+
+    from pipelines import resources
+    from pipelines.resources import PipelineSettings
+
+    monkeypatch.setattr(resources, "_development_key_warned", threading.Event())  # a new process
+    monkeypatch.delenv("PII_HASH_KEY", raising=False)
+
+    @asset
+    def first(pipeline_settings: PipelineSettings) -> None:
+        pipeline_settings.settings()
+
+    @asset(deps=[first])
+    def second(pipeline_settings: PipelineSettings) -> None:
+        pipeline_settings.settings()
+
+    @asset(deps=[second])
+    def third(pipeline_settings: PipelineSettings) -> None:
+        pipeline_settings.settings()
+
+    with warnings.catch_warnings(record=True) as shown:
+        warnings.simplefilter("always")
+        assert materialize([first, second, third],
+                           resources={"pipeline_settings": PipelineSettings(data_dir=str(tmp_path))}).success
+    assert [w.category for w in shown if issubclass(w.category, DevelopmentKeyWarning)] == [DevelopmentKeyWarning]

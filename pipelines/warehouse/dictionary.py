@@ -10,7 +10,7 @@ optional `-- ...` lines that the dictionary shows above the SQL.
 
 from __future__ import annotations
 
-import sys
+import argparse
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -144,6 +144,15 @@ def write_dictionary(path: Path = DICTIONARY_PATH) -> Path:
     return path
 
 
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m pipelines.warehouse.dictionary",
+        description="Write the data dictionary (Markdown) from schemas/warehouse.yaml and the example queries.",
+    )
+    parser.add_argument("path", nargs="?", type=Path, default=DICTIONARY_PATH,
+                        help=f"where to write it (default: {DICTIONARY_PATH.relative_to(DICTIONARY_PATH.parents[1])})")
+    print(f"wrote {write_dictionary(parser.parse_args(argv).path)}")
+
+
 if __name__ == "__main__":
-    written = write_dictionary(Path(sys.argv[1]) if len(sys.argv) > 1 else DICTIONARY_PATH)
-    print(f"wrote {written}")
+    main()

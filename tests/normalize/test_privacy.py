@@ -8,11 +8,12 @@ import hmac
 import json
 import logging
 import re
+import uuid
 
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from pipelines.privacy import (
@@ -330,3 +331,16 @@ def test_what_the_warehouse_scan_finds_in_an_identifier_staging_refused(value):
 
     if _judge("source_id", iter([("k", value)])) is not None:
         assert holds_a_personal_number(value)
+
+
+@PROPERTY
+@given(st.uuids(), st.integers(min_value=1, max_value=4_194_304), mobile)
+@example(uuid.UUID("73973917-359f-31b7-3080-e6e7ac087375"), 59584, "13812345678")  # was masked
+def test_a_run_id_in_a_log_line_stays_whole_and_a_phone_beside_it_does_not(run_id, pid, phone):
+    # Dagster's line: `... - sync_all - <run id> - <pid> - STEP_START - ...`; the run id's last
+    # digits and the pid were once joined across " - " and masked as a phone
+    line = f"2026-12-07 21:00:26 +0800 - dagster - DEBUG - sync_all - {run_id} - {pid} - STEP_START - Started"
+    assert redact(line) == line
+    with_phone = f"{line} - {run_id} - {phone}"
+    redacted = redact(with_phone)
+    assert phone not in redacted and redacted.count(str(run_id)) == 2
