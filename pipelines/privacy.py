@@ -272,21 +272,31 @@ _PATTERNS = (
 )
 
 
-def _hex_tokens_blanked(text: str) -> str:
-    """`text` with every hash, run id or UUID (`_HEX_TOKEN`) blanked, its length kept: no
-    number is read through one, wholly or in part (a run id's last digits and the process id
-    after it in a log line, `...-e6e7ac087375 - 59584 -`, were once masked as a phone)."""
-    return _HEX_TOKEN.sub(lambda token: "\0" * len(token.group(0)), text)
+# A decimal number as a program prints it: a short whole part and ten fraction digits or
+# more (Dagster's `retry in 5.588188188188188 seconds`). A person's number written with a dot
+# has a region code or a mobile's prefix before it and its groups are shorter.
+_DECIMAL_FRACTION = re.compile("(?<![0-9０-９.])[0-9]{1,3}\\.[0-9]{10,}(?![0-9０-９])")
+
+
+def _not_numbers_blanked(text: str) -> str:
+    """`text` with every hash, run id or UUID (`_HEX_TOKEN`) and every long decimal fraction
+    (`_DECIMAL_FRACTION`) blanked, its length kept: no number is read through one, wholly or
+    in part (a run id's last digits and the process id after it in a log line,
+    `...-e6e7ac087375 - 59584 -`, were once masked as a phone)."""
+    def blank(token: re.Match) -> str:
+        return "\0" * len(token.group(0))
+
+    return _DECIMAL_FRACTION.sub(blank, _HEX_TOKEN.sub(blank, text))
 
 
 def find_personal_numbers(text: str) -> list[PersonalNumber]:
     """Every ID-shaped, mobile-shaped and fixed-line-shaped run in `text`, in order, not
-    overlapping (a fixed line is a "phone"), none taking a digit of a hash or a run id
-    (`_HEX_TOKEN`). Shape only: no check character is verified (a mistyped number is still
+    overlapping (a fixed line is a "phone"), none taking a digit of a hash, a run id or a long
+    decimal fraction (`_not_numbers_blanked`). Shape only: no check character is verified (a mistyped number is still
     somebody's number)."""
     if not _ELEVEN_DIGITS.search(text):
         return []
-    searched = _hex_tokens_blanked(text)
+    searched = _not_numbers_blanked(text)
     found: list[PersonalNumber] = []
     for kind, pattern, digits_of in _PATTERNS:
         for match in pattern.finditer(searched):
