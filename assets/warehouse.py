@@ -176,7 +176,7 @@ def _publish_fingerprint(settings: Settings, schema: str | None) -> str:
         "staged": reuse.folder_manifest(settings.staged_dir, "*.parquet"),
         "schema": schema,
     }
-    return reuse.fingerprint(PUBLISH_STEP, inputs=inputs, settings=settings)
+    return reuse.fingerprint(PUBLISH_STEP, inputs=inputs, settings=settings, warehouse=True)
 
 
 def _published_rows(materialization: MaterializeResult) -> dict[str, int]:

@@ -84,26 +84,30 @@ def folder_manifest(folder: Path, pattern: str = "**/*.parquet") -> list[list]:
     return files_manifest(p for p in folder.glob(pattern) if p.is_file())
 
 
-def settings_fingerprint(settings: Settings) -> str:
+def settings_fingerprint(settings: Settings, *, warehouse: bool) -> str:
     """The settings that change what a step writes: the hash key (its digest, never the key),
-    where the data lives, where the warehouse is. Credentials and URLs of the sources only
-    change what is landed, which the landed files already say."""
+    where the data lives, and where the warehouse is for a step that writes it (`warehouse`):
+    staging and resolution write the same files whatever the target, so pointing a sync at
+    another warehouse does not stage and resolve the province again. Credentials and URLs of
+    the sources only change what is landed, which the landed files already say."""
     key_digest = hashlib.sha256(b"reuse:" + settings.pii_hash_key.encode("utf-8")).hexdigest()
     return _digest({
         "pii_hash_key": key_digest,
         "data_dir": str(Path(settings.data_dir).resolve()),
-        "warehouse": settings.resolved_warehouse_url,
+        "warehouse": settings.resolved_warehouse_url if warehouse else None,
         "truth": settings.sandbox_truth_dir,
     })
 
 
-def fingerprint(step: str, *, inputs: Any, settings: Settings, code: str | None = None, extra: Any = None) -> str:
-    """The one hash of everything a step's output depends on, the instant aside."""
+def fingerprint(step: str, *, inputs: Any, settings: Settings, code: str | None = None, extra: Any = None,
+                warehouse: bool = False) -> str:
+    """The one hash of everything a step's output depends on, the instant aside; `warehouse`:
+    the step writes the warehouse (`settings_fingerprint`)."""
     return _digest({
         "version": RECORD_VERSION,
         "step": step,
         "inputs": inputs,
-        "settings": settings_fingerprint(settings),
+        "settings": settings_fingerprint(settings, warehouse=warehouse),
         "code": code if code is not None else code_fingerprint(),
         "extra": extra,
     })

@@ -212,6 +212,18 @@ def test_the_fingerprint_follows_the_hash_key_never_holding_it(tmp_path):
     assert "key-one" not in reuse.record_path(one, "s").read_text()
 
 
+def test_another_warehouse_changes_the_publish_s_fingerprint_only(tmp_path):
+    """Staging and resolution write the same files whatever the target: a sync pointed at
+    another warehouse publishes again and stages nothing again."""
+    here = Settings(data_dir=tmp_path)
+    there = Settings(data_dir=tmp_path, warehouse_url="postgresql+psycopg://etl@db.example/warehouse")
+    for step in ("staged/volunteers", "resolved"):
+        assert reuse.fingerprint(step, inputs=[], settings=here, code="c") == reuse.fingerprint(
+            step, inputs=[], settings=there, code="c")
+    assert reuse.fingerprint("warehouse/publish", inputs=[], settings=here, code="c", warehouse=True) != \
+        reuse.fingerprint("warehouse/publish", inputs=[], settings=there, code="c", warehouse=True)
+
+
 def test_a_future_date_is_judged_again_from_the_midnight_that_starts_it():
     as_of = pd.Timestamp("2026-11-01 05:00", tz="UTC")  # 13:00 in Beijing
     services = pd.DataFrame({
