@@ -49,10 +49,14 @@ class _DataDirLockedExecutor(dg.Executor):
         return self._inner.retries
 
     def execute(self, plan_context, execution_plan):
+        from pipelines.guard import ensure_publishable
         from pipelines.locks import held_lock, sync_lock_path
 
         pipeline = plan_context.run_config.get("resources", {}).get("pipeline_settings", {})
         settings = PipelineSettings(**(pipeline.get("config") or {})).settings()
+        if publishes(execution_plan.step_keys_to_execute):
+            # refused now, not after a night of landing, staging and resolving (guard.py)
+            ensure_publishable(settings)
         wait = float(plan_context.dagster_run.tags.get(SYNC_LOCK_WAIT_TAG, SYNC_LOCK_WAIT_SECONDS))
         with held_lock(
             sync_lock_path(settings.data_dir.resolve()),
@@ -61,6 +65,11 @@ class _DataDirLockedExecutor(dg.Executor):
             wait_seconds=wait,
         ):
             yield from self._inner.execute(plan_context, execution_plan)
+
+
+def publishes(step_keys: list[str]) -> bool:
+    """Whether a run of these steps writes the warehouse (the asset `warehouse/publish`)."""
+    return warehouse.PUBLISH.to_python_identifier() in step_keys
 
 
 def _locked(inner: dg.ExecutorDefinition, name: str) -> dg.ExecutorDefinition:

@@ -207,3 +207,28 @@ def test_no_secret_in_any_repr_display_or_log(caplog):
     # still useful: where things are is shown
     assert REMOTE in settings.warehouse_display and "sslmode=require" in settings.warehouse_display
     assert "data.zyfw.example.cn" in repr(settings)
+
+
+
+def test_a_sync_that_would_publish_with_the_development_key_is_refused_before_its_first_step(tmp_path):
+    """Refused when the run starts (its executor, pipelines/definitions.py), not after a night
+    of landing, staging and resolving; run as the contract runs it, by `dagster job execute`."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    data_dir = tmp_path / "data"
+    env = {k: v for k, v in os.environ.items() if k not in ("DAGSTER_HOME", "PII_HASH_KEY")}
+    env.update({"DATA_DIR": str(data_dir), "WAREHOUSE_URL": f"postgresql+psycopg://etl:{PASSWORD}@{REMOTE}/warehouse",
+                "NATIONAL_API_URL": "http://127.0.0.1:9", "PROVINCIAL_API_URL": "http://127.0.0.1:9",
+                "PYTHONPATH": str(Path(__file__).resolve().parents[1])})  # this checkout's code
+    run = subprocess.run(
+        [sys.executable, "-m", "dagster", "job", "execute", "-m", "pipelines.definitions", "-j", "sync_all"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
+    )
+    output = run.stdout + run.stderr
+    assert run.returncode != 0
+    assert "DevelopmentKeyRefused" in output and "PII_HASH_KEY" in output and REMOTE in output
+    assert "STEP_START" not in output and not (data_dir / "raw").exists()  # no source was called
+    assert PASSWORD not in output
