@@ -201,3 +201,38 @@ def test_a_read_only_data_dir_is_said_plainly_at_the_lock(tmp_path):
     assert ADVICE in output
     assert "Read-only file system" not in output  # the system's bare words: gone
     assert "STEP_START" not in output
+
+
+def test_a_disk_filling_during_staging_is_said_plainly_and_the_next_run_recovers(tmp_path):
+    # what the operator ran into: DuckDB's raw "IO Error: Async write failed ... No space left
+    # on device" writing state/staging_identities, then "Exception ignored in ParquetWriter.__del__"
+    data_dir = tmp_path / "data"
+    if not _can_mount(data_dir):
+        pytest.skip("mounting a file system needs root (CI runs as root)")
+    world = generate_world(tmp_path / "world", persons=120, seed=5, as_of=datetime(2026, 11, 1, 12))
+    leave_a_page = (f'fallocate -l $(( $(df --output=avail -B1 "{data_dir}" | tail -1) - 4096 )) '
+                 f'"{data_dir}/filler"')
+    steps = [
+        {"kind": "shell", "command": ["mount", "-t", "tmpfs", "-o", "size=64m,mode=0700", "tmpfs", str(data_dir)]},
+        {"kind": "raw", "name": "landed", "data_dir": str(data_dir)},
+        {"kind": "shell", "command": ["sh", "-c", leave_a_page]},
+        {"kind": "raw", "name": "staged_on_a_full_disk", "data_dir": str(data_dir), "layers": "staged"},
+        {"kind": "shell", "command": ["rm", f"{data_dir}/filler"]},
+        {"kind": "raw", "name": "staged_with_room", "data_dir": str(data_dir), "layers": "staged"},
+    ]
+    try:
+        completed = run_plan(world, steps, tmp_path, timeout=900)
+    finally:
+        subprocess.run(["umount", "-l", str(data_dir)], capture_output=True)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    lines = [json.loads(line) for line in completed.stdout.splitlines() if line.startswith("{")]
+    assert all(line["code"] == 0 for line in lines if "shell" in line), lines
+    runs = {line["raw_run"]: line["code"] for line in lines if "raw_run" in line}
+    assert runs == {"landed": 0, "staged_on_a_full_disk": 1, "staged_with_room": 0}
+    said = completed.stderr
+    # a page of room: the first write to need more is DuckDB's, of the landed rows' identities
+    assert f"DataDirUnwritable: [Errno 28] cannot write {data_dir}/state/staging_identities/" in said
+    assert "the file system is full" in said
+    assert ADVICE in said
+    for noise in ("IOException", "No space left on device", "Exception ignored", "write to closed file"):
+        assert noise not in said, noise
