@@ -10,8 +10,10 @@
   `durable`), so a state file can never survive a crash that lost the data it points to;
   every new folder is fsynced into its parent as well.
 * Clear when the disk says no: a full, read-only or forbidden DATA_DIR raises
-  `DataDirUnwritable`, naming the file and what to do; the temporary file is removed and
-  the target keeps its previous content, so the next run, once there is room, recovers.
+  `DataDirUnwritable`, naming the file and what to do, whoever wrote (Python, pyarrow,
+  DuckDB); the temporary file is removed and the target keeps its previous content, so the
+  next run, once there is room, recovers. A refusal met by a write inside another
+  (`atomic_path` in `atomic_path`) keeps naming its own file.
 
 Kill points (`pipelines.faults`) sit in every write: `file.partial:<path>` (half the
 content written), `file.before_rename:<path>` (complete, not yet in place) and
