@@ -10,8 +10,10 @@
   `durable`), so a state file can never survive a crash that lost the data it points to;
   every new folder is fsynced into its parent as well.
 * Clear when the disk says no: a full, read-only or forbidden DATA_DIR raises
-  `DataDirUnwritable`, naming the file and what to do; the temporary file is removed and
-  the target keeps its previous content, so the next run, once there is room, recovers.
+  `DataDirUnwritable`, naming the file and what to do, whoever wrote (Python, pyarrow,
+  DuckDB); the temporary file is removed and the target keeps its previous content, so the
+  next run, once there is room, recovers. A refusal met by a write inside another
+  (`atomic_path` in `atomic_path`) keeps naming its own file.
 
 Kill points (`pipelines.faults`) sit in every write: `file.partial:<path>` (half the
 content written), `file.before_rename:<path>` (complete, not yet in place) and
@@ -29,6 +31,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import duckdb
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -52,17 +55,33 @@ class DataDirUnwritable(OSError):
     """DATA_DIR (or the warehouse's folder) cannot take a write: full, read-only, forbidden."""
 
 
-def unwritable_error(target: Path, error: OSError) -> DataDirUnwritable | None:
-    """The clear error for an OSError that means "the disk refuses", None for any other."""
-    reason = _UNWRITABLE.get(error.errno or 0)
-    if reason is None:  # pyarrow's and DuckDB's errors carry the system's words, not the number
-        text = str(error)
-        reason = next((why for code, why in _UNWRITABLE.items() if os.strerror(code) in text), None)
-    if reason is None:
+# The errors a write under DATA_DIR may end in: the system's own, pyarrow's (ArrowIOError is
+# an OSError) and DuckDB's (its IOException is not an OSError, and carries no errno).
+WRITE_ERRORS = (OSError, duckdb.Error)
+
+
+def refusal_code(error: BaseException) -> int | None:
+    """The errno of an error that means "the disk refuses" (`_UNWRITABLE`), None for any other.
+    pyarrow's and DuckDB's errors often carry only the system's words ("No space left on
+    device"), not the number: those are read from the message."""
+    number = getattr(error, "errno", None)
+    if number in _UNWRITABLE:
+        return number
+    text = str(error)
+    return next((code for code in _UNWRITABLE if os.strerror(code) in text), None)
+
+
+def unwritable_error(target: Path, error: BaseException) -> DataDirUnwritable | None:
+    """The clear error for a write error (`WRITE_ERRORS`) that means "the disk refuses", None
+    for any other. It names `target`, never a temporary name, and not the system's words."""
+    if isinstance(error, DataDirUnwritable):
+        return error  # already clear, and naming the file that was refused
+    code = refusal_code(error)
+    if code is None:
         return None
     return DataDirUnwritable(
-        error.errno,
-        f"cannot write {target}: {reason}. Nothing half-written was kept: the previous version "
+        code,
+        f"cannot write {target}: {_UNWRITABLE[code]}. Nothing half-written was kept: the previous version "
         "of the file and every checkpoint still stand. Free space (or make the folder "
         "writable) and run the sync again; it resumes from the last checkpoint.",
     )
@@ -102,7 +121,9 @@ def temp_path(target: Path) -> Path:
     """A temporary name beside `target`, unique to this process, thread and call (it starts
     with the writer's process id, so a cleaner can tell a dead writer's leftovers from a
     live writer's work)."""
-    unique = f"{os.getpid()}-{threading.get_ident()}-{uuid.uuid4().hex[:8]}"
+    # the thread id in hex: in decimal it has 15 digits, the shape of an old resident ID
+    # number, and the log scrubber would mask it out of the very message naming the file
+    unique = f"{os.getpid()}-{threading.get_ident():x}-{uuid.uuid4().hex[:8]}"
     return target.with_name(f".{target.name}.{unique}{TEMP_SUFFIX}")
 
 
@@ -119,7 +140,9 @@ def process_alive(pid: int) -> bool:
     return True
 
 
-_WRITER_PID = re.compile(rf"\.(\d+)-\d+-[0-9a-f]{{8}}\{TEMP_SUFFIX}|^build-(\d+)-")
+# the thread id is hex since the names left the scrubber's way (decimal before: still read,
+# a killed writer's leftovers from before then are cleared like any other)
+_WRITER_PID = re.compile(rf"\.(\d+)-[0-9a-f]+-[0-9a-f]{{8}}\{TEMP_SUFFIX}|^build-(\d+)-")
 
 
 def writer_pid(name: str) -> int | None:
@@ -134,6 +157,17 @@ def remove_dead_writers_temps(target: Path) -> None:
         pid = writer_pid(temp.name)
         if pid is not None and not process_alive(pid):
             temp.unlink(missing_ok=True)
+
+
+def discard_temp(temp: Path) -> None:
+    """Remove a failed write's temporary file. A read-only file system refuses even the
+    removal of a file that is not there (EROFS before it looks): nothing could be written
+    there, so nothing is left, and the write's own error is the one to report."""
+    try:
+        temp.unlink(missing_ok=True)
+    except OSError as error:
+        if refusal_code(error) is None:
+            raise
 
 
 @contextmanager
@@ -156,14 +190,16 @@ def atomic_path(target: Path, *, durable: bool = True, tidy: bool = True) -> Ite
         os.chmod(temp, 0o600)
         crash_point(f"file.before_rename:{target}")
         os.replace(temp, target)
-    except OSError as error:
-        temp.unlink(missing_ok=True)
+    except WRITE_ERRORS as error:
+        discard_temp(temp)
+        # a refusal already made clear (a file written inside the block, e.g. the staged
+        # file inside the ledger's write) names its own file: passed on unchanged
         clear = unwritable_error(target, error)
         if clear is None:
             raise
         raise clear from None
     except BaseException:
-        temp.unlink(missing_ok=True)
+        discard_temp(temp)
         raise
     crash_point(f"file.after_rename:{target}")
     if durable:
@@ -199,17 +235,51 @@ def write_parquet(
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "wb") as handle:
             writer = None
-            for table in tables:
-                if writer is None:
-                    writer = pq.ParquetWriter(handle, schema or table.schema, compression="zstd")
-                if table.num_rows:
-                    writer.write_table(table)
-                    rows += table.num_rows
-                    crash_point(f"file.partial:{target}")  # rows out, no footer yet
-            if writer is None:  # nothing came: an empty file of the schema
-                writer = pq.ParquetWriter(handle, schema, compression="zstd")
-            writer.close()
+            try:
+                for table in tables:
+                    if writer is None:
+                        writer = pq.ParquetWriter(handle, schema or table.schema, compression="zstd")
+                    if table.num_rows:
+                        writer.write_table(table)
+                        rows += table.num_rows
+                        crash_point(f"file.partial:{target}")  # rows out, no footer yet
+                if writer is None:  # nothing came: an empty file of the schema
+                    writer = pq.ParquetWriter(handle, schema, compression="zstd")
+                writer.close()
+            except BaseException:
+                if writer is not None:
+                    discard_writer(writer)
+                raise
     return rows
+
+
+def discard_writer(writer: pq.ParquetWriter) -> None:
+    """Close a Parquet writer whose file is thrown away (its write failed). An error closing
+    it (the same full disk, again) says nothing new and is dropped; the writer is marked
+    closed either way, or pyarrow's finalizer would try again later, on a file closed by
+    then ("Exception ignored in ParquetWriter.__del__ ... write to closed file")."""
+    try:
+        writer.close()
+    except Exception:  # noqa: BLE001 - the write's own error is the one reported
+        writer.is_open = False
+        if writer.file_handle is not None:
+            try:
+                writer.file_handle.close()
+            except Exception:  # noqa: BLE001 - as above
+                pass
+
+
+@contextmanager
+def parquet_writer(path: Path, schema: pa.Schema) -> Iterator[pq.ParquetWriter]:
+    """A zstd Parquet writer of `path` for a block: closed when it ends, discarded
+    (`discard_writer`) when it fails, so the block's error is the one raised."""
+    writer = pq.ParquetWriter(path, schema, compression="zstd")
+    try:
+        yield writer
+    except BaseException:
+        discard_writer(writer)
+        raise
+    writer.close()
 
 
 def remove_partial_writes(folder: Path) -> None:

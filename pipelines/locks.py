@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
-from pipelines.files import private_dir
+from pipelines.files import private_dir, unwritable_error
 
 POLL_SECONDS = 0.2
 
@@ -56,7 +56,7 @@ def held_lock(path: Path, *, what: str, owner: str = "", wait_seconds: float = 0
     Not re-entrant: a process that already holds `path` must not ask again.
     """
     private_dir(path.parent)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    fd = _refusal_said_plainly(path, lambda: os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
     try:
         deadline = time.monotonic() + max(wait_seconds, 0.0)
         while True:
@@ -78,8 +78,7 @@ def held_lock(path: Path, *, what: str, owner: str = "", wait_seconds: float = 0
             "owner": owner,
             "since": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, json.dumps(record).encode("utf-8"), 0)
+        _refusal_said_plainly(path, lambda: _write_record(fd, record))
         try:
             yield
         finally:
@@ -87,6 +86,24 @@ def held_lock(path: Path, *, what: str, owner: str = "", wait_seconds: float = 0
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)
+
+
+def _write_record(fd: int, record: dict) -> None:
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, json.dumps(record).encode("utf-8"), 0)
+
+
+def _refusal_said_plainly(path: Path, write):
+    """`write()`'s result; a disk that refuses (a read-only or full DATA_DIR: the lock is the
+    run's first write there) raises `DataDirUnwritable`, naming the lock file and what to do,
+    not the system's bare error."""
+    try:
+        return write()
+    except OSError as error:
+        clear = unwritable_error(path, error)
+        if clear is None:
+            raise
+        raise clear from None
 
 
 def sync_lock_path(data_dir: Path) -> Path:

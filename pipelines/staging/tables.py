@@ -28,7 +28,7 @@ import pyarrow.parquet as pq
 
 from pipelines.clock import AsOf
 from pipelines.config import Settings
-from pipelines.files import atomic_path, private_dir, write_parquet
+from pipelines.files import atomic_path, parquet_writer, private_dir, write_parquet
 from pipelines.quality import quarantine as quarantine_rows
 from pipelines.quality.rules import RuleInputs, evaluate, future_verdicts_change_at, soft_flag_masks
 from pipelines.schemas import StreamMapping, arrow_schema, mappings_for_table, table_names, table_spec
@@ -259,7 +259,7 @@ def ledger_writer(path: Path) -> Iterator[pq.ParquetWriter]:
     """A writer of the ledger at `path`, put in place (atomically, pipelines/files.py) when
     the block ends without an error: a staging writes each chunk's ledger rows as it goes."""
     private_dir(path.parent)
-    with atomic_path(path) as temp, pq.ParquetWriter(temp, LEDGER_SCHEMA, compression="zstd") as writer:
+    with atomic_path(path) as temp, parquet_writer(temp, LEDGER_SCHEMA) as writer:
         yield writer
 
 

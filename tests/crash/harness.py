@@ -21,7 +21,8 @@ The plan (JSON): `env` (the sandbox's URLs and keys), `work_dir`, `page_size`, a
     {"kind": "landing", "name": ..., "kill": point}
         from an empty DATA_DIR: the landing (`raw`) killed at the point, then run again; then
         the raw layer's content as staging reads it, per stream (`raw_hashes`)
-    {"kind": "raw", "name": ..., "data_dir": path}: the landing once, in that folder as it is
+    {"kind": "raw", "name": ..., "data_dir": path, "layers": "raw"}: the layers given (the
+        landing unless said) once, in that folder as it is
     {"kind": "shell", "command": [...]}: between runs (mount a small file system, remount it)
     bench/crash.py runs every point as a chain of one, from a clean start each time.
 
@@ -265,9 +266,9 @@ def main(plan_path: str) -> None:
             print(json.dumps({"shell": step["command"], "code": completed.returncode,
                               "stderr": completed.stderr[-500:]}), flush=True)
             continue
-        if step["kind"] == "raw":  # the landing once, in a DATA_DIR kept as it is
+        if step["kind"] == "raw":  # the landing (or the layers given) once, in a DATA_DIR kept as it is
             data_dir = Path(step["data_dir"])
-            code = run({**base_env, "DATA_DIR": str(data_dir)}, page_size, "raw")
+            code = run({**base_env, "DATA_DIR": str(data_dir)}, page_size, step.get("layers", "raw"))
             print(json.dumps({"raw_run": step["name"], "code": code, **raw_integrity(data_dir),
                               "raw": raw_hashes(data_dir) if code == 0 else {},
                               "seconds": round(time.monotonic() - began, 2)}), flush=True)

@@ -8,17 +8,28 @@ grown or remounted read-write, as an operator would free space.
 
 from __future__ import annotations
 
+import gc
 import json
+import os
 import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
+import duckdb
+import pyarrow as pa
 import pytest
 
+from pipelines.files import DataDirUnwritable, atomic_path, write_parquet
+from pipelines.locks import held_lock, sync_lock_path
+from pipelines.staging.tables import ledger_writer
 from sandbox import generate_world
 from tests.crash.harness import run_plan
 
-
+ROOT = Path(__file__).resolve().parents[2]
+ADVICE = "Free space (or make the folder writable) and run the sync again"
 
 def _can_mount(folder: Path) -> bool:
     folder.mkdir(parents=True, exist_ok=True)
@@ -71,3 +82,157 @@ def test_a_full_or_read_only_data_dir_is_said_plainly_and_the_next_run_recovers(
     assert "the file system is read-only" in completed.stderr
     assert runs["read_only_then_writable"]["code"] == 0
     assert runs["read_only_then_writable"]["raw"] == clean["raw"]
+
+
+@contextmanager
+def tmpfs(folder: Path, options: str) -> Iterator[Path]:
+    """A tmpfs mounted over `folder` for the block (skips the test where mounting is not allowed)."""
+    if not _can_mount(folder):
+        pytest.skip("mounting a file system needs root (CI runs as root)")
+    subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)], check=True)
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], capture_output=True)
+
+
+def fill(folder: Path, leave: int = 0) -> None:
+    """Fill the file system holding `folder` but `leave` bytes."""
+    free = os.statvfs(folder).f_bavail * os.statvfs(folder).f_frsize
+    subprocess.run(["fallocate", "-l", str(max(free - leave, 4096)), str(folder / "filler")], check=True)
+
+
+def remount_read_only(folder: Path) -> None:
+    subprocess.run(["mount", "-o", "remount,ro", str(folder)], check=True)
+
+
+@pytest.fixture
+def unraisable(monkeypatch):
+    """What Python would print as "Exception ignored in ..." (a finalizer's error), collected."""
+    seen = []
+    monkeypatch.setattr(sys, "unraisablehook", lambda report: seen.append(report))
+    return seen
+
+
+def _said_plainly(error: DataDirUnwritable, names: Path, reason: str) -> None:
+    text = str(error)
+    assert f"cannot write {names}: {reason}" in text and ADVICE in text
+    assert ".tmp" not in text  # the file the operator knows, not a temporary name
+    assert error.__cause__ is None and error.__suppress_context__  # no second traceback
+
+
+def test_a_duckdb_write_on_a_full_disk_is_said_plainly(tmp_path):
+    # DuckDB's IOException is no OSError: it was passed on raw ("IO Error: Async write failed")
+    with tmpfs(tmp_path / "data", "size=1m,mode=0700") as data_dir:
+        target = data_dir / "state" / "staging_identities" / "part-1.parquet"
+        target.parent.mkdir(parents=True)
+        fill(data_dir, leave=16 * 1024)
+        con = duckdb.connect()
+        with pytest.raises(DataDirUnwritable) as raised, atomic_path(target) as temp:
+            con.execute("COPY (SELECT range AS n, md5(range::VARCHAR) AS h FROM range(200000)) "
+                        "TO $temp (FORMAT parquet)", {"temp": str(temp)})
+        _said_plainly(raised.value, target, "the file system is full")
+        assert list(target.parent.iterdir()) == []  # nothing half-written kept
+
+
+def test_a_failed_parquet_stream_leaves_no_finalizer_noise(tmp_path, unraisable):
+    # pyarrow's writer, left open when the write failed, was finalized later on a closed file:
+    # "Exception ignored in ParquetWriter.__del__ ... ValueError: write to closed file"
+    with tmpfs(tmp_path / "data", "size=1m,mode=0700") as data_dir:
+        target = data_dir / "staged" / "volunteers.parquet"
+        target.parent.mkdir()
+        fill(data_dir, leave=64 * 1024)
+        chunk = pa.table({"n": pa.array(range(50_000)), "h": pa.array([f"{n:032x}" for n in range(50_000)])})
+
+        def chunks():  # what staging yields: chunk after chunk, until the disk is full
+            while True:
+                yield chunk
+
+        with pytest.raises(DataDirUnwritable) as raised:
+            write_parquet(target, chunks())
+        _said_plainly(raised.value, target, "the file system is full")
+        # a stream that fails for another reason (DuckDB, reading the landed pages) likewise
+        def failing():
+            yield chunk.slice(0, 10)
+            raise duckdb.IOException("IO Error: Could not read file: No such file or directory")
+
+        with pytest.raises(duckdb.IOException):
+            write_parquet(data_dir / "other.parquet", failing())
+        gc.collect()
+    assert unraisable == []
+
+
+def test_a_read_only_folder_is_named_not_the_file_written_around_it(tmp_path):
+    # the staged file is written inside the ledger's write: its refusal was wrapped again by
+    # the ledger's, which named state/staging_ledger (writable) instead of staged/ (read-only)
+    data_dir = tmp_path / "data"
+    (data_dir / "staged").mkdir(parents=True)
+    with tmpfs(data_dir / "staged", "ro,mode=0700"):
+        ledger = data_dir / "state" / "staging_ledger" / "volunteers.parquet"
+        staged = data_dir / "staged" / "volunteers.parquet"
+        with pytest.raises(DataDirUnwritable) as raised, ledger_writer(ledger):
+            write_parquet(staged, pa.table({"n": [1, 2, 3]}))
+        _said_plainly(raised.value, staged, "the file system is read-only")
+        assert "staging_ledger" not in str(raised.value)
+        assert list(ledger.parent.iterdir()) == []  # the ledger's temporary file removed
+
+
+def test_a_read_only_data_dir_is_said_plainly_at_the_lock(tmp_path):
+    # the lock is a run's first write to DATA_DIR: it failed with a bare "[Errno 30]"
+    with tmpfs(tmp_path / "data", "size=1m,mode=0700") as data_dir:
+        (data_dir / "state").mkdir()  # a DATA_DIR of earlier runs, remounted read-only
+        remount_read_only(data_dir)
+        lock = sync_lock_path(data_dir)
+        with pytest.raises(DataDirUnwritable) as raised, held_lock(lock, what="DATA_DIR"):
+            pass
+        _said_plainly(raised.value, lock, "the file system is read-only")
+
+        # and so the operator reads it, from the contract's command (the executor takes the lock)
+        env = {k: v for k, v in os.environ.items() if k != "DAGSTER_HOME"}
+        env.update({"DATA_DIR": str(data_dir), "NATIONAL_API_URL": "http://127.0.0.1:9",
+                    "PROVINCIAL_API_URL": "http://127.0.0.1:9", "PYTHONPATH": str(ROOT)})
+        completed = subprocess.run(
+            [sys.executable, "-m", "dagster", "job", "execute", "-m", "pipelines.definitions", "-j", "pull_raw"],
+            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
+        )
+    output = completed.stdout + completed.stderr
+    assert completed.returncode != 0
+    assert f"DataDirUnwritable: [Errno 30] cannot write {lock}: the file system is read-only" in output
+    assert ADVICE in output
+    assert "Read-only file system" not in output  # the system's bare words: gone
+    assert "STEP_START" not in output
+
+
+def test_a_disk_filling_during_staging_is_said_plainly_and_the_next_run_recovers(tmp_path):
+    # what the operator ran into: DuckDB's raw "IO Error: Async write failed ... No space left
+    # on device" writing state/staging_identities, then "Exception ignored in ParquetWriter.__del__"
+    data_dir = tmp_path / "data"
+    if not _can_mount(data_dir):
+        pytest.skip("mounting a file system needs root (CI runs as root)")
+    world = generate_world(tmp_path / "world", persons=120, seed=5, as_of=datetime(2026, 11, 1, 12))
+    leave_a_page = (f'fallocate -l $(( $(df --output=avail -B1 "{data_dir}" | tail -1) - 4096 )) '
+                 f'"{data_dir}/filler"')
+    steps = [
+        {"kind": "shell", "command": ["mount", "-t", "tmpfs", "-o", "size=64m,mode=0700", "tmpfs", str(data_dir)]},
+        {"kind": "raw", "name": "landed", "data_dir": str(data_dir)},
+        {"kind": "shell", "command": ["sh", "-c", leave_a_page]},
+        {"kind": "raw", "name": "staged_on_a_full_disk", "data_dir": str(data_dir), "layers": "staged"},
+        {"kind": "shell", "command": ["rm", f"{data_dir}/filler"]},
+        {"kind": "raw", "name": "staged_with_room", "data_dir": str(data_dir), "layers": "staged"},
+    ]
+    try:
+        completed = run_plan(world, steps, tmp_path, timeout=900)
+    finally:
+        subprocess.run(["umount", "-l", str(data_dir)], capture_output=True)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    lines = [json.loads(line) for line in completed.stdout.splitlines() if line.startswith("{")]
+    assert all(line["code"] == 0 for line in lines if "shell" in line), lines
+    runs = {line["raw_run"]: line["code"] for line in lines if "raw_run" in line}
+    assert runs == {"landed": 0, "staged_on_a_full_disk": 1, "staged_with_room": 0}
+    said = completed.stderr
+    # a page of room: the first write to need more is DuckDB's, of the landed rows' identities
+    assert f"DataDirUnwritable: [Errno 28] cannot write {data_dir}/state/staging_identities/" in said
+    assert "the file system is full" in said
+    assert ADVICE in said
+    for noise in ("IOException", "No space left on device", "Exception ignored", "write to closed file"):
+        assert noise not in said, noise

@@ -12,7 +12,8 @@ import sys
 from pathlib import Path
 
 from pipelines.faults import CRASH_VARIABLE, crash_point
-from pipelines.files import DataDirUnwritable, unwritable_error, writer_pid
+from pipelines.files import DataDirUnwritable, temp_path, unwritable_error, writer_pid
+from pipelines.privacy import redact
 from pipelines.locks import describe_holder
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -55,9 +56,38 @@ def test_a_refusing_disk_is_named_in_words_and_other_errors_pass():
 
 def test_temporary_and_build_names_tell_their_writer():
     assert writer_pid(".volunteers.parquet.4242-140000-0123abcd.tmp") == 4242
+    assert writer_pid(".volunteers.parquet.4242-7f2a9c3e1b40-0123abcd.tmp") == 4242  # thread in hex
+    assert writer_pid(".volunteers.parquet.18199-139816234567816-0123abcd.tmp") == 18199  # as before
     assert writer_pid(".warehouse.duckdb.17-1-deadbeef.tmp.wal") == 17
     assert writer_pid("build-99-0123abcd") == 99
     assert writer_pid("page-000001.parquet") is None
+
+
+def test_a_temporary_name_survives_the_log_scrubber(monkeypatch):
+    # a thread id in decimal has 15 digits, the shape of an old resident ID number: the
+    # scrubber masked it, and the operator could not find the file a message named
+    monkeypatch.setattr("threading.get_ident", lambda: 139816234567816)
+    name = temp_path(Path("/data/state/staging_identities/provincial__service_logs/part-1.parquet")).name
+    message = f'Could not write file "{name}": No space left on device'
+    assert redact(message) == message
+    assert writer_pid(name) == os.getpid()
+
+
+def test_disk_errors_of_duckdb_and_pyarrow_are_named_in_words():
+    import duckdb
+    import pyarrow as pa
+
+    duck = unwritable_error(Path("/d/part-1.parquet"), duckdb.IOException(
+        'IO Error: Async write failed: Could not write file "/d/.part-1.parquet.1-7f-0123abcd.tmp": '
+        "No space left on device"))
+    assert isinstance(duck, DataDirUnwritable) and duck.errno == errno.ENOSPC
+    assert "cannot write /d/part-1.parquet: the file system is full" in str(duck)
+    assert "No space left" not in str(duck) and ".tmp" not in str(duck)
+    arrow = unwritable_error(Path("/d/f"), pa.ArrowIOError("IOError: Permission denied"))
+    assert arrow is not None and arrow.errno == errno.EACCES
+    assert unwritable_error(Path("/d/f"), duckdb.IOException("IO Error: No files found")) is None
+    already = DataDirUnwritable(errno.EROFS, "cannot write /d/inner: the file system is read-only")
+    assert unwritable_error(Path("/d/outer"), already) is already  # names the file refused
 
 
 def test_a_lock_file_says_who_holds_it():
