@@ -56,8 +56,8 @@ class Outage:
         """The one line a skipped stream fails with."""
         what = "unreachable" if self.kind == UNREACHABLE else "refused our credentials"
         return (
-            f"{self.source} source {what} earlier in this run ({self.stream}, "
-            f"{self.endpoint}: {self.reason}): not tried again; it lands with the next run"
+            f"{self.source} source {what} earlier in this run (stream {self.stream}, "
+            f"{self.endpoint}: {self.reason}): not tried again in this run"
         )
 
 
