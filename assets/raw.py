@@ -40,12 +40,16 @@ from pipelines.landing import LandingResult, land_stream
 from pipelines.logging_privacy import is_safe_name, shown_name
 from pipelines.resources import PipelineSettings, SourceApis
 from pipelines.schemas import load_mapping
+from pipelines.source_outages import SourceSkipped, outages_remembered
 from pipelines.sources import STREAMS
 from pipelines.sources.http import AuthenticationError
 from pipelines.sources.streams import Stream
 
 # A failed step (source down longer than the client's own retries) is tried again later;
-# the state makes the retry resume where the step stopped.
+# the state makes the retry resume where the step stopped. The waits before the three
+# retries are 30, 90 and 210 s, each ±30 s of jitter (0-60, 60-120, 180-240 s). A source
+# that cannot be reached at all, or refuses our credentials, costs this once per run, not
+# once per stream: its other streams are skipped (pipelines/source_outages.py).
 RAW_RETRY_POLICY = RetryPolicy(
     max_retries=3, delay=30, backoff=Backoff.EXPONENTIAL, jitter=Jitter.PLUS_MINUS
 )
@@ -196,13 +200,17 @@ def build_raw_asset(stream: Stream) -> AssetsDefinition:
         with errors_scrubbed():
             try:
                 settings = pipeline_settings.settings()
-                result = land_stream(
-                    api,
-                    stream,
-                    settings.data_dir,
-                    sync_id=context.run.run_id,
-                    full_refresh=config.full_refresh,
-                )
+                with outages_remembered(settings.data_dir, context.run.run_id, stream):
+                    result = land_stream(
+                        api,
+                        stream,
+                        settings.data_dir,
+                        sync_id=context.run.run_id,
+                        full_refresh=config.full_refresh,
+                    )
+            except SourceSkipped as skipped:
+                # one line, no traceback: the failure that decided it is the earlier step's
+                raise Failure(description=str(skipped), allow_retries=False) from None
             except AuthenticationError as refused:
                 # wrong credentials or clock: waiting and retrying the step cannot help
                 raise Failure(description=str(refused), allow_retries=False) from None

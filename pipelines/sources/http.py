@@ -96,6 +96,12 @@ class AuthenticationError(SourceError):
     """The source refused our credentials or signature: retrying will not help."""
 
 
+class SourceUnreachable(SourceError):
+    """A request's last attempt could not connect or timed out (refused, unreachable, DNS,
+    timeouts): the server or the way to it is down, so the system's other streams would
+    fail alike."""
+
+
 class CursorExpired(Exception):
     """The provincial platform expired a paging cursor (40010): walk again from the checkpoint."""
 
@@ -179,15 +185,22 @@ def with_retries(
     rng: random.Random,
     sleep: Callable[[float], None] = time.sleep,
     deadline: float | None = None,
+    stream: str | None = None,
+    unreachable_advice: str = "",
 ) -> T:
     """Run `attempt_once` until it returns, retrying `Transient` failures with backoff.
 
     `attempt_once` builds and sends a fresh request each time (a new nonce and signature,
     the current token). Network errors from requests count as transient. After
-    `settings.max_attempts` the last reason is raised as a `SourceError`; so it is at once
-    when `deadline` (time.monotonic()) has passed or the next wait would pass it.
+    `settings.max_attempts` the last reason is raised as a `SourceError`, a
+    `SourceUnreachable` (with `unreachable_advice` appended) when the last attempt could not
+    connect or timed out; so it is at once when `deadline` (time.monotonic()) has passed or
+    the next wait would pass it. `stream` names the stream in the per-attempt log lines (an
+    endpoint such as /oauth/token serves every stream).
     """
     last_reason = "no attempt made"
+    unreachable = False
+    what = f"{system} {stream}" if stream else system
 
     def out_of_time(reason: str) -> SourceError:
         return SourceError(
@@ -199,6 +212,7 @@ def with_retries(
     for attempt in range(1, settings.max_attempts + 1):
         if deadline is not None and time.monotonic() >= deadline:
             raise out_of_time(f"last failure: {last_reason}" if attempt > 1 else "before a request")
+        unreachable = False
         try:
             return attempt_once()
         except Transient as failure:
@@ -206,6 +220,7 @@ def with_retries(
         except (requests.ConnectionError, requests.Timeout) as failure:
             # the exception text holds the URL; only its kind is useful and safe to keep
             last_reason, retry_after = f"network: {type(failure).__name__}", None
+            unreachable = True
         except requests.RequestException as failure:
             last_reason, retry_after = f"transport: {type(failure).__name__}", None
         if attempt == settings.max_attempts:
@@ -216,7 +231,7 @@ def with_retries(
             raise out_of_time(f"a wait of {delay:.0f}s asked; last failure: {last_reason}")
         log.warning(
             "%s %s: attempt %d/%d failed (%s); retrying in %.2fs",
-            system,
+            what,
             endpoint,
             attempt,
             settings.max_attempts,
@@ -224,12 +239,11 @@ def with_retries(
             delay,
         )
         sleep(delay)
-    raise SourceError(
-        system,
-        endpoint,
-        f"gave up after {settings.max_attempts} attempts; last failure: {last_reason}",
-        cursor(),
-    )
+    gave_up = f"gave up after {settings.max_attempts} attempts; last failure: {last_reason}"
+    if unreachable:
+        advice = f"; {unreachable_advice}" if unreachable_advice else ""
+        raise SourceUnreachable(system, endpoint, gave_up + advice, cursor())
+    raise SourceError(system, endpoint, gave_up, cursor())
 
 
 TRANSIENT_STATUSES = frozenset({500, 502, 503, 504})
@@ -265,6 +279,20 @@ def check_base_url(system: str, base_url: str, allow_plain_http: bool) -> None:
         )
 
 
+def server_address(base_url: str) -> str:
+    """Where a base URL points, for an operator: scheme, host, port (written out even when it
+    is the scheme's default) and path; user, password and query dropped."""
+    try:
+        parts = urlsplit(base_url)
+        host = parts.hostname or ""
+        port = parts.port or {"https": 443, "http": 80}.get(parts.scheme, "")
+    except ValueError:
+        return "<unreadable URL>"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{parts.scheme}://{host}:{port}{parts.path}"
+
+
 def raise_if_transient(response: requests.Response | Answer) -> None:
     """HTTP 429 and 5xx (a proxy in front of either system) as `Transient`, honouring the
     `Retry-After` header either of them may send."""
@@ -281,6 +309,8 @@ class ApiClient:
     a request is retried (`with_retries`). Subclasses say how to talk to their system."""
 
     system: str = ""
+    # the environment variables an operator fixes when the server cannot be reached
+    url_variable: str = ""
 
     def __init__(
         self,
@@ -306,6 +336,7 @@ class ApiClient:
         self.stats = ClientStats()
         self._stream_deadlines: dict[str, float] = {}
         self._deadline: float | None = None
+        self._stream: str | None = None  # the stream being walked, for log lines
 
     def __repr__(self) -> str:  # no secret through repr()
         return f"{type(self).__name__}(base_url={display_url(self.base_url)!r})"
@@ -320,7 +351,16 @@ class ApiClient:
         self._deadline = self._stream_deadlines.setdefault(
             stream.name, time.monotonic() + self.retry.stream_deadline
         )
+        self._stream = stream.name
         yield from self.window_pages(stream, start)
+
+    def unreachable_advice(self) -> str:
+        """What an operator checks when no attempt could connect: the address tried (no
+        credentials, no query) and the variable that sets it."""
+        return (
+            f"could not reach {server_address(self.base_url)} "
+            f"(is the server up? check {self.url_variable})"
+        )
 
     def window_pages(self, stream: Any, start: Any) -> Iterator[list[dict]]:
         raise NotImplementedError
@@ -337,6 +377,8 @@ class ApiClient:
             rng=self.rng,
             sleep=self.sleep,
             deadline=self._deadline,
+            stream=self._stream,
+            unreachable_advice=self.unreachable_advice(),
         )
 
     def send(self, method: str, url: str, **options: Any) -> Answer:

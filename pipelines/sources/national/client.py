@@ -34,6 +34,8 @@ from pipelines.sources.streams import Checkpoint, Paging, Stream, last_usable
 log = logging.getLogger("pipelines.sources")
 
 TOKEN_PATH = "/oauth/token"
+# what an operator fixes when the token endpoint refuses us
+CREDENTIALS_ADVICE = "check NATIONAL_CLIENT_ID / NATIONAL_CLIENT_SECRET"
 
 
 def token_renewal_margin(expires_in: float) -> float:
@@ -59,6 +61,7 @@ class NationalApi(ApiClient):
     """Reads the national interface: token handling, keyset walk, retries."""
 
     system = "national"
+    url_variable = "NATIONAL_API_URL"
     streams: dict[str, Stream] = NATIONAL_STREAMS
 
     def __init__(
@@ -97,7 +100,8 @@ class NationalApi(ApiClient):
             raise AuthenticationError(
                 self.system,
                 TOKEN_PATH,
-                f"the token endpoint refused the client credentials (HTTP {status})",
+                f"the token endpoint refused the client credentials (HTTP {status}); "
+                + CREDENTIALS_ADVICE,
             )
         raise_if_transient(response)
         if status != 200:
@@ -141,7 +145,9 @@ class NationalApi(ApiClient):
                 break
             if repeat_after_new_token:
                 raise AuthenticationError(
-                    self.system, stream.path, "HTTP 401 again with a freshly issued token", position
+                    self.system, stream.path,
+                    f"HTTP 401 again with a freshly issued token; {CREDENTIALS_ADVICE} "
+                    "(the client may lack access to this listing)", position,
                 )
             log.info("national %s: token refused (401); fetching a new one", stream.path)
             self.renew_token()

@@ -51,6 +51,21 @@ CODE_CURSOR_EXPIRED = 40010
 CODE_RATE_LIMITED = 42900
 CODE_INTERNAL = 50000
 AUTH_CODES = {40101: "bad signature", 40102: "stale timestamp", 40103: "nonce reused"}
+# What an operator fixes for each refusal: a bad signature is a wrong key or secret, a
+# stale timestamp this machine's clock (the platform allows a few minutes' skew).
+KEY_ADVICE = "check PROVINCIAL_APP_KEY / PROVINCIAL_APP_SECRET"
+AUTH_ADVICE = {
+    40101: KEY_ADVICE,
+    40102: "check this machine's clock (NTP): the platform refuses a timestamp far from its own",
+    40103: "the platform saw this nonce before: is another process replaying our requests?",
+}
+
+
+def refusal_reason(code: int, message: str) -> str:
+    """The reason of an `AuthenticationError` for envelope code `code` (401xx), with what to
+    check; `message` is the platform's text, already scrubbed."""
+    name = f" ({AUTH_CODES[code]})" if code in AUTH_CODES else ""
+    return f"request refused, code {code}{name}: {message}; {AUTH_ADVICE.get(code, KEY_ADVICE)}"
 
 
 def beijing_text(moment: datetime) -> str:
@@ -97,6 +112,7 @@ class ProvincialApi(ApiClient):
     """Reads the provincial platform: signing, envelope codes, opaque cursors, retries."""
 
     system = "provincial"
+    url_variable = "PROVINCIAL_API_URL"
     streams: dict[str, Stream] = PROVINCIAL_STREAMS
 
     def __init__(
@@ -162,16 +178,9 @@ class ProvincialApi(ApiClient):
             raise Transient("server: code 50000", parse_retry_after(data.get("retry_after")))
         if code == CODE_CURSOR_EXPIRED:
             raise CursorExpired(stream.path)
-        if code in AUTH_CODES:
-            raise AuthenticationError(
-                self.system,
-                stream.path,
-                f"request refused, code {code} ({AUTH_CODES[code]}): {message}",
-                position,
-            )
         if 40100 <= code < 40200:
             raise AuthenticationError(
-                self.system, stream.path, f"request refused, code {code}: {message}", position
+                self.system, stream.path, refusal_reason(code, message), position
             )
         raise SourceError(self.system, stream.path, f"code {code}: {message}", position)
 
