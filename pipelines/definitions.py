@@ -63,6 +63,7 @@ class _DataDirLockedExecutor(dg.Executor):
             what=f"DATA_DIR {settings.data_dir.resolve()}",
             owner=f"Dagster run {plan_context.run_id}",
             wait_seconds=wait,
+            say=plan_context.log.warning,
         ):
             yield from self._inner.execute(plan_context, execution_plan)
 

@@ -20,7 +20,7 @@ import json
 import os
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
@@ -49,11 +49,14 @@ def describe_holder(text: str) -> str:
 
 
 @contextmanager
-def held_lock(path: Path, *, what: str, owner: str = "", wait_seconds: float = 0.0) -> Iterator[None]:
+def held_lock(path: Path, *, what: str, owner: str = "", wait_seconds: float = 0.0,
+              say: Callable[[str], None] | None = None) -> Iterator[None]:
     """Hold an exclusive lock on `path` (created 0600) for the block.
 
-    Waits at most `wait_seconds`, then raises `LockBusy` naming `what` is locked and by whom.
-    Not re-entrant: a process that already holds `path` must not ask again.
+    Waits at most `wait_seconds`, then raises `LockBusy` naming `what` is locked and by whom;
+    `say` is told once when the wait starts, who holds it and for how long it will wait (a run
+    that waits half an hour in silence looks hung). Not re-entrant: a process that already
+    holds `path` must not ask again.
     """
     private_dir(path.parent)
     fd = _refusal_said_plainly(path, lambda: os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
@@ -65,12 +68,14 @@ def held_lock(path: Path, *, what: str, owner: str = "", wait_seconds: float = 0
                 break
             except BlockingIOError:
                 if time.monotonic() >= deadline:
-                    holder = describe_holder(Path(path).read_text(encoding="utf-8", errors="replace"))
                     raise LockBusy(
-                        f"{what} is in use by {holder} (lock {path}); waited {wait_seconds:g} s. "
+                        f"{what} is in use by {_holder(path)} (lock {path}); waited {wait_seconds:g} s. "
                         "Two runs on the same data never interleave: let the other finish and "
                         "run again."
                     ) from None
+                if say is not None:
+                    say(f"{what} is in use by {_holder(path)} (lock {path}): waiting up to {wait_seconds:g} s")
+                    say = None
                 time.sleep(POLL_SECONDS)
         record = {
             "pid": os.getpid(),
@@ -86,6 +91,10 @@ def held_lock(path: Path, *, what: str, owner: str = "", wait_seconds: float = 0
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)
+
+
+def _holder(path: Path) -> str:
+    return describe_holder(Path(path).read_text(encoding="utf-8", errors="replace"))
 
 
 def _write_record(fd: int, record: dict) -> None:

@@ -36,7 +36,7 @@ def test_a_second_run_on_the_same_data_dir_stops_with_a_clear_message(tmp_path):
         assert holder.stdout.readline().strip() == "held"
         env = {k: v for k, v in os.environ.items() if k != "DAGSTER_HOME"}
         env.update({"DATA_DIR": str(data_dir), "NATIONAL_API_URL": "http://127.0.0.1:9",
-                    "PROVINCIAL_API_URL": "http://127.0.0.1:9"})
+                    "PROVINCIAL_API_URL": "http://127.0.0.1:9", "PYTHONPATH": str(ROOT)})  # this checkout's code
         second = subprocess.run(
             [sys.executable, "-m", "dagster", "job", "execute", "-m", "pipelines.definitions",
              "-j", "pull_raw", "--tags", '{"sync_lock_wait_seconds": "1"}'],
@@ -49,6 +49,9 @@ def test_a_second_run_on_the_same_data_dir_stops_with_a_clear_message(tmp_path):
     assert second.returncode != 0
     assert f"DATA_DIR {data_dir.resolve()} is in use by process {holder.pid}" in output
     assert "Dagster run nightly-0200" in output
+    # and said so when it started to wait, not only when it gave up
+    assert f"DATA_DIR {data_dir.resolve()} is in use by process {holder.pid}" in output.split("LockBusy")[0]
+    assert "waiting up to 1 s" in output
     # it stopped before its first step: nothing landed, no source was called
     assert not (data_dir / "raw").exists()
     assert "STEP_START" not in output
