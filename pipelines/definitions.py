@@ -61,11 +61,35 @@ class _DataDirLockedExecutor(dg.Executor):
         with held_lock(
             sync_lock_path(settings.data_dir.resolve()),
             what=f"DATA_DIR {settings.data_dir.resolve()}",
-            owner=f"Dagster run {plan_context.run_id}",
+            owner=f"{RUN_OWNER}{plan_context.run_id}",
             wait_seconds=wait,
             say=plan_context.log.warning,
-        ):
+        ) as left_behind:
+            if left_behind is not None:
+                fail_run_left_behind(plan_context.instance, left_behind, plan_context.log.warning)
             yield from self._inner.execute(plan_context, execution_plan)
+
+
+RUN_OWNER = "Dagster run "  # what a run's DATA_DIR lock says of its holder, before the run id
+
+
+def fail_run_left_behind(instance: dg.DagsterInstance, record: dict, say) -> None:
+    """A run killed while it held DATA_DIR's lock (SIGKILL, out of memory, a reboot) never
+    said it ended: run by `dagster job execute`, its record in the instance says STARTED for
+    good, and the dashboard shows it running. The run that takes the lock after it marks it
+    failed (under the daemon, run monitoring has already done so: nothing to do)."""
+    from pipelines.locks import describe_record
+
+    say(f"the last run on this DATA_DIR ended without letting it go: {describe_record(record)}")
+    owner = str(record.get("owner") or "")
+    if not owner.startswith(RUN_OWNER):
+        return
+    run = instance.get_run_by_id(owner.removeprefix(RUN_OWNER))
+    if run is not None and not run.is_finished:
+        instance.report_run_failed(run, message=(
+            "This run's process ended without finishing it (killed while it held DATA_DIR's "
+            "lock); marked failed by the next run on the same DATA_DIR. The files its steps "
+            "wrote are whole or absent: the next run redoes what it left."))
 
 
 def publishes(step_keys: list[str]) -> bool:

@@ -36,10 +36,12 @@ class LockBusy(RuntimeError):
 
 def describe_holder(text: str) -> str:
     """What a lock file says about its holder, in words."""
-    try:
-        holder = json.loads(text)
-    except ValueError:
-        return "an unknown process"
+    holder = _record_of(text)
+    return "an unknown process" if holder is None else describe_record(holder)
+
+
+def describe_record(holder: dict) -> str:
+    """A holder's record (`held_lock`), in words."""
     parts = [f"process {holder.get('pid')} on {holder.get('host')}"]
     if holder.get("owner"):
         parts.append(str(holder["owner"]))
@@ -50,13 +52,14 @@ def describe_holder(text: str) -> str:
 
 @contextmanager
 def held_lock(path: Path, *, what: str, owner: str = "", wait_seconds: float = 0.0,
-              say: Callable[[str], None] | None = None) -> Iterator[None]:
+              say: Callable[[str], None] | None = None) -> Iterator[dict | None]:
     """Hold an exclusive lock on `path` (created 0600) for the block.
 
     Waits at most `wait_seconds`, then raises `LockBusy` naming `what` is locked and by whom;
     `say` is told once when the wait starts, who holds it and for how long it will wait (a run
-    that waits half an hour in silence looks hung). Not re-entrant: a process that already
-    holds `path` must not ask again.
+    that waits half an hour in silence looks hung). Gives the record a holder left when it
+    died holding the lock (killed: a holder that lets go empties the file first), else None.
+    Not re-entrant: a process that already holds `path` must not ask again.
     """
     private_dir(path.parent)
     fd = _refusal_said_plainly(path, lambda: os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
@@ -77,6 +80,7 @@ def held_lock(path: Path, *, what: str, owner: str = "", wait_seconds: float = 0
                     say(f"{what} is in use by {_holder(path)} (lock {path}): waiting up to {wait_seconds:g} s")
                     say = None
                 time.sleep(POLL_SECONDS)
+        left_behind = _record_of(_holder_text(path))
         record = {
             "pid": os.getpid(),
             "host": socket.gethostname(),
@@ -85,7 +89,7 @@ def held_lock(path: Path, *, what: str, owner: str = "", wait_seconds: float = 0
         }
         _refusal_said_plainly(path, lambda: _write_record(fd, record))
         try:
-            yield
+            yield left_behind
         finally:
             os.ftruncate(fd, 0)
             fcntl.flock(fd, fcntl.LOCK_UN)
@@ -93,8 +97,20 @@ def held_lock(path: Path, *, what: str, owner: str = "", wait_seconds: float = 0
         os.close(fd)
 
 
+def _holder_text(path: Path) -> str:
+    return Path(path).read_text(encoding="utf-8", errors="replace")
+
+
 def _holder(path: Path) -> str:
-    return describe_holder(Path(path).read_text(encoding="utf-8", errors="replace"))
+    return describe_holder(_holder_text(path))
+
+
+def _record_of(text: str) -> dict | None:
+    try:
+        record = json.loads(text)
+    except ValueError:  # empty: let go as it should be
+        return None
+    return record if isinstance(record, dict) else None
 
 
 def _write_record(fd: int, record: dict) -> None:

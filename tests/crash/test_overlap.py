@@ -14,7 +14,7 @@ import textwrap
 from pathlib import Path
 
 from pipelines.files import remove_partial_writes, temp_path, write_text
-from pipelines.locks import sync_lock_path
+from pipelines.locks import held_lock, sync_lock_path
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -72,3 +72,40 @@ def test_temporary_names_are_unique_and_live_writers_keep_theirs(tmp_path):
     dead.write_text("left by a killed run")
     write_text(target, "new")  # the next write of the file tidies what dead writers left
     assert live.exists() and not dead.exists() and target.read_text() == "new"
+
+
+def test_a_holder_killed_with_the_lock_leaves_its_record_and_one_that_lets_go_does_not(tmp_path):
+    path = sync_lock_path(tmp_path / "data")
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(path)],
+                              cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "held"
+    holder.kill()  # SIGKILL: no `finally` runs
+    holder.wait(timeout=60)
+    with held_lock(path, what="DATA_DIR", owner="Dagster run next") as left_behind:
+        assert left_behind["pid"] == holder.pid and left_behind["owner"] == "Dagster run nightly-0200"
+    with held_lock(path, what="DATA_DIR") as left_behind:
+        assert left_behind is None  # the run before let go
+
+
+def test_a_run_killed_holding_the_lock_is_marked_failed_by_the_next_run(tmp_path):
+    """`dagster job execute` killed mid-run leaves its run STARTED in DAGSTER_HOME for good;
+    the next run on the same DATA_DIR takes the lock, finds its record, and marks it failed."""
+    from dagster import DagsterInstance, DagsterRunStatus
+    from dagster._core.storage.dagster_run import DagsterRun
+
+    from pipelines.definitions import RUN_OWNER, fail_run_left_behind
+
+    (tmp_path / "dagster_home").mkdir()
+    with DagsterInstance.local_temp(str(tmp_path / "dagster_home")) as instance:
+        killed = instance.add_run(DagsterRun(job_name="sync_all", run_id="killed-run", status=DagsterRunStatus.STARTED))
+        done = instance.add_run(DagsterRun(job_name="sync_all", run_id="done-run", status=DagsterRunStatus.SUCCESS))
+        said: list[str] = []
+        fail_run_left_behind(instance, {"pid": 4242, "host": "etl-1", "owner": f"{RUN_OWNER}{killed.run_id}"},
+                             said.append)
+        fail_run_left_behind(instance, {"pid": 4243, "host": "etl-1", "owner": f"{RUN_OWNER}{done.run_id}"},
+                             said.append)
+        assert instance.get_run_by_id(killed.run_id).status == DagsterRunStatus.FAILURE
+        assert instance.get_run_by_id(done.run_id).status == DagsterRunStatus.SUCCESS  # left as it ended
+        assert "process 4242 on etl-1, Dagster run killed-run" in said[0]
+        failure = [e for e in instance.all_logs(killed.run_id) if e.dagster_event and e.dagster_event.is_run_failure]
+        assert "killed while it held DATA_DIR's lock" in failure[0].message
