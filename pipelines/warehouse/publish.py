@@ -63,7 +63,9 @@ from pipelines.config import Settings
 from pipelines.guard import DevelopmentKeyRefused, ensure_publishable, is_local_warehouse  # noqa: F401
 from pipelines.faults import crash_point
 from pipelines.files import (
+    WRITE_ERRORS,
     DataDirUnwritable,
+    discard_temp,
     fsync_path,
     private_dir,
     process_alive,
@@ -554,14 +556,16 @@ def _publish_to_duckdb(
             crash_point("publish.duckdb.loaded")
             swap_in_duckdb(fresh, database)
             keep_build(settings, built)
-        except OSError as error:
-            clear = unwritable_error(database, error)
+        except (*WRITE_ERRORS, sa.exc.DBAPIError) as error:
+            # DuckDB's own refusal ("IO Error: ... No space left on device") comes wrapped by
+            # SQLAlchemy when the load met it, bare when the build did
+            clear = unwritable_error(database, getattr(error, "orig", None) or error)
             if clear is None:
                 raise
             raise clear from None
         finally:
             for leftover in (fresh, fresh.with_name(fresh.name + ".wal")):
-                leftover.unlink(missing_ok=True)
+                discard_temp(leftover)
             if built is not None:
                 shutil.rmtree(built.directory, ignore_errors=True)
     return schema, built

@@ -21,8 +21,9 @@ The plan (JSON): `env` (the sandbox's URLs and keys), `work_dir`, `page_size`, a
     {"kind": "landing", "name": ..., "kill": point}
         from an empty DATA_DIR: the landing (`raw`) killed at the point, then run again; then
         the raw layer's content as staging reads it, per stream (`raw_hashes`)
-    {"kind": "raw", "name": ..., "data_dir": path, "layers": "raw"}: the layers given (the
-        landing unless said) once, in that folder as it is
+    {"kind": "raw", "name": ..., "data_dir": path, "layers": "raw", "warehouse_url": url}:
+        the layers given (the landing unless said) once, in that folder as it is (into the
+        warehouse given, else the plan's)
     {"kind": "shell", "command": [...]}: between runs (mount a small file system, remount it)
     bench/crash.py runs every point as a chain of one, from a clean start each time.
 
@@ -268,7 +269,8 @@ def main(plan_path: str) -> None:
             continue
         if step["kind"] == "raw":  # the landing (or the layers given) once, in a DATA_DIR kept as it is
             data_dir = Path(step["data_dir"])
-            code = run({**base_env, "DATA_DIR": str(data_dir)}, page_size, step.get("layers", "raw"))
+            warehouse = {"WAREHOUSE_URL": step["warehouse_url"]} if "warehouse_url" in step else {}
+            code = run({**base_env, "DATA_DIR": str(data_dir), **warehouse}, page_size, step.get("layers", "raw"))
             print(json.dumps({"raw_run": step["name"], "code": code, **raw_integrity(data_dir),
                               "raw": raw_hashes(data_dir) if code == 0 else {},
                               "seconds": round(time.monotonic() - began, 2)}), flush=True)

@@ -236,3 +236,41 @@ def test_a_disk_filling_during_staging_is_said_plainly_and_the_next_run_recovers
     assert ADVICE in said
     for noise in ("IOException", "No space left on device", "Exception ignored", "write to closed file"):
         assert noise not in said, noise
+
+
+def test_a_warehouse_on_a_full_disk_is_said_plainly_and_the_next_publish_recovers(tmp_path):
+    # DuckDB's refusal met by the load comes wrapped by SQLAlchemy: it was passed on raw
+    # ("OperationalError ... IO Error ... No space left on device")
+    data_dir, warehouse_dir = tmp_path / "data", tmp_path / "warehouse"
+    if not _can_mount(warehouse_dir):
+        pytest.skip("mounting a file system needs root (CI runs as root)")
+    world = generate_world(tmp_path / "world", persons=120, seed=5, as_of=datetime(2026, 11, 1, 12))
+    url = f"duckdb:///{warehouse_dir / 'warehouse.duckdb'}"
+    leave_a_page = (f'fallocate -l $(( $(df --output=avail -B1 "{warehouse_dir}" | tail -1) - 4096 )) '
+                    f'"{warehouse_dir}/filler"')
+    steps = [
+        {"kind": "raw", "name": "resolved", "data_dir": str(data_dir), "layers": "raw+staged+resolved"},
+        {"kind": "shell", "command": ["mount", "-t", "tmpfs", "-o", "size=8m,mode=0700", "tmpfs",
+                                      str(warehouse_dir)]},
+        {"kind": "shell", "command": ["sh", "-c", leave_a_page]},
+        {"kind": "raw", "name": "published_on_a_full_disk", "data_dir": str(data_dir), "layers": "warehouse",
+         "warehouse_url": url},
+        {"kind": "shell", "command": ["rm", f"{warehouse_dir}/filler"]},
+        {"kind": "shell", "command": ["mount", "-o", "remount,size=256m", str(warehouse_dir)]},
+        {"kind": "raw", "name": "published_with_room", "data_dir": str(data_dir), "layers": "warehouse",
+         "warehouse_url": url},
+    ]
+    try:
+        completed = run_plan(world, steps, tmp_path, timeout=900)
+    finally:
+        subprocess.run(["umount", "-l", str(warehouse_dir)], capture_output=True)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    lines = [json.loads(line) for line in completed.stdout.splitlines() if line.startswith("{")]
+    assert all(line["code"] == 0 for line in lines if "shell" in line), lines
+    runs = {line["raw_run"]: line["code"] for line in lines if "raw_run" in line}
+    assert runs == {"resolved": 0, "published_on_a_full_disk": 1, "published_with_room": 0}
+    said = completed.stderr
+    assert f"DataDirUnwritable: [Errno 28] cannot write {warehouse_dir / 'warehouse.duckdb'}" in said
+    assert "the file system is full" in said and ADVICE in said
+    for noise in ("IOException", "OperationalError", "No space left on device"):
+        assert noise not in said, noise
