@@ -276,6 +276,8 @@ _PATTERNS = (
 # more (Dagster's `retry in 5.588188188188188 seconds`). A person's number written with a dot
 # has a region code or a mobile's prefix before it and its groups are shorter.
 _DECIMAL_FRACTION = re.compile("(?<![0-9０-９.])[0-9]{1,3}\\.[0-9]{10,}(?![0-9０-９])")
+# what either needs: a text without one (most) is searched as it is
+_HEX_LETTER_OR_POINT = re.compile("[a-fA-F.]")
 
 
 def _not_numbers_blanked(text: str) -> str:
@@ -283,6 +285,9 @@ def _not_numbers_blanked(text: str) -> str:
     (`_DECIMAL_FRACTION`) blanked, its length kept: no number is read through one, wholly or
     in part (a run id's last digits and the process id after it in a log line,
     `...-e6e7ac087375 - 59584 -`, were once masked as a phone)."""
+    if not _HEX_LETTER_OR_POINT.search(text):
+        return text
+
     def blank(token: re.Match) -> str:
         return "\0" * len(token.group(0))
 
@@ -292,8 +297,8 @@ def _not_numbers_blanked(text: str) -> str:
 def find_personal_numbers(text: str) -> list[PersonalNumber]:
     """Every ID-shaped, mobile-shaped and fixed-line-shaped run in `text`, in order, not
     overlapping (a fixed line is a "phone"), none taking a digit of a hash, a run id or a long
-    decimal fraction (`_not_numbers_blanked`). Shape only: no check character is verified (a mistyped number is still
-    somebody's number)."""
+    decimal fraction (`_not_numbers_blanked`). Shape only: no check character is verified (a
+    mistyped number is still somebody's number)."""
     if not _ELEVEN_DIGITS.search(text):
         return []
     searched = _not_numbers_blanked(text)

@@ -203,6 +203,26 @@ def test_a_read_only_data_dir_is_said_plainly_at_the_lock(tmp_path):
     assert "STEP_START" not in output
 
 
+def _fill_step(folder: Path) -> dict:
+    """A plan step that fills the file system holding `folder` but a page (`fill`, between
+    two runs of a plan)."""
+    free = f'$(( $(df --output=avail -B1 "{folder}" | tail -1) - 4096 ))'
+    return {"kind": "shell", "command": ["sh", "-c", f'fallocate -l {free} "{folder}/filler"']}
+
+
+def _runs_on_a_mount(world: Path, steps: list[dict], tmp_path: Path, mounted: Path) -> tuple[dict[str, int], str]:
+    """The plan run (`mounted` unmounted after it, whatever happened): each run's exit code by
+    name, and what the runs said (stderr)."""
+    try:
+        completed = run_plan(world, steps, tmp_path, timeout=900)
+    finally:
+        subprocess.run(["umount", "-l", str(mounted)], capture_output=True)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    lines = [json.loads(line) for line in completed.stdout.splitlines() if line.startswith("{")]
+    assert all(line["code"] == 0 for line in lines if "shell" in line), lines
+    return {line["raw_run"]: line["code"] for line in lines if "raw_run" in line}, completed.stderr
+
+
 def test_a_disk_filling_during_staging_is_said_plainly_and_the_next_run_recovers(tmp_path):
     # what the operator ran into: DuckDB's raw "IO Error: Async write failed ... No space left
     # on device" writing state/staging_identities, then "Exception ignored in ParquetWriter.__del__"
@@ -210,26 +230,16 @@ def test_a_disk_filling_during_staging_is_said_plainly_and_the_next_run_recovers
     if not _can_mount(data_dir):
         pytest.skip("mounting a file system needs root (CI runs as root)")
     world = generate_world(tmp_path / "world", persons=120, seed=5, as_of=datetime(2026, 11, 1, 12))
-    leave_a_page = (f'fallocate -l $(( $(df --output=avail -B1 "{data_dir}" | tail -1) - 4096 )) '
-                 f'"{data_dir}/filler"')
     steps = [
         {"kind": "shell", "command": ["mount", "-t", "tmpfs", "-o", "size=64m,mode=0700", "tmpfs", str(data_dir)]},
         {"kind": "raw", "name": "landed", "data_dir": str(data_dir)},
-        {"kind": "shell", "command": ["sh", "-c", leave_a_page]},
+        _fill_step(data_dir),
         {"kind": "raw", "name": "staged_on_a_full_disk", "data_dir": str(data_dir), "layers": "staged"},
         {"kind": "shell", "command": ["rm", f"{data_dir}/filler"]},
         {"kind": "raw", "name": "staged_with_room", "data_dir": str(data_dir), "layers": "staged"},
     ]
-    try:
-        completed = run_plan(world, steps, tmp_path, timeout=900)
-    finally:
-        subprocess.run(["umount", "-l", str(data_dir)], capture_output=True)
-    assert completed.returncode == 0, completed.stderr[-3000:]
-    lines = [json.loads(line) for line in completed.stdout.splitlines() if line.startswith("{")]
-    assert all(line["code"] == 0 for line in lines if "shell" in line), lines
-    runs = {line["raw_run"]: line["code"] for line in lines if "raw_run" in line}
+    runs, said = _runs_on_a_mount(world, steps, tmp_path, data_dir)
     assert runs == {"landed": 0, "staged_on_a_full_disk": 1, "staged_with_room": 0}
-    said = completed.stderr
     # a page of room: the first write to need more is DuckDB's, of the landed rows' identities
     assert f"DataDirUnwritable: [Errno 28] cannot write {data_dir}/state/staging_identities/" in said
     assert "the file system is full" in said
@@ -246,13 +256,11 @@ def test_a_warehouse_on_a_full_disk_is_said_plainly_and_the_next_publish_recover
         pytest.skip("mounting a file system needs root (CI runs as root)")
     world = generate_world(tmp_path / "world", persons=120, seed=5, as_of=datetime(2026, 11, 1, 12))
     url = f"duckdb:///{warehouse_dir / 'warehouse.duckdb'}"
-    leave_a_page = (f'fallocate -l $(( $(df --output=avail -B1 "{warehouse_dir}" | tail -1) - 4096 )) '
-                    f'"{warehouse_dir}/filler"')
     steps = [
         {"kind": "raw", "name": "resolved", "data_dir": str(data_dir), "layers": "raw+staged+resolved"},
         {"kind": "shell", "command": ["mount", "-t", "tmpfs", "-o", "size=8m,mode=0700", "tmpfs",
                                       str(warehouse_dir)]},
-        {"kind": "shell", "command": ["sh", "-c", leave_a_page]},
+        _fill_step(warehouse_dir),
         {"kind": "raw", "name": "published_on_a_full_disk", "data_dir": str(data_dir), "layers": "warehouse",
          "warehouse_url": url},
         {"kind": "shell", "command": ["rm", f"{warehouse_dir}/filler"]},
@@ -260,16 +268,8 @@ def test_a_warehouse_on_a_full_disk_is_said_plainly_and_the_next_publish_recover
         {"kind": "raw", "name": "published_with_room", "data_dir": str(data_dir), "layers": "warehouse",
          "warehouse_url": url},
     ]
-    try:
-        completed = run_plan(world, steps, tmp_path, timeout=900)
-    finally:
-        subprocess.run(["umount", "-l", str(warehouse_dir)], capture_output=True)
-    assert completed.returncode == 0, completed.stderr[-3000:]
-    lines = [json.loads(line) for line in completed.stdout.splitlines() if line.startswith("{")]
-    assert all(line["code"] == 0 for line in lines if "shell" in line), lines
-    runs = {line["raw_run"]: line["code"] for line in lines if "raw_run" in line}
+    runs, said = _runs_on_a_mount(world, steps, tmp_path, warehouse_dir)
     assert runs == {"resolved": 0, "published_on_a_full_disk": 1, "published_with_room": 0}
-    said = completed.stderr
     assert f"DataDirUnwritable: [Errno 28] cannot write {warehouse_dir / 'warehouse.duckdb'}" in said
     assert "the file system is full" in said and ADVICE in said
     for noise in ("IOException", "OperationalError", "No space left on device"):
