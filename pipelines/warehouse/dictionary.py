@@ -101,7 +101,10 @@ def render_dictionary(
         "`name_masked` keeps the family name (志愿服务条例 art. 20).",
         "",
         "Each publish replaces every table and mart in one transaction: a reader sees one "
-        "sync or the next, never a mix. The same comments are in the database "
+        "sync or the next, never a mix. On PostgreSQL your own views on these tables and the "
+        "privileges granted on them (`GRANT SELECT ON ALL TABLES IN SCHEMA ...`, `ALTER DEFAULT "
+        "PRIVILEGES IN SCHEMA ...`) outlast every publish; a table a view reads is refilled in "
+        "place. The same comments are in the database "
         "(`COMMENT ON TABLE` / `COMMENT ON COLUMN`).",
         "",
         "## Contents",
