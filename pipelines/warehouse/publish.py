@@ -433,6 +433,14 @@ def _publish_postgres(
                     f"{holders}. Nothing was changed: the previous warehouse stands. Run again "
                     "once that session has finished (or end it)."
                 ) from None
+            if type(error).__name__ == "DependentObjectsStillExist":
+                # not a view (those are kept): a foreign key of somebody's table, a rule...
+                detail = getattr(getattr(error, "diag", None), "message_detail", None) or str(error)
+                raise PublishRefused(
+                    f"{schema}.{moving} cannot be replaced: {detail.strip()}. Nothing was changed: "
+                    "the previous warehouse stands. Drop that dependency (the published tables "
+                    "are replaced at every publish; views on them are kept), then run again."
+                ) from None
             raise
     finally:
         raw.close()

@@ -338,3 +338,20 @@ def test_a_login_without_create_on_the_database_is_told_what_it_lacks(tmp_path, 
     with pytest.raises(PublishRefused, match=r"CREATE on database test") as refused:
         publish(settings_for(tmp_path, url), as_of=AS_OF)
     assert "GRANT CREATE ON DATABASE" in str(refused.value)
+
+
+def test_a_foreign_key_to_a_published_table_stops_the_publish_naming_it(tmp_path, pg_url):
+    make_world(tmp_path, persons=150, services=800)
+    settings = settings_for(tmp_path, pg_url)
+    publish(settings, as_of=AS_OF)
+    schema = _schema_of(pg_url)
+    with psycopg.connect(_dsn(pg_url), autocommit=True) as analyst:
+        analyst.execute(f'ALTER TABLE "{schema}".dim_region ADD PRIMARY KEY (region_code)')
+        analyst.execute(
+            f'CREATE TABLE "{schema}".analyst_targets (region_code text '
+            f'REFERENCES "{schema}".dim_region (region_code))'
+        )
+    _version_two(tmp_path)
+    with pytest.raises(PublishRefused, match=r"dim_region cannot be replaced: .*analyst_targets") as refused:
+        publish(settings, as_of=AS_OF)  # was: DependentObjectsStillExist, the server's words only
+    assert "previous warehouse stands" in str(refused.value)
