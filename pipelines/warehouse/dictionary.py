@@ -110,7 +110,13 @@ def render_dictionary(
         "sync or the next, never a mix. On PostgreSQL your own views on these tables and the "
         "privileges granted on them (`GRANT SELECT ON ALL TABLES IN SCHEMA ...`, `ALTER DEFAULT "
         "PRIVILEGES IN SCHEMA ...`) outlast every publish; a table a view reads is refilled in "
-        "place. The same comments are in the database "
+        "place. One exception, PostgreSQL's own: a `REPEATABLE READ` or `SERIALIZABLE` "
+        "transaction whose first statement touched no published table (a catalog query, "
+        "`SELECT 1`) and that reads a table only after a publish committed sees that table "
+        "empty (its rows are newer than the snapshot); begin such a transaction with a query "
+        "on a published table, whose lock then holds the next publish until you finish (30 s "
+        "at most: the publish then fails and runs again the next night). The same comments are "
+        "in the database "
         "(`COMMENT ON TABLE` / `COMMENT ON COLUMN`).",
         "",
         "## Contents",
