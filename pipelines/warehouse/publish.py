@@ -214,11 +214,18 @@ def _lock_holders(con, schema: str) -> str:
     ).fetchall()
     if not rows:
         return "a session that has since let go"
-    return "; ".join(
-        f"pid {pid} (user {user or '?'}, application {app or '?'}, {state or '?'}, "
-        f"transaction since {since:%Y-%m-%d %H:%M:%S%z})" if since else f"pid {pid} (user {user or '?'})"
-        for pid, app, user, state, since in rows
-    )
+    return "; ".join(_holder(*row) for row in rows)
+
+
+def _holder(pid: int, app: str, user: str, state: str, since: dt.datetime | None) -> str:
+    """One lock holder in words, with what PostgreSQL shows of it: a login that is not a
+    superuser sees another user's application but not its state or transaction start."""
+    facts = [f"user {user or '?'}", f"application {app or '?'}"]
+    if state:
+        facts.append(state)
+    if since:
+        facts.append(f"transaction since {since:%Y-%m-%d %H:%M:%S%z}")
+    return f"pid {pid} ({', '.join(facts)})"
 
 
 def drop_orphan_staging_schemas(con, schema: str) -> list[str]:

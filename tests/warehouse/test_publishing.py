@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 from pipelines.warehouse.build import build_warehouse
 from pipelines.warehouse.inputs import InputFiles
-from pipelines.warehouse.publish import PublishRefused, load_files, publish
+from pipelines.warehouse.publish import LockBusy, PublishRefused, load_files, publish
 from tests.warehouse.conftest import AS_OF, PG_ADMIN, settings_for
 from tests.warehouse.helpers import rows, scalar, table_rows
 from tests.warehouse.world import make_world
@@ -355,3 +355,24 @@ def test_a_foreign_key_to_a_published_table_stops_the_publish_naming_it(tmp_path
     with pytest.raises(PublishRefused, match=r"dim_region cannot be replaced: .*analyst_targets") as refused:
         publish(settings, as_of=AS_OF)  # was: DependentObjectsStillExist, the server's words only
     assert "previous warehouse stands" in str(refused.value)
+
+
+def test_a_limited_login_told_of_a_lock_names_the_holders_application(tmp_path, pg_url, pg_role):
+    """PostgreSQL hides another user's transaction start and state from a login that is not
+    a superuser, but not its application: the message names it all the same."""
+    schema = _schema_of(pg_url)
+    with psycopg.connect(_dsn(pg_url), autocommit=True) as dba:
+        dba.execute(f'GRANT USAGE, CREATE ON SCHEMA "{schema}" TO "{pg_role}"')
+        dba.execute(f'GRANT CREATE ON DATABASE test TO "{pg_role}"')
+    make_world(tmp_path, persons=150, services=800)
+    settings = settings_for(tmp_path, pg_url.replace("postgres@", f"{pg_role}@"))
+    publish(settings, as_of=AS_OF)
+    analyst = psycopg.connect(_dsn(pg_url), application_name="analyst-notebook")
+    try:
+        analyst.execute(f'SELECT count(*) FROM "{schema}".fact_service').fetchone()  # left open
+        _version_two(tmp_path)
+        with pytest.raises(LockBusy) as refused:
+            publish(settings, as_of=AS_OF, lock_timeout="1s")
+        assert "analyst-notebook" in str(refused.value)  # was: "pid 123 (user postgres)" alone
+    finally:
+        analyst.close()
