@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from pipelines.warehouse.build import build_warehouse
 from pipelines.warehouse.inputs import InputFiles
 from pipelines.warehouse.publish import LockBusy, PublishRefused, load_files, publish
+from pipelines.warehouse.verify import first_named_schema
 from tests.warehouse.conftest import AS_OF, PG_ADMIN, settings_for
 from tests.warehouse.helpers import rows, scalar, table_rows
 from tests.warehouse.world import make_world
@@ -376,3 +377,29 @@ def test_a_limited_login_told_of_a_lock_names_the_holders_application(tmp_path, 
         assert "analyst-notebook" in str(refused.value)  # was: "pid 123 (user postgres)" alone
     finally:
         analyst.close()
+
+
+def test_a_search_path_naming_a_schema_not_yet_made_publishes_there(tmp_path, pg_databases):
+    """A login whose search_path names the warehouse schema (`ALTER ROLE etl SET search_path =
+    warehouse`, or `?options=-csearch_path=...` in WAREHOUSE_URL) before it exists: the first
+    publish makes it and publishes there, as a CREATE TABLE would, not into public."""
+    schema = f"wh_test_{uuid.uuid4().hex[:10]}"
+    pg_databases.created.append(schema)  # dropped at the end with the others
+    make_world(tmp_path, persons=150, services=800)
+    url = f"postgresql+psycopg://postgres@127.0.0.1:5432/test?options=-csearch_path%3D{schema}"
+    result = publish(settings_for(tmp_path, url), as_of=AS_OF)
+    if result.schema == "public":  # the bug: leave the shared database as it was
+        with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+            for table in result.rows:
+                admin.execute(f'DROP TABLE IF EXISTS public."{table}"')
+    assert result.schema == schema  # was: public
+    with psycopg.connect(PG_ADMIN) as admin:
+        assert admin.execute("SELECT to_regclass(%s) IS NOT NULL", (f'"{schema}".dim_volunteer',)).fetchone()[0]
+
+
+@pytest.mark.parametrize("search_path, first", [
+    ('"$user", public', "public"), ("warehouse", "warehouse"), ('"$user",warehouse', "warehouse"),
+    ('"仓库 GZ", public', "仓库 GZ"), ('"a""b"', 'a"b'), ('"$user"', None), ("", None),
+])
+def test_the_first_schema_a_search_path_names(search_path, first):
+    assert first_named_schema(search_path) == first
