@@ -98,9 +98,10 @@ def render_dictionary(
         "record's hours are its minutes / 60 to six decimals (20 minutes = 0.333333), and every "
         "total is the exact sum of the published figures (dim_volunteer.total_hours = the sum "
         "of fact_service.hours), so a sum over such records may end in ...999 or ...001 "
-        "(three records of 20 minutes: 0.999999): round totals to two decimals to show them. Text is UTF-8 and sorts by code point (DuckDB, and "
-        "PostgreSQL in a database of locale `C` or `C.UTF-8`: 六盘水市 before 安顺市); for pinyin order on "
-        "PostgreSQL write `ORDER BY prefecture_name COLLATE \"zh-x-icu\"` (安顺市 毕节市 贵阳市 ...).",
+        "(three records of 20 minutes: 0.999999): round totals to two decimals to show them. "
+        "Text is UTF-8 and sorts by code point (DuckDB, and PostgreSQL in a database of locale "
+        "`C` or `C.UTF-8`: 六盘水市 before 安顺市); for pinyin order on PostgreSQL write "
+        "`ORDER BY prefecture_name COLLATE \"zh-x-icu\"` (安顺市 毕节市 贵阳市 ...).",
         "",
         "No certificate number, phone or full name is stored in clear: `id_hash` is an HMAC "
         "under `PII_HASH_KEY`, `id_masked` keeps the first and last four characters, "

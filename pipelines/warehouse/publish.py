@@ -105,6 +105,7 @@ PUBLISH_LOCK_WAIT_SECONDS = 600.0
 SWAP_LOCK_TIMEOUT = "30s"
 STAGING_PREFIX = "_staging_"
 
+
 class PublishRefused(RuntimeError):
     """The warehouse cannot take this publish as it stands (a right the login lacks, a view on
     a table whose columns changed): said in words, with what to do; nothing was changed."""
