@@ -94,14 +94,30 @@ def render_dictionary(
         "Tables marked *contract* are fixed by `docs/CONTRACT.md`; their columns "
         "marked ✱ are required there and are never renamed or dropped. Types: `text`, "
         "`integer`, `bigint`, `double`, `boolean`, `date`, `timestamp` (with time zone), "
-        "`decimal(p,s)`. Hours are decimal hours; dates are Beijing dates.",
+        "`decimal(p,s)`. Hours are decimal hours; dates are Beijing dates. A provincial "
+        "record's hours are its minutes / 60 to six decimals (20 minutes = 0.333333), and every "
+        "total is the exact sum of the published figures (dim_volunteer.total_hours = the sum "
+        "of fact_service.hours), so a sum over such records may end in ...999 or ...001 "
+        "(three records of 20 minutes: 0.999999): round totals to two decimals to show them. "
+        "Text is UTF-8 and sorts by code point (DuckDB, and PostgreSQL in a database of locale "
+        "`C` or `C.UTF-8`: 六盘水市 before 安顺市); for pinyin order on PostgreSQL write "
+        "`ORDER BY prefecture_name COLLATE \"zh-x-icu\"` (安顺市 毕节市 贵阳市 ...).",
         "",
         "No certificate number, phone or full name is stored in clear: `id_hash` is an HMAC "
         "under `PII_HASH_KEY`, `id_masked` keeps the first and last four characters, "
         "`name_masked` keeps the family name (志愿服务条例 art. 20).",
         "",
         "Each publish replaces every table and mart in one transaction: a reader sees one "
-        "sync or the next, never a mix. The same comments are in the database "
+        "sync or the next, never a mix. On PostgreSQL your own views on these tables and the "
+        "privileges granted on them (`GRANT SELECT ON ALL TABLES IN SCHEMA ...`, `ALTER DEFAULT "
+        "PRIVILEGES IN SCHEMA ...`) outlast every publish; a table a view reads is refilled in "
+        "place. One exception, PostgreSQL's own: a `REPEATABLE READ` or `SERIALIZABLE` "
+        "transaction whose first statement touched no published table (a catalog query, "
+        "`SELECT 1`) and that reads a table only after a publish committed sees that table "
+        "empty (its rows are newer than the snapshot); begin such a transaction with a query "
+        "on a published table, whose lock then holds the next publish until you finish (30 s "
+        "at most: the publish then fails and runs again the next night). The same comments are "
+        "in the database "
         "(`COMMENT ON TABLE` / `COMMENT ON COLUMN`).",
         "",
         "## Contents",

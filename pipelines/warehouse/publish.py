@@ -15,9 +15,13 @@ Readers never see half a sync, and no crash, restart or overlap leaves one behin
   schemas orphaned by older versions of this code are dropped at the next publish). Every
   lock wait is bounded (`lock_timeout`): a reader holding a table makes the publish fail
   after `SWAP_LOCK_TIMEOUT` with a message naming the table, instead of queueing every
-  other reader behind it. Tables are replaced, not emptied: grants to reader roles belong
-  in `ALTER DEFAULT PRIVILEGES`, and an analyst's view on a published table makes the swap
-  fail (no CASCADE: the publish stops rather than drop somebody's view).
+  other reader behind it. Tables are replaced, not emptied, and what people hang on them
+  outlasts the swap: the privileges others held on a replaced table, and the target
+  schema's `ALTER DEFAULT PRIVILEGES` (which PostgreSQL applied to none of the new tables,
+  made in the staging schema), are granted on its replacement; a table an analyst's view
+  reads is emptied and refilled from the staged copy instead (no CASCADE, never a dropped
+  view), and if its columns changed the publish stops naming the views. The login needs
+  CREATE on the database (the staging schema); without it the publish says so.
 * Any other SQLAlchemy target (SQLite ...): drop, create and insert in batches, in one
   transaction.
 
@@ -100,6 +104,12 @@ PUBLISH_LOCK_WAIT_SECONDS = 600.0
 # query, an open transaction): past it the publish fails and the old warehouse stands.
 SWAP_LOCK_TIMEOUT = "30s"
 STAGING_PREFIX = "_staging_"
+
+
+class PublishRefused(RuntimeError):
+    """The warehouse cannot take this publish as it stands (a right the login lacks, a view on
+    a table whose columns changed): said in words, with what to do; nothing was changed."""
+
 
 # Called inside the publishing transaction, just before it commits (tests check what other
 # connections see at that moment).
@@ -205,11 +215,18 @@ def _lock_holders(con, schema: str) -> str:
     ).fetchall()
     if not rows:
         return "a session that has since let go"
-    return "; ".join(
-        f"pid {pid} (user {user or '?'}, application {app or '?'}, {state or '?'}, "
-        f"transaction since {since:%Y-%m-%d %H:%M:%S%z})" if since else f"pid {pid} (user {user or '?'})"
-        for pid, app, user, state, since in rows
-    )
+    return "; ".join(_holder(*row) for row in rows)
+
+
+def _holder(pid: int, app: str, user: str, state: str, since: dt.datetime | None) -> str:
+    """One lock holder in words, with what PostgreSQL shows of it: a login that is not a
+    superuser sees another user's application but not its state or transaction start."""
+    facts = [f"user {user or '?'}", f"application {app or '?'}"]
+    if state:
+        facts.append(state)
+    if since:
+        facts.append(f"transaction since {since:%Y-%m-%d %H:%M:%S%z}")
+    return f"pid {pid} ({', '.join(facts)})"
 
 
 def drop_orphan_staging_schemas(con, schema: str) -> list[str]:
@@ -270,6 +287,96 @@ def postgres_publish_lock(con, schema: str, *, wait_seconds: float) -> Iterator[
             pass
 
 
+def _create_schemas(con, schema: str, staging: str) -> None:
+    """The target schema if missing, and this publish's staging schema: both need the right
+    to create schemas in the database, which a login given only its schema's rights lacks."""
+    database, user = con.execute("SELECT current_database(), current_user").fetchone()
+    try:
+        con.execute(f"CREATE SCHEMA IF NOT EXISTS {quote(schema)}")
+        con.execute(f"CREATE SCHEMA {quote(staging)}")
+    except Exception as error:
+        if type(error).__name__ != "InsufficientPrivilege":
+            raise
+        raise PublishRefused(
+            f"the warehouse login {user} lacks CREATE on database {database}: each publish fills "
+            f"a schema of its own ({STAGING_PREFIX}...) before it swaps the tables into "
+            f"{schema}. Nothing was changed: the previous warehouse stands. As the database's "
+            f"owner: GRANT CREATE ON DATABASE {quote(database)} TO {quote(user)};"
+        ) from None
+
+
+def _views_on(con, schema: str, table: str) -> list[str]:
+    """The views (and materialized views) that read `schema.table`, qualified: an analyst's,
+    in any schema. Dropping the table would need CASCADE, which would drop them."""
+    return [
+        row[0]
+        for row in con.execute(
+            "SELECT DISTINCT quote_ident(vn.nspname) || '.' || quote_ident(v.relname) "
+            "FROM pg_depend d JOIN pg_rewrite w ON w.oid = d.objid "
+            "JOIN pg_class v ON v.oid = w.ev_class JOIN pg_namespace vn ON vn.oid = v.relnamespace "
+            "WHERE d.classid = 'pg_rewrite'::regclass AND d.refclassid = 'pg_class'::regclass "
+            "AND d.refobjid = to_regclass(%s) AND v.oid <> d.refobjid ORDER BY 1",
+            (f"{quote(schema)}.{quote(table)}",),
+        ).fetchall()
+    ]
+
+
+def _columns_of(con, schema: str, table: str) -> list[tuple[str, str]]:
+    return con.execute(
+        "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute "
+        "WHERE attrelid = to_regclass(%s) AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
+        (f"{quote(schema)}.{quote(table)}",),
+    ).fetchall()
+
+
+def _refill_in_place(con, staging: str, schema: str, table: Table, views: list[str]) -> None:
+    """Replace the rows of a table that views read, keeping the table (and so the views, their
+    owners and grants, and the table's own grants): emptied and filled from the staged copy in
+    the publishing transaction, so readers still see one sync or the next. A table whose
+    columns changed cannot be refilled; the views then have to go first, said in words."""
+    target = f"{quote(schema)}.{quote(table.name)}"
+    fresh = f"{quote(staging)}.{quote(table.name)}"
+    if _columns_of(con, schema, table.name) != _columns_of(con, staging, table.name):
+        raise PublishRefused(
+            f"{schema}.{table.name} has views on it ({', '.join(views)}) and its columns are not "
+            f"the ones this version publishes, so it cannot be refilled in place nor dropped "
+            f"without dropping them. Nothing was changed: the previous warehouse stands. Save "
+            f"and drop those views, publish, then create them again (docs/DATA_DICTIONARY.md "
+            f"lists the columns)."
+        )
+    con.execute(f"TRUNCATE {target}")
+    con.execute(f"INSERT INTO {target} SELECT * FROM {fresh}")
+    con.execute(f"DROP TABLE {fresh}")
+    for statement in _comment_statements(schema, table):
+        con.execute(statement)
+
+
+def _grants_to_keep(con, schema: str, table: str) -> list[str]:
+    """GRANT statements for the table that replaces `schema.table`: the privileges others held
+    on the old one (a reader role given SELECT ON ALL TABLES), and the schema's default
+    privileges for this login (ALTER DEFAULT PRIVILEGES IN SCHEMA ...), which PostgreSQL
+    applied to none of the new tables: they were created in the staging schema."""
+    target = f"{quote(schema)}.{quote(table)}"
+    rows = con.execute(
+        "WITH me AS (SELECT oid FROM pg_roles WHERE rolname = current_user), held AS ("
+        " SELECT a.privilege_type, a.is_grantable, a.grantee FROM pg_class c"
+        " CROSS JOIN LATERAL aclexplode(c.relacl) a WHERE c.oid = to_regclass(%s)"
+        " UNION SELECT a.privilege_type, a.is_grantable, a.grantee FROM pg_default_acl d"
+        " CROSS JOIN LATERAL aclexplode(d.defaclacl) a WHERE d.defaclobjtype = 'r'"
+        " AND d.defaclnamespace = to_regnamespace(%s) AND d.defaclrole = (SELECT oid FROM me))"
+        " SELECT h.privilege_type, h.is_grantable, r.rolname"
+        " FROM held h LEFT JOIN pg_roles r ON r.oid = h.grantee"
+        " WHERE h.grantee <> (SELECT oid FROM me) AND (h.grantee = 0 OR r.oid IS NOT NULL)",
+        (target, quote(schema)),
+    ).fetchall()
+    return sorted(
+        f"GRANT {privilege} ON {target} TO "
+        + ("PUBLIC" if role is None else quote(role))  # grantee 0: PUBLIC, no role of that oid
+        + (" WITH GRANT OPTION" if grantable else "")
+        for privilege, grantable, role in rows
+    )
+
+
 def _publish_postgres(
     engine: sa.Engine,
     schema: str,
@@ -289,8 +396,7 @@ def _publish_postgres(
             # invisible; a crash at any point rolls everything back on the server.
             with con.transaction():
                 con.execute("SELECT set_config('lock_timeout', %s, true)", (lock_timeout,))  # SET LOCAL
-                con.execute(f"CREATE SCHEMA IF NOT EXISTS {quote(schema)}")
-                con.execute(f"CREATE SCHEMA {quote(staging)}")
+                _create_schemas(con, schema, staging)
                 for number, table in enumerate(tables):
                     if number == 1:
                         crash_point("publish.postgres.copying")
@@ -310,10 +416,17 @@ def _publish_postgres(
                     if number == len(tables) // 2:
                         crash_point("publish.postgres.mid_swap")
                     moving = table.name
+                    views = _views_on(con, schema, table.name)
+                    if views:
+                        _refill_in_place(con, staging, schema, table, views)
+                        continue
+                    grants = _grants_to_keep(con, schema, table.name)
                     con.execute(f"DROP TABLE IF EXISTS {quote(schema)}.{quote(table.name)}")
                     con.execute(
                         f"ALTER TABLE {quote(staging)}.{quote(table.name)} SET SCHEMA {quote(schema)}"
                     )
+                    for grant in grants:
+                        con.execute(grant)
                 moving = ""
                 con.execute(f"DROP SCHEMA {quote(staging)}")
                 if before_commit:
@@ -327,6 +440,14 @@ def _publish_postgres(
                     f"publishing waited {lock_timeout} for a lock on {where}, held by "
                     f"{holders}. Nothing was changed: the previous warehouse stands. Run again "
                     "once that session has finished (or end it)."
+                ) from None
+            if type(error).__name__ == "DependentObjectsStillExist":
+                # not a view (those are kept): a foreign key of somebody's table, a rule...
+                detail = getattr(getattr(error, "diag", None), "message_detail", None) or str(error)
+                raise PublishRefused(
+                    f"{schema}.{moving} cannot be replaced: {detail.strip()}. Nothing was changed: "
+                    "the previous warehouse stands. Drop that dependency (the published tables "
+                    "are replaced at every publish; views on them are kept), then run again."
                 ) from None
             raise
     finally:
@@ -659,6 +780,7 @@ __all__ = [
     "DataDirUnwritable",
     "DevelopmentKeyRefused",
     "LockBusy",
+    "PublishRefused",
     "PublishResult",
     "is_local_warehouse",
     "load_files",

@@ -26,7 +26,25 @@ def default_schema(engine: sa.Engine) -> str | None:
         return "main"
     if engine.dialect.name == "postgresql":
         with engine.connect() as connection:
-            return connection.execute(sa.text("SELECT current_schema()")).scalar_one() or "public"
+            current = connection.execute(sa.text("SELECT current_schema()")).scalar_one()
+            if current:
+                return current
+            search_path = connection.execute(sa.text("SHOW search_path")).scalar_one()
+        return first_named_schema(search_path) or "public"
+    return None
+
+
+def first_named_schema(search_path: str) -> str | None:
+    """The first schema a PostgreSQL search_path names, unquoted, "$user" aside: where a
+    CREATE TABLE would go once it exists. When none of the path exists yet (a login set to
+    `search_path = warehouse` before the first publish), the publish makes that one rather
+    than fill `public`, which the login's readers would not look in."""
+    for entry in search_path.split(","):
+        name = entry.strip()
+        if name.startswith('"') and name.endswith('"') and len(name) >= 2:
+            name = name[1:-1].replace('""', '"')
+        if name and name != "$user":
+            return name
     return None
 
 

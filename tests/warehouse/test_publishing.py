@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+import uuid
 from decimal import Decimal
 from pathlib import Path
 
@@ -16,8 +17,9 @@ import sqlalchemy as sa
 
 from pipelines.warehouse.build import build_warehouse
 from pipelines.warehouse.inputs import InputFiles
-from pipelines.warehouse.publish import load_files, publish
-from tests.warehouse.conftest import AS_OF, settings_for
+from pipelines.warehouse.publish import LockBusy, PublishRefused, load_files, publish
+from pipelines.warehouse.verify import first_named_schema
+from tests.warehouse.conftest import AS_OF, PG_ADMIN, settings_for
 from tests.warehouse.helpers import rows, scalar, table_rows
 from tests.warehouse.world import make_world
 
@@ -227,3 +229,177 @@ def test_any_sqlalchemy_target_gets_the_same_tables(tmp_path):
         assert abs(hours_reconciliation(engine)["difference"]) < Decimal("0.000001")
     finally:
         engine.dispose()
+
+
+# --- what analysts and DBAs attach to the published tables (PostgreSQL) ---------------------
+# Each publish replaces the tables; what people hang on them between two syncs must not stop
+# the nightly publish nor be lost by it.
+
+
+def _schema_of(url: str) -> str:
+    return url.rsplit("search_path%3D", 1)[1]
+
+
+def _dsn(url: str) -> str:
+    return url.replace("postgresql+psycopg://", "postgresql://")
+
+
+@pytest.fixture
+def pg_role():
+    """A throwaway login role (roles are the server's, not the database's): dropped at the end."""
+    name = f"wh_reader_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+        admin.execute(f'CREATE ROLE "{name}" LOGIN')
+    yield name
+    with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+        admin.execute(f'DROP OWNED BY "{name}"')
+        admin.execute(f'DROP ROLE "{name}"')
+
+
+def test_an_analysts_view_on_a_published_table_survives_the_next_publish(tmp_path, pg_url):
+    make_world(tmp_path, persons=150, services=800)
+    settings = settings_for(tmp_path, pg_url)
+    publish(settings, as_of=AS_OF)
+    schema = _schema_of(pg_url)
+    with psycopg.connect(_dsn(pg_url), autocommit=True) as analyst:
+        analyst.execute(
+            f'CREATE VIEW "{schema}".analyst_hours AS '
+            f'SELECT count(*) AS services, sum(hours) AS hours FROM "{schema}".fact_service'
+        )
+    _version_two(tmp_path)
+    publish(settings, as_of=AS_OF)  # failed: "cannot drop table fact_service because other objects depend on it"
+    with psycopg.connect(_dsn(pg_url)) as analyst:
+        from_view = analyst.execute(f'SELECT services, hours FROM "{schema}".analyst_hours').fetchone()
+        from_table = analyst.execute(f'SELECT count(*), sum(hours) FROM "{schema}".fact_service').fetchone()
+        volunteers = analyst.execute(f'SELECT count(*) FROM "{schema}".dim_volunteer').fetchone()[0]
+        comment = analyst.execute("SELECT obj_description(%s::regclass)", (f'"{schema}".fact_service',)).fetchone()[0]
+    assert volunteers == 200  # version two is published
+    assert from_view == from_table  # and the view reads it
+    assert comment.startswith("Every effective service")
+
+
+def test_a_view_on_a_table_whose_columns_changed_stops_the_publish_naming_it(tmp_path, pg_url):
+    make_world(tmp_path, persons=150, services=800)
+    settings = settings_for(tmp_path, pg_url)
+    v1 = publish(settings, as_of=AS_OF)
+    schema = _schema_of(pg_url)
+    with psycopg.connect(_dsn(pg_url), autocommit=True) as analyst:
+        # the live table no longer has the published columns (as after a release that changed them)
+        analyst.execute(f'ALTER TABLE "{schema}".fact_service ADD COLUMN analyst_note text')
+        analyst.execute(f'CREATE VIEW "{schema}".analyst_notes AS SELECT analyst_note FROM "{schema}".fact_service')
+    engine = sa.create_engine(settings.resolved_warehouse_url)
+    v1_content = snapshot(engine, v1.rows)
+    engine.dispose()
+    _version_two(tmp_path)
+    with pytest.raises(PublishRefused, match=r"analyst_notes.*fact_service|fact_service.*analyst_notes") as refused:
+        publish(settings, as_of=AS_OF)
+    assert "previous warehouse stands" in str(refused.value)
+    assert snapshot(engine, v1.rows) == v1_content
+    engine.dispose()
+
+
+def test_a_reader_roles_grants_survive_the_next_publish(tmp_path, pg_url, pg_role):
+    make_world(tmp_path, persons=150, services=800)
+    settings = settings_for(tmp_path, pg_url)
+    publish(settings, as_of=AS_OF)
+    schema = _schema_of(pg_url)
+    with psycopg.connect(_dsn(pg_url), autocommit=True) as dba:
+        dba.execute(f'GRANT USAGE ON SCHEMA "{schema}" TO "{pg_role}"')
+        dba.execute(f'GRANT SELECT ON ALL TABLES IN SCHEMA "{schema}" TO "{pg_role}"')
+    _version_two(tmp_path)
+    publish(settings, as_of=AS_OF)
+    reader_dsn = f"host=127.0.0.1 port=5432 dbname=test user={pg_role}"
+    with psycopg.connect(reader_dsn) as reader:  # was: permission denied for table fact_service
+        assert reader.execute(f'SELECT count(*) FROM "{schema}".dim_volunteer').fetchone()[0] == 200
+        assert reader.execute(f'SELECT count(*) FROM "{schema}".fact_service').fetchone()[0] > 0
+
+
+def test_a_schemas_default_privileges_reach_the_published_tables(tmp_path, pg_url, pg_role):
+    schema = _schema_of(pg_url)
+    with psycopg.connect(_dsn(pg_url), autocommit=True) as dba:
+        dba.execute(f'GRANT USAGE ON SCHEMA "{schema}" TO "{pg_role}"')
+        dba.execute(f'ALTER DEFAULT PRIVILEGES IN SCHEMA "{schema}" GRANT SELECT ON TABLES TO "{pg_role}"')
+    make_world(tmp_path, persons=150, services=800)
+    publish(settings_for(tmp_path, pg_url), as_of=AS_OF)  # the tables were made in another schema
+    reader_dsn = f"host=127.0.0.1 port=5432 dbname=test user={pg_role}"
+    try:
+        with psycopg.connect(reader_dsn) as reader:
+            assert reader.execute(f'SELECT count(*) FROM "{schema}".dim_volunteer').fetchone()[0] == 150
+    finally:
+        with psycopg.connect(_dsn(pg_url), autocommit=True) as dba:
+            dba.execute(f'ALTER DEFAULT PRIVILEGES IN SCHEMA "{schema}" REVOKE SELECT ON TABLES FROM "{pg_role}"')
+
+
+def test_a_login_without_create_on_the_database_is_told_what_it_lacks(tmp_path, pg_url, pg_role):
+    schema = _schema_of(pg_url)
+    with psycopg.connect(_dsn(pg_url), autocommit=True) as dba:  # what a DBA grants first
+        dba.execute(f'GRANT USAGE, CREATE ON SCHEMA "{schema}" TO "{pg_role}"')
+    make_world(tmp_path, persons=150, services=800)
+    url = pg_url.replace("postgres@", f"{pg_role}@")
+    with pytest.raises(PublishRefused, match=r"CREATE on database test") as refused:
+        publish(settings_for(tmp_path, url), as_of=AS_OF)
+    assert "GRANT CREATE ON DATABASE" in str(refused.value)
+
+
+def test_a_foreign_key_to_a_published_table_stops_the_publish_naming_it(tmp_path, pg_url):
+    make_world(tmp_path, persons=150, services=800)
+    settings = settings_for(tmp_path, pg_url)
+    publish(settings, as_of=AS_OF)
+    schema = _schema_of(pg_url)
+    with psycopg.connect(_dsn(pg_url), autocommit=True) as analyst:
+        analyst.execute(f'ALTER TABLE "{schema}".dim_region ADD PRIMARY KEY (region_code)')
+        analyst.execute(
+            f'CREATE TABLE "{schema}".analyst_targets (region_code text '
+            f'REFERENCES "{schema}".dim_region (region_code))'
+        )
+    _version_two(tmp_path)
+    with pytest.raises(PublishRefused, match=r"dim_region cannot be replaced: .*analyst_targets") as refused:
+        publish(settings, as_of=AS_OF)  # was: DependentObjectsStillExist, the server's words only
+    assert "previous warehouse stands" in str(refused.value)
+
+
+def test_a_limited_login_told_of_a_lock_names_the_holders_application(tmp_path, pg_url, pg_role):
+    """PostgreSQL hides another user's transaction start and state from a login that is not
+    a superuser, but not its application: the message names it all the same."""
+    schema = _schema_of(pg_url)
+    with psycopg.connect(_dsn(pg_url), autocommit=True) as dba:
+        dba.execute(f'GRANT USAGE, CREATE ON SCHEMA "{schema}" TO "{pg_role}"')
+        dba.execute(f'GRANT CREATE ON DATABASE test TO "{pg_role}"')
+    make_world(tmp_path, persons=150, services=800)
+    settings = settings_for(tmp_path, pg_url.replace("postgres@", f"{pg_role}@"))
+    publish(settings, as_of=AS_OF)
+    analyst = psycopg.connect(_dsn(pg_url), application_name="analyst-notebook")
+    try:
+        analyst.execute(f'SELECT count(*) FROM "{schema}".fact_service').fetchone()  # left open
+        _version_two(tmp_path)
+        with pytest.raises(LockBusy) as refused:
+            publish(settings, as_of=AS_OF, lock_timeout="1s")
+        assert "analyst-notebook" in str(refused.value)  # was: "pid 123 (user postgres)" alone
+    finally:
+        analyst.close()
+
+
+def test_a_search_path_naming_a_schema_not_yet_made_publishes_there(tmp_path, pg_databases):
+    """A login whose search_path names the warehouse schema (`ALTER ROLE etl SET search_path =
+    warehouse`, or `?options=-csearch_path=...` in WAREHOUSE_URL) before it exists: the first
+    publish makes it and publishes there, as a CREATE TABLE would, not into public."""
+    schema = f"wh_test_{uuid.uuid4().hex[:10]}"
+    pg_databases.created.append(schema)  # dropped at the end with the others
+    make_world(tmp_path, persons=150, services=800)
+    url = f"postgresql+psycopg://postgres@127.0.0.1:5432/test?options=-csearch_path%3D{schema}"
+    result = publish(settings_for(tmp_path, url), as_of=AS_OF)
+    if result.schema == "public":  # the bug: leave the shared database as it was
+        with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+            for table in result.rows:
+                admin.execute(f'DROP TABLE IF EXISTS public."{table}"')
+    assert result.schema == schema  # was: public
+    with psycopg.connect(PG_ADMIN) as admin:
+        assert admin.execute("SELECT to_regclass(%s) IS NOT NULL", (f'"{schema}".dim_volunteer',)).fetchone()[0]
+
+
+@pytest.mark.parametrize("search_path, first", [
+    ('"$user", public', "public"), ("warehouse", "warehouse"), ('"$user",warehouse', "warehouse"),
+    ('"仓库 GZ", public', "仓库 GZ"), ('"a""b"', 'a"b'), ('"$user"', None), ("", None),
+])
+def test_the_first_schema_a_search_path_names(search_path, first):
+    assert first_named_schema(search_path) == first

@@ -9,10 +9,13 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pandas as pd
+import sqlalchemy as sa
 
 from tests.reference import GUIZHOU_COUNTIES, GUIZHOU_PREFECTURES, id_hash
-from tests.warehouse.conftest import TEST_KEY
+from pipelines.warehouse.publish import publish
+from tests.warehouse.conftest import AS_OF, TEST_KEY, settings_for
 from tests.warehouse.helpers import hours_decimal, rows, scalar, table_rows
+from tests.warehouse.world import make_world
 
 STAR_THRESHOLDS = [(1500, 5), (1000, 4), (600, 3), (300, 2), (100, 1)]
 
@@ -159,3 +162,31 @@ def test_table_and_column_descriptions_are_in_the_database(duckdb_published, pg_
     assert "hours" in scalar(
         pg, "SELECT col_description('dim_volunteer'::regclass, 12)"
     )
+
+
+def test_in_both_systems_counts_persons_with_a_live_account_in_each(tmp_path):
+    """mart_volunteers_by_county.in_both_systems is "with a live account in both systems"
+    (the report's 两个系统均有在用账号): a person whose account in one system was deleted has
+    no live account there, though dim_volunteer.in_* still say the account existed."""
+    world = make_world(tmp_path, persons=150, services=800)
+    staged = world.frames["staged/volunteers"].copy()
+    people = world.frames["resolved/volunteers"].set_index("volunteer_key")
+    accounts = world.frames["resolved/volunteer_source_map"].merge(staged, on=["source", "source_id"])
+    in_both = people.index[people["in_national"] & people["in_provincial"] & (people["status"] != "deleted")]
+    # the provincial account of five live persons in both systems is deleted at its source
+    closed = accounts[(accounts["source"] == "provincial") & accounts["volunteer_key"].isin(in_both[:5])]
+    staged.loc[staged["source_id"].isin(closed["source_id"]) & (staged["source"] == "provincial"), "is_deleted"] = True
+    staged.to_parquet(tmp_path / "staged" / "volunteers.parquet", index=False)
+
+    publish(settings_for(tmp_path), as_of=AS_OF)
+    engine = sa.create_engine(settings_for(tmp_path).resolved_warehouse_url)
+    try:
+        published = scalar(engine, "SELECT sum(in_both_systems) FROM mart_volunteers_by_county")
+        by_prefecture = scalar(engine, "SELECT sum(in_both_systems) FROM mart_volunteers_by_prefecture")
+    finally:
+        engine.dispose()
+    live = accounts.merge(staged[["source", "source_id", "is_deleted"]], on=["source", "source_id"], suffixes=("_old", ""))
+    live = live[~live["is_deleted"] & live["volunteer_key"].isin(people.index[people["status"] != "deleted"])]
+    expected = int((live.groupby("volunteer_key")["source"].nunique() == 2).sum())
+    assert expected == len(in_both) - 5  # the five no longer count
+    assert published == expected == by_prefecture

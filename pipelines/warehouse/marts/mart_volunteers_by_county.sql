@@ -1,10 +1,21 @@
 -- Volunteers (not deleted) per county, by status, gender, age band and computed star level.
 -- Every county gets a row; people whose county is unknown are one more row with region_code NULL.
-WITH people AS (
+-- in_both_systems counts live accounts (staged is_deleted): dim_volunteer.in_national and
+-- in_provincial stay true after an account is deleted at its source.
+WITH live_in_both AS (
+    SELECT m.volunteer_key
+    FROM volunteer_source_map m
+    JOIN in_staged_volunteers s ON s.source = m.source AND s.source_id = m.source_id
+    WHERE NOT coalesce(s.is_deleted, false)
+    GROUP BY m.volunteer_key
+    HAVING count(DISTINCT m.source) = 2
+), people AS (
     SELECT v.*, r.region_code AS county,
-           year(getvariable('as_of')) - v.birth_year AS age
+           year(getvariable('as_of')) - v.birth_year AS age,
+           b.volunteer_key IS NOT NULL AS live_in_both_systems
     FROM dim_volunteer v
     LEFT JOIN dim_region r ON r.region_code = v.region_code
+    LEFT JOIN live_in_both b ON b.volunteer_key = v.volunteer_key
     WHERE v.status <> 'deleted'
 ), areas AS (
     SELECT prefecture_code, prefecture_name, region_code, region_name FROM dim_region
@@ -30,7 +41,7 @@ SELECT a.prefecture_code, a.prefecture_name, a.region_code, a.region_name,
        count(p.volunteer_key) FILTER (WHERE p.star_level = 3) AS star_3,
        count(p.volunteer_key) FILTER (WHERE p.star_level = 4) AS star_4,
        count(p.volunteer_key) FILTER (WHERE p.star_level = 5) AS star_5,
-       count(p.volunteer_key) FILTER (WHERE p.in_national AND p.in_provincial) AS in_both_systems
+       count(p.volunteer_key) FILTER (WHERE p.live_in_both_systems) AS in_both_systems
 FROM areas a
 LEFT JOIN people p ON p.county IS NOT DISTINCT FROM a.region_code
 GROUP BY a.prefecture_code, a.prefecture_name, a.region_code, a.region_name
