@@ -32,6 +32,26 @@ def _read_number() -> str:
     return sys.stdin.readline().strip()
 
 
+def _page_text(path: Path) -> str:
+    """The text of the certificate page a clerk names. A missing file, a folder or a file
+    that is not text (the certificate's PDF, a scan) is said plainly, never by its name: a
+    clerk may have named the file after the volunteer."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UnreadableCertificate(
+            "找不到该文件 / no such file: give the certificate's .html file "
+            "(DATA_DIR/certificates/<serial>.html)") from None
+    except UnicodeDecodeError:
+        # a PDF is the printout of the page: its code and contents live in the .html file
+        raise UnreadableCertificate(
+            "不是证明的 HTML 文件 / not a certificate page: verify takes the certificate's .html "
+            "file; a PDF is its printout: verify the .html of the same serial "
+            "(DATA_DIR/certificates/<serial>.html)") from None
+    except OSError as error:
+        raise UnreadableCertificate(f"无法读取该文件 / the file cannot be read ({type(error).__name__})") from None
+
+
 def _id_hash(args, settings: Settings, today: dt.date) -> str:
     if getattr(args, "id_hash", None):
         return args.id_hash
@@ -75,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
             if issued.pdf_path:
                 print(f"pdf: {issued.pdf_path}")
             return 0
-        result = verify_page(settings, args.page.read_text(encoding="utf-8"), schema=args.schema,
+        result = verify_page(settings, _page_text(args.page), schema=args.schema,
                              against_warehouse=not args.no_warehouse)
     except (CertificateError, UnreadableCertificate) as error:
         print(f"error: {error}", file=sys.stderr)

@@ -110,3 +110,20 @@ def test_numbers_are_written_one_way():
     assert labels.share(None) == labels.count(None) == labels.score(float("nan")) == "—"
     assert labels.label(labels.RULES, "future_date") == "日期晚于同步时间"
     assert labels.label(labels.RULES, "a_new_rule") == "a_new_rule"
+
+
+@pytest.mark.parametrize("made", ["missing", "pdf", "folder"])
+def test_verify_says_plainly_what_a_file_that_is_no_certificate_page_is(tmp_path, made, capsys):
+    """A clerk handed the PDF (the certificate is issued as both), or a mistyped path, got
+    a Python traceback; the message never names the file (it may be named after the person)."""
+    from pipelines.certificates.__main__ import main
+
+    path = tmp_path / f"{NUMBER}.pdf"
+    if made == "pdf":
+        path.write_bytes(b"%PDF-1.4\n\xd3\xeb\xff\x00 binary")
+    elif made == "folder":
+        path.mkdir()
+    assert main(["verify", "--no-warehouse", str(path)]) == 1
+    said = capsys.readouterr()
+    assert said.err.startswith("error: ") and ("/ " in said.err)
+    assert NUMBER not in said.out + said.err
