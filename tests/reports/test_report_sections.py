@@ -1,0 +1,92 @@
+"""The report's sections as an official reads them, on small warehouses made here (no sync):
+an empty one says why in place of each chart, months are labelled 2026-03 and thousands
+1,000 on every axis, and every integrity level the measures name has its row."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+
+import duckdb
+import pandas as pd
+
+from pipelines.clock import BEIJING, AsOf
+from pipelines.reports.figures import read_figures
+from pipelines.reports.quality import DataQuality
+from pipelines.reports.render import render_report
+from pipelines.warehouse.reader import read_only_engine
+from pipelines.warehouse.spec import duckdb_type, load_spec
+
+AS_OF = AsOf(dt.datetime(2026, 12, 7, 23, 45, tzinfo=BEIJING))
+SECTIONS = ["一、志愿者", "二、志愿服务时长", "三、志愿服务组织", "四、组织评估", "五、诚信与退出",
+            "六、志愿服务站点", "七、时间银行", "八、品牌项目", "九、数据质量"]
+
+
+def warehouse(path, rows: dict[str, list[dict]] | None = None) -> str:
+    """A DuckDB warehouse with every table and mart of the spec, holding `rows` only."""
+    with duckdb.connect(str(path)) as con:
+        for table in load_spec().tables.values():
+            columns = ", ".join(f'"{c.name}" {duckdb_type(c)}' for c in table.columns)
+            con.execute(f'CREATE TABLE "{table.name}" ({columns})')
+        for name, records in (rows or {}).items():
+            frame = pd.DataFrame(records)  # noqa: F841 - read by DuckDB below
+            con.execute(f'INSERT INTO "{name}" BY NAME SELECT * FROM frame')
+    return f"duckdb:///{path}"
+
+
+def render(url: str) -> str:
+    engine = read_only_engine(url)
+    try:
+        figures = read_figures(engine)
+    finally:
+        engine.dispose()
+    quality = DataQuality(landed_rows=pd.DataFrame(columns=["source", "stream", "syncs", "row_count"]),
+                          review_queue=None)
+    return render_report(figures, quality, as_of=AS_OF)
+
+
+def body_text(page: str) -> str:
+    return re.sub(r"<script.*?</script>", "", page, flags=re.S)
+
+
+def charts(page: str) -> list[dict]:
+    """The layout of every chart of the page, as plotly draws it."""
+    layouts = []
+    for call in re.findall(r"Plotly\.newPlot\(\s*\"chart-\d+\",\s*(\[.*?\]),\s*(\{.*?\}),\s*\{\"displayModeBar", page, re.S):
+        layouts.append(json.loads(call[1]))
+    return layouts
+
+
+def test_an_empty_warehouse_says_why_in_every_section_instead_of_bare_axes(tmp_path):
+    page = render(warehouse(tmp_path / "empty.duckdb"))
+    text = body_text(page)
+    assert '"charts": 0' in page, "a chart of nothing draws axes from -1 to 6"
+    for section, following in zip(SECTIONS, SECTIONS[1:] + ["</body>"]):
+        part = text[text.index(section):text.index(following)]
+        assert '<p class="note">' in part, f"{section} is blank"
+    assert "暂无数据" in text and "<th>" not in text.split("九、数据质量")[0]
+    assert "每个县（市、区）都有站点" not in text  # no county known: coverage cannot be claimed
+
+
+def test_months_read_2026_03_and_numbers_carry_thousands_on_every_axis(tmp_path):
+    months = [{"month": f"2026-{m:02d}", "prefecture_code": "5201", "category": "社区服务",
+               "services": 900 * m, "hours": 1500.5 * m, "volunteers": 10} for m in (1, 2, 5, 12)]
+    page = render(warehouse(tmp_path / "months.duckdb", {"mart_service_hours_by_month": months}))
+    layouts = charts(page)
+    assert layouts, "no chart drawn"
+    monthly = [layout for layout in layouts if "每月志愿服务时长" in json.dumps(layout, ensure_ascii=False)]
+    assert monthly and monthly[0]["xaxis"]["tickformat"] == "%Y-%m"
+    for layout in layouts:
+        for axis in ("xaxis", "yaxis"):
+            assert layout[axis].get("exponentformat") == "none" and layout[axis].get("separatethousands")
+    assert "2026-12 为不完整月份（截至 12月7日）" in body_text(page)
+
+
+def test_every_integrity_level_has_its_row_even_when_no_organization_holds_it(tmp_path):
+    rows = [{"prefecture_code": "5201", "prefecture_name": "贵阳市", "credit_status": "良好",
+             "organizations": 3, "active": 3, "suspended": 0, "exited": 0}]
+    text = body_text(render(warehouse(tmp_path / "integrity.duckdb", {"mart_organization_integrity": rows})))
+    table = text[text.index('id="integrity"'):]
+    table = table[:table.index("</table>")]
+    assert [re.sub(r"<.*?>", "", cell) for cell in re.findall(r"<tr><td>(.*?)</td>", table)] == ["良好", "警示", "失信"]
