@@ -199,7 +199,7 @@ def key_figure_boxes(figures: ReportFigures) -> list[tuple[str, str]]:
         ("两个系统均有在用账号（人）", L.count(key["in_both_systems"])),
         ("志愿服务时长（小时）", L.hours(key["service_hours"])),
         ("服务记录（条，去重后）", L.count(key["services"])),
-        ("志愿服务组织（个）", L.count(key["organizations"])),
+        ("志愿服务组织（个，不含已注销、已退出）", L.count(key["organizations_not_exited"])),
         ("组织登记率", L.share(key["registration_rate"])),
         ("服务站点（个）", L.count(key["stations"])),
         ("无站点的县（市、区）", L.count(key["counties_without_station"])),

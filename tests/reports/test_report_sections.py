@@ -90,3 +90,21 @@ def test_every_integrity_level_has_its_row_even_when_no_organization_holds_it(tm
     table = text[text.index('id="integrity"'):]
     table = table[:table.index("</table>")]
     assert [re.sub(r"<.*?>", "", cell) for cell in re.findall(r"<tr><td>(.*?)</td>", table)] == ["良好", "警示", "失信"]
+
+
+def test_the_organizations_figure_says_it_leaves_exited_ones_out(tmp_path):
+    """The warehouse's `organizations` (warehouse/publish's metadata, the level and integrity
+    tables) counts exited organizations; the report's headline, like the registration rate,
+    does not: under one unqualified name the dashboard and the report disagreed (58 and 56)."""
+    from pipelines.reports.render import key_figure_boxes
+
+    province = [{"area_level": "province", "area_code": "52", "area_name": "贵州省", "organizations": 56,
+                 "registered": 21, "filed": 12, "unregistered": 23, "hubs": 2, "registration_rate": 0.375}]
+    engine = read_only_engine(warehouse(tmp_path / "orgs.duckdb", {"mart_organization_registration_rate": province}))
+    try:
+        figures = read_figures(engine)
+    finally:
+        engine.dispose()
+    assert ("志愿服务组织（个，不含已注销、已退出）", "56") in key_figure_boxes(figures)
+    assert "organizations" not in figures.key_figures()
+    assert figures.key_figures()["organizations_not_exited"] == 56
