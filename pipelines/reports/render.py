@@ -417,9 +417,14 @@ def _brands(report: Report, figures: ReportFigures) -> None:
         return
     report.chart(_bar(brands["brand"].map(lambda b: redact(str(b))), {"服务时长（小时）": brands["hours"]}), "品牌项目志愿服务时长（小时）")
     report.table(brands, [
-        Column("品牌项目", "brand"), Column("项目", "projects", "count"), Column("志愿者", "volunteers", "count"),
+        Column("品牌项目", "brand"), Column("项目与活动（两系统分别计）", "projects", "count"),
+        Column("志愿者", "volunteers", "count"),
         Column("服务记录", "services", "count"), Column("服务时长（小时）", "hours", "hours"),
     ], "brand-programmes")
+    # nothing in either system links a national project to the provincial activity it is:
+    # one run in both is two of `projects`, where persons, services and hours count once
+    report.note("项目数为全国系统的项目与“志愿贵州”的活动之和：同一项目在两个系统中各有记录的计为两个；"
+                "志愿者、服务记录与服务时长均已去重，只计一次。")
 
 
 def _beijing(moment: dt.datetime) -> str:

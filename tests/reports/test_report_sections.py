@@ -108,3 +108,13 @@ def test_the_organizations_figure_says_it_leaves_exited_ones_out(tmp_path):
     assert ("志愿服务组织（个，不含已注销、已退出）", "56") in key_figure_boxes(figures)
     assert "organizations" not in figures.key_figures()
     assert figures.key_figures()["organizations_not_exited"] == 56
+
+
+def test_the_brand_table_says_its_projects_are_counted_in_each_system(tmp_path):
+    """A project run in both systems is a national project and a provincial activity, which
+    nothing links: the sandbox's 8 西部计划 projects showed as 10 under a bare 项目."""
+    brands = [{"brand": "西部计划", "projects": 10, "volunteers": 200, "services": 304, "hours": 1379.2}]
+    text = body_text(render(warehouse(tmp_path / "brands.duckdb", {"mart_brand_programmes": brands})))
+    table = text[text.index('id="brand-programmes"'):]
+    assert "<th>项目与活动（两系统分别计）</th>" in table[:table.index("</table>")]
+    assert "同一项目在两个系统中各有记录的计为两个" in table
