@@ -28,8 +28,20 @@ from pipelines.certificates.record import (
     CertificateError,
     check_id_hash,
     find_volunteer,
+    find_volunteer_by_account,
     organization_name,
+    parse_account,
     read_service_record,
+)
+
+NOT_FOUND = (
+    "no volunteer with this certificate number in the warehouse (未找到该证件号码的志愿者): "
+    "a volunteer whose number the sources hold masked or not at all is found by an account "
+    "instead (--account national:<volunteer number> or provincial:<account id>)"
+)
+NO_SERVICE = (
+    "the volunteer has no service with any organization (该志愿者尚无服务记录): name the "
+    "issuing organization (--issuer ORG_KEY, or issuer_org_key in the job's run config)"
 )
 from pipelines.config import Settings
 from pipelines.files import atomic_path
@@ -60,7 +72,8 @@ class IssuedCertificate:
 def issue(
     settings: Settings,
     *,
-    id_hash: str,
+    id_hash: str | None = None,
+    account: str | None = None,
     issued_on: dt.date,
     cert_type: str = "resident_id",
     issuer_org_key: str | None = None,
@@ -68,21 +81,30 @@ def issue(
     pdf: bool = False,
     out_dir: Path | None = None,
 ) -> IssuedCertificate:
-    """Issue the certificate of the person with `id_hash`, dated `issued_on` (their hours up to
-    that day). The issuer defaults to the organization they served most hours with."""
+    """Issue the certificate of the person with `id_hash`, or of the person a source `account`
+    belongs to (`national:<volunteer number>`, `provincial:<account id>`), dated `issued_on`
+    (their hours up to that day). The issuer defaults to the organization they served most
+    hours with."""
     from pipelines.warehouse.reader import read_only_engine
 
     ensure_signing_key(settings)
-    id_hash = check_id_hash(id_hash)
+    if (id_hash is None) == (account is None):
+        raise CertificateError("name the volunteer by id_hash or by account, one of the two")
+    wanted = check_id_hash(id_hash) if id_hash is not None else parse_account(account)
     engine = read_only_engine(settings.resolved_warehouse_url)
     try:
-        volunteer_key = find_volunteer(engine, id_hash, schema)
-        if volunteer_key is None:
-            raise CertificateError("no volunteer with this certificate number in the warehouse")
+        if id_hash is not None:
+            volunteer_key = find_volunteer(engine, wanted, schema)
+            if volunteer_key is None:
+                raise CertificateError(NOT_FOUND)
+        else:
+            volunteer_key = find_volunteer_by_account(engine, *wanted, schema)
+            if volunteer_key is None:
+                raise CertificateError("no volunteer with this account in the warehouse (未找到该账号的志愿者)")
         record = read_service_record(engine, volunteer_key, issued_on, schema)
         issuer = issuer_org_key or record.top_organization()
         if issuer is None:
-            raise CertificateError("the volunteer has no service with any organization: name the issuer")
+            raise CertificateError(NO_SERVICE)
         issuer_name = organization_name(engine, issuer, schema)
         if issuer_name is None:
             raise CertificateError("the issuing organization is not in the warehouse")

@@ -52,9 +52,11 @@ def _page_text(path: Path) -> str:
         raise UnreadableCertificate(f"无法读取该文件 / the file cannot be read ({type(error).__name__})") from None
 
 
-def _id_hash(args, settings: Settings, today: dt.date) -> str:
+def _id_hash(args, settings: Settings, today: dt.date) -> str | None:
     if getattr(args, "id_hash", None):
         return args.id_hash
+    if getattr(args, "account", None):
+        return None  # the volunteer is named by a source account: no number to read
     return lookup_hash(args.type, _read_number(), settings.pii_hash_key, today=today)
 
 
@@ -66,6 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     for sub in (hashing, issuing):
         sub.add_argument("--type", default="resident_id", choices=CERT_TYPES, help="certificate type")
     issuing.add_argument("--id-hash", help="the person's id_hash (else the number is read from stdin)")
+    issuing.add_argument("--account", help="national:<volunteer number> or provincial:<account id>, for a "
+                         "volunteer whose ID number the sources hold masked or not at all")
     issuing.add_argument("--issuer", help="org_key of the issuing organization (default: most hours served with)")
     issuing.add_argument("--date", type=dt.date.fromisoformat, help="issue date, YYYY-MM-DD (default: today, Beijing)")
     issuing.add_argument("--pdf", action="store_true", help="also print a PDF with headless Chromium")
@@ -85,7 +89,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "issue":
             issued = issue(
-                settings, id_hash=_id_hash(args, settings, today), issued_on=args.date or today,
+                settings, id_hash=_id_hash(args, settings, today), account=args.account,
+                issued_on=args.date or today,
                 cert_type=args.type, issuer_org_key=args.issuer, schema=args.schema, pdf=args.pdf,
                 out_dir=args.out,
             )

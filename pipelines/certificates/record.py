@@ -45,6 +45,27 @@ def lookup_hash(cert_type: str, number: str, pii_key: str, *, today: dt.date) ->
     return hmac_hex(normalize_resident_id_one(number), pii_key)
 
 
+SOURCES = ("national", "provincial")
+ACCOUNT = re.compile(r"(national|provincial)\s*[:：]\s*([0-9A-Za-z_-]{1,40})")
+
+
+def parse_account(text: str) -> tuple[str, str]:
+    """(source, source_id) of a source account written `national:<志愿者编号>` or
+    `provincial:<账号 id>`: the way to a volunteer whose ID number no source holds in clear
+    (masked at the source, or missing), who has no `id_hash` to be found by. An account id
+    that holds a personal number is refused: a clerk may type the ID number there. The
+    message never echoes what was typed."""
+    from pipelines.privacy import holds_a_personal_number
+
+    match = ACCOUNT.fullmatch((text or "").strip())
+    if not match:
+        raise CertificateError("an account is written national:<volunteer number> or provincial:<account id>")
+    source, source_id = match.group(1), match.group(2)
+    if holds_a_personal_number(source_id):
+        raise CertificateError("an account id is the source's own number, not a certificate or phone number")
+    return source, source_id
+
+
 def check_id_hash(value: str) -> str:
     """`value` if it is an id_hash (64 lowercase hex), else an error that does not echo it."""
     text = (value or "").strip().lower()
@@ -84,6 +105,19 @@ def find_volunteer(engine: sa.Engine, id_hash: str, schema: str | None = None) -
     sql = f"SELECT volunteer_key FROM {table_name('dim_volunteer', schema)} WHERE id_hash = :h AND status <> 'deleted'"
     with engine.connect() as connection:
         keys = [row[0] for row in connection.execute(sa.text(sql), {"h": id_hash})]
+    return keys[0] if keys else None
+
+
+def find_volunteer_by_account(engine: sa.Engine, source: str, source_id: str, schema: str | None = None) -> str | None:
+    """The volunteer_key of the person a source account belongs to (None: no such account,
+    or its person is deleted)."""
+    sql = (
+        f"SELECT m.volunteer_key FROM {table_name('volunteer_source_map', schema)} m "
+        f"JOIN {table_name('dim_volunteer', schema)} v ON v.volunteer_key = m.volunteer_key "
+        "WHERE m.source = :s AND m.source_id = :i AND v.status <> 'deleted'"
+    )
+    with engine.connect() as connection:
+        keys = [row[0] for row in connection.execute(sa.text(sql), {"s": source, "i": source_id})]
     return keys[0] if keys else None
 
 
