@@ -481,14 +481,16 @@ def _quality(report: Report, figures: ReportFigures, quality: DataQuality, as_of
     )
     rows = pd.DataFrame(
         [{"asset": c.asset, "check": c.check, "kind": "阻断" if c.blocking else "警告",
-          "result": "未运行" if c.passed is None else ("通过" if c.passed else "未通过")}
+          "result": "未运行" if c.passed is None else ("通过" if c.passed else "未通过"),
+          "meaning": L.CHECKS.get(c.check, "—")}
          for c in sorted(checks, key=lambda c: (c.passed is not False, c.asset, c.check))],
-        columns=["asset", "check", "kind", "result"],
+        columns=["asset", "check", "kind", "result", "meaning"],
     )
     if report.absent(rows, "未取得检查结果：Dagster 中没有这些资产的检查记录（同步未记录在 DAGSTER_HOME 时即如此）。"):
         return
     report.table(rows, [
         Column("资产", "asset"), Column("检查", "check"), Column("级别", "kind"), Column("结果", "result"),
+        Column("检查内容", "meaning"),
     ], "checks")
 
 

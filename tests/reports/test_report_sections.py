@@ -118,3 +118,28 @@ def test_the_brand_table_says_its_projects_are_counted_in_each_system(tmp_path):
     table = text[text.index('id="brand-programmes"'):]
     assert "<th>项目与活动（两系统分别计）</th>" in table[:table.index("</table>")]
     assert "同一项目在两个系统中各有记录的计为两个" in table
+
+
+def test_the_checks_panel_says_in_chinese_what_each_check_looks_at(tmp_path):
+    """The panel listed failing checks by their code alone (newest_update_age 未通过), which
+    an official cannot read; every check of the code location has its Chinese meaning."""
+    from pipelines.definitions import defs
+    from pipelines.reports import labels
+    from pipelines.reports.quality import CheckOutcome
+
+    names = {key.name for key in defs.resolve_asset_graph().asset_check_keys}
+    assert names <= set(labels.CHECKS), sorted(names - set(labels.CHECKS))
+    engine = read_only_engine(warehouse(tmp_path / "checks.duckdb"))
+    try:
+        figures = read_figures(engine)
+    finally:
+        engine.dispose()
+    quality = DataQuality(landed_rows=pd.DataFrame(columns=["source", "stream", "syncs", "row_count"]),
+                          review_queue=None,
+                          checks=[CheckOutcome("raw/provincial_stations", "newest_update_age", False, False),
+                                  CheckOutcome("raw/provincial_stations", "a_new_check", True, False)])
+    text = body_text(render_report(figures, quality, as_of=AS_OF))
+    rows = re.findall(r"<tr><td>raw/provincial_stations</td>(.*?)</tr>", text)
+    cells = [re.findall(r"<td[^>]*>(.*?)</td>", row) for row in rows]
+    assert ["newest_update_age", "警告", "未通过", "最新变更是否及时"] in cells
+    assert ["a_new_check", "警告", "通过", "—"] in cells
