@@ -10,6 +10,7 @@ import re
 
 import duckdb
 import pandas as pd
+import pytest
 
 from pipelines.clock import BEIJING, AsOf
 from pipelines.reports.figures import read_figures
@@ -143,3 +144,19 @@ def test_the_checks_panel_says_in_chinese_what_each_check_looks_at(tmp_path):
     cells = [re.findall(r"<td[^>]*>(.*?)</td>", row) for row in rows]
     assert ["newest_update_age", "警告", "未通过", "最新变更是否及时"] in cells
     assert ["a_new_check", "警告", "通过", "—"] in cells
+
+
+@pytest.mark.filterwarnings("ignore::pipelines.config.DevelopmentKeyWarning")
+def test_the_dashboard_links_the_report_where_officials_browsers_reach_it(tmp_path):
+    """The asset's `report` link was the file on the server (file:///srv/...): a browser
+    refuses it from the Dagster UI's page ("Not allowed to load local resource"), and on an
+    official's own machine it names their disk. With REPORTS_URL it is the served address."""
+    from pathlib import Path
+
+    from pipelines.config import Settings
+    from pipelines.reports import report_link
+
+    path = Path(tmp_path) / "reports" / "statistics-20261207T234533-88cdc3d0.html"
+    served = Settings.from_env({"REPORTS_URL": " https://stats.example.gov.cn/reports/ ", "DATA_DIR": str(tmp_path)})
+    assert report_link(served, path) == "https://stats.example.gov.cn/reports/statistics-20261207T234533-88cdc3d0.html"
+    assert report_link(Settings(data_dir=tmp_path), path) == path.resolve().as_uri()
