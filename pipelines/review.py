@@ -47,10 +47,12 @@ from pipelines.resolve.volunteers import PAIR_ID_COLUMNS
 
 WORKBOOK_NAME = "volunteer_match_review.xlsx"
 SHEET = "review"
-# workbook word -> decisions file word; the drop-down offers the English words, a steward
-# who types Chinese is understood too
+# workbook word -> decisions file word; a steward who types Chinese is understood too
 DECISIONS = {"same": "same", "different": "not_same",
              "相同": "same", "同一人": "same", "不同": "not_same", "不是同一人": "not_same"}
+# what the drop-down offers: Excel refuses any other word typed in the cell, so the Chinese
+# words the README promises must be among them
+DROP_DOWN = ["same", "different", "相同", "不同"]
 EVIDENCE_FIELDS = [  # (column suffix, header) shown for each account, side by side
     ("name", "name (masked)"),
     ("id", "ID number (masked)"),
@@ -219,9 +221,9 @@ def workbook_bytes(rows: pd.DataFrame) -> bytes:
     sheet.freeze_panes = "F2"
     decision_column = get_column_letter(list(rows.columns).index("decision") + 1)
     last_row = max(len(rows) + 1, 2)
-    choice = DataValidation(type="list", formula1='"same,different"', allow_blank=True,
+    choice = DataValidation(type="list", formula1='"' + ",".join(DROP_DOWN) + '"', allow_blank=True,
                             showErrorMessage=True, errorTitle="decision",
-                            error="Choose same or different (or leave it empty).")
+                            error="Choose same or different, 相同 or 不同 (or leave it empty).")
     sheet.add_data_validation(choice)
     choice.add(f"{decision_column}2:{decision_column}{last_row}")
     for row in range(2, last_row + 1):
@@ -237,7 +239,8 @@ def workbook_bytes(rows: pd.DataFrame) -> bytes:
         "birth_date_compared compares the two full birth dates, which the workbook does not show "
         "(with the ID number's ends they would give the number away): 相同 same, 相差1天 one day "
         "apart, 不同 different, 缺失 missing on either side.",
-        "Write 'same' (one person) or 'different' (two people) in the decision column; leave undecided rows empty.",
+        "Write 'same' (one person) or 'different' (two people) in the decision column, or 相同 / "
+        "不同 (同一人 / 不是同一人 are understood too); leave undecided rows empty.",
         "Do not edit the first four columns: they name the pair.",
         "Save the workbook into the review inbox folder (DATA_DIR/review/inbox/). Name it with "
         "letters, digits (six at most), '_', '-' and '.' only, or keep the name it came with: "
@@ -320,7 +323,7 @@ def read_workbook(path: Path) -> WorkbookDecisions:
                 continue
             if word not in DECISIONS:
                 # what was typed is not shown: it may be a name or a number in the wrong cell
-                errors.append(f"row {row_number}: the decision ({len(word)} characters) is not "
+                errors.append(f"row {row_number}: the decision ({len(word)} character{'s' if len(word) != 1 else ''}) is not "
                               "'same' or 'different' (or 相同 / 不同)")
                 continue
             records.append({

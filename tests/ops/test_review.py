@@ -303,3 +303,23 @@ def test_the_workbook_cannot_rebuild_an_id_number(tmp_path):
     row = read_sheet(workbook).iloc[0]
     assert (row["left_id"], row["left_birth_year"], row["left_region_code"]) == ("5201**********1236", "1988", "520102")
     assert row["birth_date_compared"] == "相差1天" and row["left_phone"] == "138****5678"
+
+
+def test_the_drop_down_lets_a_steward_choose_the_chinese_words_it_accepts(data_dir):
+    """Excel refuses a word the drop-down does not list: 相同 / 不同, which the README and the
+    validation accept, were refused in the cell by Excel itself ("Choose same or different")."""
+    from pipelines.review import DECISIONS
+
+    sheet = load_workbook(export(data_dir))["review"]
+    [choice] = sheet.data_validations.dataValidation
+    offered = choice.formula1.strip('"').split(",")
+    assert {"same", "different", "相同", "不同"} <= set(offered)
+    assert all(word in DECISIONS for word in offered)
+
+
+def test_a_one_character_decision_is_said_in_the_singular(data_dir):
+    fill(export(data_dir), {"RV0": "是"}, inbox_dir(data_dir))
+    take(data_dir)
+    [report] = [p for p in (inbox_dir(data_dir) / "rejected").iterdir() if p.name.endswith(".errors.txt")]
+    text = report.read_text(encoding="utf-8")
+    assert "the decision (1 character) is not 'same' or 'different'" in text and "是" not in text
