@@ -74,7 +74,13 @@ def score(value) -> str:
 
 
 def share(value) -> str:
-    """A ratio 0-1 as a percentage with one decimal: 45.2%."""
+    """A ratio 0-1 as a percentage with one decimal: 45.2%; a share too small to show is
+    <0.1% (1 account in 2,245 read 0.0%, as if there were none), and one short of all >99.9%."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "—"
-    return f"{float(value) * 100:.1f}%"
+    value = float(value)
+    if 0 < value < 0.0005:
+        return "<0.1%"
+    if 0.9995 <= value < 1:
+        return ">99.9%"
+    return f"{value * 100:.1f}%"

@@ -160,3 +160,10 @@ def test_the_dashboard_links_the_report_where_officials_browsers_reach_it(tmp_pa
     served = Settings.from_env({"REPORTS_URL": " https://stats.example.gov.cn/reports/ ", "DATA_DIR": str(tmp_path)})
     assert report_link(served, path) == "https://stats.example.gov.cn/reports/statistics-20261207T234533-88cdc3d0.html"
     assert report_link(Settings(data_dir=tmp_path), path) == path.resolve().as_uri()
+
+
+def test_a_share_too_small_to_show_is_not_written_as_none():
+    from pipelines.reports import labels
+
+    assert labels.share(1 / 2245) == "<0.1%" and labels.share(2244 / 2245) == ">99.9%"
+    assert (labels.share(0), labels.share(1), labels.share(0.0005), labels.share(0.4523)) == ("0.0%", "100.0%", "0.1%", "45.2%")
