@@ -66,6 +66,17 @@ def parse_account(text: str) -> tuple[str, str]:
     return source, source_id
 
 
+def check_issue_date(issued_on: dt.date, today: dt.date) -> dt.date:
+    """`issued_on` if it is not after `today` (Beijing): a certificate states the hours up to
+    the day it is issued, so a later date (a typo, 2030 for 2026) would certify service not
+    yet given, under a valid code."""
+    if issued_on > today:
+        raise CertificateError(
+            "出具日期不能晚于今天 / the issue date is after today (Beijing): a certificate states "
+            "the hours up to the day it is issued")
+    return issued_on
+
+
 def check_id_hash(value: str) -> str:
     """`value` if it is an id_hash (64 lowercase hex), else an error that does not echo it."""
     text = (value or "").strip().lower()

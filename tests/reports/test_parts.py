@@ -127,3 +127,23 @@ def test_verify_says_plainly_what_a_file_that_is_no_certificate_page_is(tmp_path
     said = capsys.readouterr()
     assert said.err.startswith("error: ") and ("/ " in said.err)
     assert NUMBER not in said.out + said.err
+
+
+def test_a_certificate_dated_after_today_is_refused(monkeypatch, capsys, tmp_path):
+    """`issue --date 2030-01-01` (a typo for 2026) issued a certificate of the hours "up to"
+    a day to come, under a valid code."""
+    import io
+    import sys
+
+    from pipelines.certificates.__main__ import main
+    from pipelines.certificates.record import check_issue_date
+
+    assert check_issue_date(TODAY, TODAY) == TODAY
+    with pytest.raises(CertificateError, match="after today"):
+        check_issue_date(TODAY + dt.timedelta(days=1), TODAY)
+    monkeypatch.setenv("DATA_DIR", str(tmp_path))
+    monkeypatch.setattr(sys, "stdin", io.StringIO(NUMBER + "\n"))
+    assert main(["issue", "--date", "2999-01-01", "--out", str(tmp_path)]) == 1
+    said = capsys.readouterr()
+    assert "after today" in said.err and NUMBER not in said.out + said.err
+    assert not list(tmp_path.glob("*.html"))
