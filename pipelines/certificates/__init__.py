@@ -26,10 +26,13 @@ from pipelines.certificates.certificate import (
 )
 from pipelines.certificates.record import (
     CertificateError,
+    CANNOT_ISSUE,
     check_id_hash,
+    default_issuer,
     find_volunteer,
     find_volunteer_by_account,
     organization_name,
+    organization_statuses,
     parse_account,
     read_service_record,
 )
@@ -42,6 +45,10 @@ NOT_FOUND = (
 NO_SERVICE = (
     "the volunteer has no service with any organization (该志愿者尚无服务记录): name the "
     "issuing organization (--issuer ORG_KEY, or issuer_org_key in the job's run config)"
+)
+NO_ACTIVE_ISSUER = (
+    "no organization the volunteer served with is active now (服务过的组织均已退出、注销或暂停): "
+    "name the issuing organization (--issuer ORG_KEY, or issuer_org_key in the job's run config)"
 )
 from pipelines.config import Settings
 from pipelines.files import atomic_path
@@ -83,8 +90,8 @@ def issue(
 ) -> IssuedCertificate:
     """Issue the certificate of the person with `id_hash`, or of the person a source `account`
     belongs to (`national:<volunteer number>`, `provincial:<account id>`), dated `issued_on`
-    (their hours up to that day). The issuer defaults to the organization they served most
-    hours with."""
+    (their hours up to that day). The issuer defaults to the active organization they served
+    most hours with; an exited or deregistered one issues nothing."""
     from pipelines.warehouse.reader import read_only_engine
 
     ensure_signing_key(settings)
@@ -102,9 +109,15 @@ def issue(
             if volunteer_key is None:
                 raise CertificateError("no volunteer with this account in the warehouse (未找到该账号的志愿者)")
         record = read_service_record(engine, volunteer_key, issued_on, schema)
-        issuer = issuer_org_key or record.top_organization()
-        if issuer is None:
+        if issuer_org_key is None and not record.by_organization:
             raise CertificateError(NO_SERVICE)
+        statuses = organization_statuses(
+            engine, [o["org_key"] for o in record.by_organization] + [issuer_org_key or ""], schema)
+        issuer = issuer_org_key or default_issuer(record.by_organization, statuses)
+        if issuer is None:
+            raise CertificateError(NO_ACTIVE_ISSUER)
+        if statuses.get(issuer) in CANNOT_ISSUE:
+            raise CertificateError("the issuing organization has exited or is deregistered (该组织已退出或注销)")
         issuer_name = organization_name(engine, issuer, schema)
         if issuer_name is None:
             raise CertificateError("the issuing organization is not in the warehouse")

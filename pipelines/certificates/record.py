@@ -103,9 +103,6 @@ class ServiceRecord:
     by_project: list[dict] = field(default_factory=list)
     by_year: list[dict] = field(default_factory=list)
 
-    def top_organization(self) -> str | None:
-        return self.by_organization[0]["org_key"] if self.by_organization else None
-
 
 def _rows(connection, sql: str, **params) -> list[dict]:
     return [dict(row._mapping) for row in connection.execute(sa.text(sql), params)]
@@ -212,6 +209,30 @@ def read_service_record(
         by_project=projects_out,
         by_year=years_out,
     )
+
+
+# An organization that has exited (退出) or is deregistered issues nothing in its name
+CANNOT_ISSUE = ("exited", "deleted")
+
+
+def organization_statuses(engine: sa.Engine, org_keys: list[str], schema: str | None = None) -> dict[str, str]:
+    """Each organization's status (active, suspended, exited, deleted) by org_key."""
+    if not org_keys:
+        return {}
+    sql = sa.text(f"SELECT org_key, status FROM {table_name('dim_organization', schema)} WHERE org_key IN :keys")
+    sql = sql.bindparams(sa.bindparam("keys", expanding=True))
+    with engine.connect() as connection:
+        return {row[0]: row[1] for row in connection.execute(sql, {"keys": list(org_keys)})}
+
+
+def default_issuer(by_organization: list[dict], statuses: dict[str, str]) -> str | None:
+    """The organization the person served most hours with among those active now: the one
+    they served most with may have exited (6% of the sandbox's volunteers) or be suspended,
+    and a certificate in its name would be stamped by an organization that cannot issue."""
+    for organization in by_organization:  # most hours first
+        if statuses.get(organization["org_key"]) == "active":
+            return organization["org_key"]
+    return None
 
 
 def organization_name(engine: sa.Engine, org_key: str, schema: str | None = None) -> str | None:

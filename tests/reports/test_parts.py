@@ -147,3 +147,30 @@ def test_a_certificate_dated_after_today_is_refused(monkeypatch, capsys, tmp_pat
     said = capsys.readouterr()
     assert "after today" in said.err and NUMBER not in said.out + said.err
     assert not list(tmp_path.glob("*.html"))
+
+
+def test_the_default_issuer_is_the_active_organization_served_most_with(tmp_path):
+    """The organization a volunteer served most hours with may have exited (退出): the
+    certificate named it as the issuer, to be stamped by an organization that cannot issue
+    (109 of the 3,000-person sandbox's volunteers, 6%)."""
+    from pipelines.certificates import issue
+    from pipelines.config import Settings
+    from tests.reports.test_report_sections import warehouse
+
+    id_hash = "a" * 64
+    services = [{"service_key": f"S{i}", "volunteer_key": "V1", "org_key": org, "service_date": dt.date(2026, 5, i + 1),
+                 "hours": hours, "source": "national"}
+                for i, (org, hours) in enumerate([("O1", 10.0), ("O3", 7.0), ("O2", 5.0)])]
+    url = warehouse(tmp_path / "w.duckdb", {
+        "dim_volunteer": [{"volunteer_key": "V1", "id_hash": id_hash, "name_masked": "张*", "status": "active"}],
+        "dim_organization": [{"org_key": "O1", "name": "已退出的队", "status": "exited"},
+                             {"org_key": "O3", "name": "暂停的队", "status": "suspended"},
+                             {"org_key": "O2", "name": "在册的队", "status": "active"}],
+        "fact_service": services,
+    })
+    settings = Settings(data_dir=tmp_path, warehouse_url=url, certificate_key=KEY + "-of-at-least-32-bytes!!")
+    issued = issue(settings, id_hash=id_hash, issued_on=TODAY, out_dir=tmp_path)
+    assert issued.certificate.contents["issuer"]["org_key"] == "O2"
+    assert issued.certificate.contents["record"]["total_hours"] == "22.00"
+    with pytest.raises(CertificateError, match="exited"):
+        issue(settings, id_hash=id_hash, issued_on=TODAY, out_dir=tmp_path, issuer_org_key="O1")
