@@ -179,6 +179,16 @@ def _partial_month(report: Report, months: pd.Series, as_of: AsOf) -> None:
         report.note(f"{months.iloc[-1]} 为不完整月份（截至 {as_of.instant.month}月{as_of.instant.day}日）。")
 
 
+def every_year(events: pd.DataFrame) -> pd.DataFrame:
+    """The yearly figures with a row of zeros for each year between the first and the last
+    that has none: on the chart's axis of year labels 2019年 stood next to 2022年, as if
+    nothing lay between."""
+    years = events["year"].astype(int)
+    frame = events.assign(year=years).set_index("year")
+    frame = frame.reindex(range(years.min(), years.max() + 1), fill_value=0)
+    return frame.rename_axis("year").reset_index()
+
+
 CREDIT_STATUSES = ["良好", "警示", "失信"]  # the integrity levels the measures name, each shown
 
 
@@ -331,11 +341,7 @@ def _evaluations(report: Report, figures: ReportFigures) -> None:
     ], "evaluations-by-evaluator")
 
 
-def _integrity(report: Report, figures: ReportFigures) -> None:
-    report.heading("五、诚信与退出")
-    integrity = figures["integrity"]
-    if report.absent(integrity, "暂无数据：数据仓库中尚无志愿服务组织。"):
-        return
+def _integrity_levels(report: Report, integrity: pd.DataFrame) -> None:
     integrity = with_every_credit_status(integrity)
     order = CREDIT_STATUSES + [L.UNKNOWN]
     integrity = integrity.assign(_order=integrity["credit_status"].map(lambda v: order.index(v) if v in order else len(order)))
@@ -349,9 +355,17 @@ def _integrity(report: Report, figures: ReportFigures) -> None:
         Column("正常", "active", "count"), Column("暂停", "suspended", "count"),
         Column("已退出", "exited", "count"),
     ], "integrity")
+
+
+def _integrity(report: Report, figures: ReportFigures) -> None:
+    report.heading("五、诚信与退出")
+    integrity = figures["integrity"]
+    if not report.absent(integrity, "暂无数据：数据仓库中尚无志愿服务组织。"):
+        _integrity_levels(report, integrity)
     events = figures["organization_events_by_year"]
     if report.absent(events, "暂无数据：没有组织的登记或退出日期。"):
         return
+    events = every_year(events)
     years = events["year"].map(lambda y: f"{int(y)}年")
     report.chart(_bar(years, {"新登记": events["newly_registered"], "退出": events["exited"]}), "每年新登记与退出的组织")
     report.table(events.assign(year=years), [

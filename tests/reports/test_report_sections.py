@@ -167,3 +167,12 @@ def test_a_share_too_small_to_show_is_not_written_as_none():
 
     assert labels.share(1 / 2245) == "<0.1%" and labels.share(2244 / 2245) == ">99.9%"
     assert (labels.share(0), labels.share(1), labels.share(0.0005), labels.share(0.4523)) == ("0.0%", "100.0%", "0.1%", "45.2%")
+
+
+def test_a_year_without_registrations_or_exits_keeps_its_place(tmp_path):
+    events = [{"year": year, "prefecture_code": "5201", "newly_registered": n, "exited": 0}
+              for year, n in ((2019, 2), (2022, 1))]
+    text = body_text(render(warehouse(tmp_path / "years.duckdb", {"mart_organization_events_by_year": events})))
+    table = text[text.index('id="organization-events-by-year"'):]
+    table = table[:table.index("</table>")]
+    assert re.findall(r"<tr><td>(\d{4})年</td>", table) == ["2019", "2020", "2021", "2022"]
