@@ -49,6 +49,8 @@ def issue_service_certificate(
             pdf=config.pdf,
         )
     context.log.info("certificate %s issued", issued.certificate.serial)
+    for warning in issued.warnings:
+        context.log.warning(warning)
     metadata = {
         "serial": MetadataValue.text(issued.certificate.serial),
         "verification_code": MetadataValue.text(issued.certificate.code),
@@ -57,6 +59,8 @@ def issue_service_certificate(
     }
     if issued.pdf_path:
         metadata["pdf"] = MetadataValue.path(str(issued.pdf_path.resolve()))
+    if issued.warnings:
+        metadata["warnings"] = MetadataValue.text("; ".join(issued.warnings))
     return Output(str(issued.html_path), metadata=safe_metadata(metadata))
 
 

@@ -74,6 +74,7 @@ class IssuedCertificate:
     certificate: Certificate
     html_path: Path
     pdf_path: Path | None
+    warnings: tuple[str, ...] = ()  # said to the clerk: a PDF printed without a Chinese font
 
 
 def issue(
@@ -131,12 +132,14 @@ def issue(
     html_path = folder / f"{certificate.serial}.html"
     with atomic_path(html_path) as temp:
         temp.write_text(render_html(certificate), encoding="utf-8")
-    pdf_path = None
+    pdf_path, warnings = None, ()
     if pdf:
-        from pipelines.certificates.pdf import print_pdf
+        from pipelines.certificates.pdf import NO_CHINESE_FONT, chinese_fonts_missing, print_pdf
 
         pdf_path = print_pdf(html_path, html_path.with_suffix(".pdf"))
-    return IssuedCertificate(certificate, html_path, pdf_path)
+        if chinese_fonts_missing():
+            warnings = (NO_CHINESE_FONT,)
+    return IssuedCertificate(certificate, html_path, pdf_path, warnings)
 
 
 def verify_page(settings: Settings, page: str, *, schema: str | None = None,

@@ -99,6 +99,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"html: {issued.html_path}")
             if issued.pdf_path:
                 print(f"pdf: {issued.pdf_path}")
+            for warning in issued.warnings:
+                print(f"warning: {warning}", file=sys.stderr)
             return 0
         result = verify_page(settings, _page_text(args.page), schema=args.schema,
                              against_warehouse=not args.no_warehouse)

@@ -223,3 +223,13 @@ def test_an_account_that_is_no_account_is_refused_without_echoing_it(synced):
         result = same_command(synced, "issue", "--account", typed, "--date", ISSUED_ON.isoformat())
         assert result.returncode == 1 and result.stderr.startswith("error: "), typed
         assert number not in result.stdout + result.stderr
+
+
+def test_issuing_a_pdf_without_a_chinese_font_warns_the_clerk(synced, person_in_both_systems, tmp_path, monkeypatch):
+    from tests.reports.test_parts import _fake_fc_list
+
+    monkeypatch.setenv("PATH", _fake_fc_list(tmp_path, "") + os.pathsep + os.environ["PATH"])
+    result = same_command(synced, "issue", "--date", ISSUED_ON.isoformat(), "--pdf", "--out", str(tmp_path),
+                          stdin=person_in_both_systems["cert_no"] + "\n")
+    assert result.returncode == 0 and "pdf: " in result.stdout
+    assert "warning: 没有中文字体 / no Chinese font on this machine" in result.stderr

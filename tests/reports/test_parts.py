@@ -174,3 +174,25 @@ def test_the_default_issuer_is_the_active_organization_served_most_with(tmp_path
     assert issued.certificate.contents["record"]["total_hours"] == "22.00"
     with pytest.raises(CertificateError, match="exited"):
         issue(settings, id_hash=id_hash, issued_on=TODAY, out_dir=tmp_path, issuer_org_key="O1")
+
+
+def _fake_fc_list(folder, families: str):
+    script = folder / "fc-list"
+    script.write_text(f"#!/bin/sh\nprintf '{families}'\n", encoding="utf-8")
+    script.chmod(0o755)
+    return str(folder)
+
+
+def test_a_machine_without_a_chinese_font_is_told(tmp_path, monkeypatch):
+    """Chromium prints every Chinese character of a certificate as a box when fontconfig knows
+    no Chinese font, and exits 0: the clerk handed the volunteer a PDF nobody can read."""
+    import os
+
+    from pipelines.certificates.pdf import NO_CHINESE_FONT, chinese_fonts_missing
+
+    monkeypatch.setenv("PATH", _fake_fc_list(tmp_path, "") + os.pathsep + os.environ["PATH"])
+    assert chinese_fonts_missing()
+    assert "fonts-noto-cjk" in NO_CHINESE_FONT
+    (tmp_path / "cjk").mkdir()
+    monkeypatch.setenv("PATH", _fake_fc_list(tmp_path / "cjk", "Noto Sans CJK SC\\n") + os.pathsep + os.environ["PATH"])
+    assert not chinese_fonts_missing()
