@@ -25,8 +25,8 @@ from pipelines.certificates.certificate import (
     verify_contents,
 )
 from pipelines.certificates.record import (
-    CertificateError,
     CANNOT_ISSUE,
+    CertificateError,
     check_id_hash,
     default_issuer,
     find_volunteer,
@@ -36,7 +36,10 @@ from pipelines.certificates.record import (
     parse_account,
     read_service_record,
 )
+from pipelines.config import Settings
+from pipelines.files import atomic_path
 
+# What a counter clerk reads when a volunteer cannot be issued one, and what to do instead
 NOT_FOUND = (
     "no volunteer with this certificate number in the warehouse (未找到该证件号码的志愿者): "
     "a volunteer whose number the sources hold masked or not at all is found by an account "
@@ -50,8 +53,6 @@ NO_ACTIVE_ISSUER = (
     "no organization the volunteer served with is active now (服务过的组织均已退出、注销或暂停): "
     "name the issuing organization (--issuer ORG_KEY, or issuer_org_key in the job's run config)"
 )
-from pipelines.config import Settings
-from pipelines.files import atomic_path
 
 
 def ensure_signing_key(settings: Settings) -> None:
@@ -112,8 +113,8 @@ def issue(
         record = read_service_record(engine, volunteer_key, issued_on, schema)
         if issuer_org_key is None and not record.by_organization:
             raise CertificateError(NO_SERVICE)
-        statuses = organization_statuses(
-            engine, [o["org_key"] for o in record.by_organization] + [issuer_org_key or ""], schema)
+        served_with = [o["org_key"] for o in record.by_organization]
+        statuses = organization_statuses(engine, served_with + ([issuer_org_key] if issuer_org_key else []), schema)
         issuer = issuer_org_key or default_issuer(record.by_organization, statuses)
         if issuer is None:
             raise CertificateError(NO_ACTIVE_ISSUER)

@@ -45,7 +45,6 @@ def lookup_hash(cert_type: str, number: str, pii_key: str, *, today: dt.date) ->
     return hmac_hex(normalize_resident_id_one(number), pii_key)
 
 
-SOURCES = ("national", "provincial")
 ACCOUNT = re.compile(r"(national|provincial)\s*[:：]\s*([0-9A-Za-z_-]{1,40})")
 
 
