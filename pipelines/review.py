@@ -196,6 +196,22 @@ def _cell_text(value):
     return ILLEGAL_CHARACTERS_RE.sub("\ufffd", redact(value))
 
 
+# The `how to` sheet in Chinese first, for the province's stewards; the English follows
+HOW_TO_ZH = [
+    "填写说明：“review”表的每一行是系统无法确定是否为同一人的两个志愿者账号。",
+    "请对比左右两个账号（left_* 与 right_*：打码的姓名、证件号码首尾、手机号首尾、性别、出生年份、"
+    "县（市、区）、注册日期；levels 是系统逐项比对的结果）。",
+    "birth_date_compared 比对两个完整出生日期（表中不显示日期，以免与证件号码首尾合起来泄露号码）："
+    "相同、相差1天、不同，或缺失（任一方没有）。",
+    "在 decision 列选择“相同”（同一人）或“不同”（两个人），也可写 same / different；不能确定的行留空。",
+    "不要修改前四列：它们标明是哪两个账号。",
+    "将工作簿保存到复核收件箱（DATA_DIR/review/inbox/）。文件名只用字母、数字（最多六位）、“_”“-”“.”，"
+    "或沿用原名；其他文件名（例如含志愿者姓名）在提示中显示为 workbook-<代码>.xlsx。",
+    "一分钟内完成校验：通过的工作簿移入 inbox/accepted/，下次同步时生效；有错误的整本不生效，移入 "
+    "inbox/rejected/，旁边的 .errors.txt 写明要改哪一行。",
+]
+
+
 def workbook_bytes(rows: pd.DataFrame) -> bytes:
     """The review workbook: a `review` sheet (pairs, evidence side by side, a drop-down
     `decision` column), frozen header, and a `how to` sheet."""
@@ -232,7 +248,7 @@ def workbook_bytes(rows: pd.DataFrame) -> bytes:
         sheet.column_dimensions[get_column_letter(index)].width = max(12, min(40, len(column) + 4))
 
     guide = book.create_sheet("how to")
-    for line in [
+    for line in HOW_TO_ZH + [""] + [
         "Each row of the 'review' sheet is a pair of volunteer accounts the pipeline could not decide.",
         "Compare the two accounts (left_* and right_*: masked name, ID number ends, phone ends, "
         "gender, birth year, county, registration date; 'levels' is how the matcher compared them).",
