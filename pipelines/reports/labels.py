@@ -48,6 +48,8 @@ CHECKS = {
     "freshness_check": "数据仓库按时发布",
 }
 STARS = ["未达一星", "一星", "二星", "三星", "四星", "五星"]
+# hours for one to five stars, as dim_volunteer.star_level counts them (warehouse/build.py)
+STAR_HOURS = [100, 300, 600, 1000, 1500]
 UNKNOWN = "未知"
 
 

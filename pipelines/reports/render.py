@@ -266,6 +266,9 @@ def _volunteers(report: Report, figures: ReportFigures, as_of: AsOf) -> None:
     report.table(pd.DataFrame({"star": L.STARS, "volunteers": stars}), [
         Column("星级", "star"), Column("志愿者", "volunteers", "count"),
     ], "star-distribution")
+    # the basis of the rating, which the page did not say
+    report.note("星级按去重后的累计志愿服务时长认定：" + "、".join(
+        f"{star}{L.count(hours)}小时" for star, hours in zip(L.STARS[1:], L.STAR_HOURS)) + "；不足100小时为未达一星。")
 
 
 def _service_hours(report: Report, figures: ReportFigures, as_of: AsOf) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+from pathlib import Path
 
 import duckdb
 import pandas as pd
@@ -151,8 +152,6 @@ def test_the_dashboard_links_the_report_where_officials_browsers_reach_it(tmp_pa
     """The asset's `report` link was the file on the server (file:///srv/...): a browser
     refuses it from the Dagster UI's page ("Not allowed to load local resource"), and on an
     official's own machine it names their disk. With REPORTS_URL it is the served address."""
-    from pathlib import Path
-
     from pipelines.config import Settings
     from pipelines.reports import report_link
 
@@ -176,3 +175,15 @@ def test_a_year_without_registrations_or_exits_keeps_its_place(tmp_path):
     table = text[text.index('id="organization-events-by-year"'):]
     table = table[:table.index("</table>")]
     assert re.findall(r"<tr><td>(\d{4})年</td>", table) == ["2019", "2020", "2021", "2022"]
+
+
+def test_the_star_distribution_says_the_hours_each_star_takes(tmp_path):
+    """The stars were counted on thresholds the page never said; the note's hours are the
+    ones the warehouse rates by."""
+    prefecture = [{"prefecture_code": "5201", "prefecture_name": "贵阳市", "volunteers": 3, "active": 3,
+                   "in_both_systems": 1, **{f"star_{level}": int(level < 3) for level in range(6)}}]
+    text = body_text(render(warehouse(tmp_path / "stars.duckdb", {"mart_volunteers_by_prefecture": prefecture})))
+    assert "一星100小时、二星300小时、三星600小时、四星1,000小时、五星1,500小时" in text
+    build = (Path(__file__).resolve().parents[2] / "pipelines" / "warehouse" / "build.py").read_text(encoding="utf-8")
+    for hours in (100, 300, 600, 1000, 1500):
+        assert f"total_hours >= {hours} THEN" in build, hours
