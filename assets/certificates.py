@@ -15,7 +15,10 @@ from pipelines.resources import PipelineSettings
 
 
 class CertificateRequest(Config):
-    id_hash: str  # 64 hex: `python -m pipelines.certificates hash`, never the number itself
+    id_hash: Optional[str] = None  # 64 hex: `python -m pipelines.certificates hash`, never the number itself
+    # or, for a volunteer whose number no source holds in clear: national:<volunteer number>
+    # or provincial:<account id>
+    account: Optional[str] = None
     cert_type: str = "resident_id"
     issuer_org_key: Optional[str] = None  # default: the organization served most hours with
     issued_on: Optional[str] = None  # YYYY-MM-DD; default: the run's Beijing date
@@ -29,19 +32,25 @@ def issue_service_certificate(
     import datetime as dt
 
     from pipelines.certificates import issue
+    from pipelines.certificates.record import check_issue_date
 
     settings = pipeline_settings.settings()
+    today = run_as_of(context).date
     with errors_scrubbed():
+        issued_on = check_issue_date(dt.date.fromisoformat(config.issued_on) if config.issued_on else today, today)
         issued = issue(
             settings,
             id_hash=config.id_hash,
+            account=config.account,
             cert_type=config.cert_type,
             issuer_org_key=config.issuer_org_key,
-            issued_on=dt.date.fromisoformat(config.issued_on) if config.issued_on else run_as_of(context).date,
+            issued_on=issued_on,
             schema=pipeline_settings.warehouse_schema,
             pdf=config.pdf,
         )
     context.log.info("certificate %s issued", issued.certificate.serial)
+    for warning in issued.warnings:
+        context.log.warning(warning)
     metadata = {
         "serial": MetadataValue.text(issued.certificate.serial),
         "verification_code": MetadataValue.text(issued.certificate.code),
@@ -50,10 +59,12 @@ def issue_service_certificate(
     }
     if issued.pdf_path:
         metadata["pdf"] = MetadataValue.path(str(issued.pdf_path.resolve()))
+    if issued.warnings:
+        metadata["warnings"] = MetadataValue.text("; ".join(issued.warnings))
     return Output(str(issued.html_path), metadata=safe_metadata(metadata))
 
 
-@job(description="Issue a service record certificate (志愿服务记录证明) for one volunteer, by id_hash.")
+@job(description="Issue a service record certificate (志愿服务记录证明) for one volunteer, by id_hash or by account.")
 def issue_certificate():
     issue_service_certificate()
 

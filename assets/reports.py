@@ -70,7 +70,7 @@ def last_published_at(context: AssetExecutionContext) -> dt.datetime | None:
     ),
 )
 def statistics_report(context: AssetExecutionContext, pipeline_settings: PipelineSettings) -> MaterializeResult:
-    from pipelines.reports import write_report
+    from pipelines.reports import report_link, write_report
 
     settings = pipeline_settings.settings()
     with errors_scrubbed():
@@ -85,9 +85,9 @@ def statistics_report(context: AssetExecutionContext, pipeline_settings: Pipelin
     context.log.info("statistics report written: %d charts", written.charts)
     path = str(written.path.resolve())
     metadata = {
-        # a link that opens where the UI's browser sees DATA_DIR (make dev), and the path for
+        # the report as the officials' browsers reach it (REPORTS_URL), and the path for
         # whoever fetches the file from the server; the headline figures show in the UI itself
-        "report": MetadataValue.url(written.path.resolve().as_uri()),
+        "report": MetadataValue.url(report_link(settings, written.path)),
         "figures": MetadataValue.md(written.summary_markdown),
         "path": MetadataValue.path(path),
         "charts": MetadataValue.int(written.charts),

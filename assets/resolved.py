@@ -56,6 +56,8 @@ def volunteer_metadata(summary: dict) -> dict:
         "links_refused": volunteers["links_refused"],
         "review_pairs": volunteers["review_pairs"],
         "decisions_applied": volunteers["decisions_applied"],
+        # a steward's `same` a constraint refused: back in the review workbook with its reason
+        "decisions_refused": volunteers.get("decisions_refused", 0),
         "key_changes": volunteers["key_changes"],
         "model_log2_bayes_factors": _json(volunteers["model"]),
         "seconds": summary["seconds"],

@@ -128,6 +128,9 @@ class Settings:
     # the system's); SOURCES_ALLOW_PLAIN_HTTP: plain http:// to a host other than loopback
     sources_ca_bundle: str = ""
     allow_plain_http: bool = False
+    # REPORTS_URL: the address at which DATA_DIR/reports/ is served to officials (the reverse
+    # proxy, behind the province's sign-on); empty: the report's link is the file on this host
+    reports_url: str = ""
     # PGHOST, PGHOSTADDR, PGSERVICE as found: libpq reads them, so the guard must too
     libpq_environment: Mapping[str, str] = field(default_factory=dict)
 
@@ -198,6 +201,7 @@ class Settings:
             sandbox_truth_dir=get("SANDBOX_TRUTH_DIR", ""),
             sources_ca_bundle=get("SOURCES_CA_BUNDLE", ""),
             allow_plain_http=get("SOURCES_ALLOW_PLAIN_HTTP", "").lower() in TRUE_WORDS,
+            reports_url=get("REPORTS_URL", "").rstrip("/"),
             libpq_environment={
                 name: env[name] for name in LIBPQ_DESTINATION_VARIABLES if env.get(name, "").strip()
             },

@@ -47,10 +47,12 @@ from pipelines.resolve.volunteers import PAIR_ID_COLUMNS
 
 WORKBOOK_NAME = "volunteer_match_review.xlsx"
 SHEET = "review"
-# workbook word -> decisions file word; the drop-down offers the English words, a steward
-# who types Chinese is understood too
+# workbook word -> decisions file word; a steward who types Chinese is understood too
 DECISIONS = {"same": "same", "different": "not_same",
              "相同": "same", "同一人": "same", "不同": "not_same", "不是同一人": "not_same"}
+# what the drop-down offers: Excel refuses any other word typed in the cell, so the Chinese
+# words the README promises must be among them
+DROP_DOWN = ["same", "different", "相同", "不同"]
 EVIDENCE_FIELDS = [  # (column suffix, header) shown for each account, side by side
     ("name", "name (masked)"),
     ("id", "ID number (masked)"),
@@ -194,6 +196,22 @@ def _cell_text(value):
     return ILLEGAL_CHARACTERS_RE.sub("\ufffd", redact(value))
 
 
+# The `how to` sheet in Chinese first, for the province's stewards; the English follows
+HOW_TO_ZH = [
+    "填写说明：“review”表的每一行是系统无法确定是否为同一人的两个志愿者账号。",
+    "请对比左右两个账号（left_* 与 right_*：打码的姓名、证件号码首尾、手机号首尾、性别、出生年份、"
+    "县（市、区）、注册日期；levels 是系统逐项比对的结果）。",
+    "birth_date_compared 比对两个完整出生日期（表中不显示日期，以免与证件号码首尾合起来泄露号码）："
+    "相同、相差1天、不同，或缺失（任一方没有）。",
+    "在 decision 列选择“相同”（同一人）或“不同”（两个人），也可写 same / different；不能确定的行留空。",
+    "不要修改前四列：它们标明是哪两个账号。",
+    "将工作簿保存到复核收件箱（DATA_DIR/review/inbox/）。文件名只用字母、数字（最多六位）、“_”“-”“.”，"
+    "或沿用原名；其他文件名（例如含志愿者姓名）在提示中显示为 workbook-<代码>.xlsx。",
+    "一分钟内完成校验：通过的工作簿移入 inbox/accepted/，下次同步时生效；有错误的整本不生效，移入 "
+    "inbox/rejected/，旁边的 .errors.txt 写明要改哪一行。",
+]
+
+
 def workbook_bytes(rows: pd.DataFrame) -> bytes:
     """The review workbook: a `review` sheet (pairs, evidence side by side, a drop-down
     `decision` column), frozen header, and a `how to` sheet."""
@@ -219,9 +237,9 @@ def workbook_bytes(rows: pd.DataFrame) -> bytes:
     sheet.freeze_panes = "F2"
     decision_column = get_column_letter(list(rows.columns).index("decision") + 1)
     last_row = max(len(rows) + 1, 2)
-    choice = DataValidation(type="list", formula1='"same,different"', allow_blank=True,
+    choice = DataValidation(type="list", formula1='"' + ",".join(DROP_DOWN) + '"', allow_blank=True,
                             showErrorMessage=True, errorTitle="decision",
-                            error="Choose same or different (or leave it empty).")
+                            error="Choose same or different, 相同 or 不同 (or leave it empty).")
     sheet.add_data_validation(choice)
     choice.add(f"{decision_column}2:{decision_column}{last_row}")
     for row in range(2, last_row + 1):
@@ -230,14 +248,15 @@ def workbook_bytes(rows: pd.DataFrame) -> bytes:
         sheet.column_dimensions[get_column_letter(index)].width = max(12, min(40, len(column) + 4))
 
     guide = book.create_sheet("how to")
-    for line in [
+    for line in HOW_TO_ZH + [""] + [
         "Each row of the 'review' sheet is a pair of volunteer accounts the pipeline could not decide.",
         "Compare the two accounts (left_* and right_*: masked name, ID number ends, phone ends, "
         "gender, birth year, county, registration date; 'levels' is how the matcher compared them).",
         "birth_date_compared compares the two full birth dates, which the workbook does not show "
         "(with the ID number's ends they would give the number away): 相同 same, 相差1天 one day "
         "apart, 不同 different, 缺失 missing on either side.",
-        "Write 'same' (one person) or 'different' (two people) in the decision column; leave undecided rows empty.",
+        "Write 'same' (one person) or 'different' (two people) in the decision column, or 相同 / "
+        "不同 (同一人 / 不是同一人 are understood too); leave undecided rows empty.",
         "Do not edit the first four columns: they name the pair.",
         "Save the workbook into the review inbox folder (DATA_DIR/review/inbox/). Name it with "
         "letters, digits (six at most), '_', '-' and '.' only, or keep the name it came with: "
@@ -320,7 +339,7 @@ def read_workbook(path: Path) -> WorkbookDecisions:
                 continue
             if word not in DECISIONS:
                 # what was typed is not shown: it may be a name or a number in the wrong cell
-                errors.append(f"row {row_number}: the decision ({len(word)} characters) is not "
+                errors.append(f"row {row_number}: the decision ({len(word)} character{'s' if len(word) != 1 else ''}) is not "
                               "'same' or 'different' (or 相同 / 不同)")
                 continue
             records.append({

@@ -25,14 +25,34 @@ from pipelines.certificates.certificate import (
     verify_contents,
 )
 from pipelines.certificates.record import (
+    CANNOT_ISSUE,
     CertificateError,
     check_id_hash,
+    default_issuer,
     find_volunteer,
+    find_volunteer_by_account,
     organization_name,
+    organization_statuses,
+    parse_account,
     read_service_record,
 )
 from pipelines.config import Settings
 from pipelines.files import atomic_path
+
+# What a counter clerk reads when a volunteer cannot be issued one, and what to do instead
+NOT_FOUND = (
+    "no volunteer with this certificate number in the warehouse (未找到该证件号码的志愿者): "
+    "a volunteer whose number the sources hold masked or not at all is found by an account "
+    "instead (--account national:<volunteer number> or provincial:<account id>)"
+)
+NO_SERVICE = (
+    "the volunteer has no service with any organization (该志愿者尚无服务记录): name the "
+    "issuing organization (--issuer ORG_KEY, or issuer_org_key in the job's run config)"
+)
+NO_ACTIVE_ISSUER = (
+    "no organization the volunteer served with is active now (服务过的组织均已退出、注销或暂停): "
+    "name the issuing organization (--issuer ORG_KEY, or issuer_org_key in the job's run config)"
+)
 
 
 def ensure_signing_key(settings: Settings) -> None:
@@ -55,12 +75,14 @@ class IssuedCertificate:
     certificate: Certificate
     html_path: Path
     pdf_path: Path | None
+    warnings: tuple[str, ...] = ()  # said to the clerk: a PDF printed without a Chinese font
 
 
 def issue(
     settings: Settings,
     *,
-    id_hash: str,
+    id_hash: str | None = None,
+    account: str | None = None,
     issued_on: dt.date,
     cert_type: str = "resident_id",
     issuer_org_key: str | None = None,
@@ -68,21 +90,36 @@ def issue(
     pdf: bool = False,
     out_dir: Path | None = None,
 ) -> IssuedCertificate:
-    """Issue the certificate of the person with `id_hash`, dated `issued_on` (their hours up to
-    that day). The issuer defaults to the organization they served most hours with."""
+    """Issue the certificate of the person with `id_hash`, or of the person a source `account`
+    belongs to (`national:<volunteer number>`, `provincial:<account id>`), dated `issued_on`
+    (their hours up to that day). The issuer defaults to the active organization they served
+    most hours with; an exited or deregistered one issues nothing."""
     from pipelines.warehouse.reader import read_only_engine
 
     ensure_signing_key(settings)
-    id_hash = check_id_hash(id_hash)
+    if (id_hash is None) == (account is None):
+        raise CertificateError("name the volunteer by id_hash or by account, one of the two")
+    wanted = check_id_hash(id_hash) if id_hash is not None else parse_account(account)
     engine = read_only_engine(settings.resolved_warehouse_url)
     try:
-        volunteer_key = find_volunteer(engine, id_hash, schema)
-        if volunteer_key is None:
-            raise CertificateError("no volunteer with this certificate number in the warehouse")
+        if id_hash is not None:
+            volunteer_key = find_volunteer(engine, wanted, schema)
+            if volunteer_key is None:
+                raise CertificateError(NOT_FOUND)
+        else:
+            volunteer_key = find_volunteer_by_account(engine, *wanted, schema)
+            if volunteer_key is None:
+                raise CertificateError("no volunteer with this account in the warehouse (未找到该账号的志愿者)")
         record = read_service_record(engine, volunteer_key, issued_on, schema)
-        issuer = issuer_org_key or record.top_organization()
+        if issuer_org_key is None and not record.by_organization:
+            raise CertificateError(NO_SERVICE)
+        served_with = [o["org_key"] for o in record.by_organization]
+        statuses = organization_statuses(engine, served_with + ([issuer_org_key] if issuer_org_key else []), schema)
+        issuer = issuer_org_key or default_issuer(record.by_organization, statuses)
         if issuer is None:
-            raise CertificateError("the volunteer has no service with any organization: name the issuer")
+            raise CertificateError(NO_ACTIVE_ISSUER)
+        if statuses.get(issuer) in CANNOT_ISSUE:
+            raise CertificateError("the issuing organization has exited or is deregistered (该组织已退出或注销)")
         issuer_name = organization_name(engine, issuer, schema)
         if issuer_name is None:
             raise CertificateError("the issuing organization is not in the warehouse")
@@ -96,12 +133,14 @@ def issue(
     html_path = folder / f"{certificate.serial}.html"
     with atomic_path(html_path) as temp:
         temp.write_text(render_html(certificate), encoding="utf-8")
-    pdf_path = None
+    pdf_path, warnings = None, ()
     if pdf:
-        from pipelines.certificates.pdf import print_pdf
+        from pipelines.certificates.pdf import NO_CHINESE_FONT, chinese_fonts_missing, print_pdf
 
         pdf_path = print_pdf(html_path, html_path.with_suffix(".pdf"))
-    return IssuedCertificate(certificate, html_path, pdf_path)
+        if chinese_fonts_missing():
+            warnings = (NO_CHINESE_FONT,)
+    return IssuedCertificate(certificate, html_path, pdf_path, warnings)
 
 
 def verify_page(settings: Settings, page: str, *, schema: str | None = None,

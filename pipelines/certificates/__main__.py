@@ -20,7 +20,7 @@ from pathlib import Path
 
 from pipelines.certificates import issue, verify_page
 from pipelines.certificates.certificate import UnreadableCertificate
-from pipelines.certificates.record import CertificateError, lookup_hash
+from pipelines.certificates.record import CertificateError, check_issue_date, lookup_hash
 from pipelines.clock import AsOf
 from pipelines.config import Settings
 from pipelines.normalize.ids import CERT_TYPES
@@ -32,9 +32,31 @@ def _read_number() -> str:
     return sys.stdin.readline().strip()
 
 
-def _id_hash(args, settings: Settings, today: dt.date) -> str:
+def _page_text(path: Path) -> str:
+    """The text of the certificate page a clerk names. A missing file, a folder or a file
+    that is not text (the certificate's PDF, a scan) is said plainly, never by its name: a
+    clerk may have named the file after the volunteer."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UnreadableCertificate(
+            "找不到该文件 / no such file: give the certificate's .html file "
+            "(DATA_DIR/certificates/<serial>.html)") from None
+    except UnicodeDecodeError:
+        # a PDF is the printout of the page: its code and contents live in the .html file
+        raise UnreadableCertificate(
+            "不是证明的 HTML 文件 / not a certificate page: verify takes the certificate's .html "
+            "file; a PDF is its printout: verify the .html of the same serial "
+            "(DATA_DIR/certificates/<serial>.html)") from None
+    except OSError as error:
+        raise UnreadableCertificate(f"无法读取该文件 / the file cannot be read ({type(error).__name__})") from None
+
+
+def _id_hash(args, settings: Settings, today: dt.date) -> str | None:
     if getattr(args, "id_hash", None):
         return args.id_hash
+    if getattr(args, "account", None):
+        return None  # the volunteer is named by a source account: no number to read
     return lookup_hash(args.type, _read_number(), settings.pii_hash_key, today=today)
 
 
@@ -46,6 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     for sub in (hashing, issuing):
         sub.add_argument("--type", default="resident_id", choices=CERT_TYPES, help="certificate type")
     issuing.add_argument("--id-hash", help="the person's id_hash (else the number is read from stdin)")
+    issuing.add_argument("--account", help="national:<volunteer number> or provincial:<account id>, for a "
+                         "volunteer whose ID number the sources hold masked or not at all")
     issuing.add_argument("--issuer", help="org_key of the issuing organization (default: most hours served with)")
     issuing.add_argument("--date", type=dt.date.fromisoformat, help="issue date, YYYY-MM-DD (default: today, Beijing)")
     issuing.add_argument("--pdf", action="store_true", help="also print a PDF with headless Chromium")
@@ -65,7 +89,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "issue":
             issued = issue(
-                settings, id_hash=_id_hash(args, settings, today), issued_on=args.date or today,
+                settings, id_hash=_id_hash(args, settings, today), account=args.account,
+                issued_on=check_issue_date(args.date or today, today),
                 cert_type=args.type, issuer_org_key=args.issuer, schema=args.schema, pdf=args.pdf,
                 out_dir=args.out,
             )
@@ -74,8 +99,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"html: {issued.html_path}")
             if issued.pdf_path:
                 print(f"pdf: {issued.pdf_path}")
+            for warning in issued.warnings:
+                print(f"warning: {warning}", file=sys.stderr)
             return 0
-        result = verify_page(settings, args.page.read_text(encoding="utf-8"), schema=args.schema,
+        result = verify_page(settings, _page_text(args.page), schema=args.schema,
                              against_warehouse=not args.no_warehouse)
     except (CertificateError, UnreadableCertificate) as error:
         print(f"error: {error}", file=sys.stderr)

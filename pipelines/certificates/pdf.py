@@ -28,6 +28,23 @@ def find_browser() -> str:
     raise NoBrowser("no Chromium found (install Debian's chromium) to print the PDF")
 
 
+NO_CHINESE_FONT = (
+    "没有中文字体 / no Chinese font on this machine: the PDF shows a box in place of every "
+    "Chinese character; install one (Debian: fonts-noto-cjk) and issue again (the HTML is right)"
+)
+
+
+def chinese_fonts_missing() -> bool:
+    """True when fontconfig, which Chromium draws text with, knows no Chinese font: Chromium
+    then prints every Chinese character as a box, and exits 0. False when it cannot be told
+    (no `fc-list` on this machine)."""
+    listing = shutil.which("fc-list")
+    if listing is None:
+        return False
+    found = subprocess.run([listing, ":lang=zh", "family"], capture_output=True, text=True, timeout=30)
+    return found.returncode == 0 and not found.stdout.strip()
+
+
 def print_pdf(page: Path, target: Path, *, timeout: float = 120) -> Path:
     """Print the HTML file `page` to the PDF `target` (A4, as the page's @page says)."""
     browser = find_browser()

@@ -45,6 +45,37 @@ def lookup_hash(cert_type: str, number: str, pii_key: str, *, today: dt.date) ->
     return hmac_hex(normalize_resident_id_one(number), pii_key)
 
 
+ACCOUNT = re.compile(r"(national|provincial)\s*[:：]\s*([0-9A-Za-z_-]{1,40})")
+
+
+def parse_account(text: str) -> tuple[str, str]:
+    """(source, source_id) of a source account written `national:<志愿者编号>` or
+    `provincial:<账号 id>`: the way to a volunteer whose ID number no source holds in clear
+    (masked at the source, or missing), who has no `id_hash` to be found by. An account id
+    that holds a personal number is refused: a clerk may type the ID number there. The
+    message never echoes what was typed."""
+    from pipelines.privacy import holds_a_personal_number
+
+    match = ACCOUNT.fullmatch((text or "").strip())
+    if not match:
+        raise CertificateError("an account is written national:<volunteer number> or provincial:<account id>")
+    source, source_id = match.group(1), match.group(2)
+    if holds_a_personal_number(source_id):
+        raise CertificateError("an account id is the source's own number, not a certificate or phone number")
+    return source, source_id
+
+
+def check_issue_date(issued_on: dt.date, today: dt.date) -> dt.date:
+    """`issued_on` if it is not after `today` (Beijing): a certificate states the hours up to
+    the day it is issued, so a later date (a typo, 2030 for 2026) would certify service not
+    yet given, under a valid code."""
+    if issued_on > today:
+        raise CertificateError(
+            "出具日期不能晚于今天 / the issue date is after today (Beijing): a certificate states "
+            "the hours up to the day it is issued")
+    return issued_on
+
+
 def check_id_hash(value: str) -> str:
     """`value` if it is an id_hash (64 lowercase hex), else an error that does not echo it."""
     text = (value or "").strip().lower()
@@ -71,9 +102,6 @@ class ServiceRecord:
     by_project: list[dict] = field(default_factory=list)
     by_year: list[dict] = field(default_factory=list)
 
-    def top_organization(self) -> str | None:
-        return self.by_organization[0]["org_key"] if self.by_organization else None
-
 
 def _rows(connection, sql: str, **params) -> list[dict]:
     return [dict(row._mapping) for row in connection.execute(sa.text(sql), params)]
@@ -84,6 +112,19 @@ def find_volunteer(engine: sa.Engine, id_hash: str, schema: str | None = None) -
     sql = f"SELECT volunteer_key FROM {table_name('dim_volunteer', schema)} WHERE id_hash = :h AND status <> 'deleted'"
     with engine.connect() as connection:
         keys = [row[0] for row in connection.execute(sa.text(sql), {"h": id_hash})]
+    return keys[0] if keys else None
+
+
+def find_volunteer_by_account(engine: sa.Engine, source: str, source_id: str, schema: str | None = None) -> str | None:
+    """The volunteer_key of the person a source account belongs to (None: no such account,
+    or its person is deleted)."""
+    sql = (
+        f"SELECT m.volunteer_key FROM {table_name('volunteer_source_map', schema)} m "
+        f"JOIN {table_name('dim_volunteer', schema)} v ON v.volunteer_key = m.volunteer_key "
+        "WHERE m.source = :s AND m.source_id = :i AND v.status <> 'deleted'"
+    )
+    with engine.connect() as connection:
+        keys = [row[0] for row in connection.execute(sa.text(sql), {"s": source, "i": source_id})]
     return keys[0] if keys else None
 
 
@@ -167,6 +208,30 @@ def read_service_record(
         by_project=projects_out,
         by_year=years_out,
     )
+
+
+# An organization that has exited (退出) or is deregistered issues nothing in its name
+CANNOT_ISSUE = ("exited", "deleted")
+
+
+def organization_statuses(engine: sa.Engine, org_keys: list[str], schema: str | None = None) -> dict[str, str]:
+    """Each organization's status (active, suspended, exited, deleted) by org_key."""
+    if not org_keys:
+        return {}
+    sql = sa.text(f"SELECT org_key, status FROM {table_name('dim_organization', schema)} WHERE org_key IN :keys")
+    sql = sql.bindparams(sa.bindparam("keys", expanding=True))
+    with engine.connect() as connection:
+        return {row[0]: row[1] for row in connection.execute(sql, {"keys": list(org_keys)})}
+
+
+def default_issuer(by_organization: list[dict], statuses: dict[str, str]) -> str | None:
+    """The organization the person served most hours with among those active now: the one
+    they served most with may have exited (6% of the sandbox's volunteers) or be suspended,
+    and a certificate in its name would be stamped by an organization that cannot issue."""
+    for organization in by_organization:  # most hours first
+        if statuses.get(organization["org_key"]) == "active":
+            return organization["org_key"]
+    return None
 
 
 def organization_name(engine: sa.Engine, org_key: str, schema: str | None = None) -> str | None:

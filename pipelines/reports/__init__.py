@@ -34,6 +34,19 @@ def report_path(settings: Settings, as_of: AsOf, run_id: str) -> Path:
     return settings.reports_dir / f"{REPORT_PREFIX}{as_of.instant:%Y%m%dT%H%M%S}-{run_id[:8]}.html"
 
 
+def report_link(settings: Settings, path: Path) -> str:
+    """Where an official's browser opens the report: under REPORTS_URL (DATA_DIR/reports/ as
+    the reverse proxy serves it), else the file on this host. A browser refuses to follow a
+    file:// link from the Dagster UI's http page ("Not allowed to load local resource"), and
+    on another machine it would name that machine's disk: without REPORTS_URL the link is
+    for whoever fetches the file from the server by its `path`."""
+    from urllib.parse import quote
+
+    if settings.reports_url:
+        return f"{settings.reports_url}/{quote(path.name)}"
+    return path.resolve().as_uri()
+
+
 def write_report(
     settings: Settings,
     *,

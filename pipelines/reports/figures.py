@@ -115,7 +115,9 @@ class ReportFigures:
             "in_both_systems": int(self["volunteers_by_prefecture"]["in_both_systems"].sum()),
             "service_hours": float(self["hours_by_month"]["hours"].sum()),
             "services": int(self["hours_by_month"]["services"].sum()),
-            "organizations": int(province["organizations"].sum()),
+            # as the registration rate counts them: an exited organization is in the warehouse's
+            # (and warehouse/publish's) `organizations`, not here; both are named for what they hold
+            "organizations_not_exited": int(province["organizations"].sum()),
             "registration_rate": (
                 float(province["registration_rate"].iloc[0])
                 if len(province) and pd.notna(province["registration_rate"].iloc[0]) else None

@@ -31,7 +31,25 @@ EVALUATORS = {
     "registration_authority": "登记管理机关", "funder": "资助方", "beneficiary": "服务对象",
     "self": "组织自评", "third_party": "第三方机构",
 }
+# What each asset check looks at, as the data-quality panel says it beside the check's code
+CHECKS = {
+    "newest_update_age": "最新变更是否及时", "schema_drift": "来源字段是否有变动",
+    "every_row_accounted": "每一落地行均有去向", "key_unique": "主键不重复", "required_fields": "必填项齐全",
+    "valid_values": "代码取值有效", "quarantined_rows": "隔离行占比", "score_in_range": "评估得分在范围内",
+    "no_clear_numbers": "无明文证件号码或手机号", "region_in_guizhou": "行政区划在贵州省内",
+    "unmapped_category_share": "未能归类的服务类别占比", "valid_uscc_share": "有效统一社会信用代码占比",
+    "end_not_before_start": "结束不早于开始", "hours_in_range": "时长在合理范围内",
+    "effective_share": "有效服务记录占比", "identity_conflicts": "身份信息相互矛盾的账号",
+    "masked_id_share": "来源已打码的证件号码占比", "masked_phone_share": "来源已打码的手机号占比",
+    "valid_id_share": "有效身份证号码占比", "every_account_one_key": "每个账号只归属一人（一个组织）",
+    "keys_stable": "主键保持稳定", "counted_once": "每次服务只计一次",
+    "one_valid_number_per_person": "每人只有一个有效证件号码", "tables_and_columns": "表与字段齐全",
+    "no_clear_personal_numbers": "数据仓库无明文个人号码", "hours_add_up": "时长合计一致",
+    "freshness_check": "数据仓库按时发布",
+}
 STARS = ["未达一星", "一星", "二星", "三星", "四星", "五星"]
+# hours for one to five stars, as dim_volunteer.star_level counts them (warehouse/build.py)
+STAR_HOURS = [100, 300, 600, 1000, 1500]
 UNKNOWN = "未知"
 
 
@@ -58,7 +76,13 @@ def score(value) -> str:
 
 
 def share(value) -> str:
-    """A ratio 0-1 as a percentage with one decimal: 45.2%."""
+    """A ratio 0-1 as a percentage with one decimal: 45.2%; a share too small to show is
+    <0.1% (1 account in 2,245 read 0.0%, as if there were none), and one short of all >99.9%."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "—"
-    return f"{float(value) * 100:.1f}%"
+    value = float(value)
+    if 0 < value < 0.0005:
+        return "<0.1%"
+    if 0.9995 <= value < 1:
+        return ">99.9%"
+    return f"{value * 100:.1f}%"

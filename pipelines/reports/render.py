@@ -101,6 +101,14 @@ class Report:
     def note(self, text: str) -> None:
         self.parts.append(f'<p class="note">{html.escape(text)}</p>')
 
+    def absent(self, frame: pd.DataFrame, why: str) -> bool:
+        """True, with `why` written in its place, when `frame` has no rows: a chart of nothing
+        draws bare axes (−1 to 6) and a table its header alone, which read as a broken page."""
+        if len(frame):
+            return False
+        self.note(why)
+        return True
+
     def chart(self, figure, caption: str) -> None:
         import plotly.io as pio
 
@@ -113,8 +121,9 @@ class Report:
             colorway=PALETTE, plot_bgcolor="#fff", paper_bgcolor="#fff",
             legend={"orientation": "h", "y": -0.2},
         )
-        figure.update_xaxes(gridcolor="#eee")
-        figure.update_yaxes(gridcolor="#eee", separatethousands=True)
+        # 12,000 on either axis (a horizontal bar's values are on x), never plotly's "12k"
+        figure.update_xaxes(gridcolor="#eee", separatethousands=True, exponentformat="none")
+        figure.update_yaxes(gridcolor="#eee", separatethousands=True, exponentformat="none")
         div = pio.to_html(
             figure, full_html=False, include_plotlyjs=False, div_id=f"chart-{self.charts}",
             # no mode bar: its buttons are English and officials print the page
@@ -154,8 +163,41 @@ def _line(x, ys: dict[str, list]):
     for name, values in ys.items():
         figure.add_scatter(x=list(x), y=list(values), name=name, mode="lines+markers")
     figure.update_layout(showlegend=len(ys) > 1)
-    figure.update_xaxes(type="category")
     return figure
+
+
+def _by_month(figure):
+    """A chart over `YYYY-MM` months: a time axis (a month without figures keeps its place)
+    labelled 2026-03, where plotly's default writes "Mar 2026" in English."""
+    figure.update_xaxes(type="date", tickformat="%Y-%m", hoverformat="%Y-%m")
+    return figure
+
+
+def _partial_month(report: Report, months: pd.Series, as_of: AsOf) -> None:
+    """Say that the last month is still under way, so its short bar is not read as a fall."""
+    if len(months) and str(months.iloc[-1]) == as_of.instant.strftime("%Y-%m"):
+        report.note(f"{months.iloc[-1]} 为不完整月份（截至 {as_of.instant.month}月{as_of.instant.day}日）。")
+
+
+def every_year(events: pd.DataFrame) -> pd.DataFrame:
+    """The yearly figures with a row of zeros for each year between the first and the last
+    that has none: on the chart's axis of year labels 2019年 stood next to 2022年, as if
+    nothing lay between."""
+    years = events["year"].astype(int)
+    frame = events.assign(year=years).set_index("year")
+    frame = frame.reindex(range(years.min(), years.max() + 1), fill_value=0)
+    return frame.rename_axis("year").reset_index()
+
+
+CREDIT_STATUSES = ["良好", "警示", "失信"]  # the integrity levels the measures name, each shown
+
+
+def with_every_credit_status(integrity: pd.DataFrame) -> pd.DataFrame:
+    """The integrity figures with a row of zeros for a level no organization holds: a
+    missing 警示 row reads as "not reported", where it is none."""
+    missing = [status for status in CREDIT_STATUSES if status not in set(integrity["credit_status"])]
+    zeros = pd.DataFrame({"credit_status": missing, **{c: 0 for c in integrity.columns if c != "credit_status"}})
+    return pd.concat([integrity, zeros], ignore_index=True) if missing else integrity
 
 
 def key_figure_boxes(figures: ReportFigures) -> list[tuple[str, str]]:
@@ -167,7 +209,7 @@ def key_figure_boxes(figures: ReportFigures) -> list[tuple[str, str]]:
         ("两个系统均有在用账号（人）", L.count(key["in_both_systems"])),
         ("志愿服务时长（小时）", L.hours(key["service_hours"])),
         ("服务记录（条，去重后）", L.count(key["services"])),
-        ("志愿服务组织（个）", L.count(key["organizations"])),
+        ("志愿服务组织（个，不含已注销、已退出）", L.count(key["organizations_not_exited"])),
         ("组织登记率", L.share(key["registration_rate"])),
         ("服务站点（个）", L.count(key["stations"])),
         ("无站点的县（市、区）", L.count(key["counties_without_station"])),
@@ -186,9 +228,11 @@ def _key_figures(report: Report, figures: ReportFigures) -> None:
     report.parts.append(f'<section class="key-figures" id="key-figures">{cells}</section>')
 
 
-def _volunteers(report: Report, figures: ReportFigures) -> None:
+def _volunteers(report: Report, figures: ReportFigures, as_of: AsOf) -> None:
     report.heading("一、志愿者")
     prefectures = figures["volunteers_by_prefecture"]
+    if report.absent(prefectures, "暂无数据：数据仓库中尚无志愿者。"):
+        return
     report.chart(
         _bar(prefectures["prefecture_name"], {"注册志愿者": prefectures["volunteers"], "活跃志愿者": prefectures["active"]}),
         "各市（州）注册志愿者与活跃志愿者",
@@ -206,24 +250,34 @@ def _volunteers(report: Report, figures: ReportFigures) -> None:
         Column("活跃志愿者", "active", "count"), Column("两个系统均有在用账号", "in_both_systems", "count"),
     ], "volunteers-by-prefecture")
     months = figures["registrations_by_month"]
-    report.chart(_line(months["month"], {"新注册志愿者": months["new_volunteers"]}), "每月新注册志愿者")
+    if not report.absent(months, "暂无数据：没有志愿者的注册日期可按月统计。"):
+        report.chart(_by_month(_line(months["month"], {"新注册志愿者": months["new_volunteers"]})), "每月新注册志愿者")
+        _partial_month(report, months["month"], as_of)
     report.heading("各县（市、区）志愿者", 3)
-    report.table(figures["volunteers_by_county"], [
-        Column("市（州）", "prefecture_name"), Column("县（市、区）", "region_name"),
-        Column("注册志愿者", "volunteers", "count"), Column("活跃志愿者", "active", "count"),
-    ], "volunteers-by-county")
+    counties = figures["volunteers_by_county"]
+    if not report.absent(counties, "暂无数据：没有县（市、区）可知的志愿者。"):
+        report.table(counties, [
+            Column("市（州）", "prefecture_name"), Column("县（市、区）", "region_name"),
+            Column("注册志愿者", "volunteers", "count"), Column("活跃志愿者", "active", "count"),
+        ], "volunteers-by-county")
     report.heading("星级分布", 3)
     stars = [int(prefectures[f"star_{level}"].sum()) for level in range(6)]
     report.chart(_bar(L.STARS, {"志愿者": stars}), "志愿者星级分布（按去重后服务时长）")
     report.table(pd.DataFrame({"star": L.STARS, "volunteers": stars}), [
         Column("星级", "star"), Column("志愿者", "volunteers", "count"),
     ], "star-distribution")
+    # the basis of the rating, which the page did not say
+    report.note("星级按去重后的累计志愿服务时长认定：" + "、".join(
+        f"{star}{L.count(hours)}小时" for star, hours in zip(L.STARS[1:], L.STAR_HOURS)) + "；不足100小时为未达一星。")
 
 
-def _service_hours(report: Report, figures: ReportFigures) -> None:
+def _service_hours(report: Report, figures: ReportFigures, as_of: AsOf) -> None:
     report.heading("二、志愿服务时长")
     months = figures["hours_by_month"]
-    report.chart(_bar(months["month"], {"服务时长（小时）": months["hours"]}), "每月志愿服务时长（小时）")
+    if report.absent(months, "暂无数据：数据仓库中尚无有效的志愿服务记录。"):
+        return
+    report.chart(_by_month(_bar(months["month"], {"服务时长（小时）": months["hours"]})), "每月志愿服务时长（小时）")
+    _partial_month(report, months["month"], as_of)
     report.table(months, [
         Column("月份", "month"), Column("服务记录", "services", "count"),
         Column("服务时长（小时）", "hours", "hours"),
@@ -239,6 +293,8 @@ def _service_hours(report: Report, figures: ReportFigures) -> None:
 def _organizations(report: Report, figures: ReportFigures) -> None:
     report.heading("三、志愿服务组织")
     areas = figures["organizations_by_registration"]
+    if report.absent(areas, "暂无数据：数据仓库中尚无志愿服务组织。"):
+        return
     province = areas[areas["area_level"] == "province"]
     statuses = ["registered", "filed", "unregistered"]
     values = [int(province[s].sum()) for s in statuses]
@@ -250,12 +306,16 @@ def _organizations(report: Report, figures: ReportFigures) -> None:
         Column("登记率", "registration_rate", "share"),
     ], "organizations-by-registration")
     levels = figures["organizations_by_level"]
+    if report.absent(levels, "暂无数据：没有在册（未注销）的志愿服务组织。"):
+        return
     order = ["省级", "市级", "县级", "乡镇", "社区", "单位"]
     levels = levels.assign(_order=levels["level"].map(lambda v: order.index(v) if v in order else len(order)))
     levels = levels.sort_values(["_order", "level"])
     report.chart(_bar(levels["level"], {"组织": levels["organizations"]}), "各管理层级组织数（不含已注销）")
     report.table(levels, [Column("层级", "level"), Column("组织", "organizations", "count")], "organizations-by-level")
     categories = figures["organizations_by_category"]
+    if report.absent(categories, "暂无数据：组织均未登记服务类别。"):
+        return
     report.chart(
         _bar(categories["category"], {"组织": categories["organizations"], "其中已登记": categories["registered"]}, horizontal=True),
         "各专业领域（服务类别）组织数",
@@ -269,6 +329,8 @@ def _organizations(report: Report, figures: ReportFigures) -> None:
 def _evaluations(report: Report, figures: ReportFigures) -> None:
     report.heading("四、组织评估")
     evaluations = figures["evaluations_by_evaluator"]
+    if report.absent(evaluations, "暂无数据：数据仓库中尚无组织评估记录（评估记录来自全国志愿服务信息系统）。"):
+        return
     evaluators = list(L.EVALUATORS)
     ys = {}
     for period, rows in evaluations.groupby("period", sort=True):
@@ -282,10 +344,9 @@ def _evaluations(report: Report, figures: ReportFigures) -> None:
     ], "evaluations-by-evaluator")
 
 
-def _integrity(report: Report, figures: ReportFigures) -> None:
-    report.heading("五、诚信与退出")
-    integrity = figures["integrity"]
-    order = ["良好", "警示", "失信", L.UNKNOWN]
+def _integrity_levels(report: Report, integrity: pd.DataFrame) -> None:
+    integrity = with_every_credit_status(integrity)
+    order = CREDIT_STATUSES + [L.UNKNOWN]
     integrity = integrity.assign(_order=integrity["credit_status"].map(lambda v: order.index(v) if v in order else len(order)))
     integrity = integrity.sort_values(["_order", "credit_status"])
     report.chart(
@@ -297,7 +358,17 @@ def _integrity(report: Report, figures: ReportFigures) -> None:
         Column("正常", "active", "count"), Column("暂停", "suspended", "count"),
         Column("已退出", "exited", "count"),
     ], "integrity")
+
+
+def _integrity(report: Report, figures: ReportFigures) -> None:
+    report.heading("五、诚信与退出")
+    integrity = figures["integrity"]
+    if not report.absent(integrity, "暂无数据：数据仓库中尚无志愿服务组织。"):
+        _integrity_levels(report, integrity)
     events = figures["organization_events_by_year"]
+    if report.absent(events, "暂无数据：没有组织的登记或退出日期。"):
+        return
+    events = every_year(events)
     years = events["year"].map(lambda y: f"{int(y)}年")
     report.chart(_bar(years, {"新登记": events["newly_registered"], "退出": events["exited"]}), "每年新登记与退出的组织")
     report.table(events.assign(year=years), [
@@ -308,17 +379,21 @@ def _integrity(report: Report, figures: ReportFigures) -> None:
 def _stations(report: Report, figures: ReportFigures) -> None:
     report.heading("六、志愿服务站点")
     hosts = figures["stations_by_host_type"]
-    types = ["站", "点", "岗"]
-    pivot = hosts.pivot_table(index="host_type", columns="station_type", values="stations", aggfunc="sum", fill_value=0)
-    pivot = pivot.reindex(columns=sorted(set(pivot.columns) | set(types), key=lambda t: (t not in types, t)), fill_value=0)
-    report.chart(
-        _bar(pivot.index, {f"服务{t}": pivot[t] for t in pivot.columns}, stacked=True),
-        "各依托类型的服务站、点、岗",
-    )
-    report.table(hosts, [
-        Column("依托类型", "host_type"), Column("类型", "station_type"), Column("站点数", "stations", "count"),
-    ], "stations-by-host-type")
+    if not report.absent(hosts, "暂无数据：数据仓库中尚无服务站点（站点来自志愿贵州）。"):
+        types = ["站", "点", "岗"]
+        pivot = hosts.pivot_table(index="host_type", columns="station_type", values="stations", aggfunc="sum", fill_value=0)
+        pivot = pivot.reindex(columns=sorted(set(pivot.columns) | set(types), key=lambda t: (t not in types, t)), fill_value=0)
+        report.chart(
+            _bar(pivot.index, {f"服务{t}": pivot[t] for t in pivot.columns}, stacked=True),
+            "各依托类型的服务站、点、岗",
+        )
+        report.table(hosts, [
+            Column("依托类型", "host_type"), Column("类型", "station_type"), Column("站点数", "stations", "count"),
+        ], "stations-by-host-type")
     coverage = figures["station_coverage_by_prefecture"]
+    # without the counties (dim_region) no coverage can be said, not even "every county has one"
+    if report.absent(coverage, "暂无数据：数据仓库中没有县级行政区划，无法统计站点覆盖。"):
+        return
     report.chart(
         _bar(coverage["prefecture_name"], {"有站点的县": coverage["counties_with_station"],
                                             "无站点的县": coverage["counties"] - coverage["counties_with_station"]}, stacked=True),
@@ -339,6 +414,8 @@ def _stations(report: Report, figures: ReportFigures) -> None:
 def _timebank(report: Report, figures: ReportFigures) -> None:
     report.heading("七、时间银行")
     bank = figures["timebank_by_prefecture"]
+    if report.absent(bank, "暂无数据：数据仓库中尚无时间银行存入或兑换记录。"):
+        return
     report.chart(
         _bar(bank["prefecture_name"], {"存入": bank["deposited_hours"], "兑换": bank["redeemed_hours"], "结余": bank["available_hours"]}),
         "各市（州）时间银行（小时）",
@@ -353,11 +430,18 @@ def _timebank(report: Report, figures: ReportFigures) -> None:
 def _brands(report: Report, figures: ReportFigures) -> None:
     report.heading("八、品牌项目")
     brands = figures["brand_programmes"]
+    if report.absent(brands, "暂无数据：数据仓库中尚无品牌项目。"):
+        return
     report.chart(_bar(brands["brand"].map(lambda b: redact(str(b))), {"服务时长（小时）": brands["hours"]}), "品牌项目志愿服务时长（小时）")
     report.table(brands, [
-        Column("品牌项目", "brand"), Column("项目", "projects", "count"), Column("志愿者", "volunteers", "count"),
+        Column("品牌项目", "brand"), Column("项目与活动（两系统分别计）", "projects", "count"),
+        Column("志愿者", "volunteers", "count"),
         Column("服务记录", "services", "count"), Column("服务时长（小时）", "hours", "hours"),
     ], "brand-programmes")
+    # nothing in either system links a national project to the provincial activity it is:
+    # one run in both is two of `projects`, where persons, services and hours count once
+    report.note("项目数为全国系统的项目与“志愿贵州”的活动之和：同一项目在两个系统中各有记录的计为两个；"
+                "志愿者、服务记录与服务时长均已去重，只计一次。")
 
 
 def _beijing(moment: dt.datetime) -> str:
@@ -379,30 +463,31 @@ def _quality(report: Report, figures: ReportFigures, quality: DataQuality, as_of
     )
     report.heading("各来源落地行数", 3)
     landed = quality.landed_rows
-    if len(landed):
+    if not report.absent(landed, "暂无数据：落地区中尚无来源数据。"):
         by_source = landed.groupby("source", sort=True)["row_count"].sum()
         report.chart(_bar([L.label(L.SOURCES, s) for s in by_source.index], {"落地行数": by_source.values}), "各来源系统累计落地行数")
-    report.table(landed, [
-        Column("来源系统", "source", labels=L.SOURCES), Column("数据流", "stream", labels=L.STREAMS),
-        Column("同步次数", "syncs", "count"), Column("落地行数", "row_count", "count"),
-    ], "landed-rows")
+        report.table(landed, [
+            Column("来源系统", "source", labels=L.SOURCES), Column("数据流", "stream", labels=L.STREAMS),
+            Column("同步次数", "syncs", "count"), Column("落地行数", "row_count", "count"),
+        ], "landed-rows")
     report.heading("隔离行（按规则）", 3)
     quarantine = figures["quarantine_by_rule"]
-    if len(quarantine):
+    if not report.absent(quarantine, "没有被隔离的行：落地的每一行都已入库，或已被其更新版本取代。"):
         by_rule = quarantine.groupby("rule", sort=True)["row_count"].sum()
         report.chart(_bar([L.label(L.RULES, r) for r in by_rule.index], {"隔离行数": by_rule.values}, horizontal=True), "各规则隔离行数")
-    report.table(quarantine, [
-        Column("来源系统", "source", labels=L.SOURCES), Column("对象", "entity", labels=L.ENTITIES),
-        Column("规则", "rule", labels=L.RULES), Column("行数", "row_count", "count"),
-    ], "quarantine-by-rule")
+        report.table(quarantine, [
+            Column("来源系统", "source", labels=L.SOURCES), Column("对象", "entity", labels=L.ENTITIES),
+            Column("规则", "rule", labels=L.RULES), Column("行数", "row_count", "count"),
+        ], "quarantine-by-rule")
     report.heading("账号匹配", 3)
     methods = figures["match_methods"]
-    totals = methods.groupby("source")["accounts"].transform("sum")
-    methods = methods.assign(rate=methods["accounts"] / totals.where(totals > 0))
-    report.table(methods, [
-        Column("来源系统", "source", labels=L.SOURCES), Column("匹配方式", "match_method", labels=L.MATCH_METHODS),
-        Column("账号数", "accounts", "count"), Column("占该系统账号", "rate", "share"),
-    ], "match-methods")
+    if not report.absent(methods, "暂无数据：数据仓库中尚无志愿者账号。"):
+        totals = methods.groupby("source")["accounts"].transform("sum")
+        methods = methods.assign(rate=methods["accounts"] / totals.where(totals > 0))
+        report.table(methods, [
+            Column("来源系统", "source", labels=L.SOURCES), Column("匹配方式", "match_method", labels=L.MATCH_METHODS),
+            Column("账号数", "accounts", "count"), Column("占该系统账号", "rate", "share"),
+        ], "match-methods")
     report.heading("数据检查", 3)
     checks = quality.checks
     failed = quality.checks_failed()
@@ -413,12 +498,16 @@ def _quality(report: Report, figures: ReportFigures, quality: DataQuality, as_of
     )
     rows = pd.DataFrame(
         [{"asset": c.asset, "check": c.check, "kind": "阻断" if c.blocking else "警告",
-          "result": "未运行" if c.passed is None else ("通过" if c.passed else "未通过")}
+          "result": "未运行" if c.passed is None else ("通过" if c.passed else "未通过"),
+          "meaning": L.CHECKS.get(c.check, "—")}
          for c in sorted(checks, key=lambda c: (c.passed is not False, c.asset, c.check))],
-        columns=["asset", "check", "kind", "result"],
+        columns=["asset", "check", "kind", "result", "meaning"],
     )
+    if report.absent(rows, "未取得检查结果：Dagster 中没有这些资产的检查记录（同步未记录在 DAGSTER_HOME 时即如此）。"):
+        return
     report.table(rows, [
         Column("资产", "asset"), Column("检查", "check"), Column("级别", "kind"), Column("结果", "result"),
+        Column("检查内容", "meaning"),
     ], "checks")
 
 
@@ -433,8 +522,9 @@ def render_report(figures: ReportFigures, quality: DataQuality, *, as_of: AsOf) 
         "同一志愿者、同一服务在两个系统中只计一次。</p>"
     )
     _key_figures(report, figures)
-    for section in (_volunteers, _service_hours, _organizations, _evaluations, _integrity,
-                    _stations, _timebank, _brands):
+    _volunteers(report, figures, as_of)
+    _service_hours(report, figures, as_of)
+    for section in (_organizations, _evaluations, _integrity, _stations, _timebank, _brands):
         section(report, figures)
     _quality(report, figures, quality, as_of)
     summary = json.dumps({"charts": report.charts}, ensure_ascii=False)

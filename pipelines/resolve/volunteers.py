@@ -852,6 +852,13 @@ def resolve_volunteers(
     refused = link_rows.loc[~link_rows["accepted"] & (link_rows["method"] == "probabilistic")]
     refused_review = scored_labelled.merge(refused[["l_idx", "r_idx", "refused_by"]], on=["l_idx", "r_idx"])
     refused_review["reason"] = refused_review["refused_by"].map({k: v[1] for k, v in REFUSALS.items()})
+    # a steward's `same` that a constraint refuses (two different valid numbers...) comes back
+    # to the workbook saying so: it was counted applied and the pair left the review, apart
+    # (its row is the link's: such a pair may never have been scored)
+    same_refused = link_rows.loc[~link_rows["accepted"] & (link_rows["method"] == "review_same")].copy()
+    same_refused["reason"] = "decided_same_but_" + same_refused["outcome"].astype(str)
+    same_refused["match_probability"] = np.nan
+    refused_review = pd.concat([refused_review, same_refused], ignore_index=True)
     review = pd.concat([review, refused_review], ignore_index=True)
     review["left_volunteer_key"] = key_of[review["l_idx"].to_numpy()] if len(review) else []
     review["right_volunteer_key"] = key_of[review["r_idx"].to_numpy()] if len(review) else []
@@ -899,7 +906,8 @@ def resolve_volunteers(
         "links_refused": int((~edges["accepted"]).sum()),
         "links_refused_by": {k: int(v) for k, v in edges.loc[~edges["accepted"], "refused_by"].value_counts().items()},
         "review_pairs": int(len(review)),
-        "decisions_applied": int(len(decided)),
+        "decisions_applied": int(len(decided)) - len(same_refused),
+        "decisions_refused": int(len(same_refused)),
         "key_changes": key_changes,
         "persons_with_two_valid_numbers": persons_with_two_valid_numbers(accounts),
         "keys_created": int((history["event"] == "created").sum()),

@@ -9,6 +9,7 @@ system yet, which the `system` comparison counts for it.)
 
 from __future__ import annotations
 
+import re
 import shutil
 from datetime import date
 from pathlib import Path
@@ -303,3 +304,32 @@ def test_the_workbook_cannot_rebuild_an_id_number(tmp_path):
     row = read_sheet(workbook).iloc[0]
     assert (row["left_id"], row["left_birth_year"], row["left_region_code"]) == ("5201**********1236", "1988", "520102")
     assert row["birth_date_compared"] == "相差1天" and row["left_phone"] == "138****5678"
+
+
+def test_the_drop_down_lets_a_steward_choose_the_chinese_words_it_accepts(data_dir):
+    """Excel refuses a word the drop-down does not list: 相同 / 不同, which the README and the
+    validation accept, were refused in the cell by Excel itself ("Choose same or different")."""
+    from pipelines.review import DECISIONS
+
+    sheet = load_workbook(export(data_dir))["review"]
+    [choice] = sheet.data_validations.dataValidation
+    offered = choice.formula1.strip('"').split(",")
+    assert {"same", "different", "相同", "不同"} <= set(offered)
+    assert all(word in DECISIONS for word in offered)
+
+
+def test_a_one_character_decision_is_said_in_the_singular(data_dir):
+    fill(export(data_dir), {"RV0": "是"}, inbox_dir(data_dir))
+    take(data_dir)
+    [report] = [p for p in (inbox_dir(data_dir) / "rejected").iterdir() if p.name.endswith(".errors.txt")]
+    text = report.read_text(encoding="utf-8")
+    assert "the decision (1 character) is not 'same' or 'different'" in text and "是" not in text
+
+
+def test_the_how_to_sheet_speaks_chinese_to_the_province_s_stewards(data_dir):
+    """The `how to` sheet was in English alone, for stewards of a Chinese province."""
+    guide = [row[0] or "" for row in load_workbook(export(data_dir))["how to"].iter_rows(values_only=True)]
+    chinese = "\n".join(line for line in guide if re.search(r"[\u4e00-\u9fff]{4}", line))
+    for words in ("相同", "不同", "留空", "不要修改前四列", "DATA_DIR/review/inbox/", ".errors.txt"):
+        assert words in chinese, words
+    assert guide[0].startswith("填写说明")

@@ -185,3 +185,51 @@ def test_the_public_development_key_signs_nothing_for_a_remote_warehouse():
         ensure_signing_key(remote)
     ensure_signing_key(Settings(warehouse_url=remote.warehouse_url, certificate_key="a-production-secret"))
     ensure_signing_key(Settings())  # a DuckDB file on this machine: the development key will do
+
+
+def test_a_volunteer_whose_number_no_source_holds_in_clear_is_issued_by_account(synced, tmp_path):
+    """A number masked at the source (or missing) gives the person no id_hash: by number, the
+    clerk was told only "no volunteer" (one volunteer in seven in the sandbox, whatever their
+    hours); by a source account the certificate is issued, hours counted once."""
+    truth = synced.truth
+    accounts = truth.accounts[(truth.accounts["entity"] == "volunteer") & ~truth.accounts["is_deleted"]]
+    hidden = accounts["dirt"].fillna("").str.contains("masked|cert_missing")
+    only_hidden = hidden.groupby(accounts["true_id"]).all()
+    services = truth.services[truth.services["effective"]]
+    hours = services.groupby("person_id")["hours"].sum()
+    persons = truth.persons[truth.persons["person_id"].isin(only_hidden[only_hidden].index)
+                            & (truth.persons["status"] != "deleted")
+                            & truth.persons["person_id"].isin(hours[hours > 0].index)]
+    assert len(persons), "the world has no volunteer known by a masked number alone"
+    person = persons.sort_values("person_id").iloc[0]
+
+    by_number = same_command(synced, "issue", "--date", ISSUED_ON.isoformat(), stdin=person["cert_no"])
+    assert by_number.returncode == 1 and "--account" in by_number.stderr
+    assert person["cert_no"] not in by_number.stdout + by_number.stderr
+
+    account = accounts[accounts["true_id"] == person["person_id"]].sort_values(["source", "source_id"]).iloc[0]
+    issued = same_command(synced, "issue", "--account", f"{account['source']}:{account['source_id']}",
+                          "--date", ISSUED_ON.isoformat(), "--out", str(tmp_path))
+    assert issued.returncode == 0, issued.stderr[-2000:]
+    page = Path(re.search(r"^html: (.+)$", issued.stdout, re.M).group(1)).read_text(encoding="utf-8")
+    total = Decimal(read_certificate_page(page).contents["record"]["total_hours"])
+    assert total == Decimal(str(round(hours[person["person_id"]], 2))).quantize(Decimal("0.01"))
+    assert person["name"] not in page and person["cert_no"] not in page
+
+
+def test_an_account_that_is_no_account_is_refused_without_echoing_it(synced):
+    number = resident_id("52010219900101123")
+    for typed in (f"national:{number}", number, "provincial:99999999"):
+        result = same_command(synced, "issue", "--account", typed, "--date", ISSUED_ON.isoformat())
+        assert result.returncode == 1 and result.stderr.startswith("error: "), typed
+        assert number not in result.stdout + result.stderr
+
+
+def test_issuing_a_pdf_without_a_chinese_font_warns_the_clerk(synced, person_in_both_systems, tmp_path, monkeypatch):
+    from tests.reports.test_parts import _fake_fc_list
+
+    monkeypatch.setenv("PATH", _fake_fc_list(tmp_path, "") + os.pathsep + os.environ["PATH"])
+    result = same_command(synced, "issue", "--date", ISSUED_ON.isoformat(), "--pdf", "--out", str(tmp_path),
+                          stdin=person_in_both_systems["cert_no"] + "\n")
+    assert result.returncode == 0 and "pdf: " in result.stdout
+    assert "warning: 没有中文字体 / no Chinese font on this machine" in result.stderr

@@ -110,3 +110,89 @@ def test_numbers_are_written_one_way():
     assert labels.share(None) == labels.count(None) == labels.score(float("nan")) == "—"
     assert labels.label(labels.RULES, "future_date") == "日期晚于同步时间"
     assert labels.label(labels.RULES, "a_new_rule") == "a_new_rule"
+
+
+@pytest.mark.parametrize("made", ["missing", "pdf", "folder"])
+def test_verify_says_plainly_what_a_file_that_is_no_certificate_page_is(tmp_path, made, capsys):
+    """A clerk handed the PDF (the certificate is issued as both), or a mistyped path, got
+    a Python traceback; the message never names the file (it may be named after the person)."""
+    from pipelines.certificates.__main__ import main
+
+    path = tmp_path / f"{NUMBER}.pdf"
+    if made == "pdf":
+        path.write_bytes(b"%PDF-1.4\n\xd3\xeb\xff\x00 binary")
+    elif made == "folder":
+        path.mkdir()
+    assert main(["verify", "--no-warehouse", str(path)]) == 1
+    said = capsys.readouterr()
+    assert said.err.startswith("error: ") and ("/ " in said.err)
+    assert NUMBER not in said.out + said.err
+
+
+def test_a_certificate_dated_after_today_is_refused(monkeypatch, capsys, tmp_path):
+    """`issue --date 2030-01-01` (a typo for 2026) issued a certificate of the hours "up to"
+    a day to come, under a valid code."""
+    import io
+    import sys
+
+    from pipelines.certificates.__main__ import main
+    from pipelines.certificates.record import check_issue_date
+
+    assert check_issue_date(TODAY, TODAY) == TODAY
+    with pytest.raises(CertificateError, match="after today"):
+        check_issue_date(TODAY + dt.timedelta(days=1), TODAY)
+    monkeypatch.setenv("DATA_DIR", str(tmp_path))
+    monkeypatch.setattr(sys, "stdin", io.StringIO(NUMBER + "\n"))
+    assert main(["issue", "--date", "2999-01-01", "--out", str(tmp_path)]) == 1
+    said = capsys.readouterr()
+    assert "after today" in said.err and NUMBER not in said.out + said.err
+    assert not list(tmp_path.glob("*.html"))
+
+
+def test_the_default_issuer_is_the_active_organization_served_most_with(tmp_path):
+    """The organization a volunteer served most hours with may have exited (退出): the
+    certificate named it as the issuer, to be stamped by an organization that cannot issue
+    (109 of the 3,000-person sandbox's volunteers, 6%)."""
+    from pipelines.certificates import issue
+    from pipelines.config import Settings
+    from tests.reports.test_report_sections import warehouse
+
+    id_hash = "a" * 64
+    services = [{"service_key": f"S{i}", "volunteer_key": "V1", "org_key": org, "service_date": dt.date(2026, 5, i + 1),
+                 "hours": hours, "source": "national"}
+                for i, (org, hours) in enumerate([("O1", 10.0), ("O3", 7.0), ("O2", 5.0)])]
+    url = warehouse(tmp_path / "w.duckdb", {
+        "dim_volunteer": [{"volunteer_key": "V1", "id_hash": id_hash, "name_masked": "张*", "status": "active"}],
+        "dim_organization": [{"org_key": "O1", "name": "已退出的队", "status": "exited"},
+                             {"org_key": "O3", "name": "暂停的队", "status": "suspended"},
+                             {"org_key": "O2", "name": "在册的队", "status": "active"}],
+        "fact_service": services,
+    })
+    settings = Settings(data_dir=tmp_path, warehouse_url=url, certificate_key=KEY + "-of-at-least-32-bytes!!")
+    issued = issue(settings, id_hash=id_hash, issued_on=TODAY, out_dir=tmp_path)
+    assert issued.certificate.contents["issuer"]["org_key"] == "O2"
+    assert issued.certificate.contents["record"]["total_hours"] == "22.00"
+    with pytest.raises(CertificateError, match="exited"):
+        issue(settings, id_hash=id_hash, issued_on=TODAY, out_dir=tmp_path, issuer_org_key="O1")
+
+
+def _fake_fc_list(folder, families: str):
+    script = folder / "fc-list"
+    script.write_text(f"#!/bin/sh\nprintf '{families}'\n", encoding="utf-8")
+    script.chmod(0o755)
+    return str(folder)
+
+
+def test_a_machine_without_a_chinese_font_is_told(tmp_path, monkeypatch):
+    """Chromium prints every Chinese character of a certificate as a box when fontconfig knows
+    no Chinese font, and exits 0: the clerk handed the volunteer a PDF nobody can read."""
+    import os
+
+    from pipelines.certificates.pdf import NO_CHINESE_FONT, chinese_fonts_missing
+
+    monkeypatch.setenv("PATH", _fake_fc_list(tmp_path, "") + os.pathsep + os.environ["PATH"])
+    assert chinese_fonts_missing()
+    assert "fonts-noto-cjk" in NO_CHINESE_FONT
+    (tmp_path / "cjk").mkdir()
+    monkeypatch.setenv("PATH", _fake_fc_list(tmp_path / "cjk", "Noto Sans CJK SC\\n") + os.pathsep + os.environ["PATH"])
+    assert not chinese_fonts_missing()

@@ -128,3 +128,23 @@ def test_review_decisions_are_honoured_on_every_sync(background):
         assert keys.loc[("provincial", "Z1p"), "match_method"] == "review_same"
     # on the sync with state: A1/A1p split (one keeps the key), Z1/Z1p merge (one key retires)
     assert sorted(after.key_history["event"]) == ["merged_into", "split_from"]
+
+
+def test_a_same_decision_a_constraint_refuses_comes_back_for_review_saying_so(background):
+    """Two accounts with two different valid numbers cannot be one person: a steward's `same`
+    on them is refused. It was counted among the decisions applied and the pair left the
+    review for good, still apart, with nothing to tell the steward."""
+    birth = date(1990, 3, 3)
+    rows = [
+        account("national", "B1", "简宁", birth, "F", "520102", cert=make_cert("520102", birth, 12)),
+        account("provincial", "B1p", "简宁", birth, "F", "520102", cert=make_cert("520102", birth, 14)),
+    ]
+    accounts = with_background(background, rows)
+    decisions = pd.DataFrame([{"left_source": "national", "left_source_id": "B1", "right_source": "provincial",
+                               "right_source_id": "B1p", "decision": "same"}])
+    after = resolve_volunteers(accounts, review_decisions=decisions, synced_at=SYNCED_AT)
+    keys = after.source_map.set_index(["source", "source_id"])["volunteer_key"]
+    assert keys[("national", "B1")] != keys[("provincial", "B1p")]
+    assert after.summary["decisions_refused"] == 1 and after.summary["decisions_applied"] == 0
+    pair = after.review.loc[(after.review["left_source_id"] == "B1") & (after.review["right_source_id"] == "B1p")]
+    assert list(pair["reason"]) == ["decided_same_but_refused_conflicting_valid_numbers"]
