@@ -105,7 +105,12 @@ def test_a_volunteer_in_both_systems_gets_hours_counted_once(person_in_both_syst
     assert certificate.contents["issued_on"] == ISSUED_ON.isoformat()
     assert certificate.contents["issuer"]["name"] in issued["page"]
     assert re.fullmatch(r"GZZYFW-\d{8}-[0-9A-F]{10}", certificate.serial)
-    assert issued["pdf"].read_bytes().startswith(b"%PDF")
+    pdf = issued["pdf"].read_bytes()
+    assert pdf.startswith(b"%PDF")
+    # the Chinese is drawn with a Chinese font, not a box per character (.ci/run installs
+    # fonts-noto-cjk; a machine without one gets the warning tested below)
+    assert re.search(rb"/FontName\s*/[A-Z]{6}\+[\w-]*(CJK|WenQuanYi|SourceHan)", pdf), (
+        "the certificate's PDF embeds no Chinese font: install one (Debian: fonts-noto-cjk)")
 
 
 def test_no_clear_number_name_or_phone_in_the_certificate_or_the_output(person_in_both_systems, issued):
