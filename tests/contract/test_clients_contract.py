@@ -84,6 +84,18 @@ def test_provincial_signature_covers_the_path_prefix_and_encoded_cursor():
         assert all('"code": 0' in r.answer for r in server.requests)
 
 
+@pytest.mark.parametrize("prefix", ["/开放平台/gw", "/open gateway", "/gw%7e%e2%82%ac"])
+def test_provincial_signature_covers_the_path_as_sent(prefix):
+    """Provincial signing: PATH is the path of the request URL *as sent*, prefix included. A
+    prefix in PROVINCIAL_API_URL that the HTTP client re-quotes before sending (non-ASCII, a
+    space, escapes of unreserved characters or in lower-case hex) is signed as it goes out."""
+    with ProvincialContractServer(w.provincial_rows(), max_page=2, prefix=prefix) as server:
+        api = _provincial(server)
+        landed = [row["id"] for rows in api.iter_window(api.streams["teams"], None) for row in rows]
+    assert landed == sorted(r["id"] for r in w.provincial_rows()["teams"])
+    assert all('"code": 0' in r.answer for r in server.requests)
+
+
 def test_provincial_refusal_fails_clearly_without_retrying():
     """401xx: fail at once with a clear error (no secret in it)."""
     with ProvincialContractServer(w.provincial_rows()) as server:
