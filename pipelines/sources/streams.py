@@ -6,10 +6,13 @@ size. Paging belongs to the source client (`SourceClient.iter_window`: national 
 provincial opaque cursor); everything above it is shared and lives here:
 
 * `Checkpoint`: the last (updated_at, id) landed, plus the ids landed at exactly that
-  updated_at (`boundary_ids`). Timestamps have one-second resolution, so a row can be stamped
+  updated_at (`boundary_ids`) and a fingerprint of the version of each landed
+  (`boundary_versions`). Timestamps have one-second resolution, so a row can be stamped
   with the same second as the last row landed after we read that second; a walk that restarts
   strictly after (updated_at, id) would miss it forever. So a walk restarts *inclusive* of the
-  boundary second and drops only the rows it already landed there.
+  boundary second and drops only the rows it already landed there, as they were landed: a row
+  changed again within that second keeps its change time, and only its content tells the new
+  version from the landed one.
 * `walk`: walks a stream from a checkpoint to the end, yielding pages of new rows with the
   checkpoint each page establishes. When a pass ends it makes one more inclusive pass from the
   new checkpoint, which catches rows re-stamped during the walk at the boundary second; it
@@ -20,6 +23,7 @@ provincial opaque cursor); everything above it is shared and lives here:
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -27,8 +31,10 @@ from datetime import datetime, timedelta, timezone
 from enum import Enum
 from typing import Any, NamedTuple, Protocol
 
+import orjson
+
 from pipelines.clock import BEIJING
-from pipelines.sources.http import ClientStats, CursorExpired, SourceError
+from pipelines.sources.http import ClientStats, CursorExpired, SourceError, record_text
 
 log = logging.getLogger("pipelines.sources")
 
@@ -215,6 +221,17 @@ def is_change_time(text: str, latest: datetime) -> bool:
     return change_time(text, latest) is not None
 
 
+def row_version(row: Any) -> str:
+    """A short fingerprint of a row's content, whatever the order of its keys: what tells a
+    row changed again within the second its landed version carries from that version (both
+    have the same change time)."""
+    try:
+        content = orjson.dumps(row, option=orjson.OPT_SORT_KEYS)
+    except (orjson.JSONEncodeError, TypeError):  # text that is not valid Unicode, a huge int
+        content = record_text(row)[0].encode("utf-8")
+    return hashlib.blake2b(content, digest_size=8).hexdigest()
+
+
 @dataclass(frozen=True)
 class Checkpoint:
     """Where a stream's walk stands: the last row landed and its same-second companions."""
@@ -222,6 +239,10 @@ class Checkpoint:
     updated_at: str
     id: str
     boundary_ids: frozenset[str] = field(default_factory=frozenset)
+    # id -> `row_version` of the version landed at `updated_at`. An id without one (a state
+    # written before versions were kept) counts as landed whatever its content, as it did.
+    # Not part of where the walk stands: two checkpoints at one row and second are equal.
+    boundary_versions: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     @property
     def has_boundary(self) -> bool:
@@ -237,6 +258,7 @@ class Checkpoint:
             "updated_at": self.updated_at,
             "id": self.id,
             "boundary_ids": sorted(self.boundary_ids),
+            "boundary_versions": dict(sorted(self.boundary_versions.items())),
         }
 
     @classmethod
@@ -245,6 +267,9 @@ class Checkpoint:
             updated_at=str(data["updated_at"]),
             id=str(data["id"]),
             boundary_ids=frozenset(str(i) for i in data.get("boundary_ids") or ()),
+            boundary_versions={
+                str(i): str(v) for i, v in (data.get("boundary_versions") or {}).items()
+            },
         )
 
 
@@ -272,7 +297,7 @@ class SourceClient(Protocol):
 
 
 def fresh_rows(stream: Stream, rows: list[dict], checkpoint: Checkpoint | None) -> list[dict]:
-    """`rows` minus those already landed at the checkpoint's boundary second."""
+    """`rows` minus those already landed, as they are, at the checkpoint's boundary second."""
     return [row for row, _ in _fresh(list(zip(rows, stream.page_facts(rows))), checkpoint)]
 
 
@@ -292,7 +317,7 @@ def advance(stream: Stream, checkpoint: Checkpoint | None, rows: list[Any]) -> C
     """The checkpoint after landing `rows` (in source order) on top of `checkpoint`: the last
     row with a usable id and change time, never earlier than `checkpoint`. A row without
     them is landed (and quarantined by staging) but moves nothing."""
-    return _advance(checkpoint, stream.page_facts(rows))
+    return _advance(checkpoint, stream.page_facts(rows), rows)
 
 
 def count_progress(stream: Stream, rows: list[Any], pass_start: Checkpoint | None) -> int:
@@ -312,21 +337,33 @@ def _fresh(rows: list[tuple[Any, RowFacts]], checkpoint: Checkpoint | None) -> l
     if checkpoint is None or not checkpoint.boundary_ids:
         return rows
     boundary, ids = checkpoint.updated_at, checkpoint.boundary_ids
-    return [(row, facts) for row, facts in rows if not (facts.cursor == boundary and facts.id in ids)]
+    return [
+        (row, facts)
+        for row, facts in rows
+        if not (facts.cursor == boundary and facts.id in ids and _landed_as_is(row, facts.id, checkpoint))
+    ]
 
 
-def _advance(checkpoint: Checkpoint | None, facts: list[RowFacts]) -> Checkpoint | None:
-    usable = [f for f in facts if f.usable]
+def _landed_as_is(row: Any, row_id: str, checkpoint: Checkpoint) -> bool:
+    """Whether `row`, stamped with the checkpoint's second, is the version landed there."""
+    landed = checkpoint.boundary_versions.get(row_id)
+    return landed is None or landed == row_version(row)
+
+
+def _advance(checkpoint: Checkpoint | None, facts: list[RowFacts], rows: list[Any]) -> Checkpoint | None:
+    usable = [(f, row) for f, row in zip(facts, rows) if f.usable]
     if not usable:
         return checkpoint
-    last = usable[-1]
+    last = usable[-1][0]
     if checkpoint is not None and last.moment < change_time(checkpoint.updated_at):
         return checkpoint  # a row dated before where the walk stands moves nothing back
-    same_second = set()
-    for row in reversed(usable):  # rows come in cursor order: the last second is at the end
-        if row.cursor != last.cursor:
+    versions: dict[str, str] = {}
+    # rows come in cursor order: the last second is at the end (a row given twice: its last)
+    for row_facts, row in reversed(usable):
+        if row_facts.cursor != last.cursor:
             break
-        same_second.add(row.id)
+        versions.setdefault(row_facts.id, row_version(row))
+    same_second = set(versions)
     if checkpoint is not None and checkpoint.updated_at == last.cursor:
         if not checkpoint.has_boundary:
             # the second's set overflowed earlier: it stays unknown. A set begun again from
@@ -335,9 +372,10 @@ def _advance(checkpoint: Checkpoint | None, facts: list[RowFacts]) -> Checkpoint
             # in one second was landed 20 times at 1M persons).
             return Checkpoint(last.cursor, last.id)
         same_second |= checkpoint.boundary_ids
+        versions = {**checkpoint.boundary_versions, **versions}
     if len(same_second) > MAX_BOUNDARY_IDS:
-        same_second = set()
-    return Checkpoint(last.cursor, last.id, frozenset(same_second))
+        return Checkpoint(last.cursor, last.id)
+    return Checkpoint(last.cursor, last.id, frozenset(same_second), versions)
 
 
 def _count_progress(facts: list[RowFacts], pass_start: Checkpoint | None) -> int:
@@ -373,7 +411,7 @@ def walk(
                 if not fresh:
                     continue
                 facts = [f for _, f in fresh]
-                checkpoint = _advance(checkpoint, facts)
+                checkpoint = _advance(checkpoint, facts, [row for row, _ in fresh])
                 new_in_pass += _count_progress(facts, pass_start)
                 restarts_in_a_row = 0
                 yield Page(rows=[row for row, _ in fresh], checkpoint=checkpoint, facts=facts)

@@ -17,9 +17,9 @@ National (`NationalContractServer`):
   rows after the key; ids are fixed-width strings;
 - scripted faults: 429 with Retry-After, 502/503/504.
 
-Provincial (`ProvincialContractServer`), behind a path prefix (`/gateway`):
+Provincial (`ProvincialContractServer`), behind a path prefix (`/gateway`, or `prefix`):
 - every request is signed: METHOD\\nPATH\\nCANONICAL_QUERY\\nX-Timestamp\\nX-Nonce with PATH
-  the path as sent (prefix included) and CANONICAL_QUERY sorted by name then value, RFC 3986
+  the path as sent, byte for byte as it arrives (prefix included, percent-escapes and all), and CANONICAL_QUERY sorted by name then value, RFC 3986
   with upper-case hex; query values are decoded with unquote (a '+' stays a '+');
   timestamp (ms) within 300 s; a nonce is spent once the signature checks out;
 - envelope codes: 40101/40102/40103, 40010 (cursor expired), 42900 (data.retry_after),
@@ -284,6 +284,8 @@ def beijing_time(text: str) -> datetime:
 class ProvincialContractServer:
     rows: dict[str, list[dict]]
     max_page: int = 4
+    # the path prefix of PROVINCIAL_API_URL, as an operator writes it (may need escapes)
+    prefix: str = PROVINCIAL_PREFIX
     # path -> list of faults, one per request: ("http", 502) / ("code", 42900) /
     # ("cursor_code", 40010): the latter applies to the next request that carries a cursor
     faults: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
@@ -297,7 +299,7 @@ class ProvincialContractServer:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.port}{PROVINCIAL_PREFIX}"
+        return f"http://127.0.0.1:{self._server.port}{self.prefix}"
 
     def __enter__(self):
         self._server.start()
@@ -326,9 +328,11 @@ class ProvincialContractServer:
         return _json(200, payload)
 
     def _answer(self, method, path, params, headers):
-        if not path.startswith(PROVINCIAL_PREFIX + "/"):
+        # routed on the decoded path; signed over `path` exactly as it arrived
+        decoded, prefix = unquote(path), unquote(self.prefix)
+        if not decoded.startswith(prefix + "/"):
             return _html(404)
-        route = path[len(PROVINCIAL_PREFIX):]
+        route = decoded[len(prefix):]
         pending = self.faults.get(route)
         if pending and pending[0][0] == "http":  # the proxy answers; nothing reaches the platform
             return _html(pending.pop(0)[1])

@@ -84,6 +84,18 @@ def test_provincial_signature_covers_the_path_prefix_and_encoded_cursor():
         assert all('"code": 0' in r.answer for r in server.requests)
 
 
+@pytest.mark.parametrize("prefix", ["/开放平台/gw", "/open gateway", "/gw%7e%e2%82%ac"])
+def test_provincial_signature_covers_the_path_as_sent(prefix):
+    """Provincial signing: PATH is the path of the request URL *as sent*, prefix included. A
+    prefix in PROVINCIAL_API_URL that the HTTP client re-quotes before sending (non-ASCII, a
+    space, escapes of unreserved characters or in lower-case hex) is signed as it goes out."""
+    with ProvincialContractServer(w.provincial_rows(), max_page=2, prefix=prefix) as server:
+        api = _provincial(server)
+        landed = [row["id"] for rows in api.iter_window(api.streams["teams"], None) for row in rows]
+    assert landed == sorted(r["id"] for r in w.provincial_rows()["teams"])
+    assert all('"code": 0' in r.answer for r in server.requests)
+
+
 def test_provincial_refusal_fails_clearly_without_retrying():
     """401xx: fail at once with a clear error (no secret in it)."""
     with ProvincialContractServer(w.provincial_rows()) as server:
@@ -139,3 +151,37 @@ def test_provincial_modified_after_is_always_in_the_contract_form():
             list(api.window_pages(stream, Checkpoint(written, "101", frozenset({"101"}))))
         sent = [dict(r.params)["modified_after"] for r in server.requests if "modified_after" in dict(r.params)]
         assert sent == ["2026-10-01 10:00:00"] * 3
+
+
+@pytest.mark.parametrize(
+    "source, stream, table, changed_id, field, new_value",
+    [
+        ("national", "service_records", "services", "000002", "albx0172", 7.5),
+        ("provincial", "service_logs", "services", 402, "durationMinutes", 450),
+    ],
+)
+def test_a_row_changed_again_within_its_landed_second_is_landed(
+    tmp_path, source, stream, table, changed_id, field, new_value
+):
+    """Incremental semantics: a change time has the source's resolution (a second here), so
+    a row changed again within the second its landed version carries keeps its
+    `updated_at` / `updateTime`. The next walk starts inclusive of that second (national
+    `updated_since` without `after_id`, provincial `modified_after`) and gets the new
+    version: it must land it, not drop it as a row already landed (and a walk with no
+    change still lands nothing)."""
+    rows = w.national_rows() if source == "national" else w.provincial_rows()
+    server_type = NationalContractServer if source == "national" else ProvincialContractServer
+    settings = Settings(data_dir=tmp_path, pii_hash_key="k")
+    with server_type(rows) as server:
+        api = _national(server) if source == "national" else _provincial(server)
+        land_stream(api, stream, tmp_path, "sync-1")
+        changed = next(r for r in rows[stream] if r["id"] == changed_id)
+        changed[field] = new_value  # the same change time: changed within the same second
+        again = land_stream(api, stream, tmp_path, "sync-2")
+        unchanged = land_stream(api, stream, tmp_path, "sync-3")
+    assert again.rows == 1
+    assert unchanged.rows == 0
+    staged = stage_table(table, settings, as_of=AS_OF).read(["source_id", "hours"])
+    hours = dict(zip(staged["source_id"], staged["hours"]))
+    expected = new_value if source == "national" else new_value / 60
+    assert float(hours[str(changed_id)]) == pytest.approx(expected)

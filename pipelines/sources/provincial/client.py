@@ -29,6 +29,8 @@ from datetime import datetime
 from typing import Any, Iterator
 from urllib.parse import quote, urlsplit
 
+import requests
+
 from pipelines.logging_privacy import register_secret, scrub
 from pipelines.normalize.dates import utc_to_beijing_text
 from pipelines.sources.http import (
@@ -102,6 +104,14 @@ def canonical_query(params: list[tuple[str, str]]) -> str:
     return "&".join(f"{rfc3986(name)}={rfc3986(value)}" for name, value in sorted(params))
 
 
+def path_as_sent(url: str) -> str:
+    """The path of `url` as requests puts it on the wire. It re-quotes a URL as it prepares
+    the request (non-ASCII and spaces escaped, escapes of unreserved characters undone, hex
+    upper-cased), and the contract signs PATH as sent: a prefix in PROVINCIAL_API_URL written
+    any other way would be signed as written, and every request refused (40101)."""
+    return urlsplit(requests.Request("GET", url).prepare().url).path
+
+
 def sign(app_secret: str, method: str, path: str, query: str, timestamp: str, nonce: str) -> str:
     """Lower-case hex HMAC-SHA256 of the string the contract defines."""
     message = "\n".join((method.upper(), path, query, timestamp, nonce))
@@ -125,8 +135,6 @@ class ProvincialApi(ApiClient):
         **client_options: Any,
     ):
         super().__init__(base_url, **client_options)
-        # PATH in the signature is the URL path as sent, prefix of the base URL included
-        self._path_prefix = urlsplit(self.base_url).path
         self.app_key = app_key
         self._app_secret = app_secret
         register_secret(app_secret)
@@ -137,17 +145,18 @@ class ProvincialApi(ApiClient):
     ) -> tuple[str, dict[str, str]]:
         """The URL (carrying exactly the canonical query) and headers of one signed GET."""
         query = canonical_query(params)
-        full_path = self._path_prefix + path
+        url = f"{self.base_url}{path}" + (f"?{query}" if query else "")
+        # PATH in the signature is the URL path as sent, prefix of the base URL included
+        sent_path = path_as_sent(url)
         timestamp = str(int(time.time() * 1000))
         nonce = secrets.token_hex(16)
         headers = {
             "X-App-Key": self.app_key,
             "X-Timestamp": timestamp,
             "X-Nonce": nonce,
-            "X-Signature": sign(self._app_secret, "GET", full_path, query, timestamp, nonce),
+            "X-Signature": sign(self._app_secret, "GET", sent_path, query, timestamp, nonce),
             "Accept": "application/json",
         }
-        url = f"{self.base_url}{path}" + (f"?{query}" if query else "")
         return url, headers
 
     def _get_page_once(
