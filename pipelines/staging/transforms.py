@@ -262,7 +262,13 @@ def _const(raw: pd.Series, spec: dict, ctx: Context) -> Normalized:
 
 
 def _equals_live(raw: pd.Series, spec: dict, ctx: Context) -> Normalized:
-    counts = (as_text(raw).eq(str(spec["value"])).fillna(False) & ~ctx.is_deleted).astype(bool)
+    """Whether a live row's code is `value`. With a `kind`, the code is read through that
+    vocabulary, as the status column reads it: a national 2.0 or a provincial 已通過 is a
+    status of `effective`, and must count as one (compared as typed, they counted nothing)."""
+    codes = as_text(raw)
+    if "kind" in spec:
+        codes = as_text(pd.Series(statuses.map_vocabulary(codes, spec["kind"], ctx.mapping.source), index=raw.index))
+    counts = (codes.eq(str(spec["value"])).fillna(False) & ~ctx.is_deleted).astype(bool)
     return Normalized(counts, _none(raw.index))
 
 

@@ -26,8 +26,10 @@ from tests.staging.rawpages import (
     AS_OF,
     FETCHED,
     national_project,
+    national_service,
     national_volunteer,
     provincial_station,
+    provincial_log,
     provincial_team,
     provincial_volunteer,
     resident_id,
@@ -357,3 +359,26 @@ def test_a_region_code_of_elsewhere_at_any_level_is_outside_the_province(setting
         "4": "invalid_region", "5": "invalid_region",
     }
     assert result.rows == 1
+
+
+# -- the hostile review of 7 Dec, session 4 ------------------------------------------------
+
+
+def test_an_approved_status_counts_however_it_is_written(settings):
+    """The status column read 2.0, ２, 已通過 or 已通过 with a zero-width space as effective,
+    while whether the hours count compared the code as typed: those services were staged as
+    effective and counted nothing."""
+    national = [national_service(f"R{i}", albx0174=code) for i, code in enumerate(["2", 2, 2.0, "２", "2.0", " 2"])]
+    national.append(national_service("R9", albx0174="4"))
+    written = ["已通过", "已通過", "已通过\u200b", "\ufeff已通过", "已 通过", " 已通过 "]
+    provincial = [provincial_log(i, status=label) for i, label in enumerate(written, start=1)]
+    provincial.append(provincial_log(9, status="已驳回"))
+    land_rows(settings, "national", "service_records", national)
+    land_rows(settings, "provincial", "service_logs", provincial)
+    result = stage_table("services", settings, as_of=AS_OF)
+    staged = result.read().set_index(["source", "source_id"])
+    assert result.quarantined == 0 and result.balanced()
+    counted = staged["is_effective"].astype(bool)
+    assert counted.sum() == 12
+    assert not counted[("national", "R9")] and not counted[("provincial", "9")]
+    assert (staged.loc[counted, "status"] == "effective").all()
