@@ -18,8 +18,8 @@ Output columns: `__id`, `__updated_at` (text as landed), `__updated_utc` (naive 
 `__problem` (what landing found wrong with the row, or null), `__key_versions`,
 `__source_key` (the key the dedup used: the staged `source_id`, so it is unique),
 `__filename` and `__file_row` (which landed row it is), then per
-mapped field `<field>` (text; DOUBLE for fields only read as numbers; a list for list
-fields) and `__type__<field>` (`text`, `number`, `bool`, `list`, `object`, `null`, or null
+mapped field `<field>` (text; DOUBLE for fields only read as numbers, +Infinity where
+text no number reads; a list for list fields) and `__type__<field>` (`text`, `number`, `bool`, `list`, `object`, `null`, or null
 when the field is absent).
 """
 
@@ -158,6 +158,28 @@ GROUP BY v.sync_id
 """
 
 
+# Full-width digits and signs, as an input method types them, read as their ASCII forms.
+_FULL_WIDTH_NUMBER = literal("０１２３４５６７８９．＋－")
+_ASCII_NUMBER = literal("0123456789.+-")
+# What as_text strips from a value before calling it blank, written for RE2.
+_NOT_BLANK = literal(r"[^\s\x{00A0}\x{3000}\x{200B}-\x{200D}\x{2060}\x{FEFF}]")
+
+
+def _number_sql(value: str) -> str:
+    """A field read only as a number: the number (full-width digits read too), null where
+    absent or blank, and +Infinity where text is there that no number reads (2小时, NaN, 约50).
+    Null would make such a value a missing one (a service quarantined as `missing_required`,
+    a team's member count emptied without a flag); an infinite number is present and no
+    quantity, so the numeric transforms judge it unusable, as they judge 'Infinity'."""
+    text = f"({value} ->> '$')"
+    number = f"TRY_CAST(translate({text}, {_FULL_WIDTH_NUMBER}, {_ASCII_NUMBER}) AS DOUBLE)"
+    return (
+        f"CASE WHEN NOT isnan({number}) THEN {number} "
+        f"WHEN json_type({value}) = 'VARCHAR' AND regexp_matches({text}, {_NOT_BLANK}) "
+        "THEN CAST('Infinity' AS DOUBLE) END"
+    )
+
+
 def _extract_select(mapping: StreamMapping) -> str:
     """The SELECT over `latest_per_key` that extracts the mapped fields (module docstring)."""
     fields = list(mapping.raw_fields)
@@ -167,7 +189,7 @@ def _extract_select(mapping: StreamMapping) -> str:
         value = f"__j[{position}]"
         kind = mapping.raw_fields[name]
         if kind == "number":
-            column = f"TRY_CAST({value} ->> '$' AS DOUBLE)"
+            column = _number_sql(value)
         elif kind == "list":
             column = f"TRY_CAST({value} AS VARCHAR[])"
         else:

@@ -241,14 +241,15 @@ def _person_name(raw: pd.Series, spec: dict, ctx: Context) -> Normalized:
 
 
 def _region(raw: pd.Series, spec: dict, ctx: Context) -> Normalized:
-    """A current 6-digit county code; anything else (`52`, an ID number, a phone) fails. A
-    province's or a prefecture's code of elsewhere (`11`, `4403`) is a region code that
-    does not start with 52: kept, for the contract's `region_outside_province` to judge."""
+    """A current 6-digit county code; anything else (`52`, an ID number, a phone, a place
+    name with no code: 贵阳市南明区) fails: there but unusable, not missing. A province's or
+    a prefecture's code of elsewhere (`11`, `4403`) is a region code that does not start
+    with 52: kept, for the contract's `region_outside_province` to judge."""
     codes = as_text(regions.normalize_region(as_text(raw)))
     well_formed = codes.str.fullmatch(r"\d{6}").fillna(False).astype(bool)
     elsewhere = (codes.str.fullmatch(r"\d{2}|\d{4}") & ~codes.str.startswith("52")).fillna(False).astype(bool)
     usable = well_formed | elsewhere
-    return Normalized(codes.where(usable), (codes.notna() & ~usable).astype(bool))
+    return Normalized(codes.where(usable), (present(raw) & ~usable).astype(bool))
 
 
 def _vocabulary(raw: pd.Series, spec: dict, ctx: Context) -> Normalized:

@@ -382,3 +382,37 @@ def test_an_approved_status_counts_however_it_is_written(settings):
     assert counted.sum() == 12
     assert not counted[("national", "R9")] and not counted[("provincial", "9")]
     assert (staged.loc[counted, "status"] == "effective").all()
+
+
+def test_a_number_typed_as_words_is_unusable_not_missing(settings):
+    """Numeric fields were cast in SQL, so text no number reads (2小时, NaN, 约50人) arrived
+    as null: a service quarantined as `missing_required` (the contract's rule for a field
+    that is not there), a team's member count emptied without a flag. Full-width digits,
+    as an input method types them, were lost the same way."""
+    land_rows(settings, "provincial", "service_logs", [
+        provincial_log(1, durationMinutes="９０"),
+        provincial_log(2, durationMinutes="2小时"),
+        provincial_log(3, durationMinutes="NaN"),
+        provincial_log(4, durationMinutes="\u3000"),
+        provincial_log(5, durationMinutes=None),
+    ])
+    land_rows(settings, "national", "service_records", [
+        national_service("R1", albx0172="３.５"), national_service("R2", albx0172="3.5h")])
+    land_rows(settings, "provincial", "teams", [
+        provincial_team(1, memberCount="约50人"), provincial_team(2, memberCount="５０")])
+    land_rows(settings, "provincial", "volunteers", [provincial_volunteer(1, OTHER_ID, areaCode="贵阳市南明区")])
+    services = stage_table("services", settings, as_of=AS_OF)
+    rules = dict(zip(zip(services.quarantine["source"], services.quarantine["source_id"]), services.quarantine["rule"]))
+    assert rules == {
+        ("provincial", "2"): "invalid_value", ("provincial", "3"): "invalid_value",
+        ("provincial", "4"): "missing_required", ("provincial", "5"): "missing_required",
+        ("national", "R2"): "invalid_value",
+    }
+    hours = services.read().set_index("source_id")["hours"]
+    assert hours["1"] == 1.5 and hours["R1"] == 3.5
+    teams = stage_table("organizations", settings, as_of=AS_OF)
+    members = teams.read().set_index("source_id")["member_count"]
+    assert pd.isna(members["1"]) and members["2"] == 50
+    assert teams.soft_flags["invalid_member_count"] == 1
+    volunteers = stage_table("volunteers", settings, as_of=AS_OF)
+    assert list(volunteers.quarantine["rule"]) == ["invalid_region"]  # a place name, no code
