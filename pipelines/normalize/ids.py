@@ -57,6 +57,12 @@ _AFTER_FULLWIDTH = {
     **ASCII_UPPER,
 }
 
+# What operators wrap a number in, taken off its ends once it is cleaned: Excel's text
+# marker (a leading '), quotes, brackets, a label (身份证号：), a full stop or a note after
+# it (52010219900101123X。). No resident ID number starts or ends with anything but a digit,
+# X or a masking '*'; a leading letter stays (E12345678 is a passport number, kept as typed).
+_WRAPPING = re.compile(r"^[^0-9A-Z*]+|[^0-9A-Z*]+$")
+
 _LEGACY_15 = re.compile(r"[0-9]{15}")
 _SHAPE_18 = re.compile(r"[0-9]{17}[0-9X]")
 
@@ -94,7 +100,7 @@ def resident_id_check_char(first17: str) -> str:
 
 
 def _clean_id_text(text: str) -> str:
-    return text.translate(FULLWIDTH_TO_ASCII).translate(_AFTER_FULLWIDTH)
+    return _WRAPPING.sub("", text.translate(FULLWIDTH_TO_ASCII).translate(_AFTER_FULLWIDTH))
 
 
 def normalize_resident_id_one(value) -> str | None:
@@ -189,9 +195,10 @@ _SEPARATORS_RE = WHITESPACE_CLASS[:-1] + "\\" + _DASHES + _INVISIBLE + "]"
 
 
 def _clean_ids(text: pd.Series) -> pd.Series:
-    """Full-width -> ASCII, spaces and dashes out, ASCII upper-case; '' -> NaN (vectorized
-    `_clean_id_text`)."""
+    """Full-width -> ASCII, spaces and dashes out, ASCII upper-case, the wrapping off its
+    ends; '' -> NaN (vectorized `_clean_id_text`)."""
     cleaned = arrow_ascii_upper(arrow_replace(fold_fullwidth(text), _SEPARATORS_RE, ""))
+    cleaned = arrow_replace(cleaned, _WRAPPING.pattern, "")
     return cleaned.where(cleaned.str.len() > 0)
 
 
