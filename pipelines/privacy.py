@@ -184,12 +184,14 @@ _CHECK = "[0-9０-９XxＸｘ]"
 # What people put between the digits of a number: spaces of any width and invisible format
 # characters (zero-width space, joiners, BOM), up to two; or a dash, a dot, a slash or a
 # bracket (one or two), with up to two spaces on either side (520102 - 19900101 - 123X).
+# The marks are also what the same keys type in a Chinese input mode: 。 for the dot, 、 for
+# the backslash, ～ for the tilde (138。1234。5678 is a phone typed with the IME left on).
 # Commas and colons are no gaps: amounts (13,800,000,000) and times stay what they are. One
 # way only to read a given gap (spaces, marks, spaces): a run that is no number fails in
 # time linear in its length, whatever its separators.
 _INVISIBLE = "\u200b\u200c\u200d\u200e\u200f\u2060\ufeff"
 _GAP_SPACES = char_class([(ord(c), ord(c)) for c in WHITESPACE_CHARS + _INVISIBLE])
-_GAP_MARKS = char_class([(ord(c), ord(c)) for c in "-‐‑‒–—―−－﹣_.．·・/／\\()（）"])
+_GAP_MARKS = char_class([(ord(c), ord(c)) for c in "-‐‑‒–—―−－﹣_.．。·・/／\\、~～()（）"])
 _GAP = f"{_GAP_SPACES}{{0,2}}(?:{_GAP_MARKS}{{1,2}}{_GAP_SPACES}{{0,2}})?"
 # Any of those characters, and how many stand between two digits of a number at most (a gap
 # and a bracket): what the cheap searches look for, here and in the warehouse scan (written

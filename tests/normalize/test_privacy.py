@@ -147,6 +147,10 @@ THREE_CHARACTER_GAPS = [
     (f"{GLUED_ID[:6]} – {GLUED_ID[6:14]}－{GLUED_ID[14:]}", f"5201**********{GLUED_ID[-4:]}"),  # en dash, full-width
     ("138 - 1234 - 5678", "138****5678"),
     ("( 138 ) 1234 5678", "( 138****5678"),  # the bracket before the number is no part of it
+    # the same keys in a Chinese input mode: 。 for the dot, 、 for the backslash, ～ for the tilde
+    ("138。1234。5678", "138****5678"),
+    (f"{GLUED_ID[:6]}、{GLUED_ID[6:14]}、{GLUED_ID[14:]}", f"5201**********{GLUED_ID[-4:]}"),
+    (f"{GLUED_ID[:6]}～{GLUED_ID[6:14]}～{GLUED_ID[14:]}", f"5201**********{GLUED_ID[-4:]}"),
 ]
 FIXED_LINES = [  # 0851 Guiyang: 4-digit area code, 8-digit number; 010 Beijing: 3 and 8
     ("0851-86812345", "085*****2345"), ("(0851)86812345", "085*****2345"), ("0851 86812345", "085*****2345"),
@@ -154,6 +158,7 @@ FIXED_LINES = [  # 0851 Guiyang: 4-digit area code, 8-digit number; 010 Beijing:
     ("0851-8681 2345转801", "085*****2345转801"), ("010-86812345", "010****2345"), ("0856-5212345", "085****2345"),
     ("+86 851 8681 2345", "085*****2345"), ("0086-851-86812345", "085*****2345"), ("00868515212345", "085****2345"),
     ("+86 10 8681 2345", "010****2345"), ("座机:tel0851-86812345", "座机:tel085*****2345"),
+    ("0851。86812345", "085*****2345"),
 ]
 # The sources' own numbers and ordinary text with numbers: no personal number, nothing masked
 NOT_PERSONAL = [
