@@ -74,6 +74,9 @@ _NATIONAL_CERT_TYPES = {
 }
 _PROVINCIAL_CERT_TYPES = {
     "身份证": "resident_id", "居民身份证": "resident_id", "内地居民身份证": "resident_id",
+    # how operators write it besides the interface's label
+    "身份证号": "resident_id", "身份证号码": "resident_id", "居民身份证号码": "resident_id",
+    "二代身份证": "resident_id", "第二代居民身份证": "resident_id", "大陆身份证": "resident_id",
     "港澳居民来往内地通行证": "hk_macao", "港澳居民居住证": "hk_macao",
     "香港居民身份证": "hk_macao", "澳门居民身份证": "hk_macao",
     "台湾居民来往大陆通行证": "taiwan", "台湾居民居住证": "taiwan", "台湾居民身份证": "taiwan",

@@ -416,3 +416,26 @@ def test_a_number_typed_as_words_is_unusable_not_missing(settings):
     assert teams.soft_flags["invalid_member_count"] == 1
     volunteers = stage_table("volunteers", settings, as_of=AS_OF)
     assert list(volunteers.quarantine["rule"]) == ["invalid_region"]  # a place name, no code
+
+
+def test_a_valid_resident_number_under_a_missing_or_unreadable_type_is_one(settings):
+    """certType skipped, 其他, or written 身份证号码 / 二代身份证: the number was hashed as some
+    other certificate's and never valid, so the person's accounts did not meet by rule 1. A
+    passport keeps its type whatever its number; an unreadable number under 其他 stays other."""
+    land_rows(settings, "provincial", "volunteers", [
+        provincial_volunteer(1, ID_NUMBER, certType=None),
+        provincial_volunteer(2, ID_NUMBER, certType="其他"),
+        provincial_volunteer(3, ID_NUMBER, certType="身份证号码"),
+        provincial_volunteer(4, ID_NUMBER, certType="二代身份证"),
+        provincial_volunteer(5, ID_NUMBER, certType="护照"),
+        provincial_volunteer(6, "E12345678", certType="其他"),
+    ])
+    land_rows(settings, "national", "volunteers", [national_volunteer("0001", ID_NUMBER, albp0004="99")])
+    staged = stage_table("volunteers", settings, as_of=AS_OF).read().set_index(["source", "source_id"])
+    valid = staged["cert_valid"].astype(bool)
+    assert staged["cert_type"].to_dict() == {
+        **{("provincial", str(i)): "resident_id" for i in (1, 2, 3, 4)},
+        ("provincial", "5"): "passport", ("provincial", "6"): "other", ("national", "V0001"): "resident_id",
+    }
+    assert valid.sum() == 5 and not valid[("provincial", "5")]
+    assert staged.loc[valid, "cert_hash"].nunique() == 1
