@@ -225,12 +225,37 @@ def _identifier(raw: pd.Series, spec: dict, ctx: Context) -> Normalized:
     return Normalized(text.where(~personal), personal)
 
 
+# What operators type where they have no name to give: no name. Kept as one, two teams
+# "named" 无 or - in one county were one organization (name and county agree), and two
+# people "named" NULL were alike in name.
+NO_NAME_WORDS = frozenset({"无", "暂无", "没有", "不详", "未知", "空", "null", "none", "nil", "nan", "n/a", "na",
+                           "undefined", "test", "测试"})
+
+
+_ASCII_OR_IDEOGRAPH = f"[0-9A-Za-z]|{names.CJK}"  # the same for RE2 and Python's re
+_WORD_CHARACTER = re.compile(r"[^\W_]")  # any script's letters and digits (Python's re)
+
+
+def names_that_are_placeholders(normalized: pd.Series) -> pd.Series:
+    """Normalized names that say there is none: a word of NO_NAME_WORDS (any case), or no
+    letter, ideograph or digit of any script at all (-, /, **, ——)."""
+    present_names = normalized.notna()
+    words = normalized.str.lower().isin(NO_NAME_WORDS) & present_names
+    # nearly every name has an ASCII letter or an ideograph: only the rest are read by `re`
+    others = present_names & ~normalized.str.contains(_ASCII_OR_IDEOGRAPH, regex=True).fillna(False).astype(bool)
+    no_word = pd.Series(False, index=normalized.index)
+    if others.any():
+        no_word[others] = normalized[others].map(lambda name: _WORD_CHARACTER.search(name) is None).astype(bool)
+    return (words | no_word).astype(bool)
+
+
 def _name(raw: pd.Series, spec: dict, ctx: Context) -> Normalized:
     """A name; one that carries an ID number or a phone (a contact pasted into the name box)
-    is no name: unusable, for the mapping's `on_error` to decide."""
+    or only says there is none (无, NULL, -) is no name: unusable, for the mapping's
+    `on_error` to decide."""
     normalized = names.normalize_name(raw)
-    carries_a_number = shaped_like_a_personal_number(normalized)
-    return Normalized(normalized.where(~carries_a_number), (present(raw) & (normalized.isna() | carries_a_number)).astype(bool))
+    unusable = shaped_like_a_personal_number(normalized) | names_that_are_placeholders(normalized)
+    return Normalized(normalized.where(~unusable), (present(raw) & (normalized.isna() | unusable)).astype(bool))
 
 
 def _person_name(raw: pd.Series, spec: dict, ctx: Context) -> Normalized:

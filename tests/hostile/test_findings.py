@@ -27,6 +27,7 @@ from tests.staging.rawpages import (
     FETCHED,
     national_project,
     national_service,
+    national_team,
     national_volunteer,
     provincial_station,
     provincial_log,
@@ -439,3 +440,21 @@ def test_a_valid_resident_number_under_a_missing_or_unreadable_type_is_one(setti
     }
     assert valid.sum() == 5 and not valid[("provincial", "5")]
     assert staged.loc[valid, "cert_hash"].nunique() == 1
+
+
+def test_a_name_that_says_there_is_none_is_no_name(settings):
+    """无, NULL or - typed where a team has no name to give was staged as its name: two such
+    teams in one county were one organization (name and county agree)."""
+    land_rows(settings, "national", "teams", [national_team("0001", albe0002="无"), national_team("0002", albe0002="-")])
+    land_rows(settings, "provincial", "teams", [
+        provincial_team(1, teamName="无", areaCode="520102"), provincial_team(2, teamName="NULL"),
+        provincial_team(3, teamName="——"), provincial_team(4, teamName="无名氏志愿服务队"),
+    ])
+    land_rows(settings, "provincial", "volunteers", [
+        provincial_volunteer(1, ID_NUMBER, realName="null"), provincial_volunteer(2, OTHER_ID, realName="王芳")])
+    teams = stage_table("organizations", settings, as_of=AS_OF)
+    assert sorted(zip(teams.quarantine["source"], teams.quarantine["source_id"])) == [
+        ("national", "T0001"), ("national", "T0002"), ("provincial", "1"), ("provincial", "2"), ("provincial", "3")]
+    assert set(teams.quarantine["rule"]) == {"invalid_value"} and teams.read()["source_id"].tolist() == ["4"]
+    volunteers = stage_table("volunteers", settings, as_of=AS_OF)
+    assert volunteers.quarantine["source_id"].tolist() == ["1"] and volunteers.rows == 1
