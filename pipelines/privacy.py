@@ -180,7 +180,10 @@ def mask_names(values: pd.Series, normalized: bool = False) -> pd.Series:
 # Personal numbers in free text, in any form people write them.
 
 _DIGIT = "[0-9０-９]"
-_CHECK = "[0-9０-９XxＸｘ]"
+# The check character X as typed: Latin or full-width, the multiplication sign an input
+# method offers for "x" (×), the Roman numeral (Ⅹ ⅹ).
+_X_FORMS = "XxＸｘ×Ⅹⅹ"
+_CHECK = f"[0-9０-９{_X_FORMS}]"
 # What people put between the digits of a number: spaces of any width and invisible format
 # characters (zero-width space, joiners, BOM), up to two; or a dash, a dot, a slash or a
 # bracket (one or two), with up to two spaces on either side (520102 - 19900101 - 123X).
@@ -236,7 +239,7 @@ _HEX_TOKEN = re.compile(
     "(?<![0-9A-Za-z])(?:[0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12}|[0-9A-F]{8}(?:-[0-9A-F]{4}){3}-[0-9A-F]{12}"
     "|(?=[0-9]*[a-f])[0-9a-f]{16,}|(?=[0-9]*[A-F])[0-9A-F]{16,})(?![0-9A-Za-z])"
 )
-_FULLWIDTH = str.maketrans("０１２３４５６７８９ＸｘＹｙ", "0123456789XxYy")
+_FULLWIDTH = str.maketrans("０１２３４５６７８９ＸｘＹｙ×Ⅹⅹ", "0123456789XxYyXXx")
 _NOT_ID_CHARACTER = re.compile(r"[^0-9Xx]")
 
 

@@ -52,8 +52,12 @@ _RESIDENT_ID_CHECK = "10X98765432"
 # ASCII letters are upper-cased.
 _DASHES = "-\u2010\u2011\u2012\u2013\u2014"
 _INVISIBLE = "\u200b\u200c\u200d\u200e\u200f\u2060\ufeff"
+# The check character X as an input method offers it for "x": the multiplication sign, the
+# Roman numeral ten (52010219900101123× is 52010219900101123X).
+_X_LOOKALIKES = "×Ⅹⅹ"
 _AFTER_FULLWIDTH = {
     **{ord(c): None for c in WHITESPACE_CHARS + _DASHES + _INVISIBLE},
+    **{ord(c): "X" for c in _X_LOOKALIKES},
     **ASCII_UPPER,
 }
 
@@ -201,7 +205,7 @@ def _clean_ids(text: pd.Series) -> pd.Series:
     """Full-width -> ASCII, spaces and dashes out, ASCII upper-case, the wrapping off its
     ends; '' -> NaN (vectorized `_clean_id_text`)."""
     cleaned = arrow_ascii_upper(arrow_replace(fold_fullwidth(text), _SEPARATORS_RE, ""))
-    cleaned = arrow_replace(cleaned, _WRAPPING.pattern, "")
+    cleaned = arrow_replace(arrow_replace(cleaned, f"[{_X_LOOKALIKES}]", "X"), _WRAPPING.pattern, "")
     return cleaned.where(cleaned.str.len() > 0)
 
 

@@ -83,7 +83,9 @@ def test_legacy_numbers_of_hand_checked_examples(legacy, number):
     [VALID, "52010219900101123x", " 520102 19900101 123X ", "520102-19900101-123x",
      to_fullwidth(VALID), "５２０１０２１９９００１０１１２３Ｘ\u3000",
      # copied from a web page: a zero-width space, a word joiner, a BOM, a direction mark
-     "520102\u200b19900101\u2060123x\ufeff", "\u200e52010219900101123X"],
+     "520102\u200b19900101\u2060123x\ufeff", "\u200e52010219900101123X",
+     # the check character as an input method offers it for "x"
+     "52010219900101123×", "52010219900101123Ⅹ", "52010219900101123ⅹ"],
 )
 def test_dirty_spellings_of_one_number_normalize_to_it(raw):
     assert normalize_resident_id_one(raw) == VALID

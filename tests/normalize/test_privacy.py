@@ -152,6 +152,10 @@ THREE_CHARACTER_GAPS = [
     (f"{GLUED_ID[:6]}、{GLUED_ID[6:14]}、{GLUED_ID[14:]}", f"5201**********{GLUED_ID[-4:]}"),
     (f"{GLUED_ID[:6]}～{GLUED_ID[6:14]}～{GLUED_ID[14:]}", f"5201**********{GLUED_ID[-4:]}"),
 ]
+# the check character as an input method offers it for "x": ×, or the Roman numeral Ⅹ ⅹ
+X_LOOKALIKES = [
+    (f"{GLUED_ID[:17]}{x}", f"5201**********{GLUED_ID[14:17]}X") for x in "×Ⅹⅹ"
+] + [(f"身份证{GLUED_ID[:6]} {GLUED_ID[6:14]} {GLUED_ID[14:17]}×号", f"身份证5201**********{GLUED_ID[14:17]}X号")]
 FIXED_LINES = [  # 0851 Guiyang: 4-digit area code, 8-digit number; 010 Beijing: 3 and 8
     ("0851-86812345", "085*****2345"), ("(0851)86812345", "085*****2345"), ("0851 86812345", "085*****2345"),
     ("085186812345", "085*****2345"), ("（０８５１）８６８１２３４５", "085*****2345"), ("0851 - 8681 - 2345", "085*****2345"),
@@ -176,7 +180,7 @@ NOT_PERSONAL = [
 ]
 
 
-@pytest.mark.parametrize(("written", "masked"), GLUED + THREE_CHARACTER_GAPS + FIXED_LINES)
+@pytest.mark.parametrize(("written", "masked"), GLUED + THREE_CHARACTER_GAPS + X_LOOKALIKES + FIXED_LINES)
 def test_numbers_glued_to_letters_three_character_gaps_and_fixed_lines_are_masked(written, masked):
     assert redact(written) == masked
     assert redact(masked) == masked
