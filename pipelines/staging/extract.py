@@ -40,6 +40,7 @@ from pipelines.config import Settings
 from pipelines.files import atomic_path, private_dir, write_text
 from pipelines.landing import folder_pages, landed_since, raw_files, sync_folders, updated_at_utc_sql
 from pipelines.schemas import StreamMapping
+from pipelines.sources.streams import DELETED_TEXTS
 from pipelines.sql import literal
 
 TYPE_PREFIX = "__type__"
@@ -67,13 +68,16 @@ def _kind_sql(expression: str) -> str:
 def _versions_cte(mapping: StreamMapping, has_problem_column: bool) -> str:
     """The CTE `versions`: every landed row of the page files `$files` (a list of paths, never
     a glob: a DATA_DIR holding `[`, `*` or a quote is read as the folder it is)."""
-    deleted_text = f"lower(json_extract_string(record, {literal(_json_path(mapping.deleted_field))}))"
+    flag = f"lower(trim(replace(json_extract_string(record, {literal(_json_path(mapping.deleted_field))}), '１', '1')))"
+    # what `streams.flags_a_deletion` reads as deleted, for pages landed before the landing
+    # wrote its own `is_deleted`
+    deleted_texts = ", ".join(literal(text) for text in sorted(DELETED_TEXTS))
     problem = "problem" if has_problem_column else "CAST(NULL AS VARCHAR)"
     return f"""
 WITH versions AS (
     SELECT coalesce(id, '#' || md5(record)) AS id, updated_at, record, fetched_at, sync_id,
            filename, file_row_number, {problem} AS problem,
-           COALESCE(is_deleted, try({deleted_text}) IN ('1', 'true')) AS deleted,
+           COALESCE(is_deleted, try({flag}) IN ({deleted_texts})) AS deleted,
            -- try(): an unreadable timestamp makes a quarantined row, not a failed step
            try({updated_at_utc_sql(mapping.source)}) AS updated_utc
     FROM read_parquet($files, union_by_name = true, filename = true, file_row_number = true)

@@ -458,3 +458,19 @@ def test_a_name_that_says_there_is_none_is_no_name(settings):
     assert set(teams.quarantine["rule"]) == {"invalid_value"} and teams.read()["source_id"].tolist() == ["4"]
     volunteers = stage_table("volunteers", settings, as_of=AS_OF)
     assert volunteers.quarantine["source_id"].tolist() == ["1"] and volunteers.rows == 1
+
+
+def test_a_deletion_flag_written_as_text_deletes(settings):
+    """isdelete "1.0", " 1", "１" or "TRUE", isDeleted "True" or 是 read as a live row: a deleted
+    record's hours counted. Anything unreadable is still a live row (a flag is optional)."""
+    land_rows(settings, "national", "service_records", [
+        national_service(f"R{i}", isdelete=flag) for i, flag in enumerate(["1.0", " 1", "１", "TRUE", 0, "0", 2])])
+    land_rows(settings, "provincial", "service_logs", [
+        provincial_log(i, isDeleted=flag) for i, flag in enumerate(["True", "是", " true ", False, "false"], start=1)])
+    result = stage_table("services", settings, as_of=AS_OF)
+    staged = result.read().set_index(["source", "source_id"])
+    deleted = staged["is_deleted"].astype(bool)
+    assert sorted(deleted[deleted].index) == [
+        ("national", "R0"), ("national", "R1"), ("national", "R2"), ("national", "R3"),
+        ("provincial", "1"), ("provincial", "2"), ("provincial", "3")]
+    assert not (staged["is_effective"].astype(bool) & deleted).any() and result.balanced()
