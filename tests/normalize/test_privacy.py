@@ -194,6 +194,23 @@ def test_numbers_glued_to_letters_three_character_gaps_and_fixed_lines_are_maske
     assert identifiers_holding_a_personal_number(column).tolist() == [as_key, False]
 
 
+@pytest.mark.parametrize(("written", "masked"), [
+    (GLUED_ID[:17], f"5201*********{GLUED_ID[13:17]}"),  # its check character left off
+    (f"身份证{GLUED_ID[:17]}*", f"身份证5201*********{GLUED_ID[13:17]}*"),  # or masked alone
+    (f"{GLUED_ID[:6]} {GLUED_ID[6:14]} {GLUED_ID[14:17]}", f"5201*********{GLUED_ID[13:17]}"),
+])
+def test_the_17_digits_of_an_id_number_are_masked_as_one(written, masked):
+    # the check character follows from the 17 digits: they are the number whole
+    assert redact(written) == masked and redact(masked) == masked
+    assert shaped_like_a_personal_number(pd.Series([written], dtype="str")).tolist() == [True]
+
+
+@pytest.mark.parametrize("text", ["52000000000030017", "12345678901234567", "订单00000000000000017"])
+def test_17_digits_that_could_be_no_ones_id_number_are_left(text):
+    # no province's code, or no birth date: a source's record number
+    assert find_personal_numbers(text) == [] and redact(text) == text
+
+
 @pytest.mark.parametrize("written", [number for number, _ in FIXED_LINES])
 def test_a_fixed_line_is_a_phone(written):
     from pipelines.warehouse.privacy_scan import _judge
