@@ -143,9 +143,14 @@ def _minutes_to_hours(raw: pd.Series, spec: dict, ctx: Context) -> Normalized:
     return Normalized(pd.Series(minutes_to_hours(minutes.values), index=raw.index, dtype="float64"), minutes.failed)
 
 
+# true and false as sources and the people typing into them write them
+BOOL_WORDS = {"true": True, "1": True, "1.0": True, "yes": True, "y": True, "是": True,
+              "false": False, "0": False, "0.0": False, "no": False, "n": False, "否": False}
+
+
 def _bool(raw: pd.Series, spec: dict, ctx: Context) -> Normalized:
     text = as_text(raw).str.lower()
-    return judged(raw, text.map({"true": True, "1": True, "1.0": True, "false": False, "0": False, "0.0": False}).astype("boolean"))
+    return judged(raw, text.map(BOOL_WORDS).astype("boolean"))
 
 
 def _with_fast_path(raw: pd.Series, strict_format: str, parse: Callable, *, utc: bool, shift=None) -> pd.Series:

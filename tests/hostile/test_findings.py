@@ -474,3 +474,13 @@ def test_a_deletion_flag_written_as_text_deletes(settings):
         ("national", "R0"), ("national", "R1"), ("national", "R2"), ("national", "R3"),
         ("provincial", "1"), ("provincial", "2"), ("provincial", "3")]
     assert not (staged["is_effective"].astype(bool) & deleted).any() and result.balanced()
+
+
+def test_yes_and_no_in_chinese_or_letters_are_true_and_false(settings):
+    """A hub flag typed 是 / 否 or Y / N was emptied and flagged as unreadable."""
+    land_rows(settings, "provincial", "teams", [
+        provincial_team(i, hub=flag) for i, flag in enumerate(["是", "否", "Y", "n", "yes", True, "也许"], start=1)])
+    result = stage_table("organizations", settings, as_of=AS_OF)
+    hubs = result.read().set_index("source_id")["is_hub"]
+    assert hubs.loc[["1", "2", "3", "4", "5", "6"]].tolist() == [True, False, True, False, True, True]
+    assert pd.isna(hubs["7"]) and result.soft_flags["invalid_is_hub"] == 1
