@@ -26,6 +26,7 @@ from pipelines.clock import AsOf
 from pipelines.config import Settings
 from pipelines.name_seal import sealed_names
 from pipelines.normalize import as_text as normalize_text
+from pipelines.normalize import fold_fullwidth
 from pipelines.normalize import categories, names, phones, regions, statuses
 from pipelines.normalize.dates import (
     BEIJING_OFFSET,
@@ -254,6 +255,24 @@ def names_that_are_placeholders(normalized: pd.Series) -> pd.Series:
     return (words | no_word).astype(bool)
 
 
+# What a reference loses before it is compared with the keys it names: invisible characters
+# pasted along with it, and the ".0" a number gets when a serializer writes an integer id as
+# a float (userId 7.0 named no volunteer "7": the service's hours went unattributed).
+_INVISIBLE_IN_REFERENCES = "[\u200b-\u200f\u2060\ufeff]"
+_INTEGER_AS_FLOAT = r"^([0-9]+)\.0+$"
+
+
+def _reference(raw: pd.Series, spec: dict, ctx: Context) -> Normalized:
+    """A reference to another row's key (a service's volunteer, team, project): an identifier
+    as `_identifier` keeps it, full-width characters as ASCII, invisible characters out, an
+    integer written as a float (7.0) as the integer. Keys themselves are kept as sent: two
+    rows whose keys differ only so are two rows of the source."""
+    text = as_text(raw)
+    folded = fold_fullwidth(text).str.replace(_INVISIBLE_IN_REFERENCES, "", regex=True)
+    folded = folded.str.replace(_INTEGER_AS_FLOAT, r"\1", regex=True).str.strip()
+    return _identifier(folded.where(folded.str.len() > 0), spec, ctx)
+
+
 def _name(raw: pd.Series, spec: dict, ctx: Context) -> Normalized:
     """A name; one that carries an ID number or a phone (a contact pasted into the name box)
     or only says there is none (无, NULL, -) is no name: unusable, for the mapping's
@@ -356,6 +375,7 @@ DATE_EXPECTED = "a real calendar date in a known format"
 TRANSFORMS: dict[str, Transform] = {
     "text": Transform(_text, TEXT_OR_NUMBER, "text or a number"),
     "id": Transform(_identifier, TEXT_OR_NUMBER, "an identifier, not a personal number"),
+    "reference": Transform(_reference, TEXT_OR_NUMBER, "an identifier, not a personal number"),
     "name": Transform(_name, TEXT, "a name"),
     "person_name": Transform(_person_name, TEXT, "a name"),
     "region": Transform(_region, TEXT_OR_NUMBER, "a 6-digit division code", "invalid_region"),

@@ -484,3 +484,17 @@ def test_yes_and_no_in_chinese_or_letters_are_true_and_false(settings):
     hubs = result.read().set_index("source_id")["is_hub"]
     assert hubs.loc[["1", "2", "3", "4", "5", "6"]].tolist() == [True, False, True, False, True, True]
     assert pd.isna(hubs["7"]) and result.soft_flags["invalid_is_hub"] == 1
+
+
+def test_a_reference_written_as_a_float_or_full_width_names_its_row(settings):
+    """userId 7.0 (an integer a serializer wrote as a float), "７" or "7" with a zero-width
+    space named no volunteer "7": the service's hours went unattributed. A row's own key is
+    kept as sent (two keys that differ so are two rows of the source)."""
+    land_rows(settings, "provincial", "service_logs", [
+        provincial_log(1, userId=7.0, activityId=11.0), provincial_log(2, userId="７", teamId="３"),
+        provincial_log(3, userId="7\u200b"), provincial_log(4, userId=7)])
+    land_rows(settings, "national", "service_records", [national_service("R1", albx0175="Ｖ１\ufeff")])
+    staged = stage_table("services", settings, as_of=AS_OF).read().set_index("source_id")
+    assert staged.loc[["1", "2", "3", "4"], "volunteer_source_id"].tolist() == ["7"] * 4
+    assert staged.loc[["1", "2"], ["project_source_id", "org_source_id"]].to_numpy().tolist() == [["11", "3"], ["11", "3"]]
+    assert staged.loc["R1", "volunteer_source_id"] == "V1"
