@@ -21,12 +21,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import pyarrow.compute as pc
 
 from pipelines.clock import AsOf
 from pipelines.config import Settings
 from pipelines.name_seal import sealed_names
 from pipelines.normalize import as_text as normalize_text
-from pipelines.normalize import fold_fullwidth
+from pipelines.normalize import fold_fullwidth, to_arrow
 from pipelines.normalize import categories, names, phones, regions, statuses
 from pipelines.normalize.dates import (
     BEIJING_OFFSET,
@@ -268,9 +269,16 @@ def _reference(raw: pd.Series, spec: dict, ctx: Context) -> Normalized:
     integer written as a float (7.0) as the integer. Keys themselves are kept as sent: two
     rows whose keys differ only so are two rows of the source."""
     text = as_text(raw)
-    folded = fold_fullwidth(text).str.replace(_INVISIBLE_IN_REFERENCES, "", regex=True)
-    folded = folded.str.replace(_INTEGER_AS_FLOAT, r"\1", regex=True).str.strip()
-    return _identifier(folded.where(folded.str.len() > 0), spec, ctx)
+    # nearly every reference is plain ASCII without a point: only the others are rewritten
+    # (4M service rows carry three references each)
+    ascii_only = pd.Series(pc.string_is_ascii(to_arrow(text)).to_numpy(zero_copy_only=False), index=text.index)
+    odd = text.notna() & (~ascii_only.fillna(True).astype(bool) | text.str.contains(".", regex=False).fillna(False))
+    if odd.any():
+        folded = fold_fullwidth(text[odd]).str.replace(_INVISIBLE_IN_REFERENCES, "", regex=True)
+        folded = folded.str.replace(_INTEGER_AS_FLOAT, r"\1", regex=True).str.strip()
+        text = text.copy()
+        text[odd] = folded.where(folded.str.len() > 0)
+    return _identifier(text, spec, ctx)
 
 
 def _name(raw: pd.Series, spec: dict, ctx: Context) -> Normalized:
