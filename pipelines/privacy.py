@@ -180,16 +180,21 @@ def mask_names(values: pd.Series, normalized: bool = False) -> pd.Series:
 # Personal numbers in free text, in any form people write them.
 
 _DIGIT = "[0-9０-９]"
-_CHECK = "[0-9０-９XxＸｘ]"
+# The check character X as typed: Latin or full-width, the multiplication sign an input
+# method offers for "x" (×), the Roman numeral (Ⅹ ⅹ).
+_X_FORMS = "XxＸｘ×Ⅹⅹ"
+_CHECK = f"[0-9０-９{_X_FORMS}]"
 # What people put between the digits of a number: spaces of any width and invisible format
 # characters (zero-width space, joiners, BOM), up to two; or a dash, a dot, a slash or a
 # bracket (one or two), with up to two spaces on either side (520102 - 19900101 - 123X).
+# The marks are also what the same keys type in a Chinese input mode: 。 for the dot, 、 for
+# the backslash, ～ for the tilde (138。1234。5678 is a phone typed with the IME left on).
 # Commas and colons are no gaps: amounts (13,800,000,000) and times stay what they are. One
 # way only to read a given gap (spaces, marks, spaces): a run that is no number fails in
 # time linear in its length, whatever its separators.
 _INVISIBLE = "\u200b\u200c\u200d\u200e\u200f\u2060\ufeff"
 _GAP_SPACES = char_class([(ord(c), ord(c)) for c in WHITESPACE_CHARS + _INVISIBLE])
-_GAP_MARKS = char_class([(ord(c), ord(c)) for c in "-‐‑‒–—―−－﹣_.．·・/／\\()（）"])
+_GAP_MARKS = char_class([(ord(c), ord(c)) for c in "-‐‑‒–—―−－﹣_.．。·・/／\\、~～()（）"])
 _GAP = f"{_GAP_SPACES}{{0,2}}(?:{_GAP_MARKS}{{1,2}}{_GAP_SPACES}{{0,2}})?"
 # Any of those characters, and how many stand between two digits of a number at most (a gap
 # and a bracket): what the cheap searches look for, here and in the warehouse scan (written
@@ -205,6 +210,11 @@ _EDGE_AFTER = "(?![0-9０-９])"
 _ID_SHAPED = re.compile(
     f"{_EDGE_BEFORE}(?:{_DIGIT}(?:{_GAP}{_DIGIT}){{16}}{_GAP}{_CHECK}|{_DIGIT}(?:{_GAP}{_DIGIT}){{14}}){_EDGE_AFTER}"
 )
+# An ID number with its check character left off or masked alone (52010219900101123,
+# 52010219900101123*): its 17 digits are the number whole (the check character follows from
+# them). Taken only where they could be somebody's (a province's code and a real birth date:
+# `_could_be_17_of_an_id`), so a source's 17-digit record numbers stay what they are.
+_ID_17 = re.compile(f"{_EDGE_BEFORE}{_DIGIT}(?:{_GAP}{_DIGIT}){{16}}{_EDGE_AFTER}")
 # Mainland mobiles, with or without +86 / 0086, in any grouping: 138.1234.5678, (138)12345678.
 _PHONE_SHAPED = re.compile(
     f"{_EDGE_BEFORE}(?:(?:\\+|00)?86{_GAP})?[(（]?[1１]{_GAP}[3-9３-９]{_GAP}{_DIGIT}[)）]?"
@@ -234,7 +244,7 @@ _HEX_TOKEN = re.compile(
     "(?<![0-9A-Za-z])(?:[0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12}|[0-9A-F]{8}(?:-[0-9A-F]{4}){3}-[0-9A-F]{12}"
     "|(?=[0-9]*[a-f])[0-9a-f]{16,}|(?=[0-9]*[A-F])[0-9A-F]{16,})(?![0-9A-Za-z])"
 )
-_FULLWIDTH = str.maketrans("０１２３４５６７８９ＸｘＹｙ", "0123456789XxYy")
+_FULLWIDTH = str.maketrans("０１２３４５６７８９ＸｘＹｙ×Ⅹⅹ", "0123456789XxYyXXx")
 _NOT_ID_CHARACTER = re.compile(r"[^0-9Xx]")
 
 
@@ -267,6 +277,7 @@ def _landline_digits(digits: str) -> str:
 # In this order: a run two patterns take is the first one's (an ID number before a phone).
 _PATTERNS = (
     ("id", _ID_SHAPED, str),
+    ("id", _ID_17, str),
     ("phone", _PHONE_SHAPED, _mobile_digits),
     ("phone", _LANDLINE_SHAPED, _landline_digits),
 )
@@ -310,8 +321,16 @@ def find_personal_numbers(text: str) -> list[PersonalNumber]:
             digits = digits_of(_plain(match.group(0)))
             if kind == "id" and len(digits) == 15 and digits.startswith("0086"):
                 continue  # 0086 and a phone, for the phone patterns: no province's code starts 00
+            if kind == "id" and len(digits) == 17 and not _could_be_17_of_an_id(digits):
+                continue
             found.append(PersonalNumber(kind, match.start(), match.end(), digits))
     return sorted(found, key=lambda number: number.start)
+
+
+def _could_be_17_of_an_id(digits: str) -> bool:
+    from pipelines.normalize.ids import could_be_a_resident_id
+
+    return could_be_a_resident_id(digits + "0")  # its check character is not asked
 
 
 _ANY_DIGIT = re.compile("[0-9０-９]")
@@ -336,9 +355,9 @@ def redact(text) -> str:
 
 # The runs of digits that are a number written whole: a mobile, 86 and a mobile, a fixed
 # line (0 and 10 or 11 digits; 0086 and 10 more), any 15 digits (a 15-digit ID, 0086 and a
-# mobile or a fixed line) and 17 digits with a check character.
+# mobile or a fixed line) and 17 digits with a check character or without (`_ID_17`).
 WHOLE_NUMBER = (
-    r"1[3-9][0-9]{9}|861[3-9][0-9]{9}|0[1-9][0-9]{9,10}|0086[1-9][0-9]{9}|[0-9]{15}|[0-9]{17}[0-9Xx]"
+    r"1[3-9][0-9]{9}|861[3-9][0-9]{9}|0[1-9][0-9]{9,10}|0086[1-9][0-9]{9}|[0-9]{15}|[0-9]{17}[0-9Xx]?"
 )
 # In a value of ASCII letters and digits alone, a number is a whole run between letters or
 # the value's ends (the patterns refuse a digit beside a number, and there is no separator

@@ -52,10 +52,20 @@ _RESIDENT_ID_CHECK = "10X98765432"
 # ASCII letters are upper-cased.
 _DASHES = "-\u2010\u2011\u2012\u2013\u2014"
 _INVISIBLE = "\u200b\u200c\u200d\u200e\u200f\u2060\ufeff"
+# The check character X as an input method offers it for "x": the multiplication sign, the
+# Roman numeral ten (52010219900101123× is 52010219900101123X).
+_X_LOOKALIKES = "×Ⅹⅹ"
 _AFTER_FULLWIDTH = {
     **{ord(c): None for c in WHITESPACE_CHARS + _DASHES + _INVISIBLE},
+    **{ord(c): "X" for c in _X_LOOKALIKES},
     **ASCII_UPPER,
 }
+
+# What operators wrap a number in, taken off its ends once it is cleaned: Excel's text
+# marker (a leading '), quotes, brackets, a label (身份证号：), a full stop or a note after
+# it (52010219900101123X。). No resident ID number starts or ends with anything but a digit,
+# X or a masking '*'; a leading letter stays (E12345678 is a passport number, kept as typed).
+_WRAPPING = re.compile(r"^[^0-9A-Z*]+|[^0-9A-Z*]+$")
 
 _LEGACY_15 = re.compile(r"[0-9]{15}")
 _SHAPE_18 = re.compile(r"[0-9]{17}[0-9X]")
@@ -68,6 +78,9 @@ _NATIONAL_CERT_TYPES = {
 }
 _PROVINCIAL_CERT_TYPES = {
     "身份证": "resident_id", "居民身份证": "resident_id", "内地居民身份证": "resident_id",
+    # how operators write it besides the interface's label
+    "身份证号": "resident_id", "身份证号码": "resident_id", "居民身份证号码": "resident_id",
+    "二代身份证": "resident_id", "第二代居民身份证": "resident_id", "大陆身份证": "resident_id",
     "港澳居民来往内地通行证": "hk_macao", "港澳居民居住证": "hk_macao",
     "香港居民身份证": "hk_macao", "澳门居民身份证": "hk_macao",
     "台湾居民来往大陆通行证": "taiwan", "台湾居民居住证": "taiwan", "台湾居民身份证": "taiwan",
@@ -94,7 +107,7 @@ def resident_id_check_char(first17: str) -> str:
 
 
 def _clean_id_text(text: str) -> str:
-    return text.translate(FULLWIDTH_TO_ASCII).translate(_AFTER_FULLWIDTH)
+    return _WRAPPING.sub("", text.translate(FULLWIDTH_TO_ASCII).translate(_AFTER_FULLWIDTH))
 
 
 def normalize_resident_id_one(value) -> str | None:
@@ -189,9 +202,10 @@ _SEPARATORS_RE = WHITESPACE_CLASS[:-1] + "\\" + _DASHES + _INVISIBLE + "]"
 
 
 def _clean_ids(text: pd.Series) -> pd.Series:
-    """Full-width -> ASCII, spaces and dashes out, ASCII upper-case; '' -> NaN (vectorized
-    `_clean_id_text`)."""
+    """Full-width -> ASCII, spaces and dashes out, ASCII upper-case, the wrapping off its
+    ends; '' -> NaN (vectorized `_clean_id_text`)."""
     cleaned = arrow_ascii_upper(arrow_replace(fold_fullwidth(text), _SEPARATORS_RE, ""))
+    cleaned = arrow_replace(arrow_replace(cleaned, f"[{_X_LOOKALIKES}]", "X"), _WRAPPING.pattern, "")
     return cleaned.where(cleaned.str.len() > 0)
 
 

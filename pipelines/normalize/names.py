@@ -92,6 +92,11 @@ _BRACKETED_ROMANISATION = rf"(?:\( ?{_ROMANISATION} ?\)|\[ ?{_ROMANISATION} ?\])
 _CONTROL_RE = char_class(_CONTROL)
 _INVISIBLE_RE = char_class(_INVISIBLE)
 _DOT_RE = char_class(_DOT_VARIANTS)
+# An ASCII dot between two ideographs (a full-width one is ASCII after NFKC) is a middle dot
+# typed without the middle-dot key (阿卜杜热合曼.买买提): no Chinese text writes a full stop
+# so. Not 。, which ends a clause in a long name (组织。服务). One pass misses every other one
+# of single-character parts (甲.乙.丙); the fixed point takes it.
+_DOT_BETWEEN_IDEOGRAPHS_RE = f"({CJK})\\.({CJK})"
 _ROMANISATION_RE = f"({CJK}) ?{_BRACKETED_ROMANISATION}"
 _MULTISPACE_RE = " {2,}"
 _SPACE_AFTER_RE = f"({_WIDE_OR_OPENING}) "
@@ -103,6 +108,7 @@ _EDGES_RE = f"^(?:{_SEPARATORS}| )+|(?:{_SEPARATORS}| )+$"
 _control = re.compile(_CONTROL_RE)
 _invisible = re.compile(_INVISIBLE_RE)
 _dots = re.compile(_DOT_RE)
+_dot_between_ideographs = re.compile(_DOT_BETWEEN_IDEOGRAPHS_RE)
 _romanisation = re.compile(_ROMANISATION_RE)
 _multispace = re.compile(_MULTISPACE_RE)
 _space_after = re.compile(_SPACE_AFTER_RE)
@@ -133,7 +139,7 @@ def _clean_characters(text: str) -> str:
     text = _invisible.sub("", text)
     text = _control.sub(" ", text)
     text = unicodedata.normalize("NFKC", text)
-    return _dots.sub("·", text)
+    return _dot_between_ideographs.sub(r"\1·\2", _dots.sub("·", text))
 
 
 def _tidy_spacing_and_punctuation(text: str) -> str:
@@ -212,6 +218,7 @@ def _name_step_many(texts: pd.Series) -> pd.Series:
         type=pa.string(),
     )
     array = _replace(array, _DOT_RE, "·")
+    array = _replace(array, _DOT_BETWEEN_IDEOGRAPHS_RE, r"\1·\2")
     array = _replace(array, _ROMANISATION_RE, r"\1")
     array = _t2s_many(array)
     array = _replace(array, _MULTISPACE_RE, " ")

@@ -34,6 +34,10 @@ _SEPARATORS_RE = char_class([(ord(c), ord(c)) for c in _SEPARATOR_CHARS])
 # left is mobile-shaped, so a landline or a stray 86 in garbage is left alone. (A whole-
 # string match with a group rather than a look-ahead: RE2 has no look-arounds.)
 _COUNTRY_PREFIX = re.compile(r"^(?:\+|00)?86(1[3-9][0-9](?:[0-9]{8}|\*{4}[0-9]{4}))$")
+# What operators wrap a number in, taken off its ends: Excel's text marker ('13812345678),
+# quotes, a label (手机：), a full stop after it. A number starts with a digit, + or a masking
+# '*' and ends with a digit or '*'.
+_WRAPPING = re.compile(r"^[^0-9*+]+|[^0-9*]+$")
 
 
 def normalize_phone_one(value) -> str | None:
@@ -41,14 +45,14 @@ def normalize_phone_one(value) -> str | None:
     if is_missing(value):
         return None
     text = value if isinstance(value, str) else str(as_text([value]).iloc[0])
-    text = text.translate(FULLWIDTH_TO_ASCII).translate(_SEPARATORS)
+    text = _WRAPPING.sub("", text.translate(FULLWIDTH_TO_ASCII).translate(_SEPARATORS))
     text = _COUNTRY_PREFIX.sub(r"\1", text)
     return text or None
 
 
 def _clean_phones(distinct: pd.Series) -> pd.Series:
     """Vectorized `normalize_phone_one` (Arrow RE2 over the column)."""
-    cleaned = arrow_replace(fold_fullwidth(distinct), _SEPARATORS_RE, "")
+    cleaned = arrow_replace(arrow_replace(fold_fullwidth(distinct), _SEPARATORS_RE, ""), _WRAPPING.pattern, "")
     cleaned = arrow_replace(cleaned, _COUNTRY_PREFIX.pattern, r"\1")
     return cleaned.where(cleaned.str.len() > 0)
 

@@ -195,6 +195,9 @@ def _current_codes() -> frozenset[str]:
 # Normalizing codes.
 
 _NOT_DIGIT = re.compile(r"[^0-9]")
+# A code a spreadsheet turned into a number and back to text (520102.0, 520102001001.00): the
+# point and its zeros are no digits of the code (read as digits, 5201020 was no code at all).
+_DECIMAL_ZEROS = re.compile(r"\.0+$")
 
 
 def normalize_region_one(value) -> str | None:
@@ -202,7 +205,7 @@ def normalize_region_one(value) -> str | None:
     if is_missing(value):
         return None
     text = value if isinstance(value, str) else str(as_text([value]).iloc[0])
-    digits = _NOT_DIGIT.sub("", text.translate(FULLWIDTH_TO_ASCII))
+    digits = _NOT_DIGIT.sub("", _DECIMAL_ZEROS.sub("", text.translate(FULLWIDTH_TO_ASCII)))
     if len(digits) in (9, 12):
         digits = digits[:6]
     if not digits:
@@ -212,7 +215,7 @@ def normalize_region_one(value) -> str | None:
 
 def _normalize_distinct(distinct: pd.Series) -> pd.Series:
     """Vectorized `normalize_region_one` (Arrow RE2; successors by a small lookup)."""
-    digits = arrow_replace(fold_fullwidth(distinct), "[^0-9]", "")
+    digits = arrow_replace(arrow_replace(fold_fullwidth(distinct), _DECIMAL_ZEROS.pattern, ""), "[^0-9]", "")
     digits = arrow_replace(digits, "^([0-9]{6})(?:[0-9]{3}|[0-9]{6})$", r"\1")
     successors = _successors()
     retired = digits.isin(list(successors)).to_numpy(dtype=bool)

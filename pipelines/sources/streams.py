@@ -76,9 +76,7 @@ class Stream:
         value = row.get(self.cursor_field)
         plausible = isinstance(value, str) and is_change_time(value, latest or latest_change_time())
         cursor = value if plausible else None
-        flag = row.get(self.deleted_field)
-        # national: 0/1; provincial: true/false; a missing flag means a live row
-        deleted = flag is True or flag == 1 or flag == "1" or flag == "true"
+        deleted = flags_a_deletion(row.get(self.deleted_field))
         if value is None:
             problem = f"no_cursor:{self.cursor_field}"
         elif cursor is None:
@@ -110,6 +108,23 @@ class Stream:
         """What makes a row unusable as a whole, as `kind` or `kind:field` (staging turns it
         into a quarantine rule), or None."""
         return self.row_facts(row).problem
+
+
+# A deletion flag written as text, as an export or another serializer writes true or 1 (any
+# case, spaces, a full-width digit, 1.0, 是): read as deleted, else a deleted record's hours
+# counted as a live one's. Anything else is a live row.
+DELETED_TEXTS = frozenset({"1", "1.0", "true", "t", "yes", "y", "是"})
+_FULL_WIDTH_ONE = str.maketrans("１", "1")
+
+
+def flags_a_deletion(flag: Any) -> bool:
+    """Whether a row's deletion flag says deleted (national 0/1, provincial true/false; a
+    missing flag means a live row)."""
+    if flag is True or flag is False or flag is None:
+        return flag is True
+    if isinstance(flag, str):
+        return flag.strip().translate(_FULL_WIDTH_ONE).lower() in DELETED_TEXTS
+    return isinstance(flag, (int, float)) and flag == 1
 
 
 class RowFacts(NamedTuple):

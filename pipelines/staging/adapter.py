@@ -136,7 +136,7 @@ class Adapter:
         else:
             values = pd.Series(np.nan, index=self.index, dtype="str")
         source = field_name or spec.get("column", column)
-        accepts = self.mapping.identifier_kinds if spec.get("via") == "id" else transform.accepts
+        accepts = self.mapping.identifier_kinds if spec.get("via") in ("id", "reference") else transform.accepts
         wrong = self.wrong_kinds(spec, column, field_name, accepts, transform.expected)
         normalized = transform.normalize(values.where(~wrong), {**spec, "column_name": column}, self.context)
         self.unusable(normalized.failed, spec, column, source, transform.rule, f"expected {transform.expected}")

@@ -51,6 +51,22 @@ def _field(fields: pd.DataFrame, role: str) -> pd.Series:
     return as_text(fields[role]) if role in fields else pd.Series(np.nan, index=fields.index, dtype="str")
 
 
+def _resident_ids_of_unknown_type(cert_type: pd.Series, raw_number: pd.Series, ctx: Context) -> pd.Series:
+    """`cert_type` with `resident_id` where the type is missing or unreadable (`other`: 其他,
+    身份证号码, a national 99) and the number is a valid resident ID number: operators fill
+    the number and skip or misname the type, and such a number was hashed as some other
+    certificate's, never valid, so the person's accounts did not meet by the contract's
+    rule 1. A passport or a permit keeps its type whatever its number."""
+    unsure = (cert_type.isna() | cert_type.eq("other")).fillna(False).astype(bool) & raw_number.notna()
+    if not unsure.any():
+        return cert_type
+    judged = ids.normalize_resident_id(raw_number[unsure], today=ctx.as_of.date)
+    valid = judged["cert_valid"].fillna(False).astype(bool).to_numpy()
+    resolved = cert_type.astype(object).copy()
+    resolved[unsure[unsure].index[valid]] = "resident_id"
+    return as_text(resolved)
+
+
 def _certificate(fields: pd.DataFrame, spec: dict, ctx: Context, out: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
     """Certificate columns into `out`; returns the gender and birth date a valid resident ID
     number says (NaN where none)."""
@@ -58,6 +74,7 @@ def _certificate(fields: pd.DataFrame, spec: dict, ctx: Context, out: pd.DataFra
     from_code = ids.cert_type_from_national if spec["cert_types"] == "national" else ids.cert_type_from_provincial
     cert_type = as_text(pd.Series(from_code(_field(fields, "cert_type")), index=index))
     raw_number = _field(fields, "cert_no")
+    cert_type = _resident_ids_of_unknown_type(cert_type, raw_number, ctx)
     is_resident = cert_type.eq("resident_id").fillna(False)
     out["cert_type"] = cert_type
     number = pd.Series(np.nan, index=index, dtype=object)

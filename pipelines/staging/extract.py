@@ -18,8 +18,8 @@ Output columns: `__id`, `__updated_at` (text as landed), `__updated_utc` (naive 
 `__problem` (what landing found wrong with the row, or null), `__key_versions`,
 `__source_key` (the key the dedup used: the staged `source_id`, so it is unique),
 `__filename` and `__file_row` (which landed row it is), then per
-mapped field `<field>` (text; DOUBLE for fields only read as numbers; a list for list
-fields) and `__type__<field>` (`text`, `number`, `bool`, `list`, `object`, `null`, or null
+mapped field `<field>` (text; DOUBLE for fields only read as numbers, +Infinity where
+text no number reads; a list for list fields) and `__type__<field>` (`text`, `number`, `bool`, `list`, `object`, `null`, or null
 when the field is absent).
 """
 
@@ -40,6 +40,7 @@ from pipelines.config import Settings
 from pipelines.files import atomic_path, private_dir, write_text
 from pipelines.landing import folder_pages, landed_since, raw_files, sync_folders, updated_at_utc_sql
 from pipelines.schemas import StreamMapping
+from pipelines.sources.streams import DELETED_TEXTS
 from pipelines.sql import literal
 
 TYPE_PREFIX = "__type__"
@@ -67,13 +68,16 @@ def _kind_sql(expression: str) -> str:
 def _versions_cte(mapping: StreamMapping, has_problem_column: bool) -> str:
     """The CTE `versions`: every landed row of the page files `$files` (a list of paths, never
     a glob: a DATA_DIR holding `[`, `*` or a quote is read as the folder it is)."""
-    deleted_text = f"lower(json_extract_string(record, {literal(_json_path(mapping.deleted_field))}))"
+    flag = f"lower(trim(replace(json_extract_string(record, {literal(_json_path(mapping.deleted_field))}), '１', '1')))"
+    # what `streams.flags_a_deletion` reads as deleted, for pages landed before the landing
+    # wrote its own `is_deleted`
+    deleted_texts = ", ".join(literal(text) for text in sorted(DELETED_TEXTS))
     problem = "problem" if has_problem_column else "CAST(NULL AS VARCHAR)"
     return f"""
 WITH versions AS (
     SELECT coalesce(id, '#' || md5(record)) AS id, updated_at, record, fetched_at, sync_id,
            filename, file_row_number, {problem} AS problem,
-           COALESCE(is_deleted, try({deleted_text}) IN ('1', 'true')) AS deleted,
+           COALESCE(is_deleted, try({flag}) IN ({deleted_texts})) AS deleted,
            -- try(): an unreadable timestamp makes a quarantined row, not a failed step
            try({updated_at_utc_sql(mapping.source)}) AS updated_utc
     FROM read_parquet($files, union_by_name = true, filename = true, file_row_number = true)
@@ -158,6 +162,28 @@ GROUP BY v.sync_id
 """
 
 
+# Full-width digits and signs, as an input method types them, read as their ASCII forms.
+_FULL_WIDTH_NUMBER = literal("０１２３４５６７８９．＋－")
+_ASCII_NUMBER = literal("0123456789.+-")
+# What as_text strips from a value before calling it blank, written for RE2.
+_NOT_BLANK = literal(r"[^\s\x{00A0}\x{3000}\x{200B}-\x{200D}\x{2060}\x{FEFF}]")
+
+
+def _number_sql(value: str) -> str:
+    """A field read only as a number: the number (full-width digits read too), null where
+    absent or blank, and +Infinity where text is there that no number reads (2小时, NaN, 约50).
+    Null would make such a value a missing one (a service quarantined as `missing_required`,
+    a team's member count emptied without a flag); an infinite number is present and no
+    quantity, so the numeric transforms judge it unusable, as they judge 'Infinity'."""
+    text = f"({value} ->> '$')"
+    number = f"TRY_CAST(translate({text}, {_FULL_WIDTH_NUMBER}, {_ASCII_NUMBER}) AS DOUBLE)"
+    return (
+        f"CASE WHEN NOT isnan({number}) THEN {number} "
+        f"WHEN json_type({value}) = 'VARCHAR' AND regexp_matches({text}, {_NOT_BLANK}) "
+        "THEN CAST('Infinity' AS DOUBLE) END"
+    )
+
+
 def _extract_select(mapping: StreamMapping) -> str:
     """The SELECT over `latest_per_key` that extracts the mapped fields (module docstring)."""
     fields = list(mapping.raw_fields)
@@ -167,7 +193,7 @@ def _extract_select(mapping: StreamMapping) -> str:
         value = f"__j[{position}]"
         kind = mapping.raw_fields[name]
         if kind == "number":
-            column = f"TRY_CAST({value} ->> '$' AS DOUBLE)"
+            column = _number_sql(value)
         elif kind == "list":
             column = f"TRY_CAST({value} AS VARCHAR[])"
         else:

@@ -21,11 +21,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import pyarrow.compute as pc
 
 from pipelines.clock import AsOf
 from pipelines.config import Settings
 from pipelines.name_seal import sealed_names
 from pipelines.normalize import as_text as normalize_text
+from pipelines.normalize import fold_fullwidth, to_arrow
 from pipelines.normalize import categories, names, phones, regions, statuses
 from pipelines.normalize.dates import (
     BEIJING_OFFSET,
@@ -143,9 +145,14 @@ def _minutes_to_hours(raw: pd.Series, spec: dict, ctx: Context) -> Normalized:
     return Normalized(pd.Series(minutes_to_hours(minutes.values), index=raw.index, dtype="float64"), minutes.failed)
 
 
+# true and false as sources and the people typing into them write them
+BOOL_WORDS = {"true": True, "1": True, "1.0": True, "yes": True, "y": True, "是": True,
+              "false": False, "0": False, "0.0": False, "no": False, "n": False, "否": False}
+
+
 def _bool(raw: pd.Series, spec: dict, ctx: Context) -> Normalized:
     text = as_text(raw).str.lower()
-    return judged(raw, text.map({"true": True, "1": True, "1.0": True, "false": False, "0": False, "0.0": False}).astype("boolean"))
+    return judged(raw, text.map(BOOL_WORDS).astype("boolean"))
 
 
 def _with_fast_path(raw: pd.Series, strict_format: str, parse: Callable, *, utc: bool, shift=None) -> pd.Series:
@@ -225,12 +232,62 @@ def _identifier(raw: pd.Series, spec: dict, ctx: Context) -> Normalized:
     return Normalized(text.where(~personal), personal)
 
 
+# What operators type where they have no name to give: no name. Kept as one, two teams
+# "named" 无 or - in one county were one organization (name and county agree), and two
+# people "named" NULL were alike in name.
+NO_NAME_WORDS = frozenset({"无", "暂无", "没有", "不详", "未知", "空", "null", "none", "nil", "nan", "n/a", "na",
+                           "undefined", "test", "测试"})
+
+
+_ASCII_OR_IDEOGRAPH = f"[0-9A-Za-z]|{names.CJK}"  # the same for RE2 and Python's re
+_WORD_CHARACTER = re.compile(r"[^\W_]")  # any script's letters and digits (Python's re)
+
+
+def names_that_are_placeholders(normalized: pd.Series) -> pd.Series:
+    """Normalized names that say there is none: a word of NO_NAME_WORDS (any case), or no
+    letter, ideograph or digit of any script at all (-, /, **, ——)."""
+    present_names = normalized.notna()
+    words = normalized.str.lower().isin(NO_NAME_WORDS) & present_names
+    # nearly every name has an ASCII letter or an ideograph: only the rest are read by `re`
+    others = present_names & ~normalized.str.contains(_ASCII_OR_IDEOGRAPH, regex=True).fillna(False).astype(bool)
+    no_word = pd.Series(False, index=normalized.index)
+    if others.any():
+        no_word[others] = normalized[others].map(lambda name: _WORD_CHARACTER.search(name) is None).astype(bool)
+    return (words | no_word).astype(bool)
+
+
+# What a reference loses before it is compared with the keys it names: invisible characters
+# pasted along with it, and the ".0" a number gets when a serializer writes an integer id as
+# a float (userId 7.0 named no volunteer "7": the service's hours went unattributed).
+_INVISIBLE_IN_REFERENCES = "[\u200b-\u200f\u2060\ufeff]"
+_INTEGER_AS_FLOAT = r"^([0-9]+)\.0+$"
+
+
+def _reference(raw: pd.Series, spec: dict, ctx: Context) -> Normalized:
+    """A reference to another row's key (a service's volunteer, team, project): an identifier
+    as `_identifier` keeps it, full-width characters as ASCII, invisible characters out, an
+    integer written as a float (7.0) as the integer. Keys themselves are kept as sent: two
+    rows whose keys differ only so are two rows of the source."""
+    text = as_text(raw)
+    # nearly every reference is plain ASCII without a point: only the others are rewritten
+    # (4M service rows carry three references each)
+    ascii_only = pd.Series(pc.string_is_ascii(to_arrow(text)).to_numpy(zero_copy_only=False), index=text.index)
+    odd = text.notna() & (~ascii_only.fillna(True).astype(bool) | text.str.contains(".", regex=False).fillna(False))
+    if odd.any():
+        folded = fold_fullwidth(text[odd]).str.replace(_INVISIBLE_IN_REFERENCES, "", regex=True)
+        folded = folded.str.replace(_INTEGER_AS_FLOAT, r"\1", regex=True).str.strip()
+        text = text.copy()
+        text[odd] = folded.where(folded.str.len() > 0)
+    return _identifier(text, spec, ctx)
+
+
 def _name(raw: pd.Series, spec: dict, ctx: Context) -> Normalized:
     """A name; one that carries an ID number or a phone (a contact pasted into the name box)
-    is no name: unusable, for the mapping's `on_error` to decide."""
+    or only says there is none (无, NULL, -) is no name: unusable, for the mapping's
+    `on_error` to decide."""
     normalized = names.normalize_name(raw)
-    carries_a_number = shaped_like_a_personal_number(normalized)
-    return Normalized(normalized.where(~carries_a_number), (present(raw) & (normalized.isna() | carries_a_number)).astype(bool))
+    unusable = shaped_like_a_personal_number(normalized) | names_that_are_placeholders(normalized)
+    return Normalized(normalized.where(~unusable), (present(raw) & (normalized.isna() | unusable)).astype(bool))
 
 
 def _person_name(raw: pd.Series, spec: dict, ctx: Context) -> Normalized:
@@ -241,14 +298,15 @@ def _person_name(raw: pd.Series, spec: dict, ctx: Context) -> Normalized:
 
 
 def _region(raw: pd.Series, spec: dict, ctx: Context) -> Normalized:
-    """A current 6-digit county code; anything else (`52`, an ID number, a phone) fails. A
-    province's or a prefecture's code of elsewhere (`11`, `4403`) is a region code that
-    does not start with 52: kept, for the contract's `region_outside_province` to judge."""
+    """A current 6-digit county code; anything else (`52`, an ID number, a phone, a place
+    name with no code: 贵阳市南明区) fails: there but unusable, not missing. A province's or
+    a prefecture's code of elsewhere (`11`, `4403`) is a region code that does not start
+    with 52: kept, for the contract's `region_outside_province` to judge."""
     codes = as_text(regions.normalize_region(as_text(raw)))
     well_formed = codes.str.fullmatch(r"\d{6}").fillna(False).astype(bool)
     elsewhere = (codes.str.fullmatch(r"\d{2}|\d{4}") & ~codes.str.startswith("52")).fillna(False).astype(bool)
     usable = well_formed | elsewhere
-    return Normalized(codes.where(usable), (codes.notna() & ~usable).astype(bool))
+    return Normalized(codes.where(usable), (present(raw) & ~usable).astype(bool))
 
 
 def _vocabulary(raw: pd.Series, spec: dict, ctx: Context) -> Normalized:
@@ -262,7 +320,13 @@ def _const(raw: pd.Series, spec: dict, ctx: Context) -> Normalized:
 
 
 def _equals_live(raw: pd.Series, spec: dict, ctx: Context) -> Normalized:
-    counts = (as_text(raw).eq(str(spec["value"])).fillna(False) & ~ctx.is_deleted).astype(bool)
+    """Whether a live row's code is `value`. With a `kind`, the code is read through that
+    vocabulary, as the status column reads it: a national 2.0 or a provincial 已通過 is a
+    status of `effective`, and must count as one (compared as typed, they counted nothing)."""
+    codes = as_text(raw)
+    if "kind" in spec:
+        codes = as_text(pd.Series(statuses.map_vocabulary(codes, spec["kind"], ctx.mapping.source), index=raw.index))
+    counts = (codes.eq(str(spec["value"])).fillna(False) & ~ctx.is_deleted).astype(bool)
     return Normalized(counts, _none(raw.index))
 
 
@@ -319,6 +383,7 @@ DATE_EXPECTED = "a real calendar date in a known format"
 TRANSFORMS: dict[str, Transform] = {
     "text": Transform(_text, TEXT_OR_NUMBER, "text or a number"),
     "id": Transform(_identifier, TEXT_OR_NUMBER, "an identifier, not a personal number"),
+    "reference": Transform(_reference, TEXT_OR_NUMBER, "an identifier, not a personal number"),
     "name": Transform(_name, TEXT, "a name"),
     "person_name": Transform(_person_name, TEXT, "a name"),
     "region": Transform(_region, TEXT_OR_NUMBER, "a 6-digit division code", "invalid_region"),

@@ -26,8 +26,11 @@ from tests.staging.rawpages import (
     AS_OF,
     FETCHED,
     national_project,
+    national_service,
+    national_team,
     national_volunteer,
     provincial_station,
+    provincial_log,
     provincial_team,
     provincial_volunteer,
     resident_id,
@@ -357,3 +360,141 @@ def test_a_region_code_of_elsewhere_at_any_level_is_outside_the_province(setting
         "4": "invalid_region", "5": "invalid_region",
     }
     assert result.rows == 1
+
+
+# -- the hostile review of 7 Dec, session 4 ------------------------------------------------
+
+
+def test_an_approved_status_counts_however_it_is_written(settings):
+    """The status column read 2.0, ２, 已通過 or 已通过 with a zero-width space as effective,
+    while whether the hours count compared the code as typed: those services were staged as
+    effective and counted nothing."""
+    national = [national_service(f"R{i}", albx0174=code) for i, code in enumerate(["2", 2, 2.0, "２", "2.0", " 2"])]
+    national.append(national_service("R9", albx0174="4"))
+    written = ["已通过", "已通過", "已通过\u200b", "\ufeff已通过", "已 通过", " 已通过 "]
+    provincial = [provincial_log(i, status=label) for i, label in enumerate(written, start=1)]
+    provincial.append(provincial_log(9, status="已驳回"))
+    land_rows(settings, "national", "service_records", national)
+    land_rows(settings, "provincial", "service_logs", provincial)
+    result = stage_table("services", settings, as_of=AS_OF)
+    staged = result.read().set_index(["source", "source_id"])
+    assert result.quarantined == 0 and result.balanced()
+    counted = staged["is_effective"].astype(bool)
+    assert counted.sum() == 12
+    assert not counted[("national", "R9")] and not counted[("provincial", "9")]
+    assert (staged.loc[counted, "status"] == "effective").all()
+
+
+def test_a_number_typed_as_words_is_unusable_not_missing(settings):
+    """Numeric fields were cast in SQL, so text no number reads (2小时, NaN, 约50人) arrived
+    as null: a service quarantined as `missing_required` (the contract's rule for a field
+    that is not there), a team's member count emptied without a flag. Full-width digits,
+    as an input method types them, were lost the same way."""
+    land_rows(settings, "provincial", "service_logs", [
+        provincial_log(1, durationMinutes="９０"),
+        provincial_log(2, durationMinutes="2小时"),
+        provincial_log(3, durationMinutes="NaN"),
+        provincial_log(4, durationMinutes="\u3000"),
+        provincial_log(5, durationMinutes=None),
+    ])
+    land_rows(settings, "national", "service_records", [
+        national_service("R1", albx0172="３.５"), national_service("R2", albx0172="3.5h")])
+    land_rows(settings, "provincial", "teams", [
+        provincial_team(1, memberCount="约50人"), provincial_team(2, memberCount="５０")])
+    land_rows(settings, "provincial", "volunteers", [provincial_volunteer(1, OTHER_ID, areaCode="贵阳市南明区")])
+    services = stage_table("services", settings, as_of=AS_OF)
+    rules = dict(zip(zip(services.quarantine["source"], services.quarantine["source_id"]), services.quarantine["rule"]))
+    assert rules == {
+        ("provincial", "2"): "invalid_value", ("provincial", "3"): "invalid_value",
+        ("provincial", "4"): "missing_required", ("provincial", "5"): "missing_required",
+        ("national", "R2"): "invalid_value",
+    }
+    hours = services.read().set_index("source_id")["hours"]
+    assert hours["1"] == 1.5 and hours["R1"] == 3.5
+    teams = stage_table("organizations", settings, as_of=AS_OF)
+    members = teams.read().set_index("source_id")["member_count"]
+    assert pd.isna(members["1"]) and members["2"] == 50
+    assert teams.soft_flags["invalid_member_count"] == 1
+    volunteers = stage_table("volunteers", settings, as_of=AS_OF)
+    assert list(volunteers.quarantine["rule"]) == ["invalid_region"]  # a place name, no code
+
+
+def test_a_valid_resident_number_under_a_missing_or_unreadable_type_is_one(settings):
+    """certType skipped, 其他, or written 身份证号码 / 二代身份证: the number was hashed as some
+    other certificate's and never valid, so the person's accounts did not meet by rule 1. A
+    passport keeps its type whatever its number; an unreadable number under 其他 stays other."""
+    land_rows(settings, "provincial", "volunteers", [
+        provincial_volunteer(1, ID_NUMBER, certType=None),
+        provincial_volunteer(2, ID_NUMBER, certType="其他"),
+        provincial_volunteer(3, ID_NUMBER, certType="身份证号码"),
+        provincial_volunteer(4, ID_NUMBER, certType="二代身份证"),
+        provincial_volunteer(5, ID_NUMBER, certType="护照"),
+        provincial_volunteer(6, "E12345678", certType="其他"),
+    ])
+    land_rows(settings, "national", "volunteers", [national_volunteer("0001", ID_NUMBER, albp0004="99")])
+    staged = stage_table("volunteers", settings, as_of=AS_OF).read().set_index(["source", "source_id"])
+    valid = staged["cert_valid"].astype(bool)
+    assert staged["cert_type"].to_dict() == {
+        **{("provincial", str(i)): "resident_id" for i in (1, 2, 3, 4)},
+        ("provincial", "5"): "passport", ("provincial", "6"): "other", ("national", "V0001"): "resident_id",
+    }
+    assert valid.sum() == 5 and not valid[("provincial", "5")]
+    assert staged.loc[valid, "cert_hash"].nunique() == 1
+
+
+def test_a_name_that_says_there_is_none_is_no_name(settings):
+    """无, NULL or - typed where a team has no name to give was staged as its name: two such
+    teams in one county were one organization (name and county agree)."""
+    land_rows(settings, "national", "teams", [national_team("0001", albe0002="无"), national_team("0002", albe0002="-")])
+    land_rows(settings, "provincial", "teams", [
+        provincial_team(1, teamName="无", areaCode="520102"), provincial_team(2, teamName="NULL"),
+        provincial_team(3, teamName="——"), provincial_team(4, teamName="无名氏志愿服务队"),
+    ])
+    land_rows(settings, "provincial", "volunteers", [
+        provincial_volunteer(1, ID_NUMBER, realName="null"), provincial_volunteer(2, OTHER_ID, realName="王芳")])
+    teams = stage_table("organizations", settings, as_of=AS_OF)
+    assert sorted(zip(teams.quarantine["source"], teams.quarantine["source_id"])) == [
+        ("national", "T0001"), ("national", "T0002"), ("provincial", "1"), ("provincial", "2"), ("provincial", "3")]
+    assert set(teams.quarantine["rule"]) == {"invalid_value"} and teams.read()["source_id"].tolist() == ["4"]
+    volunteers = stage_table("volunteers", settings, as_of=AS_OF)
+    assert volunteers.quarantine["source_id"].tolist() == ["1"] and volunteers.rows == 1
+
+
+def test_a_deletion_flag_written_as_text_deletes(settings):
+    """isdelete "1.0", " 1", "１" or "TRUE", isDeleted "True" or 是 read as a live row: a deleted
+    record's hours counted. Anything unreadable is still a live row (a flag is optional)."""
+    land_rows(settings, "national", "service_records", [
+        national_service(f"R{i}", isdelete=flag) for i, flag in enumerate(["1.0", " 1", "１", "TRUE", 0, "0", 2])])
+    land_rows(settings, "provincial", "service_logs", [
+        provincial_log(i, isDeleted=flag) for i, flag in enumerate(["True", "是", " true ", False, "false"], start=1)])
+    result = stage_table("services", settings, as_of=AS_OF)
+    staged = result.read().set_index(["source", "source_id"])
+    deleted = staged["is_deleted"].astype(bool)
+    assert sorted(deleted[deleted].index) == [
+        ("national", "R0"), ("national", "R1"), ("national", "R2"), ("national", "R3"),
+        ("provincial", "1"), ("provincial", "2"), ("provincial", "3")]
+    assert not (staged["is_effective"].astype(bool) & deleted).any() and result.balanced()
+
+
+def test_yes_and_no_in_chinese_or_letters_are_true_and_false(settings):
+    """A hub flag typed 是 / 否 or Y / N was emptied and flagged as unreadable."""
+    land_rows(settings, "provincial", "teams", [
+        provincial_team(i, hub=flag) for i, flag in enumerate(["是", "否", "Y", "n", "yes", True, "也许"], start=1)])
+    result = stage_table("organizations", settings, as_of=AS_OF)
+    hubs = result.read().set_index("source_id")["is_hub"]
+    assert hubs.loc[["1", "2", "3", "4", "5", "6"]].tolist() == [True, False, True, False, True, True]
+    assert pd.isna(hubs["7"]) and result.soft_flags["invalid_is_hub"] == 1
+
+
+def test_a_reference_written_as_a_float_or_full_width_names_its_row(settings):
+    """userId 7.0 (an integer a serializer wrote as a float), "７" or "7" with a zero-width
+    space named no volunteer "7": the service's hours went unattributed. A row's own key is
+    kept as sent (two keys that differ so are two rows of the source)."""
+    land_rows(settings, "provincial", "service_logs", [
+        provincial_log(1, userId=7.0, activityId=11.0), provincial_log(2, userId="７", teamId="３"),
+        provincial_log(3, userId="7\u200b"), provincial_log(4, userId=7)])
+    land_rows(settings, "national", "service_records", [national_service("R1", albx0175="Ｖ１\ufeff")])
+    staged = stage_table("services", settings, as_of=AS_OF).read().set_index("source_id")
+    assert staged.loc[["1", "2", "3", "4"], "volunteer_source_id"].tolist() == ["7"] * 4
+    assert staged.loc[["1", "2"], ["project_source_id", "org_source_id"]].to_numpy().tolist() == [["11", "3"], ["11", "3"]]
+    assert staged.loc["R1", "volunteer_source_id"] == "V1"

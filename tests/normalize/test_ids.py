@@ -83,7 +83,9 @@ def test_legacy_numbers_of_hand_checked_examples(legacy, number):
     [VALID, "52010219900101123x", " 520102 19900101 123X ", "520102-19900101-123x",
      to_fullwidth(VALID), "５２０１０２１９９００１０１１２３Ｘ\u3000",
      # copied from a web page: a zero-width space, a word joiner, a BOM, a direction mark
-     "520102\u200b19900101\u2060123x\ufeff", "\u200e52010219900101123X"],
+     "520102\u200b19900101\u2060123x\ufeff", "\u200e52010219900101123X",
+     # the check character as an input method offers it for "x"
+     "52010219900101123×", "52010219900101123Ⅹ", "52010219900101123ⅹ"],
 )
 def test_dirty_spellings_of_one_number_normalize_to_it(raw):
     assert normalize_resident_id_one(raw) == VALID
@@ -91,6 +93,24 @@ def test_dirty_spellings_of_one_number_normalize_to_it(raw):
     assert row["cert_no"] == VALID and row["cert_valid"]
     assert row["birth_date"] == pd.Timestamp("1990-01-01") and row["gender"] == "M"
     assert (row["cert_prefix4"], row["cert_suffix4"]) == ("5201", "123X")
+
+
+@pytest.mark.parametrize(
+    "raw",
+    # what operators wrap a number in: Excel's text marker, quotes, a label, a full stop, a
+    # note after it; a legacy number wrapped alike
+    ["'52010219900101123X", "\u201c52010219900101123x\u201d", "身份证号：52010219900101123X",
+     "52010219900101123X。", "52010219900101123X（本人）", "'520102900101123"],
+)
+def test_a_number_wrapped_in_quotes_labels_or_punctuation_normalizes_to_it(raw):
+    assert normalize_resident_id_one(raw) == VALID
+    row = normalize_resident_id(pd.Series([raw]), today=TODAY).iloc[0]
+    assert row["cert_no"] == VALID and row["cert_valid"]
+
+
+def test_a_value_that_is_all_wrapping_holds_no_number():
+    frame = normalize_resident_id(pd.Series(["无", "'", "（空）"]), today=TODAY)
+    assert frame["cert_no"].isna().all() and not frame["cert_valid"].any()
 
 
 def test_legacy_15_digit_number_becomes_its_18_digit_form():

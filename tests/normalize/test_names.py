@@ -47,6 +47,9 @@ DOUBLED_PUNCTUATION = re.compile(r"[,，、。;；:：!！?？]\s*[,，、。;�
         ("　ＡＢＣ　志愿服务队　", "ABC志愿服务队"),
         ("Guizhou   Youth  Volunteers", "Guizhou Youth Volunteers"),
         ("阿依古丽 • 买买提", "阿依古丽·买买提"),
+        # a dot typed for the middle dot, ASCII or full-width; parts of one character too
+        ("阿依古丽.买买提", "阿依古丽·买买提"), ("阿依古丽．买买提", "阿依古丽·买买提"),
+        ("甲.乙.丙.丁", "甲·乙·丙·丁"), ("Co., Ltd.", "Co., Ltd."),
         ("贵州省妇联\u200b", "贵州省妇联"),
         ("乡镇(街道)服务站", "乡镇(街道)服务站"),
         ("贵阳市志愿者协会(筹)", "贵阳市志愿者协会(筹)"),

@@ -15,7 +15,9 @@ from .strategies import PROPERTY, any_text, any_value, mobile
 @pytest.mark.parametrize(
     "raw",
     ["13812345678", "+86 138 1234 5678", "138-1234-5678", "+86-138-1234-5678", "(+86)13812345678",
-     "008613812345678", "8613812345678", "１３８１２３４５６７８", " 138 1234 5678 "],
+     "008613812345678", "8613812345678", "１３８１２３４５６７８", " 138 1234 5678 ",
+     # wrapped: Excel's text marker, quotes, a label, a full stop
+     "'13812345678", "“13812345678”", "手机：13812345678", "13812345678。", "'+86 138 1234 5678"],
 )
 def test_the_ways_people_type_one_mobile(raw):
     row = normalize_phone(pd.Series([raw])).iloc[0]

@@ -147,13 +147,22 @@ THREE_CHARACTER_GAPS = [
     (f"{GLUED_ID[:6]} – {GLUED_ID[6:14]}－{GLUED_ID[14:]}", f"5201**********{GLUED_ID[-4:]}"),  # en dash, full-width
     ("138 - 1234 - 5678", "138****5678"),
     ("( 138 ) 1234 5678", "( 138****5678"),  # the bracket before the number is no part of it
+    # the same keys in a Chinese input mode: 。 for the dot, 、 for the backslash, ～ for the tilde
+    ("138。1234。5678", "138****5678"),
+    (f"{GLUED_ID[:6]}、{GLUED_ID[6:14]}、{GLUED_ID[14:]}", f"5201**********{GLUED_ID[-4:]}"),
+    (f"{GLUED_ID[:6]}～{GLUED_ID[6:14]}～{GLUED_ID[14:]}", f"5201**********{GLUED_ID[-4:]}"),
 ]
+# the check character as an input method offers it for "x": ×, or the Roman numeral Ⅹ ⅹ
+X_LOOKALIKES = [
+    (f"{GLUED_ID[:17]}{x}", f"5201**********{GLUED_ID[14:17]}X") for x in "×Ⅹⅹ"
+] + [(f"身份证{GLUED_ID[:6]} {GLUED_ID[6:14]} {GLUED_ID[14:17]}×号", f"身份证5201**********{GLUED_ID[14:17]}X号")]
 FIXED_LINES = [  # 0851 Guiyang: 4-digit area code, 8-digit number; 010 Beijing: 3 and 8
     ("0851-86812345", "085*****2345"), ("(0851)86812345", "085*****2345"), ("0851 86812345", "085*****2345"),
     ("085186812345", "085*****2345"), ("（０８５１）８６８１２３４５", "085*****2345"), ("0851 - 8681 - 2345", "085*****2345"),
     ("0851-8681 2345转801", "085*****2345转801"), ("010-86812345", "010****2345"), ("0856-5212345", "085****2345"),
     ("+86 851 8681 2345", "085*****2345"), ("0086-851-86812345", "085*****2345"), ("00868515212345", "085****2345"),
     ("+86 10 8681 2345", "010****2345"), ("座机:tel0851-86812345", "座机:tel085*****2345"),
+    ("0851。86812345", "085*****2345"),
 ]
 # The sources' own numbers and ordinary text with numbers: no personal number, nothing masked
 NOT_PERSONAL = [
@@ -171,7 +180,7 @@ NOT_PERSONAL = [
 ]
 
 
-@pytest.mark.parametrize(("written", "masked"), GLUED + THREE_CHARACTER_GAPS + FIXED_LINES)
+@pytest.mark.parametrize(("written", "masked"), GLUED + THREE_CHARACTER_GAPS + X_LOOKALIKES + FIXED_LINES)
 def test_numbers_glued_to_letters_three_character_gaps_and_fixed_lines_are_masked(written, masked):
     assert redact(written) == masked
     assert redact(masked) == masked
@@ -183,6 +192,23 @@ def test_numbers_glued_to_letters_three_character_gaps_and_fixed_lines_are_maske
     as_key = (written, masked) not in FIXED_LINES
     assert holds_a_personal_number(written) == as_key
     assert identifiers_holding_a_personal_number(column).tolist() == [as_key, False]
+
+
+@pytest.mark.parametrize(("written", "masked"), [
+    (GLUED_ID[:17], f"5201*********{GLUED_ID[13:17]}"),  # its check character left off
+    (f"身份证{GLUED_ID[:17]}*", f"身份证5201*********{GLUED_ID[13:17]}*"),  # or masked alone
+    (f"{GLUED_ID[:6]} {GLUED_ID[6:14]} {GLUED_ID[14:17]}", f"5201*********{GLUED_ID[13:17]}"),
+])
+def test_the_17_digits_of_an_id_number_are_masked_as_one(written, masked):
+    # the check character follows from the 17 digits: they are the number whole
+    assert redact(written) == masked and redact(masked) == masked
+    assert shaped_like_a_personal_number(pd.Series([written], dtype="str")).tolist() == [True]
+
+
+@pytest.mark.parametrize("text", ["52000000000030017", "12345678901234567", "订单00000000000000017"])
+def test_17_digits_that_could_be_no_ones_id_number_are_left(text):
+    # no province's code, or no birth date: a source's record number
+    assert find_personal_numbers(text) == [] and redact(text) == text
 
 
 @pytest.mark.parametrize("written", [number for number, _ in FIXED_LINES])

@@ -7,6 +7,7 @@ module's own derivation."""
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -56,6 +57,14 @@ def test_retired_codes_take_their_successor_and_uncertain_splits_none():
     assert normalize_region_one("520321") == "520304"  # 遵义县 -> 播州区
     assert normalize_region_one("522230") == "520603"  # 万山特区 -> 万山区
     assert normalize_region_one("522101") == "522101"  # county-level 遵义市 was split: kept as given
+
+
+@pytest.mark.parametrize("written", ["520102.0", "520102001001.00", "５２０１０２．０", "520114.0"])
+def test_a_code_a_spreadsheet_made_a_decimal_is_the_code(written):
+    # a spreadsheet export writes 520102.0: its point and zeros are no digits of the code
+    expected = "520115" if written.startswith("520114") else "520102"
+    assert normalize_region_one(written) == expected
+    assert normalize_region(pd.Series([written])).tolist() == [expected]
 
 
 def test_statistical_codes_are_cut_and_cleaned():
