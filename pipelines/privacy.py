@@ -215,6 +215,12 @@ _ID_SHAPED = re.compile(
 # them). Taken only where they could be somebody's (a province's code and a real birth date:
 # `_could_be_17_of_an_id`), so a source's 17-digit record numbers stay what they are.
 _ID_17 = re.compile(f"{_EDGE_BEFORE}{_DIGIT}(?:{_GAP}{_DIGIT}){{16}}{_EDGE_AFTER}")
+# Numbers glued together with nothing between them (two mobiles pasted from two cells of a
+# spreadsheet: 1381234567813912345678). The patterns take no digit beside another, so a run
+# longer than any one number is read as numbers end to end (`_glued_numbers`), taken only
+# when it splits wholly into mobiles and numbers that could be somebody's ID number.
+_GLUED = re.compile(f"{_EDGE_BEFORE}{_DIGIT}{{22,}}{_CHECK}?{_EDGE_AFTER}")
+_MOBILE = re.compile("1[3-9][0-9]{9}")
 # Mainland mobiles, with or without +86 / 0086, in any grouping: 138.1234.5678, (138)12345678.
 _PHONE_SHAPED = re.compile(
     f"{_EDGE_BEFORE}(?:(?:\\+|00)?86{_GAP})?[(（]?[1１]{_GAP}[3-9３-９]{_GAP}{_DIGIT}[)）]?"
@@ -324,7 +330,31 @@ def find_personal_numbers(text: str) -> list[PersonalNumber]:
             if kind == "id" and len(digits) == 17 and not _could_be_17_of_an_id(digits):
                 continue
             found.append(PersonalNumber(kind, match.start(), match.end(), digits))
+    for match in _GLUED.finditer(searched):
+        digits = _plain(match.group(0))  # one character a digit: positions kept
+        for kind, start, end in _glued_numbers(digits) or ():
+            found.append(PersonalNumber(kind, match.start() + start, match.start() + end, digits[start:end]))
     return sorted(found, key=lambda number: number.start)
+
+
+def _glued_numbers(digits: str) -> list[tuple[str, int, int]] | None:
+    """(kind, start, end) of the mobiles and ID numbers (15 or 18 characters) that `digits`
+    is, end to end; None when it is not wholly such numbers (a long record number)."""
+    from pipelines.normalize.ids import could_be_a_resident_id
+
+    def is_number(kind: str, piece: str) -> bool:
+        return bool(_MOBILE.fullmatch(piece)) if kind == "phone" else could_be_a_resident_id(piece)
+
+    # ways[i]: the numbers digits[i:] is, end to end (filled from the end: each piece's
+    # rest is decided before it)
+    ways: dict[int, list[tuple[str, int, int]]] = {len(digits): []}
+    for start in range(len(digits) - 11, -1, -1):
+        for kind, width in (("phone", 11), ("id", 18), ("id", 15)):
+            end = start + width
+            if end in ways and is_number(kind, digits[start:end]):
+                ways[start] = [(kind, start, end), *ways[end]]
+                break
+    return ways.get(0)
 
 
 def _could_be_17_of_an_id(digits: str) -> bool:
@@ -355,9 +385,11 @@ def redact(text) -> str:
 
 # The runs of digits that are a number written whole: a mobile, 86 and a mobile, a fixed
 # line (0 and 10 or 11 digits; 0086 and 10 more), any 15 digits (a 15-digit ID, 0086 and a
-# mobile or a fixed line) and 17 digits with a check character or without (`_ID_17`).
+# mobile or a fixed line), 17 digits with a check character or without (`_ID_17`), and 22
+# or more (numbers glued together: `_GLUED`).
 WHOLE_NUMBER = (
     r"1[3-9][0-9]{9}|861[3-9][0-9]{9}|0[1-9][0-9]{9,10}|0086[1-9][0-9]{9}|[0-9]{15}|[0-9]{17}[0-9Xx]?"
+    r"|[0-9]{22,}[0-9Xx]?"
 )
 # In a value of ASCII letters and digits alone, a number is a whole run between letters or
 # the value's ends (the patterns refuse a digit beside a number, and there is no separator

@@ -211,6 +211,30 @@ def test_17_digits_that_could_be_no_ones_id_number_are_left(text):
     assert find_personal_numbers(text) == [] and redact(text) == text
 
 
+@pytest.mark.parametrize(("written", "masked"), [
+    # two mobiles from two cells of a spreadsheet, pasted with nothing between them
+    ("联系电话1381234567813912345678", "联系电话138****5678139****5678"),
+    (f"{GLUED_ID}13812345678", f"5201**********{GLUED_ID[-4:]}138****5678"),  # an ID number and a mobile
+    (f"13812345678{GLUED_ID[:17]}x", f"138****56785201**********{GLUED_ID[-4:-1]}X"),
+    ("１３８１２３４５６７８１３９１２３４５６７８", "138****5678139****5678"),  # full-width
+])
+def test_numbers_glued_end_to_end_are_each_masked(written, masked):
+    # no pattern takes a digit beside another: the 22 digits stayed whole, in clear
+    assert redact(written) == masked and redact(masked) == masked
+    assert [number.kind for number in find_personal_numbers(written)] in (["phone", "phone"], ["id", "phone"],
+                                                                          ["phone", "id"])
+    assert shaped_like_a_personal_number(pd.Series([written], dtype="str")).tolist() == [True]
+    assert holds_a_personal_number(written.removeprefix("联系电话"))
+
+
+@pytest.mark.parametrize("text", ["5200000000000417000001", "52000000000004170000010000000417",
+                                  "13812345678000000000000"])
+def test_a_long_run_that_is_not_numbers_end_to_end_is_left(text):
+    # a long record number, or a mobile and digits no number ends: no one's numbers
+    assert find_personal_numbers(text) == [] and redact(text) == text
+    assert not identifiers_holding_a_personal_number(pd.Series([text], dtype="str")).any()
+
+
 @pytest.mark.parametrize("written", [number for number, _ in FIXED_LINES])
 def test_a_fixed_line_is_a_phone(written):
     from pipelines.warehouse.privacy_scan import _judge
