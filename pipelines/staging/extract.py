@@ -176,11 +176,17 @@ def _number_sql(value: str) -> str:
     a team's member count emptied without a flag); an infinite number is present and no
     quantity, so the numeric transforms judge it unusable, as they judge 'Infinity'."""
     text = f"({value} ->> '$')"
-    number = f"TRY_CAST(translate({text}, {_FULL_WIDTH_NUMBER}, {_ASCII_NUMBER}) AS DOUBLE)"
+
+    def number(of: str) -> str:  # NaN read as no number
+        return f"CASE WHEN NOT isnan(TRY_CAST({of} AS DOUBLE)) THEN TRY_CAST({of} AS DOUBLE) END"
+
+    # COALESCE evaluates what follows only for the rows still null: the plain numbers (nearly
+    # all) are cast once and never translated nor matched
     return (
-        f"CASE WHEN NOT isnan({number}) THEN {number} "
-        f"WHEN json_type({value}) = 'VARCHAR' AND regexp_matches({text}, {_NOT_BLANK}) "
-        "THEN CAST('Infinity' AS DOUBLE) END"
+        f"coalesce({number(text)}, CASE WHEN json_type({value}) = 'VARCHAR' "
+        f"AND regexp_matches({text}, {_NOT_BLANK}) THEN coalesce("
+        f"{number(f'translate({text}, {_FULL_WIDTH_NUMBER}, {_ASCII_NUMBER})')}, "
+        "CAST('Infinity' AS DOUBLE)) END)"
     )
 
 
