@@ -32,19 +32,18 @@ def issue_service_certificate(
     import datetime as dt
 
     from pipelines.certificates import issue
-    from pipelines.certificates.record import check_issue_date
 
     settings = pipeline_settings.settings()
     today = run_as_of(context).date
     with errors_scrubbed():
-        issued_on = check_issue_date(dt.date.fromisoformat(config.issued_on) if config.issued_on else today, today)
         issued = issue(
             settings,
             id_hash=config.id_hash,
             account=config.account,
             cert_type=config.cert_type,
             issuer_org_key=config.issuer_org_key,
-            issued_on=issued_on,
+            issued_on=dt.date.fromisoformat(config.issued_on) if config.issued_on else today,
+            today=today,
             schema=pipeline_settings.warehouse_schema,
             pdf=config.pdf,
         )

@@ -28,6 +28,7 @@ from pipelines.certificates.record import (
     CANNOT_ISSUE,
     CertificateError,
     check_id_hash,
+    check_issue_date,
     default_issuer,
     find_volunteer,
     find_volunteer_by_account,
@@ -36,6 +37,7 @@ from pipelines.certificates.record import (
     parse_account,
     read_service_record,
 )
+from pipelines.clock import AsOf
 from pipelines.config import Settings
 from pipelines.files import atomic_path
 
@@ -84,6 +86,7 @@ def issue(
     id_hash: str | None = None,
     account: str | None = None,
     issued_on: dt.date,
+    today: dt.date | None = None,
     cert_type: str = "resident_id",
     issuer_org_key: str | None = None,
     schema: str | None = None,
@@ -92,11 +95,13 @@ def issue(
 ) -> IssuedCertificate:
     """Issue the certificate of the person with `id_hash`, or of the person a source `account`
     belongs to (`national:<volunteer number>`, `provincial:<account id>`), dated `issued_on`
-    (their hours up to that day). The issuer defaults to the active organization they served
-    most hours with; an exited or deregistered one issues nothing."""
+    (their hours up to that day; never after `today`, Beijing's by default). The issuer
+    defaults to the active organization they served most hours with; an exited or
+    deregistered one issues nothing."""
     from pipelines.warehouse.reader import read_only_engine
 
     ensure_signing_key(settings)
+    check_issue_date(issued_on, today or AsOf.now().date)
     if (id_hash is None) == (account is None):
         raise CertificateError("name the volunteer by id_hash or by account, one of the two")
     wanted = check_id_hash(id_hash) if id_hash is not None else parse_account(account)

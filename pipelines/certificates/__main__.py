@@ -20,7 +20,7 @@ from pathlib import Path
 
 from pipelines.certificates import issue, verify_page
 from pipelines.certificates.certificate import UnreadableCertificate
-from pipelines.certificates.record import CertificateError, check_issue_date, lookup_hash
+from pipelines.certificates.record import CertificateError, lookup_hash
 from pipelines.clock import AsOf
 from pipelines.config import Settings
 from pipelines.normalize.ids import CERT_TYPES
@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "issue":
             issued = issue(
                 settings, id_hash=_id_hash(args, settings, today), account=args.account,
-                issued_on=check_issue_date(args.date or today, today),
+                issued_on=args.date or today, today=today,
                 cert_type=args.type, issuer_org_key=args.issuer, schema=args.schema, pdf=args.pdf,
                 out_dir=args.out,
             )

@@ -65,22 +65,17 @@ def test_the_address_shown_carries_no_credentials_nor_query(servers):
     assert "pa55word" not in advice and "key=abc" not in advice and "etl" not in advice
 
 
-def test_refused_national_credentials_name_the_variables(servers, data_dir):
-    api = national_api(servers)
-    api._client_secret = "wrong-secret-abc"
+@pytest.mark.parametrize(("make_api", "secret", "refusal", "variables"), [
+    (national_api, "_client_secret", "HTTP 401", "NATIONAL_CLIENT_ID / NATIONAL_CLIENT_SECRET"),
+    (provincial_api, "_app_secret", "40101", "PROVINCIAL_APP_KEY / PROVINCIAL_APP_SECRET"),
+], ids=["national", "provincial"])
+def test_refused_credentials_name_the_variables(servers, data_dir, make_api, secret, refusal, variables):
+    api = make_api(servers)
+    setattr(api, secret, "wrong-secret-abc")
     with pytest.raises(AuthenticationError) as failure:
         land_stream(api, "teams", data_dir, "sync-1")
-    assert "HTTP 401" in str(failure.value)
-    assert "check NATIONAL_CLIENT_ID / NATIONAL_CLIENT_SECRET" in str(failure.value)
-
-
-def test_a_bad_provincial_signature_names_the_variables(servers, data_dir):
-    api = provincial_api(servers)
-    api._app_secret = "not-the-secret-xyz"
-    with pytest.raises(AuthenticationError) as failure:
-        land_stream(api, "teams", data_dir, "sync-1")
-    assert "40101" in str(failure.value)
-    assert "check PROVINCIAL_APP_KEY / PROVINCIAL_APP_SECRET" in str(failure.value)
+    assert refusal in str(failure.value)
+    assert f"check {variables}" in str(failure.value)
 
 
 def test_a_stale_timestamp_says_to_check_the_clock(servers, data_dir, monkeypatch):

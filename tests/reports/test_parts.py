@@ -135,13 +135,17 @@ def test_a_certificate_dated_after_today_is_refused(monkeypatch, capsys, tmp_pat
     import io
     import sys
 
+    from pipelines.certificates import issue
     from pipelines.certificates.__main__ import main
     from pipelines.certificates.record import check_issue_date
+    from pipelines.config import Settings
 
     assert check_issue_date(TODAY, TODAY) == TODAY
     with pytest.raises(CertificateError, match="after today"):
         check_issue_date(TODAY + dt.timedelta(days=1), TODAY)
     monkeypatch.setenv("DATA_DIR", str(tmp_path))
+    with pytest.raises(CertificateError, match="after today"):  # whoever calls it: the job, the CLI
+        issue(Settings.from_env(), id_hash="0" * 64, issued_on=TODAY + dt.timedelta(days=1), today=TODAY)
     monkeypatch.setattr(sys, "stdin", io.StringIO(NUMBER + "\n"))
     assert main(["issue", "--date", "2999-01-01", "--out", str(tmp_path)]) == 1
     said = capsys.readouterr()

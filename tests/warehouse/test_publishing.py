@@ -244,6 +244,17 @@ def _dsn(url: str) -> str:
     return url.replace("postgresql+psycopg://", "postgresql://")
 
 
+def _published_once(tmp_path: Path, pg_url: str):
+    """(settings, schema, result) of a 150-person world published once to `pg_url`."""
+    make_world(tmp_path, persons=150, services=800)
+    settings = settings_for(tmp_path, pg_url)
+    return settings, _schema_of(pg_url), publish(settings, as_of=AS_OF)
+
+
+def _login_dsn(role: str) -> str:
+    return f"host=127.0.0.1 port=5432 dbname=test user={role}"
+
+
 @pytest.fixture
 def pg_role():
     """A throwaway login role (roles are the server's, not the database's): dropped at the end."""
@@ -257,10 +268,7 @@ def pg_role():
 
 
 def test_an_analysts_view_on_a_published_table_survives_the_next_publish(tmp_path, pg_url):
-    make_world(tmp_path, persons=150, services=800)
-    settings = settings_for(tmp_path, pg_url)
-    publish(settings, as_of=AS_OF)
-    schema = _schema_of(pg_url)
+    settings, schema, _ = _published_once(tmp_path, pg_url)
     with psycopg.connect(_dsn(pg_url), autocommit=True) as analyst:
         analyst.execute(
             f'CREATE VIEW "{schema}".analyst_hours AS '
@@ -279,10 +287,7 @@ def test_an_analysts_view_on_a_published_table_survives_the_next_publish(tmp_pat
 
 
 def test_a_view_on_a_table_whose_columns_changed_stops_the_publish_naming_it(tmp_path, pg_url):
-    make_world(tmp_path, persons=150, services=800)
-    settings = settings_for(tmp_path, pg_url)
-    v1 = publish(settings, as_of=AS_OF)
-    schema = _schema_of(pg_url)
+    settings, schema, v1 = _published_once(tmp_path, pg_url)
     with psycopg.connect(_dsn(pg_url), autocommit=True) as analyst:
         # the live table no longer has the published columns (as after a release that changed them)
         analyst.execute(f'ALTER TABLE "{schema}".fact_service ADD COLUMN analyst_note text')
@@ -299,17 +304,13 @@ def test_a_view_on_a_table_whose_columns_changed_stops_the_publish_naming_it(tmp
 
 
 def test_a_reader_roles_grants_survive_the_next_publish(tmp_path, pg_url, pg_role):
-    make_world(tmp_path, persons=150, services=800)
-    settings = settings_for(tmp_path, pg_url)
-    publish(settings, as_of=AS_OF)
-    schema = _schema_of(pg_url)
+    settings, schema, _ = _published_once(tmp_path, pg_url)
     with psycopg.connect(_dsn(pg_url), autocommit=True) as dba:
         dba.execute(f'GRANT USAGE ON SCHEMA "{schema}" TO "{pg_role}"')
         dba.execute(f'GRANT SELECT ON ALL TABLES IN SCHEMA "{schema}" TO "{pg_role}"')
     _version_two(tmp_path)
     publish(settings, as_of=AS_OF)
-    reader_dsn = f"host=127.0.0.1 port=5432 dbname=test user={pg_role}"
-    with psycopg.connect(reader_dsn) as reader:  # was: permission denied for table fact_service
+    with psycopg.connect(_login_dsn(pg_role)) as reader:  # was: permission denied for table fact_service
         assert reader.execute(f'SELECT count(*) FROM "{schema}".dim_volunteer').fetchone()[0] == 200
         assert reader.execute(f'SELECT count(*) FROM "{schema}".fact_service').fetchone()[0] > 0
 
@@ -321,9 +322,8 @@ def test_a_schemas_default_privileges_reach_the_published_tables(tmp_path, pg_ur
         dba.execute(f'ALTER DEFAULT PRIVILEGES IN SCHEMA "{schema}" GRANT SELECT ON TABLES TO "{pg_role}"')
     make_world(tmp_path, persons=150, services=800)
     publish(settings_for(tmp_path, pg_url), as_of=AS_OF)  # the tables were made in another schema
-    reader_dsn = f"host=127.0.0.1 port=5432 dbname=test user={pg_role}"
     try:
-        with psycopg.connect(reader_dsn) as reader:
+        with psycopg.connect(_login_dsn(pg_role)) as reader:
             assert reader.execute(f'SELECT count(*) FROM "{schema}".dim_volunteer').fetchone()[0] == 150
     finally:
         with psycopg.connect(_dsn(pg_url), autocommit=True) as dba:
@@ -342,10 +342,7 @@ def test_a_login_without_create_on_the_database_is_told_what_it_lacks(tmp_path, 
 
 
 def test_a_foreign_key_to_a_published_table_stops_the_publish_naming_it(tmp_path, pg_url):
-    make_world(tmp_path, persons=150, services=800)
-    settings = settings_for(tmp_path, pg_url)
-    publish(settings, as_of=AS_OF)
-    schema = _schema_of(pg_url)
+    settings, schema, _ = _published_once(tmp_path, pg_url)
     with psycopg.connect(_dsn(pg_url), autocommit=True) as analyst:
         analyst.execute(f'ALTER TABLE "{schema}".dim_region ADD PRIMARY KEY (region_code)')
         analyst.execute(
