@@ -22,10 +22,17 @@ QUERIES: dict[str, str] = {
         SELECT prefecture_code, prefecture_name, volunteers, active, in_both_systems,
                star_0, star_1, star_2, star_3, star_4, star_5
         FROM {mart_volunteers_by_prefecture} ORDER BY prefecture_code""",
-    # the province's totals, persons whose county is unknown included (no county mart has them)
+    # the province's totals, persons whose county is unknown included (no county mart has
+    # them): the star distribution too, so that its stars add up to the registered volunteers
     "volunteer_totals": """
         SELECT count(*) AS volunteers,
-               sum(CASE WHEN status = 'active' THEN 1 ELSE 0 END) AS active
+               sum(CASE WHEN status = 'active' THEN 1 ELSE 0 END) AS active,
+               sum(CASE WHEN star_level = 0 THEN 1 ELSE 0 END) AS star_0,
+               sum(CASE WHEN star_level = 1 THEN 1 ELSE 0 END) AS star_1,
+               sum(CASE WHEN star_level = 2 THEN 1 ELSE 0 END) AS star_2,
+               sum(CASE WHEN star_level = 3 THEN 1 ELSE 0 END) AS star_3,
+               sum(CASE WHEN star_level = 4 THEN 1 ELSE 0 END) AS star_4,
+               sum(CASE WHEN star_level = 5 THEN 1 ELSE 0 END) AS star_5
         FROM {dim_volunteer} WHERE status <> 'deleted'""",
     "volunteers_by_county": """
         SELECT prefecture_name, region_code, region_name, volunteers, active
@@ -44,9 +51,14 @@ QUERIES: dict[str, str] = {
                hubs, registration_rate
         FROM {mart_organization_registration_rate}
         ORDER BY CASE WHEN area_level = 'province' THEN 0 ELSE 1 END, area_code""",
+    # the organizations in being, as the key figure and the registration rate count them:
+    # an exited organization left through the exit mechanism and is in no level's count
     "organizations_by_level": """
-        SELECT coalesce(level, '未知') AS level, sum(organizations) AS organizations
-        FROM {mart_organizations_profile} GROUP BY coalesce(level, '未知')""",
+        SELECT coalesce(level, '未知') AS level, sum(organizations) AS organizations,
+               sum(CASE WHEN registration_status = 'registered' THEN organizations ELSE 0 END) AS registered,
+               sum(CASE WHEN is_hub THEN organizations ELSE 0 END) AS hubs
+        FROM {mart_organizations_profile} WHERE status <> 'exited'
+        GROUP BY coalesce(level, '未知')""",
     "organizations_by_category": """
         SELECT category, sum(organizations) AS organizations, sum(registered) AS registered
         FROM {mart_organizations_by_category} GROUP BY category ORDER BY organizations DESC, category""",
@@ -77,7 +89,9 @@ QUERIES: dict[str, str] = {
         SELECT prefecture_code, prefecture_name, sum(volunteers) AS volunteers,
                sum(redeeming_volunteers) AS redeeming_volunteers,
                sum(deposited_hours) AS deposited_hours, sum(redeemed_hours) AS redeemed_hours,
-               sum(available_hours) AS available_hours
+               sum(available_hours) AS available_hours,
+               sum(provincial_redeemed_hours) AS provincial_redeemed_hours,
+               sum(national_redeemed_hours) AS national_redeemed_hours
         FROM {mart_timebank_by_county} GROUP BY prefecture_code, prefecture_name
         ORDER BY prefecture_code""",
     "brand_programmes": """

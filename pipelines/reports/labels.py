@@ -47,6 +47,15 @@ CHECKS = {
     "no_clear_personal_numbers": "数据仓库无明文个人号码", "hours_add_up": "时长合计一致",
     "freshness_check": "数据仓库按时发布",
 }
+# The professional fields the provincial measures name (《关于支持和发展志愿服务组织的实施意见》:
+# 网络文明、司法、交通、卫健、环保、体育、文旅、扶贫、科普、助残、应急、消防、禁毒、支教), by the
+# national service category each is counted under (schemas/categories.yaml maps them so).
+MEASURE_FIELDS = {
+    "网络文明": "网络文明", "法律服务": "司法", "交通引导": "交通", "卫生健康": "卫健",
+    "生态环保": "环保", "体育健身": "体育", "文化旅游": "文旅", "扶贫减贫": "扶贫",
+    "科技科普": "科普", "助老助残": "助残", "应急救援": "应急", "消防安全": "消防",
+    "禁毒宣传": "禁毒", "支教助学": "支教",
+}
 STARS = ["未达一星", "一星", "二星", "三星", "四星", "五星"]
 # hours for one to five stars, as dim_volunteer.star_level counts them (warehouse/build.py)
 STAR_HOURS = [100, 300, 600, 1000, 1500]

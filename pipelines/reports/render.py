@@ -179,14 +179,24 @@ def _partial_month(report: Report, months: pd.Series, as_of: AsOf) -> None:
         report.note(f"{months.iloc[-1]} 为不完整月份（截至 {as_of.instant.month}月{as_of.instant.day}日）。")
 
 
+YEAR_UNKNOWN = "年份不详"
+
+
 def every_year(events: pd.DataFrame) -> pd.DataFrame:
     """The yearly figures with a row of zeros for each year between the first and the last
     that has none: on the chart's axis of year labels 2019年 stood next to 2022年, as if
-    nothing lay between."""
-    years = events["year"].astype(int)
-    frame = events.assign(year=years).set_index("year")
-    frame = frame.reindex(range(years.min(), years.max() + 1), fill_value=0)
-    return frame.rename_axis("year").reset_index()
+    nothing lay between. Registrations whose year is not known (year null: no founding date)
+    follow the years as one row, so that the rows add up to every registered organization."""
+    known = events[events["year"].notna()]
+    unknown = events[events["year"].isna()]
+    frame = known.assign(year=known["year"].astype(int)).set_index("year")
+    if len(known):
+        frame = frame.reindex(range(frame.index.min(), frame.index.max() + 1), fill_value=0)
+    frame = frame.rename_axis("year").reset_index()
+    frame["year"] = frame["year"].map(lambda y: f"{int(y)}年")
+    if len(unknown):
+        frame = pd.concat([frame, unknown.assign(year=YEAR_UNKNOWN)], ignore_index=True)
+    return frame
 
 
 CREDIT_STATUSES = ["良好", "警示", "失信"]  # the integrity levels the measures name, each shown
@@ -198,6 +208,23 @@ def with_every_credit_status(integrity: pd.DataFrame) -> pd.DataFrame:
     missing = [status for status in CREDIT_STATUSES if status not in set(integrity["credit_status"])]
     zeros = pd.DataFrame({"credit_status": missing, **{c: 0 for c in integrity.columns if c != "credit_status"}})
     return pd.concat([integrity, zeros], ignore_index=True) if missing else integrity
+
+
+def every_category(categories: pd.DataFrame) -> pd.DataFrame:
+    """Organizations by service category with a row of zeros for each category of the national
+    list that none works in, and the measures' name of the field beside it: a professional
+    field the measures name (消防, 禁毒 ...) with no organization was absent, where an official
+    must report it as none. Ordered by organizations, then in the national order."""
+    from pipelines.normalize.categories import NATIONAL_LABELS
+
+    missing = [c for c in NATIONAL_LABELS if c not in set(categories["category"])]
+    zeros = pd.DataFrame({"category": missing, "organizations": 0, "registered": 0})
+    frame = pd.concat([categories, zeros], ignore_index=True) if missing else categories.copy()
+    rank = {label: i for i, label in enumerate(NATIONAL_LABELS)}
+    frame = frame.assign(_rank=frame["category"].map(lambda c: rank.get(c, len(rank))))
+    frame = frame.sort_values(["organizations", "_rank", "category"], ascending=[False, True, True])
+    frame["measure_field"] = frame["category"].map(lambda c: L.MEASURE_FIELDS.get(c, "—"))
+    return frame.drop(columns="_rank").reset_index(drop=True)
 
 
 def key_figure_boxes(figures: ReportFigures) -> list[tuple[str, str]]:
@@ -261,7 +288,8 @@ def _volunteers(report: Report, figures: ReportFigures, as_of: AsOf) -> None:
             Column("注册志愿者", "volunteers", "count"), Column("活跃志愿者", "active", "count"),
         ], "volunteers-by-county")
     report.heading("星级分布", 3)
-    stars = [int(prefectures[f"star_{level}"].sum()) for level in range(6)]
+    # from the province's totals: the prefecture mart leaves out persons whose county is unknown
+    stars = [int(totals[f"star_{level}"] or 0) for level in range(6)]
     report.chart(_bar(L.STARS, {"志愿者": stars}), "志愿者星级分布（按去重后服务时长）")
     report.table(pd.DataFrame({"star": L.STARS, "volunteers": stars}), [
         Column("星级", "star"), Column("志愿者", "volunteers", "count"),
@@ -311,19 +339,27 @@ def _organizations(report: Report, figures: ReportFigures) -> None:
     order = ["省级", "市级", "县级", "乡镇", "社区", "单位"]
     levels = levels.assign(_order=levels["level"].map(lambda v: order.index(v) if v in order else len(order)))
     levels = levels.sort_values(["_order", "level"])
-    report.chart(_bar(levels["level"], {"组织": levels["organizations"]}), "各管理层级组织数（不含已注销）")
-    report.table(levels, [Column("层级", "level"), Column("组织", "organizations", "count")], "organizations-by-level")
+    report.chart(
+        _bar(levels["level"], {"组织": levels["organizations"], "其中已登记": levels["registered"]}),
+        "各管理层级组织数（不含已注销、已退出）",
+    )
+    report.table(levels, [
+        Column("层级", "level"), Column("组织", "organizations", "count"),
+        Column("其中已登记", "registered", "count"), Column("枢纽型", "hubs", "count"),
+    ], "organizations-by-level")
     categories = figures["organizations_by_category"]
     if report.absent(categories, "暂无数据：组织均未登记服务类别。"):
         return
+    categories = every_category(categories)
     report.chart(
         _bar(categories["category"], {"组织": categories["organizations"], "其中已登记": categories["registered"]}, horizontal=True),
-        "各专业领域（服务类别）组织数",
+        "各专业领域（服务类别）组织数（不含已注销、已退出）",
     )
     report.table(categories, [
-        Column("服务类别", "category"), Column("组织", "organizations", "count"),
-        Column("其中已登记", "registered", "count"),
+        Column("服务类别", "category"), Column("《实施意见》所列领域", "measure_field"),
+        Column("组织", "organizations", "count"), Column("其中已登记", "registered", "count"),
     ], "organizations-by-category")
+    report.note("一个组织登记有多个服务类别的，在每个类别中各计一次，各类别之和可大于组织总数。")
 
 
 def _evaluations(report: Report, figures: ReportFigures) -> None:
@@ -369,9 +405,10 @@ def _integrity(report: Report, figures: ReportFigures) -> None:
     if report.absent(events, "暂无数据：没有组织的登记或退出日期。"):
         return
     events = every_year(events)
-    years = events["year"].map(lambda y: f"{int(y)}年")
-    report.chart(_bar(years, {"新登记": events["newly_registered"], "退出": events["exited"]}), "每年新登记与退出的组织")
-    report.table(events.assign(year=years), [
+    report.chart(_bar(events["year"], {"新登记": events["newly_registered"], "退出": events["exited"]}), "每年新登记与退出的组织")
+    if (events["year"] == YEAR_UNKNOWN).any():
+        report.note(f"{YEAR_UNKNOWN}：首次同步时已是登记状态、但两个系统均未填写成立日期的组织，无法确定其登记年份。")
+    report.table(events, [
         Column("年份", "year"), Column("新登记", "newly_registered", "count"), Column("退出", "exited", "count"),
     ], "organization-events-by-year")
 
@@ -423,8 +460,13 @@ def _timebank(report: Report, figures: ReportFigures) -> None:
     report.table(bank, [
         Column("市（州）", "prefecture_name"), Column("志愿者", "volunteers", "count"),
         Column("兑换人数", "redeeming_volunteers", "count"), Column("存入（小时）", "deposited_hours", "hours"),
-        Column("兑换（小时）", "redeemed_hours", "hours"), Column("结余（小时）", "available_hours", "hours"),
+        Column("兑换（小时）", "redeemed_hours", "hours"),
+        Column("其中志愿贵州", "provincial_redeemed_hours", "hours"),
+        Column("其中全国系统", "national_redeemed_hours", "hours"),
+        Column("结余（小时）", "available_hours", "hours"),
     ], "timebank-by-prefecture")
+    report.note("存入为去重后的有效志愿服务时长；兑换为“志愿贵州”时间兑换记录与全国志愿服务信息系统"
+                "“已支取总时长”之和；结余 = 存入 − 兑换。")
 
 
 def _brands(report: Report, figures: ReportFigures) -> None:

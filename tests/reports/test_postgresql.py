@@ -31,7 +31,8 @@ def postgresql_url(synced):
 
 def _records(frame) -> list[tuple]:
     rows = [
-        tuple(round(v, 6) if isinstance(v, float) else (None if v != v else v) for v in row)  # NaN -> None
+        # NaN -> None first: round() keeps a NaN, and NaN != NaN (a year not known is null)
+        tuple(None if v != v else (round(v, 6) if isinstance(v, float) else v) for v in row)
         for row in frame.astype(object).itertuples(index=False)
     ]
     return sorted(rows, key=lambda row: tuple((v is None, str(v)) for v in row))

@@ -95,8 +95,8 @@ def test_every_integrity_level_has_its_row_even_when_no_organization_holds_it(tm
 
 
 def test_the_organizations_figure_says_it_leaves_exited_ones_out(tmp_path):
-    """The warehouse's `organizations` (warehouse/publish's metadata, the level and integrity
-    tables) counts exited organizations; the report's headline, like the registration rate,
+    """The warehouse's `organizations` (warehouse/publish's metadata, the integrity table)
+    counts exited organizations; the report's headline, like the registration rate,
     does not: under one unqualified name the dashboard and the report disagreed (58 and 56)."""
     from pipelines.reports.render import key_figure_boxes
 
@@ -175,6 +175,35 @@ def test_a_year_without_registrations_or_exits_keeps_its_place(tmp_path):
     table = text[text.index('id="organization-events-by-year"'):]
     table = table[:table.index("</table>")]
     assert re.findall(r"<tr><td>(\d{4})年</td>", table) == ["2019", "2020", "2021", "2022"]
+
+
+def test_registrations_whose_year_is_not_known_are_a_row_of_their_own(tmp_path):
+    """The mart counts a registration without a known year under year null; the page lists the
+    years, then 年份不详, so the rows add up to every registered organization."""
+    events = [{"year": 2019, "prefecture_code": "5201", "newly_registered": 2, "exited": 0},
+              {"year": 2021, "prefecture_code": "5201", "newly_registered": 1, "exited": 1},
+              {"year": None, "prefecture_code": "5201", "newly_registered": 3, "exited": 0}]
+    text = body_text(render(warehouse(tmp_path / "unknown-year.duckdb", {"mart_organization_events_by_year": events})))
+    table = text[text.index('id="organization-events-by-year"'):]
+    table = table[:table.index("</table>")]
+    assert re.findall(r"<tr><td>(.*?)</td><td[^>]*>(.*?)</td>", table) == [
+        ("2019年", "2"), ("2020年", "0"), ("2021年", "1"), ("年份不详", "3")]
+    assert "年份不详：首次同步时已是登记状态、但两个系统均未填写成立日期的组织" in text
+
+
+def test_the_stars_count_the_volunteers_whose_county_is_unknown(tmp_path):
+    """The star distribution was summed over the prefectures, which leave out persons whose
+    county is unknown: the table showed 1 volunteer under the stars for the 3 registered."""
+    prefecture = [{"prefecture_code": "5201", "prefecture_name": "贵阳市", "volunteers": 1, "active": 1,
+                   "in_both_systems": 0, "star_0": 1, **{f"star_{level}": 0 for level in range(1, 6)}}]
+    people = [{"volunteer_key": f"V{i}", "status": "active", "region_code": region, "star_level": star}
+              for i, (region, star) in enumerate((("520102", 0), (None, 0), (None, 2)))]
+    page = render(warehouse(tmp_path / "unplaced.duckdb",
+                            {"mart_volunteers_by_prefecture": prefecture, "dim_volunteer": people}))
+    table = body_text(page)[body_text(page).index('id="star-distribution"'):]
+    table = table[:table.index("</table>")]
+    assert re.findall(r"<tr><td>(.*?)</td><td[^>]*>(.*?)</td>", table) == [
+        ("未达一星", "2"), ("一星", "0"), ("二星", "1"), ("三星", "0"), ("四星", "0"), ("五星", "0")]
 
 
 def test_the_star_distribution_says_the_hours_each_star_takes(tmp_path):

@@ -1,0 +1,182 @@
+"""The report against the provincial measures (《关于支持和发展志愿服务组织的实施意见》), figure by
+figure, recounted from the sandbox's truth and its stored source rows, never from the warehouse.
+
+A 2,500-person world (seed 3: 50 organizations, two of them exited, one registered one
+deleted, a registered one whose founding date neither system gives, a professional field no
+organization works in (其他), national accounts that redeemed time-bank hours) is synced by the
+contract's `sync_all` over real HTTP into a real DuckDB warehouse; the report it writes is read
+as an official reads it, its tables cell by cell.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sqlite3
+from collections import Counter
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+import pytest
+
+from pipelines.reports import labels
+from sandbox import Faults, SandboxServers, generate_world, load_truth
+from tests.reports.test_report import Tables
+
+PERSONS = 2_500
+SEED = 3
+AS_OF = dt.datetime(2026, 6, 30, 18, 0)  # Beijing
+PII_KEY = "measures-test-pii-key-of-at-least-32-bytes"
+# The professional fields the measures name, as the measures write them
+MEASURE_FIELDS = ["网络文明", "司法", "交通", "卫健", "环保", "体育", "文旅", "扶贫", "科普", "助残",
+                  "应急", "消防", "禁毒", "支教"]
+
+
+@pytest.fixture(scope="module")
+def synced(tmp_path_factory):
+    from pipelines.definitions import defs
+
+    root = tmp_path_factory.mktemp("measures")
+    world = Path(generate_world(root / "world", persons=PERSONS, seed=SEED, as_of=AS_OF))
+    with SandboxServers(world, faults=Faults(retry_after=0)) as servers:
+        env = {**servers.env(), "DATA_DIR": str(root / "data"),
+               "WAREHOUSE_URL": f"duckdb:///{root / 'warehouse.duckdb'}", "PII_HASH_KEY": PII_KEY}
+        with pytest.MonkeyPatch.context() as patch:
+            for name, value in env.items():
+                patch.setenv(name, value)
+            result = defs.resolve_job_def("sync_all").execute_in_process(
+                instance=dg.DagsterInstance.ephemeral(), tags={"as_of": AS_OF.isoformat()}
+            )
+    assert result.success
+    path = Path(result.asset_materializations_for_node("reports__statistics")[0].metadata["path"].value)
+    parsed = Tables()
+    parsed.feed(path.read_text(encoding="utf-8"))
+    return {"world": world, "truth": load_truth(world), "tables": parsed.tables, "page": path.read_text(encoding="utf-8")}
+
+
+def stored_rows(world: Path, system: str, table: str) -> pd.DataFrame:
+    """The rows a source system serves, as stored (the sandbox's own SQLite, read directly)."""
+    with sqlite3.connect(world / f"{system}.sqlite") as con:
+        return pd.DataFrame([json.loads(body) for (body,) in con.execute(f"SELECT body FROM {table}")])  # noqa: S608
+
+
+def valid(rows: pd.DataFrame, truth, entity: str, source: str, column: str = "id") -> pd.DataFrame:
+    """Rows that are true entities (not planted invalid ones), as the truth lists them."""
+    accounts = truth.accounts
+    ids = set(accounts.loc[(accounts["entity"] == entity) & (accounts["source"] == source), "source_id"])
+    return rows[rows[column].astype(str).isin(ids)]
+
+
+def in_being(orgs: pd.DataFrame) -> pd.DataFrame:
+    return orgs[~orgs["status"].isin(["deleted", "exited"])]
+
+
+def key_figure(page: str, label: str) -> str:
+    start = page.index('<section class="key-figures"')
+    section = page[start:page.index("</section>", start)]
+    cell = section[:section.index(f"<span>{label}</span>")]
+    return cell[cell.rindex("<b>") + 3:cell.rindex("</b>")]
+
+
+def test_the_world_holds_what_the_measures_ask_about(synced):
+    orgs = synced["truth"].orgs
+    assert (orgs["status"] == "exited").sum() >= 1
+    assert ((orgs["status"] == "deleted") & (orgs["registration_status"] == "registered")).sum() >= 1
+    from pipelines.normalize.categories import NATIONAL_LABELS
+
+    fields = set(in_being(orgs)["categories"].str.split(",").explode())
+    assert set(NATIONAL_LABELS) - fields, "some service category must have no organization"
+
+
+def test_organizations_by_level_count_those_in_being(synced):
+    """An exited organization was counted in its level (各管理层级组织数), while the key figure and
+    the registration rate leave it out: the levels added up to more than the organizations."""
+    orgs = in_being(synced["truth"].orgs)
+    level = orgs["level"].fillna(labels.UNKNOWN)
+    expected = {
+        name: (f"{len(group):,}", f"{(group['registration_status'] == 'registered').sum():,}",
+               f"{group['is_hub'].fillna(False).astype(bool).sum():,}")
+        for name, group in orgs.groupby(level)
+    }
+    shown = synced["tables"]["organizations-by-level"]
+    assert shown[0] == ("层级", "组织", "其中已登记", "枢纽型")
+    assert {row[0]: row[1:] for row in shown[1:]} == expected
+    assert key_figure(synced["page"], "志愿服务组织（个，不含已注销、已退出）") == f"{len(orgs):,}"
+
+
+def test_every_professional_field_the_measures_name_has_its_row(synced):
+    """A field no organization works in had no row: an official reporting on 消防 or 禁毒 could not
+    tell "none" from "not counted". Each row also names the field as the measures do."""
+    orgs = in_being(synced["truth"].orgs)
+    per_category = Counter(orgs["categories"].str.split(",").explode())
+    registered = Counter(orgs.loc[orgs["registration_status"] == "registered", "categories"].str.split(",").explode())
+    shown = synced["tables"]["organizations-by-category"]
+    assert shown[0] == ("服务类别", "《实施意见》所列领域", "组织", "其中已登记")
+    rows = {row[0]: row[1:] for row in shown[1:]}
+    from pipelines.normalize.categories import NATIONAL_LABELS
+
+    assert set(rows) == set(NATIONAL_LABELS)
+    for category, (field, count, of_them_registered) in rows.items():
+        assert (count, of_them_registered) == (f"{per_category[category]:,}", f"{registered[category]:,}"), category
+        assert field == labels.MEASURE_FIELDS.get(category, "—")
+    assert sorted(row[0] for row in rows.values() if row[0] != "—") == sorted(MEASURE_FIELDS)
+    assert any(row[1] == "0" for row in rows.values())
+
+
+def test_registrations_by_year_count_each_registered_organization_once_in_its_year(synced):
+    """A deleted organization was counted as newly registered, and one whose founding date
+    neither system gives was counted in the year its record was last edited (2024 for one
+    founded in 2014). Now: deleted ones nowhere, undated ones under 年份不详."""
+    world, truth = synced["world"], synced["truth"]
+    national = stored_rows(world, "national", "teams").set_index("albe0001")["albe0046"]
+    provincial = stored_rows(world, "provincial", "teams")
+    provincial = provincial.set_index(provincial["id"].astype(str))["foundDate"]
+
+    def founding_given(org) -> bool:
+        dates = [national.get(org.national_source_id) if isinstance(org.national_source_id, str) else None,
+                 provincial.get(org.provincial_source_id) if isinstance(org.provincial_source_id, str) else None]
+        return any(isinstance(d, str) and d for d in dates)
+
+    orgs = truth.orgs
+    registered = orgs[(orgs["registration_status"] == "registered") & (orgs["status"] != "deleted")]
+    dated = registered[[founding_given(o) for o in registered.itertuples()]]
+    expected = Counter(f"{pd.Timestamp(d).year}年" for d in dated["founded_on"])
+    expected["年份不详"] = len(registered) - len(dated)
+    assert expected["年份不详"] >= 1
+    shown = {row[0]: row for row in synced["tables"]["organization-events-by-year"][1:]}
+    assert {year: int(row[1].replace(",", "")) for year, row in shown.items() if row[1] != "0"} == +expected
+    assert sum(int(row[2]) for row in shown.values()) == (orgs["status"] == "exited").sum()
+    assert list(shown)[-1] == "年份不详"
+
+
+def test_the_time_bank_subtracts_what_either_system_redeemed(synced):
+    """The balance (结余) ignored the hours the national system says were already redeemed
+    (albp0093): every person who redeemed there had their balance overstated."""
+    world, truth = synced["world"], synced["truth"]
+    deposited = truth.services.loc[truth.services["effective"], "hours"].sum()
+    redemptions = valid(stored_rows(world, "provincial", "redemptions"), truth, "redemption", "provincial")
+    provincial = redemptions.loc[~redemptions["isDeleted"].astype(bool), "minutes"].sum() / 60
+    volunteers = valid(stored_rows(world, "national", "volunteers"), truth, "volunteer", "national", "albp0029")
+    national = volunteers.loc[volunteers["isdelete"] == 0, "albp0093"].fillna(0).sum()
+    assert national > 0 and provincial > 0
+    shown = synced["tables"]["timebank-by-prefecture"]
+    assert shown[0] == ("市（州）", "志愿者", "兑换人数", "存入（小时）", "兑换（小时）", "其中志愿贵州", "其中全国系统", "结余（小时）")
+    rows = shown[1:]
+    tolerance = 0.05 * len(rows)  # each cell is rounded to one decimal
+
+    def column(i: int) -> float:
+        return sum(float(row[i].replace(",", "")) for row in rows)
+
+    for index, expected in ((3, deposited), (4, provincial + national), (5, provincial), (6, national),
+                            (7, deposited - provincial - national)):
+        assert abs(column(index) - expected) <= tolerance, shown[0][index]
+
+
+def test_the_stars_add_up_to_the_registered_volunteers(synced):
+    truth = synced["truth"]
+    persons = truth.persons[truth.persons["status"] != "deleted"]
+    stars = Counter(sum(h >= t for t in labels.STAR_HOURS) for h in persons["true_hours"])
+    shown = synced["tables"]["star-distribution"][1:]
+    assert shown == [(name, f"{stars[level]:,}") for level, name in enumerate(labels.STARS)]
+    assert key_figure(synced["page"], "注册志愿者（人）") == f"{len(persons):,}"
