@@ -190,3 +190,22 @@ def test_in_both_systems_counts_persons_with_a_live_account_in_each(tmp_path):
     expected = int((live.groupby("volunteer_key")["source"].nunique() == 2).sum())
     assert expected == len(in_both) - 5  # the five no longer count
     assert published == expected == by_prefecture
+
+
+def test_evaluations_of_a_deleted_organization_are_counted_in_no_period(tmp_path):
+    """mart_evaluations_by_evaluator said "deleted organizations excluded" and counted their
+    evaluations: the report's 评估次数 held evaluations of organizations it counts nowhere else."""
+    world = make_world(tmp_path, persons=100, services=400, org_overrides={0: {"status": "deleted"}})
+    publish(settings_for(tmp_path), as_of=AS_OF)
+    evaluations = world.frames["staged/evaluations"]
+    deleted_team = world.frames["staged/organizations"].query("status == 'deleted'")["source_id"]
+    assert evaluations["org_source_id"].isin(deleted_team).any(), "the deleted organization must have evaluations"
+    kept = evaluations[~evaluations["is_deleted"] & ~evaluations["org_source_id"].isin(deleted_team)]
+    expected = {(period, evaluator): (len(group), group["org_source_id"].nunique())
+                for (period, evaluator), group in kept.groupby(["period", "evaluator"])}
+    engine = sa.create_engine(settings_for(tmp_path).resolved_warehouse_url)
+    try:
+        published = rows(engine, "SELECT period, evaluator, evaluations, organizations FROM mart_evaluations_by_evaluator")
+    finally:
+        engine.dispose()
+    assert {(p, e): (n, o) for p, e, n, o in published} == expected
