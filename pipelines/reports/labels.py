@@ -56,6 +56,14 @@ MEASURE_FIELDS = {
     "科技科普": "科普", "助老助残": "助残", "应急救援": "应急", "消防安全": "消防",
     "禁毒宣传": "禁毒", "支教助学": "支教",
 }
+# Where a station may be hosted (the provincial interface's hostType, in its order): the
+# community and the public facilities the measures ask to set up stations in (图书馆, 博物馆 …
+# 车站, 码头, 空港, 医院, 景区, 高速公路服务区), then the others.
+STATION_HOSTS = [
+    "社区", "图书馆", "博物馆", "文化馆", "美术馆", "科技馆", "纪念馆", "车站", "码头", "空港", "医院",
+    "景区", "高速公路服务区", "学校", "村委会", "物业", "其他",
+]
+STATION_TYPES = ["站", "点", "岗"]
 STARS = ["未达一星", "一星", "二星", "三星", "四星", "五星"]
 # hours for one to five stars, as dim_volunteer.star_level counts them (warehouse/build.py)
 STAR_HOURS = [100, 300, 600, 1000, 1500]

@@ -227,6 +227,21 @@ def every_category(categories: pd.DataFrame) -> pd.DataFrame:
     return frame.drop(columns="_rank").reset_index(drop=True)
 
 
+def stations_by_host(hosts: pd.DataFrame) -> pd.DataFrame:
+    """Live stations per host type, one column per type (站, 点, 岗) and their total, every
+    host type of the interface listed in its order (0 where none): a museum, station or scenic
+    spot without a station had no row, where the measures ask for one in each. A host type the
+    source adds is kept after them; a missing one is 未知 (pivot_table dropped those rows)."""
+    hosts = hosts.assign(host_type=hosts["host_type"].fillna(L.UNKNOWN), station_type=hosts["station_type"].fillna(L.UNKNOWN))
+    pivot = hosts.pivot_table(index="host_type", columns="station_type", values="stations", aggfunc="sum", fill_value=0)
+    types = L.STATION_TYPES + sorted(set(pivot.columns) - set(L.STATION_TYPES))
+    rows = L.STATION_HOSTS + sorted(set(pivot.index) - set(L.STATION_HOSTS))
+    pivot = pivot.reindex(index=rows, columns=types, fill_value=0)
+    pivot.columns = [str(c) for c in pivot.columns]
+    pivot["total"] = pivot.sum(axis=1)
+    return pivot.rename_axis("host_type").reset_index()
+
+
 def key_figure_boxes(figures: ReportFigures) -> list[tuple[str, str]]:
     """The report's headline figures, labelled and written as the report writes them."""
     key = figures.key_figures()
@@ -417,16 +432,15 @@ def _stations(report: Report, figures: ReportFigures) -> None:
     report.heading("六、志愿服务站点")
     hosts = figures["stations_by_host_type"]
     if not report.absent(hosts, "暂无数据：数据仓库中尚无服务站点（站点来自志愿贵州）。"):
-        types = ["站", "点", "岗"]
-        pivot = hosts.pivot_table(index="host_type", columns="station_type", values="stations", aggfunc="sum", fill_value=0)
-        pivot = pivot.reindex(columns=sorted(set(pivot.columns) | set(types), key=lambda t: (t not in types, t)), fill_value=0)
+        by_host = stations_by_host(hosts)
+        types = [c for c in by_host.columns if c not in ("host_type", "total")]
         report.chart(
-            _bar(pivot.index, {f"服务{t}": pivot[t] for t in pivot.columns}, stacked=True),
+            _bar(by_host["host_type"], {f"服务{t}": by_host[t] for t in types}, stacked=True),
             "各依托类型的服务站、点、岗",
         )
-        report.table(hosts, [
-            Column("依托类型", "host_type"), Column("类型", "station_type"), Column("站点数", "stations", "count"),
-        ], "stations-by-host-type")
+        report.table(by_host, [Column("依托类型", "host_type")]
+                     + [Column(f"服务{t}", t, "count") for t in types]
+                     + [Column("合计", "total", "count")], "stations-by-host-type")
     coverage = figures["station_coverage_by_prefecture"]
     # without the counties (dim_region) no coverage can be said, not even "every county has one"
     if report.absent(coverage, "暂无数据：数据仓库中没有县级行政区划，无法统计站点覆盖。"):

@@ -180,3 +180,22 @@ def test_the_stars_add_up_to_the_registered_volunteers(synced):
     shown = synced["tables"]["star-distribution"][1:]
     assert shown == [(name, f"{stars[level]:,}") for level, name in enumerate(labels.STARS)]
     assert key_figure(synced["page"], "注册志愿者（人）") == f"{len(persons):,}"
+
+
+def test_every_host_the_measures_name_has_its_row_of_stations_points_and_posts(synced):
+    """Host types with no station had no row (the table listed host and type pairs that
+    exist): 博物馆, 码头, 空港 … read as not reported, where the measures ask for a station in each."""
+    world, truth = synced["world"], synced["truth"]
+    stations = valid(stored_rows(world, "provincial", "stations"), truth, "station", "provincial")
+    stations = stations[~stations["isDeleted"].astype(bool)]
+    counts = Counter(zip(stations["hostType"], stations["stationType"]))
+    header, *rows = synced["tables"]["stations-by-host-type"]
+    assert header == ("依托类型", "服务站", "服务点", "服务岗", "合计")
+    measures_hosts = ["社区", "图书馆", "博物馆", "文化馆", "美术馆", "科技馆", "纪念馆", "车站", "码头", "空港",
+                      "医院", "景区", "高速公路服务区"]
+    assert [row[0] for row in rows][:len(measures_hosts)] == measures_hosts
+    for host, *cells in rows:
+        expected = [counts[(host, kind)] for kind in "站点岗"]
+        assert cells == [f"{n:,}" for n in [*expected, sum(expected)]], host
+    assert any(cells[-1] == "0" for _, *cells in rows)
+    assert sum(int(row[-1]) for row in rows) == len(stations)

@@ -120,7 +120,12 @@ def test_figures_equal_the_warehouse(synced, report):
 
     stations = sql_rows(synced, "SELECT host_type, station_type, count(*) FROM dim_station GROUP BY 1, 2")
     assert stations
-    assert set(tables["stations-by-host-type"][1:]) == {(h, t, f"{n:,}") for h, t, n in stations}
+    header, *by_host = tables["stations-by-host-type"]
+    assert header == ("依托类型", "服务站", "服务点", "服务岗", "合计")
+    shown = {row[0]: row[1:] for row in by_host}
+    for host, kind, n in stations:
+        assert shown[host]["站点岗".index(kind)] == f"{n:,}", (host, kind)
+    assert sum(int(row[-1].replace(",", "")) for row in by_host) == sum(n for _, _, n in stations)
 
     quarantined = sql_rows(synced, "SELECT source, entity, rule, count(*) FROM quarantine GROUP BY 1, 2, 3")
     assert quarantined, "the sandbox plants invalid rows: some must be quarantined"
