@@ -65,6 +65,17 @@ QUERIES: dict[str, str] = {
     "evaluations_by_evaluator": """
         SELECT period, evaluator, evaluations, organizations, mean_score
         FROM {mart_evaluations_by_evaluator} ORDER BY period, evaluator""",
+    # the composite evaluation (综合评价) of each organization not deleted, in score bands
+    "composite_evaluation": """
+        SELECT CASE WHEN e.composite_score >= 90 THEN 90 WHEN e.composite_score >= 80 THEN 80
+                    WHEN e.composite_score >= 70 THEN 70 WHEN e.composite_score >= 60 THEN 60
+                    ELSE 0 END AS band,
+               count(*) AS organizations,
+               sum(CASE WHEN e.evaluator_types = 5 THEN 1 ELSE 0 END) AS all_five
+        FROM {mart_organization_evaluation} e
+        JOIN {dim_organization} o ON o.org_key = e.org_key
+        WHERE o.status <> 'deleted' AND e.composite_score IS NOT NULL
+        GROUP BY 1 ORDER BY 1 DESC""",
     "integrity": """
         SELECT credit_status, sum(organizations) AS organizations, sum(active) AS active,
                sum(suspended) AS suspended, sum(exited) AS exited

@@ -64,6 +64,8 @@ STATION_HOSTS = [
     "景区", "高速公路服务区", "学校", "村委会", "物业", "其他",
 ]
 STATION_TYPES = ["站", "点", "岗"]
+# The composite evaluation's score bands, by their lower bound (figures.py)
+SCORE_BANDS = {90: "90分及以上", 80: "80–89.9分", 70: "70–79.9分", 60: "60–69.9分", 0: "60分以下"}
 STARS = ["未达一星", "一星", "二星", "三星", "四星", "五星"]
 # hours for one to five stars, as dim_volunteer.star_level counts them (warehouse/build.py)
 STAR_HOURS = [100, 300, 600, 1000, 1500]

@@ -393,6 +393,27 @@ def _evaluations(report: Report, figures: ReportFigures) -> None:
         Column("评估次数", "evaluations", "count"), Column("被评估组织", "organizations", "count"),
         Column("平均得分", "mean_score", "score"),
     ], "evaluations-by-evaluator")
+    _composite_evaluation(report, figures["composite_evaluation"])
+
+
+def _composite_evaluation(report: Report, composite: pd.DataFrame) -> None:
+    """The measures' comprehensive evaluation (综合评价体系): each organization's composite score
+    (dim_organization.evaluation_score), every band listed, 0 where none."""
+    report.heading("综合评价得分", 3)
+    if report.absent(composite, "暂无数据：没有组织的综合评价得分。"):
+        return
+    bands = composite.set_index(composite["band"].astype(int))
+    frame = pd.DataFrame({
+        "band": list(L.SCORE_BANDS.values()),
+        "organizations": [int(bands["organizations"].get(floor, 0)) for floor in L.SCORE_BANDS],
+        "all_five": [int(bands["all_five"].get(floor, 0)) for floor in L.SCORE_BANDS],
+    })
+    report.table(frame, [
+        Column("综合得分", "band"), Column("组织", "organizations", "count"),
+        Column("其中五类主体均已评估", "all_five", "count"),
+    ], "composite-evaluation")
+    report.note("综合得分：取组织最近一个有评估的年度，先求每类评估主体（登记管理机关、资助方、服务对象、"
+                "组织自评、第三方机构）的平均分，再求各类平均分的平均值；不含已注销的组织。")
 
 
 def _integrity_levels(report: Report, integrity: pd.DataFrame) -> None:

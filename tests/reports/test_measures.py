@@ -199,3 +199,25 @@ def test_every_host_the_measures_name_has_its_row_of_stations_points_and_posts(s
         assert cells == [f"{n:,}" for n in [*expected, sum(expected)]], host
     assert any(cells[-1] == "0" for _, *cells in rows)
     assert sum(int(row[-1]) for row in rows) == len(stations)
+
+
+def test_the_composite_evaluation_is_shown_by_score_band(synced):
+    """The measures' comprehensive evaluation (登记管理机关、资助方、服务对象、自我评估 and third
+    parties combined) was in the warehouse (evaluation_score) and nowhere in the report."""
+    world, truth = synced["world"], synced["truth"]
+    orgs = truth.orgs[(truth.orgs["status"] != "deleted") & truth.orgs["evaluation_score"].notna()]
+    assert len(orgs) >= 5
+
+    def band(score: float) -> str:
+        floor = next((f for f in (90, 80, 70, 60) if score >= f), 0)
+        return labels.SCORE_BANDS[floor]
+
+    evaluations = valid(stored_rows(world, "national", "evaluations"), truth, "evaluation", "national")
+    evaluations = evaluations[evaluations["isdelete"] == 0]
+    latest = evaluations[evaluations["period"] == evaluations.groupby("albe0001")["period"].transform("max")]
+    all_five = set(latest.groupby("albe0001")["evaluator"].nunique().loc[lambda n: n == 5].index)
+    scored = Counter(band(score) for score in orgs["evaluation_score"])
+    five = Counter(band(o.evaluation_score) for o in orgs.itertuples() if o.national_source_id in all_five)
+    header, *rows = synced["tables"]["composite-evaluation"]
+    assert header == ("综合得分", "组织", "其中五类主体均已评估")
+    assert rows == [(name, f"{scored[name]:,}", f"{five[name]:,}") for name in labels.SCORE_BANDS.values()]
