@@ -37,6 +37,13 @@ QUERIES: dict[str, str] = {
     "volunteers_by_county": """
         SELECT prefecture_name, region_code, region_name, volunteers, active
         FROM {mart_volunteers_by_county} ORDER BY region_code""",
+    # each source's own star rating against the stars of the deduplicated hours
+    "star_agreement": """
+        SELECT source, sum(accounts) AS rated,
+               sum(CASE WHEN agrees THEN accounts ELSE 0 END) AS agreeing,
+               sum(CASE WHEN source_star_level > computed_star_level THEN accounts ELSE 0 END) AS higher,
+               sum(CASE WHEN source_star_level < computed_star_level THEN accounts ELSE 0 END) AS lower
+        FROM {mart_star_level_comparison} GROUP BY source ORDER BY source""",
     "registrations_by_month": """
         SELECT month, sum(new_volunteers) AS new_volunteers
         FROM {mart_volunteer_registrations_by_month} GROUP BY month ORDER BY month""",

@@ -312,6 +312,21 @@ def _volunteers(report: Report, figures: ReportFigures, as_of: AsOf) -> None:
     # the basis of the rating, which the page did not say
     report.note("星级按去重后的累计志愿服务时长认定：" + "、".join(
         f"{star}{L.count(hours)}小时" for star, hours in zip(L.STARS[1:], L.STAR_HOURS)) + "；不足100小时为未达一星。")
+    _star_agreement(report, figures["star_agreement"])
+
+
+def _star_agreement(report: Report, agreement: pd.DataFrame) -> None:
+    """How far each system's own star rating agrees with the stars of the hours counted once:
+    a rating that differs is one a volunteer's certificate and the source would dispute."""
+    if not len(agreement):
+        return
+    report.table(agreement.assign(share=agreement["agreeing"] / agreement["rated"].where(agreement["rated"] > 0)), [
+        Column("来源系统", "source", labels=L.SOURCES), Column("有星级的在用账号", "rated", "count"),
+        Column("与去重时长星级一致", "agreeing", "count"), Column("来源星级偏高", "higher", "count"),
+        Column("来源星级偏低", "lower", "count"), Column("一致率", "share", "share"),
+    ], "star-agreement")
+    report.note("各系统自行评定的星级与按两系统去重后时长认定的星级对比：同一人在两个系统的服务时长"
+                "只计一次，来源系统只计本系统的时长，星级因此可能不同。")
 
 
 def _service_hours(report: Report, figures: ReportFigures, as_of: AsOf) -> None:

@@ -221,3 +221,26 @@ def test_the_composite_evaluation_is_shown_by_score_band(synced):
     header, *rows = synced["tables"]["composite-evaluation"]
     assert header == ("综合得分", "组织", "其中五类主体均已评估")
     assert rows == [(name, f"{scored[name]:,}", f"{five[name]:,}") for name in labels.SCORE_BANDS.values()]
+
+
+def test_each_systems_own_star_rating_is_compared_with_the_stars_of_the_hours_counted_once(synced):
+    """The measures ask for star ratings made 科学 (on sound grounds): the report rated by the
+    deduplicated hours and never said how far each system's own rating departs from that."""
+    world, truth = synced["world"], synced["truth"]
+    persons = truth.persons.set_index("person_id")["true_hours"]
+    expected = {}
+    for source, number, rating, deleted in (("national", "albp0029", "albp0026", "isdelete"),
+                                            ("provincial", "id", "starLevel", "isDeleted")):
+        rows = valid(stored_rows(world, source, "volunteers"), truth, "volunteer", source, number)
+        rows = rows[~rows[deleted].astype(bool) & rows[rating].notna()]
+        person = truth.accounts.query("entity == 'volunteer' and source == @source").set_index("source_id")["true_id"]
+        computed = [sum(persons[person[str(n)]] >= t for t in labels.STAR_HOURS) for n in rows[number]]
+        own = rows[rating].astype(int).tolist()
+        agreeing = sum(a == b for a, b in zip(own, computed))
+        expected[labels.SOURCES[source]] = (f"{len(rows):,}", f"{agreeing:,}",
+                                            f"{sum(a > b for a, b in zip(own, computed)):,}",
+                                            f"{sum(a < b for a, b in zip(own, computed)):,}",
+                                            labels.share(agreeing / len(rows)))
+    header, *rows = synced["tables"]["star-agreement"]
+    assert header == ("来源系统", "有星级的在用账号", "与去重时长星级一致", "来源星级偏高", "来源星级偏低", "一致率")
+    assert {row[0]: row[1:] for row in rows} == expected
