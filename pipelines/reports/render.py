@@ -403,6 +403,10 @@ def _evaluations(report: Report, figures: ReportFigures) -> None:
         by_evaluator = dict(zip(rows["evaluator"], rows["evaluations"]))
         ys[f"{period}年"] = [int(by_evaluator.get(e, 0)) for e in evaluators]
     report.chart(_bar([L.EVALUATORS[e] for e in evaluators], ys), "五类评估主体的评估次数")
+    # in the measures' order (登记管理机关, 资助方, 服务对象, 自我评估, 第三方), not the codes' alphabet
+    rank = {code: i for i, code in enumerate(evaluators)}
+    evaluations = evaluations.assign(_rank=evaluations["evaluator"].map(lambda e: rank.get(e, len(rank))))
+    evaluations = evaluations.sort_values(["period", "_rank", "evaluator"]).drop(columns="_rank")
     report.table(evaluations.assign(period=evaluations["period"].map(lambda p: f"{p}年")), [
         Column("评估期", "period"), Column("评估主体", "evaluator", labels=L.EVALUATORS),
         Column("评估次数", "evaluations", "count"), Column("被评估组织", "organizations", "count"),

@@ -244,3 +244,23 @@ def test_each_systems_own_star_rating_is_compared_with_the_stars_of_the_hours_co
     header, *rows = synced["tables"]["star-agreement"]
     assert header == ("来源系统", "有星级的在用账号", "与去重时长星级一致", "来源星级偏高", "来源星级偏低", "一致率")
     assert {row[0]: row[1:] for row in rows} == expected
+
+
+def test_evaluations_are_listed_by_the_measures_evaluators_in_their_order(synced):
+    """Counted from the stored national evaluations (deleted ones and those of deleted
+    organizations left out), each period listing 登记管理机关, 资助方, 服务对象, 组织自评,
+    第三方机构 in the measures' order (it followed the codes' alphabet: 服务对象 first)."""
+    world, truth = synced["world"], synced["truth"]
+    evaluations = valid(stored_rows(world, "national", "evaluations"), truth, "evaluation", "national")
+    deleted = set(truth.orgs.loc[truth.orgs["status"] == "deleted", "national_source_id"].dropna())
+    evaluations = evaluations[(evaluations["isdelete"] == 0) & ~evaluations["albe0001"].isin(deleted)]
+    order = list(labels.EVALUATORS)
+    expected = [
+        (f"{period}年", labels.EVALUATORS[evaluator], f"{len(group):,}", f"{group['albe0001'].nunique():,}",
+         labels.score(group["score"].mean()))
+        for (period, evaluator), group in sorted(evaluations.groupby(["period", "evaluator"]),
+                                                 key=lambda item: (item[0][0], order.index(item[0][1])))
+    ]
+    header, *rows = synced["tables"]["evaluations-by-evaluator"]
+    assert header == ("评估期", "评估主体", "评估次数", "被评估组织", "平均得分")
+    assert rows == expected
