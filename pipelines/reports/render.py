@@ -199,6 +199,9 @@ def every_year(events: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+# Why an organization's level or integrity is 未知: the national interface has neither field
+UNKNOWN_IN_NATIONAL = "“未知”：全国志愿服务信息系统不记录组织的{what}，仅在全国系统中的组织因此{what}未知。"
+
 CREDIT_STATUSES = ["良好", "警示", "失信"]  # the integrity levels the measures name, each shown
 
 
@@ -377,6 +380,8 @@ def _organizations(report: Report, figures: ReportFigures) -> None:
         Column("层级", "level"), Column("组织", "organizations", "count"),
         Column("其中已登记", "registered", "count"), Column("枢纽型", "hubs", "count"),
     ], "organizations-by-level")
+    if (levels["level"] == L.UNKNOWN).any():
+        report.note(UNKNOWN_IN_NATIONAL.format(what="管理层级"))
     categories = figures["organizations_by_category"]
     if report.absent(categories, "暂无数据：组织均未登记服务类别。"):
         return
@@ -449,6 +454,8 @@ def _integrity_levels(report: Report, integrity: pd.DataFrame) -> None:
         Column("正常", "active", "count"), Column("暂停", "suspended", "count"),
         Column("已退出", "exited", "count"),
     ], "integrity")
+    if integrity.loc[integrity["credit_status"] == L.UNKNOWN, "organizations"].sum() > 0:
+        report.note(UNKNOWN_IN_NATIONAL.format(what="诚信状态"))
 
 
 def _integrity(report: Report, figures: ReportFigures) -> None:
