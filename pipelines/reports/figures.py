@@ -50,6 +50,10 @@ QUERIES: dict[str, str] = {
     "hours_by_month": """
         SELECT month, sum(services) AS services, sum(hours) AS hours
         FROM {mart_service_hours_by_month} GROUP BY month ORDER BY month""",
+    "hours_by_prefecture": """
+        SELECT prefecture_code, prefecture_name, sum(services) AS services, sum(hours) AS hours
+        FROM {mart_service_hours_by_month} GROUP BY prefecture_code, prefecture_name
+        ORDER BY prefecture_code""",
     "hours_by_category": """
         SELECT coalesce(category, '未知') AS category, sum(services) AS services, sum(hours) AS hours
         FROM {mart_service_hours_by_month} GROUP BY coalesce(category, '未知') ORDER BY hours DESC""",

@@ -343,6 +343,15 @@ def _service_hours(report: Report, figures: ReportFigures, as_of: AsOf) -> None:
         Column("月份", "month"), Column("服务记录", "services", "count"),
         Column("服务时长（小时）", "hours", "hours"),
     ], "hours-by-month")
+    prefectures = figures["hours_by_prefecture"]
+    # a service is counted where its project is (else its organization, else its volunteer)
+    prefectures = prefectures.assign(prefecture_name=prefectures["prefecture_name"].fillna("地区不详"))
+    report.chart(_bar(prefectures["prefecture_name"], {"服务时长（小时）": prefectures["hours"]}), "各市（州）志愿服务时长（小时）")
+    report.table(prefectures, [
+        Column("市（州）", "prefecture_name"), Column("服务记录", "services", "count"),
+        Column("服务时长（小时）", "hours", "hours"),
+    ], "hours-by-prefecture")
+    report.note("服务时长按服务所属项目（活动）所在地统计；项目地点不详的，按组织所在地，再按志愿者所在地。")
     categories = figures["hours_by_category"]
     report.chart(_bar(categories["category"], {"服务时长（小时）": categories["hours"]}, horizontal=True), "各服务类别志愿服务时长（小时）")
     report.table(categories, [

@@ -22,6 +22,7 @@ import pytest
 
 from pipelines.reports import labels
 from sandbox import Faults, SandboxServers, generate_world, load_truth
+from tests.reference import GUIZHOU_PREFECTURES
 from tests.reports.test_report import Tables
 
 PERSONS = 2_500
@@ -268,3 +269,18 @@ def test_evaluations_are_listed_by_the_measures_evaluators_in_their_order(synced
     header, *rows = synced["tables"]["evaluations-by-evaluator"]
     assert header == ("评估期", "评估主体", "评估次数", "被评估组织", "平均得分")
     assert rows == expected
+
+
+def test_service_hours_by_prefecture_count_each_service_once_where_its_project_is(synced):
+    """Hours of service were shown by month and category only: a prefecture could not find its
+    own. Each effective service once (a pushed log and its national record are one), deleted
+    and refused records nowhere, in the prefecture of its project."""
+    truth = synced["truth"]
+    services = truth.services[truth.services["effective"]].merge(
+        truth.projects[["project_id", "region_code"]], on="project_id", how="left")
+    assert services["region_code"].notna().all()
+    by_prefecture = services.groupby(services["region_code"].str[:4])["hours"].agg(["size", "sum"])
+    expected = {GUIZHOU_PREFECTURES[code]: (f"{int(n):,}", f"{hours:,.1f}") for code, (n, hours) in by_prefecture.iterrows()}
+    header, *rows = synced["tables"]["hours-by-prefecture"]
+    assert header == ("市（州）", "服务记录", "服务时长（小时）")
+    assert {row[0]: row[1:] for row in rows} == expected
