@@ -22,17 +22,10 @@ QUERIES: dict[str, str] = {
         SELECT prefecture_code, prefecture_name, volunteers, active, in_both_systems,
                star_0, star_1, star_2, star_3, star_4, star_5
         FROM {mart_volunteers_by_prefecture} ORDER BY prefecture_code""",
-    # the province's totals, persons whose county is unknown included (no county mart has
-    # them): the star distribution too, so that its stars add up to the registered volunteers
+    # the province's totals, persons whose county is unknown included (no county mart has them)
     "volunteer_totals": """
         SELECT count(*) AS volunteers,
-               sum(CASE WHEN status = 'active' THEN 1 ELSE 0 END) AS active,
-               sum(CASE WHEN star_level = 0 THEN 1 ELSE 0 END) AS star_0,
-               sum(CASE WHEN star_level = 1 THEN 1 ELSE 0 END) AS star_1,
-               sum(CASE WHEN star_level = 2 THEN 1 ELSE 0 END) AS star_2,
-               sum(CASE WHEN star_level = 3 THEN 1 ELSE 0 END) AS star_3,
-               sum(CASE WHEN star_level = 4 THEN 1 ELSE 0 END) AS star_4,
-               sum(CASE WHEN star_level = 5 THEN 1 ELSE 0 END) AS star_5
+               sum(CASE WHEN status = 'active' THEN 1 ELSE 0 END) AS active
         FROM {dim_volunteer} WHERE status <> 'deleted'""",
     "volunteers_by_county": """
         SELECT prefecture_name, region_code, region_name, volunteers, active

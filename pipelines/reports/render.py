@@ -306,8 +306,7 @@ def _volunteers(report: Report, figures: ReportFigures, as_of: AsOf) -> None:
             Column("注册志愿者", "volunteers", "count"), Column("活跃志愿者", "active", "count"),
         ], "volunteers-by-county")
     report.heading("星级分布", 3)
-    # from the province's totals: the prefecture mart leaves out persons whose county is unknown
-    stars = [int(totals[f"star_{level}"] or 0) for level in range(6)]
+    stars = [int(prefectures[f"star_{level}"].sum()) for level in range(6)]
     report.chart(_bar(L.STARS, {"志愿者": stars}), "志愿者星级分布（按去重后服务时长）")
     report.table(pd.DataFrame({"star": L.STARS, "volunteers": stars}), [
         Column("星级", "star"), Column("志愿者", "volunteers", "count"),

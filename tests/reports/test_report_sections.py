@@ -191,21 +191,6 @@ def test_registrations_whose_year_is_not_known_are_a_row_of_their_own(tmp_path):
     assert "年份不详：首次同步时已是登记状态、但两个系统均未填写成立日期的组织" in text
 
 
-def test_the_stars_count_the_volunteers_whose_county_is_unknown(tmp_path):
-    """The star distribution was summed over the prefectures, which leave out persons whose
-    county is unknown: the table showed 1 volunteer under the stars for the 3 registered."""
-    prefecture = [{"prefecture_code": "5201", "prefecture_name": "贵阳市", "volunteers": 1, "active": 1,
-                   "in_both_systems": 0, "star_0": 1, **{f"star_{level}": 0 for level in range(1, 6)}}]
-    people = [{"volunteer_key": f"V{i}", "status": "active", "region_code": region, "star_level": star}
-              for i, (region, star) in enumerate((("520102", 0), (None, 0), (None, 2)))]
-    page = render(warehouse(tmp_path / "unplaced.duckdb",
-                            {"mart_volunteers_by_prefecture": prefecture, "dim_volunteer": people}))
-    table = body_text(page)[body_text(page).index('id="star-distribution"'):]
-    table = table[:table.index("</table>")]
-    assert re.findall(r"<tr><td>(.*?)</td><td[^>]*>(.*?)</td>", table) == [
-        ("未达一星", "2"), ("一星", "0"), ("二星", "1"), ("三星", "0"), ("四星", "0"), ("五星", "0")]
-
-
 def test_the_star_distribution_says_the_hours_each_star_takes(tmp_path):
     """The stars were counted on thresholds the page never said; the note's hours are the
     ones the warehouse rates by."""
