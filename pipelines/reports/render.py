@@ -25,6 +25,12 @@ from pipelines.reports.figures import ReportFigures
 from pipelines.reports.quality import DataQuality
 
 TITLE = "贵州省志愿服务统计报告"
+# What the measures ask the province to know that neither source interface carries (the
+# contracts: schemas/sources/*.openapi.yaml): said once, so its absence is not read as zero
+NOT_IN_EITHER_SYSTEM = (
+    "《关于支持和发展志愿服务组织的实施意见》所列事项中，志愿服务组织孵化基地、志愿者培训基地、"
+    "组织承接公共服务项目的情况，全国志愿服务信息系统和“志愿贵州”均未提供数据，本报告未作统计。"
+)
 CHART_WIDTH = 680  # px: the printable width of A4 with 15 mm margins
 CHART_HEIGHT = 320
 FONTS = '"Noto Sans CJK SC", "Source Han Sans SC", "Microsoft YaHei", "PingFang SC", "SimHei", sans-serif'
@@ -632,6 +638,7 @@ def render_report(figures: ReportFigures, quality: DataQuality, *, as_of: AsOf) 
         f'<p class="meta">数据截至 {_beijing(as_of.utc)}（北京时间）。全部数字取自数据仓库统计表；'
         "同一志愿者、同一服务在两个系统中只计一次。</p>"
     )
+    report.note(NOT_IN_EITHER_SYSTEM)
     _key_figures(report, figures)
     _volunteers(report, figures, as_of)
     _service_hours(report, figures, as_of)

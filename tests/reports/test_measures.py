@@ -284,3 +284,12 @@ def test_service_hours_by_prefecture_count_each_service_once_where_its_project_i
     header, *rows = synced["tables"]["hours-by-prefecture"]
     assert header == ("市（州）", "服务记录", "服务时长（小时）")
     assert {row[0]: row[1:] for row in rows} == expected
+
+
+def test_the_report_says_which_items_of_the_measures_no_source_holds(synced):
+    """Incubation bases, training bases and public-service contracts are in neither interface:
+    the report says so rather than leave an official to read their absence as none."""
+    start = synced["page"].index("<h1>")
+    head = synced["page"][start:synced["page"].index("一、志愿者")]
+    for item in ("孵化基地", "培训基地", "承接公共服务项目", "均未提供数据"):
+        assert item in head, item
