@@ -31,7 +31,7 @@ from pipelines.config import Settings
 from pipelines.schemas import StreamMapping, table_spec
 from pipelines.staging.derived import DERIVED
 from pipelines.staging.extract import type_column
-from pipelines.staging.transforms import TRANSFORMS, Context, as_text
+from pipelines.staging.transforms import TRANSFORMS, Context, Reason, as_text
 
 # What the landing writes into a page's `problem` column (pipelines/landing.py), as rules.
 LANDING_PROBLEMS = {
@@ -113,8 +113,9 @@ class Adapter:
         self.failed: dict[str, pd.Series] = {}
 
     def unusable(self, failed: pd.Series, spec: dict, column: str, field_name: str,
-                 rule: str, why: str) -> None:
-        """Apply the mapping's `on_error` to the rows where `column`'s value was unusable."""
+                 rule: str, why: str, flag: str | None = None) -> None:
+        """Apply the mapping's `on_error` to the rows where `column`'s value was unusable
+        (`flag`: the soft flag's name, when not the mapping's)."""
         failed = failed.reindex(self.index, fill_value=False).fillna(False).astype(bool)
         self.failed[column] = self.failed.get(column, failed) | failed
         if not failed.any():
@@ -124,7 +125,18 @@ class Adapter:
             if rows.any():
                 self.parts.append(_problems(rows[rows].index, rule, f"{column} ({field_name}): {why}"))
         else:
-            self.context.flag(spec.get("flag", f"invalid_{column}"), failed)
+            self.context.flag(flag or spec.get("flag", f"invalid_{column}"), failed)
+
+    def unusable_with_reasons(self, failed: pd.Series, reason: Reason | None, spec: dict, column: str,
+                              field_name: str, rule: str, why: str) -> None:
+        """`unusable`, the rows of a normalizer's `reason` told apart: a placeholder date is
+        quarantined (`invalid_value`: it reads, and says nothing) or flagged under its own
+        name, with what it is, not what a date should be."""
+        if reason is not None and reason.rows.any():
+            self.unusable(reason.rows, spec, column, field_name, "invalid_value", reason.why,
+                          flag=f"{reason.flag}_{column}")
+            failed = failed & ~reason.rows
+        self.unusable(failed, spec, column, field_name, rule, why)
 
     def column(self, canonical: pd.DataFrame, column: str, spec: dict) -> pd.Series:
         transform = TRANSFORMS[spec.get("via", "text")]
@@ -139,7 +151,8 @@ class Adapter:
         accepts = self.mapping.identifier_kinds if spec.get("via") in ("id", "reference") else transform.accepts
         wrong = self.wrong_kinds(spec, column, field_name, accepts, transform.expected)
         normalized = transform.normalize(values.where(~wrong), {**spec, "column_name": column}, self.context)
-        self.unusable(normalized.failed, spec, column, source, transform.rule, f"expected {transform.expected}")
+        self.unusable_with_reasons(normalized.failed, normalized.reason, spec, column, source, transform.rule,
+                                   f"expected {transform.expected}")
         if "column" in spec:  # unusable where the column it is made from was (already judged)
             self.failed[column] |= self.failed.get(spec["column"], False)
         result = pd.Series(normalized.values, index=self.index)
@@ -168,8 +181,8 @@ class Adapter:
             fields[role] = fields[role].where(~wrong)
         produced = transform.make(fields, spec, self.context)
         for role, failed in produced.failed.items():
-            self.unusable(failed, spec, role, roles[role], "invalid_value",
-                          f"expected {transform.expected[role]}")
+            self.unusable_with_reasons(failed, produced.reasons.get(role), spec, role, roles[role], "invalid_value",
+                                       f"expected {transform.expected[role]}")
         for column in spec["into"]:
             canonical[column] = produced.columns[column]
 
