@@ -26,6 +26,30 @@ def test_the_ways_people_type_one_mobile(raw):
     assert normalize_phone_one(raw) == "13812345678"
 
 
+@pytest.mark.parametrize(
+    "raw",
+    ["13812345678转123", "13812345678-123", "13812345678 ext 123", "13812345678 ext.123", "13812345678 EXT 8001",
+     "13812345678分机123", "13812345678 分机号：8001", "13812345678(转123)", "13812345678，转123", "13812345678#12",
+     "+86 138 1234 5678 x12", "138-1234-5678-123", "１３８１２３４５６７８转１２３", "13812345678 - 123"],
+)
+def test_a_mobile_with_an_extension_is_the_mobile(raw):
+    """The session-4 review: a desk's extension after a mobile made the number invalid (no
+    hash, no match on the phone); the extension is dropped, the mobile read."""
+    row = normalize_phone(pd.Series([raw])).iloc[0]
+    assert row["phone"] == "13812345678" and row["phone_valid"] and not row["phone_masked"]
+    assert normalize_phone_one(raw) == "13812345678"
+
+
+@pytest.mark.parametrize("raw", ["13812345678-1234567", "0851-86812345-123"])
+def test_what_is_no_mobile_with_an_extension_stays_invalid(raw):
+    assert not normalize_phone(pd.Series([raw])).iloc[0]["phone_valid"]
+
+
+def test_a_masked_mobile_with_an_extension_stays_masked():
+    row = normalize_phone(pd.Series(["138****5678转12"])).iloc[0]
+    assert row["phone"] == "138****5678" and row["phone_masked"] and not row["phone_valid"]
+
+
 def test_masked_numbers_are_kept_as_masked_never_guessed():
     frame = normalize_phone(pd.Series(["138****5678", "+86 138****5678"]))
     assert frame["phone"].tolist() == ["138****5678", "138****5678"]
