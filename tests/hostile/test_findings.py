@@ -25,6 +25,7 @@ from pipelines.staging import read_staged, stage_table
 from tests.staging.rawpages import (
     AS_OF,
     FETCHED,
+    expected_hash,
     national_project,
     national_service,
     national_team,
@@ -498,3 +499,66 @@ def test_a_reference_written_as_a_float_or_full_width_names_its_row(settings):
     assert staged.loc[["1", "2", "3", "4"], "volunteer_source_id"].tolist() == ["7"] * 4
     assert staged.loc[["1", "2"], ["project_source_id", "org_source_id"]].to_numpy().tolist() == [["11", "3"], ["11", "3"]]
     assert staged.loc["R1", "volunteer_source_id"] == "V1"
+
+
+# -- the hostile review of 7 Dec, session 5 ------------------------------------------------
+
+
+def test_a_tools_zero_date_is_no_date(settings):
+    """A service or a registration dated 1900-01-01 or 1970-01-01 (a spreadsheet's or a
+    clock's zero: also 1899-12-30, 0001-01-01 and the epoch as 08:00 Beijing time) was staged
+    as dated: hours counted in 1900, a volunteer registered before the platform existed. A
+    service so dated waits in quarantine, saying why; an optional date is emptied and counted
+    under its own flag."""
+    land_rows(settings, "national", "service_records", [
+        national_service("R1", albx0181="1970-01-01T08:00:00+08:00"),
+        national_service("R2", albx0181="1970-01-01T00:00:00Z", albx0182="1970-01-01T02:00:00Z"),
+        national_service("R3")])
+    land_rows(settings, "provincial", "service_logs", [
+        provincial_log(1, serviceDate="1900-01-01"), provincial_log(2, serviceDate="1899/12/30"),
+        provincial_log(3, serviceDate="19700101"), provincial_log(4)])
+    land_rows(settings, "provincial", "volunteers", [
+        provincial_volunteer(1, "E12345678", regTime="1970-01-01 08:00:00", birthday="1900-01-01"),
+        provincial_volunteer(2, OTHER_ID, regTime="1900-01-01 00:00:00"),
+        provincial_volunteer(3, OTHER_ID, birthday="1970-01-01")])
+    land_rows(settings, "national", "volunteers", [national_volunteer("0001", OTHER_ID, albp0034="0001-01-01")])
+    services = stage_table("services", settings, as_of=AS_OF)
+    quarantined = services.quarantine.set_index(["source", "source_id"])
+    assert sorted(quarantined.index) == [("national", "R1"), ("national", "R2"),
+                                         ("provincial", "1"), ("provincial", "2"), ("provincial", "3")]
+    assert set(quarantined["rule"]) == {"invalid_value"}
+    assert quarantined.loc[("provincial", "1"), "detail"].startswith("service_date (serviceDate): a placeholder date")
+    assert quarantined.loc[("national", "R1"), "detail"].startswith("start_at (albx0181): a placeholder date")
+    assert "can be placed in a year" in quarantined.loc[("national", "R1"), "detail"]
+    assert (pd.to_datetime(services.read()["service_date"]).dt.year == 2026).all() and services.balanced()
+
+    volunteers = stage_table("volunteers", settings, as_of=AS_OF)
+    staged = volunteers.read().set_index(["source", "source_id"])
+    assert volunteers.quarantined == 0 and len(staged) == 4
+    assert staged["registered_on"].isna().tolist() == [True, True, True, False]  # national first
+    # a stated birth date that is a zero is none; a valid ID number's own 1985 stands
+    assert pd.isna(staged.loc[("provincial", "1"), "birth_date"])
+    assert pd.Timestamp(staged.loc[("provincial", "3"), "birth_date"]).year == 1985
+    assert volunteers.soft_flags["placeholder_registered_on"] == 3
+    assert volunteers.soft_flags["placeholder_birth_date"] == 2
+    assert "invalid_registered_on" not in volunteers.soft_flags
+
+
+@pytest.mark.parametrize("written", ["13812345678转123", "13812345678-123", "13812345678 ext 123", "13812345678分机8001"])
+def test_a_mobile_with_an_extension_is_read_and_hashed_never_kept(settings, written):
+    """A mobile typed with a desk's extension was an invalid phone: no hash, so no match on
+    the phone between a person's accounts, and the team's contact lost. The mobile is read,
+    the extension dropped, and the number is kept only as its hash."""
+    land_rows(settings, "provincial", "volunteers", [provincial_volunteer(1, OTHER_ID, mobile=written)])
+    land_rows(settings, "provincial", "teams", [provincial_team(1, leaderMobile=written)])
+    land_rows(settings, "national", "volunteers", [national_volunteer("0001", OTHER_ID, albp0010=written)])
+    volunteers = stage_table("volunteers", settings, as_of=AS_OF)
+    teams = stage_table("organizations", settings, as_of=AS_OF)
+    staged = volunteers.read()
+    assert staged["phone_hash"].tolist() == [expected_hash(PHONE)] * 2
+    assert staged["phone_suffix4"].tolist() == ["5678"] * 2
+    assert teams.read()["contact_phone_hash"].tolist() == [expected_hash(PHONE)]
+    assert "phone_invalid" not in volunteers.soft_flags and "invalid_contact_phone_hash" not in teams.soft_flags
+    for result in (volunteers, teams):
+        shown = " ".join(map(str, result.read().to_numpy().ravel()))
+        assert PHONE not in digits_of(shown) and result.quarantined == 0
