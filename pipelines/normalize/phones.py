@@ -46,6 +46,10 @@ _EXTENSION = re.compile(
     r"(?i)^(.*?[0-9*])[\s,;:(（]*(?:转|轉|分机号?|分機號?|内线|ext(?:ension)?\.?|x|#|-|‐|–|—)"
     r"[\s:：.]*[0-9]{1,6}[\s)）]*$"
 )
+# A number a spreadsheet or a serializer turned into a float: 13812345678.0 is 13812345678
+# (the point is a separator to the cleaning, which made it 12 digits, and 1381234567.0 the
+# mobile 13812345670).
+_FLOAT_TAIL = re.compile(r"^\s*([0-9]+)\.0+\s*$")
 
 
 def _cleaned_one(text: str) -> str:
@@ -59,11 +63,11 @@ def _is_mobile_shaped(cleaned: str) -> bool:
 
 def normalize_phone_one(value) -> str | None:
     """One phone number cleaned (country code, separators and an extension after a mobile
-    removed); None when empty."""
+    removed, a mobile written as a float read); None when empty."""
     if is_missing(value):
         return None
     text = value if isinstance(value, str) else str(as_text([value]).iloc[0])
-    text = text.translate(FULLWIDTH_TO_ASCII)
+    text = _FLOAT_TAIL.sub(r"\1", text.translate(FULLWIDTH_TO_ASCII))
     cleaned = _cleaned_one(text)
     extension = None if _is_mobile_shaped(cleaned) else _EXTENSION.match(text)
     if extension is not None and _is_mobile_shaped(_cleaned_one(extension.group(1))):
@@ -83,7 +87,7 @@ def _mobile_shaped(cleaned: pd.Series) -> pd.Series:
 
 def _clean_phones(distinct: pd.Series) -> pd.Series:
     """Vectorized `normalize_phone_one` (Arrow RE2 over the column)."""
-    folded = fold_fullwidth(distinct)
+    folded = arrow_replace(fold_fullwidth(distinct), _FLOAT_TAIL.pattern, r"\1")
     cleaned = _cleaned(folded)
     # nearly every phone is a mobile as it is: only the others are looked at for an extension
     others = cleaned.notna() & ~_mobile_shaped(cleaned)

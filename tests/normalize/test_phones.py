@@ -45,6 +45,16 @@ def test_what_is_no_mobile_with_an_extension_stays_invalid(raw):
     assert not normalize_phone(pd.Series([raw])).iloc[0]["phone_valid"]
 
 
+@pytest.mark.parametrize(("raw", "read", "valid"), [("13812345678.0", "13812345678", True),
+                                                   ("１３８１２３４５６７８．００", "13812345678", True),
+                                                   ("1381234567.0", "1381234567", False)])
+def test_a_number_written_as_a_float_is_its_integer(raw, read, valid):
+    """A spreadsheet's or a serializer's float: the point was a separator to the cleaning, so
+    13812345678.0 was 12 digits (invalid) and 1381234567.0 the mobile 13812345670."""
+    row = normalize_phone(pd.Series([raw])).iloc[0]
+    assert (row["phone"], row["phone_valid"]) == (read, valid) and normalize_phone_one(raw) == read
+
+
 def test_a_masked_mobile_with_an_extension_stays_masked():
     row = normalize_phone(pd.Series(["138****5678转12"])).iloc[0]
     assert row["phone"] == "138****5678" and row["phone_masked"] and not row["phone_valid"]
