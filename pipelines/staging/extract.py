@@ -39,6 +39,7 @@ from pipelines import duck
 from pipelines.config import Settings
 from pipelines.files import atomic_path, private_dir, write_text
 from pipelines.landing import folder_pages, landed_since, raw_files, sync_folders, updated_at_utc_sql
+from pipelines.normalize import WHITESPACE_CHARS, char_class
 from pipelines.schemas import StreamMapping
 from pipelines.sources.streams import DECIMAL_PATTERN, DELETED_TEXTS, EXACT_INTEGERS, WHOLE_DECIMAL_PATTERN
 from pipelines.sql import literal
@@ -102,12 +103,31 @@ LATEST_PER_KEY = """SELECT *, count(*) OVER (PARTITION BY source_key) AS key_ver
 def _latest_versions(mapping: StreamMapping, has_problem_column: bool) -> str:
     """The CTEs `versions` (every landed row) and `latest_per_key` (the rows staged)."""
     return f"""{_versions_cte(mapping, has_problem_column)}, latest_per_row AS (
-    SELECT *, COALESCE(NULLIF(trim(CAST(try({_source_key_sql(mapping)}) AS VARCHAR)), ''), '#' || id) AS source_key
+    SELECT *, {_source_key_or_identity_sql(mapping)} AS source_key
     FROM versions
     {LATEST_PER_ROW}
 ), latest_per_key AS (
     {LATEST_PER_KEY}
 )"""
+
+
+# What Python's str.strip takes off a value's ends (and so the landing off a row id and the
+# adapter off a staged key): DuckDB's trim takes spaces only, so a key "V0001\n" or one after
+# an ideographic space was a key of its own to the dedup and the same staged source id as
+# V0001, and the blocking key_unique check stopped the publish.
+_WHITESPACE = char_class([(ord(c), ord(c)) for c in WHITESPACE_CHARS])
+_WHITESPACE_ENDS = literal(f"^{_WHITESPACE}+|{_WHITESPACE}+$")
+
+
+def _stripped_sql(expression: str) -> str:
+    return f"regexp_replace({expression}, {_WHITESPACE_ENDS}, '', 'g')"
+
+
+def _source_key_or_identity_sql(mapping: StreamMapping) -> str:
+    """The key the dedup keeps one row per: the source key, its ends stripped as Python strips
+    them, else the row's identity."""
+    key = f"CAST(try({_source_key_sql(mapping)}) AS VARCHAR)"
+    return f"COALESCE(NULLIF({_stripped_sql(key)}, ''), '#' || id)"
 
 
 def _source_key_sql(mapping: StreamMapping) -> str:
@@ -122,9 +142,10 @@ def _source_key_sql(mapping: StreamMapping) -> str:
                    f"THEN CAST(CAST({number} AS BIGINT) AS VARCHAR) END")
     text = key_text
     if mapping.integer_ids:
-        text = (f"CASE WHEN regexp_full_match(trim({key_text}), {literal(WHOLE_DECIMAL_PATTERN)}) "
-                f"THEN split_part(trim({key_text}), '.', 1) "
-                f"WHEN regexp_full_match(trim({key_text}), {literal(DECIMAL_PATTERN)}) THEN NULL "
+        stripped = _stripped_sql(key_text)
+        text = (f"CASE WHEN regexp_full_match({stripped}, {literal(WHOLE_DECIMAL_PATTERN)}) "
+                f"THEN split_part({stripped}, '.', 1) "
+                f"WHEN regexp_full_match({stripped}, {literal(DECIMAL_PATTERN)}) THEN NULL "
                 f"ELSE {key_text} END")
     # only text or a number is a key: rows whose key is a list, an object or true stay apart
     return (
@@ -146,7 +167,7 @@ def identities_sql(mapping: StreamMapping, *, has_problem_column: bool = True) -
     (`identities` keeps them per stream, so a merge reads only new pages' records)."""
     return f"""{_versions_cte(mapping, has_problem_column)}
 SELECT id, fetched_at, filename, file_row_number, updated_utc, deleted,
-       COALESCE(NULLIF(trim(CAST(try({_source_key_sql(mapping)}) AS VARCHAR)), ''), '#' || id) AS source_key,
+       {_source_key_or_identity_sql(mapping)} AS source_key,
        CAST(sync_id AS VARCHAR) AS sync_id
 FROM versions"""
 

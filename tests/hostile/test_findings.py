@@ -678,3 +678,20 @@ def test_a_mobile_sent_as_a_float_is_read(settings):
     result = stage_table("volunteers", settings, as_of=AS_OF)
     assert result.read()["phone_hash"].tolist() == [expected_hash(PHONE)] * 2
     assert "phone_invalid" not in result.soft_flags
+
+
+def test_a_key_with_a_newline_or_a_wide_space_at_its_ends_is_the_same_key(settings):
+    """Found in session 5: DuckDB's trim takes spaces only, so a national number "V0001\\n"
+    or "\\u3000V0001" (an account re-created with the number pasted from a form) was a key of
+    its own to the dedup, and the same staged source id V0001 as the account's: the blocking
+    key_unique check failed and one row stopped the publish."""
+    from pipelines.quality import gx_runner
+
+    land_rows(settings, "national", "volunteers", [
+        national_volunteer("0001", OTHER_ID), national_volunteer("0002", OTHER_ID, albp0029="V0001\n"),
+        national_volunteer("0003", OTHER_ID, albp0029="\u3000V0001\t")])
+    result = stage_table("volunteers", settings, as_of=AS_OF)
+    assert result.read()["source_id"].tolist() == ["V0001"]
+    assert result.accounting["national/volunteers"]["sync-1"]["superseded"] == 2
+    suite = gx_runner.validate("volunteers", read_staged(settings, "volunteers", columns=gx_runner.suite_columns("volunteers")))
+    assert suite.failed("blocking") == []
