@@ -42,6 +42,7 @@ from pipelines.faults import crash_point
 from pipelines.files import fsync_path, private_dir, remove_partial_writes, write_parquet, write_text
 from pipelines.sources.http import record_text
 from pipelines.sources.streams import Checkpoint, Page, RowFacts, SourceClient, Stream, walk
+from pipelines.sql import literal
 
 log = logging.getLogger("pipelines.sources")
 
@@ -540,11 +541,21 @@ def has_raw(data_dir: Any, source: str, stream: str) -> bool:
     return bool(raw_files(data_dir, source, stream))
 
 
-def updated_at_utc_sql(source: str, column: str = "updated_at") -> str:
-    """A DuckDB expression turning the landed updated_at text into a UTC timestamp.
+# An offset written after a time of day (a date's own "-01" is none): 10:00:00+08:00, …Z,
+# 10:00:00.0+0800.
+_OFFSET_AFTER_A_TIME = r"[0-9]:[0-9]{2}(:[0-9]{2}([.,][0-9]+)?)?\s*(Z|z|[+-][0-9]{2}(:?[0-9]{2})?)$"
 
-    National text carries its offset; provincial text is Beijing wall-clock time without one.
+
+def updated_at_utc_sql(column: str = "updated_at") -> str:
+    """A DuckDB expression turning the landed updated_at text into a UTC timestamp (null where
+    DuckDB cannot read it: wrap it in `try`).
+
+    Read as the landing reads a change time (`streams.change_time`), whichever source wrote
+    it: an offset written is the offset; none is Beijing time (the contract's rule for both
+    systems). National text carries its offset and provincial text none, but a provincial
+    "2026-06-01 10:00:00.0" (Java's way of writing a time) or one with an offset moved the
+    checkpoint while staging, reading one format alone, called it missing.
     """
-    if source == "national":
-        return f"CAST(CAST({column} AS TIMESTAMPTZ) AT TIME ZONE 'UTC' AS TIMESTAMP)"
-    return f"(strptime({column}, '%Y-%m-%d %H:%M:%S') - INTERVAL 8 HOUR)"
+    with_offset = f"CAST(CAST({column} AS TIMESTAMPTZ) AT TIME ZONE 'UTC' AS TIMESTAMP)"
+    beijing = f"(CAST({column} AS TIMESTAMP) - INTERVAL 8 HOUR)"
+    return f"CASE WHEN regexp_matches({column}, {literal(_OFFSET_AFTER_A_TIME)}) THEN {with_offset} ELSE {beijing} END"

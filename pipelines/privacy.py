@@ -438,8 +438,15 @@ def holds_a_personal_number(identifier: str) -> bool:
     free text masks but a key keeps."""
     from pipelines.normalize.ids import could_be_a_resident_id
 
-    return any(number.digits.startswith("1") if number.kind == "phone" else could_be_a_resident_id(number.digits)
-               for number in find_personal_numbers(identifier))
+    numbers = find_personal_numbers(identifier)
+    if any(number.digits.startswith("1") if number.kind == "phone" else could_be_a_resident_id(number.digits)
+           for number in numbers):
+        return True
+    # a mobile and an extension (13812345678-8001) read as one ID-shaped run that is nobody's
+    # ID number, and the mobile in it went unseen: a mobile followed by a gap is one
+    return bool(numbers) and any(
+        _MOBILE.fullmatch(_mobile_digits(_plain(match.group(0))))
+        for match in _PHONE_SHAPED.finditer(_not_numbers_blanked(identifier)))
 
 
 def identifiers_holding_a_personal_number(values: pd.Series) -> pd.Series:

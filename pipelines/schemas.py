@@ -84,6 +84,7 @@ class StreamMapping:
     derived: tuple[dict[str, Any], ...] = ()
     ignored_fields: frozenset[str] = frozenset()  # fields of the interface deliberately not read
     identifier_kinds: frozenset[str] = frozenset({"text", "number"})  # JSON kinds of ids
+    integer_ids: bool = False  # the contract's row ids are integers: 4.0 and "4.0" are the row 4
 
     def drift(self, fields_seen: Iterable[str], bookkeeping: Iterable[str]) -> tuple[list[str], list[str]]:
         """Schema drift in rows the source sent: (fields this mapping neither reads nor
@@ -203,6 +204,7 @@ def load_mapping(source: str, mapping_dir: Traversable = MAPPING_DIR) -> dict[st
             derived=tuple(stream.get("derived") or ()),
             ignored_fields=frozenset(stream.get("ignored") or ()),
             identifier_kinds=frozenset(document.get("identifier_kinds") or ("text", "number")),
+            integer_ids=bool(document.get("integer_ids", False)),
         )
         if mapping.table not in canonical:
             raise ValueError(f"{source}.{stream_name} maps to unknown table {mapping.table!r}")

@@ -395,6 +395,7 @@ KINDS = (
     Kind("phone_plus86_spaced", "phone",
          _number(lambda p, old: f"+86 {p[:3]} {p[3:7]} {p[7:]}", "phone")),
     Kind("phone_zero_width", "phone", _number(lambda p, old: ZERO_WIDTH_SPACE.join(p), "phone")),
+    Kind("phone_with_extension", "phone", _number(lambda p, old: f"{p}转8001", "phone")),
     Kind("id_number_zero_width", "cert", _number(lambda n, old: ZERO_WIDTH_SPACE.join(n))),
     Kind("id_number_fullwidth", "cert", _number(lambda n, old: fullwidth(n))),
     Kind("id_number_grouped", "cert", _number(lambda n, old: f"{n[:6]} {n[6:14]} {n[14:]}")),
@@ -425,6 +426,9 @@ KINDS = (
     Kind("date_feb_30", "date", _date("2026-02-30")),
     Kind("date_as_text", "date", _value("昨天")),
     Kind("date_far_future", "date", _date("2999-01-01"), future=True),
+    # a spreadsheet's and a clock's zero: parse as dates, say none (session 5)
+    Kind("date_placeholder_1900", "date", _date("1900-01-01")),
+    Kind("date_epoch", "date", _date("1970-01-01")),
     Kind("minutes_negative", "minutes", _value(-30)),
     Kind("minutes_huge", "minutes", _value(Raw(b"1e9"))),
     Kind("minutes_text", "minutes", _value("abc")),

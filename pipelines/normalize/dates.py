@@ -24,10 +24,19 @@ from pipelines import clock
 from pipelines.normalize import as_text, fold_fullwidth, map_unique
 
 BEIJING_OFFSET = pd.Timedelta(clock.BEIJING_OFFSET)
-# Dates before this year are typing accidents (0001), not records of people. A date far in
+# Dates before this year are typing accidents (0200), not records of people. A date far in
 # the future is read as written: the contract's future_date rule judges it.
 EARLIEST_YEAR = 1900
 MAX_OFFSET_HOURS = 14  # the widest offset any zone uses (UTC+14)
+# The zeros of the tools that write dates: a spreadsheet's day 0 and 1 (1899-12-30 in Excel
+# and LibreOffice, 1899-12-31 in older Excel), 1900-01-01 (a date cell left at its default),
+# a database's least date (0001-01-01) and a clock's epoch (1970-01-01, written in UTC or as
+# 08:00 Beijing time). No service, registration, team or birth of ours is told by one: such
+# a value says "no date", and staging treats it as none (`placeholder_dates`).
+PLACEHOLDER_DATES = frozenset(
+    pd.Timestamp(day) for day in ("0001-01-01", "1899-12-30", "1899-12-31", "1900-01-01", "1970-01-01"))
+PLACEHOLDER_WHY = ("a placeholder date (1900-01-01, 1970-01-01 and the like: a spreadsheet's, a database's "
+                   "or a clock's zero), not a real one: nothing dated by it can be placed in a year")
 
 # y-M-d with '-', '/', '.' or 年月日, or 8 digits; then optionally a time and an offset.
 _DATE_PART = (
@@ -68,8 +77,8 @@ def _midnights(parts: pd.DataFrame) -> pd.Series:
     day = parts["day"].fillna(parts["day_cn"]).fillna(parts["day8"])
     iso = parts["year"] + "-" + month.str.zfill(2) + "-" + day.str.zfill(2)
     dates = pd.to_datetime(iso, format="%Y-%m-%d", errors="coerce").astype("datetime64[us]")
-    plausible = (dates.dt.year >= EARLIEST_YEAR) & _offset(parts, pd.Timedelta(0)).notna()
-    return dates.where(plausible)
+    in_our_years = (dates.dt.year >= EARLIEST_YEAR) | dates.isin(list(PLACEHOLDER_DATES))
+    return dates.where(in_our_years & _offset(parts, pd.Timedelta(0)).notna())
 
 
 def _clock(parts: pd.DataFrame) -> pd.Series:
@@ -142,10 +151,22 @@ def _to_utc(values, default_offset: pd.Timedelta) -> pd.Series:
     return plausible(utc)
 
 
+def placeholder_dates(moments: pd.Series) -> pd.Series:
+    """Whether each date or time is a tool's zero (PLACEHOLDER_DATES): a date as written, a
+    time by its Beijing date (1970-01-01T00:00:00Z, the epoch, is 08:00 in Beijing)."""
+    if not _is_datetime(moments):
+        return pd.Series(False, index=getattr(moments, "index", None), dtype=bool)
+    if moments.dt.tz is not None:
+        moments = moments.dt.tz_convert("UTC").dt.tz_localize(None) + BEIJING_OFFSET
+    days = moments.dt.normalize().astype("datetime64[us]")
+    return days.isin(list(PLACEHOLDER_DATES)).astype(bool)
+
+
 def plausible(moments: pd.Series) -> pd.Series:
     """Dates or times from EARLIEST_YEAR on, NaT before: whichever parser read them, the
-    year 0001 is no date of ours."""
-    return moments.where(moments.dt.year >= EARLIEST_YEAR)
+    year 0200 is no date of ours. A tool's zero (PLACEHOLDER_DATES, 0001-01-01 too) is kept as
+    read, for staging to tell it from a typing accident (`placeholder_dates`)."""
+    return moments.where((moments.dt.year >= EARLIEST_YEAR) | placeholder_dates(moments))
 
 
 def beijing_text_to_utc(values) -> pd.Series:

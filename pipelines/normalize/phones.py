@@ -38,22 +38,65 @@ _COUNTRY_PREFIX = re.compile(r"^(?:\+|00)?86(1[3-9][0-9](?:[0-9]{8}|\*{4}[0-9]{4
 # quotes, a label (手机：), a full stop after it. A number starts with a digit, + or a masking
 # '*' and ends with a digit or '*'.
 _WRAPPING = re.compile(r"^[^0-9*+]+|[^0-9*]+$")
+# An extension typed after a number (13812345678转123, -123, ext 123, 分机 8001, x12, #12): the
+# number is what reaches the person, the extension only a desk behind it. Split off, then
+# dropped only when what is left is a mobile (clear or masked): 138-1234-5678 ends in "-5678"
+# too, and is no mobile with an extension. (RE2 and Python's re read the pattern alike.)
+_EXTENSION = re.compile(
+    r"(?i)^(.*?[0-9*])[\s,;:(（]*(?:转|轉|分机号?|分機號?|内线|ext(?:ension)?\.?|x|#|-|‐|–|—)"
+    r"[\s:：.]*[0-9]{1,6}[\s)）]*$"
+)
+# A number a spreadsheet or a serializer turned into a float: 13812345678.0 is 13812345678
+# (the point is a separator to the cleaning, which made it 12 digits, and 1381234567.0 the
+# mobile 13812345670).
+_FLOAT_TAIL = re.compile(r"^\s*([0-9]+)\.0+\s*$")
+
+
+def _cleaned_one(text: str) -> str:
+    text = _WRAPPING.sub("", text.translate(_SEPARATORS))
+    return _COUNTRY_PREFIX.sub(r"\1", text)
+
+
+def _is_mobile_shaped(cleaned: str) -> bool:
+    return bool(MOBILE.fullmatch(cleaned) or MASKED_MOBILE.fullmatch(cleaned))
 
 
 def normalize_phone_one(value) -> str | None:
-    """One phone number cleaned (country code and separators removed); None when empty."""
+    """One phone number cleaned (country code, separators and an extension after a mobile
+    removed, a mobile written as a float read); None when empty."""
     if is_missing(value):
         return None
     text = value if isinstance(value, str) else str(as_text([value]).iloc[0])
-    text = _WRAPPING.sub("", text.translate(FULLWIDTH_TO_ASCII).translate(_SEPARATORS))
-    text = _COUNTRY_PREFIX.sub(r"\1", text)
-    return text or None
+    text = _FLOAT_TAIL.sub(r"\1", text.translate(FULLWIDTH_TO_ASCII))
+    cleaned = _cleaned_one(text)
+    extension = None if _is_mobile_shaped(cleaned) else _EXTENSION.match(text)
+    if extension is not None and _is_mobile_shaped(_cleaned_one(extension.group(1))):
+        cleaned = _cleaned_one(extension.group(1))
+    return cleaned or None
+
+
+def _cleaned(folded: pd.Series) -> pd.Series:
+    cleaned = arrow_replace(arrow_replace(folded, _SEPARATORS_RE, ""), _WRAPPING.pattern, "")
+    return arrow_replace(cleaned, _COUNTRY_PREFIX.pattern, r"\1")
+
+
+def _mobile_shaped(cleaned: pd.Series) -> pd.Series:
+    shaped = cleaned.str.fullmatch(MOBILE.pattern) | cleaned.str.fullmatch(MASKED_MOBILE.pattern)
+    return shaped.fillna(False).astype(bool)
 
 
 def _clean_phones(distinct: pd.Series) -> pd.Series:
     """Vectorized `normalize_phone_one` (Arrow RE2 over the column)."""
-    cleaned = arrow_replace(arrow_replace(fold_fullwidth(distinct), _SEPARATORS_RE, ""), _WRAPPING.pattern, "")
-    cleaned = arrow_replace(cleaned, _COUNTRY_PREFIX.pattern, r"\1")
+    folded = arrow_replace(fold_fullwidth(distinct), _FLOAT_TAIL.pattern, r"\1")
+    cleaned = _cleaned(folded)
+    # nearly every phone is a mobile as it is: only the others are looked at for an extension
+    others = cleaned.notna() & ~_mobile_shaped(cleaned)
+    if others.any():
+        base = folded[others].str.extract(_EXTENSION.pattern, expand=False)
+        base_cleaned = _cleaned(base.fillna(""))
+        extended = _mobile_shaped(base_cleaned) & base.notna()
+        cleaned = cleaned.copy()
+        cleaned[extended[extended].index] = base_cleaned[extended]
     return cleaned.where(cleaned.str.len() > 0)
 
 

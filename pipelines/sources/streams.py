@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -63,6 +65,8 @@ class Stream:
     cursor_field: str
     deleted_field: str
     page_size: int
+    # the contract's ids are integers (provincial `id`): 4.0 and "4.0" are the row 4
+    integer_ids: bool = False
 
     # Rows are what a source sent: anything at all. None means "not usable", never an error.
 
@@ -72,7 +76,7 @@ class Stream:
         skew; computed once per page by the caller)."""
         if type(row) is not dict and not isinstance(row, Mapping):
             return RowFacts(None, None, False, "not_an_object")
-        row_id = _usable_id(row.get(self.id_field))
+        row_id, id_problem = _read_id(row.get(self.id_field), self.integer_ids)
         value = row.get(self.cursor_field)
         plausible = isinstance(value, str) and is_change_time(value, latest or latest_change_time())
         cursor = value if plausible else None
@@ -82,7 +86,7 @@ class Stream:
         elif cursor is None:
             problem = f"bad_cursor:{self.cursor_field}"
         elif row_id is None:
-            problem = f"no_id:{self.id_field}"
+            problem = f"{id_problem}:{self.id_field}"
         else:
             problem = None
         return RowFacts(row_id, cursor, deleted, problem)
@@ -94,7 +98,7 @@ class Stream:
 
     def row_id(self, row: Any) -> str | None:
         """The row's id as text, None when the row has no usable one."""
-        return _usable_id(row.get(self.id_field)) if isinstance(row, Mapping) else None
+        return _read_id(row.get(self.id_field), self.integer_ids)[0] if isinstance(row, Mapping) else None
 
     def row_cursor(self, row: Any) -> str | None:
         """The row's change time as the source wrote it, None unless it is a plausible time
@@ -148,11 +152,37 @@ class RowFacts(NamedTuple):
         return self.id is not None and self.cursor is not None
 
 
-def _usable_id(value: Any) -> str | None:
+# Whole numbers a float is exact for (JSON numbers are read as doubles by most serializers).
+EXACT_INTEGERS = 2**53
+# An integer written as a decimal ("4.0", "4.00"), where the contract's ids are integers; and
+# any decimal, for telling "4.5" (a number, not whole) from text ids of other shapes.
+# (The patterns are staging's too: pipelines/staging/extract.py reads keys the same way.)
+WHOLE_DECIMAL_PATTERN = r"([0-9]+)\.0*"
+DECIMAL_PATTERN = r"[+-]?(?:[0-9]+\.[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
+_WHOLE_DECIMAL = re.compile(WHOLE_DECIMAL_PATTERN)
+_DECIMAL = re.compile(DECIMAL_PATTERN)
+
+
+def _read_id(value: Any, integer_ids: bool = False) -> tuple[str | None, str]:
+    """A row's id as text, or None and why: `no_id` (none there: absent, null, blank, not a
+    scalar) or `not_whole_id` (a number with a fraction, or one too large for a float to hold
+    exactly). A float that is a whole number (4.0: an integer a serializer wrote as a float)
+    is that integer, as an integer is; where the contract's ids are integers, so is the text
+    "4.0". Text is otherwise kept as sent (strip aside): national ids are fixed-width text."""
+    if isinstance(value, float):
+        if math.isfinite(value) and value == int(value) and abs(value) < EXACT_INTEGERS:
+            return str(int(value)), ""
+        return None, "not_whole_id"
     if isinstance(value, bool) or not isinstance(value, (str, int)):
-        return None
+        return None, "no_id"
     text = str(value).strip()
-    return text if text and text.isprintable() and _encodable(text) else None
+    if integer_ids and isinstance(value, str):
+        whole = _WHOLE_DECIMAL.fullmatch(text)
+        if whole is not None:
+            text = whole.group(1)
+        elif _DECIMAL.fullmatch(text):
+            return None, "not_whole_id"
+    return (text, "") if text and text.isprintable() and _encodable(text) else (None, "no_id")
 
 
 def declare_streams(
@@ -164,11 +194,12 @@ def declare_streams(
     cursor_field: str,
     deleted_field: str,
     page_size: int,
+    integer_ids: bool = False,
 ) -> dict[str, Stream]:
     """The streams of one source by name: every listing of a source pages, keys and flags
     deletion the same way, so only the name and the path differ."""
     return {
-        name: Stream(source, name, path, paging, id_field, cursor_field, deleted_field, page_size)
+        name: Stream(source, name, path, paging, id_field, cursor_field, deleted_field, page_size, integer_ids)
         for name, path in paths.items()
     }
 

@@ -29,15 +29,17 @@ import pandas as pd
 from pipelines.clock import AsOf
 from pipelines.config import Settings
 from pipelines.schemas import StreamMapping, table_spec
+from pipelines.sources import STREAMS
 from pipelines.staging.derived import DERIVED
 from pipelines.staging.extract import type_column
-from pipelines.staging.transforms import TRANSFORMS, Context, as_text
+from pipelines.staging.transforms import TRANSFORMS, Context, Reason, as_text
 
 # What the landing writes into a page's `problem` column (pipelines/landing.py), as rules.
 LANDING_PROBLEMS = {
     "not_an_object": ("unreadable_row", "the row is not a JSON object"),
     "bad_text": ("unreadable_row", "text that is not valid Unicode (an unpaired surrogate or invalid UTF-8)"),
     "no_id": ("missing_required", "no row id"),
+    "not_whole_id": ("invalid_value", "a row id that is no whole number (4.5; 1e30, too large to be exact)"),
     "no_cursor": ("missing_required", "no change time"),
     "bad_cursor": ("invalid_value", "not a readable change time"),
 }
@@ -77,11 +79,18 @@ def _landing_problems(raw: pd.DataFrame, key_field: str) -> pd.DataFrame:
     parts = []
     for text, rows in noted.groupby(noted).groups.items():
         kind, _, where = text.partition(":")
-        if kind == "no_id" and where != key_field:
+        if kind in ("no_id", "not_whole_id") and where != key_field:
             continue
         rule, why = LANDING_PROBLEMS.get(kind, ("unreadable_row", kind))
         parts.append(_problems(rows, rule, f"{where}: {why}" if where else why))
     return _stack(parts)
+
+
+def _landing_noted(raw: pd.DataFrame, problem: str) -> pd.Series:
+    """Rows the landing noted with exactly `problem` (`kind:field`)."""
+    if "__problem" not in raw:
+        return pd.Series(False, index=raw.index)
+    return raw["__problem"].astype("string").eq(problem).fillna(False).astype(bool)
 
 
 def _stack(parts: list[pd.DataFrame]) -> pd.DataFrame:
@@ -113,8 +122,9 @@ class Adapter:
         self.failed: dict[str, pd.Series] = {}
 
     def unusable(self, failed: pd.Series, spec: dict, column: str, field_name: str,
-                 rule: str, why: str) -> None:
-        """Apply the mapping's `on_error` to the rows where `column`'s value was unusable."""
+                 rule: str, why: str, flag: str | None = None) -> None:
+        """Apply the mapping's `on_error` to the rows where `column`'s value was unusable
+        (`flag`: the soft flag's name, when not the mapping's)."""
         failed = failed.reindex(self.index, fill_value=False).fillna(False).astype(bool)
         self.failed[column] = self.failed.get(column, failed) | failed
         if not failed.any():
@@ -124,7 +134,18 @@ class Adapter:
             if rows.any():
                 self.parts.append(_problems(rows[rows].index, rule, f"{column} ({field_name}): {why}"))
         else:
-            self.context.flag(spec.get("flag", f"invalid_{column}"), failed)
+            self.context.flag(flag or spec.get("flag", f"invalid_{column}"), failed)
+
+    def unusable_with_reasons(self, failed: pd.Series, reason: Reason | None, spec: dict, column: str,
+                              field_name: str, rule: str, why: str) -> None:
+        """`unusable`, the rows of a normalizer's `reason` told apart: a placeholder date is
+        quarantined (`invalid_value`: it reads, and says nothing) or flagged under its own
+        name, with what it is, not what a date should be."""
+        if reason is not None and reason.rows.any():
+            self.unusable(reason.rows, spec, column, field_name, "invalid_value", reason.why,
+                          flag=f"{reason.flag}_{column}")
+            failed = failed & ~reason.rows
+        self.unusable(failed, spec, column, field_name, rule, why)
 
     def column(self, canonical: pd.DataFrame, column: str, spec: dict) -> pd.Series:
         transform = TRANSFORMS[spec.get("via", "text")]
@@ -139,7 +160,8 @@ class Adapter:
         accepts = self.mapping.identifier_kinds if spec.get("via") in ("id", "reference") else transform.accepts
         wrong = self.wrong_kinds(spec, column, field_name, accepts, transform.expected)
         normalized = transform.normalize(values.where(~wrong), {**spec, "column_name": column}, self.context)
-        self.unusable(normalized.failed, spec, column, source, transform.rule, f"expected {transform.expected}")
+        self.unusable_with_reasons(normalized.failed, normalized.reason, spec, column, source, transform.rule,
+                                   f"expected {transform.expected}")
         if "column" in spec:  # unusable where the column it is made from was (already judged)
             self.failed[column] |= self.failed.get(spec["column"], False)
         result = pd.Series(normalized.values, index=self.index)
@@ -159,6 +181,18 @@ class Adapter:
                           f"{KIND_NAMES.get(kind, kind)} where {expected} belongs")
         return wrong
 
+    def unreadable_change_times(self, updated_at: pd.Series, noted: pd.Series) -> None:
+        """Rows whose change time the landing read (it moved the checkpoint) and staging
+        cannot (a form Python's `fromisoformat` reads and DuckDB does not: 20260601T100000):
+        there but unusable, never `missing`."""
+        landed = self.raw["__updated_at"].notna() if "__updated_at" in self.raw else pd.Series(False, index=self.index)
+        unread = (landed & updated_at.isna() & noted.isna()).fillna(False).astype(bool)
+        if unread.any():
+            cursor_field = STREAMS[self.mapping.source][self.mapping.stream].cursor_field
+            self.failed["updated_at"] |= unread
+            self.parts.append(_problems(unread[unread].index, "invalid_value",
+                                        f"{cursor_field}: {LANDING_PROBLEMS['bad_cursor'][1]}"))
+
     def derived(self, canonical: pd.DataFrame, spec: dict) -> None:
         transform = DERIVED[spec["via"]]
         roles = {role: name for role, name in spec["fields"].items() if name}
@@ -168,8 +202,8 @@ class Adapter:
             fields[role] = fields[role].where(~wrong)
         produced = transform.make(fields, spec, self.context)
         for role, failed in produced.failed.items():
-            self.unusable(failed, spec, role, roles[role], "invalid_value",
-                          f"expected {transform.expected[role]}")
+            self.unusable_with_reasons(failed, produced.reasons.get(role), spec, role, roles[role], "invalid_value",
+                                       f"expected {transform.expected[role]}")
         for column in spec["into"]:
             canonical[column] = produced.columns[column]
 
@@ -186,10 +220,14 @@ class Adapter:
         self.unusable(key.failed, key_spec, "source_id", mapping.source_id_field, "invalid_value",
                       "expected an identifier, not a personal number")
         canonical["source_id"] = key.values
+        # a key that is there but no whole number (4.5) is unusable, not missing: the landing's
+        # problem says what it is
+        self.failed["source_id"] |= _landing_noted(self.raw, f"not_whole_id:{mapping.source_id_field}")
         canonical["updated_at"] = pd.to_datetime(self.raw["__updated_utc"], errors="coerce").dt.tz_localize("UTC")
         # a change time the landing could not read is its problem, not a missing value
         noted = self.raw["__problem"].astype("string") if "__problem" in self.raw else pd.Series(pd.NA, index=self.index)
         self.failed["updated_at"] = noted.str.contains("cursor", regex=False).fillna(False).astype(bool)
+        self.unreadable_change_times(canonical["updated_at"], noted)
         canonical["is_deleted"] = ~self.live
         for column, column_spec in mapping.columns.items():
             canonical[column] = self.column(canonical, column, column_spec)

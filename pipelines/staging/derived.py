@@ -26,11 +26,12 @@ from pipelines.staging.transforms import (
     TEXT,
     TEXT_OR_NUMBER,
     Context,
+    Reason,
     _with_fast_path,
+    dated,
     as_text,
     hashed,
     masked_personal_numbers,
-    present,
 )
 
 
@@ -38,6 +39,7 @@ from pipelines.staging.transforms import (
 class Derived:
     columns: pd.DataFrame
     failed: dict[str, pd.Series] = field(default_factory=dict)  # role -> rows unusable
+    reasons: dict[str, Reason] = field(default_factory=dict)  # role -> rows of `failed` with a reason of their own
 
 
 @dataclass(frozen=True)
@@ -131,9 +133,12 @@ def _person_identity(fields: pd.DataFrame, spec: dict, ctx: Context) -> Derived:
     id_gender, id_birth = _certificate(fields, spec, ctx, out)
     stated_gender = as_text(pd.Series(statuses.gender_from_code(_field(fields, "gender")), index=index))
     failed: dict[str, pd.Series] = {}
+    reasons: dict[str, Reason] = {}
     if "birth_date" in fields:
-        stated_birth = _with_fast_path(fields["birth_date"], "%Y-%m-%d", parse_date, utc=False)
-        failed["birth_date"] = (present(fields["birth_date"]) & stated_birth.isna()).astype(bool)
+        birth = dated(fields["birth_date"], _with_fast_path(fields["birth_date"], "%Y-%m-%d", parse_date, utc=False))
+        stated_birth, failed["birth_date"] = birth.values, birth.failed
+        if birth.reason is not None:
+            reasons["birth_date"] = birth.reason
     else:
         stated_birth = pd.Series(pd.NaT, index=index, dtype="datetime64[s]")
     trusted = out["cert_valid"].fillna(False).astype(bool)
@@ -154,7 +159,7 @@ def _person_identity(fields: pd.DataFrame, spec: dict, ctx: Context) -> Derived:
     out["phone_prefix3"] = as_text(phone["phone_prefix3"]).where(phone_valid | phone_masked)
     out["phone_suffix4"] = as_text(phone["phone_suffix4"]).where(phone_valid | phone_masked)
     ctx.flag("phone_invalid", raw_phone.notna() & ~phone_masked & ~phone_valid)
-    return Derived(out, failed)
+    return Derived(out, failed, reasons)
 
 
 def _uscc(fields: pd.DataFrame, spec: dict, ctx: Context) -> Derived:

@@ -39,8 +39,9 @@ from pipelines import duck
 from pipelines.config import Settings
 from pipelines.files import atomic_path, private_dir, write_text
 from pipelines.landing import folder_pages, landed_since, raw_files, sync_folders, updated_at_utc_sql
+from pipelines.normalize import WHITESPACE_CHARS, char_class
 from pipelines.schemas import StreamMapping
-from pipelines.sources.streams import DELETED_TEXTS
+from pipelines.sources.streams import DECIMAL_PATTERN, DELETED_TEXTS, EXACT_INTEGERS, WHOLE_DECIMAL_PATTERN
 from pipelines.sql import literal
 
 TYPE_PREFIX = "__type__"
@@ -79,17 +80,20 @@ WITH versions AS (
            filename, file_row_number, {problem} AS problem,
            COALESCE(is_deleted, try({flag}) IN ({deleted_texts})) AS deleted,
            -- try(): an unreadable timestamp makes a quarantined row, not a failed step
-           try({updated_at_utc_sql(mapping.source)}) AS updated_utc
+           try({updated_at_utc_sql()}) AS updated_utc
     FROM read_parquet($files, union_by_name = true, filename = true, file_row_number = true)
 )"""
 
 
 # The dedup, one definition for the landed pages and for the kept identities: per row id the
-# version fetched last (within a page, a source that repeats an id: the later one); then per
-# source key (two row ids with one key: an account re-created at the source) a live row if
-# any, else the latest.
+# version fetched last; within a page that holds an id twice (a source's join or paging
+# gone wrong), the one with the later change time, then the later in the page (a readable
+# change time before none); then per source key (two row ids with one key: an account
+# re-created at the source) a live row if any, else the latest. The versions left out are
+# `superseded`, counted per sync (`every_row_accounted`).
 LATEST_PER_ROW = """QUALIFY row_number() OVER (
-        PARTITION BY id ORDER BY fetched_at DESC, filename DESC, file_row_number DESC) = 1"""
+        PARTITION BY id ORDER BY fetched_at DESC, filename DESC, updated_utc DESC NULLS LAST,
+        file_row_number DESC) = 1"""
 LATEST_PER_KEY = """SELECT *, count(*) OVER (PARTITION BY source_key) AS key_versions
     FROM latest_per_row
     QUALIFY row_number() OVER (
@@ -99,7 +103,7 @@ LATEST_PER_KEY = """SELECT *, count(*) OVER (PARTITION BY source_key) AS key_ver
 def _latest_versions(mapping: StreamMapping, has_problem_column: bool) -> str:
     """The CTEs `versions` (every landed row) and `latest_per_key` (the rows staged)."""
     return f"""{_versions_cte(mapping, has_problem_column)}, latest_per_row AS (
-    SELECT *, COALESCE(NULLIF(trim(CAST(try({_source_key_sql(mapping)}) AS VARCHAR)), ''), '#' || id) AS source_key
+    SELECT *, {_source_key_or_identity_sql(mapping)} AS source_key
     FROM versions
     {LATEST_PER_ROW}
 ), latest_per_key AS (
@@ -107,17 +111,52 @@ def _latest_versions(mapping: StreamMapping, has_problem_column: bool) -> str:
 )"""
 
 
+# What Python's str.strip takes off a value's ends (and so the landing off a row id and the
+# adapter off a staged key): DuckDB's trim takes spaces only, so a key "V0001\n" or one after
+# an ideographic space was a key of its own to the dedup and the same staged source id as
+# V0001, and the blocking key_unique check stopped the publish.
+_WHITESPACE = char_class([(ord(c), ord(c)) for c in WHITESPACE_CHARS])
+_WHITESPACE_ENDS = literal(f"^{_WHITESPACE}+|{_WHITESPACE}+$")
+
+
+def _stripped_sql(expression: str) -> str:
+    return f"regexp_replace({expression}, {_WHITESPACE_ENDS}, '', 'g')"
+
+
+def _source_key_or_identity_sql(mapping: StreamMapping) -> str:
+    """The key the dedup keeps one row per: the source key, its ends stripped as Python strips
+    them, else the row's identity."""
+    key = f"CAST(try({_source_key_sql(mapping)}) AS VARCHAR)"
+    return f"COALESCE(NULLIF({_stripped_sql(key)}, ''), '#' || id)"
+
+
 def _source_key_sql(mapping: StreamMapping) -> str:
+    """The key as the landing reads a row id (`streams._read_id`): text or an integer as
+    sent, a float that is a whole number (4.0) as that integer, one that is not (4.5) none;
+    where the contract's ids are integers, the text "4.0" as 4 too."""
     key_path = literal(_json_path(mapping.source_id_field))
+    key_type = f"json_type(record, {key_path})"
+    key_text = f"json_extract_string(record, {key_path})"
+    number = f"TRY_CAST({key_text} AS DOUBLE)"
+    whole_float = (f"CASE WHEN {number} = round({number}) AND abs({number}) < {EXACT_INTEGERS} "
+                   f"THEN CAST(CAST({number} AS BIGINT) AS VARCHAR) END")
+    text = key_text
+    if mapping.integer_ids:
+        stripped = _stripped_sql(key_text)
+        text = (f"CASE WHEN regexp_full_match({stripped}, {literal(WHOLE_DECIMAL_PATTERN)}) "
+                f"THEN split_part({stripped}, '.', 1) "
+                f"WHEN regexp_full_match({stripped}, {literal(DECIMAL_PATTERN)}) THEN NULL "
+                f"ELSE {key_text} END")
     # only text or a number is a key: rows whose key is a list, an object or true stay apart
     return (
-        f"CASE WHEN json_type(record, {key_path}) IN ('VARCHAR', 'BIGINT', 'UBIGINT', 'DOUBLE') "
-        f"THEN json_extract_string(record, {key_path}) END"
+        f"CASE WHEN {key_type} IN ('BIGINT', 'UBIGINT') THEN {key_text} "
+        f"WHEN {key_type} = 'DOUBLE' THEN {whole_float} "
+        f"WHEN {key_type} = 'VARCHAR' THEN {text} END"
     )
 
 
 IDENTITY_TYPES = {"id": "VARCHAR", "fetched_at": "TIMESTAMPTZ", "filename": "VARCHAR", "file_row_number": "BIGINT",
-                  "deleted": "BOOLEAN", "source_key": "VARCHAR", "sync_id": "VARCHAR"}
+                  "updated_utc": "TIMESTAMP", "deleted": "BOOLEAN", "source_key": "VARCHAR", "sync_id": "VARCHAR"}
 # the columns as every part stores them, whatever types a page's columns came in
 IDENTITY_TYPED = ", ".join(f"CAST({name} AS {kind}) AS {name}" for name, kind in IDENTITY_TYPES.items())
 
@@ -127,8 +166,8 @@ def identities_sql(mapping: StreamMapping, *, has_problem_column: bool = True) -
     no record text): a few narrow columns a row, which never change once a page is landed
     (`identities` keeps them per stream, so a merge reads only new pages' records)."""
     return f"""{_versions_cte(mapping, has_problem_column)}
-SELECT id, fetched_at, filename, file_row_number, deleted,
-       COALESCE(NULLIF(trim(CAST(try({_source_key_sql(mapping)}) AS VARCHAR)), ''), '#' || id) AS source_key,
+SELECT id, fetched_at, filename, file_row_number, updated_utc, deleted,
+       {_source_key_or_identity_sql(mapping)} AS source_key,
        CAST(sync_id AS VARCHAR) AS sync_id
 FROM versions"""
 
@@ -163,14 +202,17 @@ GROUP BY v.sync_id
 
 
 # Full-width digits and signs, as an input method types them, read as their ASCII forms.
-_FULL_WIDTH_NUMBER = literal("０１２３４５６７８９．＋－")
-_ASCII_NUMBER = literal("0123456789.+-")
+_FULL_WIDTH_NUMBER = literal("０１２３４５６７８９．＋－，")
+_ASCII_NUMBER = literal("0123456789.+-,")
+# A number with its thousands grouped by commas, as a spreadsheet formats it (1,200).
+_GROUPED_THOUSANDS = literal(r"[+-]?[0-9]{1,3}(,[0-9]{3})+(\.[0-9]+)?")
 # What as_text strips from a value before calling it blank, written for RE2.
 _NOT_BLANK = literal(r"[^\s\x{00A0}\x{3000}\x{200B}-\x{200D}\x{2060}\x{FEFF}]")
 
 
 def _number_sql(value: str) -> str:
-    """A field read only as a number: the number (full-width digits read too), null where
+    """A field read only as a number: the number (full-width digits and thousands grouped by
+    commas, 1,200, read too), null where
     absent or blank, and +Infinity where text is there that no number reads (2小时, NaN, 约50).
     Null would make such a value a missing one (a service quarantined as `missing_required`,
     a team's member count emptied without a flag); an infinite number is present and no
@@ -182,10 +224,12 @@ def _number_sql(value: str) -> str:
 
     # COALESCE evaluates what follows only for the rows still null: the plain numbers (nearly
     # all) are cast once and never translated nor matched
+    ascii_text = f"trim(translate({text}, {_FULL_WIDTH_NUMBER}, {_ASCII_NUMBER}))"
+    ungrouped = f"CASE WHEN regexp_full_match({ascii_text}, {_GROUPED_THOUSANDS}) THEN replace({ascii_text}, ',', '') END"
     return (
         f"coalesce({number(text)}, CASE WHEN json_type({value}) = 'VARCHAR' "
         f"AND regexp_matches({text}, {_NOT_BLANK}) THEN coalesce("
-        f"{number(f'translate({text}, {_FULL_WIDTH_NUMBER}, {_ASCII_NUMBER})')}, "
+        f"{number(ascii_text)}, {number(ungrouped)}, "
         "CAST('Infinity' AS DOUBLE)) END)"
     )
 
@@ -303,7 +347,10 @@ def _part_folders(part: Path, folders_now: list[list]) -> list[str] | None:
     page added, removed or rewritten since: `landing.landed_since`); else None (the part is
     not trusted, its folders are read again)."""
     try:
-        pq.read_metadata(part)  # a part that cannot be read (a disk fault, a hand edit) is not kept
+        # a part that cannot be read (a disk fault, a hand edit), or one written before a column
+        # of the identities existed, is not kept
+        if not set(IDENTITY_TYPES) <= set(pq.read_metadata(part).schema.names):
+            return None
         held = json.loads(_held_path(part).read_text(encoding="utf-8"))
         now = {entry[0]: entry for entry in folders_now}
         unchanged = landed_since(held, [now[entry[0]] for entry in held if entry[0] in now]) == []

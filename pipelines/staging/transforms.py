@@ -34,7 +34,9 @@ from pipelines.normalize.dates import (
     beijing_text_to_utc,
     iso_to_utc,
     minutes_to_hours,
+    PLACEHOLDER_WHY,
     parse_date,
+    placeholder_dates,
     plausible,
     utc_to_beijing_date,
 )
@@ -83,10 +85,21 @@ class Context:
         self.soft_flags[name] = mask if previous is None else (previous | mask)
 
 
+@dataclass(frozen=True)
+class Reason:
+    """Rows of a normalizer's `failed` that failed for a reason of their own, which the
+    quarantine detail and the soft flag name instead of the normalizer's `expected`."""
+
+    rows: pd.Series  # bool, within `failed`
+    why: str  # what the value is, for the quarantine detail
+    flag: str  # the soft flag is `<flag>_<column>`
+
+
 @dataclass
 class Normalized:
     values: pd.Series
     failed: pd.Series  # bool: a value was there but could not be made canonical
+    reason: Reason | None = None
 
 
 @dataclass(frozen=True)
@@ -177,16 +190,27 @@ def _with_fast_path(raw: pd.Series, strict_format: str, parse: Callable, *, utc:
     return plausible(quick)
 
 
+def dated(raw: pd.Series, moments: pd.Series) -> Normalized:
+    """Dates or times as read, judged: a tool's zero (1900-01-01, the epoch: PLACEHOLDER_DATES)
+    is no date, and fails for that reason of its own. A service dated so cannot be placed in
+    a year; a birth or registration dated so was never told."""
+    moments = pd.Series(moments, index=raw.index)
+    placeholder = placeholder_dates(moments)
+    judged_moments = judged(raw, moments.where(~placeholder))
+    return Normalized(judged_moments.values, judged_moments.failed,
+                      Reason(placeholder & judged_moments.failed, PLACEHOLDER_WHY, "placeholder"))
+
+
 def _date(raw: pd.Series, spec: dict, ctx: Context) -> Normalized:
-    return judged(raw, _with_fast_path(raw, "%Y-%m-%d", parse_date, utc=False))
+    return dated(raw, _with_fast_path(raw, "%Y-%m-%d", parse_date, utc=False))
 
 
 def _iso_timestamp(raw: pd.Series, spec: dict, ctx: Context) -> Normalized:
-    return judged(raw, _with_fast_path(raw, "%Y-%m-%dT%H:%M:%S%z", iso_to_utc, utc=True))
+    return dated(raw, _with_fast_path(raw, "%Y-%m-%dT%H:%M:%S%z", iso_to_utc, utc=True))
 
 
 def _beijing_timestamp(raw: pd.Series, spec: dict, ctx: Context) -> Normalized:
-    return judged(raw, beijing_timestamps(raw))
+    return dated(raw, beijing_timestamps(raw))
 
 
 def beijing_timestamps(raw: pd.Series) -> pd.Series:
@@ -200,7 +224,7 @@ def _beijing_date_of_text(raw: pd.Series, spec: dict, ctx: Context) -> Normalize
     if missing.any():
         dates = dates.astype(object)
         dates[missing] = pd.Series(parse_date(raw[missing]), index=raw[missing].index).astype(object)
-    return judged(raw, dates)
+    return dated(raw, pd.to_datetime(dates).astype("datetime64[us]"))
 
 
 def _beijing_date(values: pd.Series, spec: dict, ctx: Context) -> Normalized:

@@ -17,6 +17,7 @@ import random
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -90,6 +91,7 @@ class Hostility:
 def hostile_value(rng: random.Random, planted: set[str]) -> tuple[str, object]:
     """(kind, value) of one hostile value."""
     number = an_id_number(rng) if rng.random() < 0.5 else a_phone(rng)
+    phone = a_phone(rng)
     person = {"name": "王小明", "mobile": a_phone(rng), "idNo": an_id_number(rng)}
     choices = [
         ("personal_number", lambda: (planted.add(number), written_forms(number, rng))[1]),
@@ -110,9 +112,31 @@ def hostile_value(rng: random.Random, planted: set[str]) -> tuple[str, object]:
                                             "2026-06-01T10:00:00+99:99", "昨天", "2999-01-01"])),
         ("absurd_duration", lambda: rng.choice([-30, 10**9, "abc", "NaN", "Infinity", "1e30"])),
         ("empty", lambda: rng.choice(["", "   ", "\u3000"])),
+        # session 5: a tool's zero date, a mobile with an extension or written as a float, a
+        # spreadsheet's grouped thousands, a Java-written time
+        ("placeholder_date", lambda: rng.choice(["1900-01-01", "1970-01-01", "1899-12-30", "0001-01-01",
+                                                 "1970-01-01T08:00:00+08:00", "1970-01-01 00:00:00", "19000101"])),
+        ("phone_with_extension", lambda: (planted.add(phone), phone + rng.choice(
+            ["转123", "-8001", " ext 12", "分机 66", "#9", "（转123）"]))[1]),
+        ("phone_as_float", lambda: (planted.add(phone), rng.choice([float(phone), f"{phone}.0"]))[1]),
+        ("grouped_thousands", lambda: rng.choice(["1,200", "12,345", "1,5", "１，２００"])),
+        ("fractional_time", lambda: rng.choice(["2026-06-01 10:00:00.0", "2026-06-01T10:00:00+08:00"])),
     ]
     kind, make = rng.choice(choices)
     return kind, make()
+
+
+def older_copy(row: dict, cursor_field: str) -> dict:
+    """The row as it was an hour before its change time (as sent where that is no time)."""
+    copy = dict(row)
+    stamp = row.get(cursor_field)
+    if isinstance(stamp, str):
+        try:
+            moment = datetime.fromisoformat(stamp) - timedelta(hours=1)
+        except (ValueError, OverflowError):  # no time, or 0001-01-01: sent again as it is
+            return copy
+        copy[cursor_field] = moment.isoformat() if moment.tzinfo else moment.strftime("%Y-%m-%d %H:%M:%S")
+    return copy
 
 
 def hostile_batch(source: str, stream: str, rows: int, seed: int) -> Hostility:
@@ -122,6 +146,12 @@ def hostile_batch(source: str, stream: str, rows: int, seed: int) -> Hostility:
     batch = Hostility(source, stream, [], planted={BASE_ID, *BASE_PHONES})
     for index in range(1, rows + 1):
         row = ROW_BUILDERS[(source, stream)](index)
+        previous = batch.rows[-1] if batch.rows else None
+        if isinstance(previous, dict) and rng.random() < 0.05:
+            # the same id again in the page: an older version after the newer, or the same twice
+            batch.rows.append(older_copy(previous, STREAMS[source][stream].cursor_field))
+            batch.kinds.append("repeated_id")
+            continue
         roll = rng.random()
         if roll < 0.05:
             kind, value = hostile_value(rng, batch.planted)
@@ -139,6 +169,9 @@ def hostile_batch(source: str, stream: str, rows: int, seed: int) -> Hostility:
         if rng.random() < 0.2:
             kind, row[f"extra_{rng.randint(0, 99)}"] = hostile_value(rng, batch.planted)
             batch.kinds.append("extra_field")
+        if source == "provincial" and isinstance(row.get("id"), int) and rng.random() < 0.1:
+            row["id"] = rng.choice([float(row["id"]), f"{row['id']}.0", row["id"] + 0.5])
+            batch.kinds.append("float_id")
         batch.rows.append(row)
     return batch
 

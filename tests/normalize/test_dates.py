@@ -15,6 +15,7 @@ from pipelines.normalize.dates import (
     iso_to_utc,
     minutes_to_hours,
     parse_date,
+    placeholder_dates,
     utc_to_beijing_date,
     utc_to_beijing_text,
 )
@@ -107,3 +108,23 @@ def test_never_raises_on_any_text(values):
     utc_to_beijing_date(series)
     hours = minutes_to_hours(series)
     assert hours.dtype == np.float64
+
+
+@pytest.mark.parametrize("raw", ["1900-01-01", "1900/1/1", "19000101", "1899-12-30", "1899/12/31",
+                                 "1970-01-01", "0001-01-01", "1970年1月1日"])
+def test_a_tools_zero_reads_as_a_date_and_is_told_a_placeholder(raw):
+    dates = parse_date(pd.Series([raw]))
+    assert dates.notna().all() and placeholder_dates(dates).all()
+
+
+@pytest.mark.parametrize("raw", ["1970-01-01T08:00:00+08:00", "1970-01-01T00:00:00Z", "1969-12-31T16:00:00Z",
+                                 "1970-01-01 00:00:00", "1900-01-01 00:00:00", "1899-12-30T00:00:00+08:00"])
+def test_the_epoch_and_a_spreadsheets_zero_are_placeholders_as_times(raw):
+    assert placeholder_dates(iso_to_utc(pd.Series([raw]))).all()
+
+
+@pytest.mark.parametrize("raw", ["1970-01-02", "1969-12-31", "1900-01-02", "1899-12-29", "1990-01-01"])
+def test_days_beside_a_zero_are_no_placeholders(raw):
+    assert not placeholder_dates(parse_date(pd.Series([raw]))).any()
+    # a Beijing time on the day before the epoch is the epoch's day in no zone we read
+    assert not placeholder_dates(beijing_text_to_utc(pd.Series([f"{raw} 23:00:00"]))).any()

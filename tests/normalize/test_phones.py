@@ -26,6 +26,40 @@ def test_the_ways_people_type_one_mobile(raw):
     assert normalize_phone_one(raw) == "13812345678"
 
 
+@pytest.mark.parametrize(
+    "raw",
+    ["13812345678转123", "13812345678-123", "13812345678 ext 123", "13812345678 ext.123", "13812345678 EXT 8001",
+     "13812345678分机123", "13812345678 分机号：8001", "13812345678(转123)", "13812345678，转123", "13812345678#12",
+     "+86 138 1234 5678 x12", "138-1234-5678-123", "１３８１２３４５６７８转１２３", "13812345678 - 123"],
+)
+def test_a_mobile_with_an_extension_is_the_mobile(raw):
+    """The session-4 review: a desk's extension after a mobile made the number invalid (no
+    hash, no match on the phone); the extension is dropped, the mobile read."""
+    row = normalize_phone(pd.Series([raw])).iloc[0]
+    assert row["phone"] == "13812345678" and row["phone_valid"] and not row["phone_masked"]
+    assert normalize_phone_one(raw) == "13812345678"
+
+
+@pytest.mark.parametrize("raw", ["13812345678-1234567", "0851-86812345-123"])
+def test_what_is_no_mobile_with_an_extension_stays_invalid(raw):
+    assert not normalize_phone(pd.Series([raw])).iloc[0]["phone_valid"]
+
+
+@pytest.mark.parametrize(("raw", "read", "valid"), [("13812345678.0", "13812345678", True),
+                                                   ("１３８１２３４５６７８．００", "13812345678", True),
+                                                   ("1381234567.0", "1381234567", False)])
+def test_a_number_written_as_a_float_is_its_integer(raw, read, valid):
+    """A spreadsheet's or a serializer's float: the point was a separator to the cleaning, so
+    13812345678.0 was 12 digits (invalid) and 1381234567.0 the mobile 13812345670."""
+    row = normalize_phone(pd.Series([raw])).iloc[0]
+    assert (row["phone"], row["phone_valid"]) == (read, valid) and normalize_phone_one(raw) == read
+
+
+def test_a_masked_mobile_with_an_extension_stays_masked():
+    row = normalize_phone(pd.Series(["138****5678转12"])).iloc[0]
+    assert row["phone"] == "138****5678" and row["phone_masked"] and not row["phone_valid"]
+
+
 def test_masked_numbers_are_kept_as_masked_never_guessed():
     frame = normalize_phone(pd.Series(["138****5678", "+86 138****5678"]))
     assert frame["phone"].tolist() == ["138****5678", "138****5678"]

@@ -396,3 +396,16 @@ def test_a_run_id_in_a_log_line_stays_whole_and_a_phone_beside_it_does_not(run_i
     with_phone = f"{line} - {run_id} - {phone} after 5.588188188188188 s"
     redacted = redact(with_phone)
     assert phone not in redacted and redacted.count(str(run_id)) == 2
+
+
+@pytest.mark.parametrize("written", ["13177339490-8001", "P13177339490-8001", "13177339490 - 12", "13177339490转8001"])
+def test_a_key_holding_a_mobile_and_an_extension_holds_a_personal_number(written):
+    """Found by the session-5 fuzz: a mobile and its extension joined by a dash read as one
+    15-digit run that is nobody's ID number, so a project keyed 13177339490-8001 was staged
+    with the mobile in clear in its source id."""
+    assert holds_a_personal_number(written)
+
+
+@pytest.mark.parametrize("written", ["131773394908001", "R2024-0001-000123", "0900123456789012"])
+def test_record_numbers_without_a_mobile_stay_keys(written):
+    assert not holds_a_personal_number(written)

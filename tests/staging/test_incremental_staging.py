@@ -358,6 +358,27 @@ def test_identities_of_a_page_that_changed_are_read_again(tmp_path):
     assert kept_rows() == 2
 
 
+def test_a_part_written_before_the_change_time_was_kept_is_read_again(tmp_path):
+    """The dedup orders one page's versions of an id by change time (session 5): a part of
+    identities written before it kept the change time would fail every staging; it is
+    dropped and its pages read again."""
+    import pyarrow.parquet as pq
+
+    from pipelines.schemas import mappings_for_table
+    from pipelines.staging.extract import identities_dir
+    from tests.staging.rawpages import national_volunteer, resident_id
+
+    settings = settings_for(tmp_path / "data")
+    mapping = next(m for m in mappings_for_table("volunteers") if (m.source, m.stream) == VOLUNTEERS)
+    land(settings.data_dir, *VOLUNTEERS, [national_volunteer("0001", resident_id("52010219900307123"))])
+    assert _identities(settings, mapping) == [("0001", "V0001")]
+    (part,) = identities_dir(settings, mapping).glob("part-*.parquet")
+    pq.write_table(pq.read_table(part).drop_columns(["updated_utc"]), part)  # as an older run wrote it
+    assert _identities(settings, mapping) == [("0001", "V0001")]
+    (part,) = identities_dir(settings, mapping).glob("part-*.parquet")
+    assert "updated_utc" in pq.read_metadata(part).schema.names
+
+
 def test_a_part_is_kept_by_its_folders_time_once_they_have_settled(tmp_path):
     """A part names the sync folders it holds beside it: page by page while a folder is
     fresh, by the folder's time alone once it has settled (so the next stagings look at no

@@ -27,4 +27,5 @@ PROVINCIAL_STREAMS = declare_streams(
     cursor_field="updateTime",
     deleted_field="isDeleted",
     page_size=PROVINCIAL_PAGE_SIZE,
+    integer_ids=True,
 )
