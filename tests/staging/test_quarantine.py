@@ -209,6 +209,43 @@ def test_deleted_rows_are_not_quarantined_for_their_content(settings):
     assert not bool(staged.loc[0, "is_effective"])
 
 
+def test_a_deleted_account_or_team_that_is_no_one_of_guizhou_s_stays_in_quarantine(settings):
+    """Deleted volunteers and teams are published (status `deleted`): a tombstone with no name,
+    or of a county outside Guizhou, was staged and published as a nameless person or a team of
+    Chengdu; by the contract it goes to quarantine and nowhere else. A deleted service still
+    is not judged by its content (it is published nowhere)."""
+    other = resident_id("52010219850101123")
+    land(
+        settings.data_dir,
+        "provincial",
+        "volunteers",
+        [
+            provincial_volunteer(1, NUMBER, realName="", isDeleted=True),
+            provincial_volunteer(2, other, areaCode="530102001001", isDeleted=True),
+            provincial_volunteer(3, resident_id("52010219860101123"), isDeleted=True),  # a clean tombstone
+        ],
+    )
+    land(
+        settings.data_dir,
+        "provincial",
+        "teams",
+        [provincial_team(11, teamName="", isDeleted=True), provincial_team(12, areaCode="510104", isDeleted=True)],
+    )
+    land(settings.data_dir, "national", "teams", [national_team("0001", albe0002=" ", isdelete=1)])
+    land(settings.data_dir, "national", "service_records", [national_service("R1", albx0175="", isdelete=1)])
+    stage_all(settings, as_of=AS_OF)
+    assert quarantined(settings) == {
+        ("provincial", "volunteer", "1"): "missing_required",
+        ("provincial", "volunteer", "2"): "region_outside_province",
+        ("provincial", "organization", "11"): "missing_required",
+        ("provincial", "organization", "12"): "region_outside_province",
+        ("national", "organization", "T0001"): "missing_required",
+    }
+    assert read_staged(settings, "volunteers")["source_id"].tolist() == ["3"]
+    assert read_staged(settings, "organizations").empty
+    assert read_staged(settings, "services")["source_id"].tolist() == ["R1"]
+
+
 def test_invalid_id_and_gender_conflict_are_soft(settings):
     typo = NUMBER[:-2] + str((int(NUMBER[-2]) + 1) % 10) + NUMBER[-1]
     land(
