@@ -47,6 +47,10 @@ COMPOUND_SURNAMES: frozenset[str] = _surnames()["compound"]
 NAME_FIELDS = frozenset({"albp0003", "realName", "albe0018", "leader"})
 CERT_FIELDS = frozenset({"albp0005", "certNo"})
 PHONE_FIELDS = frozenset({"albp0010", "mobile", "albe0019", "leaderMobile"})
+# Birth dates keep their year alone, as dim_volunteer does (birth_year): beside the ID
+# number's first and last four characters and the account's county, a full birth date gives
+# the number away (6 county + 8 birth date + 4 shown = 18).
+BIRTH_DATE_FIELDS = frozenset({"birthday"})
 # Record identifiers (row ids, volunteer / team / project numbers, cross-system links): kept
 # in clear to find the row again, unless what they hold is a real resident ID number.
 IDENTIFIER_FIELDS = frozenset({
@@ -499,7 +503,15 @@ def mask_names_in(text: str) -> str:
     )
 
 
+def year_only(text: str) -> str:
+    """A date as typed ("1980-01-05", "1980/01/05", "19800105") with every digit after the
+    year masked: "1980-**-**", "1980/**/**", "1980****"."""
+    return text[:4] + re.sub(r"\d", "*", text[4:])
+
+
 def _mask_text(field: str | None, text: str) -> str:
+    if field in BIRTH_DATE_FIELDS:
+        return year_only(text)
     if "*" in text:
         return redact(text)  # already masked (a second pass, or masked at the source)
     if field in CERT_FIELDS:
@@ -535,7 +547,7 @@ def _mask_value(field: str | None, value: Any, depth: int) -> Any:
     if isinstance(value, (int, float)):
         # a number can be an ID number or a phone that lost its quotes
         text = str(value) if not isinstance(value, float) or not value.is_integer() else str(int(value))
-        masked = _mask_text(field, text) if field in CERT_FIELDS | PHONE_FIELDS else redact(text)
+        masked = _mask_text(field, text) if field in CERT_FIELDS | PHONE_FIELDS | BIRTH_DATE_FIELDS else redact(text)
         return value if masked == text else masked
     return _mask_text(field, str(value))
 

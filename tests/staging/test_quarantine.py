@@ -172,6 +172,25 @@ def test_detail_is_readable_and_the_record_masked(settings):
     assert record["albp0003"].startswith("张")
 
 
+def test_a_quarantined_account_s_birth_date_keeps_its_year_alone(settings):
+    """The record kept the birthday in full beside the number's first and last four and the
+    county: 5201 + 02 (the county) + the birthday + the last four is the whole number. It
+    keeps the year, as dim_volunteer does (birth_year)."""
+    for birthday in ("1990-03-07", "1990/03/07", "19900307"):
+        land(
+            settings.data_dir,
+            "provincial",
+            "volunteers",
+            [provincial_volunteer(7, NUMBER, areaCode="530102001001", birthday=birthday)],
+        )
+        stage_table("volunteers", settings, as_of=AS_OF)
+        row = combine_quarantine(settings).iloc[0]
+        record = json.loads(row["record"])
+        assert record["birthday"] == birthday[:4] + "".join("*" if c.isdigit() else c for c in birthday[4:])
+        assert "0307" not in row["record"].replace("-", "").replace("/", "")
+        assert record["certNo"] == NUMBER[:4] + "*" * 10 + NUMBER[-4:]
+
+
 def test_a_row_breaking_several_rules_gets_the_first_in_order_and_names_the_rest(settings):
     # outside the province, ends before it starts, and 30 hours: one primary rule
     land(
