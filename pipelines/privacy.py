@@ -469,12 +469,22 @@ def identifiers_holding_a_personal_number(values: pd.Series) -> pd.Series:
 _HAN = re.compile(r"^[\u3400-\u4dbf\u4e00-\u9fff·]{2,4}$")
 
 
+# The provincial interface's own words for where a station is hosted (Station.hostType) and
+# the level a team is managed at (Team.level): 车站, 景区, 文化馆, 纪念馆 and 单位 start with a
+# family name and were masked in quarantined records (车*, 景*) as if they were persons.
+PROVINCIAL_FIELD_WORDS = frozenset({
+    "社区", "图书馆", "博物馆", "文化馆", "美术馆", "科技馆", "纪念馆", "车站", "码头", "空港", "医院",
+    "景区", "高速公路服务区", "学校", "村委会", "物业", "其他",
+    "省级", "市级", "县级", "乡镇", "单位",
+})
+
+
 @functools.lru_cache(maxsize=1)
 def _known_words() -> frozenset[str]:
-    """Words of the sources' own vocabularies (应急, 助老, 良好...): never a person."""
+    """Words of the sources' own vocabularies (应急, 助老, 良好, 车站...): never a person."""
     from pipelines.normalize import categories, statuses
 
-    words = set(categories.NATIONAL_LABELS) | set(categories.category_words())
+    words = set(categories.NATIONAL_LABELS) | set(categories.category_words()) | PROVINCIAL_FIELD_WORDS
     for spec in statuses.vocabularies().values():
         words |= {str(label) for label in (spec.get("provincial") or {})}
     return frozenset(words)
