@@ -26,6 +26,7 @@ from .rawpages import (
     national_team,
     national_volunteer,
     provincial_log,
+    provincial_station,
     provincial_team,
     provincial_volunteer,
     resident_id,
@@ -189,6 +190,22 @@ def test_a_quarantined_account_s_birth_date_keeps_its_year_alone(settings):
         assert record["birthday"] == birthday[:4] + "".join("*" if c.isdigit() else c for c in birthday[4:])
         assert "0307" not in row["record"].replace("-", "").replace("/", "")
         assert record["certNo"] == NUMBER[:4] + "*" * 10 + NUMBER[-4:]
+
+
+def test_a_station_of_a_type_outside_the_contract_s_list_is_quarantined(settings):
+    """dim_station.station_type is 站, 点 or 岗 (the contract's enum); a station typed 亭 was
+    published as one, where an evaluator or a log status outside its list is quarantined."""
+    land(
+        settings.data_dir,
+        "provincial",
+        "stations",
+        [provincial_station(1, stationType="亭"), provincial_station(2, stationType="岗"),
+         provincial_station(3, stationType=" 点 ")],
+    )
+    stage_all(settings, as_of=AS_OF)
+    assert quarantined(settings) == {("provincial", "station", "1"): "invalid_value"}
+    staged = read_staged(settings, "stations")
+    assert dict(zip(staged["source_id"], staged["station_type"])) == {"2": "岗", "3": "点"}
 
 
 def test_a_row_breaking_several_rules_gets_the_first_in_order_and_names_the_rest(settings):
