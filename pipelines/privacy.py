@@ -47,6 +47,10 @@ COMPOUND_SURNAMES: frozenset[str] = _surnames()["compound"]
 NAME_FIELDS = frozenset({"albp0003", "realName", "albe0018", "leader"})
 CERT_FIELDS = frozenset({"albp0005", "certNo"})
 PHONE_FIELDS = frozenset({"albp0010", "mobile", "albe0019", "leaderMobile"})
+# Birth dates keep their year alone, as dim_volunteer does (birth_year): beside the ID
+# number's first and last four characters and the account's county, a full birth date gives
+# the number away (6 county + 8 birth date + 4 shown = 18).
+BIRTH_DATE_FIELDS = frozenset({"birthday"})
 # Record identifiers (row ids, volunteer / team / project numbers, cross-system links): kept
 # in clear to find the row again, unless what they hold is a real resident ID number.
 IDENTIFIER_FIELDS = frozenset({
@@ -472,12 +476,22 @@ def identifiers_holding_a_personal_number(values: pd.Series) -> pd.Series:
 _HAN = re.compile(r"^[\u3400-\u4dbf\u4e00-\u9fff·]{2,4}$")
 
 
+# The provincial interface's own words for where a station is hosted (Station.hostType) and
+# the level a team is managed at (Team.level): 车站, 景区, 文化馆, 纪念馆 and 单位 start with a
+# family name and were masked in quarantined records (车*, 景*) as if they were persons.
+PROVINCIAL_FIELD_WORDS = frozenset({
+    "社区", "图书馆", "博物馆", "文化馆", "美术馆", "科技馆", "纪念馆", "车站", "码头", "空港", "医院",
+    "景区", "高速公路服务区", "学校", "村委会", "物业", "其他",
+    "省级", "市级", "县级", "乡镇", "单位",
+})
+
+
 @functools.lru_cache(maxsize=1)
 def _known_words() -> frozenset[str]:
-    """Words of the sources' own vocabularies (应急, 助老, 良好...): never a person."""
+    """Words of the sources' own vocabularies (应急, 助老, 良好, 车站...): never a person."""
     from pipelines.normalize import categories, statuses
 
-    words = set(categories.NATIONAL_LABELS) | set(categories.category_words())
+    words = set(categories.NATIONAL_LABELS) | set(categories.category_words()) | PROVINCIAL_FIELD_WORDS
     for spec in statuses.vocabularies().values():
         words |= {str(label) for label in (spec.get("provincial") or {})}
     return frozenset(words)
@@ -506,7 +520,15 @@ def mask_names_in(text: str) -> str:
     )
 
 
+def year_only(text: str) -> str:
+    """A date as typed ("1980-01-05", "1980/01/05", "19800105") with every digit after the
+    year masked: "1980-**-**", "1980/**/**", "1980****"."""
+    return text[:4] + re.sub(r"\d", "*", text[4:])
+
+
 def _mask_text(field: str | None, text: str) -> str:
+    if field in BIRTH_DATE_FIELDS:
+        return year_only(text)
     if "*" in text:
         return redact(text)  # already masked (a second pass, or masked at the source)
     if field in CERT_FIELDS:
@@ -542,7 +564,7 @@ def _mask_value(field: str | None, value: Any, depth: int) -> Any:
     if isinstance(value, (int, float)):
         # a number can be an ID number or a phone that lost its quotes
         text = str(value) if not isinstance(value, float) or not value.is_integer() else str(int(value))
-        masked = _mask_text(field, text) if field in CERT_FIELDS | PHONE_FIELDS else redact(text)
+        masked = _mask_text(field, text) if field in CERT_FIELDS | PHONE_FIELDS | BIRTH_DATE_FIELDS else redact(text)
         return value if masked == text else masked
     return _mask_text(field, str(value))
 

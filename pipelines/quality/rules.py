@@ -28,10 +28,15 @@ Why this order: a row that cannot be read, or lacks what identifies it, cannot b
 the later rules; region problems are about where the row belongs at all; time and amount
 rules come after.
 
-Deleted rows (`is_deleted`) are never quarantined for their content: they leave the
+Deleted rows (`is_deleted`) are not quarantined for their content: they leave the
 published tables anyway, and the resolver needs them to know an account is gone. They stay
 in the staged table with `is_deleted = true`, and the blocking expectations look at live
-rows only.
+rows only. Except where a deleted row is published itself: a deleted volunteer or team stays
+in dim_volunteer / dim_organization with status `deleted`, so its tombstone is judged by the
+two rules that say whether it is a person or team of Guizhou's at all (`missing_required`,
+`region_outside_province`, `DELETED_ROWS_JUDGED_BY`). A tombstone of an account quarantined
+for having no name was published as a nameless deleted person (and one of a Yunnan account
+as a person of county 530102); it stays in quarantine, and nowhere else, as the contract says.
 
 Soft problems are kept, flagged and counted (`soft_flags`): an invalid resident ID
 number, a stated gender or birth date that contradicts the ID, an invalid phone or USCC, a
@@ -247,6 +252,13 @@ def future_verdicts_change_at(frame: pd.DataFrame, inputs: RuleInputs) -> pd.Tim
     return min(after) if after else None
 
 
+# Tables whose deleted rows are published (status `deleted`), and the rules that judge
+# those rows as well as the live ones (see the module docstring).
+DELETED_ROWS_JUDGED_BY = {
+    "volunteers": frozenset({"missing_required", "region_outside_province"}),
+    "organizations": frozenset({"missing_required", "region_outside_province"}),
+}
+
 CHECKS = {
     "missing_required": check_missing_required,
     "region_outside_province": check_region_outside_province,
@@ -272,15 +284,17 @@ def evaluate(frame: pd.DataFrame, inputs: RuleInputs) -> pd.DataFrame:
     problems that make a row unreadable whatever it says.
     """
     live = ~frame["is_deleted"].fillna(False).astype(bool)
+    everyone = pd.Series(True, index=frame.index)
     primary = pd.Series(np.nan, index=frame.index, dtype=object)
     primary_detail: dict = {}
     others: dict = {}
     for rule in RULE_ORDER:
         reported, reported_detail = _reported(frame, inputs, rule)
         if rule in CHECKS:
+            judged = everyone if rule in DELETED_ROWS_JUDGED_BY.get(inputs.table, ()) else live
             checked, checked_detail = CHECKS[rule](frame, inputs)
-            broken = reported | (checked & live)
-            detail = _join_details([reported_detail, checked_detail[checked_detail.index.isin(live[live].index)]])
+            broken = reported | (checked & judged)
+            detail = _join_details([reported_detail, checked_detail[checked_detail.index.isin(judged[judged].index)]])
         else:
             broken, detail = reported, reported_detail
         if not broken.any():

@@ -59,6 +59,28 @@ FROM evaluations e JOIN latest l ON l.org_key = e.org_key AND l.period = e.perio
 GROUP BY e.org_key, e.period, e.evaluator
 """
 
+# fact_service.hours, six decimals, with each person's rounding carried from one service to
+# the next (in service_key order): a row's hours are its running total rounded minus the
+# previous running total rounded. Rounding each row alone let a person's sum drift below the
+# truth: seven provincial logs of 857, ..., 858 minutes are 100 hours, but 6 x 14.283333 +
+# 14.3 = 99.999998 and the person lost the star that 100 hours earn. Carried, a person's
+# rows sum to the exact total rounded (each row within 0.000001 of its own minutes / 60), so
+# dim_volunteer.total_hours is both the sum of its fact rows and the true figure.
+CARRIED_HOURS_SQL = """
+    WITH running AS (
+        SELECT s.*, round(sum(s.hours) OVER (
+                   PARTITION BY s.volunteer_key ORDER BY s.service_key
+                   ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW), 6) AS running_hours
+        FROM in_services s
+    )
+    SELECT r.*,
+           CASE WHEN r.hours IS NOT NULL THEN
+               CAST(r.running_hours AS DECIMAL(18,6)) - coalesce(CAST(lag(r.running_hours) OVER (
+                   PARTITION BY r.volunteer_key ORDER BY r.service_key) AS DECIMAL(18,6)), 0)
+           END AS carried_hours
+    FROM running r
+"""
+
 # Each table's draft: a SELECT over the input views and the tables built before it (the
 # order of this dict). finalize() casts it to the declared columns and orders it by key.
 TABLE_SQL: dict[str, str] = {
@@ -81,12 +103,13 @@ TABLE_SQL: dict[str, str] = {
                ON m.source = p.source AND m.source_id = p.org_source_id
         WHERE NOT coalesce(p.is_deleted, false)
     """,
-    "fact_service": """
+    "fact_service": f"""
+        WITH carried AS ({CARRIED_HOURS_SQL})
         SELECT s.service_key, s.volunteer_key, s.org_key, s.service_date,
-               CAST(s.hours AS DECIMAL(18,6)) AS hours, s.category, s.source, s.project_key,
+               s.carried_hours AS hours, s.category, s.source, s.project_key,
                coalesce(p.region_code, o.region_code, v.region_code) AS region_code,
                s.national_source_id, s.provincial_source_id
-        FROM in_services s
+        FROM carried s
         LEFT JOIN dim_project p ON p.project_key = s.project_key
         LEFT JOIN in_organizations o ON o.org_key = s.org_key
         LEFT JOIN in_volunteers v ON v.volunteer_key = s.volunteer_key

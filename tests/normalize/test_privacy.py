@@ -104,6 +104,16 @@ def test_records_of_both_sources_are_masked():
     assert national["albp0003"] == "张小明"  # the input is not modified
 
 
+def test_a_quarantined_station_or_team_keeps_the_interface_s_own_words():
+    """车站, 景区, 文化馆, 纪念馆 (Station.hostType) and 单位 (Team.level) start with a family
+    name: a quarantined station's record showed its host as 车* (an outside tester's server)."""
+    for host in ("车站", "景区", "文化馆", "纪念馆", "医院", "码头"):
+        station = {"id": 405, "name": "昆明站", "stationType": "岗", "hostType": host, "areaCode": "530102"}
+        assert mask_record(station)["hostType"] == host
+    team = {"id": 7, "teamName": "成都志愿队", "level": "单位", "leader": "车晓东", "areaCode": "510104"}
+    assert mask_record(team)["level"] == "单位" and mask_record(team)["leader"] == "车**"
+
+
 def test_redact_free_text():
     text = ("failed for 52010219900101123X / 520102900101123 (phone +86 138 1234 5678, 13900001111) "
             "id ５２０１０２１９９００１０１１２３Ｘ at 2024-03-09 08:00:00, page 12345")

@@ -26,6 +26,7 @@ from .rawpages import (
     national_team,
     national_volunteer,
     provincial_log,
+    provincial_station,
     provincial_team,
     provincial_volunteer,
     resident_id,
@@ -172,6 +173,41 @@ def test_detail_is_readable_and_the_record_masked(settings):
     assert record["albp0003"].startswith("张")
 
 
+def test_a_quarantined_account_s_birth_date_keeps_its_year_alone(settings):
+    """The record kept the birthday in full beside the number's first and last four and the
+    county: 5201 + 02 (the county) + the birthday + the last four is the whole number. It
+    keeps the year, as dim_volunteer does (birth_year)."""
+    for birthday in ("1990-03-07", "1990/03/07", "19900307"):
+        land(
+            settings.data_dir,
+            "provincial",
+            "volunteers",
+            [provincial_volunteer(7, NUMBER, areaCode="530102001001", birthday=birthday)],
+        )
+        stage_table("volunteers", settings, as_of=AS_OF)
+        row = combine_quarantine(settings).iloc[0]
+        record = json.loads(row["record"])
+        assert record["birthday"] == birthday[:4] + "".join("*" if c.isdigit() else c for c in birthday[4:])
+        assert "0307" not in row["record"].replace("-", "").replace("/", "")
+        assert record["certNo"] == NUMBER[:4] + "*" * 10 + NUMBER[-4:]
+
+
+def test_a_station_of_a_type_outside_the_contract_s_list_is_quarantined(settings):
+    """dim_station.station_type is 站, 点 or 岗 (the contract's enum); a station typed 亭 was
+    published as one, where an evaluator or a log status outside its list is quarantined."""
+    land(
+        settings.data_dir,
+        "provincial",
+        "stations",
+        [provincial_station(1, stationType="亭"), provincial_station(2, stationType="岗"),
+         provincial_station(3, stationType=" 点 ")],
+    )
+    stage_all(settings, as_of=AS_OF)
+    assert quarantined(settings) == {("provincial", "station", "1"): "invalid_value"}
+    staged = read_staged(settings, "stations")
+    assert dict(zip(staged["source_id"], staged["station_type"])) == {"2": "岗", "3": "点"}
+
+
 def test_a_row_breaking_several_rules_gets_the_first_in_order_and_names_the_rest(settings):
     # outside the province, ends before it starts, and 30 hours: one primary rule
     land(
@@ -207,6 +243,43 @@ def test_deleted_rows_are_not_quarantined_for_their_content(settings):
     staged = read_staged(settings, "services")
     assert staged["source_id"].tolist() == ["R1"] and bool(staged.loc[0, "is_deleted"])
     assert not bool(staged.loc[0, "is_effective"])
+
+
+def test_a_deleted_account_or_team_that_is_no_one_of_guizhou_s_stays_in_quarantine(settings):
+    """Deleted volunteers and teams are published (status `deleted`): a tombstone with no name,
+    or of a county outside Guizhou, was staged and published as a nameless person or a team of
+    Chengdu; by the contract it goes to quarantine and nowhere else. A deleted service still
+    is not judged by its content (it is published nowhere)."""
+    other = resident_id("52010219850101123")
+    land(
+        settings.data_dir,
+        "provincial",
+        "volunteers",
+        [
+            provincial_volunteer(1, NUMBER, realName="", isDeleted=True),
+            provincial_volunteer(2, other, areaCode="530102001001", isDeleted=True),
+            provincial_volunteer(3, resident_id("52010219860101123"), isDeleted=True),  # a clean tombstone
+        ],
+    )
+    land(
+        settings.data_dir,
+        "provincial",
+        "teams",
+        [provincial_team(11, teamName="", isDeleted=True), provincial_team(12, areaCode="510104", isDeleted=True)],
+    )
+    land(settings.data_dir, "national", "teams", [national_team("0001", albe0002=" ", isdelete=1)])
+    land(settings.data_dir, "national", "service_records", [national_service("R1", albx0175="", isdelete=1)])
+    stage_all(settings, as_of=AS_OF)
+    assert quarantined(settings) == {
+        ("provincial", "volunteer", "1"): "missing_required",
+        ("provincial", "volunteer", "2"): "region_outside_province",
+        ("provincial", "organization", "11"): "missing_required",
+        ("provincial", "organization", "12"): "region_outside_province",
+        ("national", "organization", "T0001"): "missing_required",
+    }
+    assert read_staged(settings, "volunteers")["source_id"].tolist() == ["3"]
+    assert read_staged(settings, "organizations").empty
+    assert read_staged(settings, "services")["source_id"].tolist() == ["R1"]
 
 
 def test_invalid_id_and_gender_conflict_are_soft(settings):
