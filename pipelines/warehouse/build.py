@@ -60,25 +60,24 @@ GROUP BY e.org_key, e.period, e.evaluator
 """
 
 # fact_service.hours, six decimals, with each person's rounding carried from one service to
-# the next (in service_key order): a row's hours are its running total rounded minus the
-# previous running total rounded. Rounding each row alone let a person's sum drift below the
-# truth: seven provincial logs of 857, ..., 858 minutes are 100 hours, but 6 x 14.283333 +
-# 14.3 = 99.999998 and the person lost the star that 100 hours earn. Carried, a person's
-# rows sum to the exact total rounded (each row within 0.000001 of its own minutes / 60), so
-# dim_volunteer.total_hours is both the sum of its fact rows and the true figure.
+# the next (in service_key order): a row's hours are the person's running total rounded with
+# it minus the running total rounded before it. Rounding each row alone let a person's sum
+# drift below the truth: seven provincial logs of 857, ..., 858 minutes are 100 hours, but
+# 6 x 14.283333 + 14.3 = 99.999998 and the person lost the star that 100 hours earn.
+# Carried, a person's rows sum to the exact total rounded (each row within 0.000001 of its
+# own minutes / 60), so dim_volunteer.total_hours is both the sum of its fact rows and the
+# true figure.
 CARRIED_HOURS_SQL = """
-    WITH running AS (
-        SELECT s.*, round(sum(s.hours) OVER (
-                   PARTITION BY s.volunteer_key ORDER BY s.service_key
-                   ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW), 6) AS running_hours
-        FROM in_services s
-    )
-    SELECT r.*,
-           CASE WHEN r.hours IS NOT NULL THEN
-               CAST(r.running_hours AS DECIMAL(18,6)) - coalesce(CAST(lag(r.running_hours) OVER (
-                   PARTITION BY r.volunteer_key ORDER BY r.service_key) AS DECIMAL(18,6)), 0)
+    SELECT s.*,
+           CASE WHEN s.hours IS NOT NULL THEN
+               CAST(round(sum(s.hours) OVER person_so_far, 6) AS DECIMAL(18,6))
+               - CAST(coalesce(round(sum(s.hours) OVER (
+                     person_so_far ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 6), 0)
+                   AS DECIMAL(18,6))
            END AS carried_hours
-    FROM running r
+    FROM in_services s
+    -- one window, so one sort of the services (two windows took 1.5x as long on 4.1M rows)
+    WINDOW person_so_far AS (PARTITION BY s.volunteer_key ORDER BY s.service_key)
 """
 
 # Each table's draft: a SELECT over the input views and the tables built before it (the
