@@ -52,7 +52,7 @@ NO_SERVICE = (
     "issuing organization (--issuer ORG_KEY, or issuer_org_key in the job's run config)"
 )
 NO_ACTIVE_ISSUER = (
-    "no organization the volunteer served with is active now (服务过的组织均已退出、注销或暂停): "
+    "no organization the volunteer served with is active now (服务过的组织均已退出、删除或暂停): "
     "name the issuing organization (--issuer ORG_KEY, or issuer_org_key in the job's run config)"
 )
 
@@ -97,7 +97,7 @@ def issue(
     belongs to (`national:<volunteer number>`, `provincial:<account id>`), dated `issued_on`
     (their hours up to that day; never after `today`, Beijing's by default). The issuer
     defaults to the active organization they served most hours with; an exited or
-    deregistered one issues nothing."""
+    deleted one issues nothing."""
     from pipelines.warehouse.reader import read_only_engine
 
     ensure_signing_key(settings)
@@ -124,7 +124,7 @@ def issue(
         if issuer is None:
             raise CertificateError(NO_ACTIVE_ISSUER)
         if statuses.get(issuer) in CANNOT_ISSUE:
-            raise CertificateError("the issuing organization has exited or is deregistered (该组织已退出或注销)")
+            raise CertificateError("the issuing organization has exited or is deleted (该组织已退出或已删除)")
         issuer_name = organization_name(engine, issuer, schema)
         if issuer_name is None:
             raise CertificateError("the issuing organization is not in the warehouse")

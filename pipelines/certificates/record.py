@@ -210,7 +210,7 @@ def read_service_record(
     )
 
 
-# An organization that has exited (退出) or is deregistered issues nothing in its name
+# An organization that has exited (退出) or is deleted (national 逻辑删除) issues nothing in its name
 CANNOT_ISSUE = ("exited", "deleted")
 
 

@@ -260,7 +260,7 @@ def key_figure_boxes(figures: ReportFigures) -> list[tuple[str, str]]:
         ("两个系统均有在用账号（人）", L.count(key["in_both_systems"])),
         ("志愿服务时长（小时）", L.hours(key["service_hours"])),
         ("服务记录（条，去重后）", L.count(key["services"])),
-        ("志愿服务组织（个，不含已注销、已退出）", L.count(key["organizations_not_exited"])),
+        ("志愿服务组织（个，不含已删除、已退出）", L.count(key["organizations_not_exited"])),
         ("组织登记率", L.share(key["registration_rate"])),
         ("服务站点（个）", L.count(key["stations"])),
         ("无站点的县（市、区）", L.count(key["counties_without_station"])),
@@ -373,7 +373,7 @@ def _organizations(report: Report, figures: ReportFigures) -> None:
     province = areas[areas["area_level"] == "province"]
     statuses = ["registered", "filed", "unregistered"]
     values = [int(province[s].sum()) for s in statuses]
-    report.chart(_pie([L.REGISTRATION[s] for s in statuses], values), "组织登记状态（不含已注销、已退出）")
+    report.chart(_pie([L.REGISTRATION[s] for s in statuses], values), "组织登记状态（不含已删除、已退出）")
     report.table(areas.assign(area_name=areas["area_name"].fillna(L.UNKNOWN)), [
         Column("地区", "area_name"), Column("组织", "organizations", "count"),
         Column("已登记", "registered", "count"), Column("已备案", "filed", "count"),
@@ -381,14 +381,14 @@ def _organizations(report: Report, figures: ReportFigures) -> None:
         Column("登记率", "registration_rate", "share"),
     ], "organizations-by-registration")
     levels = figures["organizations_by_level"]
-    if report.absent(levels, "暂无数据：没有在册（未注销）的志愿服务组织。"):
+    if report.absent(levels, "暂无数据：没有在册（未删除、未退出）的志愿服务组织。"):
         return
     order = ["省级", "市级", "县级", "乡镇", "社区", "单位"]
     levels = levels.assign(_order=levels["level"].map(lambda v: order.index(v) if v in order else len(order)))
     levels = levels.sort_values(["_order", "level"])
     report.chart(
         _bar(levels["level"], {"组织": levels["organizations"], "其中已登记": levels["registered"]}),
-        "各管理层级组织数（不含已注销、已退出）",
+        "各管理层级组织数（不含已删除、已退出）",
     )
     report.table(levels, [
         Column("层级", "level"), Column("组织", "organizations", "count"),
@@ -402,7 +402,7 @@ def _organizations(report: Report, figures: ReportFigures) -> None:
     categories = every_category(categories)
     report.chart(
         _bar(categories["category"], {"组织": categories["organizations"], "其中已登记": categories["registered"]}, horizontal=True),
-        "各专业领域（服务类别）组织数（不含已注销、已退出）",
+        "各专业领域（服务类别）组织数（不含已删除、已退出）",
     )
     report.table(categories, [
         Column("服务类别", "category"), Column("《实施意见》所列领域", "measure_field"),
@@ -451,7 +451,7 @@ def _composite_evaluation(report: Report, composite: pd.DataFrame) -> None:
         Column("其中五类主体均已评估", "all_five", "count"),
     ], "composite-evaluation")
     report.note("综合得分：取组织最近一个有评估的年度，先求每类评估主体（登记管理机关、资助方、服务对象、"
-                "组织自评、第三方机构）的平均分，再求各类平均分的平均值；不含已注销的组织。")
+                "组织自评、第三方机构）的平均分，再求各类平均分的平均值；不含已删除的组织。")
 
 
 def _integrity_levels(report: Report, integrity: pd.DataFrame) -> None:

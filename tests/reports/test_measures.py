@@ -103,7 +103,7 @@ def test_organizations_by_level_count_those_in_being(synced):
     shown = synced["tables"]["organizations-by-level"]
     assert shown[0] == ("层级", "组织", "其中已登记", "枢纽型")
     assert {row[0]: row[1:] for row in shown[1:]} == expected
-    assert key_figure(synced["page"], "志愿服务组织（个，不含已注销、已退出）") == f"{len(orgs):,}"
+    assert key_figure(synced["page"], "志愿服务组织（个，不含已删除、已退出）") == f"{len(orgs):,}"
     # 未知 is said to be the organizations only the national system holds (it has no level)
     assert expected[labels.UNKNOWN][0] != "0" and not orgs.loc[orgs["level"].isna(), "in_provincial"].any()
     assert "全国志愿服务信息系统不记录组织的管理层级，仅在全国系统中的组织因此管理层级未知" in synced["page"]

@@ -107,7 +107,7 @@ def test_the_organizations_figure_says_it_leaves_exited_ones_out(tmp_path):
         figures = read_figures(engine)
     finally:
         engine.dispose()
-    assert ("志愿服务组织（个，不含已注销、已退出）", "56") in key_figure_boxes(figures)
+    assert ("志愿服务组织（个，不含已删除、已退出）", "56") in key_figure_boxes(figures)
     assert "organizations" not in figures.key_figures()
     assert figures.key_figures()["organizations_not_exited"] == 56
 
