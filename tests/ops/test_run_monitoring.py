@@ -1,0 +1,96 @@
+"""A run whose process died with nobody left to report it (the daemon's process group killed,
+a host restart) is marked failed by run monitoring, saying what happened and what to do.
+
+Seen on the production instance (deploy/dagster.yaml) before pipelines/run_launcher.py: the
+run stayed STARTED for good, no alert, and every later sync waited behind it in the queue
+(`run_queue: sync`, limit 1). Here the real `dagster-daemon` runs over a PostgreSQL instance
+made from deploy/dagster.yaml (its poll shortened), with a STARTED run whose process is gone.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import dagster as dg
+import pytest
+import yaml
+from dagster._core.events import EngineEventData
+
+from pipelines.run_launcher import LocalRunLauncher, process_alive, run_process_id
+from tests.ops.deployment import ROOT, postgres_database, process, wait_until
+
+pytestmark = pytest.mark.timeout(180)
+
+
+def dead_process_id() -> int:
+    """The id of a process that existed a moment ago and is gone (reaped)."""
+    child = subprocess.Popen(["sleep", "60"])
+    child.kill()
+    child.wait()
+    return child.pid
+
+
+def started_run(instance: dg.DagsterInstance, pid: int, job: str = "sync_all") -> dg.DagsterRun:
+    """A STARTED run of `job` whose code server said it started it in process `pid`."""
+    run = instance.add_run(dg.DagsterRun(job_name=job, run_id=str(uuid.uuid4()),
+                                         status=dg.DagsterRunStatus.STARTED, tags={"run_queue": "sync"}))
+    instance.report_engine_event(f"Started process for run (pid: {pid}).", run, EngineEventData.in_process(pid))
+    return run
+
+
+def test_a_process_is_alive_only_while_it_runs_and_only_if_it_is_the_one_started():
+    with dg.instance_for_test() as instance:
+        child = subprocess.Popen(["sleep", "60"])
+        try:
+            run = started_run(instance, child.pid)
+            pid, since = run_process_id(instance, run.run_id)
+            assert pid == child.pid and process_alive(pid, since)
+            # the same id, given after a reboot to a program started later, is not the run
+            assert not process_alive(pid, since - 3600)
+        finally:
+            child.kill()
+            child.wait()
+        assert not process_alive(pid, since)
+
+
+def test_the_daemon_fails_a_run_whose_process_is_gone(tmp_path: Path, monkeypatch):
+    config = yaml.safe_load((ROOT / "deploy" / "dagster.yaml").read_text())
+    assert config["run_launcher"] == {"module": "pipelines.run_launcher", "class": "LocalRunLauncher"}
+    config["run_monitoring"]["poll_interval_seconds"] = 1  # production: 60
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text(yaml.safe_dump(config))
+    with postgres_database("oncall_monitoring") as database:
+        instance_db = {"DAGSTER_PG_HOST": "127.0.0.1", "DAGSTER_PG_PORT": "5432", "DAGSTER_PG_USER": "postgres",
+                       "DAGSTER_PG_PASSWORD": "", "DAGSTER_PG_DB": database}
+        for name, value in instance_db.items():
+            monkeypatch.setenv(name, value)
+        env = {**os.environ, "DAGSTER_HOME": str(home), "DATA_DIR": str(tmp_path / "data")}
+        instance = dg.DagsterInstance.from_config(str(home))
+        assert isinstance(instance.run_launcher, LocalRunLauncher)
+        alive = subprocess.Popen(["sleep", "120"])
+        try:
+            dead = started_run(instance, dead_process_id(), job="full_reconciliation")
+            running = started_run(instance, alive.pid)
+            daemon = [str(Path(sys.executable).parent / "dagster-daemon"), "run", "-w", "workspace.yaml"]
+            with process(daemon, env, tmp_path / "daemon.log"):
+                failed = wait_until(
+                    lambda: (r := instance.get_run_by_id(dead.run_id)).status == dg.DagsterRunStatus.FAILURE and r,
+                    "run monitoring to fail the dead run", timeout=120)
+                assert failed.status == dg.DagsterRunStatus.FAILURE
+                # the live run's process was checked too, and left alone
+                time.sleep(3)
+                assert instance.get_run_by_id(running.run_id).status == dg.DagsterRunStatus.STARTED
+            message = next(e.message for e in instance.all_logs(dead.run_id)
+                           if e.dagster_event and e.dagster_event.event_type == dg.DagsterEventType.RUN_FAILURE)
+            assert "is gone from this host" in message and "Launch the job again" in message
+            assert "docs/RUNBOOK.md" in message
+        finally:
+            alive.kill()
+            alive.wait()
+            instance.dispose()
