@@ -77,19 +77,28 @@ def fail_run_left_behind(instance: dg.DagsterInstance, record: dict, say) -> Non
     """A run killed while it held DATA_DIR's lock (SIGKILL, out of memory, a reboot) never
     said it ended: run by `dagster job execute`, its record in the instance says STARTED for
     good, and the dashboard shows it running. The run that takes the lock after it marks it
-    failed (under the daemon, run monitoring has already done so: nothing to do)."""
+    failed (under the daemon, run monitoring has already done so: nothing to do).
+
+    Killed inside a step, it also never gave back that step's pool slot (one per source
+    system and for the warehouse, in every instance's dagster.yaml): the slot stays taken
+    for good, whoever marked the run failed, and this run would wait at that pool forever
+    ("Step blocked by limit for pool national") holding DATA_DIR's lock. Its process is gone
+    (the lock is ours), so its slots are given back here."""
     from pipelines.locks import describe_record
 
     say(f"the last run on this DATA_DIR ended without letting it go: {describe_record(record)}")
     owner = str(record.get("owner") or "")
     if not owner.startswith(RUN_OWNER):
         return
-    run = instance.get_run_by_id(owner.removeprefix(RUN_OWNER))
+    run_id = owner.removeprefix(RUN_OWNER)
+    run = instance.get_run_by_id(run_id)
     if run is not None and not run.is_finished:
         instance.report_run_failed(run, message=(
             "This run's process ended without finishing it (killed while it held DATA_DIR's "
             "lock); marked failed by the next run on the same DATA_DIR. The files its steps "
             "wrote are whole or absent: the next run redoes what it left."))
+    if instance.event_log_storage.supports_global_concurrency_limits:
+        instance.event_log_storage.free_concurrency_slots_for_run(run_id)
 
 
 def publishes(step_keys: list[str]) -> bool:

@@ -99,6 +99,14 @@ def test_a_run_killed_holding_the_lock_is_marked_failed_by_the_next_run(tmp_path
     with DagsterInstance.local_temp(str(tmp_path / "dagster_home")) as instance:
         killed = instance.add_run(DagsterRun(job_name="sync_all", run_id="killed-run", status=DagsterRunStatus.STARTED))
         done = instance.add_run(DagsterRun(job_name="sync_all", run_id="done-run", status=DagsterRunStatus.SUCCESS))
+        # each was killed inside a step of a pool (dagster.yaml: one slot per pool), holding its slot
+        pools = instance.event_log_storage
+        for pool, run_id, step in (("national", "killed-run", "raw__national_teams"),
+                                   ("warehouse", "done-run", "warehouse__publish")):
+            pools.set_concurrency_slots(pool, 1)
+            assert pools.claim_concurrency_slot(pool, run_id, step).is_claimed
+        next_step = pools.claim_concurrency_slot("national", "next-run", "raw__national_volunteers")
+        assert not next_step.is_claimed  # the next run would wait here for good
         said: list[str] = []
         fail_run_left_behind(instance, {"pid": 4242, "host": "etl-1", "owner": f"{RUN_OWNER}{killed.run_id}"},
                              said.append)
@@ -109,3 +117,7 @@ def test_a_run_killed_holding_the_lock_is_marked_failed_by_the_next_run(tmp_path
         assert "process 4242 on etl-1, Dagster run killed-run" in said[0]
         failure = [e for e in instance.all_logs(killed.run_id) if e.dagster_event and e.dagster_event.is_run_failure]
         assert "killed while it held DATA_DIR's lock" in failure[0].message
+        # their pool slots are given back: the next run's steps go on
+        assert pools.get_concurrency_info("national").claimed_slots == []
+        assert pools.get_concurrency_info("warehouse").claimed_slots == []
+        assert pools.claim_concurrency_slot("national", "next-run", "raw__national_volunteers").is_claimed

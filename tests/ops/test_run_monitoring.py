@@ -1,5 +1,6 @@
 """A run whose process died with nobody left to report it (the daemon's process group killed,
-a host restart) is marked failed by run monitoring, saying what happened and what to do.
+a host restart) is marked failed by run monitoring, saying what happened and what to do, and
+the pool slot it held is given back.
 
 Seen on the production instance (deploy/dagster.yaml) before pipelines/run_launcher.py: the
 run stayed STARTED for good, no alert, and every later sync waited behind it in the queue
@@ -12,7 +13,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 
@@ -62,6 +62,7 @@ def test_the_daemon_fails_a_run_whose_process_is_gone(tmp_path: Path, monkeypatc
     config = yaml.safe_load((ROOT / "deploy" / "dagster.yaml").read_text())
     assert config["run_launcher"] == {"module": "pipelines.run_launcher", "class": "LocalRunLauncher"}
     config["run_monitoring"]["poll_interval_seconds"] = 1  # production: 60
+    config["run_monitoring"]["free_slots_after_run_end_seconds"] = 1  # production: 60
     home = tmp_path / "dagster_home"
     home.mkdir()
     (home / "dagster.yaml").write_text(yaml.safe_dump(config))
@@ -77,14 +78,20 @@ def test_the_daemon_fails_a_run_whose_process_is_gone(tmp_path: Path, monkeypatc
         try:
             dead = started_run(instance, dead_process_id(), job="full_reconciliation")
             running = started_run(instance, alive.pid)
+            # the dead run was killed inside a national step, holding the pool's one slot
+            pools = instance.event_log_storage
+            pools.set_concurrency_slots("national", 1)
+            assert pools.claim_concurrency_slot("national", dead.run_id, "raw__national_teams").is_claimed
             daemon = [str(Path(sys.executable).parent / "dagster-daemon"), "run", "-w", "workspace.yaml"]
             with process(daemon, env, tmp_path / "daemon.log"):
                 failed = wait_until(
                     lambda: (r := instance.get_run_by_id(dead.run_id)).status == dg.DagsterRunStatus.FAILURE and r,
                     "run monitoring to fail the dead run", timeout=120)
                 assert failed.status == dg.DagsterRunStatus.FAILURE
+                # its slot is given back, or every later run would wait at the pool for good
+                wait_until(lambda: pools.get_concurrency_info("national").claimed_slots == [],
+                           "the dead run's pool slot to be freed", timeout=60)
                 # the live run's process was checked too, and left alone
-                time.sleep(3)
                 assert instance.get_run_by_id(running.run_id).status == dg.DagsterRunStatus.STARTED
             message = next(e.message for e in instance.all_logs(dead.run_id)
                            if e.dagster_event and e.dagster_event.event_type == dg.DagsterEventType.RUN_FAILURE)
