@@ -18,12 +18,17 @@ from pipelines.logging_privacy import register_secret
 ALERT_INTERVAL_SECONDS = 20
 
 
+# How Dagster names a `Failure` a step raised, before its message: words for programmers
+# that push what the engineer must read (DataDirUnwritable: …, check NATIONAL_API_URL) along.
+DAGSTER_FAILURE_PREFIX = "dagster._core.definitions.events.Failure: "
+
+
 def root_error(error) -> str:
     """The message of the error that started it all: Dagster wraps what a step raised
     ("Error occurred while executing op ...") and keeps the step's own error as the cause."""
     while error is not None and getattr(error, "cause", None) is not None:
         error = error.cause
-    return (error.message or "").strip() if error is not None else ""
+    return (error.message or "").strip().removeprefix(DAGSTER_FAILURE_PREFIX) if error is not None else ""
 
 
 # What the code server or run monitoring says when a run's process ended without ending the

@@ -192,3 +192,29 @@ def test_a_killed_run_alert_says_it_was_killed_in_which_step_and_what_to_do(monk
     assert "terminated by signal 9 (SIGKILL)" in content and "It was in step stage_tables" in content
     assert "launch the job again" in content and "docs/RUNBOOK.md" in content
     assert "marked as failed from outside the execution context" not in content
+
+
+@dg.op
+def stage_on_a_full_disk():
+    raise dg.Failure("DataDirUnwritable: [Errno 28] cannot write /data/state/x.parquet: the file system is full.")
+
+
+@dg.job
+def nightly_job_on_a_full_disk():
+    stage_on_a_full_disk()
+
+
+def test_a_step_failure_reads_from_its_own_first_words(monkeypatch):
+    """The runbook is read by the error's first words: not Dagster's class path before them."""
+    with dg.instance_for_test() as instance, RobotReceiver() as robot:
+        result = nightly_job_on_a_full_disk.execute_in_process(instance=instance, raise_on_error=False)
+        failure = instance.get_records_for_run(result.run_id, of_type=dg.DagsterEventType.RUN_FAILURE).records
+        context = dg.build_run_status_sensor_context(
+            sensor_name="run_failure_alert", dagster_event=failure[0].event_log_entry.dagster_event,
+            dagster_instance=instance, dagster_run=instance.get_run_by_id(result.run_id)).for_run_failure()
+        monkeypatch.setenv("ALERT_WEBHOOK_URL", f"{robot.url}/cgi-bin/webhook/send?key=robot-key-abcdef")
+        run_failure_alert(context)
+        [message] = robot.messages
+    content = message.body["markdown"]["content"]
+    assert "> stage_on_a_full_disk: DataDirUnwritable: [Errno 28]" in content
+    assert "dagster._core" not in content
