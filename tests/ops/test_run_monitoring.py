@@ -10,6 +10,7 @@ made from deploy/dagster.yaml (its poll shortened), with a STARTED run whose pro
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -20,6 +21,8 @@ import dagster as dg
 import pytest
 import yaml
 from dagster._core.events import EngineEventData
+from dagster._core.launcher.base import WorkerStatus
+from dagster._core.storage.tags import GRPC_INFO_TAG
 
 from pipelines.run_launcher import LocalRunLauncher, process_alive, run_process_id
 from tests.ops.deployment import ROOT, postgres_database, process, wait_until
@@ -35,10 +38,16 @@ def dead_process_id() -> int:
     return child.pid
 
 
-def started_run(instance: dg.DagsterInstance, pid: int, job: str = "sync_all") -> dg.DagsterRun:
-    """A STARTED run of `job` whose code server said it started it in process `pid`."""
+LOCAL_CODE_SERVER = json.dumps({"host": "localhost", "socket": "/tmp/code-server.sock"})
+
+
+def started_run(instance: dg.DagsterInstance, pid: int, job: str = "sync_all",
+                code_server: str = LOCAL_CODE_SERVER) -> dg.DagsterRun:
+    """A STARTED run of `job` whose code server (as DefaultRunLauncher notes it) said it
+    started it in process `pid`."""
+    tags = {"run_queue": "sync", GRPC_INFO_TAG: code_server}
     run = instance.add_run(dg.DagsterRun(job_name=job, run_id=str(uuid.uuid4()),
-                                         status=dg.DagsterRunStatus.STARTED, tags={"run_queue": "sync"}))
+                                         status=dg.DagsterRunStatus.STARTED, tags=tags))
     instance.report_engine_event(f"Started process for run (pid: {pid}).", run, EngineEventData.in_process(pid))
     return run
 
@@ -56,6 +65,19 @@ def test_a_process_is_alive_only_while_it_runs_and_only_if_it_is_the_one_started
             child.kill()
             child.wait()
         assert not process_alive(pid, since)
+
+
+def test_only_runs_of_this_hosts_code_servers_are_judged():
+    launcher = {"run_launcher": {"module": "pipelines.run_launcher", "class": "LocalRunLauncher"}}
+    with dg.instance_for_test(overrides=launcher) as instance:
+        here = started_run(instance, dead_process_id())
+        elsewhere = started_run(instance, dead_process_id(),
+                                code_server=json.dumps({"host": "etl-code-2.internal", "port": 4000}))
+        health = instance.run_launcher.check_run_worker_health
+        assert health(here).status == WorkerStatus.FAILED
+        assert "is gone from this host" in health(here).msg
+        # its process id means nothing here: left to Dagster, as with its own launcher
+        assert health(elsewhere).status == WorkerStatus.RUNNING
 
 
 def test_the_daemon_fails_a_run_whose_process_is_gone(tmp_path: Path, monkeypatch):
