@@ -50,7 +50,7 @@ class _DataDirLockedExecutor(dg.Executor):
 
     def execute(self, plan_context, execution_plan):
         from pipelines.guard import ensure_publishable
-        from pipelines.locks import held_lock, sync_lock_path
+        from pipelines.locks import held_lock, run_process_noted, sync_lock_path
 
         pipeline = plan_context.run_config.get("resources", {}).get("pipeline_settings", {})
         settings = PipelineSettings(**(pipeline.get("config") or {})).settings()
@@ -67,7 +67,8 @@ class _DataDirLockedExecutor(dg.Executor):
         ) as left_behind:
             if left_behind is not None:
                 fail_run_left_behind(plan_context.instance, left_behind, plan_context.log.warning)
-            yield from self._inner.execute(plan_context, execution_plan)
+            with run_process_noted():  # step processes die with this one (locks.die_with_the_run)
+                yield from self._inner.execute(plan_context, execution_plan)
 
 
 RUN_OWNER = "Dagster run "  # what a run's DATA_DIR lock says of its holder, before the run id
