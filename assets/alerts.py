@@ -11,6 +11,7 @@ tick (the error says why, never the webhook's key), and the daemon tries again a
 from dagster import DagsterEventType, DefaultSensorStatus, RunFailureSensorContext, SkipReason, run_failure_sensor
 
 from pipelines.alerts import RunFailure, alert_payload, post_alert, robot_kind
+from pipelines.source_outages import SKIPPED_AFTER_OUTAGE
 from pipelines.config import AlertSettings
 from pipelines.logging_privacy import register_secret
 
@@ -82,13 +83,19 @@ def killed_run_error(context: RunFailureSensorContext) -> tuple[list[str], str]:
 def run_failure_of(context: RunFailureSensorContext, ui_url: str = "") -> RunFailure:
     """The failed run as the alert describes it: its job, its failed steps and their errors."""
     run = context.dagster_run
-    steps, errors = [], []
+    steps, errors, skipped = [], [], []
     for event in context.get_step_failure_events():
         if event.step_key and event.step_key not in steps:
             steps.append(event.step_key)
         error = root_error(getattr(event.event_specific_data, "error", None))
-        if error:
+        if error.endswith(SKIPPED_AFTER_OUTAGE):
+            skipped.append(event.step_key)  # the cause is its source's first failed stream's
+        elif error:
             errors.append(f"{event.step_key}: {error}")
+    if skipped:
+        # one line for them, after every cause: listed in full they pushed a second source's
+        # cause past the cut (both sources refusing our credentials showed only the first)
+        errors.append(f"not tried after their source failed earlier in this run: {', '.join(skipped)}")
     if not errors:
         steps, error = killed_run_error(context)
         errors.append(error)

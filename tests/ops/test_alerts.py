@@ -218,3 +218,67 @@ def test_a_step_failure_reads_from_its_own_first_words(monkeypatch):
     content = message.body["markdown"]["content"]
     assert "> stage_on_a_full_disk: DataDirUnwritable: [Errno 28]" in content
     assert "dagster._core" not in content
+
+
+NATIONAL_REFUSED = ("national source, endpoint /oauth/token: the token endpoint refused the client credentials "
+                    "(HTTP 401); check NATIONAL_CLIENT_ID / NATIONAL_CLIENT_SECRET")
+PROVINCIAL_REFUSED = ("provincial source, endpoint /open/v2/activities: the platform refused our signature "
+                      "(code 40101); check PROVINCIAL_APP_KEY / PROVINCIAL_APP_SECRET")
+
+
+def _skipped(source: str, reason: str):
+    from pipelines.source_outages import REFUSED, Outage, SourceSkipped
+
+    return SourceSkipped(Outage(source, "evaluations", REFUSED, "/oauth/token", reason))
+
+
+@dg.op
+def raw__national_evaluations():
+    raise RuntimeError(NATIONAL_REFUSED)
+
+
+@dg.op
+def raw__provincial_activities():
+    raise RuntimeError(PROVINCIAL_REFUSED)
+
+
+def _skipped_op(name: str, source: str, reason: str):
+    @dg.op(name=name)
+    def skipped_stream():
+        raise _skipped(source, reason)
+
+    return skipped_stream
+
+
+NATIONAL_SKIPPED = [_skipped_op(f"raw__national_{s}", "national", NATIONAL_REFUSED)
+                    for s in ("projects", "service_records", "teams", "volunteers")]
+PROVINCIAL_SKIPPED = [_skipped_op(f"raw__provincial_{s}", "provincial", PROVINCIAL_REFUSED)
+                      for s in ("redemptions", "service_logs", "stations", "teams", "volunteers")]
+
+
+@dg.job(executor_def=dg.in_process_executor)
+def nightly_job_with_both_sources_refused():  # in the order sync_all runs them
+    raw__national_evaluations()
+    for op in NATIONAL_SKIPPED:
+        op()
+    raw__provincial_activities()
+    for op in PROVINCIAL_SKIPPED:
+        op()
+
+
+def test_both_sources_refusing_are_both_in_the_alert(monkeypatch):
+    """Seen under the daemon with both sources' credentials rotated: the national streams'
+    'not tried again' lines filled the alert and the provincial cause was cut off."""
+    with dg.instance_for_test() as instance, RobotReceiver() as robot:
+        result = nightly_job_with_both_sources_refused.execute_in_process(instance=instance, raise_on_error=False)
+        failure = instance.get_records_for_run(result.run_id, of_type=dg.DagsterEventType.RUN_FAILURE).records
+        context = dg.build_run_status_sensor_context(
+            sensor_name="run_failure_alert", dagster_event=failure[0].event_log_entry.dagster_event,
+            dagster_instance=instance, dagster_run=instance.get_run_by_id(result.run_id)).for_run_failure()
+        monkeypatch.setenv("ALERT_WEBHOOK_URL", f"{robot.url}/cgi-bin/webhook/send?key=robot-key-abcdef")
+        run_failure_alert(context)
+        [message] = robot.messages
+    content = message.body["markdown"]["content"]
+    assert "check NATIONAL_CLIENT_ID / NATIONAL_CLIENT_SECRET" in content
+    assert "check PROVINCIAL_APP_KEY / PROVINCIAL_APP_SECRET" in content
+    assert "not tried after their source failed earlier in this run: raw__national_projects" in content
