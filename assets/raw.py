@@ -19,6 +19,7 @@ and two warning checks that need no sandbox to mean something:
 from datetime import timedelta
 
 from dagster import (
+    DagsterRunStatus,
     AssetCheckResult,
     AssetCheckSeverity,
     AssetCheckSpec,
@@ -58,6 +59,17 @@ RAW_RETRY_POLICY = RetryPolicy(
 # thousand in the province, set up by a county at a time) may go weeks without one.
 STALE_AFTER = {"evaluations": timedelta(days=400), "stations": timedelta(days=30)}
 DEFAULT_STALE_AFTER = timedelta(days=3)
+
+
+def stop_if_terminated(instance, run_id: str) -> None:
+    """A step that starts (or is retried) in a run being terminated fails at once, not to be
+    retried. Dagster turns the interrupt that Terminate sends to a step with a retry policy
+    (every raw step has RAW_RETRY_POLICY) into a retry, and the run went on to the end."""
+    run = instance.get_run_by_id(run_id)
+    if run is not None and run.status == DagsterRunStatus.CANCELING:
+        raise Failure(description="the run is being terminated (Terminate in the UI): this stream is "
+                                  "not landed; the next run lands it from its checkpoint",
+                      allow_retries=False)
 
 
 def stale_after(stream: Stream) -> timedelta:
@@ -192,6 +204,7 @@ def build_raw_asset(stream: Stream) -> AssetsDefinition:
         pipeline_settings: PipelineSettings,
         sources: SourceApis,
     ) -> MaterializeResult:
+        stop_if_terminated(context.instance, context.run.run_id)
         try:
             api = sources.api(stream.source)
         except ConfigurationError as misconfigured:

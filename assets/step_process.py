@@ -32,7 +32,6 @@ their speed.
 
 from __future__ import annotations
 
-import ctypes
 import logging
 import logging.handlers
 import multiprocessing
@@ -47,8 +46,6 @@ from typing import Any
 from pipelines.logging_privacy import scrub
 
 POLL_SECONDS = 0.2
-# prctl(2): deliver this signal to the child when the parent thread that made it dies
-_PR_SET_PDEATHSIG = 1
 
 
 def input_megabytes(paths: Iterable[Path]) -> float:
@@ -72,11 +69,9 @@ def worth_a_process(megabytes: float, min_mb: float) -> bool:
 
 def _die_with_parent() -> None:
     """Ask the kernel to SIGKILL this process when its parent dies (Linux; elsewhere a no-op)."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    except (OSError, AttributeError):
-        return
+    from pipelines.locks import die_with_parent
+
+    die_with_parent()
 
 
 def allocate_arrow_from_the_system() -> None:

@@ -36,6 +36,7 @@ ROBOT_KINDS = (WECOM, DINGTALK)
 MAX_ERROR_CHARACTERS = 600
 MAX_STEPS_LISTED = 10
 TITLE = "志愿服务数据同步失败 / sync failed"
+RUNBOOK = "docs/RUNBOOK.md"  # what the engineer on call does for each failure
 
 
 class AlertDeliveryError(RuntimeError):
@@ -91,6 +92,7 @@ def failure_markdown(failure: RunFailure) -> str:
     error = masked_error(failure.error)
     if error:
         lines += ["", "error:", "", *(f"> {line}" for line in error.splitlines() if line.strip())]
+    lines += ["", f"what to do: {RUNBOOK}, by the error's first words"]
     if failure.run_url:
         lines += ["", f"[open the run in Dagster]({failure.run_url})"]
     return "\n".join(lines)

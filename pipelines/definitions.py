@@ -50,7 +50,7 @@ class _DataDirLockedExecutor(dg.Executor):
 
     def execute(self, plan_context, execution_plan):
         from pipelines.guard import ensure_publishable
-        from pipelines.locks import held_lock, sync_lock_path
+        from pipelines.locks import held_lock, run_process_noted, sync_lock_path
 
         pipeline = plan_context.run_config.get("resources", {}).get("pipeline_settings", {})
         settings = PipelineSettings(**(pipeline.get("config") or {})).settings()
@@ -67,7 +67,8 @@ class _DataDirLockedExecutor(dg.Executor):
         ) as left_behind:
             if left_behind is not None:
                 fail_run_left_behind(plan_context.instance, left_behind, plan_context.log.warning)
-            yield from self._inner.execute(plan_context, execution_plan)
+            with run_process_noted():  # step processes die with this one (locks.die_with_the_run)
+                yield from self._inner.execute(plan_context, execution_plan)
 
 
 RUN_OWNER = "Dagster run "  # what a run's DATA_DIR lock says of its holder, before the run id
@@ -77,19 +78,28 @@ def fail_run_left_behind(instance: dg.DagsterInstance, record: dict, say) -> Non
     """A run killed while it held DATA_DIR's lock (SIGKILL, out of memory, a reboot) never
     said it ended: run by `dagster job execute`, its record in the instance says STARTED for
     good, and the dashboard shows it running. The run that takes the lock after it marks it
-    failed (under the daemon, run monitoring has already done so: nothing to do)."""
+    failed (under the daemon, run monitoring has already done so: nothing to do).
+
+    Killed inside a step, it also never gave back that step's pool slot (one per source
+    system and for the warehouse, in every instance's dagster.yaml): the slot stays taken
+    for good, whoever marked the run failed, and this run would wait at that pool forever
+    ("Step blocked by limit for pool national") holding DATA_DIR's lock. Its process is gone
+    (the lock is ours), so its slots are given back here."""
     from pipelines.locks import describe_record
 
     say(f"the last run on this DATA_DIR ended without letting it go: {describe_record(record)}")
     owner = str(record.get("owner") or "")
     if not owner.startswith(RUN_OWNER):
         return
-    run = instance.get_run_by_id(owner.removeprefix(RUN_OWNER))
+    run_id = owner.removeprefix(RUN_OWNER)
+    run = instance.get_run_by_id(run_id)
     if run is not None and not run.is_finished:
         instance.report_run_failed(run, message=(
             "This run's process ended without finishing it (killed while it held DATA_DIR's "
             "lock); marked failed by the next run on the same DATA_DIR. The files its steps "
             "wrote are whole or absent: the next run redoes what it left."))
+    if instance.event_log_storage.supports_global_concurrency_limits:
+        instance.event_log_storage.free_concurrency_slots_for_run(run_id)
 
 
 def publishes(step_keys: list[str]) -> bool:

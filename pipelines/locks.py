@@ -15,9 +15,12 @@ a message that says who holds the lock (process, host, run, since when).
 
 from __future__ import annotations
 
+import ctypes
 import fcntl
 import json
+import multiprocessing
 import os
+import signal
 import socket
 import time
 from collections.abc import Callable, Iterator
@@ -134,3 +137,50 @@ def _refusal_said_plainly(path: Path, write):
 def sync_lock_path(data_dir: Path) -> Path:
     """The lock a run holds on its DATA_DIR from its first step to its last."""
     return Path(data_dir) / "state" / "sync.lock"
+
+
+# The run's process notes its id here for the step processes it starts (Dagster's
+# multiprocess executor: `pull_raw`, the prefecture jobs). Not configuration: a message from
+# a process to its children, which inherit the environment.
+RUN_PROCESS_VARIABLE = "PIPELINE_RUN_PROCESS_ID"
+_PR_SET_PDEATHSIG = 1  # prctl(2): the signal a process gets when the thread that made it dies
+
+
+def die_with_parent() -> None:
+    """Ask the kernel to SIGKILL this process when its parent dies (Linux; elsewhere a no-op)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        return
+
+
+@contextmanager
+def run_process_noted() -> Iterator[None]:
+    """Around the steps of a run, in its process (the one that holds DATA_DIR's lock): its
+    step processes learn which process they must not outlive (`die_with_the_run`)."""
+    before = os.environ.get(RUN_PROCESS_VARIABLE)
+    os.environ[RUN_PROCESS_VARIABLE] = str(os.getpid())
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(RUN_PROCESS_VARIABLE, None)
+        else:
+            os.environ[RUN_PROCESS_VARIABLE] = before
+
+
+def die_with_the_run() -> None:
+    """In a step process that the run's process started: be killed with it.
+
+    Dagster's multiprocess executor starts each step in a child process that outlives the
+    run's process when that is killed (seen: a `pull_raw` step went on landing and moving its
+    checkpoint after its run was SIGKILLed and marked failed, its DATA_DIR lock already free
+    for the next run). Elsewhere (the run's own process, a sensor, a test) nothing is done."""
+    noted = os.environ.get(RUN_PROCESS_VARIABLE, "")
+    started_by = multiprocessing.parent_process()  # who started us, even if it died since
+    if not noted.isdigit() or started_by is None or started_by.pid != int(noted):
+        return
+    die_with_parent()
+    if os.getppid() != int(noted):  # the run's process died before prctl took hold (or
+        os._exit(1)                 # while this process was still starting): do nothing

@@ -52,6 +52,13 @@ class PipelineSettings(ConfigurableResource):
     # the step's peak memory is then its two largest tables' at once (README, "Whole sync").
     staging_processes: int = 2
 
+    def setup_for_execution(self, context) -> None:
+        # every step that writes DATA_DIR has this resource: in a step process of its own
+        # (the multiprocess executor), it must not outlive the run's process and its lock
+        from pipelines.locks import die_with_the_run
+
+        die_with_the_run()
+
     def settings(self) -> Settings:
         overrides = {
             "data_dir": Path(self.data_dir) if self.data_dir else None,

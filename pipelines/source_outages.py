@@ -39,6 +39,8 @@ from pipelines.sources.streams import Stream
 KEEP_NOTES_SECONDS = 7 * 24 * 3600.0
 
 UNREACHABLE = "unreachable"
+# How a skipped stream's message ends (the alert lists such streams on one line of their own)
+SKIPPED_AFTER_OUTAGE = ": not tried again in this run"
 REFUSED = "refused"
 
 
@@ -57,7 +59,7 @@ class Outage:
         what = "unreachable" if self.kind == UNREACHABLE else "refused our credentials"
         return (
             f"{self.source} source {what} earlier in this run (stream {self.stream}, "
-            f"{self.endpoint}: {self.reason}): not tried again in this run"
+            f"{self.endpoint}: {self.reason}){SKIPPED_AFTER_OUTAGE}"
         )
 
 

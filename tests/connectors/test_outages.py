@@ -235,3 +235,22 @@ def test_refused_credentials_are_told_once_per_run(world, servers, data_dir, mon
     assert all("wrong-secret" not in m for m in messages)
     landed = {e.asset_key.path[-1] for e in result.get_asset_materialization_events()}
     assert landed == {f"provincial_{name}" for name in PROVINCIAL_STREAMS}
+
+
+def test_a_raw_step_in_a_run_being_terminated_stops_and_is_not_retried():
+    """Terminate sends the run an interrupt; Dagster turns it into a retry of a step with a
+    retry policy (every raw step), and a terminated sync went on landing, staging and
+    publishing to SUCCESS (seen under the daemon). A raw step that starts, or is retried,
+    while its run is being terminated fails at once, for good."""
+    import dagster as dg
+
+    from assets.raw import stop_if_terminated
+
+    with dg.instance_for_test() as instance:
+        run = instance.add_run(dg.DagsterRun(job_name="sync_all", run_id="nightly",
+                                             status=dg.DagsterRunStatus.STARTED))
+        stop_if_terminated(instance, run.run_id)  # a run going on: nothing
+        instance.report_run_canceling(run)
+        with pytest.raises(dg.Failure, match="being terminated") as stopped:
+            stop_if_terminated(instance, run.run_id)
+        assert stopped.value.allow_retries is False

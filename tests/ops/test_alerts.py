@@ -11,6 +11,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
 from urllib.parse import parse_qs, unquote_plus, urlsplit
 
 import dagster as dg
@@ -33,6 +38,7 @@ from tests.ops.receiver import RobotReceiver
 PHONE = "13812345678"
 RESIDENT_ID = "52010219900101123X"
 FULL_NAME = "张小明"
+ROOT = Path(__file__).resolve().parents[2]
 HOSTILE_ERROR = f"ValueError: volunteer {FULL_NAME} (phone {PHONE}, ID {RESIDENT_ID}) was refused"
 
 
@@ -133,3 +139,146 @@ def test_a_failed_run_reaches_the_robot_with_its_step_and_a_masked_error(monkeyp
     assert f"http://dagster.internal:3000/runs/{context.dagster_run.run_id}" in content
     assert "was refused" in content and "138****5678" in content
     assert PHONE not in content and RESIDENT_ID not in content and FULL_NAME not in content
+
+
+@dg.op
+def land_pages():
+    return 1
+
+
+@dg.op
+def stage_tables(_pages):
+    os.kill(os.getpid(), signal.SIGKILL)  # the out-of-memory killer, mid-step
+
+
+@dg.job(executor_def=dg.in_process_executor)  # as sync_all: its steps in the run's process
+def nightly_job_killed():
+    stage_tables(land_pages())
+
+
+def killed_run_context(instance: dg.DagsterInstance) -> dg.RunFailureSensorContext:
+    """A run whose process was SIGKILLed in its second step, then reported as Dagster's code
+    server reports it (its words for the signal, then the run marked failed)."""
+    script = ("import dagster as dg, sys\n"
+              "from tests.ops.test_alerts import nightly_job_killed\n"
+              "instance = dg.DagsterInstance.from_ref(dg._core.instance.InstanceRef.from_dir(sys.argv[1]))\n"
+              "dg.execute_job(dg.reconstructable(nightly_job_killed), instance=instance)\n")
+    child = subprocess.run([sys.executable, "-c", script, instance.root_directory],
+                           cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True)
+    assert child.returncode == -signal.SIGKILL, child.stderr.decode()[-2000:]
+    [run] = instance.get_runs()
+    assert run.status == dg.DagsterRunStatus.STARTED  # nobody in the killed process said otherwise
+    instance.report_engine_event(
+        f"[DagsterApiServer] Run execution process for {run.run_id} was terminated by signal 9 (SIGKILL). "
+        "This usually indicates that the process was killed by the operating system due to running "
+        "out of memory. Possible solutions include increasing the amount of memory available to the run.",
+        instance.get_run_by_id(run.run_id))
+    instance.report_run_failed(instance.get_run_by_id(run.run_id))
+    failure = instance.get_records_for_run(run.run_id, of_type=dg.DagsterEventType.RUN_FAILURE).records
+    return dg.build_run_status_sensor_context(
+        sensor_name="run_failure_alert", dagster_event=failure[0].event_log_entry.dagster_event,
+        dagster_instance=instance, dagster_run=instance.get_run_by_id(run.run_id),
+    ).for_run_failure()
+
+
+def test_a_killed_run_alert_says_it_was_killed_in_which_step_and_what_to_do(monkeypatch, tmp_path):
+    with dg.instance_for_test(temp_dir=str(tmp_path)) as instance, RobotReceiver() as robot:
+        context = killed_run_context(instance)
+        monkeypatch.setenv("ALERT_WEBHOOK_URL", f"{robot.url}/cgi-bin/webhook/send?key=robot-key-abcdef")
+        run_failure_alert(context)
+        [message] = robot.messages
+    content = message.body["markdown"]["content"]
+    assert "`stage_tables`" in content  # the step it was in, not "(the run failed outside a step)"
+    assert "terminated by signal 9 (SIGKILL)" in content and "It was in step stage_tables" in content
+    assert "launch the job again" in content and "docs/RUNBOOK.md" in content
+    assert "marked as failed from outside the execution context" not in content
+
+
+@dg.op
+def stage_on_a_full_disk():
+    raise dg.Failure("DataDirUnwritable: [Errno 28] cannot write /data/state/x.parquet: the file system is full.")
+
+
+@dg.job
+def nightly_job_on_a_full_disk():
+    stage_on_a_full_disk()
+
+
+def test_a_step_failure_reads_from_its_own_first_words(monkeypatch):
+    """The runbook is read by the error's first words: not Dagster's class path before them."""
+    with dg.instance_for_test() as instance, RobotReceiver() as robot:
+        result = nightly_job_on_a_full_disk.execute_in_process(instance=instance, raise_on_error=False)
+        failure = instance.get_records_for_run(result.run_id, of_type=dg.DagsterEventType.RUN_FAILURE).records
+        context = dg.build_run_status_sensor_context(
+            sensor_name="run_failure_alert", dagster_event=failure[0].event_log_entry.dagster_event,
+            dagster_instance=instance, dagster_run=instance.get_run_by_id(result.run_id)).for_run_failure()
+        monkeypatch.setenv("ALERT_WEBHOOK_URL", f"{robot.url}/cgi-bin/webhook/send?key=robot-key-abcdef")
+        run_failure_alert(context)
+        [message] = robot.messages
+    content = message.body["markdown"]["content"]
+    assert "> stage_on_a_full_disk: DataDirUnwritable: [Errno 28]" in content
+    assert "dagster._core" not in content
+
+
+NATIONAL_REFUSED = ("national source, endpoint /oauth/token: the token endpoint refused the client credentials "
+                    "(HTTP 401); check NATIONAL_CLIENT_ID / NATIONAL_CLIENT_SECRET")
+PROVINCIAL_REFUSED = ("provincial source, endpoint /open/v2/activities: the platform refused our signature "
+                      "(code 40101); check PROVINCIAL_APP_KEY / PROVINCIAL_APP_SECRET")
+
+
+def _skipped(source: str, reason: str):
+    from pipelines.source_outages import REFUSED, Outage, SourceSkipped
+
+    return SourceSkipped(Outage(source, "evaluations", REFUSED, "/oauth/token", reason))
+
+
+@dg.op
+def raw__national_evaluations():
+    raise RuntimeError(NATIONAL_REFUSED)
+
+
+@dg.op
+def raw__provincial_activities():
+    raise RuntimeError(PROVINCIAL_REFUSED)
+
+
+def _skipped_op(name: str, source: str, reason: str):
+    @dg.op(name=name)
+    def skipped_stream():
+        raise _skipped(source, reason)
+
+    return skipped_stream
+
+
+NATIONAL_SKIPPED = [_skipped_op(f"raw__national_{s}", "national", NATIONAL_REFUSED)
+                    for s in ("projects", "service_records", "teams", "volunteers")]
+PROVINCIAL_SKIPPED = [_skipped_op(f"raw__provincial_{s}", "provincial", PROVINCIAL_REFUSED)
+                      for s in ("redemptions", "service_logs", "stations", "teams", "volunteers")]
+
+
+@dg.job(executor_def=dg.in_process_executor)
+def nightly_job_with_both_sources_refused():  # in the order sync_all runs them
+    raw__national_evaluations()
+    for op in NATIONAL_SKIPPED:
+        op()
+    raw__provincial_activities()
+    for op in PROVINCIAL_SKIPPED:
+        op()
+
+
+def test_both_sources_refusing_are_both_in_the_alert(monkeypatch):
+    """Seen under the daemon with both sources' credentials rotated: the national streams'
+    'not tried again' lines filled the alert and the provincial cause was cut off."""
+    with dg.instance_for_test() as instance, RobotReceiver() as robot:
+        result = nightly_job_with_both_sources_refused.execute_in_process(instance=instance, raise_on_error=False)
+        failure = instance.get_records_for_run(result.run_id, of_type=dg.DagsterEventType.RUN_FAILURE).records
+        context = dg.build_run_status_sensor_context(
+            sensor_name="run_failure_alert", dagster_event=failure[0].event_log_entry.dagster_event,
+            dagster_instance=instance, dagster_run=instance.get_run_by_id(result.run_id)).for_run_failure()
+        monkeypatch.setenv("ALERT_WEBHOOK_URL", f"{robot.url}/cgi-bin/webhook/send?key=robot-key-abcdef")
+        run_failure_alert(context)
+        [message] = robot.messages
+    content = message.body["markdown"]["content"]
+    assert "check NATIONAL_CLIENT_ID / NATIONAL_CLIENT_SECRET" in content
+    assert "check PROVINCIAL_APP_KEY / PROVINCIAL_APP_SECRET" in content
+    assert "not tried after their source failed earlier in this run: raw__national_projects" in content
