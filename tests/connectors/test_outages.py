@@ -202,7 +202,9 @@ def test_a_dead_source_fails_its_other_streams_at_once_and_the_other_source_land
         assert "Failure: national source unreachable earlier in this run (" in message
         assert "check NATIONAL_API_URL" in message and "not tried again" in message
         assert "\n" not in message  # one line
-        assert step["last_try_seconds"] < 1.0, (key, step["last_try_seconds"])
+        # skipped at once: one failure, never put up for retry (its time is not asserted:
+        # under a loaded CPU a step's bookkeeping alone can pass any bound)
+        assert not step["retried"], key
     landed = {e.asset_key.path[-1] for e in result.get_asset_materialization_events()}
     assert landed == {f"provincial_{name}" for name in PROVINCIAL_STREAMS}
 
