@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import time
+from pathlib import Path
 
 import duckdb
 import pandas as pd
@@ -148,3 +149,17 @@ def test_the_ends_seal_is_the_one_documented():
     """tests/reference.py builds the permutation from its description alone (stdlib only)."""
     for end in [f"{n:03d}{check}" for n in range(0, 1000, 37) for check in "0X7"] + ["E678", "78"]:
         assert seal_suffix(end, KEY) == sealed_id_suffix(end, KEY), end
+
+
+def test_a_changed_seal_makes_resolution_remake_the_golden_records(tmp_path, monkeypatch):
+    """A sealed end cannot be told from a clear one (or from one sealed another way): golden
+    records carried from the last sync must be remade when the seal changes, never stand
+    beside ends sealed anew. (Staging needs nothing: its fingerprint holds all the code.)"""
+    from pipelines import name_seal
+    from pipelines.resolve.store import golden_code_fingerprint
+
+    before = golden_code_fingerprint()
+    changed = tmp_path / "name_seal.py"
+    changed.write_text(Path(name_seal.__file__).read_text().replace("cert_suffix4/v1", "cert_suffix4/v2"))
+    monkeypatch.setattr(name_seal, "__file__", str(changed))
+    assert golden_code_fingerprint() != before
