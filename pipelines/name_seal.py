@@ -1,4 +1,4 @@
-"""Volunteers' full names at rest: sealed, character by character, under PII_HASH_KEY.
+"""Volunteers' full names and ID numbers' last four at rest: sealed under PII_HASH_KEY.
 
 The raw landing is the one place source rows are kept as they came; nothing else outside the
 warehouse's masked columns may hold a clear full name (the contract, "Privacy details"). Yet
