@@ -41,7 +41,7 @@ import pandas as pd
 
 from pipelines.files import private_dir, write_bytes, write_text
 from pipelines.logging_privacy import is_safe_name, name_digest
-from pipelines.name_seal import unsealed_names
+from pipelines.name_seal import unsealed_names, unsealed_suffixes
 from pipelines.privacy import mask_name, mask_names_in, redact
 from pipelines.resolve.volunteers import PAIR_ID_COLUMNS
 
@@ -102,16 +102,18 @@ def account_evidence(staged_volunteers: pd.DataFrame, name_key: str | None = Non
     is the ID number's digits 7 to 14, which with its first and last 4 and the county
     rebuild it. The phone's first 3 and last 4 leave its 4 middle digits, the number's block
     within its prefix, to guess: the county narrows them to the prefix's blocks in that
-    prefecture, never to one (the national system masks phones the same way). Names are
-    staged sealed under `name_key` (pipelines/name_seal.py), turned back here to be masked."""
+    prefecture, never to one (the national system masks phones the same way). Names and the
+    ID numbers' last four are staged sealed under `name_key` (pipelines/name_seal.py), turned
+    back here to be masked (None: a frame holding them in clear)."""
     accounts = staged_volunteers
     names = accounts["name"] if name_key is None else unsealed_names(accounts["name"], name_key)
+    suffixes = accounts["cert_suffix4"] if name_key is None else unsealed_suffixes(accounts["cert_suffix4"], name_key)
     birth = pd.to_datetime(accounts["birth_date"], errors="coerce")
     evidence = pd.DataFrame({
         "source": accounts["source"].astype(str),
         "source_id": accounts["source_id"].astype(str),
         "name": [mask_name(n, normalized=True) or "" for n in names.map(_text)],
-        "id": [_masked_number(p, s, 10) for p, s in zip(accounts["cert_prefix4"], accounts["cert_suffix4"])],
+        "id": [_masked_number(p, s, 10) for p, s in zip(accounts["cert_prefix4"], suffixes)],
         "phone": [_masked_number(p, s, 4) for p, s in zip(accounts["phone_prefix3"], accounts["phone_suffix4"])],
         "gender": accounts["gender"].map(_text),
         "birth_year": birth.dt.year.map(lambda year: "" if pd.isna(year) else str(int(year))),

@@ -80,6 +80,27 @@ def id_hash(number: str, key: str) -> str:
     return hmac.new(key.encode("utf-8"), number.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
+def sealed_id_suffix(suffix: str, key: str) -> str:
+    """docs/DESIGN.md ("Personal data in staged files"): an ID number's last four as staged
+    and resolved files hold them, each position through its own permutation of its alphabet
+    (the digits; the check character's digits and X), ordered by a SHAKE-256 stream of 8-byte
+    little-endian ranks seeded by HMAC-SHA256(key, purpose + the position's byte)."""
+    alphabets = ("0123456789",) * 3 + ("0123456789X",)
+    sealed = []
+    for position, character in enumerate(suffix):
+        if position >= len(alphabets) or character not in alphabets[position]:
+            sealed.append(character)
+            continue
+        alphabet = alphabets[position]
+        seed = hmac.new(key.encode("utf-8"), b"pipelines.name_seal/cert_suffix4/v1" + bytes([position]),
+                        hashlib.sha256).digest()
+        stream = hashlib.shake_256(seed).digest(8 * len(alphabet))
+        ranks = [int.from_bytes(stream[8 * i:8 * i + 8], "little") for i in range(len(alphabet))]
+        order = sorted(range(len(alphabet)), key=lambda i: (ranks[i], i))
+        sealed.append(alphabet[order[alphabet.index(character)]])
+    return "".join(sealed)
+
+
 def documented_project_key(source: str, source_id: str) -> str:
     """docs/DATA_DICTIONARY.md: P + 12 hex of SHA-256 of 'source:source_id'."""
     return "P" + hashlib.sha256(f"{source}:{source_id}".encode("utf-8")).hexdigest()[:12]

@@ -1,8 +1,8 @@
 """Transforms that make several canonical columns at once from several source fields.
 
 * `person_identity`: a volunteer's certificate, gender, birth date and phone. Clear numbers
-  are normalized, hashed and dropped here; what is kept is what masking keeps and what a
-  valid resident ID says (birth date, gender).
+  are normalized, hashed and dropped here; what is kept is what masking keeps (the last four
+  sealed, pipelines/name_seal.py) and what a valid resident ID says (birth date, gender).
 * `uscc`: an organization's unified social credit code and whether it is valid.
 * `national_categories` / `provincial_categories`: service category codes or labels onto
   the national list.
@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from pipelines.name_seal import sealed_suffixes
 from pipelines.normalize import categories, ids, phones, statuses
 from pipelines.normalize.dates import parse_date
 from pipelines.privacy import shaped_like_a_personal_number, visible_ends
@@ -107,6 +108,8 @@ def _certificate(fields: pd.DataFrame, spec: dict, ctx: Context, out: pd.DataFra
         shown = cleaned.fillna(raw_number[other]).map(visible_ends)
         out.loc[other, "cert_prefix4"] = shown.str[0].to_numpy()
         out.loc[other, "cert_suffix4"] = shown.str[1].to_numpy()
+    # the last four sealed at rest: beside the birth date, county and first four they are the number
+    out["cert_suffix4"] = sealed_suffixes(out["cert_suffix4"], ctx.settings.pii_hash_key)
     clear = pd.Series(number, index=index).where(~out["cert_masked"].fillna(False).astype(bool))
     out["cert_hash"] = hashed(as_text(clear), ctx)
     return id_gender, pd.to_datetime(id_birth, errors="coerce")

@@ -119,11 +119,11 @@ TABLE_SQL: dict[str, str] = {
                    max(service_date) AS last_service_on
             FROM fact_service WHERE volunteer_key IS NOT NULL GROUP BY volunteer_key
         ), totals AS (
-            SELECT v.*, n.name_masked,
+            SELECT v.* EXCLUDE (cert_suffix4), n.name_masked, n.cert_suffix4,
                    CAST(coalesce(h.total_hours, 0) AS DECIMAL(18,6)) AS total_hours,
                    coalesce(h.service_count, 0) AS service_count, h.last_service_on
             FROM in_volunteers v
-            LEFT JOIN volunteer_name_masks n ON n.volunteer_key = v.volunteer_key
+            LEFT JOIN volunteer_masks n ON n.volunteer_key = v.volunteer_key
             LEFT JOIN served h ON h.volunteer_key = v.volunteer_key
         )
         SELECT volunteer_key,
@@ -187,35 +187,38 @@ class BuiltWarehouse:
     figures: dict[str, float | int | None] = field(default_factory=dict)
 
 
-def _register_name_masks(con: duckdb.DuckDBPyConnection, volunteers_path: Path, name_key: str | None) -> None:
-    """Table `volunteer_name_masks(volunteer_key, name_masked)`: the only use of clear names,
-    unsealed here (`name_key`, pipelines/name_seal.py) to be masked at once."""
-    from pipelines.name_seal import unsealed_names
+def _register_volunteer_masks(con: duckdb.DuckDBPyConnection, volunteers_path: Path, name_key: str | None) -> None:
+    """Table `volunteer_masks(volunteer_key, name_masked, cert_suffix4)`: the only use of
+    clear names and of the ID numbers' clear last four, unsealed here (`name_key`: the key
+    they are sealed under, pipelines/name_seal.py; None for a test's clear frame), the names
+    masked at once, the last four for `id_masked` alone."""
+    import pandas as pd
+
+    from pipelines.name_seal import unsealed_names, unsealed_suffixes
     from pipelines.privacy import mask_names
 
     con.execute(
-        "CREATE OR REPLACE TEMP TABLE volunteer_name_masks "
-        "(volunteer_key VARCHAR, name_masked VARCHAR)"
+        "CREATE OR REPLACE TEMP TABLE volunteer_masks "
+        "(volunteer_key VARCHAR, name_masked VARCHAR, cert_suffix4 VARCHAR)"
     )
     parquet = pq.ParquetFile(volunteers_path)
-    if "name" not in parquet.schema_arrow.names:
-        con.execute("INSERT INTO volunteer_name_masks SELECT volunteer_key, NULL FROM in_volunteers")
-        return
-    for batch in parquet.iter_batches(
-        batch_size=NAME_MASK_BATCH_ROWS, columns=["volunteer_key", "name"]
-    ):
+    present = [c for c in ("name", "cert_suffix4") if c in parquet.schema_arrow.names]
+    for batch in parquet.iter_batches(batch_size=NAME_MASK_BATCH_ROWS, columns=["volunteer_key", *present]):
         frame = batch.to_pandas()
+        names = frame["name"] if "name" in frame else pd.Series(None, index=frame.index, dtype=object)
+        suffixes = frame["cert_suffix4"] if "cert_suffix4" in frame else pd.Series(None, index=frame.index, dtype=object)
         if name_key is not None:
-            frame["name"] = unsealed_names(frame["name"], name_key)
+            names, suffixes = unsealed_names(names, name_key), unsealed_suffixes(suffixes, name_key)
         masked = pa.table(
             {
                 "volunteer_key": pa.array(frame["volunteer_key"].astype("string"), pa.string()),
-                "name_masked": pa.array(mask_names(frame["name"]), pa.string()),
+                "name_masked": pa.array(mask_names(names), pa.string()),
+                "cert_suffix4": pa.array(suffixes.astype("string"), pa.string()),
             }
         )
-        con.register("_name_mask_batch", masked)
-        con.execute("INSERT INTO volunteer_name_masks SELECT * FROM _name_mask_batch")
-        con.unregister("_name_mask_batch")
+        con.register("_volunteer_mask_batch", masked)
+        con.execute("INSERT INTO volunteer_masks SELECT * FROM _volunteer_mask_batch")
+        con.unregister("_volunteer_mask_batch")
 
 
 def _register_project_keys(con: duckdb.DuckDBPyConnection) -> None:
@@ -318,7 +321,7 @@ def open_build_connection(temp_dir: Path) -> duckdb.DuckDBPyConnection:
 
 
 AS_OF_VARIABLE = "getvariable('as_of')"
-NAME_MASKS = "volunteer_name_masks"
+VOLUNTEER_MASKS = "volunteer_masks"
 
 
 def _draft_sql(spec: WarehouseSpec) -> dict[str, str]:
@@ -357,8 +360,8 @@ def build_warehouse(
 
     With `rebuild`, only those tables are built; every other one is the file of the same
     name in `carried_from` (a previous build of the same inputs), hard-linked into `out_dir`
-    and read from there by the tables built over it. `name_key`: the key the resolved names are
-    sealed under (pipelines/name_seal.py; None for names in clear)."""
+    and read from there by the tables built over it. `name_key`: the key the resolved names and
+    ID numbers' last four are sealed under (pipelines/name_seal.py; None for them in clear)."""
     spec = spec or load_spec()
     if out_dir.exists():
         shutil.rmtree(out_dir)
@@ -379,8 +382,8 @@ def build_warehouse(
                 os.link(carried_from / f"{name}.parquet", carried)
                 con.read_parquet(str(carried)).create_view(name)  # the path as a value, not SQL
                 rows[name] = pq.read_metadata(carried).num_rows
-        if any(NAME_MASKS in sql[name] for name in built):  # the one read of clear names
-            _register_name_masks(con, inputs.resolved("volunteers"), name_key)
+        if any(VOLUNTEER_MASKS in sql[name] for name in built):  # the one read of clear names and ends
+            _register_volunteer_masks(con, inputs.resolved("volunteers"), name_key)
         # the current county list with year ranges, maintained in python-stdnum's loc.dat
         con.register("_dim_region_arrow", pa.Table.from_pandas(guizhou_counties(), preserve_index=False))
         programmes = brand_programmes()

@@ -266,6 +266,20 @@ def test_names_staged_sealed_are_masked_as_the_clear_ones():
     assert evidence["name"].tolist() == ["司马*", "陶*"]
 
 
+def test_id_ends_staged_sealed_are_shown_as_the_clear_ones():
+    """Staging keeps an ID number's last four sealed (pipelines/name_seal.py): the workbook
+    shows the steward the number's real ends, not their sealed form."""
+    from pipelines.name_seal import sealed_suffixes
+    from pipelines.review import account_evidence
+
+    staged = pd.DataFrame([account("national", "7", "司马光", date(1988, 8, 8), "M", "520102", cert="52010219880808123X"),
+                           account("provincial", "8", "陶然", date(1988, 8, 18), "M", "520111", cert="520111198808180017")])
+    staged["cert_suffix4"] = sealed_suffixes(staged["cert_suffix4"], "review-key")
+    assert staged["cert_suffix4"].tolist() != ["123X", "0017"]
+    evidence = account_evidence(staged, name_key="review-key")
+    assert evidence["id"].tolist() == ["5201**********123X", "5201**********0017"]
+
+
 def test_two_birth_dates_are_compared_not_shown():
     from pipelines.review import compare_birth_dates
 

@@ -10,7 +10,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from pipelines.name_seal import unseal_name, unsealed_names
+from pipelines.name_seal import unseal_name, unseal_suffix, unsealed_names
 from pipelines.schemas import arrow_schema, table_names
 from pipelines.staging import read_staged, stage_all, stage_table, staged_path
 
@@ -53,7 +53,9 @@ def test_national_volunteer_is_mapped_hashed_and_never_clear(settings):
     assert row["cert_type"] == "resident_id"
     assert row["cert_hash"] == expected_hash(MALE_ID)
     assert bool(row["cert_valid"]) and not bool(row["cert_masked"])
-    assert (row["cert_prefix4"], row["cert_suffix4"]) == (MALE_ID[:4], MALE_ID[-4:])
+    # the last four sealed too: beside the birth date, county and first four they are the number
+    assert row["cert_prefix4"] == MALE_ID[:4] and row["cert_suffix4"] != MALE_ID[-4:]
+    assert unseal_suffix(row["cert_suffix4"], settings.pii_hash_key) == MALE_ID[-4:]
     assert row["gender"] == "M" and row["birth_date"] == dt.date(1990, 3, 7)
     assert row["phone_hash"] == expected_hash("13812345678")
     assert (row["phone_prefix3"], row["phone_suffix4"]) == ("138", "5678")
@@ -124,7 +126,7 @@ def test_provincial_volunteer_legacy_fullwidth_number_and_stated_conflict(settin
         and bool(masked["cert_masked"])
         and not bool(masked["cert_valid"])
     )
-    assert (masked["cert_prefix4"], masked["cert_suffix4"]) == ("5201", "123X")
+    assert (masked["cert_prefix4"], unseal_suffix(masked["cert_suffix4"], settings.pii_hash_key)) == ("5201", "123X")
     assert masked["gender"] == "M" and masked["birth_date"] == dt.date(1990, 1, 2)  # as stated
     assert pd.isna(masked["phone_hash"]) and bool(masked["phone_masked"])
     assert staged.loc["1", "phone_hash"] == expected_hash("13900001111")

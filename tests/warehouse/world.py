@@ -1,13 +1,14 @@
 """A small, consistent set of resolved and staged files, shaped as docs/DESIGN.md says.
 
 What the warehouse tests publish when they do not run the whole chain: a few hundred
-persons with clear names and valid resident ID numbers (hashed the way staging does), their
+persons with clear names and valid resident ID numbers (hashed the way staging does, their
+last four sealed as staging seals them), their
 source accounts, organizations, projects (some in brand programmes), services, evaluations,
 stations (some deleted), redemptions and quarantined rows. `World` keeps the clear values so
 the privacy tests can look for them in the warehouse.
 
 Nothing here is computed with the code under test: ID numbers get their GB 11643 check
-character, `cert_hash` the contract's HMAC and projects the documented key from
+character, `cert_hash` the contract's HMAC, the last four their seal and projects the documented key from
 tests/reference.py (stdlib hmac/hashlib, weights typed from the standard), and the counties
 are the literal GB/T 2260 list there. The project key is a join key between two inputs (the
 resolver writes it into services, the warehouse derives it from staged projects); the tests
@@ -24,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tests.reference import GUIZHOU_COUNTIES, documented_project_key, id_hash, resident_id
+from tests.reference import GUIZHOU_COUNTIES, documented_project_key, id_hash, resident_id, sealed_id_suffix
 
 FAMILY = ["张", "王", "李", "赵", "刘", "陈", "杨", "黄", "吴", "周", "欧阳", "司马", "诸葛", "上官"]
 GIVEN = ["伟", "芳", "娜", "敏", "静", "丽", "强", "磊", "军", "洋", "勇", "艳", "杰", "娟", "涛", "明", "超", "秀英", "小明", "建华", "晓燕", "志强"]
@@ -96,7 +97,7 @@ def make_world(
                 "volunteer_key": key_v,
                 "cert_hash": None if masked_only else id_hash(cert, key),
                 "cert_prefix4": cert[:4],
-                "cert_suffix4": cert[-4:],
+                "cert_suffix4": sealed_id_suffix(cert[-4:], key),  # as resolution writes it
                 "name": name,
                 "gender": gender,
                 "birth_date": birth,
