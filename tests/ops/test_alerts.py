@@ -194,6 +194,20 @@ def test_a_killed_run_alert_says_it_was_killed_in_which_step_and_what_to_do(monk
     assert "marked as failed from outside the execution context" not in content
 
 
+def _alert_for_failed_run(job, monkeypatch) -> str:
+    """The failure alert's text for one failed run of `job`, as the sensor sends it."""
+    with dg.instance_for_test() as instance, RobotReceiver() as robot:
+        result = job.execute_in_process(instance=instance, raise_on_error=False)
+        failure = instance.get_records_for_run(result.run_id, of_type=dg.DagsterEventType.RUN_FAILURE).records
+        context = dg.build_run_status_sensor_context(
+            sensor_name="run_failure_alert", dagster_event=failure[0].event_log_entry.dagster_event,
+            dagster_instance=instance, dagster_run=instance.get_run_by_id(result.run_id)).for_run_failure()
+        monkeypatch.setenv("ALERT_WEBHOOK_URL", f"{robot.url}/cgi-bin/webhook/send?key=robot-key-abcdef")
+        run_failure_alert(context)
+        [message] = robot.messages
+    return message.body["markdown"]["content"]
+
+
 @dg.op
 def stage_on_a_full_disk():
     raise dg.Failure("DataDirUnwritable: [Errno 28] cannot write /data/state/x.parquet: the file system is full.")
@@ -206,16 +220,7 @@ def nightly_job_on_a_full_disk():
 
 def test_a_step_failure_reads_from_its_own_first_words(monkeypatch):
     """The runbook is read by the error's first words: not Dagster's class path before them."""
-    with dg.instance_for_test() as instance, RobotReceiver() as robot:
-        result = nightly_job_on_a_full_disk.execute_in_process(instance=instance, raise_on_error=False)
-        failure = instance.get_records_for_run(result.run_id, of_type=dg.DagsterEventType.RUN_FAILURE).records
-        context = dg.build_run_status_sensor_context(
-            sensor_name="run_failure_alert", dagster_event=failure[0].event_log_entry.dagster_event,
-            dagster_instance=instance, dagster_run=instance.get_run_by_id(result.run_id)).for_run_failure()
-        monkeypatch.setenv("ALERT_WEBHOOK_URL", f"{robot.url}/cgi-bin/webhook/send?key=robot-key-abcdef")
-        run_failure_alert(context)
-        [message] = robot.messages
-    content = message.body["markdown"]["content"]
+    content = _alert_for_failed_run(nightly_job_on_a_full_disk, monkeypatch)
     assert "> stage_on_a_full_disk: DataDirUnwritable: [Errno 28]" in content
     assert "dagster._core" not in content
 
@@ -269,16 +274,7 @@ def nightly_job_with_both_sources_refused():  # in the order sync_all runs them
 def test_both_sources_refusing_are_both_in_the_alert(monkeypatch):
     """Seen under the daemon with both sources' credentials rotated: the national streams'
     'not tried again' lines filled the alert and the provincial cause was cut off."""
-    with dg.instance_for_test() as instance, RobotReceiver() as robot:
-        result = nightly_job_with_both_sources_refused.execute_in_process(instance=instance, raise_on_error=False)
-        failure = instance.get_records_for_run(result.run_id, of_type=dg.DagsterEventType.RUN_FAILURE).records
-        context = dg.build_run_status_sensor_context(
-            sensor_name="run_failure_alert", dagster_event=failure[0].event_log_entry.dagster_event,
-            dagster_instance=instance, dagster_run=instance.get_run_by_id(result.run_id)).for_run_failure()
-        monkeypatch.setenv("ALERT_WEBHOOK_URL", f"{robot.url}/cgi-bin/webhook/send?key=robot-key-abcdef")
-        run_failure_alert(context)
-        [message] = robot.messages
-    content = message.body["markdown"]["content"]
+    content = _alert_for_failed_run(nightly_job_with_both_sources_refused, monkeypatch)
     assert "check NATIONAL_CLIENT_ID / NATIONAL_CLIENT_SECRET" in content
     assert "check PROVINCIAL_APP_KEY / PROVINCIAL_APP_SECRET" in content
     assert "not tried after their source failed earlier in this run: raw__national_projects" in content
