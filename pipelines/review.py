@@ -40,6 +40,7 @@ import numpy as np
 import pandas as pd
 
 from pipelines.files import private_dir, write_bytes, write_text
+from pipelines.formula_guard import csv_cell, keep_as_text, read_guarded_csv
 from pipelines.logging_privacy import is_safe_name, name_digest
 from pipelines.name_seal import unsealed_names, unsealed_suffixes
 from pipelines.privacy import mask_name, mask_names_in, redact
@@ -230,8 +231,7 @@ def workbook_bytes(rows: pd.DataFrame) -> bytes:
         sheet.append([_cell_text(value) for value in values])
     for row in sheet.iter_rows(min_row=2):
         for cell in row:
-            if cell.data_type == "f":  # a source's text that starts with '=' is text, not a formula
-                cell.data_type = "s"
+            keep_as_text(cell)  # a source's `=…`, `+…`, `@…` stays text, also once a steward edits it
     bold = Font(bold=True)
     decision_fill = PatternFill("solid", fgColor="FFF2CC")
     for cell in sheet[1]:
@@ -421,7 +421,8 @@ def append_decisions(decisions_path: Path, decisions: pd.DataFrame, decided_at: 
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     for record in decisions.to_dict("records"):
-        writer.writerow([record[c] if c != "decided_at" else decided_at.isoformat() for c in DECISION_FILE_COLUMNS])
+        writer.writerow([csv_cell(record[c]) if c != "decided_at" else decided_at.isoformat()
+                         for c in DECISION_FILE_COLUMNS])
     write_text(decisions_path, existing + out.getvalue())
 
 
@@ -449,7 +450,7 @@ def take_workbook(path: Path, review: pd.DataFrame | None, decisions_path: Path,
     stamp = decided_at.strftime("%Y%m%dT%H%M%S")
     shown = shown_workbook_name(path, key)
     read = read_workbook(path)
-    decisions_file = pd.read_csv(decisions_path, dtype=str) if decisions_path.exists() else None
+    decisions_file = read_guarded_csv(decisions_path) if decisions_path.exists() else None
     errors = read.errors + unknown_pair_errors(read.decisions, known_pairs(review, decisions_file))
     if not errors and not len(read.decisions):
         errors = ["no row has a decision: write 'same' or 'different' in the decision column"]

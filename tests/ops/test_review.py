@@ -347,3 +347,61 @@ def test_the_how_to_sheet_speaks_chinese_to_the_province_s_stewards(data_dir):
     for words in ("相同", "不同", "留空", "不要修改前四列", "DATA_DIR/review/inbox/", ".errors.txt"):
         assert words in chinese, words
     assert guide[0].startswith("填写说明")
+
+
+FORMULAS = ['=HYPERLINK("http://evil","点我")', "=cmd|' /C calc'!A0", "+1+1", "-2+3", "@SUM(1+1)", "\t=1+1"]
+
+
+def test_source_text_shaped_like_a_formula_stays_text_when_a_steward_edits_the_cell(tmp_path):
+    """Stored as text is not enough: Excel re-reads a cell as a formula once it is edited,
+    unless the cell carries the quote prefix (the formula bar shows '=…)."""
+    from pipelines.review import review_rows, workbook_bytes
+
+    review = pd.DataFrame([{"left_source": "national", "left_source_id": formula, "right_source": "provincial",
+                            "right_source_id": str(i), "match_probability": 0.7, "reason": "uncertain",
+                            "evidence": ""} for i, formula in enumerate(FORMULAS)])
+    workbook = tmp_path / "review.xlsx"
+    workbook.write_bytes(workbook_bytes(review_rows(review, pd.DataFrame([account(
+        "national", FORMULAS[0], "司马光", None, "M", "520102")]))))
+    sheet = load_workbook(workbook)["review"]
+    cells = [row[1] for row in sheet.iter_rows(min_row=2)]
+    assert sorted(cell.value for cell in cells) == sorted(FORMULAS)  # the ids read back unchanged
+    assert all(cell.data_type == "s" and cell.quotePrefix for cell in cells)
+    plain = [row[3] for row in sheet.iter_rows(min_row=2)]  # right_source_id "0", "1", …: no prefix
+    assert all(cell.value.isdigit() and not cell.quotePrefix for cell in plain)
+
+
+def test_the_decisions_file_guards_formulas_a_steward_or_a_source_wrote(data_dir):
+    """Analysts open review_decisions.csv in Excel, which runs a cell beginning with =, +, -
+    or @: such a value is written after a ' (OWASP), and read back without it."""
+    import csv
+
+    from pipelines.resolve.store import read_decisions
+    from pipelines.review import append_decisions
+
+    def hostile(values, national_id):
+        if national_id == "RV0":  # typed as text (a formula typed in Excel is read as its value)
+            for column, text in (("note", FORMULAS[0]), ("decided_by", FORMULAS[1])):
+                values[column].value = text
+                values[column].data_type = "s"
+
+    fill(export(data_dir), {"RV0": "same"}, inbox_dir(data_dir), edit=hostile, name=WORKBOOK_FILE)
+    assert "1 decision(s) recorded" in take(data_dir)
+    state = data_dir / "state" / "resolve"
+    source_ids = pd.DataFrame([{"left_source": "national", "left_source_id": formula, "right_source": "provincial",
+                                "right_source_id": "'quoted", "decision": "not_same", "decided_by": "-",
+                                "note": ""} for formula in FORMULAS[1:]])
+    append_decisions(state / "review_decisions.csv", source_ids, pd.Timestamp("2026-06-30T18:00+08:00"))
+
+    with open(state / "review_decisions.csv", encoding="utf-8", newline="") as file:
+        fields = [field for line in csv.reader(file) for field in line]
+    assert not [field for field in fields if field.startswith(("=", "+", "-", "@", "\t", "\r"))]
+    decisions = read_decisions(state)
+    first = decisions[decisions["left_source_id"].isin(["RV0", "RV0p"])].iloc[0]
+    assert (first["note"], first["decided_by"]) == (FORMULAS[0], FORMULAS[1])
+    assert list(decisions["left_source_id"].iloc[1:]) == FORMULAS[1:]
+    assert set(decisions["right_source_id"].iloc[1:]) == {"'quoted"}
+
+    resolve_all(Settings(data_dir=data_dir), AS_OF)  # the guarded file is still honoured
+    after = keys(data_dir)
+    assert after["RV0"] == after["RV0p"]
