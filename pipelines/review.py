@@ -72,6 +72,8 @@ BIRTH_DATES_COMPARED = "birth_date_compared"
 BIRTH_DATE_LEVELS = {"same": "相同", "one_day": "相差1天", "different": "不同", "missing": "缺失"}
 DECISION_FILE_COLUMNS = PAIR_ID_COLUMNS + ["decision", "decided_by", "decided_at", "note"]
 MAX_ERRORS_LISTED = 50
+# A review workbook of 10,000 pairs unpacks to about 20 MB; far beyond it is no steward's work.
+MAX_UNPACKED_BYTES = 200 * 2**20
 
 
 def outbox_dir(data_dir: Path) -> Path:
@@ -306,11 +308,41 @@ def _kept(value, limit: int, names: bool = False) -> str:
     return text if len(text) <= limit else text[:limit] + "…"
 
 
+def unpacked_size(path: Path) -> int | None:
+    """The bytes an .xlsx file (a zip) unpacks to, as its members declare (Python's zip
+    reader never reads a member past its declared size); None when it is no zip."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as packed:
+            return sum(member.file_size for member in packed.infolist())
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return None
+
+
+def unsafe_file_refusal(path: Path) -> str | None:
+    """Why the sensor must not open this inbox entry, or None. A link is followed to
+    wherever it points (another folder's file, a device) and is no workbook a steward saved;
+    a workbook that unpacks to more than MAX_UNPACKED_BYTES (a zip bomb: a few hundred KB
+    that unpack to gigabytes) would hold the sensor's tick past its timeout at every tick,
+    and the inbox behind it, for ever."""
+    if path.is_symlink():
+        return "the file is a link, not a workbook saved into the inbox: save the workbook itself"
+    size = unpacked_size(path)
+    if size is not None and size > MAX_UNPACKED_BYTES:
+        return (f"the workbook unpacks to {size / 2**20:,.0f} MB, more than a review workbook can hold "
+                f"({MAX_UNPACKED_BYTES // 2**20} MB): save the exported workbook with your decisions only")
+    return None
+
+
 def read_workbook(path: Path) -> WorkbookDecisions:
     """The decided rows of a filled workbook (undecided rows are skipped) and every problem
     of form: not a workbook, no `review` sheet, a missing column, a decision that is neither
     `same` nor `different`, one pair decided both ways. Never raises on bad content."""
     empty = pd.DataFrame(columns=DECISION_FILE_COLUMNS)
+    refusal = unsafe_file_refusal(path)
+    if refusal:
+        return WorkbookDecisions(empty, [refusal])
     try:
         from openpyxl import load_workbook
 

@@ -405,3 +405,55 @@ def test_the_decisions_file_guards_formulas_a_steward_or_a_source_wrote(data_dir
     resolve_all(Settings(data_dir=data_dir), AS_OF)  # the guarded file is still honoured
     after = keys(data_dir)
     assert after["RV0"] == after["RV0p"]
+
+
+def zip_bomb(workbook: Path, target: Path, unpacked_mb: int) -> Path:
+    """The exported workbook whose `review` sheet goes on with `unpacked_mb` MB of empty
+    rows (millions: the sensor would iterate them for minutes), a fraction of a MB on disk."""
+    import zipfile
+
+    sheet_part = "xl/worksheets/sheet1.xml"
+    with zipfile.ZipFile(workbook) as source, zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as packed:
+        for member in source.infolist():
+            if member.filename != sheet_part:
+                packed.writestr(member, source.read(member))
+        # without its <dimension> the reader cannot know where the sheet ends
+        xml = re.sub(rb"<dimension [^>]*/>", b"", source.read(sheet_part))
+        head, tail = xml.split(b"</sheetData>")
+        with packed.open(sheet_part, "w", force_zip64=True) as sheet:
+            sheet.write(head)
+            empty_rows = b"<row/>" * 2**17  # a row's number is optional: each one counts on
+            for _ in range(unpacked_mb * 2**20 // len(empty_rows) + 1):
+                sheet.write(empty_rows)
+            sheet.write(b"</sheetData>" + tail)
+    return target
+
+
+def test_a_zip_bomb_workbook_is_refused_before_it_is_unpacked(data_dir):
+    import time
+
+    from pipelines.review import MAX_UNPACKED_BYTES
+
+    inbox = inbox_dir(data_dir)
+    inbox.mkdir(parents=True, exist_ok=True)
+    bomb = zip_bomb(export(data_dir), inbox / "review-bomb.xlsx", MAX_UNPACKED_BYTES // 2**20 + 1)
+    assert bomb.stat().st_size < 2**20
+    started = time.monotonic()
+    message = take(data_dir)
+    assert time.monotonic() - started < 5
+    assert "refused" in message and "unpacks to" in message
+    assert not bomb.exists() and list((inbox / "rejected").glob("*review-bomb.xlsx.errors.txt"))
+
+
+def test_a_link_in_the_inbox_is_refused_and_its_target_left_alone(data_dir, tmp_path):
+    """A link is followed wherever it points: the sensor reads no file a steward did not
+    save into the inbox, and moves only the link."""
+    elsewhere = fill(export(data_dir), {"RV0": "same"}, tmp_path / "elsewhere")
+    inbox = inbox_dir(data_dir)
+    inbox.mkdir(parents=True, exist_ok=True)
+    (inbox / "linked.xlsx").symlink_to(elsewhere)
+    message = take(data_dir)
+    assert "refused" in message and "link" in message
+    assert elsewhere.exists() and not (inbox / "linked.xlsx").is_symlink()
+    decisions = data_dir / "state" / "resolve" / "review_decisions.csv"
+    assert "RV0" not in decisions.read_text(encoding="utf-8")
