@@ -445,13 +445,18 @@ class WorkbookOutcome:
 
 def append_decisions(decisions_path: Path, decisions: pd.DataFrame, decided_at: datetime) -> None:
     """Add decisions at the end of the decisions file (its last line for a pair wins)."""
-    existing = decisions_path.read_text(encoding="utf-8") if decisions_path.exists() else ""
+    existing = ""
+    if decisions_path.exists():  # as written: a carriage return inside a field stays one
+        with open(decisions_path, encoding="utf-8", newline="") as file:
+            existing = file.read()
     if not existing.strip():
         existing = ",".join(DECISION_FILE_COLUMNS) + "\n"
     if not existing.endswith("\n"):
         existing += "\n"
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    # every field quoted: Python's writer leaves a field with a lone carriage return bare when
+    # lines end in "\n", and readers split the row there (a pair's ids in the wrong columns)
+    writer = csv.writer(out, lineterminator="\n", quoting=csv.QUOTE_ALL)
     for record in decisions.to_dict("records"):
         writer.writerow([csv_cell(record[c]) if c != "decided_at" else decided_at.isoformat()
                          for c in DECISION_FILE_COLUMNS])
