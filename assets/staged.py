@@ -20,6 +20,7 @@ certificate number or phone.
 
 import math
 import queue
+import re
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
 
@@ -105,20 +106,26 @@ def _check_specs(table: str) -> list[AssetCheckSpec]:
     return specs
 
 
+# Every ASCII punctuation character, which CommonMark lets a backslash make literal.
+_MARKDOWN_PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")
+
+
+def markdown_text(value) -> str:
+    """A source's text as a Markdown table cell shows it, literally: an operator's team name
+    may be `<img src=x onerror=…>`, `![](http://…)` (an image the dashboard would fetch) or
+    `[点我](http://…)` (a link on the asset's page), and a `|` would split the cell."""
+    text = "" if value is None or (isinstance(value, float) and math.isnan(value)) else str(value)
+    return _MARKDOWN_PUNCTUATION.sub(r"\\\1", text).replace("\r", " ").replace("\n", " ")
+
+
 def markdown_table(frame) -> str:
-    """A small frame as a Markdown table (pandas' to_markdown needs `tabulate`)."""
+    """A small frame as a Markdown table (pandas' to_markdown needs `tabulate`), its values
+    shown as text (`markdown_text`)."""
     if frame is None or len(frame) == 0:
         return "(empty)"
-
-    def cell(value) -> str:
-        text = (
-            "" if value is None or (isinstance(value, float) and math.isnan(value)) else str(value)
-        )
-        return text.replace("|", "\\|").replace("\n", " ")
-
     lines = ["| " + " | ".join(map(str, frame.columns)) + " |", "|" + "---|" * len(frame.columns)]
     lines += [
-        "| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)
+        "| " + " | ".join(markdown_text(v) for v in row) + " |" for row in frame.itertuples(index=False)
     ]
     return "\n".join(lines)
 

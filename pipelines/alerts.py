@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 import time
 import urllib.parse
 from dataclasses import dataclass, field
@@ -64,6 +65,20 @@ def masked_error(text: str | None, limit: int = MAX_ERROR_CHARACTERS) -> str:
     return clean
 
 
+# What makes a link or an image in a robot's Markdown (`](`, and `][` / `]:` of a reference
+# link) and a tag (WeCom's <font>, an autolink <http://…>): the bracket and the angle brackets
+# become their full-width look-alikes, which both robots show as plain text. ([Errno 28] stays.)
+_LINK_BRACKET = re.compile(r"\](?=[(\[:])")
+_ANGLES = str.maketrans({"<": "＜", ">": "＞"})
+
+
+def inert_error(text: str) -> str:
+    """An error line as plain text in the group chat: the error may quote what a source
+    platform answered (its `msg`), and `[点我](http://…)` there would be a live link in the
+    on-call engineers' chat."""
+    return _LINK_BRACKET.sub("］", text).translate(_ANGLES)
+
+
 def robot_kind(webhook_url: str, configured: str = "") -> str:
     """Which robot a webhook belongs to: as configured, else by its host (WeCom's
     qyapi.weixin.qq.com, DingTalk's oapi.dingtalk.com), else WeCom's format."""
@@ -91,7 +106,7 @@ def failure_markdown(failure: RunFailure) -> str:
     ]
     error = masked_error(failure.error)
     if error:
-        lines += ["", "error:", "", *(f"> {line}" for line in error.splitlines() if line.strip())]
+        lines += ["", "error:", "", *(f"> {inert_error(line)}" for line in error.splitlines() if line.strip())]
     lines += ["", f"what to do: {RUNBOOK}, by the error's first words"]
     if failure.run_url:
         lines += ["", f"[open the run in Dagster]({failure.run_url})"]

@@ -40,6 +40,7 @@ import numpy as np
 import pandas as pd
 
 from pipelines.files import private_dir, write_bytes, write_text
+from pipelines.formula_guard import csv_cell, keep_as_text, read_guarded_csv
 from pipelines.logging_privacy import is_safe_name, name_digest
 from pipelines.name_seal import unsealed_names, unsealed_suffixes
 from pipelines.privacy import mask_name, mask_names_in, redact
@@ -71,6 +72,8 @@ BIRTH_DATES_COMPARED = "birth_date_compared"
 BIRTH_DATE_LEVELS = {"same": "相同", "one_day": "相差1天", "different": "不同", "missing": "缺失"}
 DECISION_FILE_COLUMNS = PAIR_ID_COLUMNS + ["decision", "decided_by", "decided_at", "note"]
 MAX_ERRORS_LISTED = 50
+# A review workbook of 10,000 pairs unpacks to about 20 MB; far beyond it is no steward's work.
+MAX_UNPACKED_BYTES = 200 * 2**20
 
 
 def outbox_dir(data_dir: Path) -> Path:
@@ -230,8 +233,7 @@ def workbook_bytes(rows: pd.DataFrame) -> bytes:
         sheet.append([_cell_text(value) for value in values])
     for row in sheet.iter_rows(min_row=2):
         for cell in row:
-            if cell.data_type == "f":  # a source's text that starts with '=' is text, not a formula
-                cell.data_type = "s"
+            keep_as_text(cell)  # a source's `=…`, `+…`, `@…` stays text, also once a steward edits it
     bold = Font(bold=True)
     decision_fill = PatternFill("solid", fgColor="FFF2CC")
     for cell in sheet[1]:
@@ -306,11 +308,41 @@ def _kept(value, limit: int, names: bool = False) -> str:
     return text if len(text) <= limit else text[:limit] + "…"
 
 
+def unpacked_size(path: Path) -> int | None:
+    """The bytes an .xlsx file (a zip) unpacks to, as its members declare (Python's zip
+    reader never reads a member past its declared size); None when it is no zip."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as packed:
+            return sum(member.file_size for member in packed.infolist())
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return None
+
+
+def unsafe_file_refusal(path: Path) -> str | None:
+    """Why the sensor must not open this inbox entry, or None. A link is followed to
+    wherever it points (another folder's file, a device) and is no workbook a steward saved;
+    a workbook that unpacks to more than MAX_UNPACKED_BYTES (a zip bomb: a few hundred KB
+    that unpack to gigabytes) would hold the sensor's tick past its timeout at every tick,
+    and the inbox behind it, for ever."""
+    if path.is_symlink():
+        return "the file is a link, not a workbook saved into the inbox: save the workbook itself"
+    size = unpacked_size(path)
+    if size is not None and size > MAX_UNPACKED_BYTES:
+        return (f"the workbook unpacks to {size / 2**20:,.0f} MB, more than a review workbook can hold "
+                f"({MAX_UNPACKED_BYTES // 2**20} MB): save the exported workbook with your decisions only")
+    return None
+
+
 def read_workbook(path: Path) -> WorkbookDecisions:
     """The decided rows of a filled workbook (undecided rows are skipped) and every problem
     of form: not a workbook, no `review` sheet, a missing column, a decision that is neither
     `same` nor `different`, one pair decided both ways. Never raises on bad content."""
     empty = pd.DataFrame(columns=DECISION_FILE_COLUMNS)
+    refusal = unsafe_file_refusal(path)
+    if refusal:
+        return WorkbookDecisions(empty, [refusal])
     try:
         from openpyxl import load_workbook
 
@@ -413,15 +445,21 @@ class WorkbookOutcome:
 
 def append_decisions(decisions_path: Path, decisions: pd.DataFrame, decided_at: datetime) -> None:
     """Add decisions at the end of the decisions file (its last line for a pair wins)."""
-    existing = decisions_path.read_text(encoding="utf-8") if decisions_path.exists() else ""
+    existing = ""
+    if decisions_path.exists():  # as written: a carriage return inside a field stays one
+        with open(decisions_path, encoding="utf-8", newline="") as file:
+            existing = file.read()
     if not existing.strip():
         existing = ",".join(DECISION_FILE_COLUMNS) + "\n"
     if not existing.endswith("\n"):
         existing += "\n"
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    # every field quoted: Python's writer leaves a field with a lone carriage return bare when
+    # lines end in "\n", and readers split the row there (a pair's ids in the wrong columns)
+    writer = csv.writer(out, lineterminator="\n", quoting=csv.QUOTE_ALL)
     for record in decisions.to_dict("records"):
-        writer.writerow([record[c] if c != "decided_at" else decided_at.isoformat() for c in DECISION_FILE_COLUMNS])
+        writer.writerow([csv_cell(record[c]) if c != "decided_at" else decided_at.isoformat()
+                         for c in DECISION_FILE_COLUMNS])
     write_text(decisions_path, existing + out.getvalue())
 
 
@@ -449,7 +487,7 @@ def take_workbook(path: Path, review: pd.DataFrame | None, decisions_path: Path,
     stamp = decided_at.strftime("%Y%m%dT%H%M%S")
     shown = shown_workbook_name(path, key)
     read = read_workbook(path)
-    decisions_file = pd.read_csv(decisions_path, dtype=str) if decisions_path.exists() else None
+    decisions_file = read_guarded_csv(decisions_path) if decisions_path.exists() else None
     errors = read.errors + unknown_pair_errors(read.decisions, known_pairs(review, decisions_file))
     if not errors and not len(read.decisions):
         errors = ["no row has a decision: write 'same' or 'different' in the decision column"]

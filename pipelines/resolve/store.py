@@ -30,6 +30,7 @@ from pipelines import name_seal
 from pipelines.clock import AsOf
 from pipelines.config import Settings
 from pipelines.files import private_dir, write_bytes, write_parquet, write_text
+from pipelines.formula_guard import read_guarded_csv
 from pipelines.resolve.comparisons import ModelParameters
 from pipelines.resolve.invariants import (
     COUNT_COLUMNS,
@@ -127,7 +128,7 @@ def read_decisions(state_dir: Path) -> pd.DataFrame:
     path = state_dir / DECISIONS_FILE
     if not path.exists():
         write_text(path, ",".join(DECISION_COLUMNS + ["decided_by", "decided_at", "note"]) + "\n")
-    return pd.read_csv(path, dtype=str)
+    return read_guarded_csv(path)  # analysts open it in Excel: `'` guards what looks like a formula
 
 
 def load_volunteer_state(state_dir: Path, resolved_dir: Path | None = None) -> VolunteerState | None:

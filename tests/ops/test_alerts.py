@@ -278,3 +278,19 @@ def test_both_sources_refusing_are_both_in_the_alert(monkeypatch):
     assert "check NATIONAL_CLIENT_ID / NATIONAL_CLIENT_SECRET" in content
     assert "check PROVINCIAL_APP_KEY / PROVINCIAL_APP_SECRET" in content
     assert "not tried after their source failed earlier in this run: raw__national_projects" in content
+
+
+def test_a_source_s_message_in_the_error_is_no_link_image_or_tag_in_the_chat():
+    """The error may quote a source platform's `msg`: in the robot's Markdown it stays text."""
+    from markdown_it import MarkdownIt
+
+    quoted = ('SourceError: provincial /api/v1/teams: code 50000: [点我核实](http://evil.example/login) '
+              '![](http://evil.example/p.png) <font color="warning">紧急</font> [又一个][1]\n[1]: http://evil.example')
+    failure = RunFailure("sync_all", "0f1e2d3c-aaaa-bbbb-cccc-0123456789ab", ("raw__provincial_teams",), quoted,
+                         "http://dagster.example/runs/0f1e")
+    content = wecom_payload(failure)["markdown"]["content"]
+    error = content.split("error:", 1)[1].split("what to do:", 1)[0]
+    page = MarkdownIt("commonmark", {"html": True}).render(error)
+    assert "<a " not in page and "<img" not in page and "<font" not in page
+    assert "点我核实" in error and "http://evil.example/login" in error  # the words are kept, as text
+    assert "[open the run in Dagster](http://dagster.example/runs/0f1e)" in content  # our own link stays

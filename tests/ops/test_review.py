@@ -347,3 +347,113 @@ def test_the_how_to_sheet_speaks_chinese_to_the_province_s_stewards(data_dir):
     for words in ("相同", "不同", "留空", "不要修改前四列", "DATA_DIR/review/inbox/", ".errors.txt"):
         assert words in chinese, words
     assert guide[0].startswith("填写说明")
+
+
+FORMULAS = ['=HYPERLINK("http://evil","点我")', "=cmd|' /C calc'!A0", "+1+1", "-2+3", "@SUM(1+1)", "\t=1+1"]
+
+
+def test_source_text_shaped_like_a_formula_stays_text_when_a_steward_edits_the_cell(tmp_path):
+    """Stored as text is not enough: Excel re-reads a cell as a formula once it is edited,
+    unless the cell carries the quote prefix (the formula bar shows '=…)."""
+    from pipelines.review import review_rows, workbook_bytes
+
+    review = pd.DataFrame([{"left_source": "national", "left_source_id": formula, "right_source": "provincial",
+                            "right_source_id": str(i), "match_probability": 0.7, "reason": "uncertain",
+                            "evidence": ""} for i, formula in enumerate(FORMULAS)])
+    workbook = tmp_path / "review.xlsx"
+    workbook.write_bytes(workbook_bytes(review_rows(review, pd.DataFrame([account(
+        "national", FORMULAS[0], "司马光", None, "M", "520102")]))))
+    sheet = load_workbook(workbook)["review"]
+    cells = [row[1] for row in sheet.iter_rows(min_row=2)]
+    assert sorted(cell.value for cell in cells) == sorted(FORMULAS)  # the ids read back unchanged
+    assert all(cell.data_type == "s" and cell.quotePrefix for cell in cells)
+    plain = [row[3] for row in sheet.iter_rows(min_row=2)]  # right_source_id "0", "1", …: no prefix
+    assert all(cell.value.isdigit() and not cell.quotePrefix for cell in plain)
+
+
+def test_the_decisions_file_guards_formulas_a_steward_or_a_source_wrote(data_dir):
+    """Analysts open review_decisions.csv in Excel, which runs a cell beginning with =, +, -
+    or @: such a value is written after a ' (OWASP), and read back without it."""
+    import csv
+
+    from pipelines.resolve.store import read_decisions
+    from pipelines.review import append_decisions
+
+    def hostile(values, national_id):
+        if national_id == "RV0":  # typed as text (a formula typed in Excel is read as its value)
+            for column, text in (("note", FORMULAS[0]), ("decided_by", FORMULAS[1])):
+                values[column].value = text
+                values[column].data_type = "s"
+
+    fill(export(data_dir), {"RV0": "same"}, inbox_dir(data_dir), edit=hostile, name=WORKBOOK_FILE)
+    assert "1 decision(s) recorded" in take(data_dir)
+    state = data_dir / "state" / "resolve"
+    source_ids = pd.DataFrame([{"left_source": "national", "left_source_id": formula, "right_source": "provincial",
+                                "right_source_id": "'quoted", "decision": "not_same", "decided_by": "-",
+                                "note": ""} for formula in FORMULAS[1:]])
+    append_decisions(state / "review_decisions.csv", source_ids, pd.Timestamp("2026-06-30T18:00+08:00"))
+
+    with open(state / "review_decisions.csv", encoding="utf-8", newline="") as file:
+        fields = [field for line in csv.reader(file) for field in line]
+    assert not [field for field in fields if field.startswith(("=", "+", "-", "@", "\t", "\r"))]
+    decisions = read_decisions(state)
+    first = decisions[decisions["left_source_id"].isin(["RV0", "RV0p"])].iloc[0]
+    assert (first["note"], first["decided_by"]) == (FORMULAS[0], FORMULAS[1])
+    assert list(decisions["left_source_id"].iloc[1:]) == FORMULAS[1:]
+    assert set(decisions["right_source_id"].iloc[1:]) == {"'quoted"}
+
+    resolve_all(Settings(data_dir=data_dir), AS_OF)  # the guarded file is still honoured
+    after = keys(data_dir)
+    assert after["RV0"] == after["RV0p"]
+
+
+def zip_bomb(workbook: Path, target: Path, unpacked_mb: int) -> Path:
+    """The exported workbook whose `review` sheet goes on with `unpacked_mb` MB of empty
+    rows (millions: the sensor would iterate them for minutes), a fraction of a MB on disk."""
+    import zipfile
+
+    sheet_part = "xl/worksheets/sheet1.xml"
+    with zipfile.ZipFile(workbook) as source, zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as packed:
+        for member in source.infolist():
+            if member.filename != sheet_part:
+                packed.writestr(member, source.read(member))
+        # without its <dimension> the reader cannot know where the sheet ends
+        xml = re.sub(rb"<dimension [^>]*/>", b"", source.read(sheet_part))
+        head, tail = xml.split(b"</sheetData>")
+        with packed.open(sheet_part, "w", force_zip64=True) as sheet:
+            sheet.write(head)
+            empty_rows = b"<row/>" * 2**17  # a row's number is optional: each one counts on
+            for _ in range(unpacked_mb * 2**20 // len(empty_rows) + 1):
+                sheet.write(empty_rows)
+            sheet.write(b"</sheetData>" + tail)
+    return target
+
+
+def test_a_zip_bomb_workbook_is_refused_before_it_is_unpacked(data_dir):
+    import time
+
+    from pipelines.review import MAX_UNPACKED_BYTES
+
+    inbox = inbox_dir(data_dir)
+    inbox.mkdir(parents=True, exist_ok=True)
+    bomb = zip_bomb(export(data_dir), inbox / "review-bomb.xlsx", MAX_UNPACKED_BYTES // 2**20 + 1)
+    assert bomb.stat().st_size < 2**20
+    started = time.monotonic()
+    message = take(data_dir)
+    assert time.monotonic() - started < 5
+    assert "refused" in message and "unpacks to" in message
+    assert not bomb.exists() and list((inbox / "rejected").glob("*review-bomb.xlsx.errors.txt"))
+
+
+def test_a_link_in_the_inbox_is_refused_and_its_target_left_alone(data_dir, tmp_path):
+    """A link is followed wherever it points: the sensor reads no file a steward did not
+    save into the inbox, and moves only the link."""
+    elsewhere = fill(export(data_dir), {"RV0": "same"}, tmp_path / "elsewhere")
+    inbox = inbox_dir(data_dir)
+    inbox.mkdir(parents=True, exist_ok=True)
+    (inbox / "linked.xlsx").symlink_to(elsewhere)
+    message = take(data_dir)
+    assert "refused" in message and "link" in message
+    assert elsewhere.exists() and not (inbox / "linked.xlsx").is_symlink()
+    decisions = data_dir / "state" / "resolve" / "review_decisions.csv"
+    assert "RV0" not in decisions.read_text(encoding="utf-8")

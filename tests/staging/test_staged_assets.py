@@ -21,6 +21,7 @@ from .rawpages import (
     TEST_KEY,
     land,
     national_service,
+    national_team,
     national_volunteer,
     provincial_log,
     provincial_volunteer,
@@ -229,3 +230,32 @@ def test_a_reused_staging_keeps_its_folders_by_their_time_once_they_have_settled
     again = dg.materialize(staged_assets.assets, resources=resources)
     assert all("reused_from_as_of" in m.materialization.metadata for m in again.get_asset_materialization_events()
                if m.asset_key.to_user_string() == "staged/volunteers")
+
+
+MARKUP_NAMES = ['<img src=x onerror=alert(1)>志愿服务队', '![beacon](http://evil.example/p.png)志愿服务队',
+                '[点我](http://evil.example)志愿服务队', '<script>alert(2)</script>志愿服务队', 'a|b 志愿服务队']
+
+
+def test_a_team_name_written_as_markup_shows_as_text_in_the_preview(tmp_path, monkeypatch):
+    """The staged tables' preview is Markdown on the asset's page in the Dagster UI: a name
+    is shown as typed, never as an image the page fetches, a link, or HTML."""
+    from markdown_it import MarkdownIt
+
+    monkeypatch.setenv("PII_HASH_KEY", TEST_KEY)
+    data = tmp_path / "data"
+    land(data, "national", "teams", [national_team(f"{i:04d}", albe0002=name) for i, name in enumerate(MARKUP_NAMES)])
+    result = dg.materialize(staged_assets.assets, selection=["staged/organizations"],
+                            resources={"pipeline_settings": PipelineSettings(data_dir=str(data))})
+    assert result.success
+    (materialization,) = result.asset_materializations_for_node("staged")
+    preview = materialization.metadata["preview"].value
+    # as the UI renders it: GitHub tables, raw HTML passed through (then sanitized, in the UI)
+    page = MarkdownIt("commonmark", {"html": True}).enable("table").render(preview)
+    assert "<img" not in page and "<a " not in page and "<script" not in page
+    cells = page.count("<td>")
+    assert cells and page.count("</td>") == cells  # no name split the row (`|`)
+    staged_names = pq.read_table(data / "staged" / "organizations.parquet", columns=["name"])["name"].to_pylist()
+    assert len(staged_names) == len(MARKUP_NAMES)  # staging keeps them (spaces tidied): names, not markup
+    for name in staged_names:
+        shown = name.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+        assert shown in page
