@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from pipelines.normalize.regions import is_guizhou
+
 ContractRule = Callable[[pd.DataFrame, str], pd.Series]
 
 
@@ -72,6 +74,14 @@ class Ranking:
         return pd.Series(result.to_numpy(), index=pd.Index(self.keys[result.index], name="key"))
 
 
+def county_codes_only(codes: pd.Series) -> np.ndarray:
+    """Which accounts' region codes may become a golden `region_code`: the contract makes it
+    the current county code, so a code naming no current county of Guizhou (a prefecture's
+    520100, the province's 520000, a code stdnum does not know) is skipped, and the next
+    account's county is taken, or none."""
+    return is_guizhou(codes).to_numpy(dtype=bool)
+
+
 def apply_survivorship(
     accounts: pd.DataFrame,
     key: str,
@@ -98,7 +108,8 @@ def apply_survivorship(
         elif rule == "most_recent":
             put(field, ranking.first_non_null(field, ranking.order()))
         elif rule == "prefer_source":
-            put(field, ranking.first_non_null(field, ranking.order(tuple(rule_spec["order"]))))
+            allowed = county_codes_only(ranking.accounts[field]) if rule_spec.get("county_only") else None
+            put(field, ranking.first_non_null(field, ranking.order(tuple(rule_spec["order"])), allowed))
         elif rule == "valid_first":
             valid_column = rule_spec.get("valid_column", "cert_valid")
             allowed = None

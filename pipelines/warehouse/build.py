@@ -163,7 +163,12 @@ TABLE_SQL: dict[str, str] = {
     """,
     "dim_station": """
         SELECT s.source || ':' || s.source_id AS station_key, s.name, s.station_type,
-               s.host_type, s.region_code, m.org_key, s.opened_on, s.source, s.source_id
+               s.host_type,
+               -- the contract's region_code is a current county: a prefecture's or an
+               -- unknown code is kept in staging (flagged unknown_county), not published
+               CASE WHEN s.region_code IN (SELECT region_code FROM _dim_region_arrow)
+                    THEN s.region_code END AS region_code,
+               m.org_key, s.opened_on, s.source, s.source_id
         FROM in_staged_stations s
         LEFT JOIN in_organization_source_map m
                ON m.source = s.source AND m.source_id = s.org_source_id

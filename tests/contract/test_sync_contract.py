@@ -384,9 +384,11 @@ def test_fact_service_counts_each_effective_service_once(con):
 
 def test_dim_station_holds_live_stations_only(con):
     stations = rows(con, "SELECT * FROM dim_station ORDER BY name")
-    assert {s["name"] for s in stations} == {"南明区新华路志愿服务站", "观山湖区图书馆服务岗"}
+    assert {s["name"] for s in stations} == {"南明区新华路志愿服务站", "观山湖区图书馆服务岗", "贵阳市级服务站"}
     by_name = {s["name"]: s for s in stations}
     assert by_name["观山湖区图书馆服务岗"]["region_code"] == "520115"
+    # a prefecture's code names no county: published without one, not as a code dim_region lacks
+    assert by_name["贵阳市级服务站"]["region_code"] is None
     assert by_name["观山湖区图书馆服务岗"]["station_type"] == "岗"
     assert by_name["南明区新华路志愿服务站"]["org_key"] == _orgs(con)["O1"]["org_key"]
 

@@ -13,6 +13,8 @@ Persons:
 - D: deleted in both systems -> status deleted.
 - E: national only, albp0090 2 -> deregistered; 王五 -> 王*.
 - F: national account deleted (newer) + live provincial account: not deleted, active.
+- I: national V5200000012 with a prefecture's code (520100, 贵阳市: no county) + provincial
+  110 in 520103: region_code is the current county code, so the provincial county.
 """
 
 from __future__ import annotations
@@ -46,14 +48,15 @@ CERT_D = resident_id("52010119851111002")
 CERT_E = resident_id("52030219700101005")
 CERT_F = resident_id("52040219880808004")
 _H_VALID = resident_id("52010319870612002")
+CERT_I = resident_id("52010219960606006")
 CERT_H_INVALID = _H_VALID[:17] + ("0" if _H_VALID[17] != "0" else "1")  # wrong check character
 USCC_1 = "51520102MJ" + "0012345"
 USCC_1 = USCC_1 + uscc.calc_check_digit(USCC_1)
 PHONE_A = "13812345678"
 PHONE_C = "13987654321"
 FULL_NAMES = ["张小明", "張小明", "欧阳娜娜", "司马光明", "赵六", "王五", "钱七", "孙八", "周九", "吴志强",
-              "郑秀英"]
-CLEAR_NUMBERS = [CERT_A, CERT_B, CERT_C, CERT_C_15, CERT_D, CERT_E, CERT_F, CERT_H_INVALID,
+              "郑秀英", "冯十"]
+CLEAR_NUMBERS = [CERT_A, CERT_B, CERT_C, CERT_C_15, CERT_D, CERT_E, CERT_F, CERT_H_INVALID, CERT_I,
                  PHONE_A, PHONE_C]
 
 T0 = "2026-10-01T10:00:00+08:00"
@@ -102,6 +105,8 @@ NATIONAL_VOLUNTEERS = [
     # G: national only, number masked: no id_hash, the contract's masked form kept
     nv("000011", "V5200000011", "吴志强", "5201**********123X", consent=False, region="520103",
        updated="2026-10-01T10:00:00+08:00"),
+    # I: a prefecture's code, not a county's: the golden record takes the provincial county
+    nv("000012", "V5200000012", "冯十", CERT_I, region="520100", updated="2026-10-03T10:00:00+08:00"),
     # missing_required: no name
     nv("000008", "V5200000008", "", resident_id("52010219920202002"),
        updated="2026-10-01T10:00:00+08:00"),
@@ -130,6 +135,8 @@ PROVINCIAL_VOLUNTEERS = [
     # H: provincial only, a number whose check character is wrong: no id_hash
     pv(109, "郑秀英", CERT_H_INVALID, sex="女",
        area="520103001001", updated="2026-10-01 10:00:00"),
+    # I: the county the national account does not name
+    pv(110, "冯十", CERT_I, area="520103001001", updated="2026-10-01 10:00:00"),
     # region_outside_province (12-digit code of Yunnan)
     pv(108, "周九", resident_id("53010219940404014"), area="530102001001",
        updated="2026-10-01 10:00:00"),
@@ -170,6 +177,8 @@ NATIONAL_TEAMS = [
     nt("000004", "T5200000004", "已删除志愿队", "2", "4", region="520302"),  # 4 -> deleted
     nt("000005", "T5200000005", "六盘水不通过志愿队", "1", "0", region="520201"),  # 0 -> suspended
     nt("000006", "T5200000006", "", "1", "1"),  # missing_required: no team name
+    # a city-level team with its prefecture's code: no county, so region_code null
+    nt("000007", "T5200000007", "贵阳市志愿服务联合会", "2", "1", region="520100"),
 ]
 
 PROVINCIAL_TEAMS = [
@@ -306,6 +315,9 @@ PROVINCIAL_STATIONS = [
     {"id": 504, "name": "昆明服务站", "stationType": "站", "hostType": "社区",
      "areaCode": "530102", "teamId": None, "openedOn": None,
      "updateTime": "2026-10-01 10:00:00", "isDeleted": False},  # region_outside_province
+    {"id": 505, "name": "贵阳市级服务站", "stationType": "站", "hostType": "社区",
+     "areaCode": "520100", "teamId": None, "openedOn": None,
+     "updateTime": "2026-10-01 10:00:00", "isDeleted": False},  # a prefecture's code: no county
 ]
 
 PROVINCIAL_REDEMPTIONS = [
@@ -365,6 +377,7 @@ PERSON_OF = {
     ("national", "V5200000005"): "E",
     ("national", "V5200000006"): "F", ("provincial", "106"): "F",
     ("national", "V5200000011"): "G", ("provincial", "109"): "H",
+    ("national", "V5200000012"): "I", ("provincial", "110"): "I",
 }
 
 EXPECTED_PERSONS = {
@@ -384,6 +397,7 @@ EXPECTED_PERSONS = {
     "F": dict(status="active"),
     "G": dict(id_hash=None, id_masked="5201**********123X", name_masked="吴**", status="active"),
     "H": dict(id_hash=None, name_masked="郑**", status="active"),
+    "I": dict(cert=CERT_I, name_masked="冯*", region_code="520103", status="active"),
 }
 
 # organization_source_map source_id -> organization
@@ -392,6 +406,7 @@ ORG_OF = {
     ("national", "T5200000002"): "O2", ("national", "T5200000003"): "O3",
     ("national", "T5200000004"): "O4", ("national", "T5200000005"): "O5",
     ("provincial", "202"): "O6", ("provincial", "203"): "O7", ("provincial", "204"): "O8",
+    ("national", "T5200000007"): "O9",
 }
 
 EXPECTED_ORGS = {
@@ -409,6 +424,7 @@ EXPECTED_ORGS = {
                region_code="520581", in_national=False, in_provincial=True),
     "O7": dict(registration_status="unregistered", status="active", categories="扶贫减贫"),
     "O8": dict(registration_status="registered", status="active", categories="应急救援"),
+    "O9": dict(region_code=None, status="active", in_national=True, in_provincial=False),
 }
 
 # fact_service: (national id or None, provincial id or None) -> expected row

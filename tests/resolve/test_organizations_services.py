@@ -14,6 +14,7 @@ import pandas as pd
 from pipelines import duck
 from pipelines.resolve.organizations import resolve_organizations
 from pipelines.resolve.services import FACT_COLUMNS, duplicate_candidates, resolve_services
+from pipelines.resolve.survivorship import county_codes_only
 from pipelines.staging import read_staged, stage_table
 from tests.staging.rawpages import AS_OF, land, national_team, provincial_team, settings_for
 
@@ -76,6 +77,23 @@ def test_organization_golden_follows_the_contract_rules():
     assert golden.loc[org[("national", "T02")], "registration_status"] == "filed"
     assert golden.loc[org[("national", "T03")], "status"] == "active"  # the latest live account
     assert golden.loc[org[("national", "T04")], "status"] == "deleted"  # deleted wins over all
+
+
+def test_region_code_is_a_current_county_or_null():
+    # the contract's region_code is the current county code: a prefecture's (520100), the
+    # province's (520000) or an unknown code gives way to the other account's county, or null
+    assert county_codes_only(pd.Series(["520102", "520100", "520000", "520199", None])).tolist() == [
+        True, False, False, False, False]
+    teams = pd.DataFrame([
+        team("national", "T21", "贵阳市志愿服务联合会", "520100", updated="2026-03-01"),
+        team("provincial", "921", "贵阳市志愿服务联合会", "520103", national_team_no="T21"),
+        team("national", "T22", "贵阳市青年志愿服务总队", "520100"),
+    ])
+    result = resolve_organizations(teams, synced_at=SYNCED_AT)
+    org = result.source_map.set_index(["source", "source_id"])["org_key"]
+    golden = result.golden.set_index("org_key")
+    assert golden.loc[org[("national", "T21")], "region_code"] == "520103"  # national first, a county only
+    assert pd.isna(golden.loc[org[("national", "T22")], "region_code"])
 
 
 def test_a_live_team_without_a_status_counts_as_active_and_the_latest_team_decides():
