@@ -129,13 +129,16 @@ def unseal_suffix(suffix: str, key: str) -> str:
 
 
 def sealed_suffixes(suffixes: pd.Series, key: str) -> pd.Series:
-    """Each ID number's last four sealed (missing stays missing), index kept. Worked out per
-    distinct value (at most 11,000 of a resident ID): a million rows take a factorization."""
-    tables = _suffix_tables(key)[0]
-    return map_unique(suffixes, lambda distinct: distinct.map(lambda suffix: _positionally(suffix, tables)))
+    """Each ID number's last four sealed (missing stays missing), index kept."""
+    return _positionally_each(suffixes, _suffix_tables(key)[0])
 
 
 def unsealed_suffixes(suffixes: pd.Series, key: str) -> pd.Series:
     """Each sealed last four turned back (missing stays missing), index kept."""
-    tables = _suffix_tables(key)[1]
+    return _positionally_each(suffixes, _suffix_tables(key)[1])
+
+
+def _positionally_each(suffixes: pd.Series, tables: tuple[dict[str, str], ...]) -> pd.Series:
+    """Worked out per distinct value (at most 11,000 of a resident ID): a million rows take a
+    factorization."""
     return map_unique(suffixes, lambda distinct: distinct.map(lambda suffix: _positionally(suffix, tables)))

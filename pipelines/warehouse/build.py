@@ -197,8 +197,6 @@ def _register_volunteer_masks(con: duckdb.DuckDBPyConnection, volunteers_path: P
     clear names and of the ID numbers' clear last four, unsealed here (`name_key`: the key
     they are sealed under, pipelines/name_seal.py; None for a test's clear frame), the names
     masked at once, the last four for `id_masked` alone."""
-    import pandas as pd
-
     from pipelines.name_seal import unsealed_names, unsealed_suffixes
     from pipelines.privacy import mask_names
 
@@ -210,8 +208,9 @@ def _register_volunteer_masks(con: duckdb.DuckDBPyConnection, volunteers_path: P
     present = [c for c in ("name", "cert_suffix4") if c in parquet.schema_arrow.names]
     for batch in parquet.iter_batches(batch_size=NAME_MASK_BATCH_ROWS, columns=["volunteer_key", *present]):
         frame = batch.to_pandas()
-        names = frame["name"] if "name" in frame else pd.Series(None, index=frame.index, dtype=object)
-        suffixes = frame["cert_suffix4"] if "cert_suffix4" in frame else pd.Series(None, index=frame.index, dtype=object)
+        for absent in {"name", "cert_suffix4"} - set(present):  # an input without them: none to show
+            frame[absent] = None
+        names, suffixes = frame["name"], frame["cert_suffix4"]
         if name_key is not None:
             names, suffixes = unsealed_names(names, name_key), unsealed_suffixes(suffixes, name_key)
         masked = pa.table(
