@@ -83,12 +83,20 @@ CARRIED_HOURS_SQL = """
 # Each table's draft: a SELECT over the input views and the tables built before it (the
 # order of this dict). finalize() casts it to the declared columns and orders it by key.
 TABLE_SQL: dict[str, str] = {
+    # is_deleted: whether the account is deleted at its source, so that "in both systems"
+    # can be asked of live accounts (dim_volunteer.in_national / in_provincial stay true
+    # after a deletion, and status is deleted only when every account is)
     "volunteer_source_map": """
-        SELECT source, source_id, volunteer_key, match_method, match_probability
-        FROM in_volunteer_source_map
+        SELECT m.source, m.source_id, m.volunteer_key, m.match_method, m.match_probability,
+               coalesce(s.is_deleted, false) AS is_deleted
+        FROM in_volunteer_source_map m
+        LEFT JOIN in_staged_volunteers s ON s.source = m.source AND s.source_id = m.source_id
     """,
     "organization_source_map": """
-        SELECT source, source_id, org_key, match_method FROM in_organization_source_map
+        SELECT m.source, m.source_id, m.org_key, m.match_method,
+               coalesce(s.is_deleted, false) AS is_deleted
+        FROM in_organization_source_map m
+        LEFT JOIN in_staged_organizations s ON s.source = m.source AND s.source_id = m.source_id
     """,
     "dim_project": """
         SELECT k.project_key, p.source, p.source_id, p.name,
@@ -151,6 +159,18 @@ TABLE_SQL: dict[str, str] = {
                o.credit_status, c.evaluation_score, o.in_national, o.in_provincial,
                c.period AS evaluation_period
         FROM in_organizations o LEFT JOIN composite c ON c.org_key = o.org_key
+    """,
+    # every live evaluation, so that evaluations can be counted by evaluator and by any
+    # attribute of the organization (prefecture, level); the same rows as
+    # mart_evaluations_by_evaluator: deleted evaluations and those of deleted organizations out
+    "fact_evaluation": """
+        SELECT e.source || ':' || e.source_id AS evaluation_key, m.org_key, e.period,
+               e.evaluator, e.score, e.source, e.source_id
+        FROM in_staged_evaluations e
+        LEFT JOIN organization_source_map m ON m.source = e.source AND m.source_id = e.org_source_id
+        LEFT JOIN dim_organization o ON o.org_key = m.org_key
+        WHERE NOT coalesce(e.is_deleted, false) AND e.score IS NOT NULL
+          AND o.status IS DISTINCT FROM 'deleted'
     """,
     "fact_redemption": """
         SELECT r.source || ':' || r.source_id AS redemption_key, m.volunteer_key,

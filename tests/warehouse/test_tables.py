@@ -209,3 +209,35 @@ def test_evaluations_of_a_deleted_organization_are_counted_in_no_period(tmp_path
     finally:
         engine.dispose()
     assert {(p, e): (n, o) for p, e, n, o in published} == expected
+
+
+def test_the_source_maps_say_which_accounts_and_teams_are_deleted_at_their_source(world, published):
+    """dim_volunteer.in_national / in_provincial stay true after a deletion: the maps' is_deleted
+    is what tells a live account from a deleted one (docs/ANSWERING_QUESTIONS.md, query 6)."""
+    engine, _ = published
+    for table, staged in (("volunteer_source_map", "staged/volunteers"), ("organization_source_map", "staged/organizations")):
+        frame = world.frames[staged]
+        expected = {(s, str(i)): bool(d) for s, i, d in zip(frame["source"], frame["source_id"], frame["is_deleted"])}
+        published_rows = {(s, i): d for s, i, d in rows(engine, f"SELECT source, source_id, is_deleted FROM {table}")}
+        assert published_rows == {key: expected[key] for key in published_rows}
+        assert set(published_rows.values()) == {True, False}, table
+
+
+def test_fact_evaluation_holds_each_live_evaluation_the_evaluator_mart_counts(world, published):
+    engine, _ = published
+    evaluations = world.frames["staged/evaluations"]
+    team_org = dict(zip(world.frames["resolved/organization_source_map"]["source_id"],
+                        world.frames["resolved/organization_source_map"]["org_key"]))
+    organizations = world.frames["resolved/organizations"].set_index("org_key")["status"]
+    kept = evaluations[~evaluations["is_deleted"]
+                       & (evaluations["org_source_id"].map(team_org).map(organizations) != "deleted")]
+    assert len(kept) > 0
+    fact = rows(engine, "SELECT evaluation_key, org_key, period, evaluator, score FROM fact_evaluation")
+    assert sorted(key for key, *_ in fact) == sorted("national:" + kept["source_id"])
+    assert {(key, org) for key, org, *_ in fact} == {
+        ("national:" + s, team_org[t]) for s, t in zip(kept["source_id"], kept["org_source_id"])}
+    by_period = rows(engine, "SELECT period, evaluator, COUNT(*), COUNT(DISTINCT org_key) FROM fact_evaluation "
+                             "GROUP BY period, evaluator ORDER BY period, evaluator")
+    mart = rows(engine, "SELECT period, evaluator, evaluations, organizations FROM mart_evaluations_by_evaluator "
+                        "ORDER BY period, evaluator")
+    assert by_period == mart

@@ -1,12 +1,11 @@
 -- Volunteers (not deleted) per county, by status, gender, age band and computed star level.
 -- Every county gets a row; people whose county is unknown are one more row with region_code NULL.
--- in_both_systems counts live accounts (staged is_deleted): dim_volunteer.in_national and
--- in_provincial stay true after an account is deleted at its source.
+-- in_both_systems counts live accounts (volunteer_source_map.is_deleted): dim_volunteer.in_national
+-- and in_provincial stay true after an account is deleted at its source.
 WITH live_in_both AS (
     SELECT m.volunteer_key
     FROM volunteer_source_map m
-    JOIN in_staged_volunteers s ON s.source = m.source AND s.source_id = m.source_id
-    WHERE NOT coalesce(s.is_deleted, false)
+    WHERE NOT m.is_deleted
     GROUP BY m.volunteer_key
     HAVING count(DISTINCT m.source) = 2
 ), people AS (
