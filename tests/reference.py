@@ -182,3 +182,14 @@ def pair_confusion(
     predicted_pairs = pairs(predicted[k] for k in common)
     true_pairs = pairs(truth[k] for k in common)
     return {"accounts": len(common), "tp": tp, "fp": predicted_pairs - tp, "fn": true_pairs - tp}
+
+# The professional fields of the provincial measures (《关于支持和发展志愿服务组织的实施意见》:
+# 网络文明、司法、交通、卫健、环保、体育、文旅、扶贫、科普、助残、应急、消防、禁毒、支教), by the
+# national service category each is counted under, typed from the document; the other three
+# national categories (社区服务, 文化艺术, 其他) are no field.
+MEASURE_FIELD_OF_CATEGORY = {
+    "网络文明": "网络文明", "法律服务": "司法", "交通引导": "交通", "卫生健康": "卫健",
+    "生态环保": "环保", "体育健身": "体育", "文化旅游": "文旅", "扶贫减贫": "扶贫",
+    "科技科普": "科普", "助老助残": "助残", "应急救援": "应急", "消防安全": "消防",
+    "禁毒宣传": "禁毒", "支教助学": "支教",
+}

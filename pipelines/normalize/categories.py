@@ -47,6 +47,18 @@ def brand_programmes() -> tuple[str, ...]:
     return tuple(str(brand) for brand in data.get("brand_programmes") or ())
 
 
+@functools.lru_cache(maxsize=1)
+def measure_fields() -> dict[str, str]:
+    """National label -> the professional field of the provincial measures it is counted
+    under (法律服务 -> 司法), from schemas/categories.yaml; labels that are no field absent."""
+    data = yaml.safe_load(CATEGORIES_FILE.read_text(encoding="utf-8"))
+    fields = {str(label): str(field) for label, field in (data.get("measure_fields") or {}).items()}
+    unknown = set(fields) - set(_load()[0].values())
+    if unknown:
+        raise ValueError(f"categories.yaml gives measure fields to unknown labels: {sorted(unknown)}")
+    return fields
+
+
 NATIONAL_CATEGORIES: dict[str, str] = dict(_load()[0])
 """National code -> label, in the national order ("0001" 社区服务 ... "0099" 其他)."""
 

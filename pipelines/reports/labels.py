@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import math
 
+from pipelines.normalize.categories import measure_fields
+
 SOURCES = {"national": "全国志愿服务信息系统", "provincial": "志愿贵州"}
 STREAMS = {
     "volunteers": "志愿者", "teams": "队伍", "projects": "项目", "service_records": "服务记录",
@@ -47,15 +49,10 @@ CHECKS = {
     "no_clear_personal_numbers": "数据仓库无明文个人号码", "hours_add_up": "时长合计一致",
     "freshness_check": "数据仓库按时发布",
 }
-# The professional fields the provincial measures name (《关于支持和发展志愿服务组织的实施意见》:
-# 网络文明、司法、交通、卫健、环保、体育、文旅、扶贫、科普、助残、应急、消防、禁毒、支教), by the
-# national service category each is counted under (schemas/categories.yaml maps them so).
-MEASURE_FIELDS = {
-    "网络文明": "网络文明", "法律服务": "司法", "交通引导": "交通", "卫生健康": "卫健",
-    "生态环保": "环保", "体育健身": "体育", "文化旅游": "文旅", "扶贫减贫": "扶贫",
-    "科技科普": "科普", "助老助残": "助残", "应急救援": "应急", "消防安全": "消防",
-    "禁毒宣传": "禁毒", "支教助学": "支教",
-}
+# The professional fields the provincial measures name (网络文明、司法 … 支教), by the national
+# service category each is counted under: schemas/categories.yaml, as dim_service_category
+# publishes them.
+MEASURE_FIELDS = measure_fields()
 # Where a station may be hosted (the provincial interface's hostType, in its order): the
 # community and the public facilities the measures ask to set up stations in (图书馆, 博物馆 …
 # 车站, 码头, 空港, 医院, 景区, 高速公路服务区), then the others.

@@ -30,7 +30,7 @@ import pyarrow.parquet as pq
 from pipelines import duck
 from pipelines.clock import BEIJING_SQL_ZONE
 from pipelines.files import atomic_path
-from pipelines.normalize.categories import brand_programmes
+from pipelines.normalize.categories import NATIONAL_CATEGORIES, brand_programmes, measure_fields
 from pipelines.normalize.regions import guizhou_counties
 from pipelines.sql import literal, quote
 from pipelines.warehouse.history import HISTORY_SQL, HISTORY_TABLE, build_history
@@ -245,6 +245,20 @@ def _register_volunteer_masks(con: duckdb.DuckDBPyConnection, volunteers_path: P
         con.unregister("_volunteer_mask_batch")
 
 
+def _service_categories() -> pa.Table:
+    """dim_service_category's rows: the national list in its order, with each label's
+    professional field of the measures (schemas/categories.yaml)."""
+    fields = measure_fields()
+    return pa.table(
+        {
+            "category": list(NATIONAL_CATEGORIES.values()),
+            "category_code": list(NATIONAL_CATEGORIES),
+            "measure_field": [fields.get(label) for label in NATIONAL_CATEGORIES.values()],
+            "position": list(range(1, len(NATIONAL_CATEGORIES) + 1)),
+        }
+    )
+
+
 def _register_project_keys(con: duckdb.DuckDBPyConnection) -> None:
     """Table `project_keys(source, source_id, project_key)` with the resolver's own key rule,
     so that fact_service.project_key (made by pipelines.resolve.services) joins dim_project."""
@@ -350,7 +364,7 @@ VOLUNTEER_MASKS = "volunteer_masks"
 
 def _draft_sql(spec: WarehouseSpec) -> dict[str, str]:
     """Each table's SQL as text, to see what it reads (the history's is in history.py)."""
-    texts = {"dim_region": "", **TABLE_SQL, HISTORY_TABLE: HISTORY_SQL}
+    texts = {"dim_region": "", "dim_service_category": "", **TABLE_SQL, HISTORY_TABLE: HISTORY_SQL}
     return {**texts, **{mart.name: mart_sql(mart.name) for mart in spec.marts}}
 
 
@@ -416,7 +430,12 @@ def build_warehouse(
         con.execute(EVALUATION_TYPE_SCORES_SQL)
         _register_project_keys(con)
 
-        drafts = {"dim_region": "SELECT * FROM _dim_region_arrow", **TABLE_SQL}
+        con.register("_service_categories_arrow", _service_categories())
+        drafts = {
+            "dim_region": "SELECT * FROM _dim_region_arrow",
+            "dim_service_category": "SELECT * FROM _service_categories_arrow",
+            **TABLE_SQL,
+        }
         for name, draft_sql in drafts.items():
             if name in built:
                 rows[name] = finalize(con, spec[name], draft_sql)

@@ -27,9 +27,8 @@ import pytest
 import sqlalchemy as sa
 
 from pipelines.config import Settings
-from pipelines.reports.labels import MEASURE_FIELDS
 from pipelines.warehouse.publish import publish
-from tests.reference import GUIZHOU_COUNTIES
+from tests.reference import GUIZHOU_COUNTIES, MEASURE_FIELD_OF_CATEGORY
 from tests.warehouse.helpers import rows
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "ANSWERING_QUESTIONS.md"
@@ -143,7 +142,7 @@ def check_volunteers_served_by_prefecture(answered, got):
 
 def check_hours_by_professional_field(answered, got):
     services = effective_services(answered["truth"])
-    fields = services["category"].map(lambda category: MEASURE_FIELDS.get(category, category))
+    fields = services["category"].map(lambda category: MEASURE_FIELD_OF_CATEGORY.get(category, category))
     expected = services.groupby(fields)["hours"].agg(["count", "sum"])
     assert {row[0] for row in got} == set(expected.index)
     for field, services_count, hours in got:

@@ -11,7 +11,7 @@ from decimal import Decimal
 import pandas as pd
 import sqlalchemy as sa
 
-from tests.reference import GUIZHOU_COUNTIES, GUIZHOU_PREFECTURES, id_hash
+from tests.reference import GUIZHOU_COUNTIES, GUIZHOU_PREFECTURES, MEASURE_FIELD_OF_CATEGORY, id_hash
 from pipelines.warehouse.publish import publish
 from tests.warehouse.conftest import AS_OF, TEST_KEY, settings_for
 from tests.warehouse.helpers import hours_decimal, rows, scalar, table_rows
@@ -241,3 +241,18 @@ def test_fact_evaluation_holds_each_live_evaluation_the_evaluator_mart_counts(wo
     mart = rows(engine, "SELECT period, evaluator, evaluations, organizations FROM mart_evaluations_by_evaluator "
                         "ORDER BY period, evaluator")
     assert by_period == mart
+
+
+def test_dim_service_category_lists_the_national_categories_with_the_measures_fields(published):
+    """Hours by professional field (司法, 卫健 …) are a join on category, not a CASE every
+    analyst retypes (docs/ANSWERING_QUESTIONS.md, query 2)."""
+    engine, _ = published
+    categories = rows(engine, "SELECT position, category_code, category, measure_field FROM dim_service_category "
+                              "ORDER BY position")
+    assert [row[0] for row in categories] == list(range(1, 18))
+    assert [row[1] for row in categories] == [f"{n:04d}" for n in range(1, 17)] + ["0099"]
+    assert {row[2]: row[3] for row in categories} == {
+        **MEASURE_FIELD_OF_CATEGORY, "社区服务": None, "文化艺术": None, "其他": None}
+    unknown = scalar(engine, "SELECT COUNT(*) FROM fact_service f WHERE f.category IS NOT NULL AND NOT EXISTS "
+                             "(SELECT 1 FROM dim_service_category c WHERE c.category = f.category)")
+    assert unknown == 0
