@@ -148,7 +148,10 @@ def render_dictionary(
         "## Example queries",
         "",
         "Standard SQL that runs unchanged on DuckDB and PostgreSQL (files in `pipelines/warehouse/queries/`; "
-        "the test suite runs each against a published warehouse).",
+        "the test suite runs each against a published warehouse). More worked queries, each checked against "
+        "a sandbox world's truth on both targets, and what to know before writing your own (whose county, "
+        "\"today\" in Beijing time, integer division, where NULL sorts, marts' counts that do not add up): "
+        "[ANSWERING_QUESTIONS.md](ANSWERING_QUESTIONS.md).",
         "",
     ]
     for number, query in enumerate(queries, start=1):
