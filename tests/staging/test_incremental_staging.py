@@ -561,3 +561,31 @@ def test_a_merge_stopped_before_its_quarantine_part_is_followed_by_a_full_stagin
     assert pq.read_table(again.path).equals(pq.read_table(full.path))
     assert pq.read_table(quarantine_part_path(settings, "volunteers")).equals(
         pq.read_table(quarantine_part_path(settings_for(reference), "volunteers")))
+
+
+def test_a_merge_into_a_merged_ledger_equals_a_full_staging(tmp_path):
+    """A merged ledger is written as it was read (its page paths as dictionaries, no Arrow
+    schema): the next merge reads it as a full staging's, and two merges in a row stage what
+    a full staging of the same pages stages."""
+    from tests.staging.rawpages import national_volunteer, resident_id
+
+    settings = settings_for(tmp_path / "data")
+    number = resident_id("52010219900307123")
+    land(settings.data_dir, *VOLUNTEERS, [national_volunteer(f"{i:04}", number) for i in range(1, 11)])
+    stage_table("volunteers", settings, FIRST)
+    for night, rows in ((2, [national_volunteer("0011", number)]),
+                        (3, [national_volunteer("0012", number), {**national_volunteer("0003", number),
+                                                                  "updated_at": "not a time"}])):
+        land(settings.data_dir, *VOLUNTEERS, rows, sync_id=f"sync-{night}",
+             fetched_at=datetime(2026, 7, night, tzinfo=UTC))
+        merged = merge_stage("volunteers", settings, AFTER_CHANGE)
+        assert merged.incremental and merged.balanced()
+    assert pq.read_schema(ledger_path(settings, "volunteers")).field("filename").type == "string"
+
+    reference = settings_for(tmp_path / "reference")
+    shutil.copytree(settings.data_dir, reference.data_dir)
+    full = stage_table("volunteers", reference, AFTER_CHANGE)
+    assert (merged.rows, merged.quarantined, merged.accounting) == (11, 1, full.accounting) == (
+        full.rows, full.quarantined, full.accounting)
+    assert pq.read_table(merged.path).equals(pq.read_table(full.path))
+    pd.testing.assert_frame_equal(*ledgers_of("volunteers", settings, reference))
