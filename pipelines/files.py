@@ -224,9 +224,12 @@ def write_parquet(
     *,
     durable: bool = True,
     tidy: bool = True,
+    store_schema: bool = True,
 ) -> int:
     """Write a table, a frame, or a stream of tables (of `schema`) as one zstd Parquet file;
-    returns the rows written. A stream is written batch by batch, never held whole."""
+    returns the rows written. A stream is written batch by batch, never held whole.
+    `store_schema=False` leaves out the Arrow schema: dictionary columns are then read back
+    as the plain type they encode (as Parquet's own types say)."""
     if isinstance(data, pd.DataFrame):
         data = pa.Table.from_pandas(data, schema=schema, preserve_index=False)
     tables = [data] if isinstance(data, pa.Table) else data
@@ -238,13 +241,14 @@ def write_parquet(
             try:
                 for table in tables:
                     if writer is None:
-                        writer = pq.ParquetWriter(handle, schema or table.schema, compression="zstd")
+                        writer = pq.ParquetWriter(handle, schema or table.schema, compression="zstd",
+                                                  store_schema=store_schema)
                     if table.num_rows:
                         writer.write_table(table)
                         rows += table.num_rows
                         crash_point(f"file.partial:{target}")  # rows out, no footer yet
                 if writer is None:  # nothing came: an empty file of the schema
-                    writer = pq.ParquetWriter(handle, schema, compression="zstd")
+                    writer = pq.ParquetWriter(handle, schema, compression="zstd", store_schema=store_schema)
                 writer.close()
             except BaseException:
                 if writer is not None:

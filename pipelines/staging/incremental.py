@@ -46,6 +46,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pipelines.clock import AsOf
@@ -86,6 +87,14 @@ MAX_CHANGED_SHARE = 0.5
 # What tells a staged row's landed version apart: the same key, the same landed row
 IDENTITY = ["ordinal", "id", "filename", "file_row", "key_versions"]
 WINNER_COLUMNS = ["ordinal", "id", "filename", "file_row", "key_versions", "source_key", "sync_id"]
+# The ledger's columns of a few distinct values (a page's path, a sync's id: ~100 bytes a row
+# as text), carried through a merge as the dictionaries Parquet stores them in: decoded,
+# taken and encoded again as text they were half the cost of rewriting the ledger
+LEDGER_DICTIONARY = ["filename", "sync_id"]
+LEDGER_AS_READ = pa.schema([
+    pa.field(f.name, pa.dictionary(pa.int32(), pa.string())) if f.name in LEDGER_DICTIONARY else f
+    for f in LEDGER_SCHEMA
+])
 
 
 class IncrementalUnavailable(Exception):
@@ -324,13 +333,29 @@ def _order(con: duckdb.DuckDBPyConnection, new_ledger: pa.Table) -> dict[str, np
 
 class _Forward:
     """Rows of a Parquet file taken by increasing positions, the file read once, batch by
-    batch: never the whole file in memory."""
+    batch: never the whole file in memory. With `left_out` (a mask over the file's rows),
+    the rows it marks are gathered as their batches go by (`columns_left_out` of them), so
+    the rows a merge drops come out of the same read that copies the rows it keeps."""
 
-    def __init__(self, path: Path, batch_rows: int, schema: pa.Schema, columns: list[str] | None = None):
-        self.file = pq.ParquetFile(path)
+    def __init__(self, path: Path, batch_rows: int, schema: pa.Schema, columns: list[str] | None = None,
+                 left_out: np.ndarray | None = None, columns_left_out: list[str] | None = None,
+                 read_dictionary: list[str] | None = None):
+        self.file = pq.ParquetFile(path, read_dictionary=read_dictionary)
         self.batches = self.file.iter_batches(batch_size=batch_rows, columns=columns)
         self.schema = schema if columns is None else pa.schema([schema.field(c) for c in columns])
         self.buffer, self.start = self.schema.empty_table(), 0  # rows [start, start + len(buffer))
+        self.read_rows = 0  # rows read from the file so far
+        self.left_out_mask, self.columns_left_out = left_out, columns_left_out or self.schema.names
+        self.left_out_parts = [self.schema.empty_table().select(self.columns_left_out)]
+
+    def _read(self, batch: pa.RecordBatch) -> pa.Table:
+        table = pa.Table.from_batches([batch]).cast(self.schema)
+        if self.left_out_mask is not None:
+            mask = self.left_out_mask[self.read_rows:self.read_rows + table.num_rows]
+            if mask.any():
+                self.left_out_parts.append(table.select(self.columns_left_out).filter(pa.array(mask)))
+        self.read_rows += table.num_rows
+        return table
 
     def _drop_before(self, first: int) -> None:
         drop = min(first - self.start, self.buffer.num_rows)
@@ -342,9 +367,16 @@ class _Forward:
         self._drop_before(first)
         while self.start + self.buffer.num_rows <= last:
             batch = next(self.batches)  # StopIteration: a position past the end is a bug
-            self.buffer = pa.concat_tables([self.buffer, pa.Table.from_batches([batch]).cast(self.schema)])
+            self.buffer = pa.concat_tables([self.buffer, self._read(batch)])
             self._drop_before(first)
         return self.buffer.slice(first - self.start, last - first + 1)
+
+    def left_out(self) -> pa.Table:
+        """The rows `left_out` marks (the file's rest read first: rows after the last one
+        taken), in the file's order."""
+        for batch in self.batches:
+            self._read(batch)
+        return pa.concat_tables(self.left_out_parts)
 
 
 def _interleaved(old: _Forward, new: pa.Table, is_new: np.ndarray, position: np.ndarray,
@@ -364,21 +396,6 @@ def _interleaved(old: _Forward, new: pa.Table, is_new: np.ndarray, position: np.
         yield pa.concat_tables([kept, new_rows]).take(pa.array(index, pa.int64()))
 
 
-def _left_out(path: Path, kept: np.ndarray, schema: pa.Schema, batch_rows: int) -> pa.Table:
-    """The rows of a staged file that a merge does not keep (a newer version replaced them, or
-    they are gone), with `schema`'s columns; the file read batch by batch."""
-    parquet = pq.ParquetFile(path)
-    left_out = np.ones(parquet.metadata.num_rows, dtype=bool)
-    left_out[kept] = False
-    parts, start = [schema.empty_table()], 0
-    for batch in parquet.iter_batches(batch_size=batch_rows, columns=schema.names):
-        mask = left_out[start:start + batch.num_rows]
-        start += batch.num_rows
-        if mask.any():
-            parts.append(pa.Table.from_batches([batch]).filter(pa.array(mask)).cast(schema))
-    return pa.concat_tables(parts)
-
-
 def _staged_positions(order: dict[str, np.ndarray], old_quarantined: np.ndarray,
                       new_quarantined: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(is_new, position in its staged table) of the merged staged rows, in order: a ledger
@@ -390,6 +407,65 @@ def _staged_positions(order: dict[str, np.ndarray], old_quarantined: np.ndarray,
     ranked = np.where(is_new, new_rank[np.where(is_new, position, 0)] if len(new_rank) else 0,
                       old_rank[np.where(is_new, 0, position)] if len(old_rank) else 0)
     return is_new, ranked.astype("int64")
+
+
+def _write_merged(result: StagedResult, new_staged: pa.Table, is_new: np.ndarray, position: np.ndarray,
+                  suite_schema: pa.Schema, chunk_rows: int) -> int:
+    """Write the merged staged table (the previous file's kept rows and the restaged ones,
+    in order), in one read of the previous file: its rows the merge does not keep (replaced
+    or gone) are gathered on the way (`result.removed_rows`, the suite's columns: what GX
+    carries its counts by), and the deleted rows are counted as the batches go out. Returns
+    the rows written."""
+    schema = arrow_schema(result.table)
+    left_out = np.ones(pq.read_metadata(result.path).num_rows, dtype=bool)
+    left_out[position[~is_new]] = False
+    old = _Forward(result.path, chunk_rows, schema, left_out=left_out, columns_left_out=suite_schema.names)
+    result.deleted_rows = 0
+
+    def batches() -> Iterator[pa.Table]:
+        for batch in _interleaved(old, new_staged, is_new, position, chunk_rows):
+            result.deleted_rows += int(pc.sum(batch["is_deleted"]).as_py() or 0)
+            yield batch
+        # the previous file's rest, read before the new one takes its name
+        result.removed_rows = old.left_out().cast(suite_schema)
+
+    return write_parquet(result.path, batches(), schema)
+
+
+class _LedgerTally:
+    """What a merge counts of its ledger as the merged ledger is written, batch by batch
+    (`_count`): rows per stream, sync and outcome, staged rows with superseded versions,
+    soft flags, and the quarantined rows' entries in order."""
+
+    ENTRY_COLUMNS = ["ordinal", "q_source_id", "q_rule", "q_detail", "q_record", "q_seen_at"]
+
+    def __init__(self) -> None:
+        self.per_sync: dict[tuple[int, str, bool], int] = {}
+        self.superseded = 0
+        self.flags: dict[str, int] = {}
+        self._entries = [LEDGER_SCHEMA.empty_table().select(self.ENTRY_COLUMNS)]
+
+    def counting(self, batches: Iterator[pa.Table]) -> Iterator[pa.Table]:
+        for batch in batches:
+            self.add(batch)
+            yield batch
+
+    def add(self, batch: pa.Table) -> None:
+        quarantined = batch["quarantined"]
+        self._entries.append(batch.select(self.ENTRY_COLUMNS).filter(quarantined))
+        groups = batch.select(["ordinal", "sync_id", "quarantined"]).group_by(
+            ["ordinal", "sync_id", "quarantined"]).aggregate([([], "count_all")])
+        for row in groups.to_pylist():
+            key = (int(row["ordinal"]), str(row["sync_id"]), bool(row["quarantined"]))
+            self.per_sync[key] = self.per_sync.get(key, 0) + int(row["count_all"])
+        staged = pc.invert(quarantined)
+        self.superseded += int(pc.sum(pc.and_(staged, pc.greater(batch["key_versions"], 1))).as_py() or 0)
+        for combination in pc.value_counts(pc.filter(batch["flags"], staged).drop_null()).to_pylist():
+            for flag in combination["values"].split(","):
+                self.flags[flag] = self.flags.get(flag, 0) + int(combination["counts"])
+
+    def entries(self) -> pa.Table:
+        return pa.concat_tables(self._entries)
 
 
 def merge_stage(
@@ -424,30 +500,24 @@ def merge_stage(
     is_new, position = _staged_positions(order, old_quarantined, new_quarantined)
     del old_quarantined
     suite_schema = pa.schema([arrow_schema(table).field(column) for column in suite_columns(table)])
-    result.removed_rows = _left_out(staged_path(settings, table), position[~is_new], suite_schema, chunk_rows)
     result.added_rows = new_staged.select(suite_schema.names).cast(suite_schema)
-    staged = _Forward(staged_path(settings, table), chunk_rows, arrow_schema(table))
-    result.rows = write_parquet(result.path, _interleaved(staged, new_staged, is_new, position, chunk_rows),
-                                arrow_schema(table))
-    del staged, is_new, position, new_staged
-
-    quarantined = order["quarantined"]
-    q_columns = ["ordinal", "q_source_id", "q_rule", "q_detail", "q_record", "q_seen_at"]
-    old_q = _Forward(previous_ledger, chunk_rows, LEDGER_SCHEMA, q_columns)
-    entries = pa.concat_tables(list(_interleaved(
-        old_q, new_ledger.select(q_columns), order["is_new"][quarantined], order["position"][quarantined],
-        chunk_rows))) if quarantined.any() else LEDGER_SCHEMA.empty_table().select(q_columns)
-    _merge_quarantine(settings, table, spec.entity, mappings, entries.to_pandas(), result)
-    del entries, old_q
+    result.rows = _write_merged(result, new_staged, is_new, position, suite_schema, chunk_rows)
+    del is_new, position, new_staged
 
     if previous is not None and previous.valid_until is not None:
         staging.note_change_at(pd.Timestamp(AsOf.parse(previous.valid_until).utc))
     private_dir(previous_ledger.parent)
-    old = _Forward(previous_ledger, chunk_rows, LEDGER_SCHEMA)
-    merged_rows = write_parquet(previous_ledger, _interleaved(old, new_ledger, order["is_new"], order["position"],
-                                                              chunk_rows), LEDGER_SCHEMA)
+    # the ledger before the quarantine part, whose entries its pass gathers: a run stopped in
+    # between has forgotten the staging's record (assets/staged.py), and stages in full
+    tally = _LedgerTally()
+    old = _Forward(previous_ledger, chunk_rows, LEDGER_AS_READ, read_dictionary=LEDGER_DICTIONARY)
+    # written as read, without the Arrow schema: read back, its columns are LEDGER_SCHEMA's
+    merged_rows = write_parquet(previous_ledger, tally.counting(
+        _interleaved(old, new_ledger, order["is_new"], order["position"], chunk_rows)), LEDGER_AS_READ,
+        store_schema=False)
     del old, order
-    _count(result, mappings, settings, table)
+    _merge_quarantine(settings, table, spec.entity, mappings, tally.entries().to_pandas(), result)
+    _count(result, mappings, settings, tally)
     result.incremental = True
     result.restaged = new_ledger.num_rows
     log.info(
@@ -483,28 +553,16 @@ def _merge_quarantine(settings: Settings, table: str, entity: str, mappings, row
     result.quarantined_per_rule = quarantine_rows.counts_per_rule(current)
 
 
-def _count(result: StagedResult, mappings, settings: Settings, table: str) -> None:
-    """Rows per source, deleted rows, superseded duplicates, soft flags and the accounting
-    per stream and sync, counted as a full staging counts them: from the merged ledger and
-    staged table just written, in DuckDB (no file held in memory)."""
-    con = connect(settings)
-    try:
-        ledger = {"ledger": [str(ledger_path(settings, table))]}
-        per_sync: dict[int, dict[str, dict[str, int]]] = {}
-        for ordinal, sync_id, quarantined, rows in con.execute(
-            "SELECT ordinal, sync_id, quarantined, count(*) FROM read_parquet($ledger) GROUP BY ALL", ledger
-        ).fetchall():
-            outcome = "quarantined" if quarantined else "staged"
-            per_sync.setdefault(int(ordinal), {}).setdefault(outcome, {})[str(sync_id)] = int(rows)
-        result.superseded_duplicates = _rows_of(
-            con, "SELECT count(*) FROM read_parquet($ledger) WHERE NOT quarantined AND key_versions > 1", ledger)
-        flags = con.execute("""SELECT flag, count(*) FROM (
-                SELECT unnest(string_split(flags, ',')) AS flag FROM read_parquet($ledger)
-                WHERE NOT quarantined AND flags IS NOT NULL) GROUP BY flag""", ledger).fetchall()
-        result.deleted_rows = _rows_of(con, "SELECT count(*) FILTER (WHERE is_deleted) FROM read_parquet($staged)",
-                                       {"staged": [str(result.path)]})
-    finally:
-        con.close()
+def _count(result: StagedResult, mappings, settings: Settings, tally: _LedgerTally) -> None:
+    """Rows per source, superseded duplicates, soft flags and the accounting per stream and
+    sync, counted as a full staging counts them: from the merged ledger, as it was written
+    (`_LedgerTally`), and the landed rows per sync (the identities' parts)."""
+    per_sync: dict[int, dict[str, dict[str, int]]] = {}
+    for (ordinal, sync_id, quarantined), rows in tally.per_sync.items():
+        outcome = "quarantined" if quarantined else "staged"
+        per_sync.setdefault(ordinal, {}).setdefault(outcome, {})[sync_id] = rows
+    result.superseded_duplicates = tally.superseded
+    flags = tally.flags.items()
     result.rows_per_source = {}
     result.accounting = {}
     for ordinal, mapping in enumerate(mappings):

@@ -172,3 +172,29 @@ def test_the_staged_file_finds_the_rows_sharing_a_key_as_pandas_does(staged, tmp
     assert found.sort_values(sort, na_position="first").reset_index(drop=True).equals(
         expected.sort_values(sort, na_position="first").reset_index(drop=True))
     assert _StagedFile(settings, "projects").rows == len(frame)
+
+
+def test_two_rows_put_in_without_an_id_are_judged_by_gx(staged, monkeypatch):  # noqa: F811
+    """Rows put in whose keys repeat only if a missing id equals a missing id: the merge does
+    not decide that alone, GX does, and the verdict is the whole file's. With no repeat at all
+    among the rows sharing a key, no GX run is needed for the keys."""
+    before = staged["projects"].reset_index(drop=True)
+    after = before.copy()
+    after.loc[[0, 3], "source_id"] = None
+    assert after.loc[0, "source"] == after.loc[3, "source"]
+    runs = []
+    validate = gx_runner.validate
+
+    def counted(*args, **kwargs):
+        runs.append(args[3] if len(args) > 3 else kwargs.get("part"))
+        return validate(*args, **kwargs)
+
+    monkeypatch.setattr(gx_runner, "validate", counted)
+    assert outcomes(carried("projects", before, after)) == outcomes(validate("projects", after))
+    assert gx_runner.KEYS_PART in runs
+
+    runs.clear()
+    changed = before.copy()
+    changed.loc[2, "name"] = "改名的活动"
+    assert outcomes(carried("projects", before, changed)) == outcomes(validate("projects", changed))
+    assert gx_runner.KEYS_PART not in runs

@@ -517,3 +517,75 @@ def test_a_re_pull_of_every_row_is_staged_in_full(tmp_path, caplog):
     land(settings.data_dir, *VOLUNTEERS, rows[:1], sync_id="one-row", fetched_at=datetime(2026, 7, 3, tzinfo=UTC))
     merged = stage_since(before)
     assert merged.incremental and merged.restaged == 1 and merged.rows == 4 and merged.balanced()
+
+
+def test_a_merge_stopped_before_its_quarantine_part_is_followed_by_a_full_staging(tmp_path, monkeypatch):
+    """A merge writes the staged table, then the ledger (gathering the quarantine entries),
+    then the quarantine part. Stopped between the last two, even with the last staging's
+    record still at hand (the asset forgets it before staging), the next staging does not
+    merge into files that do not belong together: it stages in full, and its outputs are a
+    full staging's, the row quarantined by the change set included."""
+    from pipelines.landing import sync_folders
+    from pipelines.staging import incremental
+    from tests.staging.rawpages import national_volunteer, resident_id
+
+    def folders() -> list:
+        return [sync_folders(settings.data_dir, *VOLUNTEERS)]
+
+    settings = settings_for(tmp_path / "data")
+    number = resident_id("52010219900307123")
+    land(settings.data_dir, *VOLUNTEERS, [national_volunteer(f"{i:04}", number) for i in range(1, 11)])
+    stage_table("volunteers", settings, FIRST)
+    record = _record_of(settings, "volunteers", folders())
+    land(settings.data_dir, *VOLUNTEERS,
+         [national_volunteer("0011", number), {**national_volunteer("0002", number), "updated_at": "not a time"}],
+         sync_id="sync-2", fetched_at=datetime(2026, 7, 2, tzinfo=UTC))
+    reference = tmp_path / "reference"
+    shutil.copytree(settings.data_dir, reference)
+
+    def stopped(*args, **kwargs):
+        raise KeyboardInterrupt("stopped between the ledger and the quarantine part")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(incremental, "_merge_quarantine", stopped)
+        with pytest.raises(KeyboardInterrupt):
+            incremental.stage_table_or_merge("volunteers", settings, AFTER_CHANGE, previous=record,
+                                             base_fingerprint="b", folders=folders())
+    assert len(pq.read_table(ledger_path(settings, "volunteers"))) == 11  # the new ledger is in place
+
+    again = incremental.stage_table_or_merge("volunteers", settings, AFTER_CHANGE, previous=record,
+                                             base_fingerprint="b", folders=folders())
+    full = stage_table("volunteers", settings_for(reference), AFTER_CHANGE)
+    assert not again.incremental and "changed since" in again.why_in_full
+    assert again.quarantined == full.quarantined == 1 and again.balanced()
+    assert pq.read_table(again.path).equals(pq.read_table(full.path))
+    assert pq.read_table(quarantine_part_path(settings, "volunteers")).equals(
+        pq.read_table(quarantine_part_path(settings_for(reference), "volunteers")))
+
+
+def test_a_merge_into_a_merged_ledger_equals_a_full_staging(tmp_path):
+    """A merged ledger is written as it was read (its page paths as dictionaries, no Arrow
+    schema): the next merge reads it as a full staging's, and two merges in a row stage what
+    a full staging of the same pages stages."""
+    from tests.staging.rawpages import national_volunteer, resident_id
+
+    settings = settings_for(tmp_path / "data")
+    number = resident_id("52010219900307123")
+    land(settings.data_dir, *VOLUNTEERS, [national_volunteer(f"{i:04}", number) for i in range(1, 11)])
+    stage_table("volunteers", settings, FIRST)
+    for night, rows in ((2, [national_volunteer("0011", number)]),
+                        (3, [national_volunteer("0012", number), {**national_volunteer("0003", number),
+                                                                  "updated_at": "not a time"}])):
+        land(settings.data_dir, *VOLUNTEERS, rows, sync_id=f"sync-{night}",
+             fetched_at=datetime(2026, 7, night, tzinfo=UTC))
+        merged = merge_stage("volunteers", settings, AFTER_CHANGE)
+        assert merged.incremental and merged.balanced()
+    assert pq.read_schema(ledger_path(settings, "volunteers")).field("filename").type == "string"
+
+    reference = settings_for(tmp_path / "reference")
+    shutil.copytree(settings.data_dir, reference.data_dir)
+    full = stage_table("volunteers", reference, AFTER_CHANGE)
+    assert (merged.rows, merged.quarantined, merged.accounting) == (11, 1, full.accounting) == (
+        full.rows, full.quarantined, full.accounting)
+    assert pq.read_table(merged.path).equals(pq.read_table(full.path))
+    pd.testing.assert_frame_equal(*ledgers_of("volunteers", settings, reference))

@@ -45,3 +45,25 @@ def test_the_splice_takes_each_row_from_where_the_plan_says(tmp_path, batch_rows
     assert merged["hours"].to_pylist() == [
         p + 0.5 if fresh else p / 4 for fresh, p in zip(is_new.tolist(), position.tolist())
     ]
+
+
+@pytest.mark.parametrize("batch_rows", [1, 7, 64, 1000])
+def test_the_rows_left_out_are_gathered_in_the_same_read(tmp_path, batch_rows):
+    """The previous file's rows a merge does not keep come out of the read that copies the
+    kept ones, in file order, whatever the batches; the rows past the last kept one too."""
+    rng = np.random.default_rng(batch_rows)
+    old = pa.table({"id": [f"old-{i}" for i in range(200)], "hours": np.arange(200) / 4}, schema=SCHEMA)
+    pq.write_table(old, tmp_path / "old.parquet", row_group_size=17)
+    is_new, position = _merge_plan(rng, old.num_rows, 5)
+    kept = position[~is_new]
+    kept = kept[kept < 150]  # the last rows of the file are all left out
+    left_out = np.ones(old.num_rows, dtype=bool)
+    left_out[kept] = False
+    reader = _Forward(tmp_path / "old.parquet", batch_rows, SCHEMA, left_out=left_out, columns_left_out=["id"])
+    taken = pa.concat_tables(list(_interleaved(reader, SCHEMA.empty_table(), np.zeros(len(kept), bool), kept,
+                                               batch_rows)))
+
+    assert taken["id"].to_pylist() == [f"old-{p}" for p in kept]
+    gathered = reader.left_out()
+    assert gathered.column_names == ["id"]
+    assert gathered["id"].to_pylist() == [f"old-{p}" for p in np.flatnonzero(left_out)]
