@@ -18,7 +18,8 @@ record (a first publish, a new `schemas/warehouse.yaml`, another warehouse, a pu
 died between its commit and its record, a DuckDB file written since) every table is full.
 
 The record names no value: the target (password hidden), the schema, the spec's digest,
-row counts, and for DuckDB the file's identity (inode, size, modification time).
+row counts, for DuckDB the file's identity (inode, size, modification time), for PostgreSQL
+the publishing transaction's id (a row written after it shows a newer `xmin`).
 """
 
 from __future__ import annotations
@@ -86,18 +87,20 @@ def forget_record(kept: Path) -> None:
 
 
 def write_record(kept: Path, *, target: str, schema: str | None, rows: dict[str, int],
-                 duckdb_file: list[int] | None) -> None:
-    """After the warehouse committed and `kept` holds its files: they are what it holds."""
+                 duckdb_file: list[int] | None, xid: str | None = None) -> None:
+    """After the warehouse committed and `kept` holds its files: they are what it holds.
+    `xid`: PostgreSQL's id of the publishing transaction."""
     write_text(kept / RECORD_NAME, json.dumps({
         "target": target, "schema": schema, "spec": spec_digest(), "rows": rows,
-        "duckdb_file": duckdb_file,
+        "duckdb_file": duckdb_file, "xid": xid,
     }, sort_keys=True))
 
 
 def previous_publish(kept: Path, *, target: str, schema: str | None,
-                     duckdb_file: list[int] | None = None) -> dict[str, int] | None:
-    """The row counts of the last publish when its files in `kept` are what the warehouse
-    `target` / `schema` holds, else None (and the log says why)."""
+                     duckdb_file: list[int] | None = None) -> dict | None:
+    """The record of the last publish (its row counts `rows`, PostgreSQL's `xid`) when its
+    files in `kept` may be what the warehouse `target` / `schema` holds, else None (and the
+    log says why). On PostgreSQL the caller then asks the warehouse itself."""
     try:
         record = json.loads((kept / RECORD_NAME).read_text())
     except (OSError, ValueError):
@@ -115,7 +118,7 @@ def previous_publish(kept: Path, *, target: str, schema: str | None,
     if why:
         log.info("publish: %s: every table loaded in full", why)
         return None
-    return dict(record["rows"])
+    return record
 
 
 def diff_table(con: duckdb.DuckDBPyConnection, table: Table, rows: int, previous: Path,

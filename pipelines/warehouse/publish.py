@@ -37,7 +37,12 @@ syncs with the warehouse itself.
 
 Kill points (`pipelines.faults`): `publish.built`, `publish.duckdb.loading`,
 `publish.duckdb.loaded`, `publish.duckdb.swapped`, `publish.postgres.copying`,
-`publish.postgres.mid_swap`, `publish.postgres.before_commit`, `publish.done`.
+`publish.postgres.mid_swap`, `publish.postgres.before_commit`, `publish.kept`, `publish.done`.
+
+After a change set most tables are as the last publish left them: `publish(incremental=True)`
+(the default) leaves those alone and loads a large table's changed rows as a delta, in the
+same transaction, while a record says the last publish's kept files are what the warehouse
+holds (pipelines/warehouse/delta.py).
 """
 
 from __future__ import annotations
@@ -469,6 +474,7 @@ def _publish_postgres(
 ) -> None:
     changes = changes or {}
     kind = {t.name: changes[t.name].kind if t.name in changes else FULL for t in tables}
+    xid = None
     staging = f"{STAGING_PREFIX}{uuid.uuid4().hex[:12]}"
     raw = engine.raw_connection()
     try:
@@ -516,6 +522,9 @@ def _publish_postgres(
                         con.execute(grant)
                 moving = ""
                 con.execute(f"DROP SCHEMA {quote(staging)}")
+                # this transaction's id (as rows' xmin holds it): a row written after it is a
+                # change the next publish's deltas would not know of (_postgres_unchanged_since)
+                xid = con.execute("SELECT (txid_current() % 4294967296)::text").fetchone()[0]
                 if before_commit:
                     before_commit()
                 crash_point("publish.postgres.before_commit")
@@ -539,6 +548,7 @@ def _publish_postgres(
             raise
     finally:
         raw.close()
+    return xid
 
 
 def _publish_generic(
@@ -574,22 +584,23 @@ def load_files(
     before_commit: BeforeCommit | None = None,
     lock_timeout: str = SWAP_LOCK_TIMEOUT,
     changes: dict[str, TableChange] | None = None,
-) -> None:
+) -> str | None:
     """Replace the tables named in `files` (in that order) by their content, atomically.
     `lock_timeout` bounds each lock wait on PostgreSQL (a PostgreSQL interval, e.g. '30s').
     `changes` (DuckDB and PostgreSQL): how each table reaches the warehouse (delta.py): an
     unchanged table is left as it stands, a delta applied in the same transaction; a table
     it does not name is replaced. Raises DeltaMismatch (nothing changed) when a delta does
-    not add up."""
+    not add up. Returns, on PostgreSQL, the publishing transaction's id."""
     spec = spec or load_spec()
     tables = [spec[name] for name in files]
     dialect = engine.dialect.name
     if dialect == "duckdb":
         _publish_duckdb(engine, schema or "main", tables, files, before_commit, changes or {})
     elif dialect == "postgresql":
-        _publish_postgres(engine, schema or "public", tables, files, before_commit, lock_timeout, changes)
+        return _publish_postgres(engine, schema or "public", tables, files, before_commit, lock_timeout, changes)
     else:
         _publish_generic(engine, schema, tables, files, before_commit)
+    return None
 
 
 def read_previous_history(engine: sa.Engine, schema: str | None = None) -> pa.Table | None:
@@ -764,43 +775,51 @@ def _entering(built: BuiltWarehouse) -> dict[str, Path]:
     return entering
 
 
-def _load(engine: sa.Engine, built: BuiltWarehouse, **options) -> None:
+def _load(engine: sa.Engine, built: BuiltWarehouse, **options) -> str | None:
     """Load the build, as deltas where it has them; in full when a delta does not add up
-    (after scanning the rows the deltas had not brought)."""
+    (after scanning the rows the deltas had not brought). Returns load_files's."""
     try:
-        load_files(engine, built.files, changes=built.changes, **options)
+        xid = load_files(engine, built.files, changes=built.changes, **options)
     except DeltaMismatch as mismatch:
         log.warning("publish: %s; the warehouse is not what the last publish left: loading every table in full",
                     mismatch)
         scanned = _entering(built)
         ensure_no_personal_numbers({n: p for n, p in built.files.items() if scanned.get(n) != p})
         built.changes = {}
-        load_files(engine, built.files, **options)
+        xid = load_files(engine, built.files, **options)
     shutil.rmtree(built.delta_dir, ignore_errors=True)  # the kept build holds whole tables only
+    return xid
 
 
 def _loads(built: BuiltWarehouse) -> dict[str, str]:
     return {name: built.changes[name].kind if name in built.changes else FULL for name in built.files}
 
 
-def _record(settings: Settings, built: BuiltWarehouse, schema: str | None, duckdb_file: list[int] | None) -> None:
+def _record(settings: Settings, built: BuiltWarehouse, schema: str | None, duckdb_file: list[int] | None,
+            xid: str | None = None) -> None:
     crash_point("publish.kept")  # the warehouse and its kept files agree; not yet recorded
     write_record(published_build_dir(settings), target=settings.warehouse_display, schema=schema,
-                 rows=built.rows, duckdb_file=duckdb_file)
+                 rows=built.rows, duckdb_file=duckdb_file, xid=xid)
 
 
-def _postgres_counts_agree(engine: sa.Engine, schema: str, rows: dict[str, int]) -> bool:
-    """Whether every table of the last publish's record has its row count in the warehouse."""
+def _postgres_unchanged_since(engine: sa.Engine, schema: str, record: dict) -> bool:
+    """Whether every table of the last publish's record has its row count in the warehouse and
+    no row written after that publish's transaction (an analyst's insert or update, another
+    DATA_DIR's publish: a row's xmin, compared by age, which survives the ids' wraparound)."""
+    if not record.get("xid"):
+        return False
     try:
         with engine.connect() as connection:
-            for table, count in rows.items():
-                found = connection.execute(sa.text(f"SELECT count(*) FROM {quote(schema)}.{quote(table)}")).scalar()
-                if found != count:
-                    log.info("publish: %s.%s holds %s rows, the last publish left %s: every table loaded in full",
-                             schema, table, found, count)
+            for table, count in record["rows"].items():
+                found, newer = connection.execute(sa.text(
+                    f"SELECT count(*), count(*) FILTER (WHERE age(xmin) < age(CAST(:xid AS xid))) "
+                    f"FROM {quote(schema)}.{quote(table)}"), {"xid": record["xid"]}).one()
+                if found != count or newer:
+                    log.info("publish: %s.%s was written since the last publish (%s rows, %s newer): "
+                             "every table loaded in full", schema, table, found, newer)
                     return False
     except sa.exc.DBAPIError:
-        log.info("publish: the last publish's tables cannot be counted: every table loaded in full")
+        log.info("publish: the last publish's tables cannot be read: every table loaded in full")
         return False
     return True
 
@@ -874,14 +893,14 @@ def _publish_to_server(
                 drop_orphan_staging_schemas(con, schema)
                 previous = None
                 if incremental:
-                    rows = previous_publish(kept, target=settings.warehouse_display, schema=schema)
-                    if rows is not None and _postgres_counts_agree(engine, schema, rows):
+                    record = previous_publish(kept, target=settings.warehouse_display, schema=schema)
+                    if record is not None and _postgres_unchanged_since(engine, schema, record):
                         previous = kept
                 built = _build(settings, engine, schema, as_of, rebuild, previous)
                 forget_record(kept)
-                _load(engine, built, schema=schema, before_commit=before_commit, lock_timeout=lock_timeout)
+                xid = _load(engine, built, schema=schema, before_commit=before_commit, lock_timeout=lock_timeout)
                 keep_build(settings, built)
-                _record(settings, built, schema, None)
+                _record(settings, built, schema, None, xid)
             con.autocommit = False
         return schema, built
     finally:

@@ -136,33 +136,37 @@ def test_a_change_set_is_loaded_as_deltas_and_equals_a_full_publish_and_so_does_
     assert pair.hashes() == pair.full_rebuild(DAY_THREE)
 
 
-def test_a_warehouse_changed_by_hand_since_the_last_publish_is_loaded_in_full(pair):
+@pytest.mark.parametrize("by_hand", [
+    "DELETE FROM fact_service WHERE service_key = (SELECT min(service_key) FROM fact_service)",
+    # the same row count: DuckDB's file changed, PostgreSQL's row has a newer xmin
+    "UPDATE fact_service SET category = 'by hand' WHERE service_key = (SELECT max(service_key) FROM fact_service)",
+])
+def test_a_warehouse_changed_by_hand_since_the_last_publish_is_loaded_in_full(pair, by_hand):
     pair.publish(DAY_ONE)
     _change_set(pair)
     engine = sa.create_engine(pair.settings.resolved_warehouse_url)
-    with engine.begin() as con:  # an analyst deletes a row
-        con.execute(sa.text("DELETE FROM fact_service WHERE service_key = (SELECT min(service_key) FROM fact_service)"))
+    with engine.begin() as con:  # an analyst at the warehouse
+        con.execute(sa.text(by_hand))
     engine.dispose()
     result = pair.publish(DAY_TWO)
-    assert "delta" not in result.loads.values() and "unchanged" not in result.loads.values()
+    assert set(result.loads.values()) == {"full"}
     assert pair.hashes() == pair.full_rebuild(DAY_TWO)
 
 
 def test_a_delta_that_does_not_add_up_rolls_back_and_loads_every_table(pair):
     pair.publish(DAY_ONE)
+    before = pair.hashes()
     _change_set(pair)
-    # by hand: a row the change set changes is renamed (the same row count, so only the delta's
-    # own arithmetic can tell)
+    # the kept file no longer what the warehouse holds (which the record cannot see): a row
+    # the change set changes is renamed there, so the delta deletes a key the warehouse lacks
+    kept = published_build_dir(pair.settings) / "fact_service.parquet"
+    facts = pd.read_parquet(kept)
     changed_key = pair.resolved("services")["service_key"].iloc[0]  # its hours changed
-    engine = sa.create_engine(pair.settings.resolved_warehouse_url)
-    with engine.begin() as con:
-        con.execute(sa.text("UPDATE fact_service SET service_key = 'renamed by hand' WHERE service_key = :k"),
-                    {"k": str(changed_key)})
-    engine.dispose()
-    # DuckDB: the file was written, so no delta is tried; PostgreSQL: the delta deletes one row
-    # fewer than it should, rolls back, and every table is loaded
-    assert set(pair.publish(DAY_TWO).loads.values()) == {"full"}
-    assert pair.hashes() == pair.full_rebuild(DAY_TWO)
+    facts.loc[facts["service_key"] == changed_key, "service_key"] = "renamed"
+    facts.to_parquet(kept, index=False)
+    result = pair.publish(DAY_TWO)
+    assert set(result.loads.values()) == {"full"}  # the delta's transaction rolled back
+    assert pair.hashes() == pair.full_rebuild(DAY_TWO) != before
 
 
 def test_a_delta_brings_its_rows_through_the_privacy_scan(pair):
@@ -228,7 +232,7 @@ def test_a_record_holds_only_for_its_own_target_schema_layout_and_file(tmp_path)
     (tmp_path / "fact_service.parquet").write_bytes(b"")
     write_record(tmp_path, target="duckdb:///w.duckdb", schema="main", rows={"fact_service": 3},
                  duckdb_file=[1, 2, 3])
-    assert previous_publish(tmp_path, target="duckdb:///w.duckdb", schema="main", duckdb_file=[1, 2, 3]) == {"fact_service": 3}
+    assert previous_publish(tmp_path, target="duckdb:///w.duckdb", schema="main", duckdb_file=[1, 2, 3])["rows"] == {"fact_service": 3}
     assert previous_publish(tmp_path, target="duckdb:///other.duckdb", schema="main", duckdb_file=[1, 2, 3]) is None
     assert previous_publish(tmp_path, target="duckdb:///w.duckdb", schema="other", duckdb_file=[1, 2, 3]) is None
     assert previous_publish(tmp_path, target="duckdb:///w.duckdb", schema="main", duckdb_file=[1, 2, 4]) is None
