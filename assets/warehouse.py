@@ -148,7 +148,8 @@ def warehouse_publish(context: AssetExecutionContext, pipeline_settings: Pipelin
             context.log.info(f"publish: inputs unchanged since {record.as_of}, a new date: "
                              f"rebuilding the {len(rebuild)} tables that follow the date")
         reuse.forget(settings, PUBLISH_STEP)
-        materialization = _publish(context, settings, as_of, schema, rebuild)
+        materialization = _publish(context, settings, as_of, schema, rebuild,
+                                   incremental=pipeline_settings.reuse_unchanged)
         reuse.save_record(settings, reuse.ReuseRecord(
             step=PUBLISH_STEP, fingerprint=fingerprint, as_of=as_of.isoformat(),
             # ages, age bands and the history's closing date follow the Beijing date
@@ -228,11 +229,11 @@ def _still_published(settings: Settings, record) -> bool:
 
 
 def _publish(context: AssetExecutionContext, settings: Settings, as_of, schema: str | None,
-             rebuild: list[str] | None) -> MaterializeResult:
+             rebuild: list[str] | None, *, incremental: bool = True) -> MaterializeResult:
     from pipelines.warehouse.dictionary import render_dictionary
     from pipelines.warehouse.publish import publish
 
-    result = publish(settings, as_of=as_of, schema=schema, rebuild=rebuild)
+    result = publish(settings, as_of=as_of, schema=schema, rebuild=rebuild, incremental=incremental)
     checks = warehouse_checks(settings, result.schema)
     context.log.info(
         "published %d tables and marts to %s", len(result.rows), result.warehouse
@@ -245,6 +246,10 @@ def _publish(context: AssetExecutionContext, settings: Settings, as_of, schema: 
         "tables": MetadataValue.int(len(result.rows)),
         # all of them, or (a rerun on a new day with the same inputs) those that follow the date
         "tables_built": MetadataValue.int(len(result.tables_built)),
+        # of those, the ones the warehouse already held as built (not loaded), and those loaded
+        # as a delta (the rows that changed deleted and inserted); the others were replaced
+        "tables_unchanged": MetadataValue.int(sum(kind == "unchanged" for kind in result.loads.values())),
+        "tables_loaded_as_delta": MetadataValue.int(sum(kind == "delta" for kind in result.loads.values())),
         "rows": MetadataValue.md(_rows_markdown(result.rows)),
         "row_counts": MetadataValue.json(dict(result.rows)),
         **{name: _figure(value) for name, value in figures.items()},

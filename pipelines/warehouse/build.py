@@ -33,6 +33,7 @@ from pipelines.files import atomic_path
 from pipelines.normalize.categories import NATIONAL_CATEGORIES, brand_programmes, measure_fields
 from pipelines.normalize.regions import guizhou_counties
 from pipelines.sql import literal, quote
+from pipelines.warehouse.delta import TableChange, diff_table
 from pipelines.warehouse.history import HISTORY_SQL, HISTORY_TABLE, build_history
 from pipelines.warehouse.inputs import InputFiles, register_inputs
 from pipelines.warehouse.marts import mart_sql
@@ -210,6 +211,13 @@ class BuiltWarehouse:
     files: dict[str, Path]
     rows: dict[str, int]
     figures: dict[str, float | int | None] = field(default_factory=dict)
+    # per table built, how it reaches the warehouse (delta.py); empty: every one in full
+    changes: dict[str, TableChange] = field(default_factory=dict)
+
+    @property
+    def delta_dir(self) -> Path:
+        """The deltas' files: removed before the build is kept (they describe one publish)."""
+        return self.directory / "_delta"
 
 
 def _register_volunteer_masks(con: duckdb.DuckDBPyConnection, volunteers_path: Path, name_key: str | None) -> None:
@@ -393,13 +401,17 @@ def build_warehouse(
     rebuild: Collection[str] | None = None,
     carried_from: Path | None = None,
     name_key: str | None = None,
+    previous: Path | None = None,
 ) -> BuiltWarehouse:
     """Build every table and mart of `spec` into `out_dir` (replaced); returns the files.
 
     With `rebuild`, only those tables are built; every other one is the file of the same
     name in `carried_from` (a previous build of the same inputs), hard-linked into `out_dir`
     and read from there by the tables built over it. `name_key`: the key the resolved names and
-    ID numbers' last four are sealed under (pipelines/name_seal.py; None for them in clear)."""
+    ID numbers' last four are sealed under (pipelines/name_seal.py; None for them in clear).
+    `previous`: the files of the last publish, known to be what the warehouse holds: each
+    table built is compared with its file there (delta.diff_table) and `changes` says how it
+    reaches the warehouse; None: every table in full."""
     spec = spec or load_spec()
     if out_dir.exists():
         shutil.rmtree(out_dir)
@@ -450,13 +462,18 @@ def build_warehouse(
         if unbuilt:
             raise ValueError(f"schemas/warehouse.yaml declares tables the build does not make: {unbuilt}")
         files: dict[str, Path] = {}
+        changes: dict[str, TableChange] = {}
         for name in built:  # publishing order = the order of the spec
             files[name] = out_dir / f"{name}.parquet"
             _write_parquet(con, name, files[name])
+            if previous is not None:
+                changes[name] = diff_table(con, spec[name], rows[name], previous / f"{name}.parquet",
+                                           out_dir / "_delta")
         figures = _key_figures(con)
     finally:
         con.close()
         shutil.rmtree(temp_dir, ignore_errors=True)
     return BuiltWarehouse(
-        directory=out_dir, files=files, rows={n: rows[n] for n in spec.tables}, figures=figures
+        directory=out_dir, files=files, rows={n: rows[n] for n in spec.tables}, figures=figures,
+        changes=changes,
     )

@@ -37,11 +37,17 @@ syncs with the warehouse itself.
 
 Kill points (`pipelines.faults`): `publish.built`, `publish.duckdb.loading`,
 `publish.duckdb.loaded`, `publish.duckdb.swapped`, `publish.postgres.copying`,
-`publish.postgres.mid_swap`, `publish.postgres.before_commit`, `publish.done`.
+`publish.postgres.mid_swap`, `publish.postgres.before_commit`, `publish.kept`, `publish.done`.
+
+After a change set most tables are as the last publish left them: `publish(incremental=True)`
+(the default) leaves those alone and loads a large table's changed rows as a delta, in the
+same transaction, while a record says the last publish's kept files are what the warehouse
+holds (pipelines/warehouse/delta.py).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import io
 import logging
@@ -81,6 +87,16 @@ from pipelines.files import (
 from pipelines.locks import LockBusy, held_lock
 from pipelines.sql import literal, quote
 from pipelines.warehouse.build import BuiltWarehouse, build_warehouse
+from pipelines.warehouse.delta import (
+    DELTA,
+    FULL,
+    UNCHANGED,
+    TableChange,
+    duckdb_identity,
+    forget_record,
+    previous_publish,
+    write_record,
+)
 from pipelines.warehouse.history import HISTORY_TABLE
 from pipelines.warehouse.inputs import InputFiles
 from pipelines.warehouse.privacy_scan import ensure_no_personal_numbers
@@ -124,6 +140,14 @@ class PublishResult:
     figures: dict[str, float | int | None]
     as_of: AsOf
     tables_built: list[str]  # every table, or the date-dependent ones of a date refresh
+    # per table built: "unchanged" (not loaded), "delta" (rows deleted and inserted) or "full"
+    loads: dict[str, str] = dataclasses.field(default_factory=dict)
+
+
+class DeltaMismatch(RuntimeError):
+    """The warehouse did not hold what the last publish's record says (a delta's deleted
+    rows or the table's rows after it do not add up): the publish loads every table in full.
+    Names tables and counts, never a value."""
 
 
 # --- loaders ------------------------------------------------------------------------------
@@ -155,12 +179,38 @@ def _create_statement(schema: str, table: Table, type_of: Callable) -> str:
     return f"CREATE TABLE {quote(schema)}.{quote(table.name)} ({columns})"
 
 
+def _key_match(table: Table, left: str, right: str) -> str:
+    return " AND ".join(f"{left}.{quote(c)} = {right}.{quote(c)}" for c in table.key)
+
+
+def _check_delta(table: Table, change: TableChange, deleted: int, rows: int) -> None:
+    if deleted != change.deleted or rows != change.rows:
+        raise DeltaMismatch(
+            f"{table.name}: the delta deleted {deleted} rows of the {change.deleted} the last publish "
+            f"holds, leaving {rows} rows where the build has {change.rows}"
+        )
+
+
+def _apply_delta_duckdb(con, schema: str, table: Table, change: TableChange) -> None:
+    """Delete the rows that went or changed, insert those that came or changed (delta.py)."""
+    target = f"{quote(schema)}.{quote(table.name)}"
+    deleted = con.execute(
+        f"DELETE FROM {target} AS t USING read_parquet(?) AS d WHERE {_key_match(table, 't', 'd')}",
+        [str(change.deletes)],
+    ).fetchall()[0][0]
+    column_list = ", ".join(quote(c) for c in table.column_names)
+    con.execute(f"INSERT INTO {target} ({column_list}) SELECT {column_list} FROM read_parquet(?)",
+                [str(change.inserts)])
+    _check_delta(table, change, deleted, con.execute(f"SELECT count(*) FROM {target}").fetchall()[0][0])
+
+
 def _publish_duckdb(
     engine: sa.Engine,
     schema: str,
     tables: list[Table],
     files: dict[str, Path],
     before_commit: BeforeCommit | None,
+    changes: dict[str, TableChange],
 ) -> None:
     raw = engine.raw_connection()
     try:
@@ -171,6 +221,12 @@ def _publish_duckdb(
             for number, table in enumerate(tables):
                 if number == 1:
                     crash_point("publish.duckdb.loading")
+                change = changes.get(table.name)
+                if change is not None and change.kind == UNCHANGED:
+                    continue  # the copy of the published file holds it already
+                if change is not None and change.kind == DELTA:
+                    _apply_delta_duckdb(con, schema, table, change)
+                    continue
                 target = f"{quote(schema)}.{quote(table.name)}"
                 con.execute(f"DROP TABLE IF EXISTS {target}")
                 con.execute(_create_statement(schema, table, duckdb_type))
@@ -377,6 +433,36 @@ def _grants_to_keep(con, schema: str, table: str) -> list[str]:
     )
 
 
+def _copy_into(con, target: str, table: Table, path: Path) -> None:
+    column_list = ", ".join(quote(c) for c in table.column_names)
+    with con.cursor() as cursor:
+        with cursor.copy(f"COPY {target} ({column_list}) FROM STDIN WITH (FORMAT csv)") as copy:
+            for chunk in _csv_chunks(path, table):
+                copy.write(chunk)
+
+
+def _stage_delta_postgres(con, staging: str, table: Table, change: TableChange) -> None:
+    """The delta's rows (`<table>`) and deleted keys (`<table>__deleted`) in the staging schema."""
+    keys_only = dataclasses.replace(table, columns=tuple(c for c in table.columns if c.name in table.key))
+    for staged, path in ((table, change.inserts), (keys_only, change.deletes)):
+        name = table.name if staged is table else f"{table.name}__deleted"
+        con.execute(_create_statement(staging, dataclasses.replace(staged, name=name), postgres_type))
+        _copy_into(con, f"{quote(staging)}.{quote(name)}", staged, path)
+
+
+def _apply_delta_postgres(con, staging: str, schema: str, table: Table, change: TableChange) -> None:
+    """In the publishing transaction: readers see the table's old rows until the commit."""
+    target = f"{quote(schema)}.{quote(table.name)}"
+    fresh, gone = f"{quote(staging)}.{quote(table.name)}", f"{quote(staging)}.{quote(table.name + '__deleted')}"
+    with con.cursor() as cursor:
+        cursor.execute(f"DELETE FROM {target} AS t USING {gone} AS d WHERE {_key_match(table, 't', 'd')}")
+        deleted = cursor.rowcount
+    column_list = ", ".join(quote(c) for c in table.column_names)
+    con.execute(f"INSERT INTO {target} ({column_list}) SELECT {column_list} FROM {fresh}")
+    con.execute(f"DROP TABLE {fresh}, {gone}")
+    _check_delta(table, change, deleted, con.execute(f"SELECT count(*) FROM {target}").fetchone()[0])
+
+
 def _publish_postgres(
     engine: sa.Engine,
     schema: str,
@@ -384,7 +470,11 @@ def _publish_postgres(
     files: dict[str, Path],
     before_commit: BeforeCommit | None,
     lock_timeout: str = SWAP_LOCK_TIMEOUT,
+    changes: dict[str, TableChange] | None = None,
 ) -> None:
+    changes = changes or {}
+    kind = {t.name: changes[t.name].kind if t.name in changes else FULL for t in tables}
+    xid = None
     staging = f"{STAGING_PREFIX}{uuid.uuid4().hex[:12]}"
     raw = engine.raw_connection()
     try:
@@ -400,15 +490,13 @@ def _publish_postgres(
                 for number, table in enumerate(tables):
                     if number == 1:
                         crash_point("publish.postgres.copying")
+                    if kind[table.name] == DELTA:
+                        _stage_delta_postgres(con, staging, table, changes[table.name])
+                        continue
+                    if kind[table.name] == UNCHANGED:
+                        continue  # the warehouse holds it already
                     con.execute(_create_statement(staging, table, postgres_type))
-                    column_list = ", ".join(quote(c) for c in table.column_names)
-                    with con.cursor() as cursor:
-                        with cursor.copy(
-                            f"COPY {quote(staging)}.{quote(table.name)} ({column_list}) "
-                            "FROM STDIN WITH (FORMAT csv)"
-                        ) as copy:
-                            for chunk in _csv_chunks(files[table.name], table):
-                                copy.write(chunk)
+                    _copy_into(con, f"{quote(staging)}.{quote(table.name)}", table, files[table.name])
                     for statement in _comment_statements(staging, table):
                         con.execute(statement)
                 # the swap: the old tables are locked from here to the commit only
@@ -416,6 +504,11 @@ def _publish_postgres(
                     if number == len(tables) // 2:
                         crash_point("publish.postgres.mid_swap")
                     moving = table.name
+                    if kind[table.name] == DELTA:
+                        _apply_delta_postgres(con, staging, schema, table, changes[table.name])
+                        continue
+                    if kind[table.name] == UNCHANGED:
+                        continue
                     views = _views_on(con, schema, table.name)
                     if views:
                         _refill_in_place(con, staging, schema, table, views)
@@ -429,6 +522,9 @@ def _publish_postgres(
                         con.execute(grant)
                 moving = ""
                 con.execute(f"DROP SCHEMA {quote(staging)}")
+                # this transaction's id (as rows' xmin holds it): a row written after it is a
+                # change the next publish's deltas would not know of (_postgres_unchanged_since)
+                xid = con.execute("SELECT (txid_current() % 4294967296)::text").fetchone()[0]
                 if before_commit:
                     before_commit()
                 crash_point("publish.postgres.before_commit")
@@ -452,6 +548,7 @@ def _publish_postgres(
             raise
     finally:
         raw.close()
+    return xid
 
 
 def _publish_generic(
@@ -486,18 +583,24 @@ def load_files(
     schema: str | None = None,
     before_commit: BeforeCommit | None = None,
     lock_timeout: str = SWAP_LOCK_TIMEOUT,
-) -> None:
+    changes: dict[str, TableChange] | None = None,
+) -> str | None:
     """Replace the tables named in `files` (in that order) by their content, atomically.
-    `lock_timeout` bounds each lock wait on PostgreSQL (a PostgreSQL interval, e.g. '30s')."""
+    `lock_timeout` bounds each lock wait on PostgreSQL (a PostgreSQL interval, e.g. '30s').
+    `changes` (DuckDB and PostgreSQL): how each table reaches the warehouse (delta.py): an
+    unchanged table is left as it stands, a delta applied in the same transaction; a table
+    it does not name is replaced. Raises DeltaMismatch (nothing changed) when a delta does
+    not add up. Returns, on PostgreSQL, the publishing transaction's id."""
     spec = spec or load_spec()
     tables = [spec[name] for name in files]
     dialect = engine.dialect.name
     if dialect == "duckdb":
-        _publish_duckdb(engine, schema or "main", tables, files, before_commit)
+        _publish_duckdb(engine, schema or "main", tables, files, before_commit, changes or {})
     elif dialect == "postgresql":
-        _publish_postgres(engine, schema or "public", tables, files, before_commit, lock_timeout)
+        return _publish_postgres(engine, schema or "public", tables, files, before_commit, lock_timeout, changes)
     else:
         _publish_generic(engine, schema, tables, files, before_commit)
+    return None
 
 
 def read_previous_history(engine: sa.Engine, schema: str | None = None) -> pa.Table | None:
@@ -637,8 +740,8 @@ def swap_in_duckdb(fresh: Path, database: Path) -> None:
 
 
 def _build(settings: Settings, engine: sa.Engine, schema: str | None, as_of: AsOf,
-           rebuild: Collection[str] | None) -> BuiltWarehouse:
-    previous = read_previous_history(engine, schema)
+           rebuild: Collection[str] | None, previous: Path | None = None) -> BuiltWarehouse:
+    previous_history = read_previous_history(engine, schema)
     if rebuild is not None and not carried_tables_kept(settings, rebuild):
         log.info("the kept build is incomplete: building every table")
         rebuild = None
@@ -646,37 +749,110 @@ def _build(settings: Settings, engine: sa.Engine, schema: str | None, as_of: AsO
         InputFiles(settings.resolved_dir, settings.staged_dir),
         build_dir(settings),
         as_of=as_of.date,
-        previous_history=previous,
+        previous_history=previous_history,
         rebuild=rebuild,
         carried_from=published_build_dir(settings),
         name_key=settings.pii_hash_key,
+        previous=previous if rebuild is None else None,
     )
-    # the last line of defence: nothing shaped like a clear ID number or phone goes out
-    ensure_no_personal_numbers(built.files)
+    # the last line of defence: nothing shaped like a clear ID number or phone goes out. A
+    # table loaded as a delta brings only its inserted rows; an unchanged one brings nothing
+    # (its rows were scanned when they were published)
+    ensure_no_personal_numbers(_entering(built))
     crash_point("publish.built")
     return built
+
+
+def _entering(built: BuiltWarehouse) -> dict[str, Path]:
+    """Per table, the file of the rows that enter the warehouse."""
+    entering = {}
+    for name, path in built.files.items():
+        change = built.changes.get(name)
+        if change is None or change.kind == FULL:
+            entering[name] = path
+        elif change.kind == DELTA:
+            entering[name] = change.inserts
+    return entering
+
+
+def _load(engine: sa.Engine, built: BuiltWarehouse, **options) -> str | None:
+    """Load the build, as deltas where it has them; in full when a delta does not add up
+    (after scanning the rows the deltas had not brought). Returns load_files's."""
+    try:
+        xid = load_files(engine, built.files, changes=built.changes, **options)
+    except DeltaMismatch as mismatch:
+        log.warning("publish: %s; the warehouse is not what the last publish left: loading every table in full",
+                    mismatch)
+        scanned = _entering(built)
+        ensure_no_personal_numbers({n: p for n, p in built.files.items() if scanned.get(n) != p})
+        built.changes = {}
+        xid = load_files(engine, built.files, **options)
+    shutil.rmtree(built.delta_dir, ignore_errors=True)  # the kept build holds whole tables only
+    return xid
+
+
+def _loads(built: BuiltWarehouse) -> dict[str, str]:
+    return {name: built.changes[name].kind if name in built.changes else FULL for name in built.files}
+
+
+def _record(settings: Settings, built: BuiltWarehouse, schema: str | None, duckdb_file: list[int] | None,
+            xid: str | None = None) -> None:
+    crash_point("publish.kept")  # the warehouse and its kept files agree; not yet recorded
+    write_record(published_build_dir(settings), target=settings.warehouse_display, schema=schema,
+                 rows=built.rows, duckdb_file=duckdb_file, xid=xid)
+
+
+def _postgres_unchanged_since(engine: sa.Engine, schema: str, record: dict) -> bool:
+    """Whether every table of the last publish's record has its row count in the warehouse and
+    no row written after that publish's transaction (an analyst's insert or update, another
+    DATA_DIR's publish: a row's xmin, compared by age, which survives the ids' wraparound)."""
+    if not record.get("xid"):
+        return False
+    try:
+        with engine.connect() as connection:
+            for table, count in record["rows"].items():
+                found, newer = connection.execute(sa.text(
+                    f"SELECT count(*), count(*) FILTER (WHERE age(xmin) < age(CAST(:xid AS xid))) "
+                    f"FROM {quote(schema)}.{quote(table)}"), {"xid": record["xid"]}).one()
+                if found != count or newer:
+                    log.info("publish: %s.%s was written since the last publish (%s rows, %s newer): "
+                             "every table loaded in full", schema, table, found, newer)
+                    return False
+    except sa.exc.DBAPIError:
+        log.info("publish: the last publish's tables cannot be read: every table loaded in full")
+        return False
+    return True
 
 
 def _publish_to_duckdb(
     settings: Settings, url: URL, schema: str | None, as_of: AsOf,
     before_commit: BeforeCommit | None, lock_wait_seconds: float, rebuild: Collection[str] | None,
+    incremental: bool,
 ) -> tuple[str, BuiltWarehouse]:
     database = Path(url.database).resolve()
+    kept = published_build_dir(settings)
     with held_lock(duckdb_lock_path(database), what=f"the warehouse {database}",
                    owner="publish", wait_seconds=lock_wait_seconds):
+        identity = duckdb_identity(database)
         fresh = copy_published_duckdb(database)
         built = None
         try:
             engine = duck.quiet_engine(sa.create_engine(url.set(database=str(fresh))))
             try:
                 schema = schema or default_schema(engine)
-                built = _build(settings, engine, schema, as_of, rebuild)
-                load_files(engine, built.files, schema=schema, before_commit=before_commit)
+                previous = None
+                if incremental and identity is not None and previous_publish(
+                        kept, target=settings.warehouse_display, schema=schema, duckdb_file=identity) is not None:
+                    previous = kept
+                built = _build(settings, engine, schema, as_of, rebuild, previous)
+                _load(engine, built, schema=schema, before_commit=before_commit)
             finally:
                 engine.dispose()
             crash_point("publish.duckdb.loaded")
+            forget_record(kept)
             swap_in_duckdb(fresh, database)
             keep_build(settings, built)
+            _record(settings, built, schema, duckdb_identity(database))
         except (*WRITE_ERRORS, sa.exc.DBAPIError) as error:
             # DuckDB's own refusal ("IO Error: ... No space left on device") comes wrapped by
             # SQLAlchemy when the load met it, bare when the build did
@@ -695,14 +871,16 @@ def _publish_to_duckdb(
 def _publish_to_server(
     settings: Settings, url: str, schema: str | None, as_of: AsOf,
     before_commit: BeforeCommit | None, lock_wait_seconds: float, lock_timeout: str,
-    rebuild: Collection[str] | None,
+    rebuild: Collection[str] | None, incremental: bool,
 ) -> tuple[str | None, BuiltWarehouse]:
     engine = sa.create_engine(url)
+    kept = published_build_dir(settings)
     built = None
     try:
         schema = schema or default_schema(engine)
         if engine.dialect.name != "postgresql":
             built = _build(settings, engine, schema, as_of, rebuild)
+            forget_record(kept)
             load_files(engine, built.files, schema=schema, before_commit=before_commit)
             keep_build(settings, built)
             return schema, built
@@ -713,10 +891,16 @@ def _publish_to_server(
             con.autocommit = True
             with postgres_publish_lock(con, schema, wait_seconds=lock_wait_seconds):
                 drop_orphan_staging_schemas(con, schema)
-                built = _build(settings, engine, schema, as_of, rebuild)
-                load_files(engine, built.files, schema=schema, before_commit=before_commit,
-                           lock_timeout=lock_timeout)
+                previous = None
+                if incremental:
+                    record = previous_publish(kept, target=settings.warehouse_display, schema=schema)
+                    if record is not None and _postgres_unchanged_since(engine, schema, record):
+                        previous = kept
+                built = _build(settings, engine, schema, as_of, rebuild, previous)
+                forget_record(kept)
+                xid = _load(engine, built, schema=schema, before_commit=before_commit, lock_timeout=lock_timeout)
                 keep_build(settings, built)
+                _record(settings, built, schema, None, xid)
             con.autocommit = False
         return schema, built
     finally:
@@ -734,6 +918,7 @@ def publish(
     lock_wait_seconds: float = PUBLISH_LOCK_WAIT_SECONDS,
     lock_timeout: str = SWAP_LOCK_TIMEOUT,
     rebuild: Collection[str] | None = None,
+    incremental: bool = True,
 ) -> PublishResult:
     """Build every table and mart from DATA_DIR and publish them to the warehouse at once.
 
@@ -745,7 +930,9 @@ def publish(
     `rebuild` names the only tables to build and load, the others carried from the last
     publish's files (`published_build_dir`): for a caller that knows the inputs are those of
     the last publish and only the date moved (build.date_dependent); every table is built
-    when those files are incomplete.
+    when those files are incomplete. `incremental` (DuckDB and PostgreSQL): tables are
+    compared with the last publish's files and only what changed is loaded (delta.py),
+    when the record of that publish says the warehouse holds them; False loads every table.
     """
     ensure_publishable(settings)
     as_of = AsOf.of(as_of)
@@ -753,11 +940,12 @@ def publish(
     url = make_url(settings.resolved_warehouse_url)
     if url.get_backend_name() == "duckdb" and url.database and url.database != ":memory:" \
             and not url.database.startswith(("md:", "motherduck:")):
-        schema, built = _publish_to_duckdb(settings, url, schema, as_of, before_commit, lock_wait_seconds, rebuild)
+        schema, built = _publish_to_duckdb(settings, url, schema, as_of, before_commit, lock_wait_seconds, rebuild,
+                                           incremental)
     else:
         schema, built = _publish_to_server(
             settings, settings.resolved_warehouse_url, schema, as_of, before_commit,
-            lock_wait_seconds, lock_timeout, rebuild,
+            lock_wait_seconds, lock_timeout, rebuild, incremental,
         )
     crash_point("publish.done")
     log.info(
@@ -773,6 +961,7 @@ def publish(
         figures=built.figures,
         as_of=as_of,
         tables_built=list(built.files),
+        loads=_loads(built),
     )
 
 
@@ -780,6 +969,7 @@ __all__ = [
     "DataDirUnwritable",
     "DevelopmentKeyRefused",
     "LockBusy",
+    "DeltaMismatch",
     "PublishRefused",
     "PublishResult",
     "is_local_warehouse",
