@@ -861,3 +861,61 @@ def test_a_phone_box_with_two_mobiles_keeps_the_first_hashed_and_shows_neither(s
     for result in (volunteers, teams):
         shown = " ".join(map(str, [*result.read().to_numpy().ravel(), *result.quarantine.to_numpy().ravel()]))
         assert PHONE not in digits_of(shown) and second not in digits_of(shown)
+
+
+# -- operator garbage the fuzzer did not try (session 6) -------------------------------------
+
+
+def test_a_nul_or_another_control_character_reaches_no_staged_text(settings):
+    """A NUL typed (or pasted) into a team's credit status, a passport number or a key was
+    staged as it came, and PostgreSQL refuses a NUL in text: the publish of every table failed
+    on one row. Characters that show nothing leave every text value before its normalizer
+    reads it (a name's controls become spaces, as before): 90 + NUL is 90 minutes, a key with
+    a NUL is the key without it."""
+    land_rows(settings, "provincial", "teams", [
+        provincial_team(1, creditStatus="正常\x00", level="省\x00级", teamName="青年\x00志愿队", creditCode="91520100\x00MA6DKXXX1X")])
+    land_rows(settings, "national", "teams", [national_team("0001", albe0001="T0001\x00")])
+    land_rows(settings, "provincial", "volunteers", [
+        provincial_volunteer(1, "E\x0012345678", certType="护照", skills="急救\x07摄影", mobile="138\x0012345678",
+                             birthday="1990-01-01\x00")])
+    land_rows(settings, "provincial", "service_logs", [provincial_log(1, durationMinutes="90\x00", serviceDate="2026-03-01\x1b")])
+    staged = {table: stage_table(table, settings, as_of=AS_OF) for table in ("organizations", "volunteers", "services")}
+    for table, result in staged.items():
+        assert result.quarantined == 0, (table, result.quarantine["detail"].tolist())
+        cells = [value for value in result.read().to_numpy().ravel() if isinstance(value, str)]
+        assert not [value for value in cells if any(ord(ch) < 0x09 or 0x0E <= ord(ch) < 0x20 for ch in value)], table
+    teams = staged["organizations"].read().set_index("source_id")
+    assert teams.loc["1", "credit_status"] == "正常" and teams.loc["1", "level"] == "省级" and "T0001" in teams.index
+    assert teams.loc["1", "name"] == "青年志愿队"
+    assert staged["volunteers"].read()["phone_hash"].tolist() == [expected_hash(PHONE)]
+    assert staged["services"].read()["hours"].tolist() == [1.5]
+
+
+def test_a_body_after_a_byte_order_mark_is_read():
+    """A gateway that prepends a UTF-8 BOM made every page "not JSON": retried until the sync
+    failed. RFC 8259 lets a parser ignore it; both parsers read what follows it."""
+    body = json.dumps({"items": [national_service("R1")]}).encode()
+    assert decode_body(b"\xef\xbb\xbf" + body) == decode_body(body)
+    lenient = b"\xef\xbb\xbf" + body.replace(b'"R1"', b'"R\\ud800"')  # the lenient parser's path
+    assert decode_body(lenient)["items"][0]["id"] == "R\ud800"
+
+
+def test_a_key_written_twice_in_a_row_is_read_as_its_last_value_by_both_parsers(settings):
+    """A row holding one field twice (a serializer's merge gone wrong): the strict and the
+    lenient parser both read the last value, so a row's reading never depends on whether
+    another row of its page broke the strict parser."""
+    clean = b'{"items": [{"id": "R1", "albx0172": 9, "albx0172": 2.5}]}'
+    broken = b'{"items": [{"id": "R1", "albx0172": 9, "albx0172": 2.5}, {"id": "R\\ud800"}]}'
+    assert decode_body(clean)["items"][0]["albx0172"] == decode_body(broken)["items"][0]["albx0172"] == 2.5
+
+
+def test_combining_marks_on_a_chinese_name_are_debris(settings):
+    """王́芳 (a combining accent after an ideograph: a keyboard's or a "zalgo" paste's) was
+    another name than 王芳 to match, and masked as 王** (a character too many). A mark on a
+    Latin letter is the letter's (Zoé)."""
+    land_rows(settings, "provincial", "volunteers", [
+        provincial_volunteer(1, OTHER_ID, realName="王\u0301芳"), provincial_volunteer(2, ID_NUMBER, realName="\u202e王芳\u20dd")])
+    land_rows(settings, "provincial", "teams", [provincial_team(1, teamName="Zoe\u0301 志愿队")])
+    volunteers = stage_table("volunteers", settings, as_of=AS_OF).read()
+    assert volunteers["name"].nunique() == 1
+    assert stage_table("organizations", settings, as_of=AS_OF).read()["name"].tolist() == ["Zoé志愿队"]
