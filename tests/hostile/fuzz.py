@@ -6,7 +6,11 @@ A hostile row is a realistic row of its stream (tests/staging/rawpages.py) with 
 replaced by what thousands of operators type: wrong types, missing and extra fields, huge
 strings, control characters, emoji, lone surrogates, SQL metacharacters, numbers where
 strings belong, absurd dates and durations, and ID numbers and phones in every form and in
-any field. The numbers planted are known, so every output can be searched for them by an
+any field; since session 6 also spreadsheet day counts, durations with their unit, two
+mobiles in a box, invisible and control characters in keys, change times in ISO's basic form,
+a key written twice in a row, full-width and Chinese dates, Chinese numerals, combining and
+direction marks, NUL bytes, scientific notation, -0, NaN and Infinity, a BOM before the body.
+The numbers planted are known, so every output can be searched for them by an
 independent reader (`leaks`), not by the pipeline's own detector.
 """
 
