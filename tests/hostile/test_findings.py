@@ -30,6 +30,7 @@ from tests.staging.rawpages import (
     national_service,
     national_team,
     national_volunteer,
+    provincial_activity,
     provincial_station,
     provincial_log,
     provincial_team,
@@ -919,3 +920,22 @@ def test_combining_marks_on_a_chinese_name_are_debris(settings):
     volunteers = stage_table("volunteers", settings, as_of=AS_OF).read()
     assert volunteers["name"].nunique() == 1
     assert stage_table("organizations", settings, as_of=AS_OF).read()["name"].tolist() == ["Zoé志愿队"]
+
+
+def test_a_deleted_activity_that_ends_before_it_starts_does_not_stop_the_publish(settings):
+    """Found by the fuzzer (seed 11): a deleted activity is not judged by its content (it
+    leaves the published tables), so one dated 2999 and ending in 2026 was staged, and the
+    blocking end_not_before_start check, which looked at deleted rows too, stopped the publish.
+    The check now looks at live rows, as the quarantine rule does; a live one still fails it."""
+    from pipelines.quality import gx_runner
+
+    land_rows(settings, "provincial", "activities", [
+        provincial_activity(1, startTime="2999-01-01", endTime="2026-05-01 12:00:00", isDeleted=True),
+        provincial_activity(2)])
+    land_rows(settings, "national", "service_records", [
+        national_service("R1", albx0181="2026-06-01T10:00:00+08:00", albx0182="2026-06-01T09:00:00+08:00", isdelete=1)])
+    for table in ("projects", "services"):
+        result = stage_table(table, settings, as_of=AS_OF)
+        assert result.quarantined == 0 and result.read()["is_deleted"].any()
+        suite = gx_runner.validate(table, read_staged(settings, table, columns=gx_runner.suite_columns(table)))
+        assert suite.failed("blocking") == [], table
