@@ -161,7 +161,7 @@ def _number(raw: pd.Series, spec: dict, ctx: Context) -> Normalized:
             numbers = numbers.copy()
             numbers[unread] = read["value"]
             for why, rows in read["why"].dropna().groupby(read["why"].dropna()).groups.items():
-                reasons.append(Reason(pd.Series(raw.index.isin(rows), index=raw.index), why, "unit_in"))
+                reasons.append(Reason(pd.Series(raw.index.isin(rows), index=raw.index), why, "inexact"))
     low, high = spec.get("range", (-np.inf, np.inf))
     in_range = numbers.between(low, high)
     return Normalized(numbers.where(in_range), (raw.notna() & ~in_range).astype(bool), reasons or None)
