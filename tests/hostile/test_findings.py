@@ -394,13 +394,13 @@ def test_a_number_typed_as_words_is_unusable_not_missing(settings):
     as an input method types them, were lost the same way."""
     land_rows(settings, "provincial", "service_logs", [
         provincial_log(1, durationMinutes="９０"),
-        provincial_log(2, durationMinutes="2小时"),
+        provincial_log(2, durationMinutes="若干"),  # 2小时 is read since session 6 (a unit written)
         provincial_log(3, durationMinutes="NaN"),
         provincial_log(4, durationMinutes="\u3000"),
         provincial_log(5, durationMinutes=None),
     ])
     land_rows(settings, "national", "service_records", [
-        national_service("R1", albx0172="３.５"), national_service("R2", albx0172="3.5h")])
+        national_service("R1", albx0172="３.５"), national_service("R2", albx0172="3.5天")])
     land_rows(settings, "provincial", "teams", [
         provincial_team(1, memberCount="约50人"), provincial_team(2, memberCount="５０")])
     land_rows(settings, "provincial", "volunteers", [provincial_volunteer(1, OTHER_ID, areaCode="贵阳市南明区")])
