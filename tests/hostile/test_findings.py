@@ -939,3 +939,17 @@ def test_a_deleted_activity_that_ends_before_it_starts_does_not_stop_the_publish
         assert result.quarantined == 0 and result.read()["is_deleted"].any()
         suite = gx_runner.validate(table, read_staged(settings, table, columns=gx_runner.suite_columns(table)))
         assert suite.failed("blocking") == [], table
+
+
+@pytest.mark.parametrize(("written", "sent"), [
+    ("2026-06-01T10:00:00+08:00", "2026-06-01T10:00:00+08:00"), ("2026-06-01T02:00:00Z", "2026-06-01T02:00:00Z"),
+    ("20260601T100000+0800", "2026-06-01T10:00:00+08:00"), ("2026-06-01 10:00:00", "2026-06-01T10:00:00+08:00"),
+    ("20260601T020000Z", "2026-06-01T10:00:00+08:00"), ("20260601T100000,25", "2026-06-01T10:00:00.250000+08:00"),
+])
+def test_the_national_walk_sends_a_change_time_back_in_the_contracts_form(written, sent):
+    """A row whose updated_at came in ISO's basic form is read by the landing; fed back as
+    `updated_since` as written, it may be refused or misread by the server on every later
+    page. It goes back as the same instant in the contract's form."""
+    from pipelines.sources.national.client import keyset_params
+
+    assert dict(keyset_params("52", 100, written, "R1"))["updated_since"] == sent
