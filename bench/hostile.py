@@ -5,7 +5,9 @@
 For each of the 11 streams of both sources, `--rows` rows built by tests/hostile/fuzz.py
 (the property test's generator, at volume): wrong types, missing and extra fields, huge
 strings, control characters, emoji, lone surrogates, SQL metacharacters, numbers where
-strings belong, absurd dates and durations, ID numbers and phones in every form and field.
+strings belong, absurd dates and durations, ID numbers and phones in every form and field,
+and (session 6) day counts, durations with units, two mobiles in a box, invisible characters
+in keys, NUL bytes, basic-form change times, duplicate keys, a byte order mark.
 Reports per stream: rows fuzzed, staged, quarantined, superseded (same key twice), whether
 every row is accounted for, the planted numbers found in clear in any output (leaks) and
 the blocking Great Expectations checks that failed. Writes `hostile.json` and `hostile.md`.

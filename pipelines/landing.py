@@ -41,7 +41,17 @@ import pyarrow.compute as pc
 from pipelines.faults import crash_point
 from pipelines.files import fsync_path, private_dir, remove_partial_writes, write_parquet, write_text
 from pipelines.sources.http import record_text
-from pipelines.sources.streams import Checkpoint, Page, RowFacts, SourceClient, Stream, walk
+from pipelines.normalize import WHITESPACE_CLASS
+from pipelines.sources.streams import (
+    CHANGE_TIME_GROUPS,
+    CHANGE_TIME_PATTERN,
+    Checkpoint,
+    Page,
+    RowFacts,
+    SourceClient,
+    Stream,
+    walk,
+)
 from pipelines.sql import literal
 
 log = logging.getLogger("pipelines.sources")
@@ -541,21 +551,46 @@ def has_raw(data_dir: Any, source: str, stream: str) -> bool:
     return bool(raw_files(data_dir, source, stream))
 
 
-# An offset written after a time of day (a date's own "-01" is none): 10:00:00+08:00, …Z,
-# 10:00:00.0+0800.
-_OFFSET_AFTER_A_TIME = r"[0-9]:[0-9]{2}(:[0-9]{2}([.,][0-9]+)?)?\s*(Z|z|[+-][0-9]{2}(:?[0-9]{2})?)$"
+_WHITESPACE_ENDS = literal(f"^{WHITESPACE_CLASS}+|{WHITESPACE_CLASS}+$")
+# The provincial and the national form of a change time, within CHANGE_TIME_PATTERN's bounds
+# (an hour before 24, so DuckDB's cast reads them as `fromisoformat` does).
+_CONTRACT_CLOCK = r"[0-9]{4}-[0-9]{2}-[0-9]{2}[ T]([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,9})?"
+_CONTRACT_NAIVE = _CONTRACT_CLOCK
+_CONTRACT_WITH_OFFSET = _CONTRACT_CLOCK + r"(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])"
 
 
 def updated_at_utc_sql(column: str = "updated_at") -> str:
     """A DuckDB expression turning the landed updated_at text into a UTC timestamp (null where
-    DuckDB cannot read it: wrap it in `try`).
+    it is no change time; a day that does not exist makes the cast fail: wrap it in `try`).
 
-    Read as the landing reads a change time (`streams.change_time`), whichever source wrote
-    it: an offset written is the offset; none is Beijing time (the contract's rule for both
+    Read as the landing reads a change time (`streams.change_time`), by the same pattern
+    (`streams.CHANGE_TIME_PATTERN`) into the same canonical text, whichever source wrote it:
+    an offset written is the offset; none is Beijing time (the contract's rule for both
     systems). National text carries its offset and provincial text none, but a provincial
-    "2026-06-01 10:00:00.0" (Java's way of writing a time) or one with an offset moved the
-    checkpoint while staging, reading one format alone, called it missing.
+    "2026-06-01 10:00:00.0" (Java's way of writing a time), one with an offset, or one in
+    ISO's basic form (20260601T100000) moved the checkpoint while staging, reading fewer
+    forms, called it missing or unreadable.
     """
-    with_offset = f"CAST(CAST({column} AS TIMESTAMPTZ) AT TIME ZONE 'UTC' AS TIMESTAMP)"
-    beijing = f"(CAST({column} AS TIMESTAMP) - INTERVAL 8 HOUR)"
-    return f"CASE WHEN regexp_matches({column}, {literal(_OFFSET_AFTER_A_TIME)}) THEN {with_offset} ELSE {beijing} END"
+    names = "[" + ", ".join(literal(name) for name in CHANGE_TIME_GROUPS) + "]"
+    stripped = f"regexp_replace({column}, {_WHITESPACE_ENDS}, '', 'g')"
+    parts = f"regexp_extract({stripped}, {literal('^' + CHANGE_TIME_PATTERN + '$')}, {names})"
+
+    def part(name: str) -> str:
+        return f"coalesce(nullif(p.{name}, ''), '00')"
+
+    fraction = "CASE WHEN p.fraction = '' THEN '' ELSE '.' || rpad(left(p.fraction, 6), 6, '0') END"
+    local = (f"p.year || '-' || p.month || '-' || p.day || ' ' || {part('hour')} || ':' || "
+             f"{part('minute')} || ':' || {part('second')} || {fraction}")
+    offset = f"CASE WHEN p.zulu <> '' THEN '+00:00' ELSE p.sign || p.offset_hours || ':' || {part('offset_minutes')} END"
+    with_offset = f"CAST(CAST({local} || {offset} AS TIMESTAMPTZ) AT TIME ZONE 'UTC' AS TIMESTAMP)"
+    beijing = f"(CAST({local} AS TIMESTAMP) - INTERVAL 8 HOUR)"
+    read = (f"CASE WHEN p.year = '' THEN NULL WHEN p.zulu <> '' OR p.sign <> '' THEN {with_offset} "
+            f"ELSE {beijing} END")
+    # a lambda over a one-element list: the pattern is matched once a row, not once a part
+    general = f"list_transform([{parts}], lambda p: {read})[1]"
+    # the forms the sources write (nearly every row) go straight to DuckDB's cast, which reads
+    # them as the pattern does: the general path costs 2.5 s a million rows, these 0.3 s
+    return (f"CASE WHEN regexp_full_match({column}, {literal(_CONTRACT_NAIVE)}) "
+            f"THEN CAST({column} AS TIMESTAMP) - INTERVAL 8 HOUR "
+            f"WHEN regexp_full_match({column}, {literal(_CONTRACT_WITH_OFFSET)}) "
+            f"THEN CAST(CAST({column} AS TIMESTAMPTZ) AT TIME ZONE 'UTC' AS TIMESTAMP) ELSE {general} END")

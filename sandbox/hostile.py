@@ -260,6 +260,7 @@ class Kind:
     field: str | None = None
     outcome: str | None = None  # a fixed outcome; None: judged by the field
     future: bool = False  # a readable date after the sync (the future_date rule)
+    read_in: tuple[str, ...] = ()  # date styles whose fields read the value (it then stages)
 
     def applies(self, spec: StreamSpec) -> bool:
         return self.slot is None or getattr(spec, self.slot) is not None
@@ -281,6 +282,8 @@ def expected_outcome(kind: Kind, spec: StreamSpec, field: str) -> str:
     """
     if kind.outcome is not None:
         return kind.outcome
+    if spec.date_style in kind.read_in:
+        return STAGE_FLAGGED
     if field in spec.required or (kind.future and spec.future):
         return QUARANTINE
     return STAGE_FLAGGED
@@ -371,6 +374,19 @@ def _number_row(ctx: Context, spec: StreamSpec, row: dict, field: str) -> Spoil:
     return Spoil(whole=True, body=404)
 
 
+def _two_mobiles(ctx: Context, spec: StreamSpec, row: dict, field: str) -> Spoil:
+    """A phone box holding two mobiles, as an operator pastes both a person gave."""
+    first, second = ctx.phone(), ctx.phone()
+    row[field] = f"{first}/{second}"
+    return Spoil(planted=first, extras=(second,))
+
+
+def _compact_iso(stamp: Any) -> Any:
+    """A change time in ISO 8601's basic form (20260601T100000, +0800): what some exporters
+    write, the same instant."""
+    return stamp.replace(" ", "T").replace("-", "").replace(":", "") if isinstance(stamp, str) else stamp
+
+
 def _splice(fragment: bytes) -> Make:
     """A kind that splices raw bytes into a string after its first character."""
     return _edit(lambda old: raw_string(old[:1], fragment, old[1:]))
@@ -455,6 +471,14 @@ KINDS = (
     Kind("not_an_object_number", None, _number_row, field="(row)", outcome=QUARANTINE),
     Kind("key_missing", "key", _drop, outcome=QUARANTINE),
     Kind("row_id_missing", "row_id", _drop),
+    # session 6: read where the contract allows a faithful reading, else quarantined saying why
+    Kind("date_serial", "date", _value("45356"), read_in=("date",)),
+    Kind("minutes_with_unit", "minutes", _value("90分钟"), outcome=STAGE_FLAGGED),
+    Kind("minutes_approximate", "minutes", _value("约2小时")),
+    Kind("hours_with_unit", "hours", _value("1.5小时"), outcome=STAGE_FLAGGED),
+    Kind("phone_two_mobiles", "phone", _two_mobiles),
+    Kind("key_zero_width", "key", _edit(lambda old: f"{old}\u200b"), outcome=STAGE_FLAGGED),
+    Kind("cursor_compact_iso", "cursor", _edit(_compact_iso), outcome=STAGE_FLAGGED),
 )  # fmt: skip
 
 

@@ -195,6 +195,36 @@ def char_class(ranges: list[tuple[int, int]], extra: str = "") -> str:
 
 WHITESPACE_CLASS = char_class([(ord(c), ord(c)) for c in WHITESPACE_CHARS])
 
+# Characters that show nothing and that no operator types on purpose: control characters
+# other than whitespace (NUL, BEL, ESC, DEL, the C1 block: PostgreSQL refuses a NUL in text, so
+# one NUL in a team's credit status stopped the publish), the soft hyphen, the Arabic letter
+# mark, the Mongolian vowel separator, zero-width space, joiners and direction marks
+# (U+200B-U+200F), bidirectional embeddings and isolates, the word joiner and invisible
+# operators, the BOM (U+FEFF). A copy from a web page, a chat or an Excel cell carries them
+# along; in an identifier or free text they are never part of it (`without_invisible`).
+INVISIBLE_RANGES = [(0x00, 0x08), (0x0E, 0x1B), (0x7F, 0x84), (0x86, 0x9F),
+                    (0xAD, 0xAD), (0x61C, 0x61C), (0x180E, 0x180E), (0x200B, 0x200F), (0x202A, 0x202E),
+                    (0x2060, 0x2064), (0x2066, 0x206F), (0xFEFF, 0xFEFF)]
+INVISIBLE_CLASS = char_class(INVISIBLE_RANGES)  # the same for Python's re, Arrow's and DuckDB's RE2
+_INVISIBLE_TABLE = {code: None for low, high in INVISIBLE_RANGES for code in range(low, high + 1)}
+
+
+def without_invisible(text: str) -> str:
+    """`text` without INVISIBLE_RANGES characters (printable ASCII, nearly every key, as it is)."""
+    return text if text.isascii() and text.isprintable() else text.translate(_INVISIBLE_TABLE)
+
+
+def visible_text(text: pd.Series) -> pd.Series:
+    """`without_invisible` over a str column, stripped, NaN where nothing is left; only the
+    values holding such a character are rewritten (Arrow's RE2 finds them)."""
+    holding = text.str.contains(INVISIBLE_CLASS, regex=True).fillna(False).astype(bool)
+    if not holding.any():
+        return text
+    cleaned = text[holding].str.replace(INVISIBLE_CLASS, "", regex=True).str.strip()
+    text = text.copy()
+    text[holding] = cleaned.where(cleaned.str.len() > 0)
+    return text
+
 
 def map_each_distinct(values: Any, function: Callable[[str], str | None]) -> pd.Series:
     """A scalar `function` applied once per distinct non-missing value of a column (str dtype

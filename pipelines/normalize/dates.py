@@ -1,5 +1,7 @@
 """Dates, timestamps and durations of both sources -> dates, UTC timestamps, decimal hours.
 
+* A date field holding a spreadsheet's serial day count (45356) is read as that day where
+  the count is plausible (`SERIAL_DAYS`), else it is no date.
 * The provincial platform writes dates three ways ("yyyy-MM-dd", "yyyy/MM/dd", "yyyyMMdd",
   depending on the client app) and timestamps as "yyyy-MM-dd HH:mm:ss" in Beijing time with
   no offset; the national system writes ISO 8601 with "+08:00".
@@ -37,6 +39,40 @@ PLACEHOLDER_DATES = frozenset(
     pd.Timestamp(day) for day in ("0001-01-01", "1899-12-30", "1899-12-31", "1900-01-01", "1970-01-01"))
 PLACEHOLDER_WHY = ("a placeholder date (1900-01-01, 1970-01-01 and the like: a spreadsheet's, a database's "
                    "or a clock's zero), not a real one: nothing dated by it can be placed in a year")
+
+# A date typed into a spreadsheet cell formatted as a number shows as its serial day count
+# (45356 = 2024-03-05): days since 1899-12-30 (Excel's 1900 system and LibreOffice agree from
+# 1900-03-01 on). Read only where the count has five digits, from 10000 (1927-05-18) to 73050
+# (2099-12-31): a shorter number in a date field is more likely a year (2024 would read as
+# 1905-07-16) or a typing accident than a date before 1927, and no record of ours is dated
+# after 2099. A fraction is the time of day (45356.5 is noon): a date keeps its day. Each
+# field's own rules still judge the date read (future_date; a birth before 1900 is none).
+SERIAL_EPOCH = pd.Timestamp("1899-12-30")
+SERIAL_DAYS = (10_000, 73_050)
+_SERIAL = r"^[0-9]{5}(?:\.[0-9]+)?$"
+_NUMBER_NO_DATE_READS = r"^[0-9]{1,7}(?:\.[0-9]+)?$"  # 8 digits are yyyyMMdd
+SERIAL_WHY = ("a number where a date belongs: a spreadsheet's day count is read only from 10000 "
+              "(1927-05-18) to 73050 (2099-12-31), and no date format reads it")
+
+
+def serial_dates(values) -> pd.Series:
+    """A spreadsheet's serial day count (`SERIAL_DAYS`, five digits, full-width too) -> its
+    date, naive datetime64[us] at midnight; NaT for anything else."""
+    text = fold_fullwidth(as_text(values)).str.strip()
+    serial = text.str.match(_SERIAL).fillna(False).astype(bool)
+    days = pd.to_numeric(text.where(serial), errors="coerce").astype("float64").map(np.floor)
+    days = days.where(days.between(*SERIAL_DAYS))
+    return (SERIAL_EPOCH + pd.to_timedelta(days, unit="D")).astype("datetime64[us]")
+
+
+def numbers_no_date_reads(values, serials_read: bool = True) -> pd.Series:
+    """Bare numbers of up to 7 digits (2024, 99999, 45.5) outside `SERIAL_DAYS`, or any when
+    `serials_read` is false (a time field reads no day count): no format reads them. For the
+    quarantine's detail, which says so rather than "expected a date"."""
+    text = fold_fullwidth(as_text(values)).str.strip()
+    bare = text.str.match(_NUMBER_NO_DATE_READS).fillna(False).astype(bool)
+    return (bare & serial_dates(text).isna()).astype(bool) if serials_read else bare
+
 
 # y-M-d with '-', '/', '.' or 年月日, or 8 digits; then optionally a time and an offset.
 _DATE_PART = (
@@ -117,8 +153,16 @@ def parse_date(values) -> pd.Series:
         naive = values.dt.tz_localize(None) if values.dt.tz is not None else values
         return naive.dt.normalize().astype("datetime64[us]")
     # Dates repeat (birthdays, service days): each distinct text is parsed once.
-    dates = map_unique(as_text(values), lambda distinct: _midnights(_extract(distinct)), dtype=None)
+    dates = map_unique(as_text(values), _dates_of_distinct, dtype=None)
     return plausible(dates.astype("datetime64[us]"))
+
+
+def _dates_of_distinct(distinct: pd.Series) -> pd.Series:
+    dates = _midnights(_extract(distinct))
+    unread = dates.isna()
+    if unread.any():
+        dates[unread] = serial_dates(distinct[unread])
+    return dates
 
 
 # The forms the two sources actually send, parsed by pandas' compiled strptime first; only

@@ -89,6 +89,12 @@ _BRACKETED_ROMANISATION = rf"(?:\( ?{_ROMANISATION} ?\)|\[ ?{_ROMANISATION} ?\])
 # The pattern strings, shared by both implementations (RE2 has no look-behind, so the
 # character before a match is captured and written back).
 
+# Combining marks (accents, strokes, enclosing circles) on an ideograph: no Chinese name
+# carries one (王́芳 is 王芳 with debris a keyboard or a "zalgo" paste left), and left on it
+# they made another name to match and masked one character too many. On a Latin letter a
+# mark is part of the letter (NFKC composes Zoé) and stays.
+_COMBINING = [(0x300, 0x36F), (0x1AB0, 0x1AFF), (0x1DC0, 0x1DFF), (0x20D0, 0x20FF), (0xFE20, 0xFE2F)]
+_MARKS_ON_IDEOGRAPH_RE = f"({CJK}){char_class(_COMBINING)}+"
 _CONTROL_RE = char_class(_CONTROL)
 _INVISIBLE_RE = char_class(_INVISIBLE)
 _DOT_RE = char_class(_DOT_VARIANTS)
@@ -106,6 +112,7 @@ _EDGES_RE = f"^(?:{_SEPARATORS}| )+|(?:{_SEPARATORS}| )+$"
 
 # Python-side compiled forms.
 _control = re.compile(_CONTROL_RE)
+_marks_on_ideograph = re.compile(_MARKS_ON_IDEOGRAPH_RE)
 _invisible = re.compile(_INVISIBLE_RE)
 _dots = re.compile(_DOT_RE)
 _dot_between_ideographs = re.compile(_DOT_BETWEEN_IDEOGRAPHS_RE)
@@ -138,7 +145,7 @@ def _clean_characters(text: str) -> str:
     """Invisible characters out, controls and odd spaces to ' ', NFKC, one middle dot."""
     text = _invisible.sub("", text)
     text = _control.sub(" ", text)
-    text = unicodedata.normalize("NFKC", text)
+    text = _marks_on_ideograph.sub(r"\1", unicodedata.normalize("NFKC", text))
     return _dot_between_ideographs.sub(r"\1·\2", _dots.sub("·", text))
 
 
@@ -217,6 +224,7 @@ def _name_step_many(texts: pd.Series) -> pd.Series:
         ).to_numpy(dtype=object),
         type=pa.string(),
     )
+    array = _replace(array, _MARKS_ON_IDEOGRAPH_RE, r"\1")
     array = _replace(array, _DOT_RE, "·")
     array = _replace(array, _DOT_BETWEEN_IDEOGRAPHS_RE, r"\1·\2")
     array = _replace(array, _ROMANISATION_RE, r"\1")

@@ -30,6 +30,7 @@ MASKED_MOBILE = re.compile(r"1[3-9][0-9]\*{4}[0-9]{4}")
 _SEPARATOR_CHARS = WHITESPACE_CHARS + "-\u2010\u2011\u2012\u2013\u2014.()"
 _SEPARATORS = {ord(c): None for c in _SEPARATOR_CHARS}
 _SEPARATORS_RE = char_class([(ord(c), ord(c)) for c in _SEPARATOR_CHARS])
+_SEPARATORS_ONLY = re.compile(_SEPARATORS_RE)
 # "+86", "0086" or "86" in front of a mobile (clear or masked); only removed when what is
 # left is mobile-shaped, so a landline or a stray 86 in garbage is left alone. (A whole-
 # string match with a group rather than a look-ahead: RE2 has no look-arounds.)
@@ -52,6 +53,29 @@ _EXTENSION = re.compile(
 _FLOAT_TAIL = re.compile(r"^\s*([0-9]+)\.0+\s*$")
 
 
+# A phone box holding several mobiles (13812345678/13912345678, 、 , ; | 或 和, spaces, or
+# none): the first is the phone, the others are dropped, never kept (the contract has one
+# phone an account, and the privacy rule no number in clear). Read only when every part is a
+# mobile (clear or masked): a mobile beside a landline or a note stays as typed, invalid.
+_LIST_SEPARATORS = re.compile(r"[/、,;|]+|或|和|及")
+_NOT_DIGITS = re.compile(r"[^0-9*]")
+
+
+def _first_of_several(text: str) -> str | None:
+    """The first mobile of a text that is several mobiles and nothing else, else None."""
+    parts = [part for part in _LIST_SEPARATORS.split(text) if part.strip()]
+    if len(parts) >= 2:
+        mobiles = [_cleaned_one(part) for part in parts]
+        return mobiles[0] if all(_is_mobile_shaped(mobile) for mobile in mobiles) else None
+    # separated by spaces alone, or typed end to end: digits that split wholly into mobiles
+    digits = _NOT_DIGITS.sub("", text)
+    if len(digits) in (22, 33) and _SEPARATORS_ONLY.sub("", text) == digits:
+        chunks = [digits[at:at + 11] for at in range(0, len(digits), 11)]
+        if all(_is_mobile_shaped(chunk) for chunk in chunks):
+            return chunks[0]
+    return None
+
+
 def _cleaned_one(text: str) -> str:
     text = _WRAPPING.sub("", text.translate(_SEPARATORS))
     return _COUNTRY_PREFIX.sub(r"\1", text)
@@ -72,6 +96,8 @@ def normalize_phone_one(value) -> str | None:
     extension = None if _is_mobile_shaped(cleaned) else _EXTENSION.match(text)
     if extension is not None and _is_mobile_shaped(_cleaned_one(extension.group(1))):
         cleaned = _cleaned_one(extension.group(1))
+    if cleaned and not _is_mobile_shaped(cleaned):
+        cleaned = _first_of_several(text) or cleaned
     return cleaned or None
 
 
@@ -97,7 +123,24 @@ def _clean_phones(distinct: pd.Series) -> pd.Series:
         extended = _mobile_shaped(base_cleaned) & base.notna()
         cleaned = cleaned.copy()
         cleaned[extended[extended].index] = base_cleaned[extended]
+        several = others & ~extended.reindex(others.index, fill_value=False)
+        if several.any():
+            firsts = folded[several].map(_first_of_several)
+            firsts = firsts[firsts.notna()]
+            cleaned[firsts.index] = firsts.astype("str")
     return cleaned.where(cleaned.str.len() > 0)
+
+
+def several_mobiles(values: pd.Series) -> pd.Series:
+    """Whether each value is several mobiles that the phone is the first of (`_first_of_several`):
+    what staging counts, the others being dropped."""
+    text = fold_fullwidth(as_text(values))
+    cleaned = _clean_phones(text)
+    candidates = text.notna() & ~_mobile_shaped(_cleaned(text)) & _mobile_shaped(cleaned)
+    result = pd.Series(False, index=text.index)
+    if candidates.any():
+        result[candidates] = text[candidates].map(lambda value: _first_of_several(value) is not None).astype(bool)
+    return result
 
 
 def _phone_columns(distinct: pd.Series) -> pd.DataFrame:

@@ -433,6 +433,9 @@ def decode_json(response: requests.Response | Answer) -> object:
     return decode_body(response.content)
 
 
+UTF8_BOM = b"\xef\xbb\xbf"
+
+
 def decode_body(body: bytes) -> object:
     """A body as JSON, or `Transient` when it is cut short or not JSON at all.
 
@@ -440,8 +443,13 @@ def decode_body(body: bytes) -> object:
     faster than `response.json()`, which matters at a few million rows. orjson is strict: a
     body with one hostile row (an unpaired surrogate escape, invalid UTF-8 bytes, a raw
     control character, an integer beyond 64 bits) is read again by the lenient parser, so
-    that the row is landed and judged on its own instead of failing its whole page.
+    that the row is landed and judged on its own instead of failing its whole page. A UTF-8
+    byte order mark before the body (what some gateways prepend; RFC 8259 lets a parser
+    ignore it) is no part of the JSON: it made every page of a source "not JSON", retried
+    until the sync failed. Duplicate keys in an object: the last wins, in both parsers.
     """
+    if body[:3] == UTF8_BOM:
+        body = body[3:]
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError:

@@ -36,6 +36,7 @@ from typing import Any, NamedTuple, Protocol
 import orjson
 
 from pipelines.clock import BEIJING
+from pipelines.normalize import without_invisible
 from pipelines.sources.http import ClientStats, CursorExpired, SourceError, record_text
 
 log = logging.getLogger("pipelines.sources")
@@ -168,14 +169,15 @@ def _read_id(value: Any, integer_ids: bool = False) -> tuple[str | None, str]:
     scalar) or `not_whole_id` (a number with a fraction, or one too large for a float to hold
     exactly). A float that is a whole number (4.0: an integer a serializer wrote as a float)
     is that integer, as an integer is; where the contract's ids are integers, so is the text
-    "4.0". Text is otherwise kept as sent (strip aside): national ids are fixed-width text."""
+    "4.0". Text is otherwise kept as sent, strip aside and the invisible characters a paste
+    carries (`normalize.without_invisible`: "4" + U+200B is the row 4, as staging reads it)."""
     if isinstance(value, float):
         if math.isfinite(value) and value == int(value) and abs(value) < EXACT_INTEGERS:
             return str(int(value)), ""
         return None, "not_whole_id"
     if isinstance(value, bool) or not isinstance(value, (str, int)):
         return None, "no_id"
-    text = str(value).strip()
+    text = without_invisible(str(value)).strip()
     if integer_ids and isinstance(value, str):
         whole = _WHOLE_DECIMAL.fullmatch(text)
         if whole is not None:
@@ -224,11 +226,51 @@ def latest_change_time() -> datetime:
     return datetime.now(timezone.utc) + CLOCK_SKEW
 
 
+# The change times a row may carry, one definition for the landing (here) and for staging's
+# SQL (`landing.updated_at_utc_sql`), which read a text by the same groups: ISO 8601 in its
+# extended (2026-06-01T10:00:00) or basic (20260601T100000) form, a space or T before the
+# time, the time to the hour, minute or second with a fraction after `.` or `,`, an offset
+# (Z, +08, +0800, +08:00) or none (Beijing time). Python's `fromisoformat` alone read forms
+# DuckDB's cast does not (the basic form moved the checkpoint while staging quarantined its
+# row), and DuckDB's read forms no source writes (2026/6/1, 24:00). Written for Python's re and
+# RE2 alike (explicit classes, numbered groups).
+CHANGE_TIME_PATTERN = (
+    r"([0-9]{4})-?([0-9]{2})-?([0-9]{2})"
+    r"(?:(?:T| +)([01][0-9]|2[0-3])(?::?([0-5][0-9])(?::?([0-5][0-9])(?:[.,]([0-9]+))?)?)?)?"
+    r" *(?:([Zz])|([+-])([01][0-9]|2[0-3])(?::?([0-5][0-9]))?)?"
+)
+CHANGE_TIME_GROUPS = ("year", "month", "day", "hour", "minute", "second", "fraction", "zulu", "sign",
+                      "offset_hours", "offset_minutes")
+_CHANGE_TIME = re.compile(CHANGE_TIME_PATTERN)
+
+
+def canonical_change_time(text: str) -> str | None:
+    """A change time as `fromisoformat` and DuckDB both read it (`yyyy-MM-ddTHH:mm:ss[.ffffff]`
+    and `+HH:MM` where an offset is written), or None when the text is none of
+    CHANGE_TIME_PATTERN's forms. The day itself is not checked here (2026-02-30 reads as no
+    time in both)."""
+    match = _CHANGE_TIME.fullmatch(text.strip()) if isinstance(text, str) else None
+    if match is None:
+        return None
+    year, month, day, hour, minute, second, fraction, zulu, sign, offset_hours, offset_minutes = match.groups()
+    canonical = f"{year}-{month}-{day}T{hour or '00'}:{minute or '00'}:{second or '00'}"
+    if fraction:
+        canonical += "." + fraction[:6].ljust(6, "0")
+    if zulu:
+        canonical += "+00:00"
+    elif sign:
+        canonical += f"{sign}{offset_hours}:{offset_minutes or '00'}"
+    return canonical
+
+
 def _parsed(text: str) -> datetime | None:
     """Change-time text as written (aware when it carries an offset), or None."""
+    canonical = canonical_change_time(text)
+    if canonical is None:
+        return None
     try:
-        return datetime.fromisoformat(text.strip())
-    except (ValueError, TypeError, AttributeError):
+        return datetime.fromisoformat(canonical)
+    except ValueError:  # no such day (2026-02-30)
         return None
 
 

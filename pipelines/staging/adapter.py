@@ -28,11 +28,12 @@ import pandas as pd
 
 from pipelines.clock import AsOf
 from pipelines.config import Settings
+from pipelines.normalize import visible_text
 from pipelines.schemas import StreamMapping, table_spec
 from pipelines.sources import STREAMS
 from pipelines.staging.derived import DERIVED
-from pipelines.staging.extract import type_column
-from pipelines.staging.transforms import TRANSFORMS, Context, Reason, as_text
+from pipelines.staging.extract import text_column, type_column
+from pipelines.staging.transforms import TRANSFORMS, Context, Reason, as_text, reasons_of
 
 # What the landing writes into a page's `problem` column (pipelines/landing.py), as rules.
 LANDING_PROBLEMS = {
@@ -44,6 +45,11 @@ LANDING_PROBLEMS = {
     "bad_cursor": ("invalid_value", "not a readable change time"),
 }
 PROBLEM_COLUMNS = ["rule", "detail"]
+# Normalizers with their own rule for control and invisible characters (a name's become
+# spaces: "John\x00Smith" is two words); every other text value loses them before its
+# normalizer sees it (`normalize.visible_text`): "90\x00", "2026-03-01\u200b" or a key
+# "V0001\u200b" read as what they show, and no NUL reaches PostgreSQL, which refuses it.
+OWN_CHARACTER_RULES = frozenset({"name", "person_name", "brand"})
 KIND_NAMES = {"list": "a list", "object": "an object", "number": "a number", "text": "text",
               "bool": "true/false"}
 
@@ -136,15 +142,16 @@ class Adapter:
         else:
             self.context.flag(flag or spec.get("flag", f"invalid_{column}"), failed)
 
-    def unusable_with_reasons(self, failed: pd.Series, reason: Reason | None, spec: dict, column: str,
-                              field_name: str, rule: str, why: str) -> None:
-        """`unusable`, the rows of a normalizer's `reason` told apart: a placeholder date is
+    def unusable_with_reasons(self, failed: pd.Series, reason: Reason | list[Reason] | None, spec: dict,
+                              column: str, field_name: str, rule: str, why: str) -> None:
+        """`unusable`, the rows of a normalizer's reasons told apart: a placeholder date is
         quarantined (`invalid_value`: it reads, and says nothing) or flagged under its own
-        name, with what it is, not what a date should be."""
-        if reason is not None and reason.rows.any():
-            self.unusable(reason.rows, spec, column, field_name, "invalid_value", reason.why,
-                          flag=f"{reason.flag}_{column}")
-            failed = failed & ~reason.rows
+        name, with what it is, not what a date should be; the first reason a row has wins."""
+        for each in reasons_of(reason):
+            rows = each.rows.reindex(failed.index, fill_value=False).fillna(False).astype(bool) & failed
+            if rows.any():
+                self.unusable(rows, spec, column, field_name, "invalid_value", each.why, flag=f"{each.flag}_{column}")
+                failed = failed & ~rows
         self.unusable(failed, spec, column, field_name, rule, why)
 
     def column(self, canonical: pd.DataFrame, column: str, spec: dict) -> pd.Series:
@@ -159,7 +166,12 @@ class Adapter:
         source = field_name or spec.get("column", column)
         accepts = self.mapping.identifier_kinds if spec.get("via") in ("id", "reference") else transform.accepts
         wrong = self.wrong_kinds(spec, column, field_name, accepts, transform.expected)
-        normalized = transform.normalize(values.where(~wrong), {**spec, "column_name": column}, self.context)
+        if field_name and spec.get("via") not in OWN_CHARACTER_RULES and values.dtype == "str":
+            values = visible_text(values)
+        arguments = {**spec, "column_name": column}
+        if field_name and text_column(field_name) in self.raw:  # a number's text as sent (90分钟)
+            arguments["sent_text"] = visible_text(as_text(self.raw[text_column(field_name)]).where(~wrong))
+        normalized = transform.normalize(values.where(~wrong), arguments, self.context)
         self.unusable_with_reasons(normalized.failed, normalized.reason, spec, column, source, transform.rule,
                                    f"expected {transform.expected}")
         if "column" in spec:  # unusable where the column it is made from was (already judged)
@@ -200,6 +212,8 @@ class Adapter:
         for role, name in roles.items():
             wrong = self.wrong_kinds(spec, role, name, transform.accepts[role], transform.expected[role])
             fields[role] = fields[role].where(~wrong)
+            if fields[role].dtype == "str":
+                fields[role] = visible_text(fields[role])
         produced = transform.make(fields, spec, self.context)
         for role, failed in produced.failed.items():
             self.unusable_with_reasons(failed, produced.reasons.get(role), spec, role, roles[role], "invalid_value",

@@ -40,7 +40,8 @@ from pipelines.staging.transforms import (
 class Derived:
     columns: pd.DataFrame
     failed: dict[str, pd.Series] = field(default_factory=dict)  # role -> rows unusable
-    reasons: dict[str, Reason] = field(default_factory=dict)  # role -> rows of `failed` with a reason of their own
+    # role -> rows of `failed` with a reason of their own
+    reasons: dict[str, Reason | list[Reason]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -136,7 +137,7 @@ def _person_identity(fields: pd.DataFrame, spec: dict, ctx: Context) -> Derived:
     id_gender, id_birth = _certificate(fields, spec, ctx, out)
     stated_gender = as_text(pd.Series(statuses.gender_from_code(_field(fields, "gender")), index=index))
     failed: dict[str, pd.Series] = {}
-    reasons: dict[str, Reason] = {}
+    reasons: dict[str, Reason | list[Reason]] = {}
     if "birth_date" in fields:
         birth = dated(fields["birth_date"], _with_fast_path(fields["birth_date"], "%Y-%m-%d", parse_date, utc=False))
         stated_birth, failed["birth_date"] = birth.values, birth.failed
@@ -162,6 +163,8 @@ def _person_identity(fields: pd.DataFrame, spec: dict, ctx: Context) -> Derived:
     out["phone_prefix3"] = as_text(phone["phone_prefix3"]).where(phone_valid | phone_masked)
     out["phone_suffix4"] = as_text(phone["phone_suffix4"]).where(phone_valid | phone_masked)
     ctx.flag("phone_invalid", raw_phone.notna() & ~phone_masked & ~phone_valid)
+    # a box of several mobiles keeps the first (hashed), the others dropped: counted
+    ctx.flag("several_phones", phones.several_mobiles(raw_phone) & (phone_valid | phone_masked))
     return Derived(out, failed, reasons)
 
 
@@ -204,7 +207,7 @@ DERIVED: dict[str, DerivedTransform] = {
         _person_identity,
         # an ID number must come as text: a JSON number may have lost digits to a float
         {"cert_type": TEXT_OR_NUMBER, "cert_no": TEXT, "gender": TEXT_OR_NUMBER,
-         "birth_date": TEXT, "phone": TEXT_OR_NUMBER},
+         "birth_date": TEXT_OR_NUMBER, "phone": TEXT_OR_NUMBER},
         {"cert_no": "a certificate number as text", "birth_date": "a real calendar date",
          "cert_type": "a certificate type code", "gender": "a gender code", "phone": "a phone number"},
     ),

@@ -20,7 +20,8 @@ Output columns: `__id`, `__updated_at` (text as landed), `__updated_utc` (naive 
 `__filename` and `__file_row` (which landed row it is), then per
 mapped field `<field>` (text; DOUBLE for fields only read as numbers, +Infinity where
 text no number reads; a list for list fields) and `__type__<field>` (`text`, `number`, `bool`, `list`, `object`, `null`, or null
-when the field is absent).
+when the field is absent); a numeric field also `__text__<field>`, its value where it came as
+text (90分钟: `text_column`).
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from pipelines import duck
 from pipelines.config import Settings
 from pipelines.files import atomic_path, private_dir, write_text
 from pipelines.landing import folder_pages, landed_since, raw_files, sync_folders, updated_at_utc_sql
-from pipelines.normalize import WHITESPACE_CHARS, char_class
+from pipelines.normalize import INVISIBLE_CLASS, WHITESPACE_CHARS, char_class
 from pipelines.schemas import StreamMapping
 from pipelines.sources.streams import DECIMAL_PATTERN, DELETED_TEXTS, EXACT_INTEGERS, WHOLE_DECIMAL_PATTERN
 from pipelines.sql import literal
@@ -55,6 +56,15 @@ JSON_KINDS = {
 
 def type_column(field: str) -> str:
     return TYPE_PREFIX + field
+
+
+TEXT_PREFIX = "__text__"
+
+
+def text_column(field: str) -> str:
+    """The column holding a numeric field's value as sent where it came as text (null where
+    it came as a number): what reads a duration written with its unit (90分钟)."""
+    return TEXT_PREFIX + field
 
 
 def _json_path(key: str) -> str:
@@ -114,13 +124,18 @@ def _latest_versions(mapping: StreamMapping, has_problem_column: bool) -> str:
 # What Python's str.strip takes off a value's ends (and so the landing off a row id and the
 # adapter off a staged key): DuckDB's trim takes spaces only, so a key "V0001\n" or one after
 # an ideographic space was a key of its own to the dedup and the same staged source id as
-# V0001, and the blocking key_unique check stopped the publish.
+# V0001, and the blocking key_unique check stopped the publish. The invisible characters a
+# paste carries (zero-width space, BOM, direction marks: `normalize.INVISIBLE_CLASS`) go from
+# anywhere in a key, as the landing takes them off a row id and references lose them: V0001
+# with a zero-width space is the account V0001, not another.
 _WHITESPACE = char_class([(ord(c), ord(c)) for c in WHITESPACE_CHARS])
 _WHITESPACE_ENDS = literal(f"^{_WHITESPACE}+|{_WHITESPACE}+$")
+_INVISIBLE = literal(INVISIBLE_CLASS)
 
 
 def _stripped_sql(expression: str) -> str:
-    return f"regexp_replace({expression}, {_WHITESPACE_ENDS}, '', 'g')"
+    visible = f"regexp_replace({expression}, {_INVISIBLE}, '', 'g')"
+    return f"regexp_replace({visible}, {_WHITESPACE_ENDS}, '', 'g')"
 
 
 def _source_key_or_identity_sql(mapping: StreamMapping) -> str:
@@ -224,7 +239,9 @@ def _number_sql(value: str) -> str:
 
     # COALESCE evaluates what follows only for the rows still null: the plain numbers (nearly
     # all) are cast once and never translated nor matched
-    ascii_text = f"trim(translate({text}, {_FULL_WIDTH_NUMBER}, {_ASCII_NUMBER}))"
+    # full-width digits as ASCII, the characters that show nothing (a NUL, a zero-width space)
+    # out, as staging takes them out of text
+    ascii_text = f"trim(regexp_replace(translate({text}, {_FULL_WIDTH_NUMBER}, {_ASCII_NUMBER}), {_INVISIBLE}, '', 'g'))"
     ungrouped = f"CASE WHEN regexp_full_match({ascii_text}, {_GROUPED_THOUSANDS}) THEN replace({ascii_text}, ',', '') END"
     return (
         f"coalesce({number(text)}, CASE WHEN json_type({value}) = 'VARCHAR' "
@@ -244,6 +261,8 @@ def _extract_select(mapping: StreamMapping) -> str:
         kind = mapping.raw_fields[name]
         if kind == "number":
             column = _number_sql(value)
+            extracted.append(f"CASE WHEN json_type({value}) = 'VARCHAR' THEN {value} ->> '$' END "
+                             f'AS "{text_column(name)}"')
         elif kind == "list":
             column = f"TRY_CAST({value} AS VARCHAR[])"
         else:

@@ -27,14 +27,16 @@ from pipelines.clock import AsOf
 from pipelines.config import Settings
 from pipelines.name_seal import sealed_names
 from pipelines.normalize import as_text as normalize_text
-from pipelines.normalize import fold_fullwidth, to_arrow
-from pipelines.normalize import categories, names, phones, regions, statuses
+from pipelines.normalize import INVISIBLE_CLASS, fold_fullwidth, to_arrow, visible_text
+from pipelines.normalize import categories, durations, names, phones, regions, statuses
 from pipelines.normalize.dates import (
     BEIJING_OFFSET,
     beijing_text_to_utc,
     iso_to_utc,
     minutes_to_hours,
     PLACEHOLDER_WHY,
+    SERIAL_WHY,
+    numbers_no_date_reads,
     parse_date,
     placeholder_dates,
     plausible,
@@ -99,7 +101,12 @@ class Reason:
 class Normalized:
     values: pd.Series
     failed: pd.Series  # bool: a value was there but could not be made canonical
-    reason: Reason | None = None
+    reason: Reason | list[Reason] | None = None
+
+
+def reasons_of(reason: Reason | list[Reason] | None) -> list[Reason]:
+    """A normalizer's reasons as a list (none, one, or several, told apart in that order)."""
+    return [] if reason is None else reason if isinstance(reason, list) else [reason]
 
 
 @dataclass(frozen=True)
@@ -140,22 +147,40 @@ def _finite_numbers(raw: pd.Series) -> pd.Series:
 
 
 def _number(raw: pd.Series, spec: dict, ctx: Context) -> Normalized:
+    """A number in range. A duration field (`unit:` hours or minutes in the mapping) also
+    reads text that gives its unit (90分钟, 1.5小时, 2h, 半小时: `durations.read_durations`),
+    converted to the field's unit; text that says a duration but not exactly (约2小时, 2-3小时,
+    1:30) fails with what it is."""
     numbers = _finite_numbers(raw)
+    reasons = []
+    sent_text = spec.get("sent_text")
+    if spec.get("unit") and sent_text is not None:
+        unread = numbers.isna() & sent_text.notna()
+        if unread.any():
+            read = durations.read_durations(sent_text[unread], spec["unit"])
+            numbers = numbers.copy()
+            numbers[unread] = read["value"]
+            for why, rows in read["why"].dropna().groupby(read["why"].dropna()).groups.items():
+                reasons.append(Reason(pd.Series(raw.index.isin(rows), index=raw.index), why, "inexact"))
     low, high = spec.get("range", (-np.inf, np.inf))
     in_range = numbers.between(low, high)
-    return Normalized(numbers.where(in_range), (raw.notna() & ~in_range).astype(bool))
+    return Normalized(numbers.where(in_range), (raw.notna() & ~in_range).astype(bool), reasons or None)
 
 
 def _whole_number(raw: pd.Series, spec: dict, ctx: Context) -> Normalized:
     number = _number(raw, spec, ctx)
     exact = (number.values.round() == number.values) & (number.values.abs() < EXACT_INTEGERS)
     whole = number.values.where(exact)
-    return Normalized(whole.astype("Int64"), (number.failed | (number.values.notna() & ~exact)).astype(bool))
+    return Normalized(whole.astype("Int64"), (number.failed | (number.values.notna() & ~exact)).astype(bool),
+                      number.reason)
 
 
 def _minutes_to_hours(raw: pd.Series, spec: dict, ctx: Context) -> Normalized:
-    minutes = _number(raw, spec, ctx)
-    return Normalized(pd.Series(minutes_to_hours(minutes.values), index=raw.index, dtype="float64"), minutes.failed)
+    """Whole minutes (the provincial durations) as hours; a duration typed with its unit is
+    read in minutes first (`_number`)."""
+    minutes = _number(raw, {"unit": "minutes", **spec}, ctx)
+    return Normalized(pd.Series(minutes_to_hours(minutes.values), index=raw.index, dtype="float64"), minutes.failed,
+                      minutes.reason)
 
 
 # true and false as sources and the people typing into them write them
@@ -190,15 +215,24 @@ def _with_fast_path(raw: pd.Series, strict_format: str, parse: Callable, *, utc:
     return plausible(quick)
 
 
-def dated(raw: pd.Series, moments: pd.Series) -> Normalized:
+# A bare number where a time belongs: the spreadsheet day count a date field reads
+# (`dates.serial_dates`) is not read as a time, which would need its time zone and its
+# clock's rounding guessed.
+SERIAL_TIME_WHY = "a number where a time belongs (a spreadsheet's day count?): no time is read from a bare number"
+
+
+def dated(raw: pd.Series, moments: pd.Series, number_why: str = SERIAL_WHY) -> Normalized:
     """Dates or times as read, judged: a tool's zero (1900-01-01, the epoch: PLACEHOLDER_DATES)
     is no date, and fails for that reason of its own. A service dated so cannot be placed in
-    a year; a birth or registration dated so was never told."""
+    a year; a birth or registration dated so was never told. A bare number no date reads
+    (2024, a spreadsheet day count out of `SERIAL_DAYS`) fails saying so (`number_why`)."""
     moments = pd.Series(moments, index=raw.index)
     placeholder = placeholder_dates(moments)
     judged_moments = judged(raw, moments.where(~placeholder))
+    number = numbers_no_date_reads(raw, serials_read=number_why == SERIAL_WHY) & judged_moments.failed
     return Normalized(judged_moments.values, judged_moments.failed,
-                      Reason(placeholder & judged_moments.failed, PLACEHOLDER_WHY, "placeholder"))
+                      [Reason(placeholder & judged_moments.failed, PLACEHOLDER_WHY, "placeholder"),
+                       Reason(number, number_why, "number_for")])
 
 
 def _date(raw: pd.Series, spec: dict, ctx: Context) -> Normalized:
@@ -206,11 +240,11 @@ def _date(raw: pd.Series, spec: dict, ctx: Context) -> Normalized:
 
 
 def _iso_timestamp(raw: pd.Series, spec: dict, ctx: Context) -> Normalized:
-    return dated(raw, _with_fast_path(raw, "%Y-%m-%dT%H:%M:%S%z", iso_to_utc, utc=True))
+    return dated(raw, _with_fast_path(raw, "%Y-%m-%dT%H:%M:%S%z", iso_to_utc, utc=True), SERIAL_TIME_WHY)
 
 
 def _beijing_timestamp(raw: pd.Series, spec: dict, ctx: Context) -> Normalized:
-    return dated(raw, beijing_timestamps(raw))
+    return dated(raw, beijing_timestamps(raw), SERIAL_TIME_WHY)
 
 
 def beijing_timestamps(raw: pd.Series) -> pd.Series:
@@ -244,14 +278,16 @@ def masked_personal_numbers(values: pd.Series, column: str, ctx: Context) -> pd.
 
 
 def _text(raw: pd.Series, spec: dict, ctx: Context) -> Normalized:
-    return Normalized(masked_personal_numbers(as_text(raw), spec["column_name"], ctx), _none(raw.index))
+    """Free text: its words kept, its numbers masked, the characters that show nothing out (a
+    NUL in it stopped the publish to PostgreSQL: `normalize.INVISIBLE_RANGES`)."""
+    return Normalized(masked_personal_numbers(visible_text(as_text(raw)), spec["column_name"], ctx), _none(raw.index))
 
 
 def _identifier(raw: pd.Series, spec: dict, ctx: Context) -> Normalized:
     """A key or a reference to one: kept as text, unusable when it holds a personal number
     (it would be published in clear in a source map). A source's own record numbers of 15
     or 18 digits are no resident ID numbers (`privacy.holds_a_personal_number`)."""
-    text = as_text(raw)
+    text = visible_text(as_text(raw))  # what the dedup takes out of a key (extract._stripped_sql)
     personal = identifiers_holding_a_personal_number(text)
     return Normalized(text.where(~personal), personal)
 
@@ -281,24 +317,26 @@ def names_that_are_placeholders(normalized: pd.Series) -> pd.Series:
 
 
 # What a reference loses before it is compared with the keys it names: invisible characters
-# pasted along with it, and the ".0" a number gets when a serializer writes an integer id as
-# a float (userId 7.0 named no volunteer "7": the service's hours went unattributed).
-_INVISIBLE_IN_REFERENCES = "[\u200b-\u200f\u2060\ufeff]"
+# pasted along with it (`normalize.INVISIBLE_CLASS`, which keys lose too), and the ".0" a
+# number gets when a serializer writes an integer id as a float (userId 7.0 named no
+# volunteer "7": the service's hours went unattributed).
 _INTEGER_AS_FLOAT = r"^([0-9]+)\.0+$"
 
 
 def _reference(raw: pd.Series, spec: dict, ctx: Context) -> Normalized:
     """A reference to another row's key (a service's volunteer, team, project): an identifier
     as `_identifier` keeps it, full-width characters as ASCII, invisible characters out, an
-    integer written as a float (7.0) as the integer. Keys themselves are kept as sent: two
-    rows whose keys differ only so are two rows of the source."""
+    integer written as a float (7.0) as the integer. Keys lose their invisible characters too
+    (the dedup's `extract._stripped_sql`), so "V0001" + U+200B names the account V0001; a key's
+    full-width form or float form is kept as sent: two rows whose keys differ so are two rows
+    of the source."""
     text = as_text(raw)
     # nearly every reference is plain ASCII without a point: only the others are rewritten
     # (4M service rows carry three references each)
     ascii_only = pd.Series(pc.string_is_ascii(to_arrow(text)).to_numpy(zero_copy_only=False), index=text.index)
     odd = text.notna() & (~ascii_only.fillna(True).astype(bool) | text.str.contains(".", regex=False).fillna(False))
     if odd.any():
-        folded = fold_fullwidth(text[odd]).str.replace(_INVISIBLE_IN_REFERENCES, "", regex=True)
+        folded = fold_fullwidth(text[odd]).str.replace(INVISIBLE_CLASS, "", regex=True)
         folded = folded.str.replace(_INTEGER_AS_FLOAT, r"\1", regex=True).str.strip()
         text = text.copy()
         text[odd] = folded.where(folded.str.len() > 0)
@@ -377,10 +415,12 @@ def hashed(values: pd.Series, ctx: Context) -> pd.Series:
 
 
 def _phone_hash(raw: pd.Series, spec: dict, ctx: Context) -> Normalized:
-    """A contact phone as its keyed hash; a phone that is no clear mobile fails."""
+    """A contact phone as its keyed hash; a phone that is no clear mobile fails. A box of
+    several mobiles is its first (`phones.several_mobiles`, counted under `several_phones`)."""
     cleaned = phones.normalize_phone(as_text(raw))
     cleaned.index = raw.index
     usable = cleaned["phone_valid"].fillna(False).astype(bool) & ~cleaned["phone_masked"].fillna(False).astype(bool)
+    ctx.flag("several_phones", phones.several_mobiles(as_text(raw)) & usable)
     failed = present(raw) & ~usable & ~cleaned["phone_masked"].fillna(False).astype(bool)
     return Normalized(hashed(cleaned["phone"].where(usable), ctx), failed.astype(bool))
 
@@ -411,10 +451,11 @@ TRANSFORMS: dict[str, Transform] = {
     "name": Transform(_name, TEXT, "a name"),
     "person_name": Transform(_person_name, TEXT, "a name"),
     "region": Transform(_region, TEXT_OR_NUMBER, "a 6-digit division code", "invalid_region"),
-    "date": Transform(_date, TEXT, DATE_EXPECTED, "unparseable_date"),
+    # a number too: a spreadsheet's day count (45356) or yyyyMMdd written as one
+    "date": Transform(_date, TEXT_OR_NUMBER, DATE_EXPECTED, "unparseable_date"),
     "iso_timestamp": Transform(_iso_timestamp, TEXT, "an ISO 8601 time", "unparseable_date"),
     "beijing_timestamp": Transform(_beijing_timestamp, TEXT, "a Beijing time", "unparseable_date"),
-    "beijing_date_of_text": Transform(_beijing_date_of_text, TEXT, DATE_EXPECTED, "unparseable_date"),
+    "beijing_date_of_text": Transform(_beijing_date_of_text, TEXT_OR_NUMBER, DATE_EXPECTED, "unparseable_date"),
     "beijing_date": Transform(_beijing_date, frozenset(), "a time"),
     "float": Transform(_number, NUMBER_OR_TEXT, "a finite number in range"),
     "int": Transform(_whole_number, NUMBER_OR_TEXT, "a whole number in range"),

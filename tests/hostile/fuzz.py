@@ -6,7 +6,11 @@ A hostile row is a realistic row of its stream (tests/staging/rawpages.py) with 
 replaced by what thousands of operators type: wrong types, missing and extra fields, huge
 strings, control characters, emoji, lone surrogates, SQL metacharacters, numbers where
 strings belong, absurd dates and durations, and ID numbers and phones in every form and in
-any field. The numbers planted are known, so every output can be searched for them by an
+any field; since session 6 also spreadsheet day counts, durations with their unit, two
+mobiles in a box, invisible and control characters in keys, change times in ISO's basic form,
+a key written twice in a row, full-width and Chinese dates, Chinese numerals, combining and
+direction marks, NUL bytes, scientific notation, -0, NaN and Infinity, a BOM before the body.
+The numbers planted are known, so every output can be searched for them by an
 independent reader (`leaks`), not by the pipeline's own detector.
 """
 
@@ -92,6 +96,7 @@ def hostile_value(rng: random.Random, planted: set[str]) -> tuple[str, object]:
     """(kind, value) of one hostile value."""
     number = an_id_number(rng) if rng.random() < 0.5 else a_phone(rng)
     phone = a_phone(rng)
+    second_phone = a_phone(rng)
     person = {"name": "王小明", "mobile": a_phone(rng), "idNo": an_id_number(rng)}
     choices = [
         ("personal_number", lambda: (planted.add(number), written_forms(number, rng))[1]),
@@ -121,6 +126,23 @@ def hostile_value(rng: random.Random, planted: set[str]) -> tuple[str, object]:
         ("phone_as_float", lambda: (planted.add(phone), rng.choice([float(phone), f"{phone}.0"]))[1]),
         ("grouped_thousands", lambda: rng.choice(["1,200", "12,345", "1,5", "１，２００"])),
         ("fractional_time", lambda: rng.choice(["2026-06-01 10:00:00.0", "2026-06-01T10:00:00+08:00"])),
+        # session 6: a spreadsheet's day count, a duration with its unit, two mobiles in one
+        # box, and what the review found the fuzzer never tried
+        ("serial_date", lambda: rng.choice(["45356", 45356, "45356.5", "2024", "99999", "４５３５６"])),
+        ("duration_with_unit", lambda: rng.choice(["90分钟", "1.5小时", "2h", "3 hours", "半小时", "一个半小时",
+                                                   "约2小时", "2-3小时", "1:30", "两小时", "2天"])),
+        ("two_mobiles", lambda: (planted.update({phone, second_phone}), rng.choice(
+            [f"{phone}/{second_phone}", f"{phone}、{second_phone}", f"{phone} {second_phone}", phone + second_phone]))[1]),
+        ("fullwidth_date", lambda: rng.choice(["２０２６－０６－０１", "２０２６/０６/０１", "２０２６０６０１"])),
+        ("chinese_date", lambda: rng.choice(["2026年6月1日", "2026年06月01日", "二〇二六年六月一日", "6月1日"])),
+        ("chinese_numeral", lambda: rng.choice(["两", "十五", "一百二十", "三个半小时", "九十分钟"])),
+        ("combining_marks", lambda: rng.choice(["王\u0301芳", "张\u0336三\u0336", "Zoe\u0301", "志愿\u20dd者"])),
+        ("rtl_marks", lambda: rng.choice(["\u202e王芳", "王\u200f芳\u200e", "مرحبا", "\u2067שלום\u2069"])),
+        ("nul_byte", lambda: rng.choice(["正常\x00", "\x00", "90\x00", "2026-06-01\x00", "V\x000001"])),
+        ("scientific_number", lambda: rng.choice(["9e1", "1.5E2", 1e2, "6e-1", "1e400"])),
+        ("negative_zero", lambda: rng.choice([-0.0, "-0", "-0.0", "０"])),
+        ("non_finite_number", lambda: rng.choice([float("nan"), float("inf"), float("-inf")])),
+        ("bom", lambda: rng.choice(["\ufeff2026-06-01", "\ufeff王芳", "\ufeff90", "\ufeff"])),
     ]
     kind, make = rng.choice(choices)
     return kind, make()
@@ -169,6 +191,18 @@ def hostile_batch(source: str, stream: str, rows: int, seed: int) -> Hostility:
         if rng.random() < 0.2:
             kind, row[f"extra_{rng.randint(0, 99)}"] = hostile_value(rng, batch.planted)
             batch.kinds.append("extra_field")
+        key_field = key_of(source, stream)
+        if key_field in row and isinstance(row[key_field], (str, int)) and rng.random() < 0.05:
+            row[key_field] = rng.choice(["\u200b", "\ufeff", "\u2060", "\u200e", "\x00"]).join(["", str(row[key_field]), ""])
+            batch.kinds.append("invisible_in_key")
+        cursor = STREAMS[source][stream].cursor_field
+        if isinstance(row.get(cursor), str) and rng.random() < 0.05:
+            row[cursor] = compact_iso(row[cursor])
+            batch.kinds.append("compact_change_time")
+        if rng.random() < 0.03:
+            name = rng.choice(list(row))
+            kind, row[DUPLICATE_PREFIX + name] = hostile_value(rng, batch.planted)
+            batch.kinds.append("duplicate_json_key")
         if source == "provincial" and isinstance(row.get("id"), int) and rng.random() < 0.1:
             row["id"] = rng.choice([float(row["id"]), f"{row['id']}.0", row["id"] + 0.5])
             batch.kinds.append("float_id")
@@ -176,14 +210,31 @@ def hostile_batch(source: str, stream: str, rows: int, seed: int) -> Hostility:
     return batch
 
 
+# A field written twice in one object: the row holds the second under this prefix, which
+# `body_of` takes off, so the body carries the key twice (the last one is the value read).
+DUPLICATE_PREFIX = "__again__"
+
+
+def key_of(source: str, stream: str) -> str:
+    return next(m.source_id_field for m in all_stream_mappings() if (m.source, m.stream) == (source, stream))
+
+
+def compact_iso(stamp: str) -> str:
+    """A change time in ISO 8601's basic form (20260601T100000+0800): the same instant."""
+    return stamp.replace(" ", "T").replace("-", "").replace(":", "")
+
+
 def body_of(batch: Hostility) -> bytes:
     """The batch as a page body of its source, escaped the way a JSON server writes
-    non-ASCII text (`\\ud800` for a lone surrogate, which strict parsers reject)."""
+    non-ASCII text (`\\ud800` for a lone surrogate, which strict parsers reject); NaN and
+    Infinity as Python writes them (RFC 8259 has no such numbers); some bodies after a UTF-8
+    byte order mark, as some gateways send them."""
     if batch.source == "national":
         payload = {"items": batch.rows, "page": 1, "page_size": len(batch.rows), "total": len(batch.rows)}
     else:
         payload = {"code": 0, "msg": "ok", "data": {"list": batch.rows, "has_more": False, "next_cursor": None}}
-    return json.dumps(payload, ensure_ascii=True).encode("ascii")
+    body = json.dumps(payload, ensure_ascii=True).replace(f'"{DUPLICATE_PREFIX}', '"').encode("ascii")
+    return b"\xef\xbb\xbf" + body if len(batch.rows) % 3 == 0 else body
 
 
 def land_batch(batch: Hostility, data_dir: Path) -> int:

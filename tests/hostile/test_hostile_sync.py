@@ -96,3 +96,38 @@ def test_nothing_planted_shows_in_clear_anywhere(hostile):
     shown = hostile["cells"] + [hostile["output"]] + home_text
     assert leaks(shown, numbers) == set()
     assert not [name for name in names if any(name in text for text in shown)]
+
+
+def test_what_session_6_reads_is_published_and_what_it_cannot_says_why(hostile):
+    """The known limits of session 5, through the whole sync: a key with a zero-width space
+    is the account without it (published under that key, never with the character); a change
+    time in ISO's basic form, a spreadsheet's day count in a date field, a duration written
+    with its unit and a box of two mobiles are read, not quarantined; an approximate duration
+    and a day count where a time belongs are quarantined saying what they are."""
+    planted = load_truth(hostile["world"]).hostile_rows
+    quarantine = hostile["tables"]["quarantine"]
+    quarantined = set(zip(quarantine["source"], quarantine["entity"], quarantine["source_id"]))
+    read_kinds = ["key_zero_width", "cursor_compact_iso", "minutes_with_unit", "hours_with_unit", "phone_two_mobiles"]
+    read = planted[planted["kind"].isin(read_kinds) | ((planted["kind"] == "date_serial")
+                                                       & (planted["expected"] == "stage_flagged"))]
+    assert len(read) >= 30
+    for row in read.itertuples():
+        key = row.source_id.replace("\u200b", "")
+        assert (row.source, row.entity, key) not in quarantined, (row.kind, row.stream)
+        assert (row.source, row.entity, row.source_id) not in quarantined, (row.kind, row.stream)
+
+    maps = pd.concat([hostile["tables"]["volunteer_source_map"], hostile["tables"]["organization_source_map"]])
+    keyed = planted[(planted["kind"] == "key_zero_width") & planted["entity"].isin(["volunteer", "organization"])]
+    published = set(zip(maps["source"], maps["source_id"]))
+    assert {(row.source, row.source_id.replace("\u200b", "")) for row in keyed.itertuples()} <= published
+    assert not maps["source_id"].str.contains("\u200b").any()
+
+    details = dict(zip(zip(quarantine["source"], quarantine["source_id"]), quarantine["detail"]))
+    approximate = planted[planted["kind"] == "minutes_approximate"]
+    assert len(approximate) == 2
+    for row in approximate.itertuples():
+        assert "an approximate duration" in details[(row.source, row.source_id)]
+    in_times = planted[(planted["kind"] == "date_serial") & (planted["expected"] == "quarantine")]
+    assert len(in_times) == 3
+    for row in in_times.itertuples():
+        assert "a number where a time belongs" in details[(row.source, row.source_id)]

@@ -14,8 +14,10 @@ from pipelines.normalize.dates import (
     beijing_text_to_utc,
     iso_to_utc,
     minutes_to_hours,
+    numbers_no_date_reads,
     parse_date,
     placeholder_dates,
+    serial_dates,
     utc_to_beijing_date,
     utc_to_beijing_text,
 )
@@ -128,3 +130,29 @@ def test_days_beside_a_zero_are_no_placeholders(raw):
     assert not placeholder_dates(parse_date(pd.Series([raw]))).any()
     # a Beijing time on the day before the epoch is the epoch's day in no zone we read
     assert not placeholder_dates(beijing_text_to_utc(pd.Series([f"{raw} 23:00:00"]))).any()
+
+
+# -- a spreadsheet's serial day count in a date field (session 6) -------------------------
+
+
+@pytest.mark.parametrize(("written", "day"), [
+    ("45356", "2024-03-05"), ("45356.75", "2024-03-05"), ("４５３５６", "2024-03-05"), (" 45356 ", "2024-03-05"),
+    ("10000", "1927-05-18"), ("73050", "2099-12-31"), ("44927", "2023-01-01"), (45356, "2024-03-05"),
+    (45356.0, "2024-03-05"),
+])
+def test_a_spreadsheet_serial_day_count_is_its_date(written, day):
+    assert serial_dates(pd.Series([written], dtype=object)).iloc[0] == pd.Timestamp(day)
+    assert parse_date(pd.Series([written], dtype=object)).iloc[0] == pd.Timestamp(day)
+
+
+@pytest.mark.parametrize("written", ["2024", "9999", "73051", "99999", "123456", "45.5", "-45356", "4535６x"])
+def test_a_number_outside_the_serial_days_is_no_date_and_says_so(written):
+    assert pd.isna(parse_date(pd.Series([written])).iloc[0])
+    assert numbers_no_date_reads(pd.Series([written])).iloc[0] == (written not in ("-45356", "4535６x"))
+
+
+def test_a_serial_is_no_date_where_a_time_belongs_and_eight_digits_are_a_date():
+    assert numbers_no_date_reads(pd.Series(["45356"]), serials_read=False).iloc[0]
+    assert not numbers_no_date_reads(pd.Series(["45356"])).iloc[0]
+    assert parse_date(pd.Series(["20240305"])).iloc[0] == pd.Timestamp("2024-03-05")
+    assert not numbers_no_date_reads(pd.Series(["20240305"])).iloc[0]

@@ -7,7 +7,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pipelines.normalize.phones import normalize_phone, normalize_phone_one
+from pipelines.normalize.phones import normalize_phone, normalize_phone_one, several_mobiles
+from pipelines.privacy import mask_phone
 
 from .strategies import PROPERTY, any_text, any_value, mobile
 
@@ -95,3 +96,35 @@ def test_never_raises_idempotent_and_vectorized_equals_scalar(values):
     scalar = [normalize_phone_one(v) for v in values]
     assert [None if pd.isna(v) else v for v in frame["phone"]] == scalar
     assert normalize_phone(frame["phone"]).equals(frame)
+
+
+# -- a phone box holding several mobiles (session 6) --------------------------------------
+
+
+@pytest.mark.parametrize("raw", [
+    "13812345678/13912345678", "13812345678、13912345678", "13812345678,13912345678", "13812345678，13912345678",
+    "13812345678 13912345678", "13812345678;13912345678", "1381234567813912345678", "138 1234 5678 / 139 1234 5678",
+    "+86 13812345678 或 13912345678", "13812345678/13912345678/13712345678", "１３８１２３４５６７８／１３９１２３４５６７８",
+])
+def test_a_box_of_several_mobiles_is_the_first(raw):
+    """The contract has one phone an account: the first is kept (hashed by staging), the
+    others dropped, never kept in clear anywhere."""
+    row = normalize_phone(pd.Series([raw])).iloc[0]
+    assert (row["phone"], row["phone_valid"], row["phone_suffix4"]) == ("13812345678", True, "5678")
+    assert normalize_phone_one(raw) == "13812345678"
+    assert several_mobiles(pd.Series([raw])).iloc[0]
+    assert "1234567" not in mask_phone(raw)
+
+
+@pytest.mark.parametrize("raw", ["13812345678/0851-86812345", "13812345678/1391234567",
+                                 "138123456781391234567"])
+def test_a_mobile_beside_something_else_stays_invalid(raw):
+    row = normalize_phone(pd.Series([raw])).iloc[0]
+    assert not row["phone_valid"] and pd.isna(row["phone_suffix4"])
+    assert not several_mobiles(pd.Series([raw])).iloc[0]
+
+
+def test_one_mobile_is_not_several_and_a_masked_first_stays_masked():
+    assert not several_mobiles(pd.Series(["13812345678", "138 1234 5678", "13812345678转123"])).any()
+    row = normalize_phone(pd.Series(["138****5678/13912345678"])).iloc[0]
+    assert row["phone"] == "138****5678" and row["phone_masked"] and not row["phone_valid"]

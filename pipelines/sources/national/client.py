@@ -13,6 +13,7 @@ resource wrapping it is `pipelines.sources.resources.NationalClient`.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from typing import Any, Iterator
 from urllib.parse import quote, urlencode
@@ -29,7 +30,8 @@ from pipelines.sources.http import (
     raise_if_transient,
 )
 from pipelines.sources.national.streams import NATIONAL_PAGE_SIZE, NATIONAL_STREAMS
-from pipelines.sources.streams import Checkpoint, Paging, Stream, last_usable
+from pipelines.clock import BEIJING
+from pipelines.sources.streams import Checkpoint, Paging, Stream, change_time, last_usable
 
 log = logging.getLogger("pipelines.sources")
 
@@ -43,14 +45,37 @@ def token_renewal_margin(expires_in: float) -> float:
     return min(30.0, 0.1 * max(0.0, expires_in))
 
 
+# The contract's timestamps: ISO 8601's extended form with an offset (a fraction allowed).
+CONTRACT_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2})")
+
+
+def updated_since_text(updated_at: str) -> str:
+    """A row's `updated_at` as `updated_since` takes it: unchanged when the system wrote it
+    in the contract's form (every row, by the contract); one written otherwise that the
+    landing reads (ISO's basic form 20260601T100000+0800, a space for the T) goes back as
+    the same instant in the contract's form with +08:00, so that one such row cannot make
+    the server refuse or misread every later page."""
+    if CONTRACT_TIME.fullmatch(updated_at):
+        return updated_at
+    moment = change_time(updated_at)
+    if moment is None:
+        return updated_at  # no plausible time: the landing never checkpoints one
+    beijing = moment.astimezone(BEIJING)
+    text = beijing.strftime("%Y-%m-%dT%H:%M:%S")
+    if beijing.microsecond:
+        text += f".{beijing.microsecond:06d}"
+    return text + "+08:00"
+
+
 def keyset_params(
     region: str, page_size: int, updated_since: str | None, after_id: str | None
 ) -> list[tuple[str, str]]:
-    """The query of one keyset request. `updated_since` goes out exactly as the server wrote
-    it (with its +08:00 offset), so no time zone conversion can shift the window."""
+    """The query of one keyset request. `updated_since` goes out as the server wrote it
+    (with its +08:00 offset), so no time zone conversion can shift the window; a change time
+    written in another form goes out in the contract's (`updated_since_text`)."""
     params = [("region", region)]
     if updated_since is not None:
-        params.append(("updated_since", updated_since))
+        params.append(("updated_since", updated_since_text(updated_since)))
         if after_id is not None:  # after_id alone is a 400 by contract
             params.append(("after_id", after_id))
     params.append(("page_size", str(page_size)))
