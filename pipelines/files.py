@@ -171,8 +171,7 @@ def discard_temp(temp: Path) -> None:
 
 
 @contextmanager
-def atomic_path(target: Path, *, durable: bool = True, tidy: bool = True,
-                held: list[Path] | None = None) -> Iterator[Path]:
+def atomic_path(target: Path, *, durable: bool = True, tidy: bool = True) -> Iterator[Path]:
     """A temporary path to write `target` through (by any writer, DuckDB's COPY included);
     on success it is fsynced, made 0600 and renamed over `target`; on failure removed.
 
@@ -180,9 +179,6 @@ def atomic_path(target: Path, *, durable: bool = True, tidy: bool = True,
     that relies on the rename (the landing fsyncs once per commit, not once per page).
     `tidy` first removes what killed writers of `target` left (the landing, which writes
     thousands of pages to a folder, does that once per folder instead).
-    `held`: the file, written and fsynced, is left under its temporary name and appended
-    there; `put_in_place` renames it later (a file made while its check still runs: it
-    takes its name only once the check has passed), or `discard_temp` throws it away.
     """
     private_dir(target.parent)
     if tidy:
@@ -192,9 +188,6 @@ def atomic_path(target: Path, *, durable: bool = True, tidy: bool = True,
         yield temp
         fsync_path(temp)
         os.chmod(temp, 0o600)
-        if held is not None:
-            held.append(temp)
-            return
         crash_point(f"file.before_rename:{target}")
         os.replace(temp, target)
     except WRITE_ERRORS as error:
@@ -211,14 +204,6 @@ def atomic_path(target: Path, *, durable: bool = True, tidy: bool = True,
     crash_point(f"file.after_rename:{target}")
     if durable:
         fsync_path(target.parent)
-
-
-def put_in_place(temp: Path, target: Path) -> None:
-    """Rename a file atomic_path held (`held`) to `target`, as atomic_path would have."""
-    crash_point(f"file.before_rename:{target}")
-    os.replace(temp, target)
-    crash_point(f"file.after_rename:{target}")
-    fsync_path(target.parent)
 
 
 def write_bytes(target: Path, data: bytes, *, durable: bool = True) -> None:
@@ -239,16 +224,14 @@ def write_parquet(
     *,
     durable: bool = True,
     tidy: bool = True,
-    held: list[Path] | None = None,
 ) -> int:
     """Write a table, a frame, or a stream of tables (of `schema`) as one zstd Parquet file;
-    returns the rows written. A stream is written batch by batch, never held whole.
-    `held`: see atomic_path (the file is left under a temporary name, appended there)."""
+    returns the rows written. A stream is written batch by batch, never held whole."""
     if isinstance(data, pd.DataFrame):
         data = pa.Table.from_pandas(data, schema=schema, preserve_index=False)
     tables = [data] if isinstance(data, pa.Table) else data
     rows = 0
-    with atomic_path(target, durable=durable, tidy=tidy, held=held) as temp:
+    with atomic_path(target, durable=durable, tidy=tidy) as temp:
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "wb") as handle:
             writer = None

@@ -29,7 +29,7 @@ from pipelines import duck
 from pipelines import name_seal
 from pipelines.clock import AsOf
 from pipelines.config import Settings
-from pipelines.files import discard_temp, private_dir, put_in_place, write_bytes, write_parquet, write_text
+from pipelines.files import private_dir, write_bytes, write_parquet, write_text
 from pipelines.formula_guard import read_guarded_csv
 from pipelines.resolve.comparisons import ModelParameters
 from pipelines.resolve.invariants import (
@@ -298,36 +298,6 @@ def save_service_state(content: dict[str, bytes], state_dir: Path, resolved_dir:
                    _service_manifest_files(state_dir, resolved_dir))
 
 
-def service_outputs(services) -> dict[str, pd.DataFrame]:
-    """The services' outputs, by file name (resolved/<name>.parquet)."""
-    return {"services": services.facts, "service_duplicate_candidates": services.duplicates,
-            "service_copies": services.copies}
-
-
-def service_files_made(outputs: dict[str, pd.DataFrame], state: ServiceState,
-                       resolved_dir: Path) -> tuple[dict[str, Path], dict[str, bytes]]:
-    """The `outputs` written under temporary names beside their files (by name;
-    `put_in_place` gives them their names), and the state's files' bytes
-    (service_state_files). A failure leaves no temporary file behind."""
-    held: dict[str, Path] = {}
-    try:
-        for name, frame in outputs.items():
-            temps: list[Path] = []
-            write_parquet(resolved_dir / f"{name}.parquet", frame, held=temps)
-            held[name] = temps[0]
-        return held, service_state_files(state)
-    except BaseException:
-        discard_held(held)
-        raise
-
-
-def discard_held(held: dict[str, Path]) -> None:
-    """Remove the outputs written under temporary names that will not take their names."""
-    for temp in held.values():
-        discard_temp(temp)
-    held.clear()
-
-
 def changed_accounts(previous_map: pd.DataFrame | None, current_map: pd.DataFrame, key: str) -> pd.DataFrame | None:
     """(source, source_id) of the accounts whose key is new, gone or different since the
     previous map; None when there is no previous map or either holds an account twice."""
@@ -446,47 +416,27 @@ def resolve_all(settings: Settings, as_of: AsOf | datetime) -> dict:
     del changed_volunteers
 
     spill_dir = private_dir(state_dir / ".duckdb_spill")
-    # The services' outputs and state files are made by a thread while this one counts their
-    # invariant (Arrow encodes Parquet without the GIL; at a million persons each took about
-    # two seconds, one after the other). The outputs wait under temporary names (`held`) and
-    # take their names below, once the invariant has passed: as before, a file of resolved/
-    # is never one whose facts did not add up.
-    held: dict[str, Path] = {}
-    made = None
-    with ThreadPoolExecutor(1, thread_name_prefix="resolved_writes") as writer:
-        try:
-            try:
-                services = resolve_services(
-                    service_input(settings), read_resolution_input(settings, "projects"), volunteer_map,
-                    organizations.source_map, previous_services, spill_to=spill_dir,
-                )
-                previous_services = None  # (its facts and state are let go inside, once used)
-                made = writer.submit(service_files_made, service_outputs(services), services.state, resolved_dir)
-                services.state = None  # (the thread holds it until its files' bytes are made)
-                service_invariants = service_count_problems(count_input(settings), services.facts)
-                held, service_state_content = made.result()
-                if services.work["mode"] == "incremental" and any(service_invariants.values()):
-                    raise NotTheFullAnswer("incremental facts did not add up")
-            except NotTheFullAnswer as why:
-                # never publish carried facts that are not a full run's: resolve every record instead
-                discard_held(held)
-                services_reason = f"{why}: resolved in full"
-                services = resolve_services(
-                    service_input(settings), read_resolution_input(settings, "projects"),
-                    volunteer_map, organizations.source_map, spill_to=spill_dir,
-                )
-                made = writer.submit(service_files_made, service_outputs(services), services.state, resolved_dir)
-                services.state = None
-                service_invariants = service_count_problems(count_input(settings), services.facts)
-                held, service_state_content = made.result()
-        except BaseException:
-            discard_held(held)
-            if made is not None:  # (written while this thread failed: waited for, removed)
-                try:
-                    discard_held(made.result()[0])
-                except BaseException:  # noqa: BLE001 - its own failure left nothing; this one is raised
-                    pass
-            raise
+    try:
+        services = resolve_services(
+            service_input(settings), read_resolution_input(settings, "projects"), volunteer_map,
+            organizations.source_map, previous_services, spill_to=spill_dir,
+        )
+        previous_services = None  # (its facts and state are let go inside, once used)
+        # the services' state (millions of record fingerprints) waits as its files' bytes
+        service_state_content, services.state = service_state_files(services.state), None
+        release_memory()
+        service_invariants = service_count_problems(count_input(settings), services.facts)
+        if services.work["mode"] == "incremental" and any(service_invariants.values()):
+            raise NotTheFullAnswer("incremental facts did not add up")
+    except NotTheFullAnswer as why:
+        # never publish carried facts that are not a full run's: resolve every record instead
+        services_reason = f"{why}: resolved in full"
+        services = resolve_services(
+            service_input(settings), read_resolution_input(settings, "projects"),
+            volunteer_map, organizations.source_map, spill_to=spill_dir,
+        )
+        service_state_content, services.state = service_state_files(services.state), None
+        service_invariants = service_count_problems(count_input(settings), services.facts)
     services.work["reason"] = services_reason
     log.info("services: %s", services.work)
     release_memory()
@@ -505,10 +455,7 @@ def resolve_all(settings: Settings, as_of: AsOf | datetime) -> dict:
         "service_copies": services.copies,
     }
     for name, frame in outputs.items():
-        if name in held:  # (written already: it takes its name now)
-            put_in_place(held.pop(name), resolved_dir / f"{name}.parquet")
-        else:
-            write_parquet(resolved_dir / f"{name}.parquet", frame)
+        write_parquet(resolved_dir / f"{name}.parquet", frame)
     # state last: only once every output is durably written
     write_files(volunteer_state_content, state_dir)
     write_parquet(state_dir / "organization_source_map.parquet", organizations.source_map)

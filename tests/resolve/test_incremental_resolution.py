@@ -152,28 +152,6 @@ def test_carried_facts_that_do_not_add_up_are_resolved_again_in_full(changed, fu
     assert "did not add up" in summary["work"]["services"]["reason"]
     assert not any(summary["invariants"]["services"].values())
     assert outputs_differ(full[1], resolved) == []
-    # the incremental facts, written while their invariant was counted, never took a name
-    assert [path.name for path in resolved.iterdir() if path.name.startswith(".")] == []
-
-
-def test_services_outputs_take_their_names_only_once_their_invariant_is_counted(changed, tmp_path, monkeypatch):
-    """The services' outputs are written while their invariant is counted: when counting
-    fails, the previous files stay as they were and nothing is left beside them."""
-    from pipelines.resolve import store
-
-    def count_fails(*_args, **_kwargs):
-        raise RuntimeError("counting failed")
-
-    data = tmp_path / "data"
-    shutil.copytree(changed, data)
-    resolved = Settings(data_dir=data).resolved_dir
-    before = {name: (resolved / name).read_bytes() for name in
-              ("services.parquet", "service_duplicate_candidates.parquet", "service_copies.parquet")}
-    monkeypatch.setattr(store, "service_count_problems", count_fails)
-    with pytest.raises(RuntimeError, match="counting failed"):
-        resolve_all(Settings(data_dir=data), AFTER)
-    assert {name: (resolved / name).read_bytes() for name in before} == before
-    assert [path.name for path in resolved.iterdir() if path.name.startswith(".")] == []
 
 
 # ---- each kind of change, on a handful of records (the pure function)
