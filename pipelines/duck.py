@@ -89,10 +89,10 @@ def scratch() -> duckdb.DuckDBPyConnection:
     What a query leaves is the connection's own: DuckDB keeps registered frames and TEMP
     tables and views per connection and drops them when it closes; a table or view created
     outside `temp` (a relation's `create_view` makes one) would be shared, and no caller of
-    this makes one. Settings that are the
-    database's (memory_limit, threads, temp_directory) are never set here: a spilling query
-    opens its own database (`connect(spill_to=...)`). A child process made by fork gets a
-    database of its own (the parent's is not carried over)."""
+    this makes one. Settings that are the database's (memory_limit, threads, temp_directory)
+    are never set here: a spilling query opens its own database (`connect(spill_to=...)`).
+    A child process made by fork gets a database of its own (the parent's is not carried
+    over)."""
     global _scratch_database
     with _scratch_lock:
         if _scratch_database is None or _scratch_database[0] != os.getpid():

@@ -44,7 +44,7 @@ def account_key_problems(
 
     Accounts and keys compare as text, a missing value equal to a missing value, as pandas'
     merge compares them. Where the map holds the staged accounts row for row (what resolution
-    makes; `one_row_each_in_order` checks it), only the keys are counted (Arrow); else one
+    makes; `one_row_each_in_order` checks it), only the two sets of keys are compared; else one
     DuckDB query over Arrow views (pandas' merges and Python sets of a million keys were
     seconds at a million persons)."""
     staged_ids = [_text(staged[column]) for column in ACCOUNT]
