@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 from pathlib import Path
 
 import duckdb
@@ -71,6 +72,33 @@ def connect(database: str = ":memory:", read_only: bool = False, *,
         con.execute("SET temp_directory = ?", [str(process_spill_dir(spill_to))])
         con.execute("SET memory_limit = ?", [spill_memory_limit()])
         con.execute("SET threads = ?", [spill_threads()])
+    return con
+
+
+# this process's in-memory database that `scratch` connections share: (pid, its first connection)
+_scratch_database: tuple[int, duckdb.DuckDBPyConnection] | None = None
+_scratch_lock = threading.Lock()
+
+
+def scratch() -> duckdb.DuckDBPyConnection:
+    """A connection of its own to this process's shared in-memory database, for a short query
+    over registered frames and temp tables (resolution opens dozens a sync).
+
+    Opening a database costs 20-30 ms (its buffer pool, its threads); a connection to one
+    already open, well under one (at a million persons resolution opened 36: about a second).
+    What a query leaves is the connection's own: DuckDB keeps registered frames and TEMP
+    tables and views per connection and drops them when it closes; a table or view created
+    outside `temp` (a relation's `create_view` makes one) would be shared, and no caller of
+    this makes one. Settings that are the database's (memory_limit, threads, temp_directory)
+    are never set here: a spilling query opens its own database (`connect(spill_to=...)`).
+    A child process made by fork gets a database of its own (the parent's is not carried
+    over)."""
+    global _scratch_database
+    with _scratch_lock:
+        if _scratch_database is None or _scratch_database[0] != os.getpid():
+            _scratch_database = (os.getpid(), duckdb.connect(":memory:"))
+        con = _scratch_database[1].cursor()
+    con.execute(QUIET)
     return con
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
+import pytest
 import sqlalchemy as sa
 
 from pipelines import duck
@@ -52,3 +54,21 @@ def test_processes_side_by_side_share_one_spill_budget(tmp_path, monkeypatch):
     assert (alone, budget()) == (("953.6 MiB", 4), ("476.8 MiB", 2))  # 1 GB and 500 MB
     duck.share_spill_budget(8)
     assert budget()[1] == 1  # never none
+
+
+def test_scratch_connections_share_a_database_but_not_what_their_queries_leave():
+    """Resolution's short queries open connections to one in-memory database (duck.scratch):
+    what one registers or makes as a TEMP table is its own."""
+    first, second = duck.scratch(), duck.scratch()
+    try:
+        first.register("frame", pa.table({"value": [1, 2]}))
+        first.execute("CREATE TEMP TABLE kept AS SELECT * FROM frame")
+        second.execute("CREATE TEMP TABLE kept AS SELECT 5 AS value")  # the same name: no clash
+        assert first.execute("SELECT sum(value) FROM kept").fetchone()[0] == 3
+        assert second.execute("SELECT sum(value) FROM kept").fetchone()[0] == 5
+        with duck.scratch() as third, pytest.raises(duckdb.CatalogException):
+            third.execute("SELECT * FROM frame").fetchall()  # another connection's frame
+        assert first.execute("SELECT current_setting('enable_progress_bar')").fetchone()[0] is False
+    finally:
+        first.close()
+        second.close()

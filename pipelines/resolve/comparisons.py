@@ -33,17 +33,24 @@ MATCH_COLUMNS = [
 def pinyin_of_names(names: pd.Series, name_key: str | None = None) -> pd.Series:
     """Toneless pinyin of each name, character by character ('晓明' -> 'xiaoming').
 
-    Converted per distinct character (a few thousand), not per name, so a million names take
-    a dictionary lookup each. Characters without a reading (Latin letters, digits) stay as they
-    are. Names sealed under `name_key` (pipelines/name_seal.py, as staging keeps them) are read
-    through it, a character at a time: the pinyin is held here only, never written.
+    Converted per distinct character (a few thousand), not per name, and joined per distinct
+    name, then taken to each account by its name's code (a lookup of a million names in a
+    dictionary by their text took most of a second at a million persons). Characters without
+    a reading (Latin letters, digits) stay as they are. Names sealed under `name_key`
+    (pipelines/name_seal.py, as staging keeps them) are read through it, a character at a
+    time: the pinyin is held here only, never written.
     """
-    distinct_names = pd.Series(names.dropna().unique(), dtype=object)
+    codes, distinct_names = pd.factorize(names)  # -1 for a missing name
+    return pinyin_by_code(codes, distinct_names, name_key, names.index)
+
+
+def pinyin_by_code(codes: np.ndarray, distinct_names, name_key: str | None, index: pd.Index) -> pd.Series:
+    """pinyin_of_names for names given as their codes into `distinct_names` (pd.factorize)."""
     chars = sorted({ch for name in distinct_names for ch in name})
     clear = {ch: unseal_name(ch, name_key) if name_key is not None else ch for ch in chars}
     reading = {ch: (lazy_pinyin(clear[ch], style=Style.NORMAL, errors="default") or [ch])[0] for ch in chars}
-    name_to_pinyin = {name: "".join(reading[ch] for ch in name) for name in distinct_names}
-    return names.map(name_to_pinyin)
+    distinct_pinyin = pd.array(["".join(reading[ch] for ch in name) for name in distinct_names], dtype="str")
+    return pd.Series(distinct_pinyin.take(codes, allow_fill=True), index=index)
 
 
 def add_match_columns(
@@ -64,8 +71,11 @@ def add_match_columns(
     frame = accounts.reset_index(drop=True).copy()
     frame["idx"] = np.arange(len(frame), dtype=np.int64)
     frame["surname"] = frame["name"].str.slice(0, 1)
-    frame["name_pinyin"] = pinyin_of_names(frame["name"], name_key)
-    name_counts = frame.groupby("name", dropna=True)["idx"].transform("size")
+    # each distinct name once: its pinyin, and how many accounts hold it (one factorize for both)
+    name_codes, distinct_names = pd.factorize(frame["name"])
+    frame["name_pinyin"] = pinyin_by_code(name_codes, distinct_names, name_key, frame.index)
+    holders = np.bincount(name_codes[name_codes >= 0], minlength=len(distinct_names)).astype("float64")
+    name_counts = np.where(name_codes >= 0, holders[np.maximum(name_codes, 0)], np.nan)
     frame["name_tf"] = name_counts / max(len(frame), min_accounts, 1)
     births = pd.to_datetime(frame["birth_date"])
     frame["birth_year"] = births.dt.year.astype("Int64")

@@ -75,7 +75,7 @@ def _cluster_votes(
       the smallest) and its size, by cluster; nothing is made for settled clusters (at a
       nightly change set, nearly all of them);
     * voted: every old key some account of this sync held."""
-    con = duck.connect()
+    con = duck.scratch()
     try:
         accounts = clusters[["source", "source_id"]].astype(str)
         con.register("accounts_in", pa.table({

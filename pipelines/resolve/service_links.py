@@ -33,7 +33,7 @@ def pushed_service_pairs(services_path: Path) -> pd.DataFrame | None:
     there is no such file."""
     if not Path(services_path).exists():
         return None
-    con = duck.connect()
+    con = duck.connect()  # (not duck.scratch: a thread count is the database's setting)
     try:
         con.execute("SET threads TO 2")
         return con.execute("""

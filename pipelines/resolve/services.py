@@ -375,14 +375,20 @@ def records_to_resolve(
                         ("orgs_changed", previous.changed_org_accounts)):
         con.register(name, pa.Table.from_pandas(
             frame[["source", "source_id"]].astype("string"), preserve_index=False))
-    gone = con.execute("""
-        SELECT b.source, b.source_id FROM before_fp b ANTI JOIN now_fp n USING (source, source_id)
-    """).df()
+    # the records new, changed or gone, from one join of the two syncs' fingerprints (a join
+    # for the new and changed and another for the gone read and hashed millions twice); a
+    # record on one side only is unmatched, its other side's fingerprint missing
+    con.execute("""
+        CREATE TEMP TABLE fingerprints_differ AS
+        SELECT source, source_id, n.fingerprint IS NULL AND b.fingerprint IS NOT NULL AS gone
+        FROM now_fp n FULL JOIN before_fp b USING (source, source_id)
+        WHERE b.fingerprint IS DISTINCT FROM n.fingerprint
+    """)
+    gone = con.execute("SELECT source, source_id FROM fingerprints_differ WHERE gone").df()
     con.execute("""
         CREATE TEMP TABLE dirty AS
         WITH changed AS (
-            SELECT n.source, n.source_id FROM now_fp n LEFT JOIN before_fp b USING (source, source_id)
-            WHERE b.fingerprint IS DISTINCT FROM n.fingerprint
+            SELECT source, source_id FROM fingerprints_differ WHERE NOT gone
         ),
         national_partner AS (  -- a national record whose partner changed (or appeared, or went)
             SELECT coalesce(n.national_source_id, b.national_source_id) AS id

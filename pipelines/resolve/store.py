@@ -195,6 +195,21 @@ def write_files(files: dict[str, bytes | pa.Table | pd.DataFrame | str], folder:
             write_parquet(folder / name, content)
 
 
+def write_volunteer_outputs(volunteers, state_made, resolved_dir: Path) -> None:
+    """The volunteers' outputs in DATA_DIR/resolved/. Where the source map is the state's own
+    frame (resolve_volunteers hands the same one), its file's bytes, made once for the state
+    (`state_made`, a future of volunteer_state_files), are written here too, not encoded again."""
+    source_map = volunteers.source_map
+    write_files({
+        "volunteer_source_map.parquet": state_made.result()["volunteer_source_map.parquet"]
+        if source_map is volunteers.state.source_map else source_map,
+        "volunteers.parquet": volunteers.golden,
+        "volunteer_links.parquet": volunteers.links,
+        "volunteer_match_review.parquet": volunteers.review,
+        "volunteer_key_history.parquet": volunteers.state.key_history.rename(columns={"key": "volunteer_key"}),
+    }, resolved_dir)
+
+
 def save_volunteer_state(state: VolunteerState, state_dir: Path) -> None:
     write_files(volunteer_state_files(state), state_dir)
 
@@ -288,7 +303,7 @@ def changed_accounts(previous_map: pd.DataFrame | None, current_map: pd.DataFram
     previous map; None when there is no previous map or either holds an account twice."""
     if previous_map is None:
         return None
-    con = duck.connect()
+    con = duck.scratch()
     try:
         for name, frame in (("before_map", previous_map), ("after_map", current_map)):
             accounts = frame[["source", "source_id", key]].astype("string")
@@ -357,14 +372,8 @@ def resolve_all(settings: Settings, as_of: AsOf | datetime) -> dict:
     # encodes Parquet without the GIL, and the two took as long one after the other as side by
     # side (at a million persons ~2.5 s each, on one core of two).
     with ThreadPoolExecutor(1, thread_name_prefix="resolved_writes") as writer:
-        outputs_written = writer.submit(write_files, {
-            "volunteer_source_map.parquet": volunteers.source_map,
-            "volunteers.parquet": volunteers.golden,
-            "volunteer_links.parquet": volunteers.links,
-            "volunteer_match_review.parquet": volunteers.review,
-            "volunteer_key_history.parquet": volunteers.state.key_history.rename(columns={"key": "volunteer_key"}),
-        }, resolved_dir)
         state_made = writer.submit(volunteer_state_files, volunteers.state)
+        outputs_written = writer.submit(write_volunteer_outputs, volunteers, state_made, resolved_dir)
         volunteer_map, volunteer_summary, volunteer_work = volunteers.source_map, volunteers.summary, volunteers.work
         golden_keys, new_key_events = volunteers.golden["volunteer_key"], volunteers.key_history
         del volunteers  # (the writer holds what it writes until it is done)

@@ -56,7 +56,7 @@ def is_in(values: pd.Series, allowed: Iterable) -> np.ndarray:
     if len(haystack) < JOIN_FROM_ALLOWED:
         found = pc.is_in(needles, value_set=haystack, skip_nulls=False)
         return found.to_numpy(zero_copy_only=False).astype(bool)
-    con = duck.connect()
+    con = duck.scratch()
     try:
         con.register("wanted", pa.table({"value": needles, "row_at": np.arange(len(needles))}))
         con.register("allowed", pa.table({"value": haystack}))
@@ -77,7 +77,7 @@ def positions(keys: pd.Series, index: pd.Series | pd.Index) -> np.ndarray:
     at = np.full(len(keys), -1, dtype="int64")
     if not len(keys) or not len(index):
         return at
-    con = duck.connect()
+    con = duck.scratch()
     try:
         con.register("wanted", pa.table({"key": as_string_array(keys), "row_at": np.arange(len(keys))}))
         con.register("known", pa.table({"key": as_string_array(index), "index_at": np.arange(len(index))}))
@@ -139,7 +139,7 @@ def hashed_keys(prefix: str, texts: pd.Series) -> pd.Series:
     aligned on texts' index, as a str column like `texts.map(hashed_key)` gave."""
     if not len(texts):
         return pd.Series([], index=texts.index, dtype="str")
-    con = duck.connect()
+    con = duck.scratch()
     try:
         con.register("texts", pa.table({"text": as_string_array(texts), "position": np.arange(len(texts))}))
         digests = con.sql(

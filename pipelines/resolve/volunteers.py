@@ -138,7 +138,7 @@ def fingerprints(accounts: pd.DataFrame) -> pd.Series:
     """A hash of the fields matching reads, per account (detects changed accounts): DuckDB's
     hash over each row, one pass (pandas' hash of every value made text took seconds at a
     million persons)."""
-    con = duck.connect()
+    con = duck.scratch()
     try:
         matched = pa.Table.from_pandas(accounts[FINGERPRINT_COLUMNS], preserve_index=False)
         con.register("matched", matched.append_column("row_at", pa.array(np.arange(len(accounts), dtype=np.int64))))
@@ -153,7 +153,7 @@ def changed_since(accounts: pd.DataFrame, before: pd.DataFrame) -> np.ndarray:
     """Per account, in order: whether it is new or its fingerprint differs from the one
     `before` (source, source_id, fingerprint: the last sync's) holds. One DuckDB join (a
     pandas merge of a million accounts was most of a second)."""
-    con = duck.connect()
+    con = duck.scratch()
     try:
         con.register("now_fp", pa.table({
             "row_at": np.arange(len(accounts), dtype=np.int64),
@@ -193,7 +193,7 @@ def deterministic_links(accounts: pd.DataFrame) -> pd.DataFrame:
     (`national_volunteer_no`); a pair both rules link is a `cert_number` link. In accounts'
     order, one DuckDB pass (pandas' string groupby and merge took seconds at a million)."""
     columns = ["idx", "source", "source_id", "cert_valid_hash", "national_volunteer_no"]
-    con = duck.connect()
+    con = duck.scratch()
     try:
         con.register("linked_accounts", pa.Table.from_pandas(accounts[columns].astype(
             {c: "string" for c in columns if c != "idx"}), preserve_index=False))
@@ -502,7 +502,7 @@ def _ids_to_idx(frame: pd.DataFrame, accounts: pd.DataFrame) -> pd.DataFrame:
     """Attach l_idx / r_idx to a frame keyed by PAIR_ID_COLUMNS, in its order; drops pairs of
     vanished accounts. Both ends found by one DuckDB join (two pandas merges of the last
     sync's pairs with a million accounts were most of a second)."""
-    con = duck.connect()
+    con = duck.scratch()
     try:
         con.register("pairs_in", pa.table({
             "row_at": np.arange(len(frame), dtype=np.int64),
@@ -557,7 +557,7 @@ def _account_methods(accounts: pd.DataFrame, edges: pd.DataFrame, cluster: np.nd
 def persons_with_two_valid_numbers(accounts: pd.DataFrame) -> int:
     """Keys whose accounts hold two or more different valid numbers (one DuckDB aggregate:
     pandas' groupby over a million string keys was this step's peak, its factorizing seconds)."""
-    con = duck.connect()
+    con = duck.scratch()
     try:
         con.register("held", pa.table({
             "volunteer_key": pa.array(accounts["volunteer_key"].astype("string"), pa.string()),
@@ -594,7 +594,7 @@ def account_row_fingerprints(accounts: pd.DataFrame) -> pd.DataFrame:
     """source, source_id and a 64-bit hash of every other ACCOUNT_COLUMNS field of each
     prepared account (DuckDB's hash over the row: one pass, no Python per row)."""
     values = [c for c in ACCOUNT_COLUMNS if c not in ("source", "source_id")]
-    con = duck.connect()
+    con = duck.scratch()
     try:
         con.register("accounts_rows", pa.Table.from_pandas(accounts[ACCOUNT_COLUMNS], preserve_index=False))
         return con.execute(
@@ -610,7 +610,7 @@ def golden_keys_to_remake(
     """The keys whose golden record may differ from the previous sync's: a key holding an
     account that is new, changed (any field) or came from another key, and a key an account
     left. Every other key holds the same accounts with the same fields: the same golden row."""
-    con = duck.connect()
+    con = duck.scratch()
     try:
         con.register("now_keys", pa.Table.from_pandas(
             accounts[["source", "source_id", "volunteer_key"]].astype("string"), preserve_index=False))
@@ -722,7 +722,7 @@ def resolve_volunteers(
     same = decided.loc[decided["decision"] == "same", ["l_idx", "r_idx"]]
     not_same_keys = set(zip(not_same["l_idx"].tolist(), not_same["r_idx"].tolist()))
 
-    con = duck.connect()
+    con = duck.scratch()
     try:
         _register_accounts(con, accounts, changed)
         if mode == "incremental":
@@ -804,6 +804,7 @@ def resolve_volunteers(
     source_map = accounts[["source", "source_id", "volunteer_key"]].copy()
     source_map["match_method"] = methods["match_method"].to_numpy()
     source_map["match_probability"] = methods["match_probability"].astype("float64").to_numpy()
+    source_map = source_map[SOURCE_MAP_COLUMNS]  # (the output and the state: one frame, one file's bytes)
 
     golden_remade = None
     if previous is not None and previous.golden is not None and previous.account_rows is not None:
@@ -919,7 +920,7 @@ def resolve_volunteers(
         },
     }
     resolution = VolunteerResolution(
-        source_map=source_map[SOURCE_MAP_COLUMNS],
+        source_map=source_map,
         golden=golden,
         links=link_rows[link_columns].reset_index(drop=True),
         review=review[review_columns].reset_index(drop=True),

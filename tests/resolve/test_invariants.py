@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from assets.resolved import invariant_checks
 from pipelines.resolve.invariants import (
     account_key_problems,
+    key_problems_by_query,
     service_count_problems,
     unexplained_key_changes,
 )
@@ -343,3 +344,32 @@ def test_the_facts_resolution_makes_always_pass_the_blocking_counted_once_check(
         counts = any(live.loc[r, "is_effective"] for r in nationals) if nationals else \
             any(live.loc[r, "is_effective"] for r in members)
         assert len(facts_of.get(record, [])) == (1 if counts else 0), members
+
+
+ACCOUNT_IDS = st.tuples(st.sampled_from(["national", "provincial"]), st.sampled_from(["1", "2", "3", "10", "N1"]))
+KEYS = st.one_of(st.none(), st.sampled_from(["Va", "Vb", "Vc"]))
+
+
+@settings(max_examples=150, deadline=None)
+@given(staged_ids=st.lists(ACCOUNT_IDS, max_size=6), keys=st.lists(KEYS, min_size=6, max_size=6),
+       golden=st.lists(KEYS, max_size=4), row_for_row=st.booleans(), extra=st.lists(ACCOUNT_IDS, max_size=2))
+def test_the_key_problems_of_a_row_for_row_map_are_the_querys(staged_ids, keys, golden, row_for_row, extra):
+    """A map that holds the staged accounts row for row (as resolution makes it) is counted on
+    its keys alone; whatever the map, staged accounts and golden keys, the counts are those of
+    the general query, planted problems included (missing keys, keys without a golden record,
+    golden records of no account, accounts missing, repeated or not staged)."""
+    staged = accounts(*sorted(staged_ids))
+    mapped_ids = list(staged.itertuples(index=False, name=None)) if row_for_row else staged_ids + extra
+    broken_map = pd.DataFrame(
+        [(source, source_id, keys[i % len(keys)]) for i, (source, source_id) in enumerate(mapped_ids)],
+        columns=["source", "source_id", "volunteer_key"])
+    golden_keys = pd.Series(golden, dtype="string")
+    assert account_key_problems(staged, broken_map, "volunteer_key", golden_keys) == \
+        key_problems_by_query(staged, broken_map, "volunteer_key", golden_keys)
+
+
+def test_a_row_for_row_map_with_a_key_missing_or_no_golden_record_still_fails():
+    problems = account_key_problems(
+        STAGED, SOUND_MAP.assign(volunteer_key=["Va", None, "Vc"]), "volunteer_key", pd.Series(["Va", "Vz"]))
+    assert problems == {"accounts_without_key": 1, "accounts_with_several_keys": 0, "mapped_accounts_not_staged": 0,
+                        "keys_without_golden_record": 1, "golden_records_without_account": 1}
