@@ -13,6 +13,9 @@ BENCH_STAMP := $(VENV)/.installed-bench
 DEMO_PERSONS ?= 5000
 DEMO_SEED    ?= 7
 PORT         ?= 3000
+# Test files run side by side on this many workers (pytest-xdist; a file's tests stay on one
+# worker, so its shared world is made once); 0 runs them one after the other in this process.
+TEST_WORKERS ?= 2
 
 .PHONY: setup demo test bench dev lock clean
 
@@ -34,7 +37,7 @@ demo: setup
 	$(PY) scripts/demo.py --persons $(DEMO_PERSONS) --seed $(DEMO_SEED)
 
 test: setup
-	$(PY) -m pytest -q -p no:cacheprovider
+	$(PY) -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile
 
 bench: $(BENCH_STAMP)
 	$(PY) bench/run_all.py

@@ -17,7 +17,8 @@ import sqlalchemy as sa
 from pipelines.config import Settings
 from pipelines.reports import REPORT_PREFIX
 from pipelines.warehouse.reader import read_only_engine
-from sandbox import Faults, SandboxServers, Truth, generate_world, load_truth
+from sandbox import Truth, generate_world, load_truth
+from tests.sandbox_sync import sync_world
 
 PERSONS = 100
 SEED = 13
@@ -45,30 +46,16 @@ class Synced:
 
 @pytest.fixture(scope="session")
 def synced(tmp_path_factory) -> Synced:
-    from pipelines.definitions import defs
-
     root = tmp_path_factory.mktemp("reports")
     world = Path(generate_world(root / "world", persons=PERSONS, seed=SEED, as_of=AS_OF))
     settings = Settings(
         data_dir=root / "data", warehouse_url=f"duckdb:///{root / 'warehouse.duckdb'}",
         pii_hash_key=PII_KEY, certificate_key=CERTIFICATE_KEY,
     )
-    with SandboxServers(world, faults=Faults(retry_after=0)) as servers:
-        env = {
-            **servers.env(),
-            "DATA_DIR": str(settings.data_dir),
-            "WAREHOUSE_URL": settings.warehouse_url,
-            "PII_HASH_KEY": PII_KEY,
-            "CERTIFICATE_KEY": CERTIFICATE_KEY,
-        }
-        with pytest.MonkeyPatch.context() as patch:
-            for name, value in env.items():
-                patch.setenv(name, value)
-            instance = dg.DagsterInstance.ephemeral()
-            result = defs.resolve_job_def("sync_all").execute_in_process(
-                instance=instance, tags={"as_of": AS_OF.isoformat()}
-            )
-    assert result.success
+    env = {"DATA_DIR": str(settings.data_dir), "WAREHOUSE_URL": settings.warehouse_url,
+           "PII_HASH_KEY": PII_KEY, "CERTIFICATE_KEY": CERTIFICATE_KEY}
+    instance = dg.DagsterInstance.ephemeral()
+    result = sync_world(world, env, tags={"as_of": AS_OF.isoformat()}, instance=instance)
     assert list((settings.reports_dir).glob(f"{REPORT_PREFIX}*.html")), "no report written"
     return Synced(root=root, settings=settings, truth=load_truth(world), instance=instance,
                   result=result, env=env)

@@ -16,14 +16,14 @@ import sqlite3
 from collections import Counter
 from pathlib import Path
 
-import dagster as dg
 import pandas as pd
 import pytest
 
 from pipelines.reports import labels
-from sandbox import Faults, SandboxServers, generate_world, load_truth
+from sandbox import generate_world, load_truth
 from tests.reference import GUIZHOU_PREFECTURES
 from tests.reports.test_report import Tables
+from tests.sandbox_sync import sync_world
 
 PERSONS = 2_500
 SEED = 3
@@ -36,20 +36,10 @@ MEASURE_FIELDS = ["网络文明", "司法", "交通", "卫健", "环保", "体�
 
 @pytest.fixture(scope="module")
 def synced(tmp_path_factory):
-    from pipelines.definitions import defs
-
     root = tmp_path_factory.mktemp("measures")
     world = Path(generate_world(root / "world", persons=PERSONS, seed=SEED, as_of=AS_OF))
-    with SandboxServers(world, faults=Faults(retry_after=0)) as servers:
-        env = {**servers.env(), "DATA_DIR": str(root / "data"),
-               "WAREHOUSE_URL": f"duckdb:///{root / 'warehouse.duckdb'}", "PII_HASH_KEY": PII_KEY}
-        with pytest.MonkeyPatch.context() as patch:
-            for name, value in env.items():
-                patch.setenv(name, value)
-            result = defs.resolve_job_def("sync_all").execute_in_process(
-                instance=dg.DagsterInstance.ephemeral(), tags={"as_of": AS_OF.isoformat()}
-            )
-    assert result.success
+    result = sync_world(world, {"DATA_DIR": str(root / "data"), "WAREHOUSE_URL": f"duckdb:///{root / 'warehouse.duckdb'}",
+                                "PII_HASH_KEY": PII_KEY}, tags={"as_of": AS_OF.isoformat()})
     path = Path(result.asset_materializations_for_node("reports__statistics")[0].metadata["path"].value)
     parsed = Tables()
     parsed.feed(path.read_text(encoding="utf-8"))

@@ -20,7 +20,6 @@ from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import dagster as dg
 import numpy as np
 import pandas as pd
 import pytest
@@ -29,6 +28,7 @@ import sqlalchemy as sa
 from pipelines.config import Settings
 from pipelines.warehouse.publish import publish
 from tests.reference import GUIZHOU_COUNTIES, MEASURE_FIELD_OF_CATEGORY
+from tests.sandbox_sync import sync_world
 from tests.warehouse.helpers import rows
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "ANSWERING_QUESTIONS.md"
@@ -56,21 +56,13 @@ QUERIES = doc_queries()
 
 @pytest.fixture(scope="module")
 def answered(tmp_path_factory, pg_databases):
-    from pipelines.definitions import defs
-    from sandbox import Faults, SandboxServers, generate_world, load_truth
+    from sandbox import generate_world, load_truth
 
     root = tmp_path_factory.mktemp("answering")
     world = Path(generate_world(root / "world", persons=PERSONS, seed=SEED, as_of=AS_OF))
     data_dir, warehouse = root / "data", root / "warehouse.duckdb"
-    with SandboxServers(world, faults=Faults(retry_after=0)) as servers:
-        env = {**servers.env(), "DATA_DIR": str(data_dir), "WAREHOUSE_URL": f"duckdb:///{warehouse}",
-               "PII_HASH_KEY": KEY}
-        with pytest.MonkeyPatch.context() as patch:
-            for name, value in env.items():
-                patch.setenv(name, value)
-            result = defs.resolve_job_def("sync_all").execute_in_process(
-                instance=dg.DagsterInstance.ephemeral(), tags={"as_of": AS_OF_TAG})
-    assert result.success
+    sync_world(world, {"DATA_DIR": str(data_dir), "WAREHOUSE_URL": f"duckdb:///{warehouse}", "PII_HASH_KEY": KEY},
+               tags={"as_of": AS_OF_TAG})
     pg_url = pg_databases.new()
     publish(Settings(data_dir=data_dir, warehouse_url=pg_url, pii_hash_key=KEY),
             as_of=dt.datetime.fromisoformat(AS_OF_TAG))

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 
 from pipelines.warehouse.dictionary import load_queries
 from tests.reference import GUIZHOU_COUNTIES
+from tests.sandbox_sync import sync_world
 from tests.warehouse.helpers import all_text_values, rows, scalar, text_columns
 
 PERSONS = 400
@@ -29,43 +30,17 @@ TEST_KEY = "sandbox-e2e-pii-key-of-at-least-32-bytes"
 
 @pytest.fixture(scope="module")
 def synced(tmp_path_factory):
-    from pipelines.definitions import defs
-    from sandbox import Faults, SandboxServers, generate_world, load_truth
+    from sandbox import generate_world, load_truth
 
     root = tmp_path_factory.mktemp("warehouse-e2e")
     world = Path(generate_world(root / "world", persons=PERSONS, seed=SEED, as_of=AS_OF))
     warehouse = root / "warehouse.duckdb"
-    with SandboxServers(world, faults=Faults(retry_after=0)) as servers:
-        env = {
-            **servers.env(),
-            "DATA_DIR": str(root / "data"),
-            "WAREHOUSE_URL": f"duckdb:///{warehouse}",
-            "PII_HASH_KEY": TEST_KEY,
-        }
-        with pytest.MonkeyPatch.context() as patch:
-            for name, value in env.items():
-                patch.setenv(name, value)
-            instance = dg.DagsterInstance.ephemeral()
-            job = defs.resolve_job_def("sync_all")
-            result = job.execute_in_process(instance=instance)
-    assert result.success
+    instance = dg.DagsterInstance.ephemeral()
+    result = sync_world(world, {"DATA_DIR": str(root / "data"), "WAREHOUSE_URL": f"duckdb:///{warehouse}",
+                                "PII_HASH_KEY": TEST_KEY}, instance=instance)
     engine = sa.create_engine(f"duckdb:///{warehouse}")
     yield {"truth": load_truth(world), "engine": engine, "result": result, "instance": instance, "world": world}
     engine.dispose()
-
-
-def _sync(world: Path, data_dir: Path, warehouse: Path, key: str) -> None:
-    from pipelines.definitions import defs
-    from sandbox import Faults, SandboxServers
-
-    with SandboxServers(world, faults=Faults(retry_after=0)) as servers:
-        env = {**servers.env(), "DATA_DIR": str(data_dir), "WAREHOUSE_URL": f"duckdb:///{warehouse}",
-               "PII_HASH_KEY": key}
-        with pytest.MonkeyPatch.context() as patch:
-            for name, value in env.items():
-                patch.setenv(name, value)
-            result = defs.resolve_job_def("sync_all").execute_in_process(instance=dg.DagsterInstance.ephemeral())
-    assert result.success
 
 
 def _volunteers(warehouse: Path) -> dict[str, tuple]:
@@ -173,9 +148,9 @@ def test_a_new_pii_hash_key_restages_everything_under_it(synced, tmp_path):
     with the new one: the same persons, the same masked names, new id hashes."""
     data_dir, warehouse = tmp_path / "data", tmp_path / "warehouse.duckdb"  # (where the
     # data lives is part of what a step's reuse is told by: the same folder for both syncs)
-    _sync(synced["world"], data_dir, warehouse, key=TEST_KEY)
+    sync_world(synced["world"], {"DATA_DIR": str(data_dir), "WAREHOUSE_URL": f"duckdb:///{warehouse}", "PII_HASH_KEY": TEST_KEY})
     before = _volunteers(warehouse)
-    _sync(synced["world"], data_dir, warehouse, key=TEST_KEY[::-1])
+    sync_world(synced["world"], {"DATA_DIR": str(data_dir), "WAREHOUSE_URL": f"duckdb:///{warehouse}", "PII_HASH_KEY": TEST_KEY[::-1]})
     after = _volunteers(warehouse)
     assert set(after) == set(before)
     assert {k: v[0] for k, v in after.items()} == {k: v[0] for k, v in before.items()}
