@@ -2,10 +2,12 @@
 
 Readers never see half a sync, and no crash, restart or overlap leaves one behind:
 
-* DuckDB: the new version is a new file. It starts as a copy of the published one
-  (`COPY FROM DATABASE`, read-only: an analyst's notebook holding the warehouse open does
-  not stop it), every table is dropped, recreated and loaded (`read_parquet`, no Python
-  rows) in one transaction, checkpointed, fsynced, then renamed over the warehouse. Readers
+* DuckDB: the new version is a new file. It starts as a copy of the published one's bytes
+  (taken with the file attached read-only: an analyst's notebook holding the warehouse open
+  does not stop it); in it the tables replaced in full are dropped and checkpointed (their
+  blocks taken by the new rows, so the file keeps its size night after night), then they
+  are recreated and loaded (`read_parquet`, no Python rows) and the deltas applied in one
+  transaction, checkpointed, fsynced, then renamed over the warehouse. Readers
   that have it open keep the old version until they reconnect; a publish killed anywhere
   leaves the old file whole and a temporary file the next publish removes.
 * PostgreSQL: ONE transaction creates a fresh schema `_staging_<token>` (invisible to
