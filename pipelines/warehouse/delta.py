@@ -52,9 +52,9 @@ DELTA_MAX_SHARE = 0.25
 # night's inserted rows in small new ones; PostgreSQL's pages keep dead tuples until a vacuum.
 # Once the rows a table's deltas changed since it was last loaded in full (inserted plus
 # deleted, kept in the record as `churn`) pass this share of it, it is loaded in full that
-# night, compact again. At 20,000 persons, a month of deltas without it left the DuckDB file
-# 25% larger than a fresh one after 12 nights (bench/nights.py); at ~1% a night, a large
-# table is reloaded about every tenth night.
+# night, compact again. At 20,000 persons the DuckDB file was 25% larger than a fresh one
+# after 12 nights of deltas without it, 20% after 30 nights with it (bench/nights.py; 0.05
+# gave 10%). The 1M change set changes 1-2% of `fact_service` a night: reloaded every 5-10.
 DELTA_CHURN_SHARE = 0.1
 
 UNCHANGED, DELTA, FULL = "unchanged", "delta", "full"
