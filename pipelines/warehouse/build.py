@@ -402,6 +402,7 @@ def build_warehouse(
     carried_from: Path | None = None,
     name_key: str | None = None,
     previous: Path | None = None,
+    churn: dict[str, int] | None = None,
 ) -> BuiltWarehouse:
     """Build every table and mart of `spec` into `out_dir` (replaced); returns the files.
 
@@ -411,7 +412,8 @@ def build_warehouse(
     ID numbers' last four are sealed under (pipelines/name_seal.py; None for them in clear).
     `previous`: the files of the last publish, known to be what the warehouse holds: each
     table built is compared with its file there (delta.diff_table) and `changes` says how it
-    reaches the warehouse; None: every table in full."""
+    reaches the warehouse; None: every table in full. `churn`: per table, the rows the deltas
+    since its last full load changed (the last publish's record; delta.DELTA_CHURN_SHARE)."""
     spec = spec or load_spec()
     if out_dir.exists():
         shutil.rmtree(out_dir)
@@ -468,7 +470,7 @@ def build_warehouse(
             _write_parquet(con, name, files[name])
             if previous is not None:
                 changes[name] = diff_table(con, spec[name], rows[name], previous / f"{name}.parquet",
-                                           out_dir / "_delta")
+                                           out_dir / "_delta", churn=(churn or {}).get(name, 0))
         figures = _key_figures(con)
     finally:
         con.close()
