@@ -51,8 +51,11 @@ def csv_value(value: object) -> object:
 
 
 def read_guarded_csv(path) -> pd.DataFrame:
-    """A CSV file written through `csv_cell`, every column as text, the guards taken off."""
-    frame = pd.read_csv(path, dtype=str)
+    """A CSV file written through `csv_cell`, every column as text, the guards taken off.
+
+    Only an empty field is missing: pandas would also read "NA", "null", "None", "nan" or
+    "#N/A" as missing, and a steward's note or a source's id may be exactly that."""
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
     for column in frame.columns:
         frame[column] = frame[column].map(csv_value, na_action="ignore")
     return frame
