@@ -23,7 +23,9 @@ Readers never see half a sync, and no crash, restart or overlap leaves one behin
   made in the staging schema), are granted on its replacement; a table an analyst's view
   reads is emptied and refilled from the staged copy instead (no CASCADE, never a dropped
   view), and if its columns changed the publish stops naming the views. The login needs
-  CREATE on the database (the staging schema); without it the publish says so.
+  CREATE on the database (the staging schema); without it the publish says so. After the
+  commit the tables loaded as deltas are vacuumed and every table loaded is analyzed
+  (`_after_commit_upkeep`), whether or not the server's autovacuum runs.
 * Any other SQLAlchemy target (SQLite ...): drop, create and insert in batches, in one
   transaction.
 
@@ -549,31 +551,36 @@ def _publish_postgres(
                     "are replaced at every publish; views on them are kept), then run again."
                 ) from None
             raise
-        _vacuum_deltas(con, schema, [t.name for t in tables if kind[t.name] == DELTA], lock_timeout)
+        _after_commit_upkeep(con, schema, kind, lock_timeout)
     finally:
         raw.close()
     return xid
 
 
-def _vacuum_deltas(con, schema: str, names: list[str], lock_timeout: str) -> None:
-    """After the commit: VACUUM (ANALYZE) the tables loaded as deltas. A delta's DELETE leaves
-    the old rows as dead tuples, which only a vacuum makes room of; autovacuum comes when a
-    fifth of a table is dead (its default scale factor), or never where it is off, and the
-    tables grew by each night's deleted rows: at 20,000 persons ~450 dead tuples a night,
-    +8% after a month (bench/nights.py), about the live rows' number after a year. With it:
-    +1%, none dead. The tables replaced in full are new, with nothing
-    dead. A vacuum that cannot run (another holds the table, the login does not own it) is
-    skipped with a warning: the publish has committed, and the next one vacuums again."""
-    if not names:
+def _after_commit_upkeep(con, schema: str, kind: dict[str, str], lock_timeout: str) -> None:
+    """After the commit: VACUUM (ANALYZE) the tables loaded as deltas, ANALYZE those replaced.
+
+    A delta's DELETE leaves the old rows as dead tuples, which only a vacuum makes room of;
+    autovacuum comes when a fifth of a table is dead (its default scale factor), or never where
+    it is off, and the tables grew by each night's deleted rows: at 20,000 persons ~450 dead
+    tuples a night, +8% after a month (bench/nights.py), about the live rows' number after a
+    year. With it: +1%, none dead. A table replaced in full is new, with nothing dead and no
+    statistics: until autovacuum's analyze comes (never where it is off) the planner guesses
+    its rows, and the analysts' joins over fact_service get the plans of a guess. Either that
+    cannot run (another holds the table, the login does not own it) is skipped with a
+    warning: the publish has committed, and the next one tries again."""
+    upkeep = {name: "VACUUM (ANALYZE)" if how == DELTA else "ANALYZE"
+              for name, how in kind.items() if how in (DELTA, FULL)}
+    if not upkeep:
         return
     con.autocommit = True  # VACUUM runs outside a transaction
     try:
         con.execute("SELECT set_config('lock_timeout', %s, false)", (lock_timeout,))
-        for name in names:
+        for name, command in upkeep.items():
             try:
-                con.execute(f"VACUUM (ANALYZE) {quote(schema)}.{quote(name)}")
-            except Exception as error:  # noqa: BLE001 - committed already: a later publish vacuums
-                log.warning("publish: VACUUM of %s.%s skipped: %s", schema, name, type(error).__name__)
+                con.execute(f"{command} {quote(schema)}.{quote(name)}")
+            except Exception as error:  # noqa: BLE001 - committed already: the next publish tries again
+                log.warning("publish: %s of %s.%s skipped: %s", command, schema, name, type(error).__name__)
         con.execute("RESET lock_timeout")
     finally:
         con.autocommit = False
