@@ -148,9 +148,10 @@ def test_a_new_pii_hash_key_restages_everything_under_it(synced, tmp_path):
     with the new one: the same persons, the same masked names, new id hashes."""
     data_dir, warehouse = tmp_path / "data", tmp_path / "warehouse.duckdb"  # (where the
     # data lives is part of what a step's reuse is told by: the same folder for both syncs)
-    sync_world(synced["world"], {"DATA_DIR": str(data_dir), "WAREHOUSE_URL": f"duckdb:///{warehouse}", "PII_HASH_KEY": TEST_KEY})
+    env = {"DATA_DIR": str(data_dir), "WAREHOUSE_URL": f"duckdb:///{warehouse}"}
+    sync_world(synced["world"], {**env, "PII_HASH_KEY": TEST_KEY})
     before = _volunteers(warehouse)
-    sync_world(synced["world"], {"DATA_DIR": str(data_dir), "WAREHOUSE_URL": f"duckdb:///{warehouse}", "PII_HASH_KEY": TEST_KEY[::-1]})
+    sync_world(synced["world"], {**env, "PII_HASH_KEY": TEST_KEY[::-1]})
     after = _volunteers(warehouse)
     assert set(after) == set(before)
     assert {k: v[0] for k, v in after.items()} == {k: v[0] for k, v in before.items()}
